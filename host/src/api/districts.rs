@@ -1,0 +1,63 @@
+//! `/api/v1/districts`: create, list and show districts.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{ApiError, ApiState};
+use crate::store::District;
+
+pub(super) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/districts", get(list).post(create))
+        .route("/districts/{district}", get(show))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDistrict {
+    id: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn create(
+    State(state): State<ApiState>,
+    body: Result<Json<NewDistrict>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<District>), ApiError> {
+    let Json(new) = body.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected a JSON object {{\"id\": \"east\", \"name\": \"East District\"}}: {}",
+            e.body_text()
+        ))
+    })?;
+    let district = state.platform.create_district(&new.id, &new.name).await?;
+    Ok((StatusCode::CREATED, Json(district)))
+}
+
+async fn list(State(state): State<ApiState>) -> Result<Json<Vec<District>>, ApiError> {
+    Ok(Json(
+        state
+            .platform
+            .store()
+            .list_districts()
+            .await
+            .map_err(crate::PlatformError::from)?,
+    ))
+}
+
+async fn show(
+    State(state): State<ApiState>,
+    Path(district): Path<String>,
+) -> Result<Json<District>, ApiError> {
+    Ok(Json(
+        state
+            .platform
+            .store()
+            .get_district(&district)
+            .await
+            .map_err(crate::PlatformError::from)?,
+    ))
+}

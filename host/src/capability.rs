@@ -1,0 +1,13 @@
+//! One module per host capability (WIT interface). Each module holds the
+//! generated `Host` trait impl and, beside it, the one place that checks the
+//! install's grant for that capability. A refusal is a typed
+//! [`WitError`](crate::bindings::WitError), never a trap.
+
+pub(crate) mod kv;
+pub(crate) mod log;
+
+use crate::bindings::hutong::platform::types;
+use crate::runtime::AppState;
+
+// `types` holds only type definitions; it has nothing to check.
+impl types::Host for AppState {}

@@ -1,0 +1,129 @@
+//! `hutong:platform/kv`: private key-value storage per (district, app).
+//!
+//! Requires the `kv` permission. Keys and values are guest-controlled, so
+//! their sizes are capped to keep one app from exhausting the database.
+
+use crate::bindings::WitError;
+use crate::bindings::hutong::platform::kv::{Host, KeyPage};
+use crate::manifest::Permission;
+use crate::runtime::AppState;
+use crate::store::StoreError;
+
+/// Longest key, in bytes.
+pub const MAX_KEY_BYTES: usize = 512;
+/// Largest value, in bytes: guards against guest-controlled resource
+/// exhaustion of the shared database.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Most keys one `list-keys` page may return.
+pub const MAX_PAGE: u32 = 1000;
+
+/// The keyspace an install may touch, handed out only when `kv` is granted.
+struct Scope<'a> {
+    district: &'a str,
+    app: &'a str,
+}
+
+impl AppState {
+    /// The allow-check for `kv`: the one place it is decided.
+    fn kv_scope(&self) -> Result<Scope<'_>, WitError> {
+        self.call.require(Permission::Kv)?;
+        Ok(Scope {
+            district: &self.call.district,
+            app: &self.call.app,
+        })
+    }
+}
+
+fn check_key(key: &str) -> Result<(), WitError> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(WitError::InvalidArgument(format!(
+            "key must be 1..={MAX_KEY_BYTES} bytes, got {}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<(), WitError> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(WitError::LimitExceeded(format!(
+            "value is {} bytes; the most a value may hold is {MAX_VALUE_BYTES} bytes",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+fn unavailable(err: StoreError) -> WitError {
+    tracing::error!(error = %err, "kv storage failed");
+    WitError::Unavailable("storage is unavailable; try again later".to_owned())
+}
+
+impl Host for AppState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, WitError> {
+        let scope = self.kv_scope()?;
+        check_key(&key)?;
+        self.store
+            .kv_get(scope.district, scope.app, &key)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), WitError> {
+        let scope = self.kv_scope()?;
+        check_key(&key)?;
+        check_value(&value)?;
+        self.store
+            .kv_set(scope.district, scope.app, &key, &value)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn delete(&mut self, key: String) -> Result<bool, WitError> {
+        let scope = self.kv_scope()?;
+        check_key(&key)?;
+        self.store
+            .kv_delete(scope.district, scope.app, &key)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn insert_if_absent(&mut self, key: String, value: Vec<u8>) -> Result<bool, WitError> {
+        let scope = self.kv_scope()?;
+        check_key(&key)?;
+        check_value(&value)?;
+        self.store
+            .kv_insert_if_absent(scope.district, scope.app, &key, &value)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn list_keys(
+        &mut self,
+        prefix: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<KeyPage, WitError> {
+        let scope = self.kv_scope()?;
+        if prefix.len() > MAX_KEY_BYTES {
+            return Err(WitError::InvalidArgument(format!(
+                "prefix must be at most {MAX_KEY_BYTES} bytes, got {}",
+                prefix.len()
+            )));
+        }
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(WitError::InvalidArgument(format!(
+                "limit must be 1..={MAX_PAGE}, got {limit}"
+            )));
+        }
+        let page = self
+            .store
+            .kv_list(scope.district, scope.app, &prefix, cursor.as_deref(), limit)
+            .await
+            .map_err(unavailable)?;
+        Ok(KeyPage {
+            keys: page.keys,
+            next_cursor: page.next_cursor,
+        })
+    }
+}

@@ -1,0 +1,332 @@
+//! The app manifest (`hutong.toml`): who the app is, which host API it needs,
+//! the permissions it asks for (each with the reason shown to the district
+//! administrator) and the limits it wants.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use semver::{Version, VersionReq};
+use serde::{Deserialize, Serialize};
+
+use crate::limits::{Limits, PlatformLimits};
+
+/// The version of the `hutong:platform` WIT package this host implements.
+pub const HOST_API_VERSION: Version = Version::new(0, 1, 0);
+
+/// A capability an install may be granted. Deny by default: an app can use a
+/// capability only if its manifest declares the permission and the district
+/// granted it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Permission {
+    /// Private key-value storage (`hutong:platform/kv`).
+    #[serde(rename = "kv")]
+    Kv,
+}
+
+impl Permission {
+    /// Every permission this host knows, in a stable order.
+    pub const ALL: &'static [Permission] = &[Permission::Kv];
+
+    /// The name used in manifests, grants and denials.
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::Kv => "kv",
+        }
+    }
+
+    /// The WIT interface (without package and version) whose use this
+    /// permission governs.
+    pub fn interface(self) -> &'static str {
+        match self {
+            Permission::Kv => "kv",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Permission {
+    type Err = ManifestError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Permission::ALL
+            .iter()
+            .copied()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| ManifestError::UnknownPermission(s.to_owned()))
+    }
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ManifestError {
+    /// The TOML did not parse or has the wrong shape.
+    #[error("manifest does not parse: {0}")]
+    Parse(String),
+    /// The app name is not a valid identifier.
+    #[error(
+        "manifest name `{0}` is invalid: use 1 to 63 characters of a-z, 0-9 and '-', starting with a letter"
+    )]
+    InvalidName(String),
+    /// The version is not semver.
+    #[error("manifest version `{0}` is not a semantic version (for example 1.2.0)")]
+    InvalidVersion(String),
+    /// The host-api requirement is not a semver requirement.
+    #[error("manifest host-api `{0}` is not a semver requirement (for example ^0.1)")]
+    InvalidHostApi(String),
+    /// A permission the host does not know.
+    #[error("manifest names unknown permission `{0}`; known permissions: {known}", known = known_permissions())]
+    UnknownPermission(String),
+    /// A permission declared without a reason.
+    #[error("permission `{0}` needs a reason: the district administrator sees it before granting")]
+    MissingReason(String),
+    /// A limit outside the platform's maxima.
+    #[error("limit {name} = {value} is out of range: allowed 1..={max}")]
+    LimitOutOfRange {
+        /// The limit's manifest key.
+        name: &'static str,
+        /// The value asked for.
+        value: u64,
+        /// The platform's maximum.
+        max: u64,
+    },
+}
+
+fn known_permissions() -> String {
+    Permission::ALL
+        .iter()
+        .map(|p| p.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Limits an app asks for; each must lie within the platform's maxima.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WantedLimits {
+    /// Linear memory cap, in MiB.
+    pub memory_mib: Option<u64>,
+    /// Per-call deadline, in milliseconds.
+    pub deadline_ms: Option<u64>,
+    /// Largest response body, in bytes.
+    pub response_bytes: Option<u64>,
+}
+
+/// A parsed and validated manifest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Manifest {
+    /// The app's name, unique within a district.
+    pub name: String,
+    /// The app's version.
+    pub version: Version,
+    /// What the app is for, shown to administrators.
+    #[serde(default)]
+    pub description: String,
+    /// The `hutong:platform` versions the app works with.
+    pub host_api: VersionReq,
+    /// The permissions the app asks for, each with its reason.
+    #[serde(default)]
+    pub permissions: BTreeMap<Permission, String>,
+    /// The limits the app asks for.
+    #[serde(default)]
+    pub limits: WantedLimits,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawManifest {
+    name: String,
+    version: String,
+    #[serde(default)]
+    description: String,
+    host_api: String,
+    #[serde(default)]
+    permissions: BTreeMap<String, String>,
+    #[serde(default)]
+    limits: WantedLimits,
+}
+
+impl Manifest {
+    /// Parse and validate a `hutong.toml`.
+    pub fn from_toml(text: &str) -> Result<Self, ManifestError> {
+        let raw: RawManifest =
+            toml::from_str(text).map_err(|e| ManifestError::Parse(e.message().to_owned()))?;
+        Self::from_raw(raw)
+    }
+
+    /// Parse and validate a manifest given as JSON (the API's form).
+    pub fn from_json(value: serde_json::Value) -> Result<Self, ManifestError> {
+        let raw: RawManifest =
+            serde_json::from_value(value).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawManifest) -> Result<Self, ManifestError> {
+        if !is_valid_slug(&raw.name) {
+            return Err(ManifestError::InvalidName(raw.name));
+        }
+        let version = Version::parse(&raw.version)
+            .map_err(|_| ManifestError::InvalidVersion(raw.version.clone()))?;
+        let host_api = VersionReq::parse(&raw.host_api)
+            .map_err(|_| ManifestError::InvalidHostApi(raw.host_api.clone()))?;
+        let mut permissions = BTreeMap::new();
+        for (name, reason) in raw.permissions {
+            let permission: Permission = name.parse()?;
+            if reason.trim().is_empty() {
+                return Err(ManifestError::MissingReason(name));
+            }
+            permissions.insert(permission, reason);
+        }
+        Ok(Manifest {
+            name: raw.name,
+            version,
+            description: raw.description,
+            host_api,
+            permissions,
+            limits: raw.limits,
+        })
+    }
+
+    /// Whether this host's API version satisfies the manifest's requirement.
+    pub fn host_api_compatible(&self) -> bool {
+        self.host_api.matches(&HOST_API_VERSION)
+    }
+
+    /// The effective limits for an install: the app's wishes, or the
+    /// platform defaults, each checked against the platform maxima.
+    pub fn effective_limits(&self, platform: &PlatformLimits) -> Result<Limits, ManifestError> {
+        let pick = |name: &'static str, wanted: Option<u64>, default: u64, max: u64| match wanted {
+            None => Ok(default),
+            Some(v) if v >= 1 && v <= max => Ok(v),
+            Some(value) => Err(ManifestError::LimitOutOfRange { name, value, max }),
+        };
+        Ok(Limits {
+            memory_bytes: pick(
+                "memory-mib",
+                self.limits.memory_mib,
+                platform.default.memory_bytes >> 20,
+                platform.max.memory_bytes >> 20,
+            )? << 20,
+            deadline_ms: pick(
+                "deadline-ms",
+                self.limits.deadline_ms,
+                platform.default.deadline_ms,
+                platform.max.deadline_ms,
+            )?,
+            response_bytes: pick(
+                "response-bytes",
+                self.limits.response_bytes,
+                platform.default.response_bytes,
+                platform.max.response_bytes,
+            )?,
+        })
+    }
+}
+
+/// District ids and app names: 1 to 63 characters of `a-z`, `0-9` and `-`,
+/// starting with a letter, so they are safe in URLs, logs and metric labels.
+pub fn is_valid_slug(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && s.len() <= 63
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        name = "hello"
+        version = "1.2.3"
+        description = "greets"
+        host-api = "^0.1"
+        [permissions]
+        kv = "remembers visits"
+        [limits]
+        memory-mib = 16
+    "#;
+
+    #[test]
+    fn parses_a_complete_manifest() {
+        let m = Manifest::from_toml(GOOD).unwrap();
+        assert_eq!(m.name, "hello");
+        assert_eq!(m.version, Version::new(1, 2, 3));
+        assert_eq!(m.permissions[&Permission::Kv], "remembers visits");
+        assert!(m.host_api_compatible());
+        let limits = m.effective_limits(&PlatformLimits::default()).unwrap();
+        assert_eq!(limits.memory_bytes, 16 << 20);
+        assert_eq!(
+            limits.deadline_ms,
+            PlatformLimits::default().default.deadline_ms
+        );
+    }
+
+    #[test]
+    fn rejects_unknown_permission_naming_the_known_ones() {
+        let err = Manifest::from_toml(&GOOD.replace("kv =", "camera =")).unwrap_err();
+        assert_eq!(err, ManifestError::UnknownPermission("camera".into()));
+        assert!(err.to_string().contains("known permissions: kv"));
+    }
+
+    #[test]
+    fn rejects_permission_without_reason() {
+        let err = Manifest::from_toml(&GOOD.replace("\"remembers visits\"", "\"  \"")).unwrap_err();
+        assert_eq!(err, ManifestError::MissingReason("kv".into()));
+    }
+
+    #[test]
+    fn rejects_bad_names_versions_and_requirements() {
+        assert!(matches!(
+            Manifest::from_toml(&GOOD.replace("\"hello\"", "\"Hello World\"")),
+            Err(ManifestError::InvalidName(_))
+        ));
+        assert!(matches!(
+            Manifest::from_toml(&GOOD.replace("\"1.2.3\"", "\"one\"")),
+            Err(ManifestError::InvalidVersion(_))
+        ));
+        assert!(matches!(
+            Manifest::from_toml(&GOOD.replace("\"^0.1\"", "\"latest\"")),
+            Err(ManifestError::InvalidHostApi(_))
+        ));
+        assert!(matches!(
+            Manifest::from_toml("name = "),
+            Err(ManifestError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn incompatible_host_api_is_detected() {
+        let m = Manifest::from_toml(&GOOD.replace("\"^0.1\"", "\"^2\"")).unwrap();
+        assert!(!m.host_api_compatible());
+    }
+
+    #[test]
+    fn limits_beyond_platform_maxima_are_refused() {
+        let m =
+            Manifest::from_toml(&GOOD.replace("memory-mib = 16", "memory-mib = 100000")).unwrap();
+        let err = m.effective_limits(&PlatformLimits::default()).unwrap_err();
+        assert!(matches!(
+            err,
+            ManifestError::LimitOutOfRange {
+                name: "memory-mib",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn slugs() {
+        assert!(is_valid_slug("east-1"));
+        assert!(!is_valid_slug("1east"));
+        assert!(!is_valid_slug(""));
+        assert!(!is_valid_slug("East"));
+        assert!(!is_valid_slug(&"a".repeat(64)));
+    }
+}

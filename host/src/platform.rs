@@ -1,0 +1,410 @@
+//! The platform's operations: districts and the install lifecycle (install,
+//! uninstall, suspend, resume), shared by the CLI and the HTTP API.
+//!
+//! An install is validated completely before anything is written, so a
+//! refused install changes nothing.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::types::ComponentItem;
+
+use crate::manifest::{HOST_API_VERSION, Manifest, ManifestError, Permission, is_valid_slug};
+use crate::runtime::{Runtime, RuntimeError};
+use crate::store::{District, Install, InstallStatus, NewInstall, Store, StoreError};
+
+/// The package namespace of Hutong's own interfaces.
+const PLATFORM_PACKAGE: &str = "hutong:platform/";
+
+/// Interfaces of `hutong:platform` an app may import, with the permission
+/// each needs (none for `types` and `log`).
+const IMPORTABLE: &[(&str, Option<Permission>)] =
+    &[("types", None), ("log", None), ("kv", Some(Permission::Kv))];
+
+/// The export that makes a component a Hutong app.
+const HTTP_EXPORT: &str = "hutong:platform/http-handler";
+
+/// What to install.
+#[derive(Clone, Debug)]
+pub struct InstallRequest {
+    /// Target district.
+    pub district: String,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The component's bytes.
+    pub component: Vec<u8>,
+    /// Permissions to grant; each must be declared by the manifest.
+    pub grant: BTreeSet<Permission>,
+    /// Install configuration (a JSON object).
+    pub config: serde_json::Value,
+}
+
+/// Why a platform operation was refused or failed. Every refusal says what
+/// was wrong and what is allowed, and changes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// The district does not exist.
+    #[error("district `{0}` does not exist; create it first")]
+    UnknownDistrict(String),
+    /// A district id is malformed.
+    #[error(
+        "district id `{0}` is invalid: use 1 to 63 characters of a-z, 0-9 and '-', starting with a letter"
+    )]
+    InvalidDistrictId(String),
+    /// The thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Already exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// The manifest is invalid.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The app needs a host API this host does not implement.
+    #[error(
+        "the app requires host API {required}, but this host implements hutong:platform@{host}"
+    )]
+    IncompatibleHostApi {
+        /// The manifest's requirement.
+        required: String,
+        /// This host's version.
+        host: String,
+    },
+    /// The bytes are not a WebAssembly component.
+    #[error("not a WebAssembly component: {0}")]
+    NotAComponent(String),
+    /// A component, but not for the `hutong:platform/app` world.
+    #[error(
+        "the component is not a Hutong app: it does not export {HTTP_EXPORT}@0.1.x (it exports: {exports}); build it against the hutong:platform/app world, for example with hutong-sdk"
+    )]
+    WrongWorld {
+        /// What it does export.
+        exports: String,
+    },
+    /// An import the host cannot satisfy.
+    #[error("the component imports `{import}`, which this host does not provide; {allowed}")]
+    UnsatisfiableImport {
+        /// The import's name.
+        import: String,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// The component's imports or exports do not have the types this host
+    /// expects (for example it was built against another hutong:platform).
+    #[error(
+        "the component does not fit the hutong:platform/app@{HOST_API_VERSION} world: {0}; rebuild it against this version of the WIT or the SDK"
+    )]
+    IncompatibleComponent(String),
+    /// The component and its manifest disagree.
+    #[error("{0}")]
+    ManifestMismatch(String),
+    /// A grant for a permission the manifest does not declare.
+    #[error("cannot grant `{permission}`: the manifest does not declare it (declared: {declared})")]
+    GrantNotDeclared {
+        /// The permission.
+        permission: Permission,
+        /// What the manifest declares.
+        declared: String,
+    },
+    /// The database failed.
+    #[error("storage failed: {0}")]
+    Store(StoreError),
+    /// The runtime failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+impl From<StoreError> for PlatformError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => PlatformError::NotFound(what),
+            StoreError::Conflict(what) => PlatformError::Conflict(what),
+            other => PlatformError::Store(other),
+        }
+    }
+}
+
+/// The platform: storage plus runtime.
+#[derive(Clone)]
+pub struct Platform {
+    store: Store,
+    runtime: Arc<Runtime>,
+}
+
+impl Platform {
+    /// Combine a store and the runtime that serves it.
+    pub fn new(store: Store, runtime: Arc<Runtime>) -> Self {
+        Platform { store, runtime }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// Create a district.
+    pub async fn create_district(&self, id: &str, name: &str) -> Result<District, PlatformError> {
+        if !is_valid_slug(id) {
+            return Err(PlatformError::InvalidDistrictId(id.to_owned()));
+        }
+        let name = if name.trim().is_empty() { id } else { name };
+        Ok(self.store.create_district(id, name).await?)
+    }
+
+    /// Validate and install an app; see the module docs.
+    pub async fn install(&self, req: InstallRequest) -> Result<Install, PlatformError> {
+        match self.store.get_district(&req.district).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound(_)) => {
+                return Err(PlatformError::UnknownDistrict(req.district));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let manifest = &req.manifest;
+        if !manifest.host_api_compatible() {
+            return Err(PlatformError::IncompatibleHostApi {
+                required: manifest.host_api.to_string(),
+                host: HOST_API_VERSION.to_string(),
+            });
+        }
+        let limits = manifest.effective_limits(self.runtime.limits())?;
+        for permission in &req.grant {
+            if !manifest.permissions.contains_key(permission) {
+                return Err(PlatformError::GrantNotDeclared {
+                    permission: *permission,
+                    declared: list_or_none(manifest.permissions.keys().map(|p| p.name())),
+                });
+            }
+        }
+        if let Ok(existing) = self.store.get_install(&req.district, &manifest.name).await {
+            return Err(PlatformError::Conflict(format!(
+                "app `{}` is already installed in district `{}` (version {}); uninstall it first",
+                existing.app, existing.district, existing.version
+            )));
+        }
+
+        let digest = hex::encode(Sha256::digest(&req.component));
+        let component = self.validate_component(&req.component, &digest, manifest)?;
+        // Pre-instantiation checks every import is satisfiable and every
+        // export has the type the host expects.
+        let pre = self
+            .runtime
+            .pre_for(&digest, Some(&component))
+            .await
+            .map_err(|e| match e {
+                RuntimeError::Load { detail, .. } => PlatformError::IncompatibleComponent(detail),
+                other => other.into(),
+            });
+        pre?;
+
+        let install = self
+            .store
+            .create_install(NewInstall {
+                district: &req.district,
+                manifest,
+                digest: &digest,
+                component: &req.component,
+                granted: &req.grant,
+                limits,
+                config: &req.config,
+            })
+            .await;
+        let install = match install {
+            Ok(install) => install,
+            Err(err) => {
+                // Nothing was recorded; don't keep an instance nobody uses.
+                if self.runtime.installs_of(&digest) == 0 {
+                    self.runtime.forget_component(&digest);
+                }
+                return Err(err.into());
+            }
+        };
+        self.runtime.load(install.clone()).await?;
+        tracing::info!(
+            district = %install.district,
+            app = %install.app,
+            version = %install.version,
+            digest = %install.digest,
+            granted = ?install.granted,
+            "installed app"
+        );
+        Ok(install)
+    }
+
+    /// Check the bytes are a component for the app world whose imports
+    /// match the manifest; compile it (keeping the artifact).
+    fn validate_component(
+        &self,
+        bytes: &[u8],
+        digest: &str,
+        manifest: &Manifest,
+    ) -> Result<wasmtime::component::Component, PlatformError> {
+        if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
+            return Err(PlatformError::NotAComponent(
+                "this is a core WebAssembly module; build for wasm32-wasip2 (or wrap it with `wasm-tools component new`)".into(),
+            ));
+        }
+        if bytes.len() < 4 || bytes[..4] != *b"\0asm" {
+            return Err(PlatformError::NotAComponent(
+                "the file does not start with the WebAssembly magic bytes".into(),
+            ));
+        }
+        let component = self
+            .runtime
+            .compile(digest, bytes)
+            .map_err(|e| PlatformError::NotAComponent(format!("{e:#}")))?;
+        let engine = self.runtime.engine();
+        let ty = component.component_type();
+
+        let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
+        if !exports
+            .iter()
+            .any(|e| unversioned(e) == HTTP_EXPORT && platform_version_ok(e))
+        {
+            return Err(PlatformError::WrongWorld {
+                exports: list_or_none(exports.iter().map(String::as_str)),
+            });
+        }
+
+        let mut used = BTreeSet::new();
+        for (name, item) in ty.imports(engine) {
+            if let Some(interface) = unversioned(name).strip_prefix(PLATFORM_PACKAGE) {
+                if !platform_version_ok(name) {
+                    return Err(PlatformError::UnsatisfiableImport {
+                        import: name.to_owned(),
+                        allowed: allowed_imports(),
+                    });
+                }
+                match IMPORTABLE.iter().find(|(i, _)| *i == interface) {
+                    Some((_, Some(permission))) => {
+                        used.insert(*permission);
+                    }
+                    Some((_, None)) => {}
+                    None => {
+                        return Err(PlatformError::UnsatisfiableImport {
+                            import: name.to_owned(),
+                            allowed: allowed_imports(),
+                        });
+                    }
+                }
+            } else if !name.starts_with("wasi:")
+                || !matches!(item.ty, ComponentItem::ComponentInstance(_))
+            {
+                return Err(PlatformError::UnsatisfiableImport {
+                    import: name.to_owned(),
+                    allowed: allowed_imports(),
+                });
+            }
+        }
+        for permission in &used {
+            if !manifest.permissions.contains_key(permission) {
+                return Err(PlatformError::ManifestMismatch(format!(
+                    "the component imports hutong:platform/{} but the manifest does not declare the `{permission}` permission; add it under [permissions] with the reason the app needs it",
+                    permission.interface()
+                )));
+            }
+        }
+        for permission in manifest.permissions.keys() {
+            if !used.contains(permission) {
+                return Err(PlatformError::ManifestMismatch(format!(
+                    "the manifest declares the `{permission}` permission but the component never imports hutong:platform/{}; remove it so administrators are not asked to grant what the app cannot use",
+                    permission.interface()
+                )));
+            }
+        }
+        Ok(component)
+    }
+
+    /// Remove an install and, unless `keep_data`, its data.
+    pub async fn uninstall(
+        &self,
+        district: &str,
+        app: &str,
+        keep_data: bool,
+    ) -> Result<(), PlatformError> {
+        self.store.delete_install(district, app, keep_data).await?;
+        self.runtime.unload(district, app);
+        tracing::info!(district, app, keep_data, "uninstalled app");
+        Ok(())
+    }
+
+    /// Stop an install from answering until resumed.
+    pub async fn suspend(
+        &self,
+        district: &str,
+        app: &str,
+        reason: &str,
+    ) -> Result<Install, PlatformError> {
+        let install = self
+            .store
+            .set_install_status(district, app, InstallStatus::Suspended, Some(reason))
+            .await?;
+        self.runtime.set_status(
+            district,
+            app,
+            InstallStatus::Suspended,
+            Some(reason.to_owned()),
+        );
+        tracing::info!(district, app, reason, "suspended app");
+        Ok(install)
+    }
+
+    /// Let a suspended install answer again, with a clean failure record.
+    pub async fn resume(&self, district: &str, app: &str) -> Result<Install, PlatformError> {
+        let install = self
+            .store
+            .set_install_status(district, app, InstallStatus::Active, None)
+            .await?;
+        self.runtime
+            .set_status(district, app, InstallStatus::Active, None);
+        tracing::info!(district, app, "resumed app");
+        Ok(install)
+    }
+}
+
+/// Whether `name@version` names a hutong:platform version this host
+/// implements: the same release line (same major, and same minor while the
+/// major is 0) and not newer than this host.
+fn platform_version_ok(name: &str) -> bool {
+    let Some(version) = name
+        .split_once('@')
+        .and_then(|(_, v)| semver::Version::parse(v).ok())
+    else {
+        return false;
+    };
+    let host = HOST_API_VERSION;
+    version.major == host.major
+        && (host.major > 0 || version.minor == host.minor)
+        && version <= host
+}
+
+/// `hutong:platform/kv@0.1.0` → `hutong:platform/kv`.
+fn unversioned(name: &str) -> &str {
+    name.split_once('@').map_or(name, |(n, _)| n)
+}
+
+fn allowed_imports() -> String {
+    let ours: Vec<String> = IMPORTABLE
+        .iter()
+        .map(|(i, _)| format!("{PLATFORM_PACKAGE}{i}@{HOST_API_VERSION}"))
+        .collect();
+    format!(
+        "apps may import {} and the WASI 0.2 interfaces wasi:io, wasi:clocks, wasi:random, wasi:cli, wasi:filesystem and wasi:sockets (which grant no access)",
+        ours.join(", ")
+    )
+}
+
+fn list_or_none<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = items.collect();
+    if v.is_empty() {
+        "none".to_owned()
+    } else {
+        v.join(", ")
+    }
+}

@@ -1,0 +1,781 @@
+//! The sandboxed runtime: one wasmtime [`Engine`] per process, one
+//! pre-instantiated component per installed digest, and a fresh store and
+//! instance for every call.
+//!
+//! Instances come from a pooling allocator with copy-on-write memory images,
+//! so a fresh instance costs microseconds. Each call runs under the install's
+//! memory cap (a [`ResourceLimiter`](wasmtime::ResourceLimiter)) and deadline
+//! (epoch interruption, driven by one ticker thread per engine, plus a
+//! wall-clock timeout around host calls). A failure ends that call only.
+
+mod cache;
+mod health;
+mod state;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, UpdateDeadline,
+};
+
+pub use cache::CacheStats;
+pub use health::FailurePolicy;
+pub(crate) use state::AppState;
+use state::InstallIdentity;
+
+use crate::bindings::{App, AppPre, http_handler};
+use crate::identity::Caller;
+use crate::limits::PlatformLimits;
+use crate::metrics::Metrics;
+use crate::store::{Install, InstallStatus, Store, StoreError};
+use health::Health;
+
+/// How often the epoch advances. A call overruns its deadline by at most
+/// about this much, and a running app yields to other tasks this often.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// How the runtime is set up.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Where precompiled components are kept.
+    pub cache_dir: PathBuf,
+    /// Default and maximum per-call limits.
+    pub limits: PlatformLimits,
+    /// Most instances alive at once (pool size); calls beyond it get 503.
+    pub max_instances: u32,
+    /// When repeated failures suspend an install.
+    pub failure_policy: FailurePolicy,
+}
+
+impl RuntimeConfig {
+    /// Defaults, keeping precompiled components under `cache_dir`.
+    pub fn new(cache_dir: PathBuf) -> Self {
+        RuntimeConfig {
+            cache_dir,
+            limits: PlatformLimits::default(),
+            max_instances: 256,
+            failure_policy: FailurePolicy::default(),
+        }
+    }
+}
+
+/// Why the runtime could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// wasmtime refused the configuration.
+    #[error("could not configure the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The cache directory could not be created.
+    #[error("could not prepare the component cache at {path}: {source}")]
+    Cache {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An installed component could not be loaded.
+    #[error("could not load component {digest}: {detail}")]
+    Load {
+        /// The component's digest.
+        digest: String,
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// A request for an app, as the host hands it over.
+#[derive(Clone, Debug, Default)]
+pub struct AppRequest {
+    /// Upper-case method.
+    pub method: String,
+    /// Path below the app's mount, starting with `/`.
+    pub path: String,
+    /// Raw query string without `?`.
+    pub query: String,
+    /// Headers, lower-case names, credentials removed.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+    /// The authenticated caller, if any.
+    pub caller: Option<Caller>,
+    /// The host's request id.
+    pub request_id: String,
+}
+
+/// An app's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppResponse {
+    /// Status code (100..=599).
+    pub status: u16,
+    /// Headers as the app set them.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+/// Why a call failed. Each ends that call only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The app trapped (including an abort).
+    Trap(String),
+    /// The app panicked.
+    Panic(String),
+    /// The call ran past its deadline.
+    Deadline {
+        /// The deadline, in ms.
+        limit_ms: u64,
+    },
+    /// The app tried to grow its memory past its cap.
+    Memory {
+        /// The cap, in bytes.
+        limit_bytes: u64,
+    },
+    /// The response body was larger than allowed.
+    ResponseTooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: u64,
+    },
+    /// The response had a status outside 100..=599.
+    InvalidStatus(u16),
+}
+
+impl Failure {
+    /// A short label for metrics and JSON error bodies.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            Failure::Trap(_) => "trap",
+            Failure::Panic(_) => "panic",
+            Failure::Deadline { .. } => "deadline",
+            Failure::Memory { .. } => "memory",
+            Failure::ResponseTooLarge { .. } => "response-too-large",
+            Failure::InvalidStatus(_) => "invalid-response",
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Trap(_) => write!(f, "the app trapped"),
+            Failure::Panic(_) => write!(f, "the app panicked"),
+            Failure::Deadline { limit_ms } => {
+                write!(
+                    f,
+                    "the app did not answer within its {limit_ms} ms deadline"
+                )
+            }
+            Failure::Memory { limit_bytes } => write!(
+                f,
+                "the app tried to use more than its {} MiB memory limit",
+                limit_bytes >> 20
+            ),
+            Failure::ResponseTooLarge { size, limit } => write!(
+                f,
+                "the app's response body of {size} bytes exceeds its limit of {limit} bytes"
+            ),
+            Failure::InvalidStatus(s) => write!(f, "the app answered with invalid status {s}"),
+        }
+    }
+}
+
+/// Why a call could not be answered by the app.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No such install.
+    #[error("no app `{app}` is installed in district `{district}`")]
+    NotInstalled {
+        /// District asked for.
+        district: String,
+        /// App asked for.
+        app: String,
+    },
+    /// The install is suspended.
+    #[error("app `{app}` in district `{district}` is suspended: {reason}")]
+    Suspended {
+        /// District.
+        district: String,
+        /// App.
+        app: String,
+        /// Why.
+        reason: String,
+    },
+    /// Every instance slot is in use.
+    #[error("the host is at its instance capacity; try again shortly")]
+    Busy,
+    /// The app failed.
+    #[error("app `{app}` in district `{district}` failed: {failure}")]
+    Failed {
+        /// District.
+        district: String,
+        /// App.
+        app: String,
+        /// What happened.
+        failure: Failure,
+    },
+    /// The host failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// An install ready to serve: its record, its pre-instantiated component and
+/// its failure history.
+pub(crate) struct Loaded {
+    pub(crate) install: Install,
+    identity: Arc<InstallIdentity>,
+    pre: AppPre<AppState>,
+    health: Health,
+    status: Mutex<(InstallStatus, Option<String>)>,
+}
+
+type InstallKey = (String, String);
+
+/// The runtime. Cheap to share behind an `Arc`.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<AppState>,
+    cache: cache::ComponentCache,
+    store: Store,
+    config: RuntimeConfig,
+    installs: RwLock<HashMap<InstallKey, Arc<Loaded>>>,
+    pres: Mutex<HashMap<String, AppPre<AppState>>>,
+    metrics: Arc<Metrics>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn engine_config(config: &RuntimeConfig) -> Config {
+    let mut pool = PoolingAllocationConfig::new();
+    let n = config.max_instances;
+    pool.total_component_instances(n)
+        .total_core_instances(n * 4)
+        .total_memories(n * 2)
+        .total_tables(n * 4)
+        .total_stacks(n)
+        .max_memories_per_component(2)
+        .max_tables_per_component(8)
+        .max_core_instances_per_component(16)
+        .max_memory_size(config.limits.max.memory_bytes as usize)
+        // Keep a little of each slot resident, so the next instance in the
+        // slot does not fault in fresh pages for the stack and heap top.
+        .linear_memory_keep_resident(64 << 10)
+        .table_keep_resident(16 << 10)
+        .async_stack_keep_resident(64 << 10);
+    let mut cfg = Config::new();
+    cfg.wasm_component_model(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    cfg
+}
+
+impl Runtime {
+    /// Start a runtime over `store`. Installs are loaded lazily on first
+    /// call, or all at once with [`Runtime::load_all`].
+    pub fn new(
+        store: Store,
+        config: RuntimeConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, RuntimeError> {
+        let engine = Engine::new(&engine_config(&config))
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        App::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let cache = cache::ComponentCache::new(&config.cache_dir, &engine).map_err(|source| {
+            RuntimeError::Cache {
+                path: config.cache_dir.display().to_string(),
+                source,
+            }
+        })?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("hutong-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| RuntimeError::Engine(format!("epoch ticker: {e}")))?;
+        }
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+            store,
+            config,
+            installs: RwLock::new(HashMap::new()),
+            pres: Mutex::new(HashMap::new()),
+            metrics,
+            ticker_stop,
+        })
+    }
+
+    /// The engine, for validation.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The platform limits in force.
+    pub fn limits(&self) -> &PlatformLimits {
+        &self.config.limits
+    }
+
+    /// Compile and cache statistics.
+    pub fn cache_stats(&self) -> &CacheStats {
+        &self.cache.stats
+    }
+
+    /// Load every install from the database, compiling each distinct
+    /// component at most once (or loading it precompiled). Returns how many
+    /// installs are ready.
+    pub async fn load_all(&self) -> Result<usize, RuntimeError> {
+        let installs = self.store.list_installs(None).await?;
+        let count = installs.len();
+        for install in installs {
+            self.load(install).await?;
+        }
+        Ok(count)
+    }
+
+    /// Make `install` ready to serve, replacing any earlier version of it.
+    pub(crate) async fn load(&self, install: Install) -> Result<Arc<Loaded>, RuntimeError> {
+        let pre = self.pre_for(&install.digest, None).await?;
+        let loaded = Arc::new(Loaded {
+            identity: Arc::new(InstallIdentity {
+                district: install.district.clone(),
+                app: install.app.clone(),
+                version: install.version.clone(),
+                granted: install.granted.clone(),
+            }),
+            health: Health::default(),
+            status: Mutex::new((install.status, install.status_reason.clone())),
+            install,
+            pre,
+        });
+        let key = (loaded.install.district.clone(), loaded.install.app.clone());
+        if let Ok(mut map) = self.installs.write() {
+            map.insert(key, loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// Forget an install (after uninstall).
+    pub(crate) fn unload(&self, district: &str, app: &str) {
+        let Ok(mut map) = self.installs.write() else {
+            return;
+        };
+        let Some(removed) = map.remove(&(district.to_owned(), app.to_owned())) else {
+            return;
+        };
+        let digest = &removed.install.digest;
+        if !map.values().any(|l| &l.install.digest == digest) {
+            self.forget_component(digest);
+        }
+    }
+
+    /// How many loaded installs run `digest`.
+    pub(crate) fn installs_of(&self, digest: &str) -> usize {
+        self.installs
+            .read()
+            .map(|m| m.values().filter(|l| l.install.digest == digest).count())
+            .unwrap_or(0)
+    }
+
+    /// Drop the pre-instantiated component for `digest` (no install uses
+    /// it any more). Its precompiled artifact stays on disk.
+    pub(crate) fn forget_component(&self, digest: &str) {
+        if let Ok(mut pres) = self.pres.lock() {
+            pres.remove(digest);
+        }
+    }
+
+    /// Record a status change made elsewhere (suspend/resume).
+    pub(crate) fn set_status(
+        &self,
+        district: &str,
+        app: &str,
+        status: InstallStatus,
+        reason: Option<String>,
+    ) {
+        if let Some(loaded) = self.loaded(district, app) {
+            if let Ok(mut s) = loaded.status.lock() {
+                *s = (status, reason);
+            }
+            if status == InstallStatus::Active {
+                loaded.health.reset();
+            }
+        }
+    }
+
+    fn loaded(&self, district: &str, app: &str) -> Option<Arc<Loaded>> {
+        let map = self.installs.read().ok()?;
+        map.get(&(district.to_owned(), app.to_owned())).cloned()
+    }
+
+    /// Bring the in-memory installs in line with the database: pick up
+    /// installs, upgrades, removals and status changes made by another host
+    /// process or the CLI.
+    pub async fn refresh(&self) -> Result<(), RuntimeError> {
+        let current = self.store.list_installs(None).await?;
+        let mut seen = std::collections::HashSet::new();
+        for install in current {
+            let key = (install.district.clone(), install.app.clone());
+            seen.insert(key.clone());
+            match self.loaded(&key.0, &key.1) {
+                Some(loaded) if loaded.install.updated_at == install.updated_at => {}
+                // Only suspended or resumed: keep the instance and history.
+                Some(loaded) if same_but_status(&loaded.install, &install) => {
+                    self.set_status(&key.0, &key.1, install.status, install.status_reason);
+                }
+                _ => {
+                    // One broken install must not keep the others stale.
+                    if let Err(err) = self.load(install).await {
+                        tracing::error!(district = %key.0, app = %key.1, error = %err, "could not load install");
+                    }
+                }
+            }
+        }
+        let gone: Vec<InstallKey> = self
+            .installs
+            .read()
+            .map(|m| m.keys().filter(|k| !seen.contains(*k)).cloned().collect())
+            .unwrap_or_default();
+        for (district, app) in gone {
+            self.unload(&district, &app);
+        }
+        Ok(())
+    }
+
+    /// The pre-instantiated component for `digest`: from memory, else from
+    /// the precompiled cache, else compiled from `bytes` (or the database).
+    pub(crate) async fn pre_for(
+        &self,
+        digest: &str,
+        component: Option<&Component>,
+    ) -> Result<AppPre<AppState>, RuntimeError> {
+        if let Some(pre) = self.pres.lock().ok().and_then(|m| m.get(digest).cloned()) {
+            return Ok(pre);
+        }
+        let load_err = |detail: String| RuntimeError::Load {
+            digest: digest.to_owned(),
+            detail,
+        };
+        let component = match component {
+            Some(c) => c.clone(),
+            None => match self.cache.load(&self.engine, digest) {
+                Some(c) => {
+                    self.metrics.cache_loaded.inc();
+                    c
+                }
+                None => {
+                    let bytes = self.store.get_component(digest).await?;
+                    let c = self
+                        .cache
+                        .compile(&self.engine, digest, &bytes)
+                        .map_err(|e| load_err(format!("{e:#}")))?;
+                    self.metrics.compiled.inc();
+                    c
+                }
+            },
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| load_err(format!("{e:#}")))?;
+        let pre = AppPre::new(pre).map_err(|e| load_err(format!("{e:#}")))?;
+        if let Ok(mut m) = self.pres.lock() {
+            m.insert(digest.to_owned(), pre.clone());
+        }
+        Ok(pre)
+    }
+
+    /// Compile a component being installed and keep its artifact.
+    pub(crate) fn compile(&self, digest: &str, bytes: &[u8]) -> wasmtime::Result<Component> {
+        if let Some(component) = self.cache.load(&self.engine, digest) {
+            self.metrics.cache_loaded.inc();
+            return Ok(component);
+        }
+        let component = self.cache.compile(&self.engine, digest, bytes)?;
+        self.metrics.compiled.inc();
+        Ok(component)
+    }
+
+    async fn find(&self, district: &str, app: &str) -> Result<Arc<Loaded>, CallError> {
+        if let Some(loaded) = self.loaded(district, app) {
+            return Ok(loaded);
+        }
+        // Perhaps installed by another host process or the CLI since.
+        match self.store.get_install(district, app).await {
+            Ok(install) => self.load(install).await.map_err(|e| {
+                tracing::error!(district, app, error = %e, "could not load install");
+                CallError::Internal(e.to_string())
+            }),
+            Err(StoreError::NotFound(_)) => Err(CallError::NotInstalled {
+                district: district.to_owned(),
+                app: app.to_owned(),
+            }),
+            Err(e) => Err(CallError::Internal(e.to_string())),
+        }
+    }
+
+    /// Serve one HTTP request with a fresh instance of the install.
+    pub async fn handle_http(
+        &self,
+        district: &str,
+        app: &str,
+        request: AppRequest,
+    ) -> Result<AppResponse, CallError> {
+        let loaded = self.find(district, app).await?;
+        {
+            let status = loaded.status.lock().unwrap_or_else(|p| p.into_inner());
+            if status.0 == InstallStatus::Suspended {
+                return Err(CallError::Suspended {
+                    district: district.to_owned(),
+                    app: app.to_owned(),
+                    reason: status.1.clone().unwrap_or_else(|| "suspended".to_owned()),
+                });
+            }
+        }
+        let span = tracing::info_span!(
+            "app_call",
+            district,
+            app,
+            version = %loaded.install.version,
+            request_id = %request.request_id,
+        );
+        self.call_http(&loaded, request).instrument(span).await
+    }
+
+    async fn call_http(
+        &self,
+        loaded: &Arc<Loaded>,
+        request: AppRequest,
+    ) -> Result<AppResponse, CallError> {
+        let (district, app) = (
+            loaded.install.district.as_str(),
+            loaded.install.app.as_str(),
+        );
+        let limits = loaded.install.limits;
+        let started = Instant::now();
+
+        let state = AppState::new(
+            loaded.identity.clone(),
+            request.request_id.clone(),
+            self.store.clone(),
+            limits.memory_bytes,
+        );
+        let mut store = wasmtime::Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let deadline = started + Duration::from_millis(limits.deadline_ms);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+
+        let wit_request = to_wit_request(request);
+        let pre = loaded.pre.clone();
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .hutong_platform_http_handler()
+                .call_handle(&mut store, &wit_request)
+                .await
+        };
+        // The epoch stops guest code at the deadline; the timeout also stops
+        // a call stuck in a host function.
+        let outcome = tokio::time::timeout(
+            Duration::from_millis(limits.deadline_ms) + EPOCH_TICK * 4,
+            call,
+        )
+        .await;
+        let elapsed = started.elapsed();
+
+        let (stdout, stderr) = {
+            let data = store.data();
+            (data.stdout.take(), data.stderr.take())
+        };
+        log_output(&stdout, "stdout");
+        log_output(&stderr, "stderr");
+
+        let result = match outcome {
+            Err(_elapsed) => Err(Failure::Deadline {
+                limit_ms: limits.deadline_ms,
+            }),
+            Ok(Err(err)) => {
+                if is_pool_exhausted(&err) {
+                    tracing::warn!(error = %err, "instance pool exhausted");
+                    return Err(CallError::Busy);
+                }
+                Err(classify(&err, store.data(), &stderr, limits.deadline_ms))
+            }
+            Ok(Ok(response)) => check_response(response, limits.response_bytes),
+        };
+
+        self.metrics.calls.with_label_values(&[district, app]).inc();
+        self.metrics
+            .duration
+            .with_label_values(&[district, app])
+            .observe(elapsed.as_secs_f64());
+        match result {
+            Ok(response) => {
+                loaded.health.success();
+                tracing::info!(
+                    duration_us = elapsed.as_micros() as u64,
+                    status = response.status,
+                    outcome = "ok",
+                    "app call"
+                );
+                Ok(response)
+            }
+            Err(failure) => {
+                self.metrics
+                    .failures
+                    .with_label_values(&[district, app, failure.cause()])
+                    .inc();
+                let detail = match &failure {
+                    Failure::Trap(d) | Failure::Panic(d) => d.as_str(),
+                    _ => "",
+                };
+                tracing::warn!(
+                    duration_us = elapsed.as_micros() as u64,
+                    outcome = failure.cause(),
+                    detail,
+                    "app call failed: {failure}"
+                );
+                self.note_failure(loaded, &failure).await;
+                Err(CallError::Failed {
+                    district: district.to_owned(),
+                    app: app.to_owned(),
+                    failure,
+                })
+            }
+        }
+    }
+
+    async fn note_failure(&self, loaded: &Loaded, failure: &Failure) {
+        let policy = self.config.failure_policy;
+        if !loaded.health.failure(Instant::now(), &policy) {
+            return;
+        }
+        let reason = format!(
+            "suspended after {} failures in a row within {} s; last: {failure}",
+            policy.threshold,
+            policy.window.as_secs()
+        );
+        let (district, app) = (&loaded.install.district, &loaded.install.app);
+        tracing::error!(district, app, reason, "suspending app");
+        if let Ok(mut s) = loaded.status.lock() {
+            *s = (InstallStatus::Suspended, Some(reason.clone()));
+        }
+        if let Err(err) = self
+            .store
+            .set_install_status(district, app, InstallStatus::Suspended, Some(&reason))
+            .await
+        {
+            tracing::error!(district, app, error = %err, "could not record suspension");
+        }
+    }
+}
+
+/// Whether two records of one install differ only in status.
+fn same_but_status(a: &Install, b: &Install) -> bool {
+    a.digest == b.digest
+        && a.version == b.version
+        && a.granted == b.granted
+        && a.limits == b.limits
+        && a.config == b.config
+        && a.installed_at == b.installed_at
+}
+
+fn to_wit_request(r: AppRequest) -> http_handler::Request {
+    http_handler::Request {
+        method: r.method,
+        path: r.path,
+        query: r.query,
+        headers: r.headers,
+        body: r.body,
+        caller: r.caller.map(Caller::into_wit),
+        request_id: r.request_id,
+    }
+}
+
+fn check_response(r: http_handler::Response, limit: u64) -> Result<AppResponse, Failure> {
+    if !(100..=599).contains(&r.status) {
+        return Err(Failure::InvalidStatus(r.status));
+    }
+    if r.body.len() as u64 > limit {
+        return Err(Failure::ResponseTooLarge {
+            size: r.body.len(),
+            limit,
+        });
+    }
+    Ok(AppResponse {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
+    })
+}
+
+fn is_pool_exhausted(err: &wasmtime::Error) -> bool {
+    err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+}
+
+fn classify(err: &wasmtime::Error, state: &AppState, stderr: &[u8], deadline_ms: u64) -> Failure {
+    if state.limiter.refused {
+        return Failure::Memory {
+            limit_bytes: state.limiter.max_bytes as u64,
+        };
+    }
+    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>()
+        && *trap == wasmtime::Trap::Interrupt
+    {
+        return Failure::Deadline {
+            limit_ms: deadline_ms,
+        };
+    }
+    let stderr = String::from_utf8_lossy(stderr);
+    if let Some(at) = stderr.find("panicked at") {
+        return Failure::Panic(stderr[at..].lines().take(3).collect::<Vec<_>>().join(" "));
+    }
+    Failure::Trap(format!("{err:#}"))
+}
+
+fn log_output(bytes: &[u8], stream: &'static str) {
+    if bytes.is_empty() {
+        return;
+    }
+    let text = String::from_utf8_lossy(bytes);
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        tracing::info!(target: "hutong::app", stream, "{line}");
+    }
+    if bytes.len() >= state::MAX_CAPTURED_OUTPUT {
+        tracing::info!(target: "hutong::app", stream, "[output truncated at {} bytes]", state::MAX_CAPTURED_OUTPUT);
+    }
+}

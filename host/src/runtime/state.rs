@@ -1,0 +1,187 @@
+//! What each fresh store holds: the WASI context (with no ambient
+//! authority), the memory limiter, and who is calling.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::bindings::WitError;
+use crate::manifest::Permission;
+use crate::store::Store;
+
+/// The install a call runs for: shared by every call to it.
+#[derive(Debug)]
+pub(crate) struct InstallIdentity {
+    pub(crate) district: String,
+    pub(crate) app: String,
+    pub(crate) version: String,
+    pub(crate) granted: BTreeSet<Permission>,
+}
+
+impl InstallIdentity {
+    /// The grant check every capability goes through: deny by default.
+    pub(crate) fn require(&self, permission: Permission) -> Result<(), WitError> {
+        if self.granted.contains(&permission) {
+            Ok(())
+        } else {
+            tracing::warn!(
+                district = %self.district,
+                app = %self.app,
+                permission = permission.name(),
+                "denied: permission not granted"
+            );
+            Err(WitError::Denied(permission.name().to_owned()))
+        }
+    }
+}
+
+/// Most bytes of stdout and stderr kept per call; the rest is dropped (and
+/// the app keeps running: a chatty app must not fail for it).
+pub(crate) const MAX_CAPTURED_OUTPUT: usize = 64 << 10;
+
+/// A guest stdout/stderr that keeps the first bytes written, for the log.
+#[derive(Clone, Default)]
+pub(crate) struct CapturedOutput(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedOutput {
+    pub(crate) fn take(&self) -> Vec<u8> {
+        self.0
+            .lock()
+            .map(|mut b| std::mem::take(&mut *b))
+            .unwrap_or_default()
+    }
+}
+
+impl IsTerminal for CapturedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedOutput {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for CapturedOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if let Ok(mut kept) = self.0.lock() {
+            let room = MAX_CAPTURED_OUTPUT.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..buf.len().min(room)]);
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Caps one instance's linear memory, and remembers a refusal so a trap
+/// that follows can be reported as the memory limit it was.
+pub(crate) struct MemoryLimiter {
+    pub(crate) max_bytes: usize,
+    pub(crate) refused: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.refused = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// Most table elements an instance may grow to.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// The data of one store: one call of one install.
+pub(crate) struct AppState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) call: Arc<InstallIdentity>,
+    pub(crate) request_id: String,
+    pub(crate) store: Store,
+    pub(crate) log_lines: u32,
+    pub(crate) stdout: CapturedOutput,
+    pub(crate) stderr: CapturedOutput,
+}
+
+impl AppState {
+    pub(crate) fn new(
+        call: Arc<InstallIdentity>,
+        request_id: String,
+        store: Store,
+        memory_bytes: u64,
+    ) -> Self {
+        let stdout = CapturedOutput::default();
+        let stderr = CapturedOutput::default();
+        // No preopened directories, no environment, no arguments, no
+        // sockets: an app has no ambient authority. Clocks and randomness
+        // stay, as apps need them and they grant no access to anything.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        AppState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                max_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
+                refused: false,
+            },
+            call,
+            request_id,
+            store,
+            log_lines: 0,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl WasiView for AppState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Opening a platform from its settings and serving it over HTTP.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::api::{self, ApiState};
+use crate::metrics::Metrics;
+use crate::platform::Platform;
+use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
+use crate::store::Store;
+
+/// Where the host keeps its state.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The data directory: the SQLite database (unless `database_url` is
+    /// given) and the precompiled-component cache.
+    pub data_dir: PathBuf,
+    /// A `postgres://` (or `sqlite://`) URL; SQLite in `data_dir` when none.
+    pub database_url: Option<String>,
+}
+
+/// An opened platform and its metrics.
+pub struct Opened {
+    /// The platform.
+    pub platform: Platform,
+    /// Its metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Open the database, run migrations and start the runtime.
+pub async fn open(
+    settings: &Settings,
+    config: Option<RuntimeConfig>,
+) -> Result<Opened, RuntimeError> {
+    let store = match &settings.database_url {
+        Some(url) => Store::open(url).await?,
+        None => Store::open_data_dir(&settings.data_dir).await?,
+    };
+    let config = config.unwrap_or_else(|| RuntimeConfig::new(settings.data_dir.join("compiled")));
+    let metrics = Arc::new(Metrics::new());
+    let runtime = Arc::new(Runtime::new(store.clone(), config, metrics.clone())?);
+    Ok(Opened {
+        platform: Platform::new(store, runtime),
+        metrics,
+    })
+}
+
+/// How often a serving host re-reads installs, to see changes made by other
+/// host processes or the CLI.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Serve the API and apps on `listener` until `shutdown` resolves; requests
+/// in flight then finish before this returns.
+pub async fn serve(
+    opened: &Opened,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let runtime = opened.platform.runtime().clone();
+    let refresher = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REFRESH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = runtime.refresh().await {
+                tracing::warn!(error = %err, "could not refresh installs");
+            }
+        }
+    });
+    let app = api::app(ApiState {
+        platform: opened.platform.clone(),
+        metrics: opened.metrics.clone(),
+    });
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    refresher.abort();
+    result
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,308 @@
+//! Installs: an app version installed into a district, with its grants, and
+//! the components they run, stored by content digest.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, is_unique_violation, now_ms};
+use crate::limits::Limits;
+use crate::manifest::{Manifest, Permission};
+
+/// Whether an install answers calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallStatus {
+    /// Serving.
+    Active,
+    /// Stopped after repeated failures or by an administrator; answers 503
+    /// until resumed.
+    Suspended,
+}
+
+impl InstallStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            InstallStatus::Active => "active",
+            InstallStatus::Suspended => "suspended",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "active" => Ok(InstallStatus::Active),
+            "suspended" => Ok(InstallStatus::Suspended),
+            other => Err(StoreError::Corrupt {
+                what: "install status",
+                detail: other.to_owned(),
+            }),
+        }
+    }
+}
+
+/// An installed app.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Install {
+    /// The district it is installed in.
+    pub district: String,
+    /// The app's name (from its manifest).
+    pub app: String,
+    /// The installed version.
+    pub version: String,
+    /// sha256 of the component, hex.
+    pub digest: String,
+    /// The manifest it was installed with.
+    pub manifest: Manifest,
+    /// The permissions the district granted (a subset of the declared ones).
+    pub granted: BTreeSet<Permission>,
+    /// The limits its calls run under.
+    pub limits: Limits,
+    /// Install configuration (a JSON object).
+    pub config: serde_json::Value,
+    /// Active or suspended.
+    pub status: InstallStatus,
+    /// Why it is suspended, when it is.
+    pub status_reason: Option<String>,
+    /// When it was installed, ms since the Unix epoch.
+    pub installed_at: i64,
+    /// When its row last changed, ms since the Unix epoch.
+    pub updated_at: i64,
+}
+
+/// What [`Store::create_install`] records.
+#[derive(Clone, Debug)]
+pub struct NewInstall<'a> {
+    /// Target district.
+    pub district: &'a str,
+    /// Validated manifest.
+    pub manifest: &'a Manifest,
+    /// sha256 of `component`, hex.
+    pub digest: &'a str,
+    /// The component's bytes.
+    pub component: &'a [u8],
+    /// Granted permissions.
+    pub granted: &'a BTreeSet<Permission>,
+    /// Effective limits.
+    pub limits: Limits,
+    /// Install configuration.
+    pub config: &'a serde_json::Value,
+}
+
+const INSTALL_COLUMNS: &str = "district, app, version, digest, manifest, granted, limits, config, status, status_reason, installed_at, updated_at";
+
+fn corrupt(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
+    move |e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    }
+}
+
+fn install_from_row(row: &AnyRow) -> Result<Install, StoreError> {
+    let manifest: String = row.try_get("manifest")?;
+    let granted: String = row.try_get("granted")?;
+    let limits: String = row.try_get("limits")?;
+    let config: String = row.try_get("config")?;
+    let status: String = row.try_get("status")?;
+    Ok(Install {
+        district: row.try_get("district")?,
+        app: row.try_get("app")?,
+        version: row.try_get("version")?,
+        digest: row.try_get("digest")?,
+        manifest: serde_json::from_str(&manifest).map_err(corrupt("install manifest"))?,
+        granted: serde_json::from_str(&granted).map_err(corrupt("install grants"))?,
+        limits: serde_json::from_str(&limits).map_err(corrupt("install limits"))?,
+        config: serde_json::from_str(&config).map_err(corrupt("install config"))?,
+        status: InstallStatus::parse(&status)?,
+        status_reason: row.try_get("status_reason")?,
+        installed_at: row.try_get("installed_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Serialising these plain data types cannot fail.
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+impl Store {
+    /// Record an install and store its component (once per digest), in one
+    /// transaction. A second install of the same app in a district is a
+    /// conflict and changes nothing.
+    pub async fn create_install(&self, new: NewInstall<'_>) -> Result<Install, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO components (digest, bytes, size, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(new.digest)
+        .bind(new.component)
+        .bind(new.component.len() as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let install = Install {
+            district: new.district.to_owned(),
+            app: new.manifest.name.clone(),
+            version: new.manifest.version.to_string(),
+            digest: new.digest.to_owned(),
+            manifest: new.manifest.clone(),
+            granted: new.granted.clone(),
+            limits: new.limits,
+            config: new.config.clone(),
+            status: InstallStatus::Active,
+            status_reason: None,
+            installed_at: now,
+            updated_at: now,
+        };
+        sqlx::query(&format!(
+            "INSERT INTO installs ({INSTALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(&install.district)
+        .bind(&install.app)
+        .bind(&install.version)
+        .bind(&install.digest)
+        .bind(to_json(&install.manifest))
+        .bind(to_json(&install.granted))
+        .bind(to_json(&install.limits))
+        .bind(to_json(&install.config))
+        .bind(install.status.as_str())
+        .bind(None::<String>)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!(
+                    "app `{}` is already installed in district `{}`",
+                    install.app, install.district
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+        tx.commit().await?;
+        Ok(install)
+    }
+
+    /// Installs, by district and app; all districts when `district` is none.
+    pub async fn list_installs(&self, district: Option<&str>) -> Result<Vec<Install>, StoreError> {
+        let rows = match district {
+            Some(d) => sqlx::query(&format!(
+                "SELECT {INSTALL_COLUMNS} FROM installs WHERE district = $1 ORDER BY district, app"
+            ))
+            .bind(d)
+            .fetch_all(self.pool())
+            .await?,
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {INSTALL_COLUMNS} FROM installs ORDER BY district, app"
+                ))
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        rows.iter().map(install_from_row).collect()
+    }
+
+    /// One install, or `NotFound`.
+    pub async fn get_install(&self, district: &str, app: &str) -> Result<Install, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {INSTALL_COLUMNS} FROM installs WHERE district = $1 AND app = $2"
+        ))
+        .bind(district)
+        .bind(app)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("app `{app}` in district `{district}`")))?;
+        install_from_row(&row)
+    }
+
+    /// Remove an install and, unless `keep_data`, the app's data in that
+    /// district, in one transaction.
+    pub async fn delete_install(
+        &self,
+        district: &str,
+        app: &str,
+        keep_data: bool,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let deleted = sqlx::query("DELETE FROM installs WHERE district = $1 AND app = $2")
+            .bind(district)
+            .bind(app)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted == 0 {
+            return Err(StoreError::NotFound(format!(
+                "app `{app}` in district `{district}`"
+            )));
+        }
+        if !keep_data {
+            sqlx::query("DELETE FROM kv WHERE district = $1 AND app = $2")
+                .bind(district)
+                .bind(app)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Suspend or resume an install, recording why.
+    pub async fn set_install_status(
+        &self,
+        district: &str,
+        app: &str,
+        status: InstallStatus,
+        reason: Option<&str>,
+    ) -> Result<Install, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE installs SET status = $1, status_reason = $2, updated_at = $3 \
+             WHERE district = $4 AND app = $5",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(now_ms())
+        .bind(district)
+        .bind(app)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "app `{app}` in district `{district}`"
+            )));
+        }
+        self.get_install(district, app).await
+    }
+
+    /// A component's bytes by digest.
+    pub async fn get_component(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
+        let row = sqlx::query("SELECT bytes FROM components WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("component {digest}")))?;
+        Ok(row.try_get("bytes")?)
+    }
+
+    /// How many rows each core table holds; used to show that a refused
+    /// operation changed nothing.
+    pub async fn row_counts(&self) -> Result<[i64; 4], StoreError> {
+        let mut out = [0; 4];
+        for (i, table) in ["districts", "components", "installs", "kv"]
+            .iter()
+            .enumerate()
+        {
+            let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+                .fetch_one(self.pool())
+                .await?;
+            out[i] = row.try_get("n")?;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,246 @@
+//! Write Hutong district apps in Rust.
+//!
+//! A Hutong app is a WebAssembly component for the `hutong:platform/app@0.1.0`
+//! world (see `wit/` in the Hutong repository). This crate generates the
+//! bindings for that world once and puts an ordinary Rust API over them:
+//! [`Request`] and [`Response`], a small [`Router`], the typed [`Error`] every
+//! host call returns, the [`kv`] store and the [`log`].
+//!
+//! # A complete app
+//!
+//! ```no_run
+//! use hutong_sdk::{App, Error, Params, Request, Response, Router, kv};
+//!
+//! struct Hello;
+//!
+//! impl App for Hello {
+//!     fn handle(req: Request) -> Response {
+//!         Router::new()
+//!             .get("/greet/{name}", greet)
+//!             .get("/ping", |_, _| Ok(Response::text(200, "pong")))
+//!             .handle(req)
+//!     }
+//! }
+//!
+//! fn greet(_req: &Request, params: &Params) -> Result<Response, Error> {
+//!     let name = params.get("name").unwrap_or("stranger");
+//!     let key = format!("visits/{name}");
+//!     let visits = kv::get_json::<u64>(&key)?.unwrap_or(0) + 1;
+//!     kv::set_json(&key, &visits)?;
+//!     Ok(Response::json(
+//!         200,
+//!         &serde_json::json!({ "greeting": format!("Hello, {name}!"), "visits": visits }),
+//!     ))
+//! }
+//!
+//! hutong_sdk::export_app!(Hello);
+//! ```
+//!
+//! Build it as a `cdylib` for `wasm32-wasip2`
+//! (`cargo build --release --target wasm32-wasip2`); the `.wasm` file cargo
+//! writes is the component to install.
+//!
+//! # Each request runs in a fresh instance
+//!
+//! The host instantiates the component anew for every request, event, tick and
+//! case change, and throws the instance away afterwards. Nothing kept in
+//! memory (statics, caches, a `Router` built once) survives from one call to
+//! the next: state that must outlive a request belongs in [`kv`]. The upside is
+//! that a panic, a trap or a leak only ever costs one request.
+//!
+//! Every call also runs under the install's limits (memory, deadline, response
+//! size); exceeding one ends the call, and the host answers for the app.
+//!
+//! # Permissions and the manifest
+//!
+//! Apps have no ambient authority: no files, no environment variables, no
+//! arguments and no sockets. Every capability beyond logging needs a
+//! permission, which the app declares in its `hutong.toml` manifest, with the
+//! reason the district administrator is shown, and which the administrator
+//! grants when installing (`hutong install ... --grant kv`):
+//!
+//! ```toml
+//! name = "hello"             # [a-z][a-z0-9-]{0,62}
+//! version = "0.1.0"          # semver
+//! description = "Greets visitors and counts their visits."
+//! host-api = "^0.1"          # semver requirement on hutong:platform
+//!
+//! [permissions]              # each permission the app uses, with its reason
+//! kv = "Counts how many times each visitor was greeted."
+//!
+//! [limits]                   # optional, each within the platform's maxima
+//! memory-mib = 16
+//! deadline-ms = 500
+//! response-bytes = 65536
+//! ```
+//!
+//! A call to a capability the install was not granted does not trap: it
+//! returns [`Error::Denied`] naming the missing permission, which a [`Router`]
+//! answers with 403.
+//!
+//! The component imports only the host interfaces the app's code actually
+//! calls: an app that never touches [`kv`] does not import
+//! `hutong:platform/kv` at all, so it needs no `kv` permission.
+
+#![warn(missing_docs)]
+
+mod error;
+mod http;
+pub mod kv;
+pub mod log;
+mod router;
+
+pub use error::{Error, Result};
+pub use http::{Caller, Request, Response, Role};
+pub use router::{Handler, Params, Router};
+
+/// The bindings `wit_bindgen` generates for the `hutong:platform/app` world.
+///
+/// They are public so that [`export_app!`] can reach them from the app's
+/// crate, and so that tests can call the host without the SDK's wrappers; an
+/// app should not need them.
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "app",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "hutong_sdk::bindings",
+    });
+}
+
+/// One event reported by a device in the install's district.
+pub use bindings::exports::hutong::platform::event_handler::DeviceEvent;
+
+/// One scheduled tick, for a schedule the app declares in its manifest.
+pub use bindings::exports::hutong::platform::tick_handler::Tick;
+
+/// One transition of a case (work order) the app opened.
+pub use bindings::exports::hutong::platform::case_watcher::CaseChange;
+
+/// A state in the case lifecycle.
+pub use bindings::exports::hutong::platform::case_watcher::CaseState;
+
+/// A Hutong app: what the host calls.
+///
+/// Only [`App::handle`] is required. The other entry points default to
+/// accepting (and ignoring) what they are given, so an app that only serves
+/// HTTP writes no stubs. Export an implementation with [`export_app!`].
+///
+/// The functions take no `self`: each call runs in a fresh instance, so there
+/// is no app value to keep between calls.
+pub trait App {
+    /// Answer one HTTP request. The path is relative to the app's mount: a
+    /// request for `/d/east/apps/hello/greet/ana` arrives as `/greet/ana`.
+    fn handle(req: Request) -> Response;
+
+    /// Handle one device event, for the event types the install subscribes
+    /// to. Delivery is at least once, so treat [`DeviceEvent::event_id`] as an
+    /// idempotency key; an error makes the host retry the event later.
+    fn on_event(event: DeviceEvent) -> Result<(), Error> {
+        let _ = event;
+        Ok(())
+    }
+
+    /// Handle one tick of a schedule declared in the manifest.
+    fn on_tick(tick: Tick) -> Result<(), Error> {
+        let _ = tick;
+        Ok(())
+    }
+
+    /// Handle one transition of a case the app opened.
+    fn on_case_changed(change: CaseChange) -> Result<(), Error> {
+        let _ = change;
+        Ok(())
+    }
+}
+
+/// Export an [`App`] implementation as the component's entry points.
+///
+/// Invoke it once, at the top level of the app's crate:
+///
+/// ```no_run
+/// use hutong_sdk::{App, Request, Response};
+///
+/// struct MyApp;
+///
+/// impl App for MyApp {
+///     fn handle(_req: Request) -> Response {
+///         Response::text(200, "hello")
+///     }
+/// }
+///
+/// hutong_sdk::export_app!(MyApp);
+/// ```
+#[macro_export]
+macro_rules! export_app {
+    ($app:ty) => {
+        const _: () = {
+            struct HutongExports;
+
+            impl $crate::bindings::exports::hutong::platform::http_handler::Guest for HutongExports {
+                fn handle(
+                    request: $crate::bindings::exports::hutong::platform::http_handler::Request,
+                ) -> $crate::bindings::exports::hutong::platform::http_handler::Response {
+                    $crate::__private::handle::<$app>(request)
+                }
+            }
+
+            impl $crate::bindings::exports::hutong::platform::event_handler::Guest for HutongExports {
+                fn on_event(
+                    event: $crate::DeviceEvent,
+                ) -> ::core::result::Result<(), $crate::__private::WitError> {
+                    $crate::__private::on_event::<$app>(event)
+                }
+            }
+
+            impl $crate::bindings::exports::hutong::platform::tick_handler::Guest for HutongExports {
+                fn on_tick(
+                    tick: $crate::Tick,
+                ) -> ::core::result::Result<(), $crate::__private::WitError> {
+                    $crate::__private::on_tick::<$app>(tick)
+                }
+            }
+
+            impl $crate::bindings::exports::hutong::platform::case_watcher::Guest for HutongExports {
+                fn on_case_changed(
+                    change: $crate::CaseChange,
+                ) -> ::core::result::Result<(), $crate::__private::WitError> {
+                    $crate::__private::on_case_changed::<$app>(change)
+                }
+            }
+
+            $crate::bindings::export!(HutongExports with_types_in $crate::bindings);
+        };
+    };
+}
+
+/// The glue [`export_app!`] expands to. Not part of the API.
+///
+/// It must never call into [`kv`]: the linker keeps a host import only if
+/// something reaches it, and an app that does not use `kv` must not import it.
+#[doc(hidden)]
+pub mod __private {
+    use crate::bindings::exports::hutong::platform::http_handler as wit;
+    use crate::{App, CaseChange, DeviceEvent, Request, Tick};
+
+    pub use crate::bindings::hutong::platform::types::Error as WitError;
+
+    pub fn handle<A: App>(request: wit::Request) -> wit::Response {
+        A::handle(Request::from(request)).into()
+    }
+
+    pub fn on_event<A: App>(event: DeviceEvent) -> Result<(), WitError> {
+        A::on_event(event).map_err(WitError::from)
+    }
+
+    pub fn on_tick<A: App>(tick: Tick) -> Result<(), WitError> {
+        A::on_tick(tick).map_err(WitError::from)
+    }
+
+    pub fn on_case_changed<A: App>(change: CaseChange) -> Result<(), WitError> {
+        A::on_case_changed(change).map_err(WitError::from)
+    }
+}

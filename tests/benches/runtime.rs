@@ -1,0 +1,288 @@
+//! Runtime benchmarks; prints figures rather than asserting them.
+//!
+//! 1. A fresh instance plus a trivial call (median and p99).
+//! 2. HTTP requests per second through a trivial app against the same
+//!    handler written natively in the host, measured in one run.
+//! 3. Start-up of `hutong serve` with 1,000 installs of 10 distinct
+//!    components from the precompiled cache, and its resident memory.
+//!
+//! Run with `bash scripts/bench` (which builds the `hutong` binary first).
+//! `HUTONG_BENCH_QUICK=1` shortens every phase.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use http_body_util::{BodyExt, Empty};
+use hutong_host::AppRequest;
+use hutong_host::api::{self, ApiState};
+use hutong_host::manifest::Permission;
+use hutong_tests::{Backend, TestHost, components, test_app_manifest};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+fn quick() -> bool {
+    std::env::var("HUTONG_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn fresh_instance(host: &TestHost) {
+    let runtime = host.opened.platform.runtime();
+    let request = AppRequest {
+        method: "GET".into(),
+        path: "/ping".into(),
+        request_id: "bench".into(),
+        ..Default::default()
+    };
+    let n = if quick() { 2_000 } else { 20_000 };
+    for _ in 0..n / 10 {
+        runtime
+            .handle_http("bench", "test-app", request.clone())
+            .await
+            .expect("warm-up call");
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let r = request.clone();
+        let started = Instant::now();
+        let response = runtime
+            .handle_http("bench", "test-app", r)
+            .await
+            .expect("call");
+        samples.push(started.elapsed());
+        assert_eq!(response.status, 200);
+    }
+    samples.sort();
+    println!(
+        "fresh instance + trivial call ({n} calls): median {:.1} us, p99 {:.1} us, min {:.1} us",
+        percentile(&samples, 0.5).as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6,
+        samples[0].as_secs_f64() * 1e6,
+    );
+}
+
+/// Keep-alive HTTP/1.1 clients hammering `path` for `duration`; requests/s.
+async fn load(addr: SocketAddr, path: &'static str, clients: usize, duration: Duration) -> f64 {
+    let done = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let done = done.clone();
+        let count = count.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .expect("handshake");
+            tokio::spawn(conn);
+            while !done.load(Ordering::Relaxed) {
+                let req = hyper::Request::get(path)
+                    .header("host", "bench")
+                    .body(Empty::<Bytes>::new())
+                    .expect("request");
+                let res = sender.send_request(req).await.expect("send");
+                assert_eq!(res.status(), 200);
+                let body = res.into_body().collect().await.expect("body").to_bytes();
+                assert_eq!(&body[..], b"pong");
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(duration).await;
+    done.store(true, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    for t in tasks {
+        t.await.expect("client");
+    }
+    count.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64()
+}
+
+async fn http_vs_native(host: &TestHost) {
+    let app = api::app(ApiState {
+        platform: host.opened.platform.clone(),
+        metrics: host.opened.metrics.clone(),
+    })
+    .route("/native/ping", get(|| async { "pong" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let rounds = if quick() { 1 } else { 3 };
+    let secs = Duration::from_secs(if quick() { 1 } else { 3 });
+    let clients = 8;
+    let (mut native, mut wasm) = (0.0, 0.0);
+    // Alternate, so drift on a shared machine hits both sides alike.
+    for _ in 0..rounds {
+        native += load(addr, "/native/ping", clients, secs).await;
+        wasm += load(addr, "/d/bench/apps/test-app/ping", clients, secs).await;
+    }
+    native /= rounds as f64;
+    wasm /= rounds as f64;
+    println!(
+        "HTTP requests/s ({clients} keep-alive clients, {rounds}x{}s each): native {native:.0}/s, through the app {wasm:.0}/s = {:.0}% of native",
+        secs.as_secs(),
+        wasm / native * 100.0
+    );
+}
+
+/// Append a custom section so the same app gets a distinct digest.
+fn distinct(bytes: &[u8], n: u32) -> Vec<u8> {
+    let name = b"hutong-bench";
+    let payload = n.to_le_bytes();
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.extend_from_slice(&payload);
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section id
+    let mut size = section.len() as u32;
+    loop {
+        let byte = (size & 0x7f) as u8;
+        size >>= 7;
+        if size == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(&section);
+    out
+}
+
+fn hutong_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("HUTONG_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/runtime-xxxx -> target/<profile>/hutong
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("hutong"))
+        .expect("target dir")
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+async fn startup() {
+    let binary = hutong_binary();
+    if !binary.exists() {
+        println!(
+            "start-up: skipped, {} is not built (run `cargo build --release -p hutong-host`)",
+            binary.display()
+        );
+        return;
+    }
+    let host = TestHost::new(Backend::Sqlite).await;
+    let base = std::fs::read(components::TEST_APP).expect("component");
+    let (districts, per_district) = (100, 10);
+    let setup = Instant::now();
+    for d in 0..districts {
+        host.district(&format!("d{d:03}")).await;
+    }
+    let dir = host.dir();
+    for v in 0..per_district {
+        let path = dir.join(format!("variant-{v}.wasm"));
+        std::fs::write(&path, distinct(&base, v)).expect("write variant");
+        for d in 0..districts {
+            host.install(
+                &format!("d{d:03}"),
+                &test_app_manifest(&format!("app-{v}"), ""),
+                path.to_str().expect("path"),
+                &[Permission::Kv],
+            )
+            .await
+            .expect("install");
+        }
+    }
+    let installs = districts * per_district;
+    println!(
+        "start-up: set up {installs} installs of {per_district} distinct components in {:.1} s",
+        setup.elapsed().as_secs_f64()
+    );
+    host.opened.platform.store().close().await;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let started = Instant::now();
+    let mut child = std::process::Command::new(&binary)
+        .arg("--data-dir")
+        .arg(&host.settings.data_dir)
+        .args(["serve", "--listen", &addr.to_string()])
+        .env("HUTONG_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn hutong serve");
+    let ready = loop {
+        if started.elapsed() > Duration::from_secs(60) {
+            break None;
+        }
+        if let Ok(stream) = tokio::net::TcpStream::connect(addr).await {
+            drop(stream);
+            break Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let rss = rss_kib(child.id());
+    // A request to the last install proves they were all loaded.
+    let mut ok = false;
+    if let Ok(stream) = tokio::net::TcpStream::connect(addr).await
+        && let Ok((mut sender, conn)) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    {
+        tokio::spawn(conn);
+        let req = hyper::Request::get("/d/d099/apps/app-9/ping")
+            .header("host", "bench")
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        ok = sender
+            .send_request(req)
+            .await
+            .is_ok_and(|r| r.status() == 200);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    match ready {
+        Some(t) => println!(
+            "start-up of `hutong serve` with {installs} installs ({per_district} distinct components, precompiled cache): {:.0} ms to accepting connections; resident memory {:.1} MiB; serving: {ok}",
+            t.as_secs_f64() * 1e3,
+            rss.unwrap_or(0) as f64 / 1024.0
+        ),
+        None => println!("start-up: hutong serve did not start within 60 s"),
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let host = TestHost::new(Backend::Sqlite).await;
+        host.district("bench").await;
+        host.install_test_app("bench", "test-app", false, "").await;
+        fresh_instance(&host).await;
+        http_vs_native(&host).await;
+        startup().await;
+    });
+}

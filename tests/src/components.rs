@@ -1,0 +1,39 @@
+//! The guest components the integration tests install, built from source by
+//! `build.rs` for `wasm32-wasip2` (release) into `target/guests`.
+//!
+//! Each constant is an absolute path, fixed at compile time: a component's
+//! `.wasm` file, or the `hutong.toml` manifest it is installed with.
+
+/// The test app (`tests/components/test-app`): one route per host behaviour
+/// the tests exercise (echo, kv, limits, sandbox, logging). Imports `kv` and
+/// `log`.
+pub const TEST_APP: &str = env!("HUTONG_TEST_APP");
+
+/// The test app's manifest: named `test-app`, declares the `kv` permission.
+pub const TEST_APP_MANIFEST: &str = env!("HUTONG_TEST_APP_MANIFEST");
+
+/// A `wasi:cli/command` component (`tests/components/cli-command`), not a
+/// Hutong app: the host must refuse it. It has no manifest.
+pub const CLI_COMMAND: &str = env!("HUTONG_CLI_COMMAND");
+
+/// An app written without the SDK (`tests/components/raw-app`): answers every
+/// `GET` with `raw app at {path}`. Imports neither `kv` nor `log`.
+pub const RAW_APP: &str = env!("HUTONG_RAW_APP");
+
+/// The raw app's manifest: named `raw-app`, declares no permissions.
+pub const RAW_APP_MANIFEST: &str = env!("HUTONG_RAW_APP_MANIFEST");
+
+/// An app that also imports `acme:widgets/gadgets@1.0.0`, which no Hutong host
+/// provides (`tests/components/foreign-import`): the host must refuse it.
+pub const FOREIGN_IMPORT: &str = env!("HUTONG_FOREIGN_IMPORT");
+
+/// The foreign-import app's manifest: named `foreign-import`, declares no
+/// permissions.
+pub const FOREIGN_IMPORT_MANIFEST: &str = env!("HUTONG_FOREIGN_IMPORT_MANIFEST");
+
+/// The example app (`examples/hello`), exactly as a third party builds it.
+/// Imports `kv` and `log`.
+pub const HELLO: &str = env!("HUTONG_HELLO");
+
+/// The example app's manifest: named `hello`, declares the `kv` permission.
+pub const HELLO_MANIFEST: &str = env!("HUTONG_HELLO_MANIFEST");

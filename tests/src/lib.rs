@@ -1,0 +1,300 @@
+//! A harness for driving the real Hutong host in tests and benchmarks: a
+//! fresh database (SQLite in a temporary directory, or a throwaway
+//! PostgreSQL database), the real runtime, and the HTTP app driven without a
+//! socket.
+
+pub mod components;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use hutong_host::api::{self, ApiState};
+use hutong_host::manifest::{Manifest, Permission};
+use hutong_host::runtime::RuntimeConfig;
+use hutong_host::server::{self, Opened, Settings};
+use hutong_host::store::Install;
+use hutong_host::{InstallRequest, PlatformError};
+use sqlx::Connection;
+use tower::ServiceExt;
+
+/// The database a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite in a temporary directory.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server named by
+    /// `HUTONG_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("HUTONG_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A throwaway PostgreSQL database, dropped when this is dropped.
+pub struct PgDatabase {
+    name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Create a database with a unique name.
+    pub async fn create() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!(
+            "hutong_test_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            nanos
+        );
+        let admin = postgres_admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin}: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let _ = conn.close().await;
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        PgDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any async context we can block on, so use a
+        // short-lived runtime on its own thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running host for one test.
+pub struct TestHost {
+    /// The opened platform.
+    pub opened: Opened,
+    /// Where it keeps its files.
+    pub settings: Settings,
+    /// Which database it uses.
+    pub backend: Backend,
+    dir: tempfile::TempDir,
+    pg: Option<PgDatabase>,
+}
+
+/// A response from the host.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: axum::http::HeaderMap,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The body parsed as JSON (panics with the body if it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "response is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl TestHost {
+    /// A host on `backend` with default settings.
+    pub async fn new(backend: Backend) -> Self {
+        Self::with_config(backend, |_| {}).await
+    }
+
+    /// A host on `backend` whose runtime settings `tune` adjusts.
+    pub async fn with_config(backend: Backend, tune: impl FnOnce(&mut RuntimeConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PgDatabase::create().await),
+        };
+        let settings = Settings {
+            data_dir: dir.path().join("data"),
+            database_url: pg.as_ref().map(|p| p.url.clone()),
+        };
+        let mut config = RuntimeConfig::new(settings.data_dir.join("compiled"));
+        tune(&mut config);
+        let opened = server::open(&settings, Some(config))
+            .await
+            .expect("open host");
+        TestHost {
+            opened,
+            settings,
+            backend,
+            dir,
+            pg,
+        }
+    }
+
+    /// A second host process over the same database and data directory
+    /// (a restart, or another process of the same city).
+    pub async fn another_process(&self) -> Opened {
+        server::open(&self.settings, None)
+            .await
+            .expect("reopen host")
+    }
+
+    /// The temporary directory holding the data directory.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
+    /// The PostgreSQL database, when on PostgreSQL.
+    pub fn postgres(&self) -> Option<&PgDatabase> {
+        self.pg.as_ref()
+    }
+
+    /// Create a district.
+    pub async fn district(&self, id: &str) {
+        self.opened
+            .platform
+            .create_district(id, id)
+            .await
+            .expect("create district");
+    }
+
+    /// Install a component with a manifest given as TOML text.
+    pub async fn install(
+        &self,
+        district: &str,
+        manifest_toml: &str,
+        component: &str,
+        grant: &[Permission],
+    ) -> Result<Install, PlatformError> {
+        let manifest = Manifest::from_toml(manifest_toml)?;
+        let bytes = std::fs::read(component).expect("read component");
+        self.opened
+            .platform
+            .install(InstallRequest {
+                district: district.to_owned(),
+                manifest,
+                component: bytes,
+                grant: grant.iter().copied().collect::<BTreeSet<_>>(),
+                config: serde_json::json!({}),
+            })
+            .await
+    }
+
+    /// Install the test app under `name`, with `kv` granted or not, and
+    /// `extra` TOML appended to its manifest (for limits).
+    pub async fn install_test_app(
+        &self,
+        district: &str,
+        name: &str,
+        grant_kv: bool,
+        extra: &str,
+    ) -> Install {
+        let manifest = test_app_manifest(name, extra);
+        let grant: &[Permission] = if grant_kv { &[Permission::Kv] } else { &[] };
+        self.install(district, &manifest, components::TEST_APP, grant)
+            .await
+            .expect("install test app")
+    }
+
+    /// Send a request through the whole HTTP application.
+    pub async fn request(&self, method: Method, uri: &str, body: impl Into<Body>) -> TestResponse {
+        let app = api::app(ApiState {
+            platform: self.opened.platform.clone(),
+            metrics: self.opened.metrics.clone(),
+        });
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(body.into())
+            .expect("request");
+        let response = app.oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `GET uri`.
+    pub async fn get(&self, uri: &str) -> TestResponse {
+        self.request(Method::GET, uri, Body::empty()).await
+    }
+}
+
+/// The test app's manifest under another name, with `extra` TOML appended.
+pub fn test_app_manifest(name: &str, extra: &str) -> String {
+    let text =
+        std::fs::read_to_string(components::TEST_APP_MANIFEST).expect("read test-app manifest");
+    assert!(
+        text.contains("name = \"test-app\""),
+        "test-app manifest must name the app test-app"
+    );
+    let renamed = text.replacen("name = \"test-app\"", &format!("name = \"{name}\""), 1);
+    format!("{renamed}\n{extra}\n")
+}
+
+/// Generate a `sqlite` and a `postgres` test from `async fn NAME(host: TestHost)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::TestHost::new($crate::Backend::Sqlite).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::TestHost::new($crate::Backend::Postgres).await).await
+            }
+        }
+    )*};
+}

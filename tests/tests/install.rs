@@ -1,0 +1,458 @@
+//! The install lifecycle with real components: what is accepted, every bad
+//! input refused with a clear error and nothing changed, and the precompiled
+//! cache reused across restarts.
+
+use std::sync::atomic::Ordering;
+
+use axum::http::{Method, StatusCode};
+use base64::Engine as _;
+use hutong_host::PlatformError;
+use hutong_host::manifest::Permission;
+use hutong_tests::{Backend, TestHost, components, on_both_backends, test_app_manifest};
+
+on_both_backends!(
+    every_bad_install_is_refused_and_changes_nothing,
+    installs_through_the_api_and_lists_them,
+    a_second_host_process_sees_installs_and_suspensions,
+);
+
+const RAW_MANIFEST: &str = r#"
+name = "raw-app"
+version = "0.1.0"
+description = "no SDK"
+host-api = "^0.1"
+"#;
+
+async fn every_bad_install_is_refused_and_changes_nothing(host: TestHost) {
+    host.district("east").await;
+    host.install_test_app("east", "test-app", true, "").await;
+    let before = host
+        .opened
+        .platform
+        .store()
+        .row_counts()
+        .await
+        .expect("counts");
+    let good = test_app_manifest("fresh-app", "");
+
+    let mut cases: Vec<(&str, Result<_, PlatformError>, &str)> = Vec::new();
+    let tmp = host.dir().join("not-a-component.wasm");
+    std::fs::write(&tmp, b"this is not wasm").expect("write");
+    cases.push((
+        "not a component",
+        host.install("east", &good, tmp.to_str().expect("path"), &[])
+            .await,
+        "magic bytes",
+    ));
+    let core = host.dir().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
+    cases.push((
+        "a core module",
+        host.install("east", &good, core.to_str().expect("path"), &[])
+            .await,
+        "core WebAssembly module",
+    ));
+    cases.push((
+        "component for another world",
+        host.install(
+            "east",
+            &RAW_MANIFEST.replace("raw-app", "cli-command"),
+            components::CLI_COMMAND,
+            &[],
+        )
+        .await,
+        "is not a Hutong app",
+    ));
+    cases.push((
+        "unsatisfiable import",
+        host.install(
+            "east",
+            &RAW_MANIFEST.replace("raw-app", "foreign-import"),
+            components::FOREIGN_IMPORT,
+            &[],
+        )
+        .await,
+        "acme:widgets/gadgets",
+    ));
+    cases.push((
+        "manifest that does not parse",
+        host.install("east", "name = [", components::TEST_APP, &[])
+            .await,
+        "does not parse",
+    ));
+    cases.push((
+        "unknown permission",
+        host.install(
+            "east",
+            &good.replace("[permissions]", "[permissions]\ncamera = \"watch\""),
+            components::TEST_APP,
+            &[],
+        )
+        .await,
+        "unknown permission `camera`",
+    ));
+    cases.push((
+        "incompatible API requirement",
+        host.install(
+            "east",
+            &good.replace("host-api = \"^0.1\"", "host-api = \"^2.0\""),
+            components::TEST_APP,
+            &[],
+        )
+        .await,
+        "requires host API ^2.0",
+    ));
+    cases.push((
+        "already installed",
+        host.install(
+            "east",
+            &test_app_manifest("test-app", ""),
+            components::TEST_APP,
+            &[],
+        )
+        .await,
+        "already installed",
+    ));
+    cases.push((
+        "district that does not exist",
+        host.install("nowhere", &good, components::TEST_APP, &[])
+            .await,
+        "district `nowhere` does not exist",
+    ));
+    cases.push((
+        "import without a declared permission",
+        host.install(
+            "east",
+            &good.replace("kv =", "# kv ="),
+            components::TEST_APP,
+            &[],
+        )
+        .await,
+        "does not declare the `kv` permission",
+    ));
+    cases.push((
+        "declared permission the component never uses",
+        host.install(
+            "east",
+            &format!("{RAW_MANIFEST}\n[permissions]\nkv = \"just in case\""),
+            components::RAW_APP,
+            &[],
+        )
+        .await,
+        "never imports hutong:platform/kv",
+    ));
+    cases.push((
+        "grant of an undeclared permission",
+        host.install("east", RAW_MANIFEST, components::RAW_APP, &[Permission::Kv])
+            .await,
+        "cannot grant `kv`",
+    ));
+    cases.push((
+        "limit beyond the platform maximum",
+        host.install(
+            "east",
+            &test_app_manifest("fresh-app", "[limits]\nmemory-mib = 4096"),
+            components::TEST_APP,
+            &[],
+        )
+        .await,
+        "memory-mib = 4096",
+    ));
+
+    for (what, result, needle) in cases {
+        let err = match result {
+            Ok(i) => panic!("{what}: was installed as {}", i.app),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains(needle),
+            "{what}: message `{err}` lacks `{needle}`"
+        );
+        let after = host
+            .opened
+            .platform
+            .store()
+            .row_counts()
+            .await
+            .expect("counts");
+        assert_eq!(before, after, "{what}: the database changed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_for_another_world_is_named_as_such() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    let err = host
+        .install("east", RAW_MANIFEST, components::CLI_COMMAND, &[])
+        .await
+        .expect_err("refused");
+    let message = err.to_string();
+    assert!(matches!(err, PlatformError::WrongWorld { .. }), "{message}");
+    assert!(message.contains("wasi:cli/run"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_written_without_the_sdk_installs_and_answers() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install("east", RAW_MANIFEST, components::RAW_APP, &[])
+        .await
+        .expect("install raw app");
+    let r = host.get("/d/east/apps/raw-app/some/where").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.text(), "raw app at /some/where");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_app_greets_and_counts_visits() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("demo").await;
+    let manifest = std::fs::read_to_string(components::HELLO_MANIFEST).expect("manifest");
+    host.install("demo", &manifest, components::HELLO, &[Permission::Kv])
+        .await
+        .expect("install hello");
+    let first = host.get("/d/demo/apps/hello/greet/ana").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text());
+    assert_eq!(first.json()["visits"], 1);
+    let second = host.get("/d/demo/apps/hello/greet/ana").await.json();
+    assert_eq!(second["visits"], 2);
+    assert_eq!(host.get("/d/demo/apps/hello/ping").await.text(), "pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_reuses_the_precompiled_cache() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    host.install_test_app("east", "same-component", false, "")
+        .await;
+    let stats = host.opened.platform.runtime().cache_stats();
+    assert_eq!(
+        stats.compiled.load(Ordering::Relaxed),
+        1,
+        "one digest, one compile"
+    );
+
+    let restarted = host.another_process().await;
+    let runtime = restarted.platform.runtime();
+    assert_eq!(runtime.load_all().await.expect("load"), 2);
+    assert_eq!(runtime.cache_stats().compiled.load(Ordering::Relaxed), 0);
+    assert_eq!(runtime.cache_stats().loaded.load(Ordering::Relaxed), 1);
+    let response = runtime
+        .handle_http(
+            "east",
+            "test-app",
+            hutong_host::AppRequest {
+                method: "GET".into(),
+                path: "/ping".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("call");
+    assert_eq!(response.body, b"pong");
+    assert!(
+        restarted
+            .metrics
+            .render()
+            .contains("hutong_components_cache_loaded_total 1")
+    );
+
+    // A damaged artifact is discarded and recompiled, not trusted.
+    for entry in walk(&host.settings.data_dir.join("compiled")) {
+        std::fs::write(&entry, b"garbage").expect("damage artifact");
+    }
+    assert!(!walk(&host.settings.data_dir.join("compiled")).is_empty());
+    let again = host.another_process().await;
+    assert_eq!(again.platform.runtime().load_all().await.expect("load"), 2);
+    assert_eq!(
+        again
+            .platform
+            .runtime()
+            .cache_stats()
+            .compiled
+            .load(Ordering::Relaxed),
+        1
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "cwasm") {
+            out.push(path);
+        }
+    }
+    out
+}
+
+async fn installs_through_the_api_and_lists_them(host: TestHost) {
+    let r = host
+        .request(
+            Method::POST,
+            "/api/v1/districts",
+            r#"{"id":"east","name":"East"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = host
+        .request(
+            Method::POST,
+            "/api/v1/districts",
+            r#"{"id":"east","name":"East"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = host
+        .request(Method::POST, "/api/v1/districts", r#"{"id":"East Side"}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("a-z")
+    );
+
+    let component = std::fs::read(components::TEST_APP).expect("component");
+    let body = serde_json::json!({
+        "manifest": test_app_manifest("test-app", ""),
+        "component_base64": base64::engine::general_purpose::STANDARD.encode(&component),
+        "grant": ["kv"],
+    });
+    let r = host
+        .request(
+            Method::POST,
+            "/api/v1/districts/east/installs",
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let installed = r.json();
+    assert_eq!(installed["granted"], serde_json::json!(["kv"]));
+    assert_eq!(installed["status"], "active");
+
+    let r = host
+        .request(
+            Method::POST,
+            "/api/v1/districts/east/installs",
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+
+    let bad = serde_json::json!({"manifest": "name = \"x\"", "component_base64": "***"});
+    let r = host
+        .request(
+            Method::POST,
+            "/api/v1/districts/east/installs",
+            bad.to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    let r = host
+        .request(Method::POST, "/api/v1/districts/east/installs", "{not json")
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("component_base64")
+    );
+
+    let list = host.get("/api/v1/districts/east/installs").await.json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    let shown = host
+        .get("/api/v1/districts/east/installs/test-app")
+        .await
+        .json();
+    assert!(shown["manifest"]["permissions"]["kv"].as_str().is_some());
+    assert_eq!(
+        host.get("/api/v1/districts/east/installs/nope")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        host.get("/api/v1/districts/west/installs").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    assert_eq!(host.get("/d/east/apps/test-app/ping").await.text(), "pong");
+    let metrics = host.get("/metrics").await.text();
+    assert!(
+        metrics.contains("hutong_app_calls_total{app=\"test-app\",district=\"east\"} 1"),
+        "{metrics}"
+    );
+    host.get("/d/east/apps/test-app/panic").await;
+    let metrics = host.get("/metrics").await.text();
+    assert!(
+        metrics.contains(
+            "hutong_app_failures_total{app=\"test-app\",cause=\"panic\",district=\"east\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("hutong_app_call_duration_seconds_bucket"));
+
+    let r = host
+        .request(
+            Method::DELETE,
+            "/api/v1/districts/east/installs/test-app",
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        host.get("/d/east/apps/test-app/ping").await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn a_second_host_process_sees_installs_and_suspensions(host: TestHost) {
+    host.district("east").await;
+    let other = host.another_process().await;
+    host.install_test_app("east", "test-app", false, "").await;
+    // Installed by the first process, served by the second.
+    let call = |o: &hutong_host::server::Opened| {
+        let runtime = o.platform.runtime().clone();
+        async move {
+            runtime
+                .handle_http(
+                    "east",
+                    "test-app",
+                    hutong_host::AppRequest {
+                        method: "GET".into(),
+                        path: "/ping".into(),
+                        ..Default::default()
+                    },
+                )
+                .await
+        }
+    };
+    assert!(call(&other).await.is_ok());
+    host.opened
+        .platform
+        .suspend("east", "test-app", "maintenance")
+        .await
+        .expect("suspend");
+    other.platform.runtime().refresh().await.expect("refresh");
+    match call(&other).await {
+        Err(hutong_host::CallError::Suspended { reason, .. }) => assert_eq!(reason, "maintenance"),
+        other => panic!("expected suspended, got {other:?}"),
+    }
+    host.opened
+        .platform
+        .uninstall("east", "test-app", false)
+        .await
+        .expect("uninstall");
+    other.platform.runtime().refresh().await.expect("refresh");
+    assert!(matches!(
+        call(&other).await,
+        Err(hutong_host::CallError::NotInstalled { .. })
+    ));
+}

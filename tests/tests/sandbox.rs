@@ -1,0 +1,300 @@
+//! The sandbox and its limits, with real components: requests see what they
+//! should, apps have no ambient authority, and a failing app fails only its
+//! own call.
+
+use std::time::{Duration, Instant};
+
+use axum::http::{Method, StatusCode};
+use hutong_host::runtime::FailurePolicy;
+use hutong_host::store::InstallStatus;
+use hutong_tests::{Backend, TestHost, on_both_backends};
+
+on_both_backends!(
+    answers_with_the_callers_path_query_and_body,
+    suspends_after_repeated_failures_until_resumed,
+);
+
+async fn answers_with_the_callers_path_query_and_body(host: TestHost) {
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    let r = host
+        .request(
+            Method::POST,
+            "/d/east/apps/test-app/echo/a/b%20c?x=1&y=two",
+            "request body",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let echo = r.json();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/echo/a/b%20c");
+    assert_eq!(echo["query"], "x=1&y=two");
+    assert_eq!(echo["body"], "request body");
+    assert_eq!(echo["caller"], serde_json::Value::Null);
+    assert!(!echo["request_id"].as_str().unwrap_or_default().is_empty());
+    let headers = echo["headers"].as_array().expect("headers");
+    assert!(
+        headers.iter().any(|h| h[0] == "content-type"),
+        "headers reach the app: {headers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_never_reach_the_app() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    let app = hutong_host::api::app(hutong_host::api::ApiState {
+        platform: host.opened.platform.clone(),
+        metrics: host.opened.metrics.clone(),
+    });
+    let request = axum::http::Request::get("/d/east/apps/test-app/echo")
+        .header("authorization", "Bearer secret-token")
+        .header("cookie", "session=secret")
+        .header("x-visible", "yes")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = tower::ServiceExt::oneshot(app, request)
+        .await
+        .expect("response");
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .expect("body")
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("x-visible"), "{text}");
+    assert!(
+        !text.contains("secret"),
+        "credentials leaked to the app: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looping_app_is_cut_at_its_deadline_while_another_keeps_answering() {
+    let host = std::sync::Arc::new(TestHost::new(Backend::Sqlite).await);
+    host.district("east").await;
+    host.install_test_app("east", "looper", false, "[limits]\ndeadline-ms = 400")
+        .await;
+    host.install_test_app("east", "steady", false, "").await;
+
+    let started = Instant::now();
+    let looping = {
+        let host = host.clone();
+        tokio::spawn(async move { host.get("/d/east/apps/looper/loop").await })
+    };
+    // While the looper spins, the other app answers promptly.
+    let mut answered = 0;
+    while !looping.is_finished() && started.elapsed() < Duration::from_secs(5) {
+        let r = host.get("/d/east/apps/steady/ping").await;
+        assert_eq!(r.status, StatusCode::OK);
+        answered += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = looping.await.expect("task");
+    let elapsed = started.elapsed();
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["error"]["cause"], "deadline");
+    assert_eq!(body["error"]["district"], "east");
+    assert_eq!(body["error"]["app"], "looper");
+    assert!(
+        elapsed >= Duration::from_millis(400),
+        "cut too early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "cut too late: {elapsed:?}"
+    );
+    assert!(
+        answered >= 3,
+        "the other app answered only {answered} times"
+    );
+    // The looper itself serves the next request.
+    assert_eq!(
+        host.get("/d/east/apps/looper/ping").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbounded_allocation_is_stopped_at_the_memory_cap() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "hog", false, "[limits]\nmemory-mib = 32")
+        .await;
+    // Within the cap: fine.
+    let r = host.get("/d/east/apps/hog/alloc?mib=8").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["allocated_mib"], 8);
+    // Beyond it: stopped, and reported as the memory limit.
+    let r = host.get("/d/east/apps/hog/alloc-forever").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
+    assert_eq!(r.json()["error"]["cause"], "memory");
+    let r = host.get("/d/east/apps/hog/alloc?mib=64").await;
+    assert_eq!(r.json()["error"]["cause"], "memory");
+    // And the next request gets a fresh instance.
+    assert_eq!(
+        host.get("/d/east/apps/hog/ping").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panicking_app_returns_5xx_and_the_next_request_succeeds() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    let r = host.get("/d/east/apps/test-app/panic").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let body = r.json();
+    assert_eq!(body["error"]["cause"], "panic");
+    assert_eq!(body["error"]["app"], "test-app");
+    assert!(
+        !r.text().contains("wasm backtrace"),
+        "no internals in the answer: {}",
+        r.text()
+    );
+    let r = host.get("/d/east/apps/test-app/ping").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text(), "pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apps_have_no_files_environment_or_sockets() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    let base = "/d/east/apps/test-app/sandbox";
+
+    for path in [
+        "/etc/passwd",
+        "/etc/hostname",
+        "Cargo.toml",
+        "/proc/self/environ",
+    ] {
+        let r = host.get(&format!("{base}/file?path={path}")).await.json();
+        assert_eq!(r["ok"], false, "read {path}: {r}");
+        assert_eq!(r["content"], serde_json::Value::Null);
+    }
+    let r = host.get(&format!("{base}/dir")).await.json();
+    assert_eq!(r["root_ok"], false, "{r}");
+    assert_eq!(r["cwd_ok"], false, "{r}");
+
+    // SAFETY-free check that the host process does have an environment.
+    assert!(std::env::var("PATH").is_ok());
+    let r = host.get(&format!("{base}/env")).await.json();
+    assert_eq!(r["vars"], 0, "{r}");
+    assert_eq!(r["home"], serde_json::Value::Null);
+    assert_eq!(r["path"], serde_json::Value::Null);
+    assert_eq!(r["args"], 0, "{r}");
+
+    // A listener the app would reach if it had network access.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let addr = listener.local_addr().expect("addr");
+    let r = host.get(&format!("{base}/socket?addr={addr}")).await.json();
+    assert_eq!(r["ok"], false, "{r}");
+    listener.set_nonblocking(true).expect("nonblocking");
+    assert!(listener.accept().is_err(), "the app connected to the host");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_responses_and_invalid_statuses_are_refused() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "[limits]\nresponse-bytes = 1024")
+        .await;
+    let r = host.get("/d/east/apps/test-app/big?bytes=1024").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.len(), 1024);
+    let r = host.get("/d/east/apps/test-app/big?bytes=1025").await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.text());
+    assert_eq!(r.json()["error"]["cause"], "response-too-large");
+    let r = host.get("/d/east/apps/test-app/status?code=1000").await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(r.json()["error"]["cause"], "invalid-response");
+    let r = host.get("/d/east/apps/test-app/status?code=418").await;
+    assert_eq!(r.status, StatusCode::IM_A_TEAPOT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_are_capped_per_call_and_output_does_not_fail_the_app() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    let r = host.get("/d/east/apps/test-app/log?n=10").await.json();
+    assert_eq!(r["written"], 10);
+    assert_eq!(r["refused"], 0);
+    let r = host.get("/d/east/apps/test-app/log?n=1005").await.json();
+    assert_eq!(r["written"], 1000);
+    assert_eq!(r["refused"], 5);
+    assert!(
+        r["first_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1000"),
+        "{r}"
+    );
+    assert_eq!(
+        host.get("/d/east/apps/test-app/stdout").await.status,
+        StatusCode::OK
+    );
+}
+
+async fn suspends_after_repeated_failures_until_resumed(host: TestHost) {
+    // Same back end, with a lower threshold.
+    let backend = host.backend;
+    drop(host);
+    let host = TestHost::with_config(backend, |c| {
+        c.failure_policy = FailurePolicy {
+            threshold: 3,
+            window: Duration::from_secs(60),
+        }
+    })
+    .await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    for _ in 0..3 {
+        let r = host.get("/d/east/apps/test-app/panic").await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    let r = host.get("/d/east/apps/test-app/ping").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "app_suspended");
+
+    let listed = host.get("/api/v1/districts/east/installs").await.json();
+    assert_eq!(listed[0]["status"], "suspended");
+    assert!(
+        listed[0]["status_reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("3 failures"),
+        "{listed}"
+    );
+    let stored = host
+        .opened
+        .platform
+        .store()
+        .get_install("east", "test-app")
+        .await
+        .expect("install");
+    assert_eq!(stored.status, InstallStatus::Suspended);
+
+    let r = host
+        .request(
+            Method::POST,
+            "/api/v1/districts/east/installs/test-app/resume",
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(
+        host.get("/d/east/apps/test-app/ping").await.status,
+        StatusCode::OK
+    );
+    // A failure after resuming starts a new streak rather than suspending.
+    host.get("/d/east/apps/test-app/panic").await;
+    assert_eq!(
+        host.get("/d/east/apps/test-app/ping").await.status,
+        StatusCode::OK
+    );
+}
