@@ -34,7 +34,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn fresh_instance(host: &TestHost) {
+async fn fresh_instance(host: &TestHost, app: &str) {
     let runtime = host.opened.platform.runtime();
     let request = AppRequest {
         method: "GET".into(),
@@ -45,7 +45,7 @@ async fn fresh_instance(host: &TestHost) {
     let n = if quick() { 2_000 } else { 20_000 };
     for _ in 0..n / 10 {
         runtime
-            .handle_http("bench", "test-app", request.clone())
+            .handle_http("bench", app, request.clone())
             .await
             .expect("warm-up call");
     }
@@ -62,7 +62,7 @@ async fn fresh_instance(host: &TestHost) {
     }
     samples.sort();
     println!(
-        "fresh instance + trivial call ({n} calls): median {:.1} us, p99 {:.1} us, min {:.1} us",
+        "fresh instance + trivial call, {app} ({n} calls): median {:.1} us, p99 {:.1} us, min {:.1} us",
         percentile(&samples, 0.5).as_secs_f64() * 1e6,
         percentile(&samples, 0.99).as_secs_f64() * 1e6,
         samples[0].as_secs_f64() * 1e6,
@@ -126,12 +126,12 @@ async fn http_vs_native(host: &TestHost) {
     // Alternate, so drift on a shared machine hits both sides alike.
     for _ in 0..rounds {
         native += load(addr, "/native/ping", clients, secs).await;
-        wasm += load(addr, "/d/bench/apps/test-app/ping", clients, secs).await;
+        wasm += load(addr, "/d/bench/apps/hello/ping", clients, secs).await;
     }
     native /= rounds as f64;
     wasm /= rounds as f64;
     println!(
-        "HTTP requests/s ({clients} keep-alive clients, {rounds}x{}s each): native {native:.0}/s, through the app {wasm:.0}/s = {:.0}% of native",
+        "HTTP requests/s, hello /ping vs a native handler ({clients} keep-alive clients, {rounds}x{}s each): native {native:.0}/s, through the app {wasm:.0}/s = {:.0}% of native",
         secs.as_secs(),
         wasm / native * 100.0
     );
@@ -281,8 +281,23 @@ fn main() {
         let host = TestHost::new(Backend::Sqlite).await;
         host.district("bench").await;
         host.install_test_app("bench", "test-app", false, "").await;
-        fresh_instance(&host).await;
-        http_vs_native(&host).await;
-        startup().await;
+        let hello = std::fs::read_to_string(components::HELLO_MANIFEST).expect("manifest");
+        host.install("bench", &hello, components::HELLO, &[Permission::Kv])
+            .await
+            .expect("install hello");
+        // HUTONG_BENCH_ONLY=instance|http|startup runs one phase.
+        let only = std::env::var("HUTONG_BENCH_ONLY").unwrap_or_default();
+        if only.is_empty() || only == "instance" {
+            // The example app (SDK, kv and log imports) and the test app,
+            // which imports far more of WASI for its sandbox probes.
+            fresh_instance(&host, "hello").await;
+            fresh_instance(&host, "test-app").await;
+        }
+        if only.is_empty() || only == "http" {
+            http_vs_native(&host).await;
+        }
+        if only.is_empty() || only == "startup" {
+            startup().await;
+        }
     });
 }

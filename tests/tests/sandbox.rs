@@ -298,3 +298,40 @@ async fn suspends_after_repeated_failures_until_resumed(host: TestHost) {
         StatusCode::OK
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_requests_in_flight_finish() {
+    let host = std::sync::Arc::new(TestHost::new(Backend::Sqlite).await);
+    host.district("east").await;
+    host.install_test_app("east", "slow", false, "[limits]\ndeadline-ms = 600")
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = {
+        let host = host.clone();
+        tokio::spawn(async move {
+            hutong_host::server::serve(&host.opened, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    };
+    let in_flight = tokio::spawn(hutong_tests::http_get(addr, "/d/east/apps/slow/loop"));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    stop.send(()).expect("signal shutdown");
+    // The request that was running gets its answer, not a dropped connection.
+    let (status, body) = in_flight.await.expect("task").expect("answered");
+    assert_eq!(status, 504, "{}", String::from_utf8_lossy(&body));
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("server stops after the request finished")
+        .expect("task")
+        .expect("serve");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no new connections after shutdown"
+    );
+}

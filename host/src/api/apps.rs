@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -15,9 +15,9 @@ use crate::runtime::AppRequest;
 
 pub(super) fn router() -> Router<ApiState> {
     Router::new()
-        .route("/d/{district}/apps/{app}", any(root))
-        .route("/d/{district}/apps/{app}/", any(root))
-        .route("/d/{district}/apps/{app}/{*path}", any(nested))
+        .route("/d/{district}/apps/{app}", any(serve_app))
+        .route("/d/{district}/apps/{app}/", any(serve_app))
+        .route("/d/{district}/apps/{app}/{*path}", any(serve_app))
 }
 
 /// Headers an app never sees: credentials stay with the host.
@@ -36,30 +36,26 @@ const DROPPED_RESPONSE_HEADERS: &[&str] = &[
     "content-length",
 ];
 
-async fn root(
-    State(state): State<ApiState>,
-    Path((district, app)): Path<(String, String)>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    serve(state, district, app, request).await
+async fn serve_app(State(state): State<ApiState>, request: Request) -> Result<Response, ApiError> {
+    let Some((district, app, path)) = split_app_path(request.uri().path()) else {
+        return Err(ApiError::NotFound("no such app path".into()));
+    };
+    let (district, app, path) = (district.to_owned(), app.to_owned(), path.to_owned());
+    serve(state, district, app, path, request).await
 }
 
-async fn nested(
-    State(state): State<ApiState>,
-    Path((district, app, _)): Path<(String, String, String)>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    serve(state, district, app, request).await
-}
-
-/// The path below the app's mount, exactly as sent (still percent-encoded):
-/// the app decides how to decode it.
-fn app_path(uri: &axum::http::Uri, district: &str, app: &str) -> String {
-    let mount = format!("/d/{district}/apps/{app}");
-    match uri.path().strip_prefix(&mount) {
-        Some(rest) if rest.starts_with('/') => rest.to_owned(),
-        _ => "/".to_owned(),
-    }
+/// `/d/{district}/apps/{app}/rest` → (district, app, `/rest`). The rest is
+/// kept exactly as sent (still percent-encoded): the app decides how to
+/// decode it.
+fn split_app_path(path: &str) -> Option<(&str, &str, &str)> {
+    let rest = path.strip_prefix("/d/")?;
+    let (district, rest) = rest.split_once('/')?;
+    let rest = rest.strip_prefix("apps/")?;
+    let (app, below) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    Some((district, app, below))
 }
 
 fn request_id(headers: &axum::http::HeaderMap) -> String {
@@ -84,10 +80,10 @@ async fn serve(
     state: ApiState,
     district: String,
     app: String,
+    path: String,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let path = app_path(&parts.uri, &district, &app);
     let body = to_bytes(body, MAX_APP_REQUEST_BODY).await.map_err(|_| {
         ApiError::PayloadTooLarge(format!(
             "request body too large: apps accept at most {MAX_APP_REQUEST_BODY} bytes"
@@ -139,4 +135,26 @@ async fn serve(
         }
     }
     Ok(out.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_app_path;
+
+    #[test]
+    fn splits_mount_and_keeps_the_rest_encoded() {
+        assert_eq!(
+            split_app_path("/d/east/apps/hello/greet/a%20b"),
+            Some(("east", "hello", "/greet/a%20b"))
+        );
+        assert_eq!(
+            split_app_path("/d/east/apps/hello"),
+            Some(("east", "hello", "/"))
+        );
+        assert_eq!(
+            split_app_path("/d/east/apps/hello/"),
+            Some(("east", "hello", "/"))
+        );
+        assert_eq!(split_app_path("/d/east/other/hello"), None);
+    }
 }

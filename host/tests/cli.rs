@@ -1,0 +1,155 @@
+//! The `hutong` binary's verbs, run as an administrator would, against a
+//! fresh data directory and the example app built from source.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ lives in the repository")
+        .to_path_buf()
+}
+
+/// The example app, built by `scripts/build-apps` or the tests crate's build
+/// script (both run before this test in `scripts/test`).
+fn hello_component() -> PathBuf {
+    let guests = std::env::var_os("HUTONG_GUEST_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target").join("guests"));
+    let path = guests.join("wasm32-wasip2/release/hello.wasm");
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/build-apps` first",
+        path.display()
+    );
+    path
+}
+
+struct Cli {
+    data: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Self {
+        Cli {
+            data: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_hutong"))
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .args(args)
+            .env("HUTONG_LOG", "error")
+            .env_remove("HUTONG_DATABASE_URL")
+            .output()
+            .expect("run hutong")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "hutong {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "hutong {args:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
+
+#[test]
+fn administers_districts_and_installs() {
+    let cli = Cli::new();
+    let component = hello_component();
+    let component = component.to_str().expect("utf-8 path");
+    let manifest = repo().join("examples/hello/hutong.toml");
+    let manifest = manifest.to_str().expect("utf-8 path");
+
+    assert!(
+        cli.ok(&["district", "create", "east", "--name", "East District"])
+            .contains("east")
+    );
+    assert!(
+        cli.fails(&["district", "create", "east"])
+            .contains("already exists")
+    );
+    assert!(
+        cli.fails(&["district", "create", "East Side"])
+            .contains("a-z")
+    );
+    assert!(
+        cli.ok(&["district", "list"])
+            .contains("east\tEast District")
+    );
+
+    let install = [
+        "install",
+        "--district",
+        "east",
+        "--manifest",
+        manifest,
+        "--component",
+        component,
+        "--grant",
+        "kv",
+    ];
+    let out = cli.ok(&install);
+    assert!(out.contains("installed hello@"), "{out}");
+    assert!(out.contains("kv: granted"), "{out}");
+    assert!(cli.fails(&install).contains("already installed"));
+
+    let mut elsewhere = install;
+    elsewhere[2] = "nowhere";
+    assert!(
+        cli.fails(&elsewhere)
+            .contains("district `nowhere` does not exist")
+    );
+    let mut bad_grant = install;
+    bad_grant[8] = "camera";
+    assert!(
+        cli.fails(&bad_grant)
+            .contains("unknown permission `camera`")
+    );
+
+    let list = cli.ok(&["list"]);
+    assert!(list.contains("east\thello\t0.1.0\tactive\tkv"), "{list}");
+
+    cli.ok(&[
+        "suspend",
+        "--district",
+        "east",
+        "hello",
+        "--reason",
+        "maintenance",
+    ]);
+    assert!(
+        cli.ok(&["list", "--district", "east"])
+            .contains("suspended (maintenance)")
+    );
+    cli.ok(&["resume", "--district", "east", "hello"]);
+    assert!(cli.ok(&["list"]).contains("\tactive\t"));
+
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["show", "--district", "east", "hello"])).expect("json");
+    assert_eq!(shown["app"], "hello");
+    assert_eq!(shown["granted"], serde_json::json!(["kv"]));
+    assert_eq!(shown["digest"].as_str().map(str::len), Some(64));
+
+    assert!(
+        cli.ok(&["uninstall", "--district", "east", "hello"])
+            .contains("data removed")
+    );
+    assert!(!cli.ok(&["list"]).contains("hello"));
+    assert!(
+        cli.fails(&["uninstall", "--district", "east", "hello"])
+            .contains("not found")
+    );
+}
