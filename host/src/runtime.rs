@@ -384,14 +384,21 @@ impl Runtime {
 
     /// Load every install from the database, compiling each distinct
     /// component at most once (or loading it precompiled). Returns how many
-    /// installs are ready.
+    /// installs are ready. An install that cannot be loaded is logged and
+    /// skipped: one broken app must not keep the host from starting.
     pub async fn load_all(&self) -> Result<usize, RuntimeError> {
         let installs = self.store.list_installs(None).await?;
-        let count = installs.len();
+        let mut ready = 0;
         for install in installs {
-            self.load(install).await?;
+            let (district, app) = (install.district.clone(), install.app.clone());
+            match self.load(install).await {
+                Ok(_) => ready += 1,
+                Err(err) => {
+                    tracing::error!(%district, %app, error = %err, "could not load install; it will answer 500 until fixed")
+                }
+            }
         }
-        Ok(count)
+        Ok(ready)
     }
 
     /// Make `install` ready to serve, replacing any earlier version of it.

@@ -456,3 +456,55 @@ async fn a_second_host_process_sees_installs_and_suspensions(host: TestHost) {
         Err(hutong_host::CallError::NotInstalled { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_broken_install_does_not_keep_the_host_from_starting() {
+    use sqlx::Connection;
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    let raw = host
+        .install("east", RAW_MANIFEST, components::RAW_APP, &[])
+        .await
+        .expect("install raw app");
+    // Lose the raw app's artifact and damage its stored component.
+    std::fs::remove_dir_all(host.settings.data_dir.join("compiled")).expect("clear cache");
+    let db = host.settings.data_dir.join("hutong.db");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .expect("open database");
+    sqlx::query("UPDATE components SET bytes = X'0061736d' WHERE digest = $1")
+        .bind(&raw.digest)
+        .execute(&mut conn)
+        .await
+        .expect("damage component");
+    conn.close().await.expect("close");
+
+    let restarted = host.another_process().await;
+    let runtime = restarted.platform.runtime();
+    assert_eq!(
+        runtime.load_all().await.expect("load"),
+        1,
+        "the healthy install loads"
+    );
+    let ok = runtime
+        .handle_http(
+            "east",
+            "test-app",
+            hutong_host::AppRequest {
+                method: "GET".into(),
+                path: "/ping".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("healthy app answers");
+    assert_eq!(ok.body, b"pong");
+    let broken = runtime
+        .handle_http("east", "raw-app", hutong_host::AppRequest::default())
+        .await;
+    assert!(
+        matches!(broken, Err(hutong_host::CallError::Internal(_))),
+        "{broken:?}"
+    );
+}
