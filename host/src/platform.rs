@@ -231,7 +231,7 @@ impl Platform {
             app = %install.app,
             version = %install.version,
             digest = %install.digest,
-            granted = ?install.granted,
+            granted = %install.granted.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
             "installed app"
         );
         Ok(install)

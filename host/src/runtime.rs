@@ -111,6 +111,17 @@ pub struct AppRequest {
     pub request_id: String,
 }
 
+impl AppRequest {
+    /// A `GET` for `path` (below the app's mount) with no caller.
+    pub fn get(path: &str) -> Self {
+        AppRequest {
+            method: "GET".to_owned(),
+            path: path.to_owned(),
+            ..Default::default()
+        }
+    }
+}
+
 /// An app's answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppResponse {

@@ -36,12 +36,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn fresh_instance(host: &TestHost, app: &str) {
     let runtime = host.opened.platform.runtime();
-    let request = AppRequest {
-        method: "GET".into(),
-        path: "/ping".into(),
-        request_id: "bench".into(),
-        ..Default::default()
-    };
+    let request = AppRequest::get("/ping");
     let n = if quick() { 2_000 } else { 20_000 };
     for _ in 0..n / 10 {
         runtime

@@ -240,15 +240,7 @@ async fn a_restart_reuses_the_precompiled_cache() {
     assert_eq!(runtime.cache_stats().compiled.load(Ordering::Relaxed), 0);
     assert_eq!(runtime.cache_stats().loaded.load(Ordering::Relaxed), 1);
     let response = runtime
-        .handle_http(
-            "east",
-            "test-app",
-            hutong_host::AppRequest {
-                method: "GET".into(),
-                path: "/ping".into(),
-                ..Default::default()
-            },
-        )
+        .handle_http("east", "test-app", hutong_host::AppRequest::get("/ping"))
         .await
         .expect("call");
     assert_eq!(response.body, b"pong");
@@ -422,15 +414,7 @@ async fn a_second_host_process_sees_installs_and_suspensions(host: TestHost) {
         let runtime = o.platform.runtime().clone();
         async move {
             runtime
-                .handle_http(
-                    "east",
-                    "test-app",
-                    hutong_host::AppRequest {
-                        method: "GET".into(),
-                        path: "/ping".into(),
-                        ..Default::default()
-                    },
-                )
+                .handle_http("east", "test-app", hutong_host::AppRequest::get("/ping"))
                 .await
         }
     };
@@ -488,15 +472,7 @@ async fn one_broken_install_does_not_keep_the_host_from_starting() {
         "the healthy install loads"
     );
     let ok = runtime
-        .handle_http(
-            "east",
-            "test-app",
-            hutong_host::AppRequest {
-                method: "GET".into(),
-                path: "/ping".into(),
-                ..Default::default()
-            },
-        )
+        .handle_http("east", "test-app", hutong_host::AppRequest::get("/ping"))
         .await
         .expect("healthy app answers");
     assert_eq!(ok.body, b"pong");
