@@ -4,7 +4,9 @@
 //! Each resource module exposes `router()`; [`app`] assembles them over one
 //! [`ApiState`]. Tests drive the result with `tower::ServiceExt::oneshot`.
 
+mod accounts;
 mod apps;
+pub mod auth;
 mod districts;
 mod error;
 mod installs;
@@ -40,6 +42,7 @@ pub fn app(state: ApiState) -> Router {
         .nest(
             "/api/v1",
             Router::new()
+                .merge(accounts::router())
                 .merge(districts::router())
                 .merge(installs::router()),
         )
@@ -51,6 +54,36 @@ pub fn app(state: ApiState) -> Router {
         })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A JSON body, or a 400 that shows what was expected.
+pub(crate) fn json_body<T>(
+    body: Result<axum::Json<T>, axum::extract::rejection::JsonRejection>,
+    example: &str,
+) -> Result<T, ApiError> {
+    match body {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(
+            ApiError::PayloadTooLarge("the request body is too large".into()),
+        ),
+        Err(e) => Err(ApiError::BadRequest(format!(
+            "expected a JSON object like {example}: {}",
+            e.body_text()
+        ))),
+    }
+}
+
+/// A JSON body that may be left out (empty means all defaults), or a 400
+/// that shows what was expected.
+pub(crate) fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+    example: &str,
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("expected a JSON object like {example}: {e}")))
 }
 
 async fn metrics(State(state): State<ApiState>) -> String {

@@ -30,6 +30,6 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 
-pub use platform::{InstallRequest, Platform, PlatformError};
+pub use platform::{AccountRequest, InstallRequest, Platform, PlatformError};
 pub use runtime::{AppRequest, AppResponse, CallError, Runtime, RuntimeConfig};
 pub use store::Store;

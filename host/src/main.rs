@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use hutong_host::identity::Role;
 use hutong_host::manifest::{Manifest, Permission};
+use hutong_host::platform::DEFAULT_TOKEN_DAYS;
 use hutong_host::server::{self, Opened, Settings};
 use hutong_host::store::{Install, InstallStatus};
-use hutong_host::{InstallRequest, PlatformError};
+use hutong_host::{AccountRequest, InstallRequest, PlatformError};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +55,12 @@ enum Command {
     /// Manage districts.
     #[command(subcommand)]
     District(DistrictCommand),
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Issue, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Install an app into a district from a local component and manifest.
     Install {
         /// Target district.
@@ -137,6 +145,68 @@ enum DistrictCommand {
     List,
 }
 
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account.
+    Create {
+        /// Id (a-z, 0-9, '-').
+        id: String,
+        /// platform-admin, district-admin, auditor, worker or resident.
+        #[arg(long)]
+        role: Role,
+        /// The account's district (every role but platform-admin).
+        #[arg(long)]
+        district: Option<String>,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The resident record of a resident account.
+        #[arg(long)]
+        resident: Option<String>,
+        /// A grid a worker serves (repeatable).
+        #[arg(long = "grid")]
+        grids: Vec<String>,
+    },
+    /// List accounts.
+    List {
+        /// Only this district.
+        #[arg(long)]
+        district: Option<String>,
+    },
+    /// Disable an account: its tokens stop working.
+    Disable {
+        /// The account.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token; it is printed once and never stored.
+    Issue {
+        /// The account it signs in as.
+        #[arg(long)]
+        account: String,
+        /// What it is for.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// Days until it expires (1 to 365).
+        #[arg(long, default_value_t = DEFAULT_TOKEN_DAYS)]
+        days: u32,
+    },
+    /// List an account's tokens.
+    List {
+        /// The account.
+        #[arg(long)]
+        account: String,
+    },
+    /// Revoke a token by its id.
+    Revoke {
+        /// The token's id (the part after `htk_`, before the secret).
+        id: String,
+    },
+}
+
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HUTONG_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -179,6 +249,8 @@ async fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Account(command) => account(&opened, command).await,
+        Command::Token(command) => token(&opened, command).await,
         Command::Install {
             district,
             manifest,
@@ -273,6 +345,175 @@ async fn main() -> Result<()> {
             manifest,
         } => demo(&opened, listen, &component, &manifest).await,
     }
+}
+
+async fn account(opened: &Opened, command: AccountCommand) -> Result<()> {
+    let platform = &opened.platform;
+    match command {
+        AccountCommand::Create {
+            id,
+            role,
+            district,
+            name,
+            resident,
+            grids,
+        } => {
+            let a = platform
+                .create_account(AccountRequest {
+                    id,
+                    role,
+                    district,
+                    display_name: name,
+                    resident_id: resident,
+                    grids,
+                })
+                .await?;
+            println!(
+                "created {} account {} ({}){}",
+                a.role,
+                a.id,
+                a.display_name,
+                a.district
+                    .map(|d| format!(" in district {d}"))
+                    .unwrap_or_default()
+            );
+        }
+        AccountCommand::List { district } => {
+            println!("ID\tROLE\tDISTRICT\tNAME\tSTATUS");
+            for a in platform
+                .store()
+                .list_accounts(district.as_deref())
+                .await
+                .map_err(PlatformError::from)?
+            {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    a.id,
+                    a.role,
+                    a.district.as_deref().unwrap_or("-"),
+                    a.display_name,
+                    if a.disabled_at.is_some() {
+                        "disabled"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+        }
+        AccountCommand::Disable { id } => {
+            platform.disable_account(&id).await?;
+            println!("disabled account {id}: its tokens no longer work");
+        }
+    }
+    Ok(())
+}
+
+async fn token(opened: &Opened, command: TokenCommand) -> Result<()> {
+    let platform = &opened.platform;
+    match command {
+        TokenCommand::Issue {
+            account,
+            label,
+            days,
+        } => {
+            let issued = platform.issue_token(&account, &label, days).await?;
+            eprintln!(
+                "token {} for {account}, valid {days} days; it is shown only now:",
+                issued.record.id
+            );
+            println!("{}", issued.token);
+        }
+        TokenCommand::List { account } => {
+            println!("ID\tLABEL\tEXPIRES_AT_MS\tSTATUS");
+            let now = hutong_host::store::now_ms();
+            for t in platform
+                .store()
+                .list_tokens(&account)
+                .await
+                .map_err(PlatformError::from)?
+            {
+                let status = if t.revoked_at.is_some() {
+                    "revoked"
+                } else if t.expires_at <= now {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!("{}\t{}\t{}\t{status}", t.id, t.label, t.expires_at);
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            platform.revoke_token(&id).await?;
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
+
+/// One account per role in the demo district, each with a fresh token.
+async fn demo_accounts(opened: &Opened) -> Result<Vec<(Role, String)>> {
+    let platform = &opened.platform;
+    let accounts = [
+        (
+            "demo-platform-admin",
+            Role::PlatformAdmin,
+            None,
+            "平台管理员",
+            vec![],
+            None,
+        ),
+        (
+            "demo-district-admin",
+            Role::DistrictAdmin,
+            Some("demo"),
+            "区管理员",
+            vec![],
+            None,
+        ),
+        (
+            "demo-auditor",
+            Role::Auditor,
+            Some("demo"),
+            "审计员",
+            vec![],
+            None,
+        ),
+        (
+            "demo-worker",
+            Role::Worker,
+            Some("demo"),
+            "网格员 王丽",
+            vec!["grid-1".to_owned()],
+            None,
+        ),
+        (
+            "demo-resident",
+            Role::Resident,
+            Some("demo"),
+            "居民 张三",
+            vec![],
+            Some("resident-1"),
+        ),
+    ];
+    let mut tokens = Vec::new();
+    for (id, role, district, name, grids, resident) in accounts {
+        match platform
+            .create_account(AccountRequest {
+                id: id.to_owned(),
+                role,
+                district: district.map(str::to_owned),
+                display_name: name.to_owned(),
+                resident_id: resident.map(str::to_owned),
+                grids,
+            })
+            .await
+        {
+            Ok(_) | Err(PlatformError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        tokens.push((role, platform.issue_token(id, "demo", 7).await?.token));
+    }
+    Ok(tokens)
 }
 
 async fn serve(opened: &Opened, listen: SocketAddr) -> Result<()> {
@@ -388,6 +629,7 @@ async fn demo(
     }
     let installed = install(opened, "demo", manifest, component, vec![], true, None).await?;
     print_install_summary(&installed);
+    let tokens = demo_accounts(opened).await?;
     let base = format!("http://{listen}");
     println!();
     println!("Hutong demo is serving on {base}. Try:");
@@ -395,7 +637,17 @@ async fn demo(
     println!("  curl {base}/d/demo/apps/hello/greet/ana");
     println!("  curl {base}/d/demo/apps/hello/greet/ana   # visits go up: kept in the app's kv");
     println!("  curl {base}/d/demo/apps/hello/visits");
-    println!("  curl {base}/api/v1/districts/demo/installs");
+    println!("  curl {base}/d/demo/apps/hello/whoami        # 401: not a public route");
+    println!();
+    println!("Tokens for each role (valid 7 days):");
+    for (role, token) in &tokens {
+        println!("  {role:<15} {token}");
+    }
+    let admin = &tokens[1].1;
+    let resident = &tokens[4].1;
+    println!();
+    println!("  curl -H 'Authorization: Bearer {resident}' {base}/d/demo/apps/hello/whoami");
+    println!("  curl -H 'Authorization: Bearer {admin}' {base}/api/v1/districts/demo/installs");
     println!("  curl {base}/metrics");
     println!("Ctrl-C stops it.");
     serve(opened, listen).await

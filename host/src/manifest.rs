@@ -85,6 +85,11 @@ pub enum ManifestError {
     /// A permission declared without a reason.
     #[error("permission `{0}` needs a reason: the district administrator sees it before granting")]
     MissingReason(String),
+    /// A public route pattern is malformed.
+    #[error(
+        "public route `{0}` is invalid: a route starts with '/', may end in '*' to match everything below it, and has at most 256 characters"
+    )]
+    InvalidPublicRoute(String),
     /// A limit outside the platform's maxima.
     #[error("limit {name} = {value} is out of range: allowed 1..={max}")]
     LimitOutOfRange {
@@ -117,6 +122,29 @@ pub struct WantedLimits {
     pub response_bytes: Option<u64>,
 }
 
+/// How the app's HTTP entry point is exposed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Routes an anonymous request may reach: exact paths, or prefixes
+    /// ending in `*` (`/public/*`). Every other route needs a signed-in
+    /// caller of the install's district.
+    #[serde(default)]
+    pub public: Vec<String>,
+}
+
+impl HttpSettings {
+    /// Whether `path` (below the app's mount) is public.
+    pub fn is_public(&self, path: &str) -> bool {
+        self.public
+            .iter()
+            .any(|route| match route.strip_suffix('*') {
+                Some(prefix) => path.starts_with(prefix),
+                None => path == route,
+            })
+    }
+}
+
 /// A parsed and validated manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -136,6 +164,9 @@ pub struct Manifest {
     /// The limits the app asks for.
     #[serde(default)]
     pub limits: WantedLimits,
+    /// How its HTTP entry point is exposed.
+    #[serde(default)]
+    pub http: HttpSettings,
 }
 
 #[derive(Deserialize)]
@@ -150,7 +181,12 @@ struct RawManifest {
     permissions: BTreeMap<String, String>,
     #[serde(default)]
     limits: WantedLimits,
+    #[serde(default)]
+    http: HttpSettings,
 }
+
+/// Most public route patterns a manifest may list.
+const MAX_PUBLIC_ROUTES: usize = 64;
 
 impl Manifest {
     /// Parse and validate a `hutong.toml`.
@@ -183,6 +219,18 @@ impl Manifest {
             }
             permissions.insert(permission, reason);
         }
+        if raw.http.public.len() > MAX_PUBLIC_ROUTES {
+            return Err(ManifestError::InvalidPublicRoute(format!(
+                "{} routes (the most is {MAX_PUBLIC_ROUTES})",
+                raw.http.public.len()
+            )));
+        }
+        for route in &raw.http.public {
+            let body = route.strip_suffix('*').unwrap_or(route);
+            if !route.starts_with('/') || body.contains('*') || route.len() > 256 {
+                return Err(ManifestError::InvalidPublicRoute(route.clone()));
+            }
+        }
         Ok(Manifest {
             name: raw.name,
             version,
@@ -190,6 +238,7 @@ impl Manifest {
             host_api,
             permissions,
             limits: raw.limits,
+            http: raw.http,
         })
     }
 
@@ -319,6 +368,26 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn public_routes_match_exactly_or_by_prefix() {
+        let m =
+            Manifest::from_toml(&format!("{GOOD}\n[http]\npublic = [\"/\", \"/open/*\"]")).unwrap();
+        assert!(m.http.is_public("/"));
+        assert!(m.http.is_public("/open/a/b"));
+        assert!(!m.http.is_public("/openly"));
+        assert!(!m.http.is_public("/private"));
+        for bad in ["open", "/a*/b", "/**"] {
+            let text = format!("{GOOD}\n[http]\npublic = [\"{bad}\"]");
+            assert!(
+                matches!(
+                    Manifest::from_toml(&text),
+                    Err(ManifestError::InvalidPublicRoute(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

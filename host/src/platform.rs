@@ -4,6 +4,10 @@
 //! An install is validated completely before anything is written, so a
 //! refused install changes nothing.
 
+mod accounts;
+
+pub use accounts::{AccountRequest, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -55,6 +59,9 @@ pub enum PlatformError {
     /// The thing does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// A request that is malformed or contradicts itself.
+    #[error("{0}")]
+    Invalid(String),
     /// Already exists.
     #[error("{0}")]
     Conflict(String),

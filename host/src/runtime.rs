@@ -221,6 +221,27 @@ pub enum CallError {
         /// Why.
         reason: String,
     },
+    /// An anonymous request for a route the app's manifest does not mark
+    /// public.
+    #[error(
+        "app `{app}` in district `{district}` needs a signed-in caller for this route; send an `Authorization: Bearer` token"
+    )]
+    AuthenticationRequired {
+        /// District.
+        district: String,
+        /// App.
+        app: String,
+    },
+    /// A caller of another district, on a route that is not public.
+    #[error("your account belongs to {theirs}; app `{app}` serves district `{district}`")]
+    OtherDistrict {
+        /// The app's district.
+        district: String,
+        /// The app.
+        app: String,
+        /// The caller's district, described.
+        theirs: String,
+    },
     /// Every instance slot is in use.
     #[error("the host is at its instance capacity; try again shortly")]
     Busy,
@@ -603,9 +624,35 @@ impl Runtime {
         &self,
         district: &str,
         app: &str,
-        request: AppRequest,
+        mut request: AppRequest,
     ) -> Result<AppResponse, CallError> {
         let loaded = self.find(district, app).await?;
+        // An app only ever sees callers of its own district (or platform
+        // administrators); anyone else reaches public routes only, as an
+        // anonymous caller.
+        let public = loaded.install.manifest.http.is_public(&request.path);
+        match &request.caller {
+            Some(caller) if !caller.in_district(district) => {
+                if !public {
+                    return Err(CallError::OtherDistrict {
+                        district: district.to_owned(),
+                        app: app.to_owned(),
+                        theirs: caller
+                            .district
+                            .as_deref()
+                            .map_or("no district".to_owned(), |d| format!("district `{d}`")),
+                    });
+                }
+                request.caller = None;
+            }
+            None if !public => {
+                return Err(CallError::AuthenticationRequired {
+                    district: district.to_owned(),
+                    app: app.to_owned(),
+                });
+            }
+            _ => {}
+        }
         {
             let status = loaded.status.lock().unwrap_or_else(|p| p.into_inner());
             if status.0 == InstallStatus::Suspended {

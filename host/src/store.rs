@@ -6,6 +6,7 @@
 //! both map the same way (TEXT, BIGINT, BLOB/BYTEA). Each back end has its own
 //! numbered migrations, never edited once applied.
 
+mod accounts;
 mod districts;
 mod installs;
 mod kv;
@@ -17,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use accounts::{Account, NewAccount, TokenRecord};
 pub use districts::District;
 pub use installs::{Install, InstallStatus, NewInstall};
 pub use kv::KeyPage;
@@ -134,7 +136,7 @@ impl Store {
 }
 
 /// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -13,11 +13,12 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use hutong_host::api::{self, ApiState};
+use hutong_host::identity::Role;
 use hutong_host::manifest::{Manifest, Permission};
 use hutong_host::runtime::RuntimeConfig;
 use hutong_host::server::{self, Opened, Settings};
 use hutong_host::store::Install;
-use hutong_host::{InstallRequest, PlatformError};
+use hutong_host::{AccountRequest, InstallRequest, PlatformError};
 use sqlx::Connection;
 use tower::ServiceExt;
 
@@ -107,6 +108,9 @@ pub struct TestHost {
     pub settings: Settings,
     /// Which database it uses.
     pub backend: Backend,
+    /// A platform administrator's token (account `root`), which
+    /// [`TestHost::request`] sends.
+    pub admin_token: String,
     dir: tempfile::TempDir,
     pg: Option<PgDatabase>,
 }
@@ -161,10 +165,12 @@ impl TestHost {
         let opened = server::open(&settings, Some(config))
             .await
             .expect("open host");
+        let admin_token = issue(&opened, "root", Role::PlatformAdmin, None).await;
         TestHost {
             opened,
             settings,
             backend,
+            admin_token,
             dir,
             pg,
         }
@@ -235,18 +241,38 @@ impl TestHost {
             .expect("install test app")
     }
 
-    /// Send a request through the whole HTTP application.
+    /// Create an account with `role` (in `district`) and return a token for it.
+    pub async fn account(&self, id: &str, role: Role, district: Option<&str>) -> String {
+        issue(&self.opened, id, role, district).await
+    }
+
+    /// Send a request through the whole HTTP application as the platform
+    /// administrator.
     pub async fn request(&self, method: Method, uri: &str, body: impl Into<Body>) -> TestResponse {
+        self.request_as(Some(&self.admin_token), method, uri, body)
+            .await
+    }
+
+    /// Send a request with `token` (none: anonymous).
+    pub async fn request_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        uri: &str,
+        body: impl Into<Body>,
+    ) -> TestResponse {
         let app = api::app(ApiState {
             platform: self.opened.platform.clone(),
             metrics: self.opened.metrics.clone(),
         });
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(uri)
-            .header("content-type", "application/json")
-            .body(body.into())
-            .expect("request");
+            .header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request.body(body.into()).expect("request");
         let response = app.oneshot(request).await.expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
@@ -268,6 +294,28 @@ impl TestHost {
     pub async fn get(&self, uri: &str) -> TestResponse {
         self.request(Method::GET, uri, Body::empty()).await
     }
+}
+
+/// Create an account and issue it a token.
+async fn issue(opened: &Opened, id: &str, role: Role, district: Option<&str>) -> String {
+    opened
+        .platform
+        .create_account(AccountRequest {
+            id: id.to_owned(),
+            role,
+            district: district.map(str::to_owned),
+            display_name: String::new(),
+            resident_id: (role == Role::Resident).then(|| format!("resident-of-{id}")),
+            grids: Vec::new(),
+        })
+        .await
+        .expect("create account");
+    opened
+        .platform
+        .issue_token(id, "test", 1)
+        .await
+        .expect("issue token")
+        .token
 }
 
 /// The test app's manifest under another name, with `extra` TOML appended.
@@ -303,14 +351,17 @@ macro_rules! on_both_backends {
 pub async fn http_get(
     addr: std::net::SocketAddr,
     path: &str,
+    token: Option<String>,
 ) -> Result<(u16, Vec<u8>), Box<dyn std::error::Error + Send + Sync>> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let request = hyper::Request::get(path)
-        .header("host", "test")
-        .body(http_body_util::Empty::<hyper::body::Bytes>::new())?;
+    let mut request = hyper::Request::get(path).header("host", "test");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request.body(http_body_util::Empty::<hyper::body::Bytes>::new())?;
     let response = sender.send_request(request).await?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes().to_vec();

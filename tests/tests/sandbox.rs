@@ -30,7 +30,8 @@ async fn answers_with_the_callers_path_query_and_body(host: TestHost) {
     assert_eq!(echo["path"], "/echo/a/b%20c");
     assert_eq!(echo["query"], "x=1&y=two");
     assert_eq!(echo["body"], "request body");
-    assert_eq!(echo["caller"], serde_json::Value::Null);
+    assert_eq!(echo["caller"]["account_id"], "root");
+    assert_eq!(echo["caller"]["role"], "platform-admin");
     assert!(!echo["request_id"].as_str().unwrap_or_default().is_empty());
     let headers = echo["headers"].as_array().expect("headers");
     assert!(
@@ -49,7 +50,7 @@ async fn credentials_never_reach_the_app() {
         metrics: host.opened.metrics.clone(),
     });
     let request = axum::http::Request::get("/d/east/apps/test-app/echo")
-        .header("authorization", "Bearer secret-token")
+        .header("authorization", format!("Bearer {}", host.admin_token))
         .header("cookie", "session=secret")
         .header("x-visible", "yes")
         .body(axum::body::Body::empty())
@@ -319,7 +320,11 @@ async fn shutdown_lets_requests_in_flight_finish() {
             .await
         })
     };
-    let in_flight = tokio::spawn(hutong_tests::http_get(addr, "/d/east/apps/slow/loop"));
+    let in_flight = tokio::spawn(hutong_tests::http_get(
+        addr,
+        "/d/east/apps/slow/loop",
+        Some(host.admin_token.clone()),
+    ));
     tokio::time::sleep(Duration::from_millis(150)).await;
     stop.send(()).expect("signal shutdown");
     // The request that was running gets its answer, not a dropped connection.

@@ -10,7 +10,9 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
+use super::auth::MaybeAuthenticated;
 use super::{ApiError, ApiState, MAX_APP_REQUEST_BODY};
+use crate::identity::Caller;
 use crate::runtime::AppRequest;
 
 pub(super) fn router() -> Router<ApiState> {
@@ -36,12 +38,16 @@ const DROPPED_RESPONSE_HEADERS: &[&str] = &[
     "content-length",
 ];
 
-async fn serve_app(State(state): State<ApiState>, request: Request) -> Result<Response, ApiError> {
+async fn serve_app(
+    State(state): State<ApiState>,
+    MaybeAuthenticated(caller): MaybeAuthenticated,
+    request: Request,
+) -> Result<Response, ApiError> {
     let Some((district, app, path)) = split_app_path(request.uri().path()) else {
         return Err(ApiError::NotFound("no such app path".into()));
     };
     let (district, app, path) = (district.to_owned(), app.to_owned(), path.to_owned());
-    serve(state, district, app, path, request).await
+    serve(state, district, app, path, caller, request).await
 }
 
 /// `/d/{district}/apps/{app}/rest` → (district, app, `/rest`). The rest is
@@ -81,6 +87,7 @@ async fn serve(
     district: String,
     app: String,
     path: String,
+    caller: Option<Caller>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
@@ -106,7 +113,7 @@ async fn serve(
         query: parts.uri.query().unwrap_or_default().to_owned(),
         headers,
         body: body.to_vec(),
-        caller: None,
+        caller,
         request_id: request_id(&parts.headers),
     };
     let response = state

@@ -6,6 +6,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::auth::Authenticated;
 use super::{ApiError, ApiState};
 use crate::store::District;
 
@@ -25,8 +26,10 @@ struct NewDistrict {
 
 async fn create(
     State(state): State<ApiState>,
+    caller: Authenticated,
     body: Result<Json<NewDistrict>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<District>), ApiError> {
+    caller.require_platform_admin()?;
     let Json(new) = body.map_err(|e| {
         ApiError::BadRequest(format!(
             "expected a JSON object {{\"id\": \"east\", \"name\": \"East District\"}}: {}",
@@ -37,21 +40,35 @@ async fn create(
     Ok((StatusCode::CREATED, Json(district)))
 }
 
-async fn list(State(state): State<ApiState>) -> Result<Json<Vec<District>>, ApiError> {
+/// Platform administrators see every district; everyone else their own.
+async fn list(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+) -> Result<Json<Vec<District>>, ApiError> {
+    let all = state
+        .platform
+        .store()
+        .list_districts()
+        .await
+        .map_err(crate::PlatformError::from)?;
     Ok(Json(
-        state
-            .platform
-            .store()
-            .list_districts()
-            .await
-            .map_err(crate::PlatformError::from)?,
+        all.into_iter()
+            .filter(|d| caller.0.in_district(&d.id))
+            .collect(),
     ))
 }
 
 async fn show(
     State(state): State<ApiState>,
+    caller: Authenticated,
     Path(district): Path<String>,
 ) -> Result<Json<District>, ApiError> {
+    if !caller.0.in_district(&district) {
+        return Err(ApiError::Forbidden(format!(
+            "you belong to district `{}`, not `{district}`",
+            caller.0.district.as_deref().unwrap_or("none")
+        )));
+    }
     Ok(Json(
         state
             .platform

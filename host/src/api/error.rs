@@ -25,6 +25,12 @@ pub enum ApiError {
     /// Conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// No valid credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Forbidden(String),
     /// The request body is larger than allowed.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -54,10 +60,21 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => body(StatusCode::NOT_FOUND, "not_found", m),
             ApiError::Conflict(m) => body(StatusCode::CONFLICT, "conflict", m),
             ApiError::PayloadTooLarge(m) => body(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m),
+            ApiError::Unauthenticated(m) => unauthenticated(m),
+            ApiError::Forbidden(m) => body(StatusCode::FORBIDDEN, "forbidden", m),
             ApiError::Platform(e) => platform_error(e),
             ApiError::Call(e) => call_error(e),
         }
     }
+}
+
+fn unauthenticated(message: String) -> Response {
+    let mut r = body(StatusCode::UNAUTHORIZED, "unauthenticated", message);
+    r.headers_mut().insert(
+        "www-authenticate",
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    r
 }
 
 fn platform_error(e: PlatformError) -> Response {
@@ -68,6 +85,7 @@ fn platform_error(e: PlatformError) -> Response {
         }
         PlatformError::Conflict(_) => body(StatusCode::CONFLICT, "conflict", message),
         PlatformError::InvalidDistrictId(_)
+        | PlatformError::Invalid(_)
         | PlatformError::Manifest(_)
         | PlatformError::IncompatibleHostApi { .. }
         | PlatformError::NotAComponent(_)
@@ -93,6 +111,8 @@ fn call_error(e: CallError) -> Response {
     let message = e.to_string();
     match e {
         CallError::NotInstalled { .. } => body(StatusCode::NOT_FOUND, "not_installed", message),
+        CallError::AuthenticationRequired { .. } => unauthenticated(message),
+        CallError::OtherDistrict { .. } => body(StatusCode::FORBIDDEN, "forbidden", message),
         CallError::Suspended {
             district,
             app,

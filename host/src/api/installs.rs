@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use serde::Deserialize;
 
+use super::auth::Authenticated;
 use super::{ApiError, ApiState, MAX_INSTALL_BODY};
 use crate::manifest::{Manifest, Permission};
 use crate::platform::{InstallRequest, PlatformError};
@@ -50,9 +51,11 @@ struct NewInstall {
 
 async fn install(
     State(state): State<ApiState>,
+    caller: Authenticated,
     Path(district): Path<String>,
     body: Result<Json<NewInstall>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Install>), ApiError> {
+    caller.require_admin(&district)?;
     let Json(new) = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return ApiError::PayloadTooLarge(format!(
@@ -102,7 +105,11 @@ async fn install(
     Ok((StatusCode::CREATED, Json(installed)))
 }
 
-async fn list_all(State(state): State<ApiState>) -> Result<Json<Vec<Install>>, ApiError> {
+async fn list_all(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+) -> Result<Json<Vec<Install>>, ApiError> {
+    caller.require_platform_admin()?;
     Ok(Json(
         state
             .platform
@@ -115,8 +122,10 @@ async fn list_all(State(state): State<ApiState>) -> Result<Json<Vec<Install>>, A
 
 async fn list(
     State(state): State<ApiState>,
+    caller: Authenticated,
     Path(district): Path<String>,
 ) -> Result<Json<Vec<Install>>, ApiError> {
+    caller.require_reader(&district)?;
     let store = state.platform.store();
     store
         .get_district(&district)
@@ -132,8 +141,10 @@ async fn list(
 
 async fn show(
     State(state): State<ApiState>,
+    caller: Authenticated,
     Path((district, app)): Path<(String, String)>,
 ) -> Result<Json<Install>, ApiError> {
+    caller.require_reader(&district)?;
     Ok(Json(
         state
             .platform
@@ -152,9 +163,11 @@ struct UninstallQuery {
 
 async fn uninstall(
     State(state): State<ApiState>,
+    caller: Authenticated,
     Path((district, app)): Path<(String, String)>,
     query: Result<Query<UninstallQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
+    caller.require_admin(&district)?;
     let Query(q) = query.map_err(|e| {
         ApiError::BadRequest(format!(
             "expected `?keep_data=true|false`: {}",
@@ -177,11 +190,14 @@ struct SuspendBody {
 
 async fn suspend(
     State(state): State<ApiState>,
+    caller: Authenticated,
     Path((district, app)): Path<(String, String)>,
-    body: Option<Json<SuspendBody>>,
+    body: axum::body::Bytes,
 ) -> Result<Json<Install>, ApiError> {
+    caller.require_admin(&district)?;
+    let body: SuspendBody = super::optional_json(&body, r#"{"reason": "maintenance"}"#)?;
     let reason = body
-        .and_then(|Json(b)| b.reason)
+        .reason
         .unwrap_or_else(|| "suspended by an administrator".to_owned());
     Ok(Json(
         state.platform.suspend(&district, &app, &reason).await?,
@@ -190,7 +206,9 @@ async fn suspend(
 
 async fn resume(
     State(state): State<ApiState>,
+    caller: Authenticated,
     Path((district, app)): Path<(String, String)>,
 ) -> Result<Json<Install>, ApiError> {
+    caller.require_admin(&district)?;
     Ok(Json(state.platform.resume(&district, &app).await?))
 }

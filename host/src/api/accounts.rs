@@ -1,0 +1,218 @@
+//! `/api/v1/accounts` and `/api/v1/tokens`: accounts, their tokens, and
+//! `/api/v1/me`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::auth::Authenticated;
+use super::{ApiError, ApiState, json_body};
+use crate::identity::{Caller, IssuedToken, Role};
+use crate::platform::{AccountRequest, DEFAULT_TOKEN_DAYS, PlatformError};
+use crate::store::{Account, TokenRecord};
+
+pub(super) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/me", get(me))
+        .route("/accounts", get(list).post(create))
+        .route("/accounts/{account}", get(show))
+        .route("/accounts/{account}/disable", post(disable))
+        .route("/accounts/{account}/tokens", get(tokens).post(issue))
+        .route("/tokens/{token}", delete(revoke))
+}
+
+async fn me(caller: Authenticated) -> Json<Caller> {
+    Json(caller.0)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    id: String,
+    role: String,
+    #[serde(default)]
+    district: Option<String>,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    resident_id: Option<String>,
+    #[serde(default)]
+    grids: Vec<String>,
+}
+
+async fn create(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    body: Result<Json<NewAccount>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Account>), ApiError> {
+    let new = json_body(
+        body,
+        r#"{"id": "wang-li", "role": "worker", "district": "east", "display_name": "王丽", "grids": ["g1"]}"#,
+    )?;
+    let role: Role = new.role.parse().map_err(ApiError::Unprocessable)?;
+    match (&new.district, role) {
+        (_, Role::PlatformAdmin) => caller.require_platform_admin()?,
+        (Some(d), _) => caller.require_admin(d)?,
+        (None, _) => caller.require_platform_admin()?,
+    }
+    let account = state
+        .platform
+        .create_account(AccountRequest {
+            id: new.id,
+            role,
+            district: new.district,
+            display_name: new.display_name,
+            resident_id: new.resident_id,
+            grids: new.grids,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(account)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    district: Option<String>,
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<Account>>, ApiError> {
+    let district = match (q.district, caller.0.role) {
+        (None, Role::PlatformAdmin) => None,
+        (Some(d), _) => {
+            caller.require_reader(&d)?;
+            Some(d)
+        }
+        (None, _) => {
+            let own = caller.0.district.clone().unwrap_or_default();
+            caller.require_reader(&own)?;
+            Some(own)
+        }
+    };
+    Ok(Json(
+        state
+            .platform
+            .store()
+            .list_accounts(district.as_deref())
+            .await
+            .map_err(PlatformError::from)?,
+    ))
+}
+
+/// The account, if the caller may read it: their own, or one in a district
+/// they read (platform administrators' accounts only for platform
+/// administrators).
+async fn readable(state: &ApiState, caller: &Authenticated, id: &str) -> Result<Account, ApiError> {
+    let account = state
+        .platform
+        .store()
+        .get_account(id)
+        .await
+        .map_err(PlatformError::from)?;
+    if account.id != caller.0.account_id {
+        match &account.district {
+            Some(d) => caller.require_reader(d)?,
+            None => caller.require_platform_admin()?,
+        }
+    }
+    Ok(account)
+}
+
+/// The account, if the caller may change it.
+async fn administrable(
+    state: &ApiState,
+    caller: &Authenticated,
+    id: &str,
+) -> Result<Account, ApiError> {
+    let account = readable(state, caller, id).await?;
+    match &account.district {
+        Some(d) => caller.require_admin(d)?,
+        None => caller.require_platform_admin()?,
+    }
+    Ok(account)
+}
+
+async fn show(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Account>, ApiError> {
+    Ok(Json(readable(&state, &caller, &id).await?))
+}
+
+async fn disable(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Account>, ApiError> {
+    administrable(&state, &caller, &id).await?;
+    Ok(Json(state.platform.disable_account(&id).await?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    expires_in_days: Option<u32>,
+}
+
+async fn issue(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<IssuedToken>), ApiError> {
+    administrable(&state, &caller, &id).await?;
+    let new: NewToken =
+        super::optional_json(&body, r#"{"label": "laptop", "expires_in_days": 30}"#)?;
+    let issued = state
+        .platform
+        .issue_token(
+            &id,
+            &new.label,
+            new.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(issued)))
+}
+
+async fn tokens(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<TokenRecord>>, ApiError> {
+    readable(&state, &caller, &id).await?;
+    Ok(Json(
+        state
+            .platform
+            .store()
+            .list_tokens(&id)
+            .await
+            .map_err(PlatformError::from)?,
+    ))
+}
+
+async fn revoke(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(token): Path<String>,
+) -> Result<Json<TokenRecord>, ApiError> {
+    let record = state
+        .platform
+        .store()
+        .get_token(&token)
+        .await
+        .map_err(PlatformError::from)?;
+    // Anyone may revoke their own token; administrators those of their
+    // district's accounts.
+    if record.account_id != caller.0.account_id {
+        administrable(&state, &caller, &record.account_id).await?;
+    }
+    Ok(Json(state.platform.revoke_token(&token).await?))
+}

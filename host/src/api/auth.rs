@@ -1,0 +1,127 @@
+//! Authentication and the API's access rules, in one place.
+//!
+//! Every `/api` handler takes an [`Authenticated`] caller and asks it for the
+//! access it needs: [`Authenticated::require_platform_admin`],
+//! [`Authenticated::require_admin`] (change a district) or
+//! [`Authenticated::require_reader`] (read a district's installs, accounts
+//! and audits). A district administrator acts only in their district; an
+//! auditor reads but changes nothing; workers and residents have no
+//! administrative access.
+
+use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
+use axum::http::request::Parts;
+
+use super::{ApiError, ApiState};
+use crate::identity::{self, AuthError, Caller, Role};
+use crate::store::now_ms;
+
+/// The signed-in caller of an `/api` request.
+pub struct Authenticated(pub Caller);
+
+/// The caller of an app request, if it sent credentials (which must then be
+/// valid).
+pub struct MaybeAuthenticated(pub Option<Caller>);
+
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| Some(t.trim()))
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("the Authorization header must read `Bearer <token>`".into())
+        })
+}
+
+async fn verify(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
+    identity::authenticate(state.platform.store(), token, now_ms())
+        .await
+        .map_err(|e| match e {
+            AuthError::Store(err) => {
+                tracing::error!(error = %err, "token check failed");
+                ApiError::Platform(err.into())
+            }
+            refusal => ApiError::Unauthenticated(refusal.to_string()),
+        })
+}
+
+impl FromRequestParts<ApiState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        match bearer(&parts.headers)? {
+            Some(token) => Ok(Authenticated(verify(state, token).await?)),
+            None => Err(ApiError::Unauthenticated(
+                "this endpoint needs a signed-in caller; send `Authorization: Bearer <token>` (`hutong token issue` makes one)".into(),
+            )),
+        }
+    }
+}
+
+impl FromRequestParts<ApiState> for MaybeAuthenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        match bearer(&parts.headers)? {
+            Some(token) => Ok(MaybeAuthenticated(Some(verify(state, token).await?))),
+            None => Ok(MaybeAuthenticated(None)),
+        }
+    }
+}
+
+impl Authenticated {
+    /// Only platform administrators.
+    pub fn require_platform_admin(&self) -> Result<(), ApiError> {
+        if self.0.role == Role::PlatformAdmin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "only a platform administrator may do this; you are a {}",
+                self.0.role
+            )))
+        }
+    }
+
+    /// Change `district`: its district administrators, or a platform
+    /// administrator.
+    pub fn require_admin(&self, district: &str) -> Result<(), ApiError> {
+        match self.0.role {
+            Role::PlatformAdmin => Ok(()),
+            Role::DistrictAdmin if self.0.in_district(district) => Ok(()),
+            Role::DistrictAdmin => Err(self.other_district(district)),
+            Role::Auditor => Err(ApiError::Forbidden(
+                "auditors read but change nothing".into(),
+            )),
+            role => Err(ApiError::Forbidden(format!(
+                "a {role} cannot administer district `{district}`"
+            ))),
+        }
+    }
+
+    /// Read `district`'s installs, accounts and audits: its administrators
+    /// and auditors, or a platform administrator.
+    pub fn require_reader(&self, district: &str) -> Result<(), ApiError> {
+        match self.0.role {
+            Role::PlatformAdmin => Ok(()),
+            Role::DistrictAdmin | Role::Auditor if self.0.in_district(district) => Ok(()),
+            Role::DistrictAdmin | Role::Auditor => Err(self.other_district(district)),
+            role => Err(ApiError::Forbidden(format!(
+                "a {role} cannot read district `{district}`'s administration"
+            ))),
+        }
+    }
+
+    fn other_district(&self, district: &str) -> ApiError {
+        ApiError::Forbidden(format!(
+            "you act for district `{}` only, not `{district}`",
+            self.0.district.as_deref().unwrap_or("none")
+        ))
+    }
+}

@@ -1,0 +1,269 @@
+//! Accounts and API tokens.
+
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, is_unique_violation, now_ms};
+use crate::identity::Role;
+
+/// A person or service that calls the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Account {
+    /// Stable id (also the login name).
+    pub id: String,
+    /// What the account may do.
+    pub role: Role,
+    /// Its district; none for a platform administrator.
+    pub district: Option<String>,
+    /// Name shown to people.
+    pub display_name: String,
+    /// The resident record of a resident account.
+    pub resident_id: Option<String>,
+    /// The grids a worker serves.
+    pub grids: Vec<String>,
+    /// Creation time, ms since the Unix epoch.
+    pub created_at: i64,
+    /// When it was disabled; a disabled account's tokens stop working.
+    pub disabled_at: Option<i64>,
+}
+
+/// A new account.
+#[derive(Clone, Debug)]
+pub struct NewAccount<'a> {
+    /// Id.
+    pub id: &'a str,
+    /// Role.
+    pub role: Role,
+    /// District (none only for platform administrators).
+    pub district: Option<&'a str>,
+    /// Display name.
+    pub display_name: &'a str,
+    /// Resident record, for residents.
+    pub resident_id: Option<&'a str>,
+    /// Grids served, for workers.
+    pub grids: &'a [String],
+}
+
+/// An API token's record (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TokenRecord {
+    /// Public id, the part of the token before the secret.
+    pub id: String,
+    /// Whose it is.
+    pub account_id: String,
+    /// What it is for.
+    pub label: String,
+    /// Issue time, ms.
+    pub created_at: i64,
+    /// Expiry time, ms.
+    pub expires_at: i64,
+    /// Revocation time, ms.
+    pub revoked_at: Option<i64>,
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "id, role, district, display_name, resident_id, grids, created_at, disabled_at";
+const TOKEN_COLUMNS: &str = "id, account_id, label, created_at, expires_at, revoked_at";
+
+fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
+    let role: String = row.try_get("role")?;
+    let grids: String = row.try_get("grids")?;
+    Ok(Account {
+        id: row.try_get("id")?,
+        role: role.parse().map_err(|_| StoreError::Corrupt {
+            what: "account role",
+            detail: role.clone(),
+        })?,
+        district: row.try_get("district")?,
+        display_name: row.try_get("display_name")?,
+        resident_id: row.try_get("resident_id")?,
+        grids: serde_json::from_str(&grids).map_err(|e| StoreError::Corrupt {
+            what: "account grids",
+            detail: e.to_string(),
+        })?,
+        created_at: row.try_get("created_at")?,
+        disabled_at: row.try_get("disabled_at")?,
+    })
+}
+
+fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        account_id: row.try_get("account_id")?,
+        label: row.try_get("label")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+impl Store {
+    /// Create an account; an existing id is a conflict.
+    pub async fn create_account(&self, new: NewAccount<'_>) -> Result<Account, StoreError> {
+        let created_at = now_ms();
+        let grids = serde_json::to_string(new.grids).unwrap_or_else(|_| "[]".to_owned());
+        sqlx::query(&format!(
+            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(new.id)
+        .bind(new.role.as_str())
+        .bind(new.district)
+        .bind(new.display_name)
+        .bind(new.resident_id)
+        .bind(grids)
+        .bind(created_at)
+        .bind(None::<i64>)
+        .execute(self.pool())
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("account `{}` already exists", new.id))
+            } else {
+                e.into()
+            }
+        })?;
+        self.get_account(new.id).await
+    }
+
+    /// One account, or `NotFound`.
+    pub async fn get_account(&self, id: &str) -> Result<Account, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("account `{id}`")))?;
+        account_from_row(&row)
+    }
+
+    /// Accounts, of one district or all.
+    pub async fn list_accounts(&self, district: Option<&str>) -> Result<Vec<Account>, StoreError> {
+        let rows = match district {
+            Some(d) => {
+                sqlx::query(&format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE district = $1 ORDER BY id"
+                ))
+                .bind(d)
+                .fetch_all(self.pool())
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id"
+                ))
+                .fetch_all(self.pool())
+                .await?
+            }
+        };
+        rows.iter().map(account_from_row).collect()
+    }
+
+    /// Disable an account: its tokens stop working at once.
+    pub async fn disable_account(&self, id: &str) -> Result<Account, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE accounts SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        let account = self.get_account(id).await?;
+        if changed == 0 && account.disabled_at.is_none() {
+            return Err(StoreError::NotFound(format!("account `{id}`")));
+        }
+        Ok(account)
+    }
+
+    /// Record a token by its public id and the sha256 of its secret.
+    pub async fn create_token(
+        &self,
+        id: &str,
+        account_id: &str,
+        secret_sha256: &str,
+        label: &str,
+        expires_at: i64,
+    ) -> Result<TokenRecord, StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, account_id, secret_sha256, label, created_at, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(secret_sha256)
+        .bind(label)
+        .bind(now_ms())
+        .bind(expires_at)
+        .bind(None::<i64>)
+        .execute(self.pool())
+        .await?;
+        self.get_token(id).await
+    }
+
+    /// A token's record, or `NotFound`.
+    pub async fn get_token(&self, id: &str) -> Result<TokenRecord, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("token `{id}`")))?;
+        token_from_row(&row)
+    }
+
+    /// An account's tokens, newest first.
+    pub async fn list_tokens(&self, account_id: &str) -> Result<Vec<TokenRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE account_id = $1 ORDER BY created_at DESC, id"
+        ))
+        .bind(account_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    /// Revoke a token; revoking twice keeps the first time.
+    pub async fn revoke_token(&self, id: &str) -> Result<TokenRecord, StoreError> {
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        self.get_token(id).await
+    }
+
+    /// The token's secret hash and its account, for authentication.
+    pub(crate) async fn token_for_auth(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, TokenRecord, Account)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.secret_sha256, t.id AS token_id, t.account_id, t.label, t.created_at AS token_created_at, \
+             t.expires_at, t.revoked_at, a.id, a.role, a.district, a.display_name, a.resident_id, a.grids, \
+             a.created_at, a.disabled_at \
+             FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let token = TokenRecord {
+            id: row.try_get("token_id")?,
+            account_id: row.try_get("account_id")?,
+            label: row.try_get("label")?,
+            created_at: row.try_get("token_created_at")?,
+            expires_at: row.try_get("expires_at")?,
+            revoked_at: row.try_get("revoked_at")?,
+        };
+        Ok(Some((
+            row.try_get("secret_sha256")?,
+            token,
+            account_from_row(&row)?,
+        )))
+    }
+}

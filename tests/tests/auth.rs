@@ -1,0 +1,477 @@
+//! Identity and access: bearer tokens (expiry, revocation, disabled
+//! accounts), the API's access rules per role, and the caller apps see.
+
+use axum::http::{Method, StatusCode};
+use base64::Engine as _;
+use hutong_host::identity::Role;
+use hutong_tests::{Backend, TestHost, components, on_both_backends, test_app_manifest};
+
+on_both_backends!(
+    the_api_refuses_callers_without_a_valid_token,
+    expired_revoked_and_disabled_tokens_are_refused,
+    a_district_admin_acts_only_in_their_district,
+    an_auditor_reads_but_changes_nothing,
+    workers_and_residents_have_no_administrative_access,
+    apps_see_their_districts_callers_and_anonymous_callers_only_on_public_routes,
+);
+
+fn install_body(name: &str) -> String {
+    let component = std::fs::read(components::TEST_APP).expect("component");
+    serde_json::json!({
+        "manifest": test_app_manifest(name, ""),
+        "component_base64": base64::engine::general_purpose::STANDARD.encode(component),
+        "grant": ["kv"],
+    })
+    .to_string()
+}
+
+async fn the_api_refuses_callers_without_a_valid_token(host: TestHost) {
+    host.district("east").await;
+    for (token, needle) in [
+        (None, "Authorization: Bearer"),
+        (Some("not-a-token"), "malformed"),
+        (
+            Some(
+                "htk_0123456789abcdef_0000000000000000000000000000000000000000000000000000000000000000",
+            ),
+            "not valid",
+        ),
+    ] {
+        let r = host
+            .request_as(token, Method::GET, "/api/v1/districts", "")
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(r.headers["www-authenticate"], "Bearer");
+        assert!(r.text().contains(needle), "{token:?}: {}", r.text());
+    }
+    // A wrong secret for a real token id is refused too.
+    let token = host.account("ana", Role::DistrictAdmin, Some("east")).await;
+    let forged = format!("{}{}", &token[..token.len() - 4], "0000");
+    assert_ne!(forged, token);
+    let r = host
+        .request_as(Some(&forged), Method::GET, "/api/v1/me", "")
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let me = host
+        .request_as(Some(&token), Method::GET, "/api/v1/me", "")
+        .await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json()["account_id"], "ana");
+    assert_eq!(me.json()["role"], "district-admin");
+    assert_eq!(me.json()["district"], "east");
+}
+
+async fn expired_revoked_and_disabled_tokens_are_refused(host: TestHost) {
+    host.district("east").await;
+    let store = host.opened.platform.store();
+
+    // Expired: a token whose expiry has passed.
+    let token = host.account("old", Role::DistrictAdmin, Some("east")).await;
+    let id = &token[4..20];
+    let ok = host
+        .request_as(Some(&token), Method::GET, "/api/v1/me", "")
+        .await;
+    assert_eq!(ok.status, StatusCode::OK);
+    let record = store.get_token(id).await.expect("token");
+    let secret = &token[21..];
+    let hash = sha2_hash::sha256_hex(secret);
+    store
+        .create_token("feedfacefeedface", "old", &hash, "stale", 1)
+        .await
+        .expect("stale token");
+    let stale = format!("htk_feedfacefeedface_{secret}");
+    let r = host
+        .request_as(Some(&stale), Method::GET, "/api/v1/me", "")
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("expired"), "{}", r.text());
+    assert!(record.expires_at > hutong_host::store::now_ms());
+
+    // Revoked, by its owner through the API.
+    let r = host
+        .request_as(
+            Some(&token),
+            Method::DELETE,
+            &format!("/api/v1/tokens/{id}"),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = host
+        .request_as(Some(&token), Method::GET, "/api/v1/me", "")
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("revoked"), "{}", r.text());
+
+    // Disabled account: every token stops.
+    let worker = host.account("wang", Role::Worker, Some("east")).await;
+    let r = host
+        .request(Method::POST, "/api/v1/accounts/wang/disable", "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = host
+        .request_as(Some(&worker), Method::GET, "/api/v1/me", "")
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("disabled"), "{}", r.text());
+    let r = host
+        .request(Method::POST, "/api/v1/accounts/wang/tokens", "{}")
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+}
+
+/// sha256 in hex, as the host stores token secrets.
+mod sha2_hash {
+    pub fn sha256_hex(s: &str) -> String {
+        use std::fmt::Write;
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(s.as_bytes());
+        digest.iter().fold(String::new(), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+    }
+}
+
+async fn a_district_admin_acts_only_in_their_district(host: TestHost) {
+    host.district("east").await;
+    host.district("west").await;
+    let east = host
+        .account("east-admin", Role::DistrictAdmin, Some("east"))
+        .await;
+    let before = host
+        .opened
+        .platform
+        .store()
+        .row_counts()
+        .await
+        .expect("counts");
+
+    let r = host
+        .request_as(
+            Some(&east),
+            Method::POST,
+            "/api/v1/districts/west/installs",
+            install_body("test-app"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(r.text().contains("district `east` only"), "{}", r.text());
+    assert_eq!(
+        host.opened
+            .platform
+            .store()
+            .row_counts()
+            .await
+            .expect("counts"),
+        before,
+        "a refused install changes nothing"
+    );
+    let r = host
+        .request_as(
+            Some(&east),
+            Method::POST,
+            "/api/v1/districts/east/installs",
+            install_body("test-app"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+
+    for (method, uri) in [
+        (Method::GET, "/api/v1/districts/west/installs"),
+        (Method::GET, "/api/v1/installs"),
+        (Method::POST, "/api/v1/districts"),
+        (Method::GET, "/api/v1/accounts?district=west"),
+    ] {
+        let r = host
+            .request_as(Some(&east), method.clone(), uri, r#"{"id":"north"}"#)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "{method} {uri}: {}",
+            r.text()
+        );
+    }
+    // Their own district's accounts, yes; a platform administrator, no.
+    let r = host
+        .request_as(
+            Some(&east),
+            Method::POST,
+            "/api/v1/accounts",
+            r#"{"id":"li","role":"worker","district":"east","grids":["g1"]}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = host
+        .request_as(
+            Some(&east),
+            Method::POST,
+            "/api/v1/accounts",
+            r#"{"id":"boss","role":"platform-admin"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = host
+        .request_as(
+            Some(&east),
+            Method::POST,
+            "/api/v1/accounts",
+            r#"{"id":"spy","role":"worker","district":"west"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // They see only their own district.
+    let listed = host
+        .request_as(Some(&east), Method::GET, "/api/v1/districts", "")
+        .await
+        .json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed[0]["id"], "east");
+    // A token for their worker, shown once; its secret is not stored.
+    let r = host
+        .request_as(
+            Some(&east),
+            Method::POST,
+            "/api/v1/accounts/li/tokens",
+            r#"{"label":"phone","expires_in_days":30}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let issued = r.json();
+    let token = issued["token"].as_str().expect("token").to_owned();
+    let listed = host
+        .request_as(Some(&east), Method::GET, "/api/v1/accounts/li/tokens", "")
+        .await;
+    assert!(!listed.text().contains(&token[21..]), "{}", listed.text());
+    let r = host
+        .request_as(
+            Some(&east),
+            Method::POST,
+            "/api/v1/accounts/li/tokens",
+            r#"{"expires_in_days":1000}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+}
+
+async fn an_auditor_reads_but_changes_nothing(host: TestHost) {
+    host.district("east").await;
+    host.install_test_app("east", "test-app", true, "").await;
+    let auditor = host.account("audit", Role::Auditor, Some("east")).await;
+    let before = host
+        .opened
+        .platform
+        .store()
+        .row_counts()
+        .await
+        .expect("counts");
+
+    let r = host
+        .request_as(
+            Some(&auditor),
+            Method::GET,
+            "/api/v1/districts/east/installs",
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()[0]["app"], "test-app");
+    let r = host
+        .request_as(Some(&auditor), Method::GET, "/api/v1/accounts", "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+
+    for (method, uri, body) in [
+        (
+            Method::POST,
+            "/api/v1/districts/east/installs".to_owned(),
+            install_body("other"),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/districts/east/installs/test-app".to_owned(),
+            String::new(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/districts/east/installs/test-app/suspend".to_owned(),
+            String::new(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/districts/east/installs/test-app/resume".to_owned(),
+            String::new(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/accounts".to_owned(),
+            r#"{"id":"x","role":"worker","district":"east"}"#.to_owned(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/accounts/audit/tokens".to_owned(),
+            "{}".to_owned(),
+        ),
+        (
+            Method::POST,
+            "/api/v1/districts".to_owned(),
+            r#"{"id":"north"}"#.to_owned(),
+        ),
+    ] {
+        let r = host
+            .request_as(Some(&auditor), method.clone(), &uri, body)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::FORBIDDEN,
+            "{method} {uri}: {}",
+            r.text()
+        );
+    }
+    assert_eq!(
+        host.opened
+            .platform
+            .store()
+            .row_counts()
+            .await
+            .expect("counts"),
+        before
+    );
+    let shown = host
+        .get("/api/v1/districts/east/installs/test-app")
+        .await
+        .json();
+    assert_eq!(shown["status"], "active");
+}
+
+async fn workers_and_residents_have_no_administrative_access(host: TestHost) {
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    let worker = host.account("wang", Role::Worker, Some("east")).await;
+    let resident = host.account("zhang", Role::Resident, Some("east")).await;
+    for token in [&worker, &resident] {
+        for uri in [
+            "/api/v1/districts/east/installs",
+            "/api/v1/districts/east/installs/test-app",
+            "/api/v1/accounts",
+        ] {
+            let r = host.request_as(Some(token), Method::GET, uri, "").await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{uri}: {}", r.text());
+        }
+        let r = host
+            .request_as(
+                Some(token),
+                Method::POST,
+                "/api/v1/districts/east/installs/test-app/suspend",
+                "",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        // They may see who they are and their district.
+        assert_eq!(
+            host.request_as(Some(token), Method::GET, "/api/v1/me", "")
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            host.request_as(Some(token), Method::GET, "/api/v1/districts/east", "")
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+}
+
+async fn apps_see_their_districts_callers_and_anonymous_callers_only_on_public_routes(
+    host: TestHost,
+) {
+    host.district("east").await;
+    host.district("west").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    let resident = host.account("zhang", Role::Resident, Some("east")).await;
+    let outsider = host.account("li", Role::Resident, Some("west")).await;
+
+    // Anonymous: public routes only.
+    let r = host
+        .request_as(None, Method::GET, "/d/east/apps/test-app/echo", "")
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+    assert_eq!(r.headers["www-authenticate"], "Bearer");
+    let r = host
+        .request_as(None, Method::GET, "/d/east/apps/test-app/echo/public/x", "")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["caller"], serde_json::Value::Null);
+
+    // A resident of the district: the app learns who, never the token.
+    let r = host
+        .request_as(
+            Some(&resident),
+            Method::GET,
+            "/d/east/apps/test-app/echo",
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let caller = &r.json()["caller"];
+    assert_eq!(caller["account_id"], "zhang");
+    assert_eq!(caller["role"], "resident");
+    assert_eq!(caller["district"], "east");
+    assert_eq!(caller["resident_id"], "resident-of-zhang");
+    assert!(!r.text().contains(&resident));
+
+    // Someone of another district: refused, or anonymous on public routes.
+    let r = host
+        .request_as(
+            Some(&outsider),
+            Method::GET,
+            "/d/east/apps/test-app/echo",
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    let r = host
+        .request_as(
+            Some(&outsider),
+            Method::GET,
+            "/d/east/apps/test-app/echo/public/x",
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["caller"], serde_json::Value::Null);
+
+    // A bad token is refused even on a public route.
+    let r = host
+        .request_as(
+            Some("garbage"),
+            Method::GET,
+            "/d/east/apps/test-app/ping",
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_secrets_are_never_stored() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    let token = host.account("ana", Role::DistrictAdmin, Some("east")).await;
+    let secret = token[21..].to_owned();
+    host.opened.platform.store().close().await;
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(&host.settings.data_dir)
+        .expect("data dir")
+        .flatten()
+    {
+        if entry.file_name().to_string_lossy().starts_with("hutong.db") {
+            bytes.extend(std::fs::read(entry.path()).expect("read"));
+        }
+    }
+    assert!(!bytes.is_empty());
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains(&secret), "a token secret is in the database");
+    assert!(text.contains(&token[4..20]), "the token id is stored");
+}
