@@ -7,6 +7,7 @@
 mod accounts;
 mod apps;
 pub mod auth;
+mod data;
 mod districts;
 mod error;
 mod installs;
@@ -43,6 +44,7 @@ pub fn app(state: ApiState) -> Router {
             "/api/v1",
             Router::new()
                 .merge(accounts::router())
+                .merge(data::router())
                 .merge(districts::router())
                 .merge(installs::router()),
         )

@@ -3,6 +3,7 @@
 //! install's grant for that capability. A refusal is a typed
 //! [`WitError`](crate::bindings::WitError), never a trap.
 
+pub(crate) mod data;
 pub(crate) mod kv;
 pub(crate) mod log;
 

@@ -21,6 +21,7 @@
 pub mod api;
 mod bindings;
 mod capability;
+pub mod community;
 pub mod identity;
 pub mod limits;
 pub mod manifest;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use hutong_host::community::import::{self, Format, RecordKind};
+use hutong_host::community::sample;
 use hutong_host::identity::Role;
 use hutong_host::manifest::{Manifest, Permission};
 use hutong_host::platform::DEFAULT_TOKEN_DAYS;
@@ -61,6 +63,12 @@ enum Command {
     /// Issue, list and revoke API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Import and export a district's community data.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// What apps may do and what they did.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Install an app into a district from a local component and manifest.
     Install {
         /// Target district.
@@ -81,6 +89,10 @@ enum Command {
         /// Install configuration: a JSON file holding an object.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Narrow the app's view of community data to this community
+        /// (repeatable); the whole district when absent.
+        #[arg(long = "community")]
+        communities: Vec<String>,
     },
     /// List installs.
     List {
@@ -181,6 +193,57 @@ enum AccountCommand {
 }
 
 #[derive(Subcommand)]
+enum DataCommand {
+    /// Import a CSV or JSON Lines file: all rows are checked first, and one
+    /// bad row refuses the whole file. Records with a known id are updated.
+    Import {
+        #[arg(long)]
+        district: String,
+        /// The file (`.csv`, or `.jsonl`/`.json` with one record per line).
+        file: PathBuf,
+        /// For CSV: the kind of record in it (default: from the file name,
+        /// e.g. `residents.csv`).
+        #[arg(long)]
+        kind: Option<String>,
+    },
+    /// Export every record of a district to standard output.
+    Export {
+        #[arg(long)]
+        district: String,
+        /// CSV of one kind of record instead of JSON Lines.
+        #[arg(long)]
+        csv: Option<String>,
+    },
+    /// Import generated sample data (invented people) for trying things out.
+    Sample {
+        #[arg(long)]
+        district: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Every data call apps made: which records, which field class, and
+    /// every denial.
+    Access {
+        #[arg(long)]
+        district: String,
+        /// Only this app.
+        #[arg(long)]
+        app: Option<String>,
+        /// Only since this time: ms since the Unix epoch, or YYYY-MM-DD (UTC).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// For each install: its permissions with reasons, grants, last use, and
+    /// grants never used.
+    Grants {
+        #[arg(long)]
+        district: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Issue a token; it is printed once and never stored.
     Issue {
@@ -250,6 +313,8 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Account(command) => account(&opened, command).await,
+        Command::Data(command) => data(&opened, command).await,
+        Command::Audit(command) => audit(&opened, command).await,
         Command::Token(command) => token(&opened, command).await,
         Command::Install {
             district,
@@ -258,9 +323,21 @@ async fn main() -> Result<()> {
             grants,
             grant_all,
             config,
+            communities,
         } => {
             let install = install(
-                &opened, &district, &manifest, &component, grants, grant_all, config,
+                &opened,
+                &district,
+                InstallFiles {
+                    manifest: &manifest,
+                    component: &component,
+                    config,
+                },
+                Grants {
+                    grants,
+                    grant_all,
+                    communities: (!communities.is_empty()).then_some(communities),
+                },
             )
             .await?;
             print_install_summary(&install);
@@ -516,6 +593,147 @@ async fn demo_accounts(opened: &Opened) -> Result<Vec<(Role, String)>> {
     Ok(tokens)
 }
 
+async fn data(opened: &Opened, command: DataCommand) -> Result<()> {
+    let platform = &opened.platform;
+    match command {
+        DataCommand::Import {
+            district,
+            file,
+            kind,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("could not read {}", file.display()))?;
+            let is_csv = file
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            let format = if is_csv {
+                let kind = match kind {
+                    Some(k) => k,
+                    None => file
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .map(|s| s.trim_end_matches('s').to_owned())
+                        .unwrap_or_default(),
+                };
+                Format::Csv(kind.parse().map_err(|e: String| {
+                    anyhow::anyhow!(
+                        "{e}; name the kind with --kind or in the file name (residents.csv)"
+                    )
+                })?)
+            } else {
+                Format::JsonLines
+            };
+            let summary = platform.import_data(&district, &text, format).await?;
+            println!(
+                "imported {}: {} created, {} updated",
+                file.display(),
+                summary.created,
+                summary.updated
+            );
+        }
+        DataCommand::Export { district, csv } => {
+            let records = platform.export_data(&district).await?;
+            match csv {
+                Some(kind) => {
+                    let kind: RecordKind = kind.parse().map_err(anyhow::Error::msg)?;
+                    print!("{}", import::to_csv(kind, &records));
+                }
+                None => print!("{}", import::to_json_lines(&records)),
+            }
+        }
+        DataCommand::Sample { district } => {
+            let text = import::to_json_lines(&sample::sample_district(1));
+            let summary = platform
+                .import_data(&district, &text, Format::JsonLines)
+                .await?;
+            println!(
+                "imported sample data into {district}: {} created, {} updated",
+                summary.created, summary.updated
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `--since`: ms since the Unix epoch, or a `YYYY-MM-DD` date (UTC).
+fn parse_since(since: &str) -> Result<i64> {
+    if let Ok(ms) = since.parse::<i64>() {
+        return Ok(ms);
+    }
+    let parts: Vec<&str> = since.split('-').collect();
+    if let [y, m, d] = parts[..]
+        && let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i64>(), m.parse::<i64>(), d.parse::<i64>())
+        && (1..=12).contains(&m)
+        && (1..=31).contains(&d)
+    {
+        // Days from civil (Howard Hinnant's algorithm), then ms.
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        return Ok((era * 146_097 + doe - 719_468) * 86_400_000);
+    }
+    bail!("--since `{since}` is neither ms since the Unix epoch nor a YYYY-MM-DD date")
+}
+
+async fn audit(opened: &Opened, command: AuditCommand) -> Result<()> {
+    let platform = &opened.platform;
+    match command {
+        AuditCommand::Access {
+            district,
+            app,
+            since,
+        } => {
+            let since = since.as_deref().map(parse_since).transpose()?;
+            println!(
+                "AT_MS\tAPP\tVERSION\tREQUEST\tOPERATION\tPERMISSION\tOUTCOME\tFIELDS\tRECORDS"
+            );
+            for e in platform
+                .access_log(&district, app.as_deref(), since, 100_000)
+                .await?
+            {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{} [{}]",
+                    e.at,
+                    e.app,
+                    e.version,
+                    e.request_id,
+                    e.operation,
+                    e.permission,
+                    e.outcome,
+                    if e.field_class.is_empty() {
+                        "-"
+                    } else {
+                        &e.field_class
+                    },
+                    e.record_count,
+                    e.record_ids.join(",")
+                );
+            }
+        }
+        AuditCommand::Grants { district } => {
+            for report in platform.grant_report(&district).await? {
+                println!("{}@{}", report.app, report.version);
+                if report.permissions.is_empty() {
+                    println!("  asks for no permissions");
+                }
+                for p in report.permissions {
+                    let used = match (p.granted, p.last_used_at) {
+                        (false, _) => "not granted".to_owned(),
+                        (true, Some(at)) => format!("granted, last used at {at} ms"),
+                        (true, None) if p.never_used => "granted, NEVER USED".to_owned(),
+                        (true, None) => "granted (uses are not logged per call)".to_owned(),
+                    };
+                    println!("  {}: {used} — {}", p.permission, p.reason);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn serve(opened: &Opened, listen: SocketAddr) -> Result<()> {
     let started = std::time::Instant::now();
     let loaded = opened.platform.runtime().load_all().await?;
@@ -532,15 +750,36 @@ async fn serve(opened: &Opened, listen: SocketAddr) -> Result<()> {
     Ok(())
 }
 
+/// The files an install is made from.
+struct InstallFiles<'a> {
+    manifest: &'a Path,
+    component: &'a Path,
+    config: Option<PathBuf>,
+}
+
+/// What the administrator grants an install.
+struct Grants {
+    grants: Vec<String>,
+    grant_all: bool,
+    communities: Option<Vec<String>>,
+}
+
 async fn install(
     opened: &Opened,
     district: &str,
-    manifest: &Path,
-    component: &Path,
-    grants: Vec<String>,
-    grant_all: bool,
-    config: Option<PathBuf>,
+    files: InstallFiles<'_>,
+    grants: Grants,
 ) -> Result<Install> {
+    let InstallFiles {
+        manifest,
+        component,
+        config,
+    } = files;
+    let Grants {
+        grants,
+        grant_all,
+        communities,
+    } = grants;
     let text = std::fs::read_to_string(manifest)
         .with_context(|| format!("could not read manifest {}", manifest.display()))?;
     let manifest = Manifest::from_toml(&text).map_err(PlatformError::from)?;
@@ -577,6 +816,7 @@ async fn install(
             component: bytes,
             grant,
             config,
+            communities,
         })
         .await?)
 }
@@ -627,7 +867,38 @@ async fn demo(
         Ok(()) | Err(PlatformError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    let installed = install(opened, "demo", manifest, component, vec![], true, None).await?;
+    let installed = install(
+        opened,
+        "demo",
+        InstallFiles {
+            manifest,
+            component,
+            config: None,
+        },
+        Grants {
+            grants: vec![],
+            grant_all: true,
+            communities: None,
+        },
+    )
+    .await?;
+    if platform
+        .store()
+        .existing_ids("demo")
+        .await
+        .map_err(PlatformError::from)?
+        .residents
+        .is_empty()
+    {
+        let sample = import::to_json_lines(&sample::sample_district(1));
+        let summary = platform
+            .import_data("demo", &sample, Format::JsonLines)
+            .await?;
+        println!(
+            "imported {} sample records (invented people) into demo",
+            summary.created
+        );
+    }
     print_install_summary(&installed);
     let tokens = demo_accounts(opened).await?;
     let base = format!("http://{listen}");

@@ -22,16 +22,29 @@ pub enum Permission {
     /// Private key-value storage (`hutong:platform/kv`).
     #[serde(rename = "kv")]
     Kv,
+    /// Read residents of the install's scope, personal fields masked
+    /// (`hutong:platform/data`).
+    #[serde(rename = "read-residents")]
+    ReadResidents,
+    /// See residents' personal fields unmasked (with `read-residents`).
+    #[serde(rename = "read-personal-fields")]
+    ReadPersonalFields,
 }
 
 impl Permission {
     /// Every permission this host knows, in a stable order.
-    pub const ALL: &'static [Permission] = &[Permission::Kv];
+    pub const ALL: &'static [Permission] = &[
+        Permission::Kv,
+        Permission::ReadResidents,
+        Permission::ReadPersonalFields,
+    ];
 
     /// The name used in manifests, grants and denials.
     pub fn name(self) -> &'static str {
         match self {
             Permission::Kv => "kv",
+            Permission::ReadResidents => "read-residents",
+            Permission::ReadPersonalFields => "read-personal-fields",
         }
     }
 
@@ -40,6 +53,7 @@ impl Permission {
     pub fn interface(self) -> &'static str {
         match self {
             Permission::Kv => "kv",
+            Permission::ReadResidents | Permission::ReadPersonalFields => "data",
         }
     }
 }
@@ -321,7 +335,10 @@ mod tests {
     fn rejects_unknown_permission_naming_the_known_ones() {
         let err = Manifest::from_toml(&GOOD.replace("kv =", "camera =")).unwrap_err();
         assert_eq!(err, ManifestError::UnknownPermission("camera".into()));
-        assert!(err.to_string().contains("known permissions: kv"));
+        assert!(
+            err.to_string()
+                .contains("known permissions: kv, read-residents")
+        );
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! refused install changes nothing.
 
 mod accounts;
+mod data;
 
 pub use accounts::{AccountRequest, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
+pub use data::{GrantReport, PermissionReport};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -21,10 +23,15 @@ use crate::store::{District, Install, InstallStatus, NewInstall, Store, StoreErr
 /// The package namespace of Hutong's own interfaces.
 const PLATFORM_PACKAGE: &str = "hutong:platform/";
 
-/// Interfaces of `hutong:platform` an app may import, with the permission
-/// each needs (none for `types` and `log`).
-const IMPORTABLE: &[(&str, Option<Permission>)] =
-    &[("types", None), ("log", None), ("kv", Some(Permission::Kv))];
+/// Interfaces of `hutong:platform` an app may import, with whether using
+/// one needs a permission (`types` and `log` need none). Which permissions
+/// belong to an interface is [`Permission::interface`].
+const IMPORTABLE: &[(&str, bool)] = &[
+    ("types", false),
+    ("log", false),
+    ("kv", true),
+    ("data", true),
+];
 
 /// The export that makes a component a Hutong app.
 const HTTP_EXPORT: &str = "hutong:platform/http-handler";
@@ -42,6 +49,9 @@ pub struct InstallRequest {
     pub grant: BTreeSet<Permission>,
     /// Install configuration (a JSON object).
     pub config: serde_json::Value,
+    /// Narrow the install's view of community data to these communities;
+    /// none for the whole district.
+    pub communities: Option<Vec<String>>,
 }
 
 /// Why a platform operation was refused or failed. Every refusal says what
@@ -114,6 +124,9 @@ pub enum PlatformError {
         /// What the manifest declares.
         declared: String,
     },
+    /// Community data that does not pass validation.
+    #[error("the import was refused and nothing was changed: {0}")]
+    Import(#[from] crate::community::import::ImportError),
     /// The database failed.
     #[error("storage failed: {0}")]
     Store(StoreError),
@@ -189,6 +202,15 @@ impl Platform {
                 });
             }
         }
+        if let Some(communities) = &req.communities {
+            let known = self.store.existing_ids(&req.district).await?.communities;
+            if let Some(unknown) = communities.iter().find(|c| !known.contains(*c)) {
+                return Err(PlatformError::Invalid(format!(
+                    "community `{unknown}` is not in district `{}`; import the district's data first or pick one of its communities",
+                    req.district
+                )));
+            }
+        }
         if let Ok(existing) = self.store.get_install(&req.district, &manifest.name).await {
             return Err(PlatformError::Conflict(format!(
                 "app `{}` is already installed in district `{}` (version {}); uninstall it first",
@@ -220,6 +242,7 @@ impl Platform {
                 granted: &req.grant,
                 limits,
                 config: &req.config,
+                scope: req.communities.as_deref(),
             })
             .await;
         let install = match install {
@@ -279,7 +302,7 @@ impl Platform {
             });
         }
 
-        let mut used = BTreeSet::new();
+        let mut used: BTreeSet<&str> = BTreeSet::new();
         for (name, item) in ty.imports(engine) {
             if let Some(interface) = unversioned(name).strip_prefix(PLATFORM_PACKAGE) {
                 if !platform_version_ok(name) {
@@ -289,10 +312,10 @@ impl Platform {
                     });
                 }
                 match IMPORTABLE.iter().find(|(i, _)| *i == interface) {
-                    Some((_, Some(permission))) => {
-                        used.insert(*permission);
+                    Some((i, true)) => {
+                        used.insert(i);
                     }
-                    Some((_, None)) => {}
+                    Some((_, false)) => {}
                     None => {
                         return Err(PlatformError::UnsatisfiableImport {
                             import: name.to_owned(),
@@ -309,16 +332,25 @@ impl Platform {
                 });
             }
         }
-        for permission in &used {
-            if !manifest.permissions.contains_key(permission) {
+        for interface in &used {
+            if !manifest
+                .permissions
+                .keys()
+                .any(|p| p.interface() == *interface)
+            {
+                let needed: Vec<&str> = Permission::ALL
+                    .iter()
+                    .filter(|p| p.interface() == *interface)
+                    .map(|p| p.name())
+                    .collect();
                 return Err(PlatformError::ManifestMismatch(format!(
-                    "the component imports hutong:platform/{} but the manifest does not declare the `{permission}` permission; add it under [permissions] with the reason the app needs it",
-                    permission.interface()
+                    "the component imports hutong:platform/{interface} but the manifest declares none of its permissions ({}); add the ones the app uses under [permissions] with the reason it needs each",
+                    needed.join(", ")
                 )));
             }
         }
         for permission in manifest.permissions.keys() {
-            if !used.contains(permission) {
+            if !used.contains(permission.interface()) {
                 return Err(PlatformError::ManifestMismatch(format!(
                     "the manifest declares the `{permission}` permission but the component never imports hutong:platform/{}; remove it so administrators are not asked to grant what the app cannot use",
                     permission.interface()

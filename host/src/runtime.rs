@@ -27,7 +27,7 @@ use wasmtime::{
 pub use cache::CacheStats;
 pub use health::FailurePolicy;
 pub(crate) use state::AppState;
-use state::InstallIdentity;
+pub(crate) use state::InstallIdentity;
 
 use crate::bindings::{App, AppPre, http_handler};
 use crate::identity::Caller;
@@ -442,6 +442,7 @@ impl Runtime {
                 app: install.app.clone(),
                 version: install.version.clone(),
                 granted: install.granted.clone(),
+                scope: install.scope.clone(),
             }),
             health: Health::default(),
             status: Mutex::new((install.status, install.status_reason.clone())),
@@ -828,6 +829,7 @@ fn same_but_status(a: &Install, b: &Install) -> bool {
         && a.granted == b.granted
         && a.limits == b.limits
         && a.config == b.config
+        && a.scope == b.scope
         && a.installed_at == b.installed_at
 }
 

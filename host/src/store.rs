@@ -7,6 +7,7 @@
 //! numbered migrations, never edited once applied.
 
 mod accounts;
+mod community;
 mod districts;
 mod installs;
 mod kv;
@@ -19,6 +20,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use accounts::{Account, NewAccount, TokenRecord};
+pub use community::{AccessEntry, ImportSummary, NewAccess, ResidentFilter, ResidentRow};
 pub use districts::District;
 pub use installs::{Install, InstallStatus, NewInstall};
 pub use kv::KeyPage;

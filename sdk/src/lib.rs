@@ -84,6 +84,7 @@
 
 #![warn(missing_docs)]
 
+pub mod data;
 mod error;
 mod http;
 pub mod kv;

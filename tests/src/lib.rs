@@ -221,6 +221,7 @@ impl TestHost {
                 component: bytes,
                 grant: grant.iter().copied().collect::<BTreeSet<_>>(),
                 config: serde_json::json!({}),
+                communities: None,
             })
             .await
     }

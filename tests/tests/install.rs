@@ -128,7 +128,7 @@ async fn every_bad_install_is_refused_and_changes_nothing(host: TestHost) {
             &[],
         )
         .await,
-        "does not declare the `kv` permission",
+        "declares none of its permissions (kv)",
     ));
     cases.push((
         "declared permission the component never uses",

@@ -86,6 +86,7 @@ fn platform_error(e: PlatformError) -> Response {
         PlatformError::Conflict(_) => body(StatusCode::CONFLICT, "conflict", message),
         PlatformError::InvalidDistrictId(_)
         | PlatformError::Invalid(_)
+        | PlatformError::Import(_)
         | PlatformError::Manifest(_)
         | PlatformError::IncompatibleHostApi { .. }
         | PlatformError::NotAComponent(_)

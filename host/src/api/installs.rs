@@ -47,6 +47,8 @@ struct NewInstall {
     grant: Vec<String>,
     #[serde(default)]
     config: Option<serde_json::Value>,
+    #[serde(default)]
+    communities: Option<Vec<String>>,
 }
 
 async fn install(
@@ -100,6 +102,7 @@ async fn install(
             component,
             grant,
             config,
+            communities: new.communities,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(installed)))

@@ -23,6 +23,8 @@ pub(crate) struct InstallIdentity {
     pub(crate) app: String,
     pub(crate) version: String,
     pub(crate) granted: BTreeSet<Permission>,
+    /// The communities the install may see; none for the whole district.
+    pub(crate) scope: Option<Vec<String>>,
 }
 
 impl InstallIdentity {

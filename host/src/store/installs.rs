@@ -61,6 +61,9 @@ pub struct Install {
     pub limits: Limits,
     /// Install configuration (a JSON object).
     pub config: serde_json::Value,
+    /// The communities the install may see data of; none for the whole
+    /// district.
+    pub scope: Option<Vec<String>>,
     /// Active or suspended.
     pub status: InstallStatus,
     /// Why it is suspended, when it is.
@@ -88,9 +91,11 @@ pub struct NewInstall<'a> {
     pub limits: Limits,
     /// Install configuration.
     pub config: &'a serde_json::Value,
+    /// Communities the install is narrowed to.
+    pub scope: Option<&'a [String]>,
 }
 
-const INSTALL_COLUMNS: &str = "district, app, version, digest, manifest, granted, limits, config, status, status_reason, installed_at, updated_at";
+const INSTALL_COLUMNS: &str = "district, app, version, digest, manifest, granted, limits, config, status, status_reason, installed_at, updated_at, scope";
 
 fn corrupt(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
     move |e| StoreError::Corrupt {
@@ -105,6 +110,7 @@ fn install_from_row(row: &AnyRow) -> Result<Install, StoreError> {
     let limits: String = row.try_get("limits")?;
     let config: String = row.try_get("config")?;
     let status: String = row.try_get("status")?;
+    let scope: Option<String> = row.try_get("scope")?;
     Ok(Install {
         district: row.try_get("district")?,
         app: row.try_get("app")?,
@@ -114,6 +120,10 @@ fn install_from_row(row: &AnyRow) -> Result<Install, StoreError> {
         granted: serde_json::from_str(&granted).map_err(corrupt("install grants"))?,
         limits: serde_json::from_str(&limits).map_err(corrupt("install limits"))?,
         config: serde_json::from_str(&config).map_err(corrupt("install config"))?,
+        scope: scope
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(corrupt("install scope"))?,
         status: InstallStatus::parse(&status)?,
         status_reason: row.try_get("status_reason")?,
         installed_at: row.try_get("installed_at")?,
@@ -152,13 +162,14 @@ impl Store {
             granted: new.granted.clone(),
             limits: new.limits,
             config: new.config.clone(),
+            scope: new.scope.map(<[String]>::to_vec),
             status: InstallStatus::Active,
             status_reason: None,
             installed_at: now,
             updated_at: now,
         };
         sqlx::query(&format!(
-            "INSERT INTO installs ({INSTALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO installs ({INSTALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(&install.district)
         .bind(&install.app)
@@ -172,6 +183,7 @@ impl Store {
         .bind(None::<String>)
         .bind(now)
         .bind(now)
+        .bind(install.scope.as_ref().map(to_json))
         .execute(&mut *tx)
         .await
         .map_err(|e| {

@@ -1,0 +1,312 @@
+//! `hutong:platform/data`: the community data model, read within the
+//! install's scope, masked by the host unless the install holds
+//! `read-personal-fields`, and every call recorded in the access log.
+//!
+//! Nothing is handed to an app unless its access was logged first: if the
+//! log cannot be written, the call fails as `unavailable`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::bindings::WitError;
+use crate::bindings::hutong::platform::data::{
+    FieldClass, Host, Resident, ResidentPage, ResidentQuery,
+};
+use crate::community::mask;
+use crate::manifest::Permission;
+use crate::runtime::AppState;
+use crate::store::{NewAccess, ResidentFilter, ResidentRow, StoreError};
+
+/// Most residents one page may hold.
+pub const MAX_PAGE: u32 = 500;
+
+/// What a granted install may see.
+struct Grant {
+    personal: bool,
+    scope: Option<Vec<String>>,
+}
+
+impl Grant {
+    fn field_class(&self) -> &'static str {
+        if self.personal { "personal" } else { "masked" }
+    }
+
+    fn in_scope(&self, community: &str) -> bool {
+        self.scope
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|c| c == community))
+    }
+}
+
+fn unavailable(err: StoreError) -> WitError {
+    tracing::error!(error = %err, "data access failed");
+    WitError::Unavailable("community data is unavailable; try again later".to_owned())
+}
+
+/// Writes access-log entries for one call; owns what it needs so no
+/// borrow of the (non-`Sync`) store data is held across an await.
+struct AccessLog {
+    store: crate::store::Store,
+    call: std::sync::Arc<crate::runtime::InstallIdentity>,
+    request_id: String,
+}
+
+impl AccessLog {
+    async fn record(
+        &self,
+        operation: &str,
+        permission: Permission,
+        allowed: bool,
+        ids: &[String],
+        field_class: &str,
+    ) -> Result<(), WitError> {
+        self.store
+            .log_access(NewAccess {
+                district: &self.call.district,
+                app: &self.call.app,
+                version: &self.call.version,
+                request_id: &self.request_id,
+                operation,
+                permission: permission.name(),
+                allowed,
+                record_ids: ids,
+                field_class,
+            })
+            .await
+            .map_err(unavailable)
+    }
+}
+
+impl AppState {
+    fn access_log(&self) -> AccessLog {
+        AccessLog {
+            store: self.store.clone(),
+            call: self.call.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+
+    /// The allow-check for reading residents: the one place it is decided.
+    /// A denial is recorded in the access log like any other call.
+    async fn resident_grant(&mut self, operation: &str) -> Result<(Grant, AccessLog), WitError> {
+        let log = self.access_log();
+        if let Err(denied) = self.call.require(Permission::ReadResidents) {
+            log.record(operation, Permission::ReadResidents, false, &[], "")
+                .await?;
+            return Err(denied);
+        }
+        let grant = Grant {
+            personal: self.call.granted.contains(&Permission::ReadPersonalFields),
+            scope: self.call.scope.clone(),
+        };
+        Ok((grant, log))
+    }
+}
+
+fn check_id(what: &str, id: &str) -> Result<(), WitError> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
+    {
+        return Err(WitError::InvalidArgument(format!(
+            "{what} `{id}` is not an id: use 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', ':' and '-'"
+        )));
+    }
+    Ok(())
+}
+
+/// Today's date (UTC) as (year, month, day).
+fn today() -> (i64, u32, u32) {
+    let days = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0) as i64;
+    civil_from_days(days)
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// The date `years` before `today`, as `YYYY-MM-DD` (29 February becomes
+/// the 28th in other years).
+fn years_before((y, m, d): (i64, u32, u32), years: i64) -> String {
+    let year = y - years;
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let d = if m == 2 && d == 29 && !leap { 28 } else { d };
+    format!("{year:04}-{m:02}-{d:02}")
+}
+
+fn to_wit(row: ResidentRow, personal: bool) -> Resident {
+    let r = row.resident;
+    let birth_year = r.birth_date.as_deref().and_then(mask::birth_year);
+    if personal {
+        Resident {
+            id: r.id,
+            household_id: r.household_id,
+            building_id: row.building_id,
+            grid_id: r.grid_id,
+            community_id: row.community_id,
+            tags: r.tags,
+            name: r.name,
+            phone: r.phone,
+            id_number: r.id_number,
+            birth_year,
+            birth_date: r.birth_date,
+            address: r.address,
+            family_contact_name: r.family_contact_name,
+            family_contact_phone: r.family_contact_phone,
+            field_class: FieldClass::Personal,
+        }
+    } else {
+        Resident {
+            id: r.id,
+            household_id: r.household_id,
+            building_id: row.building_id,
+            grid_id: r.grid_id,
+            community_id: row.community_id,
+            tags: r.tags,
+            name: mask::name(&r.name),
+            phone: r.phone.as_deref().map(mask::phone),
+            id_number: r.id_number.as_deref().map(mask::id_number),
+            birth_year,
+            birth_date: None,
+            address: row.building_name,
+            family_contact_name: None,
+            family_contact_phone: None,
+            field_class: FieldClass::Masked,
+        }
+    }
+}
+
+impl Host for AppState {
+    async fn get_resident(&mut self, id: String) -> Result<Resident, WitError> {
+        const OP: &str = "get-resident";
+        let (grant, log) = self.resident_grant(OP).await?;
+        check_id("resident id", &id)?;
+        let row = log
+            .store
+            .get_resident(&log.call.district, &id)
+            .await
+            .map_err(unavailable)?
+            .filter(|row| grant.in_scope(&row.community_id));
+        let ids: Vec<String> = row.iter().map(|r| r.resident.id.clone()).collect();
+        log.record(
+            OP,
+            Permission::ReadResidents,
+            true,
+            &ids,
+            grant.field_class(),
+        )
+        .await?;
+        row.map(|r| to_wit(r, grant.personal))
+            .ok_or(WitError::NotFound)
+    }
+
+    async fn query_residents(&mut self, query: ResidentQuery) -> Result<ResidentPage, WitError> {
+        const OP: &str = "query-residents";
+        let (grant, log) = self.resident_grant(OP).await?;
+        if query.limit == 0 || query.limit > MAX_PAGE {
+            return Err(WitError::InvalidArgument(format!(
+                "limit must be 1..={MAX_PAGE}, got {}",
+                query.limit
+            )));
+        }
+        for (what, id) in [
+            ("grid id", query.grid_id.as_deref()),
+            ("community id", query.community_id.as_deref()),
+            ("cursor", query.cursor.as_deref()),
+        ] {
+            if let Some(id) = id {
+                check_id(what, id)?;
+            }
+        }
+        if query.tags.len() > 32
+            || query.tags.iter().any(|t| {
+                t.is_empty()
+                    || t.len() > 32
+                    || !t
+                        .bytes()
+                        .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
+            })
+        {
+            return Err(WitError::InvalidArgument(
+                "tags are at most 32, each 1 to 32 characters of a-z, 0-9 and '-'".into(),
+            ));
+        }
+        if let (Some(min), Some(max)) = (query.min_age, query.max_age)
+            && min > max
+        {
+            return Err(WitError::InvalidArgument(format!(
+                "min-age {min} is greater than max-age {max}"
+            )));
+        }
+        let today = today();
+        let filter = ResidentFilter {
+            scope: grant.scope.as_deref(),
+            grid_id: query.grid_id.as_deref(),
+            community_id: query.community_id.as_deref(),
+            tags: &query.tags,
+            born_on_or_before: query.min_age.map(|a| years_before(today, i64::from(a))),
+            born_after: query.max_age.map(|a| years_before(today, i64::from(a) + 1)),
+            after: query.cursor.as_deref(),
+            limit: query.limit + 1,
+        };
+        let mut rows = log
+            .store
+            .query_residents(&log.call.district, &filter)
+            .await
+            .map_err(unavailable)?;
+        let next_cursor = if rows.len() > query.limit as usize {
+            rows.truncate(query.limit as usize);
+            rows.last().map(|r| r.resident.id.clone())
+        } else {
+            None
+        };
+        let ids: Vec<String> = rows.iter().map(|r| r.resident.id.clone()).collect();
+        log.record(
+            OP,
+            Permission::ReadResidents,
+            true,
+            &ids,
+            grant.field_class(),
+        )
+        .await?;
+        Ok(ResidentPage {
+            residents: rows
+                .into_iter()
+                .map(|r| to_wit(r, grant.personal))
+                .collect(),
+            next_cursor,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(20_414), (2025, 11, 22));
+    }
+
+    #[test]
+    fn years_before_keeps_month_and_day() {
+        assert_eq!(years_before((2026, 11, 22), 60), "1966-11-22");
+        assert_eq!(years_before((2024, 2, 29), 1), "2023-02-28");
+    }
+}

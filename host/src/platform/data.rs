@@ -1,0 +1,151 @@
+//! Community data: import (validated, all or nothing, updating by stable
+//! id), export, and the audit views of what apps did with it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{Platform, PlatformError};
+use crate::community::Record;
+use crate::community::import::{self, Format};
+use crate::manifest::Permission;
+use crate::store::{AccessEntry, ImportSummary, StoreError, now_ms};
+
+/// One install's grants, as an auditor sees them.
+#[derive(Clone, Debug, Serialize)]
+pub struct GrantReport {
+    /// The app.
+    pub app: String,
+    /// Its version.
+    pub version: String,
+    /// Each declared permission.
+    pub permissions: Vec<PermissionReport>,
+}
+
+/// One declared permission of an install.
+#[derive(Clone, Debug, Serialize)]
+pub struct PermissionReport {
+    /// The permission.
+    pub permission: Permission,
+    /// The reason the manifest gives.
+    pub reason: String,
+    /// Whether the district granted it.
+    pub granted: bool,
+    /// When the app last used it (ms), if ever; only data permissions are
+    /// logged per use.
+    pub last_used_at: Option<i64>,
+    /// Granted, logged per use, and never used: a candidate for revoking.
+    pub never_used: bool,
+}
+
+/// Today's date (UTC) for validating birth dates.
+fn today() -> (i32, u32, u32) {
+    let days = now_ms().div_euclid(86_400_000);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
+}
+
+impl Platform {
+    async fn require_district(&self, district: &str) -> Result<(), PlatformError> {
+        match self.store().get_district(district).await {
+            Ok(_) => Ok(()),
+            Err(StoreError::NotFound(_)) => {
+                Err(PlatformError::UnknownDistrict(district.to_owned()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Import records into a district: every row is checked first, and one
+    /// bad row refuses the whole file, naming its line. Records with an id
+    /// the district already has are updated in place.
+    pub async fn import_data(
+        &self,
+        district: &str,
+        text: &str,
+        format: Format,
+    ) -> Result<ImportSummary, PlatformError> {
+        self.require_district(district).await?;
+        let rows = import::parse(text, format)?;
+        let existing = self.store().existing_ids(district).await?;
+        import::validate(&rows, &existing, today())?;
+        let records: Vec<Record> = rows.into_iter().map(|n| n.record).collect();
+        let summary = self
+            .store()
+            .import_records(district, &records, &existing)
+            .await?;
+        tracing::info!(
+            district,
+            created = summary.created,
+            updated = summary.updated,
+            "imported community data"
+        );
+        Ok(summary)
+    }
+
+    /// Every record of a district.
+    pub async fn export_data(&self, district: &str) -> Result<Vec<Record>, PlatformError> {
+        self.require_district(district).await?;
+        Ok(self.store().export_records(district).await?)
+    }
+
+    /// The access log of a district.
+    pub async fn access_log(
+        &self,
+        district: &str,
+        app: Option<&str>,
+        since: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessEntry>, PlatformError> {
+        self.require_district(district).await?;
+        Ok(self
+            .store()
+            .list_access(district, app, since, limit)
+            .await?)
+    }
+
+    /// For each install of a district: its permissions with their reasons,
+    /// whether granted, when last used, and grants never used.
+    pub async fn grant_report(&self, district: &str) -> Result<Vec<GrantReport>, PlatformError> {
+        self.require_district(district).await?;
+        let mut out = Vec::new();
+        for install in self.store().list_installs(Some(district)).await? {
+            let last_used: BTreeMap<String, i64> = self
+                .store()
+                .last_used_permissions(district, &install.app)
+                .await?;
+            let permissions = install
+                .manifest
+                .permissions
+                .iter()
+                .map(|(permission, reason)| {
+                    let granted = install.granted.contains(permission);
+                    let last_used_at = last_used.get(permission.name()).copied();
+                    let logged = permission.interface() == "data";
+                    PermissionReport {
+                        permission: *permission,
+                        reason: reason.clone(),
+                        granted,
+                        last_used_at,
+                        never_used: granted && logged && last_used_at.is_none(),
+                    }
+                })
+                .collect();
+            out.push(GrantReport {
+                app: install.app,
+                version: install.version,
+                permissions,
+            });
+        }
+        Ok(out)
+    }
+}

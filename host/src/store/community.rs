@@ -1,0 +1,698 @@
+//! The community data model: import (upsert by stable id, in one
+//! transaction), export, the reads apps make through `hutong:platform/data`,
+//! and the access log of those reads.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{Store, StoreError, now_ms};
+use crate::community::import::ExistingIds;
+use crate::community::{
+    Building, Community, Grid, Household, Membership, Organisation, Record, Resident, Street,
+};
+
+/// How many records of each kind an import created and updated.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    /// Records that did not exist before.
+    pub created: u64,
+    /// Records that existed and were updated in place.
+    pub updated: u64,
+}
+
+/// A resident as stored, with where they live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResidentRow {
+    /// The record.
+    pub resident: Resident,
+    /// Their grid's community.
+    pub community_id: String,
+    /// Their household's building, if any.
+    pub building_id: Option<String>,
+    /// That building's name.
+    pub building_name: Option<String>,
+}
+
+/// Filters for a resident query. Empty filters match everything in scope.
+#[derive(Clone, Debug, Default)]
+pub struct ResidentFilter<'a> {
+    /// Communities the caller may see; none means the whole district.
+    pub scope: Option<&'a [String]>,
+    /// Only this grid.
+    pub grid_id: Option<&'a str>,
+    /// Only this community.
+    pub community_id: Option<&'a str>,
+    /// Residents carrying every one of these tags.
+    pub tags: &'a [String],
+    /// Born on or before this date (`YYYY-MM-DD`): at least some age.
+    pub born_on_or_before: Option<String>,
+    /// Born after this date: younger than some age.
+    pub born_after: Option<String>,
+    /// Start after this resident id.
+    pub after: Option<&'a str>,
+    /// Most rows to return.
+    pub limit: u32,
+}
+
+/// One entry of the access log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccessEntry {
+    /// Sequence number (ascending with time).
+    pub seq: i64,
+    /// When, ms since the Unix epoch.
+    pub at: i64,
+    /// District.
+    pub district: String,
+    /// App.
+    pub app: String,
+    /// App version.
+    pub version: String,
+    /// The request (or event, tick) the call served.
+    pub request_id: String,
+    /// The host function called (`get-resident`, `query-residents`, …).
+    pub operation: String,
+    /// The permission it used or lacked.
+    pub permission: String,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+    /// How many records it returned.
+    pub record_count: i64,
+    /// Their ids.
+    pub record_ids: Vec<String>,
+    /// `masked`, `personal`, or empty when no resident fields were returned.
+    pub field_class: String,
+}
+
+/// What [`Store::log_access`] records.
+#[derive(Clone, Debug)]
+pub struct NewAccess<'a> {
+    /// District.
+    pub district: &'a str,
+    /// App.
+    pub app: &'a str,
+    /// Version.
+    pub version: &'a str,
+    /// Request id.
+    pub request_id: &'a str,
+    /// Operation.
+    pub operation: &'a str,
+    /// Permission used or lacked.
+    pub permission: &'a str,
+    /// Allowed or not.
+    pub allowed: bool,
+    /// Ids returned.
+    pub record_ids: &'a [String],
+    /// Field class returned.
+    pub field_class: &'a str,
+}
+
+const RESIDENT_SELECT: &str = "SELECT r.id, r.household_id, r.grid_id, r.community_id, r.tags, r.name, r.phone, \
+     r.id_number, r.birth_date, r.address, r.family_contact_name, r.family_contact_phone, \
+     h.building_id AS building_id, b.name AS building_name \
+     FROM residents r \
+     LEFT JOIN households h ON h.district = r.district AND h.id = r.household_id \
+     LEFT JOIN buildings b ON b.district = h.district AND b.id = h.building_id";
+
+fn corrupt(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
+    move |e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    }
+}
+
+fn resident_from_row(row: &AnyRow) -> Result<ResidentRow, StoreError> {
+    let tags: String = row.try_get("tags")?;
+    Ok(ResidentRow {
+        resident: Resident {
+            id: row.try_get("id")?,
+            household_id: row.try_get("household_id")?,
+            grid_id: row.try_get("grid_id")?,
+            tags: serde_json::from_str(&tags).map_err(corrupt("resident tags"))?,
+            name: row.try_get("name")?,
+            phone: row.try_get("phone")?,
+            id_number: row.try_get("id_number")?,
+            birth_date: row.try_get("birth_date")?,
+            address: row.try_get("address")?,
+            family_contact_name: row.try_get("family_contact_name")?,
+            family_contact_phone: row.try_get("family_contact_phone")?,
+        },
+        community_id: row.try_get("community_id")?,
+        building_id: row.try_get("building_id")?,
+        building_name: row.try_get("building_name")?,
+    })
+}
+
+async fn ids(store: &Store, table: &str, district: &str) -> Result<HashSet<String>, StoreError> {
+    let rows = sqlx::query(&format!("SELECT id FROM {table} WHERE district = $1"))
+        .bind(district)
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>("id").map_err(StoreError::from))
+        .collect()
+}
+
+/// Insert or update one record; true when it was created.
+async fn upsert(
+    tx: &mut Transaction<'_, Any>,
+    district: &str,
+    record: &Record,
+    existed: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    match record {
+        Record::Street(Street { id, name }) => {
+            sqlx::query(
+                "INSERT INTO streets (district, id, name, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (district, id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at",
+            )
+            .bind(district)
+            .bind(id)
+            .bind(name)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Record::Community(Community {
+            id,
+            street_id,
+            name,
+        }) => {
+            sqlx::query(
+                "INSERT INTO communities (district, id, street_id, name, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (district, id) DO UPDATE SET street_id = excluded.street_id, name = excluded.name, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(district)
+            .bind(id)
+            .bind(street_id)
+            .bind(name)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Record::Grid(Grid {
+            id,
+            community_id,
+            name,
+        }) => {
+            sqlx::query(
+                "INSERT INTO grids (district, id, community_id, name, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (district, id) DO UPDATE SET community_id = excluded.community_id, name = excluded.name, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(district)
+            .bind(id)
+            .bind(community_id)
+            .bind(name)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+            if existed {
+                // Residents carry their grid's community; keep it true.
+                sqlx::query(
+                    "UPDATE residents SET community_id = $1 WHERE district = $2 AND grid_id = $3",
+                )
+                .bind(community_id)
+                .bind(district)
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        Record::Building(Building {
+            id,
+            community_id,
+            grid_id,
+            name,
+        }) => {
+            sqlx::query(
+                "INSERT INTO buildings (district, id, community_id, grid_id, name, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (district, id) DO UPDATE SET community_id = excluded.community_id, grid_id = excluded.grid_id, \
+                 name = excluded.name, updated_at = excluded.updated_at",
+            )
+            .bind(district)
+            .bind(id)
+            .bind(community_id)
+            .bind(grid_id)
+            .bind(name)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Record::Household(Household {
+            id,
+            building_id,
+            unit,
+            room,
+        }) => {
+            sqlx::query(
+                "INSERT INTO households (district, id, building_id, unit, room, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (district, id) DO UPDATE SET building_id = excluded.building_id, unit = excluded.unit, \
+                 room = excluded.room, updated_at = excluded.updated_at",
+            )
+            .bind(district)
+            .bind(id)
+            .bind(building_id)
+            .bind(unit)
+            .bind(room)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Record::Resident(r) => {
+            let community: String =
+                sqlx::query("SELECT community_id FROM grids WHERE district = $1 AND id = $2")
+                    .bind(district)
+                    .bind(&r.grid_id)
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("community_id")?;
+            let tags = serde_json::to_string(&r.tags).unwrap_or_else(|_| "[]".to_owned());
+            sqlx::query(
+                "INSERT INTO residents (district, id, household_id, grid_id, community_id, tags, name, phone, id_number, \
+                 birth_date, address, family_contact_name, family_contact_phone, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+                 ON CONFLICT (district, id) DO UPDATE SET household_id = excluded.household_id, grid_id = excluded.grid_id, \
+                 community_id = excluded.community_id, tags = excluded.tags, name = excluded.name, phone = excluded.phone, \
+                 id_number = excluded.id_number, birth_date = excluded.birth_date, address = excluded.address, \
+                 family_contact_name = excluded.family_contact_name, family_contact_phone = excluded.family_contact_phone, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(district)
+            .bind(&r.id)
+            .bind(&r.household_id)
+            .bind(&r.grid_id)
+            .bind(community)
+            .bind(tags)
+            .bind(&r.name)
+            .bind(&r.phone)
+            .bind(&r.id_number)
+            .bind(&r.birth_date)
+            .bind(&r.address)
+            .bind(&r.family_contact_name)
+            .bind(&r.family_contact_phone)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Record::Organisation(Organisation {
+            id,
+            community_id,
+            kind,
+            name,
+        }) => {
+            sqlx::query(
+                "INSERT INTO organisations (district, id, community_id, kind, name, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (district, id) DO UPDATE SET community_id = excluded.community_id, kind = excluded.kind, \
+                 name = excluded.name, updated_at = excluded.updated_at",
+            )
+            .bind(district)
+            .bind(id)
+            .bind(community_id)
+            .bind(kind.as_str())
+            .bind(name)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Record::Membership(Membership {
+            organisation_id,
+            resident_id,
+            role,
+        }) => {
+            sqlx::query(
+                "INSERT INTO memberships (district, organisation_id, resident_id, role, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (district, organisation_id, resident_id) DO UPDATE SET role = excluded.role, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(district)
+            .bind(organisation_id)
+            .bind(resident_id)
+            .bind(role)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Parents before children, so every reference exists when it is written.
+fn rank(record: &Record) -> u8 {
+    match record {
+        Record::Street(_) => 0,
+        Record::Community(_) => 1,
+        Record::Grid(_) => 2,
+        Record::Building(_) => 3,
+        Record::Household(_) => 4,
+        Record::Resident(_) => 5,
+        Record::Organisation(_) => 6,
+        Record::Membership(_) => 7,
+    }
+}
+
+fn existed(existing: &ExistingIds, memberships: &HashSet<(String, String)>, r: &Record) -> bool {
+    match r {
+        Record::Street(x) => existing.streets.contains(&x.id),
+        Record::Community(x) => existing.communities.contains(&x.id),
+        Record::Grid(x) => existing.grids.contains(&x.id),
+        Record::Building(x) => existing.buildings.contains(&x.id),
+        Record::Household(x) => existing.households.contains(&x.id),
+        Record::Resident(x) => existing.residents.contains(&x.id),
+        Record::Organisation(x) => existing.organisations.contains(&x.id),
+        Record::Membership(m) => {
+            memberships.contains(&(m.organisation_id.clone(), m.resident_id.clone()))
+        }
+    }
+}
+
+impl Store {
+    /// The ids a district's data already holds, for validating an import.
+    pub async fn existing_ids(&self, district: &str) -> Result<ExistingIds, StoreError> {
+        Ok(ExistingIds {
+            streets: ids(self, "streets", district).await?,
+            communities: ids(self, "communities", district).await?,
+            grids: ids(self, "grids", district).await?,
+            buildings: ids(self, "buildings", district).await?,
+            households: ids(self, "households", district).await?,
+            residents: ids(self, "residents", district).await?,
+            organisations: ids(self, "organisations", district).await?,
+        })
+    }
+
+    /// Write validated records in one transaction: all or nothing. Records
+    /// with an existing id are updated in place.
+    pub async fn import_records(
+        &self,
+        district: &str,
+        records: &[Record],
+        existing: &ExistingIds,
+    ) -> Result<ImportSummary, StoreError> {
+        let memberships: HashSet<(String, String)> =
+            sqlx::query("SELECT organisation_id, resident_id FROM memberships WHERE district = $1")
+                .bind(district)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("organisation_id")?, r.try_get("resident_id")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+        let mut ordered: Vec<&Record> = records.iter().collect();
+        ordered.sort_by_key(|r| rank(r));
+        let now = now_ms();
+        let mut summary = ImportSummary::default();
+        let mut tx = self.pool().begin().await?;
+        for record in ordered {
+            let existed = existed(existing, &memberships, record);
+            upsert(&mut tx, district, record, existed, now).await?;
+            if existed {
+                summary.updated += 1;
+            } else {
+                summary.created += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(summary)
+    }
+
+    /// Every record of a district, parents first.
+    pub async fn export_records(&self, district: &str) -> Result<Vec<Record>, StoreError> {
+        let pool = self.pool();
+        let mut out = Vec::new();
+        for r in sqlx::query("SELECT id, name FROM streets WHERE district = $1 ORDER BY id")
+            .bind(district)
+            .fetch_all(pool)
+            .await?
+        {
+            out.push(Record::Street(Street {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+            }));
+        }
+        for r in sqlx::query(
+            "SELECT id, street_id, name FROM communities WHERE district = $1 ORDER BY id",
+        )
+        .bind(district)
+        .fetch_all(pool)
+        .await?
+        {
+            out.push(Record::Community(Community {
+                id: r.try_get("id")?,
+                street_id: r.try_get("street_id")?,
+                name: r.try_get("name")?,
+            }));
+        }
+        for r in
+            sqlx::query("SELECT id, community_id, name FROM grids WHERE district = $1 ORDER BY id")
+                .bind(district)
+                .fetch_all(pool)
+                .await?
+        {
+            out.push(Record::Grid(Grid {
+                id: r.try_get("id")?,
+                community_id: r.try_get("community_id")?,
+                name: r.try_get("name")?,
+            }));
+        }
+        for r in sqlx::query(
+            "SELECT id, community_id, grid_id, name FROM buildings WHERE district = $1 ORDER BY id",
+        )
+        .bind(district)
+        .fetch_all(pool)
+        .await?
+        {
+            out.push(Record::Building(Building {
+                id: r.try_get("id")?,
+                community_id: r.try_get("community_id")?,
+                grid_id: r.try_get("grid_id")?,
+                name: r.try_get("name")?,
+            }));
+        }
+        for r in sqlx::query(
+            "SELECT id, building_id, unit, room FROM households WHERE district = $1 ORDER BY id",
+        )
+        .bind(district)
+        .fetch_all(pool)
+        .await?
+        {
+            out.push(Record::Household(Household {
+                id: r.try_get("id")?,
+                building_id: r.try_get("building_id")?,
+                unit: r.try_get("unit")?,
+                room: r.try_get("room")?,
+            }));
+        }
+        for r in sqlx::query(&format!(
+            "{RESIDENT_SELECT} WHERE r.district = $1 ORDER BY r.id"
+        ))
+        .bind(district)
+        .fetch_all(pool)
+        .await?
+        {
+            out.push(Record::Resident(resident_from_row(&r)?.resident));
+        }
+        for r in sqlx::query(
+            "SELECT id, community_id, kind, name FROM organisations WHERE district = $1 ORDER BY id",
+        )
+        .bind(district)
+        .fetch_all(pool)
+        .await?
+        {
+            let kind: String = r.try_get("kind")?;
+            out.push(Record::Organisation(Organisation {
+                id: r.try_get("id")?,
+                community_id: r.try_get("community_id")?,
+                kind: kind.parse().map_err(|detail| StoreError::Corrupt {
+                    what: "organisation kind",
+                    detail,
+                })?,
+                name: r.try_get("name")?,
+            }));
+        }
+        for r in sqlx::query(
+            "SELECT organisation_id, resident_id, role FROM memberships WHERE district = $1 \
+             ORDER BY organisation_id, resident_id",
+        )
+        .bind(district)
+        .fetch_all(pool)
+        .await?
+        {
+            out.push(Record::Membership(Membership {
+                organisation_id: r.try_get("organisation_id")?,
+                resident_id: r.try_get("resident_id")?,
+                role: r.try_get("role")?,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// One resident of a district, if it exists.
+    pub async fn get_resident(
+        &self,
+        district: &str,
+        id: &str,
+    ) -> Result<Option<ResidentRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "{RESIDENT_SELECT} WHERE r.district = $1 AND r.id = $2"
+        ))
+        .bind(district)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(resident_from_row).transpose()
+    }
+
+    /// Residents matching `filter`, by id, at most `filter.limit`.
+    pub async fn query_residents(
+        &self,
+        district: &str,
+        filter: &ResidentFilter<'_>,
+    ) -> Result<Vec<ResidentRow>, StoreError> {
+        let mut sql = format!("{RESIDENT_SELECT} WHERE r.district = $1");
+        let mut args: Vec<String> = vec![district.to_owned()];
+        let mut push = |sql: &mut String, clause: &str, value: String| {
+            args.push(value);
+            sql.push_str(&clause.replace("$?", &format!("${}", args.len())));
+        };
+        if let Some(scope) = filter.scope {
+            if scope.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push_str(" AND r.community_id IN (");
+            for (i, community) in scope.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                push(&mut sql, "$?", community.clone());
+            }
+            sql.push(')');
+        }
+        if let Some(grid) = filter.grid_id {
+            push(&mut sql, " AND r.grid_id = $?", grid.to_owned());
+        }
+        if let Some(community) = filter.community_id {
+            push(&mut sql, " AND r.community_id = $?", community.to_owned());
+        }
+        for tag in filter.tags {
+            // Tags are stored as a JSON list of slugs: match one quoted item.
+            push(&mut sql, " AND r.tags LIKE $?", format!("%\"{tag}\"%"));
+        }
+        if let Some(date) = &filter.born_on_or_before {
+            push(&mut sql, " AND r.birth_date <= $?", date.clone());
+        }
+        if let Some(date) = &filter.born_after {
+            push(&mut sql, " AND r.birth_date > $?", date.clone());
+        }
+        if let Some(after) = filter.after {
+            push(&mut sql, " AND r.id > $?", after.to_owned());
+        }
+        sql.push_str(&format!(" ORDER BY r.id LIMIT {}", filter.limit));
+        let mut query = sqlx::query(&sql);
+        for arg in &args {
+            query = query.bind(arg.as_str());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(resident_from_row).collect()
+    }
+
+    /// When each permission was last used by an app (ms), from the access
+    /// log; `read-personal-fields` counts as used when personal fields were
+    /// returned.
+    pub async fn last_used_permissions(
+        &self,
+        district: &str,
+        app: &str,
+    ) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+        let mut out = std::collections::BTreeMap::new();
+        for row in sqlx::query(
+            "SELECT permission, MAX(at) AS last FROM access_log \
+             WHERE district = $1 AND app = $2 AND outcome = 'allowed' GROUP BY permission",
+        )
+        .bind(district)
+        .bind(app)
+        .fetch_all(self.pool())
+        .await?
+        {
+            out.insert(row.try_get("permission")?, row.try_get("last")?);
+        }
+        let personal: Option<i64> = sqlx::query(
+            "SELECT MAX(at) AS last FROM access_log \
+             WHERE district = $1 AND app = $2 AND outcome = 'allowed' AND field_class = 'personal'",
+        )
+        .bind(district)
+        .bind(app)
+        .fetch_one(self.pool())
+        .await?
+        .try_get("last")?;
+        if let Some(at) = personal {
+            out.insert("read-personal-fields".to_owned(), at);
+        }
+        Ok(out)
+    }
+
+    /// Record one data call of an app.
+    pub async fn log_access(&self, entry: NewAccess<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, outcome, \
+             record_count, record_ids, field_class) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(now_ms())
+        .bind(entry.district)
+        .bind(entry.app)
+        .bind(entry.version)
+        .bind(entry.request_id)
+        .bind(entry.operation)
+        .bind(entry.permission)
+        .bind(if entry.allowed { "allowed" } else { "denied" })
+        .bind(entry.record_ids.len() as i64)
+        .bind(serde_json::to_string(entry.record_ids).unwrap_or_else(|_| "[]".to_owned()))
+        .bind(entry.field_class)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The access log of a district, oldest first, optionally of one app and
+    /// since a time (ms).
+    pub async fn list_access(
+        &self,
+        district: &str,
+        app: Option<&str>,
+        since: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, district, app, version, request_id, operation, permission, outcome, record_count, \
+             record_ids, field_class FROM access_log \
+             WHERE district = $1 AND ($2 = '' OR app = $2) AND at >= $3 ORDER BY seq LIMIT $4",
+        )
+        .bind(district)
+        .bind(app.unwrap_or(""))
+        .bind(since.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let ids: String = r.try_get("record_ids")?;
+                Ok(AccessEntry {
+                    seq: r.try_get("seq")?,
+                    at: r.try_get("at")?,
+                    district: r.try_get("district")?,
+                    app: r.try_get("app")?,
+                    version: r.try_get("version")?,
+                    request_id: r.try_get("request_id")?,
+                    operation: r.try_get("operation")?,
+                    permission: r.try_get("permission")?,
+                    outcome: r.try_get("outcome")?,
+                    record_count: r.try_get("record_count")?,
+                    record_ids: serde_json::from_str(&ids).map_err(corrupt("access log ids"))?,
+                    field_class: r.try_get("field_class")?,
+                })
+            })
+            .collect()
+    }
+}

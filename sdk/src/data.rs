@@ -1,0 +1,140 @@
+//! The district's community data: residents of the install's scope.
+//!
+//! Reading residents needs the `read-residents` permission. Their personal
+//! fields (name, phone, ID number, birth date, address, family contact) come
+//! masked by the host — `张*`, `138****5678`, the birth year only, the
+//! building instead of the address — unless the install was also granted
+//! `read-personal-fields`; [`Resident::field_class`] says which. Every call
+//! is recorded in the district's access log.
+//!
+//! ```no_run
+//! use hutong_sdk::data::{self, ResidentQuery};
+//!
+//! # fn main() -> Result<(), hutong_sdk::Error> {
+//! let query = ResidentQuery {
+//!     tags: vec!["elderly".into(), "living-alone".into()],
+//!     ..ResidentQuery::default()
+//! };
+//! for resident in data::residents(query) {
+//!     let resident = resident?;
+//!     println!("{} in grid {}", resident.name, resident.grid_id);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use crate::Error;
+use crate::bindings::hutong::platform::data as wit;
+
+pub use wit::{FieldClass, Resident};
+
+/// The most residents one page holds.
+pub const MAX_PAGE: u32 = 500;
+
+/// Which residents to list; filters combine. `Default` lists the whole scope,
+/// [`MAX_PAGE`] at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResidentQuery {
+    /// Only this grid.
+    pub grid_id: Option<String>,
+    /// Only this community.
+    pub community_id: Option<String>,
+    /// Only residents carrying every one of these tags.
+    pub tags: Vec<String>,
+    /// Only residents at least this old.
+    pub min_age: Option<u8>,
+    /// Only residents at most this old.
+    pub max_age: Option<u8>,
+    /// Continue after this cursor.
+    pub cursor: Option<String>,
+    /// Residents per page, 1..=[`MAX_PAGE`].
+    pub limit: u32,
+}
+
+impl Default for ResidentQuery {
+    fn default() -> Self {
+        ResidentQuery {
+            grid_id: None,
+            community_id: None,
+            tags: Vec::new(),
+            min_age: None,
+            max_age: None,
+            cursor: None,
+            limit: MAX_PAGE,
+        }
+    }
+}
+
+/// One page of residents.
+#[derive(Debug, Clone)]
+pub struct ResidentPage {
+    /// The residents on this page, by id.
+    pub residents: Vec<Resident>,
+    /// The cursor for the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One resident by id ([`Error::NotFound`] outside the install's scope too).
+pub fn resident(id: &str) -> Result<Resident, Error> {
+    Ok(wit::get_resident(id)?)
+}
+
+/// One page of residents matching `query`.
+pub fn query_residents(query: &ResidentQuery) -> Result<ResidentPage, Error> {
+    let page = wit::query_residents(&wit::ResidentQuery {
+        grid_id: query.grid_id.clone(),
+        community_id: query.community_id.clone(),
+        tags: query.tags.clone(),
+        min_age: query.min_age,
+        max_age: query.max_age,
+        cursor: query.cursor.clone(),
+        limit: query.limit,
+    })?;
+    Ok(ResidentPage {
+        residents: page.residents,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// Every resident matching `query`, fetching page after page; stops after
+/// the first error.
+pub fn residents(query: ResidentQuery) -> Residents {
+    Residents {
+        query,
+        page: Vec::new().into_iter(),
+        done: false,
+    }
+}
+
+/// The iterator [`residents`] returns.
+pub struct Residents {
+    query: ResidentQuery,
+    page: std::vec::IntoIter<Resident>,
+    done: bool,
+}
+
+impl Iterator for Residents {
+    type Item = Result<Resident, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(r) = self.page.next() {
+                return Some(Ok(r));
+            }
+            if self.done {
+                return None;
+            }
+            match query_residents(&self.query) {
+                Ok(page) => {
+                    self.done = page.next_cursor.is_none();
+                    self.query.cursor = page.next_cursor;
+                    self.page = page.residents.into_iter();
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
