@@ -29,6 +29,15 @@ pub enum Permission {
     /// See residents' personal fields unmasked (with `read-residents`).
     #[serde(rename = "read-personal-fields")]
     ReadPersonalFields,
+    /// Read households.
+    #[serde(rename = "read-households")]
+    ReadHouseholds,
+    /// Read buildings.
+    #[serde(rename = "read-buildings")]
+    ReadBuildings,
+    /// Read organisations and their members.
+    #[serde(rename = "read-organisations")]
+    ReadOrganisations,
 }
 
 impl Permission {
@@ -37,6 +46,9 @@ impl Permission {
         Permission::Kv,
         Permission::ReadResidents,
         Permission::ReadPersonalFields,
+        Permission::ReadHouseholds,
+        Permission::ReadBuildings,
+        Permission::ReadOrganisations,
     ];
 
     /// The name used in manifests, grants and denials.
@@ -45,6 +57,9 @@ impl Permission {
             Permission::Kv => "kv",
             Permission::ReadResidents => "read-residents",
             Permission::ReadPersonalFields => "read-personal-fields",
+            Permission::ReadHouseholds => "read-households",
+            Permission::ReadBuildings => "read-buildings",
+            Permission::ReadOrganisations => "read-organisations",
         }
     }
 
@@ -53,7 +68,11 @@ impl Permission {
     pub fn interface(self) -> &'static str {
         match self {
             Permission::Kv => "kv",
-            Permission::ReadResidents | Permission::ReadPersonalFields => "data",
+            Permission::ReadResidents
+            | Permission::ReadPersonalFields
+            | Permission::ReadHouseholds
+            | Permission::ReadBuildings
+            | Permission::ReadOrganisations => "data",
         }
     }
 }

@@ -20,7 +20,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use accounts::{Account, NewAccount, TokenRecord};
-pub use community::{AccessEntry, ImportSummary, NewAccess, ResidentFilter, ResidentRow};
+pub use community::{
+    AccessEntry, HouseholdRow, ImportSummary, ListFilter, NewAccess, ResidentFilter, ResidentRow,
+};
 pub use districts::District;
 pub use installs::{Install, InstallStatus, NewInstall};
 pub use kv::KeyPage;

@@ -1,6 +1,8 @@
 //! The district's community data: residents of the install's scope.
 //!
-//! Reading residents needs the `read-residents` permission. Their personal
+//! Reading residents needs the `read-residents` permission; households,
+//! buildings and organisations need `read-households`, `read-buildings` and
+//! `read-organisations`. Their personal
 //! fields (name, phone, ID number, birth date, address, family contact) come
 //! masked by the host — `张*`, `138****5678`, the birth year only, the
 //! building instead of the address — unless the install was also granted
@@ -26,7 +28,10 @@
 use crate::Error;
 use crate::bindings::hutong::platform::data as wit;
 
-pub use wit::{FieldClass, Resident};
+pub use wit::{
+    Building, BuildingPage, FieldClass, Household, HouseholdPage, Member, MemberPage, Organisation,
+    OrganisationKind, OrganisationPage, Resident,
+};
 
 /// The most residents one page holds.
 pub const MAX_PAGE: u32 = 500;
@@ -39,6 +44,8 @@ pub struct ResidentQuery {
     pub grid_id: Option<String>,
     /// Only this community.
     pub community_id: Option<String>,
+    /// Only the members of this household.
+    pub household_id: Option<String>,
     /// Only residents carrying every one of these tags.
     pub tags: Vec<String>,
     /// Only residents at least this old.
@@ -56,6 +63,7 @@ impl Default for ResidentQuery {
         ResidentQuery {
             grid_id: None,
             community_id: None,
+            household_id: None,
             tags: Vec::new(),
             min_age: None,
             max_age: None,
@@ -84,6 +92,7 @@ pub fn query_residents(query: &ResidentQuery) -> Result<ResidentPage, Error> {
     let page = wit::query_residents(&wit::ResidentQuery {
         grid_id: query.grid_id.clone(),
         community_id: query.community_id.clone(),
+        household_id: query.household_id.clone(),
         tags: query.tags.clone(),
         min_age: query.min_age,
         max_age: query.max_age,
@@ -137,4 +146,57 @@ impl Iterator for Residents {
             }
         }
     }
+}
+
+/// One household by id.
+pub fn household(id: &str) -> Result<Household, Error> {
+    Ok(wit::get_household(id)?)
+}
+
+/// One page of a building's households.
+pub fn households(
+    building_id: &str,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<HouseholdPage, Error> {
+    Ok(wit::list_households(building_id, cursor, limit)?)
+}
+
+/// One building by id.
+pub fn building(id: &str) -> Result<Building, Error> {
+    Ok(wit::get_building(id)?)
+}
+
+/// One page of buildings, optionally of one community or grid.
+pub fn buildings(
+    community_id: Option<&str>,
+    grid_id: Option<&str>,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<BuildingPage, Error> {
+    Ok(wit::list_buildings(community_id, grid_id, cursor, limit)?)
+}
+
+/// One organisation by id.
+pub fn organisation(id: &str) -> Result<Organisation, Error> {
+    Ok(wit::get_organisation(id)?)
+}
+
+/// One page of organisations, optionally of one kind or community.
+pub fn organisations(
+    kind: Option<OrganisationKind>,
+    community_id: Option<&str>,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<OrganisationPage, Error> {
+    Ok(wit::list_organisations(kind, community_id, cursor, limit)?)
+}
+
+/// One page of an organisation's members.
+pub fn members(
+    organisation_id: &str,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<MemberPage, Error> {
+    Ok(wit::list_members(organisation_id, cursor, limit)?)
 }

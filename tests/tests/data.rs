@@ -18,6 +18,7 @@ on_both_backends!(
     narrowing_to_communities_holds_on_every_path,
     the_access_log_and_grant_report_show_what_apps_did,
     data_endpoints_follow_the_access_rules,
+    households_buildings_and_organisations_need_their_own_grants_and_stay_in_scope,
 );
 
 fn sample_jsonl() -> String {
@@ -555,4 +556,206 @@ async fn data_endpoints_follow_the_access_rules(host: TestHost) {
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.text().starts_with("id,community_id,name"), "{}", r.text());
     assert_eq!(r.text().lines().count(), 7, "a header and six grids");
+}
+
+async fn households_buildings_and_organisations_need_their_own_grants_and_stay_in_scope(
+    host: TestHost,
+) {
+    let records = with_sample(&host, "east").await;
+    install(&host, "east", &[Permission::ReadResidents], None).await;
+    for (uri, permission) in [
+        (
+            "/d/east/apps/test-app/data/building?id=c-heping-b1",
+            "read-buildings",
+        ),
+        ("/d/east/apps/test-app/data/buildings", "read-buildings"),
+        (
+            "/d/east/apps/test-app/data/households?building=c-heping-b1",
+            "read-households",
+        ),
+        (
+            "/d/east/apps/test-app/data/organisations",
+            "read-organisations",
+        ),
+        (
+            "/d/east/apps/test-app/data/members?organisation=c-heping-party",
+            "read-organisations",
+        ),
+    ] {
+        let r = host.get(uri).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{uri}: {}", r.text());
+        assert!(r.text().contains(permission), "{uri}: {}", r.text());
+    }
+    host.opened
+        .platform
+        .uninstall("east", "test-app", false)
+        .await
+        .expect("uninstall");
+    install(
+        &host,
+        "east",
+        &[
+            Permission::ReadResidents,
+            Permission::ReadHouseholds,
+            Permission::ReadBuildings,
+            Permission::ReadOrganisations,
+        ],
+        Some(vec!["c-heping".into()]),
+    )
+    .await;
+
+    let buildings: Vec<&hutong_host::community::Building> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Building(b) if b.community_id == "c-heping" => Some(b),
+            _ => None,
+        })
+        .collect();
+    let listed = host
+        .get("/d/east/apps/test-app/data/buildings")
+        .await
+        .json();
+    let listed: Vec<&str> = listed["ids"]
+        .as_array()
+        .expect("ids")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let mut want: Vec<&str> = buildings.iter().map(|b| b.id.as_str()).collect();
+    want.sort_unstable();
+    assert_eq!(listed, want, "only the scope's buildings");
+    let r = host
+        .get("/d/east/apps/test-app/data/building?id=c-xingfu-b1")
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "out of scope");
+    let r = host
+        .get("/d/east/apps/test-app/data/buildings?community=c-xingfu")
+        .await
+        .json();
+    assert_eq!(r["ids"], serde_json::json!([]));
+
+    // Households of a building, two per page, through to the end.
+    let building = buildings[0].id.clone();
+    let mut want: Vec<String> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Household(h) if h.building_id == building => Some(h.id.clone()),
+            _ => None,
+        })
+        .collect();
+    want.sort();
+    let mut got = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut uri = format!("/d/east/apps/test-app/data/households?building={building}&limit=2");
+        if let Some(c) = &cursor {
+            uri.push_str(&format!("&cursor={c}"));
+        }
+        let page = host.get(&uri).await.json();
+        got.extend(
+            page["ids"]
+                .as_array()
+                .expect("ids")
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned)),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(got, want);
+    let household = host
+        .get(&format!(
+            "/d/east/apps/test-app/data/household?id={}",
+            want[0]
+        ))
+        .await
+        .json();
+    assert_eq!(household["building_id"], building.as_str());
+    assert_eq!(household["community_id"], "c-heping");
+
+    // The residents of that household.
+    let mut living: Vec<String> = residents(&records)
+        .iter()
+        .filter(|r| r.household_id.as_deref() == Some(want[0].as_str()))
+        .map(|r| r.id.clone())
+        .collect();
+    living.sort();
+    let ids = host
+        .get(&format!(
+            "/d/east/apps/test-app/data/all?household={}",
+            want[0]
+        ))
+        .await
+        .json();
+    assert_eq!(ids["ids"], serde_json::json!(living));
+
+    // Organisations and members, in scope only.
+    let branches = host
+        .get("/d/east/apps/test-app/data/organisations?kind=party-branch")
+        .await
+        .json();
+    assert_eq!(branches["ids"], serde_json::json!(["c-heping-party"]));
+    let members = host
+        .get("/d/east/apps/test-app/data/members?organisation=c-heping-party")
+        .await
+        .json();
+    let mut want: Vec<String> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Membership(m) if m.organisation_id == "c-heping-party" => {
+                Some(m.resident_id.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    want.sort();
+    let got: Vec<String> = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["resident_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(got, want);
+    assert!(
+        members["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .any(|m| m["role"] == "secretary")
+    );
+    let r = host
+        .get("/d/east/apps/test-app/data/members?organisation=c-xingfu-party")
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "out of scope: {}",
+        r.text()
+    );
+
+    let log = host
+        .opened
+        .platform
+        .access_log("east", Some("test-app"), None, 1000)
+        .await
+        .expect("log");
+    for op in [
+        "list-buildings",
+        "get-household",
+        "list-households",
+        "list-organisations",
+        "list-members",
+    ] {
+        assert!(
+            log.iter()
+                .any(|e| e.operation == op && e.outcome == "allowed"),
+            "{op} logged"
+        );
+    }
+    assert!(
+        log.iter()
+            .any(|e| e.operation == "get-building" && e.outcome == "denied")
+    );
 }

@@ -9,12 +9,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::bindings::WitError;
 use crate::bindings::hutong::platform::data::{
-    FieldClass, Host, Resident, ResidentPage, ResidentQuery,
+    Building, BuildingPage, FieldClass, Host, Household, HouseholdPage, Member, MemberPage,
+    Organisation, OrganisationKind, OrganisationPage, Resident, ResidentPage, ResidentQuery,
 };
+use crate::community;
 use crate::community::mask;
 use crate::manifest::Permission;
 use crate::runtime::AppState;
-use crate::store::{NewAccess, ResidentFilter, ResidentRow, StoreError};
+use crate::store::{HouseholdRow, ListFilter, NewAccess, ResidentFilter, ResidentRow, StoreError};
 
 /// Most residents one page may hold.
 pub const MAX_PAGE: u32 = 500;
@@ -85,13 +87,16 @@ impl AppState {
         }
     }
 
-    /// The allow-check for reading residents: the one place it is decided.
+    /// The allow-check for every data call: the one place it is decided.
     /// A denial is recorded in the access log like any other call.
-    async fn resident_grant(&mut self, operation: &str) -> Result<(Grant, AccessLog), WitError> {
+    async fn data_grant(
+        &mut self,
+        operation: &str,
+        permission: Permission,
+    ) -> Result<(Grant, AccessLog), WitError> {
         let log = self.access_log();
-        if let Err(denied) = self.call.require(Permission::ReadResidents) {
-            log.record(operation, Permission::ReadResidents, false, &[], "")
-                .await?;
+        if let Err(denied) = self.call.require(permission) {
+            log.record(operation, permission, false, &[], "").await?;
             return Err(denied);
         }
         let grant = Grant {
@@ -190,10 +195,320 @@ fn to_wit(row: ResidentRow, personal: bool) -> Resident {
     }
 }
 
+fn check_limit(limit: u32) -> Result<(), WitError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(WitError::InvalidArgument(format!(
+            "limit must be 1..={MAX_PAGE}, got {limit}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_ids(ids: &[(&str, Option<&str>)]) -> Result<(), WitError> {
+    for (what, id) in ids {
+        if let Some(id) = id {
+            check_id(what, id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Cut a page fetched with one extra row; the cursor is the last id kept.
+fn page<T>(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        let next = rows.last().map(&id);
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
+fn household_to_wit(row: HouseholdRow) -> Household {
+    Household {
+        id: row.household.id,
+        building_id: row.household.building_id,
+        grid_id: row.grid_id,
+        community_id: row.community_id,
+        unit: row.household.unit,
+        room: row.household.room,
+    }
+}
+
+fn building_to_wit(b: community::Building) -> Building {
+    Building {
+        id: b.id,
+        community_id: b.community_id,
+        grid_id: b.grid_id,
+        name: b.name,
+    }
+}
+
+fn kind_to_wit(kind: community::OrganisationKind) -> OrganisationKind {
+    match kind {
+        community::OrganisationKind::PartyBranch => OrganisationKind::PartyBranch,
+        community::OrganisationKind::SocialOrganisation => OrganisationKind::SocialOrganisation,
+        community::OrganisationKind::PropertyCompany => OrganisationKind::PropertyCompany,
+    }
+}
+
+fn kind_from_wit(kind: OrganisationKind) -> community::OrganisationKind {
+    match kind {
+        OrganisationKind::PartyBranch => community::OrganisationKind::PartyBranch,
+        OrganisationKind::SocialOrganisation => community::OrganisationKind::SocialOrganisation,
+        OrganisationKind::PropertyCompany => community::OrganisationKind::PropertyCompany,
+    }
+}
+
+fn organisation_to_wit(o: community::Organisation) -> Organisation {
+    Organisation {
+        id: o.id,
+        community_id: o.community_id,
+        kind: kind_to_wit(o.kind),
+        name: o.name,
+    }
+}
+
 impl Host for AppState {
+    async fn get_household(&mut self, id: String) -> Result<Household, WitError> {
+        const OP: &str = "get-household";
+        let (grant, log) = self.data_grant(OP, Permission::ReadHouseholds).await?;
+        check_id("household id", &id)?;
+        let filter = ListFilter {
+            scope: grant.scope.as_deref(),
+            limit: 1,
+            ..ListFilter::default()
+        };
+        let rows = log
+            .store
+            .list_households(&log.call.district, Some(&id), &filter)
+            .await
+            .map_err(unavailable)?;
+        let ids: Vec<String> = rows.iter().map(|r| r.household.id.clone()).collect();
+        log.record(OP, Permission::ReadHouseholds, true, &ids, "")
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(household_to_wit)
+            .ok_or(WitError::NotFound)
+    }
+
+    async fn list_households(
+        &mut self,
+        building_id: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<HouseholdPage, WitError> {
+        const OP: &str = "list-households";
+        let (grant, log) = self.data_grant(OP, Permission::ReadHouseholds).await?;
+        check_limit(limit)?;
+        check_ids(&[
+            ("building id", Some(&building_id)),
+            ("cursor", cursor.as_deref()),
+        ])?;
+        let filter = ListFilter {
+            scope: grant.scope.as_deref(),
+            building_id: Some(&building_id),
+            after: cursor.as_deref(),
+            limit: limit + 1,
+            ..ListFilter::default()
+        };
+        let rows = log
+            .store
+            .list_households(&log.call.district, None, &filter)
+            .await
+            .map_err(unavailable)?;
+        let (rows, next_cursor) = page(rows, limit, |r| r.household.id.clone());
+        let ids: Vec<String> = rows.iter().map(|r| r.household.id.clone()).collect();
+        log.record(OP, Permission::ReadHouseholds, true, &ids, "")
+            .await?;
+        Ok(HouseholdPage {
+            households: rows.into_iter().map(household_to_wit).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn get_building(&mut self, id: String) -> Result<Building, WitError> {
+        const OP: &str = "get-building";
+        let (grant, log) = self.data_grant(OP, Permission::ReadBuildings).await?;
+        check_id("building id", &id)?;
+        let filter = ListFilter {
+            scope: grant.scope.as_deref(),
+            limit: 1,
+            ..ListFilter::default()
+        };
+        let rows = log
+            .store
+            .list_buildings(&log.call.district, Some(&id), &filter)
+            .await
+            .map_err(unavailable)?;
+        let ids: Vec<String> = rows.iter().map(|b| b.id.clone()).collect();
+        log.record(OP, Permission::ReadBuildings, true, &ids, "")
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(building_to_wit)
+            .ok_or(WitError::NotFound)
+    }
+
+    async fn list_buildings(
+        &mut self,
+        community_id: Option<String>,
+        grid_id: Option<String>,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<BuildingPage, WitError> {
+        const OP: &str = "list-buildings";
+        let (grant, log) = self.data_grant(OP, Permission::ReadBuildings).await?;
+        check_limit(limit)?;
+        check_ids(&[
+            ("community id", community_id.as_deref()),
+            ("grid id", grid_id.as_deref()),
+            ("cursor", cursor.as_deref()),
+        ])?;
+        let filter = ListFilter {
+            scope: grant.scope.as_deref(),
+            community_id: community_id.as_deref(),
+            grid_id: grid_id.as_deref(),
+            after: cursor.as_deref(),
+            limit: limit + 1,
+            ..ListFilter::default()
+        };
+        let rows = log
+            .store
+            .list_buildings(&log.call.district, None, &filter)
+            .await
+            .map_err(unavailable)?;
+        let (rows, next_cursor) = page(rows, limit, |b| b.id.clone());
+        let ids: Vec<String> = rows.iter().map(|b| b.id.clone()).collect();
+        log.record(OP, Permission::ReadBuildings, true, &ids, "")
+            .await?;
+        Ok(BuildingPage {
+            buildings: rows.into_iter().map(building_to_wit).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn get_organisation(&mut self, id: String) -> Result<Organisation, WitError> {
+        const OP: &str = "get-organisation";
+        let (grant, log) = self.data_grant(OP, Permission::ReadOrganisations).await?;
+        check_id("organisation id", &id)?;
+        let filter = ListFilter {
+            scope: grant.scope.as_deref(),
+            limit: 1,
+            ..ListFilter::default()
+        };
+        let rows = log
+            .store
+            .list_organisations(&log.call.district, Some(&id), &filter)
+            .await
+            .map_err(unavailable)?;
+        let ids: Vec<String> = rows.iter().map(|o| o.id.clone()).collect();
+        log.record(OP, Permission::ReadOrganisations, true, &ids, "")
+            .await?;
+        rows.into_iter()
+            .next()
+            .map(organisation_to_wit)
+            .ok_or(WitError::NotFound)
+    }
+
+    async fn list_organisations(
+        &mut self,
+        kind: Option<OrganisationKind>,
+        community_id: Option<String>,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<OrganisationPage, WitError> {
+        const OP: &str = "list-organisations";
+        let (grant, log) = self.data_grant(OP, Permission::ReadOrganisations).await?;
+        check_limit(limit)?;
+        check_ids(&[
+            ("community id", community_id.as_deref()),
+            ("cursor", cursor.as_deref()),
+        ])?;
+        let filter = ListFilter {
+            scope: grant.scope.as_deref(),
+            community_id: community_id.as_deref(),
+            kind: kind.map(|k| kind_from_wit(k).as_str()),
+            after: cursor.as_deref(),
+            limit: limit + 1,
+            ..ListFilter::default()
+        };
+        let rows = log
+            .store
+            .list_organisations(&log.call.district, None, &filter)
+            .await
+            .map_err(unavailable)?;
+        let (rows, next_cursor) = page(rows, limit, |o| o.id.clone());
+        let ids: Vec<String> = rows.iter().map(|o| o.id.clone()).collect();
+        log.record(OP, Permission::ReadOrganisations, true, &ids, "")
+            .await?;
+        Ok(OrganisationPage {
+            organisations: rows.into_iter().map(organisation_to_wit).collect(),
+            next_cursor,
+        })
+    }
+
+    async fn list_members(
+        &mut self,
+        organisation_id: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<MemberPage, WitError> {
+        const OP: &str = "list-members";
+        let (grant, log) = self.data_grant(OP, Permission::ReadOrganisations).await?;
+        check_limit(limit)?;
+        check_ids(&[
+            ("organisation id", Some(&organisation_id)),
+            ("cursor", cursor.as_deref()),
+        ])?;
+        // The organisation must be in scope, or it does not exist for the app.
+        let scoped = ListFilter {
+            scope: grant.scope.as_deref(),
+            limit: 1,
+            ..ListFilter::default()
+        };
+        let visible = !log
+            .store
+            .list_organisations(&log.call.district, Some(&organisation_id), &scoped)
+            .await
+            .map_err(unavailable)?
+            .is_empty();
+        let rows = if visible {
+            log.store
+                .list_members(
+                    &log.call.district,
+                    &organisation_id,
+                    cursor.as_deref(),
+                    limit + 1,
+                )
+                .await
+                .map_err(unavailable)?
+        } else {
+            Vec::new()
+        };
+        let (rows, next_cursor) = page(rows, limit, |m| m.resident_id.clone());
+        let ids: Vec<String> = rows.iter().map(|m| m.resident_id.clone()).collect();
+        log.record(OP, Permission::ReadOrganisations, true, &ids, "")
+            .await?;
+        if !visible {
+            return Err(WitError::NotFound);
+        }
+        Ok(MemberPage {
+            members: rows
+                .into_iter()
+                .map(|m| Member {
+                    resident_id: m.resident_id,
+                    role: m.role,
+                })
+                .collect(),
+            next_cursor,
+        })
+    }
+
     async fn get_resident(&mut self, id: String) -> Result<Resident, WitError> {
         const OP: &str = "get-resident";
-        let (grant, log) = self.resident_grant(OP).await?;
+        let (grant, log) = self.data_grant(OP, Permission::ReadResidents).await?;
         check_id("resident id", &id)?;
         let row = log
             .store
@@ -216,7 +531,7 @@ impl Host for AppState {
 
     async fn query_residents(&mut self, query: ResidentQuery) -> Result<ResidentPage, WitError> {
         const OP: &str = "query-residents";
-        let (grant, log) = self.resident_grant(OP).await?;
+        let (grant, log) = self.data_grant(OP, Permission::ReadResidents).await?;
         if query.limit == 0 || query.limit > MAX_PAGE {
             return Err(WitError::InvalidArgument(format!(
                 "limit must be 1..={MAX_PAGE}, got {}",
@@ -226,6 +541,7 @@ impl Host for AppState {
         for (what, id) in [
             ("grid id", query.grid_id.as_deref()),
             ("community id", query.community_id.as_deref()),
+            ("household id", query.household_id.as_deref()),
             ("cursor", query.cursor.as_deref()),
         ] {
             if let Some(id) = id {
@@ -257,6 +573,7 @@ impl Host for AppState {
             scope: grant.scope.as_deref(),
             grid_id: query.grid_id.as_deref(),
             community_id: query.community_id.as_deref(),
+            household_id: query.household_id.as_deref(),
             tags: &query.tags,
             born_on_or_before: query.min_age.map(|a| years_before(today, i64::from(a))),
             born_after: query.max_age.map(|a| years_before(today, i64::from(a) + 1)),

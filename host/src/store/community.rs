@@ -36,6 +36,142 @@ pub struct ResidentRow {
     pub building_name: Option<String>,
 }
 
+/// A household with where its building stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HouseholdRow {
+    /// The record.
+    pub household: Household,
+    /// Its building's grid.
+    pub grid_id: String,
+    /// Its building's community.
+    pub community_id: String,
+}
+
+/// Filters shared by the listings of households, buildings and
+/// organisations. Empty filters match everything in scope.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter<'a> {
+    /// Communities the caller may see; none means the whole district.
+    pub scope: Option<&'a [String]>,
+    /// Only this community.
+    pub community_id: Option<&'a str>,
+    /// Only this grid (buildings).
+    pub grid_id: Option<&'a str>,
+    /// Only this building (households).
+    pub building_id: Option<&'a str>,
+    /// Only this kind (organisations).
+    pub kind: Option<&'a str>,
+    /// Start after this id.
+    pub after: Option<&'a str>,
+    /// Most rows to return.
+    pub limit: u32,
+}
+
+/// Builds `WHERE` clauses with numbered placeholders for both back ends.
+struct Where {
+    sql: String,
+    args: Vec<String>,
+}
+
+impl Where {
+    fn new(select: &str, district: &str) -> Self {
+        Where {
+            sql: select.to_owned(),
+            args: vec![district.to_owned()],
+        }
+    }
+
+    fn eq(&mut self, column: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.args.push(v.to_owned());
+            self.sql
+                .push_str(&format!(" AND {column} = ${}", self.args.len()));
+        }
+    }
+
+    /// False when the scope is empty, so nothing can match.
+    fn scope(&mut self, column: &str, scope: Option<&[String]>) -> bool {
+        let Some(scope) = scope else {
+            return true;
+        };
+        if scope.is_empty() {
+            return false;
+        }
+        self.sql.push_str(&format!(" AND {column} IN ("));
+        for (i, c) in scope.iter().enumerate() {
+            self.args.push(c.clone());
+            if i > 0 {
+                self.sql.push_str(", ");
+            }
+            self.sql.push_str(&format!("${}", self.args.len()));
+        }
+        self.sql.push(')');
+        true
+    }
+
+    fn after(&mut self, column: &str, after: Option<&str>) {
+        if let Some(a) = after {
+            self.args.push(a.to_owned());
+            self.sql
+                .push_str(&format!(" AND {column} > ${}", self.args.len()));
+        }
+    }
+
+    async fn fetch(
+        mut self,
+        store: &Store,
+        order: &str,
+        limit: u32,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        self.sql
+            .push_str(&format!(" ORDER BY {order} LIMIT {limit}"));
+        let mut query = sqlx::query(&self.sql);
+        for arg in &self.args {
+            query = query.bind(arg.as_str());
+        }
+        Ok(query.fetch_all(store.pool()).await?)
+    }
+}
+
+const HOUSEHOLD_SELECT: &str = "SELECT h.id, h.building_id, h.unit, h.room, b.grid_id, b.community_id \
+     FROM households h JOIN buildings b ON b.district = h.district AND b.id = h.building_id \
+     WHERE h.district = $1";
+
+fn household_from_row(r: &AnyRow) -> Result<HouseholdRow, StoreError> {
+    Ok(HouseholdRow {
+        household: Household {
+            id: r.try_get("id")?,
+            building_id: r.try_get("building_id")?,
+            unit: r.try_get("unit")?,
+            room: r.try_get("room")?,
+        },
+        grid_id: r.try_get("grid_id")?,
+        community_id: r.try_get("community_id")?,
+    })
+}
+
+fn building_from_row(r: &AnyRow) -> Result<Building, StoreError> {
+    Ok(Building {
+        id: r.try_get("id")?,
+        community_id: r.try_get("community_id")?,
+        grid_id: r.try_get("grid_id")?,
+        name: r.try_get("name")?,
+    })
+}
+
+fn organisation_from_row(r: &AnyRow) -> Result<Organisation, StoreError> {
+    let kind: String = r.try_get("kind")?;
+    Ok(Organisation {
+        id: r.try_get("id")?,
+        community_id: r.try_get("community_id")?,
+        kind: kind.parse().map_err(|detail| StoreError::Corrupt {
+            what: "organisation kind",
+            detail,
+        })?,
+        name: r.try_get("name")?,
+    })
+}
+
 /// Filters for a resident query. Empty filters match everything in scope.
 #[derive(Clone, Debug, Default)]
 pub struct ResidentFilter<'a> {
@@ -45,6 +181,8 @@ pub struct ResidentFilter<'a> {
     pub grid_id: Option<&'a str>,
     /// Only this community.
     pub community_id: Option<&'a str>,
+    /// Only this household.
+    pub household_id: Option<&'a str>,
     /// Residents carrying every one of these tags.
     pub tags: &'a [String],
     /// Born on or before this date (`YYYY-MM-DD`): at least some age.
@@ -576,6 +714,9 @@ impl Store {
         if let Some(community) = filter.community_id {
             push(&mut sql, " AND r.community_id = $?", community.to_owned());
         }
+        if let Some(household) = filter.household_id {
+            push(&mut sql, " AND r.household_id = $?", household.to_owned());
+        }
         for tag in filter.tags {
             // Tags are stored as a JSON list of slugs: match one quoted item.
             push(&mut sql, " AND r.tags LIKE $?", format!("%\"{tag}\"%"));
@@ -631,6 +772,94 @@ impl Store {
             out.insert("read-personal-fields".to_owned(), at);
         }
         Ok(out)
+    }
+
+    /// Households matching `filter` (by building, in scope), by id.
+    pub async fn list_households(
+        &self,
+        district: &str,
+        id: Option<&str>,
+        filter: &ListFilter<'_>,
+    ) -> Result<Vec<HouseholdRow>, StoreError> {
+        let mut w = Where::new(HOUSEHOLD_SELECT, district);
+        if !w.scope("b.community_id", filter.scope) {
+            return Ok(Vec::new());
+        }
+        w.eq("h.id", id);
+        w.eq("h.building_id", filter.building_id);
+        w.after("h.id", filter.after);
+        let rows = w.fetch(self, "h.id", filter.limit).await?;
+        rows.iter().map(household_from_row).collect()
+    }
+
+    /// Buildings matching `filter`, by id.
+    pub async fn list_buildings(
+        &self,
+        district: &str,
+        id: Option<&str>,
+        filter: &ListFilter<'_>,
+    ) -> Result<Vec<Building>, StoreError> {
+        let mut w = Where::new(
+            "SELECT id, community_id, grid_id, name FROM buildings WHERE district = $1",
+            district,
+        );
+        if !w.scope("community_id", filter.scope) {
+            return Ok(Vec::new());
+        }
+        w.eq("id", id);
+        w.eq("community_id", filter.community_id);
+        w.eq("grid_id", filter.grid_id);
+        w.after("id", filter.after);
+        let rows = w.fetch(self, "id", filter.limit).await?;
+        rows.iter().map(building_from_row).collect()
+    }
+
+    /// Organisations matching `filter`, by id.
+    pub async fn list_organisations(
+        &self,
+        district: &str,
+        id: Option<&str>,
+        filter: &ListFilter<'_>,
+    ) -> Result<Vec<Organisation>, StoreError> {
+        let mut w = Where::new(
+            "SELECT id, community_id, kind, name FROM organisations WHERE district = $1",
+            district,
+        );
+        if !w.scope("community_id", filter.scope) {
+            return Ok(Vec::new());
+        }
+        w.eq("id", id);
+        w.eq("community_id", filter.community_id);
+        w.eq("kind", filter.kind);
+        w.after("id", filter.after);
+        let rows = w.fetch(self, "id", filter.limit).await?;
+        rows.iter().map(organisation_from_row).collect()
+    }
+
+    /// The members of an organisation, by resident id.
+    pub async fn list_members(
+        &self,
+        district: &str,
+        organisation_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Membership>, StoreError> {
+        let mut w = Where::new(
+            "SELECT organisation_id, resident_id, role FROM memberships WHERE district = $1",
+            district,
+        );
+        w.eq("organisation_id", Some(organisation_id));
+        w.after("resident_id", after);
+        let rows = w.fetch(self, "resident_id", limit).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Membership {
+                    organisation_id: r.try_get("organisation_id")?,
+                    resident_id: r.try_get("resident_id")?,
+                    role: r.try_get("role")?,
+                })
+            })
+            .collect()
     }
 
     /// Record one data call of an app.

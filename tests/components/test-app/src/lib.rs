@@ -39,6 +39,13 @@ impl App for TestApp {
             .get("/data/resident", data_resident)
             .get("/data/residents", data_residents)
             .get("/data/all", data_all)
+            .get("/data/household", data_household)
+            .get("/data/households", data_households)
+            .get("/data/building", data_building)
+            .get("/data/buildings", data_buildings)
+            .get("/data/organisation", data_organisation)
+            .get("/data/organisations", data_organisations)
+            .get("/data/members", data_members)
             .get("/loop", spin)
             .get("/alloc", alloc)
             .get("/alloc-forever", alloc_forever)
@@ -144,6 +151,7 @@ fn resident_query(req: &Request) -> Result<ResidentQuery, Error> {
     Ok(ResidentQuery {
         grid_id: req.query_param("grid"),
         community_id: req.query_param("community"),
+        household_id: req.query_param("household"),
         tags: req
             .query_param("tags")
             .map(|t| t.split(',').map(str::to_owned).collect())
@@ -178,6 +186,110 @@ fn data_all(req: &Request, _: &Params) -> Result<Response, Error> {
         .map(|r| r.map(|r| r.id))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Response::json(200, &json!({ "ids": ids })))
+}
+
+fn limit(req: &Request) -> Result<u32, Error> {
+    match req.query_param("limit") {
+        Some(_) => number(req, "limit"),
+        None => Ok(data::MAX_PAGE),
+    }
+}
+
+fn data_household(req: &Request, _: &Params) -> Result<Response, Error> {
+    let h = data::household(&required(req, "id")?)?;
+    Ok(Response::json(
+        200,
+        &json!({ "id": h.id, "building_id": h.building_id, "grid_id": h.grid_id,
+                 "community_id": h.community_id, "unit": h.unit, "room": h.room }),
+    ))
+}
+
+fn data_households(req: &Request, _: &Params) -> Result<Response, Error> {
+    let cursor = req.query_param("cursor");
+    let page = data::households(&required(req, "building")?, cursor.as_deref(), limit(req)?)?;
+    let ids: Vec<_> = page.households.iter().map(|h| h.id.clone()).collect();
+    Ok(Response::json(
+        200,
+        &json!({ "ids": ids, "next_cursor": page.next_cursor }),
+    ))
+}
+
+fn data_building(req: &Request, _: &Params) -> Result<Response, Error> {
+    let b = data::building(&required(req, "id")?)?;
+    Ok(Response::json(
+        200,
+        &json!({ "id": b.id, "community_id": b.community_id, "grid_id": b.grid_id, "name": b.name }),
+    ))
+}
+
+fn data_buildings(req: &Request, _: &Params) -> Result<Response, Error> {
+    let (community, grid, cursor) = (
+        req.query_param("community"),
+        req.query_param("grid"),
+        req.query_param("cursor"),
+    );
+    let page = data::buildings(
+        community.as_deref(),
+        grid.as_deref(),
+        cursor.as_deref(),
+        limit(req)?,
+    )?;
+    let ids: Vec<_> = page.buildings.iter().map(|b| b.id.clone()).collect();
+    Ok(Response::json(
+        200,
+        &json!({ "ids": ids, "next_cursor": page.next_cursor }),
+    ))
+}
+
+fn kind_name(kind: data::OrganisationKind) -> &'static str {
+    match kind {
+        data::OrganisationKind::PartyBranch => "party-branch",
+        data::OrganisationKind::SocialOrganisation => "social-organisation",
+        data::OrganisationKind::PropertyCompany => "property-company",
+    }
+}
+
+fn data_organisation(req: &Request, _: &Params) -> Result<Response, Error> {
+    let o = data::organisation(&required(req, "id")?)?;
+    Ok(Response::json(
+        200,
+        &json!({ "id": o.id, "community_id": o.community_id, "kind": kind_name(o.kind), "name": o.name }),
+    ))
+}
+
+fn data_organisations(req: &Request, _: &Params) -> Result<Response, Error> {
+    let kind = match req.query_param("kind").as_deref() {
+        None => None,
+        Some("party-branch") => Some(data::OrganisationKind::PartyBranch),
+        Some("social-organisation") => Some(data::OrganisationKind::SocialOrganisation),
+        Some("property-company") => Some(data::OrganisationKind::PropertyCompany),
+        Some(other) => return Err(Error::InvalidArgument(format!("unknown kind `{other}`"))),
+    };
+    let (community, cursor) = (req.query_param("community"), req.query_param("cursor"));
+    let page = data::organisations(kind, community.as_deref(), cursor.as_deref(), limit(req)?)?;
+    let ids: Vec<_> = page.organisations.iter().map(|o| o.id.clone()).collect();
+    Ok(Response::json(
+        200,
+        &json!({ "ids": ids, "next_cursor": page.next_cursor }),
+    ))
+}
+
+fn data_members(req: &Request, _: &Params) -> Result<Response, Error> {
+    let cursor = req.query_param("cursor");
+    let page = data::members(
+        &required(req, "organisation")?,
+        cursor.as_deref(),
+        limit(req)?,
+    )?;
+    let members: Vec<_> = page
+        .members
+        .iter()
+        .map(|m| json!({ "resident_id": m.resident_id, "role": m.role }))
+        .collect();
+    Ok(Response::json(
+        200,
+        &json!({ "members": members, "next_cursor": page.next_cursor }),
+    ))
 }
 
 /// Stores a value of `bytes` generated bytes, to exercise the value limit
