@@ -11,6 +11,7 @@ mod data;
 mod districts;
 mod error;
 mod installs;
+mod residents;
 
 use std::sync::Arc;
 
@@ -46,7 +47,8 @@ pub fn app(state: ApiState) -> Router {
                 .merge(accounts::router())
                 .merge(data::router())
                 .merge(districts::router())
-                .merge(installs::router()),
+                .merge(installs::router())
+                .merge(residents::router()),
         )
         .merge(apps::router())
         .route("/metrics", get(metrics))

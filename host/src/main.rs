@@ -560,7 +560,7 @@ async fn demo_accounts(opened: &Opened) -> Result<Vec<(Role, String)>> {
             Role::Worker,
             Some("demo"),
             "网格员 王丽",
-            vec!["grid-1".to_owned()],
+            vec!["c-xingfu-g1".to_owned()],
             None,
         ),
         (
@@ -569,7 +569,7 @@ async fn demo_accounts(opened: &Opened) -> Result<Vec<(Role, String)>> {
             Some("demo"),
             "居民 张三",
             vec![],
-            Some("resident-1"),
+            Some("r-0001"),
         ),
     ];
     let mut tokens = Vec::new();
@@ -612,7 +612,7 @@ async fn data(opened: &Opened, command: DataCommand) -> Result<()> {
                     None => file
                         .file_stem()
                         .and_then(|s| s.to_str())
-                        .map(|s| s.trim_end_matches('s').to_owned())
+                        .map(singular)
                         .unwrap_or_default(),
                 };
                 Format::Csv(kind.parse().map_err(|e: String| {
@@ -653,6 +653,16 @@ async fn data(opened: &Opened, command: DataCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `residents` → `resident`, `communities` → `community`: the kind a CSV
+/// file's name stands for.
+fn singular(name: &str) -> String {
+    if let Some(stem) = name.strip_suffix("ies") {
+        format!("{stem}y")
+    } else {
+        name.strip_suffix('s').unwrap_or(name).to_owned()
+    }
 }
 
 /// `--since`: ms since the Unix epoch, or a `YYYY-MM-DD` date (UTC).

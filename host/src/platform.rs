@@ -203,6 +203,11 @@ impl Platform {
             }
         }
         if let Some(communities) = &req.communities {
+            if communities.is_empty() {
+                return Err(PlatformError::Invalid(
+                    "an install narrowed to communities needs at least one; leave them out for the whole district".into(),
+                ));
+            }
             let known = self.store.existing_ids(&req.district).await?.communities;
             if let Some(unknown) = communities.iter().find(|c| !known.contains(*c)) {
                 return Err(PlatformError::Invalid(format!(

@@ -247,6 +247,28 @@ impl TestHost {
         issue(&self.opened, id, role, district).await
     }
 
+    /// Create a worker of `district` serving `grids` and return a token.
+    pub async fn worker(&self, id: &str, district: &str, grids: &[&str]) -> String {
+        self.opened
+            .platform
+            .create_account(AccountRequest {
+                id: id.to_owned(),
+                role: Role::Worker,
+                district: Some(district.to_owned()),
+                display_name: String::new(),
+                resident_id: None,
+                grids: grids.iter().map(|g| (*g).to_owned()).collect(),
+            })
+            .await
+            .expect("create worker");
+        self.opened
+            .platform
+            .issue_token(id, "test", 1)
+            .await
+            .expect("issue token")
+            .token
+    }
+
     /// Send a request through the whole HTTP application as the platform
     /// administrator.
     pub async fn request(&self, method: Method, uri: &str, body: impl Into<Body>) -> TestResponse {

@@ -103,6 +103,28 @@ async fn expired_revoked_and_disabled_tokens_are_refused(host: TestHost) {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.text().contains("revoked"), "{}", r.text());
 
+    // Someone else's token, or none at all, is "not found" alike.
+    let other = host.account("other", Role::Resident, Some("east")).await;
+    let other_id = &other[4..20];
+    let stranger = host.account("stranger", Role::Resident, Some("east")).await;
+    for id in [other_id, "0123456789abcdef"] {
+        let r = host
+            .request_as(
+                Some(&stranger),
+                Method::DELETE,
+                &format!("/api/v1/tokens/{id}"),
+                "",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{id}: {}", r.text());
+    }
+    assert_eq!(
+        host.request_as(Some(&other), Method::GET, "/api/v1/me", "")
+            .await
+            .status,
+        StatusCode::OK
+    );
+
     // Disabled account: every token stops.
     let worker = host.account("wang", Role::Worker, Some("east")).await;
     let r = host
@@ -198,7 +220,7 @@ async fn a_district_admin_acts_only_in_their_district(host: TestHost) {
             Some(&east),
             Method::POST,
             "/api/v1/accounts",
-            r#"{"id":"li","role":"worker","district":"east","grids":["g1"]}"#,
+            r#"{"id":"li","role":"worker","district":"east"}"#,
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
@@ -441,6 +463,23 @@ async fn apps_see_their_districts_callers_and_anonymous_callers_only_on_public_r
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["caller"], serde_json::Value::Null);
+
+    // A path that climbs out of a public route is refused, not normalised.
+    for path in [
+        "/echo/public/../../echo",
+        "/echo/public/%2e%2e/x",
+        "/echo/public%2F..%2Fx",
+    ] {
+        let r = host
+            .request_as(
+                None,
+                Method::GET,
+                &format!("/d/east/apps/test-app{path}"),
+                "",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.text());
+    }
 
     // A bad token is refused even on a public route.
     let r = host

@@ -203,16 +203,22 @@ async fn revoke(
     caller: Authenticated,
     Path(token): Path<String>,
 ) -> Result<Json<TokenRecord>, ApiError> {
+    // Anyone may revoke their own token; administrators those of their
+    // district's accounts. To anyone else a token is "not found", so the
+    // answer does not tell whether a token id exists.
+    let not_found = || ApiError::NotFound(format!("token `{token}`"));
     let record = state
         .platform
         .store()
         .get_token(&token)
         .await
-        .map_err(PlatformError::from)?;
-    // Anyone may revoke their own token; administrators those of their
-    // district's accounts.
-    if record.account_id != caller.0.account_id {
-        administrable(&state, &caller, &record.account_id).await?;
+        .map_err(|_| not_found())?;
+    if record.account_id != caller.0.account_id
+        && administrable(&state, &caller, &record.account_id)
+            .await
+            .is_err()
+    {
+        return Err(not_found());
     }
     Ok(Json(state.platform.revoke_token(&token).await?))
 }

@@ -46,8 +46,28 @@ async fn serve_app(
     let Some((district, app, path)) = split_app_path(request.uri().path()) else {
         return Err(ApiError::NotFound("no such app path".into()));
     };
+    if has_dot_segment(path) {
+        // Refused rather than normalised: the public-route check and the app
+        // must see the same path.
+        return Err(ApiError::BadRequest(
+            "paths may not contain `.` or `..` segments or encoded slashes".into(),
+        ));
+    }
     let (district, app, path) = (district.to_owned(), app.to_owned(), path.to_owned());
     serve(state, district, app, path, caller, request).await
+}
+
+/// Whether a path has a `.` or `..` segment (also percent-encoded) or an
+/// encoded slash, any of which could make an app see another route than the
+/// one the host checked.
+fn has_dot_segment(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.contains("%2f")
+        || lower.contains("%5c")
+        || lower.split('/').any(|segment| {
+            let decoded = segment.replace("%2e", ".");
+            decoded == "." || decoded == ".."
+        })
 }
 
 /// `/d/{district}/apps/{app}/rest` → (district, app, `/rest`). The rest is
@@ -163,5 +183,22 @@ mod tests {
             Some(("east", "hello", "/"))
         );
         assert_eq!(split_app_path("/d/east/other/hello"), None);
+    }
+
+    #[test]
+    fn dot_segments_and_encoded_slashes_are_spotted() {
+        use super::has_dot_segment;
+        for bad in [
+            "/greet/../whoami",
+            "/./x",
+            "/a/%2e%2e/b",
+            "/a%2Fb",
+            "/a/%2E/b",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for ok in ["/greet/ana", "/file.txt", "/a..b", "/"] {
+            assert!(!has_dot_segment(ok), "{ok}");
+        }
     }
 }

@@ -76,6 +76,33 @@ impl FromRequestParts<ApiState> for MaybeAuthenticated {
     }
 }
 
+/// Which residents a staff member may read and edit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResidentView {
+    /// The whole district.
+    All,
+    /// The residents of these grids only (a worker's).
+    Grids(Vec<String>),
+}
+
+impl ResidentView {
+    /// Whether a resident of `grid` is visible.
+    pub fn sees(&self, grid: &str) -> bool {
+        match self {
+            ResidentView::All => true,
+            ResidentView::Grids(grids) => grids.iter().any(|g| g == grid),
+        }
+    }
+
+    /// The grid limit for a query.
+    pub fn grids(&self) -> Option<&[String]> {
+        match self {
+            ResidentView::All => None,
+            ResidentView::Grids(grids) => Some(grids),
+        }
+    }
+}
+
 impl Authenticated {
     /// Only platform administrators.
     pub fn require_platform_admin(&self) -> Result<(), ApiError> {
@@ -114,6 +141,23 @@ impl Authenticated {
             Role::DistrictAdmin | Role::Auditor => Err(self.other_district(district)),
             role => Err(ApiError::Forbidden(format!(
                 "a {role} cannot read district `{district}`'s administration"
+            ))),
+        }
+    }
+
+    /// Read and edit `district`'s residents: its administrators (all of
+    /// them) and its workers (those of their own grids). Auditors audit apps,
+    /// not residents, and residents see only themselves through apps.
+    pub fn require_resident_access(&self, district: &str) -> Result<ResidentView, ApiError> {
+        match self.0.role {
+            Role::PlatformAdmin => Ok(ResidentView::All),
+            Role::DistrictAdmin if self.0.in_district(district) => Ok(ResidentView::All),
+            Role::Worker if self.0.in_district(district) => {
+                Ok(ResidentView::Grids(self.0.grids.clone()))
+            }
+            Role::DistrictAdmin | Role::Worker => Err(self.other_district(district)),
+            role => Err(ApiError::Forbidden(format!(
+                "a {role} cannot read or edit residents; grid workers and administrators can"
             ))),
         }
     }

@@ -67,9 +67,14 @@ async fn import_data(
     caller: Authenticated,
     Path(district): Path<String>,
     query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<ImportSummary>, ApiError> {
     caller.require_admin(&district)?;
+    let body = body.map_err(|_| {
+        ApiError::PayloadTooLarge(format!(
+            "an import file is at most {MAX_IMPORT_BODY} bytes; split larger files by kind"
+        ))
+    })?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let format = format(&q)?;
     let text = std::str::from_utf8(&body)

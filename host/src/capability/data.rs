@@ -571,6 +571,7 @@ impl Host for AppState {
         let today = today();
         let filter = ResidentFilter {
             scope: grant.scope.as_deref(),
+            grids: None,
             grid_id: query.grid_id.as_deref(),
             community_id: query.community_id.as_deref(),
             household_id: query.household_id.as_deref(),

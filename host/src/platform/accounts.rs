@@ -68,6 +68,14 @@ impl Platform {
                 "only resident accounts link a resident record".into(),
             ));
         }
+        if let (Some(district), false) = (req.district.as_deref(), req.grids.is_empty()) {
+            let known = self.store().existing_ids(district).await?.grids;
+            if let Some(unknown) = req.grids.iter().find(|g| !known.contains(*g)) {
+                return Err(PlatformError::Invalid(format!(
+                    "grid `{unknown}` is not in district `{district}`; import the district's data first"
+                )));
+            }
+        }
         let display_name = if req.display_name.trim().is_empty() {
             req.id.as_str()
         } else {

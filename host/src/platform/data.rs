@@ -92,6 +92,37 @@ impl Platform {
         Ok(summary)
     }
 
+    /// Change one resident, checked by the same rules as an import.
+    pub async fn update_resident(
+        &self,
+        district: &str,
+        resident: crate::community::Resident,
+        by: &str,
+    ) -> Result<(), PlatformError> {
+        let existing = self.store().existing_ids(district).await?;
+        let rows = [import::Numbered {
+            line: 1,
+            record: Record::Resident(resident),
+        }];
+        import::validate(&rows, &existing, today()).map_err(|e| match e {
+            import::ImportError::Rows(problems) => PlatformError::Invalid(format!(
+                "the resident was not changed: {}",
+                problems
+                    .iter()
+                    .map(|p| p.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
+            other => other.into(),
+        })?;
+        let [import::Numbered { record, .. }] = rows;
+        self.store()
+            .import_records(district, std::slice::from_ref(&record), &existing)
+            .await?;
+        tracing::info!(district, resident = %record.id(), by, "edited resident");
+        Ok(())
+    }
+
     /// Every record of a district.
     pub async fn export_data(&self, district: &str) -> Result<Vec<Record>, PlatformError> {
         self.require_district(district).await?;

@@ -177,6 +177,8 @@ fn organisation_from_row(r: &AnyRow) -> Result<Organisation, StoreError> {
 pub struct ResidentFilter<'a> {
     /// Communities the caller may see; none means the whole district.
     pub scope: Option<&'a [String]>,
+    /// Grids the caller may see (a worker's); none means no such limit.
+    pub grids: Option<&'a [String]>,
     /// Only this grid.
     pub grid_id: Option<&'a str>,
     /// Only this community.
@@ -708,6 +710,19 @@ impl Store {
             }
             sql.push(')');
         }
+        if let Some(grids) = filter.grids {
+            if grids.is_empty() {
+                return Ok(Vec::new());
+            }
+            sql.push_str(" AND r.grid_id IN (");
+            for (i, grid) in grids.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                push(&mut sql, "$?", grid.clone());
+            }
+            sql.push(')');
+        }
         if let Some(grid) = filter.grid_id {
             push(&mut sql, " AND r.grid_id = $?", grid.to_owned());
         }
@@ -884,8 +899,8 @@ impl Store {
         Ok(())
     }
 
-    /// The access log of a district, oldest first, optionally of one app and
-    /// since a time (ms).
+    /// The most recent `limit` entries of a district's access log (optionally
+    /// of one app, and since a time in ms), oldest first.
     pub async fn list_access(
         &self,
         district: &str,
@@ -896,7 +911,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT seq, at, district, app, version, request_id, operation, permission, outcome, record_count, \
              record_ids, field_class FROM access_log \
-             WHERE district = $1 AND ($2 = '' OR app = $2) AND at >= $3 ORDER BY seq LIMIT $4",
+             WHERE district = $1 AND ($2 = '' OR app = $2) AND at >= $3 ORDER BY seq DESC LIMIT $4",
         )
         .bind(district)
         .bind(app.unwrap_or(""))
@@ -905,6 +920,7 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter()
+            .rev()
             .map(|r| {
                 let ids: String = r.try_get("record_ids")?;
                 Ok(AccessEntry {
