@@ -66,12 +66,25 @@ async fn fresh_instance(host: &TestHost, app: &str) {
 
 /// Keep-alive HTTP/1.1 clients hammering `path` for `duration`; requests/s.
 async fn load(addr: SocketAddr, path: &'static str, clients: usize, duration: Duration) -> f64 {
+    load_as(addr, path, None, b"pong", clients, duration).await
+}
+
+/// Like [`load`], with a bearer token and a body prefix to check.
+async fn load_as(
+    addr: SocketAddr,
+    path: &'static str,
+    token: Option<String>,
+    expect_prefix: &'static [u8],
+    clients: usize,
+    duration: Duration,
+) -> f64 {
     let done = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..clients {
         let done = done.clone();
         let count = count.clone();
+        let token = token.clone();
         tasks.push(tokio::spawn(async move {
             let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
             stream.set_nodelay(true).expect("nodelay");
@@ -80,14 +93,19 @@ async fn load(addr: SocketAddr, path: &'static str, clients: usize, duration: Du
                 .expect("handshake");
             tokio::spawn(conn);
             while !done.load(Ordering::Relaxed) {
-                let req = hyper::Request::get(path)
-                    .header("host", "bench")
-                    .body(Empty::<Bytes>::new())
-                    .expect("request");
+                let mut req = hyper::Request::get(path).header("host", "bench");
+                if let Some(t) = &token {
+                    req = req.header("authorization", format!("Bearer {t}"));
+                }
+                let req = req.body(Empty::<Bytes>::new()).expect("request");
                 let res = sender.send_request(req).await.expect("send");
                 assert_eq!(res.status(), 200);
                 let body = res.into_body().collect().await.expect("body").to_bytes();
-                assert_eq!(&body[..], b"pong");
+                assert!(
+                    body.starts_with(expect_prefix),
+                    "{}",
+                    String::from_utf8_lossy(&body)
+                );
                 count.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -266,6 +284,160 @@ async fn startup() {
     }
 }
 
+/// Reading residents through the data interface against the same reads done
+/// natively in the host, and the cost of the access log.
+async fn data(host: &TestHost) {
+    use hutong_host::community::import::{self, Format};
+    use hutong_host::community::{mask, sample};
+    use hutong_host::store::{NewAccess, ResidentFilter};
+
+    host.opened
+        .platform
+        .import_data(
+            "bench",
+            &import::to_json_lines(&sample::sample_district(1)),
+            Format::JsonLines,
+        )
+        .await
+        .expect("sample data");
+    host.install(
+        "bench",
+        &test_app_manifest("reader", ""),
+        components::TEST_APP,
+        &[Permission::ReadResidents],
+    )
+    .await
+    .expect("install reader");
+    let runtime = host.opened.platform.runtime();
+    let store = host.opened.platform.store();
+    let n = if quick() { 200 } else { 1_000 };
+
+    // Native: the same query, masking and JSON the app's answer holds.
+    let native = || async {
+        let filter = ResidentFilter {
+            limit: 100,
+            ..ResidentFilter::default()
+        };
+        let rows = store
+            .query_residents("bench", &filter)
+            .await
+            .expect("query");
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.resident.id,
+                    "grid_id": r.resident.grid_id,
+                    "tags": r.resident.tags,
+                    "name": mask::name(&r.resident.name),
+                    "phone": r.resident.phone.as_deref().map(mask::phone),
+                    "id_number": r.resident.id_number.as_deref().map(mask::id_number),
+                    "birth_year": r.resident.birth_date.as_deref().and_then(mask::birth_year),
+                    "address": r.building_name,
+                })
+            })
+            .collect();
+        assert_eq!(json.len(), 100);
+        serde_json::to_vec(&json).expect("json")
+    };
+    // The reader's /data routes are not public: call as a signed-in caller.
+    let caller = hutong_host::identity::Caller {
+        account_id: "root".into(),
+        role: hutong_host::identity::Role::PlatformAdmin,
+        district: None,
+        resident_id: None,
+        grids: vec![],
+    };
+    let app_call = || {
+        let caller = caller.clone();
+        async move {
+            runtime
+                .handle_http(
+                    "bench",
+                    "reader",
+                    AppRequest {
+                        query: "limit=100".into(),
+                        caller: Some(caller),
+                        ..AppRequest::get("/data/residents")
+                    },
+                )
+                .await
+                .expect("app read")
+        }
+    };
+    let mut native_t = Vec::new();
+    let mut app_t = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        let body = native().await;
+        native_t.push(t.elapsed());
+        assert!(!body.is_empty());
+        let t = Instant::now();
+        let r = app_call().await;
+        app_t.push(t.elapsed());
+        assert_eq!(r.status, 200);
+    }
+    native_t.sort();
+    app_t.sort();
+    let (nat, app) = (percentile(&native_t, 0.5), percentile(&app_t, 0.5));
+    println!(
+        "read 100 residents (masked, as JSON), {n} times each: native median {:.0} us, through the app {:.0} us = {:.2}x native",
+        nat.as_secs_f64() * 1e6,
+        app.as_secs_f64() * 1e6,
+        app.as_secs_f64() / nat.as_secs_f64()
+    );
+
+    // The access log's share: one entry per data call.
+    let ids: Vec<String> = (0..10).map(|i| format!("r-{i:04}")).collect();
+    let mut log_t = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        store
+            .log_access(NewAccess {
+                district: "bench",
+                app: "reader",
+                version: "0.1.0",
+                request_id: "bench",
+                operation: "query-residents",
+                permission: "read-residents",
+                allowed: true,
+                record_ids: &ids,
+                field_class: "masked",
+            })
+            .await
+            .expect("log");
+        log_t.push(t.elapsed());
+    }
+    log_t.sort();
+
+    // Requests/s of an app reading 10 residents per request, over HTTP.
+    let app = api::app(ApiState {
+        platform: host.opened.platform.clone(),
+        metrics: host.opened.metrics.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let secs = Duration::from_secs(if quick() { 1 } else { 3 });
+    let rps = load_as(
+        addr,
+        "/d/bench/apps/reader/data/residents?limit=10",
+        Some(host.admin_token.clone()),
+        b"{",
+        8,
+        secs,
+    )
+    .await;
+    let per_request_us = 1e6 / rps * 2.0; // two cores' worth of time per request
+    let log_us = percentile(&log_t, 0.5).as_secs_f64() * 1e6;
+    println!(
+        "app reading 10 residents per request, access log on: {rps:.0} requests/s; one access-log write costs {log_us:.0} us median = {:.0}% of the ~{per_request_us:.0} us of machine time per request",
+        log_us / per_request_us * 100.0
+    );
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -290,6 +462,9 @@ fn main() {
         }
         if only.is_empty() || only == "http" {
             http_vs_native(&host).await;
+        }
+        if only.is_empty() || only == "data" {
+            data(&host).await;
         }
         if only.is_empty() || only == "startup" {
             startup().await;
