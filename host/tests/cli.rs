@@ -153,3 +153,151 @@ fn administers_districts_and_installs() {
             .contains("not found")
     );
 }
+
+#[test]
+fn manages_accounts_tokens_data_and_audits() {
+    let cli = Cli::new();
+    cli.ok(&["district", "create", "east"]);
+
+    // The first platform administrator, bootstrapped from the CLI.
+    assert!(
+        cli.ok(&["account", "create", "root", "--role", "platform-admin"])
+            .contains("root")
+    );
+    assert!(
+        cli.fails(&["account", "create", "boss", "--role", "district-admin"])
+            .contains("belongs to a district")
+    );
+    assert!(
+        cli.fails(&["account", "create", "x", "--role", "mayor"])
+            .contains("unknown role")
+    );
+    let token = cli.ok(&["token", "issue", "--account", "root", "--days", "7"]);
+    let token = token.trim();
+    assert!(
+        token.starts_with("htk_") && token.len() == 4 + 16 + 1 + 64,
+        "{token}"
+    );
+    let listed = cli.ok(&["token", "list", "--account", "root"]);
+    assert!(
+        listed.contains(&token[4..20]) && listed.contains("active"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(&token[21..]),
+        "the secret is never shown again"
+    );
+    cli.ok(&["token", "revoke", &token[4..20]]);
+    assert!(
+        cli.ok(&["token", "list", "--account", "root"])
+            .contains("revoked")
+    );
+    assert!(
+        cli.fails(&["token", "issue", "--account", "root", "--days", "999"])
+            .contains("1 to 365")
+    );
+
+    // Community data: sample, export, a refused import naming its line.
+    assert!(
+        cli.ok(&["data", "sample", "--district", "east"])
+            .contains("created")
+    );
+    let grids = cli.ok(&["data", "export", "--district", "east", "--csv", "grid"]);
+    assert!(grids.starts_with("id,community_id,name"), "{grids}");
+    let exported = cli.ok(&["data", "export", "--district", "east"]);
+    assert!(exported.lines().count() > 300);
+    let bad = cli.data.path().join("residents.csv");
+    std::fs::write(
+        &bad,
+        "id,household_id,grid_id,tags,name,phone,id_number,birth_date,address,family_contact_name,family_contact_phone\n\
+         r-9001,,c-xingfu-g1,,王五,13800000001,,1950-01-01,,,\n\
+         r-9002,,nowhere,,赵六,,,,,,\n",
+    )
+    .expect("write csv");
+    let err = cli.fails(&[
+        "data",
+        "import",
+        "--district",
+        "east",
+        bad.to_str().expect("path"),
+    ]);
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(
+        cli.ok(&["data", "export", "--district", "east"])
+            .lines()
+            .count(),
+        exported.lines().count(),
+        "a refused import changes nothing"
+    );
+
+    // A worker serves grids that exist.
+    cli.ok(&[
+        "account",
+        "create",
+        "wang",
+        "--role",
+        "worker",
+        "--district",
+        "east",
+        "--grid",
+        "c-xingfu-g1",
+    ]);
+    assert!(
+        cli.fails(&[
+            "account",
+            "create",
+            "li",
+            "--role",
+            "worker",
+            "--district",
+            "east",
+            "--grid",
+            "g-404",
+        ])
+        .contains("g-404")
+    );
+    assert!(
+        cli.ok(&["account", "list", "--district", "east"])
+            .contains("wang\tworker\teast")
+    );
+
+    // Audits of a district with an install: grants with reasons.
+    let component = hello_component();
+    let manifest = repo().join("examples/hello/hutong.toml");
+    cli.ok(&[
+        "install",
+        "--district",
+        "east",
+        "--manifest",
+        manifest.to_str().expect("path"),
+        "--component",
+        component.to_str().expect("path"),
+        "--grant-all",
+    ]);
+    let grants = cli.ok(&["audit", "grants", "--district", "east"]);
+    assert!(
+        grants.contains("hello@0.1.0") && grants.contains("kv: granted"),
+        "{grants}"
+    );
+    let access = cli.ok(&[
+        "audit",
+        "access",
+        "--district",
+        "east",
+        "--since",
+        "2020-01-01",
+    ]);
+    assert!(access.starts_with("AT_MS\tAPP"), "{access}");
+    assert!(
+        cli.fails(&[
+            "audit",
+            "access",
+            "--district",
+            "east",
+            "--since",
+            "yesterday"
+        ])
+        .contains("YYYY-MM-DD")
+    );
+}
