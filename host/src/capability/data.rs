@@ -5,8 +5,6 @@
 //! Nothing is handed to an app unless its access was logged first: if the
 //! log cannot be written, the call fails as `unavailable`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::bindings::WitError;
 use crate::bindings::hutong::platform::data::{
     Building, BuildingPage, FieldClass, Host, Household, HouseholdPage, Member, MemberPage,
@@ -121,32 +119,9 @@ fn check_id(what: &str, id: &str) -> Result<(), WitError> {
     Ok(())
 }
 
-/// Today's date (UTC) as (year, month, day).
-fn today() -> (i64, u32, u32) {
-    let days = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() / 86_400)
-        .unwrap_or(0) as i64;
-    civil_from_days(days)
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// The date `years` before `today`, as `YYYY-MM-DD` (29 February becomes
 /// the 28th in other years).
-fn years_before((y, m, d): (i64, u32, u32), years: i64) -> String {
+fn years_before((y, m, d): (i32, u32, u32), years: i32) -> String {
     let year = y - years;
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     let d = if m == 2 && d == 29 && !leap { 28 } else { d };
@@ -568,7 +543,7 @@ impl Host for AppState {
                 "min-age {min} is greater than max-age {max}"
             )));
         }
-        let today = today();
+        let today = community::today();
         let filter = ResidentFilter {
             scope: grant.scope.as_deref(),
             grids: None,
@@ -576,8 +551,8 @@ impl Host for AppState {
             community_id: query.community_id.as_deref(),
             household_id: query.household_id.as_deref(),
             tags: &query.tags,
-            born_on_or_before: query.min_age.map(|a| years_before(today, i64::from(a))),
-            born_after: query.max_age.map(|a| years_before(today, i64::from(a) + 1)),
+            born_on_or_before: query.min_age.map(|a| years_before(today, i32::from(a))),
+            born_after: query.max_age.map(|a| years_before(today, i32::from(a) + 1)),
             after: query.cursor.as_deref(),
             limit: query.limit + 1,
         };
@@ -614,13 +589,6 @@ impl Host for AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(20_414), (2025, 11, 22));
-    }
 
     #[test]
     fn years_before_keeps_month_and_day() {

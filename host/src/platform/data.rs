@@ -9,7 +9,7 @@ use super::{Platform, PlatformError};
 use crate::community::Record;
 use crate::community::import::{self, Format};
 use crate::manifest::Permission;
-use crate::store::{AccessEntry, ImportSummary, StoreError, now_ms};
+use crate::store::{AccessEntry, ImportSummary, StoreError};
 
 /// One install's grants, as an auditor sees them.
 #[derive(Clone, Debug, Serialize)]
@@ -38,22 +38,6 @@ pub struct PermissionReport {
     pub never_used: bool,
 }
 
-/// Today's date (UTC) for validating birth dates.
-fn today() -> (i32, u32, u32) {
-    let days = now_ms().div_euclid(86_400_000);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
-    (y, m, d)
-}
-
 impl Platform {
     async fn require_district(&self, district: &str) -> Result<(), PlatformError> {
         match self.store().get_district(district).await {
@@ -77,7 +61,7 @@ impl Platform {
         self.require_district(district).await?;
         let rows = import::parse(text, format)?;
         let existing = self.store().existing_ids(district).await?;
-        import::validate(&rows, &existing, today())?;
+        import::validate(&rows, &existing, crate::community::today())?;
         let records: Vec<Record> = rows.into_iter().map(|n| n.record).collect();
         let summary = self
             .store()
@@ -104,7 +88,7 @@ impl Platform {
             line: 1,
             record: Record::Resident(resident),
         }];
-        import::validate(&rows, &existing, today()).map_err(|e| match e {
+        import::validate(&rows, &existing, crate::community::today()).map_err(|e| match e {
             import::ImportError::Rows(problems) => PlatformError::Invalid(format!(
                 "the resident was not changed: {}",
                 problems

@@ -82,14 +82,20 @@ impl Where {
     }
 
     fn eq(&mut self, column: &str, value: Option<&str>) {
+        self.cmp(column, "=", value);
+    }
+
+    /// `AND column op $n` when there is a value.
+    fn cmp(&mut self, column: &str, op: &str, value: Option<&str>) {
         if let Some(v) = value {
             self.args.push(v.to_owned());
             self.sql
-                .push_str(&format!(" AND {column} = ${}", self.args.len()));
+                .push_str(&format!(" AND {column} {op} ${}", self.args.len()));
         }
     }
 
-    /// False when the scope is empty, so nothing can match.
+    /// `AND column IN (…)` when limited to a set; false when the set is
+    /// empty, so nothing can match.
     fn scope(&mut self, column: &str, scope: Option<&[String]>) -> bool {
         let Some(scope) = scope else {
             return true;
@@ -110,11 +116,7 @@ impl Where {
     }
 
     fn after(&mut self, column: &str, after: Option<&str>) {
-        if let Some(a) = after {
-            self.args.push(a.to_owned());
-            self.sql
-                .push_str(&format!(" AND {column} > ${}", self.args.len()));
-        }
+        self.cmp(column, ">", after);
     }
 
     async fn fetch(
@@ -691,66 +693,24 @@ impl Store {
         district: &str,
         filter: &ResidentFilter<'_>,
     ) -> Result<Vec<ResidentRow>, StoreError> {
-        let mut sql = format!("{RESIDENT_SELECT} WHERE r.district = $1");
-        let mut args: Vec<String> = vec![district.to_owned()];
-        let mut push = |sql: &mut String, clause: &str, value: String| {
-            args.push(value);
-            sql.push_str(&clause.replace("$?", &format!("${}", args.len())));
-        };
-        if let Some(scope) = filter.scope {
-            if scope.is_empty() {
-                return Ok(Vec::new());
-            }
-            sql.push_str(" AND r.community_id IN (");
-            for (i, community) in scope.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                push(&mut sql, "$?", community.clone());
-            }
-            sql.push(')');
+        let mut w = Where::new(
+            &format!("{RESIDENT_SELECT} WHERE r.district = $1"),
+            district,
+        );
+        if !w.scope("r.community_id", filter.scope) || !w.scope("r.grid_id", filter.grids) {
+            return Ok(Vec::new());
         }
-        if let Some(grids) = filter.grids {
-            if grids.is_empty() {
-                return Ok(Vec::new());
-            }
-            sql.push_str(" AND r.grid_id IN (");
-            for (i, grid) in grids.iter().enumerate() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                push(&mut sql, "$?", grid.clone());
-            }
-            sql.push(')');
-        }
-        if let Some(grid) = filter.grid_id {
-            push(&mut sql, " AND r.grid_id = $?", grid.to_owned());
-        }
-        if let Some(community) = filter.community_id {
-            push(&mut sql, " AND r.community_id = $?", community.to_owned());
-        }
-        if let Some(household) = filter.household_id {
-            push(&mut sql, " AND r.household_id = $?", household.to_owned());
-        }
+        w.eq("r.grid_id", filter.grid_id);
+        w.eq("r.community_id", filter.community_id);
+        w.eq("r.household_id", filter.household_id);
         for tag in filter.tags {
             // Tags are stored as a JSON list of slugs: match one quoted item.
-            push(&mut sql, " AND r.tags LIKE $?", format!("%\"{tag}\"%"));
+            w.cmp("r.tags", "LIKE", Some(&format!("%\"{tag}\"%")));
         }
-        if let Some(date) = &filter.born_on_or_before {
-            push(&mut sql, " AND r.birth_date <= $?", date.clone());
-        }
-        if let Some(date) = &filter.born_after {
-            push(&mut sql, " AND r.birth_date > $?", date.clone());
-        }
-        if let Some(after) = filter.after {
-            push(&mut sql, " AND r.id > $?", after.to_owned());
-        }
-        sql.push_str(&format!(" ORDER BY r.id LIMIT {}", filter.limit));
-        let mut query = sqlx::query(&sql);
-        for arg in &args {
-            query = query.bind(arg.as_str());
-        }
-        let rows = query.fetch_all(self.pool()).await?;
+        w.cmp("r.birth_date", "<=", filter.born_on_or_before.as_deref());
+        w.cmp("r.birth_date", ">", filter.born_after.as_deref());
+        w.after("r.id", filter.after);
+        let rows = w.fetch(self, "r.id", filter.limit).await?;
         rows.iter().map(resident_from_row).collect()
     }
 
