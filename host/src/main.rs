@@ -241,6 +241,12 @@ enum AuditCommand {
         #[arg(long)]
         district: String,
     },
+    /// Check the access log's hash chain: exits non-zero if an entry was
+    /// changed, removed or inserted after it was written.
+    Verify {
+        #[arg(long)]
+        district: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -721,6 +727,19 @@ async fn audit(opened: &Opened, command: AuditCommand) -> Result<()> {
                     e.record_count,
                     e.record_ids.join(",")
                 );
+            }
+        }
+        AuditCommand::Verify { district } => {
+            let report = platform.verify_access_log(&district).await?;
+            match report.broken {
+                None => println!(
+                    "access log of {district} holds: {} entries, head {}",
+                    report.entries, report.head
+                ),
+                Some(problem) => bail!(
+                    "the access log of {district} was tampered with: {problem} (checked {} entries)",
+                    report.entries
+                ),
             }
         }
         AuditCommand::Grants { district } => {

@@ -6,6 +6,7 @@
 //! both map the same way (TEXT, BIGINT, BLOB/BYTEA). Each back end has its own
 //! numbered migrations, never edited once applied.
 
+mod access_log;
 mod accounts;
 mod community;
 mod districts;
@@ -19,10 +20,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use access_log::{AccessEntry, ChainReport, GENESIS, NewAccess};
 pub use accounts::{Account, NewAccount, TokenRecord};
-pub use community::{
-    AccessEntry, HouseholdRow, ImportSummary, ListFilter, NewAccess, ResidentFilter, ResidentRow,
-};
+pub use community::{HouseholdRow, ImportSummary, ListFilter, ResidentFilter, ResidentRow};
 pub use districts::District;
 pub use installs::{Install, InstallStatus, NewInstall};
 pub use kv::KeyPage;

@@ -247,6 +247,29 @@ impl TestHost {
         issue(&self.opened, id, role, district).await
     }
 
+    /// Run one SQL statement on the host's database behind its back, as
+    /// someone with database access would (to test tamper detection).
+    pub async fn execute_raw(&self, sql: &str) -> u64 {
+        sqlx::any::install_default_drivers();
+        let url = match &self.settings.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.settings.data_dir.join("hutong.db").display()
+            ),
+        };
+        let mut conn = sqlx::AnyConnection::connect(&url)
+            .await
+            .expect("connect to the database");
+        let done = sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .expect("raw statement")
+            .rows_affected();
+        let _ = conn.close().await;
+        done
+    }
+
     /// Create a worker of `district` serving `grids` and return a token.
     pub async fn worker(&self, id: &str, district: &str, grids: &[&str]) -> String {
         self.opened

@@ -19,6 +19,7 @@ on_both_backends!(
     the_access_log_and_grant_report_show_what_apps_did,
     data_endpoints_follow_the_access_rules,
     households_buildings_and_organisations_need_their_own_grants_and_stay_in_scope,
+    the_access_log_is_chained_across_processes_and_tampering_shows,
 );
 
 fn sample_jsonl() -> String {
@@ -758,4 +759,133 @@ async fn households_buildings_and_organisations_need_their_own_grants_and_stay_i
         log.iter()
             .any(|e| e.operation == "get-building" && e.outcome == "denied")
     );
+}
+
+async fn the_access_log_is_chained_across_processes_and_tampering_shows(host: TestHost) {
+    with_sample(&host, "east").await;
+    install(&host, "east", &[Permission::ReadResidents], None).await;
+    let other = host.another_process().await;
+    let caller = hutong_host::identity::Caller {
+        account_id: "root".into(),
+        role: Role::PlatformAdmin,
+        district: None,
+        resident_id: None,
+        grids: vec![],
+    };
+    // Two host processes append at once: the chain must not fork.
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let runtime = if i % 2 == 0 {
+            host.opened.platform.runtime().clone()
+        } else {
+            other.platform.runtime().clone()
+        };
+        let caller = caller.clone();
+        calls.push(tokio::spawn(async move {
+            runtime
+                .handle_http(
+                    "east",
+                    "test-app",
+                    hutong_host::AppRequest {
+                        query: format!("id=r-{:04}", i + 1),
+                        caller: Some(caller),
+                        ..hutong_host::AppRequest::get("/data/resident")
+                    },
+                )
+                .await
+        }));
+    }
+    for c in calls {
+        let r = c.await.expect("task").expect("call");
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let auditor = host.account("audit", Role::Auditor, Some("east")).await;
+    let report = verify_chain(&host, &auditor).await;
+    assert_eq!(report["entries"], 20, "{report}");
+    assert_eq!(report["broken"], serde_json::Value::Null, "{report}");
+
+    // Changing what an entry says is caught...
+    assert_eq!(
+        host.execute_raw("UPDATE access_log SET record_ids = '[]' WHERE seq = (SELECT seq FROM access_log ORDER BY seq LIMIT 1 OFFSET 5)")
+            .await,
+        1
+    );
+    let report = verify_chain(&host, &auditor).await;
+    assert!(
+        report["broken"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("changed"),
+        "{report}"
+    );
+    host.execute_raw("UPDATE access_log SET record_ids = '[\"x\"]' WHERE seq = (SELECT seq FROM access_log ORDER BY seq LIMIT 1 OFFSET 5)")
+        .await;
+
+    // ...and so is removing the newest entries.
+    host.opened
+        .platform
+        .store()
+        .log_access(hutong_host::store::NewAccess {
+            district: "west-does-not-matter",
+            app: "x",
+            version: "0",
+            request_id: "r",
+            operation: "get-resident",
+            permission: "read-residents",
+            allowed: true,
+            record_ids: &[],
+            field_class: "masked",
+        })
+        .await
+        .expect("another district's chain is separate");
+    host.execute_raw(
+        "DELETE FROM access_log WHERE seq = (SELECT MAX(seq) FROM access_log WHERE district = 'east')",
+    )
+    .await;
+    let report = verify_chain(&host, &auditor).await;
+    assert!(report["broken"].as_str().is_some(), "{report}");
+
+    // A fresh district's chain holds, and a removed entry in the middle of
+    // one is caught.
+    let fresh = host.opened.platform.store();
+    for i in 0..3 {
+        fresh
+            .log_access(hutong_host::store::NewAccess {
+                district: "east-2",
+                app: "x",
+                version: "0",
+                request_id: &format!("r{i}"),
+                operation: "get-resident",
+                permission: "read-residents",
+                allowed: true,
+                record_ids: &[],
+                field_class: "masked",
+            })
+            .await
+            .expect("append");
+    }
+    let report = fresh.verify_access_log("east-2").await.expect("verify");
+    assert_eq!((report.entries, report.broken.clone()), (3, None));
+    host.execute_raw("DELETE FROM access_log WHERE district = 'east-2' AND request_id = 'r1'")
+        .await;
+    let report = fresh.verify_access_log("east-2").await.expect("verify");
+    assert!(
+        report
+            .broken
+            .as_deref()
+            .unwrap_or_default()
+            .contains("removed or inserted"),
+        "{report:?}"
+    );
+}
+
+async fn verify_chain(host: &TestHost, token: &str) -> serde_json::Value {
+    host.request_as(
+        Some(token),
+        Method::GET,
+        "/api/v1/districts/east/audit/verify",
+        "",
+    )
+    .await
+    .json()
 }

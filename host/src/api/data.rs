@@ -27,6 +27,7 @@ pub(super) fn router() -> Router<ApiState> {
         .route("/districts/{district}/data/export", get(export_data))
         .route("/districts/{district}/audit/access", get(access))
         .route("/districts/{district}/audit/grants", get(grants))
+        .route("/districts/{district}/audit/verify", get(verify))
 }
 
 #[derive(Deserialize)]
@@ -140,6 +141,15 @@ async fn access(
             .access_log(&district, q.app.as_deref(), q.since, limit)
             .await?,
     ))
+}
+
+async fn verify(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(district): Path<String>,
+) -> Result<Json<crate::store::ChainReport>, ApiError> {
+    caller.require_reader(&district)?;
+    Ok(Json(state.platform.verify_access_log(&district).await?))
 }
 
 async fn grants(

@@ -128,6 +128,15 @@ impl Platform {
             .await?)
     }
 
+    /// Recompute a district's access-log chain and say whether it holds.
+    pub async fn verify_access_log(
+        &self,
+        district: &str,
+    ) -> Result<crate::store::ChainReport, PlatformError> {
+        self.require_district(district).await?;
+        Ok(self.store().verify_access_log(district).await?)
+    }
+
     /// For each install of a district: its permissions with their reasons,
     /// whether granted, when last used, and grants never used.
     pub async fn grant_report(&self, district: &str) -> Result<Vec<GrantReport>, PlatformError> {

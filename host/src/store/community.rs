@@ -199,58 +199,6 @@ pub struct ResidentFilter<'a> {
     pub limit: u32,
 }
 
-/// One entry of the access log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AccessEntry {
-    /// Sequence number (ascending with time).
-    pub seq: i64,
-    /// When, ms since the Unix epoch.
-    pub at: i64,
-    /// District.
-    pub district: String,
-    /// App.
-    pub app: String,
-    /// App version.
-    pub version: String,
-    /// The request (or event, tick) the call served.
-    pub request_id: String,
-    /// The host function called (`get-resident`, `query-residents`, …).
-    pub operation: String,
-    /// The permission it used or lacked.
-    pub permission: String,
-    /// `allowed` or `denied`.
-    pub outcome: String,
-    /// How many records it returned.
-    pub record_count: i64,
-    /// Their ids.
-    pub record_ids: Vec<String>,
-    /// `masked`, `personal`, or empty when no resident fields were returned.
-    pub field_class: String,
-}
-
-/// What [`Store::log_access`] records.
-#[derive(Clone, Debug)]
-pub struct NewAccess<'a> {
-    /// District.
-    pub district: &'a str,
-    /// App.
-    pub app: &'a str,
-    /// Version.
-    pub version: &'a str,
-    /// Request id.
-    pub request_id: &'a str,
-    /// Operation.
-    pub operation: &'a str,
-    /// Permission used or lacked.
-    pub permission: &'a str,
-    /// Allowed or not.
-    pub allowed: bool,
-    /// Ids returned.
-    pub record_ids: &'a [String],
-    /// Field class returned.
-    pub field_class: &'a str,
-}
-
 const RESIDENT_SELECT: &str = "SELECT r.id, r.household_id, r.grid_id, r.community_id, r.tags, r.name, r.phone, \
      r.id_number, r.birth_date, r.address, r.family_contact_name, r.family_contact_phone, \
      h.building_id AS building_id, b.name AS building_name \
@@ -714,41 +662,6 @@ impl Store {
         rows.iter().map(resident_from_row).collect()
     }
 
-    /// When each permission was last used by an app (ms), from the access
-    /// log; `read-personal-fields` counts as used when personal fields were
-    /// returned.
-    pub async fn last_used_permissions(
-        &self,
-        district: &str,
-        app: &str,
-    ) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
-        let mut out = std::collections::BTreeMap::new();
-        for row in sqlx::query(
-            "SELECT permission, MAX(at) AS last FROM access_log \
-             WHERE district = $1 AND app = $2 AND outcome = 'allowed' GROUP BY permission",
-        )
-        .bind(district)
-        .bind(app)
-        .fetch_all(self.pool())
-        .await?
-        {
-            out.insert(row.try_get("permission")?, row.try_get("last")?);
-        }
-        let personal: Option<i64> = sqlx::query(
-            "SELECT MAX(at) AS last FROM access_log \
-             WHERE district = $1 AND app = $2 AND outcome = 'allowed' AND field_class = 'personal'",
-        )
-        .bind(district)
-        .bind(app)
-        .fetch_one(self.pool())
-        .await?
-        .try_get("last")?;
-        if let Some(at) = personal {
-            out.insert("read-personal-fields".to_owned(), at);
-        }
-        Ok(out)
-    }
-
     /// Households matching `filter` (by building, in scope), by id.
     pub async fn list_households(
         &self,
@@ -832,70 +745,6 @@ impl Store {
                     organisation_id: r.try_get("organisation_id")?,
                     resident_id: r.try_get("resident_id")?,
                     role: r.try_get("role")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Record one data call of an app.
-    pub async fn log_access(&self, entry: NewAccess<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, outcome, \
-             record_count, record_ids, field_class) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(now_ms())
-        .bind(entry.district)
-        .bind(entry.app)
-        .bind(entry.version)
-        .bind(entry.request_id)
-        .bind(entry.operation)
-        .bind(entry.permission)
-        .bind(if entry.allowed { "allowed" } else { "denied" })
-        .bind(entry.record_ids.len() as i64)
-        .bind(serde_json::to_string(entry.record_ids).unwrap_or_else(|_| "[]".to_owned()))
-        .bind(entry.field_class)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// The most recent `limit` entries of a district's access log (optionally
-    /// of one app, and since a time in ms), oldest first.
-    pub async fn list_access(
-        &self,
-        district: &str,
-        app: Option<&str>,
-        since: Option<i64>,
-        limit: u32,
-    ) -> Result<Vec<AccessEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, district, app, version, request_id, operation, permission, outcome, record_count, \
-             record_ids, field_class FROM access_log \
-             WHERE district = $1 AND ($2 = '' OR app = $2) AND at >= $3 ORDER BY seq DESC LIMIT $4",
-        )
-        .bind(district)
-        .bind(app.unwrap_or(""))
-        .bind(since.unwrap_or(0))
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .rev()
-            .map(|r| {
-                let ids: String = r.try_get("record_ids")?;
-                Ok(AccessEntry {
-                    seq: r.try_get("seq")?,
-                    at: r.try_get("at")?,
-                    district: r.try_get("district")?,
-                    app: r.try_get("app")?,
-                    version: r.try_get("version")?,
-                    request_id: r.try_get("request_id")?,
-                    operation: r.try_get("operation")?,
-                    permission: r.try_get("permission")?,
-                    outcome: r.try_get("outcome")?,
-                    record_count: r.try_get("record_count")?,
-                    record_ids: serde_json::from_str(&ids).map_err(corrupt("access log ids"))?,
-                    field_class: r.try_get("field_class")?,
                 })
             })
             .collect()
