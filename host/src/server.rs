@@ -53,6 +53,10 @@ pub async fn open(
 /// host processes or the CLI.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 
+/// How often a serving host seals new access-log entries into their
+/// districts' hash chains.
+pub const SEAL_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Serve the API and apps on `listener` until `shutdown` resolves; requests
 /// in flight then finish before this returns.
 pub async fn serve(
@@ -60,6 +64,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let store = opened.platform.store().clone();
+    let sealer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SEAL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = store.seal_access_log().await {
+                tracing::warn!(error = %err, "could not seal the access log");
+            }
+        }
+    });
     let runtime = opened.platform.runtime().clone();
     let refresher = tokio::spawn(async move {
         let mut tick = tokio::time::interval(REFRESH_INTERVAL);
@@ -79,6 +94,11 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     refresher.abort();
+    sealer.abort();
+    // Seal what the last requests logged before going away.
+    if let Err(err) = opened.platform.store().seal_access_log().await {
+        tracing::warn!(error = %err, "could not seal the access log at shutdown");
+    }
     result
 }
 

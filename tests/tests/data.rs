@@ -804,6 +804,38 @@ async fn the_access_log_is_chained_across_processes_and_tampering_shows(host: Te
     assert_eq!(report["entries"], 20, "{report}");
     assert_eq!(report["broken"], serde_json::Value::Null, "{report}");
 
+    // Two sealers racing over new entries still make one chain.
+    for i in 0..10 {
+        host.opened
+            .platform
+            .store()
+            .log_access(hutong_host::store::NewAccess {
+                district: "east",
+                app: "test-app",
+                version: "0.1.0",
+                request_id: &format!("extra-{i}"),
+                operation: "get-resident",
+                permission: "read-residents",
+                allowed: true,
+                record_ids: &[],
+                field_class: "masked",
+            })
+            .await
+            .expect("append");
+    }
+    let (a, b) = tokio::join!(
+        host.opened.platform.store().seal_access_log(),
+        other.platform.store().seal_access_log()
+    );
+    assert_eq!(
+        a.expect("seal") + b.expect("seal"),
+        10,
+        "each entry sealed once"
+    );
+    let report = verify_chain(&host, &auditor).await;
+    assert_eq!(report["entries"], 30, "{report}");
+    assert_eq!(report["broken"], serde_json::Value::Null, "{report}");
+
     // Changing what an entry says is caught...
     assert_eq!(
         host.execute_raw("UPDATE access_log SET record_ids = '[]' WHERE seq = (SELECT seq FROM access_log ORDER BY seq LIMIT 1 OFFSET 5)")

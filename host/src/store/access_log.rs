@@ -1,11 +1,14 @@
 //! The access log: every data call an app makes, allowed or denied, chained
 //! per district so it can be checked for tampering.
 //!
-//! Each entry's `hash` is the sha256 of the previous entry's hash and the
-//! entry's own fields; `access_chain` holds each district's newest hash and
-//! entry count. Appending moves the head with a compare-and-swap inside the
-//! entry's transaction, so several host processes append one after another
-//! and never fork the chain. [`Store::verify_access_log`] recomputes it.
+//! A data call writes its entry with one insert. A sealer (every second in a
+//! serving host, and before every verification) then links the new entries
+//! into their district's chain: each entry's `hash` is the sha256 of the
+//! previous entry's hash and the entry's own fields, `chain_pos` its place,
+//! and `access_chain` holds each district's newest hash and count. The head
+//! moves by compare-and-swap, so sealers in several host processes never fork
+//! a chain. [`Store::verify_access_log`] recomputes it; an entry is
+//! protected from the moment it is sealed.
 
 use std::collections::BTreeMap;
 
@@ -17,9 +20,6 @@ use super::{Backend, Store, StoreError, now_ms};
 
 /// The hash before a district's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
-
-/// How often an append retries after another process moved the head.
-const APPEND_ATTEMPTS: usize = 50;
 
 /// One entry of the access log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -88,38 +88,30 @@ pub struct ChainReport {
     pub broken: Option<String>,
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one argument per hashed field keeps the hashed set visible"
-)]
-fn entry_hash(
-    prev: &str,
-    at: i64,
-    district: &str,
-    app: &str,
-    version: &str,
-    request_id: &str,
-    operation: &str,
-    permission: &str,
-    outcome: &str,
-    record_ids: &str,
-    field_class: &str,
-) -> String {
+const COLUMNS: &str = "seq, at, district, app, version, request_id, operation, permission, outcome, \
+     record_count, record_ids, field_class, prev_hash, hash";
+
+/// Most entries one seal of a district covers.
+const SEAL_BATCH: u32 = 5_000;
+
+/// The hash of `e` following `prev`: sha256 over every field,
+/// length-prefixed so no two different entries hash the same bytes.
+fn hash_of(prev: &str, e: &AccessEntry) -> String {
+    let ids = serde_json::to_string(&e.record_ids).unwrap_or_default();
     let mut h = Sha256::new();
     for part in [
         prev,
-        &at.to_string(),
-        district,
-        app,
-        version,
-        request_id,
-        operation,
-        permission,
-        outcome,
-        record_ids,
-        field_class,
+        &e.at.to_string(),
+        &e.district,
+        &e.app,
+        &e.version,
+        &e.request_id,
+        &e.operation,
+        &e.permission,
+        &e.outcome,
+        &ids,
+        &e.field_class,
     ] {
-        // Length-prefixed, so no two different entries hash the same bytes.
         h.update((part.len() as u64).to_be_bytes());
         h.update(part.as_bytes());
     }
@@ -127,108 +119,140 @@ fn entry_hash(
 }
 
 impl Store {
-    /// Append one data call to the district's chained log.
+    /// Record one data call. One insert, so reading data stays cheap; the
+    /// entry joins its district's hash chain when it is sealed
+    /// ([`Store::seal_access_log`]).
     pub async fn log_access(&self, entry: NewAccess<'_>) -> Result<(), StoreError> {
-        let at = now_ms();
-        let outcome = if entry.allowed { "allowed" } else { "denied" };
         let ids = serde_json::to_string(entry.record_ids).unwrap_or_else(|_| "[]".to_owned());
-        for _ in 0..APPEND_ATTEMPTS {
-            let mut conn = self.pool().acquire().await?;
-            // SQLite takes its write lock up front (a read transaction that
-            // later writes fails when another writer got in between);
-            // PostgreSQL relies on the compare-and-swap below.
-            let begin = match self.backend() {
-                Backend::Sqlite => "BEGIN IMMEDIATE",
-                Backend::Postgres => "BEGIN",
+        sqlx::query(
+            "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, outcome, \
+             record_count, record_ids, field_class, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', '')",
+        )
+        .bind(now_ms())
+        .bind(entry.district)
+        .bind(entry.app)
+        .bind(entry.version)
+        .bind(entry.request_id)
+        .bind(entry.operation)
+        .bind(entry.permission)
+        .bind(if entry.allowed { "allowed" } else { "denied" })
+        .bind(entry.record_ids.len() as i64)
+        .bind(&ids)
+        .bind(entry.field_class)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Seal every district's unsealed entries into its chain; returns how
+    /// many were sealed. Safe to run from several host processes at once:
+    /// each district's head moves by compare-and-swap, and a sealer that
+    /// loses the race leaves the entries to the winner.
+    pub async fn seal_access_log(&self) -> Result<u64, StoreError> {
+        let districts: Vec<String> =
+            sqlx::query("SELECT DISTINCT district FROM access_log WHERE chain_pos IS NULL")
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| r.try_get("district"))
+                .collect::<Result<_, _>>()?;
+        let mut sealed = 0;
+        for district in districts {
+            sealed += self.seal_district(&district).await?;
+        }
+        Ok(sealed)
+    }
+
+    async fn seal_district(&self, district: &str) -> Result<u64, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        // SQLite takes its write lock up front (a read transaction that later
+        // writes fails if another writer got in between); PostgreSQL relies
+        // on the compare-and-swap of the head.
+        conn.execute(match self.backend() {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        })
+        .await?;
+        let attempt = async {
+            let head = sqlx::query("SELECT head, entries FROM access_chain WHERE district = $1")
+                .bind(district)
+                .fetch_optional(&mut *conn)
+                .await?;
+            let (start, count): (String, i64) = match head {
+                Some(row) => (row.try_get("head")?, row.try_get("entries")?),
+                None => (GENESIS.to_owned(), 0),
             };
-            conn.execute(begin).await?;
-            let attempt = async {
-                let head =
-                    sqlx::query("SELECT head, entries FROM access_chain WHERE district = $1")
-                        .bind(entry.district)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                let (prev, count): (String, i64) = match head {
-                    Some(row) => (row.try_get("head")?, row.try_get("entries")?),
-                    None => (GENESIS.to_owned(), 0),
-                };
-                let hash = entry_hash(
-                    &prev,
-                    at,
-                    entry.district,
-                    entry.app,
-                    entry.version,
-                    entry.request_id,
-                    entry.operation,
-                    entry.permission,
-                    outcome,
-                    &ids,
-                    entry.field_class,
-                );
-                sqlx::query(
-                    "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, outcome, \
-                     record_count, record_ids, field_class, prev_hash, hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            let rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM access_log WHERE district = $1 AND chain_pos IS NULL \
+                 ORDER BY seq LIMIT {SEAL_BATCH}"
+            ))
+            .bind(district)
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut prev = start.clone();
+            let mut pos = count;
+            for row in &rows {
+                let e = entry_from_row(row).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
+                let hash = hash_of(&prev, &e);
+                pos += 1;
+                let done = sqlx::query(
+                    "UPDATE access_log SET prev_hash = $1, hash = $2, chain_pos = $3 \
+                     WHERE seq = $4 AND chain_pos IS NULL",
                 )
-                .bind(at)
-                .bind(entry.district)
-                .bind(entry.app)
-                .bind(entry.version)
-                .bind(entry.request_id)
-                .bind(entry.operation)
-                .bind(entry.permission)
-                .bind(outcome)
-                .bind(entry.record_ids.len() as i64)
-                .bind(&ids)
-                .bind(entry.field_class)
                 .bind(&prev)
                 .bind(&hash)
+                .bind(pos)
+                .bind(e.seq)
                 .execute(&mut *conn)
-                .await?;
-                // Compare-and-swap the head: if another process appended
-                // since we read it, nothing changes and we start over.
-                let moved = if count == 0 {
-                    sqlx::query(
-                        "INSERT INTO access_chain (district, head, entries) VALUES ($1, $2, 1) \
-                         ON CONFLICT (district) DO NOTHING",
-                    )
-                    .bind(entry.district)
-                    .bind(&hash)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected()
-                } else {
-                    sqlx::query(
-                        "UPDATE access_chain SET head = $1, entries = entries + 1 \
-                         WHERE district = $2 AND head = $3",
-                    )
-                    .bind(&hash)
-                    .bind(entry.district)
-                    .bind(&prev)
-                    .execute(&mut *conn)
-                    .await?
-                    .rows_affected()
-                };
-                Ok::<bool, sqlx::Error>(moved == 1)
+                .await?
+                .rows_affected();
+                if done != 1 {
+                    return Ok(None);
+                }
+                prev = hash;
             }
-            .await;
-            match attempt {
-                Ok(true) => {
-                    conn.execute("COMMIT").await?;
-                    return Ok(());
-                }
-                Ok(false) => {
-                    conn.execute("ROLLBACK").await?;
-                }
-                Err(err) => {
-                    let _ = conn.execute("ROLLBACK").await;
-                    return Err(err.into());
-                }
+            let moved = if count == 0 {
+                sqlx::query(
+                    "INSERT INTO access_chain (district, head, entries) VALUES ($1, $2, $3) \
+                     ON CONFLICT (district) DO NOTHING",
+                )
+                .bind(district)
+                .bind(&prev)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+            } else {
+                sqlx::query(
+                    "UPDATE access_chain SET head = $1, entries = $2 WHERE district = $3 AND head = $4",
+                )
+                .bind(&prev)
+                .bind(pos)
+                .bind(district)
+                .bind(&start)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+            };
+            Ok::<Option<u64>, sqlx::Error>((moved == 1).then_some(rows.len() as u64))
+        }
+        .await;
+        match attempt {
+            Ok(Some(n)) => {
+                conn.execute("COMMIT").await?;
+                Ok(n)
+            }
+            // Another sealer got there first: its work stands.
+            Ok(None) => {
+                conn.execute("ROLLBACK").await?;
+                Ok(0)
+            }
+            Err(err) => {
+                let _ = conn.execute("ROLLBACK").await;
+                Err(err.into())
             }
         }
-        Err(StoreError::Conflict(
-            "the access log is too busy to append to; try again".into(),
-        ))
     }
 
     /// The most recent `limit` entries of a district's access log (optionally
@@ -240,11 +264,10 @@ impl Store {
         since: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AccessEntry>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, district, app, version, request_id, operation, permission, outcome, record_count, \
-             record_ids, field_class, prev_hash, hash FROM access_log \
-             WHERE district = $1 AND ($2 = '' OR app = $2) AND at >= $3 ORDER BY seq DESC LIMIT $4",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM access_log \
+             WHERE district = $1 AND ($2 = '' OR app = $2) AND at >= $3 ORDER BY seq DESC LIMIT $4"
+        ))
         .bind(district)
         .bind(app.unwrap_or(""))
         .bind(since.unwrap_or(0))
@@ -254,13 +277,14 @@ impl Store {
         rows.iter().rev().map(entry_from_row).collect()
     }
 
-    /// Recompute a district's chain from its first entry and compare it
-    /// with every stored hash and with the recorded head.
+    /// Seal what is pending, then recompute a district's chain from its
+    /// first entry and compare it with every stored hash and with the
+    /// recorded head.
     pub async fn verify_access_log(&self, district: &str) -> Result<ChainReport, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, at, district, app, version, request_id, operation, permission, outcome, record_count, \
-             record_ids, field_class, prev_hash, hash FROM access_log WHERE district = $1 ORDER BY seq",
-        )
+        self.seal_access_log().await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM access_log WHERE district = $1 AND chain_pos IS NOT NULL ORDER BY chain_pos"
+        ))
         .bind(district)
         .fetch_all(self.pool())
         .await?;
@@ -269,20 +293,6 @@ impl Store {
         let mut broken = None;
         for row in &rows {
             let e = entry_from_row(row)?;
-            let ids = serde_json::to_string(&e.record_ids).unwrap_or_default();
-            let expect = entry_hash(
-                &prev,
-                e.at,
-                &e.district,
-                &e.app,
-                &e.version,
-                &e.request_id,
-                &e.operation,
-                &e.permission,
-                &e.outcome,
-                &ids,
-                &e.field_class,
-            );
             if e.prev_hash != prev {
                 broken = Some(format!(
                     "entry {} does not follow the entry before it: an entry was removed or inserted",
@@ -290,7 +300,7 @@ impl Store {
                 ));
                 break;
             }
-            if e.hash != expect {
+            if e.hash != hash_of(&prev, &e) {
                 broken = Some(format!("entry {} was changed after it was written", e.seq));
                 break;
             }
@@ -308,7 +318,7 @@ impl Store {
             };
             if recorded != prev || count != entries as i64 {
                 broken = Some(format!(
-                    "the log ends after {entries} entries but {count} were written: entries were removed from its end"
+                    "the log ends after {entries} entries but {count} were sealed: entries were removed from its end"
                 ));
             }
         }
