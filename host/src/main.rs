@@ -948,6 +948,10 @@ async fn demo(
     println!();
     println!("  curl -H 'Authorization: Bearer {resident}' {base}/d/demo/apps/hello/whoami");
     println!("  curl -H 'Authorization: Bearer {admin}' {base}/api/v1/districts/demo/installs");
+    let worker = &tokens[3].1;
+    println!(
+        "  curl -H 'Authorization: Bearer {worker}' '{base}/api/v1/districts/demo/residents?limit=3'"
+    );
     println!("  curl {base}/metrics");
     println!("Ctrl-C stops it.");
     serve(opened, listen).await
