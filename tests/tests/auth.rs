@@ -389,6 +389,18 @@ async fn workers_and_residents_have_no_administrative_access(host: TestHost) {
             )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
+        // Other accounts are "not found", whether they exist or not.
+        for id in ["root", "nobody-at-all"] {
+            let r = host
+                .request_as(
+                    Some(token),
+                    Method::GET,
+                    &format!("/api/v1/accounts/{id}"),
+                    "",
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{id}: {}", r.text());
+        }
         // They may see who they are and their district.
         assert_eq!(
             host.request_as(Some(token), Method::GET, "/api/v1/me", "")

@@ -173,6 +173,24 @@ async fn a_worker_edits_their_residents_with_the_import_rules(host: TestHost) {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    // Nor into a household of someone else's grid.
+    let elsewhere = records
+        .iter()
+        .find_map(|r| match r {
+            Record::Household(h) if h.building_id.starts_with("c-heping") => Some(h.id.clone()),
+            _ => None,
+        })
+        .expect("a household in heping");
+    let r = host
+        .request_as(
+            Some(&worker),
+            Method::PATCH,
+            &uri,
+            format!(r#"{{"household_id": "{elsewhere}"}}"#),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+
     // A resident outside their grids cannot be edited.
     let stranger = in_grid(&records, "c-heping-g1")[0];
     let r = host

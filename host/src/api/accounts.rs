@@ -105,19 +105,22 @@ async fn list(
 
 /// The account, if the caller may read it: their own, or one in a district
 /// they read (platform administrators' accounts only for platform
-/// administrators).
+/// administrators). To anyone else it is "not found", like a missing one, so
+/// the answer does not tell which accounts exist or where.
 async fn readable(state: &ApiState, caller: &Authenticated, id: &str) -> Result<Account, ApiError> {
+    let not_found = || ApiError::NotFound(format!("account `{id}`"));
     let account = state
         .platform
         .store()
         .get_account(id)
         .await
-        .map_err(PlatformError::from)?;
+        .map_err(|_| not_found())?;
     if account.id != caller.0.account_id {
-        match &account.district {
-            Some(d) => caller.require_reader(d)?,
-            None => caller.require_platform_admin()?,
-        }
+        let allowed = match &account.district {
+            Some(d) => caller.require_reader(d),
+            None => caller.require_platform_admin(),
+        };
+        allowed.map_err(|_| not_found())?;
     }
     Ok(account)
 }

@@ -206,6 +206,31 @@ async fn edit(
             "grid `{grid}` is not one of yours; ask an administrator to move a resident out of your grids"
         )));
     }
+    // A household elsewhere would move the resident out of the worker's
+    // grids just the same.
+    if let (ResidentView::Grids(_), Some(Some(household))) = (&view, &edit.household_id) {
+        let found = state
+            .platform
+            .store()
+            .list_households(
+                &district,
+                Some(household),
+                &crate::store::ListFilter {
+                    limit: 1,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(PlatformError::from)?;
+        if let Some(h) = found.first()
+            && !view.sees(&h.grid_id)
+        {
+            return Err(ApiError::Forbidden(format!(
+                "household `{household}` is in grid `{}`, not one of yours",
+                h.grid_id
+            )));
+        }
+    }
     macro_rules! apply {
         ($($field:ident),*) => {$(
             if let Some(value) = edit.$field {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{Executor, Row};
+use sqlx::Row;
 
 use super::{Backend, Store, StoreError, now_ms};
 
@@ -165,15 +165,19 @@ impl Store {
     }
 
     async fn seal_district(&self, district: &str) -> Result<u64, StoreError> {
-        let mut conn = self.pool().acquire().await?;
         // SQLite takes its write lock up front (a read transaction that later
         // writes fails if another writer got in between); PostgreSQL relies
-        // on the compare-and-swap of the head.
-        conn.execute(match self.backend() {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        })
-        .await?;
+        // on the compare-and-swap of the head. A sqlx transaction rolls back
+        // if this future is dropped halfway, so no connection goes back to
+        // the pool inside an open transaction.
+        let mut tx = self
+            .pool()
+            .begin_with(match self.backend() {
+                Backend::Sqlite => "BEGIN IMMEDIATE",
+                Backend::Postgres => "BEGIN",
+            })
+            .await?;
+        let conn = &mut *tx;
         let attempt = async {
             let head = sqlx::query("SELECT head, entries FROM access_chain WHERE district = $1")
                 .bind(district)
@@ -240,16 +244,16 @@ impl Store {
         .await;
         match attempt {
             Ok(Some(n)) => {
-                conn.execute("COMMIT").await?;
+                tx.commit().await?;
                 Ok(n)
             }
             // Another sealer got there first: its work stands.
             Ok(None) => {
-                conn.execute("ROLLBACK").await?;
+                tx.rollback().await?;
                 Ok(0)
             }
             Err(err) => {
-                let _ = conn.execute("ROLLBACK").await;
+                let _ = tx.rollback().await;
                 Err(err.into())
             }
         }
