@@ -20,6 +20,7 @@ on_both_backends!(
     data_endpoints_follow_the_access_rules,
     households_buildings_and_organisations_need_their_own_grants_and_stay_in_scope,
     the_access_log_is_chained_across_processes_and_tampering_shows,
+    sealing_links_long_runs_in_batches,
 );
 
 fn sample_jsonl() -> String {
@@ -920,4 +921,43 @@ async fn verify_chain(host: &TestHost, token: &str) -> serde_json::Value {
     )
     .await
     .json()
+}
+
+async fn sealing_links_long_runs_in_batches(host: TestHost) {
+    let store = host.opened.platform.store();
+    // More than one UPDATE batch, sealed in two rounds.
+    for round in 0..2 {
+        for i in 0..300 {
+            store
+                .log_access(hutong_host::store::NewAccess {
+                    district: "busy",
+                    app: "x",
+                    version: "0",
+                    request_id: &format!("r{round}-{i}"),
+                    operation: "query-residents",
+                    permission: "read-residents",
+                    allowed: true,
+                    record_ids: &[format!("r-{i:04}")],
+                    field_class: "masked",
+                })
+                .await
+                .expect("append");
+        }
+        assert_eq!(store.seal_access_log().await.expect("seal"), 300);
+    }
+    let report = store.verify_access_log("busy").await.expect("verify");
+    assert_eq!(
+        (report.entries, report.broken.clone()),
+        (600, None),
+        "{report:?}"
+    );
+    let log = store
+        .list_access("busy", None, None, 1000)
+        .await
+        .expect("log");
+    assert_eq!(log.len(), 600);
+    assert!(
+        log.windows(2).all(|w| w[1].prev_hash == w[0].hash),
+        "linked in order"
+    );
 }

@@ -94,6 +94,10 @@ const COLUMNS: &str = "seq, at, district, app, version, request_id, operation, p
 /// Most entries one seal of a district covers.
 const SEAL_BATCH: u32 = 5_000;
 
+/// Entries linked by one UPDATE (four parameters each, well within both
+/// back ends' parameter limits).
+const SEAL_UPDATE_BATCH: usize = 250;
+
 /// The hash of `e` following `prev`: sha256 over every field,
 /// length-prefixed so no two different entries hash the same bytes.
 fn hash_of(prev: &str, e: &AccessEntry) -> String {
@@ -196,25 +200,44 @@ impl Store {
             .await?;
             let mut prev = start.clone();
             let mut pos = count;
+            let mut links = Vec::with_capacity(rows.len());
             for row in &rows {
                 let e = entry_from_row(row).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
                 let hash = hash_of(&prev, &e);
                 pos += 1;
-                let done = sqlx::query(
-                    "UPDATE access_log SET prev_hash = $1, hash = $2, chain_pos = $3 \
-                     WHERE seq = $4 AND chain_pos IS NULL",
-                )
-                .bind(&prev)
-                .bind(&hash)
-                .bind(pos)
-                .bind(e.seq)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-                if done != 1 {
+                links.push((e.seq, prev, hash.clone(), pos));
+                prev = hash;
+            }
+            // One UPDATE per batch of entries rather than one per entry.
+            for batch in links.chunks(SEAL_UPDATE_BATCH) {
+                let mut sql = String::from("UPDATE access_log SET ");
+                for (column, field) in [("prev_hash", 1), ("hash", 2), ("chain_pos", 3)] {
+                    if field > 1 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("{column} = CASE seq"));
+                    for i in 0..batch.len() {
+                        sql.push_str(&format!(" WHEN ${} THEN ${}", i * 4 + 1, i * 4 + 1 + field));
+                    }
+                    sql.push_str(" END");
+                }
+                sql.push_str(" WHERE chain_pos IS NULL AND seq IN (");
+                for i in 0..batch.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("${}", i * 4 + 1));
+                }
+                sql.push(')');
+                let mut query = sqlx::query(&sql);
+                for (seq, prev, hash, pos) in batch {
+                    query = query.bind(*seq).bind(prev.as_str()).bind(hash.as_str()).bind(*pos);
+                }
+                let done = query.execute(&mut *conn).await?.rows_affected();
+                if done != batch.len() as u64 {
+                    // Another sealer sealed some of them: its work stands.
                     return Ok(None);
                 }
-                prev = hash;
             }
             let moved = if count == 0 {
                 sqlx::query(
