@@ -269,6 +269,9 @@ pub(crate) struct Loaded {
     pre: AppPre<AppState>,
     health: Health,
     status: Mutex<(InstallStatus, Option<String>)>,
+    /// The `updated_at` of the row this process last applied, status
+    /// changes included, so `refresh` rereads a row only when it changed.
+    stamp: std::sync::atomic::AtomicI64,
 }
 
 type InstallKey = (String, String);
@@ -446,6 +449,7 @@ impl Runtime {
             }),
             health: Health::default(),
             status: Mutex::new((install.status, install.status_reason.clone())),
+            stamp: std::sync::atomic::AtomicI64::new(install.updated_at),
             meters: Meters::new(&self.metrics, &install.district, &install.app),
             install,
             pre,
@@ -513,15 +517,30 @@ impl Runtime {
     /// installs, upgrades, removals and status changes made by another host
     /// process or the CLI.
     pub async fn refresh(&self) -> Result<(), RuntimeError> {
-        let current = self.store.list_installs(None).await?;
+        // Every install's change stamp is cheap to read; only the installs
+        // that changed are read (and their manifests parsed) in full.
+        let stamps = self.store.install_stamps().await?;
         let mut seen = std::collections::HashSet::new();
-        for install in current {
-            let key = (install.district.clone(), install.app.clone());
+        for (district, app, updated_at) in stamps {
+            let key = (district, app);
+            let loaded = self.loaded(&key.0, &key.1);
             seen.insert(key.clone());
-            match self.loaded(&key.0, &key.1) {
-                Some(loaded) if loaded.install.updated_at == install.updated_at => {}
+            if loaded
+                .as_ref()
+                .is_some_and(|l| l.stamp.load(Ordering::Relaxed) == updated_at)
+            {
+                continue;
+            }
+            let install = match self.store.get_install(&key.0, &key.1).await {
+                Ok(install) => install,
+                // Uninstalled since the stamps were read.
+                Err(StoreError::NotFound(_)) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            match loaded {
                 // Only suspended or resumed: keep the instance and history.
                 Some(loaded) if same_but_status(&loaded.install, &install) => {
+                    loaded.stamp.store(install.updated_at, Ordering::Relaxed);
                     self.set_status(&key.0, &key.1, install.status, install.status_reason);
                 }
                 _ => {

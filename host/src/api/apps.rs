@@ -61,6 +61,10 @@ async fn serve_app(
 /// encoded slash, any of which could make an app see another route than the
 /// one the host checked.
 fn has_dot_segment(path: &str) -> bool {
+    // Most paths have neither a dot nor an escape: nothing to look at.
+    if !path.contains(['.', '%']) {
+        return false;
+    }
     let lower = path.to_ascii_lowercase();
     lower.contains("%2f")
         || lower.contains("%5c")

@@ -75,15 +75,14 @@ async fn list(
         .as_deref()
         .map(|t| t.split(',').map(|s| s.trim().to_owned()).collect())
         .unwrap_or_default();
-    if tags.iter().any(|t| {
-        t.is_empty()
-            || !t
-                .bytes()
-                .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
-    }) {
-        return Err(ApiError::BadRequest(
-            "tags are comma-separated, each of a-z, 0-9 and '-'".into(),
-        ));
+    // Tags end up in a LIKE pattern: only the import's slugs pass.
+    if let Some(problem) = crate::community::import::check_tags(&tags)
+        .into_iter()
+        .next()
+    {
+        return Err(ApiError::BadRequest(format!(
+            "{problem} (separate tags with commas)"
+        )));
     }
     let filter = ResidentFilter {
         grids: view.grids(),

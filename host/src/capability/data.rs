@@ -106,17 +106,10 @@ impl AppState {
 }
 
 fn check_id(what: &str, id: &str) -> Result<(), WitError> {
-    if id.is_empty()
-        || id.len() > 64
-        || !id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.:-".contains(&b))
-    {
-        return Err(WitError::InvalidArgument(format!(
-            "{what} `{id}` is not an id: use 1 to 64 characters of A-Z, a-z, 0-9, '_', '.', ':' and '-'"
-        )));
+    match community::import::check_id(what, id) {
+        Some(problem) => Err(WitError::InvalidArgument(problem)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The date `years` before `today`, as `YYYY-MM-DD` (29 February becomes
@@ -523,18 +516,12 @@ impl Host for AppState {
                 check_id(what, id)?;
             }
         }
-        if query.tags.len() > 32
-            || query.tags.iter().any(|t| {
-                t.is_empty()
-                    || t.len() > 32
-                    || !t
-                        .bytes()
-                        .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'-'))
-            })
+        // Tags end up in a LIKE pattern: only the import's slugs pass.
+        if let Some(problem) = community::import::check_tags(&query.tags)
+            .into_iter()
+            .next()
         {
-            return Err(WitError::InvalidArgument(
-                "tags are at most 32, each 1 to 32 characters of a-z, 0-9 and '-'".into(),
-            ));
+            return Err(WitError::InvalidArgument(problem));
         }
         if let (Some(min), Some(max)) = (query.min_age, query.max_age)
             && min > max

@@ -767,7 +767,9 @@ impl Checker<'_> {
     }
 }
 
-fn check_id(field: &str, id: &str) -> Option<String> {
+/// What is wrong with `id` as the value of `field`, if anything: the one
+/// rule for ids, shared by imports, edits and apps' queries.
+pub(crate) fn check_id(field: &str, id: &str) -> Option<String> {
     let count = id.chars().count();
     let problem = if id.is_empty() {
         format!("{field} is empty")
@@ -950,7 +952,9 @@ fn split_date(date: &str) -> Option<(i32, u32, u32)> {
     ))
 }
 
-fn check_tags(tags: &[String]) -> Vec<String> {
+/// What is wrong with a list of tags, if anything: the one rule for tags,
+/// shared by imports, edits and apps' queries.
+pub(crate) fn check_tags(tags: &[String]) -> Vec<String> {
     let allowed = format!(
         "tags are 1 to {MAX_TAG_CHARS} characters of lowercase a-z, digits and - (for example living-alone)"
     );

@@ -220,6 +220,23 @@ impl Store {
         rows.iter().map(install_from_row).collect()
     }
 
+    /// Every install's (district, app, last change in ms): what a host
+    /// process compares to see which installs others changed.
+    pub async fn install_stamps(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT district, app, updated_at FROM installs")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("district")?,
+                    r.try_get("app")?,
+                    r.try_get("updated_at")?,
+                ))
+            })
+            .collect()
+    }
+
     /// One install, or `NotFound`.
     pub async fn get_install(&self, district: &str, app: &str) -> Result<Install, StoreError> {
         let row = sqlx::query(&format!(
