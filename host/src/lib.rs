@@ -21,6 +21,7 @@
 pub mod api;
 mod bindings;
 mod capability;
+pub mod cases;
 pub mod community;
 pub mod identity;
 pub mod limits;

@@ -5,9 +5,11 @@
 //! refused install changes nothing.
 
 mod accounts;
+mod cases;
 mod data;
 
 pub use accounts::{AccountRequest, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
+pub use cases::{CaseActor, CaseCommand, CaseReport, CaseView, SweepReport};
 pub use data::{GrantReport, PermissionReport};
 
 use std::collections::BTreeSet;
@@ -72,9 +74,12 @@ pub enum PlatformError {
     /// A request that is malformed or contradicts itself.
     #[error("{0}")]
     Invalid(String),
-    /// Already exists.
+    /// Already exists, or conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// The actor may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The manifest is invalid.
     #[error(transparent)]
     Manifest(#[from] ManifestError),

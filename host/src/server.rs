@@ -57,6 +57,9 @@ pub const REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 /// districts' hash chains.
 pub const SEAL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often a serving host looks for cases whose time limit ran out.
+pub const CASE_SWEEP_INTERVAL: Duration = Duration::from_secs(15);
+
 /// Serve the API and apps on `listener` until `shutdown` resolves; requests
 /// in flight then finish before this returns.
 pub async fn serve(
@@ -86,6 +89,17 @@ pub async fn serve(
             }
         }
     });
+    let platform = opened.platform.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CASE_SWEEP_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = platform.sweep_case_deadlines().await {
+                tracing::warn!(error = %err, "could not sweep case deadlines");
+            }
+        }
+    });
     let app = api::app(ApiState {
         platform: opened.platform.clone(),
         metrics: opened.metrics.clone(),
@@ -95,6 +109,7 @@ pub async fn serve(
         .await;
     refresher.abort();
     sealer.abort();
+    sweeper.abort();
     // Seal what the last requests logged before going away.
     if let Err(err) = opened.platform.store().seal_access_log().await {
         tracing::warn!(error = %err, "could not seal the access log at shutdown");

@@ -8,6 +8,7 @@
 
 mod access_log;
 mod accounts;
+mod cases;
 mod community;
 mod districts;
 mod installs;
@@ -20,8 +21,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+use crate::cases::Clock;
+
 pub use access_log::{AccessEntry, ChainReport, GENESIS, NewAccess};
 pub use accounts::{Account, NewAccount, TokenRecord};
+pub use cases::{
+    CaseChange, CaseFigures, CaseFilter, CaseNotice, CasePage, CasePolicy, CaseRow, Category,
+    Deadline, Department, HistoryEntry, Location, NewCase, WorkerView,
+};
 pub use community::{HouseholdRow, ImportSummary, ListFilter, ResidentFilter, ResidentRow};
 pub use districts::District;
 pub use installs::{Install, InstallStatus, NewInstall};
@@ -74,6 +81,7 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    clock: Clock,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -121,12 +129,22 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            clock: Clock::system(),
+        })
     }
 
     /// Which back end this store uses.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The clock case deadlines run on, shared by every clone of this
+    /// store (tests stop and move it).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Close every connection.

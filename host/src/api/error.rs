@@ -84,6 +84,7 @@ fn platform_error(e: PlatformError) -> Response {
             body(StatusCode::NOT_FOUND, "not_found", message)
         }
         PlatformError::Conflict(_) => body(StatusCode::CONFLICT, "conflict", message),
+        PlatformError::Forbidden(_) => body(StatusCode::FORBIDDEN, "forbidden", message),
         PlatformError::InvalidDistrictId(_)
         | PlatformError::Invalid(_)
         | PlatformError::Import(_)

@@ -39,7 +39,7 @@ pub struct PermissionReport {
 }
 
 impl Platform {
-    async fn require_district(&self, district: &str) -> Result<(), PlatformError> {
+    pub(super) async fn require_district(&self, district: &str) -> Result<(), PlatformError> {
         match self.store().get_district(district).await {
             Ok(_) => Ok(()),
             Err(StoreError::NotFound(_)) => {
