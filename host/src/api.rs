@@ -7,6 +7,7 @@
 mod accounts;
 mod apps;
 pub mod auth;
+mod cases;
 mod data;
 mod districts;
 mod error;
@@ -45,6 +46,7 @@ pub fn app(state: ApiState) -> Router {
             "/api/v1",
             Router::new()
                 .merge(accounts::router())
+                .merge(cases::router())
                 .merge(data::router())
                 .merge(districts::router())
                 .merge(installs::router())

@@ -15,6 +15,8 @@ use hutong_host::server::{self, Opened, Settings};
 use hutong_host::store::{Install, InstallStatus};
 use hutong_host::{AccountRequest, InstallRequest, PlatformError};
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "hutong",
@@ -69,6 +71,10 @@ enum Command {
     /// What apps may do and what they did.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Cases (work orders): list, view, report, act; categories,
+    /// departments, time limits and policy.
+    #[command(subcommand)]
+    Case(cli::cases::CaseCommandLine),
     /// Install an app into a district from a local component and manifest.
     Install {
         /// Target district.
@@ -322,6 +328,7 @@ async fn main() -> Result<()> {
         Command::Data(command) => data(&opened, command).await,
         Command::Audit(command) => audit(&opened, command).await,
         Command::Token(command) => token(&opened, command).await,
+        Command::Case(command) => cli::cases::run(&opened, command).await,
         Command::Install {
             district,
             manifest,

@@ -309,6 +309,7 @@ pub struct Department {
 
 /// Time limits, in minutes, for one category (or `*`) and priority.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Deadline {
     /// Category code, or `*` for every category without its own.
     pub category: String,
@@ -324,6 +325,7 @@ pub struct Deadline {
 
 /// A district's case policy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CasePolicy {
     /// How many days after closing a case may be reopened.
     pub reopen_days: i64,

@@ -1,0 +1,3 @@
+//! Subcommands of the `hutong` binary that have grown their own module.
+
+pub mod cases;
