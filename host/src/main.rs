@@ -937,6 +937,7 @@ async fn demo(
     }
     print_install_summary(&installed);
     let tokens = demo_accounts(opened).await?;
+    let first_case = cli::cases::demo_set_up(opened, "demo").await?;
     let base = format!("http://{listen}");
     println!();
     println!("Hutong demo is serving on {base}. Try:");
@@ -959,6 +960,17 @@ async fn demo(
     println!(
         "  curl -H 'Authorization: Bearer {worker}' '{base}/api/v1/districts/demo/residents?limit=3'"
     );
+    println!();
+    println!("Cases (work orders): the worker's list, accepting one, and Open311 intake:");
+    println!("  curl -H 'Authorization: Bearer {worker}' {base}/api/v1/districts/demo/cases");
+    println!(
+        "  curl -X POST -H 'Authorization: Bearer {worker}' {base}/api/v1/districts/demo/cases/{first_case}/accept"
+    );
+    println!(
+        "  curl -H 'Authorization: Bearer {resident}' -H 'content-type: application/json' -d '{{\"category\": \"noise\", \"building_id\": \"c-xingfu-b2\", \"description\": \"装修噪音到深夜\"}}' {base}/api/v1/districts/demo/cases"
+    );
+    println!("  curl {base}/d/demo/open311/v2/services.json");
+    println!("  curl -H 'Authorization: Bearer {admin}' {base}/api/v1/districts/demo/case-figures");
     println!("  curl {base}/metrics");
     println!("Ctrl-C stops it.");
     serve(opened, listen).await

@@ -301,3 +301,160 @@ fn manages_accounts_tokens_data_and_audits() {
         .contains("YYYY-MM-DD")
     );
 }
+
+#[test]
+fn sets_up_reports_moves_and_lists_cases() {
+    let cli = Cli::new();
+    cli.ok(&["district", "create", "east"]);
+    cli.ok(&["data", "sample", "--district", "east"]);
+    cli.ok(&[
+        "account",
+        "create",
+        "w1",
+        "--role",
+        "worker",
+        "--district",
+        "east",
+        "--grid",
+        "c-xingfu-g1",
+    ]);
+    cli.ok(&[
+        "account",
+        "create",
+        "res1",
+        "--role",
+        "resident",
+        "--district",
+        "east",
+    ]);
+    let out = cli.ok(&[
+        "case",
+        "category",
+        "--district",
+        "east",
+        "road",
+        "--name",
+        "Road damage",
+    ]);
+    assert!(out.contains("category road"), "{out}");
+    cli.ok(&[
+        "case",
+        "department",
+        "--district",
+        "east",
+        "g1-team",
+        "--name",
+        "Grid one",
+        "--tier",
+        "grid",
+        "--unit",
+        "c-xingfu-g1",
+        "--member",
+        "w1",
+    ]);
+    // A department needs a unit that exists.
+    let refused = cli.run(&[
+        "case",
+        "department",
+        "--district",
+        "east",
+        "x",
+        "--name",
+        "X",
+        "--tier",
+        "street",
+        "--unit",
+        "nowhere",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("street `nowhere` does not exist"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    cli.ok(&[
+        "case",
+        "deadline",
+        "--district",
+        "east",
+        "--priority",
+        "normal",
+        "--accept",
+        "30",
+        "--handle",
+        "600",
+        "--verify",
+        "60",
+    ]);
+    let out = cli.ok(&[
+        "case",
+        "report",
+        "--district",
+        "east",
+        "--as",
+        "res1",
+        "--category",
+        "road",
+        "--grid",
+        "c-xingfu-g1",
+        "--description",
+        "pothole",
+    ]);
+    assert!(out.contains("reported case 1 at the grid tier"), "{out}");
+    let out = cli.ok(&[
+        "case",
+        "act",
+        "--district",
+        "east",
+        "1",
+        "accept",
+        "--as",
+        "w1",
+    ]);
+    assert!(out.contains("reported → accepted"), "{out}");
+    cli.ok(&[
+        "case",
+        "act",
+        "--district",
+        "east",
+        "1",
+        "dispatch",
+        "--as",
+        "w1",
+        "--to",
+        "department:g1-team",
+    ]);
+    // The resident may not start it; the refusal says who may.
+    let refused = cli.run(&[
+        "case",
+        "act",
+        "--district",
+        "east",
+        "1",
+        "start",
+        "--as",
+        "res1",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("assigned to"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let out = cli.ok(&[
+        "case",
+        "list",
+        "--district",
+        "east",
+        "--state",
+        "dispatched",
+    ]);
+    assert!(out.contains("department:g1-team"), "{out}");
+    let out = cli.ok(&["case", "show", "--district", "east", "1"]);
+    let view: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(view["history"].as_array().map(Vec::len), Some(3));
+    let out = cli.ok(&["case", "figures", "--district", "east"]);
+    assert!(out.contains("open dispatched  1"), "{out}");
+    let out = cli.ok(&["case", "sweep"]);
+    assert!(out.contains("0 cases newly overdue"), "{out}");
+}

@@ -406,3 +406,123 @@ pub async fn run(opened: &Opened, command: CaseCommandLine) -> Result<()> {
     }
     Ok(())
 }
+
+/// Give a demo district categories, departments, time limits, a policy and
+/// (if it has none) one reported case; returns a case id to try things on.
+pub async fn demo_set_up(opened: &Opened, district: &str) -> Result<i64> {
+    let platform = &opened.platform;
+    for (code, name, group) in [
+        ("road", "道路破损 Road damage", "城市管理"),
+        ("noise", "噪音扰民 Noise", "城市管理"),
+        ("sanitation", "环境卫生 Sanitation", "城市管理"),
+        ("elderly-care", "养老服务 Elderly care", "民生服务"),
+    ] {
+        platform
+            .put_category(
+                district,
+                Category {
+                    code: code.into(),
+                    name: name.into(),
+                    description: String::new(),
+                    group: group.into(),
+                },
+            )
+            .await?;
+    }
+    for (id, name, tier, unit, members) in [
+        (
+            "xingfu-g1-team",
+            "幸福社区第一网格",
+            Tier::Grid,
+            Some("c-xingfu-g1"),
+            vec!["demo-worker".to_owned()],
+        ),
+        (
+            "xingfu-office",
+            "幸福社区居委会",
+            Tier::Community,
+            Some("c-xingfu"),
+            vec![],
+        ),
+        (
+            "donghu-office",
+            "东湖街道办",
+            Tier::Street,
+            Some("s-donghu"),
+            vec![],
+        ),
+        (
+            "city-management",
+            "区城市管理局",
+            Tier::District,
+            None,
+            vec![],
+        ),
+    ] {
+        platform
+            .put_department(
+                district,
+                Department {
+                    id: id.into(),
+                    name: name.into(),
+                    tier,
+                    unit_id: unit.map(str::to_owned),
+                    members,
+                },
+            )
+            .await?;
+    }
+    let mut limits = Vec::new();
+    for (priority, accept, handle, verify) in [
+        (Priority::Low, 240, 7 * 1440, 2 * 1440),
+        (Priority::Normal, 120, 3 * 1440, 1440),
+        (Priority::High, 30, 1440, 720),
+        (Priority::Urgent, 15, 240, 120),
+    ] {
+        limits.push(Deadline {
+            category: "*".into(),
+            priority,
+            accept_minutes: accept,
+            handle_minutes: handle,
+            verify_minutes: verify,
+        });
+    }
+    platform.set_deadlines(district, limits).await?;
+    platform
+        .set_case_policy(
+            district,
+            CasePolicy {
+                reopen_days: 7,
+                auto_escalate: true,
+            },
+        )
+        .await?;
+    let existing = platform
+        .list_cases(
+            district,
+            &CaseActor::System,
+            CaseFilter {
+                state: Some(CaseState::Reported),
+                limit: 1,
+                ..CaseFilter::default()
+            },
+        )
+        .await?;
+    if let Some(case) = existing.cases.first() {
+        return Ok(case.id);
+    }
+    let resident = actor(opened, Some("demo-resident")).await?;
+    let case = platform
+        .report_case(
+            district,
+            &resident,
+            CaseReport {
+                category: "road".into(),
+                building_id: Some("c-xingfu-b1".into()),
+                description: "1号楼门口路面塌陷，老人出行不便".into(),
+                ..CaseReport::default()
+            },
+        )
+        .await?;
+    Ok(case.id)
+}
