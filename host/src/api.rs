@@ -1,5 +1,6 @@
 //! The HTTP surface: the JSON API under `/api/v1`, apps under
-//! `/d/{district}/apps/{app}/…`, `/metrics` and `/healthz`.
+//! `/d/{district}/apps/{app}/…`, Open311 GeoReport v2 under
+//! `/d/{district}/open311/v2/…`, `/metrics` and `/healthz`.
 //!
 //! Each resource module exposes `router()`; [`app`] assembles them over one
 //! [`ApiState`]. Tests drive the result with `tower::ServiceExt::oneshot`.
@@ -12,6 +13,7 @@ mod data;
 mod districts;
 mod error;
 mod installs;
+mod open311;
 mod residents;
 
 use std::sync::Arc;
@@ -53,10 +55,11 @@ pub fn app(state: ApiState) -> Router {
                 .merge(residents::router()),
         )
         .merge(apps::router())
+        .merge(open311::router())
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async {
-            ApiError::NotFound("no such endpoint; the API lives under /api/v1 and apps under /d/{district}/apps/{app}/".into())
+            ApiError::NotFound("no such endpoint; the API lives under /api/v1, apps under /d/{district}/apps/{app}/ and Open311 under /d/{district}/open311/v2/".into())
         })
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -307,10 +307,6 @@ impl TestHost {
         uri: &str,
         body: impl Into<Body>,
     ) -> TestResponse {
-        let app = api::app(ApiState {
-            platform: self.opened.platform.clone(),
-            metrics: self.opened.metrics.clone(),
-        });
         let mut request = Request::builder()
             .method(method)
             .uri(uri)
@@ -319,6 +315,16 @@ impl TestHost {
             request = request.header("authorization", format!("Bearer {token}"));
         }
         let request = request.body(body.into()).expect("request");
+        self.send(request).await
+    }
+
+    /// Send a request built by the test (for other content types or
+    /// headers) through the whole HTTP application.
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let app = api::app(ApiState {
+            platform: self.opened.platform.clone(),
+            metrics: self.opened.metrics.clone(),
+        });
         let response = app.oneshot(request).await.expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();

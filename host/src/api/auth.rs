@@ -23,7 +23,8 @@ pub struct Authenticated(pub Caller);
 /// valid).
 pub struct MaybeAuthenticated(pub Option<Caller>);
 
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+/// The bearer token of an `Authorization` header, if one was sent.
+pub(super) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -512,6 +512,41 @@ impl Platform {
         })
     }
 
+    /// The case an Open311 token names, if the actor may see it; otherwise
+    /// not-found, as for [`Platform::case_for`].
+    pub async fn case_for_token(
+        &self,
+        district: &str,
+        token: &str,
+        actor: &CaseActor,
+    ) -> Result<CaseRow, PlatformError> {
+        let auth = self.authority(district, actor).await?;
+        match self.store.case_by_token(district, token).await? {
+            Some(case) if auth.sees(&case) => Ok(case),
+            _ => Err(PlatformError::NotFound(format!(
+                "case with token `{token}` in district `{district}`"
+            ))),
+        }
+    }
+
+    /// The latest history note of each of `cases` that has one, by case id.
+    /// Takes cases the caller already read through [`Platform::case_for`] or
+    /// [`Platform::list_cases`], so it reveals nothing those did not allow.
+    pub async fn latest_case_notes(
+        &self,
+        cases: &[CaseRow],
+    ) -> Result<HashMap<i64, String>, PlatformError> {
+        let ids: Vec<i64> = cases.iter().map(|c| c.id).collect();
+        Ok(self.store.latest_case_notes(&ids).await?)
+    }
+
+    /// A district's categories, by code (public: they are what residents
+    /// may report).
+    pub async fn categories(&self, district: &str) -> Result<Vec<Category>, PlatformError> {
+        self.require_district(district).await?;
+        Ok(self.store.categories(district).await?)
+    }
+
     /// A page of the cases the actor may see, filtered.
     pub async fn list_cases(
         &self,

@@ -7,6 +7,8 @@
 //! notice to that app. So a change is never half made, never made twice by
 //! two racing workers, and never lost on its way to the app.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -523,7 +525,8 @@ impl Store {
              street_id, building_id, address, lat, lon, description, resident_id, reporter_kind, \
              reporter_id, assignee_kind, assignee_id, attachments, deadline_at, overdue, \
              satisfaction, evaluation, token, version, created_at, updated_at, closed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CAST($11 AS DOUBLE PRECISION), \
+             CAST($12 AS DOUBLE PRECISION), $13, $14, $15, $16, \
              NULL, NULL, $17, $18, 0, NULL, NULL, $19, 1, $20, $20, NULL) RETURNING {CASE_COLUMNS}"
         ))
         .bind(&new.district)
@@ -536,8 +539,12 @@ impl Store {
         .bind(new.location.street_id.as_deref())
         .bind(new.location.building_id.as_deref())
         .bind(new.address.as_deref())
-        .bind(new.lat)
-        .bind(new.lon)
+        // Coordinates go as text: through sqlx's Any driver a NULL f64 is
+        // sent to PostgreSQL as a float4 parameter, and the statement cached
+        // with that type then refuses the next case's float8 coordinates.
+        // Text has one type whether present or not; the CAST restores it.
+        .bind(new.lat.map(|v| v.to_string()))
+        .bind(new.lon.map(|v| v.to_string()))
         .bind(&new.description)
         .bind(new.resident_id.as_deref())
         .bind(new.reporter.kind())
@@ -679,6 +686,30 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(history_from_row).collect()
+    }
+
+    /// The latest history note of each of `case_ids` that has one, in one
+    /// query (a listing shows each case's last note without reading every
+    /// history).
+    pub async fn latest_case_notes(
+        &self,
+        case_ids: &[i64],
+    ) -> Result<HashMap<i64, String>, StoreError> {
+        if case_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut c = Clause::default();
+        let list: Vec<String> = case_ids.iter().map(|i| c.push(Arg::Int(*i))).collect();
+        let sql = format!(
+            "SELECT case_id, note FROM case_history WHERE id IN \
+             (SELECT MAX(id) FROM case_history WHERE case_id IN ({}) AND note IS NOT NULL \
+             GROUP BY case_id)",
+            list.join(", ")
+        );
+        let rows = c.fetch(self, &sql).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("case_id")?, r.try_get("note")?)))
+            .collect()
     }
 
     /// A page of a district's cases, newest first (keyset paging on the id,
