@@ -10,4 +10,5 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use exports::hutong::platform::http_handler;
+pub(crate) use hutong::platform::case_types;
 pub(crate) use hutong::platform::types::Error as WitError;

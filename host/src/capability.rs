@@ -3,6 +3,7 @@
 //! install's grant for that capability. A refusal is a typed
 //! [`WitError`](crate::bindings::WitError), never a trap.
 
+pub(crate) mod cases;
 pub(crate) mod data;
 pub(crate) mod kv;
 pub(crate) mod log;
@@ -10,5 +11,7 @@ pub(crate) mod log;
 use crate::bindings::hutong::platform::types;
 use crate::runtime::AppState;
 
-// `types` holds only type definitions; it has nothing to check.
+// `types` and `case-types` hold only type definitions; they have nothing to
+// check.
 impl types::Host for AppState {}
+impl crate::bindings::case_types::Host for AppState {}

@@ -38,6 +38,17 @@ pub enum Permission {
     /// Read organisations and their members.
     #[serde(rename = "read-organisations")]
     ReadOrganisations,
+    /// Open cases (work orders) reported by the app
+    /// (`hutong:platform/cases`).
+    #[serde(rename = "open-cases")]
+    OpenCases,
+    /// Read the cases the app opened, and be told about their changes
+    /// through `case-watcher`.
+    #[serde(rename = "read-own-cases")]
+    ReadOwnCases,
+    /// Comment on the cases the app opened.
+    #[serde(rename = "comment-cases")]
+    CommentCases,
 }
 
 impl Permission {
@@ -49,6 +60,9 @@ impl Permission {
         Permission::ReadHouseholds,
         Permission::ReadBuildings,
         Permission::ReadOrganisations,
+        Permission::OpenCases,
+        Permission::ReadOwnCases,
+        Permission::CommentCases,
     ];
 
     /// The name used in manifests, grants and denials.
@@ -60,6 +74,9 @@ impl Permission {
             Permission::ReadHouseholds => "read-households",
             Permission::ReadBuildings => "read-buildings",
             Permission::ReadOrganisations => "read-organisations",
+            Permission::OpenCases => "open-cases",
+            Permission::ReadOwnCases => "read-own-cases",
+            Permission::CommentCases => "comment-cases",
         }
     }
 
@@ -73,6 +90,7 @@ impl Permission {
             | Permission::ReadHouseholds
             | Permission::ReadBuildings
             | Permission::ReadOrganisations => "data",
+            Permission::OpenCases | Permission::ReadOwnCases | Permission::CommentCases => "cases",
         }
     }
 }
@@ -358,6 +376,15 @@ mod tests {
             err.to_string()
                 .contains("known permissions: kv, read-residents")
         );
+    }
+
+    #[test]
+    fn case_permissions_belong_to_the_cases_interface() {
+        for name in ["open-cases", "read-own-cases", "comment-cases"] {
+            let permission: Permission = name.parse().unwrap();
+            assert_eq!(permission.name(), name);
+            assert_eq!(permission.interface(), "cases");
+        }
     }
 
     #[test]

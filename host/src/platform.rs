@@ -5,10 +5,14 @@
 //! refused install changes nothing.
 
 mod accounts;
+mod case_notices;
 mod cases;
 mod data;
 
 pub use accounts::{AccountRequest, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
+pub use case_notices::{
+    DeliveryReport, FIRST_RETRY_MS, MAX_ATTEMPTS, MAX_RETRY_MS, NoticeCounts, retry_pause_ms,
+};
 pub use cases::{CaseActor, CaseCommand, CaseReport, CaseView, SweepReport};
 pub use data::{GrantReport, PermissionReport};
 
@@ -26,13 +30,17 @@ use crate::store::{District, Install, InstallStatus, NewInstall, Store, StoreErr
 const PLATFORM_PACKAGE: &str = "hutong:platform/";
 
 /// Interfaces of `hutong:platform` an app may import, with whether using
-/// one needs a permission (`types` and `log` need none). Which permissions
-/// belong to an interface is [`Permission::interface`].
+/// one needs a permission (`types` and `log` need none, nor `case-types`,
+/// which every component built against the current WIT imports because its
+/// `case-watcher` export uses it). Which permissions belong to an interface
+/// is [`Permission::interface`].
 const IMPORTABLE: &[(&str, bool)] = &[
     ("types", false),
+    ("case-types", false),
     ("log", false),
     ("kv", true),
     ("data", true),
+    ("cases", true),
 ];
 
 /// The export that makes a component a Hutong app.
@@ -455,5 +463,32 @@ fn list_or_none<'a>(items: impl Iterator<Item = &'a str>) -> String {
         "none".to_owned()
     } else {
         v.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_permission_governs_an_importable_interface() {
+        for permission in Permission::ALL {
+            assert!(
+                IMPORTABLE.contains(&(permission.interface(), true)),
+                "{permission} governs `{}`, which apps cannot import with a permission",
+                permission.interface()
+            );
+        }
+        for (interface, needs) in IMPORTABLE {
+            let governed = Permission::ALL.iter().any(|p| p.interface() == *interface);
+            assert_eq!(*needs, governed, "{interface}");
+        }
+    }
+
+    #[test]
+    fn only_this_release_line_of_the_platform_is_accepted() {
+        assert!(platform_version_ok("hutong:platform/cases@0.1.0"));
+        assert!(!platform_version_ok("hutong:platform/cases@0.2.0"));
+        assert!(!platform_version_ok("hutong:platform/cases"));
     }
 }

@@ -30,10 +30,12 @@ pub(crate) use state::AppState;
 pub(crate) use state::InstallIdentity;
 
 use crate::bindings::{App, AppPre, http_handler};
+use crate::capability;
 use crate::identity::Caller;
 use crate::limits::PlatformLimits;
+use crate::manifest::Permission;
 use crate::metrics::Metrics;
-use crate::store::{Install, InstallStatus, Store, StoreError};
+use crate::store::{HistoryEntry, Install, InstallStatus, Store, StoreError};
 use health::Health;
 
 /// How often the epoch advances. A call overruns its deadline by at most
@@ -198,6 +200,18 @@ impl std::fmt::Display for Failure {
             Failure::InvalidStatus(s) => write!(f, "the app answered with invalid status {s}"),
         }
     }
+}
+
+/// What an app answered when told about a case change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchOutcome {
+    /// The app handled the change.
+    Handled,
+    /// The app answered with an error (the message says which), asking to be
+    /// told again later.
+    Refused(String),
+    /// The install does not hold this permission, so it was not told.
+    NotGranted(Permission),
 }
 
 /// Why a call could not be answered by the app.
@@ -641,7 +655,7 @@ impl Runtime {
 
     /// Serve one HTTP request with a fresh instance of the install.
     pub async fn handle_http(
-        &self,
+        self: &Arc<Self>,
         district: &str,
         app: &str,
         mut request: AppRequest,
@@ -673,16 +687,7 @@ impl Runtime {
             }
             _ => {}
         }
-        {
-            let status = loaded.status.lock().unwrap_or_else(|p| p.into_inner());
-            if status.0 == InstallStatus::Suspended {
-                return Err(CallError::Suspended {
-                    district: district.to_owned(),
-                    app: app.to_owned(),
-                    reason: status.1.clone().unwrap_or_else(|| "suspended".to_owned()),
-                });
-            }
-        }
+        check_active(&loaded)?;
         let span = tracing::info_span!(
             "app_call",
             district,
@@ -694,21 +699,127 @@ impl Runtime {
     }
 
     async fn call_http(
-        &self,
+        self: &Arc<Self>,
         loaded: &Arc<Loaded>,
         request: AppRequest,
     ) -> Result<AppResponse, CallError> {
-        let (district, app) = (
-            loaded.install.district.as_str(),
-            loaded.install.app.as_str(),
-        );
-        let limits = loaded.install.limits;
         let started = Instant::now();
+        let mut store = self.fresh_store(loaded, request.request_id.clone(), started);
+        let wit_request = to_wit_request(request);
+        let pre = loaded.pre.clone();
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .hutong_platform_http_handler()
+                .call_handle(&mut store, &wit_request)
+                .await
+        };
+        let outcome = tokio::time::timeout(call_timeout(loaded), call).await;
+        let limit = loaded.install.limits.response_bytes;
+        self.settle(
+            loaded,
+            &mut store,
+            started,
+            outcome,
+            |response| check_response(response, limit),
+            |response| Some(response.status),
+        )
+        .await
+    }
 
+    /// Tell an install about a transition of a case it opened, by calling its
+    /// `case-watcher` export in a fresh instance, under the same limits,
+    /// deadline and failure accounting as an HTTP request.
+    ///
+    /// An install that does not hold the permission the watcher needs is not
+    /// called ([`WatchOutcome::NotGranted`]); a missing or suspended install
+    /// is an error, like a trap or a missed deadline, so that the caller
+    /// tries again later.
+    pub async fn tell_case_change(
+        self: &Arc<Self>,
+        district: &str,
+        app: &str,
+        change: &HistoryEntry,
+        request_id: String,
+    ) -> Result<WatchOutcome, CallError> {
+        let loaded = self.find(district, app).await?;
+        check_active(&loaded)?;
+        let span = tracing::info_span!(
+            "app_call",
+            district,
+            app,
+            version = %loaded.install.version,
+            request_id = %request_id,
+            case = change.case_id,
+        );
+        async {
+            // Recorded in the access log before anything reaches the app.
+            match capability::cases::admit_watcher(
+                &self.store,
+                &loaded.identity,
+                &request_id,
+                change.case_id,
+            )
+            .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(permission)) => return Ok(WatchOutcome::NotGranted(permission)),
+                Err(err) => return Err(CallError::Internal(err.to_string())),
+            }
+            self.call_case_watcher(&loaded, change, request_id).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn call_case_watcher(
+        self: &Arc<Self>,
+        loaded: &Arc<Loaded>,
+        change: &HistoryEntry,
+        request_id: String,
+    ) -> Result<WatchOutcome, CallError> {
+        let started = Instant::now();
+        let mut store = self.fresh_store(loaded, request_id, started);
+        let wit_change = capability::cases::change_to_wit(change);
+        let pre = loaded.pre.clone();
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .hutong_platform_case_watcher()
+                .call_on_case_changed(&mut store, &wit_change)
+                .await
+        };
+        let outcome = tokio::time::timeout(call_timeout(loaded), call).await;
+        self.settle(
+            loaded,
+            &mut store,
+            started,
+            outcome,
+            |answer| {
+                Ok(match answer {
+                    Ok(()) => WatchOutcome::Handled,
+                    Err(error) => WatchOutcome::Refused(capability::cases::describe_error(&error)),
+                })
+            },
+            |_| None,
+        )
+        .await
+    }
+
+    /// A fresh store for one call of `loaded`: its memory cap, and an epoch
+    /// deadline counted from `started`.
+    fn fresh_store(
+        self: &Arc<Self>,
+        loaded: &Loaded,
+        request_id: String,
+        started: Instant,
+    ) -> wasmtime::Store<AppState> {
+        let limits = loaded.install.limits;
         let state = AppState::new(
             loaded.identity.clone(),
-            request.request_id.clone(),
+            request_id,
             self.store.clone(),
+            self.clone(),
             limits.memory_bytes,
         );
         let mut store = wasmtime::Store::new(&self.engine, state);
@@ -722,23 +833,28 @@ impl Runtime {
                 UpdateDeadline::Yield(1)
             })
         });
+        store
+    }
 
-        let wit_request = to_wit_request(request);
-        let pre = loaded.pre.clone();
-        let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .hutong_platform_http_handler()
-                .call_handle(&mut store, &wit_request)
-                .await
-        };
-        // The epoch stops guest code at the deadline; the timeout also stops
-        // a call stuck in a host function.
-        let outcome = tokio::time::timeout(
-            Duration::from_millis(limits.deadline_ms) + EPOCH_TICK * 4,
-            call,
-        )
-        .await;
+    /// Account for one finished call: the app's output, the metrics, the
+    /// log line and the install's failure streak (which may suspend it).
+    /// `check` turns what the app returned into the answer, or a failure
+    /// (an oversized response, say); `status` is what the log line reports.
+    async fn settle<T, U>(
+        &self,
+        loaded: &Loaded,
+        // `&mut` because a shared reference to a store is not `Send`.
+        store: &mut wasmtime::Store<AppState>,
+        started: Instant,
+        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
+        check: impl FnOnce(T) -> Result<U, Failure>,
+        status: impl FnOnce(&U) -> Option<u16>,
+    ) -> Result<U, CallError> {
+        let (district, app) = (
+            loaded.install.district.as_str(),
+            loaded.install.app.as_str(),
+        );
+        let deadline_ms = loaded.install.limits.deadline_ms;
         let elapsed = started.elapsed();
 
         let (stdout, stderr) = {
@@ -750,30 +866,31 @@ impl Runtime {
 
         let result = match outcome {
             Err(_elapsed) => Err(Failure::Deadline {
-                limit_ms: limits.deadline_ms,
+                limit_ms: deadline_ms,
             }),
             Ok(Err(err)) => {
                 if is_pool_exhausted(&err) {
                     tracing::warn!(error = %err, "instance pool exhausted");
                     return Err(CallError::Busy);
                 }
-                Err(classify(&err, store.data(), &stderr, limits.deadline_ms))
+                Err(classify(&err, store.data(), &stderr, deadline_ms))
             }
-            Ok(Ok(response)) => check_response(response, limits.response_bytes),
+            Ok(Ok(answer)) => check(answer),
         };
 
         loaded.meters.calls.inc();
         loaded.meters.duration.observe(elapsed.as_secs_f64());
         match result {
-            Ok(response) => {
+            Ok(answer) => {
                 loaded.health.success();
-                tracing::info!(
-                    duration_us = elapsed.as_micros() as u64,
-                    status = response.status,
-                    outcome = "ok",
-                    "app call"
-                );
-                Ok(response)
+                let duration_us = elapsed.as_micros() as u64;
+                match status(&answer) {
+                    Some(status) => {
+                        tracing::info!(duration_us, status, outcome = "ok", "app call")
+                    }
+                    None => tracing::info!(duration_us, outcome = "ok", "app call"),
+                }
+                Ok(answer)
             }
             Err(failure) => {
                 self.metrics
@@ -850,6 +967,25 @@ fn same_but_status(a: &Install, b: &Install) -> bool {
         && a.config == b.config
         && a.scope == b.scope
         && a.installed_at == b.installed_at
+}
+
+/// A suspended install answers nothing until it is resumed.
+fn check_active(loaded: &Loaded) -> Result<(), CallError> {
+    let status = loaded.status.lock().unwrap_or_else(|p| p.into_inner());
+    if status.0 == InstallStatus::Suspended {
+        return Err(CallError::Suspended {
+            district: loaded.install.district.clone(),
+            app: loaded.install.app.clone(),
+            reason: status.1.clone().unwrap_or_else(|| "suspended".to_owned()),
+        });
+    }
+    Ok(())
+}
+
+/// How long a call may take in all. The epoch stops guest code at the
+/// deadline; this timeout also stops a call stuck in a host function.
+fn call_timeout(loaded: &Loaded) -> Duration {
+    Duration::from_millis(loaded.install.limits.deadline_ms) + EPOCH_TICK * 4
 }
 
 fn to_wit_request(r: AppRequest) -> http_handler::Request {

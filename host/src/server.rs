@@ -60,6 +60,10 @@ pub const SEAL_INTERVAL: Duration = Duration::from_secs(1);
 /// How often a serving host looks for cases whose time limit ran out.
 pub const CASE_SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 
+/// How often a serving host tells apps about changes to the cases they
+/// opened (and retries what failed before).
+pub const CASE_NOTICE_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Serve the API and apps on `listener` until `shutdown` resolves; requests
 /// in flight then finish before this returns.
 pub async fn serve(
@@ -100,6 +104,17 @@ pub async fn serve(
             }
         }
     });
+    let platform = opened.platform.clone();
+    let notifier = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CASE_NOTICE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = platform.deliver_case_notices().await {
+                tracing::warn!(error = %err, "could not deliver case notices");
+            }
+        }
+    });
     let app = api::app(ApiState {
         platform: opened.platform.clone(),
         metrics: opened.metrics.clone(),
@@ -110,6 +125,7 @@ pub async fn serve(
     refresher.abort();
     sealer.abort();
     sweeper.abort();
+    notifier.abort();
     // Seal what the last requests logged before going away.
     if let Err(err) = opened.platform.store().seal_access_log().await {
         tracing::warn!(error = %err, "could not seal the access log at shutdown");

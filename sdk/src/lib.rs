@@ -4,7 +4,8 @@
 //! world (see `wit/` in the Hutong repository). This crate generates the
 //! bindings for that world once and puts an ordinary Rust API over them:
 //! [`Request`] and [`Response`], a small [`Router`], the typed [`Error`] every
-//! host call returns, the [`kv`] store and the [`log`].
+//! host call returns, the [`kv`] store, the community [`data`], [`cases`]
+//! (work orders) and the [`log`].
 //!
 //! # A complete app
 //!
@@ -84,6 +85,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cases;
 pub mod data;
 mod error;
 mod http;
@@ -118,11 +120,11 @@ pub use bindings::exports::hutong::platform::event_handler::DeviceEvent;
 /// One scheduled tick, for a schedule the app declares in its manifest.
 pub use bindings::exports::hutong::platform::tick_handler::Tick;
 
-/// One transition of a case (work order) the app opened.
-pub use bindings::exports::hutong::platform::case_watcher::CaseChange;
+/// One transition of a case (work order) the app opened; see [`cases`].
+pub use bindings::hutong::platform::case_types::CaseChange;
 
 /// A state in the case lifecycle.
-pub use bindings::exports::hutong::platform::case_watcher::CaseState;
+pub use bindings::hutong::platform::case_types::CaseState;
 
 /// A Hutong app: what the host calls.
 ///
@@ -151,7 +153,10 @@ pub trait App {
         Ok(())
     }
 
-    /// Handle one transition of a case the app opened.
+    /// Handle one transition of a case the app opened (see [`cases`]); the
+    /// host calls it only while the install holds `read-own-cases`. Changes
+    /// of a case arrive in order and at least once; an error makes the host
+    /// tell the app again later, up to 8 times.
     fn on_case_changed(change: CaseChange) -> Result<(), Error> {
         let _ = change;
         Ok(())
@@ -220,8 +225,9 @@ macro_rules! export_app {
 
 /// The glue [`export_app!`] expands to. Not part of the API.
 ///
-/// It must never call into [`kv`]: the linker keeps a host import only if
-/// something reaches it, and an app that does not use `kv` must not import it.
+/// It must never call into [`kv`], [`data`] or [`cases`]: the linker keeps a
+/// host import only if something reaches it, and an app that does not use
+/// one must not import it (nor need its permission).
 #[doc(hidden)]
 pub mod __private {
     use crate::bindings::exports::hutong::platform::http_handler as wit;

@@ -5,11 +5,12 @@
 //! `.wasm` file, or the `hutong.toml` manifest it is installed with.
 
 /// The test app (`tests/components/test-app`): one route per host behaviour
-/// the tests exercise (echo, kv, limits, sandbox, logging). Imports `kv` and
-/// `log`.
+/// the tests exercise (echo, kv, data, cases, limits, sandbox, logging), and
+/// a case watcher that records what it hears in kv. Imports `kv`, `data`,
+/// `cases` and `log`.
 pub const TEST_APP: &str = env!("HUTONG_TEST_APP");
 
-/// The test app's manifest: named `test-app`, declares the `kv` permission.
+/// The test app's manifest: named `test-app`, declares every permission.
 pub const TEST_APP_MANIFEST: &str = env!("HUTONG_TEST_APP_MANIFEST");
 
 /// A `wasi:cli/command` component (`tests/components/cli-command`), not a

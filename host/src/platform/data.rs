@@ -31,8 +31,8 @@ pub struct PermissionReport {
     pub reason: String,
     /// Whether the district granted it.
     pub granted: bool,
-    /// When the app last used it (ms), if ever; only data permissions are
-    /// logged per use.
+    /// When the app last used it (ms), if ever; only data and case
+    /// permissions are logged per use.
     pub last_used_at: Option<i64>,
     /// Granted, logged per use, and never used: a candidate for revoking.
     pub never_used: bool,
@@ -154,7 +154,9 @@ impl Platform {
                 .map(|(permission, reason)| {
                     let granted = install.granted.contains(permission);
                     let last_used_at = last_used.get(permission.name()).copied();
-                    let logged = permission.interface() == "data";
+                    // `data` and `cases` calls are logged one by one; `kv`
+                    // calls are not, so an unused `kv` grant cannot be told.
+                    let logged = matches!(permission.interface(), "data" | "cases");
                     PermissionReport {
                         permission: *permission,
                         reason: reason.clone(),

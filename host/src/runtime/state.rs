@@ -137,6 +137,9 @@ pub(crate) struct AppState {
     pub(crate) call: Arc<InstallIdentity>,
     pub(crate) request_id: String,
     pub(crate) store: Store,
+    /// The runtime the call runs in, for capabilities that go through the
+    /// platform's operations (cases) rather than straight to the store.
+    pub(crate) runtime: Arc<super::Runtime>,
     pub(crate) log_lines: u32,
     pub(crate) stdout: CapturedOutput,
     pub(crate) stderr: CapturedOutput,
@@ -147,6 +150,7 @@ impl AppState {
         call: Arc<InstallIdentity>,
         request_id: String,
         store: Store,
+        runtime: Arc<super::Runtime>,
         memory_bytes: u64,
     ) -> Self {
         let stdout = CapturedOutput::default();
@@ -172,6 +176,7 @@ impl AppState {
             call,
             request_id,
             store,
+            runtime,
             log_lines: 0,
             stdout,
             stderr,

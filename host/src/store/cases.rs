@@ -1275,6 +1275,17 @@ impl Store {
         Ok(())
     }
 
+    /// Put a claimed notice back, due at `retry_at`, without counting an
+    /// attempt (the host, not the app, could not deliver it).
+    pub async fn release_case_notice(&self, id: i64, retry_at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE case_notices SET next_at = $1, claimed_until = 0 WHERE id = $2")
+            .bind(retry_at)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Notices that are still waiting (pending) and given up on (dead) for
     /// a district.
     pub async fn case_notice_counts(&self, district: &str) -> Result<(i64, i64), StoreError> {

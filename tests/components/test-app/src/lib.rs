@@ -9,8 +9,9 @@ use std::hint::black_box;
 use std::str::FromStr;
 
 use hutong_sdk::bindings::hutong::platform::log as raw_log;
+use hutong_sdk::cases::{self, CaseEvent, CaseInfo, CaseReport, Priority, Tier};
 use hutong_sdk::data::{self, FieldClass, Resident, ResidentQuery};
-use hutong_sdk::{App, Error, Params, Request, Response, Router, kv};
+use hutong_sdk::{App, CaseChange, CaseState, Error, Params, Request, Response, Router, kv};
 use serde_json::json;
 
 const MIB: usize = 1024 * 1024;
@@ -46,6 +47,12 @@ impl App for TestApp {
             .get("/data/organisation", data_organisation)
             .get("/data/organisations", data_organisations)
             .get("/data/members", data_members)
+            .post("/cases/open", cases_open)
+            .get("/cases/get", cases_get)
+            .get("/cases/history", cases_history)
+            .get("/cases/list", cases_list)
+            .post("/cases/comment", cases_comment)
+            .get("/cases/heard", cases_heard)
             .get("/loop", spin)
             .get("/alloc", alloc)
             .get("/alloc-forever", alloc_forever)
@@ -60,7 +67,43 @@ impl App for TestApp {
             .get("/status", status)
             .handle(req)
     }
+
+    /// Records each change it hears under `heard/<case-id>/<n>` (n counting
+    /// from 0 per case, three digits), so the tests can check what arrived
+    /// and in which order. Fails on purpose while the kv key `watcher/fail`
+    /// (every case) or `watcher/fail/<case-id>` (that case) exists, so the
+    /// tests can check retries; never returns while `watcher/loop` exists,
+    /// so the tests can check the deadline holds for the watcher too.
+    fn on_case_changed(change: CaseChange) -> Result<(), Error> {
+        if kv::get(WATCHER_LOOP)?.is_some() {
+            spin_forever();
+        }
+        let for_case = format!("{WATCHER_FAIL}/{}", change.case_id);
+        if kv::get(WATCHER_FAIL)?.is_some() || kv::get(&for_case)?.is_some() {
+            return Err(Error::Unavailable(format!(
+                "test-app was told to fail (kv key {WATCHER_FAIL} or {for_case})"
+            )));
+        }
+        let prefix = format!("heard/{}/", change.case_id);
+        let heard = kv::list_keys(&prefix, None, kv::MAX_PAGE)?.keys.len();
+        let value = json!({
+            "case_id": change.case_id,
+            "from": state_name(change.from_state),
+            "to": state_name(change.to_state),
+            "actor": change.actor,
+            "note": change.note,
+            "at_ms": change.at_ms,
+        });
+        kv::set(&format!("{prefix}{heard:03}"), value.to_string().as_bytes())
+    }
 }
+
+/// While this kv key (or the key followed by `/<case-id>`) exists, the case
+/// watcher fails.
+const WATCHER_FAIL: &str = "watcher/fail";
+
+/// While this kv key exists, the case watcher never returns.
+const WATCHER_LOOP: &str = "watcher/loop";
 
 hutong_sdk::export_app!(TestApp);
 
@@ -326,6 +369,11 @@ fn kv_list(req: &Request, _: &Params) -> Result<Response, Error> {
 
 /// Never returns: the host's deadline must end it.
 fn spin(_: &Request, _: &Params) -> Result<Response, Error> {
+    spin_forever()
+}
+
+/// Never returns: the host's deadline must end it.
+fn spin_forever() -> ! {
     let mut turns: u64 = 0;
     loop {
         // `black_box` keeps the optimiser from proving the loop empty.
@@ -437,4 +485,176 @@ fn big(req: &Request, _: &Params) -> Result<Response, Error> {
 /// Answers with the status as given, unchecked: the host must police it.
 fn status(req: &Request, _: &Params) -> Result<Response, Error> {
     Ok(Response::new(number(req, "code")?))
+}
+
+fn state_name(state: CaseState) -> &'static str {
+    match state {
+        CaseState::Reported => "reported",
+        CaseState::Rejected => "rejected",
+        CaseState::Accepted => "accepted",
+        CaseState::Dispatched => "dispatched",
+        CaseState::InProgress => "in-progress",
+        CaseState::Handled => "handled",
+        CaseState::Verified => "verified",
+        CaseState::Closed => "closed",
+    }
+}
+
+fn parse_state(name: &str) -> Result<CaseState, Error> {
+    [
+        CaseState::Reported,
+        CaseState::Rejected,
+        CaseState::Accepted,
+        CaseState::Dispatched,
+        CaseState::InProgress,
+        CaseState::Handled,
+        CaseState::Verified,
+        CaseState::Closed,
+    ]
+    .into_iter()
+    .find(|s| state_name(*s) == name)
+    .ok_or_else(|| Error::InvalidArgument(format!("unknown case state `{name}`")))
+}
+
+fn priority_name(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Low => "low",
+        Priority::Normal => "normal",
+        Priority::High => "high",
+        Priority::Urgent => "urgent",
+    }
+}
+
+fn tier_name(tier: Tier) -> &'static str {
+    match tier {
+        Tier::Grid => "grid",
+        Tier::Community => "community",
+        Tier::Street => "street",
+        Tier::District => "district",
+        Tier::City => "city",
+    }
+}
+
+fn case_json(c: &CaseInfo) -> serde_json::Value {
+    json!({
+        "id": c.id,
+        "category": c.category,
+        "priority": priority_name(c.priority),
+        "state": state_name(c.state),
+        "tier": tier_name(c.tier),
+        "grid_id": c.grid_id,
+        "building_id": c.building_id,
+        "description": c.description,
+        "resident_id": c.resident_id,
+        "assignee": c.assignee,
+        "overdue": c.overdue,
+        "created_at_ms": c.created_at_ms,
+        "updated_at_ms": c.updated_at_ms,
+        "closed_at_ms": c.closed_at_ms,
+        "satisfaction": c.satisfaction,
+    })
+}
+
+fn event_json(e: &CaseEvent) -> serde_json::Value {
+    json!({
+        "at_ms": e.at_ms,
+        "actor": e.actor,
+        "action": e.action,
+        "from": state_name(e.from_state),
+        "to": state_name(e.to_state),
+        "from_tier": tier_name(e.from_tier),
+        "to_tier": tier_name(e.to_tier),
+        "note": e.note,
+    })
+}
+
+/// Opens a case from a JSON body: `category`, `description`, and optionally
+/// `priority` (`low`, `normal`, `high`, `urgent`), `grid_id`, `building_id`,
+/// `resident_id` and `attachments`. Answers 201 with the case id.
+fn cases_open(req: &Request, _: &Params) -> Result<Response, Error> {
+    let body: serde_json::Value = req.json()?;
+    let text = |name: &str| body[name].as_str().map(str::to_owned);
+    let priority = match body["priority"].as_str() {
+        None | Some("normal") => Priority::Normal,
+        Some("low") => Priority::Low,
+        Some("high") => Priority::High,
+        Some("urgent") => Priority::Urgent,
+        Some(other) => {
+            return Err(Error::InvalidArgument(format!(
+                "unknown priority `{other}`"
+            )));
+        }
+    };
+    let report = CaseReport {
+        priority,
+        grid_id: text("grid_id"),
+        building_id: text("building_id"),
+        resident_id: text("resident_id"),
+        attachments: body["attachments"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ..CaseReport::new(
+            text("category").unwrap_or_default(),
+            text("description").unwrap_or_default(),
+        )
+    };
+    let id = cases::open(&report)?;
+    Ok(Response::json(201, &json!({ "id": id })))
+}
+
+fn cases_get(req: &Request, _: &Params) -> Result<Response, Error> {
+    let case = cases::get(&required(req, "id")?)?;
+    Ok(Response::json(200, &case_json(&case)))
+}
+
+fn cases_history(req: &Request, _: &Params) -> Result<Response, Error> {
+    let events = cases::history(&required(req, "id")?)?;
+    let events: Vec<_> = events.iter().map(event_json).collect();
+    Ok(Response::json(200, &json!({ "events": events })))
+}
+
+/// One page of the app's cases: `state`, `cursor` and `limit` (default
+/// [`cases::MAX_PAGE`]) are optional.
+fn cases_list(req: &Request, _: &Params) -> Result<Response, Error> {
+    let state = req
+        .query_param("state")
+        .map(|s| parse_state(&s))
+        .transpose()?;
+    let limit = match req.query_param("limit") {
+        Some(_) => number(req, "limit")?,
+        None => cases::MAX_PAGE,
+    };
+    let cursor = req.query_param("cursor");
+    let page = cases::list(state, cursor.as_deref(), limit)?;
+    let cases: Vec<_> = page.cases.iter().map(case_json).collect();
+    Ok(Response::json(
+        200,
+        &json!({ "cases": cases, "next_cursor": page.next_cursor }),
+    ))
+}
+
+/// Comments on case `id` with the request body as the text.
+fn cases_comment(req: &Request, _: &Params) -> Result<Response, Error> {
+    let text = String::from_utf8_lossy(req.body());
+    cases::comment(&required(req, "id")?, &text)?;
+    Ok(Response::new(204))
+}
+
+/// The changes the watcher recorded for case `id`, in the order heard.
+fn cases_heard(req: &Request, _: &Params) -> Result<Response, Error> {
+    let prefix = format!("heard/{}/", required(req, "id")?);
+    let mut heard = Vec::new();
+    for key in kv::list_keys(&prefix, None, kv::MAX_PAGE)?.keys {
+        if let Some(value) = kv::get(&key)? {
+            let value: serde_json::Value = serde_json::from_slice(&value)
+                .map_err(|e| Error::Internal(format!("{key} holds no JSON: {e}")))?;
+            heard.push(value);
+        }
+    }
+    Ok(Response::json(200, &json!({ "heard": heard })))
 }
