@@ -11,7 +11,8 @@ mod data;
 
 pub use accounts::{AccountRequest, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
 pub use case_notices::{
-    DeliveryReport, FIRST_RETRY_MS, MAX_ATTEMPTS, MAX_RETRY_MS, NoticeCounts, retry_pause_ms,
+    DeliveryReport, FIRST_RETRY_MS, MAX_ATTEMPTS, MAX_RETRY_MS, NoticeCounts, SUSPENDED_RETRY_MS,
+    retry_pause_ms,
 };
 pub use cases::{CaseActor, CaseCommand, CaseReport, CaseView, SweepReport};
 pub use data::{GrantReport, PermissionReport};

@@ -10,7 +10,8 @@ use hutong_host::community::{Record, sample};
 use hutong_host::identity::{Caller, Role};
 use hutong_host::manifest::{Manifest, Permission};
 use hutong_host::platform::{
-    CaseActor, CaseCommand, CaseReport, DeliveryReport, MAX_ATTEMPTS, NoticeCounts, retry_pause_ms,
+    CaseActor, CaseCommand, CaseReport, DeliveryReport, MAX_ATTEMPTS, NoticeCounts,
+    SUSPENDED_RETRY_MS, retry_pause_ms,
 };
 use hutong_host::store::{AccessEntry, CaseFilter, Category};
 use hutong_host::{InstallRequest, Platform};
@@ -29,6 +30,7 @@ on_both_backends!(
     an_install_without_read_own_cases_is_not_told,
     a_failing_watcher_is_retried_then_set_aside_without_holding_up_other_cases,
     a_suspended_watcher_is_told_once_resumed,
+    an_uninstalled_apps_notices_are_dropped,
     a_watcher_past_its_deadline_is_stopped_retried_and_counts_toward_suspension,
     two_processes_tell_each_change_once,
     the_access_log_records_every_case_call,
@@ -814,19 +816,45 @@ async fn a_suspended_watcher_is_told_once_resumed(host: TestHost) {
         .suspend("east", "care", "maintenance")
         .await
         .expect("suspend");
-    let report = deliver(platform).await;
-    assert_eq!((report.retrying, report.delivered), (1, 0), "{report:?}");
+    // A suspension of any length spends no attempts and loses nothing.
+    for _ in 0..(MAX_ATTEMPTS + 4) {
+        let report = deliver(platform).await;
+        assert_eq!(
+            (report.postponed, report.retrying, report.dead),
+            (1, 0, 0),
+            "{report:?}"
+        );
+        clock.advance_ms(SUSPENDED_RETRY_MS);
+    }
     assert_eq!(counts(platform).await.pending, 1);
+    assert_eq!(counts(platform).await.dead, 0);
 
     platform.resume("east", "care").await.expect("resume");
+    clock.advance_ms(-1);
     // Still waiting out its pause.
     assert_eq!(deliver(platform).await, DeliveryReport::default());
-    clock.advance_ms(retry_pause_ms(1));
+    clock.advance_ms(1);
     assert_eq!(deliver(platform).await.delivered, 1);
     assert_eq!(
         heard(&host, "care", id).await,
         pairs(&[("reported", "accepted")])
     );
+}
+
+async fn an_uninstalled_apps_notices_are_dropped(host: TestHost) {
+    district(&host).await;
+    install(&host, "care", ALL).await;
+    let platform = &host.opened.platform;
+    let worker = worker(&host).await;
+    let id = open(&host, "care", "gone").await;
+    act(platform, &worker, id, Action::Accept, None).await;
+    platform
+        .uninstall("east", "care", false)
+        .await
+        .expect("uninstall");
+    let report = deliver(platform).await;
+    assert_eq!((report.dropped, report.retrying), (1, 0), "{report:?}");
+    assert_eq!(counts(platform).await.pending, 0);
 }
 
 async fn a_watcher_past_its_deadline_is_stopped_retried_and_counts_toward_suspension(

@@ -194,16 +194,11 @@ async fn figures(
 ) -> Result<Json<Figures>, ApiError> {
     caller.require_reader(&district)?;
     let figures = state.platform.case_figures(&district).await?;
-    let (pending, failed) = state
-        .platform
-        .store()
-        .case_notice_counts(&district)
-        .await
-        .map_err(crate::platform::PlatformError::from)?;
+    let notices = state.platform.case_notice_counts(&district).await?;
     Ok(Json(Figures {
         figures,
-        app_notices_pending: pending,
-        app_notices_failed: failed,
+        app_notices_pending: notices.pending,
+        app_notices_failed: notices.dead,
     }))
 }
 

@@ -7,10 +7,12 @@
 //! [`Platform::deliver_case_notices`] every second: it claims due notices
 //! for a lease (one per case, the oldest, so a case's changes arrive in
 //! order), calls each app's `case-watcher` export, and deletes what was
-//! delivered. A failure (an error result, a trap, a missed deadline, a
-//! missing or suspended install) is retried with a doubling pause until
-//! [`MAX_ATTEMPTS`]; then the notice is kept as dead, for an administrator to
-//! see, and the case's next change goes ahead.
+//! delivered. A failure (an error result, a trap, a missed deadline) is
+//! retried with a doubling pause until [`MAX_ATTEMPTS`]; then the notice is
+//! kept as dead, for an administrator to see, and the case's next change goes
+//! ahead. A suspended install is not failing: its notices wait, without
+//! spending attempts, until it is resumed. An uninstalled app's notices are
+//! dropped, as it can no longer be told.
 //!
 //! The design decision to know: the claim is a compare-and-set on the
 //! notice's lease, so several host processes on one PostgreSQL deliver each
@@ -58,19 +60,24 @@ const ROUNDS: usize = 20;
 /// attempt.
 const BUSY_RETRY_MS: i64 = 1_000;
 
+/// The pause before a suspended install's notice is tried again. Waiting
+/// costs no attempt: an administrator's suspension must not lose changes.
+pub const SUSPENDED_RETRY_MS: i64 = 30_000;
+
 /// What one delivery run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DeliveryReport {
     /// Notices the apps handled.
     pub delivered: u64,
-    /// Notices dropped because the install no longer holds `read-own-cases`.
+    /// Notices dropped because the install no longer holds `read-own-cases`
+    /// or was uninstalled.
     pub dropped: u64,
     /// Failed attempts that will be retried.
     pub retrying: u64,
     /// Notices given up on after their last attempt.
     pub dead: u64,
     /// Notices put back, without counting an attempt, because the host had
-    /// no free instance.
+    /// no free instance or the install is suspended.
     pub postponed: u64,
 }
 
@@ -183,6 +190,22 @@ impl Platform {
                 let retry_at = self.store.clock().now_ms() + BUSY_RETRY_MS;
                 self.store.release_case_notice(notice.id, retry_at).await?;
                 return Ok(Fate::Postponed);
+            }
+            Err(CallError::Suspended { .. }) => {
+                let retry_at = self.store.clock().now_ms() + SUSPENDED_RETRY_MS;
+                self.store.release_case_notice(notice.id, retry_at).await?;
+                return Ok(Fate::Postponed);
+            }
+            Err(CallError::NotInstalled { .. }) => {
+                tracing::warn!(
+                    district = %notice.district,
+                    app = %notice.app,
+                    case = notice.change.case_id,
+                    notice = notice.id,
+                    "case change not told: the app is no longer installed; notice dropped"
+                );
+                self.store.case_notice_delivered(notice.id).await?;
+                return Ok(Fate::Dropped);
             }
             Ok(WatchOutcome::Refused(message)) => {
                 format!("the app answered with an error: {message}")
