@@ -49,6 +49,26 @@ pub enum Permission {
     /// Comment on the cases the app opened.
     #[serde(rename = "comment-cases")]
     CommentCases,
+    /// Send messages to in-app inboxes (`hutong:platform/notify`).
+    #[serde(rename = "notify-inbox")]
+    NotifyInbox,
+    /// Send text messages through the district's SMS gateway.
+    #[serde(rename = "notify-sms")]
+    NotifySms,
+    /// Place voice calls (智能外呼) through the district's voice gateway.
+    #[serde(rename = "notify-voice")]
+    NotifyVoice,
+    /// Post to the district's webhook.
+    #[serde(rename = "notify-webhook")]
+    NotifyWebhook,
+    /// Be handed the device events the manifest's `[events]` subscribes to
+    /// (the `event-handler` export).
+    #[serde(rename = "receive-events")]
+    ReceiveEvents,
+    /// Be called on the schedules the manifest's `[[schedules]]` declares
+    /// (the `tick-handler` export).
+    #[serde(rename = "schedules")]
+    Schedules,
 }
 
 impl Permission {
@@ -63,6 +83,12 @@ impl Permission {
         Permission::OpenCases,
         Permission::ReadOwnCases,
         Permission::CommentCases,
+        Permission::NotifyInbox,
+        Permission::NotifySms,
+        Permission::NotifyVoice,
+        Permission::NotifyWebhook,
+        Permission::ReceiveEvents,
+        Permission::Schedules,
     ];
 
     /// The name used in manifests, grants and denials.
@@ -77,11 +103,18 @@ impl Permission {
             Permission::OpenCases => "open-cases",
             Permission::ReadOwnCases => "read-own-cases",
             Permission::CommentCases => "comment-cases",
+            Permission::NotifyInbox => "notify-inbox",
+            Permission::NotifySms => "notify-sms",
+            Permission::NotifyVoice => "notify-voice",
+            Permission::NotifyWebhook => "notify-webhook",
+            Permission::ReceiveEvents => "receive-events",
+            Permission::Schedules => "schedules",
         }
     }
 
     /// The WIT interface (without package and version) whose use this
-    /// permission governs.
+    /// permission governs: an import the app calls, or (see
+    /// [`Permission::is_import`]) an export the host calls.
     pub fn interface(self) -> &'static str {
         match self {
             Permission::Kv => "kv",
@@ -91,7 +124,21 @@ impl Permission {
             | Permission::ReadBuildings
             | Permission::ReadOrganisations => "data",
             Permission::OpenCases | Permission::ReadOwnCases | Permission::CommentCases => "cases",
+            Permission::NotifyInbox
+            | Permission::NotifySms
+            | Permission::NotifyVoice
+            | Permission::NotifyWebhook => "notify",
+            Permission::ReceiveEvents => "event-handler",
+            Permission::Schedules => "tick-handler",
         }
+    }
+
+    /// Whether the permission governs an import the app calls (most do).
+    /// The others govern an export every app has, which the host calls only
+    /// for installs granted the permission, so they are not matched against
+    /// the component's imports.
+    pub fn is_import(self) -> bool {
+        !matches!(self, Permission::ReceiveEvents | Permission::Schedules)
     }
 }
 
@@ -141,6 +188,17 @@ pub enum ManifestError {
         "public route `{0}` is invalid: a route starts with '/', may end in '*' to match everything below it, and has at most 256 characters"
     )]
     InvalidPublicRoute(String),
+    /// The `[events]` section is malformed or disagrees with the permissions.
+    #[error("manifest [events]: {0}")]
+    Events(String),
+    /// A `[[schedules]]` entry is malformed.
+    #[error("manifest schedule `{name}`: {why}")]
+    InvalidSchedule {
+        /// The schedule's name.
+        name: String,
+        /// What is wrong and what is allowed.
+        why: String,
+    },
     /// A limit outside the platform's maxima.
     #[error("limit {name} = {value} is out of range: allowed 1..={max}")]
     LimitOutOfRange {
@@ -151,6 +209,88 @@ pub enum ManifestError {
         /// The platform's maximum.
         max: u64,
     },
+}
+
+/// Whether `s` is an event type: 1 to 64 of a-z, 0-9, '.', '-' and '_',
+/// starting with a letter or digit.
+pub fn is_valid_event_type(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')
+        })
+}
+
+fn check_events(
+    events: &EventSettings,
+    permissions: &BTreeMap<Permission, String>,
+) -> Result<(), ManifestError> {
+    let declared = permissions.contains_key(&Permission::ReceiveEvents);
+    if events.types.is_empty() && declared {
+        return Err(ManifestError::Events(
+            "the manifest declares `receive-events` but subscribes to no event types; list them under [events] types".into(),
+        ));
+    }
+    if !events.types.is_empty() && !declared {
+        return Err(ManifestError::Events(
+            "[events] subscribes to event types, which needs the `receive-events` permission with a reason".into(),
+        ));
+    }
+    if events.types.len() > MAX_EVENT_TYPES {
+        return Err(ManifestError::Events(format!(
+            "{} event types; at most {MAX_EVENT_TYPES}",
+            events.types.len()
+        )));
+    }
+    if let Some(t) = events.types.iter().find(|t| !is_valid_event_type(t)) {
+        return Err(ManifestError::Events(format!(
+            "event type `{t}` is invalid: use 1 to 64 characters of a-z, 0-9, '.', '-' and '_'"
+        )));
+    }
+    Ok(())
+}
+
+fn check_schedules(
+    schedules: &[Schedule],
+    permissions: &BTreeMap<Permission, String>,
+) -> Result<(), ManifestError> {
+    let declared = permissions.contains_key(&Permission::Schedules);
+    if schedules.is_empty() && declared {
+        return Err(ManifestError::InvalidSchedule {
+            name: String::new(),
+            why: "the manifest declares `schedules` but no [[schedules]]".into(),
+        });
+    }
+    if !schedules.is_empty() && !declared {
+        return Err(ManifestError::InvalidSchedule {
+            name: schedules[0].name.clone(),
+            why: "[[schedules]] needs the `schedules` permission with a reason".into(),
+        });
+    }
+    if schedules.len() > MAX_SCHEDULES {
+        return Err(ManifestError::InvalidSchedule {
+            name: String::new(),
+            why: format!("{} schedules; at most {MAX_SCHEDULES}", schedules.len()),
+        });
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for s in schedules {
+        if !is_valid_slug(&s.name) {
+            return Err(ManifestError::InvalidSchedule {
+                name: s.name.clone(),
+                why: "the name must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter".into(),
+            });
+        }
+        if !names.insert(&s.name) {
+            return Err(ManifestError::InvalidSchedule {
+                name: s.name.clone(),
+                why: "two schedules have this name".into(),
+            });
+        }
+        s.timing()?;
+    }
+    Ok(())
 }
 
 fn known_permissions() -> String {
@@ -196,6 +336,157 @@ impl HttpSettings {
     }
 }
 
+/// The device events an app subscribes to.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// Event types (`door.open`, `smoke.alarm`, `heartbeat`, ...) the host
+    /// hands to the app's `event-handler`, with the `receive-events`
+    /// permission.
+    #[serde(default)]
+    pub types: Vec<String>,
+}
+
+/// One schedule: the host calls the app's `tick-handler` with its name, once
+/// per period across every host process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Schedule {
+    /// The schedule's name, unique in the manifest (a slug).
+    pub name: String,
+    /// A fixed interval: a number and a unit, `30s`, `15m`, `2h` or `1d`
+    /// (at least 10 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    /// A five-field cron expression (`0 8 * * *`: minute, hour, day of
+    /// month, month, day of week).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// The UTC offset the cron expression is read in (`+08:00`); UTC when
+    /// left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset: Option<String>,
+}
+
+/// The shortest interval a schedule may have, in milliseconds.
+pub const MIN_SCHEDULE_INTERVAL_MS: i64 = 10_000;
+
+/// Most schedules a manifest may declare.
+const MAX_SCHEDULES: usize = 16;
+
+/// Most event types a manifest may subscribe to.
+const MAX_EVENT_TYPES: usize = 64;
+
+/// A schedule's timing, parsed.
+#[derive(Clone, Debug)]
+pub enum Timing {
+    /// Every so many milliseconds, counted from the Unix epoch (so every
+    /// process agrees on the periods).
+    Every(i64),
+    /// A cron expression read at a fixed UTC offset.
+    Cron(Box<croner::Cron>, chrono::FixedOffset),
+}
+
+impl Timing {
+    /// The start of the latest period at or before `now_ms` (when the tick
+    /// for that period was due), if any.
+    pub fn latest_due(&self, now_ms: i64) -> Option<i64> {
+        match self {
+            Timing::Every(ms) => Some(now_ms - now_ms.rem_euclid(*ms)),
+            Timing::Cron(cron, offset) => {
+                let now = chrono::DateTime::from_timestamp_millis(now_ms)?.with_timezone(offset);
+                cron.find_previous_occurrence(&now, true)
+                    .ok()
+                    .map(|t| t.timestamp_millis())
+            }
+        }
+    }
+
+    /// When the next tick after `now_ms` is due.
+    pub fn next_due(&self, now_ms: i64) -> Option<i64> {
+        match self {
+            Timing::Every(ms) => Some(now_ms - now_ms.rem_euclid(*ms) + ms),
+            Timing::Cron(cron, offset) => {
+                let now = chrono::DateTime::from_timestamp_millis(now_ms)?.with_timezone(offset);
+                cron.find_next_occurrence(&now, false)
+                    .ok()
+                    .map(|t| t.timestamp_millis())
+            }
+        }
+    }
+}
+
+impl Schedule {
+    /// The schedule's timing, or why it is invalid.
+    pub fn timing(&self) -> Result<Timing, ManifestError> {
+        let bad = |why: String| ManifestError::InvalidSchedule {
+            name: self.name.clone(),
+            why,
+        };
+        match (&self.every, &self.cron) {
+            (Some(every), None) => {
+                if self.utc_offset.is_some() {
+                    return Err(bad("utc-offset applies to cron only".into()));
+                }
+                parse_interval(every).map(Timing::Every).map_err(bad)
+            }
+            (None, Some(cron)) => {
+                let parsed = cron
+                    .parse::<croner::Cron>()
+                    .map_err(|e| bad(format!("cron `{cron}` does not parse: {e}")))?;
+                let offset = match &self.utc_offset {
+                    None => chrono::FixedOffset::east_opt(0),
+                    Some(o) => parse_offset(o),
+                }
+                .ok_or_else(|| {
+                    bad(format!(
+                        "utc-offset `{}` is invalid: write it like +08:00",
+                        self.utc_offset.as_deref().unwrap_or_default()
+                    ))
+                })?;
+                Ok(Timing::Cron(Box::new(parsed), offset))
+            }
+            _ => Err(bad(
+                "give exactly one of `every` (like \"15m\") or `cron` (like \"0 8 * * *\")".into(),
+            )),
+        }
+    }
+}
+
+/// `30s`, `15m`, `2h`, `1d` in milliseconds.
+fn parse_interval(text: &str) -> Result<i64, String> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let scale = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => 0,
+    };
+    let n: i64 = number.parse().unwrap_or(0);
+    match n.checked_mul(scale) {
+        Some(ms) if (MIN_SCHEDULE_INTERVAL_MS..=366 * 86_400_000).contains(&ms) => Ok(ms),
+        _ => Err(format!(
+            "every = `{text}` is invalid: write a number and a unit (s, m, h or d), from 10s up to 366d"
+        )),
+    }
+}
+
+/// `+08:00` or `-05:30`.
+fn parse_offset(text: &str) -> Option<chrono::FixedOffset> {
+    let sign = match text.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (h, m) = text.get(1..)?.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if h > 14 || m > 59 || text.len() != 6 {
+        return None;
+    }
+    chrono::FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+}
+
 /// A parsed and validated manifest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -218,6 +509,12 @@ pub struct Manifest {
     /// How its HTTP entry point is exposed.
     #[serde(default)]
     pub http: HttpSettings,
+    /// The device events it subscribes to.
+    #[serde(default)]
+    pub events: EventSettings,
+    /// Its schedules.
+    #[serde(default)]
+    pub schedules: Vec<Schedule>,
 }
 
 #[derive(Deserialize)]
@@ -234,6 +531,10 @@ struct RawManifest {
     limits: WantedLimits,
     #[serde(default)]
     http: HttpSettings,
+    #[serde(default)]
+    events: EventSettings,
+    #[serde(default)]
+    schedules: Vec<Schedule>,
 }
 
 /// Most public route patterns a manifest may list.
@@ -282,6 +583,8 @@ impl Manifest {
                 return Err(ManifestError::InvalidPublicRoute(route.clone()));
             }
         }
+        check_events(&raw.events, &permissions)?;
+        check_schedules(&raw.schedules, &permissions)?;
         Ok(Manifest {
             name: raw.name,
             version,
@@ -290,7 +593,18 @@ impl Manifest {
             permissions,
             limits: raw.limits,
             http: raw.http,
+            events: raw.events,
+            schedules: raw.schedules,
         })
+    }
+
+    /// The manifest's schedules with their parsed timing (checked when the
+    /// manifest was read, so a stored manifest always parses).
+    pub fn timings(&self) -> Vec<(&Schedule, Timing)> {
+        self.schedules
+            .iter()
+            .filter_map(|s| s.timing().ok().map(|t| (s, t)))
+            .collect()
     }
 
     /// Whether this host's API version satisfies the manifest's requirement.
@@ -460,5 +774,89 @@ mod tests {
         assert!(!is_valid_slug(""));
         assert!(!is_valid_slug("East"));
         assert!(!is_valid_slug(&"a".repeat(64)));
+    }
+
+    fn with(extra: &str) -> Result<Manifest, ManifestError> {
+        Manifest::from_toml(&format!(
+            "name = \"care\"\nversion = \"1.0.0\"\nhost-api = \"^0.1\"\n{extra}"
+        ))
+    }
+
+    #[test]
+    fn schedules_need_their_permission_and_one_valid_timing() {
+        let ok = with(
+            "[permissions]\nschedules = \"rounds\"\n[[schedules]]\nname = \"rounds\"\nevery = \"15m\"\n[[schedules]]\nname = \"morning\"\ncron = \"0 8 * * *\"\nutc-offset = \"+08:00\"",
+        )
+        .expect("valid");
+        assert_eq!(ok.timings().len(), 2);
+        for (extra, needle) in [
+            (
+                "[[schedules]]\nname = \"a\"\nevery = \"1m\"",
+                "needs the `schedules` permission",
+            ),
+            ("[permissions]\nschedules = \"x\"", "no [[schedules]]"),
+            (
+                "[permissions]\nschedules = \"x\"\n[[schedules]]\nname = \"a\"\nevery = \"5s\"",
+                "from 10s up to 366d",
+            ),
+            (
+                "[permissions]\nschedules = \"x\"\n[[schedules]]\nname = \"a\"\nevery = \"1m\"\ncron = \"* * * * *\"",
+                "exactly one of",
+            ),
+            (
+                "[permissions]\nschedules = \"x\"\n[[schedules]]\nname = \"a\"\ncron = \"61 * * * *\"",
+                "does not parse",
+            ),
+            (
+                "[permissions]\nschedules = \"x\"\n[[schedules]]\nname = \"a\"\ncron = \"0 8 * * *\"\nutc-offset = \"8\"",
+                "like +08:00",
+            ),
+            (
+                "[permissions]\nschedules = \"x\"\n[[schedules]]\nname = \"a\"\nevery = \"1m\"\n[[schedules]]\nname = \"a\"\nevery = \"2m\"",
+                "two schedules",
+            ),
+        ] {
+            let err = with(extra).expect_err(extra).to_string();
+            assert!(err.contains(needle), "{extra}: {err}");
+        }
+    }
+
+    #[test]
+    fn periods_are_aligned_so_every_process_agrees() {
+        let every = Timing::Every(15 * 60_000);
+        let due = every.latest_due(1_000_000).unwrap_or_default();
+        assert_eq!(due, 900_000);
+        assert_eq!(every.next_due(1_000_000), Some(1_800_000));
+        // 08:00 at +08:00 is 00:00 UTC.
+        let m = with("[permissions]\nschedules = \"x\"\n[[schedules]]\nname = \"m\"\ncron = \"0 8 * * *\"\nutc-offset = \"+08:00\"").expect("valid");
+        let (_, timing) = &m.timings()[0];
+        let day = 86_400_000;
+        assert_eq!(
+            timing.latest_due(20_000 * day + 3_600_000),
+            Some(20_000 * day)
+        );
+        assert_eq!(timing.next_due(20_000 * day), Some(20_001 * day));
+    }
+
+    #[test]
+    fn events_need_receive_events_and_valid_types() {
+        assert!(with("[permissions]\nreceive-events = \"alerts\"\n[events]\ntypes = [\"door.open\", \"heartbeat\"]").is_ok());
+        for (extra, needle) in [
+            (
+                "[events]\ntypes = [\"door.open\"]",
+                "needs the `receive-events` permission",
+            ),
+            (
+                "[permissions]\nreceive-events = \"x\"",
+                "subscribes to no event types",
+            ),
+            (
+                "[permissions]\nreceive-events = \"x\"\n[events]\ntypes = [\"Door Open\"]",
+                "is invalid",
+            ),
+        ] {
+            let err = with(extra).expect_err(extra).to_string();
+            assert!(err.contains(needle), "{extra}: {err}");
+        }
     }
 }

@@ -42,6 +42,7 @@ const IMPORTABLE: &[(&str, bool)] = &[
     ("kv", true),
     ("data", true),
     ("cases", true),
+    ("notify", true),
 ];
 
 /// The export that makes a component a Hutong app.
@@ -368,7 +369,7 @@ impl Platform {
                 )));
             }
         }
-        for permission in manifest.permissions.keys() {
+        for permission in manifest.permissions.keys().filter(|p| p.is_import()) {
             if !used.contains(permission.interface()) {
                 return Err(PlatformError::ManifestMismatch(format!(
                     "the manifest declares the `{permission}` permission but the component never imports hutong:platform/{}; remove it so administrators are not asked to grant what the app cannot use",
@@ -473,7 +474,7 @@ mod tests {
 
     #[test]
     fn every_permission_governs_an_importable_interface() {
-        for permission in Permission::ALL {
+        for permission in Permission::ALL.iter().filter(|p| p.is_import()) {
             assert!(
                 IMPORTABLE.contains(&(permission.interface(), true)),
                 "{permission} governs `{}`, which apps cannot import with a permission",
