@@ -8,6 +8,7 @@ mod accounts;
 mod case_notices;
 mod cases;
 mod data;
+mod schedules;
 
 pub use accounts::{AccountRequest, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
 pub use case_notices::{
@@ -16,6 +17,7 @@ pub use case_notices::{
 };
 pub use cases::{CaseActor, CaseCommand, CaseReport, CaseView, SweepReport};
 pub use data::{GrantReport, PermissionReport};
+pub use schedules::{ScheduleView, TickReport};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

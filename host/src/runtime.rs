@@ -11,6 +11,7 @@
 mod cache;
 mod health;
 mod state;
+mod ticks;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ pub use cache::CacheStats;
 pub use health::FailurePolicy;
 pub(crate) use state::AppState;
 pub(crate) use state::InstallIdentity;
+pub use ticks::TickOutcome;
 
 use crate::bindings::{App, AppPre, http_handler};
 use crate::capability;

@@ -64,6 +64,9 @@ pub const CASE_SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 /// opened (and retries what failed before).
 pub const CASE_NOTICE_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often a serving host looks for schedule periods that are due.
+pub const TICK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Serve the API and apps on `listener` until `shutdown` resolves; requests
 /// in flight then finish before this returns.
 pub async fn serve(
@@ -115,6 +118,17 @@ pub async fn serve(
             }
         }
     });
+    let platform = opened.platform.clone();
+    let ticker = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TICK_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = platform.run_due_ticks().await {
+                tracing::warn!(error = %err, "could not run due schedule ticks");
+            }
+        }
+    });
     let app = api::app(ApiState {
         platform: opened.platform.clone(),
         metrics: opened.metrics.clone(),
@@ -125,6 +139,7 @@ pub async fn serve(
     refresher.abort();
     sealer.abort();
     sweeper.abort();
+    ticker.abort();
     notifier.abort();
     // Seal what the last requests logged before going away.
     if let Err(err) = opened.platform.store().seal_access_log().await {

@@ -13,6 +13,7 @@ mod community;
 mod districts;
 mod installs;
 mod kv;
+mod schedules;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -33,6 +34,7 @@ pub use community::{HouseholdRow, ImportSummary, ListFilter, ResidentFilter, Res
 pub use districts::District;
 pub use installs::{Install, InstallStatus, NewInstall};
 pub use kv::KeyPage;
+pub use schedules::ScheduleRun;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -34,6 +34,10 @@ pub(super) fn router() -> Router<ApiState> {
             post(suspend),
         )
         .route("/districts/{district}/installs/{app}/resume", post(resume))
+        .route(
+            "/districts/{district}/installs/{app}/schedules",
+            get(schedules),
+        )
 }
 
 /// The install upload: a manifest (a JSON object, or the `hutong.toml` text)
@@ -140,6 +144,26 @@ async fn list(
             .await
             .map_err(PlatformError::from)?,
     ))
+}
+
+#[derive(serde::Serialize)]
+struct Schedules {
+    schedules: Vec<crate::platform::ScheduleView>,
+    recent_runs: Vec<crate::store::ScheduleRun>,
+}
+
+/// An install's schedules, when each is next due, and its recent runs.
+async fn schedules(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path((district, app)): Path<(String, String)>,
+) -> Result<Json<Schedules>, ApiError> {
+    caller.require_reader(&district)?;
+    let (schedules, recent_runs) = state.platform.schedules(&district, &app).await?;
+    Ok(Json(Schedules {
+        schedules,
+        recent_runs,
+    }))
 }
 
 async fn show(

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use hutong_sdk::bindings::hutong::platform::log as raw_log;
 use hutong_sdk::cases::{self, CaseEvent, CaseInfo, CaseReport, Priority, Tier};
 use hutong_sdk::data::{self, FieldClass, Resident, ResidentQuery};
-use hutong_sdk::{App, CaseChange, CaseState, Error, Params, Request, Response, Router, kv};
+use hutong_sdk::{App, CaseChange, CaseState, Error, Params, Request, Response, Router, Tick, kv};
 use serde_json::json;
 
 const MIB: usize = 1024 * 1024;
@@ -96,7 +96,27 @@ impl App for TestApp {
         });
         kv::set(&format!("{prefix}{heard:03}"), value.to_string().as_bytes())
     }
+
+    /// Records each tick under kv `ticks/<schedule>/<scheduled-at-ms>`
+    /// (with how many times that period was delivered), so the tests can
+    /// check each period runs once; fails while kv `tick/fail` exists.
+    fn on_tick(tick: Tick) -> Result<(), Error> {
+        if kv::get(TICK_FAIL)?.is_some() {
+            return Err(Error::Unavailable(format!(
+                "test-app was told to fail ticks (kv key {TICK_FAIL})"
+            )));
+        }
+        let key = format!("ticks/{}/{}", tick.schedule, tick.scheduled_at_ms);
+        let times = match kv::get(&key)? {
+            Some(v) => String::from_utf8_lossy(&v).parse::<u32>().unwrap_or(0),
+            None => 0,
+        };
+        kv::set(&key, (times + 1).to_string().as_bytes())
+    }
 }
+
+/// While this kv key exists, ticks fail.
+const TICK_FAIL: &str = "tick/fail";
 
 /// While this kv key (or the key followed by `/<case-id>`) exists, the case
 /// watcher fails.
