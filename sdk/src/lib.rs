@@ -147,7 +147,21 @@ pub trait App {
         Ok(())
     }
 
-    /// Handle one tick of a schedule declared in the manifest.
+    /// Handle one tick of a schedule declared in the manifest's
+    /// `[[schedules]]` (with the `schedules` permission). Each period ticks
+    /// once across every host process; [`Tick::schedule`] names the
+    /// schedule and [`Tick::scheduled_at_ms`] when the period was due. A
+    /// failed tick is not retried: the next period is the next chance.
+    ///
+    /// ```toml
+    /// [permissions]
+    /// schedules = "Checks every morning for residents nobody has seen."
+    ///
+    /// [[schedules]]
+    /// name = "morning-check"
+    /// cron = "0 8 * * *"
+    /// utc-offset = "+08:00"
+    /// ```
     fn on_tick(tick: Tick) -> Result<(), Error> {
         let _ = tick;
         Ok(())
