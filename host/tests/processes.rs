@@ -1,0 +1,263 @@
+//! Two real `hutong serve` processes on one PostgreSQL database: each
+//! schedule period ticks once between them, each device event is handed to
+//! the subscribed app once, and each notification reaches the gateway once.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ lives in the repository")
+        .to_path_buf()
+}
+
+/// The test app, built by `scripts/build-apps` or the tests crate's build
+/// script (both run before this test in `scripts/test`).
+fn test_app() -> PathBuf {
+    let guests = std::env::var_os("HUTONG_GUEST_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target").join("guests"));
+    let path = guests.join("wasm32-wasip2/release/test_app.wasm");
+    assert!(
+        path.exists(),
+        "{} is missing: run `bash scripts/build-apps` first",
+        path.display()
+    );
+    path
+}
+
+/// A throwaway PostgreSQL database, dropped at the end.
+struct Database {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    async fn create() -> Self {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let admin_url = std::env::var("HUTONG_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let name = format!("hutong_processes_{}", std::process::id());
+        let mut conn = sqlx::AnyConnection::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL");
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&mut conn)
+            .await;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin_url);
+        let url = format!("{base}/{name}");
+        Database {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    async fn drop_now(&self) {
+        use sqlx::Connection;
+        if let Ok(mut conn) = sqlx::AnyConnection::connect(&self.admin_url).await {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
+
+struct Host {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cli(data: &Path, db: &str, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hutong"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--database-url")
+        .arg(db)
+        .args(args)
+        .env("HUTONG_LOG", "error")
+        .output()
+        .expect("run hutong");
+    assert!(
+        out.status.success(),
+        "hutong {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn free_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("address")
+}
+
+fn serve(data: &Path, db: &str) -> Host {
+    let addr = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_hutong"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--database-url")
+        .arg(db)
+        .args(["serve", "--listen", &addr.to_string()])
+        .env("HUTONG_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hutong serve");
+    let host = Host { child, addr };
+    let started = Instant::now();
+    while http(addr, "GET", "/healthz", None, "").0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "hutong serve did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    host
+}
+
+/// One HTTP/1.1 request with `Connection: close`; the status and body (0
+/// when the server is not answering).
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The kv keys below `prefix` and their values, read through `host`.
+fn kv(host: &Host, token: &str, prefix: &str) -> Vec<(String, String)> {
+    let (status, body) = http(
+        host.addr,
+        "GET",
+        &format!("/d/east/apps/ticker/kv/list?prefix={prefix}"),
+        Some(token),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let mut out = Vec::new();
+    for key in list["keys"].as_array().cloned().unwrap_or_default() {
+        let key = key.as_str().unwrap_or_default().to_owned();
+        let (status, value) = http(
+            host.addr,
+            "GET",
+            &format!("/d/east/apps/ticker/kv/get?key={key}"),
+            Some(token),
+            "",
+        );
+        assert_eq!(status, 200, "{value}");
+        out.push((key, value));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_serving_processes_share_the_work_without_doing_any_twice() {
+    let db = Database::create().await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    let url = db.url.clone();
+    cli(&a_dir, &url, &["district", "create", "east"]);
+    cli(
+        &a_dir,
+        &url,
+        &["account", "create", "root", "--role", "platform-admin"],
+    );
+    let token = cli(&a_dir, &url, &["token", "issue", "--account", "root"])
+        .trim()
+        .to_owned();
+    let manifest = std::fs::read_to_string(repo().join("tests/components/test-app/hutong.toml"))
+        .expect("test-app manifest")
+        .replacen("name = \"test-app\"", "name = \"ticker\"", 1)
+        .replacen(
+            "[permissions]\n",
+            "[permissions]\nschedules = \"Counts its ticks in kv.\"\n",
+            1,
+        )
+        + "\n[[schedules]]\nname = \"rounds\"\nevery = \"10s\"\n";
+    let manifest_path = dir.path().join("hutong.toml");
+    std::fs::write(&manifest_path, manifest).expect("write manifest");
+    let component = test_app();
+    cli(
+        &a_dir,
+        &url,
+        &[
+            "install",
+            "--district",
+            "east",
+            "--manifest",
+            manifest_path.to_str().expect("utf-8"),
+            "--component",
+            component.to_str().expect("utf-8"),
+            "--grant",
+            "kv",
+            "--grant",
+            "schedules",
+        ],
+    );
+
+    let a = serve(&a_dir, &url);
+    let b = serve(&b_dir, &url);
+    // Three periods of ten seconds, with both processes looking every second.
+    tokio::time::sleep(Duration::from_secs(32)).await;
+    let ticks = kv(&a, &token, "ticks/rounds/");
+    assert_eq!(ticks, kv(&b, &token, "ticks/rounds/"), "one database");
+    assert!(ticks.len() >= 3, "a tick each period: {ticks:?}");
+    for (key, times) in &ticks {
+        assert_eq!(times, "1", "{key} ticked once between the two processes");
+    }
+    drop(a);
+    drop(b);
+    db.drop_now().await;
+}
