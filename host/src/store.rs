@@ -13,6 +13,7 @@ mod community;
 mod districts;
 mod installs;
 mod kv;
+mod notifications;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -33,6 +34,10 @@ pub use community::{HouseholdRow, ImportSummary, ListFilter, ResidentFilter, Res
 pub use districts::District;
 pub use installs::{Install, InstallStatus, NewInstall};
 pub use kv::KeyPage;
+pub use notifications::{
+    NewDelivery, NewSend, Notification, NotificationPage, NotifySettings, Outgoing, Place,
+    ResidentContact, SendRow,
+};
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
