@@ -13,6 +13,7 @@ mod data;
 mod districts;
 mod error;
 mod installs;
+mod notifications;
 mod open311;
 mod residents;
 
@@ -52,6 +53,7 @@ pub fn app(state: ApiState) -> Router {
                 .merge(data::router())
                 .merge(districts::router())
                 .merge(installs::router())
+                .merge(notifications::router())
                 .merge(residents::router()),
         )
         .merge(apps::router())

@@ -7,6 +7,7 @@ pub(crate) mod cases;
 pub(crate) mod data;
 pub(crate) mod kv;
 pub(crate) mod log;
+pub(crate) mod notify;
 
 use crate::bindings::hutong::platform::types;
 use crate::runtime::AppState;

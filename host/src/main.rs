@@ -75,6 +75,9 @@ enum Command {
     /// departments, time limits and policy.
     #[command(subcommand)]
     Case(cli::cases::CaseCommandLine),
+    /// Notifications: a district's gateways, its outbox and dead letters.
+    #[command(subcommand)]
+    Notify(cli::notify::NotifyCommandLine),
     /// Install an app into a district from a local component and manifest.
     Install {
         /// Target district.
@@ -184,6 +187,17 @@ enum AccountCommand {
         /// A grid a worker serves (repeatable).
         #[arg(long = "grid")]
         grids: Vec<String>,
+        /// A phone number for SMS and voice notifications (workers).
+        #[arg(long)]
+        phone: Option<String>,
+    },
+    /// Set or clear an account's phone number for notifications.
+    Phone {
+        /// The account.
+        id: String,
+        /// The number (digits, optionally after `+`); clears it when absent.
+        #[arg(long)]
+        phone: Option<String>,
     },
     /// List accounts.
     List {
@@ -329,6 +343,7 @@ async fn main() -> Result<()> {
         Command::Audit(command) => audit(&opened, command).await,
         Command::Token(command) => token(&opened, command).await,
         Command::Case(command) => cli::cases::run(&opened, command).await,
+        Command::Notify(command) => cli::notify::run(&opened, command).await,
         Command::Install {
             district,
             manifest,
@@ -447,6 +462,7 @@ async fn account(opened: &Opened, command: AccountCommand) -> Result<()> {
             name,
             resident,
             grids,
+            phone,
         } => {
             let a = platform
                 .create_account(AccountRequest {
@@ -456,6 +472,7 @@ async fn account(opened: &Opened, command: AccountCommand) -> Result<()> {
                     display_name: name,
                     resident_id: resident,
                     grids,
+                    phone,
                 })
                 .await?;
             println!(
@@ -488,6 +505,13 @@ async fn account(opened: &Opened, command: AccountCommand) -> Result<()> {
                         "active"
                     }
                 );
+            }
+        }
+        AccountCommand::Phone { id, phone } => {
+            platform.set_account_phone(&id, phone.as_deref()).await?;
+            match phone {
+                Some(_) => println!("set the phone number of account {id}"),
+                None => println!("cleared the phone number of account {id}"),
             }
         }
         AccountCommand::Disable { id } => {
@@ -595,6 +619,7 @@ async fn demo_accounts(opened: &Opened) -> Result<Vec<(Role, String)>> {
                 display_name: name.to_owned(),
                 resident_id: resident.map(str::to_owned),
                 grids,
+                phone: None,
             })
             .await
         {

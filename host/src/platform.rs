@@ -8,6 +8,7 @@ mod accounts;
 mod case_notices;
 mod cases;
 mod data;
+pub mod notifications;
 mod schedules;
 
 pub use accounts::{AccountRequest, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
@@ -92,6 +93,9 @@ pub enum PlatformError {
     /// The actor may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// A rate or size limit was reached; the message names it.
+    #[error("{0}")]
+    TooMany(String),
     /// The manifest is invalid.
     #[error(transparent)]
     Manifest(#[from] ManifestError),

@@ -67,6 +67,10 @@ pub const CASE_NOTICE_INTERVAL: Duration = Duration::from_secs(1);
 /// How often a serving host looks for schedule periods that are due.
 pub const TICK_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often a serving host delivers due notifications (and retries what
+/// failed before).
+pub const NOTIFY_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Serve the API and apps on `listener` until `shutdown` resolves; requests
 /// in flight then finish before this returns.
 pub async fn serve(
@@ -129,6 +133,17 @@ pub async fn serve(
             }
         }
     });
+    let platform = opened.platform.clone();
+    let deliverer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(NOTIFY_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = platform.deliver_notifications().await {
+                tracing::warn!(error = %err, "could not deliver notifications");
+            }
+        }
+    });
     let app = api::app(ApiState {
         platform: opened.platform.clone(),
         metrics: opened.metrics.clone(),
@@ -141,6 +156,7 @@ pub async fn serve(
     sweeper.abort();
     ticker.abort();
     notifier.abort();
+    deliverer.abort();
     // Seal what the last requests logged before going away.
     if let Err(err) = opened.platform.store().seal_access_log().await {
         tracing::warn!(error = %err, "could not seal the access log at shutdown");

@@ -13,6 +13,7 @@ mod community;
 mod districts;
 mod installs;
 mod kv;
+mod notifications;
 mod schedules;
 
 use std::path::Path;
@@ -34,6 +35,10 @@ pub use community::{HouseholdRow, ImportSummary, ListFilter, ResidentFilter, Res
 pub use districts::District;
 pub use installs::{Install, InstallStatus, NewInstall};
 pub use kv::KeyPage;
+pub use notifications::{
+    NewDelivery, NewSend, Notification, NotificationPage, NotifySettings, Outgoing, Place,
+    ResidentContact, SendRow,
+};
 pub use schedules::ScheduleRun;
 
 /// Why a storage operation failed.

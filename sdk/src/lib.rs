@@ -5,7 +5,8 @@
 //! bindings for that world once and puts an ordinary Rust API over them:
 //! [`Request`] and [`Response`], a small [`Router`], the typed [`Error`] every
 //! host call returns, the [`kv`] store, the community [`data`], [`cases`]
-//! (work orders) and the [`log`].
+//! (work orders), [`notify`] (messages to residents and workers) and the
+//! [`log`].
 //!
 //! # A complete app
 //!
@@ -91,6 +92,7 @@ mod error;
 mod http;
 pub mod kv;
 pub mod log;
+pub mod notify;
 mod router;
 
 pub use error::{Error, Result};
@@ -239,7 +241,7 @@ macro_rules! export_app {
 
 /// The glue [`export_app!`] expands to. Not part of the API.
 ///
-/// It must never call into [`kv`], [`data`] or [`cases`]: the linker keeps a
+/// It must never call into [`kv`], [`data`], [`cases`] or [`notify`]: the linker keeps a
 /// host import only if something reaches it, and an app that does not use
 /// one must not import it (nor need its permission).
 #[doc(hidden)]

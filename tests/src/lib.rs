@@ -281,6 +281,7 @@ impl TestHost {
                 display_name: String::new(),
                 resident_id: None,
                 grids: grids.iter().map(|g| (*g).to_owned()).collect(),
+                phone: None,
             })
             .await
             .expect("create worker");
@@ -359,6 +360,7 @@ async fn issue(opened: &Opened, id: &str, role: Role, district: Option<&str>) ->
             display_name: String::new(),
             resident_id: (role == Role::Resident).then(|| format!("resident-of-{id}")),
             grids: Vec::new(),
+            phone: None,
         })
         .await
         .expect("create account");

@@ -251,6 +251,7 @@ async fn only_staff_of_the_district_reach_residents(host: TestHost) {
             display_name: String::new(),
             resident_id: None,
             grids: vec!["no-such-grid".into()],
+            phone: None,
         })
         .await
         .expect_err("refused");

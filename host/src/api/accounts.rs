@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 
@@ -19,6 +19,7 @@ pub(super) fn router() -> Router<ApiState> {
         .route("/accounts", get(list).post(create))
         .route("/accounts/{account}", get(show))
         .route("/accounts/{account}/disable", post(disable))
+        .route("/accounts/{account}/phone", put(set_phone))
         .route("/accounts/{account}/tokens", get(tokens).post(issue))
         .route("/tokens/{token}", delete(revoke))
 }
@@ -40,6 +41,8 @@ struct NewAccount {
     resident_id: Option<String>,
     #[serde(default)]
     grids: Vec<String>,
+    #[serde(default)]
+    phone: Option<String>,
 }
 
 async fn create(
@@ -66,6 +69,7 @@ async fn create(
             display_name: new.display_name,
             resident_id: new.resident_id,
             grids: new.grids,
+            phone: new.phone,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(account)))
@@ -93,14 +97,24 @@ async fn list(
             Some(own)
         }
     };
-    Ok(Json(
-        state
-            .platform
-            .store()
-            .list_accounts(district.as_deref())
-            .await
-            .map_err(PlatformError::from)?,
-    ))
+    let mut accounts = state
+        .platform
+        .store()
+        .list_accounts(district.as_deref())
+        .await
+        .map_err(PlatformError::from)?;
+    // A listing is read by auditors too: phone numbers are personal data,
+    // shown in full only on the account itself (see `show`).
+    for account in &mut accounts {
+        mask_phone(account);
+    }
+    Ok(Json(accounts))
+}
+
+fn mask_phone(account: &mut Account) {
+    if let Some(phone) = &account.phone {
+        account.phone = Some(crate::community::mask::phone(phone));
+    }
 }
 
 /// The account, if the caller may read it: their own, or one in a district
@@ -144,7 +158,38 @@ async fn show(
     caller: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Account>, ApiError> {
-    Ok(Json(readable(&state, &caller, &id).await?))
+    let mut account = readable(&state, &caller, &id).await?;
+    // In full to the account itself and to whoever may change it.
+    let may_change = match &account.district {
+        Some(d) => caller.require_admin(d).is_ok(),
+        None => caller.require_platform_admin().is_ok(),
+    };
+    if account.id != caller.0.account_id && !may_change {
+        mask_phone(&mut account);
+    }
+    Ok(Json(account))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPhone {
+    phone: Option<String>,
+}
+
+async fn set_phone(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+    body: Result<Json<NewPhone>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Account>, ApiError> {
+    let new = json_body(body, r#"{"phone": "+8613812345678"} (or null to clear it)"#)?;
+    administrable(&state, &caller, &id).await?;
+    Ok(Json(
+        state
+            .platform
+            .set_account_phone(&id, new.phone.as_deref())
+            .await?,
+    ))
 }
 
 async fn disable(

@@ -85,6 +85,7 @@ fn platform_error(e: PlatformError) -> Response {
         }
         PlatformError::Conflict(_) => body(StatusCode::CONFLICT, "conflict", message),
         PlatformError::Forbidden(_) => body(StatusCode::FORBIDDEN, "forbidden", message),
+        PlatformError::TooMany(_) => body(StatusCode::TOO_MANY_REQUESTS, "limit_exceeded", message),
         PlatformError::InvalidDistrictId(_)
         | PlatformError::Invalid(_)
         | PlatformError::Import(_)

@@ -26,6 +26,22 @@ pub struct AccountRequest {
     pub resident_id: Option<String>,
     /// Grids a worker serves.
     pub grids: Vec<String>,
+    /// A phone number for SMS and voice notifications: digits, optionally
+    /// after a `+`, 5 to 20 characters.
+    pub phone: Option<String>,
+}
+
+/// A phone number as accounts hold it: `+` optional, then 5 to 20 digits.
+pub fn check_phone(phone: &str) -> Result<(), PlatformError> {
+    let digits = phone.strip_prefix('+').unwrap_or(phone);
+    if (5..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(PlatformError::Invalid(format!(
+            "phone `{}` is invalid: give 5 to 20 digits, optionally after a `+` (for example +8613812345678)",
+            phone.chars().take(40).collect::<String>()
+        )))
+    }
 }
 
 impl Platform {
@@ -76,6 +92,9 @@ impl Platform {
                 )));
             }
         }
+        if let Some(phone) = &req.phone {
+            check_phone(phone)?;
+        }
         let display_name = if req.display_name.trim().is_empty() {
             req.id.as_str()
         } else {
@@ -90,10 +109,24 @@ impl Platform {
                 display_name,
                 resident_id: req.resident_id.as_deref(),
                 grids: &req.grids,
+                phone: req.phone.as_deref(),
             })
             .await?;
         tracing::info!(account = %account.id, role = %account.role, district = ?account.district, "created account");
         Ok(account)
+    }
+
+    /// Set (or with `None` clear) an account's phone number.
+    pub async fn set_account_phone(
+        &self,
+        id: &str,
+        phone: Option<&str>,
+    ) -> Result<Account, PlatformError> {
+        if let Some(phone) = phone {
+            check_phone(phone)?;
+        }
+        self.store().get_account(id).await?;
+        Ok(self.store().set_account_phone(id, phone).await?)
     }
 
     /// Issue a token for an enabled account, valid for `days` (1..=365).

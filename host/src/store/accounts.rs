@@ -22,6 +22,9 @@ pub struct Account {
     pub resident_id: Option<String>,
     /// The grids a worker serves.
     pub grids: Vec<String>,
+    /// A phone number for SMS and voice notifications (workers); residents'
+    /// phones come from the community data.
+    pub phone: Option<String>,
     /// Creation time, ms since the Unix epoch.
     pub created_at: i64,
     /// When it was disabled; a disabled account's tokens stop working.
@@ -43,6 +46,8 @@ pub struct NewAccount<'a> {
     pub resident_id: Option<&'a str>,
     /// Grids served, for workers.
     pub grids: &'a [String],
+    /// Phone number for notifications.
+    pub phone: Option<&'a str>,
 }
 
 /// An API token's record (never its secret).
@@ -63,7 +68,7 @@ pub struct TokenRecord {
 }
 
 const ACCOUNT_COLUMNS: &str =
-    "id, role, district, display_name, resident_id, grids, created_at, disabled_at";
+    "id, role, district, display_name, resident_id, grids, created_at, disabled_at, phone";
 const TOKEN_COLUMNS: &str = "id, account_id, label, created_at, expires_at, revoked_at";
 
 fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
@@ -84,6 +89,7 @@ fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
         })?,
         created_at: row.try_get("created_at")?,
         disabled_at: row.try_get("disabled_at")?,
+        phone: row.try_get("phone")?,
     })
 }
 
@@ -104,7 +110,7 @@ impl Store {
         let created_at = now_ms();
         let grids = serde_json::to_string(new.grids).unwrap_or_else(|_| "[]".to_owned());
         sqlx::query(&format!(
-            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(new.id)
         .bind(new.role.as_str())
@@ -114,6 +120,7 @@ impl Store {
         .bind(grids)
         .bind(created_at)
         .bind(None::<i64>)
+        .bind(new.phone)
         .execute(self.pool())
         .await
         .map_err(|e| {
@@ -158,6 +165,20 @@ impl Store {
             }
         };
         rows.iter().map(account_from_row).collect()
+    }
+
+    /// Set or clear an account's phone number.
+    pub async fn set_account_phone(
+        &self,
+        id: &str,
+        phone: Option<&str>,
+    ) -> Result<Account, StoreError> {
+        sqlx::query("UPDATE accounts SET phone = $1 WHERE id = $2")
+            .bind(phone)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        self.get_account(id).await
     }
 
     /// Disable an account: its tokens stop working at once.
@@ -243,7 +264,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT t.secret_sha256, t.id AS token_id, t.account_id, t.label, t.created_at AS token_created_at, \
              t.expires_at, t.revoked_at, a.id, a.role, a.district, a.display_name, a.resident_id, a.grids, \
-             a.created_at, a.disabled_at \
+             a.created_at, a.disabled_at, a.phone \
              FROM api_tokens t JOIN accounts a ON a.id = t.account_id WHERE t.id = $1",
         )
         .bind(id)

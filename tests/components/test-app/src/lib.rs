@@ -11,6 +11,7 @@ use std::str::FromStr;
 use hutong_sdk::bindings::hutong::platform::log as raw_log;
 use hutong_sdk::cases::{self, CaseEvent, CaseInfo, CaseReport, Priority, Tier};
 use hutong_sdk::data::{self, FieldClass, Resident, ResidentQuery};
+use hutong_sdk::notify::{self, Audience, Channel, Message, Recipient, RoleInPlace};
 use hutong_sdk::{App, CaseChange, CaseState, Error, Params, Request, Response, Router, Tick, kv};
 use serde_json::json;
 
@@ -53,6 +54,7 @@ impl App for TestApp {
             .get("/cases/list", cases_list)
             .post("/cases/comment", cases_comment)
             .get("/cases/heard", cases_heard)
+            .post("/notify/send", notify_send)
             .get("/loop", spin)
             .get("/alloc", alloc)
             .get("/alloc-forever", alloc_forever)
@@ -677,4 +679,60 @@ fn cases_heard(req: &Request, _: &Params) -> Result<Response, Error> {
         }
     }
     Ok(Response::json(200, &json!({ "heard": heard })))
+}
+
+/// Send what the JSON body describes: `{"to": {"resident" | "worker" |
+/// "workers-of-grid" | "residents-of-grid" | "workers-of-community" |
+/// "residents-of-community" | "organisation": "<id>"}, "channel": "inbox" |
+/// "sms" | "voice" | "webhook", "subject", "body", "key"}`; answers the
+/// receipt as the app got it.
+fn notify_send(req: &Request, _: &Params) -> Result<Response, Error> {
+    let body: serde_json::Value = req.json()?;
+    let text = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
+    let to = body["to"]
+        .as_object()
+        .and_then(|o| o.iter().next())
+        .ok_or_else(|| Error::InvalidArgument("`to` must be an object with one key".into()))?;
+    let id = to.1.as_str().unwrap_or_default().to_owned();
+    let place = |audience| RoleInPlace {
+        audience,
+        place: id.clone(),
+    };
+    let recipient = match to.0.as_str() {
+        "resident" => Recipient::Resident(id.clone()),
+        "worker" => Recipient::Worker(id.clone()),
+        "workers-of-grid" => Recipient::RoleInGrid(place(Audience::Workers)),
+        "residents-of-grid" => Recipient::RoleInGrid(place(Audience::Residents)),
+        "workers-of-community" => Recipient::RoleInCommunity(place(Audience::Workers)),
+        "residents-of-community" => Recipient::RoleInCommunity(place(Audience::Residents)),
+        "organisation" => Recipient::OrganisationMembers(id.clone()),
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "unknown recipient `{other}`"
+            )));
+        }
+    };
+    let channel = match body["channel"].as_str() {
+        Some("inbox") => Channel::Inbox,
+        Some("sms") => Channel::Sms,
+        Some("voice") => Channel::Voice,
+        Some("webhook") => Channel::Webhook,
+        other => return Err(Error::InvalidArgument(format!("unknown channel {other:?}"))),
+    };
+    let receipt = notify::send(&Message::new(
+        recipient,
+        channel,
+        text("subject"),
+        text("body"),
+        text("key"),
+    ))?;
+    Ok(Response::json(
+        200,
+        &json!({
+            "message_id": receipt.message_id,
+            "recipients": receipt.recipients,
+            "unreachable": receipt.unreachable,
+            "replayed": receipt.replayed,
+        }),
+    ))
 }

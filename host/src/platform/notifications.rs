@@ -1,0 +1,1095 @@
+//! Notifications: apps send messages to residents, workers, the people of a
+//! grid or community, or an organisation's members, on a channel (inbox,
+//! SMS, voice, webhook); the host resolves the recipients and their contact
+//! details, so an app never sees a phone number.
+//!
+//! [`Platform::send_notification`] checks the message, returns the earlier
+//! receipt for a used idempotency key, resolves the recipients within the
+//! install's district and scope, charges the install's per-minute allowance
+//! and writes the send with one delivery per recipient in one transaction:
+//! once it returns, the message is durable. Inbox deliveries are written
+//! delivered; the others wait in the outbox for
+//! [`Platform::deliver_notifications`], which a serving host runs every
+//! second. It claims due deliveries for a lease, POSTs each to the district's
+//! gateway signed with HMAC-SHA256 (see [`sign`]), and records the outcome: a
+//! 2xx is delivered; anything else is retried with a doubling pause, and
+//! after [`MAX_ATTEMPTS`] set aside as failed, for an administrator to see
+//! and retry ([`Platform::retry_notification`]).
+//!
+//! The design decision to know: a delivery is claimed by moving its lease
+//! in one statement (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so several
+//! host processes deliver each message once; a process that dies
+//! mid-delivery leaves its claims to run out, and another process delivers
+//! them. Gateways get the delivery id in `X-Hutong-Delivery` to drop the
+//! rare repeat that follows such a crash.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::{Platform, PlatformError};
+use crate::identity::Role;
+use crate::store::{
+    NewDelivery, NewSend, NotificationPage, NotifySettings, Outgoing, Place, ResidentContact,
+    StoreError,
+};
+
+/// Attempts before a delivery is set aside as failed (a dead letter).
+pub const MAX_ATTEMPTS: i64 = 6;
+
+/// The pause after the first failed attempt; it doubles with each attempt.
+pub const FIRST_RETRY_MS: i64 = 1_000;
+
+/// The longest pause between two attempts.
+pub const MAX_RETRY_MS: i64 = 5 * 60_000;
+
+/// Deliveries an install may write per minute unless its district says
+/// otherwise.
+pub const DEFAULT_RATE_PER_MINUTE: i64 = 600;
+
+/// The highest per-minute allowance a district may set.
+pub const MAX_RATE_PER_MINUTE: i64 = 1_000_000;
+
+/// The most recipients one send may resolve to: a larger audience is
+/// almost certainly a mistake, and would hold the outbox for minutes.
+pub const MAX_RECIPIENTS: usize = 5_000;
+
+/// Longest subject, in bytes.
+pub const MAX_SUBJECT: usize = 200;
+
+/// Longest body, in bytes.
+pub const MAX_BODY: usize = 2_000;
+
+/// Longest idempotency key, in bytes.
+pub const MAX_KEY: usize = 128;
+
+/// Longest gateway URL.
+const MAX_URL: usize = 2_000;
+
+/// The shortest and longest signing secret, in bytes: short secrets can be
+/// guessed.
+const SECRET_BYTES: std::ops::RangeInclusive<usize> = 16..=256;
+
+/// How long a gateway has to answer before the attempt counts as failed.
+pub const GATEWAY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The lease on a claimed delivery: well past the gateway timeout, so a
+/// slow gateway is not sent the same delivery twice because the lease ran
+/// out mid-request.
+const LEASE_MS: i64 = 60_000;
+
+/// Deliveries claimed at once.
+const BATCH: u32 = 64;
+
+/// Requests to gateways at once.
+const PARALLEL: usize = 16;
+
+/// Rounds of claiming in one delivery run, so a backlog drains in one run
+/// without one run going on for ever.
+const ROUNDS: usize = 50;
+
+/// How a message travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// The recipient's inbox in the host.
+    Inbox,
+    /// A text message through the district's SMS gateway.
+    Sms,
+    /// A voice call through the district's voice gateway.
+    Voice,
+    /// A POST to the district's webhook.
+    Webhook,
+}
+
+impl Channel {
+    /// The channel's name, as stored and sent.
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Inbox => "inbox",
+            Channel::Sms => "sms",
+            Channel::Voice => "voice",
+            Channel::Webhook => "webhook",
+        }
+    }
+}
+
+/// Whom of a place a message is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// The grid workers serving it.
+    Workers,
+    /// The residents living in it.
+    Residents,
+}
+
+/// Who a message is for, as the app names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recipient {
+    /// A resident, by resident id.
+    Resident(String),
+    /// A worker, by account id.
+    Worker(String),
+    /// Everyone of an audience in a grid.
+    RoleInGrid(Audience, String),
+    /// Everyone of an audience in a community.
+    RoleInCommunity(Audience, String),
+    /// An organisation's members.
+    OrganisationMembers(String),
+}
+
+impl Recipient {
+    /// A short description, stored with the send and used in messages.
+    pub fn describe(&self) -> String {
+        let audience = |a: &Audience| match a {
+            Audience::Workers => "workers",
+            Audience::Residents => "residents",
+        };
+        match self {
+            Recipient::Resident(id) => format!("resident:{id}"),
+            Recipient::Worker(id) => format!("worker:{id}"),
+            Recipient::RoleInGrid(a, id) => format!("{}-of-grid:{id}", audience(a)),
+            Recipient::RoleInCommunity(a, id) => format!("{}-of-community:{id}", audience(a)),
+            Recipient::OrganisationMembers(id) => format!("members-of-organisation:{id}"),
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            Recipient::Resident(id)
+            | Recipient::Worker(id)
+            | Recipient::RoleInGrid(_, id)
+            | Recipient::RoleInCommunity(_, id)
+            | Recipient::OrganisationMembers(id) => id,
+        }
+    }
+}
+
+/// A message to send.
+#[derive(Clone, Debug)]
+pub struct Message {
+    /// Whom.
+    pub recipient: Recipient,
+    /// How.
+    pub channel: Channel,
+    /// Subject, 1 to [`MAX_SUBJECT`] bytes.
+    pub subject: String,
+    /// Body, 1 to [`MAX_BODY`] bytes.
+    pub body: String,
+    /// The app's key for this message.
+    pub idempotency_key: String,
+}
+
+/// Who sends: an install.
+#[derive(Clone, Copy, Debug)]
+pub struct Sender<'a> {
+    /// Its district.
+    pub district: &'a str,
+    /// The app.
+    pub app: &'a str,
+    /// The communities it is narrowed to; none for the whole district.
+    pub scope: Option<&'a [String]>,
+}
+
+/// What a send wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    /// The send's id.
+    pub message_id: i64,
+    /// Deliveries written.
+    pub recipients: u32,
+    /// Recipients the channel could not reach.
+    pub unreachable: u32,
+    /// Whether this is an earlier send's receipt (same key).
+    pub replayed: bool,
+    /// The records reached (`resident:<id>`, `account:<id>`), for the access
+    /// log; empty for a replay.
+    pub reached: Vec<String>,
+}
+
+/// A district's gateway settings as shown: never the secret, only whether
+/// one is set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GatewaySettings {
+    /// Where SMS go.
+    pub sms_url: Option<String>,
+    /// Where voice calls go.
+    pub voice_url: Option<String>,
+    /// Where webhook deliveries go.
+    pub webhook_url: Option<String>,
+    /// Whether a signing secret is set.
+    pub secret_set: bool,
+    /// Deliveries each install may write per minute.
+    pub rate_per_minute: i64,
+}
+
+/// New gateway settings. URLs and the rate replace the old ones (absent
+/// clears a URL, or restores the default rate); an absent secret keeps the
+/// old one.
+#[derive(Clone, Debug, Default)]
+pub struct GatewayUpdate {
+    /// SMS gateway URL (`http://…`).
+    pub sms_url: Option<String>,
+    /// Voice gateway URL.
+    pub voice_url: Option<String>,
+    /// Webhook URL.
+    pub webhook_url: Option<String>,
+    /// New signing secret.
+    pub secret: Option<String>,
+    /// Per-install allowance per minute.
+    pub rate_per_minute: Option<i64>,
+}
+
+/// What one delivery run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NotifyReport {
+    /// Deliveries the gateways accepted.
+    pub delivered: u64,
+    /// Failed attempts that will be retried.
+    pub retrying: u64,
+    /// Deliveries given up on after their last attempt.
+    pub failed: u64,
+}
+
+enum Fate {
+    Delivered,
+    Retrying,
+    Failed,
+}
+
+/// The pause after `attempts` failed attempts (1 s, 2 s, 4 s, … up to
+/// [`MAX_RETRY_MS`]).
+pub fn retry_pause_ms(attempts: i64) -> i64 {
+    let doublings = u32::try_from(attempts.saturating_sub(1).max(0))
+        .unwrap_or(u32::MAX)
+        .min(30);
+    FIRST_RETRY_MS
+        .saturating_mul(1_i64 << doublings)
+        .min(MAX_RETRY_MS)
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The `X-Hutong-Signature` of a request: `sha256=` and the hex
+/// HMAC-SHA256, keyed with the district's secret, of `"<timestamp>.<body>"`
+/// (the `X-Hutong-Timestamp` header, in seconds since the Unix epoch, a dot,
+/// and the raw body). A receiver recomputes it and compares, and refuses
+/// old timestamps to stop replays.
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = match HmacSha256::new_from_slice(secret) {
+        Ok(mac) => mac,
+        Err(_) => return String::new(),
+    };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn check_text(what: &str, text: &str, max: usize) -> Result<(), PlatformError> {
+    if text.trim().is_empty() || text.len() > max {
+        return Err(PlatformError::Invalid(format!(
+            "the {what} must be 1 to {max} bytes and not blank; it is {} bytes",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_key(key: &str) -> Result<(), PlatformError> {
+    let ok = !key.is_empty()
+        && key.len() <= MAX_KEY
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(PlatformError::Invalid(format!(
+            "idempotency key `{}` is invalid: use 1 to {MAX_KEY} characters of A-Z, a-z, 0-9, '-', '_', '.' and ':'",
+            key.chars().take(40).collect::<String>()
+        )))
+    }
+}
+
+fn check_recipient_id(recipient: &Recipient) -> Result<(), PlatformError> {
+    let id = recipient.id();
+    match crate::community::import::check_id("recipient id", id) {
+        Some(problem) => Err(PlatformError::Invalid(problem)),
+        None => Ok(()),
+    }
+}
+
+fn check_url(what: &str, url: &str) -> Result<(), PlatformError> {
+    let parsed: Result<http::Uri, _> = url.parse();
+    let ok = url.len() <= MAX_URL
+        && parsed
+            .as_ref()
+            .is_ok_and(|u| u.scheme_str() == Some("http") && u.host().is_some());
+    if ok {
+        Ok(())
+    } else {
+        Err(PlatformError::Invalid(format!(
+            "the {what} `{}` is invalid: give an http:// URL of at most {MAX_URL} characters \
+             (for https, put a TLS-terminating proxy in the district's network in front of the gateway)",
+            url.chars().take(80).collect::<String>()
+        )))
+    }
+}
+
+fn fingerprint(message: &Message) -> String {
+    let mut hash = Sha256::new();
+    for part in [
+        message.channel.name(),
+        &message.recipient.describe(),
+        &message.subject,
+        &message.body,
+    ] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    hex::encode(hash.finalize())
+}
+
+/// The recipients of a send, before the channel picks their addresses.
+#[derive(Default)]
+struct People {
+    residents: Vec<ResidentContact>,
+    workers: Vec<crate::store::Account>,
+}
+
+impl Platform {
+    /// A district's gateway settings, without the secret.
+    pub async fn gateway_settings(&self, district: &str) -> Result<GatewaySettings, PlatformError> {
+        self.require_district(district).await?;
+        let s = self.store.notify_settings(district).await?;
+        Ok(GatewaySettings {
+            sms_url: s.sms_url,
+            voice_url: s.voice_url,
+            webhook_url: s.webhook_url,
+            secret_set: s.secret.is_some(),
+            rate_per_minute: s.rate_per_minute.unwrap_or(DEFAULT_RATE_PER_MINUTE),
+        })
+    }
+
+    /// Set a district's gateways, secret and rate (see [`GatewayUpdate`]).
+    pub async fn set_gateway_settings(
+        &self,
+        district: &str,
+        update: GatewayUpdate,
+    ) -> Result<GatewaySettings, PlatformError> {
+        self.require_district(district).await?;
+        for (what, url) in [
+            ("SMS gateway URL", &update.sms_url),
+            ("voice gateway URL", &update.voice_url),
+            ("webhook URL", &update.webhook_url),
+        ] {
+            if let Some(url) = url {
+                check_url(what, url)?;
+            }
+        }
+        if let Some(secret) = &update.secret
+            && !SECRET_BYTES.contains(&secret.len())
+        {
+            return Err(PlatformError::Invalid(format!(
+                "the signing secret must be {} to {} bytes; it is {}",
+                SECRET_BYTES.start(),
+                SECRET_BYTES.end(),
+                secret.len()
+            )));
+        }
+        if let Some(rate) = update.rate_per_minute
+            && !(1..=MAX_RATE_PER_MINUTE).contains(&rate)
+        {
+            return Err(PlatformError::Invalid(format!(
+                "rate_per_minute must be 1 to {MAX_RATE_PER_MINUTE}, not {rate}"
+            )));
+        }
+        let old = self.store.notify_settings(district).await?;
+        let settings = NotifySettings {
+            sms_url: update.sms_url,
+            voice_url: update.voice_url,
+            webhook_url: update.webhook_url,
+            secret: update.secret.or(old.secret),
+            rate_per_minute: update.rate_per_minute,
+        };
+        self.store
+            .put_notify_settings(district, &settings, crate::store::now_ms())
+            .await?;
+        tracing::info!(district, "notification gateways updated");
+        self.gateway_settings(district).await
+    }
+
+    /// Accept a message from an install: see the module docs. Durable once
+    /// it returns. Refusals: `Invalid` (the message), `NotFound` (a
+    /// recipient outside the district or scope), `TooMany` (the install's
+    /// allowance for this minute is used up).
+    pub async fn send_notification(
+        &self,
+        sender: Sender<'_>,
+        message: Message,
+    ) -> Result<Receipt, PlatformError> {
+        check_text("subject", &message.subject, MAX_SUBJECT)?;
+        check_text("body", &message.body, MAX_BODY)?;
+        check_key(&message.idempotency_key)?;
+        check_recipient_id(&message.recipient)?;
+        let fingerprint = fingerprint(&message);
+        let replay = |existing: crate::store::SendRow| {
+            if existing.fingerprint != fingerprint {
+                return Err(PlatformError::Invalid(format!(
+                    "idempotency key `{}` was already used for another message; use a new key for a new message",
+                    message.idempotency_key
+                )));
+            }
+            Ok(Receipt {
+                message_id: existing.id,
+                recipients: u32::try_from(existing.recipients).unwrap_or(u32::MAX),
+                unreachable: u32::try_from(existing.unreachable).unwrap_or(u32::MAX),
+                replayed: true,
+                reached: Vec::new(),
+            })
+        };
+        if let Some(existing) = self
+            .store
+            .find_send(sender.district, sender.app, &message.idempotency_key)
+            .await?
+        {
+            return replay(existing);
+        }
+
+        let people = self.resolve(sender, &message.recipient).await?;
+        let (deliveries, unreachable) = self
+            .addresses(sender.district, people, message.channel)
+            .await?;
+        let cost = i64::try_from(deliveries.len()).unwrap_or(i64::MAX).max(1);
+        let settings = self.store.notify_settings(sender.district).await?;
+        let limit = settings.rate_per_minute.unwrap_or(DEFAULT_RATE_PER_MINUTE);
+        let now = self.store.clock().now_ms();
+        let minute = now.div_euclid(60_000);
+        if !self
+            .store
+            .charge_notify_rate(sender.district, sender.app, minute, cost, limit)
+            .await?
+        {
+            return Err(PlatformError::TooMany(format!(
+                "app `{}` may send {limit} notification deliveries per minute in district `{}`, \
+                 and this minute's allowance does not cover this send's {cost}; other apps are not \
+                 affected; try again in the next minute",
+                sender.app, sender.district
+            )));
+        }
+        let recipient = message.recipient.describe();
+        let written = self
+            .store
+            .create_send(
+                NewSend {
+                    district: sender.district,
+                    app: sender.app,
+                    idempotency_key: &message.idempotency_key,
+                    fingerprint: &fingerprint,
+                    channel: message.channel.name(),
+                    recipient: &recipient,
+                    subject: &message.subject,
+                    body: &message.body,
+                    unreachable: i64::from(unreachable),
+                    now,
+                },
+                &deliveries,
+            )
+            .await?;
+        match written {
+            Ok(send) => Ok(Receipt {
+                message_id: send.id,
+                recipients: u32::try_from(deliveries.len()).unwrap_or(u32::MAX),
+                unreachable,
+                replayed: false,
+                reached: deliveries
+                    .iter()
+                    .map(|d| format!("{}:{}", d.kind, d.id))
+                    .collect(),
+            }),
+            Err(existing) => replay(existing),
+        }
+    }
+
+    /// The people a recipient names, within the sender's district and scope.
+    async fn resolve(
+        &self,
+        sender: Sender<'_>,
+        recipient: &Recipient,
+    ) -> Result<People, PlatformError> {
+        let district = sender.district;
+        let in_scope = |community: &str| {
+            sender
+                .scope
+                .is_none_or(|s| s.iter().any(|c| c == community))
+        };
+        let not_found = || PlatformError::NotFound(format!("recipient {}", recipient.describe()));
+        let mut people = People::default();
+        match recipient {
+            Recipient::Resident(id) => {
+                let contact = self.store.resident_contact(district, id).await?;
+                match contact {
+                    Some(c) if in_scope(&c.community_id) => people.residents.push(c),
+                    _ => return Err(not_found()),
+                }
+            }
+            Recipient::Worker(id) => {
+                let account = match self.store.get_account(id).await {
+                    Ok(a) => a,
+                    Err(StoreError::NotFound(_)) => return Err(not_found()),
+                    Err(e) => return Err(e.into()),
+                };
+                let ours = account.role == Role::Worker
+                    && account.district.as_deref() == Some(district)
+                    && account.disabled_at.is_none();
+                if !ours {
+                    return Err(not_found());
+                }
+                if sender.scope.is_some() {
+                    let grids = self.store.grid_communities(district).await?;
+                    let serves_scope = account
+                        .grids
+                        .iter()
+                        .any(|g| grids.get(g).is_some_and(|c| in_scope(c)));
+                    if !serves_scope {
+                        return Err(not_found());
+                    }
+                }
+                people.workers.push(account);
+            }
+            Recipient::RoleInGrid(audience, grid) => {
+                let location = self.store.locate_grid(district, grid).await?;
+                let community = location.and_then(|l| l.community_id);
+                if !community.as_deref().is_some_and(in_scope) {
+                    return Err(not_found());
+                }
+                match audience {
+                    Audience::Workers => {
+                        people.workers = self.workers(district).await?;
+                        people.workers.retain(|a| a.grids.iter().any(|g| g == grid));
+                    }
+                    Audience::Residents => {
+                        people.residents =
+                            self.store.residents_of(district, Place::Grid(grid)).await?;
+                    }
+                }
+            }
+            Recipient::RoleInCommunity(audience, community) => {
+                if !in_scope(community) || !self.store.community_exists(district, community).await?
+                {
+                    return Err(not_found());
+                }
+                match audience {
+                    Audience::Workers => {
+                        let grids = self.store.grid_communities(district).await?;
+                        people.workers = self.workers(district).await?;
+                        people.workers.retain(|a| {
+                            a.grids
+                                .iter()
+                                .any(|g| grids.get(g).is_some_and(|c| c == community))
+                        });
+                    }
+                    Audience::Residents => {
+                        people.residents = self
+                            .store
+                            .residents_of(district, Place::Community(community))
+                            .await?;
+                    }
+                }
+            }
+            Recipient::OrganisationMembers(organisation) => {
+                let community = self
+                    .store
+                    .organisation_community(district, organisation)
+                    .await?;
+                if !community.as_deref().is_some_and(in_scope) {
+                    return Err(not_found());
+                }
+                // Members living outside the install's scope stay outside it.
+                people.residents = self
+                    .store
+                    .organisation_members(district, organisation)
+                    .await?
+                    .into_iter()
+                    .filter(|m| in_scope(&m.community_id))
+                    .collect();
+            }
+        }
+        let count = people.residents.len() + people.workers.len();
+        if count > MAX_RECIPIENTS {
+            return Err(PlatformError::Invalid(format!(
+                "{} names {count} recipients; one send may reach at most {MAX_RECIPIENTS}: \
+                 send to smaller groups (a grid instead of a community)",
+                recipient.describe()
+            )));
+        }
+        Ok(people)
+    }
+
+    /// The district's enabled worker accounts.
+    async fn workers(&self, district: &str) -> Result<Vec<crate::store::Account>, StoreError> {
+        let mut all = self.store.list_accounts(Some(district)).await?;
+        all.retain(|a| a.role == Role::Worker && a.disabled_at.is_none());
+        Ok(all)
+    }
+
+    /// How the channel reaches each person: one delivery each (an inbox
+    /// message to each account of a resident), and a count of those it
+    /// cannot reach.
+    async fn addresses(
+        &self,
+        district: &str,
+        people: People,
+        channel: Channel,
+    ) -> Result<(Vec<NewDelivery>, u32), PlatformError> {
+        let mut deliveries = BTreeSet::new();
+        let mut unreachable = 0_u32;
+        let accounts = if channel == Channel::Inbox && !people.residents.is_empty() {
+            self.store.resident_accounts(district).await?
+        } else {
+            BTreeMap::new()
+        };
+        let phone = |p: Option<String>| p.filter(|p| !p.trim().is_empty());
+        for resident in people.residents {
+            match channel {
+                Channel::Inbox => match accounts.get(&resident.id) {
+                    Some(ids) => deliveries.extend(ids.iter().map(|id| NewDelivery {
+                        kind: "account",
+                        id: id.clone(),
+                        address: None,
+                    })),
+                    None => unreachable += 1,
+                },
+                Channel::Sms | Channel::Voice => match phone(resident.phone) {
+                    Some(p) => {
+                        deliveries.insert(NewDelivery {
+                            kind: "resident",
+                            id: resident.id,
+                            address: Some(p),
+                        });
+                    }
+                    None => unreachable += 1,
+                },
+                Channel::Webhook => {
+                    deliveries.insert(NewDelivery {
+                        kind: "resident",
+                        id: resident.id,
+                        address: None,
+                    });
+                }
+            }
+        }
+        for worker in people.workers {
+            let address = match channel {
+                Channel::Sms | Channel::Voice => match phone(worker.phone) {
+                    Some(p) => Some(p),
+                    None => {
+                        unreachable += 1;
+                        continue;
+                    }
+                },
+                Channel::Inbox | Channel::Webhook => None,
+            };
+            deliveries.insert(NewDelivery {
+                kind: "account",
+                id: worker.id,
+                address,
+            });
+        }
+        Ok((deliveries.into_iter().collect(), unreachable))
+    }
+
+    /// Deliver what is due in the outbox: claim, POST to the gateways,
+    /// record. Safe to run from several host processes at once.
+    pub async fn deliver_notifications(&self) -> Result<NotifyReport, PlatformError> {
+        let permits = Arc::new(Semaphore::new(PARALLEL));
+        let mut report = NotifyReport::default();
+        let mut settings: BTreeMap<String, Arc<NotifySettings>> = BTreeMap::new();
+        for _round in 0..ROUNDS {
+            let now = self.store.clock().now_ms();
+            let claimed = self.store.claim_notifications(now, LEASE_MS, BATCH).await?;
+            if claimed.is_empty() {
+                break;
+            }
+            let mut calls = JoinSet::new();
+            for outgoing in claimed {
+                let gateways = match settings.get(&outgoing.district) {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = Arc::new(self.store.notify_settings(&outgoing.district).await?);
+                        settings.insert(outgoing.district.clone(), s.clone());
+                        s
+                    }
+                };
+                let platform = self.clone();
+                let permits = permits.clone();
+                calls.spawn(async move {
+                    // The semaphore is never closed, so this only waits.
+                    let _permit = permits.acquire_owned().await;
+                    platform.deliver_notification(&gateways, outgoing).await
+                });
+            }
+            while let Some(done) = calls.join_next().await {
+                match done {
+                    Ok(Ok(Fate::Delivered)) => report.delivered += 1,
+                    Ok(Ok(Fate::Retrying)) => report.retrying += 1,
+                    Ok(Ok(Fate::Failed)) => report.failed += 1,
+                    // The delivery stays claimed; it is tried again once its
+                    // lease runs out.
+                    Ok(Err(err)) => {
+                        tracing::warn!(error = %err, "could not record a notification's delivery")
+                    }
+                    Err(err) => tracing::error!(error = %err, "a notification delivery panicked"),
+                }
+            }
+        }
+        if report != NotifyReport::default() {
+            tracing::info!(
+                delivered = report.delivered,
+                retrying = report.retrying,
+                failed = report.failed,
+                "notifications delivered"
+            );
+        }
+        Ok(report)
+    }
+
+    async fn deliver_notification(
+        &self,
+        gateways: &NotifySettings,
+        outgoing: Outgoing,
+    ) -> Result<Fate, PlatformError> {
+        let error = match attempt(gateways, &outgoing).await {
+            Ok(()) => {
+                self.store
+                    .notification_delivered(outgoing.id, self.store.clock().now_ms())
+                    .await?;
+                return Ok(Fate::Delivered);
+            }
+            Err(error) => error,
+        };
+        let attempts = outgoing.attempts + 1;
+        let dead = attempts >= MAX_ATTEMPTS;
+        let retry_at = self.store.clock().now_ms() + retry_pause_ms(attempts);
+        self.store
+            .notification_failed(outgoing.id, &error, retry_at, dead)
+            .await?;
+        if dead {
+            tracing::error!(
+                district = %outgoing.district,
+                app = %outgoing.app,
+                notification = outgoing.id,
+                channel = %outgoing.channel,
+                attempts,
+                error,
+                "notification could not be delivered after {MAX_ATTEMPTS} attempts; set aside as failed"
+            );
+            Ok(Fate::Failed)
+        } else {
+            tracing::warn!(
+                district = %outgoing.district,
+                app = %outgoing.app,
+                notification = outgoing.id,
+                channel = %outgoing.channel,
+                attempts,
+                error,
+                "notification not delivered; will retry"
+            );
+            Ok(Fate::Retrying)
+        }
+    }
+
+    /// A district's deliveries, newest first, optionally of one status
+    /// (`pending`, `delivered`, `failed`).
+    pub async fn list_notifications(
+        &self,
+        district: &str,
+        status: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<NotificationPage, PlatformError> {
+        self.require_district(district).await?;
+        if let Some(status) = status
+            && !["pending", "delivered", "failed"].contains(&status)
+        {
+            return Err(PlatformError::Invalid(format!(
+                "status `{status}` is unknown: use pending, delivered or failed"
+            )));
+        }
+        check_page(limit)?;
+        Ok(self
+            .store
+            .list_notifications(district, status, before, limit)
+            .await?)
+    }
+
+    /// Give a failed delivery (a dead letter) a fresh set of attempts.
+    pub async fn retry_notification(&self, district: &str, id: i64) -> Result<(), PlatformError> {
+        self.require_district(district).await?;
+        let now = self.store.clock().now_ms();
+        if self.store.retry_notification(district, id, now).await? {
+            tracing::info!(
+                district,
+                notification = id,
+                "failed notification queued again"
+            );
+            return Ok(());
+        }
+        match self.store.get_notification(district, id).await? {
+            None => Err(PlatformError::NotFound(format!(
+                "notification {id} in district `{district}`"
+            ))),
+            Some(n) => Err(PlatformError::Conflict(format!(
+                "notification {id} is {}, not failed; only failed notifications can be retried",
+                n.status
+            ))),
+        }
+    }
+
+    /// An account's inbox, newest first.
+    pub async fn inbox(
+        &self,
+        account: &str,
+        unread_only: bool,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<NotificationPage, PlatformError> {
+        check_page(limit)?;
+        Ok(self
+            .store
+            .inbox(account, unread_only, before, limit)
+            .await?)
+    }
+
+    /// Mark one of an account's inbox messages read.
+    pub async fn mark_read(&self, account: &str, id: i64) -> Result<(), PlatformError> {
+        if self
+            .store
+            .mark_read(account, id, self.store.clock().now_ms())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(PlatformError::NotFound(format!(
+                "message {id} in your inbox"
+            )))
+        }
+    }
+}
+
+/// The largest page of notifications.
+pub const MAX_PAGE: u32 = 500;
+
+fn check_page(limit: u32) -> Result<(), PlatformError> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(PlatformError::Invalid(format!(
+            "limit must be 1 to {MAX_PAGE}, not {limit}"
+        )));
+    }
+    Ok(())
+}
+
+/// The JSON a gateway receives.
+#[derive(Serialize)]
+struct Payload<'a> {
+    delivery_id: i64,
+    message_id: i64,
+    district: &'a str,
+    app: &'a str,
+    channel: &'a str,
+    recipient: PayloadRecipient<'a>,
+    /// The phone number, for SMS and voice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to: Option<&'a str>,
+    subject: &'a str,
+    body: &'a str,
+    attempt: i64,
+}
+
+#[derive(Serialize)]
+struct PayloadRecipient<'a> {
+    kind: &'a str,
+    id: &'a str,
+}
+
+/// One attempt: POST the delivery to its gateway. `Err` says why it failed.
+async fn attempt(gateways: &NotifySettings, outgoing: &Outgoing) -> Result<(), String> {
+    let url = match outgoing.channel.as_str() {
+        "sms" => gateways.sms_url.as_deref(),
+        "voice" => gateways.voice_url.as_deref(),
+        "webhook" => gateways.webhook_url.as_deref(),
+        other => {
+            return Err(format!(
+                "channel `{other}` is not delivered through a gateway"
+            ));
+        }
+    };
+    let Some(url) = url else {
+        return Err(format!(
+            "district `{}` has no {} gateway configured",
+            outgoing.district, outgoing.channel
+        ));
+    };
+    let Some(secret) = gateways.secret.as_deref() else {
+        return Err(format!(
+            "district `{}` has no signing secret configured",
+            outgoing.district
+        ));
+    };
+    let body = serde_json::to_vec(&Payload {
+        delivery_id: outgoing.id,
+        message_id: outgoing.send_id,
+        district: &outgoing.district,
+        app: &outgoing.app,
+        channel: &outgoing.channel,
+        recipient: PayloadRecipient {
+            kind: &outgoing.recipient_kind,
+            id: &outgoing.recipient_id,
+        },
+        to: outgoing.address.as_deref(),
+        subject: &outgoing.subject,
+        body: &outgoing.body,
+        attempt: outgoing.attempts + 1,
+    })
+    .map_err(|e| format!("could not encode the delivery: {e}"))?;
+    // Real time, not the store's clock: the receiver compares it with its
+    // own clock to refuse replays.
+    let timestamp = crate::store::now_ms().div_euclid(1000);
+    let signature = sign(secret.as_bytes(), timestamp, &body);
+    match tokio::time::timeout(
+        GATEWAY_TIMEOUT,
+        post(url, outgoing.id, timestamp, &signature, body),
+    )
+    .await
+    {
+        Ok(Ok(status)) if (200..300).contains(&status) => Ok(()),
+        Ok(Ok(status)) => Err(format!(
+            "the {} gateway answered {status}",
+            outgoing.channel
+        )),
+        Ok(Err(e)) => Err(format!("the {} gateway failed: {e}", outgoing.channel)),
+        Err(_) => Err(format!(
+            "the {} gateway did not answer within {} s",
+            outgoing.channel,
+            GATEWAY_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// POST `body` to `url` over HTTP/1.1; the status.
+async fn post(
+    url: &str,
+    delivery: i64,
+    timestamp: i64,
+    signature: &str,
+    body: Vec<u8>,
+) -> Result<u16, String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+    let host = uri.host().ok_or("the URL has no host")?;
+    let port = uri.port_u16().unwrap_or(80);
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_else(|| host.to_owned());
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    let stream = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| format!("could not connect: {e}"))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+    let driver = tokio::spawn(connection);
+    let request = hyper::Request::post(path)
+        .header("host", authority)
+        .header("content-type", "application/json")
+        .header("user-agent", "hutong-notify")
+        .header("x-hutong-delivery", delivery.to_string())
+        .header("x-hutong-timestamp", timestamp.to_string())
+        .header("x-hutong-signature", signature)
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| format!("could not build the request: {e}"))?;
+    let result = async {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        let status = response.status().as_u16();
+        // Read (and drop) the answer so the exchange completes.
+        let _ = response.into_body().collect().await;
+        Ok(status)
+    }
+    .await;
+    driver.abort();
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_doubles_up_to_five_minutes() {
+        let pauses: Vec<i64> = (1..=10).map(retry_pause_ms).collect();
+        assert_eq!(
+            pauses,
+            [
+                1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000
+            ]
+        );
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {
+        // What a receiver computes: HMAC-SHA256 of "<timestamp>.<body>";
+        // another timestamp or key must not match.
+        let mut mac = HmacSha256::new_from_slice(b"Jefe").unwrap_or_else(|_| unreachable!());
+        mac.update(b"1700000000.{}");
+        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(sign(b"Jefe", 1_700_000_000, b"{}"), expected);
+        assert_ne!(sign(b"Jefe", 1_700_000_001, b"{}"), expected);
+        assert_ne!(sign(b"Jeff", 1_700_000_000, b"{}"), expected);
+    }
+
+    #[test]
+    fn keys_and_urls_are_checked() {
+        assert!(check_key("alert-42:2026.01_x").is_ok());
+        for bad in ["", "has space", "é", &"k".repeat(MAX_KEY + 1)] {
+            assert!(check_key(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_url("u", "http://127.0.0.1:9000/sms").is_ok());
+        for bad in ["https://x/", "ftp://x/", "not a url", "/relative"] {
+            assert!(check_url("u", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_changed_message_has_another_fingerprint() {
+        let m = Message {
+            recipient: Recipient::Resident("r-1".into()),
+            channel: Channel::Sms,
+            subject: "s".into(),
+            body: "b".into(),
+            idempotency_key: "k".into(),
+        };
+        let mut other = m.clone();
+        other.body = "c".into();
+        assert_ne!(fingerprint(&m), fingerprint(&other));
+        let mut same = m.clone();
+        same.idempotency_key = "k2".into();
+        assert_eq!(fingerprint(&m), fingerprint(&same));
+    }
+}
