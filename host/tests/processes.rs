@@ -1,11 +1,13 @@
 //! Two real `hutong serve` processes on one PostgreSQL database: each
-//! schedule period ticks once between them, each device event is handed to
-//! the subscribed app once, and each notification reaches the gateway once.
+//! schedule period ticks once between them, and each notification reaches
+//! the gateway once.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn repo() -> PathBuf {
@@ -93,6 +95,7 @@ impl Drop for Host {
 
 fn cli(data: &Path, db: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_hutong"))
+        .env("HUTONG_TEST_GATEWAY_SECRET", "a-secret-of-sixteen-bytes")
         .arg("--data-dir")
         .arg(data)
         .arg("--database-url")
@@ -202,6 +205,40 @@ fn kv(host: &Host, token: &str, prefix: &str) -> Vec<(String, String)> {
     out
 }
 
+/// A local SMS gateway that counts each delivery it receives by its
+/// `X-Hutong-Delivery` id.
+async fn gateway() -> (SocketAddr, Arc<Mutex<HashMap<String, u32>>>) {
+    let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let counts = seen.clone();
+    let app = axum::Router::new().route(
+        "/sms",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let counts = counts.clone();
+            async move {
+                let id = headers
+                    .get("x-hutong-delivery")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                *counts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(id)
+                    .or_default() += 1;
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
+    let addr = listener.local_addr().expect("gateway address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, seen)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_serving_processes_share_the_work_without_doing_any_twice() {
     let db = Database::create().await;
@@ -244,13 +281,79 @@ async fn two_serving_processes_share_the_work_without_doing_any_twice() {
             "kv",
             "--grant",
             "schedules",
+            "--grant",
+            "notify-sms",
+        ],
+    );
+
+    cli(&a_dir, &url, &["data", "sample", "--district", "east"]);
+    let (gateway_addr, deliveries) = gateway().await;
+    cli(
+        &a_dir,
+        &url,
+        &[
+            "notify",
+            "settings",
+            "--district",
+            "east",
+            "--set",
+            "--sms-url",
+            &format!("http://{gateway_addr}/sms"),
+            "--secret-from-env",
+            "HUTONG_TEST_GATEWAY_SECRET",
         ],
     );
 
     let a = serve(&a_dir, &url);
     let b = serve(&b_dir, &url);
+    // A resident with a phone, to text.
+    let (status, body) = http(
+        a.addr,
+        "GET",
+        "/api/v1/districts/east/residents?limit=100",
+        Some(&token),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let residents: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let resident = residents["residents"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["phone"].is_string()))
+        .and_then(|r| r["id"].as_str())
+        .expect("a resident with a phone")
+        .to_owned();
+    // Twenty texts, sent through both processes in turn; both deliver.
+    const SENDS: usize = 20;
+    for n in 0..SENDS {
+        let host = if n % 2 == 0 { &a } else { &b };
+        let send = serde_json::json!({
+            "to": {"resident": resident},
+            "channel": "sms",
+            "subject": "提醒",
+            "body": format!("第 {n} 条"),
+            "key": format!("reminder-{n}"),
+        });
+        let (status, body) = http(
+            host.addr,
+            "POST",
+            "/d/east/apps/ticker/notify/send",
+            Some(&token),
+            &send.to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
     // Three periods of ten seconds, with both processes looking every second.
     tokio::time::sleep(Duration::from_secs(32)).await;
+    let delivered = deliveries.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert_eq!(
+        delivered.len(),
+        SENDS,
+        "every text delivered: {delivered:?}"
+    );
+    assert!(
+        delivered.values().all(|&n| n == 1),
+        "each text delivered once: {delivered:?}"
+    );
     let ticks = kv(&a, &token, "ticks/rounds/");
     assert_eq!(ticks, kv(&b, &token, "ticks/rounds/"), "one database");
     assert!(ticks.len() >= 3, "a tick each period: {ticks:?}");
