@@ -10,6 +10,7 @@ mod apps;
 pub mod auth;
 mod cases;
 mod data;
+mod devices;
 mod districts;
 mod error;
 mod installs;
@@ -54,6 +55,7 @@ pub fn app(state: ApiState) -> Router {
                 .merge(installs::router())
                 .merge(residents::router()),
         )
+        .merge(devices::router())
         .merge(apps::router())
         .merge(open311::router())
         .route("/metrics", get(metrics))

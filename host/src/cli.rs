@@ -1,3 +1,4 @@
 //! Subcommands of the `hutong` binary that have grown their own module.
 
 pub mod cases;
+pub mod devices;

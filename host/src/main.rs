@@ -75,6 +75,10 @@ enum Command {
     /// departments, time limits and policy.
     #[command(subcommand)]
     Case(cli::cases::CaseCommandLine),
+    /// Devices (door sensors, smoke and gas detectors, gateways): register,
+    /// list (or the offline ones), rotate tokens, remove; dead letters.
+    #[command(subcommand)]
+    Device(cli::devices::DeviceCommandLine),
     /// Install an app into a district from a local component and manifest.
     Install {
         /// Target district.
@@ -329,6 +333,7 @@ async fn main() -> Result<()> {
         Command::Audit(command) => audit(&opened, command).await,
         Command::Token(command) => token(&opened, command).await,
         Command::Case(command) => cli::cases::run(&opened, command).await,
+        Command::Device(command) => cli::devices::run(&opened, command).await,
         Command::Install {
             district,
             manifest,

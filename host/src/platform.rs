@@ -8,6 +8,8 @@ mod accounts;
 mod case_notices;
 mod cases;
 mod data;
+mod devices;
+mod event_delivery;
 
 pub use accounts::{AccountRequest, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
 pub use case_notices::{
@@ -16,6 +18,11 @@ pub use case_notices::{
 };
 pub use cases::{CaseActor, CaseCommand, CaseReport, CaseView, SweepReport};
 pub use data::{GrantReport, PermissionReport};
+pub use devices::{
+    DEVICE_TOKEN_PREFIX, DeviceRegistration, DeviceStatus, DeviceView, EventCounts, IngestError,
+    IssuedDevice, MAX_DEVICE_PAGE,
+};
+pub use event_delivery::{MAX_DEAD_LETTERS, MAX_EVENT_ATTEMPTS, Revived};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
