@@ -10,6 +10,7 @@ mod apps;
 pub mod auth;
 mod cases;
 mod data;
+mod devices;
 mod districts;
 mod error;
 mod installs;
@@ -56,6 +57,7 @@ pub fn app(state: ApiState) -> Router {
                 .merge(notifications::router())
                 .merge(residents::router()),
         )
+        .merge(devices::router())
         .merge(apps::router())
         .merge(open311::router())
         .route("/metrics", get(metrics))

@@ -5,6 +5,7 @@
 
 pub(crate) mod cases;
 pub(crate) mod data;
+pub(crate) mod events;
 pub(crate) mod kv;
 pub(crate) mod log;
 pub(crate) mod notify;

@@ -1,4 +1,5 @@
 //! Subcommands of the `hutong` binary that have grown their own module.
 
 pub mod cases;
+pub mod devices;
 pub mod notify;

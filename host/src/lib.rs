@@ -23,6 +23,7 @@ mod bindings;
 mod capability;
 pub mod cases;
 pub mod community;
+pub mod events;
 pub mod identity;
 pub mod limits;
 pub mod manifest;

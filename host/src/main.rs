@@ -78,6 +78,10 @@ enum Command {
     /// Notifications: a district's gateways, its outbox and dead letters.
     #[command(subcommand)]
     Notify(cli::notify::NotifyCommandLine),
+    /// Devices (door sensors, smoke and gas detectors, gateways): register,
+    /// list (or the offline ones), rotate tokens, remove; dead letters.
+    #[command(subcommand)]
+    Device(cli::devices::DeviceCommandLine),
     /// Install an app into a district from a local component and manifest.
     Install {
         /// Target district.
@@ -344,6 +348,7 @@ async fn main() -> Result<()> {
         Command::Token(command) => token(&opened, command).await,
         Command::Case(command) => cli::cases::run(&opened, command).await,
         Command::Notify(command) => cli::notify::run(&opened, command).await,
+        Command::Device(command) => cli::devices::run(&opened, command).await,
         Command::Install {
             district,
             manifest,

@@ -8,6 +8,8 @@ mod accounts;
 mod case_notices;
 mod cases;
 mod data;
+mod devices;
+mod event_delivery;
 pub mod notifications;
 mod schedules;
 
@@ -18,6 +20,11 @@ pub use case_notices::{
 };
 pub use cases::{CaseActor, CaseCommand, CaseReport, CaseView, SweepReport};
 pub use data::{GrantReport, PermissionReport};
+pub use devices::{
+    DEVICE_TOKEN_PREFIX, DeviceRegistration, DeviceStatus, DeviceView, EventCounts, IngestError,
+    IssuedDevice, MAX_DEVICE_PAGE,
+};
+pub use event_delivery::{MAX_DEAD_LETTERS, MAX_EVENT_ATTEMPTS, Revived};
 pub use schedules::{ScheduleView, TickReport};
 
 use std::collections::BTreeSet;

@@ -37,7 +37,7 @@ use crate::identity::Caller;
 use crate::limits::PlatformLimits;
 use crate::manifest::Permission;
 use crate::metrics::Metrics;
-use crate::store::{HistoryEntry, Install, InstallStatus, Store, StoreError};
+use crate::store::{HistoryEntry, Install, InstallStatus, Store, StoreError, StoredEvent};
 use health::Health;
 
 /// How often the epoch advances. A call overruns its deadline by at most
@@ -204,15 +204,17 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// What an app answered when told about a case change.
+/// What an app answered when told about a case change or handed a device
+/// event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WatchOutcome {
-    /// The app handled the change.
+    /// The app handled the change (or event).
     Handled,
     /// The app answered with an error (the message says which), asking to be
     /// told again later.
     Refused(String),
-    /// The install does not hold this permission, so it was not told.
+    /// The install does not hold this permission (or, for an event, no
+    /// longer subscribes to its type), so it was not told.
     NotGranted(Permission),
 }
 
@@ -805,6 +807,79 @@ impl Runtime {
             },
             |_| None,
         )
+        .await
+    }
+
+    /// Hand a device event to an install's `event-handler` export, in a
+    /// fresh instance, under the same limits, deadline and failure
+    /// accounting as an HTTP request.
+    ///
+    /// An install that no longer holds `receive-events` or no longer
+    /// subscribes to the event's type is not called
+    /// ([`WatchOutcome::NotGranted`]); a missing or suspended install is an
+    /// error, so that the caller decides what becomes of the event.
+    pub async fn tell_event(
+        self: &Arc<Self>,
+        district: &str,
+        app: &str,
+        event: &StoredEvent,
+        request_id: String,
+    ) -> Result<WatchOutcome, CallError> {
+        let loaded = self.find(district, app).await?;
+        check_active(&loaded)?;
+        let span = tracing::info_span!(
+            "app_call",
+            district,
+            app,
+            version = %loaded.install.version,
+            request_id = %request_id,
+            device = %event.device_id,
+            event = event.id,
+        );
+        async {
+            // Recorded in the access log before anything reaches the app.
+            let wit_event = match capability::events::admit_event(
+                &self.store,
+                &loaded.identity,
+                &loaded.install.manifest.events.types,
+                &request_id,
+                event,
+            )
+            .await
+            {
+                Ok(Ok(wit_event)) => wit_event,
+                Ok(Err(permission)) => return Ok(WatchOutcome::NotGranted(permission)),
+                Err(err) => return Err(CallError::Internal(err.to_string())),
+            };
+            let started = Instant::now();
+            let mut store = self.fresh_store(&loaded, request_id, started);
+            let pre = loaded.pre.clone();
+            let call = async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance
+                    .hutong_platform_event_handler()
+                    .call_on_event(&mut store, &wit_event)
+                    .await
+            };
+            let outcome = tokio::time::timeout(call_timeout(&loaded), call).await;
+            self.settle(
+                &loaded,
+                &mut store,
+                started,
+                outcome,
+                |answer| {
+                    Ok(match answer {
+                        Ok(()) => WatchOutcome::Handled,
+                        Err(error) => {
+                            WatchOutcome::Refused(capability::cases::describe_error(&error))
+                        }
+                    })
+                },
+                |_| None,
+            )
+            .await
+        }
+        .instrument(span)
         .await
     }
 

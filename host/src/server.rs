@@ -71,6 +71,11 @@ pub const TICK_INTERVAL: Duration = Duration::from_secs(1);
 /// failed before).
 pub const NOTIFY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long a serving host waits, when no device event was due, before it
+/// looks again: events such as smoke alarms should reach apps within a
+/// fraction of a second.
+pub const EVENT_POLL_INTERVAL: Duration = Duration::from_millis(200);
+
 /// Serve the API and apps on `listener` until `shutdown` resolves; requests
 /// in flight then finish before this returns.
 pub async fn serve(
@@ -144,6 +149,23 @@ pub async fn serve(
             }
         }
     });
+    let platform = opened.platform.clone();
+    let event_courier = tokio::spawn(async move {
+        loop {
+            match platform.deliver_events().await {
+                // More may be due at once: a busy district's events should
+                // not wait for the next poll.
+                Ok(report)
+                    if report.delivered + report.dropped + report.retrying + report.dead > 0 =>
+                {
+                    continue;
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "could not deliver device events"),
+            }
+            tokio::time::sleep(EVENT_POLL_INTERVAL).await;
+        }
+    });
     let app = api::app(ApiState {
         platform: opened.platform.clone(),
         metrics: opened.metrics.clone(),
@@ -157,6 +179,7 @@ pub async fn serve(
     ticker.abort();
     notifier.abort();
     deliverer.abort();
+    event_courier.abort();
     // Seal what the last requests logged before going away.
     if let Err(err) = opened.platform.store().seal_access_log().await {
         tracing::warn!(error = %err, "could not seal the access log at shutdown");

@@ -10,6 +10,7 @@ mod access_log;
 mod accounts;
 mod cases;
 mod community;
+mod devices;
 mod districts;
 mod installs;
 mod kv;
@@ -32,6 +33,7 @@ pub use cases::{
     Deadline, Department, HistoryEntry, Location, NewCase, WorkerView,
 };
 pub use community::{HouseholdRow, ImportSummary, ListFilter, ResidentFilter, ResidentRow};
+pub use devices::{DeadLetter, Device, EventDelivery, NewDevice, NewEvent, StoredEvent};
 pub use districts::District;
 pub use installs::{Install, InstallStatus, NewInstall};
 pub use kv::KeyPage;

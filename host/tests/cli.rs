@@ -458,3 +458,59 @@ fn sets_up_reports_moves_and_lists_cases() {
     let out = cli.ok(&["case", "sweep"]);
     assert!(out.contains("0 cases newly overdue"), "{out}");
 }
+
+#[test]
+fn registers_lists_rotates_and_removes_devices() {
+    let cli = Cli::new();
+    cli.ok(&["district", "create", "east"]);
+    let kinds = cli.ok(&["device", "kinds"]);
+    assert!(
+        kinds.contains("door-sensor") && kinds.contains("door.open"),
+        "{kinds}"
+    );
+
+    let out = cli.ok(&[
+        "device",
+        "register",
+        "--district",
+        "east",
+        "door-1",
+        "--kind",
+        "door-sensor",
+        "--heartbeat-secs",
+        "60",
+    ]);
+    assert!(out.contains("token (shown once): hdv_"), "{out}");
+    let refused = cli.run(&[
+        "device",
+        "register",
+        "--district",
+        "east",
+        "door-2",
+        "--kind",
+        "toaster",
+    ]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("kinds are: door-sensor"));
+
+    let list = cli.ok(&["device", "list", "--district", "east"]);
+    assert!(list.contains("door-1") && list.contains("online"), "{list}");
+    assert!(
+        cli.ok(&["device", "list", "--district", "east", "--offline"])
+            .is_empty()
+    );
+    let shown = cli.ok(&["device", "show", "--district", "east", "door-1"]);
+    assert!(
+        shown.contains("\"kind\": \"door-sensor\"") && !shown.contains("hdv_"),
+        "{shown}"
+    );
+    let rotated = cli.ok(&["device", "rotate-token", "--district", "east", "door-1"]);
+    assert!(rotated.contains("hdv_"), "{rotated}");
+    assert_eq!(
+        cli.ok(&["device", "dead-letters", "--district", "east"])
+            .trim(),
+        "[]"
+    );
+    cli.ok(&["device", "remove", "--district", "east", "door-1"]);
+    assert!(cli.ok(&["device", "list", "--district", "east"]).is_empty());
+}

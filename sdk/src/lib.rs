@@ -42,6 +42,45 @@
 //! (`cargo build --release --target wasm32-wasip2`); the `.wasm` file cargo
 //! writes is the component to install.
 //!
+//! # Device events
+//!
+//! An app that subscribes to device events declares `receive-events` and the
+//! event types in its manifest, and implements [`App::on_event`]. The host
+//! hands it each event of those types from a device of its district, in order
+//! per device and at least once; an error is retried later, up to 8 times.
+//!
+//! ```toml
+//! [permissions]
+//! receive-events = "Alerts the grid worker when an elderly resident's door stays shut."
+//! kv = "Remembers when each door last opened."
+//!
+//! [events]
+//! types = ["door.open", "door.close"]
+//! ```
+//!
+//! ```no_run
+//! use hutong_sdk::{App, DeviceEvent, Error, Request, Response, kv};
+//!
+//! struct DoorWatch;
+//!
+//! impl App for DoorWatch {
+//!     fn handle(_req: Request) -> Response {
+//!         Response::text(404, "not found")
+//!     }
+//!
+//!     fn on_event(event: DeviceEvent) -> Result<(), Error> {
+//!         // Only with `read-households` (and the household in the install's
+//!         // communities) does the host say whose door it is.
+//!         let Some(household) = event.household_id else {
+//!             return Ok(());
+//!         };
+//!         kv::set_json(&format!("last-open/{household}"), &event.occurred_at_ms)
+//!     }
+//! }
+//!
+//! hutong_sdk::export_app!(DoorWatch);
+//! ```
+//!
 //! # Each request runs in a fresh instance
 //!
 //! The host instantiates the component anew for every request, event, tick and
@@ -142,8 +181,14 @@ pub trait App {
     fn handle(req: Request) -> Response;
 
     /// Handle one device event, for the event types the install subscribes
-    /// to. Delivery is at least once, so treat [`DeviceEvent::event_id`] as an
-    /// idempotency key; an error makes the host retry the event later.
+    /// to (while it holds `receive-events`). A device's events arrive in the
+    /// order the host received them, at least once, so treat
+    /// [`DeviceEvent::event_id`] as an idempotency key; an error makes the
+    /// host retry the event later (1 s, 2 s, 4 s, …), and after 8 attempts it
+    /// is set aside as a dead letter and the device's next event goes ahead.
+    /// `household_id` and `resident_id` are set only as the install's
+    /// `read-households` and `read-residents` grants and its communities
+    /// allow. See the [crate docs](crate#device-events) for an example.
     fn on_event(event: DeviceEvent) -> Result<(), Error> {
         let _ = event;
         Ok(())

@@ -12,7 +12,9 @@ use hutong_sdk::bindings::hutong::platform::log as raw_log;
 use hutong_sdk::cases::{self, CaseEvent, CaseInfo, CaseReport, Priority, Tier};
 use hutong_sdk::data::{self, FieldClass, Resident, ResidentQuery};
 use hutong_sdk::notify::{self, Audience, Channel, Message, Recipient, RoleInPlace};
-use hutong_sdk::{App, CaseChange, CaseState, Error, Params, Request, Response, Router, Tick, kv};
+use hutong_sdk::{
+    App, CaseChange, CaseState, DeviceEvent, Error, Params, Request, Response, Router, Tick, kv,
+};
 use serde_json::json;
 
 const MIB: usize = 1024 * 1024;
@@ -55,6 +57,7 @@ impl App for TestApp {
             .post("/cases/comment", cases_comment)
             .get("/cases/heard", cases_heard)
             .post("/notify/send", notify_send)
+            .get("/events/heard", events_heard)
             .get("/loop", spin)
             .get("/alloc", alloc)
             .get("/alloc-forever", alloc_forever)
@@ -115,6 +118,65 @@ impl App for TestApp {
         };
         kv::set(&key, (times + 1).to_string().as_bytes())
     }
+    /// Records each event it hears (see [`record_event`]); fails on purpose
+    /// while the kv key `events/fail` (every device) or
+    /// `events/fail/<device-id>` (that device) exists, so the tests can check
+    /// retries, ordering and dead letters.
+    fn on_event(event: DeviceEvent) -> Result<(), Error> {
+        record_event(event)
+    }
+}
+
+/// While this kv key (or the key followed by `/<device-id>`) exists, the
+/// event handler fails.
+const EVENTS_FAIL: &str = "events/fail";
+
+/// Records one device event under `events/heard/<device-id>/<n>` (n counting
+/// from 0 per device, five digits), as `TestApp::on_event` hears it.
+fn record_event(event: DeviceEvent) -> Result<(), Error> {
+    let for_device = format!("{EVENTS_FAIL}/{}", event.device_id);
+    if kv::get(EVENTS_FAIL)?.is_some() || kv::get(&for_device)?.is_some() {
+        return Err(Error::Unavailable(format!(
+            "test-app was told to fail (kv key {EVENTS_FAIL} or {for_device})"
+        )));
+    }
+    let prefix = format!("events/heard/{}/", event.device_id);
+    let heard = kv::list_keys(&prefix, None, kv::MAX_PAGE)?.keys.len();
+    let payload: serde_json::Value = serde_json::from_str(&event.payload)
+        .map_err(|e| Error::InvalidArgument(format!("the payload is not JSON: {e}")))?;
+    let value = json!({
+        "event_id": event.event_id,
+        "device_id": event.device_id,
+        "device_kind": event.device_kind,
+        "type": event.event_type,
+        "occurred_at_ms": event.occurred_at_ms,
+        "payload": payload,
+        "household_id": event.household_id,
+        "resident_id": event.resident_id,
+    });
+    kv::set(&format!("{prefix}{heard:05}"), value.to_string().as_bytes())
+}
+
+/// The events the handler recorded for `device`, in the order heard.
+fn events_heard(req: &Request, _: &Params) -> Result<Response, Error> {
+    let prefix = format!("events/heard/{}/", required(req, "device")?);
+    let mut heard = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = kv::list_keys(&prefix, cursor.as_deref(), kv::MAX_PAGE)?;
+        for key in &page.keys {
+            if let Some(value) = kv::get(key)? {
+                let value: serde_json::Value = serde_json::from_slice(&value)
+                    .map_err(|e| Error::Internal(format!("{key} holds no JSON: {e}")))?;
+                heard.push(value);
+            }
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(Response::json(200, &json!({ "heard": heard })))
 }
 
 /// While this kv key exists, ticks fail.
