@@ -1,6 +1,7 @@
 //! Two real `hutong serve` processes on one PostgreSQL database: each
-//! schedule period ticks once between them, and each notification reaches
-//! the gateway once.
+//! schedule period ticks once between them, each device event is handed to
+//! the subscribed app once and in order, and each notification reaches the
+//! gateway once.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -283,6 +284,8 @@ async fn two_serving_processes_share_the_work_without_doing_any_twice() {
             "schedules",
             "--grant",
             "notify-sms",
+            "--grant",
+            "receive-events",
         ],
     );
 
@@ -342,8 +345,69 @@ async fn two_serving_processes_share_the_work_without_doing_any_twice() {
         );
         assert_eq!(status, 200, "{body}");
     }
+    // A door sensor of that resident posts twenty events, through both
+    // processes in turn; both deliver.
+    let registered = cli(
+        &a_dir,
+        &url,
+        &[
+            "device",
+            "register",
+            "--district",
+            "east",
+            "door-1",
+            "--kind",
+            "door-sensor",
+            "--resident",
+            &resident,
+        ],
+    );
+    let device_token = registered
+        .lines()
+        .find_map(|l| l.strip_prefix("token (shown once): "))
+        .expect("the device token")
+        .trim()
+        .to_owned();
+    const EVENTS: usize = 20;
+    for n in 0..EVENTS {
+        let host = if n % 2 == 0 { &a } else { &b };
+        let kind = if n % 2 == 0 {
+            "door.open"
+        } else {
+            "door.close"
+        };
+        let event = serde_json::json!({"type": kind, "payload": {"n": n}});
+        let (status, body) = http(
+            host.addr,
+            "POST",
+            "/d/east/events",
+            Some(&device_token),
+            &event.to_string(),
+        );
+        assert!((200..300).contains(&status), "{status}: {body}");
+    }
     // Three periods of ten seconds, with both processes looking every second.
     tokio::time::sleep(Duration::from_secs(32)).await;
+    let (status, body) = http(
+        a.addr,
+        "GET",
+        "/d/east/apps/ticker/events/heard?device=door-1",
+        Some(&token),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let heard: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let order: Vec<i64> = heard["heard"]
+        .as_array()
+        .expect("heard")
+        .iter()
+        .filter_map(|e| e["payload"]["n"].as_i64())
+        .collect();
+    assert_eq!(
+        order,
+        (0..EVENTS as i64).collect::<Vec<_>>(),
+        "each event handed to the app once, in the order posted"
+    );
     let delivered = deliveries.lock().unwrap_or_else(|p| p.into_inner()).clone();
     assert_eq!(
         delivered.len(),
