@@ -120,6 +120,18 @@ pub fn is_known_type(event_type: &str) -> bool {
     KINDS.iter().any(|k| k.reports(event_type))
 }
 
+/// Every event type some kind reports, once each, for error messages.
+pub fn known_types() -> String {
+    let mut all: Vec<&str> = KINDS
+        .iter()
+        .flat_map(|k| k.types.iter().copied())
+        .chain(COMMON_TYPES.iter().copied())
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all.join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

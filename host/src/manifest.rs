@@ -248,6 +248,18 @@ fn check_events(
             "event type `{t}` is invalid: use 1 to 64 characters of a-z, 0-9, '.', '-' and '_'"
         )));
     }
+    // A subscription no device can ever satisfy is a mistake the app's
+    // developer should hear about at install, not silence in production.
+    if let Some(t) = events
+        .types
+        .iter()
+        .find(|t| !crate::events::is_known_type(t))
+    {
+        return Err(ManifestError::Events(format!(
+            "no kind of device reports event type `{t}`; the known types are: {}",
+            crate::events::known_types()
+        )));
+    }
     Ok(())
 }
 
@@ -853,6 +865,10 @@ mod tests {
             (
                 "[permissions]\nreceive-events = \"x\"\n[events]\ntypes = [\"Door Open\"]",
                 "is invalid",
+            ),
+            (
+                "[permissions]\nreceive-events = \"x\"\n[events]\ntypes = [\"door.opne\"]",
+                "no kind of device reports event type `door.opne`; the known types are: battery.low, button.press",
             ),
         ] {
             let err = with(extra).expect_err(extra).to_string();
