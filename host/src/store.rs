@@ -15,6 +15,7 @@ mod districts;
 mod installs;
 mod kv;
 mod notifications;
+mod outbox;
 mod schedules;
 
 use std::path::Path;

@@ -13,6 +13,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::outbox::Outbox;
 use super::{Store, StoreError};
 use crate::cases::{Assignee, CaseState, Priority, Reporter, Tier};
 
@@ -1262,41 +1263,20 @@ impl Store {
         retry_at: i64,
         dead: bool,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE case_notices SET attempts = attempts + 1, next_at = $1, claimed_until = 0, \
-             last_error = $2, dead = $3 WHERE id = $4",
-        )
-        .bind(retry_at)
-        .bind(error)
-        .bind(i64::from(dead))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        self.outbox_failed(Outbox::CaseNotices, id, error, retry_at, dead)
+            .await
     }
 
     /// Put a claimed notice back, due at `retry_at`, without counting an
     /// attempt (the host, not the app, could not deliver it).
     pub async fn release_case_notice(&self, id: i64, retry_at: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE case_notices SET next_at = $1, claimed_until = 0 WHERE id = $2")
-            .bind(retry_at)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.outbox_release(Outbox::CaseNotices, id, retry_at).await
     }
 
     /// Notices that are still waiting (pending) and given up on (dead) for
     /// a district.
     pub async fn case_notice_counts(&self, district: &str) -> Result<(i64, i64), StoreError> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(1 - dead), 0) AS BIGINT) AS pending, \
-             CAST(COALESCE(SUM(dead), 0) AS BIGINT) AS dead FROM case_notices WHERE district = $1",
-        )
-        .bind(district)
-        .fetch_one(self.pool())
-        .await?;
-        Ok((row.try_get("pending")?, row.try_get("dead")?))
+        self.outbox_counts(Outbox::CaseNotices, district).await
     }
 }
 

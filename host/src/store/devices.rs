@@ -15,6 +15,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::outbox::Outbox;
 use super::{Backend, Store, StoreError, is_unique_violation};
 
 /// A registered device.
@@ -597,41 +598,20 @@ impl Store {
         retry_at: i64,
         dead: bool,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE event_deliveries SET attempts = attempts + 1, next_at = $1, \
-             claimed_until = 0, last_error = $2, dead = $3 WHERE id = $4",
-        )
-        .bind(retry_at)
-        .bind(error)
-        .bind(i64::from(dead))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        self.outbox_failed(Outbox::EventDeliveries, id, error, retry_at, dead)
+            .await
     }
 
     /// Put a claimed delivery back, due at `retry_at`, without counting an
     /// attempt (the host, not the app, could not deliver it).
     pub async fn release_event_delivery(&self, id: i64, retry_at: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE event_deliveries SET next_at = $1, claimed_until = 0 WHERE id = $2")
-            .bind(retry_at)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.outbox_release(Outbox::EventDeliveries, id, retry_at)
+            .await
     }
 
     /// Deliveries waiting (pending) and given up on (dead) in a district.
     pub async fn event_delivery_counts(&self, district: &str) -> Result<(i64, i64), StoreError> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(1 - dead), 0) AS BIGINT) AS pending, \
-             CAST(COALESCE(SUM(dead), 0) AS BIGINT) AS dead FROM event_deliveries \
-             WHERE district = $1",
-        )
-        .bind(district)
-        .fetch_one(self.pool())
-        .await?;
-        Ok((row.try_get("pending")?, row.try_get("dead")?))
+        self.outbox_counts(Outbox::EventDeliveries, district).await
     }
 
     /// A district's dead letters, oldest first, at most `limit`.
