@@ -620,20 +620,10 @@ async fn an_overdue_case_is_flagged_and_escalates_by_itself_when_the_policy_says
     assert_eq!(v["deadline_at"], 1_800_000_000_000i64 + 30 * 60_000);
     // Not yet due: nothing happens.
     clock.advance_ms(29 * 60_000);
-    let r = host
-        .opened
-        .platform
-        .sweep_case_deadlines()
-        .await
-        .expect("sweep");
+    let r = sweep(&host).await;
     assert_eq!((r.flagged, r.escalated), (0, 0));
     clock.advance_ms(2 * 60_000);
-    let r = host
-        .opened
-        .platform
-        .sweep_case_deadlines()
-        .await
-        .expect("sweep");
+    let r = sweep(&host).await;
     assert_eq!((r.flagged, r.escalated), (1, 1));
     let v = view_ok(&host, id).await;
     assert_eq!(v["tier"], "community");
@@ -651,21 +641,11 @@ async fn an_overdue_case_is_flagged_and_escalates_by_itself_when_the_policy_says
     assert_eq!(history[2]["action"], "escalate");
     assert_eq!(history[2]["to_tier"], "community");
     // The new tier gets a fresh acceptance clock; a second sweep at once does nothing.
-    let r = host
-        .opened
-        .platform
-        .sweep_case_deadlines()
-        .await
-        .expect("sweep");
+    let r = sweep(&host).await;
     assert_eq!((r.flagged, r.escalated), (0, 0));
     // Left alone again, it climbs again — flagged once, escalated again.
     clock.advance_ms(31 * 60_000);
-    let r = host
-        .opened
-        .platform
-        .sweep_case_deadlines()
-        .await
-        .expect("sweep");
+    let r = sweep(&host).await;
     assert_eq!((r.flagged, r.escalated), (0, 1));
     assert_eq!(view_ok(&host, id).await["tier"], "street");
     // Another process sweeping at the same time does not escalate twice.
@@ -699,12 +679,7 @@ async fn an_overdue_case_is_only_flagged_without_auto_escalation(host: TestHost)
     let other = report_in_g1(&host, &p.resident).await;
     act_ok(&host, &p.w1, other, "accept", json!({})).await;
     clock.advance_ms(31 * 60_000);
-    let r = host
-        .opened
-        .platform
-        .sweep_case_deadlines()
-        .await
-        .expect("sweep");
+    let r = sweep(&host).await;
     assert_eq!((r.flagged, r.escalated), (1, 0));
     let v = view_ok(&host, id).await;
     assert_eq!(
@@ -712,27 +687,9 @@ async fn an_overdue_case_is_only_flagged_without_auto_escalation(host: TestHost)
         (Some("grid"), Some(true))
     );
     assert_eq!(v["deadline_at"], Value::Null, "flagged once, not again");
-    let r = host
-        .opened
-        .platform
-        .sweep_case_deadlines()
-        .await
-        .expect("sweep");
+    let r = sweep(&host).await;
     assert_eq!((r.flagged, r.escalated), (0, 0));
-    let list = call(
-        &host,
-        &p.w1,
-        Method::GET,
-        &format!("/api/v1/districts/{D}/cases?overdue=true"),
-        Value::Null,
-    )
-    .await;
-    let ids: Vec<i64> = list.json()["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .filter_map(|c| c["id"].as_i64())
-        .collect();
+    let ids = get(&host, &p.w1, "?overdue=true").await.0;
     assert_eq!(ids, [id]);
 }
 
@@ -741,20 +698,7 @@ async fn each_role_sees_and_does_only_what_it_may(host: TestHost) {
     let mine = report_in_g1(&host, &p.resident).await;
     let theirs = report_in_g1(&host, &p.other_resident).await;
     // A resident sees their own cases only, and cannot act as staff.
-    let list = call(
-        &host,
-        &p.resident,
-        Method::GET,
-        &format!("/api/v1/districts/{D}/cases"),
-        Value::Null,
-    )
-    .await;
-    let ids: Vec<i64> = list.json()["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .filter_map(|c| c["id"].as_i64())
-        .collect();
+    let ids = get(&host, &p.resident, "").await.0;
     assert_eq!(ids, [mine]);
     assert_eq!(
         view(&host, &p.resident, theirs).await.status,
@@ -772,15 +716,7 @@ async fn each_role_sees_and_does_only_what_it_may(host: TestHost) {
         act(&host, &p.w3, mine, "accept", json!({})).await.status,
         StatusCode::NOT_FOUND
     );
-    let list = call(
-        &host,
-        &p.w3,
-        Method::GET,
-        &format!("/api/v1/districts/{D}/cases"),
-        Value::Null,
-    )
-    .await;
-    assert_eq!(list.json()["cases"], json!([]));
+    assert_eq!(get(&host, &p.w3, "").await.0, Vec::<i64>::new());
     // The community office sees the cases of its community's grids but
     // holds only those at the community tier.
     assert_eq!(view(&host, &p.community, mine).await.status, StatusCode::OK);
@@ -886,10 +822,9 @@ async fn bad_reports_and_actions_are_refused_with_what_is_allowed(host: TestHost
         assert_eq!(r.status, status, "{body}: {}", r.text());
         assert!(r.text().contains(needle), "{body}: {}", r.text());
     }
-    let list = call(&host, &p.admin, Method::GET, &uri, Value::Null).await;
     assert_eq!(
-        list.json()["cases"],
-        json!([]),
+        get(&host, &p.admin, "").await.0,
+        Vec::<i64>::new(),
         "no refused report was stored"
     );
 
@@ -1084,7 +1019,16 @@ async fn listing_filters_and_pages_by_cursor(host: TestHost) {
     }
 }
 
-/// A listing as the administrator sees it: the ids and the next cursor.
+/// One deadline sweep.
+async fn sweep(host: &TestHost) -> hutong_host::platform::SweepReport {
+    host.opened
+        .platform
+        .sweep_case_deadlines()
+        .await
+        .expect("sweep")
+}
+
+/// A listing as `token` sees it: the ids and the next cursor.
 async fn get(host: &TestHost, token: &str, q: &str) -> (Vec<i64>, Option<i64>) {
     let r = call(
         host,
