@@ -421,6 +421,16 @@ async fn authenticate(
         })
 }
 
+/// The district, the resource and the format a path names; a failure is
+/// answered in JSON, since no format could be read.
+fn resource(
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(String, String, Format), Fail> {
+    let (district, file) = path_parts(path)?;
+    let (name, format) = split(&file)?;
+    Ok((district, name.to_owned(), format))
+}
+
 /// GET `services.{fmt}` or `requests.{fmt}`.
 async fn get_top(
     State(state): State<ApiState>,
@@ -428,14 +438,11 @@ async fn get_top(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let (district, file) = match path_parts(path) {
+    let (district, name, format) = match resource(path) {
         Ok(parts) => parts,
         Err(f) => return f.render(Format::Json),
     };
-    let (name, format) = match split(&file) {
-        Ok(split) => split,
-        Err(f) => return f.render(Format::Json),
-    };
+    let name = name.as_str();
     let result = match name {
         "services" => match query_params(query, &[COMMON]) {
             Ok(params) => services(&state, &district, &params, format).await,
@@ -458,14 +465,11 @@ async fn post_top(
     headers: HeaderMap,
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
-    let (district, file) = match path_parts(path) {
+    let (district, name, format) = match resource(path) {
         Ok(parts) => parts,
         Err(f) => return f.render(Format::Json),
     };
-    let (name, format) = match split(&file) {
-        Ok(split) => split,
-        Err(f) => return f.render(Format::Json),
-    };
+    let name = name.as_str();
     let result = match name {
         "requests" => create(&state, &district, query, &headers, form, format).await,
         "services" => Err(Fail::new(
@@ -561,14 +565,11 @@ async fn service_definition(
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
-    let (district, file) = match path_parts(path) {
+    let (district, code, format) = match resource(path) {
         Ok(parts) => parts,
         Err(f) => return f.render(Format::Json),
     };
-    let (code, format) = match split(&file) {
-        Ok(split) => split,
-        Err(f) => return f.render(Format::Json),
-    };
+    let code = code.as_str();
     let result = async {
         let params = query_params(query, &[COMMON])?;
         params.check_jurisdiction(&district)?;
@@ -1006,14 +1007,11 @@ async fn one_request(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let (district, file) = match path_parts(path) {
+    let (district, id, format) = match resource(path) {
         Ok(parts) => parts,
         Err(f) => return f.render(Format::Json),
     };
-    let (id, format) = match split(&file) {
-        Ok(split) => split,
-        Err(f) => return f.render(Format::Json),
-    };
+    let id = id.as_str();
     let result = async {
         let params = query_params(query, &[COMMON])?;
         params.check_jurisdiction(&district)?;
@@ -1053,14 +1051,11 @@ async fn token(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let (district, file) = match path_parts(path) {
+    let (district, token, format) = match resource(path) {
         Ok(parts) => parts,
         Err(f) => return f.render(Format::Json),
     };
-    let (token, format) = match split(&file) {
-        Ok(split) => split,
-        Err(f) => return f.render(Format::Json),
-    };
+    let token = token.as_str();
     let result = async {
         let params = query_params(query, &[COMMON])?;
         params.check_jurisdiction(&district)?;
