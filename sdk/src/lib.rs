@@ -138,6 +138,19 @@ pub use error::{Error, Result};
 pub use http::{Caller, Request, Response, Role};
 pub use router::{Handler, Params, Router};
 
+/// Now, in milliseconds since the Unix epoch, by the host's clock.
+///
+/// The host gives every call its own clock as the wall clock, so this agrees
+/// with the times it hands the app ([`DeviceEvent::occurred_at_ms`],
+/// [`Tick::scheduled_at_ms`], case times) and with a test that stops or moves
+/// the host's clock. `std::time::SystemTime::now()` reads the same clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// The bindings `wit_bindgen` generates for the `hutong:platform/app` world.
 ///
 /// They are public so that [`export_app!`] can reach them from the app's

@@ -184,6 +184,12 @@ impl TestHost {
             .expect("reopen host")
     }
 
+    /// The host's clock, which every part of the host and every app reads:
+    /// stop and move it to simulate time.
+    pub fn clock(&self) -> &hutong_host::cases::Clock {
+        self.opened.platform.store().clock()
+    }
+
     /// The temporary directory holding the data directory.
     pub fn dir(&self) -> PathBuf {
         self.dir.path().to_owned()

@@ -199,6 +199,29 @@ async fn apps_have_no_files_environment_or_sockets() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_wall_clock_is_the_hosts_clock() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_millis() as i64;
+    let r = host.get("/d/east/apps/test-app/clock").await.json();
+    let now = r["now_ms"].as_i64().expect("now_ms");
+    assert!(now >= before && now < before + 60_000, "{r}");
+
+    // Stopping and moving the host's clock moves the app's.
+    host.clock().set_ms(1_700_000_000_000);
+    let r = host.get("/d/east/apps/test-app/clock").await.json();
+    assert_eq!(r["now_ms"], 1_700_000_000_000_i64, "{r}");
+    host.clock().advance_ms(90_000);
+    let r = host.get("/d/east/apps/test-app/clock").await.json();
+    assert_eq!(r["now_ms"], 1_700_000_090_000_i64, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_responses_and_invalid_statuses_are_refused() {
     let host = TestHost::new(Backend::Sqlite).await;
     host.district("east").await;

@@ -6,13 +6,15 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::WitError;
+use crate::cases::Clock;
 use crate::manifest::Permission;
 use crate::store::Store;
 
@@ -157,8 +159,13 @@ impl AppState {
         let stderr = CapturedOutput::default();
         // No preopened directories, no environment, no arguments, no
         // sockets: an app has no ambient authority. Clocks and randomness
-        // stay, as apps need them and they grant no access to anything.
+        // stay, as apps need them and they grant no access to anything. The
+        // wall clock is the host's, so an app's "now" agrees with the
+        // deadlines, events and ticks the host hands it (and tests that stop
+        // the host's clock stop the app's too).
+        let wall_clock = HostClock(store.clock().clone());
         let wasi = WasiCtxBuilder::new()
+            .wall_clock(wall_clock)
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
@@ -190,5 +197,19 @@ impl WasiView for AppState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+/// The host's [`Clock`] as an app's `wasi:clocks/wall-clock`.
+struct HostClock(Clock);
+
+impl HostWallClock for HostClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_millis(1)
+    }
+
+    fn now(&self) -> Duration {
+        // Times before the epoch do not occur on a host's clock; clamp them.
+        Duration::from_millis(u64::try_from(self.0.now_ms()).unwrap_or(0))
     }
 }
