@@ -5,6 +5,9 @@
 //! manifest's `[permissions]` with a reason; without the grant every call
 //! returns [`Error::Denied`].
 //!
+//! [`commit`] applies several conditional writes all-or-nothing in one
+//! transaction, for records that must change together.
+//!
 //! Limits: keys are 1..=512 bytes of UTF-8, values at most 1 MiB, a page at
 //! most [`MAX_PAGE`] keys. A call beyond a limit changes nothing and returns
 //! [`Error::LimitExceeded`] or [`Error::InvalidArgument`].
@@ -287,4 +290,30 @@ pub fn set_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<(), Error
         ))
     })?;
     set(key, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_map_to_their_wit_cases() {
+        let ops = [
+            Op::insert("a", "1"),
+            Op::set("b", "2"),
+            Op::swap("c", "3", "4"),
+            Op::remove("d"),
+            Op::require("e"),
+        ];
+        let wit: Vec<wit::Op> = ops.into_iter().map(Op::into_wit).collect();
+        assert!(matches!(&wit[0], wit::Op::Insert(e) if e.key == "a" && e.value == b"1"));
+        assert!(matches!(&wit[1], wit::Op::Set(e) if e.key == "b" && e.value == b"2"));
+        assert!(
+            matches!(&wit[2], wit::Op::Swap(e) if e.key == "c" && e.expected == b"3" && e.value == b"4")
+        );
+        assert!(matches!(&wit[3], wit::Op::Remove(k) if k == "d"));
+        assert!(matches!(&wit[4], wit::Op::Require(k) if k == "e"));
+        assert!(Commit::Applied.applied());
+        assert!(!Commit::Failed(2).applied());
+    }
 }

@@ -361,15 +361,35 @@ async fn commit_applies_every_operation_or_none(host: TestHost) {
     // Each kind of failed condition names its operation and writes nothing,
     // not even the operations before it.
     for (ops, failed) in [
-        (json!([{"op": "set", "key": "c", "value": "3"}, {"op": "insert", "key": "a", "value": "x"}]), 1),
-        (json!([{"op": "set", "key": "c", "value": "3"}, {"op": "swap", "key": "b", "expected": "9", "value": "x"}]), 1),
-        (json!([{"op": "set", "key": "c", "value": "3"}, {"op": "remove", "key": "nope"}]), 1),
-        (json!([{"op": "require", "key": "nope"}, {"op": "set", "key": "c", "value": "3"}]), 0),
+        (
+            json!([{"op": "set", "key": "c", "value": "3"}, {"op": "insert", "key": "a", "value": "x"}]),
+            1,
+        ),
+        (
+            json!([{"op": "set", "key": "c", "value": "3"}, {"op": "swap", "key": "b", "expected": "9", "value": "x"}]),
+            1,
+        ),
+        (
+            json!([{"op": "set", "key": "c", "value": "3"}, {"op": "remove", "key": "nope"}]),
+            1,
+        ),
+        (
+            json!([{"op": "require", "key": "nope"}, {"op": "set", "key": "c", "value": "3"}]),
+            0,
+        ),
     ] {
         let r = commit(&host, ops.clone()).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-        assert_eq!(r.json(), json!({"applied": false, "failed": failed}), "{ops}");
-        assert_eq!(value_of(&host, "c").await, None, "nothing of {ops} was written");
+        assert_eq!(
+            r.json(),
+            json!({"applied": false, "failed": failed}),
+            "{ops}"
+        );
+        assert_eq!(
+            value_of(&host, "c").await,
+            None,
+            "nothing of {ops} was written"
+        );
         assert_eq!(value_of(&host, "a").await.as_deref(), Some("1"));
         assert_eq!(value_of(&host, "b").await.as_deref(), Some("2"));
     }
@@ -398,7 +418,11 @@ async fn commit_is_denied_without_kv(host: TestHost) {
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
-    assert!(r.text().contains("kv"), "names the permission: {}", r.text());
+    assert!(
+        r.text().contains("kv"),
+        "names the permission: {}",
+        r.text()
+    );
     let counts = host
         .opened
         .platform

@@ -124,7 +124,9 @@ fn check_commit(ops: Vec<Op>) -> Result<Vec<KvOp>, WitError> {
 /// Name the operation an argument error is about.
 fn at_op(index: usize, error: WitError) -> WitError {
     match error {
-        WitError::InvalidArgument(m) => WitError::InvalidArgument(format!("operation {index}: {m}")),
+        WitError::InvalidArgument(m) => {
+            WitError::InvalidArgument(format!("operation {index}: {m}"))
+        }
         WitError::LimitExceeded(m) => WitError::LimitExceeded(format!("operation {index}: {m}")),
         other => other,
     }

@@ -15,6 +15,8 @@ mod ballot;
 mod lifecycle;
 mod model;
 
+use std::time::Duration;
+
 use hutong_sdk::data::{self, ResidentQuery};
 use hutong_sdk::kv::{self, Commit, Op};
 use hutong_sdk::{App, Caller, Error, Params, Request, Response, Role, Router, Tick};
@@ -125,7 +127,10 @@ impl App for EVoting {
                 Err(Fail::Refused { .. }) => continue,
             };
             if let Err(Fail::Host(e)) = lifecycle::advance(&poll, &budget) {
-                hutong_sdk::log::warn("advancing a poll failed", &[("poll", id), ("error", &e.to_string())]);
+                hutong_sdk::log::warn(
+                    "advancing a poll failed",
+                    &[("poll", id), ("error", &e.to_string())],
+                );
             }
         }
         Ok(())
@@ -169,14 +174,15 @@ fn view(poll: &Poll, state: &State) -> serde_json::Value {
         },
         "opened_at_ms": state.opened_at_ms,
         "closed_at_ms": state.closed_at_ms,
+        // Whether the voted marks have been moved after the tally (see the
+        // README's threat model).
+        "marks_moved": state.scrubbed,
     })
 }
 
 fn create(req: &Request, _: &Params) -> Result<Response, Fail> {
     let caller = staff(req)?;
-    let new: NewPoll = req
-        .json()
-        .map_err(|e| Fail::invalid(e.to_string()))?;
+    let new: NewPoll = req.json().map_err(|e| Fail::invalid(e.to_string()))?;
     let id = ballot::random_hex(8)?;
     let mut poll = new.validate(id, caller.account_id.clone())?;
     let e = &poll.eligibility;
@@ -184,7 +190,9 @@ fn create(req: &Request, _: &Params) -> Result<Response, Fail> {
         match data::building(building) {
             Ok(b) => poll.building_grid = Some(b.grid_id),
             Err(Error::NotFound) => {
-                return Err(Fail::unprocessable_place(format!("no building {building:?} in this district")));
+                return Err(Fail::unprocessable_place(format!(
+                    "no building {building:?} in this district"
+                )));
             }
             Err(other) => return Err(other.into()),
         }
@@ -201,7 +209,12 @@ fn create(req: &Request, _: &Params) -> Result<Response, Fail> {
             Err(other) => return Err(other.into()),
         };
         if !found {
-            let place = e.community.as_ref().or(e.grid.as_ref()).cloned().unwrap_or_default();
+            let place = e
+                .community
+                .as_ref()
+                .or(e.grid.as_ref())
+                .cloned()
+                .unwrap_or_default();
             return Err(Fail::unprocessable_place(format!(
                 "no residents live in {place:?}: is it a community or grid of this district?"
             )));
@@ -217,7 +230,9 @@ fn create(req: &Request, _: &Params) -> Result<Response, Fail> {
     ])? {
         Commit::Applied => {}
         Commit::Failed(_) => {
-            return Err(Fail::Host(Error::Unavailable("poll id taken; try again".into())));
+            return Err(Fail::Host(Error::Unavailable(
+                "poll id taken; try again".into(),
+            )));
         }
     }
     Ok(Response::json(201, &view(&poll, &state)))
@@ -285,7 +300,10 @@ fn taking_votes(poll: &Poll, state: &State) -> Result<(), Fail> {
         Phase::Scheduled => Err(Fail::refused(
             409,
             "not_open",
-            format!("the poll is not open yet: it opens at {} (ms since epoch)", poll.opens_at_ms),
+            format!(
+                "the poll is not open yet: it opens at {} (ms since epoch)",
+                poll.opens_at_ms
+            ),
         )),
         Phase::Freezing => Err(Fail::refused(
             409,
@@ -295,7 +313,10 @@ fn taking_votes(poll: &Poll, state: &State) -> Result<(), Fail> {
         Phase::Closing | Phase::Closed => Err(Fail::refused(
             409,
             "closed",
-            format!("the poll closed at {} (ms since epoch); no more votes are taken", poll.closes_at_ms),
+            format!(
+                "the poll closed at {} (ms since epoch); no more votes are taken",
+                poll.closes_at_ms
+            ),
         )),
     }
 }
@@ -314,14 +335,26 @@ fn vote(req: &Request, params: &Params) -> Result<Response, Fail> {
     };
     let poll = load_poll(poll_id(params))?;
     let ballot: Ballot = req.json().map_err(|e| {
-        Fail::refused(400, "malformed_ballot", format!("{e}; send {{\"choices\": [option index, …]}} and, to change a vote, \"secret\""))
+        Fail::refused(
+            400,
+            "malformed_ballot",
+            format!(
+                "{e}; send {{\"choices\": [option index, …]}} and, to change a vote, \"secret\""
+            ),
+        )
     })?;
-    let state = lifecycle::advance(&poll, &Budget::new(BUDGET))?;
+    // At most one step on a voter's request (opening or closing on time,
+    // or one roll page); the heavy lifting is for ticks and staff.
+    let state = lifecycle::advance(&poll, &Budget::new(Duration::ZERO))?;
     taking_votes(&poll, &state)?;
     let choices = ballot::check_choices(&poll, &ballot.choices)?;
     let keys = Keys(&poll.id);
     let unit = kv::get(&keys.roll(&resident))?.ok_or_else(|| {
-        Fail::refused(403, "not_on_roll", "you are not on this poll's voter roll, frozen when it opened")
+        Fail::refused(
+            403,
+            "not_on_roll",
+            "you are not on this poll's voter roll, frozen when it opened",
+        )
     })?;
     let unit = String::from_utf8_lossy(&unit).into_owned();
     let nonce = ballot::random_hex(16)?;
@@ -352,7 +385,12 @@ fn vote(req: &Request, params: &Params) -> Result<Response, Fail> {
 
 /// A first vote: the voted mark, the ballot and (for a changeable poll) its
 /// slot, all or nothing, while the poll is open.
-fn cast(poll: &Poll, keys: &Keys<'_>, unit: &str, entry: &Entry) -> Result<(u16, Option<String>, bool), Fail> {
+fn cast(
+    poll: &Poll,
+    keys: &Keys<'_>,
+    unit: &str,
+    entry: &Entry,
+) -> Result<(u16, Option<String>, bool), Fail> {
     let mut ops = vec![
         Op::require(keys.open()),
         Op::insert(keys.voted(unit), Vec::new()),
@@ -380,7 +418,9 @@ fn cast(poll: &Poll, keys: &Keys<'_>, unit: &str, entry: &Entry) -> Result<(u16,
                 "you have already voted in this poll"
             },
         )),
-        Commit::Failed(i) => Err(Fail::Host(Error::Internal(format!("vote failed at operation {i}")))),
+        Commit::Failed(i) => Err(Fail::Host(Error::Internal(format!(
+            "vote failed at operation {i}"
+        )))),
     }
 }
 
@@ -388,7 +428,10 @@ fn closed(poll: &Poll) -> Fail {
     Fail::refused(
         409,
         "closed",
-        format!("the poll closed at {} (ms since epoch); no more votes are taken", poll.closes_at_ms),
+        format!(
+            "the poll closed at {} (ms since epoch); no more votes are taken",
+            poll.closes_at_ms
+        ),
     )
 }
 
@@ -402,10 +445,20 @@ fn change(
     secret: &str,
 ) -> Result<(u16, Option<String>, bool), Fail> {
     if !poll.changeable {
-        return Err(Fail::refused(409, "not_changeable", "this poll does not allow changing a vote"));
+        return Err(Fail::refused(
+            409,
+            "not_changeable",
+            "this poll does not allow changing a vote",
+        ));
     }
     let slot = keys.slot(&ballot::slot(&poll.id, secret));
-    let unknown = || Fail::refused(403, "unknown_secret", "no ballot of this poll has that secret; it is the one your receipt gave");
+    let unknown = || {
+        Fail::refused(
+            403,
+            "unknown_secret",
+            "no ballot of this poll has that secret; it is the one your receipt gave",
+        )
+    };
     let old = kv::get(&slot)?.ok_or_else(unknown)?;
     let old = String::from_utf8_lossy(&old).into_owned();
     let ops = vec![
@@ -459,10 +512,13 @@ fn board_visible(poll: &Poll, state: &State) -> Result<(), Fail> {
         Err(Fail::refused(
             409,
             "board_not_published",
-            format!("the bulletin board of this poll is published {}", match poll.board {
-                Board::Live => "once the poll opens",
-                Board::AfterClose => "when the poll closes",
-            }),
+            format!(
+                "the bulletin board of this poll is published {}",
+                match poll.board {
+                    Board::Live => "once the poll opens",
+                    Board::AfterClose => "when the poll closes",
+                }
+            ),
         ))
     }
 }
@@ -502,7 +558,11 @@ fn board_entry(req: &Request, params: &Params) -> Result<Response, Fail> {
     caller(req)?;
     let (poll, _) = current(poll_id(params))?;
     let tracker = params.get("tracker").unwrap_or_default();
-    let missing = || Fail::not_found(format!("tracker {tracker:?} is not on the board of this poll"));
+    let missing = || {
+        Fail::not_found(format!(
+            "tracker {tracker:?} is not on the board of this poll"
+        ))
+    };
     if tracker.len() != 64 || !tracker.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(missing());
     }
@@ -511,7 +571,10 @@ fn board_entry(req: &Request, params: &Params) -> Result<Response, Fail> {
     let entry = page
         .keys
         .first()
-        .and_then(|k| k.strip_prefix(&Keys(&poll.id).ballot_prefix()).and_then(Entry::parse))
+        .and_then(|k| {
+            k.strip_prefix(&Keys(&poll.id).ballot_prefix())
+                .and_then(Entry::parse)
+        })
         .ok_or_else(missing)?;
     Ok(Response::json(200, &entry))
 }
@@ -521,11 +584,18 @@ fn published(poll: &Poll, state: &State) -> Result<Tally, Fail> {
         return Err(Fail::refused(
             409,
             "not_closed",
-            format!("results are published when the poll closes at {} (ms since epoch)", poll.closes_at_ms),
+            format!(
+                "results are published when the poll closes at {} (ms since epoch)",
+                poll.closes_at_ms
+            ),
         ));
     }
-    kv::get_json::<Tally>(&Keys(&poll.id).result())?
-        .ok_or_else(|| Fail::Host(Error::Internal(format!("poll {} closed without a result", poll.id))))
+    kv::get_json::<Tally>(&Keys(&poll.id).result())?.ok_or_else(|| {
+        Fail::Host(Error::Internal(format!(
+            "poll {} closed without a result",
+            poll.id
+        )))
+    })
 }
 
 fn result(req: &Request, params: &Params) -> Result<Response, Fail> {
@@ -539,7 +609,10 @@ fn result(req: &Request, params: &Params) -> Result<Response, Fail> {
         .enumerate()
         .map(|(i, (name, count))| json!({ "option": i, "name": name, "votes": count }))
         .collect();
-    Ok(Response::json(200, &json!({ "poll": poll.id, "options": options, "tally": tally })))
+    Ok(Response::json(
+        200,
+        &json!({ "poll": poll.id, "options": options, "tally": tally }),
+    ))
 }
 
 /// Recount the board and compare with what was published.
@@ -556,7 +629,9 @@ fn verify(req: &Request, params: &Params) -> Result<Response, Fail> {
         "one_ballot_per_voter": recount.ballots == tally.voted,
         "roll_fingerprint": state.fingerprint.as_deref() == Some(tally.roll_fingerprint.as_str()),
     });
-    let verified = checks.as_object().is_some_and(|c| c.values().all(|v| v == true));
+    let verified = checks
+        .as_object()
+        .is_some_and(|c| c.values().all(|v| v == true));
     Ok(Response::json(
         200,
         &json!({ "poll": poll.id, "verified": verified, "checks": checks, "published": tally, "recount": recount }),
@@ -569,7 +644,11 @@ fn roll(req: &Request, params: &Params) -> Result<Response, Fail> {
     staff(req)?;
     let (poll, state) = current(poll_id(params))?;
     if !matches!(state.phase, Phase::Open | Phase::Closing | Phase::Closed) {
-        return Err(Fail::refused(409, "not_open", "the roll is published when the poll opens"));
+        return Err(Fail::refused(
+            409,
+            "not_open",
+            "the roll is published when the poll opens",
+        ));
     }
     let prefix = Keys(&poll.id).roll_prefix();
     let cursor = req.query_param("cursor").map(|c| format!("{prefix}{c}"));

@@ -131,21 +131,45 @@ fn count_keys(prefix: &str) -> Result<u64, Fail> {
     Ok(n)
 }
 
-/// Move `poll` on as far as its times allow, within `budget`, and return
-/// its state. Cheap when there is nothing to do: one kv read.
+/// Move `poll` on as far as its times allow and return its state. Opening
+/// a frozen roll and closing on time are cheap and always done; the heavy
+/// steps (a roll page, the tally, moving marks, notices) run only while
+/// `budget` lasts, so a call with a spent budget does just the cheap ones.
+/// Cheap when there is nothing to do: one kv read.
 pub fn advance(poll: &Poll, budget: &Budget) -> Result<State, Fail> {
     loop {
         let (state, raw) = load_state(&poll.id)?;
         let now = now();
-        let step = match state.phase {
-            Phase::Scheduled | Phase::Freezing if now < poll.opens_at_ms => return Ok(state),
-            Phase::Scheduled | Phase::Freezing if !state.roll_complete => {
-                freeze_page(poll, &state, &raw)?
+        let opening = matches!(state.phase, Phase::Scheduled | Phase::Freezing);
+        if opening && now < poll.opens_at_ms {
+            return Ok(state);
+        }
+        // Whether this call made a step or lost the compare-and-swap to
+        // another call that made it, the next round reads the state again.
+        if opening && state.roll_complete {
+            open(poll, &state, &raw)?;
+            continue;
+        }
+        if state.phase == Phase::Open && now >= poll.closes_at_ms {
+            close(poll, &state, &raw)?;
+            continue;
+        }
+        if budget.spent() {
+            return Ok(state);
+        }
+        match state.phase {
+            Phase::Scheduled | Phase::Freezing => {
+                freeze_page(poll, &state, &raw)?;
             }
-            Phase::Scheduled | Phase::Freezing => open(poll, &state, &raw)?,
-            Phase::Open if now >= poll.closes_at_ms => close(poll, &state, &raw)?,
-            Phase::Closing => tally(poll, &state, &raw)?,
-            Phase::Closed if !state.scrubbed => scrub_page(poll, &state, &raw)?,
+            // The tally reads the whole board: the call ends after it, so
+            // that nothing else runs into the deadline.
+            Phase::Closing => {
+                tally(poll, &state, &raw)?;
+                return Ok(load_state(&poll.id)?.0);
+            }
+            Phase::Closed if !state.scrubbed => {
+                scrub_page(poll, &state, &raw)?;
+            }
             Phase::Open if !state.open_notice_sent => {
                 tell(poll, &state, &raw, Notice::Open)?;
                 return Ok(load_state(&poll.id)?.0);
@@ -155,12 +179,6 @@ pub fn advance(poll: &Poll, budget: &Budget) -> Result<State, Fail> {
                 return Ok(load_state(&poll.id)?.0);
             }
             Phase::Open | Phase::Closed => return Ok(state),
-        };
-        // Whether this call made the step or lost the compare-and-swap to
-        // another that made it, the next round reads the state again.
-        let _made: bool = step;
-        if budget.spent() {
-            return Ok(load_state(&poll.id)?.0);
         }
     }
 }
@@ -245,10 +263,7 @@ fn open(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
     if opened {
         log::info(
             "poll opened",
-            &[
-                ("poll", &poll.id),
-                ("roll_units", &next.units.to_string()),
-            ],
+            &[("poll", &poll.id), ("roll_units", &next.units.to_string())],
         );
     }
     Ok(opened)
@@ -274,7 +289,9 @@ fn tally(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
     } else {
         (voted as f64 * 10000.0 / roll_units as f64).round() / 100.0
     };
-    let quorum_met = voted * 100 >= u64::from(poll.quorum_percent) * roll_units;
+    // An empty roll meets only a zero quorum.
+    let quorum_met = poll.quorum_percent == 0
+        || (roll_units > 0 && voted * 100 >= u64::from(poll.quorum_percent) * roll_units);
     let result = Tally {
         counts: recount.counts,
         ballots: recount.ballots,
@@ -439,10 +456,18 @@ fn who(poll: &Poll) -> String {
         .community
         .as_ref()
         .map(|c| format!("residents of community {c}"))
-        .or_else(|| e.building.as_ref().map(|b| format!("residents of building {b}")))
+        .or_else(|| {
+            e.building
+                .as_ref()
+                .map(|b| format!("residents of building {b}"))
+        })
         .or_else(|| e.grid.as_ref().map(|g| format!("residents of grid {g}")))
         .unwrap_or_default();
-    let adults = if e.adults_only { ", aged 18 or more" } else { "" };
+    let adults = if e.adults_only {
+        ", aged 18 or more"
+    } else {
+        ""
+    };
     let household = if e.per_household {
         ", one vote per household"
     } else {

@@ -149,7 +149,9 @@ impl NewPoll {
         let max_choices = match (self.kind, self.max_choices) {
             (Kind::Single, None | Some(1)) => 1,
             (Kind::Single, Some(_)) => {
-                return Err(bad("a single-choice poll takes no max_choices other than 1".into()));
+                return Err(bad(
+                    "a single-choice poll takes no max_choices other than 1".into(),
+                ));
             }
             (Kind::Multiple, Some(n)) if (2..=count).contains(&n) => n,
             (Kind::Multiple, _) => {
@@ -367,13 +369,14 @@ pub fn load_poll(id: &str) -> Result<Poll, Fail> {
     if !is_slug(id) {
         return Err(Fail::not_found(format!("no poll {id:?}")));
     }
-    kv::get_json::<Poll>(&Keys(id).poll())?.ok_or_else(|| Fail::not_found(format!("no poll {id:?}")))
+    kv::get_json::<Poll>(&Keys(id).poll())?
+        .ok_or_else(|| Fail::not_found(format!("no poll {id:?}")))
 }
 
 /// The poll's state and its stored bytes (for the next compare-and-swap).
 pub fn load_state(id: &str) -> Result<(State, Vec<u8>), Fail> {
-    let raw = kv::get(&Keys(id).state())?
-        .ok_or_else(|| Fail::not_found(format!("no poll {id:?}")))?;
+    let raw =
+        kv::get(&Keys(id).state())?.ok_or_else(|| Fail::not_found(format!("no poll {id:?}")))?;
     let state = serde_json::from_slice(&raw).map_err(|e| {
         Fail::Host(hutong_sdk::Error::Internal(format!(
             "state of poll {id} does not parse: {e}"
