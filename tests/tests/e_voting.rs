@@ -28,6 +28,7 @@ on_both_backends!(
     polls_open_close_and_notify_on_schedule_ticks,
     the_app_needs_its_grants,
     a_roll_of_many_pages_is_frozen_whole_and_fingerprinted_in_order,
+    two_processes_advancing_one_poll_make_each_step_once,
 );
 
 const BASE: &str = "/d/east/apps/e-voting";
@@ -626,9 +627,8 @@ async fn roll_fingerprint(host: &TestHost, d: &District, id: &str) -> String {
     }
 }
 
-async fn a_roll_of_many_pages_is_frozen_whole_and_fingerprinted_in_order(host: TestHost) {
-    let d = district(&host).await;
-    // 1,200 more residents in a third community: three roll pages.
+/// 1,200 more residents in a third community, `c3`: three roll pages.
+async fn import_many(host: &TestHost) {
     let mut lines = vec![
         json!({"kind": "community", "id": "c3", "street_id": "s1", "name": "Three"}).to_string(),
         json!({"kind": "grid", "id": "g4", "community_id": "c3", "name": "G4"}).to_string(),
@@ -644,6 +644,11 @@ async fn a_roll_of_many_pages_is_frozen_whole_and_fingerprinted_in_order(host: T
         .import_data("east", &lines.join("\n"), Format::JsonLines)
         .await
         .expect("import");
+}
+
+async fn a_roll_of_many_pages_is_frozen_whole_and_fingerprinted_in_order(host: TestHost) {
+    let d = district(&host).await;
+    import_many(&host).await;
     let now = stop_clock(&host);
     let id = open_poll(&host, &d, poll_body(now, json!({"community": "c3"}))).await;
     let view = call(
@@ -1265,4 +1270,80 @@ async fn the_app_needs_its_grants(host: TestHost) {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert!(r.text().contains("read-residents"), "{}", r.text());
     assert!(kv_rows(&host).await.is_empty());
+}
+
+async fn two_processes_advancing_one_poll_make_each_step_once(host: TestHost) {
+    let d = district(&host).await;
+    import_many(&host).await;
+    let now = stop_clock(&host);
+    let r = call(
+        &host,
+        &d.worker,
+        Method::POST,
+        "/polls",
+        poll_body(now, json!({"community": "c3"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["poll"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let other = host.another_process().await;
+    other.platform.store().clock().set_ms(now);
+    let worker = hutong_host::identity::Caller {
+        account_id: "w1".into(),
+        role: Role::Worker,
+        district: Some("east".into()),
+        resident_id: None,
+        grids: vec!["g1".into()],
+    };
+    let advance = |platform: hutong_host::Platform| {
+        let request = hutong_host::AppRequest {
+            method: "POST".into(),
+            path: format!("/polls/{id}/advance"),
+            query: String::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            caller: Some(worker.clone()),
+            request_id: String::new(),
+        };
+        async move {
+            platform
+                .runtime()
+                .handle_http("east", "e-voting", request)
+                .await
+                .map(|r| r.status)
+        }
+    };
+    // Both processes read the roll page by page at once, twice over.
+    for _ in 0..2 {
+        let (a, b) = tokio::join!(
+            advance(host.opened.platform.clone()),
+            advance(other.platform.clone())
+        );
+        assert_eq!(
+            (a.expect("first process"), b.expect("second process")),
+            (200, 200)
+        );
+    }
+    let view = call(
+        &host,
+        &d.worker,
+        Method::GET,
+        &format!("/polls/{id}"),
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(view["phase"], "open", "{view}");
+    assert_eq!(
+        view["roll"]["residents"], 1200,
+        "each page counted once: {view}"
+    );
+    let fingerprint = roll_fingerprint(&host, &d, &id).await;
+    assert_eq!(
+        view["roll"]["fingerprint"].as_str(),
+        Some(fingerprint.as_str())
+    );
 }

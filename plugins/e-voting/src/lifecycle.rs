@@ -406,6 +406,7 @@ fn tell(poll: &Poll, state: &State, raw: &[u8], notice: Notice) -> Result<(), Fa
         ),
     };
     let mut places = audiences(poll);
+    let mut split = false;
     let mut i = 0;
     while i < places.len() {
         let (place, recipient) = places[i].clone();
@@ -420,7 +421,8 @@ fn tell(poll: &Poll, state: &State, raw: &[u8], notice: Notice) -> Result<(), Fa
             Ok(_) => {}
             // Too many recipients for one message: the community's grids,
             // one message each.
-            Err(Error::InvalidArgument(_)) if i == 0 && poll.eligibility.community.is_some() => {
+            Err(Error::InvalidArgument(_)) if !split && poll.eligibility.community.is_some() => {
+                split = true;
                 places = grids_of(&place)?;
                 continue;
             }
