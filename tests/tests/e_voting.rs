@@ -950,6 +950,25 @@ async fn bad_votes_and_bad_polls_are_refused_and_store_nothing(host: TestHost) {
     assert_eq!(r.json()["error"]["code"], "not_open");
     assert!(r.text().contains("opens at"), "{}", r.text());
 
+    // Past its opening time, but nobody has frozen the roll yet: a vote
+    // does not freeze it, and is refused until the roll is complete.
+    let r = call(
+        &host,
+        &d.worker,
+        Method::POST,
+        "/polls",
+        poll_body(now, json!({"community": "c1"})),
+    )
+    .await;
+    let unfrozen = r.json()["poll"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let r = vote(&host, d.voter("r01"), &unfrozen, json!({"choices": [0]})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "not_open");
+    assert!(r.text().contains("roll is being frozen"), "{}", r.text());
+
     let mut body = poll_body(now, json!({"community": "c1"}));
     body["kind"] = json!("multiple");
     body["max_choices"] = json!(2);

@@ -297,7 +297,7 @@ struct Ballot {
 fn taking_votes(poll: &Poll, state: &State) -> Result<(), Fail> {
     match state.phase {
         Phase::Open => Ok(()),
-        Phase::Scheduled => Err(Fail::refused(
+        Phase::Scheduled if now() < poll.opens_at_ms => Err(Fail::refused(
             409,
             "not_open",
             format!(
@@ -305,7 +305,7 @@ fn taking_votes(poll: &Poll, state: &State) -> Result<(), Fail> {
                 poll.opens_at_ms
             ),
         )),
-        Phase::Freezing => Err(Fail::refused(
+        Phase::Scheduled | Phase::Freezing => Err(Fail::refused(
             409,
             "not_open",
             "the voter roll is being frozen; voting opens as soon as it is complete",
