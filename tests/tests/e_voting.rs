@@ -505,6 +505,67 @@ async fn a_changed_vote_keeps_only_the_last_and_needs_the_secret(host: TestHost)
         board.text()
     );
 
+    // Eight changes with the same secret at once: each that succeeds
+    // replaces the one before, and one ballot stays.
+    let host = std::sync::Arc::new(host);
+    let mut tasks = Vec::new();
+    for i in 0..8u32 {
+        let (host, token, id, secret) = (
+            host.clone(),
+            d.voter("r01").to_owned(),
+            id.clone(),
+            secret.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            vote(
+                &host,
+                &token,
+                &id,
+                json!({"choices": [i % 2], "secret": secret}),
+            )
+            .await
+        }));
+    }
+    let mut changed = 0;
+    for t in tasks {
+        let r = t.await.expect("task");
+        match r.status {
+            StatusCode::OK => changed += 1,
+            StatusCode::CONFLICT => assert_eq!(
+                r.json()["error"]["code"],
+                "changed_meanwhile",
+                "{}",
+                r.text()
+            ),
+            other => panic!("unexpected {other}: {}", r.text()),
+        }
+    }
+    assert!(changed >= 1);
+    let host = std::sync::Arc::try_unwrap(host).unwrap_or_else(|_| panic!("the tasks are done"));
+    let board = call(
+        &host,
+        &d.worker,
+        Method::GET,
+        &format!("/polls/{id}/board"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        board.json()["entries"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        board.text()
+    );
+    // The secret still names the ballot that stayed.
+    let r = vote(
+        &host,
+        d.voter("r01"),
+        &id,
+        json!({"choices": [2], "secret": secret}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+
     let result = close(&host, &d, &id).await;
     assert_eq!(result["tally"]["counts"], json!([0, 0, 2]));
     assert_eq!(result["tally"]["ballots"], 2);
@@ -974,6 +1035,9 @@ async fn bad_votes_and_bad_polls_are_refused_and_store_nothing(host: TestHost) {
     body["max_choices"] = json!(2);
     let multiple = open_poll(&host, &d, body).await;
     let single = open_poll(&host, &d, poll_body(now, json!({"community": "c1"}))).await;
+    let mut body = poll_body(now, json!({"community": "c1"}));
+    body["kind"] = json!("approval");
+    let approval = open_poll(&host, &d, body).await;
     let refusals: &[(&str, &str, Value, StatusCode, &str, &str)] = &[
         (
             &single,
@@ -1047,6 +1111,22 @@ async fn bad_votes_and_bad_polls_are_refused_and_store_nothing(host: TestHost) {
             "not_on_roll",
             "roll",
         ),
+        (
+            &approval,
+            "r01",
+            json!({"choices": []}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_ballot",
+            "at least one",
+        ),
+        (
+            &approval,
+            "r01",
+            json!({"choices": [0, 3]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_ballot",
+            "does not exist",
+        ),
     ];
     for (id, voter, body, status, code, says) in refusals {
         let r = vote(&host, d.voter(voter), id, body.clone()).await;
@@ -1069,6 +1149,21 @@ async fn bad_votes_and_bad_polls_are_refused_and_store_nothing(host: TestHost) {
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
     assert_eq!(count(kv_rows(&host).await), 0, "no refusal stored anything");
+    // An approval ballot may approve every option.
+    let r = vote(
+        &host,
+        d.voter("r02"),
+        &approval,
+        json!({"choices": [2, 0, 1]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["choices"], json!([0, 1, 2]));
+    assert_eq!(
+        count(kv_rows(&host).await),
+        2,
+        "the approval's mark and ballot"
+    );
 
     // A second vote; a vote after the close.
     let r = vote(&host, d.voter("r01"), &single, json!({"choices": [0]})).await;
