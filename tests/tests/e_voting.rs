@@ -29,6 +29,7 @@ on_both_backends!(
     the_app_needs_its_grants,
     a_roll_of_many_pages_is_frozen_whole_and_fingerprinted_in_order,
     two_processes_advancing_one_poll_make_each_step_once,
+    notices_beyond_the_rate_go_grid_by_grid_minute_by_minute_once_each,
 );
 
 const BASE: &str = "/d/east/apps/e-voting";
@@ -1460,4 +1461,56 @@ async fn two_processes_advancing_one_poll_make_each_step_once(host: TestHost) {
         view["roll"]["fingerprint"].as_str(),
         Some(fingerprint.as_str())
     );
+}
+
+async fn notices_beyond_the_rate_go_grid_by_grid_minute_by_minute_once_each(host: TestHost) {
+    let d = district(&host).await;
+    // Seven residents of c1 have accounts; the app may send five a minute.
+    let r = host
+        .request(
+            Method::PUT,
+            "/api/v1/districts/east/notify/settings",
+            json!({"rate_per_minute": 5}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let now = stop_clock(&host);
+    let now = now - now.rem_euclid(60_000);
+    host.clock().set_ms(now);
+    let r = call(
+        &host,
+        &d.worker,
+        Method::POST,
+        "/polls",
+        poll_body(now, json!({"community": "c1"})),
+    )
+    .await;
+    let id = r.json()["poll"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = format!("/polls/{id}/advance");
+    let advance = || call(&host, &d.worker, Method::POST, &path, Value::Null);
+    let opened = |token: &str| {
+        let token = token.to_owned();
+        let host = &host;
+        async move { inbox(host, &token).await.len() }
+    };
+    // The whole community at once is over the rate: nobody is told yet.
+    assert_eq!(advance().await.json()["phase"], "open");
+    assert_eq!(opened(d.voter("r01")).await, 0);
+    // Grid g1 (five) fits this minute; g2 waits for the next.
+    advance().await;
+    assert_eq!(opened(d.voter("r01")).await, 1);
+    assert_eq!(opened(d.voter("r06")).await, 0);
+    host.clock().advance_ms(60_000);
+    advance().await;
+    for resident in ["r01", "r02", "r03", "r04", "r05", "r06", "r07"] {
+        assert_eq!(opened(d.voter(resident)).await, 1, "{resident} told once");
+    }
+    assert_eq!(opened(d.voter("r08")).await, 0, "r08 lives in c2");
+    // Told: no further notice goes out on later calls.
+    host.clock().advance_ms(60_000);
+    advance().await;
+    assert_eq!(opened(d.voter("r06")).await, 1);
 }

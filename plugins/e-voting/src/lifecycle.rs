@@ -405,11 +405,12 @@ fn tell(poll: &Poll, state: &State, raw: &[u8], notice: Notice) -> Result<(), Fa
             ),
         ),
     };
-    let mut places = audiences(poll);
-    let mut split = false;
-    let mut i = 0;
-    while i < places.len() {
-        let (place, recipient) = places[i].clone();
+    let community = poll.eligibility.community.as_deref();
+    let places = match community {
+        Some(c) if state.notices_by_grid => grids_of(c)?,
+        _ => audiences(poll),
+    };
+    for (place, recipient) in places {
         let message = Message::new(
             recipient,
             Channel::Inbox,
@@ -419,12 +420,19 @@ fn tell(poll: &Poll, state: &State, raw: &[u8], notice: Notice) -> Result<(), Fa
         );
         match notify::send(&message) {
             Ok(_) => {}
-            // Too many recipients for one message: the community's grids,
-            // one message each.
-            Err(Error::InvalidArgument(_)) if !split && poll.eligibility.community.is_some() => {
-                split = true;
-                places = grids_of(&place)?;
-                continue;
+            // Too many recipients for one message, or more than the
+            // district lets the app send in a minute: from now on this
+            // poll's notices go grid by grid, each message its own key, so
+            // the grids already told are not told again and the rest
+            // follow minute by minute. Recorded in the state first, so a
+            // later call never sends the whole community's message on top.
+            Err(Error::InvalidArgument(_) | Error::LimitExceeded(_))
+                if community.is_some() && !state.notices_by_grid =>
+            {
+                let mut next = state.clone();
+                next.notices_by_grid = true;
+                step(poll, raw, &next, Vec::new())?;
+                return Ok(());
             }
             Err(e @ (Error::LimitExceeded(_) | Error::Unavailable(_))) => {
                 log::warn(
@@ -442,7 +450,6 @@ fn tell(poll: &Poll, state: &State, raw: &[u8], notice: Notice) -> Result<(), Fa
                 );
             }
         }
-        i += 1;
     }
     let mut next = state.clone();
     match notice {

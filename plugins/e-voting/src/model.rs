@@ -263,6 +263,10 @@ pub struct State {
     /// Whether they were told the results are out.
     #[serde(default)]
     pub result_notice_sent: bool,
+    /// Whether notices go grid by grid (the community was too large for
+    /// one message, or for the district's rate in one minute).
+    #[serde(default)]
+    pub notices_by_grid: bool,
     /// Where moving the voted marks continues after the tally.
     #[serde(default)]
     pub scrub_cursor: Option<String>,
@@ -286,6 +290,7 @@ impl State {
             closed_at_ms: None,
             open_notice_sent: false,
             result_notice_sent: false,
+            notices_by_grid: false,
             scrub_cursor: None,
             scrubbed: false,
         }
