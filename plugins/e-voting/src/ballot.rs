@@ -160,3 +160,96 @@ pub fn board_chain_start(poll_id: &str) -> String {
 pub fn board_chain_step(previous: &str, entry: &Entry) -> String {
     sha256_hex(&format!("{previous}\n{}", entry.line()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Board, Eligibility};
+
+    fn poll(kind: Kind, max_choices: u32) -> Poll {
+        Poll {
+            id: "p1".into(),
+            title: "t".into(),
+            description: String::new(),
+            kind,
+            max_choices,
+            options: vec!["a".into(), "b".into(), "c".into()],
+            eligibility: Eligibility::default(),
+            building_grid: None,
+            opens_at_ms: 0,
+            closes_at_ms: 1,
+            quorum_percent: 0,
+            changeable: false,
+            board: Board::AfterClose,
+            created_by: "w1".into(),
+            created_at_ms: 0,
+        }
+    }
+
+    fn refusal(result: Result<Vec<u32>, Fail>) -> String {
+        match result {
+            Err(Fail::Refused {
+                status, message, ..
+            }) => format!("{status} {message}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn choices_are_checked_and_put_in_order() {
+        let multiple = poll(Kind::Multiple, 2);
+        assert_eq!(check_choices(&multiple, &[2, 0]).ok(), Some(vec![0, 2]));
+        assert!(refusal(check_choices(&multiple, &[])).contains("at least one"));
+        assert!(refusal(check_choices(&multiple, &[3])).contains("0..=2"));
+        assert!(refusal(check_choices(&multiple, &[1, 1])).contains("twice"));
+        assert!(refusal(check_choices(&multiple, &[0, 1, 2])).contains("at most 2"));
+        let single = poll(Kind::Single, 1);
+        assert!(refusal(check_choices(&single, &[0, 1])).starts_with("422"));
+        let approval = poll(Kind::Approval, 3);
+        assert_eq!(
+            check_choices(&approval, &[2, 1, 0]).ok(),
+            Some(vec![0, 1, 2])
+        );
+    }
+
+    #[test]
+    fn an_entry_round_trips_through_its_key_and_its_tracker_holds() {
+        let entry = Entry {
+            tracker: tracker("p1", "00ff", "0.2"),
+            nonce: "00ff".into(),
+            choices: vec![0, 2],
+        };
+        assert_eq!(Entry::parse(&entry.suffix()), Some(entry.clone()));
+        assert!(entry.tracker_holds("p1"));
+        assert!(!entry.tracker_holds("p2"), "a tracker belongs to one poll");
+        let forged = Entry {
+            choices: vec![1],
+            ..entry
+        };
+        assert!(
+            !forged.tracker_holds("p1"),
+            "changing the choices breaks it"
+        );
+        assert_eq!(Entry::parse("t/n/x"), None);
+        assert_eq!(Entry::parse("t/n/0/extra"), None);
+    }
+
+    #[test]
+    fn hashes_follow_the_documented_formulas() {
+        // sha256("abc"), the standard test vector.
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            tracker("p", "n", "0"),
+            sha256_hex("hutong-e-voting/tracker/v1\np\nn\n0")
+        );
+        assert_eq!(slot("p", "s"), sha256_hex("hutong-e-voting/slot/v1\np\ns"));
+        let start = roll_chain_start("p");
+        assert_eq!(
+            roll_chain_step(&start, "r1", "r-r1"),
+            sha256_hex(&format!("{start}\nr1\tr-r1"))
+        );
+    }
+}
