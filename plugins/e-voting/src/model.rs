@@ -296,7 +296,8 @@ impl State {
         }
     }
 
-    /// The value stored for this state.
+    /// The value stored for this state. Serializing plain fields cannot
+    /// fail, so there is no error to pass on.
     pub fn bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
