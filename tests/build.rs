@@ -52,6 +52,12 @@ const COMPONENTS: &[Component] = &[
         has_manifest: true,
     },
     Component {
+        dir: "plugins/e-voting",
+        wasm: "e_voting.wasm",
+        env: "HUTONG_E_VOTING",
+        has_manifest: true,
+    },
+    Component {
         dir: "examples/hello",
         wasm: "hello.wasm",
         env: "HUTONG_HELLO",

@@ -5,6 +5,9 @@
 //! manifest's `[permissions]` with a reason; without the grant every call
 //! returns [`Error::Denied`].
 //!
+//! [`commit`] applies several conditional writes all-or-nothing in one
+//! transaction, for records that must change together.
+//!
 //! Limits: keys are 1..=512 bytes of UTF-8, values at most 1 MiB, a page at
 //! most [`MAX_PAGE`] keys. A call beyond a limit changes nothing and returns
 //! [`Error::LimitExceeded`] or [`Error::InvalidArgument`].
@@ -17,6 +20,119 @@ use crate::bindings::hutong::platform::kv as wit;
 
 /// The most keys one [`list_keys`] call returns.
 pub const MAX_PAGE: u32 = 1000;
+
+/// The most operations one [`commit`] may carry.
+pub const MAX_COMMIT_OPS: usize = 1000;
+
+/// One operation of a [`commit`]. Each but [`Op::Set`] carries a condition;
+/// if any does not hold, the whole commit changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Store `value` under `key` only if the key is absent.
+    Insert {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Store `value` under `key`, replacing any previous value.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Replace the value under `key` only if it is exactly `expected`.
+    Swap {
+        /// The key.
+        key: String,
+        /// The value the key must hold now.
+        expected: Vec<u8>,
+        /// The value to store instead.
+        value: Vec<u8>,
+    },
+    /// Remove `key` only if it is present.
+    Remove(String),
+    /// Only require that `key` is present; changes nothing. Commits that
+    /// merely require the same key do not wait for each other.
+    Require(String),
+}
+
+impl Op {
+    /// [`Op::Insert`] of `key` and `value`.
+    pub fn insert(key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        Self::Insert {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// [`Op::Set`] of `key` and `value`.
+    pub fn set(key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        Self::Set {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    /// [`Op::Swap`] of `key` from `expected` to `value`.
+    pub fn swap(
+        key: impl Into<String>,
+        expected: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> Self {
+        Self::Swap {
+            key: key.into(),
+            expected: expected.into(),
+            value: value.into(),
+        }
+    }
+
+    /// [`Op::Remove`] of `key`.
+    pub fn remove(key: impl Into<String>) -> Self {
+        Self::Remove(key.into())
+    }
+
+    /// [`Op::Require`] of `key`.
+    pub fn require(key: impl Into<String>) -> Self {
+        Self::Require(key.into())
+    }
+
+    fn into_wit(self) -> wit::Op {
+        match self {
+            Self::Insert { key, value } => wit::Op::Insert(wit::Entry { key, value }),
+            Self::Set { key, value } => wit::Op::Set(wit::Entry { key, value }),
+            Self::Swap {
+                key,
+                expected,
+                value,
+            } => wit::Op::Swap(wit::SwapEntry {
+                key,
+                expected,
+                value,
+            }),
+            Self::Remove(key) => wit::Op::Remove(key),
+            Self::Require(key) => wit::Op::Require(key),
+        }
+    }
+}
+
+/// What a [`commit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Every condition held; every operation took effect together.
+    Applied,
+    /// The condition of the operation at this index (from 0) did not hold;
+    /// nothing was written.
+    Failed(usize),
+}
+
+impl Commit {
+    /// Whether the commit was applied.
+    pub fn applied(self) -> bool {
+        self == Self::Applied
+    }
+}
 
 /// One page of keys, in ascending byte order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,6 +163,42 @@ pub fn delete(key: &str) -> Result<bool, Error> {
 /// concurrent callers exactly one gets `true`.
 pub fn insert_if_absent(key: &str, value: &[u8]) -> Result<bool, Error> {
     Ok(wit::insert_if_absent(key, value)?)
+}
+
+/// Apply `ops` all-or-nothing, in one database transaction, in order:
+/// either every condition holds and all of them take effect together, or
+/// nothing changes (also if the host crashes halfway). Atomic across host
+/// processes.
+///
+/// Limits: 1..=[`MAX_COMMIT_OPS`] operations, each key at most once, 4 MiB
+/// of keys and values in all. Every entry written carries the same update
+/// time in the host's database.
+///
+/// Claim a seat and record who took it, both or neither:
+///
+/// ```no_run
+/// use hutong_sdk::kv::{self, Commit, Op};
+///
+/// # fn main() -> Result<(), hutong_sdk::Error> {
+/// let outcome = kv::commit(vec![
+///     Op::require("event/42/open"),
+///     Op::insert("event/42/seat/7", "ana"),
+///     Op::insert("event/42/guest/ana", "7"),
+/// ])?;
+/// match outcome {
+///     Commit::Applied => {}
+///     Commit::Failed(0) => { /* the event is closed */ }
+///     Commit::Failed(_) => { /* the seat is taken, or ana has one */ }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub fn commit(ops: Vec<Op>) -> Result<Commit, Error> {
+    let ops: Vec<wit::Op> = ops.into_iter().map(Op::into_wit).collect();
+    Ok(match wit::commit(&ops)? {
+        None => Commit::Applied,
+        Some(index) => Commit::Failed(index as usize),
+    })
 }
 
 /// The keys starting with `prefix`, in ascending order, at most `limit`
@@ -138,4 +290,30 @@ pub fn set_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<(), Error
         ))
     })?;
     set(key, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_map_to_their_wit_cases() {
+        let ops = [
+            Op::insert("a", "1"),
+            Op::set("b", "2"),
+            Op::swap("c", "3", "4"),
+            Op::remove("d"),
+            Op::require("e"),
+        ];
+        let wit: Vec<wit::Op> = ops.into_iter().map(Op::into_wit).collect();
+        assert!(matches!(&wit[0], wit::Op::Insert(e) if e.key == "a" && e.value == b"1"));
+        assert!(matches!(&wit[1], wit::Op::Set(e) if e.key == "b" && e.value == b"2"));
+        assert!(
+            matches!(&wit[2], wit::Op::Swap(e) if e.key == "c" && e.expected == b"3" && e.value == b"4")
+        );
+        assert!(matches!(&wit[3], wit::Op::Remove(k) if k == "d"));
+        assert!(matches!(&wit[4], wit::Op::Require(k) if k == "e"));
+        assert!(Commit::Applied.applied());
+        assert!(!Commit::Failed(2).applied());
+    }
 }

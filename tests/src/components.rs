@@ -38,3 +38,9 @@ pub const HELLO: &str = env!("HUTONG_HELLO");
 
 /// The example app's manifest: named `hello`, declares the `kv` permission.
 pub const HELLO_MANIFEST: &str = env!("HUTONG_HELLO_MANIFEST");
+
+/// The community voting app (`plugins/e-voting`), as a district installs it.
+pub const E_VOTING: &str = env!("HUTONG_E_VOTING");
+
+/// The voting app's manifest: named `e-voting`.
+pub const E_VOTING_MANIFEST: &str = env!("HUTONG_E_VOTING_MANIFEST");

@@ -1,5 +1,6 @@
 //! The `kv` capability through real apps: round trips, paging, isolation,
-//! atomic insert-if-absent, limits and the grant check.
+//! atomic insert-if-absent, atomic multi-key commits, limits and the grant
+//! check.
 
 use axum::http::{Method, StatusCode};
 use hutong_tests::{TestHost, on_both_backends};
@@ -12,6 +13,10 @@ on_both_backends!(
     insert_if_absent_has_exactly_one_winner,
     refuses_oversized_values_and_bad_keys,
     uninstall_removes_data_unless_kept,
+    commit_applies_every_operation_or_none,
+    commit_is_denied_without_kv,
+    commit_refuses_operations_beyond_its_limits,
+    concurrent_commits_claiming_one_key_have_exactly_one_winner,
 );
 
 async fn works_when_kv_is_granted(host: TestHost) {
@@ -317,5 +322,203 @@ async fn uninstall_removes_data_unless_kept(host: TestHost) {
     assert_eq!(
         host.get("/d/east/apps/test-app/kv/get?key=k").await.status,
         StatusCode::NOT_FOUND
+    );
+}
+
+/// Post `ops` to the test app's `kv/commit`.
+async fn commit(host: &TestHost, ops: serde_json::Value) -> hutong_tests::TestResponse {
+    host.request(
+        Method::POST,
+        "/d/east/apps/test-app/kv/commit",
+        ops.to_string(),
+    )
+    .await
+}
+
+async fn value_of(host: &TestHost, key: &str) -> Option<String> {
+    let r = host
+        .get(&format!("/d/east/apps/test-app/kv/get?key={key}"))
+        .await;
+    (r.status == StatusCode::OK).then(|| r.text())
+}
+
+async fn commit_applies_every_operation_or_none(host: TestHost) {
+    use serde_json::json;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", true, "").await;
+    let r = commit(
+        &host,
+        json!([
+            {"op": "insert", "key": "a", "value": "1"},
+            {"op": "set", "key": "b", "value": "2"},
+            {"op": "insert", "key": "gone", "value": "x"},
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["applied"], true);
+
+    // Each kind of failed condition names its operation and writes nothing,
+    // not even the operations before it.
+    for (ops, failed) in [
+        (
+            json!([{"op": "set", "key": "c", "value": "3"}, {"op": "insert", "key": "a", "value": "x"}]),
+            1,
+        ),
+        (
+            json!([{"op": "set", "key": "c", "value": "3"}, {"op": "swap", "key": "b", "expected": "9", "value": "x"}]),
+            1,
+        ),
+        (
+            json!([{"op": "set", "key": "c", "value": "3"}, {"op": "remove", "key": "nope"}]),
+            1,
+        ),
+        (
+            json!([{"op": "require", "key": "nope"}, {"op": "set", "key": "c", "value": "3"}]),
+            0,
+        ),
+    ] {
+        let r = commit(&host, ops.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(
+            r.json(),
+            json!({"applied": false, "failed": failed}),
+            "{ops}"
+        );
+        assert_eq!(
+            value_of(&host, "c").await,
+            None,
+            "nothing of {ops} was written"
+        );
+        assert_eq!(value_of(&host, "a").await.as_deref(), Some("1"));
+        assert_eq!(value_of(&host, "b").await.as_deref(), Some("2"));
+    }
+
+    // Conditions that hold: swap, remove and require together.
+    let r = commit(
+        &host,
+        json!([
+            {"op": "require", "key": "a"},
+            {"op": "swap", "key": "b", "expected": "2", "value": "3"},
+            {"op": "remove", "key": "gone"},
+        ]),
+    )
+    .await;
+    assert_eq!(r.json()["applied"], true, "{}", r.text());
+    assert_eq!(value_of(&host, "b").await.as_deref(), Some("3"));
+    assert_eq!(value_of(&host, "gone").await, None);
+}
+
+async fn commit_is_denied_without_kv(host: TestHost) {
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    let r = commit(
+        &host,
+        serde_json::json!([{"op": "set", "key": "a", "value": "1"}]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(
+        r.text().contains("kv"),
+        "names the permission: {}",
+        r.text()
+    );
+    let counts = host
+        .opened
+        .platform
+        .store()
+        .row_counts()
+        .await
+        .expect("counts");
+    assert_eq!(counts[3], 0, "kv rows");
+}
+
+async fn commit_refuses_operations_beyond_its_limits(host: TestHost) {
+    use serde_json::json;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", true, "").await;
+    let set = |i: usize| json!({"op": "set", "key": format!("k{i}"), "value": "v"});
+
+    let r = commit(&host, json!([])).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("1..=1000"), "{}", r.text());
+
+    let too_many: Vec<_> = (0..1001).map(set).collect();
+    let r = commit(&host, json!(too_many)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("1001"), "{}", r.text());
+    assert_eq!(value_of(&host, "k0").await, None);
+
+    let most: Vec<_> = (0..1000).map(set).collect();
+    let r = commit(&host, json!(most)).await;
+    assert_eq!(r.json()["applied"], true, "{}", r.text());
+    assert_eq!(value_of(&host, "k999").await.as_deref(), Some("v"));
+
+    let r = commit(
+        &host,
+        json!([{"op": "set", "key": "x", "value": "1"}, {"op": "remove", "key": "x"}]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("once"), "{}", r.text());
+
+    let r = commit(
+        &host,
+        json!([{"op": "set", "key": "x", "value": "1"}, {"op": "set", "key": "k".repeat(513), "value": "1"}]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert!(r.text().contains("operation 1"), "{}", r.text());
+
+    // Each value fits, but five of 1 MiB are over the commit's 4 MiB.
+    let big: Vec<_> = (0..5)
+        .map(|i| json!({"op": "set", "key": format!("big{i}"), "fill": 1 << 20}))
+        .collect();
+    let r = commit(&host, json!(big)).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    assert!(r.text().contains("4194304"), "{}", r.text());
+    assert_eq!(value_of(&host, "x").await, None);
+    assert_eq!(value_of(&host, "big0").await, None);
+}
+
+async fn concurrent_commits_claiming_one_key_have_exactly_one_winner(host: TestHost) {
+    use serde_json::json;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", true, "").await;
+    commit(&host, json!([{"op": "set", "key": "open", "value": ""}])).await;
+    let host = std::sync::Arc::new(host);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let host = host.clone();
+        tasks.push(tokio::spawn(async move {
+            commit(
+                &host,
+                json!([
+                    {"op": "require", "key": "open"},
+                    {"op": "insert", "key": "claimed", "value": format!("{i}")},
+                    {"op": "insert", "key": format!("record/{i}"), "value": "x"},
+                ]),
+            )
+            .await
+        }));
+    }
+    let mut winners = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        let r = t.await.expect("task");
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        if r.json()["applied"] == true {
+            winners.push(i);
+        } else {
+            assert_eq!(r.json()["failed"], 1, "{}", r.text());
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    let r = host
+        .get("/d/east/apps/test-app/kv/list?prefix=record/")
+        .await;
+    assert_eq!(r.json()["keys"], json!([format!("record/{}", winners[0])]));
+    assert_eq!(
+        value_of(&host, "claimed").await,
+        Some(winners[0].to_string())
     );
 }

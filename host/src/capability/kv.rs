@@ -4,10 +4,12 @@
 //! their sizes are capped to keep one app from exhausting the database.
 
 use crate::bindings::WitError;
-use crate::bindings::hutong::platform::kv::{Host, KeyPage};
+use std::collections::HashSet;
+
+use crate::bindings::hutong::platform::kv::{Host, KeyPage, Op};
 use crate::manifest::Permission;
 use crate::runtime::AppState;
-use crate::store::StoreError;
+use crate::store::{KvOp, StoreError};
 
 /// Longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -16,6 +18,12 @@ pub const MAX_KEY_BYTES: usize = 512;
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
 /// Most keys one `list-keys` page may return.
 pub const MAX_PAGE: u32 = 1000;
+/// Most operations one `commit` may carry: one transaction holds the
+/// database's write lock (SQLite) or its rows' locks (PostgreSQL) for all
+/// of them, so its size is bounded like a value's.
+pub const MAX_COMMIT_OPS: usize = 1000;
+/// Most bytes of keys and values one `commit` may carry.
+pub const MAX_COMMIT_BYTES: usize = 4 << 20;
 
 /// The keyspace an install may touch, handed out only when `kv` is granted.
 struct Scope<'a> {
@@ -52,6 +60,76 @@ fn check_value(value: &[u8]) -> Result<(), WitError> {
         )));
     }
     Ok(())
+}
+
+/// Check a commit's operations against the limits and turn them into the
+/// store's; nothing is written unless every one passes.
+fn check_commit(ops: Vec<Op>) -> Result<Vec<KvOp>, WitError> {
+    if ops.is_empty() || ops.len() > MAX_COMMIT_OPS {
+        return Err(WitError::InvalidArgument(format!(
+            "a commit takes 1..={MAX_COMMIT_OPS} operations, got {}",
+            ops.len()
+        )));
+    }
+    let mut keys = HashSet::with_capacity(ops.len());
+    let mut bytes = 0usize;
+    let mut checked = Vec::with_capacity(ops.len());
+    for (index, op) in ops.into_iter().enumerate() {
+        let op = match op {
+            Op::Insert(e) => KvOp::Insert {
+                key: e.key,
+                value: e.value,
+            },
+            Op::Set(e) => KvOp::Set {
+                key: e.key,
+                value: e.value,
+            },
+            Op::Swap(e) => KvOp::Swap {
+                key: e.key,
+                expected: e.expected,
+                value: e.value,
+            },
+            Op::Remove(key) => KvOp::Remove { key },
+            Op::Require(key) => KvOp::Require { key },
+        };
+        check_key(op.key()).map_err(|e| at_op(index, e))?;
+        let values: &[&[u8]] = match &op {
+            KvOp::Insert { value, .. } | KvOp::Set { value, .. } => &[value],
+            KvOp::Swap {
+                expected, value, ..
+            } => &[expected, value],
+            KvOp::Remove { .. } | KvOp::Require { .. } => &[],
+        };
+        for value in values {
+            check_value(value).map_err(|e| at_op(index, e))?;
+            bytes += value.len();
+        }
+        bytes += op.key().len();
+        if !keys.insert(op.key().to_owned()) {
+            return Err(WitError::InvalidArgument(format!(
+                "operation {index} touches key {:?} again; a commit may touch each key once",
+                op.key()
+            )));
+        }
+        checked.push(op);
+    }
+    if bytes > MAX_COMMIT_BYTES {
+        return Err(WitError::LimitExceeded(format!(
+            "the commit carries {bytes} bytes of keys and values; the most is {MAX_COMMIT_BYTES}"
+        )));
+    }
+    Ok(checked)
+}
+
+/// Name the operation an argument error is about.
+fn at_op(index: usize, error: WitError) -> WitError {
+    match error {
+        WitError::InvalidArgument(m) => {
+            WitError::InvalidArgument(format!("operation {index}: {m}"))
+        }
+        WitError::LimitExceeded(m) => WitError::LimitExceeded(format!("operation {index}: {m}")),
+        other => other,
+    }
 }
 
 fn unavailable(err: StoreError) -> WitError {
@@ -125,5 +203,14 @@ impl Host for AppState {
             keys: page.keys,
             next_cursor: page.next_cursor,
         })
+    }
+
+    async fn commit(&mut self, ops: Vec<Op>) -> Result<Option<u32>, WitError> {
+        let scope = self.kv_scope()?;
+        let ops = check_commit(ops)?;
+        self.store
+            .kv_commit(scope.district, scope.app, &ops)
+            .await
+            .map_err(unavailable)
     }
 }

@@ -2,7 +2,58 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, now_ms};
+use super::{Backend, Store, StoreError, now_ms};
+
+/// One operation of [`Store::kv_commit`]; each but `Set` carries a condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KvOp {
+    /// Store the value only if the key is absent.
+    Insert {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Store the value unconditionally.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Replace the value only if the key holds exactly `expected`.
+    Swap {
+        /// The key.
+        key: String,
+        /// The value the key must hold.
+        expected: Vec<u8>,
+        /// The new value.
+        value: Vec<u8>,
+    },
+    /// Remove the key only if it is present.
+    Remove {
+        /// The key.
+        key: String,
+    },
+    /// Require that the key is present, under a shared lock.
+    Require {
+        /// The key.
+        key: String,
+    },
+}
+
+impl KvOp {
+    /// The key the operation touches.
+    pub fn key(&self) -> &str {
+        match self {
+            KvOp::Insert { key, .. }
+            | KvOp::Set { key, .. }
+            | KvOp::Swap { key, .. }
+            | KvOp::Remove { key }
+            | KvOp::Require { key } => key,
+        }
+    }
+}
 
 /// One page of keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +164,114 @@ impl Store {
             .await?
             .rows_affected();
         Ok(deleted == 1)
+    }
+
+    /// Apply `ops` all-or-nothing in one transaction, in order. `None` when
+    /// applied; otherwise the index of the first operation whose condition
+    /// failed, and nothing was written.
+    ///
+    /// SQLite takes its write lock up front, so commits run one after the
+    /// other. On PostgreSQL each conditional write locks its row (a second
+    /// insert of the same key waits for the first commit and then sees the
+    /// key), and `Require` takes a shared lock (`FOR SHARE`): commits that
+    /// only require a key run side by side, while one that removes or swaps
+    /// it waits for them, so no commit can rely on a key another is removing.
+    pub async fn kv_commit(
+        &self,
+        district: &str,
+        app: &str,
+        ops: &[KvOp],
+    ) -> Result<Option<u32>, StoreError> {
+        let mut tx = self
+            .pool()
+            .begin_with(match self.backend() {
+                Backend::Sqlite => "BEGIN IMMEDIATE",
+                Backend::Postgres => "BEGIN",
+            })
+            .await?;
+        let now = now_ms();
+        let share = match self.backend() {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR SHARE",
+        };
+        for (index, op) in ops.iter().enumerate() {
+            let held = match op {
+                KvOp::Insert { key, value } => {
+                    sqlx::query(
+                        "INSERT INTO kv (district, app, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (district, app, key) DO NOTHING",
+                    )
+                    .bind(district)
+                    .bind(app)
+                    .bind(key.as_str())
+                    .bind(value.as_slice())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                KvOp::Set { key, value } => {
+                    sqlx::query(
+                        "INSERT INTO kv (district, app, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (district, app, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    )
+                    .bind(district)
+                    .bind(app)
+                    .bind(key.as_str())
+                    .bind(value.as_slice())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    true
+                }
+                KvOp::Swap {
+                    key,
+                    expected,
+                    value,
+                } => {
+                    sqlx::query(
+                        "UPDATE kv SET value = $4, updated_at = $5 \
+                         WHERE district = $1 AND app = $2 AND key = $3 AND value = $6",
+                    )
+                    .bind(district)
+                    .bind(app)
+                    .bind(key.as_str())
+                    .bind(value.as_slice())
+                    .bind(now)
+                    .bind(expected.as_slice())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                KvOp::Remove { key } => {
+                    sqlx::query("DELETE FROM kv WHERE district = $1 AND app = $2 AND key = $3")
+                        .bind(district)
+                        .bind(app)
+                        .bind(key.as_str())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 1
+                }
+                KvOp::Require { key } => sqlx::query(&format!(
+                    "SELECT 1 AS present FROM kv WHERE district = $1 AND app = $2 AND key = $3{share}"
+                ))
+                .bind(district)
+                .bind(app)
+                .bind(key.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some(),
+            };
+            if !held {
+                tx.rollback().await?;
+                return Ok(Some(u32::try_from(index).unwrap_or(u32::MAX)));
+            }
+        }
+        tx.commit().await?;
+        Ok(None)
     }
 
     /// Keys starting with `prefix`, after `cursor`, at most `limit`.

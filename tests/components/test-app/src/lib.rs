@@ -39,6 +39,7 @@ impl App for TestApp {
             .put("/kv/fill", kv_fill)
             .delete("/kv/delete", kv_delete)
             .post("/kv/insert", kv_insert)
+            .post("/kv/commit", kv_commit)
             .get("/kv/list", kv_list)
             .get("/data/resident", data_resident)
             .get("/data/residents", data_residents)
@@ -70,7 +71,12 @@ impl App for TestApp {
             .get("/stdout", stdout)
             .get("/big", big)
             .get("/status", status)
-            .get("/clock", |_, _| Ok(Response::json(200, &json!({ "now_ms": hutong_sdk::now_ms() }))))
+            .get("/clock", |_, _| {
+                Ok(Response::json(
+                    200,
+                    &json!({ "now_ms": hutong_sdk::now_ms() }),
+                ))
+            })
             .handle(req)
     }
 
@@ -436,6 +442,38 @@ fn kv_delete(req: &Request, _: &Params) -> Result<Response, Error> {
 fn kv_insert(req: &Request, _: &Params) -> Result<Response, Error> {
     let inserted = kv::insert_if_absent(&required(req, "key")?, req.body())?;
     Ok(Response::json(200, &json!({ "inserted": inserted })))
+}
+
+/// Apply the body's operations with `kv::commit`: a JSON list of
+/// `{"op": "insert"|"set"|"swap"|"remove"|"require", "key": …, "value": …,
+/// "expected": …}` (values as text; `"fill": n` for a value of n bytes).
+fn kv_commit(req: &Request, _: &Params) -> Result<Response, Error> {
+    let ops: Vec<serde_json::Value> = req.json()?;
+    let text = |op: &serde_json::Value, field: &str| -> Vec<u8> {
+        match op.get("fill").and_then(serde_json::Value::as_u64) {
+            Some(n) if field == "value" => vec![b'v'; usize::try_from(n).unwrap_or(0)],
+            _ => op[field].as_str().unwrap_or_default().as_bytes().to_vec(),
+        }
+    };
+    let ops = ops
+        .iter()
+        .map(|op| {
+            let key = op["key"].as_str().unwrap_or_default().to_owned();
+            match op["op"].as_str() {
+                Some("insert") => Ok(kv::Op::insert(key, text(op, "value"))),
+                Some("set") => Ok(kv::Op::set(key, text(op, "value"))),
+                Some("swap") => Ok(kv::Op::swap(key, text(op, "expected"), text(op, "value"))),
+                Some("remove") => Ok(kv::Op::remove(key)),
+                Some("require") => Ok(kv::Op::require(key)),
+                other => Err(Error::InvalidArgument(format!("unknown op {other:?}"))),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = match kv::commit(ops)? {
+        kv::Commit::Applied => json!({ "applied": true }),
+        kv::Commit::Failed(index) => json!({ "applied": false, "failed": index }),
+    };
+    Ok(Response::json(200, &body))
 }
 
 fn kv_list(req: &Request, _: &Params) -> Result<Response, Error> {

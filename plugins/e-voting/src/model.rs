@@ -1,0 +1,392 @@
+//! A poll as its creator defines it, its lifecycle state, and where each
+//! record lives in the install's `kv`.
+
+use hutong_sdk::kv;
+use serde::{Deserialize, Serialize};
+
+use crate::{Fail, now};
+
+/// How many options a voter may choose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// Exactly one option.
+    Single,
+    /// One up to `max_choices` options.
+    Multiple,
+    /// Any number of options, at least one (approve each one you accept).
+    Approval,
+}
+
+/// When the bulletin board is shown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Board {
+    /// Only once the poll is closed (the default).
+    #[default]
+    AfterClose,
+    /// While the poll is open too.
+    Live,
+}
+
+/// Who may vote: the residents of one place, optionally adults only, and
+/// optionally one vote per household.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eligibility {
+    /// The residents of this community.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community: Option<String>,
+    /// The residents of this building.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub building: Option<String>,
+    /// The residents of this grid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<String>,
+    /// Only residents aged 18 or more when the roll is frozen.
+    #[serde(default)]
+    pub adults_only: bool,
+    /// One vote per household: the first member to vote casts it; residents
+    /// with no household are not on the roll.
+    #[serde(default)]
+    pub per_household: bool,
+}
+
+/// The body of `POST /polls`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPoll {
+    title: String,
+    #[serde(default)]
+    description: String,
+    kind: Kind,
+    #[serde(default)]
+    max_choices: Option<u32>,
+    options: Vec<String>,
+    eligibility: Eligibility,
+    opens_at_ms: i64,
+    closes_at_ms: i64,
+    #[serde(default)]
+    quorum_percent: u8,
+    #[serde(default)]
+    changeable: bool,
+    #[serde(default)]
+    board: Board,
+}
+
+/// A poll, as stored under `poll/{id}`; never changed once created.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Poll {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub kind: Kind,
+    /// The most options one ballot may choose.
+    pub max_choices: u32,
+    pub options: Vec<String>,
+    pub eligibility: Eligibility,
+    /// The grid of `eligibility.building`, found when the poll was created
+    /// (the roll of a building is read from its grid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub building_grid: Option<String>,
+    pub opens_at_ms: i64,
+    pub closes_at_ms: i64,
+    pub quorum_percent: u8,
+    pub changeable: bool,
+    pub board: Board,
+    pub created_by: String,
+    pub created_at_ms: i64,
+}
+
+const MAX_TITLE: usize = 200;
+const MAX_DESCRIPTION: usize = 4000;
+const MAX_OPTIONS: usize = 50;
+const MAX_OPTION: usize = 200;
+
+/// Whether `id` can name a place or poll inside a kv key: 1..=64 of
+/// `a-z A-Z 0-9 - _ .` (the host's ids are slugs).
+pub fn is_slug(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl NewPoll {
+    /// Check every field and make the poll; the message of a refusal says
+    /// what was wrong and what is allowed.
+    pub fn validate(self, id: String, created_by: String) -> Result<Poll, Fail> {
+        let bad = Fail::invalid;
+        let title = self.title.trim().to_owned();
+        if title.is_empty() || title.len() > MAX_TITLE {
+            return Err(bad(format!(
+                "title must be 1..={MAX_TITLE} bytes, got {}",
+                title.len()
+            )));
+        }
+        if self.description.len() > MAX_DESCRIPTION {
+            return Err(bad(format!(
+                "description must be at most {MAX_DESCRIPTION} bytes, got {}",
+                self.description.len()
+            )));
+        }
+        if self.options.len() < 2 || self.options.len() > MAX_OPTIONS {
+            return Err(bad(format!(
+                "a poll has 2..={MAX_OPTIONS} options, got {}",
+                self.options.len()
+            )));
+        }
+        for (i, option) in self.options.iter().enumerate() {
+            if option.trim().is_empty() || option.len() > MAX_OPTION {
+                return Err(bad(format!("option {i} must be 1..={MAX_OPTION} bytes")));
+            }
+            if self.options[..i].contains(option) {
+                return Err(bad(format!("option {i} ({option:?}) appears twice")));
+            }
+        }
+        let count = u32::try_from(self.options.len()).unwrap_or(u32::MAX);
+        let max_choices = match (self.kind, self.max_choices) {
+            (Kind::Single, None | Some(1)) => 1,
+            (Kind::Single, Some(_)) => {
+                return Err(bad(
+                    "a single-choice poll takes no max_choices other than 1".into(),
+                ));
+            }
+            (Kind::Multiple, Some(n)) if (2..=count).contains(&n) => n,
+            (Kind::Multiple, _) => {
+                return Err(bad(format!(
+                    "a multiple-choice poll needs max_choices in 2..={count}"
+                )));
+            }
+            (Kind::Approval, None) => count,
+            (Kind::Approval, Some(_)) => {
+                return Err(bad(
+                    "an approval poll takes no max_choices: every option may be approved".into(),
+                ));
+            }
+        };
+        let e = &self.eligibility;
+        let places = [&e.community, &e.building, &e.grid]
+            .iter()
+            .filter(|p| p.is_some())
+            .count();
+        if places != 1 {
+            return Err(bad(
+                "eligibility names exactly one of community, building or grid".into(),
+            ));
+        }
+        if let Some(place) = e.community.iter().chain(&e.building).chain(&e.grid).next()
+            && !is_slug(place)
+        {
+            return Err(bad(format!(
+                "{place:?} is not a place id (1..=64 of a-z A-Z 0-9 - _ .)"
+            )));
+        }
+        if self.closes_at_ms <= self.opens_at_ms {
+            return Err(bad("closes_at_ms must be after opens_at_ms".into()));
+        }
+        if self.closes_at_ms <= now() {
+            return Err(bad("closes_at_ms is already past".into()));
+        }
+        if self.quorum_percent > 100 {
+            return Err(bad(format!(
+                "quorum_percent is a share of the roll, 0..=100, got {}",
+                self.quorum_percent
+            )));
+        }
+        Ok(Poll {
+            id,
+            title,
+            description: self.description,
+            kind: self.kind,
+            max_choices,
+            options: self.options,
+            eligibility: self.eligibility,
+            building_grid: None,
+            opens_at_ms: self.opens_at_ms,
+            closes_at_ms: self.closes_at_ms,
+            quorum_percent: self.quorum_percent,
+            changeable: self.changeable,
+            board: self.board,
+            created_by,
+            created_at_ms: now(),
+        })
+    }
+}
+
+/// Where a poll is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Before `opens_at_ms`.
+    Scheduled,
+    /// Past `opens_at_ms`, the roll being read page by page; voting opens
+    /// when it is complete.
+    Freezing,
+    /// Accepting votes.
+    Open,
+    /// Past `closes_at_ms`: no more votes, the tally being made.
+    Closing,
+    /// Tally published.
+    Closed,
+}
+
+/// A poll's lifecycle, under `state/{id}`. Every change is a
+/// compare-and-swap on the whole value, so two processes advancing the same
+/// poll never both make the same step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub phase: Phase,
+    /// Where reading the roll continues (a `data` cursor).
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Whether every page of the roll has been read.
+    #[serde(default)]
+    pub roll_complete: bool,
+    /// The running roll fingerprint.
+    pub chain: String,
+    /// Residents on the roll so far.
+    pub residents: u64,
+    /// Voting units (residents, or households) on the roll; known once open.
+    pub units: u64,
+    /// The roll's fingerprint, published when the poll opens.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    #[serde(default)]
+    pub opened_at_ms: Option<i64>,
+    #[serde(default)]
+    pub closed_at_ms: Option<i64>,
+    /// Whether the eligible voters were told the poll is open.
+    #[serde(default)]
+    pub open_notice_sent: bool,
+    /// Whether they were told the results are out.
+    #[serde(default)]
+    pub result_notice_sent: bool,
+    /// Whether notices go grid by grid (the community was too large for
+    /// one message, or for the district's rate in one minute).
+    #[serde(default)]
+    pub notices_by_grid: bool,
+    /// Where moving the voted marks continues after the tally.
+    #[serde(default)]
+    pub scrub_cursor: Option<String>,
+    /// Whether every voted mark has been moved.
+    #[serde(default)]
+    pub scrubbed: bool,
+}
+
+impl State {
+    /// The state of a poll just created.
+    pub fn new(poll_id: &str) -> Self {
+        State {
+            phase: Phase::Scheduled,
+            cursor: None,
+            roll_complete: false,
+            chain: crate::ballot::roll_chain_start(poll_id),
+            residents: 0,
+            units: 0,
+            fingerprint: None,
+            opened_at_ms: None,
+            closed_at_ms: None,
+            open_notice_sent: false,
+            result_notice_sent: false,
+            notices_by_grid: false,
+            scrub_cursor: None,
+            scrubbed: false,
+        }
+    }
+
+    /// The value stored for this state. Serializing plain fields cannot
+    /// fail, so there is no error to pass on.
+    pub fn bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// The keys of one poll's records. Every key starts with a kind and the poll
+/// id, so one prefix lists one kind of record of one poll.
+pub struct Keys<'a>(pub &'a str);
+
+impl Keys<'_> {
+    /// The poll's definition.
+    pub fn poll(&self) -> String {
+        format!("poll/{}", self.0)
+    }
+    /// Its lifecycle [`State`].
+    pub fn state(&self) -> String {
+        format!("state/{}", self.0)
+    }
+    /// Present exactly while votes are accepted; every vote requires it.
+    pub fn open(&self) -> String {
+        format!("open/{}", self.0)
+    }
+    /// The published result.
+    pub fn result(&self) -> String {
+        format!("result/{}", self.0)
+    }
+    /// A resident on the roll; the value is their voting unit.
+    pub fn roll(&self, resident: &str) -> String {
+        format!("roll/{}/{resident}", self.0)
+    }
+    /// The prefix of the roll.
+    pub fn roll_prefix(&self) -> String {
+        format!("roll/{}/", self.0)
+    }
+    /// One household on the roll of a per-household poll.
+    pub fn unit(&self, unit: &str) -> String {
+        format!("unit/{}/{unit}", self.0)
+    }
+    /// The prefix of the households on the roll.
+    pub fn unit_prefix(&self) -> String {
+        format!("unit/{}/", self.0)
+    }
+    /// That a unit voted, while the poll is open: its key says who, its
+    /// value nothing.
+    pub fn voted(&self, unit: &str) -> String {
+        format!("voted/{}/{unit}", self.0)
+    }
+    /// The prefix of the voted marks.
+    pub fn voted_prefix(&self) -> String {
+        format!("voted/{}/", self.0)
+    }
+    /// That a unit voted, after the tally (moved there from `voted/`, so
+    /// the row no longer carries the time of the vote).
+    pub fn turnout(&self, unit: &str) -> String {
+        format!("turnout/{}/{unit}", self.0)
+    }
+    /// A changeable ballot's slot, named by the hash of the voter's secret;
+    /// the value is the ballot's key suffix.
+    pub fn slot(&self, slot: &str) -> String {
+        format!("slot/{}/{slot}", self.0)
+    }
+    /// A counted ballot: `ballot/{poll}/{tracker}/{nonce}/{choices}`, the
+    /// whole ballot in its key so the board and the tally only list keys.
+    pub fn ballot(&self, suffix: &str) -> String {
+        format!("ballot/{}/{suffix}", self.0)
+    }
+    /// The prefix of the ballots.
+    pub fn ballot_prefix(&self) -> String {
+        format!("ballot/{}/", self.0)
+    }
+}
+
+/// The poll under `id`, or a 404.
+pub fn load_poll(id: &str) -> Result<Poll, Fail> {
+    if !is_slug(id) {
+        return Err(Fail::not_found(format!("no poll {id:?}")));
+    }
+    kv::get_json::<Poll>(&Keys(id).poll())?
+        .ok_or_else(|| Fail::not_found(format!("no poll {id:?}")))
+}
+
+/// The poll's state and its stored bytes (for the next compare-and-swap).
+pub fn load_state(id: &str) -> Result<(State, Vec<u8>), Fail> {
+    let raw =
+        kv::get(&Keys(id).state())?.ok_or_else(|| Fail::not_found(format!("no poll {id:?}")))?;
+    let state = serde_json::from_slice(&raw).map_err(|e| {
+        Fail::Host(hutong_sdk::Error::Internal(format!(
+            "state of poll {id} does not parse: {e}"
+        )))
+    })?;
+    Ok((state, raw))
+}
