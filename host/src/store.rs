@@ -37,7 +37,7 @@ pub use community::{HouseholdRow, ImportSummary, ListFilter, ResidentFilter, Res
 pub use devices::{DeadLetter, Device, EventDelivery, NewDevice, NewEvent, StoredEvent};
 pub use districts::District;
 pub use installs::{Install, InstallStatus, NewInstall};
-pub use kv::KeyPage;
+pub use kv::{EntryPage, KeyPage};
 pub use notifications::{
     NewDelivery, NewSend, Notification, NotificationPage, NotifySettings, Outgoing, Place,
     ResidentContact, SendRow,

@@ -4,7 +4,7 @@
 //! their sizes are capped to keep one app from exhausting the database.
 
 use crate::bindings::WitError;
-use crate::bindings::hutong::platform::kv::{Host, KeyPage};
+use crate::bindings::hutong::platform::kv::{EntryPage, Host, KeyPage};
 use crate::manifest::Permission;
 use crate::runtime::AppState;
 use crate::store::StoreError;
@@ -14,8 +14,12 @@ pub const MAX_KEY_BYTES: usize = 512;
 /// Largest value, in bytes: guards against guest-controlled resource
 /// exhaustion of the shared database.
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
-/// Most keys one `list-keys` page may return.
+/// Most keys one `list-keys` or `list-entries` page may return.
 pub const MAX_PAGE: u32 = 1000;
+/// Most bytes of values one `list-entries` page holds (it always holds at
+/// least one entry): a page is copied into the app's memory, which is
+/// capped, so a page of large values must end early.
+pub const MAX_ENTRIES_BYTES: usize = 4 << 20;
 
 /// The keyspace an install may touch, handed out only when `kv` is granted.
 struct Scope<'a> {
@@ -49,6 +53,21 @@ fn check_value(value: &[u8]) -> Result<(), WitError> {
         return Err(WitError::LimitExceeded(format!(
             "value is {} bytes; the most a value may hold is {MAX_VALUE_BYTES} bytes",
             value.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_page(prefix: &str, limit: u32) -> Result<(), WitError> {
+    if prefix.len() > MAX_KEY_BYTES {
+        return Err(WitError::InvalidArgument(format!(
+            "prefix must be at most {MAX_KEY_BYTES} bytes, got {}",
+            prefix.len()
+        )));
+    }
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(WitError::InvalidArgument(format!(
+            "limit must be 1..={MAX_PAGE}, got {limit}"
         )));
     }
     Ok(())
@@ -105,17 +124,7 @@ impl Host for AppState {
         limit: u32,
     ) -> Result<KeyPage, WitError> {
         let scope = self.kv_scope()?;
-        if prefix.len() > MAX_KEY_BYTES {
-            return Err(WitError::InvalidArgument(format!(
-                "prefix must be at most {MAX_KEY_BYTES} bytes, got {}",
-                prefix.len()
-            )));
-        }
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(WitError::InvalidArgument(format!(
-                "limit must be 1..={MAX_PAGE}, got {limit}"
-            )));
-        }
+        check_page(&prefix, limit)?;
         let page = self
             .store
             .kv_list(scope.district, scope.app, &prefix, cursor.as_deref(), limit)
@@ -123,6 +132,32 @@ impl Host for AppState {
             .map_err(unavailable)?;
         Ok(KeyPage {
             keys: page.keys,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    async fn list_entries(
+        &mut self,
+        prefix: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<EntryPage, WitError> {
+        let scope = self.kv_scope()?;
+        check_page(&prefix, limit)?;
+        let page = self
+            .store
+            .kv_list_entries(
+                scope.district,
+                scope.app,
+                &prefix,
+                cursor.as_deref(),
+                limit,
+                MAX_ENTRIES_BYTES,
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(EntryPage {
+            entries: page.entries,
             next_cursor: page.next_cursor,
         })
     }
