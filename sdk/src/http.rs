@@ -340,8 +340,15 @@ impl Response {
     }
 
     /// An error response with `code` and `message` in the SDK's JSON shape,
-    /// `{"error":{"code":"...","message":"..."}}`.
-    pub(crate) fn error(status: u16, code: &str, message: &str) -> Self {
+    /// `{"error":{"code":"...","message":"..."}}`, for refusals of the app's
+    /// own that no [`Error`] names (a caller of the wrong role, say).
+    ///
+    /// ```
+    /// let r = hutong_sdk::Response::error(403, "forbidden", "only grid workers may acknowledge alerts");
+    /// assert_eq!(r.status(), 403);
+    /// assert!(String::from_utf8_lossy(r.body()).contains("\"forbidden\""));
+    /// ```
+    pub fn error(status: u16, code: &str, message: &str) -> Self {
         let body = serde_json::json!({ "error": { "code": code, "message": message } });
         Self::new(status)
             .with_header("content-type", "application/json")
