@@ -38,3 +38,10 @@ pub const HELLO: &str = env!("HUTONG_HELLO");
 
 /// The example app's manifest: named `hello`, declares the `kv` permission.
 pub const HELLO_MANIFEST: &str = env!("HUTONG_HELLO_MANIFEST");
+
+/// The smart-care district app (`plugins/smart-care`), exactly as a third
+/// party builds it.
+pub const SMART_CARE: &str = env!("HUTONG_SMART_CARE");
+
+/// The smart-care app's manifest: named `smart-care`.
+pub const SMART_CARE_MANIFEST: &str = env!("HUTONG_SMART_CARE_MANIFEST");

@@ -26,7 +26,7 @@
 //! | `check-in/<resident>` | [`OptIn`] | the resident or a worker |
 //! | `call/<date>/<resident>` | [`Call`]: today's call | the watch |
 //! | `answer/<date>/<resident>` | [`Ack`]: the answer | the resident, a worker or the IVR (`insert-if-absent`) |
-//! | `visit/<resident>/<ms>` | [`Visit`] | a worker |
+//! | `visit/<resident>/<ms>-<n>` | [`Visit`] | a worker (`insert-if-absent`) |
 
 use hutong_sdk::{Error, kv};
 use serde::de::DeserializeOwned;
@@ -255,9 +255,10 @@ pub fn call(date: &str, resident: &str) -> String {
 pub fn answer(date: &str, resident: &str) -> String {
     format!("answer/{date}/{resident}")
 }
-/// Key of a visit.
-pub fn visit(resident: &str, at: i64) -> String {
-    format!("visit/{resident}/{at:015}")
+/// Key of a visit: by time, then a sequence number for visits logged in
+/// the same millisecond.
+pub fn visit(resident: &str, at: i64, seq: u32) -> String {
+    format!("visit/{resident}/{at:015}-{seq:03}")
 }
 
 /// Every entry under `prefix`, its key without the prefix and its value

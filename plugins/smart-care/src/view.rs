@@ -302,8 +302,15 @@ fn record_visit(viewer: &Viewer, id: &str, note: &str) -> Result<Result<Visit, R
         at: hutong_sdk::now_ms(),
         note: note.to_owned(),
     };
-    kv::set_json(&state::visit(id, visit.at), &visit)?;
-    Ok(Ok(visit))
+    // Two visits logged in the same millisecond each get their own key.
+    for seq in 0..1000 {
+        if state::insert_json(&state::visit(id, visit.at, seq), &visit)? {
+            return Ok(Ok(visit));
+        }
+    }
+    Err(Error::LimitExceeded(
+        "too many visits logged at once; try again".into(),
+    ))
 }
 
 #[derive(Deserialize)]
