@@ -20,7 +20,7 @@ use crate::time::{self, HOUR_MS, MINUTE_MS};
 /// Most roster writes one tick makes: a district's first load of ten
 /// thousand residents is spread over a few ticks instead of running past
 /// the deadline.
-pub const ROSTER_WRITES_PER_TICK: usize = 4000;
+pub const ROSTER_WRITES_PER_TICK: usize = 2000;
 
 /// What one watch did, for the log and the tests.
 #[derive(Debug, Default)]
