@@ -81,6 +81,12 @@
 //! hutong_sdk::export_app!(DoorWatch);
 //! ```
 //!
+//! Besides what devices post, the host reports `device.offline` when a device
+//! has been silent for longer than its heartbeat interval (once per silence)
+//! and `device.online` when it posts again; subscribe to them to tell a
+//! device fault from news about the people the device watches, without
+//! watching heartbeats.
+//!
 //! # Each request runs in a fresh instance
 //!
 //! The host instantiates the component anew for every request, event, tick and
