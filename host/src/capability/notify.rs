@@ -15,8 +15,8 @@
 //!
 //! Every send is recorded in the access log with the records it reached
 //! (`resident:<id>`, `account:<id>`, `family:<resident-id>`; field class
-//! `contact`, as the host used
-//! their contact details on the app's behalf); so are denials and sends
+//! `contact`, as the host used their contact details on the app's behalf);
+//! so are denials and sends
 //! refused as `not-found`. The entry is written after the send, which is
 //! durable by then: if the entry cannot be written the app is still told
 //! the send succeeded (it would otherwise send again), and the outbox holds

@@ -73,7 +73,12 @@ impl App for TestApp {
             .get("/stdout", stdout)
             .get("/big", big)
             .get("/status", status)
-            .get("/clock", |_, _| Ok(Response::json(200, &json!({ "now_ms": hutong_sdk::now_ms() }))))
+            .get("/clock", |_, _| {
+                Ok(Response::json(
+                    200,
+                    &json!({ "now_ms": hutong_sdk::now_ms() }),
+                ))
+            })
             .handle(req)
     }
 
