@@ -510,9 +510,26 @@ async fn an_unacknowledged_alert_becomes_an_elderly_care_case_and_an_acknowledge
     assert_eq!(all[0]["resident_id"], "r1");
     assert_eq!(all[0]["grid_id"], "g1");
     assert_eq!(all[0]["priority"], "high");
-    // Later ticks open no second case.
+    // Later ticks open no second case, even if the app had stopped between
+    // opening the case and recording it: it finds the case it opened.
     tick(&host, raised + 2 * HOUR).await;
     assert_eq!(cases(&host).await.len(), 1);
+    let r1_id = open
+        .iter()
+        .find(|a| a["resident"] == "r1")
+        .and_then(|a| a["id"].as_str())
+        .expect("r1's alert")
+        .to_owned();
+    let store = host.opened.platform.store();
+    let key = format!("case/{r1_id}");
+    store.kv_set(D, APP, &key, b"opening").await.expect("kv");
+    tick(&host, raised + 3 * HOUR).await;
+    assert_eq!(cases(&host).await.len(), 1);
+    let recorded = store.kv_get(D, APP, &key).await.expect("kv");
+    assert_eq!(
+        recorded.map(|v| String::from_utf8_lossy(&v).into_owned()),
+        all[0]["id"].as_i64().map(|id| id.to_string())
+    );
     // The case's progress reaches the alert through the case watcher.
     let case_id = all[0]["id"].as_i64().expect("case id");
     let r = host

@@ -121,27 +121,68 @@ pub fn acknowledge(id: &str, by: &str, at: i64) -> Result<bool, Error> {
     )
 }
 
-/// Open the case of an alert (its category from the settings), and remember
-/// which alert it belongs to.
+/// What `case/<alert>` holds while its case is being opened.
+pub const OPENING: &[u8] = b"opening";
+
+/// How many of its newest cases the app looks through for a case it opened
+/// but did not get to record.
+const RECONCILE_PAGE: u32 = 100;
+
+/// The case of an alert, opening it (its category from the settings) unless
+/// it was opened before; the case id and whether this call opened it.
+///
+/// Opening a case is not idempotent in the host, so the alert is marked
+/// `opening` first and every case names its alert in its description: if
+/// the app stopped between opening the case and recording it, the next try
+/// finds the case among the app's newest instead of opening a second.
 pub fn open_case(
     cfg: &Checked,
     alert: &Alert,
     priority: Priority,
     description: String,
-) -> Result<String, Error> {
+) -> Result<(String, bool), Error> {
+    let key = state::case(&alert.id);
+    let tag = format!("(smart-care alert {})", alert.id);
+    match kv::get(&key)? {
+        Some(id) if id != OPENING => {
+            return Ok((String::from_utf8_lossy(&id).into_owned(), false));
+        }
+        Some(_) => {
+            let page = cases::list(None, None, RECONCILE_PAGE)?;
+            if let Some(found) = page.cases.iter().find(|c| c.description.ends_with(&tag)) {
+                record_case(&alert.id, &found.id)?;
+                return Ok((found.id.clone(), false));
+            }
+        }
+        None => kv::set(&key, OPENING)?,
+    }
     let id = cases::open(&CaseReport {
         priority,
         grid_id: alert.grid.clone().filter(|g| !g.is_empty()),
         resident_id: alert.resident.clone(),
-        ..CaseReport::new(cfg.settings.case_category.clone(), description)
+        ..CaseReport::new(
+            cfg.settings.case_category.clone(),
+            format!("{description} {tag}"),
+        )
     })?;
-    kv::set(&state::case(&alert.id), id.as_bytes())?;
-    kv::set(&state::case_alert(&id), alert.id.as_bytes())?;
+    record_case(&alert.id, &id)?;
     log::info(
         "case opened for alert",
         &[("alert", &alert.id), ("case", &id)],
     );
-    Ok(id)
+    Ok((id, true))
+}
+
+fn record_case(alert: &str, case: &str) -> Result<(), Error> {
+    kv::set(&state::case_alert(case), alert.as_bytes())?;
+    kv::set(&state::case(alert), case.as_bytes())
+}
+
+/// The case id of an alert, once its case is opened and recorded.
+pub fn case_of(alert: &str) -> Result<Option<String>, Error> {
+    Ok(kv::get(&state::case(alert))?
+        .filter(|id| id != OPENING)
+        .map(|id| String::from_utf8_lossy(&id).into_owned()))
 }
 
 /// Escalate `alert` to a case if it is of a kind that escalates, nobody
@@ -152,13 +193,13 @@ pub fn escalate_if_unacknowledged(cfg: &Checked, alert: &Alert, now: i64) -> Res
     if !alert.kind.escalates() || now < alert.raised_at + window {
         return Ok(false);
     }
-    if kv::get(&state::ack(&alert.id))?.is_some() || kv::get(&state::case(&alert.id))?.is_some() {
+    if kv::get(&state::ack(&alert.id))?.is_some() || case_of(&alert.id)?.is_some() {
         return Ok(false);
     }
     let description = format!(
-        "{} Nobody acknowledged the alert within {} minutes; please visit. (smart-care alert {})",
-        alert.detail, cfg.settings.ack_window_minutes, alert.id
+        "{} Nobody acknowledged the alert within {} minutes; please visit.",
+        alert.detail, cfg.settings.ack_window_minutes
     );
-    open_case(cfg, alert, Priority::High, description)?;
-    Ok(true)
+    let (_, opened) = open_case(cfg, alert, Priority::High, description)?;
+    Ok(opened)
 }

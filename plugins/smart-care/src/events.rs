@@ -168,7 +168,7 @@ fn alarm(event: &DeviceEvent) -> Result<(), Error> {
             grid.as_deref().unwrap_or("").as_bytes(),
         )?;
     }
-    if kv::get(&state::case(&alert_id))?.is_none() {
+    if alerts::case_of(&alert_id)?.is_none() {
         let cfg = Settings::load()?;
         alerts::open_case(
             &cfg,

@@ -20,7 +20,7 @@
 //! | `open/<id>` | the alert's grid: alerts not yet resolved | the alert's raiser; removed on resolution |
 //! | `ack/<id>` | [`Ack`] | a worker, once (`insert-if-absent`) |
 //! | `resolved/<id>` | [`Resolution`] | whoever resolves it |
-//! | `case/<id>` | the case id of an alert | the watch (escalation) or the alarm |
+//! | `case/<id>` | the case id of an alert (`opening` while it is opened) | the watch (escalation) or the alarm |
 //! | `case-alert/<case>` | the alert id of a case | same |
 //! | `case-state/<id>` | the case's latest state | the case watcher |
 //! | `check-in/<resident>` | [`OptIn`] | the resident or a worker |

@@ -130,7 +130,7 @@ fn open_alerts(viewer: &Viewer) -> Result<Vec<Value>, Error> {
 
 fn alert_json(alert: &Alert) -> Result<Value, Error> {
     let ack: Option<Ack> = kv::get_json(&state::ack(&alert.id))?;
-    let case = kv::get(&state::case(&alert.id))?.map(|c| String::from_utf8_lossy(&c).into_owned());
+    let case = alerts::case_of(&alert.id)?;
     let case_state =
         kv::get(&state::case_state(&alert.id))?.map(|c| String::from_utf8_lossy(&c).into_owned());
     Ok(json!({
