@@ -18,6 +18,7 @@ use hutong_host::community::import::{self, Format};
 use hutong_host::community::{Building, Community, Grid, Household, Record, Resident, Street};
 use hutong_host::identity::Role;
 use hutong_host::manifest::{Manifest, Permission};
+use hutong_host::platform::notifications::GatewayUpdate;
 use hutong_host::store::{AccessEntry, Category, Notification};
 use hutong_host::{AccountRequest, InstallRequest, PlatformError};
 use hutong_tests::{TestHost, TestResponse, components, on_both_backends, test_app_manifest};
@@ -28,6 +29,7 @@ on_both_backends!(
     a_night_outing_without_return_alerts_after_m_hours_and_a_day_outing_does_not,
     an_unacknowledged_alert_becomes_an_elderly_care_case_and_an_acknowledged_one_does_not,
     a_smoke_alarm_at_once_opens_an_urgent_case_and_calls_worker_and_family_once_per_episode,
+    a_retried_alarm_event_opens_one_case_and_sends_each_message_once,
     a_silent_sensor_is_a_device_fault_for_the_worker_not_a_welfare_alert,
     a_missed_check_in_becomes_an_alert_and_an_answer_or_door_activity_counts,
     the_app_works_on_masked_data_and_cannot_read_personal_fields,
@@ -596,6 +598,51 @@ async fn a_smoke_alarm_at_once_opens_an_urgent_case_and_calls_worker_and_family_
     assert_eq!(cases(&host).await.len(), 3);
     // The family's number reached the gateway's outbox, never the app.
     assert!(!kv_text(&host).await.contains(FAMILY_PHONE));
+}
+
+async fn a_retried_alarm_event_opens_one_case_and_sends_each_message_once(host: TestHost) {
+    let w = world(&host, config(), &declared()).await;
+    let platform = &host.opened.platform;
+    // One delivery a minute: the alarm's second message is refused, so the
+    // app fails the event half-way and the host hands it over again.
+    platform
+        .set_gateway_settings(
+            D,
+            GatewayUpdate {
+                rate_per_minute: Some(1),
+                ..GatewayUpdate::default()
+            },
+        )
+        .await
+        .expect("settings");
+    host.clock().set_ms(w.t0);
+    let r = host
+        .request_as(
+            Some(&w.tokens["smoke-1"]),
+            Method::POST,
+            &format!("/d/{D}/events"),
+            json!({ "type": "smoke.alarm" }).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let report = platform.deliver_events().await.expect("deliver");
+    assert_eq!(report.retrying, 1, "{report:?}");
+    assert_eq!(cases(&host).await.len(), 1);
+    assert_eq!(sent(&host).await.len(), 1);
+    // The allowance is back; the retry finishes the job without repeating
+    // any of it.
+    platform
+        .set_gateway_settings(D, GatewayUpdate::default())
+        .await
+        .expect("settings");
+    host.clock().advance_ms(2 * MINUTE);
+    deliver(&host).await;
+    assert_eq!(cases(&host).await.len(), 1);
+    let mut told = who(&sent(&host).await);
+    told.sort();
+    told.dedup();
+    assert_eq!(told.len(), 6, "{told:?}");
+    assert_eq!(sent(&host).await.len(), 6);
 }
 
 async fn a_silent_sensor_is_a_device_fault_for_the_worker_not_a_welfare_alert(host: TestHost) {
