@@ -58,6 +58,12 @@ const COMPONENTS: &[Component] = &[
         has_manifest: true,
     },
     Component {
+        dir: "plugins/smart-care",
+        wasm: "smart_care.wasm",
+        env: "HUTONG_SMART_CARE",
+        has_manifest: true,
+    },
+    Component {
         dir: "examples/hello",
         wasm: "hello.wasm",
         env: "HUTONG_HELLO",

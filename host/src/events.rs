@@ -10,6 +10,10 @@
 //! devices of different vendors talking about the same things, and lets the
 //! host refuse a typo at ingest instead of storing events no app will ever
 //! subscribe to.
+//!
+//! The host reports [`HOST_TYPES`] itself (`device.offline` when a device
+//! stays silent past its heartbeat interval, `device.online` when it posts
+//! again); apps subscribe to them, devices cannot post them.
 
 use serde::Serialize;
 
@@ -27,6 +31,18 @@ pub struct DeviceKind {
 
 /// Event types every kind may report.
 pub const COMMON_TYPES: &[&str] = &["heartbeat", "battery.low", "tamper"];
+
+/// The host reports that a device has been silent for longer than its
+/// heartbeat interval: a fault of the device, which an app should not read
+/// as anything about the people it watches.
+pub const DEVICE_OFFLINE: &str = "device.offline";
+
+/// The host reports that a device it reported offline posted again.
+pub const DEVICE_ONLINE: &str = "device.online";
+
+/// Event types the host reports about a device of any kind, and no device
+/// may post itself: apps subscribe to them like to any other type.
+pub const HOST_TYPES: &[&str] = &[DEVICE_OFFLINE, DEVICE_ONLINE];
 
 /// The catalogue of device kinds.
 pub const KINDS: &[DeviceKind] = &[
@@ -115,9 +131,9 @@ impl DeviceKind {
     }
 }
 
-/// Whether `event_type` is reported by any kind.
+/// Whether `event_type` is reported by any kind, or by the host.
 pub fn is_known_type(event_type: &str) -> bool {
-    KINDS.iter().any(|k| k.reports(event_type))
+    KINDS.iter().any(|k| k.reports(event_type)) || HOST_TYPES.contains(&event_type)
 }
 
 /// Every event type some kind reports, once each, for error messages.
@@ -126,6 +142,7 @@ pub fn known_types() -> String {
         .iter()
         .flat_map(|k| k.types.iter().copied())
         .chain(COMMON_TYPES.iter().copied())
+        .chain(HOST_TYPES.iter().copied())
         .collect();
     all.sort_unstable();
     all.dedup();
@@ -156,6 +173,14 @@ mod tests {
                 assert!(crate::manifest::is_valid_event_type(t), "{t}");
             }
             assert!(crate::manifest::is_valid_slug(k.name), "{}", k.name);
+        }
+        for t in HOST_TYPES {
+            assert!(crate::manifest::is_valid_event_type(t), "{t}");
+            assert!(is_known_type(t), "{t}");
+            assert!(
+                KINDS.iter().all(|k| !k.reports(t)),
+                "a device may not post {t}"
+            );
         }
         assert!(kind("toaster").is_none());
         assert!(!is_known_type("door.opened"));

@@ -71,6 +71,10 @@ pub const TICK_INTERVAL: Duration = Duration::from_secs(1);
 /// failed before).
 pub const NOTIFY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often a serving host looks for devices that went silent past their
+/// heartbeat interval, to report them offline.
+pub const DEVICE_SWEEP_INTERVAL: Duration = Duration::from_secs(15);
+
 /// How long a serving host waits, when no device event was due, before it
 /// looks again: events such as smoke alarms should reach apps within a
 /// fraction of a second.
@@ -150,6 +154,17 @@ pub async fn serve(
         }
     });
     let platform = opened.platform.clone();
+    let device_sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(DEVICE_SWEEP_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = platform.sweep_offline_devices().await {
+                tracing::warn!(error = %err, "could not report offline devices");
+            }
+        }
+    });
+    let platform = opened.platform.clone();
     let event_courier = tokio::spawn(async move {
         loop {
             match platform.deliver_events().await {
@@ -180,6 +195,7 @@ pub async fn serve(
     notifier.abort();
     deliverer.abort();
     event_courier.abort();
+    device_sweeper.abort();
     // Seal what the last requests logged before going away.
     if let Err(err) = opened.platform.store().seal_access_log().await {
         tracing::warn!(error = %err, "could not seal the access log at shutdown");

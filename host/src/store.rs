@@ -37,7 +37,7 @@ pub use community::{HouseholdRow, ImportSummary, ListFilter, ResidentFilter, Res
 pub use devices::{DeadLetter, Device, EventDelivery, NewDevice, NewEvent, StoredEvent};
 pub use districts::District;
 pub use installs::{Install, InstallStatus, NewInstall};
-pub use kv::{KeyPage, KvOp};
+pub use kv::{EntryPage, KeyPage, KvOp};
 pub use notifications::{
     NewDelivery, NewSend, Notification, NotificationPage, NotifySettings, Outgoing, Place,
     ResidentContact, SendRow,

@@ -148,6 +148,24 @@ impl Iterator for Residents {
     }
 }
 
+/// The grids the worker account `account_id` of the install's district
+/// serves, within the install's communities. A request's
+/// [`Caller`](crate::Caller) names the account; this says what it is
+/// responsible for, so an app can show a worker their own grids' residents.
+/// Needs `read-residents`; [`Error::NotFound`] for an account that is not an
+/// enabled worker of the district.
+///
+/// ```no_run
+/// # fn main() -> Result<(), hutong_sdk::Error> {
+/// let grids = hutong_sdk::data::worker_grids("wang-li")?;
+/// println!("wang-li serves {}", grids.join(", "));
+/// # Ok(())
+/// # }
+/// ```
+pub fn worker_grids(account_id: &str) -> Result<Vec<String>, Error> {
+    Ok(wit::worker_grids(account_id)?)
+}
+
 /// One household by id.
 pub fn household(id: &str) -> Result<Household, Error> {
     Ok(wit::get_household(id)?)

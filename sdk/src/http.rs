@@ -102,6 +102,27 @@ impl Request {
             .map(|(_, value)| value.as_str())
     }
 
+    /// The first field called `name` of an HTML form posted as
+    /// `application/x-www-form-urlencoded`, percent-decoded (`+` reads as a
+    /// space); `None` when the body has no such field or is not UTF-8. A
+    /// plain HTML page's `<form method="post">` sends its fields this way.
+    ///
+    /// ```
+    /// use hutong_sdk::Request;
+    ///
+    /// let req = Request::new("POST", "/visits").with_body("note=door+ok%21&x=1");
+    /// assert_eq!(req.form_param("note").as_deref(), Some("door ok!"));
+    /// assert_eq!(req.form_param("missing"), None);
+    /// ```
+    pub fn form_param(&self, name: &str) -> Option<String> {
+        let body = core::str::from_utf8(&self.body).ok()?;
+        body.split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
+            .find(|(key, _)| percent_decode(key, true) == name)
+            .map(|(_, value)| percent_decode(value, true))
+    }
+
     /// The request body.
     pub fn body(&self) -> &[u8] {
         &self.body
@@ -253,6 +274,14 @@ impl Response {
             .with_body(text.into())
     }
 
+    /// A `text/html` response: a page the app renders itself. Escape what
+    /// it did not write (names, notes) with [`html_escape`](crate::html_escape).
+    pub fn html(status: u16, html: impl Into<String>) -> Self {
+        Self::new(status)
+            .with_header("content-type", "text/html; charset=utf-8")
+            .with_body(html.into())
+    }
+
     /// An `application/json` response with `value` serialized as its body.
     ///
     /// If `value` cannot be serialized (a map with non-string keys, a failing
@@ -311,8 +340,15 @@ impl Response {
     }
 
     /// An error response with `code` and `message` in the SDK's JSON shape,
-    /// `{"error":{"code":"...","message":"..."}}`.
-    pub(crate) fn error(status: u16, code: &str, message: &str) -> Self {
+    /// `{"error":{"code":"...","message":"..."}}`, for refusals of the app's
+    /// own that no [`Error`] names (a caller of the wrong role, say).
+    ///
+    /// ```
+    /// let r = hutong_sdk::Response::error(403, "forbidden", "only grid workers may acknowledge alerts");
+    /// assert_eq!(r.status(), 403);
+    /// assert!(String::from_utf8_lossy(r.body()).contains("\"forbidden\""));
+    /// ```
+    pub fn error(status: u16, code: &str, message: &str) -> Self {
         let body = serde_json::json!({ "error": { "code": code, "message": message } });
         Self::new(status)
             .with_header("content-type", "application/json")
@@ -351,6 +387,28 @@ impl From<Response> for wit::Response {
 /// Decode `%XX` escapes (and `+` as a space when `plus_as_space`); a `%` not
 /// followed by two hex digits is kept as it is, and bytes that do not form
 /// UTF-8 become U+FFFD.
+/// `text` with `&`, `<`, `>`, `"` and `'` replaced by their HTML entities,
+/// safe to put in an element or a quoted attribute of a page.
+///
+/// ```
+/// assert_eq!(hutong_sdk::html_escape("<b>\"Tom\" & 'Jo'</b>"),
+///            "&lt;b&gt;&quot;Tom&quot; &amp; &#39;Jo&#39;&lt;/b&gt;");
+/// ```
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 pub(crate) fn percent_decode(input: &str, plus_as_space: bool) -> String {
     let bytes = input.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());

@@ -267,6 +267,90 @@ impl Iterator for Keys {
     }
 }
 
+/// One page of entries (keys with their values), in ascending key order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryPage {
+    /// The entries on this page.
+    pub entries: Vec<(String, Vec<u8>)>,
+    /// Pass this back as `cursor` to get the next page; `None` on the last
+    /// page.
+    pub next_cursor: Option<String>,
+}
+
+/// The entries whose keys start with `prefix`, in ascending key order, at
+/// most `limit` (1..=[`MAX_PAGE`]) of them, starting after `cursor` when
+/// given. A page also ends early once its values hold 4 MiB (it always
+/// holds at least one entry).
+///
+/// One call reads a whole page of records, where [`get`] reads one: a
+/// periodic job that looks at thousands of small records (one per resident,
+/// say) makes a few calls instead of thousands.
+pub fn list_entries(prefix: &str, cursor: Option<&str>, limit: u32) -> Result<EntryPage, Error> {
+    let page = wit::list_entries(prefix, cursor, limit)?;
+    Ok(EntryPage {
+        entries: page.entries,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// Every entry whose key starts with `prefix`, in ascending key order,
+/// fetched a page at a time as the iterator advances; it ends after the
+/// first error it yields.
+///
+/// ```no_run
+/// # fn main() -> Result<(), hutong_sdk::Error> {
+/// let mut total = 0_u64;
+/// for entry in hutong_sdk::kv::entries("visits/") {
+///     let (_key, value) = entry?;
+///     total += serde_json::from_slice::<u64>(&value).unwrap_or(0);
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub fn entries(prefix: &str) -> Entries {
+    Entries {
+        prefix: prefix.to_owned(),
+        cursor: None,
+        page: Vec::new().into_iter(),
+        done: false,
+    }
+}
+
+/// The iterator [`entries`] returns.
+#[derive(Debug)]
+pub struct Entries {
+    prefix: String,
+    cursor: Option<String>,
+    page: std::vec::IntoIter<(String, Vec<u8>)>,
+    done: bool,
+}
+
+impl Iterator for Entries {
+    type Item = Result<(String, Vec<u8>), Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(entry) = self.page.next() {
+                return Some(Ok(entry));
+            }
+            if self.done {
+                return None;
+            }
+            match list_entries(&self.prefix, self.cursor.as_deref(), MAX_PAGE) {
+                Ok(page) => {
+                    self.done = page.next_cursor.is_none();
+                    self.cursor = page.next_cursor;
+                    self.page = page.entries.into_iter();
+                }
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+            }
+        }
+    }
+}
+
 /// The value under `key` parsed as JSON, or `None` if the key is absent.
 ///
 /// A stored value that is not the JSON of a `T` is an [`Error::Internal`]: it

@@ -5,8 +5,8 @@
 //! bindings for that world once and puts an ordinary Rust API over them:
 //! [`Request`] and [`Response`], a small [`Router`], the typed [`Error`] every
 //! host call returns, the [`kv`] store, the community [`data`], [`cases`]
-//! (work orders), [`notify`] (messages to residents and workers) and the
-//! [`log`].
+//! (work orders), [`notify`] (messages to residents and workers), the
+//! install's [`config`] and the [`log`].
 //!
 //! # A complete app
 //!
@@ -81,6 +81,12 @@
 //! hutong_sdk::export_app!(DoorWatch);
 //! ```
 //!
+//! Besides what devices post, the host reports `device.offline` when a device
+//! has been silent for longer than its heartbeat interval (once per silence)
+//! and `device.online` when it posts again; subscribe to them to tell a
+//! device fault from news about the people the device watches, without
+//! watching heartbeats.
+//!
 //! # Each request runs in a fresh instance
 //!
 //! The host instantiates the component anew for every request, event, tick and
@@ -126,6 +132,7 @@
 #![warn(missing_docs)]
 
 pub mod cases;
+pub mod config;
 pub mod data;
 mod error;
 mod http;
@@ -135,7 +142,7 @@ pub mod notify;
 mod router;
 
 pub use error::{Error, Result};
-pub use http::{Caller, Request, Response, Role};
+pub use http::{Caller, Request, Response, Role, html_escape};
 pub use router::{Handler, Params, Router};
 
 /// Now, in milliseconds since the Unix epoch, by the host's clock.
@@ -299,7 +306,7 @@ macro_rules! export_app {
 
 /// The glue [`export_app!`] expands to. Not part of the API.
 ///
-/// It must never call into [`kv`], [`data`], [`cases`] or [`notify`]: the linker keeps a
+/// It must never call into [`kv`], [`data`], [`cases`], [`notify`] or [`config`]: the linker keeps a
 /// host import only if something reaches it, and an app that does not use
 /// one must not import it (nor need its permission).
 #[doc(hidden)]

@@ -113,6 +113,49 @@ impl Recipient {
     }
 }
 
+/// Send a message to the family contact (家属联系人) of resident
+/// `resident_id`, as the community data records them; the host looks the
+/// contact up, so the app never sees their name or number. Durable once it
+/// returns, like [`send`], with the same channel permission, text and
+/// idempotency-key rules (keys are shared with [`send`]'s).
+///
+/// A family contact has a phone only: [`Channel::Sms`] and
+/// [`Channel::Voice`] reach them, [`Channel::Webhook`] posts naming the
+/// recipient `family`/`resident_id`, and [`Channel::Inbox`] reaches no one
+/// (counted in [`SendReceipt::unreachable`], as is a resident with no family
+/// phone on record). [`Error::NotFound`] for a resident outside the
+/// install's district or communities.
+///
+/// ```no_run
+/// use hutong_sdk::notify::{self, Channel};
+///
+/// # fn main() -> Result<(), hutong_sdk::Error> {
+/// notify::send_to_family_contact(
+///     "r-0042",
+///     Channel::Sms,
+///     "Smoke alarm at home",
+///     "The smoke alarm at your relative's home went off; the grid worker is on the way.",
+///     "alarm:9001:family-sms",
+/// )?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn send_to_family_contact(
+    resident_id: &str,
+    channel: Channel,
+    subject: &str,
+    body: &str,
+    idempotency_key: &str,
+) -> Result<SendReceipt, Error> {
+    Ok(wit::send_to_family_contact(
+        resident_id,
+        channel,
+        subject,
+        body,
+        idempotency_key,
+    )?)
+}
+
 /// Send a message; durable once it returns. The receipt counts the
 /// deliveries written and the recipients the channel cannot reach (no phone
 /// on record, no inbox account), and never holds contact details.

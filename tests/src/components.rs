@@ -44,3 +44,9 @@ pub const E_VOTING: &str = env!("HUTONG_E_VOTING");
 
 /// The voting app's manifest: named `e-voting`.
 pub const E_VOTING_MANIFEST: &str = env!("HUTONG_E_VOTING_MANIFEST");
+/// The smart-care district app (`plugins/smart-care`), exactly as a third
+/// party builds it.
+pub const SMART_CARE: &str = env!("HUTONG_SMART_CARE");
+
+/// The smart-care app's manifest: named `smart-care`.
+pub const SMART_CARE_MANIFEST: &str = env!("HUTONG_SMART_CARE_MANIFEST");

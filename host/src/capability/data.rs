@@ -12,6 +12,7 @@ use crate::bindings::hutong::platform::data::{
 };
 use crate::community;
 use crate::community::mask;
+use crate::identity::Role;
 use crate::manifest::Permission;
 use crate::runtime::AppState;
 use crate::store::{HouseholdRow, ListFilter, NewAccess, ResidentFilter, ResidentRow, StoreError};
@@ -415,6 +416,46 @@ impl Host for AppState {
             organisations: rows.into_iter().map(organisation_to_wit).collect(),
             next_cursor,
         })
+    }
+
+    async fn worker_grids(&mut self, account_id: String) -> Result<Vec<String>, WitError> {
+        const OP: &str = "worker-grids";
+        let (grant, log) = self.data_grant(OP, Permission::ReadResidents).await?;
+        check_id("account id", &account_id)?;
+        let account = match log.store.get_account(&account_id).await {
+            Ok(account) => Some(account),
+            Err(StoreError::NotFound(_)) => None,
+            Err(err) => return Err(unavailable(err)),
+        };
+        let worker = account.filter(|a| {
+            a.role == Role::Worker
+                && a.district.as_deref() == Some(log.call.district.as_str())
+                && a.disabled_at.is_none()
+        });
+        let Some(worker) = worker else {
+            log.record(OP, Permission::ReadResidents, true, &[], "")
+                .await?;
+            return Err(WitError::NotFound);
+        };
+        let communities = log
+            .store
+            .grid_communities(&log.call.district)
+            .await
+            .map_err(unavailable)?;
+        let grids: Vec<String> = worker
+            .grids
+            .into_iter()
+            .filter(|g| communities.get(g).is_some_and(|c| grant.in_scope(c)))
+            .collect();
+        log.record(
+            OP,
+            Permission::ReadResidents,
+            true,
+            &[format!("account:{account_id}")],
+            "",
+        )
+        .await?;
+        Ok(grids)
     }
 
     async fn list_members(

@@ -6,7 +6,7 @@
 use crate::bindings::WitError;
 use std::collections::HashSet;
 
-use crate::bindings::hutong::platform::kv::{Host, KeyPage, Op};
+use crate::bindings::hutong::platform::kv::{EntryPage, Host, KeyPage, Op};
 use crate::manifest::Permission;
 use crate::runtime::AppState;
 use crate::store::{KvOp, StoreError};
@@ -16,7 +16,7 @@ pub const MAX_KEY_BYTES: usize = 512;
 /// Largest value, in bytes: guards against guest-controlled resource
 /// exhaustion of the shared database.
 pub const MAX_VALUE_BYTES: usize = 1 << 20;
-/// Most keys one `list-keys` page may return.
+/// Most keys one `list-keys` or `list-entries` page may return.
 pub const MAX_PAGE: u32 = 1000;
 /// Most operations one `commit` may carry: one transaction holds the
 /// database's write lock (SQLite) or its rows' locks (PostgreSQL) for all
@@ -24,6 +24,10 @@ pub const MAX_PAGE: u32 = 1000;
 pub const MAX_COMMIT_OPS: usize = 1000;
 /// Most bytes of keys and values one `commit` may carry.
 pub const MAX_COMMIT_BYTES: usize = 4 << 20;
+/// Most bytes of values one `list-entries` page holds (it always holds at
+/// least one entry): a page is copied into the app's memory, which is
+/// capped, so a page of large values must end early.
+pub const MAX_ENTRIES_BYTES: usize = 4 << 20;
 
 /// The keyspace an install may touch, handed out only when `kv` is granted.
 struct Scope<'a> {
@@ -132,6 +136,21 @@ fn at_op(index: usize, error: WitError) -> WitError {
     }
 }
 
+fn check_page(prefix: &str, limit: u32) -> Result<(), WitError> {
+    if prefix.len() > MAX_KEY_BYTES {
+        return Err(WitError::InvalidArgument(format!(
+            "prefix must be at most {MAX_KEY_BYTES} bytes, got {}",
+            prefix.len()
+        )));
+    }
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(WitError::InvalidArgument(format!(
+            "limit must be 1..={MAX_PAGE}, got {limit}"
+        )));
+    }
+    Ok(())
+}
+
 fn unavailable(err: StoreError) -> WitError {
     tracing::error!(error = %err, "kv storage failed");
     WitError::Unavailable("storage is unavailable; try again later".to_owned())
@@ -183,17 +202,7 @@ impl Host for AppState {
         limit: u32,
     ) -> Result<KeyPage, WitError> {
         let scope = self.kv_scope()?;
-        if prefix.len() > MAX_KEY_BYTES {
-            return Err(WitError::InvalidArgument(format!(
-                "prefix must be at most {MAX_KEY_BYTES} bytes, got {}",
-                prefix.len()
-            )));
-        }
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(WitError::InvalidArgument(format!(
-                "limit must be 1..={MAX_PAGE}, got {limit}"
-            )));
-        }
+        check_page(&prefix, limit)?;
         let page = self
             .store
             .kv_list(scope.district, scope.app, &prefix, cursor.as_deref(), limit)
@@ -212,5 +221,31 @@ impl Host for AppState {
             .kv_commit(scope.district, scope.app, &ops)
             .await
             .map_err(unavailable)
+    }
+
+    async fn list_entries(
+        &mut self,
+        prefix: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<EntryPage, WitError> {
+        let scope = self.kv_scope()?;
+        check_page(&prefix, limit)?;
+        let page = self
+            .store
+            .kv_list_entries(
+                scope.district,
+                scope.app,
+                &prefix,
+                cursor.as_deref(),
+                limit,
+                MAX_ENTRIES_BYTES,
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(EntryPage {
+            entries: page.entries,
+            next_cursor: page.next_cursor,
+        })
     }
 }

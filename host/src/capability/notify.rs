@@ -10,9 +10,13 @@
 //! this module speaks for the install (its district and scope) and turns
 //! the answers into WIT.
 //!
+//! `send-to-family-contact` goes the same way, with the resident's family
+//! contact (from the community data) as the one recipient.
+//!
 //! Every send is recorded in the access log with the records it reached
-//! (`resident:<id>`, `account:<id>`; field class `contact`, as the host used
-//! their contact details on the app's behalf); so are denials and sends
+//! (`resident:<id>`, `account:<id>`, `family:<resident-id>`; field class
+//! `contact`, as the host used their contact details on the app's behalf);
+//! so are denials and sends
 //! refused as `not-found`. The entry is written after the send, which is
 //! durable by then: if the entry cannot be written the app is still told
 //! the send succeeded (it would otherwise send again), and the outbox holds
@@ -131,7 +135,39 @@ async fn log_send(
 impl Host for AppState {
     async fn send(&mut self, message: WitMessage) -> Result<SendReceipt, WitError> {
         let channel = channel_from_wit(message.channel);
-        let permission = self.notify_grant(channel).await?;
+        self.send_message(Message {
+            recipient: recipient_from_wit(message.recipient),
+            channel,
+            subject: message.subject,
+            body: message.body,
+            idempotency_key: message.idempotency_key,
+        })
+        .await
+    }
+
+    async fn send_to_family_contact(
+        &mut self,
+        resident_id: String,
+        channel: WitChannel,
+        subject: String,
+        body: String,
+        idempotency_key: String,
+    ) -> Result<SendReceipt, WitError> {
+        self.send_message(Message {
+            recipient: Recipient::FamilyContact(resident_id),
+            channel: channel_from_wit(channel),
+            subject,
+            body,
+            idempotency_key,
+        })
+        .await
+    }
+}
+
+impl AppState {
+    /// Both sends: the grant, the platform's send, the access log.
+    async fn send_message(&mut self, message: Message) -> Result<SendReceipt, WitError> {
+        let permission = self.notify_grant(message.channel).await?;
         let platform = Platform::new(self.store.clone(), self.runtime.clone());
         let call = self.call.clone();
         let store = self.store.clone();
@@ -141,18 +177,7 @@ impl Host for AppState {
             app: &call.app,
             scope: call.scope.as_deref(),
         };
-        let sent = platform
-            .send_notification(
-                sender,
-                Message {
-                    recipient: recipient_from_wit(message.recipient),
-                    channel,
-                    subject: message.subject,
-                    body: message.body,
-                    idempotency_key: message.idempotency_key,
-                },
-            )
-            .await;
+        let sent = platform.send_notification(sender, message).await;
         match sent {
             Ok(receipt) => {
                 log_send(

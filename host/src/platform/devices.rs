@@ -12,6 +12,12 @@
 //! event may name the device, and must then name itself). A device of kind
 //! `gateway` posts for any device of its district, each event naming its
 //! device. Either way the token's device counts as seen.
+//!
+//! Offline devices: [`Platform::sweep_offline_devices`] (every
+//! [`crate::server::DEVICE_SWEEP_INTERVAL`] in a serving host) reports each
+//! device silent past its heartbeat interval once, as a `device.offline`
+//! event from the device; the device's next post reports `device.online`
+//! first. Subscribed apps learn of a fault without watching heartbeats.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -29,6 +35,13 @@ pub const DEVICE_TOKEN_PREFIX: &str = "hdv_";
 
 /// The largest page of a device listing.
 pub const MAX_DEVICE_PAGE: u32 = 500;
+
+/// Devices one offline sweep reports per round: a sweep after a gateway
+/// outage may find thousands, written in rounds of this many.
+const OFFLINE_SWEEP_BATCH: u32 = 500;
+
+/// Rounds per sweep, so one sweep ends; the next takes up the rest.
+const OFFLINE_SWEEP_ROUNDS: usize = 20;
 
 /// A device to register.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -512,10 +525,95 @@ impl Platform {
         if !seen.contains(&poster.id.as_str()) {
             seen.push(&poster.id);
         }
+        // Every seen device may have been reported offline, even after it
+        // was read above; the store keeps the `device.online` of those whose
+        // mark it clears.
+        let online: Vec<NewEvent> = seen
+            .iter()
+            .filter_map(|id| devices.get(*id))
+            .map(|device| NewEvent {
+                device: device.clone(),
+                apps: subscribers(events::DEVICE_ONLINE),
+                event_type: events::DEVICE_ONLINE.to_owned(),
+                occurred_at: now,
+                payload: serde_json::json!({ "offline_since_ms": device.offline_since })
+                    .to_string(),
+            })
+            .collect();
         Ok(self
             .store
-            .store_events(district, &accepted, &seen, now)
+            .store_events(district, &accepted, &online, &seen, now)
             .await?)
+    }
+
+    /// Report every device that has been silent for longer than its
+    /// heartbeat interval, once per silence, as a `device.offline` event to
+    /// the installs that subscribe to it (see [`crate::events::HOST_TYPES`]).
+    /// Safe to run from several host processes at once: marking the device
+    /// is the claim. Returns how many devices were reported.
+    pub async fn sweep_offline_devices(&self) -> Result<u64, PlatformError> {
+        let mut reported = 0;
+        for _round in 0..OFFLINE_SWEEP_ROUNDS {
+            let now = self.store.clock().now_ms();
+            let silent = self
+                .store
+                .newly_silent_devices(now, OFFLINE_SWEEP_BATCH)
+                .await?;
+            if silent.is_empty() {
+                break;
+            }
+            let full = silent.len() == OFFLINE_SWEEP_BATCH as usize;
+            let mut subscribers: HashMap<String, Vec<String>> = HashMap::new();
+            let mut reports = Vec::with_capacity(silent.len());
+            for device in silent {
+                if !subscribers.contains_key(&device.district) {
+                    let apps = self
+                        .store
+                        .list_installs(Some(&device.district))
+                        .await?
+                        .into_iter()
+                        .filter(|i| {
+                            i.granted.contains(&Permission::ReceiveEvents)
+                                && i.manifest
+                                    .events
+                                    .types
+                                    .iter()
+                                    .any(|t| t == events::DEVICE_OFFLINE)
+                        })
+                        .map(|i| i.app)
+                        .collect();
+                    subscribers.insert(device.district.clone(), apps);
+                }
+                let apps = subscribers
+                    .get(&device.district)
+                    .cloned()
+                    .unwrap_or_default();
+                let payload = serde_json::json!({
+                    "last_seen_at_ms": device.last_seen_at,
+                    "heartbeat_secs": device.heartbeat_secs,
+                })
+                .to_string();
+                reports.push(NewEvent {
+                    device,
+                    apps,
+                    event_type: events::DEVICE_OFFLINE.to_owned(),
+                    occurred_at: now,
+                    payload,
+                });
+            }
+            let done = self.store.report_offline(&reports, now).await?;
+            if done > 0 {
+                tracing::info!(
+                    devices = done,
+                    "devices silent past their heartbeat interval reported offline"
+                );
+            }
+            reported += done;
+            if !full {
+                break;
+            }
+        }
+        Ok(reported)
     }
 
     /// How many events a district stored, and how many deliveries wait or
@@ -580,6 +678,7 @@ mod tests {
             community_id: None,
             heartbeat_secs: 60,
             last_seen_at: Some(1_000),
+            offline_since: None,
             created_at: 0,
             updated_at: 0,
         };

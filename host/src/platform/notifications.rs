@@ -144,6 +144,8 @@ pub enum Recipient {
     RoleInCommunity(Audience, String),
     /// An organisation's members.
     OrganisationMembers(String),
+    /// The family contact of a resident, by resident id.
+    FamilyContact(String),
 }
 
 impl Recipient {
@@ -159,6 +161,7 @@ impl Recipient {
             Recipient::RoleInGrid(a, id) => format!("{}-of-grid:{id}", audience(a)),
             Recipient::RoleInCommunity(a, id) => format!("{}-of-community:{id}", audience(a)),
             Recipient::OrganisationMembers(id) => format!("members-of-organisation:{id}"),
+            Recipient::FamilyContact(id) => format!("family-of-resident:{id}"),
         }
     }
 
@@ -168,7 +171,8 @@ impl Recipient {
             | Recipient::Worker(id)
             | Recipient::RoleInGrid(_, id)
             | Recipient::RoleInCommunity(_, id)
-            | Recipient::OrganisationMembers(id) => id,
+            | Recipient::OrganisationMembers(id)
+            | Recipient::FamilyContact(id) => id,
         }
     }
 }
@@ -210,8 +214,8 @@ pub struct Receipt {
     pub unreachable: u32,
     /// Whether this is an earlier send's receipt (same key).
     pub replayed: bool,
-    /// The records reached (`resident:<id>`, `account:<id>`), for the access
-    /// log; empty for a replay.
+    /// The records reached (`resident:<id>`, `account:<id>`,
+    /// `family:<resident-id>`), for the access log; empty for a replay.
     pub reached: Vec<String>,
 }
 
@@ -365,6 +369,8 @@ fn fingerprint(message: &Message) -> String {
 struct People {
     residents: Vec<ResidentContact>,
     workers: Vec<crate::store::Account>,
+    /// Residents whose family contact is meant, with the contact's phone.
+    families: Vec<ResidentContact>,
 }
 
 impl Platform {
@@ -607,6 +613,13 @@ impl Platform {
                     }
                 }
             }
+            Recipient::FamilyContact(id) => {
+                let contact = self.store.resident_family_contact(district, id).await?;
+                match contact {
+                    Some(c) if in_scope(&c.community_id) => people.families.push(c),
+                    _ => return Err(not_found()),
+                }
+            }
             Recipient::OrganisationMembers(organisation) => {
                 let community = self
                     .store
@@ -625,7 +638,7 @@ impl Platform {
                     .collect();
             }
         }
-        let count = people.residents.len() + people.workers.len();
+        let count = people.residents.len() + people.workers.len() + people.families.len();
         if count > MAX_RECIPIENTS {
             return Err(PlatformError::Invalid(format!(
                 "{} names {count} recipients; one send may reach at most {MAX_RECIPIENTS}: \
@@ -688,6 +701,29 @@ impl Platform {
                     });
                 }
             }
+        }
+        for family in people.families {
+            // A family contact has a phone and no account: the inbox cannot
+            // reach them; a webhook names them by their resident.
+            let address = match channel {
+                Channel::Sms | Channel::Voice => match phone(family.phone) {
+                    Some(p) => Some(p),
+                    None => {
+                        unreachable += 1;
+                        continue;
+                    }
+                },
+                Channel::Inbox => {
+                    unreachable += 1;
+                    continue;
+                }
+                Channel::Webhook => None,
+            };
+            deliveries.insert(NewDelivery {
+                kind: "family",
+                id: family.id,
+                address,
+            });
         }
         for worker in people.workers {
             let address = match channel {

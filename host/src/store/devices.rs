@@ -37,6 +37,9 @@ pub struct Device {
     pub heartbeat_secs: i64,
     /// When it last posted an event (ms since the epoch), if ever.
     pub last_seen_at: Option<i64>,
+    /// When the host reported it offline (`device.offline`), while it has
+    /// not posted since.
+    pub offline_since: Option<i64>,
     /// When it was registered.
     pub created_at: i64,
     /// When it was last changed (registered or its token rotated).
@@ -141,7 +144,7 @@ pub struct DeadLetter {
 const INSERT_CHUNK: usize = 200;
 
 const DEVICE_COLUMNS: &str = "district, id, kind, household_id, resident_id, community_id, \
-     heartbeat_ms, last_seen_at, created_at, updated_at";
+     heartbeat_ms, last_seen_at, offline_since, created_at, updated_at";
 
 const EVENT_COLUMNS: &str = "ev.id AS event_id, ev.district AS event_district, ev.device_id, \
      ev.device_kind, ev.event_type, ev.occurred_at, ev.received_at, ev.payload, \
@@ -157,6 +160,7 @@ fn device_from_row(r: &AnyRow) -> Result<Device, StoreError> {
         community_id: r.try_get("community_id")?,
         heartbeat_secs: r.try_get::<i64, _>("heartbeat_ms")? / 1000,
         last_seen_at: r.try_get("last_seen_at")?,
+        offline_since: r.try_get("offline_since")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -184,6 +188,79 @@ fn params(from: usize, n: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Insert `events` of `district` received at `received_at`, with one
+/// delivery per app each, in `tx`; their ids, in order.
+async fn insert_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    district: &str,
+    events: &[NewEvent],
+    received_at: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(events.len());
+    for chunk in events.chunks(INSERT_CHUNK) {
+        const COLS: usize = 10;
+        let values = (0..chunk.len())
+            .map(|i| format!("({})", params(i * COLS + 1, COLS)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO device_events (district, device_id, device_kind, event_type, \
+             occurred_at, received_at, payload, household_id, resident_id, community_id) \
+             VALUES {values} RETURNING id"
+        );
+        let mut q = sqlx::query(&sql);
+        for e in chunk {
+            q = q
+                .bind(district)
+                .bind(e.device.id.as_str())
+                .bind(e.device.kind.as_str())
+                .bind(e.event_type.as_str())
+                .bind(e.occurred_at)
+                .bind(received_at)
+                .bind(e.payload.as_str())
+                .bind(e.device.household_id.as_deref())
+                .bind(e.device.resident_id.as_deref())
+                .bind(e.device.community_id.as_deref());
+        }
+        // Both back ends number the rows of one multi-row INSERT in the
+        // order of its VALUES, so the sorted ids line up with the chunk.
+        let mut chunk_ids = q
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<i64, _>("id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        chunk_ids.sort_unstable();
+        ids.extend(chunk_ids);
+    }
+    let deliveries: Vec<(&str, &str, i64)> = events
+        .iter()
+        .zip(&ids)
+        .flat_map(|(e, id)| {
+            e.apps
+                .iter()
+                .map(move |app| (app.as_str(), e.device.id.as_str(), *id))
+        })
+        .collect();
+    for chunk in deliveries.chunks(INSERT_CHUNK) {
+        const COLS: usize = 3;
+        let values = (0..chunk.len())
+            .map(|i| format!("($1, {}, 0, $2, 0, 0)", params(i * COLS + 3, COLS)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO event_deliveries (district, app, device_id, event_id, attempts, \
+             next_at, claimed_until, dead) VALUES {values}"
+        );
+        let mut q = sqlx::query(&sql).bind(district).bind(received_at);
+        for (app, device, event) in chunk {
+            q = q.bind(*app).bind(*device).bind(*event);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(ids)
 }
 
 impl Store {
@@ -373,76 +450,44 @@ impl Store {
     /// Store accepted events of `district` with one delivery per app each,
     /// and mark `seen` devices as seen at `received_at`, in one transaction.
     /// Returns the events' ids, in order.
+    ///
+    /// `online` holds a `device.online` event for each seen device that may
+    /// have been reported offline: those of devices whose offline mark this
+    /// call clears are stored first (so an app hears that the device is back
+    /// before its news), the others dropped.
     pub async fn store_events(
         &self,
         district: &str,
         events: &[NewEvent],
+        online: &[NewEvent],
         seen: &[&str],
         received_at: i64,
     ) -> Result<Vec<i64>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let mut ids = Vec::with_capacity(events.len());
-        for chunk in events.chunks(INSERT_CHUNK) {
-            const COLS: usize = 10;
-            let values = (0..chunk.len())
-                .map(|i| format!("({})", params(i * COLS + 1, COLS)))
-                .collect::<Vec<_>>()
-                .join(", ");
+        let mut back = std::collections::HashSet::new();
+        let candidates: Vec<&str> = online.iter().map(|e| e.device.id.as_str()).collect();
+        for chunk in candidates.chunks(INSERT_CHUNK) {
             let sql = format!(
-                "INSERT INTO device_events (district, device_id, device_kind, event_type, \
-                 occurred_at, received_at, payload, household_id, resident_id, community_id) \
-                 VALUES {values} RETURNING id"
+                "UPDATE devices SET offline_since = NULL WHERE district = $1 AND id IN ({}) \
+                 AND offline_since IS NOT NULL RETURNING id",
+                params(2, chunk.len())
             );
-            let mut q = sqlx::query(&sql);
-            for e in chunk {
-                q = q
-                    .bind(district)
-                    .bind(e.device.id.as_str())
-                    .bind(e.device.kind.as_str())
-                    .bind(e.event_type.as_str())
-                    .bind(e.occurred_at)
-                    .bind(received_at)
-                    .bind(e.payload.as_str())
-                    .bind(e.device.household_id.as_deref())
-                    .bind(e.device.resident_id.as_deref())
-                    .bind(e.device.community_id.as_deref());
+            let mut q = sqlx::query(&sql).bind(district);
+            for id in chunk {
+                q = q.bind(*id);
             }
-            // Both back ends number the rows of one multi-row INSERT in the
-            // order of its VALUES, so the sorted ids line up with the chunk.
-            let mut chunk_ids = q
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get::<i64, _>("id"))
-                .collect::<Result<Vec<_>, _>>()?;
-            chunk_ids.sort_unstable();
-            ids.extend(chunk_ids);
+            for row in q.fetch_all(&mut *tx).await? {
+                back.insert(row.try_get::<String, _>("id")?);
+            }
         }
-        let deliveries: Vec<(&str, &str, i64)> = events
+        let mut all: Vec<NewEvent> = online
             .iter()
-            .zip(&ids)
-            .flat_map(|(e, id)| {
-                e.apps
-                    .iter()
-                    .map(move |app| (app.as_str(), e.device.id.as_str(), *id))
-            })
+            .filter(|e| back.contains(&e.device.id))
+            .cloned()
             .collect();
-        for chunk in deliveries.chunks(INSERT_CHUNK) {
-            const COLS: usize = 3;
-            let values = (0..chunk.len())
-                .map(|i| format!("($1, {}, 0, $2, 0, 0)", params(i * COLS + 3, COLS)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO event_deliveries (district, app, device_id, event_id, attempts, \
-                 next_at, claimed_until, dead) VALUES {values}"
-            );
-            let mut q = sqlx::query(&sql).bind(district).bind(received_at);
-            for (app, device, event) in chunk {
-                q = q.bind(*app).bind(*device).bind(*event);
-            }
-            q.execute(&mut *tx).await?;
-        }
+        let announced = all.len();
+        all.extend_from_slice(events);
+        let ids = insert_events(&mut tx, district, &all, received_at).await?;
         for chunk in seen.chunks(INSERT_CHUNK) {
             let sql = format!(
                 "UPDATE devices SET last_seen_at = $1 WHERE district = $2 AND id IN ({}) \
@@ -456,7 +501,62 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(ids)
+        Ok(ids[announced..].to_vec())
+    }
+
+    /// Devices of every district that have been silent for longer than
+    /// their heartbeat interval at `now` (counted from registration when
+    /// never seen) and are not reported offline yet, at most `limit`.
+    pub async fn newly_silent_devices(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<Device>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE offline_since IS NULL \
+             AND COALESCE(last_seen_at, created_at) + heartbeat_ms < $1 \
+             ORDER BY district, id LIMIT {limit}"
+        ))
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(device_from_row)
+        .collect()
+    }
+
+    /// Mark each event's device offline at `now` and store the event (a
+    /// `device.offline`) with its deliveries, for the devices still silent
+    /// and not yet marked: setting the mark is the claim, so of several
+    /// host processes only one reports a silence. Returns how many were
+    /// reported.
+    pub async fn report_offline(&self, events: &[NewEvent], now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let mut reported = 0;
+        for event in events {
+            let claimed = sqlx::query(
+                "UPDATE devices SET offline_since = $1 WHERE district = $2 AND id = $3 \
+                 AND offline_since IS NULL AND COALESCE(last_seen_at, created_at) + heartbeat_ms < $1",
+            )
+            .bind(now)
+            .bind(event.device.district.as_str())
+            .bind(event.device.id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 1 {
+                insert_events(
+                    &mut tx,
+                    &event.device.district,
+                    std::slice::from_ref(event),
+                    now,
+                )
+                .await?;
+                reported += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(reported)
     }
 
     /// How many events a district has stored.

@@ -64,6 +64,15 @@ pub struct KeyPage {
     pub next_cursor: Option<String>,
 }
 
+/// One page of entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryPage {
+    /// Keys with their values, in ascending byte order of the keys.
+    pub entries: Vec<(String, Vec<u8>)>,
+    /// The cursor for the next page; none on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// The smallest string greater than every string starting with `prefix`, if
 /// there is one. Keys sort bytewise on both back ends, and UTF-8 byte order is
 /// code-point order, so `prefix <= key < upper` selects exactly the keys that
@@ -283,40 +292,9 @@ impl Store {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<KeyPage, StoreError> {
-        // Start strictly after the cursor, or at the prefix itself.
-        let (lower, lower_op) = match cursor {
-            Some(c) if c >= prefix => (c, ">"),
-            _ => (prefix, ">="),
-        };
-        let upper = prefix_upper_bound(prefix);
-        let fetch = i64::from(limit) + 1;
-        let rows = match &upper {
-            Some(upper) => {
-                sqlx::query(&format!(
-                    "SELECT key FROM kv WHERE district = $1 AND app = $2 AND key {lower_op} $3 \
-                     AND key < $4 ORDER BY key LIMIT $5"
-                ))
-                .bind(district)
-                .bind(app)
-                .bind(lower)
-                .bind(upper.as_str())
-                .bind(fetch)
-                .fetch_all(self.pool())
-                .await?
-            }
-            None => {
-                sqlx::query(&format!(
-                    "SELECT key FROM kv WHERE district = $1 AND app = $2 AND key {lower_op} $3 \
-                     ORDER BY key LIMIT $4"
-                ))
-                .bind(district)
-                .bind(app)
-                .bind(lower)
-                .bind(fetch)
-                .fetch_all(self.pool())
-                .await?
-            }
-        };
+        let rows = self
+            .kv_range(district, app, "key", prefix, cursor, limit)
+            .await?;
         let mut keys = rows
             .iter()
             .map(|r| r.try_get::<String, _>("key"))
@@ -328,6 +306,124 @@ impl Store {
             None
         };
         Ok(KeyPage { keys, next_cursor })
+    }
+
+    /// Entries whose keys start with `prefix`, after `cursor`, at most
+    /// `limit`, and no more than `max_bytes` of values (but at least one
+    /// entry). The sizes are read first, so a page of large values is cut
+    /// before any value is loaded into memory.
+    pub async fn kv_list_entries(
+        &self,
+        district: &str,
+        app: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<EntryPage, StoreError> {
+        let sizes = self
+            .kv_range(
+                district,
+                app,
+                "key, CAST(LENGTH(value) AS BIGINT) AS size",
+                prefix,
+                cursor,
+                limit,
+            )
+            .await?;
+        let mut keep = 0_usize;
+        let mut bytes = 0_usize;
+        for row in sizes.iter().take(limit as usize) {
+            let size = usize::try_from(row.try_get::<i64, _>("size")?).unwrap_or(usize::MAX);
+            if keep > 0 && bytes.saturating_add(size) > max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            keep += 1;
+        }
+        let more = sizes.len() > keep;
+        let (Some(first), Some(last)) = (sizes.first(), sizes.get(keep.saturating_sub(1))) else {
+            return Ok(EntryPage {
+                entries: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let first: String = first.try_get("key")?;
+        let last: String = last.try_get("key")?;
+        let rows = sqlx::query(
+            "SELECT key, value FROM kv WHERE district = $1 AND app = $2 AND key >= $3 \
+             AND key <= $4 ORDER BY key",
+        )
+        .bind(district)
+        .bind(app)
+        .bind(first.as_str())
+        .bind(last.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        let entries = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("key")?,
+                    r.try_get::<Vec<u8>, _>("value")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // A key written between the two reads may have joined the range;
+        // the cursor is the last key returned, so nothing is skipped.
+        let next_cursor = if more {
+            entries.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Ok(EntryPage {
+            entries,
+            next_cursor,
+        })
+    }
+
+    /// Up to `limit + 1` rows of `columns` for the keys starting with
+    /// `prefix`, after `cursor` (or from the prefix itself), in key order.
+    async fn kv_range(
+        &self,
+        district: &str,
+        app: &str,
+        columns: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        // Start strictly after the cursor, or at the prefix itself.
+        let (lower, lower_op) = match cursor {
+            Some(c) if c >= prefix => (c, ">"),
+            _ => (prefix, ">="),
+        };
+        let upper = prefix_upper_bound(prefix);
+        let fetch = i64::from(limit) + 1;
+        let rows = match &upper {
+            Some(upper) => sqlx::query(&format!(
+                "SELECT {columns} FROM kv WHERE district = $1 AND app = $2 AND key {lower_op} $3 \
+                     AND key < $4 ORDER BY key LIMIT $5"
+            ))
+            .bind(district)
+            .bind(app)
+            .bind(lower)
+            .bind(upper.as_str())
+            .bind(fetch)
+            .fetch_all(self.pool())
+            .await?,
+            None => sqlx::query(&format!(
+                "SELECT {columns} FROM kv WHERE district = $1 AND app = $2 AND key {lower_op} $3 \
+                     ORDER BY key LIMIT $4"
+            ))
+            .bind(district)
+            .bind(app)
+            .bind(lower)
+            .bind(fetch)
+            .fetch_all(self.pool())
+            .await?,
+        };
+        Ok(rows)
     }
 }
 

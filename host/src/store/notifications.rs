@@ -659,6 +659,24 @@ impl Store {
         row.as_ref().map(contact_from_row).transpose()
     }
 
+    /// A resident's community and their family contact's phone (as the
+    /// contact's `phone`).
+    pub async fn resident_family_contact(
+        &self,
+        district: &str,
+        id: &str,
+    ) -> Result<Option<ResidentContact>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, community_id, family_contact_phone AS phone FROM residents \
+             WHERE district = $1 AND id = $2",
+        )
+        .bind(district)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(contact_from_row).transpose()
+    }
+
     /// The residents living in a grid or community.
     pub async fn residents_of(
         &self,

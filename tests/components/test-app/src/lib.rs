@@ -41,6 +41,7 @@ impl App for TestApp {
             .post("/kv/insert", kv_insert)
             .post("/kv/commit", kv_commit)
             .get("/kv/list", kv_list)
+            .get("/kv/entries", kv_entries)
             .get("/data/resident", data_resident)
             .get("/data/residents", data_residents)
             .get("/data/all", data_all)
@@ -51,6 +52,7 @@ impl App for TestApp {
             .get("/data/organisation", data_organisation)
             .get("/data/organisations", data_organisations)
             .get("/data/members", data_members)
+            .get("/data/worker-grids", data_worker_grids)
             .post("/cases/open", cases_open)
             .get("/cases/get", cases_get)
             .get("/cases/history", cases_history)
@@ -58,6 +60,7 @@ impl App for TestApp {
             .post("/cases/comment", cases_comment)
             .get("/cases/heard", cases_heard)
             .post("/notify/send", notify_send)
+            .post("/notify/family", notify_family)
             .get("/events/heard", events_heard)
             .get("/loop", spin)
             .get("/alloc", alloc)
@@ -487,6 +490,62 @@ fn kv_list(req: &Request, _: &Params) -> Result<Response, Error> {
     Ok(Response::json(
         200,
         &json!({ "keys": page.keys, "next_cursor": page.next_cursor }),
+    ))
+}
+
+/// One page of `kv::list_entries`, each entry as its key and its value's
+/// length (the values themselves may be large).
+fn kv_entries(req: &Request, _: &Params) -> Result<Response, Error> {
+    let prefix = req.query_param("prefix").unwrap_or_default();
+    let limit = match req.query_param("limit") {
+        Some(_) => number(req, "limit")?,
+        None => kv::MAX_PAGE,
+    };
+    let cursor = req.query_param("cursor");
+    let page = kv::list_entries(&prefix, cursor.as_deref(), limit)?;
+    let entries: Vec<_> = page
+        .entries
+        .iter()
+        .map(|(key, value)| json!([key, value.len()]))
+        .collect();
+    Ok(Response::json(
+        200,
+        &json!({ "entries": entries, "next_cursor": page.next_cursor }),
+    ))
+}
+
+/// The grids of the worker account `?account=`.
+fn data_worker_grids(req: &Request, _: &Params) -> Result<Response, Error> {
+    let grids = hutong_sdk::data::worker_grids(&required(req, "account")?)?;
+    Ok(Response::json(200, &json!({ "grids": grids })))
+}
+
+/// Sends `{"resident", "channel", "subject", "body", "key"}` to the
+/// resident's family contact; answers the receipt.
+fn notify_family(req: &Request, _: &Params) -> Result<Response, Error> {
+    let body: serde_json::Value = req.json()?;
+    let text = |name: &str| body[name].as_str().unwrap_or_default().to_owned();
+    let channel = match body["channel"].as_str() {
+        Some("inbox") => Channel::Inbox,
+        Some("sms") => Channel::Sms,
+        Some("voice") => Channel::Voice,
+        Some("webhook") => Channel::Webhook,
+        other => return Err(Error::InvalidArgument(format!("unknown channel {other:?}"))),
+    };
+    let receipt = notify::send_to_family_contact(
+        &text("resident"),
+        channel,
+        &text("subject"),
+        &text("body"),
+        &text("key"),
+    )?;
+    Ok(Response::json(
+        200,
+        &json!({
+            "recipients": receipt.recipients,
+            "unreachable": receipt.unreachable,
+            "replayed": receipt.replayed,
+        }),
     ))
 }
 
