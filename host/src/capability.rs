@@ -4,6 +4,7 @@
 //! [`WitError`](crate::bindings::WitError), never a trap.
 
 pub(crate) mod cases;
+pub(crate) mod config;
 pub(crate) mod data;
 pub(crate) mod events;
 pub(crate) mod kv;

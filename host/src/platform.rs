@@ -41,7 +41,7 @@ use crate::store::{District, Install, InstallStatus, NewInstall, Store, StoreErr
 const PLATFORM_PACKAGE: &str = "hutong:platform/";
 
 /// Interfaces of `hutong:platform` an app may import, with whether using
-/// one needs a permission (`types` and `log` need none, nor `case-types`,
+/// one needs a permission (`types`, `log` and `config` need none, nor `case-types`,
 /// which every component built against the current WIT imports because its
 /// `case-watcher` export uses it). Which permissions belong to an interface
 /// is [`Permission::interface`].
@@ -49,6 +49,7 @@ const IMPORTABLE: &[(&str, bool)] = &[
     ("types", false),
     ("case-types", false),
     ("log", false),
+    ("config", false),
     ("kv", true),
     ("data", true),
     ("cases", true),

@@ -464,6 +464,7 @@ impl Runtime {
                 version: install.version.clone(),
                 granted: install.granted.clone(),
                 scope: install.scope.clone(),
+                config: install.config.to_string(),
             }),
             health: Health::default(),
             status: Mutex::new((install.status, install.status_reason.clone())),

@@ -5,8 +5,8 @@
 //! bindings for that world once and puts an ordinary Rust API over them:
 //! [`Request`] and [`Response`], a small [`Router`], the typed [`Error`] every
 //! host call returns, the [`kv`] store, the community [`data`], [`cases`]
-//! (work orders), [`notify`] (messages to residents and workers) and the
-//! [`log`].
+//! (work orders), [`notify`] (messages to residents and workers), the
+//! install's [`config`] and the [`log`].
 //!
 //! # A complete app
 //!
@@ -126,6 +126,7 @@
 #![warn(missing_docs)]
 
 pub mod cases;
+pub mod config;
 pub mod data;
 mod error;
 mod http;
@@ -299,9 +300,10 @@ macro_rules! export_app {
 
 /// The glue [`export_app!`] expands to. Not part of the API.
 ///
-/// It must never call into [`kv`], [`data`], [`cases`] or [`notify`]: the linker keeps a
-/// host import only if something reaches it, and an app that does not use
-/// one must not import it (nor need its permission).
+/// It must never call into [`kv`], [`data`], [`cases`], [`notify`] or
+/// [`config`]: the linker keeps a host import only if something reaches it,
+/// and an app that does not use one must not import it (nor need its
+/// permission).
 #[doc(hidden)]
 pub mod __private {
     use crate::bindings::exports::hutong::platform::http_handler as wit;
