@@ -38,3 +38,10 @@ pub const HELLO: &str = env!("HUTONG_HELLO");
 
 /// The example app's manifest: named `hello`, declares the `kv` permission.
 pub const HELLO_MANIFEST: &str = env!("HUTONG_HELLO_MANIFEST");
+
+/// The party-building app (`plugins/party-building`), built as a district
+/// installs it. Imports `kv`, `data`, `notify`, `config` and `log`.
+pub const PARTY_BUILDING: &str = env!("HUTONG_PARTY_BUILDING");
+
+/// The party-building app's manifest: named `party-building`.
+pub const PARTY_BUILDING_MANIFEST: &str = env!("HUTONG_PARTY_BUILDING_MANIFEST");
