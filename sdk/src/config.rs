@@ -75,7 +75,10 @@ mod tests {
     #[test]
     fn an_empty_configuration_takes_the_defaults() {
         assert_eq!(parse::<Settings>("{}"), Ok(Settings { hours: 48 }));
-        assert_eq!(parse::<Settings>(r#"{"hours":2}"#), Ok(Settings { hours: 2 }));
+        assert_eq!(
+            parse::<Settings>(r#"{"hours":2}"#),
+            Ok(Settings { hours: 2 })
+        );
     }
 
     #[test]
