@@ -191,7 +191,7 @@ async fn template_year(host: &TestHost, tokens: &[String], admin: &str) -> usize
             };
             for (m, token) in tokens.iter().enumerate().take(audience) {
                 // About one in five stays away.
-                if (m + month as usize) % 5 == 0 {
+                if (m + month as usize).is_multiple_of(5) {
                     continue;
                 }
                 ok(&call(
