@@ -3,7 +3,8 @@
 //! leave against absence, records by hand and the ledger's corrections,
 //! volunteer hours, compliance per period against a hand-computed fixture,
 //! report figures in JSON and CSV, names only (masked without the grant),
-//! reminders, the install's configuration, and the report over every branch.
+//! reminders, cancellation, the install's configuration, and the report over
+//! every branch.
 
 use axum::http::{Method, StatusCode};
 use hutong_host::AccountRequest;
@@ -30,6 +31,7 @@ on_both_backends!(
     without_read_organisations_the_app_is_denied_and_says_which_permission,
     only_the_secretary_or_an_administrator_organises,
     reminders_reach_the_expected_members_once_before_the_start,
+    an_activity_cancelled_before_its_start_leaves_the_reports_and_the_reminders,
     the_report_over_every_branch_pages_and_is_for_administrators_and_auditors,
 );
 
@@ -1577,4 +1579,81 @@ async fn the_report_over_every_branch_pages_and_is_for_administrators_and_audito
             .starts_with("b1,幸福社区党支部,c1,2026-03,false,1,4,5,1,2,11,5,1,5,0.4545,2.5,12.5"),
         "{text}"
     );
+}
+
+async fn an_activity_cancelled_before_its_start_leaves_the_reports_and_the_reminders(
+    host: TestHost,
+) {
+    let installed = set_up(&host).await;
+    let start = installed - installed.rem_euclid(HOUR) + 2 * DAY;
+    let kept = activity(&host, "b1", "lecture", start, start + HOUR).await;
+    let dropped = activity(&host, "b1", "group-meeting", start, start + HOUR).await;
+    let cancel = format!("/activities/{dropped}/cancel");
+    host.clock().set_ms(start - DAY);
+    expect(
+        &post(&host, "m1", &cancel, json!({"reason": "改期"})).await,
+        StatusCode::FORBIDDEN,
+    );
+    expect(
+        &post(&host, "sec", &cancel, json!({"reason": ""})).await,
+        StatusCode::BAD_REQUEST,
+    );
+    let c = expect(
+        &post(&host, "sec", &cancel, json!({"reason": "改期"})).await,
+        StatusCode::OK,
+    );
+    assert_eq!(c["cancelled"]["by"], "sec");
+    expect(
+        &post(&host, "sec", &cancel, json!({"reason": "改期"})).await,
+        StatusCode::CONFLICT,
+    );
+    let leave = post(
+        &host,
+        "m2",
+        &format!("/activities/{dropped}/leave"),
+        json!({"reason": "x"}),
+    )
+    .await;
+    expect(&leave, StatusCode::CONFLICT);
+    let shown = expect(
+        &get(&host, "m1", &format!("/activities/{dropped}")).await,
+        StatusCode::OK,
+    );
+    assert_eq!(shown["cancelled"]["reason"], "改期");
+
+    tick_at(&host, start - 30 * MINUTE).await;
+    let m1 = inbox(&host, "m1").await;
+    assert_eq!(m1.len(), 1, "only the lecture is reminded: {m1:?}");
+    assert!(
+        m1[0]["subject"].as_str().unwrap_or("").contains("lecture"),
+        "{m1:?}"
+    );
+
+    host.clock().set_ms(start);
+    expect(&check_in(&host, "m1", &dropped).await, StatusCode::CONFLICT);
+    expect(&check_in(&host, "m1", &kept).await, StatusCode::CREATED);
+    // Once started, an activity stays.
+    let late = post(
+        &host,
+        "sec",
+        &format!("/activities/{kept}/cancel"),
+        json!({"reason": "x"}),
+    )
+    .await;
+    expect(&late, StatusCode::CONFLICT);
+    host.clock().set_ms(start + MINUTE);
+    let r = report(&host, "sec", "").await;
+    assert_eq!(
+        (
+            r["totals"]["activities_held"].as_u64(),
+            r["totals"]["activities_planned"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+    let ids: Vec<&str> = r["activities"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|a| a["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids, [kept.as_str()]);
 }

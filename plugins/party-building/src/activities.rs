@@ -209,6 +209,72 @@ fn load(id: &str) -> Result<(Activity, Roster, Settings), Fail> {
     Ok((activity, roster, Settings::load()?))
 }
 
+/// The cancellation of an activity, if it was cancelled.
+fn cancellation(id: &str) -> Result<Option<serde_json::Value>, Error> {
+    kv::get_json(&format!("cancel/{id}"))
+}
+
+fn refuse_cancelled(activity: &Activity) -> Result<(), Fail> {
+    match cancellation(&activity.id)? {
+        Some(c) => Err(Fail::Conflict(format!(
+            "this activity was cancelled: {}",
+            c["reason"].as_str().unwrap_or_default()
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Cancel {
+    reason: String,
+}
+
+/// Cancel an activity before it starts: it leaves the branch's reports and
+/// reminders, and nobody checks in or asks for leave any more. One that has
+/// started stays: record its attendance instead.
+pub fn cancel(req: &Request, params: &Params) -> Result<Response, Fail> {
+    let caller = access::caller(req)?;
+    let (activity, roster, settings) = load(params.get("activity").unwrap_or_default())?;
+    access::require_organiser(caller, &activity.branch, &roster)?;
+    let body: Cancel = req.json()?;
+    let reason = text(&body.reason, "reason", 1, 500)?;
+    let now = hutong_sdk::now_ms();
+    let earlier = cancellation(&activity.id)?;
+    if earlier.is_none() && now >= activity.starts_at_ms {
+        return Err(Fail::Conflict(
+            "an activity that has started cannot be cancelled; record its attendance instead"
+                .into(),
+        ));
+    }
+    let record = serde_json::json!({ "by": caller.account_id, "at_ms": now, "reason": reason });
+    let first = earlier.is_none()
+        && kv::insert_if_absent(
+            &format!("cancel/{}", activity.id),
+            record.to_string().as_bytes(),
+        )?;
+    // Take it out of the indexes every time, so a cancellation a crash cut
+    // short is completed by the next attempt.
+    let month = settings.offset.month(activity.starts_at_ms).key();
+    kv::delete(&key::activity_index(
+        &activity.branch,
+        &month,
+        activity.starts_at_ms,
+        &activity.id,
+        activity.kind.as_str(),
+    ))?;
+    kv::delete(&format!(
+        "due/{:013}/{}",
+        activity.starts_at_ms, activity.id
+    ))?;
+    if !first {
+        return Err(Fail::Conflict("this activity was already cancelled".into()));
+    }
+    let mut body = view(&activity, &settings);
+    body["cancelled"] = record;
+    Ok(Response::json(200, &body))
+}
+
 /// A member's marks for an activity, and how they resolve.
 fn standing(
     activity: &Activity,
@@ -240,6 +306,7 @@ pub fn show(req: &Request, params: &Params) -> Result<Response, Fail> {
     let (activity, roster, settings) = load(params.get("activity").unwrap_or_default())?;
     let month = settings.offset.month(activity.starts_at_ms).key();
     let mut body = view(&activity, &settings);
+    body["cancelled"] = cancellation(&activity.id)?.unwrap_or_default();
     if access::is_admin(caller) || roster.is_secretary(caller) {
         let audience = roster.audience(activity.kind);
         let mut rows = crate::report::roster_rows(&roster);
@@ -296,6 +363,7 @@ pub fn check_in(req: &Request, params: &Params) -> Result<Response, Fail> {
     let caller = access::caller(req)?;
     let (activity, roster, settings) = load(params.get("activity").unwrap_or_default())?;
     let member = expected_member(caller, &activity, &roster)?;
+    refuse_cancelled(&activity)?;
     let now = hutong_sdk::now_ms();
     let opens = activity.starts_at_ms - settings.opens_before_ms;
     let closes = activity.ends_at_ms + settings.closes_after_ms;
@@ -352,6 +420,7 @@ pub fn request_leave(req: &Request, params: &Params) -> Result<Response, Fail> {
     let caller = access::caller(req)?;
     let (activity, roster, settings) = load(params.get("activity").unwrap_or_default())?;
     let member = expected_member(caller, &activity, &roster)?;
+    refuse_cancelled(&activity)?;
     let body: LeaveRequest = req.json()?;
     let reason = text(&body.reason, "reason", 1, 500)?;
     let now = hutong_sdk::now_ms();
@@ -546,7 +615,7 @@ pub fn remind(now: i64, tick: &Tick) -> Result<(), Error> {
             if start > horizon {
                 break 'pages;
             }
-            if kv::get(&format!("rem/{id}"))?.is_some() {
+            if kv::get(&format!("rem/{id}"))?.is_some() || cancellation(id)?.is_some() {
                 continue;
             }
             if let Some(activity) = kv::get_json::<Activity>(&format!("act/{id}"))? {

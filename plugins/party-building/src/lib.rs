@@ -16,6 +16,7 @@
 //! | `GET /branches/{b}/members` | the branch's members, its secretary, administrators |
 //! | `POST /branches/{b}/activities`, `GET` (`?period=`) | secretary or administrator; members read |
 //! | `GET /activities/{a}` | members (their own standing), secretary (the sheet) |
+//! | `POST /activities/{a}/cancel` | secretary or administrator, before the start |
 //! | `POST /activities/{a}/check-in` | a member expected at it, within the window |
 //! | `POST /activities/{a}/leave` | a member expected at it, before the start |
 //! | `POST /activities/{a}/leave/{member}/approve`, `/refuse` | secretary or administrator |
@@ -109,6 +110,7 @@ impl App for PartyBuilding {
                 "/activities/{activity}/check-in",
                 wrap(activities::check_in),
             )
+            .post("/activities/{activity}/cancel", wrap(activities::cancel))
             .post(
                 "/activities/{activity}/leave",
                 wrap(activities::request_leave),
