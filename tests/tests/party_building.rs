@@ -1501,7 +1501,13 @@ async fn reminders_reach_the_expected_members_once_before_the_start(host: TestHo
             .contains("general-meeting"),
         "{m1:?}"
     );
-    // Later ticks before the start send nothing again.
+    // Later ticks before the start send nothing again, even when the app's
+    // note that it reminded is lost (a crash between sending and noting):
+    // the idempotency key makes the host send nothing twice.
+    let forgotten = host
+        .execute_raw("DELETE FROM kv WHERE app = 'party-building' AND key LIKE 'rem/%'")
+        .await;
+    assert_eq!(forgotten, 1);
     tick_at(&host, start - 50 * MINUTE).await;
     tick_at(&host, start - 5 * MINUTE).await;
     assert_eq!(inbox(&host, "m1").await.len(), 1);
