@@ -19,7 +19,7 @@ on_both_backends!(
     the_install_configuration_sets_the_window_and_the_points,
     a_bad_configuration_is_refused_with_what_to_fix,
     a_member_of_another_branch_cannot_check_in,
-    committee_meetings_are_for_role_holders_and_in_service_members_join_themed_days,
+    in_service_members_register_leave_and_join_themed_days_and_committees_are_for_role_holders,
     leave_and_absence_are_told_apart,
     records_by_hand_say_so_and_change_points_by_new_ledger_entries,
     the_ledger_is_corrected_by_new_entries_and_never_changed,
@@ -406,7 +406,7 @@ async fn a_member_of_another_branch_cannot_check_in(host: TestHost) {
     assert_eq!(present[0]["member"], "r.r-m1");
 }
 
-async fn committee_meetings_are_for_role_holders_and_in_service_members_join_themed_days(
+async fn in_service_members_register_leave_and_join_themed_days_and_committees_are_for_role_holders(
     host: TestHost,
 ) {
     set_up(&host).await;
@@ -436,6 +436,35 @@ async fn committee_meetings_are_for_role_holders_and_in_service_members_join_the
     )
     .await;
     expect(&r, StatusCode::CONFLICT);
+    // Leaving frees the account to register elsewhere; then back to b1.
+    let left = call(&host, "svc", Method::DELETE, "/in-service", Value::Null).await;
+    assert_eq!(expect(&left, StatusCode::OK)["left"], "b1");
+    let again = call(&host, "svc", Method::DELETE, "/in-service", Value::Null).await;
+    expect(&again, StatusCode::NOT_FOUND);
+    let svc = json!({"branch": "b2", "name": "周服务", "work_unit": "区财政局"});
+    expect(
+        &post(&host, "svc", "/in-service", svc).await,
+        StatusCode::CREATED,
+    );
+    let members = expect(
+        &get(&host, "other", "/branches/b2/members").await,
+        StatusCode::OK,
+    );
+    assert!(members.to_string().contains("a.svc"), "{members}");
+    expect(
+        &call(&host, "svc", Method::DELETE, "/in-service", Value::Null).await,
+        StatusCode::OK,
+    );
+    let members = expect(
+        &get(&host, "other", "/branches/b2/members").await,
+        StatusCode::OK,
+    );
+    assert!(!members.to_string().contains("a.svc"), "{members}");
+    let svc = json!({"branch": "b1", "name": "周服务", "work_unit": "区财政局"});
+    expect(
+        &post(&host, "svc", "/in-service", svc).await,
+        StatusCode::CREATED,
+    );
 
     let start = cst(2026, 3, 5, 14);
     let committee = activity(&host, "b1", "committee-meeting", start, start + HOUR).await;

@@ -21,7 +21,7 @@
 //! | `POST /activities/{a}/leave` | a member expected at it, before the start |
 //! | `POST /activities/{a}/leave/{member}/approve`, `/refuse` | secretary or administrator |
 //! | `POST /activities/{a}/attendance` | secretary or administrator (recorded by hand) |
-//! | `POST /in-service` | an account registering as in-service member |
+//! | `POST /in-service`, `DELETE` | an account registering as in-service member, or leaving |
 //! | `POST /branches/{b}/tasks`, `GET` | secretary or administrator; members read |
 //! | `POST /tasks/{t}/hours` | a member of the task's branch |
 //! | `POST /hours/{h}/confirm`, `/refuse` | secretary or administrator |
@@ -124,6 +124,7 @@ impl App for PartyBuilding {
                 wrap(activities::record),
             )
             .post("/in-service", wrap(service::register))
+            .delete("/in-service", wrap(service::unregister))
             .post("/branches/{branch}/tasks", wrap(service::create_task))
             .get("/branches/{branch}/tasks", wrap(service::list_tasks))
             .post("/tasks/{task}/hours", wrap(service::log_hours))

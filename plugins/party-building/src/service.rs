@@ -91,6 +91,28 @@ pub fn register(req: &Request, _: &Params) -> Result<Response, Fail> {
     ))
 }
 
+/// An in-service member ends their registration (they move, or stop
+/// reporting to this community). What they did stays in the ledger and the
+/// branch's records; reports count current members only, so they drop out
+/// of them. They may then register with another branch.
+pub fn unregister(req: &Request, _: &Params) -> Result<Response, Fail> {
+    let caller = access::caller(req)?;
+    let key = format!("svc/{}", caller.account_id);
+    let Some(record) = kv::get_json::<InService>(&key)? else {
+        return Err(Fail::NotFound(
+            "your account is not registered as an in-service member".into(),
+        ));
+    };
+    // The branch's list first: a crash in between leaves the registration,
+    // which the next attempt removes.
+    kv::delete(&format!("bsvc/{}/{}", record.branch, record.account))?;
+    kv::delete(&key)?;
+    Ok(Response::json(
+        200,
+        &serde_json::json!({ "member": MemberId::account(&record.account), "left": record.branch }),
+    ))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewTask {
