@@ -69,6 +69,12 @@ const COMPONENTS: &[Component] = &[
         env: "HUTONG_HELLO",
         has_manifest: true,
     },
+    Component {
+        dir: "plugins/party-building",
+        wasm: "party_building.wasm",
+        env: "HUTONG_PARTY_BUILDING",
+        has_manifest: true,
+    },
 ];
 
 /// Variables the outer cargo sets for this build script that would

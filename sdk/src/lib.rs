@@ -306,9 +306,10 @@ macro_rules! export_app {
 
 /// The glue [`export_app!`] expands to. Not part of the API.
 ///
-/// It must never call into [`kv`], [`data`], [`cases`], [`notify`] or [`config`]: the linker keeps a
-/// host import only if something reaches it, and an app that does not use
-/// one must not import it (nor need its permission).
+/// It must never call into [`kv`], [`data`], [`cases`], [`notify`] or
+/// [`config`]: the linker keeps a host import only if something reaches it,
+/// and an app that does not use one must not import it (nor need its
+/// permission).
 #[doc(hidden)]
 pub mod __private {
     use crate::bindings::exports::hutong::platform::http_handler as wit;

@@ -50,3 +50,10 @@ pub const SMART_CARE: &str = env!("HUTONG_SMART_CARE");
 
 /// The smart-care app's manifest: named `smart-care`.
 pub const SMART_CARE_MANIFEST: &str = env!("HUTONG_SMART_CARE_MANIFEST");
+
+/// The party-building app (`plugins/party-building`), built as a district
+/// installs it. Imports `kv`, `data`, `notify`, `config` and `log`.
+pub const PARTY_BUILDING: &str = env!("HUTONG_PARTY_BUILDING");
+
+/// The party-building app's manifest: named `party-building`.
+pub const PARTY_BUILDING_MANIFEST: &str = env!("HUTONG_PARTY_BUILDING_MANIFEST");

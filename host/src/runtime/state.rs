@@ -27,7 +27,8 @@ pub(crate) struct InstallIdentity {
     pub(crate) granted: BTreeSet<Permission>,
     /// The communities the install may see; none for the whole district.
     pub(crate) scope: Option<Vec<String>>,
-    /// The install's configuration as JSON text (an object), for `config`.
+    /// The install's configuration as JSON text, serialized once at load
+    /// for `hutong:platform/config`.
     pub(crate) config: String,
 }
 
