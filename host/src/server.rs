@@ -44,7 +44,8 @@ pub async fn open(
     let metrics = Arc::new(Metrics::new());
     let runtime = Arc::new(Runtime::new(store.clone(), config, metrics.clone())?);
     Ok(Opened {
-        platform: Platform::new(store, runtime),
+        platform: Platform::new(store, runtime)
+            .with_package_cache(settings.data_dir.join("packages")),
         metrics,
     })
 }
