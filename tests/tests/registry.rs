@@ -297,6 +297,8 @@ on_every_setup!(
     another_process_serves_the_upgraded_version,
 );
 
+hutong_tests::on_both_backends!(the_api_trusts_keys_installs_upgrades_and_rolls_back);
+
 async fn installs_the_highest_installable_release_and_records_where_it_came_from(
     host: TestHost,
     registry: TestRegistry,
@@ -891,4 +893,85 @@ async fn another_process_serves_the_upgraded_version(host: TestHost, registry: T
         .expect("upgrade");
     other.platform.runtime().refresh().await.expect("refresh");
     assert_eq!(ping().await, "raw app at /ping");
+}
+
+async fn the_api_trusts_keys_installs_upgrades_and_rolls_back(host: TestHost) {
+    use axum::http::{Method, StatusCode};
+    let registry = TestRegistry::new(Kind::Http).await;
+    host.district("east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry
+        .publish(&hello_with_schedule("1.1.0"), components::HELLO)
+        .await;
+    let base = "/api/v1/districts/east";
+    let post = async |uri: &str, body: serde_json::Value| {
+        host.request(Method::POST, &format!("{base}{uri}"), body.to_string())
+            .await
+    };
+    let install_body = serde_json::json!({
+        "registry": registry.location, "package": "hello@=1.0.0", "grant": ["kv"],
+    });
+    let r = post("/registry-installs", install_body.clone()).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("does not trust"), "{}", r.text());
+
+    let r = post(
+        "/trusted-keys",
+        serde_json::json!({ "public_key": publisher().public().to_hex(), "name": "Example Co." }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["key_id"], publisher().public().id());
+    let r = host.get(&format!("{base}/trusted-keys")).await;
+    assert_eq!(r.json().as_array().map(Vec::len), Some(1));
+
+    // A registry directory is the operator's business, not the API's.
+    let r = post(
+        "/registry-installs",
+        serde_json::json!({ "registry": registry.dir.root(), "package": "hello" }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+
+    let r = post("/registry-installs", install_body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["source"]["log_index"], 0);
+
+    let r = post("/installs/hello/upgrade", serde_json::json!({ "registry": registry.location })).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "permissions_needed");
+    assert!(r.text().contains("--grant schedules"), "{}", r.text());
+    let r = post(
+        "/installs/hello/upgrade",
+        serde_json::json!({ "registry": registry.location, "requirement": "^1.1", "grant": ["schedules"] }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["to"], "1.1.0");
+    assert_eq!(r.json()["added"][0][0], "schedules");
+    let r = host.get(&format!("{base}/installs/hello/history")).await;
+    assert_eq!(r.json()[0]["version"], "1.0.0");
+
+    let r = post("/installs/hello/rollback", serde_json::json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["version"], "1.0.0");
+    assert_eq!(r.json()["granted"], serde_json::json!(["kv"]));
+
+    let r = host
+        .request(
+            Method::DELETE,
+            &format!("{base}/trusted-keys/{}", publisher().public().id()),
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = host.get(&format!("{base}/trusted-keys")).await;
+    assert!(r.json()[0]["revoked_at"].is_i64(), "{}", r.text());
+
+    // A worker of the district may do none of it.
+    let worker = host.worker("w1", "east", &[]).await;
+    let r = host
+        .request_as(Some(&worker), Method::GET, &format!("{base}/trusted-keys"), axum::body::Body::empty())
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
 }
