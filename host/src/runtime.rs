@@ -483,10 +483,10 @@ impl Runtime {
             Err(_) => None,
         };
         // After an upgrade or rollback the old component may be unused.
-        if let Some(old) = replaced.filter(|d| *d != loaded.install.digest) {
-            if self.installs_of(&old) == 0 {
-                self.forget_component(&old);
-            }
+        if let Some(old) = replaced.filter(|d| *d != loaded.install.digest)
+            && self.installs_of(&old) == 0
+        {
+            self.forget_component(&old);
         }
         Ok(loaded)
     }

@@ -371,7 +371,7 @@ mod tests {
     /// Rewrite the directory's log through `edit`, re-chaining every hash
     /// after it, as a registry operator with write access could.
     fn rewrite(f: &Fixture, edit: impl FnOnce(&mut Vec<LogEntry>)) {
-        let mut entries = f.dir.entries().unwrap_or_else(|e| panic!("{e}"));
+        let mut entries = f.dir.entries().unwrap_or_else(|e| panic!("{e}")).to_vec();
         edit(&mut entries);
         let mut prev = GENESIS.to_owned();
         let mut text = String::new();

@@ -37,6 +37,16 @@ pub struct DirRegistry {
     // Appends within one process take turns here before taking the lock
     // file, which serialises them across processes.
     appending: Arc<Mutex<()>>,
+    // The log as last parsed, with the file's length and modification time
+    // then: one fetch reads the log three times (log, index, proof), and a
+    // served registry on every request.
+    parsed: Arc<Mutex<Option<ParsedLog>>>,
+}
+
+struct ParsedLog {
+    len: u64,
+    modified: Option<SystemTime>,
+    entries: Arc<Vec<LogEntry>>,
 }
 
 impl DirRegistry {
@@ -68,6 +78,7 @@ impl DirRegistry {
             location: root.display().to_string(),
             root,
             appending: Arc::new(Mutex::new(())),
+            parsed: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -84,16 +95,36 @@ impl DirRegistry {
     }
 
     /// Every log entry, in order.
-    pub fn entries(&self) -> Result<Vec<LogEntry>, RegistryError> {
+    pub fn entries(&self) -> Result<Arc<Vec<LogEntry>>, RegistryError> {
         let path = self.root.join(LOG_FILE);
+        let meta = std::fs::metadata(&path).map_err(|e| RegistryError::io(&path, e))?;
+        let (len, modified) = (meta.len(), meta.modified().ok());
+        let mut parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = parsed
+            .as_ref()
+            .filter(|p| p.len == len && p.modified == modified)
+        {
+            return Ok(p.entries.clone());
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| RegistryError::io(&path, e))?;
-        text.lines()
+        let entries: Vec<LogEntry> = text
+            .lines()
             .enumerate()
             .map(|(i, line)| {
                 serde_json::from_str(line)
                     .map_err(|e| self.corrupt(format!("{LOG_FILE} line {}: {e}", i + 1)))
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        let entries = Arc::new(entries);
+        // Only a file read whole at this length is remembered for it.
+        if text.len() as u64 == len {
+            *parsed = Some(ParsedLog {
+                len,
+                modified,
+                entries: entries.clone(),
+            });
+        }
+        Ok(entries)
     }
 
     fn head_of(entries: &[LogEntry]) -> LogHead {
@@ -107,7 +138,7 @@ impl DirRegistry {
 
     /// A package's index, or `UnknownPackage`.
     pub fn index_now(&self, name: &str) -> Result<Index, RegistryError> {
-        let index = Index::from_log(name, &self.entries()?);
+        let index = Index::from_log(name, self.entries()?.iter());
         if index.releases.is_empty() {
             return Err(Refusal::UnknownPackage {
                 name: name.to_owned(),

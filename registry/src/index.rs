@@ -143,8 +143,7 @@ pub fn resolve<'a>(
     host_api: &Version,
 ) -> Result<&'a IndexEntry, RegistryError> {
     let exact = request.exact();
-    let mut best_installable: Option<&IndexEntry> = None;
-    let mut best_incompatible: Option<&IndexEntry> = None;
+    let mut candidates: Vec<&IndexEntry> = Vec::new();
     let mut yanked: Vec<&Version> = Vec::new();
     for release in &index.releases {
         if !request.requirement.matches(&release.version) {
@@ -154,20 +153,18 @@ pub fn resolve<'a>(
             yanked.push(&release.version);
             continue;
         }
-        let compatible = VersionReq::parse(&release.host_api).is_ok_and(|r| r.matches(host_api));
-        let slot = if compatible {
-            &mut best_installable
-        } else {
-            &mut best_incompatible
-        };
-        if slot.is_none_or(|b| release.version > b.version) {
-            *slot = Some(release);
-        }
+        candidates.push(release);
     }
-    if let Some(best) = best_installable {
+    // Newest first, then the first one this host can run: only the
+    // host-API requirements of releases newer than it are parsed.
+    candidates.sort_unstable_by(|a, b| b.version.cmp(&a.version));
+    if let Some(best) = candidates
+        .iter()
+        .find(|r| VersionReq::parse(&r.host_api).is_ok_and(|req| req.matches(host_api)))
+    {
         return Ok(best);
     }
-    if let Some(best) = best_incompatible {
+    if let Some(best) = candidates.first() {
         return Err(RegistryError::IncompatibleHostApi {
             name: index.name.clone(),
             version: best.version.to_string(),

@@ -101,7 +101,7 @@ impl TestRegistry {
     /// Rewrite the log through `edit` and re-chain every hash, as an
     /// operator with write access to the registry could.
     fn rewrite_log(&self, edit: impl FnOnce(&mut Vec<LogEntry>)) {
-        let mut entries = self.dir.entries().expect("read log");
+        let mut entries = self.dir.entries().expect("read log").to_vec();
         edit(&mut entries);
         let mut prev = GENESIS.to_owned();
         let mut text = String::new();
@@ -937,7 +937,11 @@ async fn the_api_trusts_keys_installs_upgrades_and_rolls_back(host: TestHost) {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     assert_eq!(r.json()["source"]["log_index"], 0);
 
-    let r = post("/installs/hello/upgrade", serde_json::json!({ "registry": registry.location })).await;
+    let r = post(
+        "/installs/hello/upgrade",
+        serde_json::json!({ "registry": registry.location }),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "permissions_needed");
     assert!(r.text().contains("--grant schedules"), "{}", r.text());
@@ -971,7 +975,12 @@ async fn the_api_trusts_keys_installs_upgrades_and_rolls_back(host: TestHost) {
     // A worker of the district may do none of it.
     let worker = host.worker("w1", "east", &[]).await;
     let r = host
-        .request_as(Some(&worker), Method::GET, &format!("{base}/trusted-keys"), axum::body::Body::empty())
+        .request_as(
+            Some(&worker),
+            Method::GET,
+            &format!("{base}/trusted-keys"),
+            axum::body::Body::empty(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
 }

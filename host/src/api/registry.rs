@@ -26,10 +26,7 @@ pub(super) fn router() -> Router<ApiState> {
             "/districts/{district}/trusted-keys/{key_id}",
             delete(revoke),
         )
-        .route(
-            "/districts/{district}/registry-installs",
-            post(install),
-        )
+        .route("/districts/{district}/registry-installs", post(install))
         .route(
             "/districts/{district}/installs/{app}/upgrade",
             post(upgrade),
