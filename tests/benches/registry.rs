@@ -179,12 +179,16 @@ async fn bench_big_registry() {
     let size = registry.entries().expect("log").len();
     println!("directory registry with {size} log entries ({RELEASES} releases of one package):");
     let rounds = if quick() { 3 } else { 10 };
+    // A host opens a directory registry afresh for each fetch, so every
+    // figure here starts from an unparsed log.
+    let root = registry.root().to_owned();
+    let fresh = || DirRegistry::open(&root).expect("open");
     let started = Instant::now();
     for _ in 0..rounds {
-        std::hint::black_box(registry.index("care").await.expect("index"));
+        std::hint::black_box(fresh().index("care").await.expect("index"));
     }
     println!(
-        "  index derived from the log:                 {} per read",
+        "  log parsed and index derived:               {} per read",
         per_op(started.elapsed(), rounds)
     );
     let trusted = [TrustedKey {
@@ -197,7 +201,7 @@ async fn bench_big_registry() {
     let cache = hutong_registry::PackageCache::new(cache_dir.path());
     let go = async |remembered: Option<&LogHead>| {
         fetch(
-            &registry,
+            &fresh(),
             Fetch {
                 district: "bench",
                 request: &request,
