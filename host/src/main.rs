@@ -11,7 +11,7 @@ use hutong_host::community::sample;
 use hutong_host::identity::Role;
 use hutong_host::manifest::{Manifest, Permission};
 use hutong_host::platform::DEFAULT_TOKEN_DAYS;
-use hutong_host::platform::{RegistryInstall, UpgradeRequest};
+use hutong_host::platform::{PackagePlan, RegistryInstall, UpgradeRequest};
 use hutong_host::server::{self, Opened, Settings};
 use hutong_host::store::{Install, InstallStatus};
 use hutong_host::{AccountRequest, InstallRequest, PlatformError};
@@ -114,6 +114,10 @@ enum Command {
         /// (repeatable); the whole district when absent.
         #[arg(long = "community")]
         communities: Vec<String>,
+        /// From a registry: resolve and verify the release and show the
+        /// permissions it asks for, with reasons; install nothing.
+        #[arg(long, requires = "package")]
+        dry_run: bool,
     },
     /// Upgrade an install to the newest release from a registry matching
     /// `app@requirement`. Shows the permission diff; while the new version
@@ -130,6 +134,10 @@ enum Command {
         /// Grant a permission the new version adds (repeatable).
         #[arg(long = "grant")]
         grants: Vec<String>,
+        /// Resolve and verify the release and show the permission diff;
+        /// change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Put an install back to the version before its last upgrade, with that
     /// version's grants; the app's data stays.
@@ -434,7 +442,16 @@ async fn main() -> Result<()> {
             grant_all,
             config,
             communities,
+            dry_run,
         } => {
+            if let (true, Some(package), Some(registry)) = (dry_run, &package, &registry) {
+                let plan = opened
+                    .platform
+                    .plan_from_registry(&district, registry, package)
+                    .await?;
+                print_plan(&plan);
+                return Ok(());
+            }
             let grants = Grants {
                 grants,
                 grant_all,
@@ -475,7 +492,16 @@ async fn main() -> Result<()> {
             package,
             registry,
             grants,
+            dry_run,
         } => {
+            if dry_run {
+                let plan = opened
+                    .platform
+                    .plan_from_registry(&district, &registry, &package)
+                    .await?;
+                print_plan(&plan);
+                return Ok(());
+            }
             let report = opened
                 .platform
                 .upgrade(UpgradeRequest {
@@ -1084,6 +1110,47 @@ async fn install_from_registry(
             communities: grants.communities,
         })
         .await?)
+}
+
+fn print_plan(plan: &PackagePlan) {
+    let s = &plan.source;
+    match &plan.installed {
+        Some(v) => println!(
+            "{} {v} would be upgraded to {} (nothing changed yet)",
+            plan.name, plan.version
+        ),
+        None => println!(
+            "{}@{} would be installed (nothing changed yet)",
+            plan.name, plan.version
+        ),
+    }
+    println!(
+        "  from {} (log entry {} of {}), signed by trusted key {}{}",
+        s.registry,
+        s.log_index,
+        s.log_size,
+        s.key_id,
+        if s.yanked {
+            "; this release is YANKED"
+        } else {
+            ""
+        }
+    );
+    if plan.permissions.is_empty() {
+        println!("  asks for no permissions");
+    }
+    for (permission, reason) in &plan.permissions {
+        let new = plan.added.iter().any(|(p, _)| p == permission);
+        let mark = match (&plan.installed, new) {
+            (Some(_), true) => "NEW, grant with --grant",
+            (Some(_), false) => "kept",
+            (None, _) => "grant with --grant",
+        };
+        println!("  {permission} ({mark}): {reason}");
+    }
+    for permission in &plan.removed {
+        println!("  {permission}: no longer asked for; would be revoked");
+    }
 }
 
 fn print_source(i: &Install) {

@@ -26,7 +26,7 @@ pub use devices::{
     IssuedDevice, MAX_DEVICE_PAGE,
 };
 pub use event_delivery::{MAX_DEAD_LETTERS, MAX_EVENT_ATTEMPTS, Revived};
-pub use registry::{RegistryInstall, UpgradeReport, UpgradeRequest};
+pub use registry::{PackagePlan, RegistryInstall, UpgradeReport, UpgradeRequest};
 pub use schedules::{ScheduleView, TickReport};
 
 use std::collections::BTreeSet;

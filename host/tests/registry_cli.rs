@@ -211,6 +211,24 @@ fn publishes_serves_installs_upgrades_and_rolls_back() {
         cli.ok(&["registry", "keys", "--district", "east"])
             .contains("Example Co.")
     );
+    let plan = cli.ok(&[
+        "install",
+        "--district",
+        "east",
+        "hello@^1",
+        "--registry",
+        &url,
+        "--dry-run",
+    ]);
+    assert!(plan.contains("hello@1.1.0 would be installed"), "{plan}");
+    assert!(
+        plan.contains("Counts how many times"),
+        "shows the reasons: {plan}"
+    );
+    assert!(
+        cli.ok(&["list"]).lines().count() == 1,
+        "a dry run installs nothing"
+    );
     let out = cli.ok(&[
         "install",
         "--district",
@@ -231,6 +249,19 @@ fn publishes_serves_installs_upgrades_and_rolls_back() {
         "records the log position: {out}"
     );
 
+    let plan = cli.ok(&[
+        "upgrade",
+        "--district",
+        "east",
+        "hello@^1.1",
+        "--registry",
+        &url,
+        "--dry-run",
+    ]);
+    assert!(
+        plan.contains("schedules (NEW, grant with --grant)"),
+        "{plan}"
+    );
     let held = cli.fails(&[
         "upgrade",
         "--district",

@@ -712,6 +712,19 @@ async fn an_upgrade_adding_permissions_waits_until_they_are_granted(
     let store = host.opened.platform.store();
     let before = store.get_install("east", "hello").await.expect("install");
 
+    let plan = host
+        .opened
+        .platform
+        .plan_from_registry("east", &registry.location, "hello@^1.1")
+        .await
+        .expect("plan");
+    assert_eq!(plan.installed.as_deref(), Some("1.0.0"));
+    assert_eq!(plan.version, "1.1.0");
+    assert_eq!(
+        plan.added.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        vec![Permission::Schedules]
+    );
+    assert!(plan.removed.is_empty());
     let err = upgrade(&host, &registry, "hello@^1.1", &[])
         .await
         .expect_err("held until granted");

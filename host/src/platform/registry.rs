@@ -18,7 +18,9 @@ use serde::Serialize;
 
 use super::{InstallRequest, Platform, PlatformError, check_grants_declared};
 use crate::manifest::{HOST_API_VERSION, Manifest, Permission};
-use crate::store::{Install, InstallSource, PreviousVersion, Replacement, TrustedKeyRow};
+use crate::store::{
+    Install, InstallSource, PreviousVersion, Replacement, StoreError, TrustedKeyRow,
+};
 
 /// How often a fetch is checked again when another host process moved the
 /// remembered log head at the same moment.
@@ -71,6 +73,27 @@ pub struct UpgradeReport {
     pub removed: Vec<Permission>,
     /// The install as it is now.
     pub install: Install,
+}
+
+/// What installing or upgrading from a registry would do: the release it
+/// resolves to, verified, and the permissions it asks for; nothing applied.
+#[derive(Clone, Debug, Serialize)]
+pub struct PackagePlan {
+    /// The package.
+    pub name: String,
+    /// The version the request resolves to.
+    pub version: String,
+    /// Where it comes from and what it was checked against.
+    pub source: InstallSource,
+    /// Every permission it declares, with the reason it gives.
+    pub permissions: Vec<(Permission, String)>,
+    /// The version installed in the district now, if any.
+    pub installed: Option<String>,
+    /// Permissions it declares that the installed version does not (all of
+    /// them when nothing is installed).
+    pub added: Vec<(Permission, String)>,
+    /// Permissions the installed version declares that it does not.
+    pub removed: Vec<Permission>,
 }
 
 /// A fetched and verified package, ready for the install checks.
@@ -190,6 +213,50 @@ impl Platform {
             fetched,
             manifest,
             source,
+        })
+    }
+
+    /// Resolve and verify a package for `district` and say what installing
+    /// or upgrading to it would change; installs nothing.
+    pub async fn plan_from_registry(
+        &self,
+        district: &str,
+        registry: &str,
+        package: &str,
+    ) -> Result<PackagePlan, PlatformError> {
+        let request = PackageRequest::parse(package)?;
+        let verified = self.fetch_verified(district, registry, &request).await?;
+        let manifest = &verified.manifest;
+        let installed = match self.store().get_install(district, &request.name).await {
+            Ok(install) => Some(install),
+            Err(StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let old = installed
+            .as_ref()
+            .map(|i| i.manifest.permissions.clone())
+            .unwrap_or_default();
+        Ok(PackagePlan {
+            name: manifest.name.clone(),
+            version: manifest.version.to_string(),
+            permissions: manifest
+                .permissions
+                .iter()
+                .map(|(p, r)| (*p, r.clone()))
+                .collect(),
+            added: manifest
+                .permissions
+                .iter()
+                .filter(|(p, _)| !old.contains_key(p))
+                .map(|(p, r)| (*p, r.clone()))
+                .collect(),
+            removed: old
+                .keys()
+                .filter(|p| !manifest.permissions.contains_key(p))
+                .copied()
+                .collect(),
+            installed: installed.map(|i| i.version),
+            source: verified.source,
         })
     }
 
