@@ -1,5 +1,6 @@
 //! The platform's operations: districts and the install lifecycle (install,
-//! uninstall, suspend, resume), shared by the CLI and the HTTP API.
+//! uninstall, suspend, resume; from a registry also upgrade and rollback, in
+//! `registry`), shared by the CLI and the HTTP API.
 //!
 //! An install is validated completely before anything is written, so a
 //! refused install changes nothing.

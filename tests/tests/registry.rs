@@ -291,6 +291,7 @@ on_every_setup!(
     republishing_a_version_is_refused_even_with_the_same_bytes,
     a_rewound_log_is_refused,
     a_rewritten_log_is_refused,
+    a_log_entry_edited_in_place_is_refused,
     an_upgrade_adding_permissions_waits_until_they_are_granted,
     an_upgrade_revokes_dropped_permissions_and_rollback_restores_grants_and_keeps_data,
     a_reinstall_comes_from_the_package_cache,
@@ -996,4 +997,61 @@ async fn the_api_trusts_keys_installs_upgrades_and_rolls_back(host: TestHost) {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+}
+
+async fn a_log_entry_edited_in_place_is_refused(host: TestHost, registry: TestRegistry) {
+    host.district("east").await;
+    host.district("west").await;
+    trust(&host, "east").await;
+    trust(&host, "west").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry.publish(&hello_v("1.1.0"), components::HELLO).await;
+    // West has seen the log; east's host is the same, so both districts
+    // check against the remembered head below.
+    host.opened
+        .platform
+        .install_from_registry(RegistryInstall {
+            district: "west".into(),
+            registry: registry.location.clone(),
+            package: "hello@=1.1.0".into(),
+            grant: grants(&[Permission::Kv]),
+            grant_all: false,
+            config: serde_json::json!({}),
+            communities: None,
+        })
+        .await
+        .expect("install in west");
+    // Someone with write access changes entry 0's size without re-chaining.
+    let path = registry.dir.root().join("log.jsonl");
+    let text = std::fs::read_to_string(&path).expect("log");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut entry: serde_json::Value = serde_json::from_str(&lines[0]).expect("entry");
+    entry["component_size"] = serde_json::json!(1);
+    lines[0] = entry.to_string();
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write log");
+
+    // The entry lies before the remembered head, so the proof that 1.0.0 is
+    // in the log is where the change shows.
+    let before = counts(&host).await;
+    let err = install(&host, &registry, "hello@=1.0.0", &[Permission::Kv])
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(err, PlatformError::Registry(RegistryError::BadProof { .. })),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("changed after it was written"),
+        "{err}"
+    );
+    assert_eq!(counts(&host).await, before);
+    assert!(
+        host.opened
+            .platform
+            .store()
+            .list_installs(Some("east"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
 }

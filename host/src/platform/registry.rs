@@ -194,6 +194,17 @@ impl Platform {
                 break fetched;
             }
         };
+        tracing::info!(
+            district,
+            registry = %registry.location(),
+            package = %fetched.release.name,
+            version = %fetched.release.version,
+            log_index = fetched.log_index,
+            log_size = fetched.head.size,
+            key_id = %fetched.release.key_id,
+            from_cache = !fetched.downloaded,
+            "verified a registry package"
+        );
         let text = String::from_utf8(fetched.manifest.clone()).map_err(|_| {
             PlatformError::Invalid(format!(
                 "the manifest of {}@{} is not UTF-8 text",
@@ -378,7 +389,17 @@ impl Platform {
                 limits,
                 source: Some(&verified.source),
             })
-            .await?;
+            .await;
+        let install = match install {
+            Ok(install) => install,
+            Err(err) => {
+                // Nothing was recorded; don't keep an instance nobody uses.
+                if self.runtime().installs_of(&digest) == 0 {
+                    self.runtime().forget_component(&digest);
+                }
+                return Err(err.into());
+            }
+        };
         self.runtime().load(install.clone()).await?;
         tracing::info!(
             district = %install.district,
