@@ -402,6 +402,7 @@ mod tests {
     on_both_kinds!(
         resolves_verifies_and_returns_the_signed_bytes,
         a_version_is_never_published_twice,
+        a_malformed_package_is_refused_with_what_is_wrong,
         only_the_first_publisher_may_publish_or_yank_more,
         yanked_releases_need_an_exact_pin_even_when_the_index_hides_the_yank,
         a_tampered_blob_is_refused,
@@ -465,6 +466,24 @@ mod tests {
             "{other:?}"
         );
         assert_eq!(f.dir.entries().map(|e| e.len()).ok(), Some(1));
+    }
+
+    async fn a_malformed_package_is_refused_with_what_is_wrong(f: Fixture) {
+        let key = publisher();
+        let bad = PublishRequest {
+            manifest: b"name = \"care\"".to_vec(),
+            component: component("1.0.0"),
+            public_key: key.public().to_hex(),
+            signature: key.sign(b"anything"),
+        };
+        let got = f.registry.publish(bad).await;
+        assert!(
+            matches!(&got, Err(RegistryError::Refused(Refusal::Invalid(d))) if d.contains("lacks name, version or host-api")),
+            "{got:?}"
+        );
+        let got = f.registry.blob("../../etc/passwd").await;
+        assert!(got.is_err(), "{got:?}");
+        assert_eq!(f.dir.entries().map(|e| e.len()).ok(), Some(0));
     }
 
     async fn only_the_first_publisher_may_publish_or_yank_more(f: Fixture) {

@@ -92,7 +92,7 @@ pub fn open(location: &str, create: bool) -> Result<Box<dyn Registry>, RegistryE
 /// an HTTP registry to its client, so both kinds of registry refuse with the
 /// same value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[serde(tag = "refusal", rename_all = "kebab-case")]
+#[serde(tag = "refusal", content = "detail", rename_all = "kebab-case")]
 pub enum Refusal {
     /// No package of this name was ever published.
     #[error("no package `{name}` in the registry")]
