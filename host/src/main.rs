@@ -25,7 +25,8 @@ mod cli;
     about = "A WebAssembly app host for smart communities"
 )]
 struct Cli {
-    /// Data directory: the SQLite database and the precompiled-component cache.
+    /// Data directory: the SQLite database, the precompiled-component cache
+    /// and verified registry packages.
     #[arg(
         long,
         global = true,
