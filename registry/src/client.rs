@@ -8,7 +8,8 @@
 //! 1. reads the log from the head this host remembers and checks it extends
 //!    it ([`LogRewound`](RegistryError::LogRewound),
 //!    [`LogRewritten`](RegistryError::LogRewritten));
-//! 2. resolves the request against the package's index
+//! 2. checks that the package's index lists every publish and yank of it
+//!    among those new log entries, and resolves the request against it
 //!    ([`resolve`](crate::resolve));
 //! 3. checks the proof that the release is in the log, up to that head, and
 //!    that the index told the truth about it (digests, key, yanked);
@@ -22,7 +23,7 @@ use std::path::PathBuf;
 use semver::Version;
 
 use crate::index::{PackageRequest, resolve};
-use crate::log::{ChainError, LogHead, check_extends, check_proof};
+use crate::log::{ChainError, LogEvent, LogHead, check_extends, check_proof};
 use crate::release::{PackageInfo, ReleaseRecord};
 use crate::{Registry, RegistryError, is_sha256_hex, sha256_hex};
 
@@ -116,6 +117,45 @@ pub struct Fetched {
     pub downloaded: bool,
 }
 
+/// Every publish and yank of the package among the log entries this host
+/// just checked must be in the index as the log says: a registry cannot
+/// withhold a release (or a yank) that appeared since the host last looked.
+fn check_index_against(index: &crate::Index, entries: &[crate::LogEntry]) -> Result<(), String> {
+    for entry in entries {
+        match &entry.event {
+            LogEvent::Publish(r) if r.name == index.name => match index.get(&r.version) {
+                Some(listed)
+                    if listed.component_sha256 == r.component_sha256
+                        && listed.manifest_sha256 == r.manifest_sha256
+                        && listed.key_id == r.key_id
+                        && listed.log_index == entry.index => {}
+                Some(_) => {
+                    return Err(format!(
+                        "{} is listed differently from log entry {}",
+                        r.version, entry.index
+                    ));
+                }
+                None => {
+                    return Err(format!(
+                        "{} (log entry {}) is not listed",
+                        r.version, entry.index
+                    ));
+                }
+            },
+            LogEvent::Yank(y) if y.name == index.name => {
+                if !index.get(&y.version).is_some_and(|r| r.yanked) {
+                    return Err(format!(
+                        "the yank of {} (log entry {}) is not shown",
+                        y.version, entry.index
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Fetch and verify a package; see the module docs.
 pub async fn fetch(registry: &dyn Registry, f: Fetch<'_>) -> Result<Fetched, RegistryError> {
     let location = registry.location().to_owned();
@@ -135,6 +175,11 @@ pub async fn fetch(registry: &dyn Registry, f: Fetch<'_>) -> Result<Fetched, Reg
 
     let name = &f.request.name;
     let index = registry.index(name).await?;
+    check_index_against(&index, &slice.entries).map_err(|detail| RegistryError::IndexMismatch {
+        registry: location.clone(),
+        name: name.clone(),
+        detail,
+    })?;
     let chosen = resolve(&index, f.request, f.host_api)?;
     let version = chosen.version.clone();
 
@@ -405,6 +450,7 @@ mod tests {
         a_malformed_package_is_refused_with_what_is_wrong,
         only_the_first_publisher_may_publish_or_yank_more,
         yanked_releases_need_an_exact_pin_even_when_the_index_hides_the_yank,
+        a_release_withheld_from_the_index_is_noticed,
         a_tampered_blob_is_refused,
         a_forged_signature_is_refused,
         unknown_and_revoked_keys_are_refused,
@@ -548,58 +594,108 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(pinned.yanked);
 
-        // A registry that leaves the yank out of its index cannot leave it
-        // out of the proof.
-        struct HidingYanks<'a>(&'a dyn Registry);
-        impl Registry for HidingYanks<'_> {
-            fn location(&self) -> &str {
-                self.0.location()
+        // A registry that leaves the yank out of its index: a host that
+        // reads the log entry of the yank sees the index disagree; one that
+        // saw that entry before finds the yank in the proof.
+        let head = pinned.head.clone();
+        let hiding = Misstating(f.registry.as_ref(), |index: &mut crate::Index| {
+            for r in &mut index.releases {
+                r.yanked = false;
             }
-            fn index<'a>(&'a self, name: &'a str) -> crate::BoxFuture<'a, crate::Index> {
-                Box::pin(async move {
-                    let mut index = self.0.index(name).await?;
-                    for r in &mut index.releases {
-                        r.yanked = false;
-                    }
-                    Ok(index)
-                })
-            }
-            fn log(&self, from: u64) -> crate::BoxFuture<'_, crate::LogSlice> {
-                self.0.log(from)
-            }
-            fn proof<'a>(
-                &'a self,
-                n: &'a str,
-                v: &'a Version,
-            ) -> crate::BoxFuture<'a, crate::Proof> {
-                self.0.proof(n, v)
-            }
-            fn blob<'a>(&'a self, s: &'a str) -> crate::BoxFuture<'a, Vec<u8>> {
-                self.0.blob(s)
-            }
-            fn publish(&self, r: PublishRequest) -> crate::BoxFuture<'_, LogEntry> {
-                self.0.publish(r)
-            }
-            fn yank(&self, r: YankRequest) -> crate::BoxFuture<'_, LogEntry> {
-                self.0.yank(r)
-            }
-        }
+        });
         let request = PackageRequest::parse("care@^1.2").unwrap_or_else(|e| panic!("{e}"));
-        let hidden = fetch(
-            &HidingYanks(f.registry.as_ref()),
+        let fetch_from = async |remembered: Option<&LogHead>| {
+            fetch(
+                &hiding,
+                Fetch {
+                    district: "east",
+                    request: &request,
+                    host_api: &HOST,
+                    remembered,
+                    trusted: &keys,
+                    cache: None,
+                },
+            )
+            .await
+        };
+        let fresh = fetch_from(None).await;
+        assert!(
+            matches!(fresh, Err(RegistryError::IndexMismatch { .. })),
+            "{fresh:?}"
+        );
+        let seen = fetch_from(Some(&head)).await;
+        assert!(
+            matches!(seen, Err(RegistryError::Yanked { .. })),
+            "{seen:?}"
+        );
+    }
+
+    /// A registry whose index is edited by `edit` on the way out.
+    struct Misstating<'a, F>(&'a dyn Registry, F);
+
+    impl<F: Fn(&mut crate::Index) + Send + Sync> Registry for Misstating<'_, F> {
+        fn location(&self) -> &str {
+            self.0.location()
+        }
+        fn index<'a>(&'a self, name: &'a str) -> crate::BoxFuture<'a, crate::Index> {
+            Box::pin(async move {
+                let mut index = self.0.index(name).await?;
+                (self.1)(&mut index);
+                Ok(index)
+            })
+        }
+        fn log(&self, from: u64) -> crate::BoxFuture<'_, crate::LogSlice> {
+            self.0.log(from)
+        }
+        fn proof<'a>(&'a self, n: &'a str, v: &'a Version) -> crate::BoxFuture<'a, crate::Proof> {
+            self.0.proof(n, v)
+        }
+        fn blob<'a>(&'a self, s: &'a str) -> crate::BoxFuture<'a, Vec<u8>> {
+            self.0.blob(s)
+        }
+        fn publish(&self, r: PublishRequest) -> crate::BoxFuture<'_, LogEntry> {
+            self.0.publish(r)
+        }
+        fn yank(&self, r: YankRequest) -> crate::BoxFuture<'_, LogEntry> {
+            self.0.yank(r)
+        }
+    }
+
+    async fn a_release_withheld_from_the_index_is_noticed(f: Fixture) {
+        publish(&f, "1.0.0", "^0.1")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let keys = trusted(&publisher());
+        let seen = get(&f, "care", None, &keys)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .head;
+        publish(&f, "1.0.1", "^0.1")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The registry keeps the fix out of its index, so hosts stay on the
+        // old release.
+        let withholding = Misstating(f.registry.as_ref(), |index: &mut crate::Index| {
+            index
+                .releases
+                .retain(|r| r.version != Version::new(1, 0, 1));
+        });
+        let request = PackageRequest::parse("care").unwrap_or_else(|e| panic!("{e}"));
+        let got = fetch(
+            &withholding,
             Fetch {
                 district: "east",
                 request: &request,
                 host_api: &HOST,
-                remembered: None,
+                remembered: Some(&seen),
                 trusted: &keys,
                 cache: None,
             },
         )
         .await;
         assert!(
-            matches!(hidden, Err(RegistryError::Yanked { .. })),
-            "{hidden:?}"
+            matches!(&got, Err(RegistryError::IndexMismatch { detail, .. }) if detail.contains("1.0.1")),
+            "{got:?}"
         );
     }
 

@@ -300,6 +300,18 @@ pub enum RegistryError {
         /// What is wrong.
         detail: String,
     },
+    /// The package's index leaves out or misstates what the log shows.
+    #[error(
+        "registry {registry} misstates `{name}` in its index: {detail}; its log is the record, so nothing from it is installed"
+    )]
+    IndexMismatch {
+        /// The registry.
+        registry: String,
+        /// The package.
+        name: String,
+        /// What differs.
+        detail: String,
+    },
     /// The registry's data does not parse or contradicts itself.
     #[error("registry {registry} is corrupt: {detail}")]
     Corrupt {
