@@ -142,13 +142,13 @@ fn check_index_against(index: &crate::Index, entries: &[crate::LogEntry]) -> Res
                     ));
                 }
             },
-            LogEvent::Yank(y) if y.name == index.name => {
-                if !index.get(&y.version).is_some_and(|r| r.yanked) {
-                    return Err(format!(
-                        "the yank of {} (log entry {}) is not shown",
-                        y.version, entry.index
-                    ));
-                }
+            LogEvent::Yank(y)
+                if y.name == index.name && !index.get(&y.version).is_some_and(|r| r.yanked) =>
+            {
+                return Err(format!(
+                    "the yank of {} (log entry {}) is not shown",
+                    y.version, entry.index
+                ));
             }
             _ => {}
         }
