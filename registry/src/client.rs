@@ -121,9 +121,13 @@ pub struct Fetched {
 /// just checked must be in the index as the log says: a registry cannot
 /// withhold a release (or a yank) that appeared since the host last looked.
 fn check_index_against(index: &crate::Index, entries: &[crate::LogEntry]) -> Result<(), String> {
+    // A host new to a registry checks every entry: look releases up by
+    // version, not by walking the index each time.
+    let listed: std::collections::HashMap<&Version, &crate::IndexEntry> =
+        index.releases.iter().map(|r| (&r.version, r)).collect();
     for entry in entries {
         match &entry.event {
-            LogEvent::Publish(r) if r.name == index.name => match index.get(&r.version) {
+            LogEvent::Publish(r) if r.name == index.name => match listed.get(&r.version) {
                 Some(listed)
                     if listed.component_sha256 == r.component_sha256
                         && listed.manifest_sha256 == r.manifest_sha256
@@ -143,7 +147,7 @@ fn check_index_against(index: &crate::Index, entries: &[crate::LogEntry]) -> Res
                 }
             },
             LogEvent::Yank(y)
-                if y.name == index.name && !index.get(&y.version).is_some_and(|r| r.yanked) =>
+                if y.name == index.name && !listed.get(&y.version).is_some_and(|r| r.yanked) =>
             {
                 return Err(format!(
                     "the yank of {} (log entry {}) is not shown",

@@ -45,21 +45,26 @@ impl Index {
     /// The index of `name` as the log records it.
     pub fn from_log<'a>(name: &str, log: impl IntoIterator<Item = &'a LogEntry>) -> Self {
         let mut releases: Vec<IndexEntry> = Vec::new();
+        // Where each version sits, so a yank finds its release at once.
+        let mut at: std::collections::HashMap<Version, usize> = std::collections::HashMap::new();
         for entry in log {
             match &entry.event {
-                LogEvent::Publish(r) if r.name == name => releases.push(IndexEntry {
-                    version: r.version.clone(),
-                    host_api: r.host_api.clone(),
-                    component_sha256: r.component_sha256.clone(),
-                    manifest_sha256: r.manifest_sha256.clone(),
-                    component_size: r.component_size,
-                    key_id: r.key_id.clone(),
-                    yanked: false,
-                    yank_reason: None,
-                    log_index: entry.index,
-                }),
+                LogEvent::Publish(r) if r.name == name => {
+                    at.insert(r.version.clone(), releases.len());
+                    releases.push(IndexEntry {
+                        version: r.version.clone(),
+                        host_api: r.host_api.clone(),
+                        component_sha256: r.component_sha256.clone(),
+                        manifest_sha256: r.manifest_sha256.clone(),
+                        component_size: r.component_size,
+                        key_id: r.key_id.clone(),
+                        yanked: false,
+                        yank_reason: None,
+                        log_index: entry.index,
+                    });
+                }
                 LogEvent::Yank(y) if y.name == name => {
-                    if let Some(r) = releases.iter_mut().find(|r| r.version == y.version) {
+                    if let Some(r) = at.get(&y.version).and_then(|i| releases.get_mut(*i)) {
                         r.yanked = true;
                         r.yank_reason = Some(y.reason.clone());
                     }
