@@ -788,6 +788,26 @@ async fn an_upgrade_adding_permissions_waits_until_they_are_granted(
         upgrade(&host, &registry, "hello@^1.1", &[]).await,
         Err(PlatformError::Conflict(_))
     ));
+
+    // Uninstalling forgets the earlier versions: a reinstall has nothing to
+    // roll back to.
+    host.opened
+        .platform
+        .uninstall("east", "hello", true)
+        .await
+        .expect("uninstall");
+    install(
+        &host,
+        &registry,
+        "hello@=1.1.0",
+        &[Permission::Kv, Permission::Schedules],
+    )
+    .await
+    .expect("reinstall");
+    assert!(matches!(
+        host.opened.platform.rollback("east", "hello").await,
+        Err(PlatformError::NotFound(_))
+    ));
 }
 
 async fn an_upgrade_revokes_dropped_permissions_and_rollback_restores_grants_and_keeps_data(
