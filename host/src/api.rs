@@ -16,6 +16,7 @@ mod error;
 mod installs;
 mod notifications;
 mod open311;
+mod registry;
 mod residents;
 
 use std::sync::Arc;
@@ -55,6 +56,7 @@ pub fn app(state: ApiState) -> Router {
                 .merge(districts::router())
                 .merge(installs::router())
                 .merge(notifications::router())
+                .merge(registry::router())
                 .merge(residents::router()),
         )
         .merge(devices::router())

@@ -3,3 +3,4 @@
 pub mod cases;
 pub mod devices;
 pub mod notify;
+pub mod registry;

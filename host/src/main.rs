@@ -11,6 +11,7 @@ use hutong_host::community::sample;
 use hutong_host::identity::Role;
 use hutong_host::manifest::{Manifest, Permission};
 use hutong_host::platform::DEFAULT_TOKEN_DAYS;
+use hutong_host::platform::{PackagePlan, RegistryInstall, UpgradeRequest};
 use hutong_host::server::{self, Opened, Settings};
 use hutong_host::store::{Install, InstallStatus};
 use hutong_host::{AccountRequest, InstallRequest, PlatformError};
@@ -24,7 +25,8 @@ mod cli;
     about = "A WebAssembly app host for smart communities"
 )]
 struct Cli {
-    /// Data directory: the SQLite database and the precompiled-component cache.
+    /// Data directory: the SQLite database, the precompiled-component cache
+    /// and verified registry packages.
     #[arg(
         long,
         global = true,
@@ -82,17 +84,24 @@ enum Command {
     /// list (or the offline ones), rotate tokens, remove; dead letters.
     #[command(subcommand)]
     Device(cli::devices::DeviceCommandLine),
-    /// Install an app into a district from a local component and manifest.
+    /// Install an app into a district: a release from a registry
+    /// (`smart-care@^1.2 --registry URL`), or a local component and manifest.
     Install {
         /// Target district.
         #[arg(long)]
         district: String,
-        /// The app's hutong.toml.
-        #[arg(long)]
-        manifest: PathBuf,
-        /// The app's component (.wasm).
-        #[arg(long)]
-        component: PathBuf,
+        /// From a registry: `name@requirement` (`smart-care@^1.2`; `=1.2.3`
+        /// pins exactly and may install a yanked release).
+        package: Option<String>,
+        /// The registry: an http:// URL or a directory.
+        #[arg(long, env = "HUTONG_REGISTRY")]
+        registry: Option<String>,
+        /// The app's hutong.toml (a local install).
+        #[arg(long, conflicts_with = "package", required_unless_present = "package")]
+        manifest: Option<PathBuf>,
+        /// The app's component (.wasm) (a local install).
+        #[arg(long, conflicts_with = "package", required_unless_present = "package")]
+        component: Option<PathBuf>,
         /// Grant a permission the manifest declares (repeatable).
         #[arg(long = "grant")]
         grants: Vec<String>,
@@ -106,7 +115,64 @@ enum Command {
         /// (repeatable); the whole district when absent.
         #[arg(long = "community")]
         communities: Vec<String>,
+        /// From a registry: resolve and verify the release and show the
+        /// permissions it asks for, with reasons; install nothing.
+        #[arg(long, requires = "package")]
+        dry_run: bool,
     },
+    /// Upgrade an install to the newest release from a registry matching
+    /// `app@requirement`. Shows the permission diff; while the new version
+    /// adds permissions not granted here, nothing changes. Permissions it
+    /// drops are revoked. The version before is kept for `rollback`.
+    Upgrade {
+        #[arg(long)]
+        district: String,
+        /// `app@requirement`, like `smart-care@^1.3`.
+        package: String,
+        /// The registry: an http:// URL or a directory.
+        #[arg(long, env = "HUTONG_REGISTRY")]
+        registry: String,
+        /// Grant a permission the new version adds (repeatable).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Resolve and verify the release and show the permission diff;
+        /// change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Put an install back to the version before its last upgrade, with that
+    /// version's grants; the app's data stays.
+    Rollback {
+        #[arg(long)]
+        district: String,
+        app: String,
+    },
+    /// The versions an install ran before, newest first.
+    History {
+        #[arg(long)]
+        district: String,
+        app: String,
+    },
+    /// Sign a component and its manifest with a publisher key and publish
+    /// them to a registry (a directory is created if absent).
+    Publish {
+        /// The registry: an http:// URL or a directory.
+        #[arg(long, env = "HUTONG_REGISTRY")]
+        registry: String,
+        /// The publisher key file from `hutong registry keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// The app's hutong.toml.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The app's component (.wasm).
+        #[arg(long)]
+        component: PathBuf,
+    },
+    /// Registries: publisher keys, yanking, serving a directory registry,
+    /// and the keys a district trusts.
+    #[command(subcommand)]
+    Registry(cli::registry::RegistryCommandLine),
     /// List installs.
     List {
         /// Only this district.
@@ -316,6 +382,24 @@ fn init_tracing(format: LogFormat) {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    // Commands on a registry alone never open (or create) the host's data.
+    let offline = match &cli.command {
+        Command::Publish { .. } => true,
+        Command::Registry(c) => c.is_offline(),
+        _ => false,
+    };
+    if offline {
+        return match cli.command {
+            Command::Publish {
+                registry,
+                key,
+                manifest,
+                component,
+            } => cli::registry::publish(&registry, &key, &manifest, &component).await,
+            Command::Registry(c) => cli::registry::run_offline(c).await,
+            _ => Ok(()),
+        };
+    }
     let settings = Settings {
         data_dir: cli.data_dir.clone(),
         database_url: cli.database_url.clone(),
@@ -351,31 +435,143 @@ async fn main() -> Result<()> {
         Command::Device(command) => cli::devices::run(&opened, command).await,
         Command::Install {
             district,
+            package,
+            registry,
             manifest,
             component,
             grants,
             grant_all,
             config,
             communities,
+            dry_run,
         } => {
-            let install = install(
-                &opened,
-                &district,
-                InstallFiles {
-                    manifest: &manifest,
-                    component: &component,
-                    config,
-                },
-                Grants {
-                    grants,
-                    grant_all,
-                    communities: (!communities.is_empty()).then_some(communities),
-                },
-            )
-            .await?;
+            if let (true, Some(package), Some(registry)) = (dry_run, &package, &registry) {
+                let plan = opened
+                    .platform
+                    .plan_from_registry(&district, registry, package)
+                    .await?;
+                print_plan(&plan);
+                return Ok(());
+            }
+            let grants = Grants {
+                grants,
+                grant_all,
+                communities: (!communities.is_empty()).then_some(communities),
+            };
+            let install = match (package, manifest, component) {
+                (Some(package), _, _) => {
+                    let Some(registry) = registry else {
+                        bail!(
+                            "installing {package} needs --registry (an http:// URL or a registry directory)"
+                        );
+                    };
+                    install_from_registry(&opened, &district, &package, &registry, config, grants)
+                        .await?
+                }
+                (None, Some(manifest), Some(component)) => {
+                    install(
+                        &opened,
+                        &district,
+                        InstallFiles {
+                            manifest: &manifest,
+                            component: &component,
+                            config,
+                        },
+                        grants,
+                    )
+                    .await?
+                }
+                _ => bail!(
+                    "give either a package (name@requirement with --registry) or both --manifest and --component"
+                ),
+            };
             print_install_summary(&install);
             Ok(())
         }
+        Command::Upgrade {
+            district,
+            package,
+            registry,
+            grants,
+            dry_run,
+        } => {
+            if dry_run {
+                let plan = opened
+                    .platform
+                    .plan_from_registry(&district, &registry, &package)
+                    .await?;
+                print_plan(&plan);
+                return Ok(());
+            }
+            let report = opened
+                .platform
+                .upgrade(UpgradeRequest {
+                    district,
+                    registry,
+                    package,
+                    grant: parse_grants(&grants)?,
+                })
+                .await?;
+            let i = &report.install;
+            println!(
+                "upgraded {} in {}: {} -> {} (digest {})",
+                i.app, i.district, report.from, report.to, i.digest
+            );
+            if report.added.is_empty() && report.removed.is_empty() {
+                println!("  permissions unchanged");
+            }
+            for (permission, reason) in &report.added {
+                println!("  + {permission}: granted — {reason}");
+            }
+            for permission in &report.removed {
+                println!("  - {permission}: no longer asked for; revoked");
+            }
+            print_source(i);
+            println!(
+                "  `hutong rollback --district {} {}` goes back to {}",
+                i.district, i.app, report.from
+            );
+            Ok(())
+        }
+        Command::Rollback { district, app } => {
+            let (from, i) = opened.platform.rollback(&district, &app).await?;
+            println!(
+                "rolled {app} in {district} back: {from} -> {} (digest {}); its data is kept",
+                i.version, i.digest
+            );
+            let granted: Vec<&str> = i.granted.iter().map(|p| p.name()).collect();
+            println!(
+                "  granted again: {}",
+                if granted.is_empty() {
+                    "none".to_owned()
+                } else {
+                    granted.join(", ")
+                }
+            );
+            Ok(())
+        }
+        Command::History { district, app } => {
+            println!("VERSION\tINSTALLED\tREPLACED\tGRANTED\tREGISTRY\tDIGEST");
+            for v in opened.platform.install_history(&district, &app).await? {
+                let granted: Vec<&str> = v.granted.iter().map(|p| p.name()).collect();
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    v.version,
+                    hutong_host::cases::format_ms(v.installed_at),
+                    hutong_host::cases::format_ms(v.replaced_at),
+                    if granted.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        granted.join(",")
+                    },
+                    v.source.as_ref().map_or("-", |s| s.registry.as_str()),
+                    v.digest.get(..12).unwrap_or(&v.digest)
+                );
+            }
+            Ok(())
+        }
+        Command::Registry(command) => cli::registry::run(&opened, command).await,
+        Command::Publish { .. } => Ok(()),
         Command::List { district } => {
             let installs = opened
                 .platform
@@ -854,26 +1050,9 @@ async fn install(
     let grant: BTreeSet<Permission> = if grant_all {
         manifest.permissions.keys().copied().collect()
     } else {
-        grants
-            .iter()
-            .map(|g| g.parse())
-            .collect::<Result<_, _>>()
-            .map_err(PlatformError::from)?
+        parse_grants(&grants)?
     };
-    let config = match config {
-        None => serde_json::json!({}),
-        Some(path) => {
-            let value: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(&path)
-                    .with_context(|| format!("could not read config {}", path.display()))?,
-            )
-            .with_context(|| format!("config {} is not JSON", path.display()))?;
-            if !value.is_object() {
-                bail!("config {} must hold a JSON object", path.display());
-            }
-            value
-        }
-    };
+    let config = read_config(config)?;
     Ok(opened
         .platform
         .install(InstallRequest {
@@ -885,6 +1064,112 @@ async fn install(
             communities,
         })
         .await?)
+}
+
+fn parse_grants(grants: &[String]) -> Result<BTreeSet<Permission>> {
+    Ok(grants
+        .iter()
+        .map(|g| g.parse())
+        .collect::<Result<_, _>>()
+        .map_err(PlatformError::from)?)
+}
+
+fn read_config(config: Option<PathBuf>) -> Result<serde_json::Value> {
+    match config {
+        None => Ok(serde_json::json!({})),
+        Some(path) => {
+            let value: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(&path)
+                    .with_context(|| format!("could not read config {}", path.display()))?,
+            )
+            .with_context(|| format!("config {} is not JSON", path.display()))?;
+            if !value.is_object() {
+                bail!("config {} must hold a JSON object", path.display());
+            }
+            Ok(value)
+        }
+    }
+}
+
+async fn install_from_registry(
+    opened: &Opened,
+    district: &str,
+    package: &str,
+    registry: &str,
+    config: Option<PathBuf>,
+    grants: Grants,
+) -> Result<Install> {
+    Ok(opened
+        .platform
+        .install_from_registry(RegistryInstall {
+            district: district.to_owned(),
+            registry: registry.to_owned(),
+            package: package.to_owned(),
+            grant: parse_grants(&grants.grants)?,
+            grant_all: grants.grant_all,
+            config: read_config(config)?,
+            communities: grants.communities,
+        })
+        .await?)
+}
+
+fn print_plan(plan: &PackagePlan) {
+    let s = &plan.source;
+    match &plan.installed {
+        Some(v) => println!(
+            "{} {v} would be upgraded to {} (nothing changed yet)",
+            plan.name, plan.version
+        ),
+        None => println!(
+            "{}@{} would be installed (nothing changed yet)",
+            plan.name, plan.version
+        ),
+    }
+    println!(
+        "  from {} (log entry {} of {}), signed by trusted key {}{}",
+        s.registry,
+        s.log_index,
+        s.log_size,
+        s.key_id,
+        if s.yanked {
+            "; this release is YANKED"
+        } else {
+            ""
+        }
+    );
+    if plan.permissions.is_empty() {
+        println!("  asks for no permissions");
+    }
+    for (permission, reason) in &plan.permissions {
+        let new = plan.added.iter().any(|(p, _)| p == permission);
+        let mark = match (&plan.installed, new) {
+            (Some(_), true) => "NEW, grant with --grant",
+            (Some(_), false) => "kept",
+            (None, _) => "grant with --grant",
+        };
+        println!("  {permission} ({mark}): {reason}");
+    }
+    for permission in &plan.removed {
+        println!("  {permission}: no longer asked for; would be revoked");
+    }
+}
+
+fn print_source(i: &Install) {
+    if let Some(s) = &i.source {
+        println!(
+            "  from {} (log entry {} of {}, head {}), signed by key {}{}",
+            s.registry,
+            s.log_index,
+            s.log_size,
+            s.log_head.get(..16).unwrap_or(&s.log_head),
+            s.key_id,
+            if s.yanked {
+                "; this release is YANKED (installed by exact pin)"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 fn print_install_summary(i: &Install) {
@@ -903,6 +1188,7 @@ fn print_install_summary(i: &Install) {
         };
         println!("  {permission}: {mark} — {reason}");
     }
+    print_source(i);
     println!(
         "  limits: {} MiB memory, {} ms per call, {} byte responses",
         i.limits.memory_bytes >> 20,

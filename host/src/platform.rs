@@ -1,5 +1,6 @@
 //! The platform's operations: districts and the install lifecycle (install,
-//! uninstall, suspend, resume), shared by the CLI and the HTTP API.
+//! uninstall, suspend, resume; from a registry also upgrade and rollback, in
+//! `registry`), shared by the CLI and the HTTP API.
 //!
 //! An install is validated completely before anything is written, so a
 //! refused install changes nothing.
@@ -11,6 +12,7 @@ mod data;
 mod devices;
 mod event_delivery;
 pub mod notifications;
+mod registry;
 mod schedules;
 
 pub use accounts::{AccountRequest, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
@@ -25,6 +27,7 @@ pub use devices::{
     IssuedDevice, MAX_DEVICE_PAGE,
 };
 pub use event_delivery::{MAX_DEAD_LETTERS, MAX_EVENT_ATTEMPTS, Revived};
+pub use registry::{PackagePlan, RegistryInstall, UpgradeReport, UpgradeRequest};
 pub use schedules::{ScheduleView, TickReport};
 
 use std::collections::BTreeSet;
@@ -35,7 +38,9 @@ use wasmtime::component::types::ComponentItem;
 
 use crate::manifest::{HOST_API_VERSION, Manifest, ManifestError, Permission, is_valid_slug};
 use crate::runtime::{Runtime, RuntimeError};
-use crate::store::{District, Install, InstallStatus, NewInstall, Store, StoreError};
+use crate::store::{
+    District, Install, InstallSource, InstallStatus, NewInstall, Store, StoreError,
+};
 
 /// The package namespace of Hutong's own interfaces.
 const PLATFORM_PACKAGE: &str = "hutong:platform/";
@@ -156,6 +161,27 @@ pub enum PlatformError {
     /// Community data that does not pass validation.
     #[error("the import was refused and nothing was changed: {0}")]
     Import(#[from] crate::community::import::ImportError),
+    /// An upgrade adds permissions the administrator has not granted yet;
+    /// nothing changed.
+    #[error(
+        "upgrading {app} to {version} adds permissions that must be granted first; nothing changed. Run the upgrade again with {flags}. The app says it needs: {reasons}"
+    )]
+    PermissionsNeeded {
+        /// The app.
+        app: String,
+        /// The version it would upgrade to.
+        version: String,
+        /// The `--grant` flags to add.
+        flags: String,
+        /// Each new permission with its reason.
+        reasons: String,
+        /// The permissions needed.
+        needed: Vec<Permission>,
+    },
+    /// A registry refused, or what it served did not verify; nothing
+    /// changed.
+    #[error(transparent)]
+    Registry(#[from] hutong_registry::RegistryError),
     /// The database failed.
     #[error("storage failed: {0}")]
     Store(StoreError),
@@ -179,12 +205,24 @@ impl From<StoreError> for PlatformError {
 pub struct Platform {
     store: Store,
     runtime: Arc<Runtime>,
+    packages: Option<hutong_registry::PackageCache>,
 }
 
 impl Platform {
     /// Combine a store and the runtime that serves it.
     pub fn new(store: Store, runtime: Arc<Runtime>) -> Self {
-        Platform { store, runtime }
+        Platform {
+            store,
+            runtime,
+            packages: None,
+        }
+    }
+
+    /// Keep verified registry packages in `dir`, so reinstalling one does
+    /// not download it again.
+    pub fn with_package_cache(mut self, dir: std::path::PathBuf) -> Self {
+        self.packages = Some(hutong_registry::PackageCache::new(dir));
+        self
     }
 
     /// The store.
@@ -208,6 +246,15 @@ impl Platform {
 
     /// Validate and install an app; see the module docs.
     pub async fn install(&self, req: InstallRequest) -> Result<Install, PlatformError> {
+        self.install_from(req, None).await
+    }
+
+    /// Validate and install an app, recording where it came from.
+    async fn install_from(
+        &self,
+        req: InstallRequest,
+        source: Option<InstallSource>,
+    ) -> Result<Install, PlatformError> {
         match self.store.get_district(&req.district).await {
             Ok(_) => {}
             Err(StoreError::NotFound(_)) => {
@@ -223,14 +270,7 @@ impl Platform {
             });
         }
         let limits = manifest.effective_limits(self.runtime.limits())?;
-        for permission in &req.grant {
-            if !manifest.permissions.contains_key(permission) {
-                return Err(PlatformError::GrantNotDeclared {
-                    permission: *permission,
-                    declared: list_or_none(manifest.permissions.keys().map(|p| p.name())),
-                });
-            }
-        }
+        check_grants_declared(&req.grant, manifest)?;
         if let Some(communities) = &req.communities {
             if communities.is_empty() {
                 return Err(PlatformError::Invalid(
@@ -252,19 +292,7 @@ impl Platform {
             )));
         }
 
-        let digest = hex::encode(Sha256::digest(&req.component));
-        let component = self.validate_component(&req.component, &digest, manifest)?;
-        // Pre-instantiation checks every import is satisfiable and every
-        // export has the type the host expects.
-        let pre = self
-            .runtime
-            .pre_for(&digest, Some(&component))
-            .await
-            .map_err(|e| match e {
-                RuntimeError::Load { detail, .. } => PlatformError::IncompatibleComponent(detail),
-                other => other.into(),
-            });
-        pre?;
+        let digest = self.prepare_component(&req.component, manifest).await?;
 
         let install = self
             .store
@@ -277,6 +305,7 @@ impl Platform {
                 limits,
                 config: &req.config,
                 scope: req.communities.as_deref(),
+                source: source.as_ref(),
             })
             .await;
         let install = match install {
@@ -299,6 +328,27 @@ impl Platform {
             "installed app"
         );
         Ok(install)
+    }
+
+    /// Validate a component against its manifest, compile and
+    /// pre-instantiate it; its digest.
+    async fn prepare_component(
+        &self,
+        bytes: &[u8],
+        manifest: &Manifest,
+    ) -> Result<String, PlatformError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        let component = self.validate_component(bytes, &digest, manifest)?;
+        // Pre-instantiation checks every import is satisfiable and every
+        // export has the type the host expects.
+        self.runtime
+            .pre_for(&digest, Some(&component))
+            .await
+            .map_err(|e| match e {
+                RuntimeError::Load { detail, .. } => PlatformError::IncompatibleComponent(detail),
+                other => other.into(),
+            })?;
+        Ok(digest)
     }
 
     /// Check the bytes are a component for the app world whose imports
@@ -438,6 +488,20 @@ impl Platform {
             .set_status(district, app, InstallStatus::Active, None);
         tracing::info!(district, app, "resumed app");
         Ok(install)
+    }
+}
+
+/// Every grant must be a permission the manifest declares.
+fn check_grants_declared(
+    grant: &BTreeSet<Permission>,
+    manifest: &Manifest,
+) -> Result<(), PlatformError> {
+    match grant.iter().find(|p| !manifest.permissions.contains_key(p)) {
+        Some(permission) => Err(PlatformError::GrantNotDeclared {
+            permission: *permission,
+            declared: list_or_none(manifest.permissions.keys().map(|p| p.name())),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -473,8 +473,21 @@ impl Runtime {
             install,
             pre,
         });
-        if let Ok(mut map) = self.installs.write() {
-            map.insert(loaded.clone());
+        let replaced = match self.installs.write() {
+            Ok(mut map) => {
+                let before = map
+                    .get(&loaded.install.district, &loaded.install.app)
+                    .map(|l| l.install.digest.clone());
+                map.insert(loaded.clone());
+                before
+            }
+            Err(_) => None,
+        };
+        // After an upgrade or rollback the old component may be unused.
+        if let Some(old) = replaced.filter(|d| *d != loaded.install.digest)
+            && self.installs_of(&old) == 0
+        {
+            self.forget_component(&old);
         }
         Ok(loaded)
     }

@@ -17,7 +17,8 @@ use crate::store::Store;
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// The data directory: the SQLite database (unless `database_url` is
-    /// given) and the precompiled-component cache.
+    /// given), the precompiled-component cache and verified registry
+    /// packages (`packages/`).
     pub data_dir: PathBuf,
     /// A `postgres://` (or `sqlite://`) URL; SQLite in `data_dir` when none.
     pub database_url: Option<String>,
@@ -44,7 +45,8 @@ pub async fn open(
     let metrics = Arc::new(Metrics::new());
     let runtime = Arc::new(Runtime::new(store.clone(), config, metrics.clone())?);
     Ok(Opened {
-        platform: Platform::new(store, runtime),
+        platform: Platform::new(store, runtime)
+            .with_package_cache(settings.data_dir.join("packages")),
         metrics,
     })
 }

@@ -16,6 +16,7 @@ mod installs;
 mod kv;
 mod notifications;
 mod outbox;
+mod registry;
 mod schedules;
 
 use std::path::Path;
@@ -36,12 +37,15 @@ pub use cases::{
 pub use community::{HouseholdRow, ImportSummary, ListFilter, ResidentFilter, ResidentRow};
 pub use devices::{DeadLetter, Device, EventDelivery, NewDevice, NewEvent, StoredEvent};
 pub use districts::District;
-pub use installs::{Install, InstallStatus, NewInstall};
+pub use installs::{
+    Install, InstallSource, InstallStatus, NewInstall, PreviousVersion, Replacement,
+};
 pub use kv::{EntryPage, KeyPage, KvOp};
 pub use notifications::{
     NewDelivery, NewSend, Notification, NotificationPage, NotifySettings, Outgoing, Place,
     ResidentContact, SendRow,
 };
+pub use registry::TrustedKeyRow;
 pub use schedules::ScheduleRun;
 
 /// Why a storage operation failed.

@@ -84,6 +84,10 @@ fn platform_error(e: PlatformError) -> Response {
             body(StatusCode::NOT_FOUND, "not_found", message)
         }
         PlatformError::Conflict(_) => body(StatusCode::CONFLICT, "conflict", message),
+        PlatformError::PermissionsNeeded { .. } => {
+            body(StatusCode::CONFLICT, "permissions_needed", message)
+        }
+        PlatformError::Registry(e) => registry_error(e),
         PlatformError::Forbidden(_) => body(StatusCode::FORBIDDEN, "forbidden", message),
         PlatformError::TooMany(_) => body(StatusCode::TOO_MANY_REQUESTS, "limit_exceeded", message),
         PlatformError::InvalidDistrictId(_)
@@ -107,6 +111,35 @@ fn platform_error(e: PlatformError) -> Response {
                 INTERNAL.into(),
             )
         }
+    }
+}
+
+fn registry_error(e: hutong_registry::RegistryError) -> Response {
+    use hutong_registry::{Refusal, RegistryError};
+    let message = e.to_string();
+    match e {
+        RegistryError::Refused(
+            Refusal::UnknownPackage { .. }
+            | Refusal::UnknownRelease { .. }
+            | Refusal::UnknownBlob { .. },
+        ) => body(StatusCode::NOT_FOUND, "not_found", message),
+        RegistryError::Unreachable { .. } => {
+            body(StatusCode::BAD_GATEWAY, "registry_unreachable", message)
+        }
+        // Paths on this host's disk are internal details.
+        RegistryError::Io { .. } => {
+            tracing::error!(error = %message, "registry operation failed");
+            body(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                INTERNAL.into(),
+            )
+        }
+        _ => body(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "registry_refused",
+            message,
+        ),
     }
 }
 

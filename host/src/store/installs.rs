@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -72,6 +72,66 @@ pub struct Install {
     pub installed_at: i64,
     /// When its row last changed, ms since the Unix epoch.
     pub updated_at: i64,
+    /// Where it came from, when from a registry.
+    pub source: Option<InstallSource>,
+}
+
+/// Where a registry install came from: enough to find the release again and
+/// to show which log the host checked it against.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallSource {
+    /// The registry's URL or directory.
+    pub registry: String,
+    /// The log entry that published the release.
+    pub log_index: u64,
+    /// The log's size when the release was checked.
+    pub log_size: u64,
+    /// The log's head hash then.
+    pub log_head: String,
+    /// The id of the publisher key that signed it.
+    pub key_id: String,
+    /// Whether the release was yanked (installed by an exact pin).
+    pub yanked: bool,
+}
+
+/// A version an install ran before an upgrade, kept for rollback.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PreviousVersion {
+    /// The version.
+    pub version: String,
+    /// sha256 of its component, hex.
+    pub digest: String,
+    /// What it had granted.
+    pub granted: BTreeSet<Permission>,
+    /// Where it came from.
+    pub source: Option<InstallSource>,
+    /// When it was installed.
+    pub installed_at: i64,
+    /// When an upgrade replaced it.
+    pub replaced_at: i64,
+}
+
+/// What [`Store::replace_install`] puts in place of an install's version.
+#[derive(Clone, Debug)]
+pub struct Replacement<'a> {
+    /// The district.
+    pub district: &'a str,
+    /// The version being replaced (the upgrade was planned against it).
+    pub from_version: &'a str,
+    /// Its digest.
+    pub from_digest: &'a str,
+    /// The new, validated manifest.
+    pub manifest: &'a Manifest,
+    /// sha256 of `component`, hex.
+    pub digest: &'a str,
+    /// The new component's bytes.
+    pub component: &'a [u8],
+    /// The grants after the upgrade.
+    pub granted: &'a BTreeSet<Permission>,
+    /// Effective limits of the new version.
+    pub limits: Limits,
+    /// Where it came from.
+    pub source: Option<&'a InstallSource>,
 }
 
 /// What [`Store::create_install`] records.
@@ -93,9 +153,15 @@ pub struct NewInstall<'a> {
     pub config: &'a serde_json::Value,
     /// Communities the install is narrowed to.
     pub scope: Option<&'a [String]>,
+    /// Where it came from, when from a registry.
+    pub source: Option<&'a InstallSource>,
 }
 
-const INSTALL_COLUMNS: &str = "district, app, version, digest, manifest, granted, limits, config, status, status_reason, installed_at, updated_at, scope";
+const INSTALL_COLUMNS: &str = "district, app, version, digest, manifest, granted, limits, config, status, status_reason, installed_at, updated_at, scope, source";
+
+/// The new `updated_at` of a changed install row: now, but always later
+/// than before, so every host process's refresher sees the change.
+const BUMP_UPDATED_AT: &str = "CASE WHEN $1 > updated_at THEN $1 ELSE updated_at + 1 END";
 
 fn corrupt(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
     move |e| StoreError::Corrupt {
@@ -111,6 +177,7 @@ fn install_from_row(row: &AnyRow) -> Result<Install, StoreError> {
     let config: String = row.try_get("config")?;
     let status: String = row.try_get("status")?;
     let scope: Option<String> = row.try_get("scope")?;
+    let source: Option<String> = row.try_get("source")?;
     Ok(Install {
         district: row.try_get("district")?,
         app: row.try_get("app")?,
@@ -128,6 +195,10 @@ fn install_from_row(row: &AnyRow) -> Result<Install, StoreError> {
         status_reason: row.try_get("status_reason")?,
         installed_at: row.try_get("installed_at")?,
         updated_at: row.try_get("updated_at")?,
+        source: source
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(corrupt("install source"))?,
     })
 }
 
@@ -167,9 +238,10 @@ impl Store {
             status_reason: None,
             installed_at: now,
             updated_at: now,
+            source: new.source.cloned(),
         };
         sqlx::query(&format!(
-            "INSERT INTO installs ({INSTALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO installs ({INSTALL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(&install.district)
         .bind(&install.app)
@@ -184,6 +256,7 @@ impl Store {
         .bind(now)
         .bind(now)
         .bind(install.scope.as_ref().map(to_json))
+        .bind(install.source.as_ref().map(to_json))
         .execute(&mut *tx)
         .await
         .map_err(|e| {
@@ -270,6 +343,11 @@ impl Store {
                 "app `{app}` in district `{district}`"
             )));
         }
+        sqlx::query("DELETE FROM install_history WHERE district = $1 AND app = $2")
+            .bind(district)
+            .bind(app)
+            .execute(&mut *tx)
+            .await?;
         if !keep_data {
             sqlx::query("DELETE FROM kv WHERE district = $1 AND app = $2")
                 .bind(district)
@@ -307,6 +385,144 @@ impl Store {
             )));
         }
         self.get_install(district, app).await
+    }
+
+    /// Replace an install's version (an upgrade), keeping the version it
+    /// replaces in its history, in one transaction. Status, configuration,
+    /// scope and data stay. A conflict, changing nothing, if the install is
+    /// no longer at `from_version` (another upgrade or a rollback won).
+    pub async fn replace_install(&self, new: Replacement<'_>) -> Result<Install, StoreError> {
+        let app = new.manifest.name.as_str();
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO components (digest, bytes, size, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(new.digest)
+        .bind(new.component)
+        .bind(new.component.len() as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let kept = sqlx::query(
+            "INSERT INTO install_history (district, app, version, digest, manifest, granted, limits, source, installed_at, replaced_at) \
+             SELECT district, app, version, digest, manifest, granted, limits, source, installed_at, $1 \
+             FROM installs WHERE district = $2 AND app = $3 AND version = $4 AND digest = $5",
+        )
+        .bind(now)
+        .bind(new.district)
+        .bind(app)
+        .bind(new.from_version)
+        .bind(new.from_digest)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if kept == 0 {
+            return Err(StoreError::Conflict(format!(
+                "app `{app}` in district `{}` is no longer at version {}: it changed while the upgrade was checked; look at it again and retry",
+                new.district, new.from_version
+            )));
+        }
+        sqlx::query(&format!(
+            "UPDATE installs SET version = $2, digest = $3, manifest = $4, granted = $5, limits = $6, source = $7, \
+             installed_at = $1, updated_at = {BUMP_UPDATED_AT} WHERE district = $8 AND app = $9"
+        ))
+        .bind(now)
+        .bind(new.manifest.version.to_string())
+        .bind(new.digest)
+        .bind(to_json(new.manifest))
+        .bind(to_json(new.granted))
+        .bind(to_json(&new.limits))
+        .bind(new.source.map(to_json))
+        .bind(new.district)
+        .bind(app)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.get_install(new.district, app).await
+    }
+
+    /// Put an install back to the version before its last upgrade, with
+    /// that version's grants, in one transaction; the app's data stays.
+    pub async fn rollback_install(&self, district: &str, app: &str) -> Result<Install, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "SELECT id, version, digest, manifest, granted, limits, source, installed_at \
+             FROM install_history WHERE district = $1 AND app = $2 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(district)
+        .bind(app)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "an earlier version of app `{app}` in district `{district}` (it was never upgraded, or was rolled back as far as it goes)"
+            ))
+        })?;
+        let id: i64 = row.try_get("id")?;
+        // Taking the row is the claim: of two rollbacks at once, one wins.
+        let taken = sqlx::query("DELETE FROM install_history WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if taken == 0 {
+            return Err(StoreError::Conflict(format!(
+                "app `{app}` in district `{district}` is being rolled back by another request"
+            )));
+        }
+        sqlx::query(&format!(
+            "UPDATE installs SET version = $2, digest = $3, manifest = $4, granted = $5, limits = $6, source = $7, \
+             installed_at = $8, updated_at = {BUMP_UPDATED_AT} WHERE district = $9 AND app = $10"
+        ))
+        .bind(now_ms())
+        .bind(row.try_get::<String, _>("version")?)
+        .bind(row.try_get::<String, _>("digest")?)
+        .bind(row.try_get::<String, _>("manifest")?)
+        .bind(row.try_get::<String, _>("granted")?)
+        .bind(row.try_get::<String, _>("limits")?)
+        .bind(row.try_get::<Option<String>, _>("source")?)
+        .bind(row.try_get::<i64, _>("installed_at")?)
+        .bind(district)
+        .bind(app)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.get_install(district, app).await
+    }
+
+    /// The versions an install ran before, newest first.
+    pub async fn install_history(
+        &self,
+        district: &str,
+        app: &str,
+    ) -> Result<Vec<PreviousVersion>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, digest, granted, source, installed_at, replaced_at \
+             FROM install_history WHERE district = $1 AND app = $2 ORDER BY id DESC",
+        )
+        .bind(district)
+        .bind(app)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let granted: String = row.try_get("granted")?;
+                let source: Option<String> = row.try_get("source")?;
+                Ok(PreviousVersion {
+                    version: row.try_get("version")?,
+                    digest: row.try_get("digest")?,
+                    granted: serde_json::from_str(&granted).map_err(corrupt("install grants"))?,
+                    source: source
+                        .map(|s| serde_json::from_str(&s))
+                        .transpose()
+                        .map_err(corrupt("install source"))?,
+                    installed_at: row.try_get("installed_at")?,
+                    replaced_at: row.try_get("replaced_at")?,
+                })
+            })
+            .collect()
     }
 
     /// A component's bytes by digest.

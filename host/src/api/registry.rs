@@ -1,0 +1,196 @@
+//! Registry installs over the API: a district's trusted publisher keys,
+//! install of a release from a registry, upgrade, rollback and the versions
+//! an install ran before.
+//!
+//! Over the API a registry is an `http://` URL: a registry directory is a
+//! path on the host's disk, which only the operator at the CLI names.
+
+use std::collections::BTreeSet;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::auth::Authenticated;
+use super::{ApiError, ApiState, json_body};
+use crate::manifest::Permission;
+use crate::platform::{PlatformError, RegistryInstall, UpgradeReport, UpgradeRequest};
+use crate::store::{Install, PreviousVersion, TrustedKeyRow};
+
+pub(super) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/districts/{district}/trusted-keys", get(keys).post(trust))
+        .route(
+            "/districts/{district}/trusted-keys/{key_id}",
+            delete(revoke),
+        )
+        .route("/districts/{district}/registry-installs", post(install))
+        .route(
+            "/districts/{district}/installs/{app}/upgrade",
+            post(upgrade),
+        )
+        .route(
+            "/districts/{district}/installs/{app}/rollback",
+            post(rollback),
+        )
+        .route("/districts/{district}/installs/{app}/history", get(history))
+}
+
+fn http_registry(registry: &str) -> Result<(), ApiError> {
+    if registry.starts_with("http://") {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "`registry` must be an http:// URL (got `{registry}`); registry directories are installed from with the hutong CLI on the host"
+        )))
+    }
+}
+
+fn permissions(names: &[String]) -> Result<BTreeSet<Permission>, ApiError> {
+    Ok(names
+        .iter()
+        .map(|g| g.parse::<Permission>())
+        .collect::<Result<BTreeSet<_>, _>>()
+        .map_err(PlatformError::from)?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    public_key: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn trust(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(district): Path<String>,
+    body: Result<Json<NewKey>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<TrustedKeyRow>), ApiError> {
+    caller.require_admin(&district)?;
+    let new = json_body(
+        body,
+        r#"{"public_key": "<64 hex digits>", "name": "Example Co."}"#,
+    )?;
+    let row = state
+        .platform
+        .trust_key(&district, &new.public_key, &new.name)
+        .await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+async fn keys(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(district): Path<String>,
+) -> Result<Json<Vec<TrustedKeyRow>>, ApiError> {
+    caller.require_reader(&district)?;
+    Ok(Json(state.platform.trusted_keys(&district).await?))
+}
+
+async fn revoke(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path((district, key_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_admin(&district)?;
+    state.platform.revoke_key(&district, &key_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRegistryInstall {
+    registry: String,
+    package: String,
+    #[serde(default)]
+    grant: Vec<String>,
+    #[serde(default)]
+    config: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    communities: Option<Vec<String>>,
+}
+
+async fn install(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(district): Path<String>,
+    body: Result<Json<NewRegistryInstall>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Install>), ApiError> {
+    caller.require_admin(&district)?;
+    let new = json_body(
+        body,
+        r#"{"registry": "http://registry:8090", "package": "smart-care@^1.2", "grant": ["kv"]}"#,
+    )?;
+    http_registry(&new.registry)?;
+    let installed = state
+        .platform
+        .install_from_registry(RegistryInstall {
+            district,
+            registry: new.registry,
+            package: new.package,
+            grant: permissions(&new.grant)?,
+            grant_all: false,
+            config: serde_json::Value::Object(new.config.unwrap_or_default()),
+            communities: new.communities,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(installed)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Upgrade {
+    registry: String,
+    /// A version requirement (`^1.3`); any newer version when absent.
+    #[serde(default)]
+    requirement: Option<String>,
+    #[serde(default)]
+    grant: Vec<String>,
+}
+
+async fn upgrade(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path((district, app)): Path<(String, String)>,
+    body: Result<Json<Upgrade>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<UpgradeReport>, ApiError> {
+    caller.require_admin(&district)?;
+    let up = json_body(
+        body,
+        r#"{"registry": "http://registry:8090", "requirement": "^1.3", "grant": ["read-households"]}"#,
+    )?;
+    http_registry(&up.registry)?;
+    let report = state
+        .platform
+        .upgrade(UpgradeRequest {
+            district,
+            registry: up.registry,
+            package: format!("{app}@{}", up.requirement.as_deref().unwrap_or("*")),
+            grant: permissions(&up.grant)?,
+        })
+        .await?;
+    Ok(Json(report))
+}
+
+async fn rollback(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path((district, app)): Path<(String, String)>,
+) -> Result<Json<Install>, ApiError> {
+    caller.require_admin(&district)?;
+    let (_, restored) = state.platform.rollback(&district, &app).await?;
+    Ok(Json(restored))
+}
+
+async fn history(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path((district, app)): Path<(String, String)>,
+) -> Result<Json<Vec<PreviousVersion>>, ApiError> {
+    caller.require_reader(&district)?;
+    Ok(Json(state.platform.install_history(&district, &app).await?))
+}

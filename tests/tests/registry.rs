@@ -1,0 +1,1077 @@
+//! Installs, upgrades and rollbacks from a registry, driving the real host
+//! with real components, against a directory registry and the same directory
+//! served over HTTP, on SQLite and PostgreSQL. Every refusal installs
+//! nothing.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use hutong_host::PlatformError;
+use hutong_host::manifest::Permission;
+use hutong_host::platform::{RegistryInstall, UpgradeRequest};
+use hutong_registry::log::GENESIS;
+use hutong_registry::{
+    DirRegistry, KeyPair, LogEntry, LogEvent, PublishRequest, Refusal, Registry, RegistryError,
+    YankRequest, sha256_hex,
+};
+use hutong_tests::{Backend, TestHost, components};
+
+/// A registry for one test: a directory, and what the host talks to (the
+/// directory itself, or an HTTP server over it).
+struct TestRegistry {
+    dir: DirRegistry,
+    location: String,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        if let Some(server) = &self.server {
+            server.abort();
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Directory,
+    Http,
+}
+
+impl TestRegistry {
+    async fn new(kind: Kind) -> Self {
+        let tmp = tempfile::tempdir().expect("temporary directory");
+        let dir = DirRegistry::create(tmp.path().join("registry")).expect("create registry");
+        let (location, server) = match kind {
+            Kind::Directory => (dir.root().display().to_string(), None),
+            Kind::Http => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                let addr = listener.local_addr().expect("address");
+                let app = hutong_registry::serve::router(dir.clone());
+                let server = tokio::spawn(async move {
+                    let _ = axum::serve(listener, app).await;
+                });
+                (format!("http://{addr}"), Some(server))
+            }
+        };
+        TestRegistry {
+            dir,
+            location,
+            server,
+            _tmp: tmp,
+        }
+    }
+
+    fn client(&self) -> Box<dyn Registry> {
+        hutong_registry::open(&self.location, false).expect("open registry")
+    }
+
+    async fn publish_as(
+        &self,
+        key: &KeyPair,
+        manifest: &str,
+        component: &str,
+    ) -> Result<LogEntry, RegistryError> {
+        let bytes = std::fs::read(component).expect("read component");
+        let request = PublishRequest::sign(manifest.as_bytes().to_vec(), bytes, key)?;
+        self.client().publish(request).await
+    }
+
+    async fn publish(&self, manifest: &str, component: &str) -> LogEntry {
+        self.publish_as(&publisher(), manifest, component)
+            .await
+            .expect("publish")
+    }
+
+    async fn yank(&self, name: &str, version: &str) {
+        let version = semver::Version::parse(version).expect("version");
+        self.client()
+            .yank(YankRequest::sign(name, &version, "broken", &publisher()))
+            .await
+            .expect("yank");
+    }
+
+    fn blob_path(&self, sha256: &str) -> PathBuf {
+        self.dir.root().join("blobs").join("sha256").join(sha256)
+    }
+
+    /// Rewrite the log through `edit` and re-chain every hash, as an
+    /// operator with write access to the registry could.
+    fn rewrite_log(&self, edit: impl FnOnce(&mut Vec<LogEntry>)) {
+        let mut entries = self.dir.entries().expect("read log").to_vec();
+        edit(&mut entries);
+        let mut prev = GENESIS.to_owned();
+        let mut text = String::new();
+        for (i, entry) in entries.iter_mut().enumerate() {
+            *entry = LogEntry::seal(i as u64, &prev, entry.at, entry.event.clone());
+            prev = entry.hash.clone();
+            text.push_str(&serde_json::to_string(entry).expect("entry JSON"));
+            text.push('\n');
+        }
+        std::fs::write(self.dir.root().join("log.jsonl"), text).expect("write log");
+    }
+}
+
+fn publisher() -> KeyPair {
+    KeyPair::from_secret([42; 32])
+}
+
+/// The example app's manifest at `version`, asking for `kv` and whatever
+/// `more` adds under [permissions], with `sections` appended.
+fn hello(version: &str, host_api: &str, more: &str, sections: &str) -> String {
+    format!(
+        r#"name = "hello"
+version = "{version}"
+description = "Greets visitors and counts their visits."
+host-api = "{host_api}"
+
+[permissions]
+kv = "Counts how many times each visitor was greeted."
+{more}
+
+[http]
+public = ["/", "/greet/*", "/visits", "/ping"]
+
+{sections}
+"#
+    )
+}
+
+fn hello_v(version: &str) -> String {
+    hello(version, "^0.1", "", "")
+}
+
+/// Version 1.1.0 also asks to be called every hour.
+fn hello_with_schedule(version: &str) -> String {
+    hello(
+        version,
+        "^0.1",
+        r#"schedules = "Tidies the visit counts every hour.""#,
+        "[[schedules]]\nname = \"tidy\"\nevery = \"1h\"\n",
+    )
+}
+
+/// The raw app's component under the name `hello`: a new version that uses
+/// no capability at all.
+fn hello_as_raw(version: &str) -> String {
+    format!(
+        "name = \"hello\"\nversion = \"{version}\"\ndescription = \"Rewritten without kv.\"\nhost-api = \"^0.1\"\n[http]\npublic = [\"/*\"]\n"
+    )
+}
+
+async fn trust(host: &TestHost, district: &str) {
+    host.opened
+        .platform
+        .trust_key(district, &publisher().public().to_hex(), "Example Co.")
+        .await
+        .expect("trust key");
+}
+
+fn grants(list: &[Permission]) -> BTreeSet<Permission> {
+    list.iter().copied().collect()
+}
+
+async fn install(
+    host: &TestHost,
+    registry: &TestRegistry,
+    package: &str,
+    grant: &[Permission],
+) -> Result<hutong_host::store::Install, PlatformError> {
+    host.opened
+        .platform
+        .install_from_registry(RegistryInstall {
+            district: "east".into(),
+            registry: registry.location.clone(),
+            package: package.into(),
+            grant: grants(grant),
+            grant_all: false,
+            config: serde_json::json!({}),
+            communities: None,
+        })
+        .await
+}
+
+async fn upgrade(
+    host: &TestHost,
+    registry: &TestRegistry,
+    package: &str,
+    grant: &[Permission],
+) -> Result<hutong_host::platform::UpgradeReport, PlatformError> {
+    host.opened
+        .platform
+        .upgrade(UpgradeRequest {
+            district: "east".into(),
+            registry: registry.location.clone(),
+            package: package.into(),
+            grant: grants(grant),
+        })
+        .await
+}
+
+async fn counts(host: &TestHost) -> [i64; 4] {
+    host.opened
+        .platform
+        .store()
+        .row_counts()
+        .await
+        .expect("row counts")
+}
+
+/// Assert `result` is the refusal `expected` describes and that nothing was
+/// installed.
+async fn refused<T: std::fmt::Debug>(
+    host: &TestHost,
+    before: [i64; 4],
+    result: Result<T, PlatformError>,
+    expected: impl Fn(&PlatformError) -> bool,
+) -> String {
+    let err = result.expect_err("the install must be refused");
+    assert!(expected(&err), "unexpected refusal: {err:?}");
+    assert_eq!(counts(host).await, before, "a refusal changed nothing");
+    assert!(
+        host.opened
+            .platform
+            .store()
+            .list_installs(Some("east"))
+            .await
+            .expect("list")
+            .is_empty(),
+        "nothing installed"
+    );
+    err.to_string()
+}
+
+async fn visits(host: &TestHost, name: &str) -> Option<u64> {
+    let response = host.get("/d/east/apps/hello/visits").await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    response.json()["visits"]
+        .as_array()?
+        .iter()
+        .find(|v| v["name"] == name)
+        .and_then(|v| v["visits"].as_u64())
+}
+
+/// Run each behaviour on SQLite and PostgreSQL, against a directory registry
+/// and an HTTP one.
+macro_rules! on_every_setup {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::{Backend, Kind, TestHost, TestRegistry};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_directory() {
+                super::$name(TestHost::new(Backend::Sqlite).await, TestRegistry::new(Kind::Directory).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_http() {
+                super::$name(TestHost::new(Backend::Sqlite).await, TestRegistry::new(Kind::Http).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_directory() {
+                super::$name(TestHost::new(Backend::Postgres).await, TestRegistry::new(Kind::Directory).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_http() {
+                super::$name(TestHost::new(Backend::Postgres).await, TestRegistry::new(Kind::Http).await).await
+            }
+        }
+    )*};
+}
+
+on_every_setup!(
+    installs_the_highest_installable_release_and_records_where_it_came_from,
+    an_exact_pin_installs_a_yanked_release,
+    a_yanked_release_is_refused_unless_pinned_exactly,
+    a_release_for_another_host_api_is_refused,
+    a_tampered_component_is_refused,
+    a_bad_signature_is_refused,
+    an_untrusted_or_revoked_key_is_refused,
+    republishing_a_version_is_refused_even_with_the_same_bytes,
+    a_rewound_log_is_refused,
+    a_rewritten_log_is_refused,
+    a_log_entry_edited_in_place_is_refused,
+    an_upgrade_adding_permissions_waits_until_they_are_granted,
+    an_upgrade_revokes_dropped_permissions_and_rollback_restores_grants_and_keeps_data,
+    a_reinstall_comes_from_the_package_cache,
+    another_process_serves_the_upgraded_version,
+);
+
+hutong_tests::on_both_backends!(the_api_trusts_keys_installs_upgrades_and_rolls_back);
+
+async fn installs_the_highest_installable_release_and_records_where_it_came_from(
+    host: TestHost,
+    registry: TestRegistry,
+) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    for v in ["1.0.0", "1.2.0", "1.2.3"] {
+        registry.publish(&hello_v(v), components::HELLO).await;
+    }
+    registry.yank("hello", "1.2.3").await;
+    registry
+        .publish(&hello("1.3.0", "^0.2", "", ""), components::HELLO)
+        .await;
+    registry.publish(&hello_v("2.0.0"), components::HELLO).await;
+
+    let installed = install(&host, &registry, "hello@^1", &[Permission::Kv])
+        .await
+        .expect("install");
+    assert_eq!(
+        installed.version, "1.2.0",
+        "1.2.3 is yanked, 1.3.0 needs host API 0.2"
+    );
+    assert_eq!(installed.granted, grants(&[Permission::Kv]));
+    let source = installed
+        .source
+        .clone()
+        .expect("a registry install records its source");
+    assert_eq!(source.registry, registry.client().location());
+    assert_eq!(source.log_index, 1);
+    assert_eq!(source.log_size, 6);
+    assert_eq!(source.key_id, publisher().public().id());
+    assert!(!source.yanked);
+    assert_eq!(
+        installed.digest,
+        sha256_hex(&std::fs::read(components::HELLO).expect("read"))
+    );
+    // What was recorded is what the host reads back, and the app serves.
+    let stored = host
+        .opened
+        .platform
+        .store()
+        .get_install("east", "hello")
+        .await
+        .expect("stored");
+    assert_eq!(stored.source, Some(source));
+    let greeted = host.get("/d/east/apps/hello/greet/ana").await;
+    assert_eq!(greeted.status, 200, "{}", greeted.text());
+    assert_eq!(greeted.json()["visits"], 1);
+}
+
+async fn an_exact_pin_installs_a_yanked_release(host: TestHost, registry: TestRegistry) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry.publish(&hello_v("1.2.3"), components::HELLO).await;
+    registry.yank("hello", "1.2.3").await;
+    let installed = install(&host, &registry, "hello@=1.2.3", &[Permission::Kv])
+        .await
+        .expect("an exact pin installs a yanked release");
+    assert_eq!(installed.version, "1.2.3");
+    assert!(installed.source.expect("source").yanked);
+}
+
+async fn a_yanked_release_is_refused_unless_pinned_exactly(host: TestHost, registry: TestRegistry) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry.publish(&hello_v("1.2.3"), components::HELLO).await;
+    registry.yank("hello", "1.2.3").await;
+    let before = counts(&host).await;
+    for request in ["hello@^1.2.3", "hello@~1.2", "hello"] {
+        let message = refused(
+            &host,
+            before,
+            install(&host, &registry, request, &[Permission::Kv]).await,
+            |e| matches!(e, PlatformError::Registry(RegistryError::Yanked { .. })),
+        )
+        .await;
+        assert!(message.contains("=x.y.z"), "says how to pin: {message}");
+    }
+}
+
+async fn a_release_for_another_host_api_is_refused(host: TestHost, registry: TestRegistry) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry
+        .publish(&hello("1.0.0", "^0.2", "", ""), components::HELLO)
+        .await;
+    let before = counts(&host).await;
+    let message = refused(
+        &host,
+        before,
+        install(&host, &registry, "hello@^1", &[Permission::Kv]).await,
+        |e| {
+            matches!(
+                e,
+                PlatformError::Registry(RegistryError::IncompatibleHostApi { .. })
+            )
+        },
+    )
+    .await;
+    assert!(
+        message.contains("^0.2") && message.contains("0.1.0"),
+        "{message}"
+    );
+}
+
+async fn a_tampered_component_is_refused(host: TestHost, registry: TestRegistry) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    let entry = registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    let LogEvent::Publish(release) = entry.event else {
+        panic!("not a publish")
+    };
+    // Another real component under the signed digest's name.
+    std::fs::copy(
+        components::RAW_APP,
+        registry.blob_path(&release.component_sha256),
+    )
+    .expect("swap blob");
+    let before = counts(&host).await;
+    refused(
+        &host,
+        before,
+        install(&host, &registry, "hello@^1", &[Permission::Kv]).await,
+        |e| {
+            matches!(
+                e,
+                PlatformError::Registry(RegistryError::Tampered {
+                    what: "component",
+                    ..
+                })
+            )
+        },
+    )
+    .await;
+}
+
+async fn a_bad_signature_is_refused(host: TestHost, registry: TestRegistry) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    // The operator points the signed release at another component and
+    // re-chains the log: every hash holds, the signature does not.
+    let raw = std::fs::read(components::RAW_APP).expect("read");
+    std::fs::write(registry.blob_path(&sha256_hex(&raw)), &raw).expect("write blob");
+    registry.rewrite_log(|entries| {
+        if let LogEvent::Publish(r) = &mut entries[0].event {
+            r.component_sha256 = sha256_hex(&raw);
+            r.component_size = raw.len() as u64;
+        }
+    });
+    let before = counts(&host).await;
+    refused(
+        &host,
+        before,
+        install(&host, &registry, "hello@^1", &[Permission::Kv]).await,
+        |e| {
+            matches!(
+                e,
+                PlatformError::Registry(RegistryError::BadSignature { .. })
+            )
+        },
+    )
+    .await;
+}
+
+async fn an_untrusted_or_revoked_key_is_refused(host: TestHost, registry: TestRegistry) {
+    host.district("east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    let before = counts(&host).await;
+    let message = refused(
+        &host,
+        before,
+        install(&host, &registry, "hello", &[Permission::Kv]).await,
+        |e| {
+            matches!(
+                e,
+                PlatformError::Registry(RegistryError::UntrustedKey { .. })
+            )
+        },
+    )
+    .await;
+    assert!(
+        message.contains("hutong registry trust --district east"),
+        "{message}"
+    );
+
+    // Trusting another key, or trusting in another district, does not help.
+    let platform = &host.opened.platform;
+    platform
+        .trust_key(
+            "east",
+            &KeyPair::from_secret([7; 32]).public().to_hex(),
+            "someone else",
+        )
+        .await
+        .expect("trust");
+    host.district("west").await;
+    trust(&host, "west").await;
+    let before = counts(&host).await;
+    refused(
+        &host,
+        before,
+        install(&host, &registry, "hello", &[Permission::Kv]).await,
+        |e| {
+            matches!(
+                e,
+                PlatformError::Registry(RegistryError::UntrustedKey { .. })
+            )
+        },
+    )
+    .await;
+
+    trust(&host, "east").await;
+    platform
+        .revoke_key("east", &publisher().public().id())
+        .await
+        .expect("revoke");
+    let before = counts(&host).await;
+    refused(
+        &host,
+        before,
+        install(&host, &registry, "hello", &[Permission::Kv]).await,
+        |e| matches!(e, PlatformError::Registry(RegistryError::RevokedKey { .. })),
+    )
+    .await;
+    // A revocation stays on record: trusting the key again is refused.
+    assert!(matches!(
+        platform
+            .trust_key("east", &publisher().public().to_hex(), "again")
+            .await,
+        Err(PlatformError::Conflict(_))
+    ));
+    assert!(matches!(
+        platform.trust_key("east", "not a key", "").await,
+        Err(PlatformError::Registry(RegistryError::Invalid(_)))
+    ));
+    let keys = platform.trusted_keys("east").await.expect("keys");
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.iter()
+            .any(|k| k.key_id == publisher().public().id() && k.revoked_at.is_some())
+    );
+}
+
+async fn republishing_a_version_is_refused_even_with_the_same_bytes(
+    host: TestHost,
+    registry: TestRegistry,
+) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    let same = registry
+        .publish_as(&publisher(), &hello_v("1.0.0"), components::HELLO)
+        .await;
+    assert!(
+        matches!(same, Err(RegistryError::Refused(Refusal::Republish { .. }))),
+        "{same:?}"
+    );
+    let other = registry
+        .publish_as(&publisher(), &hello_as_raw("1.0.0"), components::RAW_APP)
+        .await;
+    assert!(
+        matches!(
+            other,
+            Err(RegistryError::Refused(Refusal::Republish { .. }))
+        ),
+        "{other:?}"
+    );
+    assert_eq!(registry.dir.entries().expect("log").len(), 1);
+    // The version installed is the one first published.
+    let installed = install(&host, &registry, "hello@=1.0.0", &[Permission::Kv])
+        .await
+        .expect("install");
+    assert_eq!(
+        installed.digest,
+        sha256_hex(&std::fs::read(components::HELLO).expect("read"))
+    );
+}
+
+async fn a_rewound_log_is_refused(host: TestHost, registry: TestRegistry) {
+    host.district("east").await;
+    host.district("west").await;
+    trust(&host, "east").await;
+    trust(&host, "west").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry.publish(&hello_v("1.1.0"), components::HELLO).await;
+    host.opened
+        .platform
+        .install_from_registry(RegistryInstall {
+            district: "west".into(),
+            registry: registry.location.clone(),
+            package: "hello".into(),
+            grant: grants(&[Permission::Kv]),
+            grant_all: false,
+            config: serde_json::json!({}),
+            communities: None,
+        })
+        .await
+        .expect("install in west");
+    // The registry loses its last entry.
+    registry.rewrite_log(|entries| {
+        entries.pop();
+    });
+    let before = counts(&host).await;
+    let err = install(&host, &registry, "hello@^1", &[Permission::Kv])
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            PlatformError::Registry(RegistryError::LogRewound {
+                remembered: 2,
+                now: 1,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(counts(&host).await, before);
+    assert!(
+        host.opened
+            .platform
+            .store()
+            .list_installs(Some("east"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
+
+async fn a_rewritten_log_is_refused(host: TestHost, registry: TestRegistry) {
+    host.district("east").await;
+    host.district("west").await;
+    trust(&host, "east").await;
+    trust(&host, "west").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry.publish(&hello_v("1.1.0"), components::HELLO).await;
+    host.opened
+        .platform
+        .install_from_registry(RegistryInstall {
+            district: "west".into(),
+            registry: registry.location.clone(),
+            package: "hello".into(),
+            grant: grants(&[Permission::Kv]),
+            grant_all: false,
+            config: serde_json::json!({}),
+            communities: None,
+        })
+        .await
+        .expect("install in west");
+    // The registry replaces 1.1.0 with other bytes, re-signed by the
+    // publisher and re-chained, and grows past what the host saw: every
+    // entry verifies on its own, but the history changed.
+    registry.rewrite_log(|entries| {
+        entries.pop();
+    });
+    registry
+        .publish(&hello_as_raw("1.1.0"), components::RAW_APP)
+        .await;
+    registry.publish(&hello_v("1.2.0"), components::HELLO).await;
+    let before = counts(&host).await;
+    let message = refused_in_east(
+        &host,
+        before,
+        install(&host, &registry, "hello@^1", &[Permission::Kv]).await,
+    )
+    .await;
+    assert!(message.contains("rewrote its log"), "{message}");
+}
+
+/// Like [`refused`], for tests where another district has installs.
+async fn refused_in_east<T: std::fmt::Debug>(
+    host: &TestHost,
+    before: [i64; 4],
+    result: Result<T, PlatformError>,
+) -> String {
+    let err = result.expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            PlatformError::Registry(RegistryError::LogRewritten { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(counts(host).await, before);
+    assert!(
+        host.opened
+            .platform
+            .store()
+            .list_installs(Some("east"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    err.to_string()
+}
+
+async fn an_upgrade_adding_permissions_waits_until_they_are_granted(
+    host: TestHost,
+    registry: TestRegistry,
+) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry
+        .publish(&hello_with_schedule("1.1.0"), components::HELLO)
+        .await;
+    install(&host, &registry, "hello@=1.0.0", &[Permission::Kv])
+        .await
+        .expect("install 1.0.0");
+    let store = host.opened.platform.store();
+    let before = store.get_install("east", "hello").await.expect("install");
+
+    let plan = host
+        .opened
+        .platform
+        .plan_from_registry("east", &registry.location, "hello@^1.1")
+        .await
+        .expect("plan");
+    assert_eq!(plan.installed.as_deref(), Some("1.0.0"));
+    assert_eq!(plan.version, "1.1.0");
+    assert_eq!(
+        plan.added.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        vec![Permission::Schedules]
+    );
+    assert!(plan.removed.is_empty());
+    let err = upgrade(&host, &registry, "hello@^1.1", &[])
+        .await
+        .expect_err("held until granted");
+    match &err {
+        PlatformError::PermissionsNeeded { needed, .. } => {
+            assert_eq!(needed, &vec![Permission::Schedules]);
+        }
+        other => panic!("unexpected: {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains("--grant schedules") && message.contains("Tidies the visit counts"),
+        "says which grant is needed and why: {message}"
+    );
+    let after = store.get_install("east", "hello").await.expect("install");
+    assert_eq!(after, before, "nothing changed");
+    assert!(
+        store
+            .install_history("east", "hello")
+            .await
+            .expect("history")
+            .is_empty()
+    );
+
+    // Granting something the new version does not declare is refused too.
+    assert!(matches!(
+        upgrade(
+            &host,
+            &registry,
+            "hello@^1.1",
+            &[Permission::Schedules, Permission::OpenCases]
+        )
+        .await,
+        Err(PlatformError::GrantNotDeclared { .. })
+    ));
+
+    let report = upgrade(&host, &registry, "hello@^1.1", &[Permission::Schedules])
+        .await
+        .expect("upgrade");
+    assert_eq!(
+        (report.from.as_str(), report.to.as_str()),
+        ("1.0.0", "1.1.0")
+    );
+    assert_eq!(report.added.len(), 1);
+    assert_eq!(report.added[0].0, Permission::Schedules);
+    assert!(report.removed.is_empty());
+    assert_eq!(
+        report.install.granted,
+        grants(&[Permission::Kv, Permission::Schedules])
+    );
+    let history = store
+        .install_history("east", "hello")
+        .await
+        .expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].version, "1.0.0");
+
+    // Nothing newer: a second upgrade says so and changes nothing.
+    assert!(matches!(
+        upgrade(&host, &registry, "hello@^1.1", &[]).await,
+        Err(PlatformError::Conflict(_))
+    ));
+
+    // Uninstalling forgets the earlier versions: a reinstall has nothing to
+    // roll back to.
+    host.opened
+        .platform
+        .uninstall("east", "hello", true)
+        .await
+        .expect("uninstall");
+    install(
+        &host,
+        &registry,
+        "hello@=1.1.0",
+        &[Permission::Kv, Permission::Schedules],
+    )
+    .await
+    .expect("reinstall");
+    assert!(matches!(
+        host.opened.platform.rollback("east", "hello").await,
+        Err(PlatformError::NotFound(_))
+    ));
+}
+
+async fn an_upgrade_revokes_dropped_permissions_and_rollback_restores_grants_and_keeps_data(
+    host: TestHost,
+    registry: TestRegistry,
+) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry
+        .publish(&hello_as_raw("2.0.0"), components::RAW_APP)
+        .await;
+    install(&host, &registry, "hello@^1", &[Permission::Kv])
+        .await
+        .expect("install");
+    for _ in 0..3 {
+        assert_eq!(host.get("/d/east/apps/hello/greet/ana").await.status, 200);
+    }
+    assert_eq!(visits(&host, "ana").await, Some(3));
+
+    let report = upgrade(&host, &registry, "hello@^2", &[])
+        .await
+        .expect("an upgrade that drops permissions needs no grant");
+    assert_eq!(report.removed, vec![Permission::Kv]);
+    assert!(report.install.granted.is_empty(), "kv was revoked");
+    // The running component was swapped: the new version answers.
+    let answer = host.get("/d/east/apps/hello/visits").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.text(), "raw app at /visits");
+
+    let (from, restored) = host
+        .opened
+        .platform
+        .rollback("east", "hello")
+        .await
+        .expect("rollback");
+    assert_eq!(from, "2.0.0");
+    assert_eq!(restored.version, "1.0.0");
+    assert_eq!(
+        restored.granted,
+        grants(&[Permission::Kv]),
+        "its grants are back"
+    );
+    assert_eq!(
+        restored.digest,
+        sha256_hex(&std::fs::read(components::HELLO).expect("read"))
+    );
+    // The old component serves again, with the app's data as it was.
+    assert_eq!(visits(&host, "ana").await, Some(3));
+    assert_eq!(
+        host.get("/d/east/apps/hello/greet/ana").await.json()["visits"],
+        4
+    );
+
+    // Nothing earlier to go back to.
+    assert!(matches!(
+        host.opened.platform.rollback("east", "hello").await,
+        Err(PlatformError::NotFound(_))
+    ));
+}
+
+async fn a_reinstall_comes_from_the_package_cache(host: TestHost, registry: TestRegistry) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    let entry = registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    install(&host, &registry, "hello", &[Permission::Kv])
+        .await
+        .expect("install");
+    host.opened
+        .platform
+        .uninstall("east", "hello", false)
+        .await
+        .expect("uninstall");
+    // The registry can no longer serve the bytes; the host has them.
+    let LogEvent::Publish(release) = entry.event else {
+        panic!("not a publish")
+    };
+    std::fs::remove_file(registry.blob_path(&release.component_sha256)).expect("remove blob");
+    std::fs::remove_file(registry.blob_path(&release.manifest_sha256)).expect("remove blob");
+    let again = install(&host, &registry, "hello", &[Permission::Kv])
+        .await
+        .expect("reinstall from the cache");
+    assert_eq!(again.version, "1.0.0");
+    let cached: PathBuf = host
+        .settings
+        .data_dir
+        .join("packages")
+        .join("sha256")
+        .join(&release.component_sha256);
+    assert!(Path::new(&cached).is_file());
+}
+
+async fn another_process_serves_the_upgraded_version(host: TestHost, registry: TestRegistry) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry
+        .publish(&hello_as_raw("2.0.0"), components::RAW_APP)
+        .await;
+    install(&host, &registry, "hello@^1", &[Permission::Kv])
+        .await
+        .expect("install");
+    let other = host.another_process().await;
+    other.platform.runtime().load_all().await.expect("load");
+    let ping = async || {
+        let answer = other
+            .platform
+            .runtime()
+            .handle_http("east", "hello", hutong_host::AppRequest::get("/ping"))
+            .await
+            .expect("call");
+        String::from_utf8_lossy(&answer.body).into_owned()
+    };
+    assert_eq!(ping().await, "pong");
+    upgrade(&host, &registry, "hello@^2", &[])
+        .await
+        .expect("upgrade");
+    other.platform.runtime().refresh().await.expect("refresh");
+    assert_eq!(ping().await, "raw app at /ping");
+}
+
+async fn the_api_trusts_keys_installs_upgrades_and_rolls_back(host: TestHost) {
+    use axum::http::{Method, StatusCode};
+    let registry = TestRegistry::new(Kind::Http).await;
+    host.district("east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry
+        .publish(&hello_with_schedule("1.1.0"), components::HELLO)
+        .await;
+    let base = "/api/v1/districts/east";
+    let post = async |uri: &str, body: serde_json::Value| {
+        host.request(Method::POST, &format!("{base}{uri}"), body.to_string())
+            .await
+    };
+    let install_body = serde_json::json!({
+        "registry": registry.location, "package": "hello@=1.0.0", "grant": ["kv"],
+    });
+    let r = post("/registry-installs", install_body.clone()).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("does not trust"), "{}", r.text());
+
+    let r = post(
+        "/trusted-keys",
+        serde_json::json!({ "public_key": publisher().public().to_hex(), "name": "Example Co." }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["key_id"], publisher().public().id());
+    let r = host.get(&format!("{base}/trusted-keys")).await;
+    assert_eq!(r.json().as_array().map(Vec::len), Some(1));
+
+    // A registry directory is the operator's business, not the API's.
+    let r = post(
+        "/registry-installs",
+        serde_json::json!({ "registry": registry.dir.root(), "package": "hello" }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+
+    let r = post("/registry-installs", install_body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["source"]["log_index"], 0);
+
+    let r = post(
+        "/installs/hello/upgrade",
+        serde_json::json!({ "registry": registry.location }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "permissions_needed");
+    assert!(r.text().contains("--grant schedules"), "{}", r.text());
+    let r = post(
+        "/installs/hello/upgrade",
+        serde_json::json!({ "registry": registry.location, "requirement": "^1.1", "grant": ["schedules"] }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["to"], "1.1.0");
+    assert_eq!(r.json()["added"][0][0], "schedules");
+    let r = host.get(&format!("{base}/installs/hello/history")).await;
+    assert_eq!(r.json()[0]["version"], "1.0.0");
+
+    let r = post("/installs/hello/rollback", serde_json::json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["version"], "1.0.0");
+    assert_eq!(r.json()["granted"], serde_json::json!(["kv"]));
+
+    let r = host
+        .request(
+            Method::DELETE,
+            &format!("{base}/trusted-keys/{}", publisher().public().id()),
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = host.get(&format!("{base}/trusted-keys")).await;
+    assert!(r.json()[0]["revoked_at"].is_i64(), "{}", r.text());
+
+    // A worker of the district may do none of it.
+    let worker = host.worker("w1", "east", &[]).await;
+    let r = host
+        .request_as(
+            Some(&worker),
+            Method::GET,
+            &format!("{base}/trusted-keys"),
+            axum::body::Body::empty(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+}
+
+async fn a_log_entry_edited_in_place_is_refused(host: TestHost, registry: TestRegistry) {
+    host.district("east").await;
+    host.district("west").await;
+    trust(&host, "east").await;
+    trust(&host, "west").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry.publish(&hello_v("1.1.0"), components::HELLO).await;
+    // West has seen the log; east's host is the same, so both districts
+    // check against the remembered head below.
+    host.opened
+        .platform
+        .install_from_registry(RegistryInstall {
+            district: "west".into(),
+            registry: registry.location.clone(),
+            package: "hello@=1.1.0".into(),
+            grant: grants(&[Permission::Kv]),
+            grant_all: false,
+            config: serde_json::json!({}),
+            communities: None,
+        })
+        .await
+        .expect("install in west");
+    // Someone with write access changes entry 0's size without re-chaining.
+    let path = registry.dir.root().join("log.jsonl");
+    let text = std::fs::read_to_string(&path).expect("log");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut entry: serde_json::Value = serde_json::from_str(&lines[0]).expect("entry");
+    entry["component_size"] = serde_json::json!(1);
+    lines[0] = entry.to_string();
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write log");
+
+    // The entry lies before the remembered head, so the proof that 1.0.0 is
+    // in the log is where the change shows.
+    let before = counts(&host).await;
+    let err = install(&host, &registry, "hello@=1.0.0", &[Permission::Kv])
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(err, PlatformError::Registry(RegistryError::BadProof { .. })),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("changed after it was written"),
+        "{err}"
+    );
+    assert_eq!(counts(&host).await, before);
+    assert!(
+        host.opened
+            .platform
+            .store()
+            .list_installs(Some("east"))
+            .await
+            .expect("list")
+            .is_empty()
+    );
+}
