@@ -219,6 +219,10 @@ enum Command {
         /// The example app's manifest.
         #[arg(long, default_value = "examples/hello/hutong.toml")]
         manifest: PathBuf,
+        /// Where the district apps of `plugins/` were built; each one found
+        /// there is installed too, with its manifest from `plugins/`.
+        #[arg(long, default_value = "target/guests/wasm32-wasip2/release")]
+        apps_dir: PathBuf,
     },
 }
 
@@ -649,7 +653,8 @@ async fn main() -> Result<()> {
             listen,
             component,
             manifest,
-        } => demo(&opened, listen, &component, &manifest).await,
+            apps_dir,
+        } => demo(&opened, listen, &component, &manifest, &apps_dir).await,
     }
 }
 
@@ -1197,11 +1202,60 @@ fn print_install_summary(i: &Install) {
     );
 }
 
+/// The district apps of `plugins/` the demo installs, by name, with the file
+/// cargo writes for each.
+const DEMO_APPS: &[(&str, &str)] = &[
+    ("smart-care", "smart_care.wasm"),
+    ("e-voting", "e_voting.wasm"),
+    ("party-building", "party_building.wasm"),
+];
+
+/// Install (afresh) each district app built into `apps_dir`, granting all it
+/// asks for; returns the names installed. An app not built is left out with
+/// a note, so the demo still runs with only the example.
+async fn demo_apps(opened: &Opened, apps_dir: &Path) -> Result<Vec<String>> {
+    let mut installed = Vec::new();
+    for (name, wasm) in DEMO_APPS {
+        let component = apps_dir.join(wasm);
+        if !component.exists() {
+            println!(
+                "{name} is not built ({} is missing); `bash scripts/build-apps` builds it",
+                component.display()
+            );
+            continue;
+        }
+        match opened.platform.uninstall("demo", name, false).await {
+            Ok(()) | Err(PlatformError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let manifest = PathBuf::from(format!("plugins/{name}/hutong.toml"));
+        let install = install(
+            opened,
+            "demo",
+            InstallFiles {
+                manifest: &manifest,
+                component: &component,
+                config: None,
+            },
+            Grants {
+                grants: vec![],
+                grant_all: true,
+                communities: None,
+            },
+        )
+        .await?;
+        print_install_summary(&install);
+        installed.push(install.app);
+    }
+    Ok(installed)
+}
+
 async fn demo(
     opened: &Opened,
     listen: SocketAddr,
     component: &Path,
     manifest: &Path,
+    apps_dir: &Path,
 ) -> Result<()> {
     if !component.exists() {
         bail!(
@@ -1252,6 +1306,7 @@ async fn demo(
         );
     }
     print_install_summary(&installed);
+    let apps = demo_apps(opened, apps_dir).await?;
     let tokens = demo_accounts(opened).await?;
     let first_case = cli::cases::demo_set_up(opened, "demo").await?;
     let base = format!("http://{listen}");
@@ -1288,6 +1343,24 @@ async fn demo(
     println!("  curl {base}/d/demo/open311/v2/services.json");
     println!("  curl -H 'Authorization: Bearer {admin}' {base}/api/v1/districts/demo/case-figures");
     println!("  curl {base}/metrics");
+    if !apps.is_empty() {
+        println!();
+        println!("District apps ({}):", apps.join(", "));
+    }
+    for app in &apps {
+        match app.as_str() {
+            "smart-care" => println!(
+                "  curl -H 'Authorization: Bearer {worker}' {base}/d/demo/apps/smart-care/api/residents   # filled by its first five-minute watch"
+            ),
+            "e-voting" => println!(
+                "  curl -H 'Authorization: Bearer {resident}' {base}/d/demo/apps/e-voting/polls"
+            ),
+            "party-building" => println!(
+                "  curl -H 'Authorization: Bearer {admin}' {base}/d/demo/apps/party-building/branches"
+            ),
+            _ => {}
+        }
+    }
     println!("Ctrl-C stops it.");
     serve(opened, listen).await
 }
