@@ -296,6 +296,7 @@ on_every_setup!(
     an_upgrade_revokes_dropped_permissions_and_rollback_restores_grants_and_keeps_data,
     a_reinstall_comes_from_the_package_cache,
     another_process_serves_the_upgraded_version,
+    a_rollback_to_a_release_signed_by_a_revoked_key_is_refused,
 );
 
 hutong_tests::on_both_backends!(the_api_trusts_keys_installs_upgrades_and_rolls_back);
@@ -1073,5 +1074,53 @@ async fn a_log_entry_edited_in_place_is_refused(host: TestHost, registry: TestRe
             .await
             .expect("list")
             .is_empty()
+    );
+}
+
+async fn a_rollback_to_a_release_signed_by_a_revoked_key_is_refused(
+    host: TestHost,
+    registry: TestRegistry,
+) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry.publish(&hello_v("1.1.0"), components::HELLO).await;
+    install(&host, &registry, "hello@=1.0.0", &[Permission::Kv])
+        .await
+        .expect("install 1.0.0");
+    upgrade(&host, &registry, "hello@^1.1", &[])
+        .await
+        .expect("upgrade to 1.1.0");
+    let platform = &host.opened.platform;
+    platform
+        .revoke_key("east", &publisher().public().id())
+        .await
+        .expect("revoke");
+    let store = platform.store();
+    let before = store.get_install("east", "hello").await.expect("install");
+    let got = platform.rollback("east", "hello").await;
+    assert!(
+        matches!(
+            &got,
+            Err(PlatformError::Registry(RegistryError::RevokedKey { version, .. })) if version == "1.0.0"
+        ),
+        "{got:?}"
+    );
+    assert_eq!(
+        store.get_install("east", "hello").await.expect("install"),
+        before,
+        "the install stays at 1.1.0"
+    );
+    let history = store
+        .install_history("east", "hello")
+        .await
+        .expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|v| v.version.as_str())
+            .collect::<Vec<_>>(),
+        vec!["1.0.0"],
+        "the earlier version is still on record"
     );
 }
