@@ -186,12 +186,18 @@ impl Platform {
                     (fetched.head.size, &fetched.head.hash),
                 )
                 .await?;
-            attempt += 1;
-            if advanced || attempt >= HEAD_RACE_RETRIES {
-                if !advanced {
-                    tracing::warn!(registry = %location, "another process keeps moving the remembered log head; its head was checked the last time round");
-                }
+            if advanced {
                 break fetched;
+            }
+            // The package was checked against a head another process has
+            // since replaced: installing it would skip the check that the
+            // registry shows every host one history.
+            attempt += 1;
+            if attempt >= HEAD_RACE_RETRIES {
+                tracing::warn!(registry = %location, "other processes kept moving the remembered log head; refused the fetch");
+                return Err(PlatformError::Conflict(format!(
+                    "registry {location}: other host processes kept moving the log head this host remembers while the package was checked, so it could not be checked against the newest one; nothing was installed, try again"
+                )));
             }
         };
         tracing::info!(
