@@ -88,6 +88,18 @@ pub(crate) fn json_body<T>(
     }
 }
 
+/// Permission names from a request body, parsed; an unknown name is the
+/// platform's refusal (which lists the permissions there are).
+pub(crate) fn permissions(
+    names: &[String],
+) -> Result<std::collections::BTreeSet<crate::manifest::Permission>, ApiError> {
+    Ok(names
+        .iter()
+        .map(|g| g.parse::<crate::manifest::Permission>())
+        .collect::<Result<_, _>>()
+        .map_err(crate::platform::PlatformError::from)?)
+}
+
 /// A JSON body that may be left out (empty means all defaults), or a 400
 /// that shows what was expected.
 pub(crate) fn optional_json<T: serde::de::DeserializeOwned + Default>(

@@ -178,9 +178,21 @@ pub fn check_chain(
     entries: &[LogEntry],
     head: &LogHead,
 ) -> Result<(), ChainError> {
+    // The indexes come from the registry: one that starts a chain near
+    // u64::MAX is refused, not left to overflow.
+    let past_end = |offset: usize| {
+        u64::try_from(offset)
+            .ok()
+            .and_then(|o| from_index.checked_add(o))
+            .ok_or_else(|| {
+                ChainError::Broken(format!(
+                    "the entries start at {from_index}, past any log this host can check"
+                ))
+            })
+    };
     let mut prev = from_hash;
     for (offset, entry) in entries.iter().enumerate() {
-        let index = from_index + offset as u64;
+        let index = past_end(offset)?;
         if entry.index != index {
             return Err(ChainError::Broken(format!(
                 "entry {index} says it is entry {}",
@@ -201,7 +213,7 @@ pub fn check_chain(
         }
         prev = &entry.hash;
     }
-    let end = from_index + entries.len() as u64;
+    let end = past_end(entries.len())?;
     if end != head.size || prev != head.hash {
         return Err(ChainError::Broken(format!(
             "the entries end at {end} with hash {prev}, but the head is {} with hash {}",
@@ -393,6 +405,22 @@ mod tests {
             check_chain(0, GENESIS, &entries, &h),
             Err(ChainError::Broken(d)) if d.contains("changed")
         ));
+    }
+
+    #[test]
+    fn a_proof_starting_at_the_last_possible_index_is_refused_not_overflowed() {
+        let entries = log(&["1.0.0"]);
+        let h = head(&entries);
+        let forged = LogEntry::seal(u64::MAX, &h.hash, 1, publish("1.0.0"));
+        let proof = Proof {
+            head: h.clone(),
+            entries: vec![forged],
+        };
+        let got = check_proof(&proof, "app", &Version::new(1, 0, 0), &h);
+        assert!(
+            got.as_ref().is_err_and(|d| d.contains("past any log")),
+            "{got:?}"
+        );
     }
 
     #[test]

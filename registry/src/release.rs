@@ -139,9 +139,12 @@ impl ReleaseRecord {
     /// Whether the record's key id belongs to its key and the signature
     /// verifies.
     pub fn signature_valid(&self) -> bool {
-        PublicKey::parse(&self.public_key).is_ok_and(|k| {
-            k.id() == self.key_id && k.verifies(self.statement().as_bytes(), &self.signature)
-        })
+        signed(
+            &self.public_key,
+            &self.key_id,
+            &self.statement(),
+            &self.signature,
+        )
     }
 
     /// The host-API requirement, parsed.
@@ -171,13 +174,33 @@ impl YankRecord {
     /// Whether the record's key id belongs to its key and the signature
     /// verifies.
     pub fn signature_valid(&self) -> bool {
-        PublicKey::parse(&self.public_key).is_ok_and(|k| {
-            k.id() == self.key_id
-                && k.verifies(
-                    yank_statement(&self.name, &self.version, &self.reason).as_bytes(),
-                    &self.signature,
-                )
-        })
+        signed(
+            &self.public_key,
+            &self.key_id,
+            &yank_statement(&self.name, &self.version, &self.reason),
+            &self.signature,
+        )
+    }
+}
+
+/// Whether `public_key` (hex) has the id `key_id` and `signature` (hex)
+/// is its signature of `statement`.
+fn signed(public_key: &str, key_id: &str, statement: &str, signature: &str) -> bool {
+    PublicKey::parse(public_key)
+        .is_ok_and(|k| k.id() == key_id && k.verifies(statement.as_bytes(), signature))
+}
+
+/// A publisher's key as a request carries it (hex), parsed.
+fn request_key(public_key: &str) -> Result<PublicKey, Refusal> {
+    PublicKey::parse(public_key).map_err(|e| Refusal::Invalid(e.to_string()))
+}
+
+/// The refusal of a request whose signature does not verify.
+fn bad_signature(name: String, version: &Version, key_id: String) -> Refusal {
+    Refusal::BadSignature {
+        name,
+        version: version.to_string(),
+        key_id,
     }
 }
 
@@ -243,8 +266,7 @@ impl PublishRequest {
                 "the component is not WebAssembly (it does not start with \\0asm)".into(),
             ));
         }
-        let key =
-            PublicKey::parse(&self.public_key).map_err(|e| Refusal::Invalid(e.to_string()))?;
+        let key = request_key(&self.public_key)?;
         let record = ReleaseRecord {
             name: info.name,
             version: info.version,
@@ -257,11 +279,7 @@ impl PublishRequest {
             signature: self.signature.clone(),
         };
         if !record.signature_valid() {
-            return Err(Refusal::BadSignature {
-                name: record.name,
-                version: record.version.to_string(),
-                key_id: record.key_id,
-            });
+            return Err(bad_signature(record.name, &record.version, record.key_id));
         }
         Ok(record)
     }
@@ -296,8 +314,7 @@ impl YankRequest {
 
     /// Check the signature; the record the log will hold.
     pub fn check(&self) -> Result<YankRecord, Refusal> {
-        let key =
-            PublicKey::parse(&self.public_key).map_err(|e| Refusal::Invalid(e.to_string()))?;
+        let key = request_key(&self.public_key)?;
         let record = YankRecord {
             name: self.name.clone(),
             version: self.version.clone(),
@@ -307,11 +324,7 @@ impl YankRequest {
             signature: self.signature.clone(),
         };
         if !record.signature_valid() {
-            return Err(Refusal::BadSignature {
-                name: record.name,
-                version: record.version.to_string(),
-                key_id: record.key_id,
-            });
+            return Err(bad_signature(record.name, &record.version, record.key_id));
         }
         Ok(record)
     }

@@ -177,19 +177,29 @@ async fn call(
         .await
 }
 
-/// Create a poll and drive it open; returns its id.
-async fn open_poll(host: &TestHost, d: &District, body: Value) -> String {
-    let r = call(host, &d.worker, Method::POST, "/polls", body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let id = r.json()["poll"]["id"].as_str().expect("id").to_owned();
-    let r = call(
+/// A GET by the district's worker.
+async fn worker_get(host: &TestHost, d: &District, path: &str) -> TestResponse {
+    call(host, &d.worker, Method::GET, path, Value::Null).await
+}
+
+/// The worker moves a poll on by one step.
+async fn advance(host: &TestHost, d: &District, id: &str) -> TestResponse {
+    call(
         host,
         &d.worker,
         Method::POST,
         &format!("/polls/{id}/advance"),
         Value::Null,
     )
-    .await;
+    .await
+}
+
+/// Create a poll and drive it open; returns its id.
+async fn open_poll(host: &TestHost, d: &District, body: Value) -> String {
+    let r = call(host, &d.worker, Method::POST, "/polls", body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["poll"]["id"].as_str().expect("id").to_owned();
+    let r = advance(host, d, &id).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["phase"], "open", "{}", r.text());
     id
@@ -209,23 +219,9 @@ async fn vote(host: &TestHost, token: &str, id: &str, body: Value) -> TestRespon
 /// Drive a poll past its close: the tally, then the moving of the voted
 /// marks, each in its own call.
 async fn finish(host: &TestHost, d: &District, id: &str) {
-    let r = call(
-        host,
-        &d.worker,
-        Method::POST,
-        &format!("/polls/{id}/advance"),
-        Value::Null,
-    )
-    .await;
+    let r = advance(host, d, id).await;
     assert_eq!(r.json()["phase"], "closed", "{}", r.text());
-    let r = call(
-        host,
-        &d.worker,
-        Method::POST,
-        &format!("/polls/{id}/advance"),
-        Value::Null,
-    )
-    .await;
+    let r = advance(host, d, id).await;
     assert_eq!(r.json()["marks_moved"], true, "{}", r.text());
 }
 
@@ -233,14 +229,7 @@ async fn finish(host: &TestHost, d: &District, id: &str) {
 async fn close(host: &TestHost, d: &District, id: &str) -> Value {
     host.clock().advance_ms(2 * HOUR);
     finish(host, d, id).await;
-    let r = call(
-        host,
-        &d.worker,
-        Method::GET,
-        &format!("/polls/{id}/result"),
-        Value::Null,
-    )
-    .await;
+    let r = worker_get(host, d, &format!("/polls/{id}/result")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()
 }
@@ -283,14 +272,7 @@ async fn the_roll_follows_each_eligibility_rule(host: TestHost) {
     ];
     for (eligibility, roll, units) in cases {
         let id = open_poll(&host, &d, poll_body(now, eligibility.clone())).await;
-        let r = call(
-            &host,
-            &d.worker,
-            Method::GET,
-            &format!("/polls/{id}"),
-            Value::Null,
-        )
-        .await;
+        let r = worker_get(&host, &d, &format!("/polls/{id}")).await;
         let view = r.json();
         assert_eq!(
             view["roll"]["residents"],
@@ -399,14 +381,7 @@ async fn concurrent_double_votes_count_exactly_once(host: TestHost) {
     );
     for receipt in accepted {
         let tracker = receipt["tracker"].as_str().unwrap_or_default();
-        let r = call(
-            host,
-            &d.worker,
-            Method::GET,
-            &format!("/polls/{id}/board/{tracker}"),
-            Value::Null,
-        )
-        .await;
+        let r = worker_get(host, &d, &format!("/polls/{id}/board/{tracker}")).await;
         assert_eq!(
             r.status,
             StatusCode::OK,
@@ -476,14 +451,7 @@ async fn a_changed_vote_keeps_only_the_last_and_needs_the_secret(host: TestHost)
         (&other, true),
     ] {
         let tracker = receipt["tracker"].as_str().unwrap_or_default();
-        let r = call(
-            &host,
-            &d.worker,
-            Method::GET,
-            &format!("/polls/{id}/board/{tracker}"),
-            Value::Null,
-        )
-        .await;
+        let r = worker_get(&host, &d, &format!("/polls/{id}/board/{tracker}")).await;
         assert_eq!(
             r.status == StatusCode::OK,
             present,
@@ -491,14 +459,7 @@ async fn a_changed_vote_keeps_only_the_last_and_needs_the_secret(host: TestHost)
             r.text()
         );
     }
-    let board = call(
-        &host,
-        &d.worker,
-        Method::GET,
-        &format!("/polls/{id}/board"),
-        Value::Null,
-    )
-    .await;
+    let board = worker_get(&host, &d, &format!("/polls/{id}/board")).await;
     assert_eq!(
         board.json()["entries"].as_array().map(Vec::len),
         Some(2),
@@ -543,14 +504,7 @@ async fn a_changed_vote_keeps_only_the_last_and_needs_the_secret(host: TestHost)
     }
     assert!(changed >= 1);
     let host = std::sync::Arc::try_unwrap(host).unwrap_or_else(|_| panic!("the tasks are done"));
-    let board = call(
-        &host,
-        &d.worker,
-        Method::GET,
-        &format!("/polls/{id}/board"),
-        Value::Null,
-    )
-    .await;
+    let board = worker_get(&host, &d, &format!("/polls/{id}/board")).await;
     assert_eq!(
         board.json()["entries"].as_array().map(Vec::len),
         Some(2),
@@ -618,15 +572,9 @@ async fn recount_independently(
             .as_ref()
             .map(|c| format!("?limit=2&cursor={c}"))
             .unwrap_or_else(|| "?limit=2".into());
-        let page = call(
-            host,
-            &d.worker,
-            Method::GET,
-            &format!("/polls/{id}/board{q}"),
-            Value::Null,
-        )
-        .await
-        .json();
+        let page = worker_get(host, d, &format!("/polls/{id}/board{q}"))
+            .await
+            .json();
         for e in page["entries"].as_array().cloned().unwrap_or_default() {
             let choices: Vec<String> = e["choices"]
                 .as_array()
@@ -666,15 +614,9 @@ async fn roll_fingerprint(host: &TestHost, d: &District, id: &str) -> String {
             .as_ref()
             .map(|c| format!("?cursor={c}"))
             .unwrap_or_default();
-        let page = call(
-            host,
-            &d.worker,
-            Method::GET,
-            &format!("/polls/{id}/roll{q}"),
-            Value::Null,
-        )
-        .await
-        .json();
+        let page = worker_get(host, d, &format!("/polls/{id}/roll{q}"))
+            .await
+            .json();
         for e in page["entries"].as_array().cloned().unwrap_or_default() {
             roll = sha256_hex(&format!(
                 "{roll}\n{}\t{}",
@@ -713,15 +655,7 @@ async fn a_roll_of_many_pages_is_frozen_whole_and_fingerprinted_in_order(host: T
     import_many(&host).await;
     let now = stop_clock(&host);
     let id = open_poll(&host, &d, poll_body(now, json!({"community": "c3"}))).await;
-    let view = call(
-        &host,
-        &d.worker,
-        Method::GET,
-        &format!("/polls/{id}"),
-        Value::Null,
-    )
-    .await
-    .json();
+    let view = worker_get(&host, &d, &format!("/polls/{id}")).await.json();
     assert_eq!(view["roll"]["residents"], 1200, "{view}");
     assert_eq!(view["roll"]["units"], 1200, "{view}");
     let fingerprint = roll_fingerprint(&host, &d, &id).await;
@@ -760,14 +694,7 @@ async fn the_tally_equals_a_recount_of_the_board_and_the_roll_its_fingerprint(ho
         trackers.push(r.json()["tracker"].as_str().unwrap_or_default().to_owned());
     }
     // The board is published after the close only.
-    let r = call(
-        &host,
-        &d.worker,
-        Method::GET,
-        &format!("/polls/{id}/board"),
-        Value::Null,
-    )
-    .await;
+    let r = worker_get(&host, &d, &format!("/polls/{id}/board")).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
     let result = close(&host, &d, &id).await;
     let tally = &result["tally"];
@@ -781,15 +708,7 @@ async fn the_tally_equals_a_recount_of_the_board_and_the_roll_its_fingerprint(ho
     assert_eq!(json!(counts), tally["counts"]);
     assert_eq!(digest, tally["board_digest"].as_str().unwrap_or_default());
     assert_eq!(roll, tally["roll_fingerprint"].as_str().unwrap_or_default());
-    let view = call(
-        &host,
-        &d.worker,
-        Method::GET,
-        &format!("/polls/{id}"),
-        Value::Null,
-    )
-    .await
-    .json();
+    let view = worker_get(&host, &d, &format!("/polls/{id}")).await.json();
     assert_eq!(
         view["roll"]["fingerprint"], tally["roll_fingerprint"],
         "published when it opened"
@@ -1442,15 +1361,7 @@ async fn two_processes_advancing_one_poll_make_each_step_once(host: TestHost) {
             (200, 200)
         );
     }
-    let view = call(
-        &host,
-        &d.worker,
-        Method::GET,
-        &format!("/polls/{id}"),
-        Value::Null,
-    )
-    .await
-    .json();
+    let view = worker_get(&host, &d, &format!("/polls/{id}")).await.json();
     assert_eq!(view["phase"], "open", "{view}");
     assert_eq!(
         view["roll"]["residents"], 1200,

@@ -239,6 +239,11 @@ fn expect(r: &TestResponse, status: StatusCode) -> Value {
     }
 }
 
+/// POST `body` as `who` and [`expect`] `status`; the answer's JSON.
+async fn posted(host: &TestHost, who: &str, path: &str, body: Value, status: StatusCode) -> Value {
+    expect(&post(host, who, path, body).await, status)
+}
+
 /// Schedule an activity of `branch` as its secretary; returns its id.
 async fn activity(host: &TestHost, branch: &str, kind: &str, start: i64, end: i64) -> String {
     let secretary = if branch == "b1" { "sec" } else { "other" };
@@ -442,10 +447,7 @@ async fn in_service_members_register_leave_and_join_themed_days_and_committees_a
     let again = call(&host, "svc", Method::DELETE, "/in-service", Value::Null).await;
     expect(&again, StatusCode::NOT_FOUND);
     let svc = json!({"branch": "b2", "name": "周服务", "work_unit": "区财政局"});
-    expect(
-        &post(&host, "svc", "/in-service", svc).await,
-        StatusCode::CREATED,
-    );
+    posted(&host, "svc", "/in-service", svc, StatusCode::CREATED).await;
     let members = expect(
         &get(&host, "other", "/branches/b2/members").await,
         StatusCode::OK,
@@ -461,10 +463,7 @@ async fn in_service_members_register_leave_and_join_themed_days_and_committees_a
     );
     assert!(!members.to_string().contains("a.svc"), "{members}");
     let svc = json!({"branch": "b1", "name": "周服务", "work_unit": "区财政局"});
-    expect(
-        &post(&host, "svc", "/in-service", svc).await,
-        StatusCode::CREATED,
-    );
+    posted(&host, "svc", "/in-service", svc, StatusCode::CREATED).await;
 
     let start = cst(2026, 3, 5, 14);
     let committee = activity(&host, "b1", "committee-meeting", start, start + HOUR).await;
@@ -556,16 +555,14 @@ async fn leave_and_absence_are_told_apart(host: TestHost) {
         .await,
         StatusCode::CONFLICT,
     );
-    let refused = expect(
-        &post(
-            &host,
-            "sec",
-            &format!("/activities/{id}/leave/r.r-m2/refuse"),
-            json!({"note": "会议重要"}),
-        )
-        .await,
+    let refused = posted(
+        &host,
+        "sec",
+        &format!("/activities/{id}/leave/r.r-m2/refuse"),
+        json!({"note": "会议重要"}),
         StatusCode::OK,
-    );
+    )
+    .await;
     assert_eq!(
         (refused["status"].as_str(), refused["leave"].as_str()),
         (Some("absent"), Some("refused"))
@@ -620,39 +617,33 @@ async fn records_by_hand_say_so_and_change_points_by_new_ledger_entries(host: Te
     expect(&check_in(&host, "m1", &id).await, StatusCode::CREATED);
     let path = format!("/activities/{id}/attendance");
     // A member cannot record anyone.
-    expect(
-        &post(
-            &host,
-            "m2",
-            &path,
-            json!({"member": "r.r-m2", "status": "present"}),
-        )
-        .await,
+    posted(
+        &host,
+        "m2",
+        &path,
+        json!({"member": "r.r-m2", "status": "present"}),
         StatusCode::FORBIDDEN,
-    );
+    )
+    .await;
     // Someone not expected cannot be recorded.
-    expect(
-        &post(
-            &host,
-            "sec",
-            &path,
-            json!({"member": "r.r-other", "status": "present"}),
-        )
-        .await,
+    posted(
+        &host,
+        "sec",
+        &path,
+        json!({"member": "r.r-other", "status": "present"}),
         StatusCode::BAD_REQUEST,
-    );
+    )
+    .await;
 
     host.clock().set_ms(start + 2 * HOUR);
-    let r = expect(
-        &post(
-            &host,
-            "sec",
-            &path,
-            json!({"member": "r.r-m1", "status": "absent", "note": "早退"}),
-        )
-        .await,
+    let r = posted(
+        &host,
+        "sec",
+        &path,
+        json!({"member": "r.r-m1", "status": "absent", "note": "早退"}),
         StatusCode::CREATED,
-    );
+    )
+    .await;
     assert_eq!(
         (
             r["status"].as_str(),
@@ -662,27 +653,23 @@ async fn records_by_hand_say_so_and_change_points_by_new_ledger_entries(host: Te
         (Some("absent"), Some(true), Some(-2.0))
     );
     host.clock().advance_ms(MINUTE);
-    let r = expect(
-        &post(
-            &host,
-            "sec",
-            &path,
-            json!({"member": "r.r-m1", "status": "present"}),
-        )
-        .await,
+    let r = posted(
+        &host,
+        "sec",
+        &path,
+        json!({"member": "r.r-m1", "status": "present"}),
         StatusCode::CREATED,
-    );
+    )
+    .await;
     assert_eq!(r["points_change"], 2.0);
-    let r = expect(
-        &post(
-            &host,
-            "sec",
-            &path,
-            json!({"member": "r.r-m2", "status": "leave"}),
-        )
-        .await,
+    let r = posted(
+        &host,
+        "sec",
+        &path,
+        json!({"member": "r.r-m2", "status": "leave"}),
         StatusCode::CREATED,
-    );
+    )
+    .await;
     assert_eq!(
         (r["status"].as_str(), r["points_change"].as_f64()),
         (Some("leave"), Some(0.0))
@@ -732,37 +719,31 @@ async fn the_ledger_is_corrected_by_new_entries_and_never_changed(host: TestHost
         (Some(-0.5), Some(entry.as_str()))
     );
     // A correction must name a real entry, be a tenth at least, and come from the secretary.
-    expect(&post(&host, "sec", corrections, json!({"member": "r.r-m1", "points": 1, "reason": "x", "month": "2026-03", "corrects": "att.nope"})).await, StatusCode::BAD_REQUEST);
-    expect(
-        &post(
-            &host,
-            "sec",
-            corrections,
-            json!({"member": "r.r-m1", "points": 0.25, "reason": "x"}),
-        )
-        .await,
+    posted(&host, "sec", corrections, json!({"member": "r.r-m1", "points": 1, "reason": "x", "month": "2026-03", "corrects": "att.nope"}), StatusCode::BAD_REQUEST).await;
+    posted(
+        &host,
+        "sec",
+        corrections,
+        json!({"member": "r.r-m1", "points": 0.25, "reason": "x"}),
         StatusCode::BAD_REQUEST,
-    );
-    expect(
-        &post(
-            &host,
-            "sec",
-            corrections,
-            json!({"member": "r.r-other", "points": 1, "reason": "x"}),
-        )
-        .await,
+    )
+    .await;
+    posted(
+        &host,
+        "sec",
+        corrections,
+        json!({"member": "r.r-other", "points": 1, "reason": "x"}),
         StatusCode::BAD_REQUEST,
-    );
-    expect(
-        &post(
-            &host,
-            "m1",
-            corrections,
-            json!({"member": "r.r-m1", "points": 10, "reason": "x"}),
-        )
-        .await,
+    )
+    .await;
+    posted(
+        &host,
+        "m1",
+        corrections,
+        json!({"member": "r.r-m1", "points": 10, "reason": "x"}),
         StatusCode::FORBIDDEN,
-    );
+    )
+    .await;
     // Nothing changes or removes an entry.
     for method in [Method::PUT, Method::DELETE, Method::PATCH] {
         let r = call(
@@ -804,30 +785,30 @@ async fn the_ledger_is_corrected_by_new_entries_and_never_changed(host: TestHost
 async fn volunteer_hours_earn_points_once_the_secretary_confirms_them(host: TestHost) {
     district(&host).await;
     install(&host, ALL, json!({"points": {"volunteer_hour": 2}})).await;
-    expect(
-        &post(
-            &host,
-            "svc",
-            "/in-service",
-            json!({"branch": "b1", "name": "周服务", "work_unit": "区财政局"}),
-        )
-        .await,
+    posted(
+        &host,
+        "svc",
+        "/in-service",
+        json!({"branch": "b1", "name": "周服务", "work_unit": "区财政局"}),
         StatusCode::CREATED,
-    );
-    expect(
-        &post(&host, "m1", "/branches/b1/tasks", json!({"title": "x"})).await,
+    )
+    .await;
+    posted(
+        &host,
+        "m1",
+        "/branches/b1/tasks",
+        json!({"title": "x"}),
         StatusCode::FORBIDDEN,
-    );
-    let task = expect(
-        &post(
-            &host,
-            "sec",
-            "/branches/b1/tasks",
-            json!({"title": "垃圾分类宣传", "description": "周末"}),
-        )
-        .await,
+    )
+    .await;
+    let task = posted(
+        &host,
+        "sec",
+        "/branches/b1/tasks",
+        json!({"title": "垃圾分类宣传", "description": "周末"}),
         StatusCode::CREATED,
-    );
+    )
+    .await;
     let task = task["id"].as_str().unwrap_or_default().to_owned();
     host.clock().set_ms(cst(2026, 3, 8, 18));
     let hours = format!("/tasks/{task}/hours");
@@ -910,16 +891,14 @@ async fn volunteer_hours_earn_points_once_the_secretary_confirms_them(host: Test
         .await,
         StatusCode::CONFLICT,
     );
-    expect(
-        &post(
-            &host,
-            "sec",
-            &format!("/hours/{m1_id}/refuse"),
-            json!({"note": "无记录"}),
-        )
-        .await,
+    posted(
+        &host,
+        "sec",
+        &format!("/hours/{m1_id}/refuse"),
+        json!({"note": "无记录"}),
         StatusCode::OK,
-    );
+    )
+    .await;
 
     let listed = expect(
         &get(&host, "sec", "/branches/b1/hours?period=2026-03").await,
@@ -1123,16 +1102,14 @@ async fn march_fixture(host: &TestHost) {
     let general = activity(host, "b1", "general-meeting", start, start + HOUR).await;
     let themed = activity(host, "b1", "themed-day", start + DAY, start + DAY + HOUR).await;
     host.clock().set_ms(start - DAY);
-    expect(
-        &post(
-            host,
-            "m2",
-            &format!("/activities/{general}/leave"),
-            json!({"reason": "出差"}),
-        )
-        .await,
+    posted(
+        host,
+        "m2",
+        &format!("/activities/{general}/leave"),
+        json!({"reason": "出差"}),
         StatusCode::CREATED,
-    );
+    )
+    .await;
     expect(
         &post(
             host,
@@ -1151,10 +1128,14 @@ async fn march_fixture(host: &TestHost) {
     for who in ["sec", "svc"] {
         expect(&check_in(host, who, &themed).await, StatusCode::CREATED);
     }
-    let task = expect(
-        &post(host, "sec", "/branches/b1/tasks", json!({"title": "助老"})).await,
+    let task = posted(
+        host,
+        "sec",
+        "/branches/b1/tasks",
+        json!({"title": "助老"}),
         StatusCode::CREATED,
-    );
+    )
+    .await;
     let log = post(
         host,
         "svc",
@@ -1444,10 +1425,14 @@ async fn only_the_secretary_or_an_administrator_organises(host: TestHost) {
             "24 hours",
         ),
     ] {
-        let r = expect(
-            &post(&host, "sec", "/branches/b1/activities", bad).await,
+        let r = posted(
+            &host,
+            "sec",
+            "/branches/b1/activities",
+            bad,
             StatusCode::BAD_REQUEST,
-        );
+        )
+        .await;
         assert!(
             r["error"]["message"]
                 .as_str()
@@ -1487,16 +1472,14 @@ async fn tick_at(host: &TestHost, at: i64) {
 
 async fn reminders_reach_the_expected_members_once_before_the_start(host: TestHost) {
     let installed = set_up(&host).await;
-    expect(
-        &post(
-            &host,
-            "svc",
-            "/in-service",
-            json!({"branch": "b1", "name": "周服务", "work_unit": "区财政局"}),
-        )
-        .await,
+    posted(
+        &host,
+        "svc",
+        "/in-service",
+        json!({"branch": "b1", "name": "周服务", "work_unit": "区财政局"}),
         StatusCode::CREATED,
-    );
+    )
+    .await;
     // Ticks run only for periods after the install: two days after it, on
     // the hour.
     let start = installed - installed.rem_euclid(HOUR) + 2 * DAY;
@@ -1625,23 +1608,39 @@ async fn an_activity_cancelled_before_its_start_leaves_the_reports_and_the_remin
     let dropped = activity(&host, "b1", "group-meeting", start, start + HOUR).await;
     let cancel = format!("/activities/{dropped}/cancel");
     host.clock().set_ms(start - DAY);
-    expect(
-        &post(&host, "m1", &cancel, json!({"reason": "改期"})).await,
+    posted(
+        &host,
+        "m1",
+        &cancel,
+        json!({"reason": "改期"}),
         StatusCode::FORBIDDEN,
-    );
-    expect(
-        &post(&host, "sec", &cancel, json!({"reason": ""})).await,
+    )
+    .await;
+    posted(
+        &host,
+        "sec",
+        &cancel,
+        json!({"reason": ""}),
         StatusCode::BAD_REQUEST,
-    );
-    let c = expect(
-        &post(&host, "sec", &cancel, json!({"reason": "改期"})).await,
+    )
+    .await;
+    let c = posted(
+        &host,
+        "sec",
+        &cancel,
+        json!({"reason": "改期"}),
         StatusCode::OK,
-    );
+    )
+    .await;
     assert_eq!(c["cancelled"]["by"], "sec");
-    expect(
-        &post(&host, "sec", &cancel, json!({"reason": "改期"})).await,
+    posted(
+        &host,
+        "sec",
+        &cancel,
+        json!({"reason": "改期"}),
         StatusCode::CONFLICT,
-    );
+    )
+    .await;
     let leave = post(
         &host,
         "m2",

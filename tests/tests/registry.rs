@@ -180,10 +180,20 @@ async fn install(
     package: &str,
     grant: &[Permission],
 ) -> Result<hutong_host::store::Install, PlatformError> {
+    install_in(host, registry, "east", package, grant).await
+}
+
+async fn install_in(
+    host: &TestHost,
+    registry: &TestRegistry,
+    district: &str,
+    package: &str,
+    grant: &[Permission],
+) -> Result<hutong_host::store::Install, PlatformError> {
     host.opened
         .platform
         .install_from_registry(RegistryInstall {
-            district: "east".into(),
+            district: district.into(),
             registry: registry.location.clone(),
             package: package.into(),
             grant: grants(grant),
@@ -230,6 +240,26 @@ async fn refused<T: std::fmt::Debug>(
 ) -> String {
     let err = result.expect_err("the install must be refused");
     assert!(expected(&err), "unexpected refusal: {err:?}");
+    nothing_installed_in_east(host, before).await;
+    err.to_string()
+}
+
+/// East and west trust the publisher, 1.0.0 and 1.1.0 are published, and
+/// west installed `package`: the host remembers the log's head.
+async fn west_saw_the_log(host: &TestHost, registry: &TestRegistry, package: &str) {
+    host.district("east").await;
+    host.district("west").await;
+    trust(host, "east").await;
+    trust(host, "west").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry.publish(&hello_v("1.1.0"), components::HELLO).await;
+    install_in(host, registry, "west", package, &[Permission::Kv])
+        .await
+        .expect("install in west");
+}
+
+/// A refusal changed no row and installed nothing in east.
+async fn nothing_installed_in_east(host: &TestHost, before: [i64; 4]) {
     assert_eq!(counts(host).await, before, "a refusal changed nothing");
     assert!(
         host.opened
@@ -241,7 +271,6 @@ async fn refused<T: std::fmt::Debug>(
             .is_empty(),
         "nothing installed"
     );
-    err.to_string()
 }
 
 async fn visits(host: &TestHost, name: &str) -> Option<u64> {
@@ -296,6 +325,7 @@ on_every_setup!(
     an_upgrade_revokes_dropped_permissions_and_rollback_restores_grants_and_keeps_data,
     a_reinstall_comes_from_the_package_cache,
     another_process_serves_the_upgraded_version,
+    a_rollback_to_a_release_signed_by_a_revoked_key_is_refused,
 );
 
 hutong_tests::on_both_backends!(the_api_trusts_keys_installs_upgrades_and_rolls_back);
@@ -580,25 +610,7 @@ async fn republishing_a_version_is_refused_even_with_the_same_bytes(
 }
 
 async fn a_rewound_log_is_refused(host: TestHost, registry: TestRegistry) {
-    host.district("east").await;
-    host.district("west").await;
-    trust(&host, "east").await;
-    trust(&host, "west").await;
-    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
-    registry.publish(&hello_v("1.1.0"), components::HELLO).await;
-    host.opened
-        .platform
-        .install_from_registry(RegistryInstall {
-            district: "west".into(),
-            registry: registry.location.clone(),
-            package: "hello".into(),
-            grant: grants(&[Permission::Kv]),
-            grant_all: false,
-            config: serde_json::json!({}),
-            communities: None,
-        })
-        .await
-        .expect("install in west");
+    west_saw_the_log(&host, &registry, "hello").await;
     // The registry loses its last entry.
     registry.rewrite_log(|entries| {
         entries.pop();
@@ -618,38 +630,11 @@ async fn a_rewound_log_is_refused(host: TestHost, registry: TestRegistry) {
         ),
         "{err:?}"
     );
-    assert_eq!(counts(&host).await, before);
-    assert!(
-        host.opened
-            .platform
-            .store()
-            .list_installs(Some("east"))
-            .await
-            .expect("list")
-            .is_empty()
-    );
+    nothing_installed_in_east(&host, before).await;
 }
 
 async fn a_rewritten_log_is_refused(host: TestHost, registry: TestRegistry) {
-    host.district("east").await;
-    host.district("west").await;
-    trust(&host, "east").await;
-    trust(&host, "west").await;
-    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
-    registry.publish(&hello_v("1.1.0"), components::HELLO).await;
-    host.opened
-        .platform
-        .install_from_registry(RegistryInstall {
-            district: "west".into(),
-            registry: registry.location.clone(),
-            package: "hello".into(),
-            grant: grants(&[Permission::Kv]),
-            grant_all: false,
-            config: serde_json::json!({}),
-            communities: None,
-        })
-        .await
-        .expect("install in west");
+    west_saw_the_log(&host, &registry, "hello").await;
     // The registry replaces 1.1.0 with other bytes, re-signed by the
     // publisher and re-chained, and grows past what the host saw: every
     // entry verifies on its own, but the history changed.
@@ -670,31 +655,19 @@ async fn a_rewritten_log_is_refused(host: TestHost, registry: TestRegistry) {
     assert!(message.contains("rewrote its log"), "{message}");
 }
 
-/// Like [`refused`], for tests where another district has installs.
+/// [`refused`] because the registry rewrote its log.
 async fn refused_in_east<T: std::fmt::Debug>(
     host: &TestHost,
     before: [i64; 4],
     result: Result<T, PlatformError>,
 ) -> String {
-    let err = result.expect_err("refused");
-    assert!(
+    refused(host, before, result, |e| {
         matches!(
-            err,
+            e,
             PlatformError::Registry(RegistryError::LogRewritten { .. })
-        ),
-        "{err:?}"
-    );
-    assert_eq!(counts(host).await, before);
-    assert!(
-        host.opened
-            .platform
-            .store()
-            .list_installs(Some("east"))
-            .await
-            .expect("list")
-            .is_empty()
-    );
-    err.to_string()
+        )
+    })
+    .await
 }
 
 async fn an_upgrade_adding_permissions_waits_until_they_are_granted(
@@ -1020,27 +993,9 @@ async fn the_api_trusts_keys_installs_upgrades_and_rolls_back(host: TestHost) {
 }
 
 async fn a_log_entry_edited_in_place_is_refused(host: TestHost, registry: TestRegistry) {
-    host.district("east").await;
-    host.district("west").await;
-    trust(&host, "east").await;
-    trust(&host, "west").await;
-    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
-    registry.publish(&hello_v("1.1.0"), components::HELLO).await;
     // West has seen the log; east's host is the same, so both districts
     // check against the remembered head below.
-    host.opened
-        .platform
-        .install_from_registry(RegistryInstall {
-            district: "west".into(),
-            registry: registry.location.clone(),
-            package: "hello@=1.1.0".into(),
-            grant: grants(&[Permission::Kv]),
-            grant_all: false,
-            config: serde_json::json!({}),
-            communities: None,
-        })
-        .await
-        .expect("install in west");
+    west_saw_the_log(&host, &registry, "hello@=1.1.0").await;
     // Someone with write access changes entry 0's size without re-chaining.
     let path = registry.dir.root().join("log.jsonl");
     let text = std::fs::read_to_string(&path).expect("log");
@@ -1064,14 +1019,53 @@ async fn a_log_entry_edited_in_place_is_refused(host: TestHost, registry: TestRe
         err.to_string().contains("changed after it was written"),
         "{err}"
     );
-    assert_eq!(counts(&host).await, before);
+    nothing_installed_in_east(&host, before).await;
+}
+
+async fn a_rollback_to_a_release_signed_by_a_revoked_key_is_refused(
+    host: TestHost,
+    registry: TestRegistry,
+) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry.publish(&hello_v("1.1.0"), components::HELLO).await;
+    install(&host, &registry, "hello@=1.0.0", &[Permission::Kv])
+        .await
+        .expect("install 1.0.0");
+    upgrade(&host, &registry, "hello@^1.1", &[])
+        .await
+        .expect("upgrade to 1.1.0");
+    let platform = &host.opened.platform;
+    platform
+        .revoke_key("east", &publisher().public().id())
+        .await
+        .expect("revoke");
+    let store = platform.store();
+    let before = store.get_install("east", "hello").await.expect("install");
+    let got = platform.rollback("east", "hello").await;
     assert!(
-        host.opened
-            .platform
-            .store()
-            .list_installs(Some("east"))
-            .await
-            .expect("list")
-            .is_empty()
+        matches!(
+            &got,
+            Err(PlatformError::Registry(RegistryError::RevokedKey { version, .. })) if version == "1.0.0"
+        ),
+        "{got:?}"
+    );
+    assert_eq!(
+        store.get_install("east", "hello").await.expect("install"),
+        before,
+        "the install stays at 1.1.0"
+    );
+    let history = store
+        .install_history("east", "hello")
+        .await
+        .expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|v| v.version.as_str())
+            .collect::<Vec<_>>(),
+        vec!["1.0.0"],
+        "the earlier version is still on record"
     );
 }

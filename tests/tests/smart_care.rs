@@ -144,8 +144,9 @@ struct World {
     t0: i64,
 }
 
-async fn world(host: &TestHost, config: Value, grants: &[Permission]) -> World {
-    host.district(D).await;
+/// The district's residents, households and grids, and the case category
+/// the app opens cases in.
+async fn import_records_and_care_category(host: &TestHost) {
     let platform = &host.opened.platform;
     platform
         .import_data(D, &import::to_json_lines(&records()), Format::JsonLines)
@@ -163,6 +164,11 @@ async fn world(host: &TestHost, config: Value, grants: &[Permission]) -> World {
         )
         .await
         .expect("category");
+}
+
+async fn world(host: &TestHost, config: Value, grants: &[Permission]) -> World {
+    host.district(D).await;
+    import_records_and_care_category(host).await;
     let w1 = person(host, "w1", Role::Worker, &["g1"], None).await;
     let w2 = person(host, "w2", Role::Worker, &["g2"], None).await;
     let install = install(host, config, grants)
@@ -830,24 +836,7 @@ async fn the_app_works_on_masked_data_and_cannot_read_personal_fields(host: Test
     );
     // With what it declares, it works: the watch list, the worker view, an
     // alarm reaching the family, all on masked data.
-    let host_ref = &host;
-    let platform = &host_ref.opened.platform;
-    platform
-        .import_data(D, &import::to_json_lines(&records()), Format::JsonLines)
-        .await
-        .expect("import");
-    platform
-        .put_category(
-            D,
-            Category {
-                code: "elderly-care".into(),
-                name: "Elderly care".into(),
-                description: String::new(),
-                group: String::new(),
-            },
-        )
-        .await
-        .expect("category");
+    import_records_and_care_category(&host).await;
     let w1 = person(&host, "w1", Role::Worker, &["g1"], None).await;
     let installed = install(&host, config(), &declared())
         .await
@@ -871,7 +860,9 @@ async fn the_app_works_on_masked_data_and_cannot_read_personal_fields(host: Test
     assert!(page.text().contains("张**"), "{}", page.text());
     assert!(!page.text().contains("张r1"), "{}", page.text());
     // What it read was masked, and the access log says so.
-    let entries: Vec<AccessEntry> = platform
+    let entries: Vec<AccessEntry> = host
+        .opened
+        .platform
         .store()
         .list_access(D, Some(APP), None, 1000)
         .await

@@ -1,8 +1,6 @@
 //! `/api/v1/districts/{district}/installs`: install, list, show, uninstall,
 //! suspend and resume apps.
 
-use std::collections::BTreeSet;
-
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -12,7 +10,7 @@ use serde::Deserialize;
 
 use super::auth::Authenticated;
 use super::{ApiError, ApiState, MAX_INSTALL_BODY};
-use crate::manifest::{Manifest, Permission};
+use crate::manifest::Manifest;
 use crate::platform::{InstallRequest, PlatformError};
 use crate::store::Install;
 
@@ -83,12 +81,7 @@ async fn install(
         .map_err(|e| {
             ApiError::BadRequest(format!("`component_base64` is not valid base64: {e}"))
         })?;
-    let grant = new
-        .grant
-        .iter()
-        .map(|g| g.parse::<Permission>())
-        .collect::<Result<BTreeSet<_>, _>>()
-        .map_err(PlatformError::from)?;
+    let grant = super::permissions(&new.grant)?;
     let config = match new.config {
         None => serde_json::json!({}),
         Some(c @ serde_json::Value::Object(_)) => c,

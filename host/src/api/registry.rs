@@ -5,8 +5,6 @@
 //! Over the API a registry is an `http://` URL: a registry directory is a
 //! path on the host's disk, which only the operator at the CLI names.
 
-use std::collections::BTreeSet;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -15,8 +13,7 @@ use serde::Deserialize;
 
 use super::auth::Authenticated;
 use super::{ApiError, ApiState, json_body};
-use crate::manifest::Permission;
-use crate::platform::{PlatformError, RegistryInstall, UpgradeReport, UpgradeRequest};
+use crate::platform::{RegistryInstall, UpgradeReport, UpgradeRequest};
 use crate::store::{Install, PreviousVersion, TrustedKeyRow};
 
 pub(super) fn router() -> Router<ApiState> {
@@ -46,14 +43,6 @@ fn http_registry(registry: &str) -> Result<(), ApiError> {
             "`registry` must be an http:// URL (got `{registry}`); registry directories are installed from with the hutong CLI on the host"
         )))
     }
-}
-
-fn permissions(names: &[String]) -> Result<BTreeSet<Permission>, ApiError> {
-    Ok(names
-        .iter()
-        .map(|g| g.parse::<Permission>())
-        .collect::<Result<BTreeSet<_>, _>>()
-        .map_err(PlatformError::from)?)
 }
 
 #[derive(Deserialize)]
@@ -132,7 +121,7 @@ async fn install(
             district,
             registry: new.registry,
             package: new.package,
-            grant: permissions(&new.grant)?,
+            grant: super::permissions(&new.grant)?,
             grant_all: false,
             config: serde_json::Value::Object(new.config.unwrap_or_default()),
             communities: new.communities,
@@ -170,7 +159,7 @@ async fn upgrade(
             district,
             registry: up.registry,
             package: format!("{app}@{}", up.requirement.as_deref().unwrap_or("*")),
-            grant: permissions(&up.grant)?,
+            grant: super::permissions(&up.grant)?,
         })
         .await?;
     Ok(Json(report))

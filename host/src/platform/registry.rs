@@ -186,12 +186,18 @@ impl Platform {
                     (fetched.head.size, &fetched.head.hash),
                 )
                 .await?;
-            attempt += 1;
-            if advanced || attempt >= HEAD_RACE_RETRIES {
-                if !advanced {
-                    tracing::warn!(registry = %location, "another process keeps moving the remembered log head; its head was checked the last time round");
-                }
+            if advanced {
                 break fetched;
+            }
+            // The package was checked against a head another process has
+            // since replaced: installing it would skip the check that the
+            // registry shows every host one history.
+            attempt += 1;
+            if attempt >= HEAD_RACE_RETRIES {
+                tracing::warn!(registry = %location, "other processes kept moving the remembered log head; refused the fetch");
+                return Err(PlatformError::Conflict(format!(
+                    "registry {location}: other host processes kept moving the log head this host remembers while the package was checked, so it could not be checked against the newest one; nothing was installed, try again"
+                )));
             }
         };
         tracing::info!(
@@ -421,13 +427,52 @@ impl Platform {
 
     /// Put an install back to the version before its last upgrade, with
     /// that version's grants; its data stays. Returns the version it left
-    /// and the install now.
+    /// and the install now. Refused, changing nothing, when that version came
+    /// from a registry signed by a key the district has since revoked: a
+    /// revocation refuses the key's releases from then on, and a rollback
+    /// would start one again.
     pub async fn rollback(
         &self,
         district: &str,
         app: &str,
     ) -> Result<(String, Install), PlatformError> {
         let current = self.store().get_install(district, app).await?;
+        let history = self.store().install_history(district, app).await?;
+        if let Some(previous) = history.first()
+            && let Some(source) = &previous.source
+        {
+            let key = self
+                .store()
+                .trusted_keys(district)
+                .await?
+                .into_iter()
+                .find(|k| k.key_id == source.key_id);
+            let (district, name, version, key_id) = (
+                district.to_owned(),
+                app.to_owned(),
+                previous.version.clone(),
+                source.key_id.clone(),
+            );
+            match key {
+                Some(k) if k.revoked_at.is_none() => {}
+                Some(_) => {
+                    return Err(PlatformError::Registry(RegistryError::RevokedKey {
+                        district,
+                        name,
+                        version,
+                        key_id,
+                    }));
+                }
+                None => {
+                    return Err(PlatformError::Registry(RegistryError::UntrustedKey {
+                        district,
+                        name,
+                        version,
+                        key_id,
+                    }));
+                }
+            }
+        }
         let restored = self.store().rollback_install(district, app).await?;
         self.runtime().load(restored.clone()).await?;
         tracing::info!(

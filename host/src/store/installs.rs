@@ -202,6 +202,67 @@ fn install_from_row(row: &AnyRow) -> Result<Install, StoreError> {
     })
 }
 
+/// Store a component's bytes under their digest, once: an install of an
+/// app version that another install already runs adds no second copy.
+async fn store_component(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    digest: &str,
+    bytes: &[u8],
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO components (digest, bytes, size, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (digest) DO NOTHING",
+    )
+    .bind(digest)
+    .bind(bytes)
+    .bind(bytes.len() as i64)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// An install's version as an upgrade or a rollback sets it, each field as
+/// stored (JSON text).
+struct VersionColumns<'a> {
+    version: &'a str,
+    digest: &'a str,
+    manifest: &'a str,
+    granted: &'a str,
+    limits: &'a str,
+    source: Option<&'a str>,
+    installed_at: i64,
+}
+
+/// Put `columns` in place of an install's version at `now`, in `tx`; its
+/// status, configuration, scope and data stay.
+async fn set_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    district: &str,
+    app: &str,
+    now: i64,
+    columns: VersionColumns<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!(
+        "UPDATE installs SET version = $2, digest = $3, manifest = $4, granted = $5, limits = $6, source = $7, \
+         installed_at = $8, updated_at = {BUMP_UPDATED_AT} WHERE district = $9 AND app = $10"
+    ))
+    .bind(now)
+    .bind(columns.version)
+    .bind(columns.digest)
+    .bind(columns.manifest)
+    .bind(columns.granted)
+    .bind(columns.limits)
+    .bind(columns.source)
+    .bind(columns.installed_at)
+    .bind(district)
+    .bind(app)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 fn to_json<T: Serialize>(value: &T) -> String {
     // Serialising these plain data types cannot fail.
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
@@ -214,16 +275,7 @@ impl Store {
     pub async fn create_install(&self, new: NewInstall<'_>) -> Result<Install, StoreError> {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO components (digest, bytes, size, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (digest) DO NOTHING",
-        )
-        .bind(new.digest)
-        .bind(new.component)
-        .bind(new.component.len() as i64)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        store_component(&mut tx, new.digest, new.component, now).await?;
         let install = Install {
             district: new.district.to_owned(),
             app: new.manifest.name.clone(),
@@ -395,16 +447,7 @@ impl Store {
         let app = new.manifest.name.as_str();
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO components (digest, bytes, size, created_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (digest) DO NOTHING",
-        )
-        .bind(new.digest)
-        .bind(new.component)
-        .bind(new.component.len() as i64)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        store_component(&mut tx, new.digest, new.component, now).await?;
         let kept = sqlx::query(
             "INSERT INTO install_history (district, app, version, digest, manifest, granted, limits, source, installed_at, replaced_at) \
              SELECT district, app, version, digest, manifest, granted, limits, source, installed_at, $1 \
@@ -424,20 +467,22 @@ impl Store {
                 new.district, new.from_version
             )));
         }
-        sqlx::query(&format!(
-            "UPDATE installs SET version = $2, digest = $3, manifest = $4, granted = $5, limits = $6, source = $7, \
-             installed_at = $1, updated_at = {BUMP_UPDATED_AT} WHERE district = $8 AND app = $9"
-        ))
-        .bind(now)
-        .bind(new.manifest.version.to_string())
-        .bind(new.digest)
-        .bind(to_json(new.manifest))
-        .bind(to_json(new.granted))
-        .bind(to_json(&new.limits))
-        .bind(new.source.map(to_json))
-        .bind(new.district)
-        .bind(app)
-        .execute(&mut *tx)
+        let source = new.source.map(to_json);
+        set_version(
+            &mut tx,
+            new.district,
+            app,
+            now,
+            VersionColumns {
+                version: &new.manifest.version.to_string(),
+                digest: new.digest,
+                manifest: &to_json(new.manifest),
+                granted: &to_json(new.granted),
+                limits: &to_json(&new.limits),
+                source: source.as_deref(),
+                installed_at: now,
+            },
+        )
         .await?;
         tx.commit().await?;
         self.get_install(new.district, app).await
@@ -472,21 +517,23 @@ impl Store {
                 "app `{app}` in district `{district}` is being rolled back by another request"
             )));
         }
-        sqlx::query(&format!(
-            "UPDATE installs SET version = $2, digest = $3, manifest = $4, granted = $5, limits = $6, source = $7, \
-             installed_at = $8, updated_at = {BUMP_UPDATED_AT} WHERE district = $9 AND app = $10"
-        ))
-        .bind(now_ms())
-        .bind(row.try_get::<String, _>("version")?)
-        .bind(row.try_get::<String, _>("digest")?)
-        .bind(row.try_get::<String, _>("manifest")?)
-        .bind(row.try_get::<String, _>("granted")?)
-        .bind(row.try_get::<String, _>("limits")?)
-        .bind(row.try_get::<Option<String>, _>("source")?)
-        .bind(row.try_get::<i64, _>("installed_at")?)
-        .bind(district)
-        .bind(app)
-        .execute(&mut *tx)
+        let text = |column: &str| row.try_get::<String, _>(column);
+        let source: Option<String> = row.try_get("source")?;
+        set_version(
+            &mut tx,
+            district,
+            app,
+            now_ms(),
+            VersionColumns {
+                version: &text("version")?,
+                digest: &text("digest")?,
+                manifest: &text("manifest")?,
+                granted: &text("granted")?,
+                limits: &text("limits")?,
+                source: source.as_deref(),
+                installed_at: row.try_get("installed_at")?,
+            },
+        )
         .await?;
         tx.commit().await?;
         self.get_install(district, app).await

@@ -92,6 +92,44 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
     None
 }
 
+/// Store a value only if its key is absent.
+const INSERT_IF_ABSENT: &str = "INSERT INTO kv (district, app, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (district, app, key) DO NOTHING";
+
+/// Store a value, replacing any before it.
+const UPSERT: &str = "INSERT INTO kv (district, app, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (district, app, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
+/// Remove a key.
+const DELETE: &str = "DELETE FROM kv WHERE district = $1 AND app = $2 AND key = $3";
+
+/// `INSERT_IF_ABSENT` or `UPSERT` with its arguments bound: the same write
+/// whether on its own or inside a commit.
+fn write<'q>(
+    sql: &'q str,
+    district: &'q str,
+    app: &'q str,
+    key: &'q str,
+    value: &'q [u8],
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(sql)
+        .bind(district)
+        .bind(app)
+        .bind(key)
+        .bind(value)
+        .bind(now)
+}
+
+/// `DELETE` with its arguments bound.
+fn delete<'q>(
+    district: &'q str,
+    app: &'q str,
+    key: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(DELETE).bind(district).bind(app).bind(key)
+}
+
 impl Store {
     /// The value under `key`.
     pub async fn kv_get(
@@ -120,17 +158,9 @@ impl Store {
         key: &str,
         value: &[u8],
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO kv (district, app, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (district, app, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(district)
-        .bind(app)
-        .bind(key)
-        .bind(value)
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?;
+        write(UPSERT, district, app, key, value, now_ms())
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
@@ -143,18 +173,10 @@ impl Store {
         key: &str,
         value: &[u8],
     ) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO kv (district, app, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (district, app, key) DO NOTHING",
-        )
-        .bind(district)
-        .bind(app)
-        .bind(key)
-        .bind(value)
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?
-        .rows_affected();
+        let inserted = write(INSERT_IF_ABSENT, district, app, key, value, now_ms())
+            .execute(self.pool())
+            .await?
+            .rows_affected();
         Ok(inserted == 1)
     }
 
@@ -165,10 +187,7 @@ impl Store {
         app: &str,
         key: &str,
     ) -> Result<bool, StoreError> {
-        let deleted = sqlx::query("DELETE FROM kv WHERE district = $1 AND app = $2 AND key = $3")
-            .bind(district)
-            .bind(app)
-            .bind(key)
+        let deleted = delete(district, app, key)
             .execute(self.pool())
             .await?
             .rows_affected();
@@ -206,32 +225,16 @@ impl Store {
         for (index, op) in ops.iter().enumerate() {
             let held = match op {
                 KvOp::Insert { key, value } => {
-                    sqlx::query(
-                        "INSERT INTO kv (district, app, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (district, app, key) DO NOTHING",
-                    )
-                    .bind(district)
-                    .bind(app)
-                    .bind(key.as_str())
-                    .bind(value.as_slice())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
+                    write(INSERT_IF_ABSENT, district, app, key, value, now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
                         == 1
                 }
                 KvOp::Set { key, value } => {
-                    sqlx::query(
-                        "INSERT INTO kv (district, app, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (district, app, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                    )
-                    .bind(district)
-                    .bind(app)
-                    .bind(key.as_str())
-                    .bind(value.as_slice())
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                    write(UPSERT, district, app, key, value, now)
+                        .execute(&mut *tx)
+                        .await?;
                     true
                 }
                 KvOp::Swap {
@@ -255,10 +258,7 @@ impl Store {
                         == 1
                 }
                 KvOp::Remove { key } => {
-                    sqlx::query("DELETE FROM kv WHERE district = $1 AND app = $2 AND key = $3")
-                        .bind(district)
-                        .bind(app)
-                        .bind(key.as_str())
+                    delete(district, app, key)
                         .execute(&mut *tx)
                         .await?
                         .rows_affected()
