@@ -135,6 +135,10 @@ enum Command {
         /// Grant a permission the new version adds (repeatable).
         #[arg(long = "grant")]
         grants: Vec<String>,
+        /// Accept a release signed by another publisher key than the
+        /// installed version's (it takes over the app's data).
+        #[arg(long)]
+        allow_new_publisher: bool,
         /// Resolve and verify the release and show the permission diff;
         /// change nothing.
         #[arg(long)]
@@ -497,6 +501,7 @@ async fn main() -> Result<()> {
             package,
             registry,
             grants,
+            allow_new_publisher,
             dry_run,
         } => {
             if dry_run {
@@ -514,6 +519,7 @@ async fn main() -> Result<()> {
                     registry,
                     package,
                     grant: parse_grants(&grants)?,
+                    allow_new_publisher,
                 })
                 .await?;
             let i = &report.install;

@@ -19,6 +19,7 @@ use hutong_tests::{Backend, TestHost, components};
 /// A registry for one test: a directory, and what the host talks to (the
 /// directory itself, or an HTTP server over it).
 struct TestRegistry {
+    kind: Kind,
     dir: DirRegistry,
     location: String,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -58,6 +59,7 @@ impl TestRegistry {
             }
         };
         TestRegistry {
+            kind,
             dir,
             location,
             server,
@@ -217,6 +219,7 @@ async fn upgrade(
             registry: registry.location.clone(),
             package: package.into(),
             grant: grants(grant),
+            allow_new_publisher: false,
         })
         .await
 }
@@ -309,7 +312,71 @@ macro_rules! on_every_setup {
     )*};
 }
 
+async fn an_upgrade_signed_by_another_publisher_needs_the_administrators_consent(
+    host: TestHost,
+    registry: TestRegistry,
+) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    install(&host, &registry, "hello@=1.0.0", &[Permission::Kv])
+        .await
+        .expect("install 1.0.0");
+    // Another publisher, also trusted by the district, publishes a newer
+    // `hello` on a registry of its own.
+    let other = KeyPair::from_secret([7; 32]);
+    let platform = &host.opened.platform;
+    platform
+        .trust_key("east", &other.public().to_hex(), "Other Co.")
+        .await
+        .expect("trust the other key");
+    let elsewhere = TestRegistry::new(registry.kind).await;
+    elsewhere
+        .publish_as(&other, &hello_v("2.0.0"), components::HELLO)
+        .await
+        .expect("publish 2.0.0 elsewhere");
+    let before = platform
+        .store()
+        .get_install("east", "hello")
+        .await
+        .expect("install");
+    let request = |allow_new_publisher| UpgradeRequest {
+        district: "east".into(),
+        registry: elsewhere.location.clone(),
+        package: "hello@^2".into(),
+        grant: BTreeSet::new(),
+        allow_new_publisher,
+    };
+
+    let got = platform.upgrade(request(false)).await;
+    let Err(PlatformError::Conflict(message)) = &got else {
+        panic!("expected a refusal, got {got:?}");
+    };
+    assert!(
+        message.contains(&other.public().id()) && message.contains("--allow-new-publisher"),
+        "{message}"
+    );
+    assert_eq!(
+        platform
+            .store()
+            .get_install("east", "hello")
+            .await
+            .expect("install"),
+        before,
+        "nothing changed"
+    );
+
+    let report = platform
+        .upgrade(request(true))
+        .await
+        .expect("upgrade with consent");
+    assert_eq!(report.to, "2.0.0");
+    let source = report.install.source.expect("installed from a registry");
+    assert_eq!(source.key_id, other.public().id());
+}
+
 on_every_setup!(
+    an_upgrade_signed_by_another_publisher_needs_the_administrators_consent,
     installs_the_highest_installable_release_and_records_where_it_came_from,
     an_exact_pin_installs_a_yanked_release,
     a_yanked_release_is_refused_unless_pinned_exactly,

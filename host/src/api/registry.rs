@@ -139,6 +139,9 @@ struct Upgrade {
     requirement: Option<String>,
     #[serde(default)]
     grant: Vec<String>,
+    /// Accept a release signed by another publisher than the installed one.
+    #[serde(default)]
+    allow_new_publisher: bool,
 }
 
 async fn upgrade(
@@ -160,6 +163,7 @@ async fn upgrade(
             registry: up.registry,
             package: format!("{app}@{}", up.requirement.as_deref().unwrap_or("*")),
             grant: super::permissions(&up.grant)?,
+            allow_new_publisher: up.allow_new_publisher,
         })
         .await?;
     Ok(Json(report))

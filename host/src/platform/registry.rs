@@ -57,6 +57,10 @@ pub struct UpgradeRequest {
     /// Permissions to grant now: every permission the new version adds must
     /// be among them.
     pub grant: BTreeSet<Permission>,
+    /// Accept a release signed by another publisher key than the installed
+    /// version's. Without it such an upgrade is refused: the new publisher
+    /// would take over the app's data, so the administrator must say so.
+    pub allow_new_publisher: bool,
 }
 
 /// What an upgrade changed.
@@ -321,6 +325,18 @@ impl Platform {
             .fetch_verified(&req.district, &req.registry, &request)
             .await?;
         let manifest = &verified.manifest;
+        if let Some(was) = &current.source
+            && was.key_id != verified.source.key_id
+            && !req.allow_new_publisher
+        {
+            return Err(PlatformError::Conflict(format!(
+                "{}@{} is signed by publisher key {}, but the installed {} was signed by key {}: \
+                 upgrading would hand this app and its data to another publisher. Check that the \
+                 new publisher should have it, then upgrade with --allow-new-publisher \
+                 (in the API: \"allow_new_publisher\": true)",
+                current.app, manifest.version, verified.source.key_id, current.version, was.key_id
+            )));
+        }
         let from = semver::Version::parse(&current.version).ok();
         if from.as_ref().is_some_and(|v| manifest.version <= *v) {
             return Err(PlatformError::Conflict(format!(
