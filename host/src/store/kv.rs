@@ -350,18 +350,25 @@ impl Store {
         };
         let first: String = first.try_get("key")?;
         let last: String = last.try_get("key")?;
+        // Keys written between the two reads may have joined the range: read
+        // one more than was sized, so the page never grows past what was
+        // sized, and continue after the last key returned, so nothing is
+        // skipped.
         let rows = sqlx::query(
             "SELECT key, value FROM kv WHERE district = $1 AND app = $2 AND key >= $3 \
-             AND key <= $4 ORDER BY key",
+             AND key <= $4 ORDER BY key LIMIT $5",
         )
         .bind(district)
         .bind(app)
         .bind(first.as_str())
         .bind(last.as_str())
+        .bind(i64::try_from(keep).unwrap_or(i64::MAX).saturating_add(1))
         .fetch_all(self.pool())
         .await?;
+        let grew = rows.len() > keep;
         let entries = rows
             .iter()
+            .take(keep)
             .map(|r| {
                 Ok((
                     r.try_get::<String, _>("key")?,
@@ -369,9 +376,7 @@ impl Store {
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        // A key written between the two reads may have joined the range;
-        // the cursor is the last key returned, so nothing is skipped.
-        let next_cursor = if more {
+        let next_cursor = if more || grew {
             entries.last().map(|(k, _)| k.clone())
         } else {
             None
