@@ -481,6 +481,16 @@ impl Clock {
         let now = self.now_ms();
         self.0.store(now + ms, Ordering::Relaxed);
     }
+
+    /// Today's date in UTC as (year, month, day), by this clock: birth
+    /// dates are checked and ages computed against it.
+    pub fn today(&self) -> (i32, u32, u32) {
+        use chrono::Datelike;
+        let date = chrono::DateTime::from_timestamp_millis(self.now_ms())
+            .unwrap_or_default()
+            .date_naive();
+        (date.year(), date.month(), date.day())
+    }
 }
 
 /// The longest description, note or comment, in bytes.

@@ -155,8 +155,9 @@ impl Store {
         self.backend
     }
 
-    /// The clock case deadlines run on, shared by every clone of this
-    /// store (tests stop and move it).
+    /// The clock every "now" of the store runs on (the times it writes,
+    /// case deadlines, deliveries' retries, the age filter's "today"),
+    /// shared by every clone of this store (tests stop and move it).
     pub fn clock(&self) -> &Clock {
         &self.clock
     }
@@ -171,7 +172,10 @@ impl Store {
     }
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch, by the system clock. The store's own
+/// times go through [`Store::clock`]; this is for where no store is at hand
+/// or real time is meant (a system [`Clock`], signatures a receiver checks
+/// against its own clock, API tokens' lifetimes).
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -571,7 +571,7 @@ impl Host for AppState {
                 "min-age {min} is greater than max-age {max}"
             )));
         }
-        let today = community::today();
+        let today = log.store.clock().today();
         let filter = ResidentFilter {
             scope: grant.scope.as_deref(),
             grids: None,

@@ -429,7 +429,7 @@ impl Platform {
             rate_per_minute: update.rate_per_minute,
         };
         self.store
-            .put_notify_settings(district, &settings, crate::store::now_ms())
+            .put_notify_settings(district, &settings, self.store.clock().now_ms())
             .await?;
         tracing::info!(district, "notification gateways updated");
         self.gateway_settings(district).await

@@ -16,7 +16,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Backend, Store, StoreError};
 
 /// The hash before a district's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -133,7 +133,7 @@ impl Store {
              record_count, record_ids, field_class, prev_hash, hash) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', '')",
         )
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .bind(entry.district)
         .bind(entry.app)
         .bind(entry.version)

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, is_unique_violation, now_ms};
+use super::{Store, StoreError, is_unique_violation};
 use crate::identity::Role;
 
 /// A person or service that calls the API.
@@ -107,7 +107,7 @@ fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
 impl Store {
     /// Create an account; an existing id is a conflict.
     pub async fn create_account(&self, new: NewAccount<'_>) -> Result<Account, StoreError> {
-        let created_at = now_ms();
+        let created_at = self.clock().now_ms();
         let grids = serde_json::to_string(new.grids).unwrap_or_else(|_| "[]".to_owned());
         sqlx::query(&format!(
             "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -186,7 +186,7 @@ impl Store {
         let changed = sqlx::query(
             "UPDATE accounts SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
         )
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .bind(id)
         .execute(self.pool())
         .await?
@@ -215,7 +215,7 @@ impl Store {
         .bind(account_id)
         .bind(secret_sha256)
         .bind(label)
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .bind(expires_at)
         .bind(None::<i64>)
         .execute(self.pool())
@@ -249,7 +249,7 @@ impl Store {
     /// Revoke a token; revoking twice keeps the first time.
     pub async fn revoke_token(&self, id: &str) -> Result<TokenRecord, StoreError> {
         sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
+            .bind(self.clock().now_ms())
             .bind(id)
             .execute(self.pool())
             .await?;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError};
 use crate::community::import::ExistingIds;
 use crate::community::{
     Building, Community, Grid, Household, Membership, Organisation, Record, Resident, Street,
@@ -492,7 +492,7 @@ impl Store {
                 .collect::<Result<_, sqlx::Error>>()?;
         let mut ordered: Vec<&Record> = records.iter().collect();
         ordered.sort_by_key(|r| rank(r));
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let mut summary = ImportSummary::default();
         let mut tx = self.pool().begin().await?;
         for record in ordered {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Store, StoreError, is_unique_violation, now_ms};
+use super::{Store, StoreError, is_unique_violation};
 
 /// A district (区).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -19,7 +19,7 @@ pub struct District {
 impl Store {
     /// Create a district; a second district with the same id is a conflict.
     pub async fn create_district(&self, id: &str, name: &str) -> Result<District, StoreError> {
-        let created_at = now_ms();
+        let created_at = self.clock().now_ms();
         sqlx::query("INSERT INTO districts (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(name)

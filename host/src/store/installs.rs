@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, is_unique_violation, now_ms};
+use super::{Store, StoreError, is_unique_violation};
 use crate::limits::Limits;
 use crate::manifest::{Manifest, Permission};
 
@@ -273,7 +273,7 @@ impl Store {
     /// transaction. A second install of the same app in a district is a
     /// conflict and changes nothing.
     pub async fn create_install(&self, new: NewInstall<'_>) -> Result<Install, StoreError> {
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let mut tx = self.pool().begin().await?;
         store_component(&mut tx, new.digest, new.component, now).await?;
         let install = Install {
@@ -425,7 +425,7 @@ impl Store {
         )
         .bind(status.as_str())
         .bind(reason)
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .bind(district)
         .bind(app)
         .execute(self.pool())
@@ -445,7 +445,7 @@ impl Store {
     /// no longer at `from_version` (another upgrade or a rollback won).
     pub async fn replace_install(&self, new: Replacement<'_>) -> Result<Install, StoreError> {
         let app = new.manifest.name.as_str();
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let mut tx = self.pool().begin().await?;
         store_component(&mut tx, new.digest, new.component, now).await?;
         let kept = sqlx::query(
@@ -523,7 +523,7 @@ impl Store {
             &mut tx,
             district,
             app,
-            now_ms(),
+            self.clock().now_ms(),
             VersionColumns {
                 version: &text("version")?,
                 digest: &text("digest")?,

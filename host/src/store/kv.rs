@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Backend, Store, StoreError};
 
 /// One operation of [`Store::kv_commit`]; each but `Set` carries a condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,7 +158,7 @@ impl Store {
         key: &str,
         value: &[u8],
     ) -> Result<(), StoreError> {
-        write(UPSERT, district, app, key, value, now_ms())
+        write(UPSERT, district, app, key, value, self.clock().now_ms())
             .execute(self.pool())
             .await?;
         Ok(())
@@ -173,7 +173,7 @@ impl Store {
         key: &str,
         value: &[u8],
     ) -> Result<bool, StoreError> {
-        let inserted = write(INSERT_IF_ABSENT, district, app, key, value, now_ms())
+        let inserted = write(INSERT_IF_ABSENT, district, app, key, value, self.clock().now_ms())
             .execute(self.pool())
             .await?
             .rows_affected();
@@ -217,7 +217,7 @@ impl Store {
                 Backend::Postgres => "BEGIN",
             })
             .await?;
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let share = match self.backend() {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR SHARE",

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Store, StoreError, is_unique_violation, now_ms};
+use super::{Store, StoreError, is_unique_violation};
 
 /// A publisher key a district trusts, or did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -33,7 +33,7 @@ impl Store {
         public_key: &str,
         name: &str,
     ) -> Result<TrustedKeyRow, StoreError> {
-        let now = now_ms();
+        let now = self.clock().now_ms();
         sqlx::query(
             "INSERT INTO trusted_keys (district, key_id, public_key, name, added_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, NULL)",
@@ -94,7 +94,7 @@ impl Store {
             "UPDATE trusted_keys SET revoked_at = $1 \
              WHERE district = $2 AND key_id = $3 AND revoked_at IS NULL",
         )
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .bind(district)
         .bind(key_id)
         .execute(self.pool())
@@ -130,7 +130,7 @@ impl Store {
         seen: Option<(u64, &str)>,
         new: (u64, &str),
     ) -> Result<bool, StoreError> {
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let size = i64::try_from(new.0).unwrap_or(i64::MAX);
         let changed = match seen {
             None => sqlx::query(
