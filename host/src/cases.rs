@@ -500,7 +500,7 @@ pub const MAX_ATTACHMENTS: usize = 20;
 /// The longest attachment reference (a URL or a storage key), in bytes.
 pub const MAX_ATTACHMENT: usize = 1000;
 /// The largest page of a case listing.
-pub const MAX_PAGE: u32 = 500;
+pub use crate::store::MAX_PAGE;
 
 /// `ms` (since the Unix epoch) as an RFC 3339 time in UTC, to the second
 /// (`2026-11-22T08:30:00Z`), as Open311 and the API show times.

@@ -18,7 +18,7 @@ use crate::runtime::AppState;
 use crate::store::{HouseholdRow, ListFilter, NewAccess, ResidentFilter, ResidentRow, StoreError};
 
 /// Most residents one page may hold.
-pub const MAX_PAGE: u32 = 500;
+pub use crate::store::MAX_PAGE;
 
 /// What a granted install may see.
 struct Grant {

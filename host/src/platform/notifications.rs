@@ -924,7 +924,7 @@ impl Platform {
 }
 
 /// The largest page of notifications.
-pub const MAX_PAGE: u32 = 500;
+pub use crate::store::MAX_PAGE;
 
 fn check_page(limit: u32) -> Result<(), PlatformError> {
     if limit == 0 || limit > MAX_PAGE {
