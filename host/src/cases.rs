@@ -481,6 +481,16 @@ impl Clock {
         let now = self.now_ms();
         self.0.store(now + ms, Ordering::Relaxed);
     }
+
+    /// Today's date in UTC as (year, month, day), by this clock: birth
+    /// dates are checked and ages computed against it.
+    pub fn today(&self) -> (i32, u32, u32) {
+        use chrono::Datelike;
+        let date = chrono::DateTime::from_timestamp_millis(self.now_ms())
+            .unwrap_or_default()
+            .date_naive();
+        (date.year(), date.month(), date.day())
+    }
 }
 
 /// The longest description, note or comment, in bytes.
@@ -490,7 +500,7 @@ pub const MAX_ATTACHMENTS: usize = 20;
 /// The longest attachment reference (a URL or a storage key), in bytes.
 pub const MAX_ATTACHMENT: usize = 1000;
 /// The largest page of a case listing.
-pub const MAX_PAGE: u32 = 500;
+pub use crate::store::MAX_PAGE;
 
 /// `ms` (since the Unix epoch) as an RFC 3339 time in UTC, to the second
 /// (`2026-11-22T08:30:00Z`), as Open311 and the API show times.

@@ -207,13 +207,6 @@ pub enum Record {
     Membership(Membership),
 }
 
-/// Today's date in UTC as (year, month, day): birth dates are checked and
-/// ages computed against it.
-pub fn today() -> (i32, u32, u32) {
-    let ms = crate::store::now_ms();
-    civil_from_days(ms.div_euclid(86_400_000))
-}
-
 /// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
 /// calendar (Howard Hinnant's algorithm).
 pub fn civil_from_days(days: i64) -> (i32, u32, u32) {

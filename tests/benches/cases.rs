@@ -230,7 +230,7 @@ async fn listing(backend: Backend) {
         .list_cases(D, &half)
         .await
         .expect("list")
-        .cases[0]
+        .items[0]
         .id;
     let queries = [
         ("first page", admin.clone(), String::new()),

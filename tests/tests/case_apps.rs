@@ -217,7 +217,7 @@ async fn all_cases(platform: &Platform) -> usize {
         )
         .await
         .expect("list cases")
-        .cases
+        .items
         .len()
 }
 

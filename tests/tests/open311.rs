@@ -861,7 +861,7 @@ async fn malformed_input_is_refused_open311_style_and_stores_nothing(host: TestH
         )
         .await
         .expect("list");
-    assert!(all.cases.is_empty(), "{:?}", all.cases);
+    assert!(all.items.is_empty(), "{:?}", all.items);
 
     // And a valid request after all that is filed.
     let r = post(&host, "json", with_key(valid(&[], &[]), &ann)).await;

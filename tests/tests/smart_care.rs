@@ -329,7 +329,7 @@ async fn sent(host: &TestHost) -> Vec<Notification> {
         .list_notifications(D, None, None, 500)
         .await
         .expect("notifications")
-        .notifications;
+        .items;
     all.retain(|n| n.app == APP);
     all.reverse();
     all
@@ -365,7 +365,7 @@ async fn kv_text(host: &TestHost) -> String {
         .kv_list_entries(D, APP, "", None, 1000, usize::MAX)
         .await
         .expect("kv");
-    page.entries
+    page.items
         .iter()
         .map(|(k, v)| format!("{k}={}\n", String::from_utf8_lossy(v)))
         .collect()

@@ -941,7 +941,7 @@ async fn requests(
                 .platform
                 .list_cases(district, &actor, filter)
                 .await?
-                .cases
+                .items
         };
         return render_requests(state, &categories, cases, format).await;
     }
@@ -992,7 +992,7 @@ async fn newest(
             .platform
             .list_cases(district, actor, filter.clone())
             .await?;
-        cases.extend(page.cases);
+        cases.extend(page.items);
         match page.next {
             Some(next) if cases.len() < MAX_RESULTS => filter.before = Some(next),
             _ => return Ok(cases),

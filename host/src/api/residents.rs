@@ -22,8 +22,7 @@ pub(super) fn router() -> Router<ApiState> {
         )
 }
 
-/// Most residents per page.
-const MAX_PAGE: u32 = 500;
+use crate::store::MAX_PAGE;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -505,10 +505,10 @@ impl Host for AppState {
             .list_cases(desk.district(), &desk.actor(), filter)
             .await
             .map_err(|e| desk.refusal(e))?;
-        let ids: Vec<String> = page.cases.iter().map(|c| c.id.to_string()).collect();
+        let ids: Vec<String> = page.items.iter().map(|c| c.id.to_string()).collect();
         desk.log_read(&ids).await?;
         Ok(CasePage {
-            cases: page.cases.into_iter().map(info_to_wit).collect(),
+            cases: page.items.into_iter().map(info_to_wit).collect(),
             next_cursor: page.next.map(|n| n.to_string()),
         })
     }

@@ -18,7 +18,7 @@ use crate::runtime::AppState;
 use crate::store::{HouseholdRow, ListFilter, NewAccess, ResidentFilter, ResidentRow, StoreError};
 
 /// Most residents one page may hold.
-pub const MAX_PAGE: u32 = 500;
+pub use crate::store::MAX_PAGE;
 
 /// What a granted install may see.
 struct Grant {
@@ -571,7 +571,7 @@ impl Host for AppState {
                 "min-age {min} is greater than max-age {max}"
             )));
         }
-        let today = community::today();
+        let today = log.store.clock().today();
         let filter = ResidentFilter {
             scope: grant.scope.as_deref(),
             grids: None,

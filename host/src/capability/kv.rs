@@ -209,8 +209,8 @@ impl Host for AppState {
             .await
             .map_err(unavailable)?;
         Ok(KeyPage {
-            keys: page.keys,
-            next_cursor: page.next_cursor,
+            keys: page.items,
+            next_cursor: page.next,
         })
     }
 
@@ -244,8 +244,8 @@ impl Host for AppState {
             .await
             .map_err(unavailable)?;
         Ok(EntryPage {
-            entries: page.entries,
-            next_cursor: page.next_cursor,
+            entries: page.items,
+            next_cursor: page.next,
         })
     }
 }

@@ -220,7 +220,7 @@ pub async fn run(opened: &Opened, command: CaseCommandLine) -> Result<()> {
                 "{:>8}  {:<11} {:<9} {:<7} {:<16} {:<12} assignee  description",
                 "id", "state", "tier", "prio", "category", "grid"
             );
-            for c in &page.cases {
+            for c in &page.items {
                 println!("{}", line(c));
             }
             if let Some(next) = page.next {
@@ -508,7 +508,7 @@ pub async fn demo_set_up(opened: &Opened, district: &str) -> Result<i64> {
             },
         )
         .await?;
-    if let Some(case) = existing.cases.first() {
+    if let Some(case) = existing.items.first() {
         return Ok(case.id);
     }
     let resident = actor(opened, Some("demo-resident")).await?;

@@ -107,7 +107,7 @@ pub async fn run(opened: &Opened, command: NotifyCommandLine) -> Result<()> {
                 .list_notifications(&district, status.as_deref(), before, limit)
                 .await?;
             println!("ID\tSTATUS\tCHANNEL\tAPP\tRECIPIENT\tATTEMPTS\tCREATED\tLAST ERROR");
-            for n in &page.notifications {
+            for n in &page.items {
                 println!(
                     "{}\t{}\t{}\t{}\t{}:{}\t{}\t{}\t{}",
                     n.id,

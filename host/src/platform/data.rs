@@ -61,7 +61,7 @@ impl Platform {
         self.require_district(district).await?;
         let rows = import::parse(text, format)?;
         let existing = self.store().existing_ids(district).await?;
-        import::validate(&rows, &existing, crate::community::today())?;
+        import::validate(&rows, &existing, self.store().clock().today())?;
         let records: Vec<Record> = rows.into_iter().map(|n| n.record).collect();
         let summary = self
             .store()
@@ -88,7 +88,7 @@ impl Platform {
             line: 1,
             record: Record::Resident(resident),
         }];
-        import::validate(&rows, &existing, crate::community::today()).map_err(|e| match e {
+        import::validate(&rows, &existing, self.store().clock().today()).map_err(|e| match e {
             import::ImportError::Rows(problems) => PlatformError::Invalid(format!(
                 "the resident was not changed: {}",
                 problems

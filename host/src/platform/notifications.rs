@@ -429,7 +429,7 @@ impl Platform {
             rate_per_minute: update.rate_per_minute,
         };
         self.store
-            .put_notify_settings(district, &settings, crate::store::now_ms())
+            .put_notify_settings(district, &settings, self.store.clock().now_ms())
             .await?;
         tracing::info!(district, "notification gateways updated");
         self.gateway_settings(district).await
@@ -924,7 +924,7 @@ impl Platform {
 }
 
 /// The largest page of notifications.
-pub const MAX_PAGE: u32 = 500;
+pub use crate::store::MAX_PAGE;
 
 fn check_page(limit: u32) -> Result<(), PlatformError> {
     if limit == 0 || limit > MAX_PAGE {

@@ -14,9 +14,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Backend, Sql, Store, StoreError, from_json};
 
 /// The hash before a district's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -133,7 +132,7 @@ impl Store {
              record_count, record_ids, field_class, prev_hash, hash) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', '')",
         )
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .bind(entry.district)
         .bind(entry.app)
         .bind(entry.version)
@@ -155,12 +154,9 @@ impl Store {
     /// loses the race leaves the entries to the winner.
     pub async fn seal_access_log(&self) -> Result<u64, StoreError> {
         let districts: Vec<String> =
-            sqlx::query("SELECT DISTINCT district FROM access_log WHERE chain_pos IS NULL")
+            sqlx::query_scalar("SELECT DISTINCT district FROM access_log WHERE chain_pos IS NULL")
                 .fetch_all(self.pool())
-                .await?
-                .iter()
-                .map(|r| r.try_get("district"))
-                .collect::<Result<_, _>>()?;
+                .await?;
         let mut sealed = 0;
         for district in districts {
             sealed += self.seal_district(&district).await?;
@@ -183,15 +179,13 @@ impl Store {
             .await?;
         let conn = &mut *tx;
         let attempt = async {
-            let head = sqlx::query("SELECT head, entries FROM access_chain WHERE district = $1")
-                .bind(district)
-                .fetch_optional(&mut *conn)
-                .await?;
-            let (start, count): (String, i64) = match head {
-                Some(row) => (row.try_get("head")?, row.try_get("entries")?),
-                None => (GENESIS.to_owned(), 0),
-            };
-            let rows = sqlx::query(&format!(
+            let head: Option<(String, i64)> =
+                sqlx::query_as("SELECT head, entries FROM access_chain WHERE district = $1")
+                    .bind(district)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let (start, count) = head.unwrap_or_else(|| (GENESIS.to_owned(), 0));
+            let rows: Vec<AccessRecord> = sqlx::query_as(&format!(
                 "SELECT {COLUMNS} FROM access_log WHERE district = $1 AND chain_pos IS NULL \
                  ORDER BY seq LIMIT {SEAL_BATCH}"
             ))
@@ -201,8 +195,9 @@ impl Store {
             let mut prev = start.clone();
             let mut pos = count;
             let mut links = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let e = entry_from_row(row).map_err(|e| sqlx::Error::Decode(e.to_string().into()))?;
+            let sealing = rows.len() as u64;
+            for row in rows {
+                let e = AccessEntry::try_from(row)?;
                 let hash = hash_of(&prev, &e);
                 pos += 1;
                 links.push((e.seq, prev, hash.clone(), pos));
@@ -210,30 +205,34 @@ impl Store {
             }
             // One UPDATE per batch of entries rather than one per entry.
             for batch in links.chunks(SEAL_UPDATE_BATCH) {
-                let mut sql = String::from("UPDATE access_log SET ");
+                let mut q = Sql::new("UPDATE access_log SET ");
+                let binds: Vec<[String; 4]> = batch
+                    .iter()
+                    .map(|(seq, prev, hash, pos)| {
+                        [
+                            q.bind(*seq),
+                            q.bind(prev.as_str()),
+                            q.bind(hash.as_str()),
+                            q.bind(*pos),
+                        ]
+                    })
+                    .collect();
                 for (column, field) in [("prev_hash", 1), ("hash", 2), ("chain_pos", 3)] {
                     if field > 1 {
-                        sql.push_str(", ");
+                        q.push(", ");
                     }
-                    sql.push_str(&format!("{column} = CASE seq"));
-                    for i in 0..batch.len() {
-                        sql.push_str(&format!(" WHEN ${} THEN ${}", i * 4 + 1, i * 4 + 1 + field));
+                    q.push(&format!("{column} = CASE seq"));
+                    for b in &binds {
+                        q.push(&format!(" WHEN {} THEN {}", b[0], b[field]));
                     }
-                    sql.push_str(" END");
+                    q.push(" END");
                 }
-                sql.push_str(" WHERE chain_pos IS NULL AND seq IN (");
-                for i in 0..batch.len() {
-                    if i > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push_str(&format!("${}", i * 4 + 1));
-                }
-                sql.push(')');
-                let mut query = sqlx::query(&sql);
-                for (seq, prev, hash, pos) in batch {
-                    query = query.bind(*seq).bind(prev.as_str()).bind(hash.as_str()).bind(*pos);
-                }
-                let done = query.execute(&mut *conn).await?.rows_affected();
+                let seqs: Vec<&str> = binds.iter().map(|b| b[0].as_str()).collect();
+                q.push(&format!(
+                    " WHERE chain_pos IS NULL AND seq IN ({})",
+                    seqs.join(", ")
+                ));
+                let done = q.execute(&mut *conn).await?;
                 if done != batch.len() as u64 {
                     // Another sealer sealed some of them: its work stands.
                     return Ok(None);
@@ -262,7 +261,7 @@ impl Store {
                 .await?
                 .rows_affected()
             };
-            Ok::<Option<u64>, sqlx::Error>((moved == 1).then_some(rows.len() as u64))
+            Ok::<Option<u64>, StoreError>((moved == 1).then_some(sealing))
         }
         .await;
         match attempt {
@@ -277,7 +276,7 @@ impl Store {
             }
             Err(err) => {
                 let _ = tx.rollback().await;
-                Err(err.into())
+                Err(err)
             }
         }
     }
@@ -291,7 +290,7 @@ impl Store {
         since: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AccessEntry>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<AccessRecord> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM access_log \
              WHERE district = $1 AND ($2 = '' OR app = $2) AND at >= $3 ORDER BY seq DESC LIMIT $4"
         ))
@@ -301,7 +300,7 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await?;
-        rows.iter().rev().map(entry_from_row).collect()
+        rows.into_iter().rev().map(AccessEntry::try_from).collect()
     }
 
     /// Seal what is pending, then recompute a district's chain from its
@@ -309,7 +308,7 @@ impl Store {
     /// recorded head.
     pub async fn verify_access_log(&self, district: &str) -> Result<ChainReport, StoreError> {
         self.seal_access_log().await?;
-        let rows = sqlx::query(&format!(
+        let rows: Vec<AccessRecord> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM access_log WHERE district = $1 AND chain_pos IS NOT NULL ORDER BY chain_pos"
         ))
         .bind(district)
@@ -318,8 +317,8 @@ impl Store {
         let mut prev = GENESIS.to_owned();
         let mut entries = 0u64;
         let mut broken = None;
-        for row in &rows {
-            let e = entry_from_row(row)?;
+        for row in rows {
+            let e = AccessEntry::try_from(row)?;
             if e.prev_hash != prev {
                 broken = Some(format!(
                     "entry {} does not follow the entry before it: an entry was removed or inserted",
@@ -335,14 +334,12 @@ impl Store {
             entries += 1;
         }
         if broken.is_none() {
-            let head = sqlx::query("SELECT head, entries FROM access_chain WHERE district = $1")
-                .bind(district)
-                .fetch_optional(self.pool())
-                .await?;
-            let (recorded, count): (String, i64) = match head {
-                Some(r) => (r.try_get("head")?, r.try_get("entries")?),
-                None => (GENESIS.to_owned(), 0),
-            };
+            let head: Option<(String, i64)> =
+                sqlx::query_as("SELECT head, entries FROM access_chain WHERE district = $1")
+                    .bind(district)
+                    .fetch_optional(self.pool())
+                    .await?;
+            let (recorded, count) = head.unwrap_or_else(|| (GENESIS.to_owned(), 0));
             if recorded != prev || count != entries as i64 {
                 broken = Some(format!(
                     "the log ends after {entries} entries but {count} were sealed: entries were removed from its end"
@@ -364,27 +361,23 @@ impl Store {
         district: &str,
         app: &str,
     ) -> Result<BTreeMap<String, i64>, StoreError> {
-        let mut out = BTreeMap::new();
-        for row in sqlx::query(
+        let last: Vec<(String, i64)> = sqlx::query_as(
             "SELECT permission, MAX(at) AS last FROM access_log \
              WHERE district = $1 AND app = $2 AND outcome = 'allowed' GROUP BY permission",
         )
         .bind(district)
         .bind(app)
         .fetch_all(self.pool())
-        .await?
-        {
-            out.insert(row.try_get("permission")?, row.try_get("last")?);
-        }
-        let personal: Option<i64> = sqlx::query(
+        .await?;
+        let mut out: BTreeMap<String, i64> = last.into_iter().collect();
+        let personal: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(at) AS last FROM access_log \
              WHERE district = $1 AND app = $2 AND outcome = 'allowed' AND field_class = 'personal'",
         )
         .bind(district)
         .bind(app)
         .fetch_one(self.pool())
-        .await?
-        .try_get("last")?;
+        .await?;
         if let Some(at) = personal {
             out.insert("read-personal-fields".to_owned(), at);
         }
@@ -392,25 +385,44 @@ impl Store {
     }
 }
 
-fn entry_from_row(r: &sqlx::any::AnyRow) -> Result<AccessEntry, StoreError> {
-    let ids: String = r.try_get("record_ids")?;
-    Ok(AccessEntry {
-        seq: r.try_get("seq")?,
-        at: r.try_get("at")?,
-        district: r.try_get("district")?,
-        app: r.try_get("app")?,
-        version: r.try_get("version")?,
-        request_id: r.try_get("request_id")?,
-        operation: r.try_get("operation")?,
-        permission: r.try_get("permission")?,
-        outcome: r.try_get("outcome")?,
-        record_count: r.try_get("record_count")?,
-        record_ids: serde_json::from_str(&ids).map_err(|e| StoreError::Corrupt {
-            what: "access log ids",
-            detail: e.to_string(),
-        })?,
-        field_class: r.try_get("field_class")?,
-        prev_hash: r.try_get("prev_hash")?,
-        hash: r.try_get("hash")?,
-    })
+/// An access log row; its record ids are a JSON list.
+#[derive(sqlx::FromRow)]
+struct AccessRecord {
+    seq: i64,
+    at: i64,
+    district: String,
+    app: String,
+    version: String,
+    request_id: String,
+    operation: String,
+    permission: String,
+    outcome: String,
+    record_count: i64,
+    record_ids: String,
+    field_class: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl TryFrom<AccessRecord> for AccessEntry {
+    type Error = StoreError;
+
+    fn try_from(r: AccessRecord) -> Result<Self, StoreError> {
+        Ok(AccessEntry {
+            seq: r.seq,
+            at: r.at,
+            district: r.district,
+            app: r.app,
+            version: r.version,
+            request_id: r.request_id,
+            operation: r.operation,
+            permission: r.permission,
+            outcome: r.outcome,
+            record_count: r.record_count,
+            record_ids: from_json("access log ids", &r.record_ids)?,
+            field_class: r.field_class,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        })
+    }
 }

@@ -1,10 +1,8 @@
 //! Accounts and API tokens.
 
 use serde::Serialize;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, is_unique_violation, now_ms};
+use super::{Sql, Store, StoreError, corrupt, from_json, is_unique_violation};
 use crate::identity::Role;
 
 /// A person or service that calls the API.
@@ -51,7 +49,7 @@ pub struct NewAccount<'a> {
 }
 
 /// An API token's record (never its secret).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct TokenRecord {
     /// Public id, the part of the token before the secret.
     pub id: String,
@@ -71,43 +69,60 @@ const ACCOUNT_COLUMNS: &str =
     "id, role, district, display_name, resident_id, grids, created_at, disabled_at, phone";
 const TOKEN_COLUMNS: &str = "id, account_id, label, created_at, expires_at, revoked_at";
 
-fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
-    let role: String = row.try_get("role")?;
-    let grids: String = row.try_get("grids")?;
-    Ok(Account {
-        id: row.try_get("id")?,
-        role: role.parse().map_err(|_| StoreError::Corrupt {
-            what: "account role",
-            detail: role.clone(),
-        })?,
-        district: row.try_get("district")?,
-        display_name: row.try_get("display_name")?,
-        resident_id: row.try_get("resident_id")?,
-        grids: serde_json::from_str(&grids).map_err(|e| StoreError::Corrupt {
-            what: "account grids",
-            detail: e.to_string(),
-        })?,
-        created_at: row.try_get("created_at")?,
-        disabled_at: row.try_get("disabled_at")?,
-        phone: row.try_get("phone")?,
-    })
+/// An account row; its role is text and its grids a JSON list.
+#[derive(sqlx::FromRow)]
+struct AccountRecord {
+    id: String,
+    role: String,
+    district: Option<String>,
+    display_name: String,
+    resident_id: Option<String>,
+    grids: String,
+    created_at: i64,
+    disabled_at: Option<i64>,
+    phone: Option<String>,
 }
 
-fn token_from_row(row: &AnyRow) -> Result<TokenRecord, StoreError> {
-    Ok(TokenRecord {
-        id: row.try_get("id")?,
-        account_id: row.try_get("account_id")?,
-        label: row.try_get("label")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
+impl TryFrom<AccountRecord> for Account {
+    type Error = StoreError;
+
+    fn try_from(r: AccountRecord) -> Result<Self, StoreError> {
+        Ok(Account {
+            role: r
+                .role
+                .parse()
+                .map_err(|_| corrupt("account role", &r.role))?,
+            id: r.id,
+            district: r.district,
+            display_name: r.display_name,
+            resident_id: r.resident_id,
+            grids: from_json("account grids", &r.grids)?,
+            created_at: r.created_at,
+            disabled_at: r.disabled_at,
+            phone: r.phone,
+        })
+    }
+}
+
+/// What authentication reads in one query: the token's secret hash, its
+/// record and its account.
+#[derive(sqlx::FromRow)]
+struct AuthRecord {
+    secret_sha256: String,
+    token_id: String,
+    account_id: String,
+    label: String,
+    token_created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    #[sqlx(flatten)]
+    account: AccountRecord,
 }
 
 impl Store {
     /// Create an account; an existing id is a conflict.
     pub async fn create_account(&self, new: NewAccount<'_>) -> Result<Account, StoreError> {
-        let created_at = now_ms();
+        let created_at = self.clock().now_ms();
         let grids = serde_json::to_string(new.grids).unwrap_or_else(|_| "[]".to_owned());
         sqlx::query(&format!(
             "INSERT INTO accounts ({ACCOUNT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -135,36 +150,28 @@ impl Store {
 
     /// One account, or `NotFound`.
     pub async fn get_account(&self, id: &str) -> Result<Account, StoreError> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, AccountRecord>(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(self.pool())
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("account `{id}`")))?;
-        account_from_row(&row)
+        .ok_or_else(|| StoreError::NotFound(format!("account `{id}`")))?
+        .try_into()
     }
 
     /// Accounts, of one district or all.
     pub async fn list_accounts(&self, district: Option<&str>) -> Result<Vec<Account>, StoreError> {
-        let rows = match district {
-            Some(d) => {
-                sqlx::query(&format!(
-                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE district = $1 ORDER BY id"
-                ))
-                .bind(d)
-                .fetch_all(self.pool())
-                .await?
-            }
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY id"
-                ))
-                .fetch_all(self.pool())
-                .await?
-            }
-        };
-        rows.iter().map(account_from_row).collect()
+        let mut q = Sql::new(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts"));
+        if let Some(district) = district {
+            q.push(" WHERE district = ").push_bind(district);
+        }
+        q.push(" ORDER BY id");
+        q.fetch_as::<AccountRecord, _>(self.pool())
+            .await?
+            .into_iter()
+            .map(Account::try_from)
+            .collect()
     }
 
     /// Set or clear an account's phone number.
@@ -186,7 +193,7 @@ impl Store {
         let changed = sqlx::query(
             "UPDATE accounts SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
         )
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .bind(id)
         .execute(self.pool())
         .await?
@@ -215,7 +222,7 @@ impl Store {
         .bind(account_id)
         .bind(secret_sha256)
         .bind(label)
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .bind(expires_at)
         .bind(None::<i64>)
         .execute(self.pool())
@@ -225,31 +232,29 @@ impl Store {
 
     /// A token's record, or `NotFound`.
     pub async fn get_token(&self, id: &str) -> Result<TokenRecord, StoreError> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(self.pool())
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("token `{id}`")))?;
-        token_from_row(&row)
+        .ok_or_else(|| StoreError::NotFound(format!("token `{id}`")))
     }
 
     /// An account's tokens, newest first.
     pub async fn list_tokens(&self, account_id: &str) -> Result<Vec<TokenRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE account_id = $1 ORDER BY created_at DESC, id"
         ))
         .bind(account_id)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(token_from_row).collect()
+        .await?)
     }
 
     /// Revoke a token; revoking twice keeps the first time.
     pub async fn revoke_token(&self, id: &str) -> Result<TokenRecord, StoreError> {
         sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
+            .bind(self.clock().now_ms())
             .bind(id)
             .execute(self.pool())
             .await?;
@@ -261,7 +266,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(String, TokenRecord, Account)>, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, AuthRecord>(
             "SELECT t.secret_sha256, t.id AS token_id, t.account_id, t.label, t.created_at AS token_created_at, \
              t.expires_at, t.revoked_at, a.id, a.role, a.district, a.display_name, a.resident_id, a.grids, \
              a.created_at, a.disabled_at, a.phone \
@@ -274,17 +279,13 @@ impl Store {
             return Ok(None);
         };
         let token = TokenRecord {
-            id: row.try_get("token_id")?,
-            account_id: row.try_get("account_id")?,
-            label: row.try_get("label")?,
-            created_at: row.try_get("token_created_at")?,
-            expires_at: row.try_get("expires_at")?,
-            revoked_at: row.try_get("revoked_at")?,
+            id: row.token_id,
+            account_id: row.account_id,
+            label: row.label,
+            created_at: row.token_created_at,
+            expires_at: row.expires_at,
+            revoked_at: row.revoked_at,
         };
-        Ok(Some((
-            row.try_get("secret_sha256")?,
-            token,
-            account_from_row(&row)?,
-        )))
+        Ok(Some((row.secret_sha256, token, row.account.try_into()?)))
     }
 }

@@ -10,11 +10,11 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 use super::outbox::Outbox;
-use super::{Store, StoreError};
+use super::{Page, PageItems, Sql, Store, StoreError, corrupt, from_json, parse_column};
 use crate::cases::{Assignee, CaseState, Priority, Reporter, Tier};
 
 /// A case as stored.
@@ -268,13 +268,12 @@ pub struct WorkerView {
     pub departments: Vec<String>,
 }
 
-/// A page of cases.
-#[derive(Clone, Debug, Serialize)]
-pub struct CasePage {
-    /// The cases, newest first.
-    pub cases: Vec<CaseRow>,
-    /// Pass as `before` for the next page; none on the last page.
-    pub next: Option<i64>,
+/// A page of cases, newest first: `{"cases": [...], "next": …}`, where
+/// `next` is passed as `before` for the next page.
+pub type CasePage = Page<CaseRow>;
+
+impl PageItems for CaseRow {
+    const FIELD: &'static str = "cases";
 }
 
 /// A category of cases (an Open311 service).
@@ -385,79 +384,195 @@ const CASE_COLUMNS: &str = "id, district, category, priority, state, tier, grid_
 const HISTORY_COLUMNS: &str =
     "id, case_id, at, actor, action, from_state, to_state, from_tier, to_tier, note";
 
-fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
-    StoreError::Corrupt {
-        what,
-        detail: detail.to_string(),
+/// A case row as the database returns it.
+#[derive(sqlx::FromRow)]
+struct CaseRecord {
+    id: i64,
+    district: String,
+    category: String,
+    priority: String,
+    state: String,
+    tier: String,
+    grid_id: Option<String>,
+    community_id: Option<String>,
+    street_id: Option<String>,
+    building_id: Option<String>,
+    address: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    description: String,
+    resident_id: Option<String>,
+    reporter_kind: String,
+    reporter_id: String,
+    assignee_kind: Option<String>,
+    assignee_id: Option<String>,
+    attachments: String,
+    deadline_at: Option<i64>,
+    overdue: i64,
+    satisfaction: Option<i64>,
+    evaluation: Option<String>,
+    token: String,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+    closed_at: Option<i64>,
+}
+
+impl TryFrom<CaseRecord> for CaseRow {
+    type Error = StoreError;
+
+    fn try_from(r: CaseRecord) -> Result<Self, StoreError> {
+        let reporter = match r.reporter_kind.as_str() {
+            "app" => Reporter::App(r.reporter_id),
+            "account" => Reporter::Account(r.reporter_id),
+            other => return Err(corrupt("case reporter", other)),
+        };
+        let assignee = match (r.assignee_kind.as_deref(), r.assignee_id) {
+            (Some("department"), Some(id)) => Some(Assignee::Department(id)),
+            (Some("worker"), Some(id)) => Some(Assignee::Worker(id)),
+            (None, _) => None,
+            (Some(other), _) => return Err(corrupt("case assignee", other)),
+        };
+        Ok(CaseRow {
+            id: r.id,
+            district: r.district,
+            category: r.category,
+            priority: parse_column("case priority", &r.priority)?,
+            state: parse_column("case state", &r.state)?,
+            tier: parse_column("case tier", &r.tier)?,
+            grid_id: r.grid_id,
+            community_id: r.community_id,
+            street_id: r.street_id,
+            building_id: r.building_id,
+            address: r.address,
+            lat: r.lat,
+            lon: r.lon,
+            description: r.description,
+            resident_id: r.resident_id,
+            reporter,
+            assignee,
+            attachments: from_json("case attachments", &r.attachments)?,
+            deadline_at: r.deadline_at,
+            overdue: r.overdue != 0,
+            satisfaction: r.satisfaction,
+            evaluation: r.evaluation,
+            token: r.token,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            closed_at: r.closed_at,
+        })
     }
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(what: &'static str, s: &str) -> Result<T, StoreError> {
-    s.parse().map_err(|e: String| corrupt(what, e))
+/// A history row as the database returns it.
+#[derive(sqlx::FromRow)]
+struct HistoryRecord {
+    id: i64,
+    case_id: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    from_state: String,
+    to_state: String,
+    from_tier: String,
+    to_tier: String,
+    note: Option<String>,
+}
+
+impl TryFrom<HistoryRecord> for HistoryEntry {
+    type Error = StoreError;
+
+    fn try_from(r: HistoryRecord) -> Result<Self, StoreError> {
+        Ok(HistoryEntry {
+            id: r.id,
+            case_id: r.case_id,
+            at: r.at,
+            actor: r.actor,
+            action: r.action,
+            from_state: parse_column("case state", &r.from_state)?,
+            to_state: parse_column("case state", &r.to_state)?,
+            from_tier: parse_column("case tier", &r.from_tier)?,
+            to_tier: parse_column("case tier", &r.to_tier)?,
+            note: r.note,
+        })
+    }
+}
+
+/// A category row.
+#[derive(sqlx::FromRow)]
+struct CategoryRecord {
+    code: String,
+    name: String,
+    description: String,
+    category_group: String,
+}
+
+impl From<CategoryRecord> for Category {
+    fn from(r: CategoryRecord) -> Self {
+        Category {
+            code: r.code,
+            name: r.name,
+            description: r.description,
+            group: r.category_group,
+        }
+    }
+}
+
+/// A department row.
+#[derive(sqlx::FromRow)]
+struct DepartmentRecord {
+    id: String,
+    name: String,
+    tier: String,
+    unit_id: Option<String>,
+    members: String,
+}
+
+impl TryFrom<DepartmentRecord> for Department {
+    type Error = StoreError;
+
+    fn try_from(r: DepartmentRecord) -> Result<Self, StoreError> {
+        Ok(Department {
+            id: r.id,
+            name: r.name,
+            tier: parse_column("department tier", &r.tier)?,
+            unit_id: r.unit_id,
+            members: from_json("department members", &r.members)?,
+        })
+    }
+}
+
+/// A time-limit row.
+#[derive(sqlx::FromRow)]
+struct DeadlineRecord {
+    category: String,
+    priority: String,
+    accept_minutes: i64,
+    handle_minutes: i64,
+    verify_minutes: i64,
+}
+
+impl TryFrom<DeadlineRecord> for Deadline {
+    type Error = StoreError;
+
+    fn try_from(r: DeadlineRecord) -> Result<Self, StoreError> {
+        Ok(Deadline {
+            category: r.category,
+            priority: parse_column("deadline priority", &r.priority)?,
+            accept_minutes: r.accept_minutes,
+            handle_minutes: r.handle_minutes,
+            verify_minutes: r.verify_minutes,
+        })
+    }
 }
 
 fn case_from_row(row: &AnyRow) -> Result<CaseRow, StoreError> {
-    let reporter_kind: String = row.try_get("reporter_kind")?;
-    let reporter_id: String = row.try_get("reporter_id")?;
-    let reporter = match reporter_kind.as_str() {
-        "app" => Reporter::App(reporter_id),
-        "account" => Reporter::Account(reporter_id),
-        other => return Err(corrupt("case reporter", other)),
-    };
-    let assignee_kind: Option<String> = row.try_get("assignee_kind")?;
-    let assignee_id: Option<String> = row.try_get("assignee_id")?;
-    let assignee = match (assignee_kind.as_deref(), assignee_id) {
-        (Some("department"), Some(id)) => Some(Assignee::Department(id)),
-        (Some("worker"), Some(id)) => Some(Assignee::Worker(id)),
-        (None, _) => None,
-        (Some(other), _) => return Err(corrupt("case assignee", other)),
-    };
-    let attachments: String = row.try_get("attachments")?;
-    Ok(CaseRow {
-        id: row.try_get("id")?,
-        district: row.try_get("district")?,
-        category: row.try_get("category")?,
-        priority: parse("case priority", &row.try_get::<String, _>("priority")?)?,
-        state: parse("case state", &row.try_get::<String, _>("state")?)?,
-        tier: parse("case tier", &row.try_get::<String, _>("tier")?)?,
-        grid_id: row.try_get("grid_id")?,
-        community_id: row.try_get("community_id")?,
-        street_id: row.try_get("street_id")?,
-        building_id: row.try_get("building_id")?,
-        address: row.try_get("address")?,
-        lat: row.try_get("lat")?,
-        lon: row.try_get("lon")?,
-        description: row.try_get("description")?,
-        resident_id: row.try_get("resident_id")?,
-        reporter,
-        assignee,
-        attachments: serde_json::from_str(&attachments)
-            .map_err(|e| corrupt("case attachments", e))?,
-        deadline_at: row.try_get("deadline_at")?,
-        overdue: row.try_get::<i64, _>("overdue")? != 0,
-        satisfaction: row.try_get("satisfaction")?,
-        evaluation: row.try_get("evaluation")?,
-        token: row.try_get("token")?,
-        version: row.try_get("version")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        closed_at: row.try_get("closed_at")?,
-    })
+    CaseRecord::from_row(row)?.try_into()
 }
 
 fn history_from_row(row: &AnyRow) -> Result<HistoryEntry, StoreError> {
-    Ok(HistoryEntry {
-        id: row.try_get("id")?,
-        case_id: row.try_get("case_id")?,
-        at: row.try_get("at")?,
-        actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
-        from_state: parse("case state", &row.try_get::<String, _>("from_state")?)?,
-        to_state: parse("case state", &row.try_get::<String, _>("to_state")?)?,
-        from_tier: parse("case tier", &row.try_get::<String, _>("from_tier")?)?,
-        to_tier: parse("case tier", &row.try_get::<String, _>("to_tier")?)?,
-        note: row.try_get("note")?,
-    })
+    HistoryRecord::from_row(row)?.try_into()
 }
 
 fn assignee_parts(a: &Option<Assignee>) -> (Option<&'static str>, Option<&str>) {
@@ -465,53 +580,6 @@ fn assignee_parts(a: &Option<Assignee>) -> (Option<&'static str>, Option<&str>) 
         Some(Assignee::Department(id)) => (Some("department"), Some(id)),
         Some(Assignee::Worker(id)) => (Some("worker"), Some(id)),
         None => (None, None),
-    }
-}
-
-/// A value bound to a placeholder of a dynamic query.
-enum Arg {
-    Text(String),
-    Int(i64),
-}
-
-/// Builds a `WHERE` clause with numbered placeholders for both back ends.
-#[derive(Default)]
-struct Clause {
-    sql: String,
-    args: Vec<Arg>,
-}
-
-impl Clause {
-    fn push(&mut self, arg: Arg) -> String {
-        self.args.push(arg);
-        format!("${}", self.args.len())
-    }
-
-    fn text(&mut self, column: &str, value: &str) {
-        let p = self.push(Arg::Text(value.to_owned()));
-        self.sql.push_str(&format!(" AND {column} = {p}"));
-    }
-
-    fn any_of(&mut self, column: &str, values: &[String]) -> Option<String> {
-        if values.is_empty() {
-            return None;
-        }
-        let list: Vec<String> = values
-            .iter()
-            .map(|v| self.push(Arg::Text(v.clone())))
-            .collect();
-        Some(format!("{column} IN ({})", list.join(", ")))
-    }
-
-    async fn fetch(&self, store: &Store, sql: &str) -> Result<Vec<AnyRow>, StoreError> {
-        let mut query = sqlx::query(sql);
-        for arg in &self.args {
-            query = match arg {
-                Arg::Text(s) => query.bind(s.as_str()),
-                Arg::Int(i) => query.bind(*i),
-            };
-        }
-        Ok(query.fetch_all(store.pool()).await?)
     }
 }
 
@@ -652,14 +720,15 @@ impl Store {
 
     /// One case of a district.
     pub async fn case(&self, district: &str, id: i64) -> Result<Option<CaseRow>, StoreError> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, CaseRecord>(&format!(
             "SELECT {CASE_COLUMNS} FROM cases WHERE district = $1 AND id = $2"
         ))
         .bind(district)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(case_from_row).transpose()
+        .await?
+        .map(CaseRow::try_from)
+        .transpose()
     }
 
     /// The case an Open311 token names.
@@ -668,25 +737,28 @@ impl Store {
         district: &str,
         token: &str,
     ) -> Result<Option<CaseRow>, StoreError> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, CaseRecord>(&format!(
             "SELECT {CASE_COLUMNS} FROM cases WHERE district = $1 AND token = $2"
         ))
         .bind(district)
         .bind(token)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(case_from_row).transpose()
+        .await?
+        .map(CaseRow::try_from)
+        .transpose()
     }
 
     /// A case's history, oldest first.
     pub async fn case_history(&self, case_id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows = sqlx::query(&format!(
+        sqlx::query_as::<_, HistoryRecord>(&format!(
             "SELECT {HISTORY_COLUMNS} FROM case_history WHERE case_id = $1 ORDER BY id"
         ))
         .bind(case_id)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(history_from_row).collect()
+        .await?
+        .into_iter()
+        .map(HistoryEntry::try_from)
+        .collect()
     }
 
     /// The latest history note of each of `case_ids` that has one, in one
@@ -699,18 +771,15 @@ impl Store {
         if case_ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let mut c = Clause::default();
-        let list: Vec<String> = case_ids.iter().map(|i| c.push(Arg::Int(*i))).collect();
-        let sql = format!(
+        let mut q = Sql::new(
             "SELECT case_id, note FROM case_history WHERE id IN \
-             (SELECT MAX(id) FROM case_history WHERE case_id IN ({}) AND note IS NOT NULL \
-             GROUP BY case_id)",
-            list.join(", ")
+             (SELECT MAX(id) FROM case_history WHERE case_id IN (",
         );
-        let rows = c.fetch(self, &sql).await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("case_id")?, r.try_get("note")?)))
-            .collect()
+        let list = q.list(case_ids.iter().copied());
+        q.push(&list)
+            .push(") AND note IS NOT NULL GROUP BY case_id)");
+        let notes: Vec<(i64, String)> = q.fetch_as(self.pool()).await?;
+        Ok(notes.into_iter().collect())
     }
 
     /// A page of a district's cases, newest first (keyset paging on the id,
@@ -720,93 +789,77 @@ impl Store {
         district: &str,
         filter: &CaseFilter,
     ) -> Result<CasePage, StoreError> {
-        let mut c = Clause::default();
-        let p = c.push(Arg::Text(district.to_owned()));
-        c.sql = format!("district = {p}");
-        if let Some(s) = filter.state {
-            c.text("state", s.as_str());
-        }
-        if let Some(t) = filter.tier {
-            c.text("tier", t.as_str());
-        }
-        if let Some(o) = filter.overdue {
-            let p = c.push(Arg::Int(i64::from(o)));
-            c.sql.push_str(&format!(" AND overdue = {p}"));
-        }
-        if let Some(cat) = &filter.category {
-            c.text("category", cat);
-        }
-        if let Some(g) = &filter.grid_id {
-            c.text("grid_id", g);
-        }
+        let mut q = Sql::new(format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE district = "
+        ));
+        q.push_bind(district);
+        q.and("state", "=", filter.state.map(CaseState::as_str));
+        q.and("tier", "=", filter.tier.map(Tier::as_str));
+        q.and("overdue", "=", filter.overdue.map(i64::from));
+        q.and("category", "=", filter.category.as_deref());
+        q.and("grid_id", "=", filter.grid_id.as_deref());
         if let Some(a) = &filter.assignee {
             let (kind, id) = match a {
                 Assignee::Department(id) => ("department", id),
                 Assignee::Worker(id) => ("worker", id),
             };
-            c.text("assignee_id", id);
-            c.text("assignee_kind", kind);
+            q.and("assignee_id", "=", Some(id.as_str()));
+            q.and("assignee_kind", "=", Some(kind));
         }
         if let Some(r) = &filter.reporter {
-            c.text("reporter_kind", r.kind());
-            c.text("reporter_id", r.id());
+            q.and("reporter_kind", "=", Some(r.kind()));
+            q.and("reporter_id", "=", Some(r.id()));
         }
         if let Some(view) = &filter.visible_to {
             let mut any = Vec::new();
-            any.extend(c.any_of("grid_id", &view.grids));
-            any.extend(c.any_of("community_id", &view.communities));
-            any.extend(c.any_of("street_id", &view.streets));
-            if let Some(d) = c.any_of("assignee_id", &view.departments) {
-                any.push(format!("(assignee_kind = 'department' AND {d})"));
+            for (column, units) in [
+                ("grid_id", &view.grids),
+                ("community_id", &view.communities),
+                ("street_id", &view.streets),
+            ] {
+                if !units.is_empty() {
+                    any.push(format!(
+                        "{column} IN ({})",
+                        q.list(units.iter().map(String::as_str))
+                    ));
+                }
             }
-            let me = c.push(Arg::Text(view.account_id.clone()));
+            if !view.departments.is_empty() {
+                let list = q.list(view.departments.iter().map(String::as_str));
+                any.push(format!(
+                    "(assignee_kind = 'department' AND assignee_id IN ({list}))"
+                ));
+            }
+            let me = q.bind(view.account_id.as_str());
             any.push(format!("(assignee_kind = 'worker' AND assignee_id = {me})"));
             any.push(format!(
                 "(reporter_kind = 'account' AND reporter_id = {me})"
             ));
-            c.sql.push_str(&format!(" AND ({})", any.join(" OR ")));
+            q.push(&format!(" AND ({})", any.join(" OR ")));
         }
         if let Some(finished) = filter.finished {
-            c.sql.push_str(if finished {
+            q.push(if finished {
                 " AND state IN ('closed', 'rejected')"
             } else {
                 " AND state NOT IN ('closed', 'rejected')"
             });
         }
-        if let Some(from) = filter.created_from {
-            let p = c.push(Arg::Int(from));
-            c.sql.push_str(&format!(" AND created_at >= {p}"));
-        }
-        if let Some(to) = filter.created_to {
-            let p = c.push(Arg::Int(to));
-            c.sql.push_str(&format!(" AND created_at < {p}"));
-        }
+        q.and("created_at", ">=", filter.created_from);
+        q.and("created_at", "<", filter.created_to);
         if !filter.ids.is_empty() {
-            let list: Vec<String> = filter.ids.iter().map(|i| c.push(Arg::Int(*i))).collect();
-            c.sql.push_str(&format!(" AND id IN ({})", list.join(", ")));
+            let list = q.list(filter.ids.iter().copied());
+            q.push(&format!(" AND id IN ({list})"));
         }
-        if let Some(before) = filter.before {
-            let p = c.push(Arg::Int(before));
-            c.sql.push_str(&format!(" AND id < {p}"));
-        }
+        q.and("id", "<", filter.before);
         let limit = filter.limit.max(1);
-        let sql = format!(
-            "SELECT {CASE_COLUMNS} FROM cases WHERE {} ORDER BY id DESC LIMIT {}",
-            c.sql,
-            limit + 1
-        );
-        let rows = c.fetch(self, &sql).await?;
-        let mut cases = rows
-            .iter()
-            .map(case_from_row)
+        q.push(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
+        let cases = q
+            .fetch_as::<CaseRecord, _>(self.pool())
+            .await?
+            .into_iter()
+            .map(CaseRow::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        let next = if cases.len() > limit as usize {
-            cases.truncate(limit as usize);
-            cases.last().map(|c| c.id)
-        } else {
-            None
-        };
-        Ok(CasePage { cases, next })
+        Ok(Page::cut(cases, limit, |c| c.id))
     }
 
     /// Open cases whose running time limit ran out by `now`, oldest
@@ -816,19 +869,21 @@ impl Store {
         now: i64,
         limit: u32,
     ) -> Result<Vec<CaseRow>, StoreError> {
-        let rows = sqlx::query(&format!(
+        sqlx::query_as::<_, CaseRecord>(&format!(
             "SELECT {CASE_COLUMNS} FROM cases WHERE deadline_at IS NOT NULL AND deadline_at <= $1 \
              ORDER BY deadline_at LIMIT {limit}"
         ))
         .bind(now)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(case_from_row).collect()
+        .await?
+        .into_iter()
+        .map(CaseRow::try_from)
+        .collect()
     }
 
     /// A district's figures.
     pub async fn case_figures(&self, district: &str) -> Result<CaseFigures, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT state, COUNT(*) AS n FROM cases WHERE district = $1 GROUP BY state",
         )
         .bind(district)
@@ -836,9 +891,8 @@ impl Store {
         .await?;
         let mut open_by_state = Vec::new();
         let mut closed = 0;
-        for row in &rows {
-            let state: CaseState = parse("case state", &row.try_get::<String, _>("state")?)?;
-            let n: i64 = row.try_get("n")?;
+        for (state, n) in rows {
+            let state: CaseState = parse_column("case state", &state)?;
             if state == CaseState::Closed {
                 closed = n;
             }
@@ -847,16 +901,15 @@ impl Store {
             }
         }
         open_by_state.sort();
-        let overdue: i64 = sqlx::query(
+        let overdue: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) AS n FROM cases WHERE district = $1 AND overdue = 1 \
              AND state NOT IN ('closed', 'rejected')",
         )
         .bind(district)
         .fetch_one(self.pool())
-        .await?
-        .try_get("n")?;
+        .await?;
         let median_close_ms = if closed > 0 {
-            sqlx::query(
+            sqlx::query_scalar(
                 "SELECT closed_at - created_at AS d FROM cases \
                  WHERE district = $1 AND state = 'closed' ORDER BY d LIMIT 1 OFFSET $2",
             )
@@ -864,20 +917,16 @@ impl Store {
             .bind(closed / 2)
             .fetch_optional(self.pool())
             .await?
-            .map(|r| r.try_get::<i64, _>("d"))
-            .transpose()?
         } else {
             None
         };
-        let row = sqlx::query(
+        let (evaluations, total): (i64, Option<i64>) = sqlx::query_as(
             "SELECT COUNT(satisfaction) AS n, CAST(SUM(satisfaction) AS BIGINT) AS total FROM cases \
              WHERE district = $1 AND satisfaction IS NOT NULL",
         )
         .bind(district)
         .fetch_one(self.pool())
         .await?;
-        let evaluations: i64 = row.try_get("n")?;
-        let total: Option<i64> = row.try_get("total")?;
         Ok(CaseFigures {
             open_by_state,
             overdue,
@@ -896,7 +945,7 @@ impl Store {
         district: &str,
         grid: &str,
     ) -> Result<Option<Location>, StoreError> {
-        let row = sqlx::query(
+        let row: Option<(String, String)> = sqlx::query_as(
             "SELECT g.community_id, c.street_id FROM grids g \
              JOIN communities c ON c.district = g.district AND c.id = g.community_id \
              WHERE g.district = $1 AND g.id = $2",
@@ -905,15 +954,12 @@ impl Store {
         .bind(grid)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(Location {
-                grid_id: Some(grid.to_owned()),
-                community_id: Some(r.try_get("community_id")?),
-                street_id: Some(r.try_get("street_id")?),
-                building_id: None,
-            })
-        })
-        .transpose()
+        Ok(row.map(|(community, street)| Location {
+            grid_id: Some(grid.to_owned()),
+            community_id: Some(community),
+            street_id: Some(street),
+            building_id: None,
+        }))
     }
 
     /// Where a building is: its grid, community and street.
@@ -922,7 +968,7 @@ impl Store {
         district: &str,
         building: &str,
     ) -> Result<Option<Location>, StoreError> {
-        let row = sqlx::query(
+        let row: Option<(String, String, String)> = sqlx::query_as(
             "SELECT b.grid_id, b.community_id, c.street_id FROM buildings b \
              JOIN communities c ON c.district = b.district AND c.id = b.community_id \
              WHERE b.district = $1 AND b.id = $2",
@@ -931,15 +977,12 @@ impl Store {
         .bind(building)
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(Location {
-                grid_id: Some(r.try_get("grid_id")?),
-                community_id: Some(r.try_get("community_id")?),
-                street_id: Some(r.try_get("street_id")?),
-                building_id: Some(building.to_owned()),
-            })
-        })
-        .transpose()
+        Ok(row.map(|(grid, community, street)| Location {
+            grid_id: Some(grid),
+            community_id: Some(community),
+            street_id: Some(street),
+            building_id: Some(building.to_owned()),
+        }))
     }
 
     /// Where a community is: its street.
@@ -948,20 +991,18 @@ impl Store {
         district: &str,
         community: &str,
     ) -> Result<Option<Location>, StoreError> {
-        let row = sqlx::query("SELECT street_id FROM communities WHERE district = $1 AND id = $2")
-            .bind(district)
-            .bind(community)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| {
-            Ok(Location {
-                grid_id: None,
-                community_id: Some(community.to_owned()),
-                street_id: Some(r.try_get("street_id")?),
-                building_id: None,
-            })
-        })
-        .transpose()
+        let street: Option<String> =
+            sqlx::query_scalar("SELECT street_id FROM communities WHERE district = $1 AND id = $2")
+                .bind(district)
+                .bind(community)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(street.map(|street| Location {
+            grid_id: None,
+            community_id: Some(community.to_owned()),
+            street_id: Some(street),
+            building_id: None,
+        }))
     }
 
     /// Whether a street exists in the district.
@@ -982,12 +1023,15 @@ impl Store {
         district: &str,
         resident: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT community_id FROM residents WHERE district = $1 AND id = $2")
+        Ok(
+            sqlx::query_scalar(
+                "SELECT community_id FROM residents WHERE district = $1 AND id = $2",
+            )
             .bind(district)
             .bind(resident)
             .fetch_optional(self.pool())
-            .await?;
-        Ok(row.map(|r| r.try_get("community_id")).transpose()?)
+            .await?,
+        )
     }
 
     /// Create or replace a category.
@@ -1011,23 +1055,16 @@ impl Store {
 
     /// A district's categories, by code.
     pub async fn categories(&self, district: &str) -> Result<Vec<Category>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as::<_, CategoryRecord>(
             "SELECT code, name, description, category_group FROM case_categories \
              WHERE district = $1 ORDER BY code",
         )
         .bind(district)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Category {
-                    code: r.try_get("code")?,
-                    name: r.try_get("name")?,
-                    description: r.try_get("description")?,
-                    group: r.try_get("category_group")?,
-                })
-            })
-            .collect()
+        .await?
+        .into_iter()
+        .map(Category::from)
+        .collect())
     }
 
     /// Create or replace a department.
@@ -1054,25 +1091,15 @@ impl Store {
 
     /// A district's departments, by id.
     pub async fn departments(&self, district: &str) -> Result<Vec<Department>, StoreError> {
-        let rows = sqlx::query(
+        sqlx::query_as::<_, DepartmentRecord>(
             "SELECT id, name, tier, unit_id, members FROM departments WHERE district = $1 ORDER BY id",
         )
         .bind(district)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let members: String = r.try_get("members")?;
-                Ok(Department {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    tier: parse("department tier", &r.try_get::<String, _>("tier")?)?,
-                    unit_id: r.try_get("unit_id")?,
-                    members: serde_json::from_str(&members)
-                        .map_err(|e| corrupt("department members", e))?,
-                })
-            })
-            .collect()
+        .await?
+        .into_iter()
+        .map(Department::try_from)
+        .collect()
     }
 
     /// Replace a district's time limits.
@@ -1102,24 +1129,16 @@ impl Store {
 
     /// A district's time limits.
     pub async fn deadlines(&self, district: &str) -> Result<Vec<Deadline>, StoreError> {
-        let rows = sqlx::query(
+        sqlx::query_as::<_, DeadlineRecord>(
             "SELECT category, priority, accept_minutes, handle_minutes, verify_minutes \
              FROM case_deadlines WHERE district = $1 ORDER BY category, priority",
         )
         .bind(district)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Deadline {
-                    category: r.try_get("category")?,
-                    priority: parse("deadline priority", &r.try_get::<String, _>("priority")?)?,
-                    accept_minutes: r.try_get("accept_minutes")?,
-                    handle_minutes: r.try_get("handle_minutes")?,
-                    verify_minutes: r.try_get("verify_minutes")?,
-                })
-            })
-            .collect()
+        .await?
+        .into_iter()
+        .map(Deadline::try_from)
+        .collect()
     }
 
     /// The time limits for a category and priority: the category's own, else
@@ -1130,7 +1149,7 @@ impl Store {
         category: &str,
         priority: Priority,
     ) -> Result<Option<Deadline>, StoreError> {
-        let row = sqlx::query(
+        sqlx::query_as::<_, DeadlineRecord>(
             "SELECT category, priority, accept_minutes, handle_minutes, verify_minutes \
              FROM case_deadlines WHERE district = $1 AND priority = $2 \
              AND (category = $3 OR category = '*') ORDER BY category = '*' LIMIT 1",
@@ -1139,16 +1158,8 @@ impl Store {
         .bind(priority.as_str())
         .bind(category)
         .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
-            Ok(Deadline {
-                category: r.try_get("category")?,
-                priority,
-                accept_minutes: r.try_get("accept_minutes")?,
-                handle_minutes: r.try_get("handle_minutes")?,
-                verify_minutes: r.try_get("verify_minutes")?,
-            })
-        })
+        .await?
+        .map(Deadline::try_from)
         .transpose()
     }
 
@@ -1171,18 +1182,19 @@ impl Store {
 
     /// A district's case policy (the defaults until one is set).
     pub async fn case_policy(&self, district: &str) -> Result<CasePolicy, StoreError> {
-        let row =
-            sqlx::query("SELECT reopen_days, auto_escalate FROM case_policies WHERE district = $1")
-                .bind(district)
-                .fetch_optional(self.pool())
-                .await?;
-        match row {
-            Some(r) => Ok(CasePolicy {
-                reopen_days: r.try_get("reopen_days")?,
-                auto_escalate: r.try_get::<i64, _>("auto_escalate")? != 0,
-            }),
-            None => Ok(CasePolicy::default()),
-        }
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT reopen_days, auto_escalate FROM case_policies WHERE district = $1",
+        )
+        .bind(district)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            Some((reopen_days, auto_escalate)) => CasePolicy {
+                reopen_days,
+                auto_escalate: auto_escalate != 0,
+            },
+            None => CasePolicy::default(),
+        })
     }
 
     /// Claim up to `limit` due notices for `lease_ms`, at most one per case
@@ -1294,7 +1306,7 @@ async fn insert_history(
     case: &CaseRow,
     h: &HistoryInsert<'_>,
 ) -> Result<i64, StoreError> {
-    let row = sqlx::query(
+    Ok(sqlx::query_scalar(
         "INSERT INTO case_history (case_id, at, actor, action, from_state, to_state, from_tier, \
          to_tier, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
     )
@@ -1308,6 +1320,5 @@ async fn insert_history(
     .bind(h.to.1.as_str())
     .bind(h.note)
     .fetch_one(&mut **tx)
-    .await?;
-    Ok(row.try_get("id")?)
+    .await?)
 }

@@ -5,10 +5,9 @@
 use std::collections::HashSet;
 
 use serde::Serialize;
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
-use super::{Store, StoreError, now_ms};
+use super::{Sql, Store, StoreError, from_json, parse_column};
 use crate::community::import::ExistingIds;
 use crate::community::{
     Building, Community, Grid, Household, Membership, Organisation, Record, Resident, Street,
@@ -67,111 +66,71 @@ pub struct ListFilter<'a> {
     pub limit: u32,
 }
 
-/// Builds `WHERE` clauses with numbered placeholders for both back ends.
-struct Where {
-    sql: String,
-    args: Vec<String>,
-}
-
-impl Where {
-    fn new(select: &str, district: &str) -> Self {
-        Where {
-            sql: select.to_owned(),
-            args: vec![district.to_owned()],
-        }
-    }
-
-    fn eq(&mut self, column: &str, value: Option<&str>) {
-        self.cmp(column, "=", value);
-    }
-
-    /// `AND column op $n` when there is a value.
-    fn cmp(&mut self, column: &str, op: &str, value: Option<&str>) {
-        if let Some(v) = value {
-            self.args.push(v.to_owned());
-            self.sql
-                .push_str(&format!(" AND {column} {op} ${}", self.args.len()));
-        }
-    }
-
-    /// `AND column IN (…)` when limited to a set; false when the set is
-    /// empty, so nothing can match.
-    fn scope(&mut self, column: &str, scope: Option<&[String]>) -> bool {
-        let Some(scope) = scope else {
-            return true;
-        };
-        if scope.is_empty() {
-            return false;
-        }
-        self.sql.push_str(&format!(" AND {column} IN ("));
-        for (i, c) in scope.iter().enumerate() {
-            self.args.push(c.clone());
-            if i > 0 {
-                self.sql.push_str(", ");
-            }
-            self.sql.push_str(&format!("${}", self.args.len()));
-        }
-        self.sql.push(')');
-        true
-    }
-
-    fn after(&mut self, column: &str, after: Option<&str>) {
-        self.cmp(column, ">", after);
-    }
-
-    async fn fetch(
-        mut self,
-        store: &Store,
-        order: &str,
-        limit: u32,
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        self.sql
-            .push_str(&format!(" ORDER BY {order} LIMIT {limit}"));
-        let mut query = sqlx::query(&self.sql);
-        for arg in &self.args {
-            query = query.bind(arg.as_str());
-        }
-        Ok(query.fetch_all(store.pool()).await?)
-    }
-}
-
 const HOUSEHOLD_SELECT: &str = "SELECT h.id, h.building_id, h.unit, h.room, b.grid_id, b.community_id \
      FROM households h JOIN buildings b ON b.district = h.district AND b.id = h.building_id \
-     WHERE h.district = $1";
+     WHERE h.district = ";
 
-fn household_from_row(r: &AnyRow) -> Result<HouseholdRow, StoreError> {
-    Ok(HouseholdRow {
-        household: Household {
-            id: r.try_get("id")?,
-            building_id: r.try_get("building_id")?,
-            unit: r.try_get("unit")?,
-            room: r.try_get("room")?,
-        },
-        grid_id: r.try_get("grid_id")?,
-        community_id: r.try_get("community_id")?,
-    })
+/// A household row with its building's place.
+#[derive(sqlx::FromRow)]
+struct HouseholdRecord {
+    id: String,
+    building_id: String,
+    unit: String,
+    room: String,
+    grid_id: String,
+    community_id: String,
 }
 
-fn building_from_row(r: &AnyRow) -> Result<Building, StoreError> {
-    Ok(Building {
-        id: r.try_get("id")?,
-        community_id: r.try_get("community_id")?,
-        grid_id: r.try_get("grid_id")?,
-        name: r.try_get("name")?,
-    })
+impl From<HouseholdRecord> for HouseholdRow {
+    fn from(r: HouseholdRecord) -> Self {
+        HouseholdRow {
+            household: Household {
+                id: r.id,
+                building_id: r.building_id,
+                unit: r.unit,
+                room: r.room,
+            },
+            grid_id: r.grid_id,
+            community_id: r.community_id,
+        }
+    }
 }
 
-fn organisation_from_row(r: &AnyRow) -> Result<Organisation, StoreError> {
-    let kind: String = r.try_get("kind")?;
+/// A building row: (id, community_id, grid_id, name).
+type BuildingRecord = (String, String, String, String);
+
+fn building((id, community_id, grid_id, name): BuildingRecord) -> Building {
+    Building {
+        id,
+        community_id,
+        grid_id,
+        name,
+    }
+}
+
+/// An organisation row: (id, community_id, kind, name).
+type OrganisationRecord = (String, String, String, String);
+
+fn organisation(
+    (id, community_id, kind, name): OrganisationRecord,
+) -> Result<Organisation, StoreError> {
     Ok(Organisation {
-        id: r.try_get("id")?,
-        community_id: r.try_get("community_id")?,
-        kind: kind.parse().map_err(|detail| StoreError::Corrupt {
-            what: "organisation kind",
-            detail,
-        })?,
-        name: r.try_get("name")?,
+        id,
+        community_id,
+        kind: parse_column("organisation kind", &kind)?,
+        name,
     })
+}
+
+/// A membership row: (organisation_id, resident_id, role).
+type MembershipRecord = (String, String, String);
+
+fn membership((organisation_id, resident_id, role): MembershipRecord) -> Membership {
+    Membership {
+        organisation_id,
+        resident_id,
+        role,
+    }
 }
 
 /// Filters for a resident query. Empty filters match everything in scope.
@@ -206,43 +165,59 @@ const RESIDENT_SELECT: &str = "SELECT r.id, r.household_id, r.grid_id, r.communi
      LEFT JOIN households h ON h.district = r.district AND h.id = r.household_id \
      LEFT JOIN buildings b ON b.district = h.district AND b.id = h.building_id";
 
-fn corrupt(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
-    move |e| StoreError::Corrupt {
-        what,
-        detail: e.to_string(),
+/// A resident row with where they live.
+#[derive(sqlx::FromRow)]
+struct ResidentRecord {
+    id: String,
+    household_id: Option<String>,
+    grid_id: String,
+    community_id: String,
+    tags: String,
+    name: String,
+    phone: Option<String>,
+    id_number: Option<String>,
+    birth_date: Option<String>,
+    address: Option<String>,
+    family_contact_name: Option<String>,
+    family_contact_phone: Option<String>,
+    building_id: Option<String>,
+    building_name: Option<String>,
+}
+
+impl TryFrom<ResidentRecord> for ResidentRow {
+    type Error = StoreError;
+
+    fn try_from(r: ResidentRecord) -> Result<Self, StoreError> {
+        Ok(ResidentRow {
+            resident: Resident {
+                id: r.id,
+                household_id: r.household_id,
+                grid_id: r.grid_id,
+                tags: from_json("resident tags", &r.tags)?,
+                name: r.name,
+                phone: r.phone,
+                id_number: r.id_number,
+                birth_date: r.birth_date,
+                address: r.address,
+                family_contact_name: r.family_contact_name,
+                family_contact_phone: r.family_contact_phone,
+            },
+            community_id: r.community_id,
+            building_id: r.building_id,
+            building_name: r.building_name,
+        })
     }
 }
 
-fn resident_from_row(row: &AnyRow) -> Result<ResidentRow, StoreError> {
-    let tags: String = row.try_get("tags")?;
-    Ok(ResidentRow {
-        resident: Resident {
-            id: row.try_get("id")?,
-            household_id: row.try_get("household_id")?,
-            grid_id: row.try_get("grid_id")?,
-            tags: serde_json::from_str(&tags).map_err(corrupt("resident tags"))?,
-            name: row.try_get("name")?,
-            phone: row.try_get("phone")?,
-            id_number: row.try_get("id_number")?,
-            birth_date: row.try_get("birth_date")?,
-            address: row.try_get("address")?,
-            family_contact_name: row.try_get("family_contact_name")?,
-            family_contact_phone: row.try_get("family_contact_phone")?,
-        },
-        community_id: row.try_get("community_id")?,
-        building_id: row.try_get("building_id")?,
-        building_name: row.try_get("building_name")?,
-    })
-}
-
 async fn ids(store: &Store, table: &str, district: &str) -> Result<HashSet<String>, StoreError> {
-    let rows = sqlx::query(&format!("SELECT id FROM {table} WHERE district = $1"))
-        .bind(district)
-        .fetch_all(store.pool())
-        .await?;
-    rows.iter()
-        .map(|r| r.try_get::<String, _>("id").map_err(StoreError::from))
-        .collect()
+    Ok(
+        sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE district = $1"))
+            .bind(district)
+            .fetch_all(store.pool())
+            .await?
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// Insert or update one record; true when it was created.
@@ -354,13 +329,13 @@ async fn upsert(
             .await?;
         }
         Record::Resident(r) => {
-            let community: String =
-                sqlx::query("SELECT community_id FROM grids WHERE district = $1 AND id = $2")
-                    .bind(district)
-                    .bind(&r.grid_id)
-                    .fetch_one(&mut **tx)
-                    .await?
-                    .try_get("community_id")?;
+            let community: String = sqlx::query_scalar(
+                "SELECT community_id FROM grids WHERE district = $1 AND id = $2",
+            )
+            .bind(district)
+            .bind(&r.grid_id)
+            .fetch_one(&mut **tx)
+            .await?;
             let tags = serde_json::to_string(&r.tags).unwrap_or_else(|_| "[]".to_owned());
             sqlx::query(
                 "INSERT INTO residents (district, id, household_id, grid_id, community_id, tags, name, phone, id_number, \
@@ -482,17 +457,17 @@ impl Store {
         records: &[Record],
         existing: &ExistingIds,
     ) -> Result<ImportSummary, StoreError> {
-        let memberships: HashSet<(String, String)> =
-            sqlx::query("SELECT organisation_id, resident_id FROM memberships WHERE district = $1")
-                .bind(district)
-                .fetch_all(self.pool())
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get("organisation_id")?, r.try_get("resident_id")?)))
-                .collect::<Result<_, sqlx::Error>>()?;
+        let memberships: HashSet<(String, String)> = sqlx::query_as(
+            "SELECT organisation_id, resident_id FROM memberships WHERE district = $1",
+        )
+        .bind(district)
+        .fetch_all(self.pool())
+        .await?
+        .into_iter()
+        .collect();
         let mut ordered: Vec<&Record> = records.iter().collect();
         ordered.sort_by_key(|r| rank(r));
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let mut summary = ImportSummary::default();
         let mut tx = self.pool().begin().await?;
         for record in ordered {
@@ -512,110 +487,93 @@ impl Store {
     pub async fn export_records(&self, district: &str) -> Result<Vec<Record>, StoreError> {
         let pool = self.pool();
         let mut out = Vec::new();
-        for r in sqlx::query("SELECT id, name FROM streets WHERE district = $1 ORDER BY id")
-            .bind(district)
-            .fetch_all(pool)
-            .await?
-        {
-            out.push(Record::Street(Street {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-            }));
-        }
-        for r in sqlx::query(
+        let streets: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, name FROM streets WHERE district = $1 ORDER BY id")
+                .bind(district)
+                .fetch_all(pool)
+                .await?;
+        out.extend(
+            streets
+                .into_iter()
+                .map(|(id, name)| Record::Street(Street { id, name })),
+        );
+        let communities: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT id, street_id, name FROM communities WHERE district = $1 ORDER BY id",
         )
         .bind(district)
         .fetch_all(pool)
-        .await?
-        {
-            out.push(Record::Community(Community {
-                id: r.try_get("id")?,
-                street_id: r.try_get("street_id")?,
-                name: r.try_get("name")?,
-            }));
-        }
-        for r in
-            sqlx::query("SELECT id, community_id, name FROM grids WHERE district = $1 ORDER BY id")
-                .bind(district)
-                .fetch_all(pool)
-                .await?
-        {
-            out.push(Record::Grid(Grid {
-                id: r.try_get("id")?,
-                community_id: r.try_get("community_id")?,
-                name: r.try_get("name")?,
-            }));
-        }
-        for r in sqlx::query(
+        .await?;
+        out.extend(communities.into_iter().map(|(id, street_id, name)| {
+            Record::Community(Community {
+                id,
+                street_id,
+                name,
+            })
+        }));
+        let grids: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, community_id, name FROM grids WHERE district = $1 ORDER BY id",
+        )
+        .bind(district)
+        .fetch_all(pool)
+        .await?;
+        out.extend(grids.into_iter().map(|(id, community_id, name)| {
+            Record::Grid(Grid {
+                id,
+                community_id,
+                name,
+            })
+        }));
+        let buildings: Vec<BuildingRecord> = sqlx::query_as(
             "SELECT id, community_id, grid_id, name FROM buildings WHERE district = $1 ORDER BY id",
         )
         .bind(district)
         .fetch_all(pool)
-        .await?
-        {
-            out.push(Record::Building(Building {
-                id: r.try_get("id")?,
-                community_id: r.try_get("community_id")?,
-                grid_id: r.try_get("grid_id")?,
-                name: r.try_get("name")?,
-            }));
-        }
-        for r in sqlx::query(
+        .await?;
+        out.extend(buildings.into_iter().map(|b| Record::Building(building(b))));
+        let households: Vec<(String, String, String, String)> = sqlx::query_as(
             "SELECT id, building_id, unit, room FROM households WHERE district = $1 ORDER BY id",
         )
         .bind(district)
         .fetch_all(pool)
-        .await?
-        {
-            out.push(Record::Household(Household {
-                id: r.try_get("id")?,
-                building_id: r.try_get("building_id")?,
-                unit: r.try_get("unit")?,
-                room: r.try_get("room")?,
-            }));
-        }
-        for r in sqlx::query(&format!(
+        .await?;
+        out.extend(households.into_iter().map(|(id, building_id, unit, room)| {
+            Record::Household(Household {
+                id,
+                building_id,
+                unit,
+                room,
+            })
+        }));
+        for r in sqlx::query_as::<_, ResidentRecord>(&format!(
             "{RESIDENT_SELECT} WHERE r.district = $1 ORDER BY r.id"
         ))
         .bind(district)
         .fetch_all(pool)
         .await?
         {
-            out.push(Record::Resident(resident_from_row(&r)?.resident));
+            out.push(Record::Resident(ResidentRow::try_from(r)?.resident));
         }
-        for r in sqlx::query(
+        for o in sqlx::query_as::<_, OrganisationRecord>(
             "SELECT id, community_id, kind, name FROM organisations WHERE district = $1 ORDER BY id",
         )
         .bind(district)
         .fetch_all(pool)
         .await?
         {
-            let kind: String = r.try_get("kind")?;
-            out.push(Record::Organisation(Organisation {
-                id: r.try_get("id")?,
-                community_id: r.try_get("community_id")?,
-                kind: kind.parse().map_err(|detail| StoreError::Corrupt {
-                    what: "organisation kind",
-                    detail,
-                })?,
-                name: r.try_get("name")?,
-            }));
+            out.push(Record::Organisation(organisation(o)?));
         }
-        for r in sqlx::query(
+        let memberships: Vec<MembershipRecord> = sqlx::query_as(
             "SELECT organisation_id, resident_id, role FROM memberships WHERE district = $1 \
              ORDER BY organisation_id, resident_id",
         )
         .bind(district)
         .fetch_all(pool)
-        .await?
-        {
-            out.push(Record::Membership(Membership {
-                organisation_id: r.try_get("organisation_id")?,
-                resident_id: r.try_get("resident_id")?,
-                role: r.try_get("role")?,
-            }));
-        }
+        .await?;
+        out.extend(
+            memberships
+                .into_iter()
+                .map(|m| Record::Membership(membership(m))),
+        );
         Ok(out)
     }
 
@@ -625,14 +583,15 @@ impl Store {
         district: &str,
         id: &str,
     ) -> Result<Option<ResidentRow>, StoreError> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, ResidentRecord>(&format!(
             "{RESIDENT_SELECT} WHERE r.district = $1 AND r.id = $2"
         ))
         .bind(district)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(resident_from_row).transpose()
+        .await?
+        .map(ResidentRow::try_from)
+        .transpose()
     }
 
     /// Residents matching `filter`, by id, at most `filter.limit`.
@@ -641,25 +600,29 @@ impl Store {
         district: &str,
         filter: &ResidentFilter<'_>,
     ) -> Result<Vec<ResidentRow>, StoreError> {
-        let mut w = Where::new(
-            &format!("{RESIDENT_SELECT} WHERE r.district = $1"),
-            district,
-        );
-        if !w.scope("r.community_id", filter.scope) || !w.scope("r.grid_id", filter.grids) {
+        let mut q = Sql::new(format!("{RESIDENT_SELECT} WHERE r.district = "));
+        q.push_bind(district);
+        if !q.and_in("r.community_id", filter.scope.map(strs))
+            || !q.and_in("r.grid_id", filter.grids.map(strs))
+        {
             return Ok(Vec::new());
         }
-        w.eq("r.grid_id", filter.grid_id);
-        w.eq("r.community_id", filter.community_id);
-        w.eq("r.household_id", filter.household_id);
+        q.and("r.grid_id", "=", filter.grid_id);
+        q.and("r.community_id", "=", filter.community_id);
+        q.and("r.household_id", "=", filter.household_id);
         for tag in filter.tags {
             // Tags are stored as a JSON list of slugs: match one quoted item.
-            w.cmp("r.tags", "LIKE", Some(&format!("%\"{tag}\"%")));
+            q.and("r.tags", "LIKE", Some(format!("%\"{tag}\"%")));
         }
-        w.cmp("r.birth_date", "<=", filter.born_on_or_before.as_deref());
-        w.cmp("r.birth_date", ">", filter.born_after.as_deref());
-        w.after("r.id", filter.after);
-        let rows = w.fetch(self, "r.id", filter.limit).await?;
-        rows.iter().map(resident_from_row).collect()
+        q.and("r.birth_date", "<=", filter.born_on_or_before.as_deref());
+        q.and("r.birth_date", ">", filter.born_after.as_deref());
+        q.and("r.id", ">", filter.after);
+        q.push(&format!(" ORDER BY r.id LIMIT {}", filter.limit));
+        q.fetch_as::<ResidentRecord, _>(self.pool())
+            .await?
+            .into_iter()
+            .map(ResidentRow::try_from)
+            .collect()
     }
 
     /// Households matching `filter` (by building, in scope), by id.
@@ -669,15 +632,17 @@ impl Store {
         id: Option<&str>,
         filter: &ListFilter<'_>,
     ) -> Result<Vec<HouseholdRow>, StoreError> {
-        let mut w = Where::new(HOUSEHOLD_SELECT, district);
-        if !w.scope("b.community_id", filter.scope) {
+        let mut q = Sql::new(HOUSEHOLD_SELECT);
+        q.push_bind(district);
+        if !q.and_in("b.community_id", filter.scope.map(strs)) {
             return Ok(Vec::new());
         }
-        w.eq("h.id", id);
-        w.eq("h.building_id", filter.building_id);
-        w.after("h.id", filter.after);
-        let rows = w.fetch(self, "h.id", filter.limit).await?;
-        rows.iter().map(household_from_row).collect()
+        q.and("h.id", "=", id);
+        q.and("h.building_id", "=", filter.building_id);
+        q.and("h.id", ">", filter.after);
+        q.push(&format!(" ORDER BY h.id LIMIT {}", filter.limit));
+        let rows: Vec<HouseholdRecord> = q.fetch_as(self.pool()).await?;
+        Ok(rows.into_iter().map(HouseholdRow::from).collect())
     }
 
     /// Buildings matching `filter`, by id.
@@ -687,19 +652,19 @@ impl Store {
         id: Option<&str>,
         filter: &ListFilter<'_>,
     ) -> Result<Vec<Building>, StoreError> {
-        let mut w = Where::new(
-            "SELECT id, community_id, grid_id, name FROM buildings WHERE district = $1",
-            district,
-        );
-        if !w.scope("community_id", filter.scope) {
+        let mut q =
+            Sql::new("SELECT id, community_id, grid_id, name FROM buildings WHERE district = ");
+        q.push_bind(district);
+        if !q.and_in("community_id", filter.scope.map(strs)) {
             return Ok(Vec::new());
         }
-        w.eq("id", id);
-        w.eq("community_id", filter.community_id);
-        w.eq("grid_id", filter.grid_id);
-        w.after("id", filter.after);
-        let rows = w.fetch(self, "id", filter.limit).await?;
-        rows.iter().map(building_from_row).collect()
+        q.and("id", "=", id);
+        q.and("community_id", "=", filter.community_id);
+        q.and("grid_id", "=", filter.grid_id);
+        q.and("id", ">", filter.after);
+        q.push(&format!(" ORDER BY id LIMIT {}", filter.limit));
+        let rows: Vec<BuildingRecord> = q.fetch_as(self.pool()).await?;
+        Ok(rows.into_iter().map(building).collect())
     }
 
     /// Organisations matching `filter`, by id.
@@ -709,19 +674,19 @@ impl Store {
         id: Option<&str>,
         filter: &ListFilter<'_>,
     ) -> Result<Vec<Organisation>, StoreError> {
-        let mut w = Where::new(
-            "SELECT id, community_id, kind, name FROM organisations WHERE district = $1",
-            district,
-        );
-        if !w.scope("community_id", filter.scope) {
+        let mut q =
+            Sql::new("SELECT id, community_id, kind, name FROM organisations WHERE district = ");
+        q.push_bind(district);
+        if !q.and_in("community_id", filter.scope.map(strs)) {
             return Ok(Vec::new());
         }
-        w.eq("id", id);
-        w.eq("community_id", filter.community_id);
-        w.eq("kind", filter.kind);
-        w.after("id", filter.after);
-        let rows = w.fetch(self, "id", filter.limit).await?;
-        rows.iter().map(organisation_from_row).collect()
+        q.and("id", "=", id);
+        q.and("community_id", "=", filter.community_id);
+        q.and("kind", "=", filter.kind);
+        q.and("id", ">", filter.after);
+        q.push(&format!(" ORDER BY id LIMIT {}", filter.limit));
+        let rows: Vec<OrganisationRecord> = q.fetch_as(self.pool()).await?;
+        rows.into_iter().map(organisation).collect()
     }
 
     /// The members of an organisation, by resident id.
@@ -732,21 +697,19 @@ impl Store {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Membership>, StoreError> {
-        let mut w = Where::new(
-            "SELECT organisation_id, resident_id, role FROM memberships WHERE district = $1",
-            district,
+        let mut q = Sql::new(
+            "SELECT organisation_id, resident_id, role FROM memberships WHERE district = ",
         );
-        w.eq("organisation_id", Some(organisation_id));
-        w.after("resident_id", after);
-        let rows = w.fetch(self, "resident_id", limit).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Membership {
-                    organisation_id: r.try_get("organisation_id")?,
-                    resident_id: r.try_get("resident_id")?,
-                    role: r.try_get("role")?,
-                })
-            })
-            .collect()
+        q.push_bind(district);
+        q.and("organisation_id", "=", Some(organisation_id));
+        q.and("resident_id", ">", after);
+        q.push(&format!(" ORDER BY resident_id LIMIT {limit}"));
+        let rows: Vec<MembershipRecord> = q.fetch_as(self.pool()).await?;
+        Ok(rows.into_iter().map(membership).collect())
     }
+}
+
+/// A scope's ids as the values of an `IN (…)` list.
+fn strs(ids: &[String]) -> impl Iterator<Item = &str> {
+    ids.iter().map(String::as_str)
 }

@@ -12,11 +12,11 @@
 //! so two processes never claim the same delivery.
 
 use serde::Serialize;
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row};
 
 use super::outbox::Outbox;
-use super::{Backend, Store, StoreError, is_unique_violation};
+use super::{Backend, Sql, Store, StoreError, is_unique_violation};
 
 /// A registered device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -85,11 +85,13 @@ pub struct NewEvent {
 }
 
 /// A stored event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct StoredEvent {
     /// The host's id for it.
+    #[sqlx(rename = "event_id")]
     pub id: i64,
     /// Its district.
+    #[sqlx(rename = "event_district")]
     pub district: String,
     /// The device that reported it.
     pub device_id: String,
@@ -150,36 +152,42 @@ const EVENT_COLUMNS: &str = "ev.id AS event_id, ev.district AS event_district, e
      ev.device_kind, ev.event_type, ev.occurred_at, ev.received_at, ev.payload, \
      ev.household_id, ev.resident_id, ev.community_id";
 
-fn device_from_row(r: &AnyRow) -> Result<Device, StoreError> {
-    Ok(Device {
-        district: r.try_get("district")?,
-        id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
-        household_id: r.try_get("household_id")?,
-        resident_id: r.try_get("resident_id")?,
-        community_id: r.try_get("community_id")?,
-        heartbeat_secs: r.try_get::<i64, _>("heartbeat_ms")? / 1000,
-        last_seen_at: r.try_get("last_seen_at")?,
-        offline_since: r.try_get("offline_since")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+/// A device row: its heartbeat is stored in milliseconds.
+#[derive(sqlx::FromRow)]
+struct DeviceRecord {
+    district: String,
+    id: String,
+    kind: String,
+    household_id: Option<String>,
+    resident_id: Option<String>,
+    community_id: Option<String>,
+    heartbeat_ms: i64,
+    last_seen_at: Option<i64>,
+    offline_since: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<DeviceRecord> for Device {
+    fn from(r: DeviceRecord) -> Self {
+        Device {
+            district: r.district,
+            id: r.id,
+            kind: r.kind,
+            household_id: r.household_id,
+            resident_id: r.resident_id,
+            community_id: r.community_id,
+            heartbeat_secs: r.heartbeat_ms / 1000,
+            last_seen_at: r.last_seen_at,
+            offline_since: r.offline_since,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
 }
 
 fn event_from_row(r: &AnyRow) -> Result<StoredEvent, StoreError> {
-    Ok(StoredEvent {
-        id: r.try_get("event_id")?,
-        district: r.try_get("event_district")?,
-        device_id: r.try_get("device_id")?,
-        device_kind: r.try_get("device_kind")?,
-        event_type: r.try_get("event_type")?,
-        occurred_at: r.try_get("occurred_at")?,
-        received_at: r.try_get("received_at")?,
-        payload: r.try_get("payload")?,
-        household_id: r.try_get("household_id")?,
-        resident_id: r.try_get("resident_id")?,
-        community_id: r.try_get("community_id")?,
-    })
+    Ok(StoredEvent::from_row(r)?)
 }
 
 /// `$from, $from+1, …` for `n` parameters.
@@ -200,38 +208,39 @@ async fn insert_events(
 ) -> Result<Vec<i64>, StoreError> {
     let mut ids = Vec::with_capacity(events.len());
     for chunk in events.chunks(INSERT_CHUNK) {
-        const COLS: usize = 10;
-        let values = (0..chunk.len())
-            .map(|i| format!("({})", params(i * COLS + 1, COLS)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
+        let mut q = Sql::new(
             "INSERT INTO device_events (district, device_id, device_kind, event_type, \
              occurred_at, received_at, payload, household_id, resident_id, community_id) \
-             VALUES {values} RETURNING id"
+             VALUES ",
         );
-        let mut q = sqlx::query(&sql);
-        for e in chunk {
-            q = q
-                .bind(district)
-                .bind(e.device.id.as_str())
-                .bind(e.device.kind.as_str())
-                .bind(e.event_type.as_str())
-                .bind(e.occurred_at)
-                .bind(received_at)
-                .bind(e.payload.as_str())
-                .bind(e.device.household_id.as_deref())
-                .bind(e.device.resident_id.as_deref())
-                .bind(e.device.community_id.as_deref());
+        for (i, e) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            let row = [
+                q.bind(district),
+                q.bind(e.device.id.as_str()),
+                q.bind(e.device.kind.as_str()),
+                q.bind(e.event_type.as_str()),
+                q.bind(e.occurred_at),
+                q.bind(received_at),
+                q.bind(e.payload.as_str()),
+                q.bind(e.device.household_id.as_deref()),
+                q.bind(e.device.resident_id.as_deref()),
+                q.bind(e.device.community_id.as_deref()),
+            ]
+            .join(", ");
+            q.push(&format!("({row})"));
         }
+        q.push(" RETURNING id");
         // Both back ends number the rows of one multi-row INSERT in the
         // order of its VALUES, so the sorted ids line up with the chunk.
-        let mut chunk_ids = q
-            .fetch_all(&mut **tx)
+        let mut chunk_ids: Vec<i64> = q
+            .fetch_as::<(i64,), _>(&mut **tx)
             .await?
-            .iter()
-            .map(|r| r.try_get::<i64, _>("id"))
-            .collect::<Result<Vec<_>, _>>()?;
+            .into_iter()
+            .map(|(id,)| id)
+            .collect();
         chunk_ids.sort_unstable();
         ids.extend(chunk_ids);
     }
@@ -245,18 +254,18 @@ async fn insert_events(
         })
         .collect();
     for chunk in deliveries.chunks(INSERT_CHUNK) {
-        const COLS: usize = 3;
-        let values = (0..chunk.len())
-            .map(|i| format!("($1, {}, 0, $2, 0, 0)", params(i * COLS + 3, COLS)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
+        let mut q = Sql::new(
             "INSERT INTO event_deliveries (district, app, device_id, event_id, attempts, \
-             next_at, claimed_until, dead) VALUES {values}"
+             next_at, claimed_until, dead) VALUES ",
         );
-        let mut q = sqlx::query(&sql).bind(district).bind(received_at);
-        for (app, device, event) in chunk {
-            q = q.bind(*app).bind(*device).bind(*event);
+        let district = q.bind(district);
+        let due = q.bind(received_at);
+        for (i, (app, device, event)) in chunk.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            let row = [q.bind(*app), q.bind(*device), q.bind(*event)].join(", ");
+            q.push(&format!("({district}, {row}, 0, {due}, 0, 0)"));
         }
         q.execute(&mut **tx).await?;
     }
@@ -271,7 +280,7 @@ impl Store {
         district: &str,
         id: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_scalar(
             "SELECT b.community_id FROM households h JOIN buildings b \
              ON b.district = h.district AND b.id = h.building_id \
              WHERE h.district = $1 AND h.id = $2",
@@ -279,10 +288,7 @@ impl Store {
         .bind(district)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| r.try_get("community_id"))
-            .transpose()
-            .map_err(Into::into)
+        .await?)
     }
 
     /// Register a device; a device id already used in the district is a
@@ -321,25 +327,25 @@ impl Store {
 
     /// One device, if registered.
     pub async fn get_device(&self, district: &str, id: &str) -> Result<Option<Device>, StoreError> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as::<_, DeviceRecord>(&format!(
             "SELECT {DEVICE_COLUMNS} FROM devices WHERE district = $1 AND id = $2"
         ))
         .bind(district)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(device_from_row).transpose()
+        .await?
+        .map(Device::from))
     }
 
     /// The device whose token hashes to `token_sha256`.
     pub async fn device_by_token(&self, token_sha256: &str) -> Result<Option<Device>, StoreError> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as::<_, DeviceRecord>(&format!(
             "SELECT {DEVICE_COLUMNS} FROM devices WHERE token_sha256 = $1"
         ))
         .bind(token_sha256)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(device_from_row).transpose()
+        .await?
+        .map(Device::from))
     }
 
     /// The devices of `district` among `ids` (those not registered are left
@@ -351,17 +357,13 @@ impl Store {
     ) -> Result<Vec<Device>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(INSERT_CHUNK) {
-            let sql = format!(
-                "SELECT {DEVICE_COLUMNS} FROM devices WHERE district = $1 AND id IN ({})",
-                params(2, chunk.len())
-            );
-            let mut q = sqlx::query(&sql).bind(district);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(self.pool()).await? {
-                out.push(device_from_row(&row)?);
-            }
+            let mut q = Sql::new(format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices WHERE district = "
+            ));
+            q.push_bind(district);
+            q.and_in("id", Some(chunk.iter().copied()));
+            let rows: Vec<DeviceRecord> = q.fetch_as(self.pool()).await?;
+            out.extend(rows.into_iter().map(Device::from));
         }
         Ok(out)
     }
@@ -377,31 +379,19 @@ impl Store {
         limit: u32,
         offline_at: Option<i64>,
     ) -> Result<Vec<Device>, StoreError> {
-        let mut sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE district = $1");
-        let mut n = 1;
-        if offline_at.is_some() {
-            n += 1;
-            sql.push_str(&format!(
-                " AND COALESCE(last_seen_at, created_at) + heartbeat_ms < ${n}"
-            ));
-        }
-        if after.is_some() {
-            n += 1;
-            sql.push_str(&format!(" AND id > ${n}"));
-        }
-        sql.push_str(&format!(" ORDER BY id LIMIT {limit}"));
-        let mut q = sqlx::query(&sql).bind(district);
-        if let Some(at) = offline_at {
-            q = q.bind(at);
-        }
-        if let Some(after) = after {
-            q = q.bind(after);
-        }
-        q.fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(device_from_row)
-            .collect()
+        let mut q = Sql::new(format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE district = "
+        ));
+        q.push_bind(district);
+        q.and(
+            "COALESCE(last_seen_at, created_at) + heartbeat_ms",
+            "<",
+            offline_at,
+        );
+        q.and("id", ">", after);
+        q.push(&format!(" ORDER BY id LIMIT {limit}"));
+        let rows: Vec<DeviceRecord> = q.fetch_as(self.pool()).await?;
+        Ok(rows.into_iter().map(Device::from).collect())
     }
 
     /// Replace a device's token (the old one stops working at once).
@@ -467,18 +457,12 @@ impl Store {
         let mut back = std::collections::HashSet::new();
         let candidates: Vec<&str> = online.iter().map(|e| e.device.id.as_str()).collect();
         for chunk in candidates.chunks(INSERT_CHUNK) {
-            let sql = format!(
-                "UPDATE devices SET offline_since = NULL WHERE district = $1 AND id IN ({}) \
-                 AND offline_since IS NOT NULL RETURNING id",
-                params(2, chunk.len())
-            );
-            let mut q = sqlx::query(&sql).bind(district);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                back.insert(row.try_get::<String, _>("id")?);
-            }
+            let mut q = Sql::new("UPDATE devices SET offline_since = NULL WHERE district = ");
+            q.push_bind(district);
+            q.and_in("id", Some(chunk.iter().copied()));
+            q.push(" AND offline_since IS NOT NULL RETURNING id");
+            let rows: Vec<(String,)> = q.fetch_as(&mut *tx).await?;
+            back.extend(rows.into_iter().map(|(id,)| id));
         }
         let mut all: Vec<NewEvent> = online
             .iter()
@@ -489,15 +473,13 @@ impl Store {
         all.extend_from_slice(events);
         let ids = insert_events(&mut tx, district, &all, received_at).await?;
         for chunk in seen.chunks(INSERT_CHUNK) {
-            let sql = format!(
-                "UPDATE devices SET last_seen_at = $1 WHERE district = $2 AND id IN ({}) \
-                 AND (last_seen_at IS NULL OR last_seen_at < $1)",
-                params(3, chunk.len())
-            );
-            let mut q = sqlx::query(&sql).bind(received_at).bind(district);
-            for id in chunk {
-                q = q.bind(*id);
-            }
+            let mut q = Sql::new("UPDATE devices SET last_seen_at = ");
+            let at = q.bind(received_at);
+            q.push(&at).push(" WHERE district = ").push_bind(district);
+            q.and_in("id", Some(chunk.iter().copied()));
+            q.push(&format!(
+                " AND (last_seen_at IS NULL OR last_seen_at < {at})"
+            ));
             q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
@@ -512,7 +494,7 @@ impl Store {
         now: i64,
         limit: u32,
     ) -> Result<Vec<Device>, StoreError> {
-        sqlx::query(&format!(
+        Ok(sqlx::query_as::<_, DeviceRecord>(&format!(
             "SELECT {DEVICE_COLUMNS} FROM devices WHERE offline_since IS NULL \
              AND COALESCE(last_seen_at, created_at) + heartbeat_ms < $1 \
              ORDER BY district, id LIMIT {limit}"
@@ -520,9 +502,9 @@ impl Store {
         .bind(now)
         .fetch_all(self.pool())
         .await?
-        .iter()
-        .map(device_from_row)
-        .collect()
+        .into_iter()
+        .map(Device::from)
+        .collect())
     }
 
     /// Mark each event's device offline at `now` and store the event (a
@@ -561,11 +543,12 @@ impl Store {
 
     /// How many events a district has stored.
     pub async fn count_events(&self, district: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM device_events WHERE district = $1")
-            .bind(district)
-            .fetch_one(self.pool())
-            .await?;
-        Ok(row.try_get("n")?)
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) AS n FROM device_events WHERE district = $1")
+                .bind(district)
+                .fetch_one(self.pool())
+                .await?,
+        )
     }
 
     /// A district's events, oldest first, optionally of one device.
@@ -575,21 +558,13 @@ impl Store {
         device: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut sql =
-            format!("SELECT {EVENT_COLUMNS} FROM device_events ev WHERE ev.district = $1");
-        if device.is_some() {
-            sql.push_str(" AND ev.device_id = $2");
-        }
-        sql.push_str(&format!(" ORDER BY ev.id LIMIT {limit}"));
-        let mut q = sqlx::query(&sql).bind(district);
-        if let Some(device) = device {
-            q = q.bind(device);
-        }
-        q.fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(event_from_row)
-            .collect()
+        let mut q = Sql::new(format!(
+            "SELECT {EVENT_COLUMNS} FROM device_events ev WHERE ev.district = "
+        ));
+        q.push_bind(district);
+        q.and("ev.device_id", "=", device);
+        q.push(&format!(" ORDER BY ev.id LIMIT {limit}"));
+        q.fetch_as(self.pool()).await
     }
 
     /// Claim up to `limit` due deliveries for `lease_ms`: at most one per

@@ -1,12 +1,11 @@
 //! Districts: the unit an administrator manages and apps are installed into.
 
 use serde::Serialize;
-use sqlx::Row;
 
-use super::{Store, StoreError, is_unique_violation, now_ms};
+use super::{Store, StoreError, is_unique_violation};
 
 /// A district (区).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct District {
     /// Stable identifier used in URLs (`/d/{id}/…`).
     pub id: String,
@@ -19,7 +18,7 @@ pub struct District {
 impl Store {
     /// Create a district; a second district with the same id is a conflict.
     pub async fn create_district(&self, id: &str, name: &str) -> Result<District, StoreError> {
-        let created_at = now_ms();
+        let created_at = self.clock().now_ms();
         sqlx::query("INSERT INTO districts (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(name)
@@ -42,31 +41,19 @@ impl Store {
 
     /// All districts, by id.
     pub async fn list_districts(&self) -> Result<Vec<District>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM districts ORDER BY id")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(District {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        Ok(
+            sqlx::query_as("SELECT id, name, created_at FROM districts ORDER BY id")
+                .fetch_all(self.pool())
+                .await?,
+        )
     }
 
     /// One district, or `NotFound`.
     pub async fn get_district(&self, id: &str) -> Result<District, StoreError> {
-        let row = sqlx::query("SELECT id, name, created_at FROM districts WHERE id = $1")
+        sqlx::query_as("SELECT id, name, created_at FROM districts WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("district `{id}`")))?;
-        Ok(District {
-            id: row.try_get("id")?,
-            name: row.try_get("name")?,
-            created_at: row.try_get("created_at")?,
-        })
+            .ok_or_else(|| StoreError::NotFound(format!("district `{id}`")))
     }
 }

@@ -4,10 +4,8 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, is_unique_violation, now_ms};
+use super::{Sql, Store, StoreError, corrupt, from_json, from_json_opt, is_unique_violation};
 use crate::limits::Limits;
 use crate::manifest::{Manifest, Permission};
 
@@ -34,10 +32,7 @@ impl InstallStatus {
         match s {
             "active" => Ok(InstallStatus::Active),
             "suspended" => Ok(InstallStatus::Suspended),
-            other => Err(StoreError::Corrupt {
-                what: "install status",
-                detail: other.to_owned(),
-            }),
+            other => Err(corrupt("install status", other)),
         }
     }
 }
@@ -163,43 +158,80 @@ const INSTALL_COLUMNS: &str = "district, app, version, digest, manifest, granted
 /// than before, so every host process's refresher sees the change.
 const BUMP_UPDATED_AT: &str = "CASE WHEN $1 > updated_at THEN $1 ELSE updated_at + 1 END";
 
-fn corrupt(what: &'static str) -> impl Fn(serde_json::Error) -> StoreError {
-    move |e| StoreError::Corrupt {
-        what,
-        detail: e.to_string(),
+/// An install row; its manifest, grants, limits, configuration, scope and
+/// source are JSON text.
+#[derive(sqlx::FromRow)]
+struct InstallRecord {
+    district: String,
+    app: String,
+    version: String,
+    digest: String,
+    manifest: String,
+    granted: String,
+    limits: String,
+    config: String,
+    status: String,
+    status_reason: Option<String>,
+    installed_at: i64,
+    updated_at: i64,
+    scope: Option<String>,
+    source: Option<String>,
+}
+
+impl TryFrom<InstallRecord> for Install {
+    type Error = StoreError;
+
+    fn try_from(r: InstallRecord) -> Result<Self, StoreError> {
+        Ok(Install {
+            district: r.district,
+            app: r.app,
+            version: r.version,
+            digest: r.digest,
+            manifest: from_json("install manifest", &r.manifest)?,
+            granted: from_json("install grants", &r.granted)?,
+            limits: from_json("install limits", &r.limits)?,
+            config: from_json("install config", &r.config)?,
+            scope: from_json_opt("install scope", r.scope.as_deref())?,
+            status: InstallStatus::parse(&r.status)?,
+            status_reason: r.status_reason,
+            installed_at: r.installed_at,
+            updated_at: r.updated_at,
+            source: from_json_opt("install source", r.source.as_deref())?,
+        })
     }
 }
 
-fn install_from_row(row: &AnyRow) -> Result<Install, StoreError> {
-    let manifest: String = row.try_get("manifest")?;
-    let granted: String = row.try_get("granted")?;
-    let limits: String = row.try_get("limits")?;
-    let config: String = row.try_get("config")?;
-    let status: String = row.try_get("status")?;
-    let scope: Option<String> = row.try_get("scope")?;
-    let source: Option<String> = row.try_get("source")?;
-    Ok(Install {
-        district: row.try_get("district")?,
-        app: row.try_get("app")?,
-        version: row.try_get("version")?,
-        digest: row.try_get("digest")?,
-        manifest: serde_json::from_str(&manifest).map_err(corrupt("install manifest"))?,
-        granted: serde_json::from_str(&granted).map_err(corrupt("install grants"))?,
-        limits: serde_json::from_str(&limits).map_err(corrupt("install limits"))?,
-        config: serde_json::from_str(&config).map_err(corrupt("install config"))?,
-        scope: scope
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(corrupt("install scope"))?,
-        status: InstallStatus::parse(&status)?,
-        status_reason: row.try_get("status_reason")?,
-        installed_at: row.try_get("installed_at")?,
-        updated_at: row.try_get("updated_at")?,
-        source: source
-            .map(|s| serde_json::from_str(&s))
-            .transpose()
-            .map_err(corrupt("install source"))?,
-    })
+/// The columns of [`HistoryRecord`].
+const HISTORY_COLUMNS: &str =
+    "id, version, digest, manifest, granted, limits, source, installed_at, replaced_at";
+
+/// A row of an install's history: a version it ran before.
+#[derive(sqlx::FromRow)]
+struct HistoryRecord {
+    id: i64,
+    version: String,
+    digest: String,
+    manifest: String,
+    granted: String,
+    limits: String,
+    source: Option<String>,
+    installed_at: i64,
+    replaced_at: i64,
+}
+
+impl TryFrom<HistoryRecord> for PreviousVersion {
+    type Error = StoreError;
+
+    fn try_from(r: HistoryRecord) -> Result<Self, StoreError> {
+        Ok(PreviousVersion {
+            version: r.version,
+            digest: r.digest,
+            granted: from_json("install grants", &r.granted)?,
+            source: from_json_opt("install source", r.source.as_deref())?,
+            installed_at: r.installed_at,
+            replaced_at: r.replaced_at,
+        })
+    }
 }
 
 /// Store a component's bytes under their digest, once: an install of an
@@ -273,7 +305,7 @@ impl Store {
     /// transaction. A second install of the same app in a district is a
     /// conflict and changes nothing.
     pub async fn create_install(&self, new: NewInstall<'_>) -> Result<Install, StoreError> {
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let mut tx = self.pool().begin().await?;
         store_component(&mut tx, new.digest, new.component, now).await?;
         let install = Install {
@@ -327,52 +359,39 @@ impl Store {
 
     /// Installs, by district and app; all districts when `district` is none.
     pub async fn list_installs(&self, district: Option<&str>) -> Result<Vec<Install>, StoreError> {
-        let rows = match district {
-            Some(d) => sqlx::query(&format!(
-                "SELECT {INSTALL_COLUMNS} FROM installs WHERE district = $1 ORDER BY district, app"
-            ))
-            .bind(d)
-            .fetch_all(self.pool())
-            .await?,
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {INSTALL_COLUMNS} FROM installs ORDER BY district, app"
-                ))
-                .fetch_all(self.pool())
-                .await?
-            }
-        };
-        rows.iter().map(install_from_row).collect()
+        let mut q = Sql::new(format!("SELECT {INSTALL_COLUMNS} FROM installs"));
+        if let Some(district) = district {
+            q.push(" WHERE district = ").push_bind(district);
+        }
+        q.push(" ORDER BY district, app");
+        q.fetch_as::<InstallRecord, _>(self.pool())
+            .await?
+            .into_iter()
+            .map(Install::try_from)
+            .collect()
     }
 
     /// Every install's (district, app, last change in ms): what a host
     /// process compares to see which installs others changed.
     pub async fn install_stamps(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT district, app, updated_at FROM installs")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("district")?,
-                    r.try_get("app")?,
-                    r.try_get("updated_at")?,
-                ))
-            })
-            .collect()
+        Ok(
+            sqlx::query_as("SELECT district, app, updated_at FROM installs")
+                .fetch_all(self.pool())
+                .await?,
+        )
     }
 
     /// One install, or `NotFound`.
     pub async fn get_install(&self, district: &str, app: &str) -> Result<Install, StoreError> {
-        let row = sqlx::query(&format!(
+        sqlx::query_as::<_, InstallRecord>(&format!(
             "SELECT {INSTALL_COLUMNS} FROM installs WHERE district = $1 AND app = $2"
         ))
         .bind(district)
         .bind(app)
         .fetch_optional(self.pool())
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("app `{app}` in district `{district}`")))?;
-        install_from_row(&row)
+        .ok_or_else(|| StoreError::NotFound(format!("app `{app}` in district `{district}`")))?
+        .try_into()
     }
 
     /// Remove an install and, unless `keep_data`, the app's data in that
@@ -425,7 +444,7 @@ impl Store {
         )
         .bind(status.as_str())
         .bind(reason)
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .bind(district)
         .bind(app)
         .execute(self.pool())
@@ -445,7 +464,7 @@ impl Store {
     /// no longer at `from_version` (another upgrade or a rollback won).
     pub async fn replace_install(&self, new: Replacement<'_>) -> Result<Install, StoreError> {
         let app = new.manifest.name.as_str();
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let mut tx = self.pool().begin().await?;
         store_component(&mut tx, new.digest, new.component, now).await?;
         let kept = sqlx::query(
@@ -492,10 +511,10 @@ impl Store {
     /// that version's grants, in one transaction; the app's data stays.
     pub async fn rollback_install(&self, district: &str, app: &str) -> Result<Install, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
-            "SELECT id, version, digest, manifest, granted, limits, source, installed_at \
-             FROM install_history WHERE district = $1 AND app = $2 ORDER BY id DESC LIMIT 1",
-        )
+        let last = sqlx::query_as::<_, HistoryRecord>(&format!(
+            "SELECT {HISTORY_COLUMNS} FROM install_history WHERE district = $1 AND app = $2 \
+             ORDER BY id DESC LIMIT 1"
+        ))
         .bind(district)
         .bind(app)
         .fetch_optional(&mut *tx)
@@ -505,10 +524,9 @@ impl Store {
                 "an earlier version of app `{app}` in district `{district}` (it was never upgraded, or was rolled back as far as it goes)"
             ))
         })?;
-        let id: i64 = row.try_get("id")?;
         // Taking the row is the claim: of two rollbacks at once, one wins.
         let taken = sqlx::query("DELETE FROM install_history WHERE id = $1")
-            .bind(id)
+            .bind(last.id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -517,21 +535,19 @@ impl Store {
                 "app `{app}` in district `{district}` is being rolled back by another request"
             )));
         }
-        let text = |column: &str| row.try_get::<String, _>(column);
-        let source: Option<String> = row.try_get("source")?;
         set_version(
             &mut tx,
             district,
             app,
-            now_ms(),
+            self.clock().now_ms(),
             VersionColumns {
-                version: &text("version")?,
-                digest: &text("digest")?,
-                manifest: &text("manifest")?,
-                granted: &text("granted")?,
-                limits: &text("limits")?,
-                source: source.as_deref(),
-                installed_at: row.try_get("installed_at")?,
+                version: &last.version,
+                digest: &last.digest,
+                manifest: &last.manifest,
+                granted: &last.granted,
+                limits: &last.limits,
+                source: last.source.as_deref(),
+                installed_at: last.installed_at,
             },
         )
         .await?;
@@ -545,41 +561,26 @@ impl Store {
         district: &str,
         app: &str,
     ) -> Result<Vec<PreviousVersion>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT version, digest, granted, source, installed_at, replaced_at \
-             FROM install_history WHERE district = $1 AND app = $2 ORDER BY id DESC",
-        )
+        sqlx::query_as::<_, HistoryRecord>(&format!(
+            "SELECT {HISTORY_COLUMNS} FROM install_history WHERE district = $1 AND app = $2 \
+             ORDER BY id DESC"
+        ))
         .bind(district)
         .bind(app)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let granted: String = row.try_get("granted")?;
-                let source: Option<String> = row.try_get("source")?;
-                Ok(PreviousVersion {
-                    version: row.try_get("version")?,
-                    digest: row.try_get("digest")?,
-                    granted: serde_json::from_str(&granted).map_err(corrupt("install grants"))?,
-                    source: source
-                        .map(|s| serde_json::from_str(&s))
-                        .transpose()
-                        .map_err(corrupt("install source"))?,
-                    installed_at: row.try_get("installed_at")?,
-                    replaced_at: row.try_get("replaced_at")?,
-                })
-            })
-            .collect()
+        .await?
+        .into_iter()
+        .map(PreviousVersion::try_from)
+        .collect()
     }
 
     /// A component's bytes by digest.
     pub async fn get_component(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
-        let row = sqlx::query("SELECT bytes FROM components WHERE digest = $1")
+        sqlx::query_scalar("SELECT bytes FROM components WHERE digest = $1")
             .bind(digest)
             .fetch_optional(self.pool())
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("component {digest}")))?;
-        Ok(row.try_get("bytes")?)
+            .ok_or_else(|| StoreError::NotFound(format!("component {digest}")))
     }
 
     /// How many rows each core table holds; used to show that a refused
@@ -590,10 +591,9 @@ impl Store {
             .iter()
             .enumerate()
         {
-            let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+            out[i] = sqlx::query_scalar(&format!("SELECT COUNT(*) AS n FROM {table}"))
                 .fetch_one(self.pool())
                 .await?;
-            out[i] = row.try_get("n")?;
         }
         Ok(out)
     }

@@ -1,8 +1,6 @@
 //! App key-value data, one keyspace per (district, app).
 
-use sqlx::Row;
-
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Backend, Page, Sql, Store, StoreError};
 
 /// One operation of [`Store::kv_commit`]; each but `Set` carries a condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,23 +53,13 @@ impl KvOp {
     }
 }
 
-/// One page of keys.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyPage {
-    /// Keys in ascending byte order.
-    pub keys: Vec<String>,
-    /// The cursor for the next page; none on the last page.
-    pub next_cursor: Option<String>,
-}
+/// One page of keys, in ascending byte order; `next` is the cursor for the
+/// next page.
+pub type KeyPage = Page<String, String>;
 
-/// One page of entries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EntryPage {
-    /// Keys with their values, in ascending byte order of the keys.
-    pub entries: Vec<(String, Vec<u8>)>,
-    /// The cursor for the next page; none on the last page.
-    pub next_cursor: Option<String>,
-}
+/// One page of entries (keys with their values), in ascending byte order of
+/// the keys; `next` is the cursor for the next page.
+pub type EntryPage = Page<(String, Vec<u8>), String>;
 
 /// The smallest string greater than every string starting with `prefix`, if
 /// there is one. Keys sort bytewise on both back ends, and UTF-8 byte order is
@@ -138,16 +126,16 @@ impl Store {
         app: &str,
         key: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let row = sqlx::query("SELECT value FROM kv WHERE district = $1 AND app = $2 AND key = $3")
+        Ok(
+            sqlx::query_scalar(
+                "SELECT value FROM kv WHERE district = $1 AND app = $2 AND key = $3",
+            )
             .bind(district)
             .bind(app)
             .bind(key)
             .fetch_optional(self.pool())
-            .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get("value")?),
-            None => None,
-        })
+            .await?,
+        )
     }
 
     /// Store `value` under `key`, replacing any previous value.
@@ -158,7 +146,7 @@ impl Store {
         key: &str,
         value: &[u8],
     ) -> Result<(), StoreError> {
-        write(UPSERT, district, app, key, value, now_ms())
+        write(UPSERT, district, app, key, value, self.clock().now_ms())
             .execute(self.pool())
             .await?;
         Ok(())
@@ -173,10 +161,17 @@ impl Store {
         key: &str,
         value: &[u8],
     ) -> Result<bool, StoreError> {
-        let inserted = write(INSERT_IF_ABSENT, district, app, key, value, now_ms())
-            .execute(self.pool())
-            .await?
-            .rows_affected();
+        let inserted = write(
+            INSERT_IF_ABSENT,
+            district,
+            app,
+            key,
+            value,
+            self.clock().now_ms(),
+        )
+        .execute(self.pool())
+        .await?
+        .rows_affected();
         Ok(inserted == 1)
     }
 
@@ -217,7 +212,7 @@ impl Store {
                 Backend::Postgres => "BEGIN",
             })
             .await?;
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let share = match self.backend() {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR SHARE",
@@ -292,20 +287,11 @@ impl Store {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<KeyPage, StoreError> {
-        let rows = self
+        let keys: Vec<(String,)> = self
             .kv_range(district, app, "key", prefix, cursor, limit)
             .await?;
-        let mut keys = rows
-            .iter()
-            .map(|r| r.try_get::<String, _>("key"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if keys.len() > limit as usize {
-            keys.truncate(limit as usize);
-            keys.last().cloned()
-        } else {
-            None
-        };
-        Ok(KeyPage { keys, next_cursor })
+        let keys = keys.into_iter().map(|(key,)| key).collect();
+        Ok(Page::cut(keys, limit, String::clone))
     }
 
     /// Entries whose keys start with `prefix`, after `cursor`, at most
@@ -321,7 +307,7 @@ impl Store {
         limit: u32,
         max_bytes: usize,
     ) -> Result<EntryPage, StoreError> {
-        let sizes = self
+        let sizes: Vec<(String, i64)> = self
             .kv_range(
                 district,
                 app,
@@ -333,8 +319,8 @@ impl Store {
             .await?;
         let mut keep = 0_usize;
         let mut bytes = 0_usize;
-        for row in sizes.iter().take(limit as usize) {
-            let size = usize::try_from(row.try_get::<i64, _>("size")?).unwrap_or(usize::MAX);
+        for (_, size) in sizes.iter().take(limit as usize) {
+            let size = usize::try_from(*size).unwrap_or(usize::MAX);
             if keep > 0 && bytes.saturating_add(size) > max_bytes {
                 break;
             }
@@ -342,19 +328,19 @@ impl Store {
             keep += 1;
         }
         let more = sizes.len() > keep;
-        let (Some(first), Some(last)) = (sizes.first(), sizes.get(keep.saturating_sub(1))) else {
-            return Ok(EntryPage {
-                entries: Vec::new(),
-                next_cursor: None,
+        let (Some((first, _)), Some((last, _))) =
+            (sizes.first(), sizes.get(keep.saturating_sub(1)))
+        else {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
             });
         };
-        let first: String = first.try_get("key")?;
-        let last: String = last.try_get("key")?;
         // Keys written between the two reads may have joined the range: read
         // one more than was sized, so the page never grows past what was
         // sized, and continue after the last key returned, so nothing is
         // skipped.
-        let rows = sqlx::query(
+        let mut entries: Vec<(String, Vec<u8>)> = sqlx::query_as(
             "SELECT key, value FROM kv WHERE district = $1 AND app = $2 AND key >= $3 \
              AND key <= $4 ORDER BY key LIMIT $5",
         )
@@ -365,31 +351,22 @@ impl Store {
         .bind(i64::try_from(keep).unwrap_or(i64::MAX).saturating_add(1))
         .fetch_all(self.pool())
         .await?;
-        let grew = rows.len() > keep;
-        let entries = rows
-            .iter()
-            .take(keep)
-            .map(|r| {
-                Ok((
-                    r.try_get::<String, _>("key")?,
-                    r.try_get::<Vec<u8>, _>("value")?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let next_cursor = if more || grew {
+        let grew = entries.len() > keep;
+        entries.truncate(keep);
+        let next = if more || grew {
             entries.last().map(|(k, _)| k.clone())
         } else {
             None
         };
-        Ok(EntryPage {
-            entries,
-            next_cursor,
+        Ok(Page {
+            items: entries,
+            next,
         })
     }
 
     /// Up to `limit + 1` rows of `columns` for the keys starting with
     /// `prefix`, after `cursor` (or from the prefix itself), in key order.
-    async fn kv_range(
+    async fn kv_range<R>(
         &self,
         district: &str,
         app: &str,
@@ -397,38 +374,23 @@ impl Store {
         prefix: &str,
         cursor: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+    ) -> Result<Vec<R>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
         // Start strictly after the cursor, or at the prefix itself.
         let (lower, lower_op) = match cursor {
             Some(c) if c >= prefix => (c, ">"),
             _ => (prefix, ">="),
         };
         let upper = prefix_upper_bound(prefix);
-        let fetch = i64::from(limit) + 1;
-        let rows = match &upper {
-            Some(upper) => sqlx::query(&format!(
-                "SELECT {columns} FROM kv WHERE district = $1 AND app = $2 AND key {lower_op} $3 \
-                     AND key < $4 ORDER BY key LIMIT $5"
-            ))
-            .bind(district)
-            .bind(app)
-            .bind(lower)
-            .bind(upper.as_str())
-            .bind(fetch)
-            .fetch_all(self.pool())
-            .await?,
-            None => sqlx::query(&format!(
-                "SELECT {columns} FROM kv WHERE district = $1 AND app = $2 AND key {lower_op} $3 \
-                     ORDER BY key LIMIT $4"
-            ))
-            .bind(district)
-            .bind(app)
-            .bind(lower)
-            .bind(fetch)
-            .fetch_all(self.pool())
-            .await?,
-        };
-        Ok(rows)
+        let mut q = Sql::new(format!("SELECT {columns} FROM kv WHERE district = "));
+        q.push_bind(district).push(" AND app = ").push_bind(app);
+        q.and("key", lower_op, Some(lower));
+        q.and("key", "<", upper.as_deref());
+        q.push(" ORDER BY key LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        q.fetch_as(self.pool()).await
     }
 }
 

@@ -12,9 +12,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use super::{Backend, Store, StoreError, is_unique_violation};
+use super::{Backend, Page, PageItems, Sql, Store, StoreError, is_unique_violation};
 
 /// Delivery states.
 pub const PENDING: &str = "pending";
@@ -39,7 +38,7 @@ pub struct NotifySettings {
 }
 
 /// A send as first accepted.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct SendRow {
     /// Its id.
     pub id: i64,
@@ -115,11 +114,12 @@ pub struct Outgoing {
 }
 
 /// A delivery as administrators and recipients see it (never its address).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Notification {
     /// Delivery id.
     pub id: i64,
     /// The send it belongs to.
+    #[sqlx(rename = "send_id")]
     pub message_id: i64,
     /// District.
     pub district: String,
@@ -149,17 +149,16 @@ pub struct Notification {
     pub read_at: Option<i64>,
 }
 
-/// A page of notifications, newest first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct NotificationPage {
-    /// This page.
-    pub notifications: Vec<Notification>,
-    /// Pass as `before` for the next page; none on the last.
-    pub next: Option<i64>,
+/// A page of notifications, newest first: `{"notifications": [...],
+/// "next": …}`, where `next` is passed as `before` for the next page.
+pub type NotificationPage = Page<Notification>;
+
+impl PageItems for Notification {
+    const FIELD: &'static str = "notifications";
 }
 
 /// A resident as a notification reaches them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct ResidentContact {
     /// Resident id.
     pub id: String,
@@ -182,35 +181,6 @@ const NOTIFICATION_COLUMNS: &str = "n.id, n.send_id, n.district, n.app, n.channe
      n.recipient_kind, n.recipient_id, s.subject, s.body, n.status, n.attempts, n.last_error, \
      n.created_at, n.delivered_at, n.read_at";
 
-fn notification_from_row(row: &AnyRow) -> Result<Notification, StoreError> {
-    Ok(Notification {
-        id: row.try_get("id")?,
-        message_id: row.try_get("send_id")?,
-        district: row.try_get("district")?,
-        app: row.try_get("app")?,
-        channel: row.try_get("channel")?,
-        recipient_kind: row.try_get("recipient_kind")?,
-        recipient_id: row.try_get("recipient_id")?,
-        subject: row.try_get("subject")?,
-        body: row.try_get("body")?,
-        status: row.try_get("status")?,
-        attempts: row.try_get("attempts")?,
-        last_error: row.try_get("last_error")?,
-        created_at: row.try_get("created_at")?,
-        delivered_at: row.try_get("delivered_at")?,
-        read_at: row.try_get("read_at")?,
-    })
-}
-
-fn send_from_row(row: &AnyRow) -> Result<SendRow, StoreError> {
-    Ok(SendRow {
-        id: row.try_get("id")?,
-        fingerprint: row.try_get("fingerprint")?,
-        recipients: row.try_get("recipients")?,
-        unreachable: row.try_get("unreachable")?,
-    })
-}
-
 /// Deliveries inserted per statement: few enough statements for a large
 /// send, few enough parameters for either back end.
 const INSERT_CHUNK: usize = 100;
@@ -218,22 +188,28 @@ const INSERT_CHUNK: usize = 100;
 impl Store {
     /// A district's gateway settings (all unset when never configured).
     pub async fn notify_settings(&self, district: &str) -> Result<NotifySettings, StoreError> {
-        let row = sqlx::query(
+        type SettingsRecord = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            i64,
+        );
+        let row: Option<SettingsRecord> = sqlx::query_as(
             "SELECT sms_url, voice_url, webhook_url, secret, rate_per_minute \
              FROM notify_settings WHERE district = $1",
         )
         .bind(district)
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else {
+        let Some((sms_url, voice_url, webhook_url, secret, rate)) = row else {
             return Ok(NotifySettings::default());
         };
-        let rate: i64 = row.try_get("rate_per_minute")?;
         Ok(NotifySettings {
-            sms_url: row.try_get("sms_url")?,
-            voice_url: row.try_get("voice_url")?,
-            webhook_url: row.try_get("webhook_url")?,
-            secret: row.try_get("secret")?,
+            sms_url,
+            voice_url,
+            webhook_url,
+            secret,
             rate_per_minute: (rate > 0).then_some(rate),
         })
     }
@@ -272,7 +248,7 @@ impl Store {
         app: &str,
         key: &str,
     ) -> Result<Option<SendRow>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, fingerprint, recipients, unreachable FROM notify_sends \
              WHERE district = $1 AND app = $2 AND idempotency_key = $3",
         )
@@ -280,8 +256,7 @@ impl Store {
         .bind(app)
         .bind(key)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(send_from_row).transpose()
+        .await?)
     }
 
     /// Write a send and its deliveries in one transaction: inbox deliveries
@@ -295,7 +270,7 @@ impl Store {
     ) -> Result<Result<SendRow, SendRow>, StoreError> {
         let recipients = i64::try_from(deliveries.len()).unwrap_or(i64::MAX);
         let mut tx = self.pool().begin().await?;
-        let inserted = sqlx::query(
+        let inserted = sqlx::query_scalar(
             "INSERT INTO notify_sends (district, app, idempotency_key, fingerprint, channel, \
              recipient, subject, body, recipients, unreachable, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
@@ -314,7 +289,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await;
         let id: i64 = match inserted {
-            Ok(row) => row.try_get("id")?,
+            Ok(id) => id,
             Err(e) if is_unique_violation(&e) => {
                 tx.rollback().await?;
                 return match self
@@ -336,36 +311,37 @@ impl Store {
             (PENDING, None)
         };
         for chunk in deliveries.chunks(INSERT_CHUNK) {
-            let mut sql = String::from(
+            let mut q = Sql::new(
                 "INSERT INTO notifications (send_id, district, app, channel, recipient_kind, \
                  recipient_id, address, status, attempts, next_at, claimed_until, created_at, \
                  delivered_at) VALUES ",
             );
             // Every row shares the send's values; only the recipient varies.
-            for (i, _) in chunk.iter().enumerate() {
-                let base = 8 + i * 3;
+            let shared = [
+                q.bind(id),
+                q.bind(send.district),
+                q.bind(send.app),
+                q.bind(send.channel),
+            ]
+            .join(", ");
+            let status = q.bind(status);
+            let now = q.bind(send.now);
+            let delivered_at = q.bind(delivered_at);
+            for (i, d) in chunk.iter().enumerate() {
                 if i > 0 {
-                    sql.push_str(", ");
+                    q.push(", ");
                 }
-                sql.push_str(&format!(
-                    "($1, $2, $3, $4, ${}, ${}, ${}, $5, 0, $6, 0, $6, $7)",
-                    base,
-                    base + 1,
-                    base + 2
+                let recipient = [
+                    q.bind(d.kind),
+                    q.bind(d.id.as_str()),
+                    q.bind(d.address.as_deref()),
+                ]
+                .join(", ");
+                q.push(&format!(
+                    "({shared}, {recipient}, {status}, 0, {now}, 0, {now}, {delivered_at})"
                 ));
             }
-            let mut query = sqlx::query(&sql)
-                .bind(id)
-                .bind(send.district)
-                .bind(send.app)
-                .bind(send.channel)
-                .bind(status)
-                .bind(send.now)
-                .bind(delivered_at);
-            for d in chunk {
-                query = query.bind(d.kind).bind(&d.id).bind(d.address.as_deref());
-            }
-            query.execute(&mut *tx).await?;
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(Ok(SendRow {
@@ -388,7 +364,7 @@ impl Store {
         cost: i64,
         limit: i64,
     ) -> Result<bool, StoreError> {
-        let row = sqlx::query(
+        let used: i64 = sqlx::query_scalar(
             "INSERT INTO notify_rate (district, app, minute, used) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (district, app, minute) DO UPDATE SET used = notify_rate.used + excluded.used \
              RETURNING used",
@@ -399,7 +375,6 @@ impl Store {
         .bind(cost)
         .fetch_one(self.pool())
         .await?;
-        let used: i64 = row.try_get("used")?;
         if used == cost {
             // The first charge of a minute: forget the install's old minutes.
             sqlx::query("DELETE FROM notify_rate WHERE district = $1 AND app = $2 AND minute < $3")
@@ -545,15 +520,14 @@ impl Store {
         district: &str,
         id: i64,
     ) -> Result<Option<Notification>, StoreError> {
-        let row = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM notifications n JOIN notify_sends s \
              ON s.id = n.send_id WHERE n.district = $1 AND n.id = $2"
         ))
         .bind(district)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(notification_from_row).transpose()
+        .await?)
     }
 
     /// A district's deliveries, newest first, optionally of one status.
@@ -564,7 +538,7 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> Result<NotificationPage, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<Notification> = sqlx::query_as(&format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM notifications n JOIN notify_sends s \
              ON s.id = n.send_id WHERE n.district = $1 AND ($2 = '' OR n.status = $2) \
              AND n.id < $3 ORDER BY n.id DESC LIMIT {}",
@@ -575,7 +549,7 @@ impl Store {
         .bind(before.unwrap_or(i64::MAX))
         .fetch_all(self.pool())
         .await?;
-        page(rows, limit)
+        Ok(Page::cut(rows, limit, |n| n.id))
     }
 
     /// An account's inbox, newest first.
@@ -591,7 +565,7 @@ impl Store {
         } else {
             ""
         };
-        let rows = sqlx::query(&format!(
+        let rows: Vec<Notification> = sqlx::query_as(&format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM notifications n JOIN notify_sends s \
              ON s.id = n.send_id WHERE n.recipient_id = $1 AND n.channel = 'inbox' \
              AND n.recipient_kind = 'account' AND n.id < $2{unread} ORDER BY n.id DESC LIMIT {}",
@@ -601,7 +575,7 @@ impl Store {
         .bind(before.unwrap_or(i64::MAX))
         .fetch_all(self.pool())
         .await?;
-        page(rows, limit)
+        Ok(Page::cut(rows, limit, |n| n.id))
     }
 
     /// Mark an inbox message of `account` read (keeping the first time).
@@ -632,15 +606,13 @@ impl Store {
         &self,
         district: &str,
     ) -> Result<BTreeMap<String, i64>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT status, COUNT(*) AS n FROM notifications WHERE district = $1 GROUP BY status",
         )
         .bind(district)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
-            .collect()
+        Ok(rows.into_iter().collect())
     }
 
     /// A resident's community and phone.
@@ -649,14 +621,13 @@ impl Store {
         district: &str,
         id: &str,
     ) -> Result<Option<ResidentContact>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, community_id, phone FROM residents WHERE district = $1 AND id = $2",
         )
         .bind(district)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(contact_from_row).transpose()
+        .await?)
     }
 
     /// A resident's community and their family contact's phone (as the
@@ -666,15 +637,14 @@ impl Store {
         district: &str,
         id: &str,
     ) -> Result<Option<ResidentContact>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, community_id, family_contact_phone AS phone FROM residents \
              WHERE district = $1 AND id = $2",
         )
         .bind(district)
         .bind(id)
         .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(contact_from_row).transpose()
+        .await?)
     }
 
     /// The residents living in a grid or community.
@@ -687,15 +657,14 @@ impl Store {
             Place::Grid(g) => ("grid_id", g),
             Place::Community(c) => ("community_id", c),
         };
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT id, community_id, phone FROM residents WHERE district = $1 AND {column} = $2 \
              ORDER BY id"
         ))
         .bind(district)
         .bind(id)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(contact_from_row).collect()
+        .await?)
     }
 
     /// An organisation's community, if it exists.
@@ -704,13 +673,13 @@ impl Store {
         district: &str,
         id: &str,
     ) -> Result<Option<String>, StoreError> {
-        let row =
-            sqlx::query("SELECT community_id FROM organisations WHERE district = $1 AND id = $2")
-                .bind(district)
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(row.map(|r| r.try_get("community_id")).transpose()?)
+        Ok(sqlx::query_scalar(
+            "SELECT community_id FROM organisations WHERE district = $1 AND id = $2",
+        )
+        .bind(district)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     /// The residents who are members of an organisation.
@@ -719,7 +688,7 @@ impl Store {
         district: &str,
         id: &str,
     ) -> Result<Vec<ResidentContact>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT r.id, r.community_id, r.phone FROM memberships m JOIN residents r \
              ON r.district = m.district AND r.id = m.resident_id \
              WHERE m.district = $1 AND m.organisation_id = $2 ORDER BY r.id",
@@ -727,8 +696,7 @@ impl Store {
         .bind(district)
         .bind(id)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(contact_from_row).collect()
+        .await?)
     }
 
     /// Every grid of a district with its community.
@@ -736,13 +704,12 @@ impl Store {
         &self,
         district: &str,
     ) -> Result<BTreeMap<String, String>, StoreError> {
-        let rows = sqlx::query("SELECT id, community_id FROM grids WHERE district = $1")
-            .bind(district)
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("community_id")?)))
-            .collect()
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT id, community_id FROM grids WHERE district = $1")
+                .bind(district)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Whether a community exists in a district.
@@ -760,7 +727,7 @@ impl Store {
         &self,
         district: &str,
     ) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<(String, String)> = sqlx::query_as(
             "SELECT id, resident_id FROM accounts WHERE district = $1 AND role = 'resident' \
              AND disabled_at IS NULL AND resident_id IS NOT NULL ORDER BY id",
         )
@@ -768,39 +735,9 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let mut by_resident: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for row in &rows {
-            let resident: String = row.try_get("resident_id")?;
-            by_resident
-                .entry(resident)
-                .or_default()
-                .push(row.try_get("id")?);
+        for (account, resident) in rows {
+            by_resident.entry(resident).or_default().push(account);
         }
         Ok(by_resident)
     }
-}
-
-fn contact_from_row(row: &AnyRow) -> Result<ResidentContact, StoreError> {
-    Ok(ResidentContact {
-        id: row.try_get("id")?,
-        community_id: row.try_get("community_id")?,
-        phone: row.try_get("phone")?,
-    })
-}
-
-fn page(rows: Vec<AnyRow>, limit: u32) -> Result<NotificationPage, StoreError> {
-    let mut notifications = rows
-        .iter()
-        .map(notification_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let next = if notifications.len() > limit {
-        notifications.truncate(limit);
-        notifications.last().map(|n| n.id)
-    } else {
-        None
-    };
-    Ok(NotificationPage {
-        notifications,
-        next,
-    })
 }

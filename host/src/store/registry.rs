@@ -2,12 +2,11 @@
 //! the last log head this host saw from each registry.
 
 use serde::Serialize;
-use sqlx::Row;
 
-use super::{Store, StoreError, is_unique_violation, now_ms};
+use super::{Store, StoreError, is_unique_violation};
 
 /// A publisher key a district trusts, or did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct TrustedKeyRow {
     /// The district.
     pub district: String,
@@ -33,7 +32,7 @@ impl Store {
         public_key: &str,
         name: &str,
     ) -> Result<TrustedKeyRow, StoreError> {
-        let now = now_ms();
+        let now = self.clock().now_ms();
         sqlx::query(
             "INSERT INTO trusted_keys (district, key_id, public_key, name, added_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, NULL)",
@@ -66,25 +65,13 @@ impl Store {
 
     /// A district's keys, trusted and revoked, oldest first.
     pub async fn trusted_keys(&self, district: &str) -> Result<Vec<TrustedKeyRow>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT district, key_id, public_key, name, added_at, revoked_at FROM trusted_keys \
              WHERE district = $1 ORDER BY added_at, key_id",
         )
         .bind(district)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TrustedKeyRow {
-                    district: r.try_get("district")?,
-                    key_id: r.try_get("key_id")?,
-                    public_key: r.try_get("public_key")?,
-                    name: r.try_get("name")?,
-                    added_at: r.try_get("added_at")?,
-                    revoked_at: r.try_get("revoked_at")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 
     /// Revoke a trusted key; `NotFound` if the district never trusted it or
@@ -94,7 +81,7 @@ impl Store {
             "UPDATE trusted_keys SET revoked_at = $1 \
              WHERE district = $2 AND key_id = $3 AND revoked_at IS NULL",
         )
-        .bind(now_ms())
+        .bind(self.clock().now_ms())
         .bind(district)
         .bind(key_id)
         .execute(self.pool())
@@ -110,15 +97,12 @@ impl Store {
 
     /// The last log head this host saw from `registry`: (size, hash).
     pub async fn registry_head(&self, registry: &str) -> Result<Option<(u64, String)>, StoreError> {
-        let row = sqlx::query("SELECT size, head FROM registry_heads WHERE registry = $1")
-            .bind(registry)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(|r| {
-            let size: i64 = r.try_get("size")?;
-            Ok((size.max(0) as u64, r.try_get("head")?))
-        })
-        .transpose()
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT size, head FROM registry_heads WHERE registry = $1")
+                .bind(registry)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(size, head)| (size.max(0) as u64, head)))
     }
 
     /// Move the remembered head of `registry` from `seen` (none: no head
@@ -130,7 +114,7 @@ impl Store {
         seen: Option<(u64, &str)>,
         new: (u64, &str),
     ) -> Result<bool, StoreError> {
-        let now = now_ms();
+        let now = self.clock().now_ms();
         let size = i64::try_from(new.0).unwrap_or(i64::MAX);
         let changed = match seen {
             None => sqlx::query(

@@ -4,12 +4,11 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{Store, StoreError};
 
 /// One period of a schedule that was run (or is running).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ScheduleRun {
     /// The schedule's name.
     pub schedule: String,
@@ -31,24 +30,16 @@ impl Store {
     pub async fn latest_schedule_runs(
         &self,
     ) -> Result<HashMap<(String, String, String), i64>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
             "SELECT district, app, schedule, MAX(period_at) AS latest FROM schedule_runs \
              GROUP BY district, app, schedule",
         )
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    (
-                        r.try_get("district")?,
-                        r.try_get("app")?,
-                        r.try_get("schedule")?,
-                    ),
-                    r.try_get("latest")?,
-                ))
-            })
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|(district, app, schedule, latest)| ((district, app, schedule), latest))
+            .collect())
     }
 
     /// Claim the period of a schedule due at `period_at`: true if this
@@ -111,25 +102,13 @@ impl Store {
         app: &str,
         limit: u32,
     ) -> Result<Vec<ScheduleRun>, StoreError> {
-        let rows = sqlx::query(&format!(
+        Ok(sqlx::query_as(&format!(
             "SELECT schedule, period_at, started_at, finished_at, outcome, detail FROM schedule_runs \
              WHERE district = $1 AND app = $2 ORDER BY period_at DESC, schedule LIMIT {limit}"
         ))
         .bind(district)
         .bind(app)
         .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ScheduleRun {
-                    schedule: r.try_get("schedule")?,
-                    period_at: r.try_get("period_at")?,
-                    started_at: r.try_get("started_at")?,
-                    finished_at: r.try_get("finished_at")?,
-                    outcome: r.try_get("outcome")?,
-                    detail: r.try_get("detail")?,
-                })
-            })
-            .collect()
+        .await?)
     }
 }
