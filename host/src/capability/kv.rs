@@ -3,12 +3,12 @@
 //! Requires the `kv` permission. Keys and values are guest-controlled, so
 //! their sizes are capped to keep one app from exhausting the database.
 
-use crate::bindings::WitError;
 use std::collections::HashSet;
 
+use crate::bindings::WitError;
 use crate::bindings::hutong::platform::kv::{EntryPage, Host, KeyPage, Op};
+use crate::capability::AppState;
 use crate::manifest::Permission;
-use crate::runtime::AppState;
 use crate::store::{KvOp, StoreError};
 
 /// Longest key, in bytes.
@@ -38,10 +38,10 @@ struct Scope<'a> {
 impl AppState {
     /// The allow-check for `kv`: the one place it is decided.
     fn kv_scope(&self) -> Result<Scope<'_>, WitError> {
-        self.call.require(Permission::Kv)?;
+        self.grant.require(Permission::Kv)?;
         Ok(Scope {
-            district: &self.call.district,
-            app: &self.call.app,
+            district: &self.grant.district,
+            app: &self.grant.app,
         })
     }
 }
@@ -79,23 +79,7 @@ fn check_commit(ops: Vec<Op>) -> Result<Vec<KvOp>, WitError> {
     let mut bytes = 0usize;
     let mut checked = Vec::with_capacity(ops.len());
     for (index, op) in ops.into_iter().enumerate() {
-        let op = match op {
-            Op::Insert(e) => KvOp::Insert {
-                key: e.key,
-                value: e.value,
-            },
-            Op::Set(e) => KvOp::Set {
-                key: e.key,
-                value: e.value,
-            },
-            Op::Swap(e) => KvOp::Swap {
-                key: e.key,
-                expected: e.expected,
-                value: e.value,
-            },
-            Op::Remove(key) => KvOp::Remove { key },
-            Op::Require(key) => KvOp::Require { key },
-        };
+        let op = KvOp::from(op);
         check_key(op.key()).map_err(|e| at_op(index, e))?;
         let values: &[&[u8]] = match &op {
             KvOp::Insert { value, .. } | KvOp::Set { value, .. } => &[value],
@@ -208,10 +192,7 @@ impl Host for AppState {
             .kv_list(scope.district, scope.app, &prefix, cursor.as_deref(), limit)
             .await
             .map_err(unavailable)?;
-        Ok(KeyPage {
-            keys: page.keys,
-            next_cursor: page.next_cursor,
-        })
+        Ok(page.into())
     }
 
     async fn commit(&mut self, ops: Vec<Op>) -> Result<Option<u32>, WitError> {
@@ -243,9 +224,7 @@ impl Host for AppState {
             )
             .await
             .map_err(unavailable)?;
-        Ok(EntryPage {
-            entries: page.entries,
-            next_cursor: page.next_cursor,
-        })
+        Ok(page.into())
     }
 }
+
