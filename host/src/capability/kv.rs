@@ -228,3 +228,71 @@ impl Host for AppState {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    //! The capability called directly, as a guest's call would reach it:
+    //! an [`AppState`] over a store and a grant, no engine.
+
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::grant::tests::{grant, store};
+    use crate::store::Store;
+
+    fn app(store: Store, granted: &[Permission]) -> AppState {
+        AppState::new(
+            Arc::new(grant(granted)),
+            "req-1".to_owned(),
+            store,
+            64 << 20,
+        )
+    }
+
+    fn denied_kv<T: std::fmt::Debug>(result: &Result<T, WitError>) -> bool {
+        matches!(result, Err(WitError::Denied(p)) if p == "kv")
+    }
+
+    #[tokio::test]
+    async fn works_when_kv_is_granted() {
+        let (_dir, store) = store().await;
+        let mut app = app(store, &[Permission::Kv]);
+        assert_eq!(app.get("k".to_owned()).await.expect("get"), None);
+        app.set("k".to_owned(), b"v".to_vec()).await.expect("set");
+        assert_eq!(
+            app.get("k".to_owned()).await.expect("get"),
+            Some(b"v".to_vec())
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_when_kv_is_not_granted() {
+        let (_dir, store) = store().await;
+        let mut granted = app(store.clone(), &[Permission::Kv]);
+        granted
+            .set("k".to_owned(), b"v".to_vec())
+            .await
+            .expect("set");
+        let mut app = app(store.clone(), &[Permission::ReadResidents]);
+        let read = app.get("k".to_owned()).await;
+        assert!(denied_kv(&read), "{read:?}");
+        let write = app.set("k".to_owned(), b"other".to_vec()).await;
+        assert!(denied_kv(&write), "{write:?}");
+        assert_eq!(
+            store.kv_get("d1", "app", "k").await.expect("read"),
+            Some(b"v".to_vec()),
+            "a denied set writes nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_too_long_is_an_invalid_argument() {
+        let (_dir, store) = store().await;
+        let mut app = app(store, &[Permission::Kv]);
+        let key = "k".repeat(MAX_KEY_BYTES + 1);
+        let result = app.get(key).await;
+        assert!(
+            matches!(result, Err(WitError::InvalidArgument(_))),
+            "{result:?}"
+        );
+    }
+}
