@@ -1,7 +1,11 @@
 //! One module per host capability (WIT interface). Each module holds the
 //! generated `Host` trait impl and, beside it, the one place that checks the
-//! install's grant for that capability. A refusal is a typed
-//! [`WitError`](crate::bindings::WitError), never a trap.
+//! install's [`Grant`](crate::grant::Grant) for that capability. A refusal
+//! is a typed [`WitError`](crate::bindings::WitError), never a trap.
+//!
+//! A host call works with [`AppState`] alone: the database and the grant.
+//! It never reaches the runtime or the install lifecycle, so every
+//! capability can be called (and tested) without an engine.
 
 pub(crate) mod cases;
 pub(crate) mod config;
@@ -10,9 +14,10 @@ pub(crate) mod events;
 pub(crate) mod kv;
 pub(crate) mod log;
 pub(crate) mod notify;
+pub(crate) mod state;
 
 use crate::bindings::hutong::platform::types;
-use crate::runtime::AppState;
+pub(crate) use state::AppState;
 
 // `types` and `case-types` hold only type definitions; they have nothing to
 // check.

@@ -24,6 +24,7 @@ mod capability;
 pub mod cases;
 pub mod community;
 pub mod events;
+pub mod grant;
 pub mod identity;
 pub mod limits;
 pub mod manifest;

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use hutong_host::community::import::{self, Format, RecordKind};
 use hutong_host::community::sample;
+use hutong_host::grant;
 use hutong_host::identity::Role;
 use hutong_host::manifest::{Manifest, Permission};
 use hutong_host::platform::DEFAULT_TOKEN_DAYS;
@@ -1192,7 +1193,7 @@ fn print_install_summary(i: &Install) {
         println!("  asks for no permissions");
     }
     for (permission, reason) in &i.manifest.permissions {
-        let mark = if i.granted.contains(permission) {
+        let mark = if grant::holds(&i.granted, *permission) {
             "granted"
         } else {
             "NOT granted"

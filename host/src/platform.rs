@@ -20,7 +20,7 @@ pub use case_notices::{
     DeliveryReport, FIRST_RETRY_MS, MAX_ATTEMPTS, MAX_RETRY_MS, NoticeCounts, SUSPENDED_RETRY_MS,
     retry_pause_ms,
 };
-pub use cases::{CaseActor, CaseCommand, CaseReport, CaseView, SweepReport};
+pub use cases::{CaseActor, CaseCommand, CaseReport, CaseView, Cases, SweepReport};
 pub use data::{GrantReport, PermissionReport};
 pub use devices::{
     DEVICE_TOKEN_PREFIX, DeviceRegistration, DeviceStatus, DeviceView, EventCounts, IngestError,

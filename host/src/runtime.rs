@@ -10,7 +10,6 @@
 
 mod cache;
 mod health;
-mod state;
 mod ticks;
 
 use std::collections::HashMap;
@@ -27,12 +26,13 @@ use wasmtime::{
 
 pub use cache::CacheStats;
 pub use health::FailurePolicy;
-pub(crate) use state::AppState;
-pub(crate) use state::InstallIdentity;
 pub use ticks::TickOutcome;
 
+use crate::bindings::case_types::CaseChange;
 use crate::bindings::{App, AppPre, http_handler};
 use crate::capability;
+use crate::capability::state::{self, AppState};
+use crate::grant::Grant;
 use crate::identity::Caller;
 use crate::limits::PlatformLimits;
 use crate::manifest::Permission;
@@ -283,7 +283,7 @@ pub enum CallError {
 pub(crate) struct Loaded {
     pub(crate) install: Install,
     meters: Meters,
-    identity: Arc<InstallIdentity>,
+    identity: Arc<Grant>,
     pre: AppPre<AppState>,
     health: Health,
     status: Mutex<(InstallStatus, Option<String>)>,
@@ -458,7 +458,7 @@ impl Runtime {
     pub(crate) async fn load(&self, install: Install) -> Result<Arc<Loaded>, RuntimeError> {
         let pre = self.pre_for(&install.digest, None).await?;
         let loaded = Arc::new(Loaded {
-            identity: Arc::new(InstallIdentity {
+            identity: Arc::new(Grant {
                 district: install.district.clone(),
                 app: install.app.clone(),
                 version: install.version.clone(),
@@ -673,7 +673,7 @@ impl Runtime {
 
     /// Serve one HTTP request with a fresh instance of the install.
     pub async fn handle_http(
-        self: &Arc<Self>,
+        &self,
         district: &str,
         app: &str,
         mut request: AppRequest,
@@ -717,7 +717,7 @@ impl Runtime {
     }
 
     async fn call_http(
-        self: &Arc<Self>,
+        &self,
         loaded: &Arc<Loaded>,
         request: AppRequest,
     ) -> Result<AppResponse, CallError> {
@@ -754,7 +754,7 @@ impl Runtime {
     /// is an error, like a trap or a missed deadline, so that the caller
     /// tries again later.
     pub async fn tell_case_change(
-        self: &Arc<Self>,
+        &self,
         district: &str,
         app: &str,
         change: &HistoryEntry,
@@ -791,14 +791,14 @@ impl Runtime {
     }
 
     async fn call_case_watcher(
-        self: &Arc<Self>,
+        &self,
         loaded: &Arc<Loaded>,
         change: &HistoryEntry,
         request_id: String,
     ) -> Result<WatchOutcome, CallError> {
         let started = Instant::now();
         let mut store = self.fresh_store(loaded, request_id, started);
-        let wit_change = capability::cases::change_to_wit(change);
+        let wit_change = CaseChange::from(change);
         let pre = loaded.pre.clone();
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
@@ -816,7 +816,7 @@ impl Runtime {
             |answer| {
                 Ok(match answer {
                     Ok(()) => WatchOutcome::Handled,
-                    Err(error) => WatchOutcome::Refused(capability::cases::describe_error(&error)),
+                    Err(error) => WatchOutcome::Refused(error.describe()),
                 })
             },
             |_| None,
@@ -833,7 +833,7 @@ impl Runtime {
     /// ([`WatchOutcome::NotGranted`]); a missing or suspended install is an
     /// error, so that the caller decides what becomes of the event.
     pub async fn tell_event(
-        self: &Arc<Self>,
+        &self,
         district: &str,
         app: &str,
         event: &StoredEvent,
@@ -884,9 +884,7 @@ impl Runtime {
                 |answer| {
                     Ok(match answer {
                         Ok(()) => WatchOutcome::Handled,
-                        Err(error) => {
-                            WatchOutcome::Refused(capability::cases::describe_error(&error))
-                        }
+                        Err(error) => WatchOutcome::Refused(error.describe()),
                     })
                 },
                 |_| None,
@@ -900,7 +898,7 @@ impl Runtime {
     /// A fresh store for one call of `loaded`: its memory cap, and an epoch
     /// deadline counted from `started`.
     fn fresh_store(
-        self: &Arc<Self>,
+        &self,
         loaded: &Loaded,
         request_id: String,
         started: Instant,
@@ -910,7 +908,6 @@ impl Runtime {
             loaded.identity.clone(),
             request_id,
             self.store.clone(),
-            self.clone(),
             limits.memory_bytes,
         );
         let mut store = wasmtime::Store::new(&self.engine, state);

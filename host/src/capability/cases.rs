@@ -25,60 +25,53 @@
 use std::sync::Arc;
 
 use crate::bindings::WitError;
-use crate::bindings::case_types::{
-    CaseChange, CaseState as WitState, Priority as WitPriority, Tier as WitTier,
-};
+use crate::bindings::case_types::CaseState as WitState;
 use crate::bindings::hutong::platform::cases::{
     CaseEvent, CaseInfo, CasePage, CaseReport as WitReport, Host,
 };
-use crate::cases::{Action, CaseState, MAX_PAGE, Priority, Tier};
+use crate::capability::AppState;
+use crate::cases::{Action, CaseState, MAX_PAGE};
 use crate::community;
+use crate::grant::{Access, Grant};
 use crate::manifest::Permission;
-use crate::platform::{CaseActor, CaseCommand, CaseReport, Platform, PlatformError};
-use crate::runtime::{AppState, InstallIdentity};
-use crate::store::{CaseFilter, CaseRow, HistoryEntry, NewAccess, Store, StoreError};
+use crate::platform::{CaseActor, CaseCommand, CaseReport, Cases, PlatformError};
+use crate::store::{CaseFilter, Store, StoreError};
 
 /// The access log's field class for case records.
 pub const FIELD_CLASS: &str = "case";
-
-/// Longest error message kept from an app's watcher: the message is
-/// guest-controlled and stored with the notice.
-const MAX_APP_ERROR: usize = 1000;
 
 /// How often a comment is retried when a worker changes the case at the
 /// same moment (a comment does not depend on the case's state).
 const COMMENT_TRIES: usize = 3;
 
-/// What a granted call works with: the platform's case operations, acting as
-/// the app, and the access log.
+/// What a granted call works with: the case operations over the store,
+/// acting as the app, and the access log.
 struct CaseDesk {
-    platform: Platform,
-    call: Arc<InstallIdentity>,
+    store: Store,
+    grant: Arc<Grant>,
     request_id: String,
     operation: &'static str,
     permission: Permission,
 }
 
 impl CaseDesk {
+    fn cases(&self) -> Cases<'_> {
+        Cases::new(&self.store)
+    }
+
     fn district(&self) -> &str {
-        &self.call.district
+        &self.grant.district
     }
 
     fn actor(&self) -> CaseActor {
-        CaseActor::App(self.call.app.clone())
+        CaseActor::App(self.grant.app.clone())
     }
 
     async fn log(&self, allowed: bool, ids: &[String]) -> Result<(), StoreError> {
-        log_access(
-            self.platform.store(),
-            &self.call,
-            &self.request_id,
-            self.operation,
-            self.permission,
-            allowed,
-            ids,
-        )
-        .await
+        let access = case_access(self.operation, self.permission, allowed, ids);
+        self.grant
+            .audit(&self.store, &self.request_id, access)
+            .await
     }
 
     /// Record a read before its result reaches the app; without the entry,
@@ -117,28 +110,20 @@ impl CaseDesk {
     }
 }
 
-async fn log_access(
-    store: &Store,
-    call: &InstallIdentity,
-    request_id: &str,
-    operation: &str,
+/// A use of `cases` as the access log records it: field class `case` when
+/// it reached cases.
+fn case_access<'a>(
+    operation: &'a str,
     permission: Permission,
     allowed: bool,
-    ids: &[String],
-) -> Result<(), StoreError> {
-    store
-        .log_access(NewAccess {
-            district: &call.district,
-            app: &call.app,
-            version: &call.version,
-            request_id,
-            operation,
-            permission: permission.name(),
-            allowed,
-            record_ids: ids,
-            field_class: if ids.is_empty() { "" } else { FIELD_CLASS },
-        })
-        .await
+    ids: &'a [String],
+) -> Access<'a> {
+    if allowed {
+        let field_class = if ids.is_empty() { "" } else { FIELD_CLASS };
+        Access::allowed(operation, permission, ids, field_class)
+    } else {
+        Access::denied(operation, permission)
+    }
 }
 
 fn unavailable(err: StoreError) -> WitError {
@@ -155,13 +140,13 @@ impl AppState {
         permission: Permission,
     ) -> Result<CaseDesk, WitError> {
         let desk = CaseDesk {
-            platform: Platform::new(self.store.clone(), self.runtime.clone()),
-            call: self.call.clone(),
+            store: self.store.clone(),
+            grant: self.grant.clone(),
             request_id: self.request_id.clone(),
             operation,
             permission,
         };
-        if let Err(denied) = self.call.require(permission) {
+        if let Err(denied) = self.grant.require(permission) {
             desk.log(false, &[]).await.map_err(unavailable)?;
             return Err(denied);
         }
@@ -176,22 +161,20 @@ impl AppState {
 /// permission the install lacks.
 pub(crate) async fn admit_watcher(
     store: &Store,
-    call: &InstallIdentity,
+    grant: &Grant,
     request_id: &str,
     case_id: i64,
 ) -> Result<Result<(), Permission>, StoreError> {
     const OPERATION: &str = "case-watcher.on-case-changed";
     let permission = Permission::ReadOwnCases;
-    let granted = call.require(permission).is_ok();
+    let granted = grant.require(permission).is_ok();
     let ids = if granted {
         vec![case_id.to_string()]
     } else {
         Vec::new()
     };
-    log_access(
-        store, call, request_id, OPERATION, permission, granted, &ids,
-    )
-    .await?;
+    let access = case_access(OPERATION, permission, granted, &ids);
+    grant.audit(store, request_id, access).await?;
     Ok(if granted { Ok(()) } else { Err(permission) })
 }
 
@@ -220,17 +203,12 @@ fn check_id(what: &str, id: &str) -> Result<(), WitError> {
 /// communities the install was narrowed to, with the very words the
 /// platform uses for one that does not exist: an app cannot tell the two
 /// apart, as with the data it reads.
-async fn check_scope(
-    store: &Store,
-    call: &InstallIdentity,
-    report: &WitReport,
-) -> Result<(), WitError> {
-    let Some(scope) = &call.scope else {
+async fn check_scope(store: &Store, grant: &Grant, report: &WitReport) -> Result<(), WitError> {
+    if grant.scope.is_none() {
         return Ok(());
-    };
-    let district = call.district.as_str();
-    let in_scope =
-        |community: Option<&str>| community.is_some_and(|c| scope.iter().any(|s| s == c));
+    }
+    let district = grant.district.as_str();
+    let in_scope = |community: Option<&str>| community.is_some_and(|c| grant.in_scope(c));
     if let Some(grid) = &report.grid_id
         && let Some(location) = store
             .locate_grid(district, grid)
@@ -267,129 +245,6 @@ async fn check_scope(
     Ok(())
 }
 
-fn ms(at: i64) -> u64 {
-    u64::try_from(at).unwrap_or(0)
-}
-
-pub(crate) fn state_to_wit(state: CaseState) -> WitState {
-    match state {
-        CaseState::Reported => WitState::Reported,
-        CaseState::Rejected => WitState::Rejected,
-        CaseState::Accepted => WitState::Accepted,
-        CaseState::Dispatched => WitState::Dispatched,
-        CaseState::InProgress => WitState::InProgress,
-        CaseState::Handled => WitState::Handled,
-        CaseState::Verified => WitState::Verified,
-        CaseState::Closed => WitState::Closed,
-    }
-}
-
-fn state_from_wit(state: WitState) -> CaseState {
-    match state {
-        WitState::Reported => CaseState::Reported,
-        WitState::Rejected => CaseState::Rejected,
-        WitState::Accepted => CaseState::Accepted,
-        WitState::Dispatched => CaseState::Dispatched,
-        WitState::InProgress => CaseState::InProgress,
-        WitState::Handled => CaseState::Handled,
-        WitState::Verified => CaseState::Verified,
-        WitState::Closed => CaseState::Closed,
-    }
-}
-
-fn priority_to_wit(priority: Priority) -> WitPriority {
-    match priority {
-        Priority::Low => WitPriority::Low,
-        Priority::Normal => WitPriority::Normal,
-        Priority::High => WitPriority::High,
-        Priority::Urgent => WitPriority::Urgent,
-    }
-}
-
-fn priority_from_wit(priority: WitPriority) -> Priority {
-    match priority {
-        WitPriority::Low => Priority::Low,
-        WitPriority::Normal => Priority::Normal,
-        WitPriority::High => Priority::High,
-        WitPriority::Urgent => Priority::Urgent,
-    }
-}
-
-fn tier_to_wit(tier: Tier) -> WitTier {
-    match tier {
-        Tier::Grid => WitTier::Grid,
-        Tier::Community => WitTier::Community,
-        Tier::Street => WitTier::Street,
-        Tier::District => WitTier::District,
-        Tier::City => WitTier::City,
-    }
-}
-
-fn info_to_wit(case: CaseRow) -> CaseInfo {
-    CaseInfo {
-        id: case.id.to_string(),
-        category: case.category,
-        priority: priority_to_wit(case.priority),
-        state: state_to_wit(case.state),
-        tier: tier_to_wit(case.tier),
-        grid_id: case.grid_id,
-        building_id: case.building_id,
-        description: case.description,
-        resident_id: case.resident_id,
-        assignee: case.assignee.map(|a| a.label()),
-        overdue: case.overdue,
-        created_at_ms: ms(case.created_at),
-        updated_at_ms: ms(case.updated_at),
-        closed_at_ms: case.closed_at.map(ms),
-        satisfaction: case.satisfaction.and_then(|s| u8::try_from(s).ok()),
-    }
-}
-
-fn event_to_wit(entry: HistoryEntry) -> CaseEvent {
-    CaseEvent {
-        at_ms: ms(entry.at),
-        actor: entry.actor,
-        action: entry.action,
-        from_state: state_to_wit(entry.from_state),
-        to_state: state_to_wit(entry.to_state),
-        from_tier: tier_to_wit(entry.from_tier),
-        to_tier: tier_to_wit(entry.to_tier),
-        note: entry.note,
-    }
-}
-
-/// A transition as the `case-watcher` export receives it.
-pub(crate) fn change_to_wit(entry: &HistoryEntry) -> CaseChange {
-    CaseChange {
-        case_id: entry.case_id.to_string(),
-        from_state: state_to_wit(entry.from_state),
-        to_state: state_to_wit(entry.to_state),
-        actor: entry.actor.clone(),
-        note: entry.note.clone(),
-        at_ms: ms(entry.at),
-    }
-}
-
-/// An app's error result, for the notice's record and the log; capped, as
-/// the app wrote it.
-pub(crate) fn describe_error(error: &WitError) -> String {
-    let text = match error {
-        WitError::Denied(permission) => format!("denied: {permission}"),
-        WitError::NotFound => "not-found".to_owned(),
-        WitError::InvalidArgument(m) => format!("invalid-argument: {m}"),
-        WitError::LimitExceeded(m) => format!("limit-exceeded: {m}"),
-        WitError::Unavailable(m) => format!("unavailable: {m}"),
-    };
-    if text.len() <= MAX_APP_ERROR {
-        return text;
-    }
-    let mut end = MAX_APP_ERROR;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
 impl Host for AppState {
     async fn open(&mut self, report: WitReport) -> Result<String, WitError> {
         let desk = self.case_desk("cases.open", Permission::OpenCases).await?;
@@ -402,15 +257,15 @@ impl Host for AppState {
                 check_id(what, id)?;
             }
         }
-        check_scope(desk.platform.store(), &desk.call, &report).await?;
+        check_scope(&desk.store, &desk.grant, &report).await?;
         let case = desk
-            .platform
+            .cases()
             .report_case(
                 desk.district(),
                 &desk.actor(),
                 CaseReport {
                     category: report.category,
-                    priority: Some(priority_from_wit(report.priority)),
+                    priority: Some(report.priority.into()),
                     grid_id: report.grid_id,
                     building_id: report.building_id,
                     description: report.description,
@@ -432,13 +287,13 @@ impl Host for AppState {
             .await?;
         let id = case_id(&id)?;
         match desk
-            .platform
+            .cases()
             .case_for(desk.district(), id, &desk.actor())
             .await
         {
             Ok(case) => {
                 desk.log_read(&[case.id.to_string()]).await?;
-                Ok(info_to_wit(case))
+                Ok(CaseInfo::from(case))
             }
             Err(PlatformError::NotFound(_)) => {
                 desk.log_read(&[]).await?;
@@ -454,13 +309,13 @@ impl Host for AppState {
             .await?;
         let id = case_id(&id)?;
         match desk
-            .platform
+            .cases()
             .view_case(desk.district(), id, &desk.actor())
             .await
         {
             Ok(view) => {
                 desk.log_read(&[view.case.id.to_string()]).await?;
-                Ok(view.history.into_iter().map(event_to_wit).collect())
+                Ok(view.history.into_iter().map(CaseEvent::from).collect())
             }
             Err(PlatformError::NotFound(_)) => {
                 desk.log_read(&[]).await?;
@@ -495,20 +350,20 @@ impl Host for AppState {
         };
         // The platform narrows an app's listing to the cases it reported.
         let filter = CaseFilter {
-            state: state.map(state_from_wit),
+            state: state.map(CaseState::from),
             before,
             limit,
             ..CaseFilter::default()
         };
         let page = desk
-            .platform
+            .cases()
             .list_cases(desk.district(), &desk.actor(), filter)
             .await
             .map_err(|e| desk.refusal(e))?;
         let ids: Vec<String> = page.items.iter().map(|c| c.id.to_string()).collect();
         desk.log_read(&ids).await?;
         Ok(CasePage {
-            cases: page.items.into_iter().map(info_to_wit).collect(),
+            cases: page.items.into_iter().map(CaseInfo::from).collect(),
             next_cursor: page.next.map(|n| n.to_string()),
         })
     }
@@ -528,7 +383,7 @@ impl Host for AppState {
                 satisfaction: None,
             };
             match desk
-                .platform
+                .cases()
                 .act_on_case(desk.district(), id, &desk.actor(), command)
                 .await
             {
@@ -560,23 +415,5 @@ mod tests {
                 "{bad:?}"
             );
         }
-    }
-
-    #[test]
-    fn every_state_maps_both_ways() {
-        for &state in CaseState::ALL {
-            assert_eq!(state_from_wit(state_to_wit(state)), state);
-        }
-        for &priority in Priority::ALL {
-            assert_eq!(priority_from_wit(priority_to_wit(priority)), priority);
-        }
-    }
-
-    #[test]
-    fn an_app_error_is_kept_short() {
-        let long = WitError::Unavailable("é".repeat(5_000));
-        let text = describe_error(&long);
-        assert!(text.starts_with("unavailable: é"));
-        assert!(text.len() <= MAX_APP_ERROR + '…'.len_utf8());
     }
 }

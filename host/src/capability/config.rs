@@ -5,10 +5,10 @@
 //! one's data, and reading it reaches nothing outside the sandbox.
 
 use crate::bindings::hutong::platform::config::Host;
-use crate::runtime::AppState;
+use crate::capability::AppState;
 
 impl Host for AppState {
     async fn get(&mut self) -> String {
-        self.call.config.clone()
+        self.grant.config.clone()
     }
 }

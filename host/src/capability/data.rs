@@ -5,104 +5,95 @@
 //! Nothing is handed to an app unless its access was logged first: if the
 //! log cannot be written, the call fails as `unavailable`.
 
+use std::sync::Arc;
+
 use crate::bindings::WitError;
 use crate::bindings::hutong::platform::data::{
-    Building, BuildingPage, FieldClass, Host, Household, HouseholdPage, Member, MemberPage,
-    Organisation, OrganisationKind, OrganisationPage, Resident, ResidentPage, ResidentQuery,
+    Building, BuildingPage, Host, Household, HouseholdPage, Member, MemberPage, Organisation,
+    OrganisationKind, OrganisationPage, Resident, ResidentPage, ResidentQuery,
 };
+use crate::bindings::resident_to_wit;
+use crate::capability::AppState;
 use crate::community;
-use crate::community::mask;
+use crate::grant::{Access, Grant};
 use crate::identity::Role;
 use crate::manifest::Permission;
-use crate::runtime::AppState;
-use crate::store::{HouseholdRow, ListFilter, NewAccess, ResidentFilter, ResidentRow, StoreError};
+use crate::store::{ListFilter, ResidentFilter, Store, StoreError};
 
 /// Most residents one page may hold.
 pub use crate::store::MAX_PAGE;
-
-/// What a granted install may see.
-struct Grant {
-    personal: bool,
-    scope: Option<Vec<String>>,
-}
-
-impl Grant {
-    fn field_class(&self) -> &'static str {
-        if self.personal { "personal" } else { "masked" }
-    }
-
-    fn in_scope(&self, community: &str) -> bool {
-        self.scope
-            .as_ref()
-            .is_none_or(|s| s.iter().any(|c| c == community))
-    }
-}
 
 fn unavailable(err: StoreError) -> WitError {
     tracing::error!(error = %err, "data access failed");
     WitError::Unavailable("community data is unavailable; try again later".to_owned())
 }
 
-/// Writes access-log entries for one call; owns what it needs so no
-/// borrow of the (non-`Sync`) store data is held across an await.
-struct AccessLog {
-    store: crate::store::Store,
-    call: std::sync::Arc<crate::runtime::InstallIdentity>,
+/// One granted data call: what it may see, and where its access-log
+/// entries go. Owns what it needs so no borrow of the (non-`Sync`) store
+/// data is held across an await.
+struct DataCall {
+    store: Store,
+    grant: Arc<Grant>,
     request_id: String,
+    /// Whether the install holds `read-personal-fields`.
+    personal: bool,
 }
 
-impl AccessLog {
+impl DataCall {
+    fn field_class(&self) -> &'static str {
+        if self.personal { "personal" } else { "masked" }
+    }
+
+    fn district(&self) -> &str {
+        &self.grant.district
+    }
+
+    fn scope(&self) -> Option<&[String]> {
+        self.grant.scope.as_deref()
+    }
+
+    /// Record a read before anything is handed over; without the entry,
+    /// the call fails.
     async fn record(
         &self,
         operation: &str,
         permission: Permission,
-        allowed: bool,
         ids: &[String],
         field_class: &str,
     ) -> Result<(), WitError> {
-        self.store
-            .log_access(NewAccess {
-                district: &self.call.district,
-                app: &self.call.app,
-                version: &self.call.version,
-                request_id: &self.request_id,
-                operation,
-                permission: permission.name(),
-                allowed,
-                record_ids: ids,
-                field_class,
-            })
+        let access = Access::allowed(operation, permission, ids, field_class);
+        self.grant
+            .audit(&self.store, &self.request_id, access)
             .await
             .map_err(unavailable)
     }
 }
 
 impl AppState {
-    fn access_log(&self) -> AccessLog {
-        AccessLog {
-            store: self.store.clone(),
-            call: self.call.clone(),
-            request_id: self.request_id.clone(),
-        }
-    }
-
     /// The allow-check for every data call: the one place it is decided.
     /// A denial is recorded in the access log like any other call.
     async fn data_grant(
         &mut self,
         operation: &str,
         permission: Permission,
-    ) -> Result<(Grant, AccessLog), WitError> {
-        let log = self.access_log();
-        if let Err(denied) = self.call.require(permission) {
-            log.record(operation, permission, false, &[], "").await?;
+    ) -> Result<DataCall, WitError> {
+        if let Err(denied) = self.grant.require(permission) {
+            self.grant
+                .audit(
+                    &self.store,
+                    &self.request_id,
+                    Access::denied(operation, permission),
+                )
+                .await
+                .map_err(unavailable)?;
             return Err(denied);
         }
-        let grant = Grant {
-            personal: self.call.granted.contains(&Permission::ReadPersonalFields),
-            scope: self.call.scope.clone(),
-        };
-        Ok((grant, log))
+        Ok(DataCall {
+            store: self.store.clone(),
+            grant: self.grant.clone(),
+            request_id: self.request_id.clone(),
+            personal: self.grant.holds(Permission::ReadPersonalFields),
+        })
     }
 }
 
@@ -120,48 +111,6 @@ fn years_before((y, m, d): (i32, u32, u32), years: i32) -> String {
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     let d = if m == 2 && d == 29 && !leap { 28 } else { d };
     format!("{year:04}-{m:02}-{d:02}")
-}
-
-fn to_wit(row: ResidentRow, personal: bool) -> Resident {
-    let r = row.resident;
-    let birth_year = r.birth_date.as_deref().and_then(mask::birth_year);
-    if personal {
-        Resident {
-            id: r.id,
-            household_id: r.household_id,
-            building_id: row.building_id,
-            grid_id: r.grid_id,
-            community_id: row.community_id,
-            tags: r.tags,
-            name: r.name,
-            phone: r.phone,
-            id_number: r.id_number,
-            birth_year,
-            birth_date: r.birth_date,
-            address: r.address,
-            family_contact_name: r.family_contact_name,
-            family_contact_phone: r.family_contact_phone,
-            field_class: FieldClass::Personal,
-        }
-    } else {
-        Resident {
-            id: r.id,
-            household_id: r.household_id,
-            building_id: row.building_id,
-            grid_id: r.grid_id,
-            community_id: row.community_id,
-            tags: r.tags,
-            name: mask::name(&r.name),
-            phone: r.phone.as_deref().map(mask::phone),
-            id_number: r.id_number.as_deref().map(mask::id_number),
-            birth_year,
-            birth_date: None,
-            address: row.building_name,
-            family_contact_name: None,
-            family_contact_phone: None,
-            field_class: FieldClass::Masked,
-        }
-    }
 }
 
 fn check_limit(limit: u32) -> Result<(), WitError> {
@@ -193,72 +142,27 @@ fn page<T>(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> String) -> (Vec<T>, 
     }
 }
 
-fn household_to_wit(row: HouseholdRow) -> Household {
-    Household {
-        id: row.household.id,
-        building_id: row.household.building_id,
-        grid_id: row.grid_id,
-        community_id: row.community_id,
-        unit: row.household.unit,
-        room: row.household.room,
-    }
-}
-
-fn building_to_wit(b: community::Building) -> Building {
-    Building {
-        id: b.id,
-        community_id: b.community_id,
-        grid_id: b.grid_id,
-        name: b.name,
-    }
-}
-
-fn kind_to_wit(kind: community::OrganisationKind) -> OrganisationKind {
-    match kind {
-        community::OrganisationKind::PartyBranch => OrganisationKind::PartyBranch,
-        community::OrganisationKind::SocialOrganisation => OrganisationKind::SocialOrganisation,
-        community::OrganisationKind::PropertyCompany => OrganisationKind::PropertyCompany,
-    }
-}
-
-fn kind_from_wit(kind: OrganisationKind) -> community::OrganisationKind {
-    match kind {
-        OrganisationKind::PartyBranch => community::OrganisationKind::PartyBranch,
-        OrganisationKind::SocialOrganisation => community::OrganisationKind::SocialOrganisation,
-        OrganisationKind::PropertyCompany => community::OrganisationKind::PropertyCompany,
-    }
-}
-
-fn organisation_to_wit(o: community::Organisation) -> Organisation {
-    Organisation {
-        id: o.id,
-        community_id: o.community_id,
-        kind: kind_to_wit(o.kind),
-        name: o.name,
-    }
-}
-
 impl Host for AppState {
     async fn get_household(&mut self, id: String) -> Result<Household, WitError> {
         const OP: &str = "get-household";
-        let (grant, log) = self.data_grant(OP, Permission::ReadHouseholds).await?;
+        let call = self.data_grant(OP, Permission::ReadHouseholds).await?;
         check_id("household id", &id)?;
         let filter = ListFilter {
-            scope: grant.scope.as_deref(),
+            scope: call.scope(),
             limit: 1,
             ..ListFilter::default()
         };
-        let rows = log
+        let rows = call
             .store
-            .list_households(&log.call.district, Some(&id), &filter)
+            .list_households(call.district(), Some(&id), &filter)
             .await
             .map_err(unavailable)?;
         let ids: Vec<String> = rows.iter().map(|r| r.household.id.clone()).collect();
-        log.record(OP, Permission::ReadHouseholds, true, &ids, "")
+        call.record(OP, Permission::ReadHouseholds, &ids, "")
             .await?;
         rows.into_iter()
             .next()
-            .map(household_to_wit)
+            .map(Household::from)
             .ok_or(WitError::NotFound)
     }
 
@@ -269,54 +173,53 @@ impl Host for AppState {
         limit: u32,
     ) -> Result<HouseholdPage, WitError> {
         const OP: &str = "list-households";
-        let (grant, log) = self.data_grant(OP, Permission::ReadHouseholds).await?;
+        let call = self.data_grant(OP, Permission::ReadHouseholds).await?;
         check_limit(limit)?;
         check_ids(&[
             ("building id", Some(&building_id)),
             ("cursor", cursor.as_deref()),
         ])?;
         let filter = ListFilter {
-            scope: grant.scope.as_deref(),
+            scope: call.scope(),
             building_id: Some(&building_id),
             after: cursor.as_deref(),
             limit: limit + 1,
             ..ListFilter::default()
         };
-        let rows = log
+        let rows = call
             .store
-            .list_households(&log.call.district, None, &filter)
+            .list_households(call.district(), None, &filter)
             .await
             .map_err(unavailable)?;
         let (rows, next_cursor) = page(rows, limit, |r| r.household.id.clone());
         let ids: Vec<String> = rows.iter().map(|r| r.household.id.clone()).collect();
-        log.record(OP, Permission::ReadHouseholds, true, &ids, "")
+        call.record(OP, Permission::ReadHouseholds, &ids, "")
             .await?;
         Ok(HouseholdPage {
-            households: rows.into_iter().map(household_to_wit).collect(),
+            households: rows.into_iter().map(Household::from).collect(),
             next_cursor,
         })
     }
 
     async fn get_building(&mut self, id: String) -> Result<Building, WitError> {
         const OP: &str = "get-building";
-        let (grant, log) = self.data_grant(OP, Permission::ReadBuildings).await?;
+        let call = self.data_grant(OP, Permission::ReadBuildings).await?;
         check_id("building id", &id)?;
         let filter = ListFilter {
-            scope: grant.scope.as_deref(),
+            scope: call.scope(),
             limit: 1,
             ..ListFilter::default()
         };
-        let rows = log
+        let rows = call
             .store
-            .list_buildings(&log.call.district, Some(&id), &filter)
+            .list_buildings(call.district(), Some(&id), &filter)
             .await
             .map_err(unavailable)?;
         let ids: Vec<String> = rows.iter().map(|b| b.id.clone()).collect();
-        log.record(OP, Permission::ReadBuildings, true, &ids, "")
-            .await?;
+        call.record(OP, Permission::ReadBuildings, &ids, "").await?;
         rows.into_iter()
             .next()
-            .map(building_to_wit)
+            .map(Building::from)
             .ok_or(WitError::NotFound)
     }
 
@@ -328,7 +231,7 @@ impl Host for AppState {
         limit: u32,
     ) -> Result<BuildingPage, WitError> {
         const OP: &str = "list-buildings";
-        let (grant, log) = self.data_grant(OP, Permission::ReadBuildings).await?;
+        let call = self.data_grant(OP, Permission::ReadBuildings).await?;
         check_limit(limit)?;
         check_ids(&[
             ("community id", community_id.as_deref()),
@@ -336,48 +239,47 @@ impl Host for AppState {
             ("cursor", cursor.as_deref()),
         ])?;
         let filter = ListFilter {
-            scope: grant.scope.as_deref(),
+            scope: call.scope(),
             community_id: community_id.as_deref(),
             grid_id: grid_id.as_deref(),
             after: cursor.as_deref(),
             limit: limit + 1,
             ..ListFilter::default()
         };
-        let rows = log
+        let rows = call
             .store
-            .list_buildings(&log.call.district, None, &filter)
+            .list_buildings(call.district(), None, &filter)
             .await
             .map_err(unavailable)?;
         let (rows, next_cursor) = page(rows, limit, |b| b.id.clone());
         let ids: Vec<String> = rows.iter().map(|b| b.id.clone()).collect();
-        log.record(OP, Permission::ReadBuildings, true, &ids, "")
-            .await?;
+        call.record(OP, Permission::ReadBuildings, &ids, "").await?;
         Ok(BuildingPage {
-            buildings: rows.into_iter().map(building_to_wit).collect(),
+            buildings: rows.into_iter().map(Building::from).collect(),
             next_cursor,
         })
     }
 
     async fn get_organisation(&mut self, id: String) -> Result<Organisation, WitError> {
         const OP: &str = "get-organisation";
-        let (grant, log) = self.data_grant(OP, Permission::ReadOrganisations).await?;
+        let call = self.data_grant(OP, Permission::ReadOrganisations).await?;
         check_id("organisation id", &id)?;
         let filter = ListFilter {
-            scope: grant.scope.as_deref(),
+            scope: call.scope(),
             limit: 1,
             ..ListFilter::default()
         };
-        let rows = log
+        let rows = call
             .store
-            .list_organisations(&log.call.district, Some(&id), &filter)
+            .list_organisations(call.district(), Some(&id), &filter)
             .await
             .map_err(unavailable)?;
         let ids: Vec<String> = rows.iter().map(|o| o.id.clone()).collect();
-        log.record(OP, Permission::ReadOrganisations, true, &ids, "")
+        call.record(OP, Permission::ReadOrganisations, &ids, "")
             .await?;
         rows.into_iter()
             .next()
-            .map(organisation_to_wit)
+            .map(Organisation::from)
             .ok_or(WitError::NotFound)
     }
 
@@ -389,68 +291,66 @@ impl Host for AppState {
         limit: u32,
     ) -> Result<OrganisationPage, WitError> {
         const OP: &str = "list-organisations";
-        let (grant, log) = self.data_grant(OP, Permission::ReadOrganisations).await?;
+        let call = self.data_grant(OP, Permission::ReadOrganisations).await?;
         check_limit(limit)?;
         check_ids(&[
             ("community id", community_id.as_deref()),
             ("cursor", cursor.as_deref()),
         ])?;
         let filter = ListFilter {
-            scope: grant.scope.as_deref(),
+            scope: call.scope(),
             community_id: community_id.as_deref(),
-            kind: kind.map(|k| kind_from_wit(k).as_str()),
+            kind: kind.map(|k| community::OrganisationKind::from(k).as_str()),
             after: cursor.as_deref(),
             limit: limit + 1,
             ..ListFilter::default()
         };
-        let rows = log
+        let rows = call
             .store
-            .list_organisations(&log.call.district, None, &filter)
+            .list_organisations(call.district(), None, &filter)
             .await
             .map_err(unavailable)?;
         let (rows, next_cursor) = page(rows, limit, |o| o.id.clone());
         let ids: Vec<String> = rows.iter().map(|o| o.id.clone()).collect();
-        log.record(OP, Permission::ReadOrganisations, true, &ids, "")
+        call.record(OP, Permission::ReadOrganisations, &ids, "")
             .await?;
         Ok(OrganisationPage {
-            organisations: rows.into_iter().map(organisation_to_wit).collect(),
+            organisations: rows.into_iter().map(Organisation::from).collect(),
             next_cursor,
         })
     }
 
     async fn worker_grids(&mut self, account_id: String) -> Result<Vec<String>, WitError> {
         const OP: &str = "worker-grids";
-        let (grant, log) = self.data_grant(OP, Permission::ReadResidents).await?;
+        let call = self.data_grant(OP, Permission::ReadResidents).await?;
         check_id("account id", &account_id)?;
-        let account = match log.store.get_account(&account_id).await {
+        let account = match call.store.get_account(&account_id).await {
             Ok(account) => Some(account),
             Err(StoreError::NotFound(_)) => None,
             Err(err) => return Err(unavailable(err)),
         };
         let worker = account.filter(|a| {
             a.role == Role::Worker
-                && a.district.as_deref() == Some(log.call.district.as_str())
+                && a.district.as_deref() == Some(call.district())
                 && a.disabled_at.is_none()
         });
         let Some(worker) = worker else {
-            log.record(OP, Permission::ReadResidents, true, &[], "")
-                .await?;
+            call.record(OP, Permission::ReadResidents, &[], "").await?;
             return Err(WitError::NotFound);
         };
-        let communities = log
+        let communities = call
             .store
-            .grid_communities(&log.call.district)
+            .grid_communities(call.district())
             .await
             .map_err(unavailable)?;
         let grids: Vec<String> = worker
             .grids
             .into_iter()
-            .filter(|g| communities.get(g).is_some_and(|c| grant.in_scope(c)))
+            .filter(|g| communities.get(g).is_some_and(|c| call.grant.in_scope(c)))
             .collect();
-        log.record(
+        call.record(
             OP,
             Permission::ReadResidents,
-            true,
             &[format!("account:{account_id}")],
             "",
         )
@@ -465,7 +365,7 @@ impl Host for AppState {
         limit: u32,
     ) -> Result<MemberPage, WitError> {
         const OP: &str = "list-members";
-        let (grant, log) = self.data_grant(OP, Permission::ReadOrganisations).await?;
+        let call = self.data_grant(OP, Permission::ReadOrganisations).await?;
         check_limit(limit)?;
         check_ids(&[
             ("organisation id", Some(&organisation_id)),
@@ -473,20 +373,20 @@ impl Host for AppState {
         ])?;
         // The organisation must be in scope, or it does not exist for the app.
         let scoped = ListFilter {
-            scope: grant.scope.as_deref(),
+            scope: call.scope(),
             limit: 1,
             ..ListFilter::default()
         };
-        let visible = !log
+        let visible = !call
             .store
-            .list_organisations(&log.call.district, Some(&organisation_id), &scoped)
+            .list_organisations(call.district(), Some(&organisation_id), &scoped)
             .await
             .map_err(unavailable)?
             .is_empty();
         let rows = if visible {
-            log.store
+            call.store
                 .list_members(
-                    &log.call.district,
+                    call.district(),
                     &organisation_id,
                     cursor.as_deref(),
                     limit + 1,
@@ -498,49 +398,37 @@ impl Host for AppState {
         };
         let (rows, next_cursor) = page(rows, limit, |m| m.resident_id.clone());
         let ids: Vec<String> = rows.iter().map(|m| m.resident_id.clone()).collect();
-        log.record(OP, Permission::ReadOrganisations, true, &ids, "")
+        call.record(OP, Permission::ReadOrganisations, &ids, "")
             .await?;
         if !visible {
             return Err(WitError::NotFound);
         }
         Ok(MemberPage {
-            members: rows
-                .into_iter()
-                .map(|m| Member {
-                    resident_id: m.resident_id,
-                    role: m.role,
-                })
-                .collect(),
+            members: rows.into_iter().map(Member::from).collect(),
             next_cursor,
         })
     }
 
     async fn get_resident(&mut self, id: String) -> Result<Resident, WitError> {
         const OP: &str = "get-resident";
-        let (grant, log) = self.data_grant(OP, Permission::ReadResidents).await?;
+        let call = self.data_grant(OP, Permission::ReadResidents).await?;
         check_id("resident id", &id)?;
-        let row = log
+        let row = call
             .store
-            .get_resident(&log.call.district, &id)
+            .get_resident(call.district(), &id)
             .await
             .map_err(unavailable)?
-            .filter(|row| grant.in_scope(&row.community_id));
+            .filter(|row| call.grant.in_scope(&row.community_id));
         let ids: Vec<String> = row.iter().map(|r| r.resident.id.clone()).collect();
-        log.record(
-            OP,
-            Permission::ReadResidents,
-            true,
-            &ids,
-            grant.field_class(),
-        )
-        .await?;
-        row.map(|r| to_wit(r, grant.personal))
+        call.record(OP, Permission::ReadResidents, &ids, call.field_class())
+            .await?;
+        row.map(|r| resident_to_wit(r, call.personal))
             .ok_or(WitError::NotFound)
     }
 
     async fn query_residents(&mut self, query: ResidentQuery) -> Result<ResidentPage, WitError> {
         const OP: &str = "query-residents";
-        let (grant, log) = self.data_grant(OP, Permission::ReadResidents).await?;
+        let call = self.data_grant(OP, Permission::ReadResidents).await?;
         if query.limit == 0 || query.limit > MAX_PAGE {
             return Err(WitError::InvalidArgument(format!(
                 "limit must be 1..={MAX_PAGE}, got {}",
@@ -571,9 +459,9 @@ impl Host for AppState {
                 "min-age {min} is greater than max-age {max}"
             )));
         }
-        let today = log.store.clock().today();
+        let today = call.store.clock().today();
         let filter = ResidentFilter {
-            scope: grant.scope.as_deref(),
+            scope: call.scope(),
             grids: None,
             grid_id: query.grid_id.as_deref(),
             community_id: query.community_id.as_deref(),
@@ -584,9 +472,9 @@ impl Host for AppState {
             after: query.cursor.as_deref(),
             limit: query.limit + 1,
         };
-        let mut rows = log
+        let mut rows = call
             .store
-            .query_residents(&log.call.district, &filter)
+            .query_residents(call.district(), &filter)
             .await
             .map_err(unavailable)?;
         let next_cursor = if rows.len() > query.limit as usize {
@@ -596,18 +484,12 @@ impl Host for AppState {
             None
         };
         let ids: Vec<String> = rows.iter().map(|r| r.resident.id.clone()).collect();
-        log.record(
-            OP,
-            Permission::ReadResidents,
-            true,
-            &ids,
-            grant.field_class(),
-        )
-        .await?;
+        call.record(OP, Permission::ReadResidents, &ids, call.field_class())
+            .await?;
         Ok(ResidentPage {
             residents: rows
                 .into_iter()
-                .map(|r| to_wit(r, grant.personal))
+                .map(|r| resident_to_wit(r, call.personal))
                 .collect(),
             next_cursor,
         })

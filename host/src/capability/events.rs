@@ -11,35 +11,34 @@
 //! over is written to the access log first, like any data read; if the entry
 //! cannot be written the event is not delivered (and is retried).
 
+use crate::bindings::device_event_to_wit;
 use crate::bindings::exports::hutong::platform::event_handler::DeviceEvent;
+use crate::grant::{Access, Grant};
 use crate::manifest::Permission;
-use crate::runtime::InstallIdentity;
-use crate::store::{NewAccess, Store, StoreError, StoredEvent};
+use crate::store::{Store, StoreError, StoredEvent};
 
 /// The operation access-log entries of a delivery name.
 pub const OPERATION: &str = "event-handler.on-event";
 
-/// Decide whether `call` hears `event` and build what it is handed: the
-/// WIT event, or the permission it lacks (not granted, or not subscribed).
+/// Decide whether `grant`'s install hears `event` and build what it is
+/// handed: the WIT event, or the permission it lacks (not granted, or not
+/// subscribed).
 pub(crate) async fn admit_event(
     store: &Store,
-    call: &InstallIdentity,
+    grant: &Grant,
     subscribed: &[String],
     request_id: &str,
     event: &StoredEvent,
 ) -> Result<Result<DeviceEvent, Permission>, StoreError> {
-    if !call.granted.contains(&Permission::ReceiveEvents) || !subscribed.contains(&event.event_type)
-    {
+    if !grant.holds(Permission::ReceiveEvents) || !subscribed.contains(&event.event_type) {
         return Ok(Err(Permission::ReceiveEvents));
     }
-    let in_scope = event.community_id.as_deref().is_some_and(|c| {
-        call.scope
-            .as_ref()
-            .is_none_or(|scope| scope.iter().any(|s| s == c))
-    });
+    let in_scope = event
+        .community_id
+        .as_deref()
+        .is_some_and(|c| grant.in_scope(c));
     let share = |id: &Option<String>, permission: Permission| {
-        id.clone()
-            .filter(|_| in_scope && call.granted.contains(&permission))
+        id.clone().filter(|_| in_scope && grant.holds(permission))
     };
     let household_id = share(&event.household_id, Permission::ReadHouseholds);
     let resident_id = share(&event.resident_id, Permission::ReadResidents);
@@ -48,30 +47,10 @@ pub(crate) async fn admit_event(
         (&resident_id, Permission::ReadResidents),
     ] {
         if let Some(id) = id {
-            store
-                .log_access(NewAccess {
-                    district: &call.district,
-                    app: &call.app,
-                    version: &call.version,
-                    request_id,
-                    operation: OPERATION,
-                    permission: permission.name(),
-                    allowed: true,
-                    record_ids: std::slice::from_ref(id),
-                    // Only the id is handed over, never a personal field.
-                    field_class: "masked",
-                })
-                .await?;
+            // Only the id is handed over, never a personal field.
+            let access = Access::allowed(OPERATION, permission, std::slice::from_ref(id), "masked");
+            grant.audit(store, request_id, access).await?;
         }
     }
-    Ok(Ok(DeviceEvent {
-        event_id: event.id.to_string(),
-        device_id: event.device_id.clone(),
-        device_kind: event.device_kind.clone(),
-        event_type: event.event_type.clone(),
-        occurred_at_ms: u64::try_from(event.occurred_at).unwrap_or(0),
-        payload: event.payload.clone(),
-        household_id,
-        resident_id,
-    }))
+    Ok(Ok(device_event_to_wit(event, household_id, resident_id)))
 }

@@ -3,12 +3,12 @@
 //! Requires the `kv` permission. Keys and values are guest-controlled, so
 //! their sizes are capped to keep one app from exhausting the database.
 
-use crate::bindings::WitError;
 use std::collections::HashSet;
 
+use crate::bindings::WitError;
 use crate::bindings::hutong::platform::kv::{EntryPage, Host, KeyPage, Op};
+use crate::capability::AppState;
 use crate::manifest::Permission;
-use crate::runtime::AppState;
 use crate::store::{KvOp, StoreError};
 
 /// Longest key, in bytes.
@@ -38,10 +38,10 @@ struct Scope<'a> {
 impl AppState {
     /// The allow-check for `kv`: the one place it is decided.
     fn kv_scope(&self) -> Result<Scope<'_>, WitError> {
-        self.call.require(Permission::Kv)?;
+        self.grant.require(Permission::Kv)?;
         Ok(Scope {
-            district: &self.call.district,
-            app: &self.call.app,
+            district: &self.grant.district,
+            app: &self.grant.app,
         })
     }
 }
@@ -79,23 +79,7 @@ fn check_commit(ops: Vec<Op>) -> Result<Vec<KvOp>, WitError> {
     let mut bytes = 0usize;
     let mut checked = Vec::with_capacity(ops.len());
     for (index, op) in ops.into_iter().enumerate() {
-        let op = match op {
-            Op::Insert(e) => KvOp::Insert {
-                key: e.key,
-                value: e.value,
-            },
-            Op::Set(e) => KvOp::Set {
-                key: e.key,
-                value: e.value,
-            },
-            Op::Swap(e) => KvOp::Swap {
-                key: e.key,
-                expected: e.expected,
-                value: e.value,
-            },
-            Op::Remove(key) => KvOp::Remove { key },
-            Op::Require(key) => KvOp::Require { key },
-        };
+        let op = KvOp::from(op);
         check_key(op.key()).map_err(|e| at_op(index, e))?;
         let values: &[&[u8]] = match &op {
             KvOp::Insert { value, .. } | KvOp::Set { value, .. } => &[value],
@@ -208,10 +192,7 @@ impl Host for AppState {
             .kv_list(scope.district, scope.app, &prefix, cursor.as_deref(), limit)
             .await
             .map_err(unavailable)?;
-        Ok(KeyPage {
-            keys: page.items,
-            next_cursor: page.next,
-        })
+        Ok(page.into())
     }
 
     async fn commit(&mut self, ops: Vec<Op>) -> Result<Option<u32>, WitError> {
@@ -243,9 +224,75 @@ impl Host for AppState {
             )
             .await
             .map_err(unavailable)?;
-        Ok(EntryPage {
-            entries: page.items,
-            next_cursor: page.next,
-        })
+        Ok(page.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The capability called directly, as a guest's call would reach it:
+    //! an [`AppState`] over a store and a grant, no engine.
+
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::grant::tests::{grant, store};
+    use crate::store::Store;
+
+    fn app(store: Store, granted: &[Permission]) -> AppState {
+        AppState::new(
+            Arc::new(grant(granted)),
+            "req-1".to_owned(),
+            store,
+            64 << 20,
+        )
+    }
+
+    fn denied_kv<T: std::fmt::Debug>(result: &Result<T, WitError>) -> bool {
+        matches!(result, Err(WitError::Denied(p)) if p == "kv")
+    }
+
+    #[tokio::test]
+    async fn works_when_kv_is_granted() {
+        let (_dir, store) = store().await;
+        let mut app = app(store, &[Permission::Kv]);
+        assert_eq!(app.get("k".to_owned()).await.expect("get"), None);
+        app.set("k".to_owned(), b"v".to_vec()).await.expect("set");
+        assert_eq!(
+            app.get("k".to_owned()).await.expect("get"),
+            Some(b"v".to_vec())
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_when_kv_is_not_granted() {
+        let (_dir, store) = store().await;
+        let mut granted = app(store.clone(), &[Permission::Kv]);
+        granted
+            .set("k".to_owned(), b"v".to_vec())
+            .await
+            .expect("set");
+        let mut app = app(store.clone(), &[Permission::ReadResidents]);
+        let read = app.get("k".to_owned()).await;
+        assert!(denied_kv(&read), "{read:?}");
+        let write = app.set("k".to_owned(), b"other".to_vec()).await;
+        assert!(denied_kv(&write), "{write:?}");
+        assert_eq!(
+            store.kv_get("d1", "app", "k").await.expect("read"),
+            Some(b"v".to_vec()),
+            "a denied set writes nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_too_long_is_an_invalid_argument() {
+        let (_dir, store) = store().await;
+        let mut app = app(store, &[Permission::Kv]);
+        let key = "k".repeat(MAX_KEY_BYTES + 1);
+        let result = app.get(key).await;
+        assert!(
+            matches!(result, Err(WitError::InvalidArgument(_))),
+            "{result:?}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::bindings::WitError;
 use crate::bindings::hutong::platform::log::{Host, Level};
-use crate::runtime::AppState;
+use crate::capability::AppState;
 
 /// Longest message, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 16 << 10;
@@ -39,7 +39,7 @@ impl Host for AppState {
             )));
         }
         self.log_lines += 1;
-        let call = &self.call;
+        let call = &self.grant;
         let request_id = &self.request_id;
         let fields = FieldList(&fields);
         macro_rules! emit {

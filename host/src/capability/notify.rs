@@ -6,7 +6,7 @@
 //! `notify-webhook`); [`AppState::notify_grant`] is the one place a send's
 //! permission is decided. The message rules, recipient resolution, rate
 //! limit and outbox are the platform's
-//! ([`Platform::send_notification`](crate::platform::Platform::send_notification));
+//! ([`Sends::send_notification`], over the store alone);
 //! this module speaks for the install (its district and scope) and turns
 //! the answers into WIT.
 //!
@@ -24,14 +24,13 @@
 
 use crate::bindings::WitError;
 use crate::bindings::hutong::platform::notify::{
-    Audience as WitAudience, Channel as WitChannel, Host, Message as WitMessage,
-    Recipient as WitRecipient, SendReceipt,
+    Channel as WitChannel, Host, Message as WitMessage, SendReceipt,
 };
+use crate::capability::AppState;
+use crate::grant::Access;
 use crate::manifest::Permission;
-use crate::platform::notifications::{Audience, Channel, Message, Recipient, Sender};
-use crate::platform::{Platform, PlatformError};
-use crate::runtime::{AppState, InstallIdentity};
-use crate::store::{NewAccess, Store};
+use crate::platform::PlatformError;
+use crate::platform::notifications::{Channel, Message, Recipient, Sender, Sends};
 
 /// The access log's field class for a send: the host used the recipients'
 /// contact details.
@@ -49,82 +48,28 @@ pub(crate) fn permission_for(channel: Channel) -> Permission {
     }
 }
 
-fn channel_from_wit(channel: WitChannel) -> Channel {
-    match channel {
-        WitChannel::Inbox => Channel::Inbox,
-        WitChannel::Sms => Channel::Sms,
-        WitChannel::Voice => Channel::Voice,
-        WitChannel::Webhook => Channel::Webhook,
-    }
-}
-
-fn audience_from_wit(audience: WitAudience) -> Audience {
-    match audience {
-        WitAudience::Workers => Audience::Workers,
-        WitAudience::Residents => Audience::Residents,
-    }
-}
-
-fn recipient_from_wit(recipient: WitRecipient) -> Recipient {
-    match recipient {
-        WitRecipient::Resident(id) => Recipient::Resident(id),
-        WitRecipient::Worker(id) => Recipient::Worker(id),
-        WitRecipient::RoleInGrid(r) => {
-            Recipient::RoleInGrid(audience_from_wit(r.audience), r.place)
-        }
-        WitRecipient::RoleInCommunity(r) => {
-            Recipient::RoleInCommunity(audience_from_wit(r.audience), r.place)
-        }
-        WitRecipient::OrganisationMembers(id) => Recipient::OrganisationMembers(id),
-    }
-}
-
 impl AppState {
     /// The allow-check for a send on `channel`: the one place it is
     /// decided. A denial is recorded in the access log.
     async fn notify_grant(&mut self, channel: Channel) -> Result<Permission, WitError> {
         let permission = permission_for(channel);
-        if let Err(denied) = self.call.require(permission) {
-            log_send(
-                &self.store,
-                &self.call,
-                &self.request_id,
-                permission,
-                false,
-                &[],
-            )
-            .await;
+        if let Err(denied) = self.grant.require(permission) {
+            self.log_send(Access::denied(OPERATION, permission)).await;
             return Err(denied);
         }
         Ok(permission)
     }
-}
 
-/// Record a send (or its refusal) in the access log.
-async fn log_send(
-    store: &Store,
-    call: &InstallIdentity,
-    request_id: &str,
-    permission: Permission,
-    allowed: bool,
-    ids: &[String],
-) {
-    {
-        let entry = NewAccess {
-            district: &call.district,
-            app: &call.app,
-            version: &call.version,
-            request_id,
-            operation: OPERATION,
-            permission: permission.name(),
-            allowed,
-            record_ids: ids,
-            field_class: if ids.is_empty() { "" } else { FIELD_CLASS },
-        };
-        if let Err(err) = store.log_access(entry).await {
+    /// Record a send (or its refusal) in the access log. The send is
+    /// durable by then, so a failure to write the entry is only logged.
+    /// (`&mut`: the state is not `Sync`, and a host call's future must be
+    /// `Send`.)
+    async fn log_send(&mut self, access: Access<'_>) {
+        let grant = &self.grant;
+        if let Err(err) = grant.audit(&self.store, &self.request_id, access).await {
             tracing::error!(
-                district = %call.district,
-                app = %call.app,
+                district = %grant.district,
+                app = %grant.app,
                 error = %err,
                 "could not record a notification send in the access log; the outbox holds it"
             );
@@ -132,12 +77,17 @@ async fn log_send(
     }
 }
 
+/// An allowed send that reached `ids`.
+fn sent(permission: Permission, ids: &[String]) -> Access<'_> {
+    let field_class = if ids.is_empty() { "" } else { FIELD_CLASS };
+    Access::allowed(OPERATION, permission, ids, field_class)
+}
+
 impl Host for AppState {
     async fn send(&mut self, message: WitMessage) -> Result<SendReceipt, WitError> {
-        let channel = channel_from_wit(message.channel);
         self.send_message(Message {
-            recipient: recipient_from_wit(message.recipient),
-            channel,
+            recipient: message.recipient.into(),
+            channel: message.channel.into(),
             subject: message.subject,
             body: message.body,
             idempotency_key: message.idempotency_key,
@@ -155,7 +105,7 @@ impl Host for AppState {
     ) -> Result<SendReceipt, WitError> {
         self.send_message(Message {
             recipient: Recipient::FamilyContact(resident_id),
-            channel: channel_from_wit(channel),
+            channel: channel.into(),
             subject,
             body,
             idempotency_key,
@@ -168,27 +118,18 @@ impl AppState {
     /// Both sends: the grant, the platform's send, the access log.
     async fn send_message(&mut self, message: Message) -> Result<SendReceipt, WitError> {
         let permission = self.notify_grant(message.channel).await?;
-        let platform = Platform::new(self.store.clone(), self.runtime.clone());
-        let call = self.call.clone();
-        let store = self.store.clone();
-        let request_id = self.request_id.clone();
+        let grant = self.grant.clone();
         let sender = Sender {
-            district: &call.district,
-            app: &call.app,
-            scope: call.scope.as_deref(),
+            district: &grant.district,
+            app: &grant.app,
+            scope: grant.scope.as_deref(),
         };
-        let sent = platform.send_notification(sender, message).await;
-        match sent {
+        let result = Sends::new(&self.store)
+            .send_notification(sender, message)
+            .await;
+        match result {
             Ok(receipt) => {
-                log_send(
-                    &store,
-                    &call,
-                    &request_id,
-                    permission,
-                    true,
-                    &receipt.reached,
-                )
-                .await;
+                self.log_send(sent(permission, &receipt.reached)).await;
                 Ok(SendReceipt {
                     message_id: receipt.message_id.to_string(),
                     recipients: receipt.recipients,
@@ -197,15 +138,15 @@ impl AppState {
                 })
             }
             Err(PlatformError::NotFound(_)) => {
-                log_send(&store, &call, &request_id, permission, true, &[]).await;
+                self.log_send(sent(permission, &[])).await;
                 Err(WitError::NotFound)
             }
             Err(PlatformError::Invalid(message)) => Err(WitError::InvalidArgument(message)),
             Err(PlatformError::TooMany(message)) => Err(WitError::LimitExceeded(message)),
             Err(other) => {
                 tracing::error!(
-                    district = %call.district,
-                    app = %call.app,
+                    district = %grant.district,
+                    app = %grant.app,
                     error = %other,
                     "notification send failed"
                 );

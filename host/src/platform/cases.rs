@@ -5,6 +5,10 @@
 //! Who may do what to a case is decided here, in [`Authority`], and nowhere
 //! else: the API only establishes who the caller is and which district they
 //! act in.
+//!
+//! The operations are on [`Cases`], which holds only the [`Store`]: an
+//! app's host call uses them without reaching the runtime or the install
+//! lifecycle. [`Platform`]'s case methods hand over to them.
 
 use std::collections::HashMap;
 
@@ -18,7 +22,7 @@ use crate::cases::{
 use crate::identity::{Caller, Role};
 use crate::store::{
     CaseChange, CaseFigures, CaseFilter, CasePage, CasePolicy, CaseRow, Category, Deadline,
-    Department, HistoryEntry, Location, NewCase, StoreError, WorkerView,
+    Department, HistoryEntry, Location, NewCase, Store, StoreError, WorkerView,
 };
 
 /// Who acts on a case.
@@ -262,7 +266,149 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The case operations, over the store alone.
+#[derive(Clone, Copy)]
+pub struct Cases<'a> {
+    store: &'a Store,
+}
+
 impl Platform {
+    /// The case operations over this platform's store.
+    pub fn cases(&self) -> Cases<'_> {
+        Cases::new(self.store())
+    }
+
+    /// See [`Cases::report_case`].
+    pub async fn report_case(
+        &self,
+        district: &str,
+        actor: &CaseActor,
+        report: CaseReport,
+    ) -> Result<CaseRow, PlatformError> {
+        self.cases().report_case(district, actor, report).await
+    }
+
+    /// See [`Cases::case_for`].
+    pub async fn case_for(
+        &self,
+        district: &str,
+        id: i64,
+        actor: &CaseActor,
+    ) -> Result<CaseRow, PlatformError> {
+        self.cases().case_for(district, id, actor).await
+    }
+
+    /// See [`Cases::view_case`].
+    pub async fn view_case(
+        &self,
+        district: &str,
+        id: i64,
+        actor: &CaseActor,
+    ) -> Result<CaseView, PlatformError> {
+        self.cases().view_case(district, id, actor).await
+    }
+
+    /// See [`Cases::case_for_token`].
+    pub async fn case_for_token(
+        &self,
+        district: &str,
+        token: &str,
+        actor: &CaseActor,
+    ) -> Result<CaseRow, PlatformError> {
+        self.cases().case_for_token(district, token, actor).await
+    }
+
+    /// See [`Cases::latest_case_notes`].
+    pub async fn latest_case_notes(
+        &self,
+        cases: &[CaseRow],
+    ) -> Result<HashMap<i64, String>, PlatformError> {
+        self.cases().latest_case_notes(cases).await
+    }
+
+    /// See [`Cases::categories`].
+    pub async fn categories(&self, district: &str) -> Result<Vec<Category>, PlatformError> {
+        self.cases().categories(district).await
+    }
+
+    /// See [`Cases::list_cases`].
+    pub async fn list_cases(
+        &self,
+        district: &str,
+        actor: &CaseActor,
+        filter: CaseFilter,
+    ) -> Result<CasePage, PlatformError> {
+        self.cases().list_cases(district, actor, filter).await
+    }
+
+    /// See [`Cases::act_on_case`].
+    pub async fn act_on_case(
+        &self,
+        district: &str,
+        id: i64,
+        actor: &CaseActor,
+        command: CaseCommand,
+    ) -> Result<(CaseRow, HistoryEntry), PlatformError> {
+        self.cases().act_on_case(district, id, actor, command).await
+    }
+
+    /// See [`Cases::sweep_case_deadlines`].
+    pub async fn sweep_case_deadlines(&self) -> Result<SweepReport, PlatformError> {
+        self.cases().sweep_case_deadlines().await
+    }
+
+    /// See [`Cases::case_figures`].
+    pub async fn case_figures(&self, district: &str) -> Result<CaseFigures, PlatformError> {
+        self.cases().case_figures(district).await
+    }
+
+    /// See [`Cases::put_category`].
+    pub async fn put_category(
+        &self,
+        district: &str,
+        c: Category,
+    ) -> Result<Category, PlatformError> {
+        self.cases().put_category(district, c).await
+    }
+
+    /// See [`Cases::put_department`].
+    pub async fn put_department(
+        &self,
+        district: &str,
+        d: Department,
+    ) -> Result<Department, PlatformError> {
+        self.cases().put_department(district, d).await
+    }
+
+    /// See [`Cases::set_deadlines`].
+    pub async fn set_deadlines(
+        &self,
+        district: &str,
+        all: Vec<Deadline>,
+    ) -> Result<Vec<Deadline>, PlatformError> {
+        self.cases().set_deadlines(district, all).await
+    }
+
+    /// See [`Cases::set_case_policy`].
+    pub async fn set_case_policy(
+        &self,
+        district: &str,
+        policy: CasePolicy,
+    ) -> Result<CasePolicy, PlatformError> {
+        self.cases().set_case_policy(district, policy).await
+    }
+}
+
+impl<'a> Cases<'a> {
+    /// The case operations over `store`.
+    pub fn new(store: &'a Store) -> Self {
+        Cases { store }
+    }
+
+    async fn require_district(&self, district: &str) -> Result<(), PlatformError> {
+        super::data::require_district(self.store, district).await
+    }
+
     async fn authority(
         &self,
         district: &str,
@@ -513,7 +659,7 @@ impl Platform {
     }
 
     /// The case an Open311 token names, if the actor may see it; otherwise
-    /// not-found, as for [`Platform::case_for`].
+    /// not-found, as for [`Cases::case_for`].
     pub async fn case_for_token(
         &self,
         district: &str,
@@ -530,8 +676,8 @@ impl Platform {
     }
 
     /// The latest history note of each of `cases` that has one, by case id.
-    /// Takes cases the caller already read through [`Platform::case_for`] or
-    /// [`Platform::list_cases`], so it reveals nothing those did not allow.
+    /// Takes cases the caller already read through [`Cases::case_for`] or
+    /// [`Cases::list_cases`], so it reveals nothing those did not allow.
     pub async fn latest_case_notes(
         &self,
         cases: &[CaseRow],

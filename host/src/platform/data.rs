@@ -8,8 +8,9 @@ use serde::Serialize;
 use super::{Platform, PlatformError};
 use crate::community::Record;
 use crate::community::import::{self, Format};
+use crate::grant;
 use crate::manifest::Permission;
-use crate::store::{AccessEntry, ImportSummary, StoreError};
+use crate::store::{AccessEntry, ImportSummary, Store, StoreError};
 
 /// One install's grants, as an auditor sees them.
 #[derive(Clone, Debug, Serialize)]
@@ -38,15 +39,18 @@ pub struct PermissionReport {
     pub never_used: bool,
 }
 
+/// Refuse a district that does not exist.
+pub(super) async fn require_district(store: &Store, district: &str) -> Result<(), PlatformError> {
+    match store.get_district(district).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::NotFound(_)) => Err(PlatformError::UnknownDistrict(district.to_owned())),
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl Platform {
     pub(super) async fn require_district(&self, district: &str) -> Result<(), PlatformError> {
-        match self.store().get_district(district).await {
-            Ok(_) => Ok(()),
-            Err(StoreError::NotFound(_)) => {
-                Err(PlatformError::UnknownDistrict(district.to_owned()))
-            }
-            Err(e) => Err(e.into()),
-        }
+        require_district(self.store(), district).await
     }
 
     /// Import records into a district: every row is checked first, and one
@@ -152,7 +156,7 @@ impl Platform {
                 .permissions
                 .iter()
                 .map(|(permission, reason)| {
-                    let granted = install.granted.contains(permission);
+                    let granted = grant::holds(&install.granted, *permission);
                     let last_used_at = last_used.get(permission.name()).copied();
                     // `data` and `cases` calls are logged one by one; `kv`
                     // calls are not, so an unused `kv` grant cannot be told.

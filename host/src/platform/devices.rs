@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Platform, PlatformError};
 use crate::events::{self, FUTURE_TOLERANCE_MS, GATEWAY, MAX_BATCH, MAX_PAYLOAD_BYTES};
+use crate::grant;
 use crate::manifest::Permission;
 use crate::store::{Device, NewDevice, NewEvent, StoreError};
 
@@ -449,7 +450,7 @@ impl Platform {
             installs
                 .iter()
                 .filter(|i| {
-                    i.granted.contains(&Permission::ReceiveEvents)
+                    grant::holds(&i.granted, Permission::ReceiveEvents)
                         && i.manifest.events.types.iter().any(|t| t == event_type)
                 })
                 .map(|i| i.app.clone())
@@ -573,7 +574,7 @@ impl Platform {
                         .await?
                         .into_iter()
                         .filter(|i| {
-                            i.granted.contains(&Permission::ReceiveEvents)
+                            grant::holds(&i.granted, Permission::ReceiveEvents)
                                 && i.manifest
                                     .events
                                     .types

@@ -3,7 +3,8 @@
 //! SMS, voice, webhook); the host resolves the recipients and their contact
 //! details, so an app never sees a phone number.
 //!
-//! [`Platform::send_notification`] checks the message, returns the earlier
+//! [`Sends::send_notification`] (over the store alone, so an app's host
+//! call reaches nothing above it) checks the message, returns the earlier
 //! receipt for a used idempotency key, resolves the recipients within the
 //! install's district and scope, charges the install's per-minute allowance
 //! and writes the send with one delivery per recipient in one transaction:
@@ -39,7 +40,7 @@ use super::{Platform, PlatformError};
 use crate::identity::Role;
 use crate::store::{
     NewDelivery, NewSend, NotificationPage, NotifySettings, Outgoing, Place, ResidentContact,
-    StoreError,
+    Store, StoreError,
 };
 
 /// Attempts before a delivery is set aside as failed (a dead letter).
@@ -434,6 +435,19 @@ impl Platform {
         tracing::info!(district, "notification gateways updated");
         self.gateway_settings(district).await
     }
+}
+
+/// Accepting an install's sends, over the store alone.
+#[derive(Clone, Copy)]
+pub struct Sends<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Sends<'a> {
+    /// Sends written to `store`.
+    pub fn new(store: &'a Store) -> Self {
+        Sends { store }
+    }
 
     /// Accept a message from an install: see the module docs. Durable once
     /// it returns. Refusals: `Invalid` (the message), `NotFound` (a
@@ -744,7 +758,9 @@ impl Platform {
         }
         Ok((deliveries.into_iter().collect(), unreachable))
     }
+}
 
+impl Platform {
     /// Deliver what is due in the outbox: claim, POST to the gateways,
     /// record. Safe to run from several host processes at once.
     pub async fn deliver_notifications(&self) -> Result<NotifyReport, PlatformError> {

@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use super::{Platform, PlatformError};
+use crate::grant;
 use crate::manifest::Permission;
 use crate::runtime::TickOutcome;
 use crate::store::{InstallStatus, ScheduleRun};
@@ -51,7 +52,7 @@ impl Platform {
         let mut due = Vec::new();
         for install in &installs {
             if install.status != InstallStatus::Active
-                || !install.granted.contains(&Permission::Schedules)
+                || !grant::holds(&install.granted, Permission::Schedules)
             {
                 continue;
             }

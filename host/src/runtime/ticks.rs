@@ -1,13 +1,11 @@
 //! Calling an install's `tick-handler` export for one of its schedules.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::Instrument;
 
 use super::{CallError, Runtime, call_timeout, check_active};
 use crate::bindings::exports::hutong::platform::tick_handler::Tick;
-use crate::capability::cases::describe_error;
 use crate::manifest::Permission;
 
 /// What became of one tick.
@@ -26,7 +24,7 @@ impl Runtime {
     /// `schedule` that was due at `scheduled_at_ms`, under the install's
     /// limits and deadline, counted towards its health like any call.
     pub async fn tick(
-        self: &Arc<Self>,
+        &self,
         district: &str,
         app: &str,
         schedule: &str,
@@ -35,7 +33,7 @@ impl Runtime {
     ) -> Result<TickOutcome, CallError> {
         let loaded = self.find(district, app).await?;
         check_active(&loaded)?;
-        if !loaded.install.granted.contains(&Permission::Schedules) {
+        if !loaded.identity.holds(Permission::Schedules) {
             return Ok(TickOutcome::NotGranted);
         }
         let span = tracing::info_span!(
@@ -70,7 +68,7 @@ impl Runtime {
                 |answer| {
                     Ok(match answer {
                         Ok(()) => TickOutcome::Handled,
-                        Err(error) => TickOutcome::Refused(describe_error(&error)),
+                        Err(error) => TickOutcome::Refused(error.describe()),
                     })
                 },
                 |_| None,

@@ -1,7 +1,12 @@
 //! What each fresh store holds: the WASI context (with no ambient
-//! authority), the memory limiter, and who is calling.
+//! authority), the memory limiter, who is calling (their [`Grant`]) and the
+//! database. Every capability's `Host` impl is on [`AppState`].
+//!
+//! It lives with the capabilities rather than in the runtime, which builds
+//! one per call: a host call reaches only what is here (the store and the
+//! grant), never the runtime or the install lifecycle above it, so a
+//! capability can be called and tested without an engine.
 
-use std::collections::BTreeSet;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -13,41 +18,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::bindings::WitError;
 use crate::cases::Clock;
-use crate::manifest::Permission;
+use crate::grant::Grant;
 use crate::store::Store;
-
-/// The install a call runs for: shared by every call to it.
-#[derive(Debug)]
-pub(crate) struct InstallIdentity {
-    pub(crate) district: String,
-    pub(crate) app: String,
-    pub(crate) version: String,
-    pub(crate) granted: BTreeSet<Permission>,
-    /// The communities the install may see; none for the whole district.
-    pub(crate) scope: Option<Vec<String>>,
-    /// The install's configuration as JSON text, serialized once at load
-    /// for `hutong:platform/config`.
-    pub(crate) config: String,
-}
-
-impl InstallIdentity {
-    /// The grant check every capability goes through: deny by default.
-    pub(crate) fn require(&self, permission: Permission) -> Result<(), WitError> {
-        if self.granted.contains(&permission) {
-            Ok(())
-        } else {
-            tracing::warn!(
-                district = %self.district,
-                app = %self.app,
-                permission = permission.name(),
-                "denied: permission not granted"
-            );
-            Err(WitError::Denied(permission.name().to_owned()))
-        }
-    }
-}
 
 /// Most bytes of stdout and stderr kept per call; the rest is dropped (and
 /// the app keeps running: a chatty app must not fail for it).
@@ -139,12 +112,10 @@ pub(crate) struct AppState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
-    pub(crate) call: Arc<InstallIdentity>,
+    /// The install the call runs for, and what it may do.
+    pub(crate) grant: Arc<Grant>,
     pub(crate) request_id: String,
     pub(crate) store: Store,
-    /// The runtime the call runs in, for capabilities that go through the
-    /// platform's operations (cases) rather than straight to the store.
-    pub(crate) runtime: Arc<super::Runtime>,
     pub(crate) log_lines: u32,
     pub(crate) stdout: CapturedOutput,
     pub(crate) stderr: CapturedOutput,
@@ -152,10 +123,9 @@ pub(crate) struct AppState {
 
 impl AppState {
     pub(crate) fn new(
-        call: Arc<InstallIdentity>,
+        grant: Arc<Grant>,
         request_id: String,
         store: Store,
-        runtime: Arc<super::Runtime>,
         memory_bytes: u64,
     ) -> Self {
         let stdout = CapturedOutput::default();
@@ -183,10 +153,9 @@ impl AppState {
                 max_bytes: usize::try_from(memory_bytes).unwrap_or(usize::MAX),
                 refused: false,
             },
-            call,
+            grant,
             request_id,
             store,
-            runtime,
             log_lines: 0,
             stdout,
             stderr,
