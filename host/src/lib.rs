@@ -29,6 +29,7 @@ pub mod identity;
 pub mod limits;
 pub mod manifest;
 pub mod metrics;
+mod outbox;
 pub mod platform;
 pub mod runtime;
 pub mod server;

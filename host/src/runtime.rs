@@ -9,6 +9,7 @@
 //! wall-clock timeout around host calls). A failure ends that call only.
 
 mod cache;
+mod call;
 mod health;
 mod ticks;
 
@@ -16,20 +17,17 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tracing::Instrument;
 use wasmtime::component::{Component, Linker};
-use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, UpdateDeadline,
-};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::CacheStats;
 pub use health::FailurePolicy;
 pub use ticks::TickOutcome;
 
-use crate::bindings::case_types::CaseChange;
-use crate::bindings::{App, AppPre, http_handler};
+use crate::bindings::exports::hutong::platform::event_handler::DeviceEvent;
+use crate::bindings::{App, AppPre, WitError, http_handler};
 use crate::capability;
 use crate::capability::state::{self, AppState};
 use crate::grant::Grant;
@@ -38,6 +36,7 @@ use crate::limits::PlatformLimits;
 use crate::manifest::Permission;
 use crate::metrics::Metrics;
 use crate::store::{HistoryEntry, Install, InstallStatus, Store, StoreError, StoredEvent};
+use call::{Export, Subject};
 use health::Health;
 
 /// How often the epoch advances. A call overruns its deadline by at most
@@ -676,73 +675,11 @@ impl Runtime {
         &self,
         district: &str,
         app: &str,
-        mut request: AppRequest,
-    ) -> Result<AppResponse, CallError> {
-        let loaded = self.find(district, app).await?;
-        // An app only ever sees callers of its own district (or platform
-        // administrators); anyone else reaches public routes only, as an
-        // anonymous caller.
-        let public = loaded.install.manifest.http.is_public(&request.path);
-        match &request.caller {
-            Some(caller) if !caller.in_district(district) => {
-                if !public {
-                    return Err(CallError::OtherDistrict {
-                        district: district.to_owned(),
-                        app: app.to_owned(),
-                        theirs: caller
-                            .district
-                            .as_deref()
-                            .map_or("no district".to_owned(), |d| format!("district `{d}`")),
-                    });
-                }
-                request.caller = None;
-            }
-            None if !public => {
-                return Err(CallError::AuthenticationRequired {
-                    district: district.to_owned(),
-                    app: app.to_owned(),
-                });
-            }
-            _ => {}
-        }
-        check_active(&loaded)?;
-        let span = tracing::info_span!(
-            "app_call",
-            district,
-            app,
-            version = %loaded.install.version,
-            request_id = %request.request_id,
-        );
-        self.call_http(&loaded, request).instrument(span).await
-    }
-
-    async fn call_http(
-        &self,
-        loaded: &Arc<Loaded>,
         request: AppRequest,
     ) -> Result<AppResponse, CallError> {
-        let started = Instant::now();
-        let mut store = self.fresh_store(loaded, request.request_id.clone(), started);
-        let wit_request = to_wit_request(request);
-        let pre = loaded.pre.clone();
-        let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .hutong_platform_http_handler()
-                .call_handle(&mut store, &wit_request)
-                .await
-        };
-        let outcome = tokio::time::timeout(call_timeout(loaded), call).await;
-        let limit = loaded.install.limits.response_bytes;
-        self.settle(
-            loaded,
-            &mut store,
-            started,
-            outcome,
-            |response| check_response(response, limit),
-            |response| Some(response.status),
-        )
-        .await
+        let request_id = request.request_id.clone();
+        self.call(district, app, request_id, Subject::Request, Http(request))
+            .await
     }
 
     /// Tell an install about a transition of a case it opened, by calling its
@@ -760,68 +697,9 @@ impl Runtime {
         change: &HistoryEntry,
         request_id: String,
     ) -> Result<WatchOutcome, CallError> {
-        let loaded = self.find(district, app).await?;
-        check_active(&loaded)?;
-        let span = tracing::info_span!(
-            "app_call",
-            district,
-            app,
-            version = %loaded.install.version,
-            request_id = %request_id,
-            case = change.case_id,
-        );
-        async {
-            // Recorded in the access log before anything reaches the app.
-            match capability::cases::admit_watcher(
-                &self.store,
-                &loaded.identity,
-                &request_id,
-                change.case_id,
-            )
+        let subject = Subject::Case(change.case_id);
+        self.call(district, app, request_id, subject, CaseWatcher(change))
             .await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(permission)) => return Ok(WatchOutcome::NotGranted(permission)),
-                Err(err) => return Err(CallError::Internal(err.to_string())),
-            }
-            self.call_case_watcher(&loaded, change, request_id).await
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn call_case_watcher(
-        &self,
-        loaded: &Arc<Loaded>,
-        change: &HistoryEntry,
-        request_id: String,
-    ) -> Result<WatchOutcome, CallError> {
-        let started = Instant::now();
-        let mut store = self.fresh_store(loaded, request_id, started);
-        let wit_change = CaseChange::from(change);
-        let pre = loaded.pre.clone();
-        let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance
-                .hutong_platform_case_watcher()
-                .call_on_case_changed(&mut store, &wit_change)
-                .await
-        };
-        let outcome = tokio::time::timeout(call_timeout(loaded), call).await;
-        self.settle(
-            loaded,
-            &mut store,
-            started,
-            outcome,
-            |answer| {
-                Ok(match answer {
-                    Ok(()) => WatchOutcome::Handled,
-                    Err(error) => WatchOutcome::Refused(error.describe()),
-                })
-            },
-            |_| None,
-        )
-        .await
     }
 
     /// Hand a device event to an install's `event-handler` export, in a
@@ -839,194 +717,177 @@ impl Runtime {
         event: &StoredEvent,
         request_id: String,
     ) -> Result<WatchOutcome, CallError> {
-        let loaded = self.find(district, app).await?;
-        check_active(&loaded)?;
-        let span = tracing::info_span!(
-            "app_call",
-            district,
-            app,
-            version = %loaded.install.version,
-            request_id = %request_id,
-            device = %event.device_id,
-            event = event.id,
-        );
-        async {
-            // Recorded in the access log before anything reaches the app.
-            let wit_event = match capability::events::admit_event(
-                &self.store,
-                &loaded.identity,
-                &loaded.install.manifest.events.types,
-                &request_id,
-                event,
-            )
-            .await
-            {
-                Ok(Ok(wit_event)) => wit_event,
-                Ok(Err(permission)) => return Ok(WatchOutcome::NotGranted(permission)),
-                Err(err) => return Err(CallError::Internal(err.to_string())),
-            };
-            let started = Instant::now();
-            let mut store = self.fresh_store(&loaded, request_id, started);
-            let pre = loaded.pre.clone();
-            let call = async {
-                let instance = pre.instantiate_async(&mut store).await?;
-                instance
-                    .hutong_platform_event_handler()
-                    .call_on_event(&mut store, &wit_event)
-                    .await
-            };
-            let outcome = tokio::time::timeout(call_timeout(&loaded), call).await;
-            self.settle(
-                &loaded,
-                &mut store,
-                started,
-                outcome,
-                |answer| {
-                    Ok(match answer {
-                        Ok(()) => WatchOutcome::Handled,
-                        Err(error) => WatchOutcome::Refused(error.describe()),
-                    })
-                },
-                |_| None,
-            )
-            .await
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// A fresh store for one call of `loaded`: its memory cap, and an epoch
-    /// deadline counted from `started`.
-    fn fresh_store(
-        &self,
-        loaded: &Loaded,
-        request_id: String,
-        started: Instant,
-    ) -> wasmtime::Store<AppState> {
-        let limits = loaded.install.limits;
-        let state = AppState::new(
-            loaded.identity.clone(),
-            request_id,
-            self.store.clone(),
-            limits.memory_bytes,
-        );
-        let mut store = wasmtime::Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        let deadline = started + Duration::from_millis(limits.deadline_ms);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
-        store
-    }
-
-    /// Account for one finished call: the app's output, the metrics, the
-    /// log line and the install's failure streak (which may suspend it).
-    /// `check` turns what the app returned into the answer, or a failure
-    /// (an oversized response, say); `status` is what the log line reports.
-    async fn settle<T, U>(
-        &self,
-        loaded: &Loaded,
-        // `&mut` because a shared reference to a store is not `Send`.
-        store: &mut wasmtime::Store<AppState>,
-        started: Instant,
-        outcome: Result<wasmtime::Result<T>, tokio::time::error::Elapsed>,
-        check: impl FnOnce(T) -> Result<U, Failure>,
-        status: impl FnOnce(&U) -> Option<u16>,
-    ) -> Result<U, CallError> {
-        let (district, app) = (
-            loaded.install.district.as_str(),
-            loaded.install.app.as_str(),
-        );
-        let deadline_ms = loaded.install.limits.deadline_ms;
-        let elapsed = started.elapsed();
-
-        let (stdout, stderr) = {
-            let data = store.data();
-            (data.stdout.take(), data.stderr.take())
+        let subject = Subject::Event {
+            device: &event.device_id,
+            event: event.id,
         };
-        log_output(&stdout, "stdout");
-        log_output(&stderr, "stderr");
-
-        let result = match outcome {
-            Err(_elapsed) => Err(Failure::Deadline {
-                limit_ms: deadline_ms,
-            }),
-            Ok(Err(err)) => {
-                if is_pool_exhausted(&err) {
-                    tracing::warn!(error = %err, "instance pool exhausted");
-                    return Err(CallError::Busy);
-                }
-                Err(classify(&err, store.data(), &stderr, deadline_ms))
-            }
-            Ok(Ok(answer)) => check(answer),
-        };
-
-        loaded.meters.calls.inc();
-        loaded.meters.duration.observe(elapsed.as_secs_f64());
-        match result {
-            Ok(answer) => {
-                loaded.health.success();
-                let duration_us = elapsed.as_micros() as u64;
-                match status(&answer) {
-                    Some(status) => {
-                        tracing::info!(duration_us, status, outcome = "ok", "app call")
-                    }
-                    None => tracing::info!(duration_us, outcome = "ok", "app call"),
-                }
-                Ok(answer)
-            }
-            Err(failure) => {
-                self.metrics
-                    .failures
-                    .with_label_values(&[district, app, failure.cause()])
-                    .inc();
-                let detail = match &failure {
-                    Failure::Trap(d) | Failure::Panic(d) => d.as_str(),
-                    _ => "",
-                };
-                tracing::warn!(
-                    duration_us = elapsed.as_micros() as u64,
-                    outcome = failure.cause(),
-                    detail,
-                    "app call failed: {failure}"
-                );
-                self.note_failure(loaded, &failure).await;
-                Err(CallError::Failed {
-                    district: district.to_owned(),
-                    app: app.to_owned(),
-                    failure,
-                })
-            }
-        }
+        self.call(district, app, request_id, subject, EventHandler(event))
+            .await
     }
+}
 
-    async fn note_failure(&self, loaded: &Loaded, failure: &Failure) {
-        let policy = self.config.failure_policy;
-        if !loaded.health.failure(Instant::now(), &policy) {
-            return;
-        }
-        let reason = format!(
-            "suspended after {} failures in a row within {} s; last: {failure}",
-            policy.threshold,
-            policy.window.as_secs()
-        );
+/// An HTTP request, for the app's `http-handler`.
+struct Http(AppRequest);
+
+impl Export for Http {
+    type Returned = http_handler::Response;
+    type Admitted = ();
+    type Output = AppResponse;
+
+    /// An app only ever sees callers of its own district (or platform
+    /// administrators); anyone else reaches public routes only, as an
+    /// anonymous caller.
+    fn gate(&mut self, loaded: &Loaded) -> Result<(), CallError> {
         let (district, app) = (&loaded.install.district, &loaded.install.app);
-        tracing::error!(district, app, reason, "suspending app");
-        if let Ok(mut s) = loaded.status.lock() {
-            *s = (InstallStatus::Suspended, Some(reason.clone()));
+        let request = &mut self.0;
+        let public = loaded.install.manifest.http.is_public(&request.path);
+        match &request.caller {
+            Some(caller) if !caller.in_district(district) => {
+                if !public {
+                    return Err(CallError::OtherDistrict {
+                        district: district.clone(),
+                        app: app.clone(),
+                        theirs: caller
+                            .district
+                            .as_deref()
+                            .map_or("no district".to_owned(), |d| format!("district `{d}`")),
+                    });
+                }
+                request.caller = None;
+            }
+            None if !public => {
+                return Err(CallError::AuthenticationRequired {
+                    district: district.clone(),
+                    app: app.clone(),
+                });
+            }
+            _ => {}
         }
-        if let Err(err) = self
-            .store
-            .set_install_status(district, app, InstallStatus::Suspended, Some(&reason))
+        Ok(())
+    }
+
+    async fn admit(
+        &mut self,
+        _store: &Store,
+        _loaded: &Loaded,
+        _request_id: &str,
+    ) -> Result<Result<(), AppResponse>, CallError> {
+        Ok(Ok(()))
+    }
+
+    async fn invoke(
+        self,
+        (): (),
+        app: App,
+        store: &mut wasmtime::Store<AppState>,
+    ) -> wasmtime::Result<http_handler::Response> {
+        let request = to_wit_request(self.0);
+        app.hutong_platform_http_handler()
+            .call_handle(store, &request)
+            .await
+    }
+
+    fn check(response: http_handler::Response, loaded: &Loaded) -> Result<AppResponse, Failure> {
+        check_response(response, loaded.install.limits.response_bytes)
+    }
+
+    fn status(response: &AppResponse) -> Option<u16> {
+        Some(response.status)
+    }
+}
+
+/// A case change, for the `case-watcher` of the app that opened the case.
+struct CaseWatcher<'a>(&'a HistoryEntry);
+
+impl Export for CaseWatcher<'_> {
+    type Returned = Result<(), WitError>;
+    type Admitted = ();
+    type Output = WatchOutcome;
+
+    async fn admit(
+        &mut self,
+        store: &Store,
+        loaded: &Loaded,
+        request_id: &str,
+    ) -> Result<Result<(), WatchOutcome>, CallError> {
+        // Recorded in the access log before anything reaches the app.
+        match capability::cases::admit_watcher(store, &loaded.identity, request_id, self.0.case_id)
             .await
         {
-            tracing::error!(district, app, error = %err, "could not record suspension");
+            Ok(Ok(())) => Ok(Ok(())),
+            Ok(Err(permission)) => Ok(Err(WatchOutcome::NotGranted(permission))),
+            Err(err) => Err(CallError::Internal(err.to_string())),
         }
+    }
+
+    async fn invoke(
+        self,
+        (): (),
+        app: App,
+        store: &mut wasmtime::Store<AppState>,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        let change = crate::bindings::case_types::CaseChange::from(self.0);
+        app.hutong_platform_case_watcher()
+            .call_on_case_changed(store, &change)
+            .await
+    }
+
+    fn check(answer: Result<(), WitError>, _loaded: &Loaded) -> Result<WatchOutcome, Failure> {
+        Ok(watch_outcome(answer))
+    }
+}
+
+/// A device event, for the `event-handler` of an app subscribed to it.
+struct EventHandler<'a>(&'a StoredEvent);
+
+impl Export for EventHandler<'_> {
+    type Returned = Result<(), WitError>;
+    type Admitted = DeviceEvent;
+    type Output = WatchOutcome;
+
+    async fn admit(
+        &mut self,
+        store: &Store,
+        loaded: &Loaded,
+        request_id: &str,
+    ) -> Result<Result<DeviceEvent, WatchOutcome>, CallError> {
+        // Recorded in the access log before anything reaches the app.
+        match capability::events::admit_event(
+            store,
+            &loaded.identity,
+            &loaded.install.manifest.events.types,
+            request_id,
+            self.0,
+        )
+        .await
+        {
+            Ok(Ok(event)) => Ok(Ok(event)),
+            Ok(Err(permission)) => Ok(Err(WatchOutcome::NotGranted(permission))),
+            Err(err) => Err(CallError::Internal(err.to_string())),
+        }
+    }
+
+    async fn invoke(
+        self,
+        event: DeviceEvent,
+        app: App,
+        store: &mut wasmtime::Store<AppState>,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        app.hutong_platform_event_handler()
+            .call_on_event(store, &event)
+            .await
+    }
+
+    fn check(answer: Result<(), WitError>, _loaded: &Loaded) -> Result<WatchOutcome, Failure> {
+        Ok(watch_outcome(answer))
+    }
+}
+
+/// A watcher's or handler's answer: an error result asks to be told again.
+fn watch_outcome(answer: Result<(), WitError>) -> WatchOutcome {
+    match answer {
+        Ok(()) => WatchOutcome::Handled,
+        Err(error) => WatchOutcome::Refused(error.describe()),
     }
 }
 
@@ -1057,25 +918,6 @@ fn same_but_status(a: &Install, b: &Install) -> bool {
         && a.installed_at == b.installed_at
 }
 
-/// A suspended install answers nothing until it is resumed.
-fn check_active(loaded: &Loaded) -> Result<(), CallError> {
-    let status = loaded.status.lock().unwrap_or_else(|p| p.into_inner());
-    if status.0 == InstallStatus::Suspended {
-        return Err(CallError::Suspended {
-            district: loaded.install.district.clone(),
-            app: loaded.install.app.clone(),
-            reason: status.1.clone().unwrap_or_else(|| "suspended".to_owned()),
-        });
-    }
-    Ok(())
-}
-
-/// How long a call may take in all. The epoch stops guest code at the
-/// deadline; this timeout also stops a call stuck in a host function.
-fn call_timeout(loaded: &Loaded) -> Duration {
-    Duration::from_millis(loaded.install.limits.deadline_ms) + EPOCH_TICK * 4
-}
-
 fn to_wit_request(r: AppRequest) -> http_handler::Request {
     http_handler::Request {
         method: r.method,
@@ -1103,42 +945,4 @@ fn check_response(r: http_handler::Response, limit: u64) -> Result<AppResponse, 
         headers: r.headers,
         body: r.body,
     })
-}
-
-fn is_pool_exhausted(err: &wasmtime::Error) -> bool {
-    err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
-        .is_some()
-}
-
-fn classify(err: &wasmtime::Error, state: &AppState, stderr: &[u8], deadline_ms: u64) -> Failure {
-    if state.limiter.refused {
-        return Failure::Memory {
-            limit_bytes: state.limiter.max_bytes as u64,
-        };
-    }
-    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>()
-        && *trap == wasmtime::Trap::Interrupt
-    {
-        return Failure::Deadline {
-            limit_ms: deadline_ms,
-        };
-    }
-    let stderr = String::from_utf8_lossy(stderr);
-    if let Some(at) = stderr.find("panicked at") {
-        return Failure::Panic(stderr[at..].lines().take(3).collect::<Vec<_>>().join(" "));
-    }
-    Failure::Trap(format!("{err:#}"))
-}
-
-fn log_output(bytes: &[u8], stream: &'static str) {
-    if bytes.is_empty() {
-        return;
-    }
-    let text = String::from_utf8_lossy(bytes);
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        tracing::info!(target: "hutong::app", stream, "{line}");
-    }
-    if bytes.len() >= state::MAX_CAPTURED_OUTPUT {
-        tracing::info!(target: "hutong::app", stream, "[output truncated at {} bytes]", state::MAX_CAPTURED_OUTPUT);
-    }
 }

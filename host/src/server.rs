@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,6 +83,149 @@ pub const DEVICE_SWEEP_INTERVAL: Duration = Duration::from_secs(15);
 /// fraction of a second.
 pub const EVENT_POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// When a background job runs.
+#[derive(Clone, Copy, Debug)]
+enum Timing {
+    /// Once per period, measured from one start to the next; a run that
+    /// takes longer delays the next rather than piling up.
+    Every(Duration),
+    /// Again at once while it finds work, else after this pause.
+    Poll(Duration),
+}
+
+/// Whether a job's run found work; a [`Timing::Poll`] job runs again at
+/// once when it did.
+type Found = bool;
+
+/// One run of a background job.
+type Run<'a> = Pin<
+    Box<dyn Future<Output = Result<Found, Box<dyn std::error::Error + Send + Sync>>> + Send + 'a>,
+>;
+
+/// What a serving host does in the background, beside answering requests.
+struct Job {
+    /// What the job does, for its log line: "could not {what}".
+    what: &'static str,
+    /// When it runs.
+    timing: Timing,
+    /// One run.
+    run: for<'a> fn(&'a Platform) -> Run<'a>,
+}
+
+/// Every background job of a serving host, in the order they start.
+const JOBS: &[Job] = &[
+    Job {
+        what: "seal the access log",
+        timing: Timing::Every(SEAL_INTERVAL),
+        run: |p| {
+            Box::pin(async move {
+                p.store().seal_access_log().await?;
+                Ok(false)
+            })
+        },
+    },
+    Job {
+        what: "refresh installs",
+        timing: Timing::Every(REFRESH_INTERVAL),
+        run: |p| {
+            Box::pin(async move {
+                p.runtime().refresh().await?;
+                Ok(false)
+            })
+        },
+    },
+    Job {
+        what: "sweep case deadlines",
+        timing: Timing::Every(CASE_SWEEP_INTERVAL),
+        run: |p| {
+            Box::pin(async move {
+                p.sweep_case_deadlines().await?;
+                Ok(false)
+            })
+        },
+    },
+    Job {
+        what: "deliver case notices",
+        timing: Timing::Every(CASE_NOTICE_INTERVAL),
+        run: |p| {
+            Box::pin(async move {
+                p.deliver_case_notices().await?;
+                Ok(false)
+            })
+        },
+    },
+    Job {
+        what: "run due schedule ticks",
+        timing: Timing::Every(TICK_INTERVAL),
+        run: |p| {
+            Box::pin(async move {
+                p.run_due_ticks().await?;
+                Ok(false)
+            })
+        },
+    },
+    Job {
+        what: "deliver notifications",
+        timing: Timing::Every(NOTIFY_INTERVAL),
+        run: |p| {
+            Box::pin(async move {
+                p.deliver_notifications().await?;
+                Ok(false)
+            })
+        },
+    },
+    Job {
+        what: "report offline devices",
+        timing: Timing::Every(DEVICE_SWEEP_INTERVAL),
+        run: |p| {
+            Box::pin(async move {
+                p.sweep_offline_devices().await?;
+                Ok(false)
+            })
+        },
+    },
+    Job {
+        what: "deliver device events",
+        // Events such as smoke alarms should reach apps within a fraction
+        // of a second, and a busy district's should not wait for the next
+        // poll.
+        timing: Timing::Poll(EVENT_POLL_INTERVAL),
+        run: |p| {
+            Box::pin(async move {
+                let report = p.deliver_events().await?;
+                Ok(report.delivered + report.dropped + report.retrying + report.dead > 0)
+            })
+        },
+    },
+];
+
+/// Run `job` until the task is aborted, logging (and surviving) its errors.
+async fn run_job(platform: Platform, job: &'static Job) {
+    let warn = |err: Box<dyn std::error::Error + Send + Sync>| {
+        tracing::warn!(error = %err, "could not {}", job.what);
+    };
+    match job.timing {
+        Timing::Every(period) => {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(err) = (job.run)(&platform).await {
+                    warn(err);
+                }
+            }
+        }
+        Timing::Poll(pause) => loop {
+            match (job.run)(&platform).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(err) => warn(err),
+            }
+            tokio::time::sleep(pause).await;
+        },
+    }
+}
+
 /// Serve the API and apps on `listener` until `shutdown` resolves; requests
 /// in flight then finish before this returns.
 pub async fn serve(
@@ -89,100 +233,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let store = opened.platform.store().clone();
-    let sealer = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SEAL_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(err) = store.seal_access_log().await {
-                tracing::warn!(error = %err, "could not seal the access log");
-            }
-        }
-    });
-    let runtime = opened.platform.runtime().clone();
-    let refresher = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(REFRESH_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(err) = runtime.refresh().await {
-                tracing::warn!(error = %err, "could not refresh installs");
-            }
-        }
-    });
-    let platform = opened.platform.clone();
-    let sweeper = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(CASE_SWEEP_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(err) = platform.sweep_case_deadlines().await {
-                tracing::warn!(error = %err, "could not sweep case deadlines");
-            }
-        }
-    });
-    let platform = opened.platform.clone();
-    let notifier = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(CASE_NOTICE_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(err) = platform.deliver_case_notices().await {
-                tracing::warn!(error = %err, "could not deliver case notices");
-            }
-        }
-    });
-    let platform = opened.platform.clone();
-    let ticker = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(TICK_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(err) = platform.run_due_ticks().await {
-                tracing::warn!(error = %err, "could not run due schedule ticks");
-            }
-        }
-    });
-    let platform = opened.platform.clone();
-    let deliverer = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(NOTIFY_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(err) = platform.deliver_notifications().await {
-                tracing::warn!(error = %err, "could not deliver notifications");
-            }
-        }
-    });
-    let platform = opened.platform.clone();
-    let device_sweeper = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(DEVICE_SWEEP_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if let Err(err) = platform.sweep_offline_devices().await {
-                tracing::warn!(error = %err, "could not report offline devices");
-            }
-        }
-    });
-    let platform = opened.platform.clone();
-    let event_courier = tokio::spawn(async move {
-        loop {
-            match platform.deliver_events().await {
-                // More may be due at once: a busy district's events should
-                // not wait for the next poll.
-                Ok(report)
-                    if report.delivered + report.dropped + report.retrying + report.dead > 0 =>
-                {
-                    continue;
-                }
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = %err, "could not deliver device events"),
-            }
-            tokio::time::sleep(EVENT_POLL_INTERVAL).await;
-        }
-    });
+    let jobs: Vec<_> = JOBS
+        .iter()
+        .map(|job| tokio::spawn(run_job(opened.platform.clone(), job)))
+        .collect();
     let app = api::app(ApiState {
         platform: opened.platform.clone(),
         metrics: opened.metrics.clone(),
@@ -190,14 +244,9 @@ pub async fn serve(
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
-    refresher.abort();
-    sealer.abort();
-    sweeper.abort();
-    ticker.abort();
-    notifier.abort();
-    deliverer.abort();
-    event_courier.abort();
-    device_sweeper.abort();
+    for job in jobs {
+        job.abort();
+    }
     // Seal what the last requests logged before going away.
     if let Err(err) = opened.platform.store().seal_access_log().await {
         tracing::warn!(error = %err, "could not seal the access log at shutdown");

@@ -47,6 +47,7 @@ pub use notifications::{
     NewDelivery, NewSend, Notification, NotificationPage, NotifySettings, Outgoing, Place,
     ResidentContact, SendRow,
 };
+pub(crate) use outbox::OutboxTable;
 pub use registry::TrustedKeyRow;
 pub use schedules::ScheduleRun;
 

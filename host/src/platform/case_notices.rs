@@ -19,24 +19,16 @@
 //! notice once in the ordinary case, and at least once when a process dies
 //! mid-delivery (its lease runs out and another process delivers again).
 
-use std::sync::Arc;
-
 use serde::Serialize;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use super::{Platform, PlatformError};
+use crate::outbox::{self, Attempt, Claimed, Outbox, Policy, Tally};
+pub use crate::outbox::{FIRST_RETRY_MS, MAX_RETRY_MS, retry_pause_ms};
 use crate::runtime::{CallError, WatchOutcome};
-use crate::store::CaseNotice;
+use crate::store::{CaseNotice, OutboxTable, Store, StoreError};
 
 /// How many times a notice is tried before it is set aside as dead.
 pub const MAX_ATTEMPTS: i64 = 8;
-
-/// The pause after the first failed attempt; it doubles with each attempt.
-pub const FIRST_RETRY_MS: i64 = 1_000;
-
-/// The longest pause between two attempts.
-pub const MAX_RETRY_MS: i64 = 5 * 60_000;
 
 /// The shortest lease on a claimed notice. The lease is at least twice the
 /// longest deadline an install may have, so a slow app is never told the
@@ -90,24 +82,16 @@ pub struct NoticeCounts {
     pub dead: i64,
 }
 
-/// What became of one notice.
-enum Fate {
-    Delivered,
-    Dropped,
-    Retrying,
-    Dead,
-    Postponed,
-}
-
-/// The pause after `attempts` failed attempts (1 s, 2 s, 4 s, … up to
-/// [`MAX_RETRY_MS`]).
-pub fn retry_pause_ms(attempts: i64) -> i64 {
-    let doublings = u32::try_from(attempts.saturating_sub(1).max(0))
-        .unwrap_or(u32::MAX)
-        .min(30);
-    FIRST_RETRY_MS
-        .saturating_mul(1_i64 << doublings)
-        .min(MAX_RETRY_MS)
+impl From<Tally> for DeliveryReport {
+    fn from(t: Tally) -> Self {
+        DeliveryReport {
+            delivered: t.delivered,
+            dropped: t.dropped,
+            retrying: t.retrying,
+            dead: t.dead,
+            postponed: t.postponed,
+        }
+    }
 }
 
 impl Platform {
@@ -115,42 +99,7 @@ impl Platform {
     /// `case-watcher`, and record what happened. Safe to run from several
     /// host processes at once.
     pub async fn deliver_case_notices(&self) -> Result<DeliveryReport, PlatformError> {
-        let max_deadline = i64::try_from(self.runtime.limits().max.deadline_ms).unwrap_or(i64::MAX);
-        let lease_ms = max_deadline.saturating_mul(2).max(MIN_LEASE_MS);
-        let permits = Arc::new(Semaphore::new(PARALLEL));
-        let mut report = DeliveryReport::default();
-        for _round in 0..ROUNDS {
-            let now = self.store.clock().now_ms();
-            let notices = self.store.claim_case_notices(now, lease_ms, BATCH).await?;
-            if notices.is_empty() {
-                break;
-            }
-            let mut calls = JoinSet::new();
-            for notice in notices {
-                let platform = self.clone();
-                let permits = permits.clone();
-                calls.spawn(async move {
-                    // The semaphore is never closed, so this only waits.
-                    let _permit = permits.acquire_owned().await;
-                    platform.deliver_one(notice).await
-                });
-            }
-            while let Some(done) = calls.join_next().await {
-                match done {
-                    Ok(Ok(Fate::Delivered)) => report.delivered += 1,
-                    Ok(Ok(Fate::Dropped)) => report.dropped += 1,
-                    Ok(Ok(Fate::Retrying)) => report.retrying += 1,
-                    Ok(Ok(Fate::Dead)) => report.dead += 1,
-                    Ok(Ok(Fate::Postponed)) => report.postponed += 1,
-                    // The notice stays claimed; it is delivered again once
-                    // its lease runs out.
-                    Ok(Err(err)) => {
-                        tracing::warn!(error = %err, "could not record a case notice's delivery")
-                    }
-                    Err(err) => tracing::error!(error = %err, "a case notice delivery panicked"),
-                }
-            }
-        }
+        let report = DeliveryReport::from(outbox::run(Notices(self.clone())).await?);
         if report != DeliveryReport::default() {
             tracing::info!(
                 delivered = report.delivered,
@@ -164,17 +113,92 @@ impl Platform {
         Ok(report)
     }
 
-    async fn deliver_one(&self, notice: CaseNotice) -> Result<Fate, PlatformError> {
+    /// How many case notices of a district are waiting and how many were
+    /// given up on.
+    pub async fn case_notice_counts(&self, district: &str) -> Result<NoticeCounts, PlatformError> {
+        self.require_district(district).await?;
+        let (pending, dead) = self.store.case_notice_counts(district).await?;
+        Ok(NoticeCounts { pending, dead })
+    }
+
+    /// The lease on a claimed call into an app: at least twice the longest
+    /// deadline an install may have, and at least `min_ms`.
+    pub(super) fn app_call_lease_ms(&self, min_ms: i64) -> i64 {
+        let max_deadline = i64::try_from(self.runtime.limits().max.deadline_ms).unwrap_or(i64::MAX);
+        max_deadline.saturating_mul(2).max(min_ms)
+    }
+}
+
+/// What a failed or refused call into an app comes to for an outbox row: a
+/// host without a free instance, or a suspended install, postpones it
+/// without spending an attempt; anything else is a failed attempt.
+pub(super) fn app_call_failed(told: Result<WatchOutcome, CallError>) -> Attempt {
+    match told {
+        Err(CallError::Busy) => Attempt::Postponed {
+            pause_ms: BUSY_RETRY_MS,
+        },
+        Err(CallError::Suspended { .. }) => Attempt::Postponed {
+            pause_ms: SUSPENDED_RETRY_MS,
+        },
+        Ok(WatchOutcome::Refused(message)) => {
+            Attempt::Failed(format!("the app answered with an error: {message}"))
+        }
+        Ok(WatchOutcome::Handled) => Attempt::Delivered,
+        Ok(WatchOutcome::NotGranted(_)) => Attempt::Dropped,
+        Err(err) => Attempt::Failed(err.to_string()),
+    }
+}
+
+impl Claimed for CaseNotice {
+    fn id(&self) -> i64 {
+        self.id
+    }
+
+    fn attempts(&self) -> i64 {
+        self.attempts
+    }
+}
+
+/// The outbox of case notices.
+#[derive(Clone)]
+struct Notices(Platform);
+
+impl Outbox for Notices {
+    type Item = CaseNotice;
+    const TABLE: OutboxTable = OutboxTable::CaseNotices;
+    const WHAT: &'static str = "a case notice";
+
+    fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            max_attempts: MAX_ATTEMPTS,
+            lease_ms: self.0.app_call_lease_ms(MIN_LEASE_MS),
+            batch: BATCH,
+            parallel: PARALLEL,
+            rounds: ROUNDS,
+        }
+    }
+
+    async fn claim(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<CaseNotice>, StoreError> {
+        self.0.store.claim_case_notices(now, lease_ms, limit).await
+    }
+
+    async fn deliver(&self, notice: &CaseNotice) -> Result<Attempt, StoreError> {
         let request_id = format!("case-notice-{}", notice.id);
         let told = self
+            .0
             .runtime
             .tell_case_change(&notice.district, &notice.app, &notice.change, request_id)
             .await;
-        let error = match told {
-            Ok(WatchOutcome::Handled) => {
-                self.store.case_notice_delivered(notice.id).await?;
-                return Ok(Fate::Delivered);
-            }
+        match &told {
             Ok(WatchOutcome::NotGranted(permission)) => {
                 tracing::warn!(
                     district = %notice.district,
@@ -183,18 +207,6 @@ impl Platform {
                     notice = notice.id,
                     "case change not told: the install no longer holds `{permission}`; notice dropped"
                 );
-                self.store.case_notice_delivered(notice.id).await?;
-                return Ok(Fate::Dropped);
-            }
-            Err(CallError::Busy) => {
-                let retry_at = self.store.clock().now_ms() + BUSY_RETRY_MS;
-                self.store.release_case_notice(notice.id, retry_at).await?;
-                return Ok(Fate::Postponed);
-            }
-            Err(CallError::Suspended { .. }) => {
-                let retry_at = self.store.clock().now_ms() + SUSPENDED_RETRY_MS;
-                self.store.release_case_notice(notice.id, retry_at).await?;
-                return Ok(Fate::Postponed);
             }
             Err(CallError::NotInstalled { .. }) => {
                 tracing::warn!(
@@ -204,20 +216,14 @@ impl Platform {
                     notice = notice.id,
                     "case change not told: the app is no longer installed; notice dropped"
                 );
-                self.store.case_notice_delivered(notice.id).await?;
-                return Ok(Fate::Dropped);
+                return Ok(Attempt::Dropped);
             }
-            Ok(WatchOutcome::Refused(message)) => {
-                format!("the app answered with an error: {message}")
-            }
-            Err(err) => err.to_string(),
-        };
-        let attempts = notice.attempts + 1;
-        let dead = attempts >= MAX_ATTEMPTS;
-        let retry_at = self.store.clock().now_ms() + retry_pause_ms(attempts);
-        self.store
-            .case_notice_failed(notice.id, &error, retry_at, dead)
-            .await?;
+            _ => {}
+        }
+        Ok(app_call_failed(told))
+    }
+
+    fn log_failure(&self, notice: &CaseNotice, attempts: i64, error: &str, dead: bool) {
         if dead {
             tracing::error!(
                 district = %notice.district,
@@ -228,7 +234,6 @@ impl Platform {
                 error,
                 "case change could not be told after {MAX_ATTEMPTS} attempts; notice set aside as dead"
             );
-            Ok(Fate::Dead)
         } else {
             tracing::warn!(
                 district = %notice.district,
@@ -239,32 +244,6 @@ impl Platform {
                 error,
                 "case change not told; will retry"
             );
-            Ok(Fate::Retrying)
         }
-    }
-
-    /// How many case notices of a district are waiting and how many were
-    /// given up on.
-    pub async fn case_notice_counts(&self, district: &str) -> Result<NoticeCounts, PlatformError> {
-        self.require_district(district).await?;
-        let (pending, dead) = self.store.case_notice_counts(district).await?;
-        Ok(NoticeCounts { pending, dead })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_pause_doubles_from_one_second_up_to_five_minutes() {
-        let pauses: Vec<i64> = (1..=10).map(retry_pause_ms).collect();
-        assert_eq!(
-            pauses,
-            [
-                1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000
-            ]
-        );
-        assert_eq!(retry_pause_ms(i64::MAX), MAX_RETRY_MS);
     }
 }

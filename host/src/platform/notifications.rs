@@ -25,7 +25,7 @@
 //! rare repeat that follows such a crash.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -33,24 +33,18 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use super::{Platform, PlatformError};
 use crate::identity::Role;
+use crate::outbox::{self, Attempt, Claimed, Outbox, Policy};
+pub use crate::outbox::{FIRST_RETRY_MS, MAX_RETRY_MS, retry_pause_ms};
 use crate::store::{
-    NewDelivery, NewSend, NotificationPage, NotifySettings, Outgoing, Place, ResidentContact,
-    Store, StoreError,
+    NewDelivery, NewSend, NotificationPage, NotifySettings, OutboxTable, Outgoing, Place,
+    ResidentContact, Store, StoreError,
 };
 
 /// Attempts before a delivery is set aside as failed (a dead letter).
 pub const MAX_ATTEMPTS: i64 = 6;
-
-/// The pause after the first failed attempt; it doubles with each attempt.
-pub const FIRST_RETRY_MS: i64 = 1_000;
-
-/// The longest pause between two attempts.
-pub const MAX_RETRY_MS: i64 = 5 * 60_000;
 
 /// Deliveries an install may write per minute unless its district says
 /// otherwise.
@@ -262,23 +256,6 @@ pub struct NotifyReport {
     pub retrying: u64,
     /// Deliveries given up on after their last attempt.
     pub failed: u64,
-}
-
-enum Fate {
-    Delivered,
-    Retrying,
-    Failed,
-}
-
-/// The pause after `attempts` failed attempts (1 s, 2 s, 4 s, … up to
-/// [`MAX_RETRY_MS`]).
-pub fn retry_pause_ms(attempts: i64) -> i64 {
-    let doublings = u32::try_from(attempts.saturating_sub(1).max(0))
-        .unwrap_or(u32::MAX)
-        .min(30);
-    FIRST_RETRY_MS
-        .saturating_mul(1_i64 << doublings)
-        .min(MAX_RETRY_MS)
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -764,47 +741,16 @@ impl Platform {
     /// Deliver what is due in the outbox: claim, POST to the gateways,
     /// record. Safe to run from several host processes at once.
     pub async fn deliver_notifications(&self) -> Result<NotifyReport, PlatformError> {
-        let permits = Arc::new(Semaphore::new(PARALLEL));
-        let mut report = NotifyReport::default();
-        let mut settings: BTreeMap<String, Arc<NotifySettings>> = BTreeMap::new();
-        for _round in 0..ROUNDS {
-            let now = self.store.clock().now_ms();
-            let claimed = self.store.claim_notifications(now, LEASE_MS, BATCH).await?;
-            if claimed.is_empty() {
-                break;
-            }
-            let mut calls = JoinSet::new();
-            for outgoing in claimed {
-                let gateways = match settings.get(&outgoing.district) {
-                    Some(s) => s.clone(),
-                    None => {
-                        let s = Arc::new(self.store.notify_settings(&outgoing.district).await?);
-                        settings.insert(outgoing.district.clone(), s.clone());
-                        s
-                    }
-                };
-                let platform = self.clone();
-                let permits = permits.clone();
-                calls.spawn(async move {
-                    // The semaphore is never closed, so this only waits.
-                    let _permit = permits.acquire_owned().await;
-                    platform.deliver_notification(&gateways, outgoing).await
-                });
-            }
-            while let Some(done) = calls.join_next().await {
-                match done {
-                    Ok(Ok(Fate::Delivered)) => report.delivered += 1,
-                    Ok(Ok(Fate::Retrying)) => report.retrying += 1,
-                    Ok(Ok(Fate::Failed)) => report.failed += 1,
-                    // The delivery stays claimed; it is tried again once its
-                    // lease runs out.
-                    Ok(Err(err)) => {
-                        tracing::warn!(error = %err, "could not record a notification's delivery")
-                    }
-                    Err(err) => tracing::error!(error = %err, "a notification delivery panicked"),
-                }
-            }
-        }
+        let tally = outbox::run(Gateways {
+            platform: self.clone(),
+            settings: Arc::default(),
+        })
+        .await?;
+        let report = NotifyReport {
+            delivered: tally.delivered,
+            retrying: tally.retrying,
+            failed: tally.dead,
+        };
         if report != NotifyReport::default() {
             tracing::info!(
                 delivered = report.delivered,
@@ -814,51 +760,6 @@ impl Platform {
             );
         }
         Ok(report)
-    }
-
-    async fn deliver_notification(
-        &self,
-        gateways: &NotifySettings,
-        outgoing: Outgoing,
-    ) -> Result<Fate, PlatformError> {
-        let error = match attempt(gateways, &outgoing).await {
-            Ok(()) => {
-                self.store
-                    .notification_delivered(outgoing.id, self.store.clock().now_ms())
-                    .await?;
-                return Ok(Fate::Delivered);
-            }
-            Err(error) => error,
-        };
-        let attempts = outgoing.attempts + 1;
-        let dead = attempts >= MAX_ATTEMPTS;
-        let retry_at = self.store.clock().now_ms() + retry_pause_ms(attempts);
-        self.store
-            .notification_failed(outgoing.id, &error, retry_at, dead)
-            .await?;
-        if dead {
-            tracing::error!(
-                district = %outgoing.district,
-                app = %outgoing.app,
-                notification = outgoing.id,
-                channel = %outgoing.channel,
-                attempts,
-                error,
-                "notification could not be delivered after {MAX_ATTEMPTS} attempts; set aside as failed"
-            );
-            Ok(Fate::Failed)
-        } else {
-            tracing::warn!(
-                district = %outgoing.district,
-                app = %outgoing.app,
-                notification = outgoing.id,
-                channel = %outgoing.channel,
-                attempts,
-                error,
-                "notification not delivered; will retry"
-            );
-            Ok(Fate::Retrying)
-        }
     }
 
     /// A district's deliveries, newest first, optionally of one status
@@ -952,6 +853,114 @@ fn check_page(limit: u32) -> Result<(), PlatformError> {
 }
 
 /// The JSON a gateway receives.
+/// A claimed delivery and its district's gateways.
+struct Claim {
+    outgoing: Outgoing,
+    gateways: Arc<NotifySettings>,
+}
+
+impl Claimed for Claim {
+    fn id(&self) -> i64 {
+        self.outgoing.id
+    }
+
+    fn attempts(&self) -> i64 {
+        self.outgoing.attempts
+    }
+}
+
+/// The outbox of notifications, with the gateway settings of the districts
+/// seen in one delivery run, each read once.
+#[derive(Clone)]
+struct Gateways {
+    platform: Platform,
+    settings: Arc<Mutex<BTreeMap<String, Arc<NotifySettings>>>>,
+}
+
+impl Gateways {
+    async fn settings(&self, district: &str) -> Result<Arc<NotifySettings>, StoreError> {
+        let known = self
+            .settings
+            .lock()
+            .ok()
+            .and_then(|m| m.get(district).cloned());
+        if let Some(s) = known {
+            return Ok(s);
+        }
+        let s = Arc::new(self.platform.store.notify_settings(district).await?);
+        if let Ok(mut m) = self.settings.lock() {
+            m.insert(district.to_owned(), s.clone());
+        }
+        Ok(s)
+    }
+}
+
+impl Outbox for Gateways {
+    type Item = Claim;
+    const TABLE: OutboxTable = OutboxTable::Notifications;
+    const WHAT: &'static str = "a notification";
+
+    fn store(&self) -> &Store {
+        &self.platform.store
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            max_attempts: MAX_ATTEMPTS,
+            lease_ms: LEASE_MS,
+            batch: BATCH,
+            parallel: PARALLEL,
+            rounds: ROUNDS,
+        }
+    }
+
+    async fn claim(&self, now: i64, lease_ms: i64, limit: u32) -> Result<Vec<Claim>, StoreError> {
+        let claimed = self
+            .platform
+            .store
+            .claim_notifications(now, lease_ms, limit)
+            .await?;
+        let mut ready = Vec::with_capacity(claimed.len());
+        for outgoing in claimed {
+            let gateways = self.settings(&outgoing.district).await?;
+            ready.push(Claim { outgoing, gateways });
+        }
+        Ok(ready)
+    }
+
+    async fn deliver(&self, claim: &Claim) -> Result<Attempt, StoreError> {
+        Ok(match attempt(&claim.gateways, &claim.outgoing).await {
+            Ok(()) => Attempt::Delivered,
+            Err(error) => Attempt::Failed(error),
+        })
+    }
+
+    fn log_failure(&self, claim: &Claim, attempts: i64, error: &str, dead: bool) {
+        let outgoing = &claim.outgoing;
+        if dead {
+            tracing::error!(
+                district = %outgoing.district,
+                app = %outgoing.app,
+                notification = outgoing.id,
+                channel = %outgoing.channel,
+                attempts,
+                error,
+                "notification could not be delivered after {MAX_ATTEMPTS} attempts; set aside as failed"
+            );
+        } else {
+            tracing::warn!(
+                district = %outgoing.district,
+                app = %outgoing.app,
+                notification = outgoing.id,
+                channel = %outgoing.channel,
+                attempts,
+                error,
+                "notification not delivered; will retry"
+            );
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Payload<'a> {
     delivery_id: i64,
@@ -1092,17 +1101,6 @@ async fn post(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_pause_doubles_up_to_five_minutes() {
-        let pauses: Vec<i64> = (1..=10).map(retry_pause_ms).collect();
-        assert_eq!(
-            pauses,
-            [
-                1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000
-            ]
-        );
-    }
 
     #[test]
     fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {

@@ -1,12 +1,13 @@
 //! Calling an install's `tick-handler` export for one of its schedules.
 
-use std::time::Instant;
 
-use tracing::Instrument;
-
-use super::{CallError, Runtime, call_timeout, check_active};
+use super::call::{Export, Subject};
+use super::{AppState, CallError, Failure, Loaded, Runtime};
+use crate::bindings::App;
+use crate::bindings::WitError;
 use crate::bindings::exports::hutong::platform::tick_handler::Tick;
 use crate::manifest::Permission;
+use crate::store::Store;
 
 /// What became of one tick.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,51 +32,52 @@ impl Runtime {
         scheduled_at_ms: i64,
         request_id: String,
     ) -> Result<TickOutcome, CallError> {
-        let loaded = self.find(district, app).await?;
-        check_active(&loaded)?;
-        if !loaded.identity.holds(Permission::Schedules) {
-            return Ok(TickOutcome::NotGranted);
-        }
-        let span = tracing::info_span!(
-            "app_call",
-            district,
-            app,
-            version = %loaded.install.version,
-            request_id = %request_id,
-            schedule,
-        );
-        async {
-            let started = Instant::now();
-            let mut store = self.fresh_store(&loaded, request_id, started);
-            let tick = Tick {
-                schedule: schedule.to_owned(),
-                scheduled_at_ms: u64::try_from(scheduled_at_ms).unwrap_or(0),
-            };
-            let pre = loaded.pre.clone();
-            let call = async {
-                let instance = pre.instantiate_async(&mut store).await?;
-                instance
-                    .hutong_platform_tick_handler()
-                    .call_on_tick(&mut store, &tick)
-                    .await
-            };
-            let outcome = tokio::time::timeout(call_timeout(&loaded), call).await;
-            self.settle(
-                &loaded,
-                &mut store,
-                started,
-                outcome,
-                |answer| {
-                    Ok(match answer {
-                        Ok(()) => TickOutcome::Handled,
-                        Err(error) => TickOutcome::Refused(error.describe()),
-                    })
-                },
-                |_| None,
-            )
+        let tick = Tick {
+            schedule: schedule.to_owned(),
+            scheduled_at_ms: u64::try_from(scheduled_at_ms).unwrap_or(0),
+        };
+        let subject = Subject::Tick(schedule);
+        self.call(district, app, request_id, subject, TickHandler(tick))
             .await
+    }
+}
+
+/// One period of a schedule, for the app's `tick-handler`.
+struct TickHandler(Tick);
+
+impl Export for TickHandler {
+    type Returned = Result<(), WitError>;
+    type Admitted = ();
+    type Output = TickOutcome;
+
+    async fn admit(
+        &mut self,
+        _store: &Store,
+        loaded: &Loaded,
+        _request_id: &str,
+    ) -> Result<Result<(), TickOutcome>, CallError> {
+        if loaded.identity.holds(Permission::Schedules) {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(TickOutcome::NotGranted))
         }
-        .instrument(span)
-        .await
+    }
+
+    async fn invoke(
+        self,
+        (): (),
+        app: App,
+        store: &mut wasmtime::Store<AppState>,
+    ) -> wasmtime::Result<Result<(), WitError>> {
+        app.hutong_platform_tick_handler()
+            .call_on_tick(store, &self.0)
+            .await
+    }
+
+    fn check(answer: Result<(), WitError>, _loaded: &Loaded) -> Result<TickOutcome, Failure> {
+        Ok(match answer {
+            Ok(()) => TickOutcome::Handled,
+            Err(error) => TickOutcome::Refused(error.describe()),
+        })
     }
 }

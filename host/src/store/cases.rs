@@ -13,7 +13,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-use super::outbox::Outbox;
+use super::outbox::OutboxTable;
 use super::{Page, PageItems, Sql, Store, StoreError, corrupt, from_json, parse_column};
 use crate::cases::{Assignee, CaseState, Priority, Reporter, Tier};
 
@@ -1258,37 +1258,10 @@ impl Store {
         Ok(claimed)
     }
 
-    /// A notice was delivered: forget it.
-    pub async fn case_notice_delivered(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM case_notices WHERE id = $1")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
-    /// A delivery failed: try again at `retry_at`, or never (`dead`).
-    pub async fn case_notice_failed(
-        &self,
-        id: i64,
-        error: &str,
-        retry_at: i64,
-        dead: bool,
-    ) -> Result<(), StoreError> {
-        self.outbox_failed(Outbox::CaseNotices, id, error, retry_at, dead)
-            .await
-    }
-
-    /// Put a claimed notice back, due at `retry_at`, without counting an
-    /// attempt (the host, not the app, could not deliver it).
-    pub async fn release_case_notice(&self, id: i64, retry_at: i64) -> Result<(), StoreError> {
-        self.outbox_release(Outbox::CaseNotices, id, retry_at).await
-    }
-
     /// Notices that are still waiting (pending) and given up on (dead) for
     /// a district.
     pub async fn case_notice_counts(&self, district: &str) -> Result<(i64, i64), StoreError> {
-        self.outbox_counts(Outbox::CaseNotices, district).await
+        self.outbox_counts(OutboxTable::CaseNotices, district).await
     }
 }
 

@@ -15,7 +15,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
-use super::outbox::Outbox;
+use super::outbox::OutboxTable;
 use super::{Backend, Sql, Store, StoreError, is_unique_violation};
 
 /// A registered device.
@@ -649,44 +649,10 @@ impl Store {
             .collect()
     }
 
-    /// Deliveries done (handled, or dropped): forget them.
-    pub async fn event_deliveries_done(&self, ids: &[i64]) -> Result<(), StoreError> {
-        for chunk in ids.chunks(INSERT_CHUNK) {
-            let sql = format!(
-                "DELETE FROM event_deliveries WHERE id IN ({})",
-                params(1, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.execute(self.pool()).await?;
-        }
-        Ok(())
-    }
-
-    /// A delivery failed: try again at `retry_at`, or never (`dead`).
-    pub async fn event_delivery_failed(
-        &self,
-        id: i64,
-        error: &str,
-        retry_at: i64,
-        dead: bool,
-    ) -> Result<(), StoreError> {
-        self.outbox_failed(Outbox::EventDeliveries, id, error, retry_at, dead)
-            .await
-    }
-
-    /// Put a claimed delivery back, due at `retry_at`, without counting an
-    /// attempt (the host, not the app, could not deliver it).
-    pub async fn release_event_delivery(&self, id: i64, retry_at: i64) -> Result<(), StoreError> {
-        self.outbox_release(Outbox::EventDeliveries, id, retry_at)
-            .await
-    }
-
     /// Deliveries waiting (pending) and given up on (dead) in a district.
     pub async fn event_delivery_counts(&self, district: &str) -> Result<(i64, i64), StoreError> {
-        self.outbox_counts(Outbox::EventDeliveries, district).await
+        self.outbox_counts(OutboxTable::EventDeliveries, district)
+            .await
     }
 
     /// A district's dead letters, oldest first, at most `limit`.

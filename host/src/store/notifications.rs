@@ -459,40 +459,6 @@ impl Store {
             .collect()
     }
 
-    /// A delivery reached its gateway.
-    pub async fn notification_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE notifications SET status = 'delivered', delivered_at = $1, claimed_until = 0 \
-             WHERE id = $2 AND status = 'pending'",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// A delivery attempt failed: try again at `retry_at`, or never (`dead`).
-    pub async fn notification_failed(
-        &self,
-        id: i64,
-        error: &str,
-        retry_at: i64,
-        dead: bool,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE notifications SET attempts = attempts + 1, next_at = $1, claimed_until = 0, \
-             last_error = $2, status = $3 WHERE id = $4 AND status = 'pending'",
-        )
-        .bind(retry_at)
-        .bind(error)
-        .bind(if dead { FAILED } else { PENDING })
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
     /// Give a dead letter a fresh set of attempts, due now. `false` if the
     /// district has no failed delivery with this id.
     pub async fn retry_notification(

@@ -1,55 +1,130 @@
-//! The bookkeeping the apps' outboxes share: changes to tell case watchers
-//! (`case_notices`) and device events to hand to subscribers
-//! (`event_deliveries`). Both keep `attempts`, `next_at`, `claimed_until`,
-//! `last_error` and `dead` per row, and both are claimed for a lease by the
-//! delivery loops; what happens after an attempt is the same for both, so it
-//! is written once here.
+//! The statements the outboxes share: notifications to send to gateways
+//! (`notifications`), changes to tell case watchers (`case_notices`) and
+//! device events to hand to subscribers (`event_deliveries`). All three keep
+//! `attempts`, `next_at`, `claimed_until` and `last_error` per row and are
+//! claimed for a lease by the outbox engine ([`crate::outbox`]); what
+//! happens after an attempt is the same for all, so it is written once here.
+//! Only the claims differ (each outbox orders its rows its own way) and stay
+//! with their tables.
+//!
+//! The one difference in the tables: a notification keeps its row, with a
+//! `status` of `pending`, `delivered` or `failed`, for the district's
+//! records; case notices and event deliveries are deleted once done, and a
+//! `dead` flag marks those given up on.
 
 use sqlx::Row;
 
+use super::notifications::{FAILED, PENDING};
 use super::{Store, StoreError};
 
-/// One of the outboxes of calls into apps.
+/// Most ids bound to one statement.
+const CHUNK: usize = 200;
+
+/// One of the outbox tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outbox {
+pub(crate) enum OutboxTable {
+    /// Messages for the notification gateways.
+    Notifications,
     /// Case changes for the apps that opened the cases.
     CaseNotices,
     /// Device events for the installs subscribed to them.
     EventDeliveries,
 }
 
-impl Outbox {
+impl OutboxTable {
     /// Its table; a fixed name, never input, so it may be formatted into SQL.
     fn table(self) -> &'static str {
         match self {
-            Outbox::CaseNotices => "case_notices",
-            Outbox::EventDeliveries => "event_deliveries",
+            OutboxTable::Notifications => "notifications",
+            OutboxTable::CaseNotices => "case_notices",
+            OutboxTable::EventDeliveries => "event_deliveries",
+        }
+    }
+
+    /// The column that marks a row given up on: a notification's `status`
+    /// (`failed`, else `pending`), the others' `dead` flag.
+    fn fate_column(self) -> &'static str {
+        match self {
+            OutboxTable::Notifications => "status",
+            OutboxTable::CaseNotices | OutboxTable::EventDeliveries => "dead",
+        }
+    }
+
+    /// The condition that keeps a statement to rows still waiting: a
+    /// notification delivered or failed meanwhile is left as it is.
+    fn waiting(self) -> &'static str {
+        match self {
+            OutboxTable::Notifications => " AND status = 'pending'",
+            OutboxTable::CaseNotices | OutboxTable::EventDeliveries => "",
         }
     }
 }
 
+/// `$from, $from+1, …` for `n` parameters.
+fn params(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Store {
+    /// Rows delivered (or dropped) at `now`: deleted, or for notifications
+    /// marked delivered; their leases end.
+    pub(crate) async fn outbox_done(
+        &self,
+        outbox: OutboxTable,
+        ids: &[i64],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        for chunk in ids.chunks(CHUNK) {
+            let sql = match outbox {
+                OutboxTable::Notifications => format!(
+                    "UPDATE notifications SET status = 'delivered', delivered_at = $1, \
+                     claimed_until = 0 WHERE status = 'pending' AND id IN ({})",
+                    params(2, chunk.len())
+                ),
+                OutboxTable::CaseNotices | OutboxTable::EventDeliveries => format!(
+                    "DELETE FROM {} WHERE id IN ({})",
+                    outbox.table(),
+                    params(1, chunk.len())
+                ),
+            };
+            let mut q = sqlx::query(&sql);
+            if outbox == OutboxTable::Notifications {
+                q = q.bind(now);
+            }
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(self.pool()).await?;
+        }
+        Ok(())
+    }
+
     /// An attempt failed: count it and try again at `retry_at`, or never
     /// (`dead`); the lease ends either way.
     pub(crate) async fn outbox_failed(
         &self,
-        outbox: Outbox,
+        outbox: OutboxTable,
         id: i64,
         error: &str,
         retry_at: i64,
         dead: bool,
     ) -> Result<(), StoreError> {
-        sqlx::query(&format!(
+        let sql = format!(
             "UPDATE {} SET attempts = attempts + 1, next_at = $1, claimed_until = 0, \
-             last_error = $2, dead = $3 WHERE id = $4",
-            outbox.table()
-        ))
-        .bind(retry_at)
-        .bind(error)
-        .bind(i64::from(dead))
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+             last_error = $2, {} = $3 WHERE id = $4{}",
+            outbox.table(),
+            outbox.fate_column(),
+            outbox.waiting()
+        );
+        let q = sqlx::query(&sql).bind(retry_at).bind(error);
+        let q = match outbox {
+            OutboxTable::Notifications => q.bind(if dead { FAILED } else { PENDING }),
+            OutboxTable::CaseNotices | OutboxTable::EventDeliveries => q.bind(i64::from(dead)),
+        };
+        q.bind(id).execute(self.pool()).await?;
         Ok(())
     }
 
@@ -57,13 +132,14 @@ impl Store {
     /// (the host, not the app, could not deliver it).
     pub(crate) async fn outbox_release(
         &self,
-        outbox: Outbox,
+        outbox: OutboxTable,
         id: i64,
         retry_at: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(&format!(
-            "UPDATE {} SET next_at = $1, claimed_until = 0 WHERE id = $2",
-            outbox.table()
+            "UPDATE {} SET next_at = $1, claimed_until = 0 WHERE id = $2{}",
+            outbox.table(),
+            outbox.waiting()
         ))
         .bind(retry_at)
         .bind(id)
@@ -72,10 +148,11 @@ impl Store {
         Ok(())
     }
 
-    /// A district's rows still waiting (pending) and given up on (dead).
+    /// A district's case notices or event deliveries still waiting
+    /// (pending) and given up on (dead).
     pub(crate) async fn outbox_counts(
         &self,
-        outbox: Outbox,
+        outbox: OutboxTable,
         district: &str,
     ) -> Result<(i64, i64), StoreError> {
         let row = sqlx::query(&format!(

@@ -1,0 +1,338 @@
+//! The one way the host calls into an app: every export (an HTTP request, a
+//! case change, a device event, a schedule tick) goes through
+//! [`Runtime::call`], which finds the install, checks it is active, opens
+//! the call's span, builds a fresh store, instantiates, runs the export
+//! under the install's deadline and settles the outcome (metrics, log line,
+//! captured output, failure streak and suspension).
+//!
+//! The design decision to know: what differs between exports is an
+//! [`Export`] (its gate, its admission, the export it calls and how its
+//! answer is checked); everything about limits, deadlines and failure
+//! accounting is written once here, so every export is held to the same
+//! rules.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+use tracing::field::{Empty, display};
+use wasmtime::UpdateDeadline;
+
+use super::{AppState, CallError, EPOCH_TICK, Failure, Loaded, Runtime, state};
+use crate::bindings::App;
+use crate::store::{InstallStatus, Store};
+
+/// What a call is about, beyond the install and request id: the fields its
+/// `app_call` span carries.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Subject<'a> {
+    /// An HTTP request.
+    Request,
+    /// A change of this case.
+    Case(i64),
+    /// A device event.
+    Event {
+        /// The device that sent it.
+        device: &'a str,
+        /// The event's id.
+        event: i64,
+    },
+    /// A tick of this schedule.
+    Tick(&'a str),
+}
+
+/// One kind of call into an app: what the funnel needs to know beyond
+/// limits, deadlines and failure accounting, which are the same for all.
+pub(super) trait Export: Send {
+    /// What the export returns, as wasmtime hands it over.
+    type Returned: Send;
+    /// What [`Export::admit`] hands on to the call.
+    type Admitted: Send;
+    /// What the caller gets.
+    type Output: Send;
+
+    /// Checks made before the install's status, outside the call's span
+    /// (an HTTP request's caller). Most exports have none.
+    fn gate(&mut self, _loaded: &Loaded) -> Result<(), CallError> {
+        Ok(())
+    }
+
+    /// The grant the export needs, checked (and recorded in the access
+    /// log) inside the call's span before anything reaches the app.
+    /// `Err(output)` answers without calling the app.
+    fn admit(
+        &mut self,
+        store: &Store,
+        loaded: &Loaded,
+        request_id: &str,
+    ) -> impl Future<Output = Result<Result<Self::Admitted, Self::Output>, CallError>> + Send;
+
+    /// Call the export on a fresh instance.
+    fn invoke(
+        self,
+        admitted: Self::Admitted,
+        app: App,
+        store: &mut wasmtime::Store<AppState>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Returned>> + Send;
+
+    /// Turn what the app returned into the answer, or a failure (an
+    /// oversized response, say).
+    fn check(returned: Self::Returned, loaded: &Loaded) -> Result<Self::Output, Failure>;
+
+    /// The status the call's log line reports, if the export has one.
+    fn status(_output: &Self::Output) -> Option<u16> {
+        None
+    }
+}
+
+impl Runtime {
+    /// Call `export` of `district`/`app`: find the install, check it is
+    /// active, and run the export in a fresh instance under the install's
+    /// memory cap and deadline, counting the outcome towards its health.
+    pub(super) async fn call<E: Export>(
+        &self,
+        district: &str,
+        app: &str,
+        request_id: String,
+        subject: Subject<'_>,
+        mut export: E,
+    ) -> Result<E::Output, CallError> {
+        let loaded = self.find(district, app).await?;
+        export.gate(&loaded)?;
+        check_active(&loaded)?;
+        let span = tracing::info_span!(
+            "app_call",
+            district,
+            app,
+            version = %loaded.install.version,
+            request_id = %request_id,
+            case = Empty,
+            device = Empty,
+            event = Empty,
+            schedule = Empty,
+        );
+        match subject {
+            Subject::Request => {}
+            Subject::Case(case) => {
+                span.record("case", case);
+            }
+            Subject::Event { device, event } => {
+                span.record("device", display(device));
+                span.record("event", event);
+            }
+            Subject::Tick(schedule) => {
+                span.record("schedule", schedule);
+            }
+        }
+        async {
+            let admitted = match export.admit(&self.store, &loaded, &request_id).await? {
+                Ok(admitted) => admitted,
+                Err(answer) => return Ok(answer),
+            };
+            let started = Instant::now();
+            let mut store = self.fresh_store(&loaded, request_id, started);
+            let pre = loaded.pre.clone();
+            let call = {
+                let store = &mut store;
+                async move {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    export.invoke(admitted, instance, store).await
+                }
+            };
+            let outcome = tokio::time::timeout(call_timeout(&loaded), call).await;
+            self.settle::<E>(&loaded, &mut store, started, outcome)
+                .await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A fresh store for one call of `loaded`: its memory cap, and an epoch
+    /// deadline counted from `started`.
+    fn fresh_store(
+        &self,
+        loaded: &Loaded,
+        request_id: String,
+        started: Instant,
+    ) -> wasmtime::Store<AppState> {
+        let limits = loaded.install.limits;
+        let state = AppState::new(
+            loaded.identity.clone(),
+            request_id,
+            self.store.clone(),
+            limits.memory_bytes,
+        );
+        let mut store = wasmtime::Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let deadline = started + Duration::from_millis(limits.deadline_ms);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store
+    }
+
+    /// Account for one finished call: the app's output, the metrics, the
+    /// log line and the install's failure streak (which may suspend it).
+    /// [`Export::check`] turns what the app returned into the answer, or a
+    /// failure.
+    async fn settle<E: Export>(
+        &self,
+        loaded: &Loaded,
+        // `&mut` because a shared reference to a store is not `Send`.
+        store: &mut wasmtime::Store<AppState>,
+        started: Instant,
+        outcome: Result<wasmtime::Result<E::Returned>, tokio::time::error::Elapsed>,
+    ) -> Result<E::Output, CallError> {
+        let (district, app) = (
+            loaded.install.district.as_str(),
+            loaded.install.app.as_str(),
+        );
+        let deadline_ms = loaded.install.limits.deadline_ms;
+        let elapsed = started.elapsed();
+
+        let (stdout, stderr) = {
+            let data = store.data();
+            (data.stdout.take(), data.stderr.take())
+        };
+        log_output(&stdout, "stdout");
+        log_output(&stderr, "stderr");
+
+        let result = match outcome {
+            Err(_elapsed) => Err(Failure::Deadline {
+                limit_ms: deadline_ms,
+            }),
+            Ok(Err(err)) => {
+                if is_pool_exhausted(&err) {
+                    tracing::warn!(error = %err, "instance pool exhausted");
+                    return Err(CallError::Busy);
+                }
+                Err(classify(&err, store.data(), &stderr, deadline_ms))
+            }
+            Ok(Ok(answer)) => E::check(answer, loaded),
+        };
+
+        loaded.meters.calls.inc();
+        loaded.meters.duration.observe(elapsed.as_secs_f64());
+        match result {
+            Ok(answer) => {
+                loaded.health.success();
+                let duration_us = elapsed.as_micros() as u64;
+                match E::status(&answer) {
+                    Some(status) => {
+                        tracing::info!(duration_us, status, outcome = "ok", "app call")
+                    }
+                    None => tracing::info!(duration_us, outcome = "ok", "app call"),
+                }
+                Ok(answer)
+            }
+            Err(failure) => {
+                self.metrics
+                    .failures
+                    .with_label_values(&[district, app, failure.cause()])
+                    .inc();
+                let detail = match &failure {
+                    Failure::Trap(d) | Failure::Panic(d) => d.as_str(),
+                    _ => "",
+                };
+                tracing::warn!(
+                    duration_us = elapsed.as_micros() as u64,
+                    outcome = failure.cause(),
+                    detail,
+                    "app call failed: {failure}"
+                );
+                self.note_failure(loaded, &failure).await;
+                Err(CallError::Failed {
+                    district: district.to_owned(),
+                    app: app.to_owned(),
+                    failure,
+                })
+            }
+        }
+    }
+
+    async fn note_failure(&self, loaded: &Loaded, failure: &Failure) {
+        let policy = self.config.failure_policy;
+        if !loaded.health.failure(Instant::now(), &policy) {
+            return;
+        }
+        let reason = format!(
+            "suspended after {} failures in a row within {} s; last: {failure}",
+            policy.threshold,
+            policy.window.as_secs()
+        );
+        let (district, app) = (&loaded.install.district, &loaded.install.app);
+        tracing::error!(district, app, reason, "suspending app");
+        if let Ok(mut s) = loaded.status.lock() {
+            *s = (InstallStatus::Suspended, Some(reason.clone()));
+        }
+        if let Err(err) = self
+            .store
+            .set_install_status(district, app, InstallStatus::Suspended, Some(&reason))
+            .await
+        {
+            tracing::error!(district, app, error = %err, "could not record suspension");
+        }
+    }
+}
+
+/// A suspended install answers nothing until it is resumed.
+fn check_active(loaded: &Loaded) -> Result<(), CallError> {
+    let status = loaded.status.lock().unwrap_or_else(|p| p.into_inner());
+    if status.0 == InstallStatus::Suspended {
+        return Err(CallError::Suspended {
+            district: loaded.install.district.clone(),
+            app: loaded.install.app.clone(),
+            reason: status.1.clone().unwrap_or_else(|| "suspended".to_owned()),
+        });
+    }
+    Ok(())
+}
+
+/// How long a call may take in all. The epoch stops guest code at the
+/// deadline; this timeout also stops a call stuck in a host function.
+fn call_timeout(loaded: &Loaded) -> Duration {
+    Duration::from_millis(loaded.install.limits.deadline_ms) + EPOCH_TICK * 4
+}
+
+fn is_pool_exhausted(err: &wasmtime::Error) -> bool {
+    err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+}
+
+fn classify(err: &wasmtime::Error, state: &AppState, stderr: &[u8], deadline_ms: u64) -> Failure {
+    if state.limiter.refused {
+        return Failure::Memory {
+            limit_bytes: state.limiter.max_bytes as u64,
+        };
+    }
+    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>()
+        && *trap == wasmtime::Trap::Interrupt
+    {
+        return Failure::Deadline {
+            limit_ms: deadline_ms,
+        };
+    }
+    let stderr = String::from_utf8_lossy(stderr);
+    if let Some(at) = stderr.find("panicked at") {
+        return Failure::Panic(stderr[at..].lines().take(3).collect::<Vec<_>>().join(" "));
+    }
+    Failure::Trap(format!("{err:#}"))
+}
+
+fn log_output(bytes: &[u8], stream: &'static str) {
+    if bytes.is_empty() {
+        return;
+    }
+    let text = String::from_utf8_lossy(bytes);
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        tracing::info!(target: "hutong::app", stream, "{line}");
+    }
+    if bytes.len() >= state::MAX_CAPTURED_OUTPUT {
+        tracing::info!(target: "hutong::app", stream, "[output truncated at {} bytes]", state::MAX_CAPTURED_OUTPUT);
+    }
+}
