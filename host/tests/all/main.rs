@@ -7,3 +7,4 @@
 mod cli;
 mod processes;
 mod registry_cli;
+mod support;
