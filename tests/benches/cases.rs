@@ -14,8 +14,6 @@
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
-use hutong_host::community::import::{self, Format};
-use hutong_host::community::sample;
 use hutong_host::identity::Role;
 use hutong_host::store::Category;
 use hutong_tests::{Backend, TestHost};
@@ -42,15 +40,8 @@ fn max(samples: &[Duration]) -> Duration {
 }
 
 async fn set_up(host: &TestHost) -> (String, String) {
-    host.district(D).await;
+    host.sample_district(D).await;
     let p = &host.opened.platform;
-    p.import_data(
-        D,
-        &import::to_json_lines(&sample::sample_district(1)),
-        Format::JsonLines,
-    )
-    .await
-    .expect("sample data");
     p.put_category(
         D,
         Category {
@@ -68,9 +59,7 @@ async fn set_up(host: &TestHost) -> (String, String) {
 }
 
 async fn post(host: &TestHost, token: &str, uri: &str, body: Value) -> Value {
-    let r = host
-        .request_as(Some(token), Method::POST, uri, body.to_string())
-        .await;
+    let r = host.post_as(Some(token), uri, body.to_string()).await;
     assert!(r.status.is_success(), "{uri}: {}", r.text());
     r.json()
 }
@@ -90,9 +79,8 @@ async fn drive(host: &TestHost, worker: &str, ids: &[i64]) -> u64 {
     for id in ids {
         for (action, body) in LIFECYCLE {
             let r = host
-                .request_as(
+                .post_as(
                     Some(worker),
-                    Method::POST,
                     &format!("/api/v1/districts/{D}/cases/{id}/{action}"),
                     body,
                 )
@@ -268,7 +256,7 @@ async fn listing(backend: Backend) {
         let mut samples = Vec::with_capacity(rounds);
         for _ in 0..rounds {
             let started = Instant::now();
-            let r = host.request_as(Some(&token), Method::GET, &uri, "").await;
+            let r = host.get_as(Some(&token), &uri).await;
             samples.push(started.elapsed());
             assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.text());
             let cases = r.json()["cases"].as_array().map_or(0, Vec::len);

@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use hutong_host::manifest::Permission;
 use hutong_tests::{Backend, TestHost, components};
 use serde_json::{Value, json};
@@ -60,11 +60,7 @@ async fn set_up(host: &TestHost) -> String {
 /// Register a device; its token.
 async fn register(host: &TestHost, body: Value) -> String {
     let r = host
-        .request(
-            Method::POST,
-            &format!("/api/v1/districts/{D}/devices"),
-            body.to_string(),
-        )
+        .post(&format!("/api/v1/districts/{D}/devices"), body.to_string())
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     r.json()["token"].as_str().expect("token").to_owned()
@@ -95,7 +91,7 @@ async fn post_all(host: &TestHost, gateway: &str, bodies: Vec<String>) -> usize 
     let mut n = 0;
     for body in bodies {
         let r = host
-            .request_as(Some(gateway), Method::POST, &format!("/d/{D}/events"), body)
+            .post_as(Some(gateway), &format!("/d/{D}/events"), body)
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
         n += r.json()["accepted"].as_u64().unwrap_or(0) as usize;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use hutong_host::community::import::Format;
 use hutong_host::manifest::Permission;
 use hutong_tests::{Backend, TestHost, components, test_app_manifest};
@@ -76,8 +76,7 @@ async fn run(backend: Backend) {
     .expect("install");
     let (url, delivered) = gateway().await;
     let r = host
-        .request(
-            Method::PUT,
+        .put(
             &format!("/api/v1/districts/{D}/notify/settings"),
             json!({
                 "sms_url": format!("{url}/sms"),
@@ -97,11 +96,7 @@ async fn run(backend: Backend) {
             "body": "Water will be off from 9 to 11 tomorrow.", "key": format!("k{i}"),
         });
         let r = host
-            .request(
-                Method::POST,
-                &format!("/d/{D}/apps/sender/notify/send"),
-                body.to_string(),
-            )
+            .post(&format!("/d/{D}/apps/sender/notify/send"), body.to_string())
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     }

@@ -27,7 +27,7 @@ use hutong_host::AccountRequest;
 use hutong_host::community::import::Format;
 use hutong_host::identity::Role;
 use hutong_host::manifest::{Manifest, Permission};
-use hutong_tests::{Backend, TestHost, TestResponse, components};
+use hutong_tests::{Backend, TestHost, TestResponse, account_request, components, cst_ms};
 use serde_json::{Value, json};
 
 const D: &str = "bench";
@@ -45,20 +45,6 @@ fn branches() -> usize {
 
 fn branch(i: usize) -> String {
     format!("br_{i:03}")
-}
-
-/// Days since 1970-01-01 of a civil date.
-fn days(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-}
-
-/// `y-m-d h:00` at +08:00.
-fn cst(y: i64, m: i64, d: i64, h: i64) -> i64 {
-    days(y, m, d) * DAY + h * HOUR - 8 * HOUR
 }
 
 /// The community data: one community, grid and branch per branch, 100
@@ -93,13 +79,8 @@ async fn account(host: &TestHost, id: &str, role: Role, resident: Option<String>
     host.opened
         .platform
         .create_account(AccountRequest {
-            id: id.into(),
-            role,
-            district: Some(D.into()),
-            display_name: String::new(),
             resident_id: resident,
-            grids: Vec::new(),
-            phone: None,
+            ..account_request(id, role, Some(D))
         })
         .await
         .expect("account");
@@ -118,13 +99,8 @@ async fn call(
     path: &str,
     body: Value,
 ) -> TestResponse {
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    host.request_as(
-        Some(token),
+    host.json_as(
+        token,
         method,
         &format!("/d/{D}/apps/party-building{path}"),
         body,
@@ -170,7 +146,7 @@ async fn template_year(host: &TestHost, tokens: &[String], admin: &str) -> usize
             kinds.push(("lecture", 26));
         }
         for (kind, day) in kinds {
-            let start = cst(2025, month, day, 14);
+            let start = cst_ms(2025, month, day, 14);
             host.clock().set_ms(start - DAY);
             let a = ok(&call(
                 host,
@@ -206,7 +182,7 @@ async fn template_year(host: &TestHost, tokens: &[String], admin: &str) -> usize
             }
         }
         // Twenty members log two hours each; the secretary confirms.
-        host.clock().set_ms(cst(2025, month, 28, 20));
+        host.clock().set_ms(cst_ms(2025, month, 28, 20));
         for token in tokens.iter().skip(10).take(20) {
             let log = ok(&call(
                 host,
@@ -334,7 +310,7 @@ async fn run(backend: Backend) {
         started.elapsed()
     );
 
-    host.clock().set_ms(cst(2026, 1, 5, 9));
+    host.clock().set_ms(cst_ms(2026, 1, 5, 9));
     for (label, path) in [
         (
             "monthly report, every branch, one call",

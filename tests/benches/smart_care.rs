@@ -21,7 +21,7 @@
 
 use std::time::{Duration, Instant};
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use hutong_host::InstallRequest;
 use hutong_host::community::import::{self, Format};
 use hutong_host::community::{Building, Community, Grid, Household, Record, Resident, Street};
@@ -239,12 +239,7 @@ async fn run(backend: Backend) {
     let started = Instant::now();
     for body in bodies {
         let r = host
-            .request_as(
-                Some(&gateway),
-                Method::POST,
-                &format!("/d/{D}/events"),
-                body,
-            )
+            .post_as(Some(&gateway), &format!("/d/{D}/events"), body)
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
     }

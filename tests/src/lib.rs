@@ -13,11 +13,15 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use hutong_host::api::{self, ApiState};
+use hutong_host::cases::{Action, Assignee};
+use hutong_host::community::import::{self, Format};
+use hutong_host::community::{Record, sample};
 use hutong_host::identity::Role;
 use hutong_host::manifest::{Manifest, Permission};
+use hutong_host::platform::CaseCommand;
 use hutong_host::runtime::RuntimeConfig;
 use hutong_host::server::{self, Opened, Settings};
-use hutong_host::store::Install;
+use hutong_host::store::{ImportSummary, Install};
 use hutong_host::{AccountRequest, InstallRequest, PlatformError};
 use sqlx::Connection;
 use tower::ServiceExt;
@@ -217,6 +221,29 @@ impl TestHost {
         component: &str,
         grant: &[Permission],
     ) -> Result<Install, PlatformError> {
+        self.install_with(
+            district,
+            manifest_toml,
+            component,
+            grant,
+            serde_json::json!({}),
+            None,
+        )
+        .await
+    }
+
+    /// Install a component with a manifest given as TOML text, the
+    /// install's configuration and the communities it is scoped to (none:
+    /// the whole district).
+    pub async fn install_with(
+        &self,
+        district: &str,
+        manifest_toml: &str,
+        component: &str,
+        grant: &[Permission],
+        config: serde_json::Value,
+        communities: Option<Vec<String>>,
+    ) -> Result<Install, PlatformError> {
         let manifest = Manifest::from_toml(manifest_toml)?;
         let bytes = std::fs::read(component).expect("read component");
         self.opened
@@ -226,8 +253,8 @@ impl TestHost {
                 manifest,
                 component: bytes,
                 grant: grant.iter().copied().collect::<BTreeSet<_>>(),
-                config: serde_json::json!({}),
-                communities: None,
+                config,
+                communities,
             })
             .await
     }
@@ -248,6 +275,60 @@ impl TestHost {
             .expect("install test app")
     }
 
+    /// Install the test app under `name` in `district` with `grants` and
+    /// the manifest as it is.
+    pub async fn install_app(&self, district: &str, name: &str, grants: &[Permission]) {
+        self.install(
+            district,
+            &test_app_manifest(name, ""),
+            components::TEST_APP,
+            grants,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("install {name}: {e}"));
+    }
+
+    /// Create `district` and import the generated sample district into it;
+    /// the records as exported.
+    pub async fn sample_district(&self, district: &str) -> Vec<Record> {
+        self.district(district).await;
+        self.import_jsonl(
+            district,
+            &import::to_json_lines(&sample::sample_district(1)),
+        )
+        .await;
+        self.export(district).await
+    }
+
+    /// Import JSON lines into `district`.
+    pub async fn import_jsonl(&self, district: &str, lines: &str) -> ImportSummary {
+        self.opened
+            .platform
+            .import_data(district, lines, Format::JsonLines)
+            .await
+            .unwrap_or_else(|e| panic!("import into {district}: {e}"))
+    }
+
+    /// Every record of `district`.
+    pub async fn export(&self, district: &str) -> Vec<Record> {
+        self.opened
+            .platform
+            .export_data(district)
+            .await
+            .expect("export")
+    }
+
+    /// The rows of districts, components, installs and kv, to show that a
+    /// refusal changed nothing.
+    pub async fn row_counts(&self) -> [i64; 4] {
+        self.opened
+            .platform
+            .store()
+            .row_counts()
+            .await
+            .expect("row counts")
+    }
+
     /// Create an account with `role` (in `district`) and return a token for it.
     pub async fn account(&self, id: &str, role: Role, district: Option<&str>) -> String {
         issue(&self.opened, id, role, district).await
@@ -256,17 +337,7 @@ impl TestHost {
     /// Run one SQL statement on the host's database behind its back, as
     /// someone with database access would (to test tamper detection).
     pub async fn execute_raw(&self, sql: &str) -> u64 {
-        sqlx::any::install_default_drivers();
-        let url = match &self.settings.database_url {
-            Some(url) => url.clone(),
-            None => format!(
-                "sqlite://{}",
-                self.settings.data_dir.join("hutong.db").display()
-            ),
-        };
-        let mut conn = sqlx::AnyConnection::connect(&url)
-            .await
-            .expect("connect to the database");
+        let mut conn = self.raw_connection().await;
         let done = sqlx::query(sql)
             .execute(&mut conn)
             .await
@@ -276,27 +347,45 @@ impl TestHost {
         done
     }
 
+    /// A connection to the host's database of its own, outside the host, to
+    /// read or change what the host stored behind its back.
+    pub async fn raw_connection(&self) -> sqlx::AnyConnection {
+        sqlx::any::install_default_drivers();
+        let url = match &self.settings.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.settings.data_dir.join("hutong.db").display()
+            ),
+        };
+        sqlx::AnyConnection::connect(&url)
+            .await
+            .expect("connect to the database")
+    }
+
     /// Create a worker of `district` serving `grids` and return a token.
     pub async fn worker(&self, id: &str, district: &str, grids: &[&str]) -> String {
+        self.create_account(AccountRequest {
+            grids: grids.iter().map(|g| (*g).to_owned()).collect(),
+            ..account_request(id, Role::Worker, Some(district))
+        })
+        .await
+    }
+
+    /// Create the account `request` describes and return a token for it.
+    pub async fn create_account(&self, request: AccountRequest) -> String {
+        let id = request.id.clone();
         self.opened
             .platform
-            .create_account(AccountRequest {
-                id: id.to_owned(),
-                role: Role::Worker,
-                district: Some(district.to_owned()),
-                display_name: String::new(),
-                resident_id: None,
-                grids: grids.iter().map(|g| (*g).to_owned()).collect(),
-                phone: None,
-            })
+            .create_account(request)
             .await
-            .expect("create worker");
-        self.opened
-            .platform
-            .issue_token(id, "test", 1)
-            .await
-            .expect("issue token")
-            .token
+            .unwrap_or_else(|e| panic!("create account {id}: {e}"));
+        self.token(&id).await
+    }
+
+    /// A new token, valid for a day, for the existing account `id`.
+    pub async fn token(&self, id: &str) -> String {
+        token(&self.opened, id).await
     }
 
     /// Send a request through the whole HTTP application as the platform
@@ -349,33 +438,134 @@ impl TestHost {
         }
     }
 
-    /// `GET uri`.
+    /// `GET uri` as the platform administrator.
     pub async fn get(&self, uri: &str) -> TestResponse {
         self.request(Method::GET, uri, Body::empty()).await
     }
+
+    /// `POST uri` as the platform administrator.
+    pub async fn post(&self, uri: &str, body: impl Into<Body>) -> TestResponse {
+        self.request(Method::POST, uri, body).await
+    }
+
+    /// `PUT uri` as the platform administrator.
+    pub async fn put(&self, uri: &str, body: impl Into<Body>) -> TestResponse {
+        self.request(Method::PUT, uri, body).await
+    }
+
+    /// `PATCH uri` as the platform administrator.
+    pub async fn patch(&self, uri: &str, body: impl Into<Body>) -> TestResponse {
+        self.request(Method::PATCH, uri, body).await
+    }
+
+    /// `DELETE uri` as the platform administrator.
+    pub async fn delete(&self, uri: &str) -> TestResponse {
+        self.request(Method::DELETE, uri, Body::empty()).await
+    }
+
+    /// `GET uri` with `token` (none: anonymous).
+    pub async fn get_as(&self, token: Option<&str>, uri: &str) -> TestResponse {
+        self.request_as(token, Method::GET, uri, Body::empty())
+            .await
+    }
+
+    /// `POST uri` with `token` (none: anonymous).
+    pub async fn post_as(
+        &self,
+        token: Option<&str>,
+        uri: &str,
+        body: impl Into<Body>,
+    ) -> TestResponse {
+        self.request_as(token, Method::POST, uri, body).await
+    }
+
+    /// `DELETE uri` with `token` (none: anonymous).
+    pub async fn delete_as(&self, token: Option<&str>, uri: &str) -> TestResponse {
+        self.request_as(token, Method::DELETE, uri, Body::empty())
+            .await
+    }
+
+    /// `method uri` with `token` and a JSON body; `Value::Null` sends an
+    /// empty body (for GET and DELETE).
+    pub async fn json_as(
+        &self,
+        token: &str,
+        method: Method,
+        uri: &str,
+        body: serde_json::Value,
+    ) -> TestResponse {
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        self.request_as(Some(token), method, uri, body).await
+    }
 }
 
-/// Create an account and issue it a token.
+/// A case command with no satisfaction rating.
+pub fn case_command(action: Action, note: Option<&str>, assignee: Option<Assignee>) -> CaseCommand {
+    CaseCommand {
+        action,
+        note: note.map(str::to_owned),
+        assignee,
+        satisfaction: None,
+    }
+}
+
+/// What creates an account `id` with `role` in `district` and nothing else;
+/// set the other fields with `..account_request(…)`.
+pub fn account_request(id: &str, role: Role, district: Option<&str>) -> AccountRequest {
+    AccountRequest {
+        id: id.to_owned(),
+        role,
+        district: district.map(str::to_owned),
+        display_name: String::new(),
+        resident_id: None,
+        grids: Vec::new(),
+        phone: None,
+    }
+}
+
+/// Create an account (a resident is linked to `resident-of-<id>`) and issue
+/// it a token.
 async fn issue(opened: &Opened, id: &str, role: Role, district: Option<&str>) -> String {
     opened
         .platform
         .create_account(AccountRequest {
-            id: id.to_owned(),
-            role,
-            district: district.map(str::to_owned),
-            display_name: String::new(),
             resident_id: (role == Role::Resident).then(|| format!("resident-of-{id}")),
-            grids: Vec::new(),
-            phone: None,
+            ..account_request(id, role, district)
         })
         .await
         .expect("create account");
+    token(opened, id).await
+}
+
+/// A new token, valid for a day, for the existing account `id`.
+async fn token(opened: &Opened, id: &str) -> String {
     opened
         .platform
         .issue_token(id, "test", 1)
         .await
         .expect("issue token")
         .token
+}
+
+/// Days since 1970-01-01 of the civil (proleptic Gregorian) date `y-m-d`,
+/// computed by hand so that a fixture's dates do not depend on the host's
+/// own date code they are checking.
+pub fn civil_days(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
+}
+
+/// `y-m-d h:00` at +08:00 (China Standard Time), in ms since the epoch.
+pub fn cst_ms(y: i64, m: i64, d: i64, h: i64) -> i64 {
+    const HOUR: i64 = 3_600_000;
+    civil_days(y, m, d) * 24 * HOUR + (h - 8) * HOUR
 }
 
 /// The test app's manifest under another name, with `extra` TOML appended.

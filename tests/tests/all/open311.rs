@@ -5,12 +5,10 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use hutong_host::cases::{Action, Assignee, format_ms};
-use hutong_host::community::import::{self, Format};
-use hutong_host::community::sample;
 use hutong_host::identity::{self, Caller, Role};
-use hutong_host::platform::{CaseActor, CaseCommand};
+use hutong_host::platform::CaseActor;
 use hutong_host::store::{CaseFilter, Category, now_ms};
-use hutong_tests::{TestHost, TestResponse, on_both_backends};
+use hutong_tests::{TestHost, TestResponse, case_command, on_both_backends};
 use serde_json::Value;
 
 on_both_backends!(
@@ -27,16 +25,7 @@ const DAY: i64 = 24 * 60 * 60 * 1000;
 
 /// District `east` with the sample community data and two services.
 async fn setup(host: &TestHost) {
-    host.district("east").await;
-    host.opened
-        .platform
-        .import_data(
-            "east",
-            &import::to_json_lines(&sample::sample_district(1)),
-            Format::JsonLines,
-        )
-        .await
-        .expect("import");
+    host.sample_district("east").await;
     for (code, name, group) in [
         ("streetlight", "路灯损坏", "市政设施"),
         ("garbage", "垃圾清运", "环境卫生"),
@@ -110,7 +99,7 @@ async fn file(host: &TestHost, token: &str, description: &str) -> i64 {
 }
 
 async fn get(host: &TestHost, token: Option<&str>, uri: &str) -> TestResponse {
-    host.request_as(token, Method::GET, uri, "").await
+    host.get_as(token, uri).await
 }
 
 /// GET a listing as `token`; the request ids, in order.
@@ -161,12 +150,7 @@ async fn act(
             "east",
             id,
             &CaseActor::Person(who.clone()),
-            CaseCommand {
-                action,
-                note: note.map(str::to_owned),
-                assignee,
-                satisfaction: None,
-            },
+            case_command(action, note, assignee),
         )
         .await
         .unwrap_or_else(|e| panic!("{action}: {e}"));
@@ -331,12 +315,7 @@ async fn a_request_filed_by_form_is_followed_to_closed(host: TestHost) {
 
     // The same in XML, and with the token in a header instead.
     let r = host
-        .request_as(
-            Some(&ann),
-            Method::GET,
-            &format!("{BASE}/requests/{id}.xml"),
-            "",
-        )
+        .get_as(Some(&ann), &format!("{BASE}/requests/{id}.xml"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let xml = r.text();
@@ -716,9 +695,8 @@ async fn malformed_input_is_refused_open311_style_and_stores_nothing(host: TestH
 
     // Not a form.
     let r = host
-        .request_as(
+        .post_as(
             Some(&ann),
-            Method::POST,
             &format!("{BASE}/requests.json"),
             r#"{"service_code":"streetlight"}"#,
         )
@@ -838,12 +816,7 @@ async fn malformed_input_is_refused_open311_style_and_stores_nothing(host: TestH
     .await;
     assert_error(&r, StatusCode::NOT_FOUND, "services");
     let r = host
-        .request_as(
-            Some(&ann),
-            Method::DELETE,
-            &format!("{BASE}/requests/1.json"),
-            "",
-        )
+        .delete_as(Some(&ann), &format!("{BASE}/requests/1.json"))
         .await;
     assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "GET");
 

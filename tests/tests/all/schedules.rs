@@ -4,7 +4,7 @@
 //! while suspended, failures recorded and not retried, cron at a UTC
 //! offset.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use hutong_host::manifest::Permission;
 use hutong_tests::{TestHost, components, on_both_backends, test_app_manifest};
 
@@ -49,9 +49,7 @@ async fn install(host: &TestHost, schedules: &str, grant: &[Permission]) -> i64 
 
 /// The ticks the app recorded: (schedule, period due at, times told).
 async fn ticks(host: &TestHost) -> Vec<(String, i64, u32)> {
-    let r = host
-        .request(Method::GET, "/d/east/apps/ticker/kv/list?prefix=ticks/", "")
-        .await;
+    let r = host.get("/d/east/apps/ticker/kv/list?prefix=ticks/").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let mut out = Vec::new();
     for key in r.json()["keys"].as_array().cloned().unwrap_or_default() {
@@ -60,11 +58,7 @@ async fn ticks(host: &TestHost) -> Vec<(String, i64, u32)> {
         let schedule = parts.next().unwrap_or_default().to_owned();
         let at: i64 = parts.next().unwrap_or_default().parse().unwrap_or(-1);
         let v = host
-            .request(
-                Method::GET,
-                &format!("/d/east/apps/ticker/kv/get?key={key}"),
-                "",
-            )
+            .get(&format!("/d/east/apps/ticker/kv/get?key={key}"))
             .await;
         out.push((schedule, at, v.text().parse().unwrap_or(0)));
     }
@@ -205,7 +199,7 @@ async fn a_failed_tick_is_recorded_and_not_retried(host: TestHost) {
     let platform = &host.opened.platform;
     let clock = platform.store().clock().clone();
     let r = host
-        .request(Method::PUT, "/d/east/apps/ticker/kv/set?key=tick/fail", "1")
+        .put("/d/east/apps/ticker/kv/set?key=tick/fail", "1")
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let first = next_minute(installed);
@@ -227,11 +221,7 @@ async fn a_failed_tick_is_recorded_and_not_retried(host: TestHost) {
     );
     // The next period is the next chance.
     let r = host
-        .request(
-            Method::DELETE,
-            "/d/east/apps/ticker/kv/delete?key=tick/fail",
-            "",
-        )
+        .delete("/d/east/apps/ticker/kv/delete?key=tick/fail")
         .await;
     assert!(r.status.is_success(), "{}", r.text());
     clock.set_ms(first + MINUTE);

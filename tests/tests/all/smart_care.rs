@@ -21,7 +21,9 @@ use hutong_host::manifest::{Manifest, Permission};
 use hutong_host::platform::notifications::GatewayUpdate;
 use hutong_host::store::{AccessEntry, Category, Notification};
 use hutong_host::{AccountRequest, InstallRequest, PlatformError};
-use hutong_tests::{TestHost, TestResponse, components, on_both_backends, test_app_manifest};
+use hutong_tests::{
+    TestHost, TestResponse, account_request, components, on_both_backends, test_app_manifest,
+};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -191,11 +193,7 @@ async fn world(host: &TestHost, config: Value, grants: &[Permission]) -> World {
             body["resident_id"] = json!(r);
         }
         let r = host
-            .request(
-                Method::POST,
-                &format!("/api/v1/districts/{D}/devices"),
-                body.to_string(),
-            )
+            .post(&format!("/api/v1/districts/{D}/devices"), body.to_string())
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         tokens.insert(
@@ -232,32 +230,20 @@ async fn person(
     grids: &[&str],
     resident: Option<&str>,
 ) -> String {
-    let platform = &host.opened.platform;
-    platform
-        .create_account(AccountRequest {
-            id: id.into(),
-            role,
-            district: Some(D.into()),
-            display_name: String::new(),
-            resident_id: resident.map(str::to_owned),
-            grids: grids.iter().map(|g| (*g).to_owned()).collect(),
-            phone: (role == Role::Worker).then(|| format!("1370000000{}", id.len())),
-        })
-        .await
-        .expect("account");
-    platform
-        .issue_token(id, "test", 1)
-        .await
-        .expect("token")
-        .token
+    host.create_account(AccountRequest {
+        resident_id: resident.map(str::to_owned),
+        grids: grids.iter().map(|g| (*g).to_owned()).collect(),
+        phone: (role == Role::Worker).then(|| format!("1370000000{}", id.len())),
+        ..account_request(id, role, Some(D))
+    })
+    .await
 }
 
 /// Post one event of `device` at the clock's now, and deliver.
 async fn event(host: &TestHost, w: &World, device: &str, event_type: &str) {
     let r = host
-        .request_as(
+        .post_as(
             Some(&w.tokens[device]),
-            Method::POST,
             &format!("/d/{D}/events"),
             json!({ "type": event_type }).to_string(),
         )
@@ -289,13 +275,8 @@ async fn tick(host: &TestHost, at: i64) {
 }
 
 async fn get_as(host: &TestHost, token: &str, path: &str) -> TestResponse {
-    host.request_as(
-        Some(token),
-        Method::GET,
-        &format!("/d/{D}/apps/{APP}{path}"),
-        Body::empty(),
-    )
-    .await
+    host.get_as(Some(token), &format!("/d/{D}/apps/{APP}{path}"))
+        .await
 }
 
 async fn call_as(
@@ -541,8 +522,7 @@ async fn an_unacknowledged_alert_becomes_an_elderly_care_case_and_an_acknowledge
     // The case's progress reaches the alert through the case watcher.
     let case_id = all[0]["id"].as_i64().expect("case id");
     let r = host
-        .request(
-            Method::POST,
+        .post(
             &format!("/api/v1/districts/{D}/cases/{case_id}/accept"),
             json!({}).to_string(),
         )
@@ -623,9 +603,8 @@ async fn a_retried_alarm_event_opens_one_case_and_sends_each_message_once(host: 
         .expect("settings");
     host.clock().set_ms(w.t0);
     let r = host
-        .request_as(
+        .post_as(
             Some(&w.tokens["smoke-1"]),
-            Method::POST,
             &format!("/d/{D}/events"),
             json!({ "type": "smoke.alarm" }).to_string(),
         )
@@ -932,12 +911,7 @@ async fn workers_see_and_act_only_on_their_own_grids(host: TestHost) {
         StatusCode::FORBIDDEN
     );
     let r = host
-        .request_as(
-            None,
-            Method::GET,
-            &format!("/d/{D}/apps/{APP}/api/alerts"),
-            Body::empty(),
-        )
+        .get_as(None, &format!("/d/{D}/apps/{APP}/api/alerts"))
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // Visits: w1 logs one for r1 (JSON, then the page's form); w2 cannot;
@@ -1055,8 +1029,7 @@ async fn kv_list_entries_pages_by_count_and_size_and_needs_kv(host: TestHost) {
     host.install_test_app(D, "no-kv", false, "").await;
     for i in 0..5 {
         let r = host
-            .request(
-                Method::PUT,
+            .put(
                 &format!("/d/{D}/apps/test-app/kv/set?key=e/{i}"),
                 format!("v{i}"),
             )
@@ -1066,8 +1039,7 @@ async fn kv_list_entries_pages_by_count_and_size_and_needs_kv(host: TestHost) {
     // Five values of 1 MiB: a page stops at 4 MiB of values.
     for i in 0..5 {
         let r = host
-            .request(
-                Method::PUT,
+            .put(
                 &format!("/d/{D}/apps/test-app/kv/fill?key=f/{i}&bytes=1048576"),
                 "",
             )
@@ -1191,8 +1163,7 @@ async fn family_contact_sends_need_the_channel_permission_and_stay_in_scope(host
     let send = |app: &'static str, channel: &'static str, resident: &'static str| {
         let host = &host;
         async move {
-            host.request(
-                Method::POST,
+            host.post(
                 &format!("/d/{D}/apps/{app}/notify/family"),
                 json!({ "resident": resident, "channel": channel, "subject": "s", "body": "b", "key": format!("{app}-{channel}-{resident}") })
                     .to_string(),
@@ -1382,9 +1353,8 @@ async fn worker_grids_need_read_residents_and_stay_in_scope(host: TestHost) {
 async fn devices_cannot_post_host_events_and_a_silence_is_reported_once(host: TestHost) {
     let w = world(&host, config(), &declared()).await;
     let r = host
-        .request_as(
+        .post_as(
             Some(&w.tokens["door-1"]),
-            Method::POST,
             &format!("/d/{D}/events"),
             json!({ "type": "device.offline" }).to_string(),
         )

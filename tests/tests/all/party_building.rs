@@ -10,8 +10,8 @@ use axum::http::{Method, StatusCode};
 use hutong_host::AccountRequest;
 use hutong_host::community::import::Format;
 use hutong_host::identity::Role;
-use hutong_host::manifest::{Manifest, Permission};
-use hutong_tests::{TestHost, TestResponse, components, on_both_backends};
+use hutong_host::manifest::Permission;
+use hutong_tests::{TestHost, TestResponse, account_request, components, cst_ms, on_both_backends};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -39,20 +39,6 @@ const D: &str = "east";
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
-
-/// Days since 1970-01-01 of a civil date.
-fn days(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468
-}
-
-/// `y-m-d h:00` at +08:00, in ms since the epoch.
-fn cst(y: i64, m: i64, d: i64, h: i64) -> i64 {
-    days(y, m, d) * DAY + h * HOUR - 8 * HOUR
-}
 
 /// The fixture: branch `b1` (community c1) with a secretary, a committee
 /// member and three members; branch `b2` (community c2) with one member; a
@@ -142,13 +128,8 @@ async fn account(host: &TestHost, id: &str, role: Role, resident: Option<&str>) 
     host.opened
         .platform
         .create_account(AccountRequest {
-            id: id.into(),
-            role,
-            district: Some(D.into()),
-            display_name: String::new(),
             resident_id: resident.map(str::to_owned),
-            grids: Vec::new(),
-            phone: None,
+            ..account_request(id, role, Some(D))
         })
         .await
         .expect("account");
@@ -167,24 +148,19 @@ const ALL: &[Permission] = &[
 /// first of January 2026; returns when it was installed (by the host's own
 /// wall clock, which schedules count from).
 async fn install(host: &TestHost, grants: &[Permission], config: Value) -> i64 {
-    host.clock().set_ms(cst(2026, 1, 1, 0));
-    let manifest = Manifest::from_toml(
-        &std::fs::read_to_string(components::PARTY_BUILDING_MANIFEST).expect("manifest"),
+    host.clock().set_ms(cst_ms(2026, 1, 1, 0));
+    let manifest = std::fs::read_to_string(components::PARTY_BUILDING_MANIFEST).expect("manifest");
+    host.install_with(
+        D,
+        &manifest,
+        components::PARTY_BUILDING,
+        grants,
+        config,
+        None,
     )
-    .expect("manifest parses");
-    host.opened
-        .platform
-        .install(hutong_host::InstallRequest {
-            district: D.into(),
-            manifest,
-            component: std::fs::read(components::PARTY_BUILDING).expect("component"),
-            grant: grants.iter().copied().collect(),
-            config,
-            communities: None,
-        })
-        .await
-        .expect("install")
-        .installed_at
+    .await
+    .expect("install")
+    .installed_at
 }
 
 async fn set_up(host: &TestHost) -> i64 {
@@ -192,24 +168,10 @@ async fn set_up(host: &TestHost) -> i64 {
     install(host, ALL, json!({})).await
 }
 
-async fn token(host: &TestHost, account: &str) -> String {
-    host.opened
-        .platform
-        .issue_token(account, "test", 1)
-        .await
-        .expect("token")
-        .token
-}
-
 async fn call(host: &TestHost, who: &str, method: Method, path: &str, body: Value) -> TestResponse {
-    let token = token(host, who).await;
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    host.request_as(
-        Some(&token),
+    let token = host.token(who).await;
+    host.json_as(
+        &token,
         method,
         &format!("/d/{D}/apps/party-building{path}"),
         body,
@@ -299,7 +261,7 @@ async fn check_in_opens_thirty_minutes_before_the_start_and_closes_at_the_end_to
     host: TestHost,
 ) {
     set_up(&host).await;
-    let start = cst(2026, 3, 5, 14);
+    let start = cst_ms(2026, 3, 5, 14);
     let end = start + 2 * HOUR;
     let id = activity(&host, "b1", "general-meeting", start, end).await;
     let clock = host.clock();
@@ -345,7 +307,7 @@ async fn the_install_configuration_sets_the_window_and_the_points(host: TestHost
                "points": {"attendance": 5}}),
     )
     .await;
-    let start = cst(2026, 3, 5, 14);
+    let start = cst_ms(2026, 3, 5, 14);
     let end = start + HOUR;
     let id = activity(&host, "b1", "lecture", start, end).await;
     let clock = host.clock();
@@ -374,7 +336,7 @@ async fn a_bad_configuration_is_refused_with_what_to_fix(host: TestHost) {
 
 async fn a_member_of_another_branch_cannot_check_in(host: TestHost) {
     set_up(&host).await;
-    let start = cst(2026, 3, 5, 14);
+    let start = cst_ms(2026, 3, 5, 14);
     let id = activity(&host, "b1", "general-meeting", start, start + HOUR).await;
     host.clock().set_ms(start);
     let r = check_in(&host, "other", &id).await;
@@ -465,7 +427,7 @@ async fn in_service_members_register_leave_and_join_themed_days_and_committees_a
     let svc = json!({"branch": "b1", "name": "周服务", "work_unit": "区财政局"});
     posted(&host, "svc", "/in-service", svc, StatusCode::CREATED).await;
 
-    let start = cst(2026, 3, 5, 14);
+    let start = cst_ms(2026, 3, 5, 14);
     let committee = activity(&host, "b1", "committee-meeting", start, start + HOUR).await;
     let general = activity(&host, "b1", "general-meeting", start, start + HOUR).await;
     let themed = activity(&host, "b1", "themed-day", start, start + HOUR).await;
@@ -498,7 +460,7 @@ async fn in_service_members_register_leave_and_join_themed_days_and_committees_a
 
 async fn leave_and_absence_are_told_apart(host: TestHost) {
     set_up(&host).await;
-    let start = cst(2026, 3, 5, 14);
+    let start = cst_ms(2026, 3, 5, 14);
     let id = activity(&host, "b1", "general-meeting", start, start + HOUR).await;
     host.clock().set_ms(start - DAY);
     let leave = |who: &'static str| {
@@ -582,7 +544,7 @@ async fn leave_and_absence_are_told_apart(host: TestHost) {
     expect(&leave("m3").await, StatusCode::CONFLICT);
     expect(&check_in(&host, "com", &id).await, StatusCode::CREATED);
 
-    host.clock().set_ms(cst(2026, 4, 1, 9));
+    host.clock().set_ms(cst_ms(2026, 4, 1, 9));
     let r = report(&host, "sec", "period=2026-03").await;
     let counts = |id: &str| {
         let m = member(&r, id);
@@ -611,7 +573,7 @@ async fn leave_and_absence_are_told_apart(host: TestHost) {
 
 async fn records_by_hand_say_so_and_change_points_by_new_ledger_entries(host: TestHost) {
     set_up(&host).await;
-    let start = cst(2026, 3, 5, 14);
+    let start = cst_ms(2026, 3, 5, 14);
     let id = activity(&host, "b1", "general-meeting", start, start + HOUR).await;
     host.clock().set_ms(start);
     expect(&check_in(&host, "m1", &id).await, StatusCode::CREATED);
@@ -706,7 +668,7 @@ async fn records_by_hand_say_so_and_change_points_by_new_ledger_entries(host: Te
 
 async fn the_ledger_is_corrected_by_new_entries_and_never_changed(host: TestHost) {
     set_up(&host).await;
-    let start = cst(2026, 3, 5, 14);
+    let start = cst_ms(2026, 3, 5, 14);
     let id = activity(&host, "b1", "lecture", start, start + HOUR).await;
     host.clock().set_ms(start);
     expect(&check_in(&host, "m1", &id).await, StatusCode::CREATED);
@@ -775,7 +737,7 @@ async fn the_ledger_is_corrected_by_new_entries_and_never_changed(host: TestHost
     let own = ledger(&host, "m2", "period=2026-03&member=r.r-m1").await;
     assert_eq!(own["member"], "r.r-m2");
     assert_eq!(own["entries"], json!([]));
-    host.clock().set_ms(cst(2026, 4, 1, 0));
+    host.clock().set_ms(cst_ms(2026, 4, 1, 0));
     assert_eq!(
         member(&report(&host, "sec", "period=2026-03").await, "r.r-m1")["points"],
         1.5
@@ -810,7 +772,7 @@ async fn volunteer_hours_earn_points_once_the_secretary_confirms_them(host: Test
     )
     .await;
     let task = task["id"].as_str().unwrap_or_default().to_owned();
-    host.clock().set_ms(cst(2026, 3, 8, 18));
+    host.clock().set_ms(cst_ms(2026, 3, 8, 18));
     let hours = format!("/tasks/{task}/hours");
     let log = |who: &'static str, body: Value| {
         let host = &host;
@@ -950,10 +912,10 @@ async fn compliance_per_month_and_quarter_matches_the_hand_computed_fixture(host
         ("group-meeting", (2026, 4, 1, 7)),
         ("group-meeting", (2026, 4, 20, 9)),
     ] {
-        let start = cst(y, m, d, h);
+        let start = cst_ms(y, m, d, h);
         activity(&host, "b1", kind, start, start + HOUR).await;
     }
-    host.clock().set_ms(cst(2026, 4, 2, 12));
+    host.clock().set_ms(cst_ms(2026, 4, 2, 12));
 
     let march = report(&host, "admin", "period=2026-03").await;
     let row = |r: &Value, kind: &str| {
@@ -1098,7 +1060,7 @@ async fn march_fixture(host: &TestHost) {
     )
     .await;
     expect(&r, StatusCode::CREATED);
-    let start = cst(2026, 3, 5, 14);
+    let start = cst_ms(2026, 3, 5, 14);
     let general = activity(host, "b1", "general-meeting", start, start + HOUR).await;
     let themed = activity(host, "b1", "themed-day", start + DAY, start + DAY + HOUR).await;
     host.clock().set_ms(start - DAY);
@@ -1149,7 +1111,7 @@ async fn march_fixture(host: &TestHost) {
         &post(host, "sec", &format!("/hours/{id}/confirm"), Value::Null).await,
         StatusCode::OK,
     );
-    host.clock().set_ms(cst(2026, 4, 1, 9));
+    host.clock().set_ms(cst_ms(2026, 4, 1, 9));
 }
 
 async fn the_branch_report_counts_attendance_hours_and_ranks_points_in_json_and_csv(
@@ -1379,7 +1341,7 @@ async fn without_read_organisations_the_app_is_denied_and_says_which_permission(
 
 async fn only_the_secretary_or_an_administrator_organises(host: TestHost) {
     set_up(&host).await;
-    let start = cst(2026, 3, 5, 14);
+    let start = cst_ms(2026, 3, 5, 14);
     let body = json!({"kind": "lecture", "title": "党课", "starts_at_ms": start, "ends_at_ms": start + HOUR});
     expect(
         &post(&host, "m1", "/branches/b1/activities", body.clone()).await,
@@ -1398,12 +1360,7 @@ async fn only_the_secretary_or_an_administrator_organises(host: TestHost) {
         StatusCode::CREATED,
     );
     let r = host
-        .request_as(
-            None,
-            Method::GET,
-            &format!("/d/{D}/apps/party-building/branches"),
-            "",
-        )
+        .get_as(None, &format!("/d/{D}/apps/party-building/branches"))
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
     // Bad input is refused with what is allowed, and stores nothing.
@@ -1455,10 +1412,8 @@ async fn only_the_secretary_or_an_administrator_organises(host: TestHost) {
 }
 
 async fn inbox(host: &TestHost, who: &str) -> Vec<Value> {
-    let token = token(host, who).await;
-    let r = host
-        .request_as(Some(&token), Method::GET, "/api/v1/inbox", "")
-        .await;
+    let token = host.token(who).await;
+    let r = host.get_as(Some(&token), "/api/v1/inbox").await;
     expect(&r, StatusCode::OK)["notifications"]
         .as_array()
         .cloned()

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine as _;
 use hutong_host::PlatformError;
 use hutong_host::manifest::Permission;
@@ -23,141 +23,133 @@ description = "no SDK"
 host-api = "^0.1"
 "#;
 
+/// What is wrong, the district, manifest, component and grant, and what
+/// the refusal must say.
+type BadInstall<'a> = (&'a str, &'a str, String, &'a str, &'a [Permission], &'a str);
+
 async fn every_bad_install_is_refused_and_changes_nothing(host: TestHost) {
     host.district("east").await;
     host.install_test_app("east", "test-app", true, "").await;
-    let before = host
-        .opened
-        .platform
-        .store()
-        .row_counts()
-        .await
-        .expect("counts");
+    let before = host.row_counts().await;
     let good = test_app_manifest("fresh-app", "");
 
-    let mut cases: Vec<(&str, Result<_, PlatformError>, &str)> = Vec::new();
     let tmp = host.dir().join("not-a-component.wasm");
     std::fs::write(&tmp, b"this is not wasm").expect("write");
-    cases.push((
-        "not a component",
-        host.install("east", &good, tmp.to_str().expect("path"), &[])
-            .await,
-        "magic bytes",
-    ));
     let core = host.dir().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").expect("write");
-    cases.push((
-        "a core module",
-        host.install("east", &good, core.to_str().expect("path"), &[])
-            .await,
-        "core WebAssembly module",
-    ));
-    cases.push((
-        "component for another world",
-        host.install(
+    let (tmp, core) = (tmp.to_str().expect("path"), core.to_str().expect("path"));
+    let kv: &[Permission] = &[Permission::Kv];
+    let table: Vec<BadInstall> = vec![
+        (
+            "not a component",
             "east",
-            &RAW_MANIFEST.replace("raw-app", "cli-command"),
+            good.clone(),
+            tmp,
+            &[],
+            "magic bytes",
+        ),
+        (
+            "a core module",
+            "east",
+            good.clone(),
+            core,
+            &[],
+            "core WebAssembly module",
+        ),
+        (
+            "component for another world",
+            "east",
+            RAW_MANIFEST.replace("raw-app", "cli-command"),
             components::CLI_COMMAND,
             &[],
-        )
-        .await,
-        "is not a Hutong app",
-    ));
-    cases.push((
-        "unsatisfiable import",
-        host.install(
+            "is not a Hutong app",
+        ),
+        (
+            "unsatisfiable import",
             "east",
-            &RAW_MANIFEST.replace("raw-app", "foreign-import"),
+            RAW_MANIFEST.replace("raw-app", "foreign-import"),
             components::FOREIGN_IMPORT,
             &[],
-        )
-        .await,
-        "acme:widgets/gadgets",
-    ));
-    cases.push((
-        "manifest that does not parse",
-        host.install("east", "name = [", components::TEST_APP, &[])
-            .await,
-        "does not parse",
-    ));
-    cases.push((
-        "unknown permission",
-        host.install(
+            "acme:widgets/gadgets",
+        ),
+        (
+            "manifest that does not parse",
             "east",
-            &good.replace("[permissions]", "[permissions]\ncamera = \"watch\""),
+            "name = [".to_owned(),
             components::TEST_APP,
             &[],
-        )
-        .await,
-        "unknown permission `camera`",
-    ));
-    cases.push((
-        "incompatible API requirement",
-        host.install(
+            "does not parse",
+        ),
+        (
+            "unknown permission",
             "east",
-            &good.replace("host-api = \"^0.1\"", "host-api = \"^2.0\""),
+            good.replace("[permissions]", "[permissions]\ncamera = \"watch\""),
             components::TEST_APP,
             &[],
-        )
-        .await,
-        "requires host API ^2.0",
-    ));
-    cases.push((
-        "already installed",
-        host.install(
+            "unknown permission `camera`",
+        ),
+        (
+            "incompatible API requirement",
             "east",
-            &test_app_manifest("test-app", ""),
+            good.replace("host-api = \"^0.1\"", "host-api = \"^2.0\""),
             components::TEST_APP,
             &[],
-        )
-        .await,
-        "already installed",
-    ));
-    cases.push((
-        "district that does not exist",
-        host.install("nowhere", &good, components::TEST_APP, &[])
-            .await,
-        "district `nowhere` does not exist",
-    ));
-    cases.push((
-        "import without a declared permission",
-        host.install(
+            "requires host API ^2.0",
+        ),
+        (
+            "already installed",
             "east",
-            &good.replace("kv =", "# kv ="),
+            test_app_manifest("test-app", ""),
             components::TEST_APP,
             &[],
-        )
-        .await,
-        "declares none of its permissions (kv)",
-    ));
-    cases.push((
-        "declared permission the component never uses",
-        host.install(
+            "already installed",
+        ),
+        (
+            "district that does not exist",
+            "nowhere",
+            good.clone(),
+            components::TEST_APP,
+            &[],
+            "district `nowhere` does not exist",
+        ),
+        (
+            "import without a declared permission",
             "east",
-            &format!("{RAW_MANIFEST}\n[permissions]\nkv = \"just in case\""),
+            good.replace("kv =", "# kv ="),
+            components::TEST_APP,
+            &[],
+            "declares none of its permissions (kv)",
+        ),
+        (
+            "declared permission the component never uses",
+            "east",
+            format!("{RAW_MANIFEST}\n[permissions]\nkv = \"just in case\""),
             components::RAW_APP,
             &[],
-        )
-        .await,
-        "never imports hutong:platform/kv",
-    ));
-    cases.push((
-        "grant of an undeclared permission",
-        host.install("east", RAW_MANIFEST, components::RAW_APP, &[Permission::Kv])
-            .await,
-        "cannot grant `kv`",
-    ));
-    cases.push((
-        "limit beyond the platform maximum",
-        host.install(
+            "never imports hutong:platform/kv",
+        ),
+        (
+            "grant of an undeclared permission",
             "east",
-            &test_app_manifest("fresh-app", "[limits]\nmemory-mib = 4096"),
+            RAW_MANIFEST.to_owned(),
+            components::RAW_APP,
+            kv,
+            "cannot grant `kv`",
+        ),
+        (
+            "limit beyond the platform maximum",
+            "east",
+            test_app_manifest("fresh-app", "[limits]\nmemory-mib = 4096"),
             components::TEST_APP,
             &[],
-        )
-        .await,
-        "memory-mib = 4096",
-    ));
+            "memory-mib = 4096",
+        ),
+    ];
+    let mut cases: Vec<(&str, Result<_, PlatformError>, &str)> = Vec::new();
+    for (what, district, manifest, component, grant, needle) in table {
+        let result = host.install(district, &manifest, component, grant).await;
+        cases.push((what, result, needle));
+    }
 
     for (what, result, needle) in cases {
         let err = match result {
@@ -168,13 +160,7 @@ async fn every_bad_install_is_refused_and_changes_nothing(host: TestHost) {
             err.contains(needle),
             "{what}: message `{err}` lacks `{needle}`"
         );
-        let after = host
-            .opened
-            .platform
-            .store()
-            .row_counts()
-            .await
-            .expect("counts");
+        let after = host.row_counts().await;
         assert_eq!(before, after, "{what}: the database changed");
     }
 }
@@ -284,23 +270,15 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 async fn installs_through_the_api_and_lists_them(host: TestHost) {
     let r = host
-        .request(
-            Method::POST,
-            "/api/v1/districts",
-            r#"{"id":"east","name":"East"}"#,
-        )
+        .post("/api/v1/districts", r#"{"id":"east","name":"East"}"#)
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let r = host
-        .request(
-            Method::POST,
-            "/api/v1/districts",
-            r#"{"id":"east","name":"East"}"#,
-        )
+        .post("/api/v1/districts", r#"{"id":"east","name":"East"}"#)
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     let r = host
-        .request(Method::POST, "/api/v1/districts", r#"{"id":"East Side"}"#)
+        .post("/api/v1/districts", r#"{"id":"East Side"}"#)
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
@@ -317,11 +295,7 @@ async fn installs_through_the_api_and_lists_them(host: TestHost) {
         "grant": ["kv"],
     });
     let r = host
-        .request(
-            Method::POST,
-            "/api/v1/districts/east/installs",
-            body.to_string(),
-        )
+        .post("/api/v1/districts/east/installs", body.to_string())
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let installed = r.json();
@@ -329,25 +303,17 @@ async fn installs_through_the_api_and_lists_them(host: TestHost) {
     assert_eq!(installed["status"], "active");
 
     let r = host
-        .request(
-            Method::POST,
-            "/api/v1/districts/east/installs",
-            body.to_string(),
-        )
+        .post("/api/v1/districts/east/installs", body.to_string())
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
 
     let bad = serde_json::json!({"manifest": "name = \"x\"", "component_base64": "***"});
     let r = host
-        .request(
-            Method::POST,
-            "/api/v1/districts/east/installs",
-            bad.to_string(),
-        )
+        .post("/api/v1/districts/east/installs", bad.to_string())
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
     let r = host
-        .request(Method::POST, "/api/v1/districts/east/installs", "{not json")
+        .post("/api/v1/districts/east/installs", "{not json")
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(
@@ -392,11 +358,7 @@ async fn installs_through_the_api_and_lists_them(host: TestHost) {
     assert!(metrics.contains("hutong_app_call_duration_seconds_bucket"));
 
     let r = host
-        .request(
-            Method::DELETE,
-            "/api/v1/districts/east/installs/test-app",
-            "",
-        )
+        .delete("/api/v1/districts/east/installs/test-app")
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(

@@ -37,9 +37,7 @@ async fn the_api_refuses_callers_without_a_valid_token(host: TestHost) {
             "not valid",
         ),
     ] {
-        let r = host
-            .request_as(token, Method::GET, "/api/v1/districts", "")
-            .await;
+        let r = host.get_as(token, "/api/v1/districts").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{token:?}");
         assert_eq!(r.headers["www-authenticate"], "Bearer");
         assert!(r.text().contains(needle), "{token:?}: {}", r.text());
@@ -48,13 +46,9 @@ async fn the_api_refuses_callers_without_a_valid_token(host: TestHost) {
     let token = host.account("ana", Role::DistrictAdmin, Some("east")).await;
     let forged = format!("{}{}", &token[..token.len() - 4], "0000");
     assert_ne!(forged, token);
-    let r = host
-        .request_as(Some(&forged), Method::GET, "/api/v1/me", "")
-        .await;
+    let r = host.get_as(Some(&forged), "/api/v1/me").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let me = host
-        .request_as(Some(&token), Method::GET, "/api/v1/me", "")
-        .await;
+    let me = host.get_as(Some(&token), "/api/v1/me").await;
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.json()["account_id"], "ana");
     assert_eq!(me.json()["role"], "district-admin");
@@ -68,9 +62,7 @@ async fn expired_revoked_and_disabled_tokens_are_refused(host: TestHost) {
     // Expired: a token whose expiry has passed.
     let token = host.account("old", Role::DistrictAdmin, Some("east")).await;
     let id = &token[4..20];
-    let ok = host
-        .request_as(Some(&token), Method::GET, "/api/v1/me", "")
-        .await;
+    let ok = host.get_as(Some(&token), "/api/v1/me").await;
     assert_eq!(ok.status, StatusCode::OK);
     let record = store.get_token(id).await.expect("token");
     let secret = &token[21..];
@@ -80,26 +72,17 @@ async fn expired_revoked_and_disabled_tokens_are_refused(host: TestHost) {
         .await
         .expect("stale token");
     let stale = format!("htk_feedfacefeedface_{secret}");
-    let r = host
-        .request_as(Some(&stale), Method::GET, "/api/v1/me", "")
-        .await;
+    let r = host.get_as(Some(&stale), "/api/v1/me").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.text().contains("expired"), "{}", r.text());
     assert!(record.expires_at > hutong_host::store::now_ms());
 
     // Revoked, by its owner through the API.
     let r = host
-        .request_as(
-            Some(&token),
-            Method::DELETE,
-            &format!("/api/v1/tokens/{id}"),
-            "",
-        )
+        .delete_as(Some(&token), &format!("/api/v1/tokens/{id}"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let r = host
-        .request_as(Some(&token), Method::GET, "/api/v1/me", "")
-        .await;
+    let r = host.get_as(Some(&token), "/api/v1/me").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.text().contains("revoked"), "{}", r.text());
 
@@ -109,36 +92,23 @@ async fn expired_revoked_and_disabled_tokens_are_refused(host: TestHost) {
     let stranger = host.account("stranger", Role::Resident, Some("east")).await;
     for id in [other_id, "0123456789abcdef"] {
         let r = host
-            .request_as(
-                Some(&stranger),
-                Method::DELETE,
-                &format!("/api/v1/tokens/{id}"),
-                "",
-            )
+            .delete_as(Some(&stranger), &format!("/api/v1/tokens/{id}"))
             .await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{id}: {}", r.text());
     }
     assert_eq!(
-        host.request_as(Some(&other), Method::GET, "/api/v1/me", "")
-            .await
-            .status,
+        host.get_as(Some(&other), "/api/v1/me").await.status,
         StatusCode::OK
     );
 
     // Disabled account: every token stops.
     let worker = host.account("wang", Role::Worker, Some("east")).await;
-    let r = host
-        .request(Method::POST, "/api/v1/accounts/wang/disable", "")
-        .await;
+    let r = host.post("/api/v1/accounts/wang/disable", "").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let r = host
-        .request_as(Some(&worker), Method::GET, "/api/v1/me", "")
-        .await;
+    let r = host.get_as(Some(&worker), "/api/v1/me").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.text().contains("disabled"), "{}", r.text());
-    let r = host
-        .request(Method::POST, "/api/v1/accounts/wang/tokens", "{}")
-        .await;
+    let r = host.post("/api/v1/accounts/wang/tokens", "{}").await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
 }
 
@@ -160,18 +130,11 @@ async fn a_district_admin_acts_only_in_their_district(host: TestHost) {
     let east = host
         .account("east-admin", Role::DistrictAdmin, Some("east"))
         .await;
-    let before = host
-        .opened
-        .platform
-        .store()
-        .row_counts()
-        .await
-        .expect("counts");
+    let before = host.row_counts().await;
 
     let r = host
-        .request_as(
+        .post_as(
             Some(&east),
-            Method::POST,
             "/api/v1/districts/west/installs",
             install_body("test-app"),
         )
@@ -179,19 +142,13 @@ async fn a_district_admin_acts_only_in_their_district(host: TestHost) {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert!(r.text().contains("district `east` only"), "{}", r.text());
     assert_eq!(
-        host.opened
-            .platform
-            .store()
-            .row_counts()
-            .await
-            .expect("counts"),
+        host.row_counts().await,
         before,
         "a refused install changes nothing"
     );
     let r = host
-        .request_as(
+        .post_as(
             Some(&east),
-            Method::POST,
             "/api/v1/districts/east/installs",
             install_body("test-app"),
         )
@@ -216,44 +173,37 @@ async fn a_district_admin_acts_only_in_their_district(host: TestHost) {
     }
     // Their own district's accounts, yes; a platform administrator, no.
     let r = host
-        .request_as(
+        .post_as(
             Some(&east),
-            Method::POST,
             "/api/v1/accounts",
             r#"{"id":"li","role":"worker","district":"east"}"#,
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let r = host
-        .request_as(
+        .post_as(
             Some(&east),
-            Method::POST,
             "/api/v1/accounts",
             r#"{"id":"boss","role":"platform-admin"}"#,
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = host
-        .request_as(
+        .post_as(
             Some(&east),
-            Method::POST,
             "/api/v1/accounts",
             r#"{"id":"spy","role":"worker","district":"west"}"#,
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // They see only their own district.
-    let listed = host
-        .request_as(Some(&east), Method::GET, "/api/v1/districts", "")
-        .await
-        .json();
+    let listed = host.get_as(Some(&east), "/api/v1/districts").await.json();
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
     assert_eq!(listed[0]["id"], "east");
     // A token for their worker, shown once; its secret is not stored.
     let r = host
-        .request_as(
+        .post_as(
             Some(&east),
-            Method::POST,
             "/api/v1/accounts/li/tokens",
             r#"{"label":"phone","expires_in_days":30}"#,
         )
@@ -261,14 +211,11 @@ async fn a_district_admin_acts_only_in_their_district(host: TestHost) {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let issued = r.json();
     let token = issued["token"].as_str().expect("token").to_owned();
-    let listed = host
-        .request_as(Some(&east), Method::GET, "/api/v1/accounts/li/tokens", "")
-        .await;
+    let listed = host.get_as(Some(&east), "/api/v1/accounts/li/tokens").await;
     assert!(!listed.text().contains(&token[21..]), "{}", listed.text());
     let r = host
-        .request_as(
+        .post_as(
             Some(&east),
-            Method::POST,
             "/api/v1/accounts/li/tokens",
             r#"{"expires_in_days":1000}"#,
         )
@@ -280,27 +227,14 @@ async fn an_auditor_reads_but_changes_nothing(host: TestHost) {
     host.district("east").await;
     host.install_test_app("east", "test-app", true, "").await;
     let auditor = host.account("audit", Role::Auditor, Some("east")).await;
-    let before = host
-        .opened
-        .platform
-        .store()
-        .row_counts()
-        .await
-        .expect("counts");
+    let before = host.row_counts().await;
 
     let r = host
-        .request_as(
-            Some(&auditor),
-            Method::GET,
-            "/api/v1/districts/east/installs",
-            "",
-        )
+        .get_as(Some(&auditor), "/api/v1/districts/east/installs")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()[0]["app"], "test-app");
-    let r = host
-        .request_as(Some(&auditor), Method::GET, "/api/v1/accounts", "")
-        .await;
+    let r = host.get_as(Some(&auditor), "/api/v1/accounts").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
 
     for (method, uri, body) in [
@@ -350,15 +284,7 @@ async fn an_auditor_reads_but_changes_nothing(host: TestHost) {
             r.text()
         );
     }
-    assert_eq!(
-        host.opened
-            .platform
-            .store()
-            .row_counts()
-            .await
-            .expect("counts"),
-        before
-    );
+    assert_eq!(host.row_counts().await, before);
     let shown = host
         .get("/api/v1/districts/east/installs/test-app")
         .await
@@ -377,13 +303,12 @@ async fn workers_and_residents_have_no_administrative_access(host: TestHost) {
             "/api/v1/districts/east/installs/test-app",
             "/api/v1/accounts",
         ] {
-            let r = host.request_as(Some(token), Method::GET, uri, "").await;
+            let r = host.get_as(Some(token), uri).await;
             assert_eq!(r.status, StatusCode::FORBIDDEN, "{uri}: {}", r.text());
         }
         let r = host
-            .request_as(
+            .post_as(
                 Some(token),
-                Method::POST,
                 "/api/v1/districts/east/installs/test-app/suspend",
                 "",
             )
@@ -392,24 +317,17 @@ async fn workers_and_residents_have_no_administrative_access(host: TestHost) {
         // Other accounts are "not found", whether they exist or not.
         for id in ["root", "nobody-at-all"] {
             let r = host
-                .request_as(
-                    Some(token),
-                    Method::GET,
-                    &format!("/api/v1/accounts/{id}"),
-                    "",
-                )
+                .get_as(Some(token), &format!("/api/v1/accounts/{id}"))
                 .await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{id}: {}", r.text());
         }
         // They may see who they are and their district.
         assert_eq!(
-            host.request_as(Some(token), Method::GET, "/api/v1/me", "")
-                .await
-                .status,
+            host.get_as(Some(token), "/api/v1/me").await.status,
             StatusCode::OK
         );
         assert_eq!(
-            host.request_as(Some(token), Method::GET, "/api/v1/districts/east", "")
+            host.get_as(Some(token), "/api/v1/districts/east")
                 .await
                 .status,
             StatusCode::OK
@@ -427,25 +345,18 @@ async fn apps_see_their_districts_callers_and_anonymous_callers_only_on_public_r
     let outsider = host.account("li", Role::Resident, Some("west")).await;
 
     // Anonymous: public routes only.
-    let r = host
-        .request_as(None, Method::GET, "/d/east/apps/test-app/echo", "")
-        .await;
+    let r = host.get_as(None, "/d/east/apps/test-app/echo").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
     assert_eq!(r.headers["www-authenticate"], "Bearer");
     let r = host
-        .request_as(None, Method::GET, "/d/east/apps/test-app/echo/public/x", "")
+        .get_as(None, "/d/east/apps/test-app/echo/public/x")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["caller"], serde_json::Value::Null);
 
     // A resident of the district: the app learns who, never the token.
     let r = host
-        .request_as(
-            Some(&resident),
-            Method::GET,
-            "/d/east/apps/test-app/echo",
-            "",
-        )
+        .get_as(Some(&resident), "/d/east/apps/test-app/echo")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let caller = &r.json()["caller"];
@@ -457,21 +368,11 @@ async fn apps_see_their_districts_callers_and_anonymous_callers_only_on_public_r
 
     // Someone of another district: refused, or anonymous on public routes.
     let r = host
-        .request_as(
-            Some(&outsider),
-            Method::GET,
-            "/d/east/apps/test-app/echo",
-            "",
-        )
+        .get_as(Some(&outsider), "/d/east/apps/test-app/echo")
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     let r = host
-        .request_as(
-            Some(&outsider),
-            Method::GET,
-            "/d/east/apps/test-app/echo/public/x",
-            "",
-        )
+        .get_as(Some(&outsider), "/d/east/apps/test-app/echo/public/x")
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["caller"], serde_json::Value::Null);
@@ -483,24 +384,14 @@ async fn apps_see_their_districts_callers_and_anonymous_callers_only_on_public_r
         "/echo/public%2F..%2Fx",
     ] {
         let r = host
-            .request_as(
-                None,
-                Method::GET,
-                &format!("/d/east/apps/test-app{path}"),
-                "",
-            )
+            .get_as(None, &format!("/d/east/apps/test-app{path}"))
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.text());
     }
 
     // A bad token is refused even on a public route.
     let r = host
-        .request_as(
-            Some("garbage"),
-            Method::GET,
-            "/d/east/apps/test-app/ping",
-            "",
-        )
+        .get_as(Some("garbage"), "/d/east/apps/test-app/ping")
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }

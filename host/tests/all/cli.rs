@@ -1,30 +1,9 @@
 //! The `hutong` binary's verbs, run as an administrator would, against a
 //! fresh data directory and the example app built from source.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ lives in the repository")
-        .to_path_buf()
-}
-
-/// The example app, built by `scripts/build-apps` or the tests crate's build
-/// script (both run before this test in `scripts/test`).
-fn hello_component() -> PathBuf {
-    let guests = std::env::var_os("HUTONG_GUEST_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target").join("guests"));
-    let path = guests.join("wasm32-wasip2/release/hello.wasm");
-    assert!(
-        path.exists(),
-        "{} is missing: run `bash scripts/build-apps` first",
-        path.display()
-    );
-    path
-}
+use crate::support::{failed, guest, repo, succeeded};
 
 struct Cli {
     data: tempfile::TempDir,
@@ -49,26 +28,18 @@ impl Cli {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "hutong {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(args, self.run(args))
     }
 
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "hutong {args:?} succeeded");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        failed(args, self.run(args))
     }
 }
 
 #[test]
 fn administers_districts_and_installs() {
     let cli = Cli::new();
-    let component = hello_component();
+    let component = guest("hello.wasm");
     let component = component.to_str().expect("utf-8 path");
     let manifest = repo().join("examples/hello/hutong.toml");
     let manifest = manifest.to_str().expect("utf-8 path");
@@ -263,7 +234,7 @@ fn manages_accounts_tokens_data_and_audits() {
     );
 
     // Audits of a district with an install: grants with reasons.
-    let component = hello_component();
+    let component = guest("hello.wasm");
     let manifest = repo().join("examples/hello/hutong.toml");
     cli.ok(&[
         "install",

@@ -3,19 +3,18 @@
 //! the case watcher being told of each transition, in order, retried and
 //! finally set aside when it keeps failing, by one host process or several.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use hutong_host::cases::{Action, Assignee};
-use hutong_host::community::import::{self, Format};
-use hutong_host::community::{Record, sample};
+use hutong_host::community::Record;
 use hutong_host::identity::{Caller, Role};
 use hutong_host::manifest::{Manifest, Permission};
 use hutong_host::platform::{
-    CaseActor, CaseCommand, CaseReport, DeliveryReport, MAX_ATTEMPTS, NoticeCounts,
-    SUSPENDED_RETRY_MS, retry_pause_ms,
+    CaseActor, CaseReport, DeliveryReport, MAX_ATTEMPTS, NoticeCounts, SUSPENDED_RETRY_MS,
+    retry_pause_ms,
 };
 use hutong_host::store::{AccessEntry, CaseFilter, Category};
 use hutong_host::{InstallRequest, Platform};
-use hutong_tests::{TestHost, components, on_both_backends, test_app_manifest};
+use hutong_tests::{TestHost, case_command, components, on_both_backends, test_app_manifest};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -50,17 +49,9 @@ const ALL: &[Permission] = &[
 
 /// A district with the sample community data and one case category.
 async fn district(host: &TestHost) -> Vec<Record> {
-    host.district("east").await;
-    let platform = &host.opened.platform;
-    platform
-        .import_data(
-            "east",
-            &import::to_json_lines(&sample::sample_district(1)),
-            Format::JsonLines,
-        )
-        .await
-        .expect("import sample");
-    platform
+    let records = host.sample_district("east").await;
+    host.opened
+        .platform
         .put_category(
             "east",
             Category {
@@ -72,7 +63,7 @@ async fn district(host: &TestHost) -> Vec<Record> {
         )
         .await
         .expect("category");
-    platform.export_data("east").await.expect("export")
+    records
 }
 
 /// A resident of `community`.
@@ -86,24 +77,13 @@ fn resident_of(records: &[Record], community: &str) -> String {
         .expect("a resident of the community")
 }
 
-async fn install(host: &TestHost, name: &str, grants: &[Permission]) {
-    host.install(
-        "east",
-        &test_app_manifest(name, ""),
-        components::TEST_APP,
-        grants,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("install {name}: {e}"));
-}
-
 fn app(name: &str, route: &str) -> String {
     format!("/d/east/apps/{name}{route}")
 }
 
 /// Open a case through the app; the response.
 async fn open_via(host: &TestHost, name: &str, report: Value) -> hutong_tests::TestResponse {
-    host.request(Method::POST, &app(name, "/cases/open"), report.to_string())
+    host.post(&app(name, "/cases/open"), report.to_string())
         .await
 }
 
@@ -137,17 +117,7 @@ async fn worker(host: &TestHost) -> CaseActor {
 async fn act(platform: &Platform, actor: &CaseActor, id: i64, action: Action, note: Option<&str>) {
     let assignee = matches!(action, Action::Dispatch).then(|| Assignee::Worker("w1".into()));
     platform
-        .act_on_case(
-            "east",
-            id,
-            actor,
-            CaseCommand {
-                action,
-                note: note.map(str::to_owned),
-                assignee,
-                satisfaction: None,
-            },
-        )
+        .act_on_case("east", id, actor, case_command(action, note, assignee))
         .await
         .unwrap_or_else(|e| panic!("{action} case {id}: {e}"));
 }
@@ -223,7 +193,7 @@ async fn all_cases(platform: &Platform) -> usize {
 
 async fn opening_a_case_works_when_granted(host: TestHost) {
     let records = district(&host).await;
-    install(&host, "care", ALL).await;
+    host.install_app("east", "care", ALL).await;
     let resident = resident_of(&records, "c-xingfu");
 
     let r = open_via(
@@ -290,8 +260,8 @@ async fn opening_a_case_works_when_granted(host: TestHost) {
 
 async fn opening_without_the_grant_is_denied_and_stores_nothing(host: TestHost) {
     district(&host).await;
-    install(
-        &host,
+    host.install_app(
+        "east",
         "reader",
         &[Permission::ReadOwnCases, Permission::CommentCases],
     )
@@ -310,8 +280,8 @@ async fn opening_without_the_grant_is_denied_and_stores_nothing(host: TestHost) 
 
 async fn an_app_reads_its_own_cases_and_gets_not_found_for_any_other(host: TestHost) {
     district(&host).await;
-    install(&host, "care", ALL).await;
-    install(&host, "other", ALL).await;
+    host.install_app("east", "care", ALL).await;
+    host.install_app("east", "other", ALL).await;
     let worker = worker(&host).await;
     let mine = open(&host, "care", "mine").await;
     let theirs = open(&host, "other", "another app's").await;
@@ -352,8 +322,7 @@ async fn an_app_reads_its_own_cases_and_gets_not_found_for_any_other(host: TestH
             assert_eq!(r.json()["error"]["code"], "not_found");
         }
         let r = host
-            .request(
-                Method::POST,
+            .post(
                 &app("care", &format!("/cases/comment?id={id}")),
                 "not mine to comment on",
             )
@@ -386,8 +355,8 @@ async fn an_app_reads_its_own_cases_and_gets_not_found_for_any_other(host: TestH
 
 async fn listing_returns_only_the_apps_own_cases_in_pages(host: TestHost) {
     district(&host).await;
-    install(&host, "care", ALL).await;
-    install(&host, "other", ALL).await;
+    host.install_app("east", "care", ALL).await;
+    host.install_app("east", "other", ALL).await;
     let worker = worker(&host).await;
     let mut mine = Vec::new();
     for n in 0..3 {
@@ -445,7 +414,8 @@ async fn listing_returns_only_the_apps_own_cases_in_pages(host: TestHost) {
 
 async fn reading_and_commenting_need_their_own_grants(host: TestHost) {
     district(&host).await;
-    install(&host, "opener", &[Permission::OpenCases]).await;
+    host.install_app("east", "opener", &[Permission::OpenCases])
+        .await;
     let id = open(&host, "opener", "opened, not readable").await;
     for route in [
         format!("/cases/get?id={id}"),
@@ -457,31 +427,22 @@ async fn reading_and_commenting_need_their_own_grants(host: TestHost) {
         assert!(r.text().contains("read-own-cases"), "{route}: {}", r.text());
     }
     let r = host
-        .request(
-            Method::POST,
-            &app("opener", &format!("/cases/comment?id={id}")),
-            "hello",
-        )
+        .post(&app("opener", &format!("/cases/comment?id={id}")), "hello")
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert!(r.text().contains("comment-cases"), "{}", r.text());
 
-    install(&host, "commenter", ALL).await;
+    host.install_app("east", "commenter", ALL).await;
     let id = open(&host, "commenter", "to be commented on").await;
     let r = host
-        .request(
-            Method::POST,
+        .post(
             &app("commenter", &format!("/cases/comment?id={id}")),
             "The family was called; no answer.",
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let r = host
-        .request(
-            Method::POST,
-            &app("commenter", &format!("/cases/comment?id={id}")),
-            "   ",
-        )
+        .post(&app("commenter", &format!("/cases/comment?id={id}")), "   ")
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
     let events = host
@@ -500,7 +461,7 @@ async fn reading_and_commenting_need_their_own_grants(host: TestHost) {
 
 async fn bad_reports_are_refused_and_store_nothing(host: TestHost) {
     district(&host).await;
-    install(&host, "care", ALL).await;
+    host.install_app("east", "care", ALL).await;
     for (report, needle) in [
         (
             json!({ "category": "potholes", "description": "x" }),
@@ -614,8 +575,8 @@ async fn a_narrowed_install_cannot_open_cases_outside_its_communities(host: Test
 
 async fn the_opening_app_hears_each_transition_in_order_and_no_other_app_does(host: TestHost) {
     district(&host).await;
-    install(&host, "care", ALL).await;
-    install(&host, "other", ALL).await;
+    host.install_app("east", "care", ALL).await;
+    host.install_app("east", "other", ALL).await;
     let platform = &host.opened.platform;
     let worker = worker(&host).await;
     let mine = open(&host, "care", "mine").await;
@@ -678,7 +639,8 @@ async fn the_opening_app_hears_each_transition_in_order_and_no_other_app_does(ho
 
 async fn an_install_without_read_own_cases_is_not_told(host: TestHost) {
     district(&host).await;
-    install(&host, "blind", &[Permission::Kv, Permission::OpenCases]).await;
+    host.install_app("east", "blind", &[Permission::Kv, Permission::OpenCases])
+        .await;
     let platform = &host.opened.platform;
     let worker = worker(&host).await;
     let id = open(&host, "blind", "opened, never followed").await;
@@ -704,7 +666,7 @@ async fn a_failing_watcher_is_retried_then_set_aside_without_holding_up_other_ca
     host: TestHost,
 ) {
     district(&host).await;
-    install(&host, "care", ALL).await;
+    host.install_app("east", "care", ALL).await;
     let platform = &host.opened.platform;
     let clock = platform.store().clock().clone();
     clock.set_ms(1_795_336_200_000);
@@ -712,8 +674,7 @@ async fn a_failing_watcher_is_retried_then_set_aside_without_holding_up_other_ca
     let failing = open(&host, "care", "its watcher fails").await;
     let fine = open(&host, "care", "its watcher works").await;
     let r = host
-        .request(
-            Method::PUT,
+        .put(
             &app("care", &format!("/kv/set?key=watcher/fail/{failing}")),
             "1",
         )
@@ -776,11 +737,10 @@ async fn a_failing_watcher_is_retried_then_set_aside_without_holding_up_other_ca
     // Once the app works again, the later change arrives; the dead one stays
     // set aside.
     let r = host
-        .request(
-            Method::DELETE,
-            &app("care", &format!("/kv/delete?key=watcher/fail/{failing}")),
-            "",
-        )
+        .delete(&app(
+            "care",
+            &format!("/kv/delete?key=watcher/fail/{failing}"),
+        ))
         .await;
     assert_eq!(r.json()["existed"], true);
     clock.advance_ms(retry_pause_ms(MAX_ATTEMPTS));
@@ -804,7 +764,7 @@ async fn a_failing_watcher_is_retried_then_set_aside_without_holding_up_other_ca
 
 async fn a_suspended_watcher_is_told_once_resumed(host: TestHost) {
     district(&host).await;
-    install(&host, "care", ALL).await;
+    host.install_app("east", "care", ALL).await;
     let platform = &host.opened.platform;
     let clock = platform.store().clock().clone();
     clock.set_ms(1_795_336_200_000);
@@ -843,7 +803,7 @@ async fn a_suspended_watcher_is_told_once_resumed(host: TestHost) {
 
 async fn an_uninstalled_apps_notices_are_dropped(host: TestHost) {
     district(&host).await;
-    install(&host, "care", ALL).await;
+    host.install_app("east", "care", ALL).await;
     let platform = &host.opened.platform;
     let worker = worker(&host).await;
     let id = open(&host, "care", "gone").await;
@@ -875,7 +835,7 @@ async fn a_watcher_past_its_deadline_is_stopped_retried_and_counts_toward_suspen
     let worker = worker(&host).await;
     let id = open(&host, "care", "its watcher hangs").await;
     let r = host
-        .request(Method::PUT, &app("care", "/kv/set?key=watcher/loop"), "1")
+        .put(&app("care", "/kv/set?key=watcher/loop"), "1")
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     act(platform, &worker, id, Action::Accept, None).await;
@@ -916,7 +876,7 @@ async fn a_watcher_past_its_deadline_is_stopped_retried_and_counts_toward_suspen
 
 async fn two_processes_tell_each_change_once(host: TestHost) {
     district(&host).await;
-    install(&host, "care", ALL).await;
+    host.install_app("east", "care", ALL).await;
     let platform = &host.opened.platform;
     let worker = worker(&host).await;
     let mut ids = Vec::new();
@@ -957,8 +917,9 @@ async fn two_processes_tell_each_change_once(host: TestHost) {
 
 async fn the_access_log_records_every_case_call(host: TestHost) {
     district(&host).await;
-    install(&host, "care", ALL).await;
-    install(&host, "opener", &[Permission::OpenCases]).await;
+    host.install_app("east", "care", ALL).await;
+    host.install_app("east", "opener", &[Permission::OpenCases])
+        .await;
     let platform = &host.opened.platform;
     let worker = worker(&host).await;
     let id = open(&host, "care", "audited").await;
@@ -971,12 +932,8 @@ async fn the_access_log_records_every_case_call(host: TestHost) {
     ] {
         host.get(&app("care", &route)).await;
     }
-    host.request(
-        Method::POST,
-        &app("care", &format!("/cases/comment?id={id}")),
-        "noted",
-    )
-    .await;
+    host.post(&app("care", &format!("/cases/comment?id={id}")), "noted")
+        .await;
     act(platform, &worker, id, Action::Accept, None).await;
     deliver(platform).await;
     host.get(&app("opener", "/cases/list")).await;

@@ -224,15 +224,6 @@ async fn upgrade(
         .await
 }
 
-async fn counts(host: &TestHost) -> [i64; 4] {
-    host.opened
-        .platform
-        .store()
-        .row_counts()
-        .await
-        .expect("row counts")
-}
-
 /// Assert `result` is the refusal `expected` describes and that nothing was
 /// installed.
 async fn refused<T: std::fmt::Debug>(
@@ -263,7 +254,7 @@ async fn west_saw_the_log(host: &TestHost, registry: &TestRegistry, package: &st
 
 /// A refusal changed no row and installed nothing in east.
 async fn nothing_installed_in_east(host: &TestHost, before: [i64; 4]) {
-    assert_eq!(counts(host).await, before, "a refusal changed nothing");
+    assert_eq!(host.row_counts().await, before, "a refusal changed nothing");
     assert!(
         host.opened
             .platform
@@ -464,7 +455,7 @@ async fn a_yanked_release_is_refused_unless_pinned_exactly(host: TestHost, regis
     trust(&host, "east").await;
     registry.publish(&hello_v("1.2.3"), components::HELLO).await;
     registry.yank("hello", "1.2.3").await;
-    let before = counts(&host).await;
+    let before = host.row_counts().await;
     for request in ["hello@^1.2.3", "hello@~1.2", "hello"] {
         let message = refused(
             &host,
@@ -483,7 +474,7 @@ async fn a_release_for_another_host_api_is_refused(host: TestHost, registry: Tes
     registry
         .publish(&hello("1.0.0", "^0.2", "", ""), components::HELLO)
         .await;
-    let before = counts(&host).await;
+    let before = host.row_counts().await;
     let message = refused(
         &host,
         before,
@@ -515,7 +506,7 @@ async fn a_tampered_component_is_refused(host: TestHost, registry: TestRegistry)
         registry.blob_path(&release.component_sha256),
     )
     .expect("swap blob");
-    let before = counts(&host).await;
+    let before = host.row_counts().await;
     refused(
         &host,
         before,
@@ -547,7 +538,7 @@ async fn a_bad_signature_is_refused(host: TestHost, registry: TestRegistry) {
             r.component_size = raw.len() as u64;
         }
     });
-    let before = counts(&host).await;
+    let before = host.row_counts().await;
     refused(
         &host,
         before,
@@ -565,7 +556,7 @@ async fn a_bad_signature_is_refused(host: TestHost, registry: TestRegistry) {
 async fn an_untrusted_or_revoked_key_is_refused(host: TestHost, registry: TestRegistry) {
     host.district("east").await;
     registry.publish(&hello_v("1.0.0"), components::HELLO).await;
-    let before = counts(&host).await;
+    let before = host.row_counts().await;
     let message = refused(
         &host,
         before,
@@ -595,7 +586,7 @@ async fn an_untrusted_or_revoked_key_is_refused(host: TestHost, registry: TestRe
         .expect("trust");
     host.district("west").await;
     trust(&host, "west").await;
-    let before = counts(&host).await;
+    let before = host.row_counts().await;
     refused(
         &host,
         before,
@@ -614,7 +605,7 @@ async fn an_untrusted_or_revoked_key_is_refused(host: TestHost, registry: TestRe
         .revoke_key("east", &publisher().public().id())
         .await
         .expect("revoke");
-    let before = counts(&host).await;
+    let before = host.row_counts().await;
     refused(
         &host,
         before,
@@ -682,7 +673,7 @@ async fn a_rewound_log_is_refused(host: TestHost, registry: TestRegistry) {
     registry.rewrite_log(|entries| {
         entries.pop();
     });
-    let before = counts(&host).await;
+    let before = host.row_counts().await;
     let err = install(&host, &registry, "hello@^1", &[Permission::Kv])
         .await
         .expect_err("refused");
@@ -712,7 +703,7 @@ async fn a_rewritten_log_is_refused(host: TestHost, registry: TestRegistry) {
         .publish(&hello_as_raw("1.1.0"), components::RAW_APP)
         .await;
     registry.publish(&hello_v("1.2.0"), components::HELLO).await;
-    let before = counts(&host).await;
+    let before = host.row_counts().await;
     let message = refused_in_east(
         &host,
         before,
@@ -979,8 +970,7 @@ async fn the_api_trusts_keys_installs_upgrades_and_rolls_back(host: TestHost) {
         .await;
     let base = "/api/v1/districts/east";
     let post = async |uri: &str, body: serde_json::Value| {
-        host.request(Method::POST, &format!("{base}{uri}"), body.to_string())
-            .await
+        host.post(&format!("{base}{uri}"), body.to_string()).await
     };
     let install_body = serde_json::json!({
         "registry": registry.location, "package": "hello@=1.0.0", "grant": ["kv"],
@@ -1036,11 +1026,10 @@ async fn the_api_trusts_keys_installs_upgrades_and_rolls_back(host: TestHost) {
     assert_eq!(r.json()["granted"], serde_json::json!(["kv"]));
 
     let r = host
-        .request(
-            Method::DELETE,
-            &format!("{base}/trusted-keys/{}", publisher().public().id()),
-            axum::body::Body::empty(),
-        )
+        .delete(&format!(
+            "{base}/trusted-keys/{}",
+            publisher().public().id()
+        ))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let r = host.get(&format!("{base}/trusted-keys")).await;
@@ -1074,7 +1063,7 @@ async fn a_log_entry_edited_in_place_is_refused(host: TestHost, registry: TestRe
 
     // The entry lies before the remembered head, so the proof that 1.0.0 is
     // in the log is where the change shows.
-    let before = counts(&host).await;
+    let before = host.row_counts().await;
     let err = install(&host, &registry, "hello@=1.0.0", &[Permission::Kv])
         .await
         .expect_err("refused");

@@ -4,29 +4,10 @@
 //! yank and index, against the example app built from source.
 
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ lives in the repository")
-        .to_path_buf()
-}
-
-fn hello_component() -> PathBuf {
-    let guests = std::env::var_os("HUTONG_GUEST_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target").join("guests"));
-    let path = guests.join("wasm32-wasip2/release/hello.wasm");
-    assert!(
-        path.exists(),
-        "{} is missing: run `bash scripts/build-apps` first",
-        path.display()
-    );
-    path
-}
+use crate::support::{failed, guest, repo, succeeded};
 
 struct Cli {
     dir: tempfile::TempDir,
@@ -54,19 +35,11 @@ impl Cli {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "hutong {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(args, self.run(args))
     }
 
     fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "hutong {args:?} succeeded");
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        failed(args, self.run(args))
     }
 
     fn manifest(&self, version: &str, schedule: bool) -> String {
@@ -107,7 +80,7 @@ fn publishes_serves_installs_upgrades_and_rolls_back() {
     let cli = Cli {
         dir: tempfile::tempdir().expect("temporary directory"),
     };
-    let component = hello_component();
+    let component = guest("hello.wasm");
     let component = component.to_str().expect("utf-8 path");
     let key = cli.path("publisher.json");
     let registry_dir = cli.path("registry");

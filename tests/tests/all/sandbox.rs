@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use hutong_host::runtime::FailurePolicy;
 use hutong_host::store::InstallStatus;
 use hutong_tests::{Backend, TestHost, on_both_backends};
@@ -18,8 +18,7 @@ async fn answers_with_the_callers_path_query_and_body(host: TestHost) {
     host.district("east").await;
     host.install_test_app("east", "test-app", false, "").await;
     let r = host
-        .request(
-            Method::POST,
+        .post(
             "/d/east/apps/test-app/echo/a/b%20c?x=1&y=two",
             "request body",
         )
@@ -304,11 +303,7 @@ async fn suspends_after_repeated_failures_until_resumed(host: TestHost) {
     assert_eq!(stored.status, InstallStatus::Suspended);
 
     let r = host
-        .request(
-            Method::POST,
-            "/api/v1/districts/east/installs/test-app/resume",
-            "",
-        )
+        .post("/api/v1/districts/east/installs/test-app/resume", "")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(

@@ -2,7 +2,7 @@
 //! atomic insert-if-absent, atomic multi-key commits, limits and the grant
 //! check.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use hutong_tests::{TestHost, on_both_backends};
 
 on_both_backends!(
@@ -28,7 +28,7 @@ async fn works_when_kv_is_granted(host: TestHost) {
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
 
     let r = host
-        .request(Method::PUT, &format!("{base}/kv/set?key=greeting"), "你好")
+        .put(&format!("{base}/kv/set?key=greeting"), "你好")
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let r = host.get(&format!("{base}/kv/get?key=greeting")).await;
@@ -36,7 +36,7 @@ async fn works_when_kv_is_granted(host: TestHost) {
     assert_eq!(r.text(), "你好");
 
     let r = host
-        .request(Method::PUT, &format!("{base}/kv/set?key=greeting"), "hello")
+        .put(&format!("{base}/kv/set?key=greeting"), "hello")
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert_eq!(
@@ -46,21 +46,9 @@ async fn works_when_kv_is_granted(host: TestHost) {
         "hello"
     );
 
-    let r = host
-        .request(
-            Method::DELETE,
-            &format!("{base}/kv/delete?key=greeting"),
-            "",
-        )
-        .await;
+    let r = host.delete(&format!("{base}/kv/delete?key=greeting")).await;
     assert_eq!(r.json()["existed"], true);
-    let r = host
-        .request(
-            Method::DELETE,
-            &format!("{base}/kv/delete?key=greeting"),
-            "",
-        )
-        .await;
+    let r = host.delete(&format!("{base}/kv/delete?key=greeting")).await;
     assert_eq!(r.json()["existed"], false);
     assert_eq!(
         host.get(&format!("{base}/kv/get?key=greeting"))
@@ -76,14 +64,13 @@ async fn lists_keys_by_prefix_in_pages(host: TestHost) {
     let base = "/d/east/apps/test-app";
     for i in 0..25 {
         let r = host
-            .request(Method::PUT, &format!("{base}/kv/set?key=user:{i:02}"), "x")
+            .put(&format!("{base}/kv/set?key=user:{i:02}"), "x")
             .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
     }
     // Neighbours that must not show up under the prefix.
     for key in ["user", "users:1", "uses", "a", "user;"] {
-        host.request(Method::PUT, &format!("{base}/kv/set?key={key}"), "x")
-            .await;
+        host.put(&format!("{base}/kv/set?key={key}"), "x").await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -118,9 +105,7 @@ async fn lists_keys_by_prefix_in_pages(host: TestHost) {
 async fn errors_when_kv_is_not_granted(host: TestHost) {
     host.district("east").await;
     host.install_test_app("east", "test-app", false, "").await;
-    let r = host
-        .request(Method::PUT, "/d/east/apps/test-app/kv/set?key=k", "v")
-        .await;
+    let r = host.put("/d/east/apps/test-app/kv/set?key=k", "v").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert!(
         r.text().contains("kv"),
@@ -135,13 +120,7 @@ async fn errors_when_kv_is_not_granted(host: TestHost) {
     let r = host.get("/d/east/apps/test-app/kv/get?key=k").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // And nothing was written.
-    let counts = host
-        .opened
-        .platform
-        .store()
-        .row_counts()
-        .await
-        .expect("counts");
+    let counts = host.row_counts().await;
     assert_eq!(counts[3], 0, "kv rows");
 }
 
@@ -153,11 +132,7 @@ async fn districts_and_apps_cannot_reach_each_others_keys(host: TestHost) {
     host.install_test_app("east", "other-app", true, "").await;
 
     let r = host
-        .request(
-            Method::PUT,
-            "/d/east/apps/test-app/kv/set?key=secret",
-            "east-only",
-        )
+        .put("/d/east/apps/test-app/kv/set?key=secret", "east-only")
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
 
@@ -176,18 +151,10 @@ async fn districts_and_apps_cannot_reach_each_others_keys(host: TestHost) {
         assert_eq!(r["keys"], serde_json::json!([]), "{uri}");
     }
     // Writing the same key elsewhere does not touch the original.
-    host.request(
-        Method::PUT,
-        "/d/west/apps/test-app/kv/set?key=secret",
-        "west",
-    )
-    .await;
-    host.request(
-        Method::DELETE,
-        "/d/east/apps/other-app/kv/delete?key=secret",
-        "",
-    )
-    .await;
+    host.put("/d/west/apps/test-app/kv/set?key=secret", "west")
+        .await;
+    host.delete("/d/east/apps/other-app/kv/delete?key=secret")
+        .await;
     assert_eq!(
         host.get("/d/east/apps/test-app/kv/get?key=secret")
             .await
@@ -204,8 +171,7 @@ async fn insert_if_absent_has_exactly_one_winner(host: TestHost) {
     for i in 0..16 {
         let host = host.clone();
         tasks.push(tokio::spawn(async move {
-            host.request(
-                Method::POST,
+            host.post(
                 "/d/east/apps/test-app/kv/insert?key=lock",
                 format!("caller-{i}"),
             )
@@ -235,26 +201,18 @@ async fn refuses_oversized_values_and_bad_keys(host: TestHost) {
     // value right above it through the largest body apps accept.
     let too_big = vec![b'x'; (1 << 20) + 1];
     let r = host
-        .request(Method::PUT, "/d/east/apps/test-app/kv/set?key=big", too_big)
+        .put("/d/east/apps/test-app/kv/set?key=big", too_big)
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
     let just_fits = vec![b'x'; 1 << 20];
     let r = host
-        .request(
-            Method::PUT,
-            "/d/east/apps/test-app/kv/set?key=big",
-            just_fits,
-        )
+        .put("/d/east/apps/test-app/kv/set?key=big", just_fits)
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 
     // Values built inside the app: the value limit itself.
     let r = host
-        .request(
-            Method::PUT,
-            "/d/east/apps/test-app/kv/fill?key=gen&bytes=1048577",
-            "",
-        )
+        .put("/d/east/apps/test-app/kv/fill?key=gen&bytes=1048577", "")
         .await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
     assert!(
@@ -270,26 +228,16 @@ async fn refuses_oversized_values_and_bad_keys(host: TestHost) {
         "a refused value is not stored"
     );
     let r = host
-        .request(
-            Method::PUT,
-            "/d/east/apps/test-app/kv/fill?key=gen&bytes=1048576",
-            "",
-        )
+        .put("/d/east/apps/test-app/kv/fill?key=gen&bytes=1048576", "")
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 
     let long_key = "k".repeat(513);
     let r = host
-        .request(
-            Method::PUT,
-            &format!("/d/east/apps/test-app/kv/set?key={long_key}"),
-            "v",
-        )
+        .put(&format!("/d/east/apps/test-app/kv/set?key={long_key}"), "v")
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
-    let r = host
-        .request(Method::PUT, "/d/east/apps/test-app/kv/set?key=", "v")
-        .await;
+    let r = host.put("/d/east/apps/test-app/kv/set?key=", "v").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
 }
 
@@ -297,8 +245,7 @@ async fn uninstall_removes_data_unless_kept(host: TestHost) {
     host.district("east").await;
     let platform = &host.opened.platform;
     host.install_test_app("east", "test-app", true, "").await;
-    host.request(Method::PUT, "/d/east/apps/test-app/kv/set?key=k", "kept")
-        .await;
+    host.put("/d/east/apps/test-app/kv/set?key=k", "kept").await;
 
     platform
         .uninstall("east", "test-app", true)
@@ -327,12 +274,8 @@ async fn uninstall_removes_data_unless_kept(host: TestHost) {
 
 /// Post `ops` to the test app's `kv/commit`.
 async fn commit(host: &TestHost, ops: serde_json::Value) -> hutong_tests::TestResponse {
-    host.request(
-        Method::POST,
-        "/d/east/apps/test-app/kv/commit",
-        ops.to_string(),
-    )
-    .await
+    host.post("/d/east/apps/test-app/kv/commit", ops.to_string())
+        .await
 }
 
 async fn value_of(host: &TestHost, key: &str) -> Option<String> {
@@ -423,13 +366,7 @@ async fn commit_is_denied_without_kv(host: TestHost) {
         "names the permission: {}",
         r.text()
     );
-    let counts = host
-        .opened
-        .platform
-        .store()
-        .row_counts()
-        .await
-        .expect("counts");
+    let counts = host.row_counts().await;
     assert_eq!(counts[3], 0, "kv rows");
 }
 

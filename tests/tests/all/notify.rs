@@ -17,7 +17,9 @@ use hutong_host::community::import::Format;
 use hutong_host::identity::Role;
 use hutong_host::manifest::Permission;
 use hutong_host::platform::notifications::{MAX_ATTEMPTS, NotifyReport, retry_pause_ms};
-use hutong_tests::{TestHost, TestResponse, components, on_both_backends, test_app_manifest};
+use hutong_tests::{
+    TestHost, TestResponse, account_request, components, on_both_backends, test_app_manifest,
+};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -162,43 +164,28 @@ async fn district(host: &TestHost) {
         host.opened
             .platform
             .create_account(AccountRequest {
-                id: id.into(),
-                role,
-                district: Some("east".into()),
-                display_name: String::new(),
                 resident_id: resident.map(str::to_owned),
                 grids: grids.into_iter().map(str::to_owned).collect(),
                 phone: phone.map(str::to_owned),
+                ..account_request(id, role, Some("east"))
             })
             .await
             .expect("account");
     }
 }
 
-async fn token(host: &TestHost, account: &str) -> String {
-    host.opened
-        .platform
-        .issue_token(account, "test", 1)
-        .await
-        .expect("token")
-        .token
-}
-
 async fn install(host: &TestHost, name: &str, grants: &[Permission], communities: Option<&[&str]>) {
-    let manifest =
-        hutong_host::manifest::Manifest::from_toml(&test_app_manifest(name, "")).expect("manifest");
-    host.opened
-        .platform
-        .install(hutong_host::InstallRequest {
-            district: "east".into(),
-            manifest,
-            component: std::fs::read(components::TEST_APP).expect("component"),
-            grant: grants.iter().copied().collect(),
-            config: json!({}),
-            communities: communities.map(|c| c.iter().map(|s| (*s).to_owned()).collect()),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("install {name}: {e}"));
+    let communities = communities.map(|c| c.iter().map(|s| (*s).to_owned()).collect());
+    host.install_with(
+        "east",
+        &test_app_manifest(name, ""),
+        components::TEST_APP,
+        grants,
+        json!({}),
+        communities,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("install {name}: {e}"));
 }
 
 /// Point the district's gateways at `gateway`.
@@ -213,8 +200,7 @@ async fn configure(host: &TestHost, gateway: &Gateway, rate: Option<i64>) {
         settings["rate_per_minute"] = json!(rate);
     }
     let r = host
-        .request(
-            Method::PUT,
+        .put(
             "/api/v1/districts/east/notify/settings",
             settings.to_string(),
         )
@@ -245,8 +231,7 @@ async fn send_text(
     let message = json!({
         "to": to, "channel": channel, "subject": "Notice", "body": body, "key": key,
     });
-    host.request(
-        Method::POST,
+    host.post(
         &format!("/d/east/apps/{app}/notify/send"),
         message.to_string(),
     )
@@ -559,14 +544,14 @@ async fn a_gateway_down_for_good_leaves_a_dead_letter_an_administrator_retries(h
     let id = dead["id"].as_i64().expect("id");
 
     // Only the district's administrators retry.
-    let worker = token(&host, "w1").await;
+    let worker = host.token("w1").await;
     let uri = format!("/api/v1/districts/east/notifications/{id}/retry");
-    let r = host.request_as(Some(&worker), Method::POST, &uri, "").await;
+    let r = host.post_as(Some(&worker), &uri, "").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     gateway.set_status(200);
-    let r = host.request(Method::POST, &uri, "").await;
+    let r = host.post(&uri, "").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let r = host.request(Method::POST, &uri, "").await;
+    let r = host.post(&uri, "").await;
     assert_eq!(
         r.status,
         StatusCode::CONFLICT,
@@ -576,11 +561,7 @@ async fn a_gateway_down_for_good_leaves_a_dead_letter_an_administrator_retries(h
     assert_eq!(deliver(platform).await.delivered, 1);
     assert_eq!(gateway.accepted().len(), 1);
     let r = host
-        .request(
-            Method::POST,
-            "/api/v1/districts/east/notifications/999999/retry",
-            "",
-        )
+        .post("/api/v1/districts/east/notifications/999999/retry", "")
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
 }
@@ -762,14 +743,12 @@ async fn inbox_messages_are_listed_and_marked_read_by_their_recipient_only(host:
     )
     .await;
     sent(&host, "sender", json!({"worker": "w1"}), "inbox", "to-w1").await;
-    let ana = token(&host, "ana").await;
-    let w1 = token(&host, "w1").await;
+    let ana = host.token("ana").await;
+    let w1 = host.token("w1").await;
     let inbox = |token: String| {
         let host = &host;
         async move {
-            let r = host
-                .request_as(Some(&token), Method::GET, "/api/v1/inbox", "")
-                .await;
+            let r = host.get_as(Some(&token), "/api/v1/inbox").await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.text());
             r.json()["notifications"]
                 .as_array()
@@ -786,20 +765,18 @@ async fn inbox_messages_are_listed_and_marked_read_by_their_recipient_only(host:
 
     let id = anas[0]["id"].as_i64().expect("id");
     let uri = format!("/api/v1/inbox/{id}/read");
-    let r = host.request_as(Some(&w1), Method::POST, &uri, "").await;
+    let r = host.post_as(Some(&w1), &uri, "").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "not w1's: {}", r.text());
-    let r = host.request_as(None, Method::POST, &uri, "").await;
+    let r = host.post_as(None, &uri, "").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = host.request_as(Some(&ana), Method::POST, &uri, "").await;
+    let r = host.post_as(Some(&ana), &uri, "").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let read = inbox(ana.clone()).await;
     assert!(read[0]["read_at"].is_i64(), "{read:?}");
-    let r = host
-        .request_as(Some(&ana), Method::GET, "/api/v1/inbox?unread=true", "")
-        .await;
+    let r = host.get_as(Some(&ana), "/api/v1/inbox?unread=true").await;
     assert_eq!(r.json()["notifications"], json!([]));
     // Marking read twice is harmless.
-    let r = host.request_as(Some(&ana), Method::POST, &uri, "").await;
+    let r = host.post_as(Some(&ana), &uri, "").await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
@@ -819,11 +796,7 @@ async fn gateway_settings_are_checked_and_the_secret_never_shown(host: TestHost)
         json!({"rate_per_minute": 0}),
     ] {
         let r = host
-            .request(
-                Method::PUT,
-                "/api/v1/districts/east/notify/settings",
-                bad.to_string(),
-            )
+            .put("/api/v1/districts/east/notify/settings", bad.to_string())
             .await;
         assert_eq!(
             r.status,
@@ -845,10 +818,7 @@ async fn gateway_settings_are_checked_and_the_secret_never_shown(host: TestHost)
     // Accounts list phones masked; the account itself sees its own.
     let list = host.get("/api/v1/accounts?district=east").await.text();
     assert!(!list.contains("13900000001"), "{list}");
-    let w1 = token(&host, "w1").await;
-    let me = host
-        .request_as(Some(&w1), Method::GET, "/api/v1/accounts/w1", "")
-        .await
-        .json();
+    let w1 = host.token("w1").await;
+    let me = host.get_as(Some(&w1), "/api/v1/accounts/w1").await.json();
     assert_eq!(me["phone"], "13900000001");
 }

@@ -2,8 +2,7 @@
 //! of their own grids only; administrators see the district; nobody else.
 
 use axum::http::{Method, StatusCode};
-use hutong_host::community::import::{self, Format};
-use hutong_host::community::{Record, sample};
+use hutong_host::community::Record;
 use hutong_host::identity::Role;
 use hutong_tests::{TestHost, on_both_backends};
 
@@ -14,21 +13,7 @@ on_both_backends!(
 );
 
 async fn setup(host: &TestHost) -> Vec<Record> {
-    host.district("east").await;
-    host.opened
-        .platform
-        .import_data(
-            "east",
-            &import::to_json_lines(&sample::sample_district(1)),
-            Format::JsonLines,
-        )
-        .await
-        .expect("import");
-    host.opened
-        .platform
-        .export_data("east")
-        .await
-        .expect("export")
+    host.sample_district("east").await
 }
 
 fn in_grid<'a>(records: &'a [Record], grid: &str) -> Vec<&'a hutong_host::community::Resident> {
@@ -53,7 +38,7 @@ async fn a_worker_reads_only_the_residents_of_their_grids(host: TestHost) {
         if let Some(c) = &cursor {
             uri.push_str(&format!("&cursor={c}"));
         }
-        let r = host.request_as(Some(&worker), Method::GET, &uri, "").await;
+        let r = host.get_as(Some(&worker), &uri).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         let page = r.json();
         for resident in page["residents"].as_array().expect("residents") {
@@ -71,33 +56,27 @@ async fn a_worker_reads_only_the_residents_of_their_grids(host: TestHost) {
 
     // Asking for another grid gives nothing; one of theirs, in full.
     let other = host
-        .request_as(
+        .get_as(
             Some(&worker),
-            Method::GET,
             "/api/v1/districts/east/residents?grid=c-heping-g1",
-            "",
         )
         .await
         .json();
     assert_eq!(other["residents"], serde_json::json!([]));
     let one = mine[0];
     let r = host
-        .request_as(
+        .get_as(
             Some(&worker),
-            Method::GET,
             &format!("/api/v1/districts/east/residents/{}", one.id),
-            "",
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["name"], one.name.as_str());
     let stranger = in_grid(&records, "c-heping-g1")[0];
     let r = host
-        .request_as(
+        .get_as(
             Some(&worker),
-            Method::GET,
             &format!("/api/v1/districts/east/residents/{}", stranger.id),
-            "",
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -148,10 +127,7 @@ async fn a_worker_edits_their_residents_with_the_import_rules(host: TestHost) {
             r.text()
         );
     }
-    let now = host
-        .request_as(Some(&worker), Method::GET, &uri, "")
-        .await
-        .json();
+    let now = host.get_as(Some(&worker), &uri).await.json();
     assert_eq!(now, edited);
 
     // Moving within their grids is fine; out of them is not.
@@ -220,23 +196,13 @@ async fn only_staff_of_the_district_reach_residents(host: TestHost) {
         .await;
 
     let all = host
-        .request_as(
-            Some(&admin),
-            Method::GET,
-            "/api/v1/districts/east/residents?limit=500",
-            "",
-        )
+        .get_as(Some(&admin), "/api/v1/districts/east/residents?limit=500")
         .await
         .json();
     assert!(all["residents"].as_array().map(Vec::len).unwrap_or(0) > 250);
     for token in [&auditor, &resident, &west_admin, &west_worker] {
         let r = host
-            .request_as(
-                Some(token),
-                Method::GET,
-                "/api/v1/districts/east/residents",
-                "",
-            )
+            .get_as(Some(token), "/api/v1/districts/east/residents")
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     }

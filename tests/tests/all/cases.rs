@@ -5,8 +5,6 @@
 
 use axum::http::{Method, StatusCode};
 use hutong_host::cases::{Action, CaseState};
-use hutong_host::community::import::{self, Format};
-use hutong_host::community::sample;
 use hutong_host::identity::Role;
 use hutong_host::store::{Category, Department};
 use hutong_tests::{TestHost, TestResponse, on_both_backends};
@@ -52,15 +50,8 @@ struct People {
 }
 
 async fn set_up(host: &TestHost) -> People {
-    host.district(D).await;
+    host.sample_district(D).await;
     let p = &host.opened.platform;
-    p.import_data(
-        D,
-        &import::to_json_lines(&sample::sample_district(1)),
-        Format::JsonLines,
-    )
-    .await
-    .expect("sample data");
     for (code, name) in [("road", "Road damage"), ("noise", "Noise")] {
         p.put_category(
             D,
@@ -124,12 +115,7 @@ async fn call(
     uri: &str,
     body: Value,
 ) -> TestResponse {
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    host.request_as(Some(token), method, uri, body).await
+    host.json_as(token, method, uri, body).await
 }
 
 async fn report(host: &TestHost, token: &str, body: Value) -> i64 {
@@ -763,12 +749,7 @@ async fn each_role_sees_and_does_only_what_it_may(host: TestHost) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     // No credentials, no cases.
     let r = host
-        .request_as(
-            None,
-            Method::GET,
-            &format!("/api/v1/districts/{D}/cases"),
-            "",
-        )
+        .get_as(None, &format!("/api/v1/districts/{D}/cases"))
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }

@@ -5,8 +5,7 @@
 //! grants, offline devices, and two host processes sharing the outbox.
 
 use axum::http::{Method, StatusCode};
-use hutong_host::community::import::{self, Format};
-use hutong_host::community::{Record, sample};
+use hutong_host::community::Record;
 use hutong_host::identity::Role;
 use hutong_host::manifest::{Manifest, Permission};
 use hutong_host::platform::{DeliveryReport, EventCounts, MAX_EVENT_ATTEMPTS, retry_pause_ms};
@@ -32,18 +31,8 @@ const SUBSCRIBER: &[Permission] = &[Permission::Kv, Permission::ReceiveEvents];
 
 /// A district with the sample community data; the records.
 async fn district(host: &TestHost) -> Vec<Record> {
-    host.district("east").await;
     host.district("west").await;
-    let platform = &host.opened.platform;
-    platform
-        .import_data(
-            "east",
-            &import::to_json_lines(&sample::sample_district(1)),
-            Format::JsonLines,
-        )
-        .await
-        .expect("import sample");
-    platform.export_data("east").await.expect("export")
+    host.sample_district("east").await
 }
 
 /// A resident of `community` living in a household: (resident, household).
@@ -60,22 +49,10 @@ fn resident_at_home(records: &[Record], community: &str) -> (String, String) {
         .expect("a resident with a household in the community")
 }
 
-async fn install(host: &TestHost, name: &str, grants: &[Permission]) {
-    host.install(
-        "east",
-        &test_app_manifest(name, ""),
-        components::TEST_APP,
-        grants,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("install {name}: {e}"));
-}
-
 /// Register a device through the API; its token.
 async fn register(host: &TestHost, district: &str, body: Value) -> String {
     let r = host
-        .request(
-            Method::POST,
+        .post(
             &format!("/api/v1/districts/{district}/devices"),
             body.to_string(),
         )
@@ -91,13 +68,8 @@ async fn door(host: &TestHost, id: &str) -> String {
 }
 
 async fn post(host: &TestHost, token: Option<&str>, district: &str, body: Value) -> TestResponse {
-    host.request_as(
-        token,
-        Method::POST,
-        &format!("/d/{district}/events"),
-        body.to_string(),
-    )
-    .await
+    host.post_as(token, &format!("/d/{district}/events"), body.to_string())
+        .await
 }
 
 /// Post and expect it accepted; the events' ids.
@@ -140,22 +112,14 @@ async fn heard_ids(host: &TestHost, name: &str, device: &str) -> Vec<String> {
 
 async fn set_kv(host: &TestHost, name: &str, key: &str) {
     let r = host
-        .request(
-            Method::PUT,
-            &format!("/d/east/apps/{name}/kv/set?key={key}"),
-            "1",
-        )
+        .put(&format!("/d/east/apps/{name}/kv/set?key={key}"), "1")
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 }
 
 async fn delete_kv(host: &TestHost, name: &str, key: &str) {
     let r = host
-        .request(
-            Method::DELETE,
-            &format!("/d/east/apps/{name}/kv/delete?key={key}"),
-            "",
-        )
+        .delete(&format!("/d/east/apps/{name}/kv/delete?key={key}"))
         .await;
     assert_eq!(r.json()["existed"], true, "{}", r.text());
 }
@@ -254,9 +218,7 @@ async fn bad_posts_are_refused_with_a_clear_error_and_store_nothing(host: TestHo
         ("too many events", Some(token.as_str()), json!({ "events": too_many }).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "at most 1000"),
     ];
     for (what, token, body, status, says) in cases {
-        let r = host
-            .request_as(token, Method::POST, "/d/east/events", body)
-            .await;
+        let r = host.post_as(token, "/d/east/events", body).await;
         assert_eq!(r.status, status, "{what}: {}", r.text());
         let message = r.json()["error"]["message"]
             .as_str()
@@ -315,11 +277,7 @@ async fn registration_checks_kind_binding_and_access(host: TestHost) {
     ];
     for (body, says) in refused {
         let r = host
-            .request(
-                Method::POST,
-                "/api/v1/districts/east/devices",
-                body.to_string(),
-            )
+            .post("/api/v1/districts/east/devices", body.to_string())
             .await;
         assert_eq!(
             r.status,
@@ -336,8 +294,7 @@ async fn registration_checks_kind_binding_and_access(host: TestHost) {
     )
     .await;
     let r = host
-        .request(
-            Method::POST,
+        .post(
             "/api/v1/districts/east/devices",
             json!({ "id": "d1", "kind": "door-sensor" }).to_string(),
         )
@@ -427,11 +384,7 @@ async fn a_rotated_or_removed_devices_old_token_stops_working(host: TestHost) {
     district(&host).await;
     let old = door(&host, "door-1").await;
     let r = host
-        .request(
-            Method::POST,
-            "/api/v1/districts/east/devices/door-1/token",
-            "",
-        )
+        .post("/api/v1/districts/east/devices/door-1/token", "")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let new = r.json()["token"].as_str().expect("token").to_owned();
@@ -439,9 +392,7 @@ async fn a_rotated_or_removed_devices_old_token_stops_working(host: TestHost) {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
     accepted(&host, &new, json!({ "type": "door.open" })).await;
 
-    let r = host
-        .request(Method::DELETE, "/api/v1/districts/east/devices/door-1", "")
-        .await;
+    let r = host.delete("/api/v1/districts/east/devices/door-1").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
     let r = post(&host, Some(&new), "east", json!({ "type": "door.open" })).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
@@ -453,8 +404,9 @@ async fn a_rotated_or_removed_devices_old_token_stops_working(host: TestHost) {
 
 async fn events_reach_only_subscribed_and_granted_installs(host: TestHost) {
     district(&host).await;
-    install(&host, "subscriber", SUBSCRIBER).await;
-    install(&host, "ungranted", &[Permission::Kv]).await;
+    host.install_app("east", "subscriber", SUBSCRIBER).await;
+    host.install_app("east", "ungranted", &[Permission::Kv])
+        .await;
     let smoke_only = test_app_manifest("smoke-only", "").replace(
         r#"types = ["door.open", "door.close", "smoke.alarm", "heartbeat"]"#,
         r#"types = ["smoke.alarm"]"#,
@@ -496,7 +448,8 @@ async fn events_reach_only_subscribed_and_granted_installs(host: TestHost) {
         .uninstall("east", "subscriber", true)
         .await
         .expect("uninstall");
-    install(&host, "subscriber", &[Permission::Kv]).await;
+    host.install_app("east", "subscriber", &[Permission::Kv])
+        .await;
     let report = deliver(platform).await;
     assert_eq!((report.delivered, report.dropped), (0, 1), "{report:?}");
     assert_eq!(heard_ids(&host, "subscriber", "door-1").await.len(), 1);
@@ -505,7 +458,7 @@ async fn events_reach_only_subscribed_and_granted_installs(host: TestHost) {
 
 async fn a_devices_events_stay_in_order_while_an_earlier_one_is_retried(host: TestHost) {
     district(&host).await;
-    install(&host, "care", SUBSCRIBER).await;
+    host.install_app("east", "care", SUBSCRIBER).await;
     let platform = &host.opened.platform;
     let clock = platform.store().clock().clone();
     clock.set_ms(1_795_336_200_000);
@@ -556,8 +509,8 @@ async fn a_devices_events_stay_in_order_while_an_earlier_one_is_retried(host: Te
 
 async fn a_dead_lettered_event_does_not_block_the_next_device_or_another_app(host: TestHost) {
     district(&host).await;
-    install(&host, "failing", SUBSCRIBER).await;
-    install(&host, "fine", SUBSCRIBER).await;
+    host.install_app("east", "failing", SUBSCRIBER).await;
+    host.install_app("east", "fine", SUBSCRIBER).await;
     let platform = &host.opened.platform;
     let clock = platform.store().clock().clone();
     clock.set_ms(1_795_336_200_000);
@@ -617,8 +570,7 @@ async fn a_dead_lettered_event_does_not_block_the_next_device_or_another_app(hos
     assert_eq!(heard_ids(&host, "failing", "door-1").await, second);
     let id = dead[0]["id"].as_i64().expect("id");
     let r = host
-        .request(
-            Method::POST,
+        .post(
             &format!("/api/v1/districts/east/event-dead-letters/{id}/retry"),
             "",
         )
@@ -639,11 +591,7 @@ async fn a_dead_lettered_event_does_not_block_the_next_device_or_another_app(hos
         }
     );
     let r = host
-        .request(
-            Method::POST,
-            "/api/v1/districts/east/event-dead-letters/99999/retry",
-            "",
-        )
+        .post("/api/v1/districts/east/event-dead-letters/99999/retry", "")
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
 }
@@ -653,9 +601,9 @@ async fn the_binding_reaches_an_app_only_as_its_grants_and_scope_allow(host: Tes
     let (resident, household) = resident_at_home(&records, "c-xingfu");
     let data = [Permission::ReadResidents, Permission::ReadHouseholds];
     let all: Vec<Permission> = SUBSCRIBER.iter().chain(&data).copied().collect();
-    install(&host, "full", &all).await;
-    install(
-        &host,
+    host.install_app("east", "full", &all).await;
+    host.install_app(
+        "east",
         "households-only",
         &[
             Permission::Kv,
@@ -664,7 +612,7 @@ async fn the_binding_reaches_an_app_only_as_its_grants_and_scope_allow(host: Tes
         ],
     )
     .await;
-    install(&host, "bare", SUBSCRIBER).await;
+    host.install_app("east", "bare", SUBSCRIBER).await;
     host.opened
         .platform
         .install(InstallRequest {
@@ -781,8 +729,8 @@ async fn offline_ids(host: &TestHost) -> Vec<String> {
 
 async fn two_processes_hand_each_event_to_each_install_once(host: TestHost) {
     district(&host).await;
-    install(&host, "a", SUBSCRIBER).await;
-    install(&host, "b", SUBSCRIBER).await;
+    host.install_app("east", "a", SUBSCRIBER).await;
+    host.install_app("east", "b", SUBSCRIBER).await;
     let gateway = register(&host, "east", json!({ "id": "gw", "kind": "gateway" })).await;
     let devices: Vec<String> = (0..5).map(|i| format!("door-{i}")).collect();
     for d in &devices {

@@ -2,7 +2,7 @@
 //! masking on every read path, grants, scope, district isolation, and the
 //! access log that records every call.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use hutong_host::community::import::{self, Format};
 use hutong_host::community::{Record, sample};
 use hutong_host::identity::Role;
@@ -57,20 +57,17 @@ async fn install(
     grants: &[Permission],
     scope: Option<Vec<String>>,
 ) {
-    let manifest = hutong_host::manifest::Manifest::from_toml(&test_app_manifest("test-app", ""))
-        .expect("manifest");
-    host.opened
-        .platform
-        .install(hutong_host::InstallRequest {
-            district: district.to_owned(),
-            manifest,
-            component: std::fs::read(components::TEST_APP).expect("component"),
-            grant: grants.iter().copied().collect(),
-            config: serde_json::json!({}),
-            communities: scope,
-        })
-        .await
-        .expect("install");
+    let manifest = test_app_manifest("test-app", "");
+    host.install_with(
+        district,
+        &manifest,
+        components::TEST_APP,
+        grants,
+        serde_json::json!({}),
+        scope,
+    )
+    .await
+    .expect("install");
 }
 
 async fn import_validates_every_row_and_reimport_updates_in_place(host: TestHost) {
@@ -429,11 +426,9 @@ async fn the_access_log_and_grant_report_show_what_apps_did(host: TestHost) {
 
     let auditor = host.account("audit", Role::Auditor, Some("east")).await;
     let r = host
-        .request_as(
+        .get_as(
             Some(&auditor),
-            Method::GET,
             "/api/v1/districts/east/audit/access?app=test-app",
-            "",
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -449,26 +444,19 @@ async fn the_access_log_and_grant_report_show_what_apps_did(host: TestHost) {
     assert_eq!(log[1]["record_count"], 3);
     assert_eq!(log[2]["record_count"], 0, "a miss is logged too");
     let later = host
-        .request_as(
+        .get_as(
             Some(&auditor),
-            Method::GET,
             &format!(
                 "/api/v1/districts/east/audit/access?since={}",
                 hutong_host::store::now_ms() + 60_000
             ),
-            "",
         )
         .await
         .json();
     assert_eq!(later.as_array().map(Vec::len), Some(0));
 
     let grants = host
-        .request_as(
-            Some(&auditor),
-            Method::GET,
-            "/api/v1/districts/east/audit/grants",
-            "",
-        )
+        .get_as(Some(&auditor), "/api/v1/districts/east/audit/grants")
         .await
         .json();
     let perms = grants[0]["permissions"].as_array().expect("permissions");
@@ -493,27 +481,24 @@ async fn data_endpoints_follow_the_access_rules(host: TestHost) {
         .await;
     let auditor = host.account("audit", Role::Auditor, Some("east")).await;
     let r = host
-        .request_as(
+        .post_as(
             Some(&auditor),
-            Method::POST,
             "/api/v1/districts/east/data/import",
             sample_jsonl(),
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = host
-        .request_as(
+        .post_as(
             Some(&admin),
-            Method::POST,
             "/api/v1/districts/west/data/import",
             sample_jsonl(),
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = host
-        .request_as(
+        .post_as(
             Some(&admin),
-            Method::POST,
             "/api/v1/districts/east/data/import",
             sample_jsonl(),
         )
@@ -521,9 +506,8 @@ async fn data_endpoints_follow_the_access_rules(host: TestHost) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.json()["created"].as_u64().unwrap_or(0) > 250);
     let bad = host
-        .request_as(
+        .post_as(
             Some(&admin),
-            Method::POST,
             "/api/v1/districts/east/data/import?format=csv&kind=resident",
             "id,grid_id\nr-1,g\n",
         )
@@ -535,12 +519,7 @@ async fn data_endpoints_follow_the_access_rules(host: TestHost) {
         bad.text()
     );
     let r = host
-        .request_as(
-            Some(&auditor),
-            Method::GET,
-            "/api/v1/districts/east/data/export",
-            "",
-        )
+        .get_as(Some(&auditor), "/api/v1/districts/east/data/export")
         .await;
     assert_eq!(
         r.status,
@@ -548,11 +527,9 @@ async fn data_endpoints_follow_the_access_rules(host: TestHost) {
         "exports hold personal data"
     );
     let r = host
-        .request_as(
+        .get_as(
             Some(&admin),
-            Method::GET,
             "/api/v1/districts/east/data/export?format=csv&kind=grid",
-            "",
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
@@ -913,14 +890,9 @@ async fn the_access_log_is_chained_across_processes_and_tampering_shows(host: Te
 }
 
 async fn verify_chain(host: &TestHost, token: &str) -> serde_json::Value {
-    host.request_as(
-        Some(token),
-        Method::GET,
-        "/api/v1/districts/east/audit/verify",
-        "",
-    )
-    .await
-    .json()
+    host.get_as(Some(token), "/api/v1/districts/east/audit/verify")
+        .await
+        .json()
 }
 
 async fn sealing_links_long_runs_in_batches(host: TestHost) {

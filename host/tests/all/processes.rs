@@ -6,32 +6,12 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ lives in the repository")
-        .to_path_buf()
-}
-
-/// The test app, built by `scripts/build-apps` or the tests crate's build
-/// script (both run before this test in `scripts/test`).
-fn test_app() -> PathBuf {
-    let guests = std::env::var_os("HUTONG_GUEST_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target").join("guests"));
-    let path = guests.join("wasm32-wasip2/release/test_app.wasm");
-    assert!(
-        path.exists(),
-        "{} is missing: run `bash scripts/build-apps` first",
-        path.display()
-    );
-    path
-}
+use crate::support::{guest, repo};
 
 /// A throwaway PostgreSQL database, dropped at the end.
 struct Database {
@@ -266,7 +246,7 @@ async fn two_serving_processes_share_the_work_without_doing_any_twice() {
         + "\n[[schedules]]\nname = \"rounds\"\nevery = \"10s\"\n";
     let manifest_path = dir.path().join("hutong.toml");
     std::fs::write(&manifest_path, manifest).expect("write manifest");
-    let component = test_app();
+    let component = guest("test_app.wasm");
     cli(
         &a_dir,
         &url,

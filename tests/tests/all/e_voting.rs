@@ -12,7 +12,7 @@ use hutong_host::AccountRequest;
 use hutong_host::community::import::Format;
 use hutong_host::identity::Role;
 use hutong_host::manifest::Permission;
-use hutong_tests::{TestHost, TestResponse, components, on_both_backends};
+use hutong_tests::{TestHost, TestResponse, account_request, components, on_both_backends};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, Row};
@@ -109,27 +109,12 @@ async fn district_with(host: &TestHost, grants: &[Permission]) -> District {
         .expect("install e-voting");
     let mut voters = BTreeMap::new();
     for (id, ..) in RESIDENTS {
-        let account = format!("v-{id}");
-        host.opened
-            .platform
-            .create_account(AccountRequest {
-                id: account.clone(),
-                role: Role::Resident,
-                district: Some("east".into()),
-                display_name: String::new(),
-                resident_id: Some((*id).to_owned()),
-                grids: Vec::new(),
-                phone: None,
-            })
-            .await
-            .expect("resident account");
         let token = host
-            .opened
-            .platform
-            .issue_token(&account, "test", 1)
-            .await
-            .expect("token")
-            .token;
+            .create_account(AccountRequest {
+                resident_id: Some((*id).to_owned()),
+                ..account_request(&format!("v-{id}"), Role::Resident, Some("east"))
+            })
+            .await;
         voters.insert(*id, token);
     }
     let worker = host.worker("w1", "east", &["g1"]).await;
@@ -168,12 +153,7 @@ async fn call(
     path: &str,
     body: Value,
 ) -> TestResponse {
-    let body = if body.is_null() {
-        String::new()
-    } else {
-        body.to_string()
-    };
-    host.request_as(Some(token), method, &format!("{BASE}{path}"), body)
+    host.json_as(token, method, &format!("{BASE}{path}"), body)
         .await
 }
 
@@ -769,15 +749,7 @@ async fn quorum_is_met_or_not_by_turnout_against_the_roll(host: TestHost) {
 
 /// Every kv row of the voting app: key, value, update time.
 async fn kv_rows(host: &TestHost) -> Vec<(String, Vec<u8>, i64)> {
-    sqlx::any::install_default_drivers();
-    let url = match &host.settings.database_url {
-        Some(url) => url.clone(),
-        None => format!(
-            "sqlite://{}",
-            host.settings.data_dir.join("hutong.db").display()
-        ),
-    };
-    let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+    let mut conn = host.raw_connection().await;
     let rows =
         sqlx::query("SELECT key, value, updated_at FROM kv WHERE app = 'e-voting' ORDER BY key")
             .fetch_all(&mut conn)
@@ -895,9 +867,7 @@ async fn nothing_stored_links_a_voter_to_a_choice(host: TestHost) {
         );
     }
     // Nor do the notices the app sent name anything of a ballot.
-    let inbox = host
-        .request_as(Some(d.voter("r01")), Method::GET, "/api/v1/inbox", "")
-        .await;
+    let inbox = host.get_as(Some(d.voter("r01")), "/api/v1/inbox").await;
     for receipt in &receipts {
         let tracker = receipt["tracker"].as_str().unwrap_or_default();
         assert!(!inbox.text().contains(tracker));
@@ -1060,9 +1030,8 @@ async fn bad_votes_and_bad_polls_are_refused_and_store_nothing(host: TestHost) {
     assert_eq!(r.json()["error"]["code"], "not_a_voter");
     // Anonymous callers are stopped by the host.
     let r = host
-        .request_as(
+        .post_as(
             None,
-            Method::POST,
             &format!("{BASE}/polls/{single}/vote"),
             json!({"choices": [0]}).to_string(),
         )
@@ -1195,9 +1164,7 @@ async fn bad_votes_and_bad_polls_are_refused_and_store_nothing(host: TestHost) {
 }
 
 async fn inbox(host: &TestHost, token: &str) -> Vec<Value> {
-    let r = host
-        .request_as(Some(token), Method::GET, "/api/v1/inbox", "")
-        .await;
+    let r = host.get_as(Some(token), "/api/v1/inbox").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()["notifications"]
         .as_array()
@@ -1378,8 +1345,7 @@ async fn notices_beyond_the_rate_go_grid_by_grid_minute_by_minute_once_each(host
     let d = district(&host).await;
     // Seven residents of c1 have accounts; the app may send five a minute.
     let r = host
-        .request(
-            Method::PUT,
+        .put(
             "/api/v1/districts/east/notify/settings",
             json!({"rate_per_minute": 5}).to_string(),
         )

@@ -1,0 +1,25 @@
+//! Every integration test of the host, in one test binary.
+//!
+//! Each file here was its own test binary, and each of those linked the whole
+//! host again: wasmtime, cranelift and sqlx, which dominate the link. One
+//! binary links them once (the shape wasmtime's own `tests/all/` uses), so a
+//! change to the harness or the host relinks one executable instead of one
+//! per file. The files stay what they were: one module per area, each with
+//! its module doc saying what it covers.
+
+mod auth;
+mod case_apps;
+mod cases;
+mod data;
+mod e_voting;
+mod events;
+mod install;
+mod kv;
+mod notify;
+mod open311;
+mod party_building;
+mod registry;
+mod residents;
+mod sandbox;
+mod schedules;
+mod smart_care;
