@@ -25,6 +25,7 @@ pub mod cases;
 pub mod community;
 pub mod events;
 pub mod identity;
+pub mod ids;
 pub mod limits;
 pub mod manifest;
 pub mod metrics;
