@@ -22,6 +22,7 @@ pub mod api;
 mod bindings;
 mod capability;
 pub mod cases;
+pub mod cli;
 pub mod community;
 pub mod events;
 pub mod identity;
