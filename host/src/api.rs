@@ -11,6 +11,7 @@ pub mod auth;
 mod cases;
 mod data;
 mod devices;
+mod district;
 mod districts;
 mod error;
 mod installs;

@@ -1,6 +1,561 @@
-//! Subcommands of the `hutong` binary that have grown their own module.
+//! The `hutong` command line: serve the host, manage districts, accounts,
+//! installs and data, and run the demo.
+//!
+//! `main.rs` only parses the arguments and calls [`run`]; each group of
+//! commands lives in its own module here. The commands speak to people, so
+//! their errors are `anyhow` chains of the platform's refusals, printed
+//! without a backtrace.
 
+pub mod accounts;
 pub mod cases;
+pub mod data;
+pub mod demo;
 pub mod devices;
+pub mod installs;
 pub mod notify;
 pub mod registry;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::PlatformError;
+use crate::platform::UpgradeRequest;
+use crate::server::{self, Opened, Settings};
+use crate::store::InstallStatus;
+
+#[derive(Parser)]
+#[command(
+    name = "hutong",
+    version,
+    about = "A WebAssembly app host for smart communities"
+)]
+pub struct Cli {
+    /// Data directory: the SQLite database, the precompiled-component cache
+    /// and verified registry packages.
+    #[arg(
+        long,
+        global = true,
+        env = "HUTONG_DATA_DIR",
+        default_value = "hutong-data"
+    )]
+    data_dir: PathBuf,
+    /// Database URL (postgres://…); SQLite in the data directory when absent.
+    #[arg(long, global = true, env = "HUTONG_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, env = "HUTONG_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the API and the installed apps over HTTP.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Manage districts.
+    #[command(subcommand)]
+    District(DistrictCommand),
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(accounts::AccountCommand),
+    /// Issue, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(accounts::TokenCommand),
+    /// Import and export a district's community data.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// What apps may do and what they did.
+    #[command(subcommand)]
+    Audit(data::AuditCommand),
+    /// Cases (work orders): list, view, report, act; categories,
+    /// departments, time limits and policy.
+    #[command(subcommand)]
+    Case(cases::CaseCommandLine),
+    /// Notifications: a district's gateways, its outbox and dead letters.
+    #[command(subcommand)]
+    Notify(notify::NotifyCommandLine),
+    /// Devices (door sensors, smoke and gas detectors, gateways): register,
+    /// list (or the offline ones), rotate tokens, remove; dead letters.
+    #[command(subcommand)]
+    Device(devices::DeviceCommandLine),
+    /// Install an app into a district: a release from a registry
+    /// (`smart-care@^1.2 --registry URL`), or a local component and manifest.
+    Install {
+        /// Target district.
+        #[arg(long)]
+        district: String,
+        /// From a registry: `name@requirement` (`smart-care@^1.2`; `=1.2.3`
+        /// pins exactly and may install a yanked release).
+        package: Option<String>,
+        /// The registry: an http:// URL or a directory.
+        #[arg(long, env = "HUTONG_REGISTRY")]
+        registry: Option<String>,
+        /// The app's hutong.toml (a local install).
+        #[arg(long, conflicts_with = "package", required_unless_present = "package")]
+        manifest: Option<PathBuf>,
+        /// The app's component (.wasm) (a local install).
+        #[arg(long, conflicts_with = "package", required_unless_present = "package")]
+        component: Option<PathBuf>,
+        /// Grant a permission the manifest declares (repeatable).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Grant every permission the manifest declares.
+        #[arg(long, conflicts_with = "grants")]
+        grant_all: bool,
+        /// Install configuration: a JSON file holding an object.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Narrow the app's view of community data to this community
+        /// (repeatable); the whole district when absent.
+        #[arg(long = "community")]
+        communities: Vec<String>,
+        /// From a registry: resolve and verify the release and show the
+        /// permissions it asks for, with reasons; install nothing.
+        #[arg(long, requires = "package")]
+        dry_run: bool,
+    },
+    /// Upgrade an install to the newest release from a registry matching
+    /// `app@requirement`. Shows the permission diff; while the new version
+    /// adds permissions not granted here, nothing changes. Permissions it
+    /// drops are revoked. The version before is kept for `rollback`.
+    Upgrade {
+        #[arg(long)]
+        district: String,
+        /// `app@requirement`, like `smart-care@^1.3`.
+        package: String,
+        /// The registry: an http:// URL or a directory.
+        #[arg(long, env = "HUTONG_REGISTRY")]
+        registry: String,
+        /// Grant a permission the new version adds (repeatable).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Accept a release signed by another publisher key than the
+        /// installed version's (it takes over the app's data).
+        #[arg(long)]
+        allow_new_publisher: bool,
+        /// Resolve and verify the release and show the permission diff;
+        /// change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Put an install back to the version before its last upgrade, with that
+    /// version's grants; the app's data stays.
+    Rollback {
+        #[arg(long)]
+        district: String,
+        app: String,
+    },
+    /// The versions an install ran before, newest first.
+    History {
+        #[arg(long)]
+        district: String,
+        app: String,
+    },
+    /// Sign a component and its manifest with a publisher key and publish
+    /// them to a registry (a directory is created if absent).
+    Publish {
+        /// The registry: an http:// URL or a directory.
+        #[arg(long, env = "HUTONG_REGISTRY")]
+        registry: String,
+        /// The publisher key file from `hutong registry keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// The app's hutong.toml.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The app's component (.wasm).
+        #[arg(long)]
+        component: PathBuf,
+    },
+    /// Registries: publisher keys, yanking, serving a directory registry,
+    /// and the keys a district trusts.
+    #[command(subcommand)]
+    Registry(registry::RegistryCommandLine),
+    /// List installs.
+    List {
+        /// Only this district.
+        #[arg(long)]
+        district: Option<String>,
+    },
+    /// Show one install as JSON.
+    Show {
+        #[arg(long)]
+        district: String,
+        app: String,
+    },
+    /// Remove an install and its data.
+    Uninstall {
+        #[arg(long)]
+        district: String,
+        app: String,
+        /// Keep the app's data for a later reinstall.
+        #[arg(long)]
+        keep_data: bool,
+    },
+    /// Stop an install from answering until resumed.
+    Suspend {
+        #[arg(long)]
+        district: String,
+        app: String,
+        #[arg(long, default_value = "suspended by an administrator")]
+        reason: String,
+    },
+    /// Let a suspended install answer again.
+    Resume {
+        #[arg(long)]
+        district: String,
+        app: String,
+    },
+    /// Set up a demo district with the example app and serve it.
+    Demo {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// The example app's component.
+        #[arg(long, default_value = "target/guests/wasm32-wasip2/release/hello.wasm")]
+        component: PathBuf,
+        /// The example app's manifest.
+        #[arg(long, default_value = "examples/hello/hutong.toml")]
+        manifest: PathBuf,
+        /// Where the district apps of `plugins/` were built; each one found
+        /// there is installed too, with its manifest from `plugins/`.
+        #[arg(long, default_value = "target/guests/wasm32-wasip2/release")]
+        apps_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DistrictCommand {
+    /// Create a district.
+    Create {
+        /// Identifier used in URLs (a-z, 0-9, '-').
+        id: String,
+        /// Display name.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List districts.
+    List,
+}
+
+/// Log to standard error, as `HUTONG_LOG` filters (default `info`).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HUTONG_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Run one parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    // Commands on a registry alone never open (or create) the host's data.
+    let offline = match &cli.command {
+        Command::Publish { .. } => true,
+        Command::Registry(c) => c.is_offline(),
+        _ => false,
+    };
+    if offline {
+        return match cli.command {
+            Command::Publish {
+                registry,
+                key,
+                manifest,
+                component,
+            } => registry::publish(&registry, &key, &manifest, &component).await,
+            Command::Registry(c) => registry::run_offline(c).await,
+            _ => Ok(()),
+        };
+    }
+    let settings = Settings {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+    };
+    let opened = server::open(&settings, None)
+        .await
+        .context("could not open the host's storage")?;
+    match cli.command {
+        Command::Serve { listen } => serve(&opened, listen).await,
+        Command::District(DistrictCommand::Create { id, name }) => {
+            let d = opened.platform.create_district(&id, &name).await?;
+            println!("created district {} ({})", d.id, d.name);
+            Ok(())
+        }
+        Command::District(DistrictCommand::List) => {
+            for d in opened
+                .platform
+                .store()
+                .list_districts()
+                .await
+                .map_err(PlatformError::from)?
+            {
+                println!("{}\t{}", d.id, d.name);
+            }
+            Ok(())
+        }
+        Command::Account(command) => accounts::account(&opened, command).await,
+        Command::Data(command) => data::data(&opened, command).await,
+        Command::Audit(command) => data::audit(&opened, command).await,
+        Command::Token(command) => accounts::token(&opened, command).await,
+        Command::Case(command) => cases::run(&opened, command).await,
+        Command::Notify(command) => notify::run(&opened, command).await,
+        Command::Device(command) => devices::run(&opened, command).await,
+        Command::Install {
+            district,
+            package,
+            registry,
+            manifest,
+            component,
+            grants,
+            grant_all,
+            config,
+            communities,
+            dry_run,
+        } => {
+            if let (true, Some(package), Some(registry)) = (dry_run, &package, &registry) {
+                let plan = opened
+                    .platform
+                    .plan_from_registry(&district, registry, package)
+                    .await?;
+                installs::print_plan(&plan);
+                return Ok(());
+            }
+            let grants = installs::Grants {
+                grants,
+                grant_all,
+                communities: (!communities.is_empty()).then_some(communities),
+            };
+            let install = match (package, manifest, component) {
+                (Some(package), _, _) => {
+                    let Some(registry) = registry else {
+                        bail!(
+                            "installing {package} needs --registry (an http:// URL or a registry directory)"
+                        );
+                    };
+                    installs::install_from_registry(
+                        &opened, &district, &package, &registry, config, grants,
+                    )
+                    .await?
+                }
+                (None, Some(manifest), Some(component)) => {
+                    installs::install(
+                        &opened,
+                        &district,
+                        installs::InstallFiles {
+                            manifest: &manifest,
+                            component: &component,
+                            config,
+                        },
+                        grants,
+                    )
+                    .await?
+                }
+                _ => bail!(
+                    "give either a package (name@requirement with --registry) or both --manifest and --component"
+                ),
+            };
+            installs::print_install_summary(&install);
+            Ok(())
+        }
+        Command::Upgrade {
+            district,
+            package,
+            registry,
+            grants,
+            allow_new_publisher,
+            dry_run,
+        } => {
+            if dry_run {
+                let plan = opened
+                    .platform
+                    .plan_from_registry(&district, &registry, &package)
+                    .await?;
+                installs::print_plan(&plan);
+                return Ok(());
+            }
+            let report = opened
+                .platform
+                .upgrade(UpgradeRequest {
+                    district,
+                    registry,
+                    package,
+                    grant: installs::parse_grants(&grants)?,
+                    allow_new_publisher,
+                })
+                .await?;
+            let i = &report.install;
+            println!(
+                "upgraded {} in {}: {} -> {} (digest {})",
+                i.app, i.district, report.from, report.to, i.digest
+            );
+            if report.added.is_empty() && report.removed.is_empty() {
+                println!("  permissions unchanged");
+            }
+            for (permission, reason) in &report.added {
+                println!("  + {permission}: granted — {reason}");
+            }
+            for permission in &report.removed {
+                println!("  - {permission}: no longer asked for; revoked");
+            }
+            installs::print_source(i);
+            println!(
+                "  `hutong rollback --district {} {}` goes back to {}",
+                i.district, i.app, report.from
+            );
+            Ok(())
+        }
+        Command::Rollback { district, app } => {
+            let (from, i) = opened.platform.rollback(&district, &app).await?;
+            println!(
+                "rolled {app} in {district} back: {from} -> {} (digest {}); its data is kept",
+                i.version, i.digest
+            );
+            let granted: Vec<&str> = i.granted.iter().map(|p| p.name()).collect();
+            println!(
+                "  granted again: {}",
+                if granted.is_empty() {
+                    "none".to_owned()
+                } else {
+                    granted.join(", ")
+                }
+            );
+            Ok(())
+        }
+        Command::History { district, app } => {
+            println!("VERSION\tINSTALLED\tREPLACED\tGRANTED\tREGISTRY\tDIGEST");
+            for v in opened.platform.install_history(&district, &app).await? {
+                let granted: Vec<&str> = v.granted.iter().map(|p| p.name()).collect();
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    v.version,
+                    crate::cases::format_ms(v.installed_at),
+                    crate::cases::format_ms(v.replaced_at),
+                    if granted.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        granted.join(",")
+                    },
+                    v.source.as_ref().map_or("-", |s| s.registry.as_str()),
+                    v.digest.get(..12).unwrap_or(&v.digest)
+                );
+            }
+            Ok(())
+        }
+        Command::Registry(command) => registry::run(&opened, command).await,
+        Command::Publish { .. } => Ok(()),
+        Command::List { district } => {
+            let installs = opened
+                .platform
+                .store()
+                .list_installs(district.as_deref())
+                .await
+                .map_err(PlatformError::from)?;
+            println!("DISTRICT\tAPP\tVERSION\tSTATUS\tGRANTED\tDIGEST");
+            for i in installs {
+                let granted: Vec<&str> = i.granted.iter().map(|p| p.name()).collect();
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    i.district,
+                    i.app,
+                    i.version,
+                    match (i.status, &i.status_reason) {
+                        (InstallStatus::Suspended, Some(r)) => format!("suspended ({r})"),
+                        (InstallStatus::Suspended, None) => "suspended".to_owned(),
+                        (InstallStatus::Active, _) => "active".to_owned(),
+                    },
+                    if granted.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        granted.join(",")
+                    },
+                    i.digest.get(..12).unwrap_or(&i.digest)
+                );
+            }
+            Ok(())
+        }
+        Command::Show { district, app } => {
+            let i = opened
+                .platform
+                .store()
+                .get_install(&district, &app)
+                .await
+                .map_err(PlatformError::from)?;
+            println!("{}", serde_json::to_string_pretty(&i)?);
+            Ok(())
+        }
+        Command::Uninstall {
+            district,
+            app,
+            keep_data,
+        } => {
+            opened
+                .platform
+                .uninstall(&district, &app, keep_data)
+                .await?;
+            println!(
+                "uninstalled {app} from {district}{}",
+                if keep_data {
+                    " (data kept)"
+                } else {
+                    " (data removed)"
+                }
+            );
+            Ok(())
+        }
+        Command::Suspend {
+            district,
+            app,
+            reason,
+        } => {
+            opened.platform.suspend(&district, &app, &reason).await?;
+            println!("suspended {app} in {district}");
+            Ok(())
+        }
+        Command::Resume { district, app } => {
+            opened.platform.resume(&district, &app).await?;
+            println!("resumed {app} in {district}");
+            Ok(())
+        }
+        Command::Demo {
+            listen,
+            component,
+            manifest,
+            apps_dir,
+        } => demo::demo(&opened, listen, &component, &manifest, &apps_dir).await,
+    }
+}
+
+async fn serve(opened: &Opened, listen: SocketAddr) -> Result<()> {
+    let started = std::time::Instant::now();
+    let loaded = opened.platform.runtime().load_all().await?;
+    tracing::info!(
+        installs = loaded,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "installs loaded"
+    );
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("could not listen on {listen}"))?;
+    tracing::info!(%listen, "serving");
+    server::serve(opened, listener, server::shutdown_signal()).await?;
+    Ok(())
+}

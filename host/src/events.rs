@@ -172,7 +172,7 @@ mod tests {
             for t in k.types.iter().chain(COMMON_TYPES) {
                 assert!(crate::manifest::is_valid_event_type(t), "{t}");
             }
-            assert!(crate::manifest::is_valid_slug(k.name), "{}", k.name);
+            assert!(crate::ids::is_slug(k.name), "{}", k.name);
         }
         for t in HOST_TYPES {
             assert!(crate::manifest::is_valid_event_type(t), "{t}");

@@ -288,7 +288,7 @@ fn check_schedules(
     }
     let mut names = std::collections::BTreeSet::new();
     for s in schedules {
-        if !is_valid_slug(&s.name) {
+        if !crate::ids::is_slug(&s.name) {
             return Err(ManifestError::InvalidSchedule {
                 name: s.name.clone(),
                 why: "the name must be 1 to 63 characters of a-z, 0-9 and '-', starting with a letter".into(),
@@ -568,7 +568,7 @@ impl Manifest {
     }
 
     fn from_raw(raw: RawManifest) -> Result<Self, ManifestError> {
-        if !is_valid_slug(&raw.name) {
+        if !crate::ids::is_slug(&raw.name) {
             return Err(ManifestError::InvalidName(raw.name));
         }
         let version = Version::parse(&raw.version)
@@ -653,15 +653,6 @@ impl Manifest {
             )?,
         })
     }
-}
-
-/// District ids and app names: 1 to 63 characters of `a-z`, `0-9` and `-`,
-/// starting with a letter, so they are safe in URLs, logs and metric labels.
-pub fn is_valid_slug(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some('a'..='z'))
-        && s.len() <= 63
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '-'))
 }
 
 #[cfg(test)]
@@ -777,15 +768,6 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn slugs() {
-        assert!(is_valid_slug("east-1"));
-        assert!(!is_valid_slug("1east"));
-        assert!(!is_valid_slug(""));
-        assert!(!is_valid_slug("East"));
-        assert!(!is_valid_slug(&"a".repeat(64)));
     }
 
     fn with(extra: &str) -> Result<Manifest, ManifestError> {

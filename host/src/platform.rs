@@ -36,7 +36,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use wasmtime::component::types::ComponentItem;
 
-use crate::manifest::{HOST_API_VERSION, Manifest, ManifestError, Permission, is_valid_slug};
+use crate::manifest::{HOST_API_VERSION, Manifest, ManifestError, Permission};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::store::{
     District, Install, InstallSource, InstallStatus, NewInstall, Store, StoreError,
@@ -237,7 +237,7 @@ impl Platform {
 
     /// Create a district.
     pub async fn create_district(&self, id: &str, name: &str) -> Result<District, PlatformError> {
-        if !is_valid_slug(id) {
+        if !crate::ids::is_slug(id) {
             return Err(PlatformError::InvalidDistrictId(id.to_owned()));
         }
         let name = if name.trim().is_empty() { id } else { name };

@@ -163,6 +163,17 @@ impl Authenticated {
         }
     }
 
+    /// Act in `district` at all: anyone signed in to it, or a platform
+    /// administrator.
+    pub fn require_member(&self, district: &str) -> Result<(), ApiError> {
+        if self.0.in_district(district) {
+            Ok(())
+        } else {
+            Err(self.other_district(district))
+        }
+    }
+
+    /// The one wording of "not your district".
     fn other_district(&self, district: &str) -> ApiError {
         ApiError::Forbidden(format!(
             "you act for district `{}` only, not `{district}`",

@@ -12,7 +12,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::auth::Authenticated;
+use super::district::{Admin, InDistrict, Member, Reader, Signed};
 use super::{ApiError, ApiState, json_body, optional_json};
 use crate::cases::{Action, Assignee, CaseState, Tier};
 use crate::platform::{CaseActor, CaseCommand, CaseReport, CaseView};
@@ -74,8 +74,11 @@ fn parse<T: std::str::FromStr<Err = String>>(value: Option<String>) -> Result<Op
 
 async fn list(
     State(state): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Path(district): Path<String>,
+    InDistrict {
+        id: district,
+        caller,
+        ..
+    }: InDistrict<Signed>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<CasePage>, ApiError> {
     let Query(q) =
@@ -106,8 +109,11 @@ const REPORT_EXAMPLE: &str = r#"{"category": "road-damage", "priority": "normal"
 
 async fn report(
     State(state): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Path(district): Path<String>,
+    InDistrict {
+        id: district,
+        caller,
+        ..
+    }: InDistrict<Signed>,
     body: Result<Json<CaseReport>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<CaseRow>), ApiError> {
     let report = json_body(body, REPORT_EXAMPLE)?;
@@ -119,16 +125,19 @@ async fn report(
 }
 
 fn case_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::NotFound(format!("case `{raw}` not found: case ids are numbers")))
+    raw.parse::<crate::ids::CaseId>()
+        .map(crate::ids::CaseId::get)
+        .map_err(|_| ApiError::NotFound(format!("case `{raw}` not found: case ids are numbers")))
 }
 
 async fn show(
     State(state): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Path((district, id)): Path<(String, String)>,
+    InDistrict {
+        id: district,
+        caller,
+        ..
+    }: InDistrict<Signed>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<CaseView>, ApiError> {
     let view = state
         .platform
@@ -155,8 +164,12 @@ struct Acted {
 
 async fn act(
     State(state): State<ApiState>,
-    Authenticated(caller): Authenticated,
-    Path((district, id, action)): Path<(String, String, String)>,
+    InDistrict {
+        id: district,
+        caller,
+        ..
+    }: InDistrict<Signed>,
+    Path((_, id, action)): Path<(String, String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<Acted>, ApiError> {
     let action: Action = action
@@ -189,10 +202,8 @@ struct Figures {
 
 async fn figures(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
 ) -> Result<Json<Figures>, ApiError> {
-    caller.require_reader(&district)?;
     let figures = state.platform.case_figures(&district).await?;
     let notices = state.platform.case_notice_counts(&district).await?;
     Ok(Json(Figures {
@@ -202,25 +213,13 @@ async fn figures(
     }))
 }
 
-/// Anyone signed in to the district may read its case set-up: reporters
-/// need the categories, workers the departments.
-fn require_member(caller: &Authenticated, district: &str) -> Result<(), ApiError> {
-    if caller.0.in_district(district) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "you act for district `{}` only, not `{district}`",
-            caller.0.district.as_deref().unwrap_or("none")
-        )))
-    }
-}
+// Anyone signed in to the district may read its case set-up: reporters
+// need the categories, workers the departments (`Member`).
 
 async fn categories(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Member>,
 ) -> Result<Json<Vec<Category>>, ApiError> {
-    require_member(&caller, &district)?;
     let all = state
         .platform
         .store()
@@ -242,11 +241,10 @@ struct CategoryBody {
 
 async fn put_category(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, code)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, code)): Path<(String, String)>,
     body: Result<Json<CategoryBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Category>, ApiError> {
-    caller.require_admin(&district)?;
     let b = json_body(
         body,
         r#"{"name": "Road damage", "description": "…", "group": "streets"}"#,
@@ -264,10 +262,8 @@ async fn put_category(
 
 async fn departments(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Member>,
 ) -> Result<Json<Vec<Department>>, ApiError> {
-    require_member(&caller, &district)?;
     let all = state
         .platform
         .store()
@@ -290,11 +286,10 @@ struct DepartmentBody {
 
 async fn put_department(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, id)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, id)): Path<(String, String)>,
     body: Result<Json<DepartmentBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Department>, ApiError> {
-    caller.require_admin(&district)?;
     let b = json_body(
         body,
         r#"{"name": "Street roads office", "tier": "street", "unit_id": "s1", "members": ["w1"]}"#,
@@ -313,10 +308,8 @@ async fn put_department(
 
 async fn deadlines(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Member>,
 ) -> Result<Json<Vec<Deadline>>, ApiError> {
-    require_member(&caller, &district)?;
     let all = state
         .platform
         .store()
@@ -328,11 +321,9 @@ async fn deadlines(
 
 async fn set_deadlines(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
     body: Result<Json<Vec<Deadline>>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Vec<Deadline>>, ApiError> {
-    caller.require_admin(&district)?;
     let all = json_body(
         body,
         r#"[{"category": "*", "priority": "normal", "accept_minutes": 60, "handle_minutes": 2880, "verify_minutes": 1440}]"#,
@@ -342,10 +333,8 @@ async fn set_deadlines(
 
 async fn policy(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Member>,
 ) -> Result<Json<CasePolicy>, ApiError> {
-    require_member(&caller, &district)?;
     let p = state
         .platform
         .store()
@@ -357,11 +346,9 @@ async fn policy(
 
 async fn set_policy(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
     body: Result<Json<CasePolicy>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<CasePolicy>, ApiError> {
-    caller.require_admin(&district)?;
     let p = json_body(body, r#"{"reopen_days": 7, "auto_escalate": true}"#)?;
     Ok(Json(state.platform.set_case_policy(&district, p).await?))
 }

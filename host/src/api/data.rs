@@ -2,14 +2,14 @@
 //! district's community data, and what apps did with it.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::auth::Authenticated;
+use super::district::{Admin, InDistrict, Reader};
 use super::{ApiError, ApiState};
 use crate::community::import::{self, Format, RecordKind};
 use crate::platform::GrantReport;
@@ -65,12 +65,10 @@ fn format(q: &FormatQuery) -> Result<Format, ApiError> {
 
 async fn import_data(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
     query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<ImportSummary>, ApiError> {
-    caller.require_admin(&district)?;
     let body = body.map_err(|_| {
         ApiError::PayloadTooLarge(format!(
             "an import file is at most {MAX_IMPORT_BODY} bytes; split larger files by kind"
@@ -87,12 +85,10 @@ async fn import_data(
 
 async fn export_data(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
     query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     // The export holds personal data in full: administrators only.
-    caller.require_admin(&district)?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let records = state.platform.export_data(&district).await?;
     Ok(match format(&q)? {
@@ -123,11 +119,9 @@ const MAX_ACCESS_ENTRIES: u32 = 10_000;
 
 async fn access(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
     query: Result<Query<AccessQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<AccessEntry>>, ApiError> {
-    caller.require_reader(&district)?;
     let Query(q) = query.map_err(|e| {
         ApiError::BadRequest(format!(
             "expected `?app=<app>&since=<ms since epoch>&limit=<1..={MAX_ACCESS_ENTRIES}>`: {}",
@@ -145,18 +139,14 @@ async fn access(
 
 async fn verify(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
 ) -> Result<Json<crate::store::ChainReport>, ApiError> {
-    caller.require_reader(&district)?;
     Ok(Json(state.platform.verify_access_log(&district).await?))
 }
 
 async fn grants(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
 ) -> Result<Json<Vec<GrantReport>>, ApiError> {
-    caller.require_reader(&district)?;
     Ok(Json(state.platform.grant_report(&district).await?))
 }

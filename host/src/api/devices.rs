@@ -14,7 +14,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::auth::{Authenticated, bearer};
+use super::auth::bearer;
+use super::district::{Admin, InDistrict, Reader};
 use super::{ApiError, ApiState, json_body};
 use crate::platform::{
     DeviceRegistration, DeviceView, IngestError, IssuedDevice, MAX_DEAD_LETTERS, MAX_DEVICE_PAGE,
@@ -63,11 +64,9 @@ const REGISTER_EXAMPLE: &str = r#"{"id": "door-0017", "kind": "door-sensor", "ho
 
 async fn register(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
     body: Result<Json<DeviceRegistration>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<IssuedDevice>), ApiError> {
-    caller.require_admin(&district)?;
     let reg = json_body(body, REGISTER_EXAMPLE)?;
     let issued = state.platform.register_device(&district, reg).await?;
     Ok((StatusCode::CREATED, Json(issued)))
@@ -90,11 +89,9 @@ struct DevicePage {
 
 async fn list(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DevicePage>, ApiError> {
-    caller.require_reader(&district)?;
     let Query(q) = query.map_err(|e| {
         ApiError::BadRequest(format!(
             "{}; the query takes status=offline|all, after=<device id> and limit=1..{MAX_DEVICE_PAGE}",
@@ -123,19 +120,17 @@ async fn list(
 
 async fn show(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, id)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<DeviceView>, ApiError> {
-    caller.require_reader(&district)?;
     Ok(Json(state.platform.device(&district, &id).await?))
 }
 
 async fn rotate(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, id)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<IssuedDevice>, ApiError> {
-    caller.require_admin(&district)?;
     Ok(Json(
         state.platform.rotate_device_token(&district, &id).await?,
     ))
@@ -143,10 +138,9 @@ async fn rotate(
 
 async fn remove(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, id)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_admin(&district)?;
     state.platform.remove_device(&district, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -160,11 +154,9 @@ struct EventsQuery {
 
 async fn events(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require_reader(&district)?;
     let Query(q) = query.map_err(|e| {
         ApiError::BadRequest(format!(
             "{}; the query takes device=<device id> and limit=1..1000",
@@ -193,11 +185,9 @@ struct DeadQuery {
 
 async fn dead_letters(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
     query: Result<Query<DeadQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<DeadLetter>>, ApiError> {
-    caller.require_reader(&district)?;
     let Query(q) = query.map_err(|e| {
         ApiError::BadRequest(format!(
             "{}; the query takes limit=1..{MAX_DEAD_LETTERS}",
@@ -214,10 +204,8 @@ async fn dead_letters(
 
 async fn retry_all(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
 ) -> Result<Json<Revived>, ApiError> {
-    caller.require_admin(&district)?;
     Ok(Json(
         state.platform.retry_dead_letters(&district, None).await?,
     ))
@@ -225,10 +213,9 @@ async fn retry_all(
 
 async fn retry_one(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, id)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Revived>, ApiError> {
-    caller.require_admin(&district)?;
     let id: i64 = id.parse().map_err(|_| {
         ApiError::NotFound(format!(
             "dead letter `{id}` not found: ids are the numbers the dead-letter list shows"

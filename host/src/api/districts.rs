@@ -63,12 +63,7 @@ async fn show(
     caller: Authenticated,
     Path(district): Path<String>,
 ) -> Result<Json<District>, ApiError> {
-    if !caller.0.in_district(&district) {
-        return Err(ApiError::Forbidden(format!(
-            "you belong to district `{}`, not `{district}`",
-            caller.0.district.as_deref().unwrap_or("none")
-        )));
-    }
+    caller.require_member(&district)?;
     Ok(Json(
         state
             .platform

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::auth::Authenticated;
+use super::district::{Admin, InDistrict, Reader};
 use super::{ApiError, ApiState, MAX_INSTALL_BODY};
 use crate::manifest::Manifest;
 use crate::platform::{InstallRequest, PlatformError};
@@ -55,11 +56,9 @@ struct NewInstall {
 
 async fn install(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
     body: Result<Json<NewInstall>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Install>), ApiError> {
-    caller.require_admin(&district)?;
     let Json(new) = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             return ApiError::PayloadTooLarge(format!(
@@ -94,7 +93,7 @@ async fn install(
     let installed = state
         .platform
         .install(InstallRequest {
-            district,
+            district: district.into_string(),
             manifest,
             component,
             grant,
@@ -122,10 +121,8 @@ async fn list_all(
 
 async fn list(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
 ) -> Result<Json<Vec<Install>>, ApiError> {
-    caller.require_reader(&district)?;
     let store = state.platform.store();
     store
         .get_district(&district)
@@ -148,10 +145,9 @@ struct Schedules {
 /// An install's schedules, when each is next due, and its recent runs.
 async fn schedules(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, app)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
+    Path((_, app)): Path<(String, String)>,
 ) -> Result<Json<Schedules>, ApiError> {
-    caller.require_reader(&district)?;
     let (schedules, recent_runs) = state.platform.schedules(&district, &app).await?;
     Ok(Json(Schedules {
         schedules,
@@ -161,10 +157,9 @@ async fn schedules(
 
 async fn show(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, app)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
+    Path((_, app)): Path<(String, String)>,
 ) -> Result<Json<Install>, ApiError> {
-    caller.require_reader(&district)?;
     Ok(Json(
         state
             .platform
@@ -183,11 +178,10 @@ struct UninstallQuery {
 
 async fn uninstall(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, app)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, app)): Path<(String, String)>,
     query: Result<Query<UninstallQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_admin(&district)?;
     let Query(q) = query.map_err(|e| {
         ApiError::BadRequest(format!(
             "expected `?keep_data=true|false`: {}",
@@ -210,11 +204,10 @@ struct SuspendBody {
 
 async fn suspend(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, app)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, app)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Json<Install>, ApiError> {
-    caller.require_admin(&district)?;
     let body: SuspendBody = super::optional_json(&body, r#"{"reason": "maintenance"}"#)?;
     let reason = body
         .reason
@@ -226,9 +219,8 @@ async fn suspend(
 
 async fn resume(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, app)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, app)): Path<(String, String)>,
 ) -> Result<Json<Install>, ApiError> {
-    caller.require_admin(&district)?;
     Ok(Json(state.platform.resume(&district, &app).await?))
 }

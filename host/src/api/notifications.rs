@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Authenticated;
+use super::district::{Admin, InDistrict, Reader};
 use super::{ApiError, ApiState, json_body};
 use crate::platform::notifications::{GatewaySettings, GatewayUpdate};
 use crate::store::NotificationPage;
@@ -31,10 +32,8 @@ pub(super) fn router() -> Router<ApiState> {
 
 async fn settings(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
 ) -> Result<Json<GatewaySettings>, ApiError> {
-    caller.require_reader(&district)?;
     Ok(Json(state.platform.gateway_settings(&district).await?))
 }
 
@@ -55,11 +54,9 @@ struct NewSettings {
 
 async fn set_settings(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
     body: Result<Json<NewSettings>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<GatewaySettings>, ApiError> {
-    caller.require_admin(&district)?;
     let new = json_body(
         body,
         r#"{"sms_url": "http://10.0.0.5/sms", "voice_url": "http://10.0.0.5/voice", "webhook_url": "http://10.0.0.6/hook", "secret": "at least 16 bytes", "rate_per_minute": 600}"#,
@@ -91,11 +88,9 @@ struct ListQuery {
 
 async fn list(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<NotificationPage>, ApiError> {
-    caller.require_reader(&district)?;
     Ok(Json(
         state
             .platform
@@ -111,10 +106,9 @@ async fn list(
 
 async fn retry(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, id)): Path<(String, i64)>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, id)): Path<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require_admin(&district)?;
     state.platform.retry_notification(&district, id).await?;
     Ok(Json(json!({ "id": id, "status": "pending" })))
 }

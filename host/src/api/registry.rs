@@ -11,7 +11,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::auth::Authenticated;
+use super::district::{Admin, InDistrict, Reader};
 use super::{ApiError, ApiState, json_body};
 use crate::platform::{RegistryInstall, UpgradeReport, UpgradeRequest};
 use crate::store::{Install, PreviousVersion, TrustedKeyRow};
@@ -55,11 +55,9 @@ struct NewKey {
 
 async fn trust(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
     body: Result<Json<NewKey>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<TrustedKeyRow>), ApiError> {
-    caller.require_admin(&district)?;
     let new = json_body(
         body,
         r#"{"public_key": "<64 hex digits>", "name": "Example Co."}"#,
@@ -73,19 +71,16 @@ async fn trust(
 
 async fn keys(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
 ) -> Result<Json<Vec<TrustedKeyRow>>, ApiError> {
-    caller.require_reader(&district)?;
     Ok(Json(state.platform.trusted_keys(&district).await?))
 }
 
 async fn revoke(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, key_id)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, key_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require_admin(&district)?;
     state.platform.revoke_key(&district, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -105,11 +100,9 @@ struct NewRegistryInstall {
 
 async fn install(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
     body: Result<Json<NewRegistryInstall>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Install>), ApiError> {
-    caller.require_admin(&district)?;
     let new = json_body(
         body,
         r#"{"registry": "http://registry:8090", "package": "smart-care@^1.2", "grant": ["kv"]}"#,
@@ -118,7 +111,7 @@ async fn install(
     let installed = state
         .platform
         .install_from_registry(RegistryInstall {
-            district,
+            district: district.into_string(),
             registry: new.registry,
             package: new.package,
             grant: super::permissions(&new.grant)?,
@@ -146,11 +139,10 @@ struct Upgrade {
 
 async fn upgrade(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, app)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, app)): Path<(String, String)>,
     body: Result<Json<Upgrade>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<UpgradeReport>, ApiError> {
-    caller.require_admin(&district)?;
     let up = json_body(
         body,
         r#"{"registry": "http://registry:8090", "requirement": "^1.3", "grant": ["read-households"]}"#,
@@ -159,7 +151,7 @@ async fn upgrade(
     let report = state
         .platform
         .upgrade(UpgradeRequest {
-            district,
+            district: district.into_string(),
             registry: up.registry,
             package: format!("{app}@{}", up.requirement.as_deref().unwrap_or("*")),
             grant: super::permissions(&up.grant)?,
@@ -171,19 +163,17 @@ async fn upgrade(
 
 async fn rollback(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, app)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, app)): Path<(String, String)>,
 ) -> Result<Json<Install>, ApiError> {
-    caller.require_admin(&district)?;
     let (_, restored) = state.platform.rollback(&district, &app).await?;
     Ok(Json(restored))
 }
 
 async fn history(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, app)): Path<(String, String)>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
+    Path((_, app)): Path<(String, String)>,
 ) -> Result<Json<Vec<PreviousVersion>>, ApiError> {
-    caller.require_reader(&district)?;
     Ok(Json(state.platform.install_history(&district, &app).await?))
 }

@@ -7,7 +7,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::auth::{Authenticated, ResidentView};
+use super::auth::ResidentView;
+use super::district::{InDistrict, Residents};
 use super::{ApiError, ApiState, json_body};
 use crate::community::Resident;
 use crate::platform::PlatformError;
@@ -52,11 +53,13 @@ struct Page {
 
 async fn list(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path(district): Path<String>,
+    InDistrict {
+        id: district,
+        scope: view,
+        ..
+    }: InDistrict<Residents>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Page>, ApiError> {
-    let view = caller.require_resident_access(&district)?;
     let Query(q) = query.map_err(|e| {
         ApiError::BadRequest(format!(
             "expected `?grid=&community=&tags=a,b&cursor=&limit=1..={MAX_PAGE}`: {}",
@@ -144,10 +147,13 @@ async fn visible(
 
 async fn show(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, id)): Path<(String, String)>,
+    InDistrict {
+        id: district,
+        scope: view,
+        ..
+    }: InDistrict<Residents>,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<StaffResident>, ApiError> {
-    let view = caller.require_resident_access(&district)?;
     Ok(Json(visible(&state, &view, &district, &id).await?))
 }
 
@@ -190,11 +196,15 @@ mod serde_with_double_option {
 
 async fn edit(
     State(state): State<ApiState>,
-    caller: Authenticated,
-    Path((district, id)): Path<(String, String)>,
+    InDistrict {
+        id: district,
+        caller,
+        scope: view,
+        ..
+    }: InDistrict<Residents>,
+    Path((_, id)): Path<(String, String)>,
     body: Result<Json<Edit>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<StaffResident>, ApiError> {
-    let view = caller.require_resident_access(&district)?;
     let edit = json_body(body, r#"{"phone": "13800000000", "tags": ["elderly"]}"#)?;
     let mut resident = visible(&state, &view, &district, &id).await?.resident;
     if let Some(grid) = &edit.grid_id
@@ -250,7 +260,7 @@ async fn edit(
     );
     state
         .platform
-        .update_resident(&district, resident, &caller.0.account_id)
+        .update_resident(&district, resident, &caller.account_id)
         .await?;
     Ok(Json(
         visible(&state, &ResidentView::All, &district, &id).await?,

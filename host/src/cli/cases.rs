@@ -5,14 +5,14 @@
 //! anyway); changing a case needs `--as <account>`, so its history names a
 //! person and the same rules apply as through the API.
 
+use crate::PlatformError;
+use crate::cases::{Action, Assignee, CaseState, Priority, Tier, format_ms};
+use crate::identity::Caller;
+use crate::platform::{CaseActor, CaseCommand, CaseReport};
+use crate::server::Opened;
+use crate::store::{CaseFilter, CasePolicy, CaseRow, Category, Deadline, Department};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use hutong_host::PlatformError;
-use hutong_host::cases::{Action, Assignee, CaseState, Priority, Tier, format_ms};
-use hutong_host::identity::Caller;
-use hutong_host::platform::{CaseActor, CaseCommand, CaseReport};
-use hutong_host::server::Opened;
-use hutong_host::store::{CaseFilter, CasePolicy, CaseRow, Category, Deadline, Department};
 
 #[derive(Subcommand)]
 pub enum CaseCommandLine {

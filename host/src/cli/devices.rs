@@ -2,12 +2,12 @@
 //! rotate tokens, remove them, and see and retry the events apps kept
 //! refusing.
 
+use crate::cases::format_ms;
+use crate::events::{COMMON_TYPES, KINDS};
+use crate::platform::{DeviceRegistration, DeviceView, MAX_DEVICE_PAGE};
+use crate::server::Opened;
 use anyhow::Result;
 use clap::Subcommand;
-use hutong_host::cases::format_ms;
-use hutong_host::events::{COMMON_TYPES, KINDS};
-use hutong_host::platform::{DeviceRegistration, DeviceView, MAX_DEVICE_PAGE};
-use hutong_host::server::Opened;
 
 #[derive(Subcommand)]
 pub enum DeviceCommandLine {
@@ -78,8 +78,8 @@ fn line(v: &DeviceView) -> String {
         d.id,
         d.kind,
         match v.status {
-            hutong_host::platform::DeviceStatus::Online => "online",
-            hutong_host::platform::DeviceStatus::Offline => "offline",
+            crate::platform::DeviceStatus::Online => "online",
+            crate::platform::DeviceStatus::Offline => "offline",
         },
         d.household_id
             .as_deref()
@@ -150,7 +150,7 @@ pub async fn run(opened: &Opened, command: DeviceCommandLine) -> Result<()> {
         }
         DeviceCommandLine::DeadLetters { district } => {
             let dead = platform
-                .event_dead_letters(&district, hutong_host::platform::MAX_DEAD_LETTERS)
+                .event_dead_letters(&district, crate::platform::MAX_DEAD_LETTERS)
                 .await?;
             println!("{}", serde_json::to_string_pretty(&dead)?);
         }

@@ -3,11 +3,11 @@
 //! The operator at the CLI holds the database, so these need no account;
 //! the signing secret is still never printed, only whether one is set.
 
+use crate::cases::format_ms;
+use crate::platform::notifications::GatewayUpdate;
+use crate::server::Opened;
 use anyhow::Result;
 use clap::Subcommand;
-use hutong_host::cases::format_ms;
-use hutong_host::platform::notifications::GatewayUpdate;
-use hutong_host::server::Opened;
 
 #[derive(Subcommand)]
 pub enum NotifyCommandLine {

@@ -8,11 +8,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::PlatformError;
+use crate::cases::format_ms;
+use crate::server::Opened;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use hutong_host::PlatformError;
-use hutong_host::cases::format_ms;
-use hutong_host::server::Opened;
 use hutong_registry::{DirRegistry, KeyPair, LogEvent, PublishRequest, YankRequest};
 
 #[derive(Subcommand)]
@@ -115,7 +115,7 @@ pub async fn run_offline(command: RegistryCommandLine) -> Result<()> {
                 .with_context(|| format!("could not listen on {listen}"))?;
             tracing::info!(%listen, dir = %registry.root().display(), "serving the registry");
             axum::serve(listener, hutong_registry::serve::router(registry))
-                .with_graceful_shutdown(hutong_host::server::shutdown_signal())
+                .with_graceful_shutdown(crate::server::shutdown_signal())
                 .await?;
             Ok(())
         }
@@ -228,7 +228,7 @@ pub async fn publish(registry: &str, key: &Path, manifest: &Path, component: &Pa
     // cannot read is not worth a permanent log entry.
     let text = String::from_utf8(manifest_bytes.clone())
         .with_context(|| format!("manifest {} is not UTF-8", manifest.display()))?;
-    hutong_host::manifest::Manifest::from_toml(&text).map_err(PlatformError::from)?;
+    crate::manifest::Manifest::from_toml(&text).map_err(PlatformError::from)?;
     let component_bytes = std::fs::read(component)
         .with_context(|| format!("could not read component {}", component.display()))?;
     let request = PublishRequest::sign(manifest_bytes, component_bytes, &key)?;

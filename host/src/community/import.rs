@@ -16,6 +16,9 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
+pub(crate) use crate::ids::record_id_problem as check_id;
+use crate::ids::{describe_char, record_id_problem, shown};
+
 use super::{
     Building, Community, Grid, Household, Membership, Organisation, Record, Resident, Street,
 };
@@ -572,8 +575,6 @@ impl ExistingIds {
     }
 }
 
-/// The longest id, in characters.
-const MAX_ID_CHARS: usize = 64;
 /// The longest text field (name, room, address…), in characters.
 const MAX_TEXT_CHARS: usize = 200;
 /// The longest tag, in characters.
@@ -660,16 +661,16 @@ impl Checker<'_> {
         let mut found = Vec::new();
         match record {
             Record::Street(s) => {
-                found.extend(check_id("id", &s.id));
+                found.extend(record_id_problem("id", &s.id));
                 found.extend(check_text("name", &s.name));
             }
             Record::Community(c) => {
-                found.extend(check_id("id", &c.id));
+                found.extend(record_id_problem("id", &c.id));
                 found.extend(self.check_reference("street_id", &c.street_id, RecordKind::Street));
                 found.extend(check_text("name", &c.name));
             }
             Record::Grid(g) => {
-                found.extend(check_id("id", &g.id));
+                found.extend(record_id_problem("id", &g.id));
                 found.extend(self.check_reference(
                     "community_id",
                     &g.community_id,
@@ -678,7 +679,7 @@ impl Checker<'_> {
                 found.extend(check_text("name", &g.name));
             }
             Record::Building(b) => {
-                found.extend(check_id("id", &b.id));
+                found.extend(record_id_problem("id", &b.id));
                 found.extend(self.check_reference(
                     "community_id",
                     &b.community_id,
@@ -688,7 +689,7 @@ impl Checker<'_> {
                 found.extend(check_text("name", &b.name));
             }
             Record::Household(h) => {
-                found.extend(check_id("id", &h.id));
+                found.extend(record_id_problem("id", &h.id));
                 found.extend(self.check_reference(
                     "building_id",
                     &h.building_id,
@@ -698,7 +699,7 @@ impl Checker<'_> {
                 found.extend(check_text("room", &h.room));
             }
             Record::Resident(r) => {
-                found.extend(check_id("id", &r.id));
+                found.extend(record_id_problem("id", &r.id));
                 if let Some(household_id) = &r.household_id {
                     found.extend(self.check_reference(
                         "household_id",
@@ -729,7 +730,7 @@ impl Checker<'_> {
                 }
             }
             Record::Organisation(o) => {
-                found.extend(check_id("id", &o.id));
+                found.extend(record_id_problem("id", &o.id));
                 found.extend(self.check_reference(
                     "community_id",
                     &o.community_id,
@@ -755,7 +756,7 @@ impl Checker<'_> {
     }
 
     fn check_reference(&self, field: &str, id: &str, target: RecordKind) -> Option<String> {
-        if let Some(problem) = check_id(field, id) {
+        if let Some(problem) = record_id_problem(field, id) {
             return Some(problem);
         }
         if self.in_file.contains_key(&(target, id)) || self.existing.contains(target, id) {
@@ -764,35 +765,6 @@ impl Checker<'_> {
         Some(format!(
             "{field} `{id}` matches no {target} in this file or in the district; add the {target} to the file or correct the id"
         ))
-    }
-}
-
-/// What is wrong with `id` as the value of `field`, if anything: the one
-/// rule for ids, shared by imports, edits and apps' queries.
-pub(crate) fn check_id(field: &str, id: &str) -> Option<String> {
-    let count = id.chars().count();
-    let problem = if id.is_empty() {
-        format!("{field} is empty")
-    } else if count > MAX_ID_CHARS {
-        format!("{field} is {count} characters long")
-    } else if let Some(c) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')))
-    {
-        format!("{field} `{}` contains {}", shown(id), describe_char(c))
-    } else {
-        return None;
-    };
-    Some(format!(
-        "{problem}; ids are 1 to {MAX_ID_CHARS} characters of letters A-Z a-z, digits and _ . : -"
-    ))
-}
-
-fn describe_char(c: char) -> String {
-    if c.is_whitespace() {
-        "a space".to_owned()
-    } else {
-        format!("`{c}`")
     }
 }
 
@@ -975,19 +947,6 @@ pub(crate) fn check_tags(tags: &[String]) -> Vec<String> {
         }
     }
     found
-}
-
-/// A value to quote in a message, cut short so one huge cell cannot make a
-/// huge message.
-fn shown(value: &str) -> String {
-    const MAX: usize = 64;
-    if value.chars().count() <= MAX {
-        value.to_owned()
-    } else {
-        let mut cut: String = value.chars().take(MAX).collect();
-        cut.push('…');
-        cut
-    }
 }
 
 /// Writes the records of `kind` as CSV: a header of the kind's

@@ -2,7 +2,6 @@
 
 use super::{Platform, PlatformError};
 use crate::identity::{self, IssuedToken, Role};
-use crate::manifest::is_valid_slug;
 use crate::store::{Account, NewAccount, StoreError, TokenRecord, now_ms};
 
 /// Longest token lifetime, in days: tokens are meant to be rotated.
@@ -47,12 +46,8 @@ pub fn check_phone(phone: &str) -> Result<(), PlatformError> {
 impl Platform {
     /// Create an account after checking its role and district agree.
     pub async fn create_account(&self, req: AccountRequest) -> Result<Account, PlatformError> {
-        if !is_valid_slug(&req.id) {
-            return Err(PlatformError::Invalid(format!(
-                "account id `{}` is invalid: use 1 to 63 characters of a-z, 0-9 and '-', starting with a letter",
-                req.id
-            )));
-        }
+        crate::ids::slug("account id", &req.id)
+            .map_err(|e| PlatformError::Invalid(e.to_string()))?;
         match (req.role, req.district.as_deref()) {
             (Role::PlatformAdmin, Some(_)) => {
                 return Err(PlatformError::Invalid(

@@ -1,6 +1,5 @@
 //! Calling an install's `tick-handler` export for one of its schedules.
 
-
 use super::call::{Export, Subject};
 use super::{AppState, CallError, Failure, Loaded, Runtime};
 use crate::bindings::App;

@@ -485,3 +485,31 @@ fn registers_lists_rotates_and_removes_devices() {
     cli.ok(&["device", "remove", "--district", "east", "door-1"]);
     assert!(cli.ok(&["device", "list", "--district", "east"]).is_empty());
 }
+
+/// A refusal reads as the reason, never as a stack trace, also with
+/// RUST_BACKTRACE=1 set (as it often is on operators' machines).
+#[test]
+fn errors_are_reasons_without_a_backtrace() {
+    let cli = Cli::new();
+    for args in [
+        &["district", "create", "East"][..],
+        &["show", "--district", "east", "hello"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hutong"))
+            .arg("--data-dir")
+            .arg(cli.data.path())
+            .args(args)
+            .env("RUST_BACKTRACE", "1")
+            .env("RUST_LIB_BACKTRACE", "1")
+            .env("HUTONG_LOG", "error")
+            .env_remove("HUTONG_DATABASE_URL")
+            .output()
+            .expect("run hutong");
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(!stderr.contains("backtrace"), "{args:?}: {stderr}");
+        assert!(!stderr.contains(".rs:"), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}

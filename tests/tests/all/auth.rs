@@ -13,6 +13,7 @@ on_both_backends!(
     an_auditor_reads_but_changes_nothing,
     workers_and_residents_have_no_administrative_access,
     apps_see_their_districts_callers_and_anonymous_callers_only_on_public_routes,
+    every_district_endpoint_answers_an_unknown_or_malformed_district_alike,
 );
 
 fn install_body(name: &str) -> String {
@@ -416,4 +417,100 @@ async fn token_secrets_are_never_stored() {
     let text = String::from_utf8_lossy(&bytes);
     assert!(!text.contains(&secret), "a token secret is in the database");
     assert!(text.contains(&token[4..20]), "the token id is stored");
+}
+
+/// One district check at the edge: whatever the endpoint, a district that
+/// does not exist is a 404 naming it (not an empty list), a malformed id is
+/// a 404 with the rule, and a caller of another district is refused in one
+/// wording before anything is looked up.
+async fn every_district_endpoint_answers_an_unknown_or_malformed_district_alike(host: TestHost) {
+    host.district("east").await;
+    let east_admin = host.account("ana", Role::DistrictAdmin, Some("east")).await;
+    let endpoints = [
+        "cases",
+        "case-categories",
+        "case-figures",
+        "departments",
+        "residents",
+        "installs",
+        "devices",
+        "events",
+        "notifications",
+        "audit/access",
+        "audit/grants",
+        "trusted-keys",
+        "notify/settings",
+        "event-dead-letters",
+    ];
+    for endpoint in endpoints {
+        let unknown = host
+            .request(
+                Method::GET,
+                &format!("/api/v1/districts/nowhere/{endpoint}"),
+                "",
+            )
+            .await;
+        assert_eq!(
+            unknown.status,
+            StatusCode::NOT_FOUND,
+            "{endpoint}: {}",
+            unknown.text()
+        );
+        assert!(
+            unknown.text().contains("district `nowhere` does not exist"),
+            "{endpoint}: {}",
+            unknown.text()
+        );
+
+        let malformed = host
+            .request(
+                Method::GET,
+                &format!("/api/v1/districts/East/{endpoint}"),
+                "",
+            )
+            .await;
+        assert_eq!(malformed.status, StatusCode::NOT_FOUND, "{endpoint}");
+        assert!(
+            malformed.text().contains("district id `East` is invalid"),
+            "{endpoint}: {}",
+            malformed.text()
+        );
+
+        let other = host
+            .request_as(
+                Some(&east_admin),
+                Method::GET,
+                &format!("/api/v1/districts/west/{endpoint}"),
+                "",
+            )
+            .await;
+        if endpoint == "cases" {
+            // Who sees which case is the case rules' to say; an unknown
+            // district is still a 404.
+            assert_eq!(other.status, StatusCode::NOT_FOUND, "{endpoint}");
+        } else {
+            assert_eq!(
+                other.status,
+                StatusCode::FORBIDDEN,
+                "{endpoint}: {}",
+                other.text()
+            );
+            assert!(
+                other
+                    .text()
+                    .contains("you act for district `east` only, not `west`"),
+                "{endpoint}: {}",
+                other.text()
+            );
+        }
+
+        let known = host
+            .request(
+                Method::GET,
+                &format!("/api/v1/districts/east/{endpoint}"),
+                "",
+            )
+            .await;
+        assert_eq!(known.status, StatusCode::OK, "{endpoint}: {}", known.text());
+    }
 }

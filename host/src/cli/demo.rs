@@ -1,0 +1,178 @@
+//! `hutong demo`: a demo district with the example app, the district apps
+//! and an account per role, served at once.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use super::accounts::demo_accounts;
+use super::installs::{Grants, InstallFiles, install, print_install_summary};
+use super::serve;
+use crate::PlatformError;
+use crate::community::import::{self, Format};
+use crate::community::sample;
+use crate::server::Opened;
+
+/// The district apps of `plugins/` the demo installs, by name, with the file
+/// cargo writes for each.
+const DEMO_APPS: &[(&str, &str)] = &[
+    ("smart-care", "smart_care.wasm"),
+    ("e-voting", "e_voting.wasm"),
+    ("party-building", "party_building.wasm"),
+];
+
+/// Install (afresh) each district app built into `apps_dir`, granting all it
+/// asks for; returns the names installed. An app not built is left out with
+/// a note, so the demo still runs with only the example.
+pub(super) async fn demo_apps(opened: &Opened, apps_dir: &Path) -> Result<Vec<String>> {
+    let mut installed = Vec::new();
+    for (name, wasm) in DEMO_APPS {
+        let component = apps_dir.join(wasm);
+        if !component.exists() {
+            println!(
+                "{name} is not built ({} is missing); `bash scripts/build-apps` builds it",
+                component.display()
+            );
+            continue;
+        }
+        match opened.platform.uninstall("demo", name, false).await {
+            Ok(()) | Err(PlatformError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let manifest = PathBuf::from(format!("plugins/{name}/hutong.toml"));
+        let install = install(
+            opened,
+            "demo",
+            InstallFiles {
+                manifest: &manifest,
+                component: &component,
+                config: None,
+            },
+            Grants {
+                grants: vec![],
+                grant_all: true,
+                communities: None,
+            },
+        )
+        .await?;
+        print_install_summary(&install);
+        installed.push(install.app);
+    }
+    Ok(installed)
+}
+
+pub(super) async fn demo(
+    opened: &Opened,
+    listen: SocketAddr,
+    component: &Path,
+    manifest: &Path,
+    apps_dir: &Path,
+) -> Result<()> {
+    if !component.exists() {
+        bail!(
+            "the example app is not built ({} is missing); run `bash scripts/build-apps` first",
+            component.display()
+        );
+    }
+    let platform = &opened.platform;
+    match platform.create_district("demo", "Demo District").await {
+        Ok(_) | Err(PlatformError::Conflict(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // Start from the example as it is now built.
+    match platform.uninstall("demo", "hello", false).await {
+        Ok(()) | Err(PlatformError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let installed = install(
+        opened,
+        "demo",
+        InstallFiles {
+            manifest,
+            component,
+            config: None,
+        },
+        Grants {
+            grants: vec![],
+            grant_all: true,
+            communities: None,
+        },
+    )
+    .await?;
+    if platform
+        .store()
+        .existing_ids("demo")
+        .await
+        .map_err(PlatformError::from)?
+        .residents
+        .is_empty()
+    {
+        let sample = import::to_json_lines(&sample::sample_district(1));
+        let summary = platform
+            .import_data("demo", &sample, Format::JsonLines)
+            .await?;
+        println!(
+            "imported {} sample records (invented people) into demo",
+            summary.created
+        );
+    }
+    print_install_summary(&installed);
+    let apps = demo_apps(opened, apps_dir).await?;
+    let tokens = demo_accounts(opened).await?;
+    let first_case = super::cases::demo_set_up(opened, "demo").await?;
+    let base = format!("http://{listen}");
+    println!();
+    println!("Hutong demo is serving on {base}. Try:");
+    println!("  curl {base}/d/demo/apps/hello/");
+    println!("  curl {base}/d/demo/apps/hello/greet/ana");
+    println!("  curl {base}/d/demo/apps/hello/greet/ana   # visits go up: kept in the app's kv");
+    println!("  curl {base}/d/demo/apps/hello/visits");
+    println!("  curl {base}/d/demo/apps/hello/whoami        # 401: not a public route");
+    println!();
+    println!("Tokens for each role (valid 7 days):");
+    for (role, token) in &tokens {
+        println!("  {role:<15} {token}");
+    }
+    let admin = &tokens[1].1;
+    let resident = &tokens[4].1;
+    println!();
+    println!("  curl -H 'Authorization: Bearer {resident}' {base}/d/demo/apps/hello/whoami");
+    println!("  curl -H 'Authorization: Bearer {admin}' {base}/api/v1/districts/demo/installs");
+    let worker = &tokens[3].1;
+    println!(
+        "  curl -H 'Authorization: Bearer {worker}' '{base}/api/v1/districts/demo/residents?limit=3'"
+    );
+    println!();
+    println!("Cases (work orders): the worker's list, accepting one, and Open311 intake:");
+    println!("  curl -H 'Authorization: Bearer {worker}' {base}/api/v1/districts/demo/cases");
+    println!(
+        "  curl -X POST -H 'Authorization: Bearer {worker}' {base}/api/v1/districts/demo/cases/{first_case}/accept"
+    );
+    println!(
+        "  curl -H 'Authorization: Bearer {resident}' -H 'content-type: application/json' -d '{{\"category\": \"noise\", \"building_id\": \"c-xingfu-b2\", \"description\": \"装修噪音到深夜\"}}' {base}/api/v1/districts/demo/cases"
+    );
+    println!("  curl {base}/d/demo/open311/v2/services.json");
+    println!("  curl -H 'Authorization: Bearer {admin}' {base}/api/v1/districts/demo/case-figures");
+    println!("  curl {base}/metrics");
+    if !apps.is_empty() {
+        println!();
+        println!("District apps ({}):", apps.join(", "));
+    }
+    for app in &apps {
+        match app.as_str() {
+            "smart-care" => println!(
+                "  curl -H 'Authorization: Bearer {worker}' {base}/d/demo/apps/smart-care/api/residents   # filled by its first five-minute watch"
+            ),
+            "e-voting" => println!(
+                "  curl -H 'Authorization: Bearer {resident}' {base}/d/demo/apps/e-voting/polls"
+            ),
+            "party-building" => println!(
+                "  curl -H 'Authorization: Bearer {admin}' {base}/d/demo/apps/party-building/branches"
+            ),
+            _ => {}
+        }
+    }
+    println!("Ctrl-C stops it.");
+    serve(opened, listen).await
+}
