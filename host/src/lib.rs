@@ -28,6 +28,8 @@ pub mod events;
 pub mod grant;
 pub mod identity;
 pub mod ids;
+#[cfg(test)]
+mod layering;
 pub mod limits;
 pub mod manifest;
 pub mod metrics;
