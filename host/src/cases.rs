@@ -495,20 +495,19 @@ pub const MAX_PAGE: u32 = 500;
 /// `ms` (since the Unix epoch) as an RFC 3339 time in UTC, to the second
 /// (`2026-11-22T08:30:00Z`), as Open311 and the API show times.
 pub fn format_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+    use chrono::Datelike as _;
+    chrono::DateTime::from_timestamp(ms.div_euclid(1000), 0)
+        // RFC 3339 has four-digit years only.
+        .filter(|t| (0..=9999).contains(&t.year()))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_else(|| ms.to_string())
 }
 
 /// An RFC 3339 time (`2026-11-22T08:30:00Z`, `2026-11-22T16:30:00+08:00`)
 /// as milliseconds since the Unix epoch.
 pub fn parse_time(s: &str) -> Result<i64, String> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
         .map_err(|e| {
             format!("`{s}` is not an RFC 3339 date-time like 2026-11-22T08:30:00+08:00 ({e})")
         })
