@@ -110,6 +110,8 @@ pub struct Resident {
 /// What kind of organisation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "kebab-case")]
 pub enum OrganisationKind {
     /// A party branch (党支部).
     PartyBranch,
@@ -121,19 +123,12 @@ pub enum OrganisationKind {
 
 impl OrganisationKind {
     /// Every kind.
-    pub const ALL: &'static [OrganisationKind] = &[
-        OrganisationKind::PartyBranch,
-        OrganisationKind::SocialOrganisation,
-        OrganisationKind::PropertyCompany,
-    ];
+    pub const ALL: &'static [OrganisationKind] =
+        <OrganisationKind as strum::VariantArray>::VARIANTS;
 
     /// The kind's name in files, the API and the database.
     pub fn as_str(self) -> &'static str {
-        match self {
-            OrganisationKind::PartyBranch => "party-branch",
-            OrganisationKind::SocialOrganisation => "social-organisation",
-            OrganisationKind::PropertyCompany => "property-company",
-        }
+        self.into()
     }
 }
 

@@ -23,7 +23,8 @@ use super::{
 };
 
 /// The kind of a [`Record`]; a CSV file holds records of one kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "lowercase")]
 pub enum RecordKind {
     /// A [`Street`].
     Street,
@@ -45,29 +46,11 @@ pub enum RecordKind {
 
 impl RecordKind {
     /// Every kind, parents before children.
-    pub const ALL: &'static [RecordKind] = &[
-        RecordKind::Street,
-        RecordKind::Community,
-        RecordKind::Grid,
-        RecordKind::Building,
-        RecordKind::Household,
-        RecordKind::Resident,
-        RecordKind::Organisation,
-        RecordKind::Membership,
-    ];
+    pub const ALL: &'static [RecordKind] = <RecordKind as strum::VariantArray>::VARIANTS;
 
     /// The kind's name: the `kind` tag in JSON Lines, also used in the API.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RecordKind::Street => "street",
-            RecordKind::Community => "community",
-            RecordKind::Grid => "grid",
-            RecordKind::Building => "building",
-            RecordKind::Household => "household",
-            RecordKind::Resident => "resident",
-            RecordKind::Organisation => "organisation",
-            RecordKind::Membership => "membership",
-        }
+        self.into()
     }
 
     /// The CSV columns of this kind: the record's field names, in field order.

@@ -98,6 +98,8 @@ const ROUNDS: usize = 50;
 /// How a message travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Channel {
     /// The recipient's inbox in the host.
     Inbox,
@@ -112,12 +114,7 @@ pub enum Channel {
 impl Channel {
     /// The channel's name, as stored and sent.
     pub fn name(self) -> &'static str {
-        match self {
-            Channel::Inbox => "inbox",
-            Channel::Sms => "sms",
-            Channel::Voice => "voice",
-            Channel::Webhook => "webhook",
-        }
+        self.into()
     }
 }
 
