@@ -31,6 +31,8 @@ use serde::{Deserialize, Serialize};
 /// A state in the case lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "kebab-case")]
 pub enum CaseState {
     /// Reported, waiting to be accepted (受理立案).
     Reported,
@@ -53,16 +55,7 @@ pub enum CaseState {
 
 impl CaseState {
     /// Every state, in lifecycle order.
-    pub const ALL: &'static [CaseState] = &[
-        CaseState::Reported,
-        CaseState::Rejected,
-        CaseState::Accepted,
-        CaseState::Dispatched,
-        CaseState::InProgress,
-        CaseState::Handled,
-        CaseState::Verified,
-        CaseState::Closed,
-    ];
+    pub const ALL: &'static [CaseState] = <CaseState as strum::VariantArray>::VARIANTS;
 
     /// The states of a case still being worked on.
     pub const OPEN: &'static [CaseState] = &[
@@ -76,16 +69,7 @@ impl CaseState {
 
     /// The name in the API, CLI and database.
     pub fn as_str(self) -> &'static str {
-        match self {
-            CaseState::Reported => "reported",
-            CaseState::Rejected => "rejected",
-            CaseState::Accepted => "accepted",
-            CaseState::Dispatched => "dispatched",
-            CaseState::InProgress => "in-progress",
-            CaseState::Handled => "handled",
-            CaseState::Verified => "verified",
-            CaseState::Closed => "closed",
-        }
+        self.into()
     }
 
     /// Whether the case is finished (closed or rejected).
@@ -109,6 +93,8 @@ impl CaseState {
 /// The tiers a case can sit at, lowest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Tier {
     /// A grid (网格), served by its grid workers.
     Grid,
@@ -124,23 +110,11 @@ pub enum Tier {
 
 impl Tier {
     /// Every tier, lowest first.
-    pub const ALL: &'static [Tier] = &[
-        Tier::Grid,
-        Tier::Community,
-        Tier::Street,
-        Tier::District,
-        Tier::City,
-    ];
+    pub const ALL: &'static [Tier] = <Tier as strum::VariantArray>::VARIANTS;
 
     /// The name in the API, CLI and database.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::Grid => "grid",
-            Tier::Community => "community",
-            Tier::Street => "street",
-            Tier::District => "district",
-            Tier::City => "city",
-        }
+        self.into()
     }
 
     /// The tier above, if any.
@@ -164,6 +138,8 @@ impl Tier {
 /// How urgent a case is; deadlines are set per priority.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Priority {
     /// Can wait.
     Low,
@@ -177,21 +153,11 @@ pub enum Priority {
 
 impl Priority {
     /// Every priority, lowest first.
-    pub const ALL: &'static [Priority] = &[
-        Priority::Low,
-        Priority::Normal,
-        Priority::High,
-        Priority::Urgent,
-    ];
+    pub const ALL: &'static [Priority] = <Priority as strum::VariantArray>::VARIANTS;
 
     /// The name in the API, CLI and database.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Low => "low",
-            Priority::Normal => "normal",
-            Priority::High => "high",
-            Priority::Urgent => "urgent",
-        }
+        self.into()
     }
 }
 
@@ -221,6 +187,8 @@ impl Phase {
 /// Something a person, app or the host does to a case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Action {
     /// reported → accepted (受理立案).
     Accept,
@@ -254,39 +222,11 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: &'static [Action] = &[
-        Action::Accept,
-        Action::Reject,
-        Action::Dispatch,
-        Action::Reassign,
-        Action::Start,
-        Action::Handle,
-        Action::Verify,
-        Action::FailVerification,
-        Action::Close,
-        Action::Reopen,
-        Action::Escalate,
-        Action::Comment,
-        Action::Evaluate,
-    ];
+    pub const ALL: &'static [Action] = <Action as strum::VariantArray>::VARIANTS;
 
     /// The name in the API, CLI and history.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Accept => "accept",
-            Action::Reject => "reject",
-            Action::Dispatch => "dispatch",
-            Action::Reassign => "reassign",
-            Action::Start => "start",
-            Action::Handle => "handle",
-            Action::Verify => "verify",
-            Action::FailVerification => "fail-verification",
-            Action::Close => "close",
-            Action::Reopen => "reopen",
-            Action::Escalate => "escalate",
-            Action::Comment => "comment",
-            Action::Evaluate => "evaluate",
-        }
+        self.into()
     }
 
     /// The state this action leads to from `from`, or `None` if it is not
@@ -482,14 +422,12 @@ impl Clock {
         self.0.store(now + ms, Ordering::Relaxed);
     }
 
-    /// Today's date in UTC as (year, month, day), by this clock: birth
+    /// Today's date in UTC, by this clock: birth
     /// dates are checked and ages computed against it.
-    pub fn today(&self) -> (i32, u32, u32) {
-        use chrono::Datelike;
-        let date = chrono::DateTime::from_timestamp_millis(self.now_ms())
+    pub fn today(&self) -> chrono::NaiveDate {
+        chrono::DateTime::from_timestamp_millis(self.now_ms())
             .unwrap_or_default()
-            .date_naive();
-        (date.year(), date.month(), date.day())
+            .date_naive()
     }
 }
 
@@ -505,20 +443,19 @@ pub use crate::store::MAX_PAGE;
 /// `ms` (since the Unix epoch) as an RFC 3339 time in UTC, to the second
 /// (`2026-11-22T08:30:00Z`), as Open311 and the API show times.
 pub fn format_ms(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+    use chrono::Datelike as _;
+    chrono::DateTime::from_timestamp(ms.div_euclid(1000), 0)
+        // RFC 3339 has four-digit years only.
+        .filter(|t| (0..=9999).contains(&t.year()))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_else(|| ms.to_string())
 }
 
 /// An RFC 3339 time (`2026-11-22T08:30:00Z`, `2026-11-22T16:30:00+08:00`)
 /// as milliseconds since the Unix epoch.
 pub fn parse_time(s: &str) -> Result<i64, String> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp_millis())
         .map_err(|e| {
             format!("`{s}` is not an RFC 3339 date-time like 2026-11-22T08:30:00+08:00 ({e})")
         })
@@ -537,6 +474,35 @@ pub fn is_valid_code(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_the_api_words_in_serde_too() {
+        let states: Vec<&str> = CaseState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            states,
+            [
+                "reported",
+                "rejected",
+                "accepted",
+                "dispatched",
+                "in-progress",
+                "handled",
+                "verified",
+                "closed"
+            ]
+        );
+        assert_eq!(Action::FailVerification.as_str(), "fail-verification");
+        assert_eq!(Action::ALL.len(), 13);
+        assert_eq!(Tier::ALL.last().map(|t| t.as_str()), Some("city"));
+        assert_eq!(Priority::ALL.first().map(|p| p.as_str()), Some("low"));
+        for s in CaseState::ALL {
+            assert_eq!(serde_json::to_value(s).ok(), Some(s.as_str().into()));
+        }
+        for a in Action::ALL {
+            assert_eq!(serde_json::to_value(a).ok(), Some(a.as_str().into()));
+            assert_eq!(a.as_str().parse::<Action>(), Ok(*a));
+        }
+    }
 
     #[test]
     fn every_state_can_be_commented() {

@@ -48,6 +48,10 @@ pub struct Cli {
     /// Log format.
     #[arg(long, global = true, env = "HUTONG_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// A PEM file of extra root certificates to trust for https gateways and
+    /// registries (a city's private CA), besides the built-in public roots.
+    #[arg(long, global = true, env = "HUTONG_CA_FILE")]
+    ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -102,7 +106,7 @@ pub enum Command {
         /// From a registry: `name@requirement` (`smart-care@^1.2`; `=1.2.3`
         /// pins exactly and may install a yanked release).
         package: Option<String>,
-        /// The registry: an http:// URL or a directory.
+        /// The registry: an http:// or https:// URL, or a directory.
         #[arg(long, env = "HUTONG_REGISTRY")]
         registry: Option<String>,
         /// The app's hutong.toml (a local install).
@@ -138,7 +142,7 @@ pub enum Command {
         district: String,
         /// `app@requirement`, like `smart-care@^1.3`.
         package: String,
-        /// The registry: an http:// URL or a directory.
+        /// The registry: an http:// or https:// URL, or a directory.
         #[arg(long, env = "HUTONG_REGISTRY")]
         registry: String,
         /// Grant a permission the new version adds (repeatable).
@@ -169,7 +173,7 @@ pub enum Command {
     /// Sign a component and its manifest with a publisher key and publish
     /// them to a registry (a directory is created if absent).
     Publish {
-        /// The registry: an http:// URL or a directory.
+        /// The registry: an http:// or https:// URL, or a directory.
         #[arg(long, env = "HUTONG_REGISTRY")]
         registry: String,
         /// The publisher key file from `hutong registry keygen`.
@@ -268,6 +272,13 @@ pub fn init_tracing(format: LogFormat) {
 
 /// Run one parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    if let Some(path) = &cli.ca_file {
+        let what = path.display().to_string();
+        let pem = std::fs::read(path).with_context(|| format!("reading {what}"))?;
+        let count =
+            hutong_registry::tls::trust_extra_roots(&what, &pem).map_err(anyhow::Error::msg)?;
+        tracing::info!(file = %what, count, "trusting extra root certificates");
+    }
     // Commands on a registry alone never open (or create) the host's data.
     let offline = match &cli.command {
         Command::Publish { .. } => true,
@@ -348,7 +359,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 (Some(package), _, _) => {
                     let Some(registry) = registry else {
                         bail!(
-                            "installing {package} needs --registry (an http:// URL or a registry directory)"
+                            "installing {package} needs --registry (an http:// or https:// URL, or a registry directory)"
                         );
                     };
                     installs::install_from_registry(

@@ -110,6 +110,8 @@ pub struct Resident {
 /// What kind of organisation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "kebab-case")]
 pub enum OrganisationKind {
     /// A party branch (党支部).
     PartyBranch,
@@ -121,19 +123,12 @@ pub enum OrganisationKind {
 
 impl OrganisationKind {
     /// Every kind.
-    pub const ALL: &'static [OrganisationKind] = &[
-        OrganisationKind::PartyBranch,
-        OrganisationKind::SocialOrganisation,
-        OrganisationKind::PropertyCompany,
-    ];
+    pub const ALL: &'static [OrganisationKind] =
+        <OrganisationKind as strum::VariantArray>::VARIANTS;
 
     /// The kind's name in files, the API and the database.
     pub fn as_str(self) -> &'static str {
-        match self {
-            OrganisationKind::PartyBranch => "party-branch",
-            OrganisationKind::SocialOrganisation => "social-organisation",
-            OrganisationKind::PropertyCompany => "property-company",
-        }
+        self.into()
     }
 }
 
@@ -207,30 +202,23 @@ pub enum Record {
     Membership(Membership),
 }
 
-/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
-/// calendar (Howard Hinnant's algorithm).
-pub fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
-    (y, m, d)
+/// The UTC date of `ms` since the Unix epoch.
+pub fn date_of_ms(ms: i64) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .date_naive()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::civil_from_days;
+    use super::date_of_ms;
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(20_414), (2025, 11, 22));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    fn dates_of_instants() {
+        let date = |ms: i64| date_of_ms(ms).format("%Y-%m-%d").to_string();
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(19_723 * 86_400_000), "2024-01-01");
+        assert_eq!(date(20_414 * 86_400_000 + 86_399_999), "2025-11-22");
+        assert_eq!(date(-1), "1969-12-31");
     }
 }

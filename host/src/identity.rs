@@ -19,6 +19,8 @@ use crate::store::{Account, Store, StoreError, TokenRecord};
 /// An account's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[derive(strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Role {
     /// Runs the city's host: creates districts, sees everything.
     PlatformAdmin,
@@ -34,23 +36,11 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: &'static [Role] = &[
-        Role::PlatformAdmin,
-        Role::DistrictAdmin,
-        Role::Auditor,
-        Role::Worker,
-        Role::Resident,
-    ];
+    pub const ALL: &'static [Role] = <Role as strum::VariantArray>::VARIANTS;
 
     /// The role's name in the API, CLI and database.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::PlatformAdmin => "platform-admin",
-            Role::DistrictAdmin => "district-admin",
-            Role::Auditor => "auditor",
-            Role::Worker => "worker",
-            Role::Resident => "resident",
-        }
+        self.into()
     }
 }
 

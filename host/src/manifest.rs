@@ -18,98 +18,54 @@ pub const HOST_API_VERSION: Version = Version::new(0, 1, 0);
 /// capability only if its manifest declares the permission and the district
 /// granted it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[derive(strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Permission {
     /// Private key-value storage (`hutong:platform/kv`).
-    #[serde(rename = "kv")]
     Kv,
     /// Read residents of the install's scope, personal fields masked
     /// (`hutong:platform/data`).
-    #[serde(rename = "read-residents")]
     ReadResidents,
     /// See residents' personal fields unmasked (with `read-residents`).
-    #[serde(rename = "read-personal-fields")]
     ReadPersonalFields,
     /// Read households.
-    #[serde(rename = "read-households")]
     ReadHouseholds,
     /// Read buildings.
-    #[serde(rename = "read-buildings")]
     ReadBuildings,
     /// Read organisations and their members.
-    #[serde(rename = "read-organisations")]
     ReadOrganisations,
     /// Open cases (work orders) reported by the app
     /// (`hutong:platform/cases`).
-    #[serde(rename = "open-cases")]
     OpenCases,
     /// Read the cases the app opened, and be told about their changes
     /// through `case-watcher`.
-    #[serde(rename = "read-own-cases")]
     ReadOwnCases,
     /// Comment on the cases the app opened.
-    #[serde(rename = "comment-cases")]
     CommentCases,
     /// Send messages to in-app inboxes (`hutong:platform/notify`).
-    #[serde(rename = "notify-inbox")]
     NotifyInbox,
     /// Send text messages through the district's SMS gateway.
-    #[serde(rename = "notify-sms")]
     NotifySms,
     /// Place voice calls (智能外呼) through the district's voice gateway.
-    #[serde(rename = "notify-voice")]
     NotifyVoice,
     /// Post to the district's webhook.
-    #[serde(rename = "notify-webhook")]
     NotifyWebhook,
     /// Be handed the device events the manifest's `[events]` subscribes to
     /// (the `event-handler` export).
-    #[serde(rename = "receive-events")]
     ReceiveEvents,
     /// Be called on the schedules the manifest's `[[schedules]]` declares
     /// (the `tick-handler` export).
-    #[serde(rename = "schedules")]
     Schedules,
 }
 
 impl Permission {
     /// Every permission this host knows, in a stable order.
-    pub const ALL: &'static [Permission] = &[
-        Permission::Kv,
-        Permission::ReadResidents,
-        Permission::ReadPersonalFields,
-        Permission::ReadHouseholds,
-        Permission::ReadBuildings,
-        Permission::ReadOrganisations,
-        Permission::OpenCases,
-        Permission::ReadOwnCases,
-        Permission::CommentCases,
-        Permission::NotifyInbox,
-        Permission::NotifySms,
-        Permission::NotifyVoice,
-        Permission::NotifyWebhook,
-        Permission::ReceiveEvents,
-        Permission::Schedules,
-    ];
+    pub const ALL: &'static [Permission] = <Permission as strum::VariantArray>::VARIANTS;
 
     /// The name used in manifests, grants and denials.
     pub fn name(self) -> &'static str {
-        match self {
-            Permission::Kv => "kv",
-            Permission::ReadResidents => "read-residents",
-            Permission::ReadPersonalFields => "read-personal-fields",
-            Permission::ReadHouseholds => "read-households",
-            Permission::ReadBuildings => "read-buildings",
-            Permission::ReadOrganisations => "read-organisations",
-            Permission::OpenCases => "open-cases",
-            Permission::ReadOwnCases => "read-own-cases",
-            Permission::CommentCases => "comment-cases",
-            Permission::NotifyInbox => "notify-inbox",
-            Permission::NotifySms => "notify-sms",
-            Permission::NotifyVoice => "notify-voice",
-            Permission::NotifyWebhook => "notify-webhook",
-            Permission::ReceiveEvents => "receive-events",
-            Permission::Schedules => "schedules",
-        }
+        self.into()
     }
 
     /// The WIT interface (without package and version) whose use this
@@ -658,6 +614,35 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permission_names_are_the_manifest_words_in_serde_too() {
+        let names: Vec<&str> = Permission::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "kv",
+                "read-residents",
+                "read-personal-fields",
+                "read-households",
+                "read-buildings",
+                "read-organisations",
+                "open-cases",
+                "read-own-cases",
+                "comment-cases",
+                "notify-inbox",
+                "notify-sms",
+                "notify-voice",
+                "notify-webhook",
+                "receive-events",
+                "schedules",
+            ]
+        );
+        for p in Permission::ALL {
+            assert_eq!(serde_json::to_value(p).ok(), Some(p.name().into()));
+            assert_eq!(p.name().parse::<Permission>().ok(), Some(*p));
+        }
+    }
 
     const GOOD: &str = r#"
         name = "hello"

@@ -69,7 +69,7 @@ impl DirRegistry {
         let root = path.as_ref();
         if !root.join(LOG_FILE).is_file() {
             return Err(RegistryError::Invalid(format!(
-                "{} holds no registry (there is no {LOG_FILE}); give a registry directory or an http:// URL",
+                "{} holds no registry (there is no {LOG_FILE}); give a registry directory or an http:// or https:// URL",
                 root.display()
             )));
         }

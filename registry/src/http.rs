@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
 use semver::Version;
 use serde::de::DeserializeOwned;
 
 use crate::index::Index;
 use crate::log::{LogEntry, LogSlice, Proof};
 use crate::release::{PublishRequest, YankRequest};
+use crate::tls::describe;
 use crate::{BoxFuture, Refusal, Registry, RegistryError, is_sha256_hex, is_valid_name};
 
 /// How long one request to a registry may take, download included.
@@ -20,32 +19,38 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// fill the host's memory.
 const MAX_ANSWER_BYTES: usize = 256 << 20;
 
-/// A registry at an `http://` URL.
+/// A registry at an `http://` or `https://` URL.
 #[derive(Clone, Debug)]
 pub struct HttpRegistry {
     location: String,
-    host: String,
-    port: u16,
-    authority: String,
-    prefix: String,
+    client: reqwest::Client,
 }
 
 impl HttpRegistry {
-    /// A client for the registry at `url` (`http://host:port[/prefix]`).
+    /// A client for the registry at `url` (`http[s]://host[:port][/prefix]`).
+    /// An https registry's certificate must chain to a built-in root or to
+    /// the operator's extra roots ([`crate::tls::trust_extra_roots`]).
     pub fn new(url: &str) -> Result<Self, RegistryError> {
         let bad = |why: &str| RegistryError::Invalid(format!("registry URL `{url}` {why}"));
         let uri: http::Uri = url.parse().map_err(|_| bad("does not parse"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(bad("must start with http://"));
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err(bad("must start with http:// or https://"));
         }
-        let authority = uri.authority().ok_or_else(|| bad("has no host"))?;
-        let location = url.trim_end_matches('/').to_owned();
+        if uri.authority().is_none() {
+            return Err(bad("has no host"));
+        }
+        let client = crate::tls::client_builder()
+            .user_agent("hutong-registry")
+            .build()
+            .map_err(|e| {
+                bad(&format!(
+                    "needs an HTTP client that could not be built: {}",
+                    describe(&e)
+                ))
+            })?;
         Ok(HttpRegistry {
-            host: authority.host().trim_matches(['[', ']']).to_owned(),
-            port: authority.port_u16().unwrap_or(80),
-            authority: authority.as_str().to_owned(),
-            prefix: uri.path().trim_end_matches('/').to_owned(),
-            location,
+            location: url.trim_end_matches('/').to_owned(),
+            client,
         })
     }
 
@@ -62,40 +67,29 @@ impl HttpRegistry {
         method: http::Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<(u16, Bytes), RegistryError> {
+    ) -> Result<(u16, Vec<u8>), RegistryError> {
         let work = async {
-            let stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-                .await
-                .map_err(|e| self.unreachable(format!("could not connect: {e}")))?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .map_err(|e| self.unreachable(format!("HTTP handshake failed: {e}")))?;
-            let driver = tokio::spawn(connection);
-            let request = hyper::Request::builder()
-                .method(method)
-                .uri(format!("{}{path}", self.prefix))
-                .header("host", &self.authority)
-                .header("user-agent", "hutong-registry")
+            let mut response = self
+                .client
+                .request(method, format!("{}{path}", self.location))
                 .header("content-type", "application/json")
-                .body(Full::new(Bytes::from(body.unwrap_or_default())))
-                .map_err(|e| self.unreachable(format!("could not build the request: {e}")))?;
-            let result = async {
-                let response = sender
-                    .send_request(request)
-                    .await
-                    .map_err(|e| self.unreachable(format!("request failed: {e}")))?;
-                let status = response.status().as_u16();
-                let bytes = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
-                    .collect()
-                    .await
-                    .map_err(|e| self.unreachable(format!("reading the answer failed: {e}")))?
-                    .to_bytes();
-                Ok((status, bytes))
+                .body(body.unwrap_or_default())
+                .send()
+                .await
+                .map_err(|e| self.unreachable(format!("request failed: {}", describe(&e))))?;
+            let status = response.status().as_u16();
+            let mut bytes = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| {
+                self.unreachable(format!("reading the answer failed: {}", describe(&e)))
+            })? {
+                if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                    return Err(self.unreachable(format!(
+                        "reading the answer failed: it is longer than {MAX_ANSWER_BYTES} bytes"
+                    )));
+                }
+                bytes.extend_from_slice(&chunk);
             }
-            .await;
-            driver.abort();
-            result
+            Ok((status, bytes))
         };
         tokio::time::timeout(REQUEST_TIMEOUT, work)
             .await
@@ -110,7 +104,7 @@ impl HttpRegistry {
         method: http::Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<Bytes, RegistryError> {
+    ) -> Result<Vec<u8>, RegistryError> {
         let (status, bytes) = self.exchange(method, path, body).await?;
         if (200..300).contains(&status) {
             return Ok(bytes);
@@ -203,7 +197,7 @@ impl Registry for HttpRegistry {
                     None,
                 )
                 .await?;
-            Ok(bytes.to_vec())
+            Ok(bytes)
         })
     }
 
@@ -222,5 +216,29 @@ impl Registry for HttpRegistry {
                 serde_json::to_vec(&request).map_err(|e| RegistryError::Invalid(e.to_string()))?;
             self.json(http::Method::POST, "/v1/yank", Some(body)).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_and_https_urls_are_accepted_and_others_say_what_is_allowed() {
+        for good in [
+            "http://127.0.0.1:8090",
+            "https://registry.city.example/hutong/",
+        ] {
+            assert!(HttpRegistry::new(good).is_ok(), "{good}");
+        }
+        for bad in ["ftp://registry.example/", "registry.example", "https://"] {
+            let e = HttpRegistry::new(bad).map(|_| ()).unwrap_err().to_string();
+            assert!(e.contains(bad), "{e}");
+        }
+        let e = HttpRegistry::new("ftp://x/")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("http:// or https://"), "{e}");
     }
 }

@@ -6,7 +6,7 @@
 //! [`Request`] and [`Response`], a small [`Router`], the typed [`Error`] every
 //! host call returns, the [`kv`] store, the community [`data`], [`cases`]
 //! (work orders), [`notify`] (messages to residents and workers), the
-//! install's [`config`] and the [`log`].
+//! install's [`config`], the [`log`] and local dates and times ([`time`]).
 //!
 //! # A complete app
 //!
@@ -140,6 +140,7 @@ pub mod kv;
 pub mod log;
 pub mod notify;
 mod router;
+pub mod time;
 
 pub use error::{Error, Result};
 pub use http::{Caller, Request, Response, Role, html_escape};

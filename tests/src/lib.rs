@@ -4,6 +4,7 @@
 //! socket.
 
 pub mod components;
+pub mod tls;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -155,6 +156,9 @@ impl TestHost {
 
     /// A host on `backend` whose runtime settings `tune` adjusts.
     pub async fn with_config(backend: Backend, tune: impl FnOnce(&mut RuntimeConfig)) -> Self {
+        // Every host of the process trusts the test CA, as a host started
+        // with `--ca-file` would, before it builds an HTTP client.
+        tls::trusted_ca();
         let dir = tempfile::tempdir().expect("temporary directory");
         let pg = match backend {
             Backend::Sqlite => None,

@@ -36,11 +36,11 @@ pub(super) fn router() -> Router<ApiState> {
 }
 
 fn http_registry(registry: &str) -> Result<(), ApiError> {
-    if registry.starts_with("http://") {
+    if registry.starts_with("http://") || registry.starts_with("https://") {
         Ok(())
     } else {
         Err(ApiError::BadRequest(format!(
-            "`registry` must be an http:// URL (got `{registry}`); registry directories are installed from with the hutong CLI on the host"
+            "`registry` must be an http:// or https:// URL (got `{registry}`); registry directories are installed from with the hutong CLI on the host"
         )))
     }
 }

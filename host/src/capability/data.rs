@@ -106,11 +106,12 @@ fn check_id(what: &str, id: &str) -> Result<(), WitError> {
 
 /// The date `years` before `today`, as `YYYY-MM-DD` (29 February becomes
 /// the 28th in other years).
-fn years_before((y, m, d): (i32, u32, u32), years: i32) -> String {
-    let year = y - years;
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let d = if m == 2 && d == 29 && !leap { 28 } else { d };
-    format!("{year:04}-{m:02}-{d:02}")
+fn years_before(today: chrono::NaiveDate, years: u32) -> String {
+    today
+        .checked_sub_months(chrono::Months::new(12 * years))
+        .unwrap_or(chrono::NaiveDate::MIN)
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 fn check_limit(limit: u32) -> Result<(), WitError> {
@@ -467,8 +468,8 @@ impl Host for AppState {
             community_id: query.community_id.as_deref(),
             household_id: query.household_id.as_deref(),
             tags: &query.tags,
-            born_on_or_before: query.min_age.map(|a| years_before(today, i32::from(a))),
-            born_after: query.max_age.map(|a| years_before(today, i32::from(a) + 1)),
+            born_on_or_before: query.min_age.map(|a| years_before(today, u32::from(a))),
+            born_after: query.max_age.map(|a| years_before(today, u32::from(a) + 1)),
             after: query.cursor.as_deref(),
             limit: query.limit + 1,
         };
@@ -502,7 +503,9 @@ mod tests {
 
     #[test]
     fn years_before_keeps_month_and_day() {
-        assert_eq!(years_before((2026, 11, 22), 60), "1966-11-22");
-        assert_eq!(years_before((2024, 2, 29), 1), "2023-02-28");
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        assert_eq!(years_before(day(2026, 11, 22), 60), "1966-11-22");
+        assert_eq!(years_before(day(2024, 2, 29), 1), "2023-02-28");
+        assert_eq!(years_before(day(2024, 2, 29), 4), "2020-02-29");
     }
 }

@@ -144,20 +144,11 @@ fn parse_since(since: &str) -> Result<i64> {
     if let Ok(ms) = since.parse::<i64>() {
         return Ok(ms);
     }
-    let parts: Vec<&str> = since.split('-').collect();
-    if let [y, m, d] = parts[..]
-        && let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i64>(), m.parse::<i64>(), d.parse::<i64>())
-        && (1..=12).contains(&m)
-        && (1..=31).contains(&d)
-    {
-        // Days from civil (Howard Hinnant's algorithm), then ms.
-        let y = if m <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (m + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + d - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        return Ok((era * 146_097 + doe - 719_468) * 86_400_000);
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(since, "%Y-%m-%d") {
+        return Ok(date
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_millis());
     }
     bail!("--since `{since}` is neither ms since the Unix epoch nor a YYYY-MM-DD date")
 }

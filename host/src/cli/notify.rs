@@ -20,7 +20,7 @@ pub enum NotifyCommandLine {
         /// Change the settings instead of showing them.
         #[arg(long)]
         set: bool,
-        /// The SMS gateway (`http://…`).
+        /// The SMS gateway (`http://…` or `https://…`).
         #[arg(long)]
         sms_url: Option<String>,
         /// The voice-call gateway.

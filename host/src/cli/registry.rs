@@ -35,7 +35,7 @@ pub enum RegistryCommandLine {
     },
     /// Yank a release: hosts no longer pick it unless pinned exactly.
     Yank {
-        /// The registry: an http:// URL or a directory.
+        /// The registry: an http:// or https:// URL, or a directory.
         #[arg(long, env = "HUTONG_REGISTRY")]
         registry: String,
         /// The publisher key file (one that signed the package's releases).
@@ -49,7 +49,7 @@ pub enum RegistryCommandLine {
     },
     /// Show a package's releases: version, host API, yanked, key, digest.
     Index {
-        /// The registry: an http:// URL or a directory.
+        /// The registry: an http:// or https:// URL, or a directory.
         #[arg(long, env = "HUTONG_REGISTRY")]
         registry: String,
         /// The package.

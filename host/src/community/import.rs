@@ -18,13 +18,15 @@ use std::str::FromStr;
 
 pub(crate) use crate::ids::record_id_problem as check_id;
 use crate::ids::{describe_char, record_id_problem, shown};
+use chrono::NaiveDate;
 
 use super::{
     Building, Community, Grid, Household, Membership, Organisation, Record, Resident, Street,
 };
 
 /// The kind of a [`Record`]; a CSV file holds records of one kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "lowercase")]
 pub enum RecordKind {
     /// A [`Street`].
     Street,
@@ -46,29 +48,11 @@ pub enum RecordKind {
 
 impl RecordKind {
     /// Every kind, parents before children.
-    pub const ALL: &'static [RecordKind] = &[
-        RecordKind::Street,
-        RecordKind::Community,
-        RecordKind::Grid,
-        RecordKind::Building,
-        RecordKind::Household,
-        RecordKind::Resident,
-        RecordKind::Organisation,
-        RecordKind::Membership,
-    ];
+    pub const ALL: &'static [RecordKind] = <RecordKind as strum::VariantArray>::VARIANTS;
 
     /// The kind's name: the `kind` tag in JSON Lines, also used in the API.
     pub fn as_str(self) -> &'static str {
-        match self {
-            RecordKind::Street => "street",
-            RecordKind::Community => "community",
-            RecordKind::Grid => "grid",
-            RecordKind::Building => "building",
-            RecordKind::Household => "household",
-            RecordKind::Resident => "resident",
-            RecordKind::Organisation => "organisation",
-            RecordKind::Membership => "membership",
-        }
+        self.into()
     }
 
     /// The CSV columns of this kind: the record's field names, in field order.
@@ -585,14 +569,13 @@ const MAX_TAGS: usize = 32;
 const MIN_BIRTH_YEAR: i32 = 1900;
 
 /// Checks parsed records against every rule: id and text formats, phone
-/// numbers, ID numbers, birth dates (`today` is `(year, month, day)`; a birth
-/// date after it is refused), tags, duplicates within the file, and that
+/// numbers, ID numbers, birth dates (a birth date after `today` is refused), tags, duplicates within the file, and that
 /// every reference names a record of the right kind in the file (in any
 /// order) or in `existing`.
 pub fn validate(
     rows: &[Numbered],
     existing: &ExistingIds,
-    today: (i32, u32, u32),
+    today: NaiveDate,
 ) -> Result<(), ImportError> {
     let mut first_ids: HashMap<(RecordKind, &str), usize> = HashMap::new();
     let mut first_pairs: HashMap<(&str, &str), usize> = HashMap::new();
@@ -653,7 +636,7 @@ pub fn validate(
 struct Checker<'a> {
     in_file: &'a HashMap<(RecordKind, &'a str), usize>,
     existing: &'a ExistingIds,
-    today: (i32, u32, u32),
+    today: NaiveDate,
 }
 
 impl Checker<'_> {
@@ -865,17 +848,13 @@ fn check_id_number(id_number: &str) -> Option<String> {
 
 /// The number of days in `month` of `year` (Gregorian), 0 for no such month.
 pub(crate) fn days_in_month(year: i32, month: u32) -> u32 {
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => 0,
-    }
+    (28..=31)
+        .rev()
+        .find(|&day| NaiveDate::from_ymd_opt(year, month, day).is_some())
+        .unwrap_or(0)
 }
 
-fn check_birth_date(date: &str, today: (i32, u32, u32)) -> Option<String> {
+fn check_birth_date(date: &str, today: NaiveDate) -> Option<String> {
     let Some((year, month, day)) = split_date(date) else {
         return Some(
             "birth_date is not a date written YYYY-MM-DD (for example 1956-03-08)".to_owned(),
@@ -886,21 +865,21 @@ fn check_birth_date(date: &str, today: (i32, u32, u32)) -> Option<String> {
             "birth_date is not a real calendar date: the month must be 01 to 12".to_owned(),
         );
     }
-    if day == 0 || day > days_in_month(year, month) {
+    let Some(born) = NaiveDate::from_ymd_opt(year, month, day) else {
         return Some(
             "birth_date is not a real calendar date: its day does not exist in its month (mind February and leap years)"
                 .to_owned(),
         );
-    }
+    };
     if year < MIN_BIRTH_YEAR {
         return Some(format!(
             "birth_date is before {MIN_BIRTH_YEAR}; check the year"
         ));
     }
-    if (year, month, day) > today {
-        let (y, m, d) = today;
+    if born > today {
         return Some(format!(
-            "birth_date is in the future; it must be on or before today ({y:04}-{m:02}-{d:02})"
+            "birth_date is in the future; it must be on or before today ({})",
+            today.format("%Y-%m-%d")
         ));
     }
     None
@@ -1038,7 +1017,7 @@ mod tests {
     use super::*;
     use crate::community::OrganisationKind;
 
-    const TODAY: (i32, u32, u32) = (2026, 11, 22);
+    const TODAY: NaiveDate = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
     const RESIDENT_HEADER: &str = "id,household_id,grid_id,tags,name,phone,id_number,birth_date,address,family_contact_name,family_contact_phone";
 
     /// A valid 18-character ID number for a birth date written YYYYMMDD.

@@ -368,7 +368,7 @@ mod tests {
     use super::*;
     use crate::community::import::{ExistingIds, Format, RecordKind, parse, to_csv, validate};
 
-    const TODAY: (i32, u32, u32) = (2026, 11, 22);
+    const TODAY: chrono::NaiveDate = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
 
     fn residents(records: &[Record]) -> Vec<&Resident> {
         records

@@ -29,8 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
+use hutong_registry::tls::describe;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -94,6 +93,8 @@ const ROUNDS: usize = 50;
 /// How a message travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[derive(strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Channel {
     /// The recipient's inbox in the host.
     Inbox,
@@ -108,12 +109,7 @@ pub enum Channel {
 impl Channel {
     /// The channel's name, as stored and sent.
     pub fn name(self) -> &'static str {
-        match self {
-            Channel::Inbox => "inbox",
-            Channel::Sms => "sms",
-            Channel::Voice => "voice",
-            Channel::Webhook => "webhook",
-        }
+        self.into()
     }
 }
 
@@ -235,7 +231,7 @@ pub struct GatewaySettings {
 /// old one.
 #[derive(Clone, Debug, Default)]
 pub struct GatewayUpdate {
-    /// SMS gateway URL (`http://…`).
+    /// SMS gateway URL (`http://…` or `https://…`).
     pub sms_url: Option<String>,
     /// Voice gateway URL.
     pub voice_url: Option<String>,
@@ -316,13 +312,12 @@ fn check_url(what: &str, url: &str) -> Result<(), PlatformError> {
     let ok = url.len() <= MAX_URL
         && parsed
             .as_ref()
-            .is_ok_and(|u| u.scheme_str() == Some("http") && u.host().is_some());
+            .is_ok_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some());
     if ok {
         Ok(())
     } else {
         Err(PlatformError::Invalid(format!(
-            "the {what} `{}` is invalid: give an http:// URL of at most {MAX_URL} characters \
-             (for https, put a TLS-terminating proxy in the district's network in front of the gateway)",
+            "the {what} `{}` is invalid: give an http:// or https:// URL of at most {MAX_URL} characters",
             url.chars().take(80).collect::<String>()
         )))
     }
@@ -1047,7 +1042,23 @@ async fn attempt(gateways: &NotifySettings, outgoing: &Outgoing) -> Result<(), S
     }
 }
 
-/// POST `body` to `url` over HTTP/1.1; the status.
+/// The one client every gateway delivery goes through, built on first use
+/// with the operator's extra roots (see [`hutong_registry::tls`]).
+fn gateway_client() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: std::sync::OnceLock<Result<reqwest::Client, String>> =
+        std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            hutong_registry::tls::client_builder()
+                .user_agent("hutong-notify")
+                .build()
+                .map_err(|e| format!("could not build the HTTP client: {}", describe(&e)))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// POST `body` to `url` (http or https); the status.
 async fn post(
     url: &str,
     delivery: i64,
@@ -1055,47 +1066,27 @@ async fn post(
     signature: &str,
     body: Vec<u8>,
 ) -> Result<u16, String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
-    let host = uri.host().ok_or("the URL has no host")?;
-    let port = uri.port_u16().unwrap_or(80);
-    let authority = uri
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .unwrap_or_else(|| host.to_owned());
-    let path = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "/".to_owned());
-    let stream = tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|e| format!("could not connect: {e}"))?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake failed: {e}"))?;
-    let driver = tokio::spawn(connection);
-    let request = hyper::Request::post(path)
-        .header("host", authority)
+    let mut response = gateway_client()?
+        .post(url)
         .header("content-type", "application/json")
-        .header("user-agent", "hutong-notify")
         .header("x-hutong-delivery", delivery.to_string())
         .header("x-hutong-timestamp", timestamp.to_string())
         .header("x-hutong-signature", signature)
-        .body(Full::new(Bytes::from(body)))
-        .map_err(|e| format!("could not build the request: {e}"))?;
-    let result = async {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("request failed: {e}"))?;
-        let status = response.status().as_u16();
-        // Read (and drop) the answer so the exchange completes.
-        let _ = response.into_body().collect().await;
-        Ok(status)
-    }
-    .await;
-    driver.abort();
-    result
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_connect() {
+                format!("could not connect: {}", describe(&e))
+            } else {
+                format!("request failed: {}", describe(&e))
+            }
+        })?;
+    let status = response.status().as_u16();
+    // Read (and drop, a piece at a time) the answer so the exchange
+    // completes.
+    while let Ok(Some(_)) = response.chunk().await {}
+    Ok(status)
 }
 
 #[cfg(test)]
@@ -1121,7 +1112,8 @@ mod tests {
             assert!(check_key(bad).is_err(), "{bad:?}");
         }
         assert!(check_url("u", "http://127.0.0.1:9000/sms").is_ok());
-        for bad in ["https://x/", "ftp://x/", "not a url", "/relative"] {
+        assert!(check_url("u", "https://gateway.example/sms").is_ok());
+        for bad in ["ftp://x/", "not a url", "/relative", "https:///no-host"] {
             assert!(check_url("u", bad).is_err(), "{bad:?}");
         }
     }

@@ -227,10 +227,7 @@ pub fn log_hours(req: &Request, params: &Params) -> Result<Response, Fail> {
             break;
         }
     }
-    let month = Month {
-        year: date.0,
-        month: date.1,
-    };
+    let month = Month::of(date);
     kv::set(
         &format!("bvol/{}/{}/{}", log.branch, month.key(), log.id),
         b"",
@@ -272,8 +269,7 @@ pub fn decide_hours(req: &Request, params: &Params) -> Result<Response, Fail> {
     // Write what the decision implies every time (idempotently), so a
     // decision a crash cut short is completed by the next attempt.
     if decision.confirmed {
-        let (year, month, _) = parse_date(&log.date).unwrap_or((1970, 1, 1));
-        let month = Month { year, month };
+        let month = Month::of(parse_date(&log.date).unwrap_or_default());
         kv::set(
             &format!(
                 "bvolc/{}/{}/{}/{}/{}",

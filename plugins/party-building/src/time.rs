@@ -3,46 +3,17 @@
 //!
 //! Months and quarters are civil periods where the branches are (China keeps
 //! +08:00 all year), not UTC ones: a meeting on the evening of 31 March is a
-//! March meeting.
+//! March meeting. The calendar itself is the SDK's ([`hutong_sdk::time`]).
 
 use std::fmt;
 
-/// Milliseconds in a day.
-pub const DAY_MS: i64 = 86_400_000;
+use hutong_sdk::time::{self as sdk_time, Datelike, NaiveDate};
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard
-/// Hinnant's algorithm).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// (year, month, day) → days since 1970-01-01.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-    (days_from_civil(ny, nm, 1) - days_from_civil(y, m, 1)) as u32
-}
+pub use hutong_sdk::time::parse_date;
 
 /// A UTC offset, in minutes east of UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Offset(pub i64);
+pub struct Offset(pub i32);
 
 impl Offset {
     /// `+08:00`, `-05:30` or `Z`.
@@ -59,40 +30,25 @@ impl Offset {
         if h.len() != 2 || m.len() != 2 {
             return None;
         }
-        let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+        let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
         (h <= 14 && m < 60).then_some(Offset(sign * (h * 60 + m)))
-    }
-
-    fn ms(self) -> i64 {
-        self.0 * 60_000
-    }
-
-    /// The local (year, month, day) of an instant.
-    pub fn date(self, at_ms: i64) -> (i64, u32, u32) {
-        civil_from_days((at_ms + self.ms()).div_euclid(DAY_MS))
     }
 
     /// The local month of an instant.
     pub fn month(self, at_ms: i64) -> Month {
-        let (year, month, _) = self.date(at_ms);
-        Month { year, month }
+        Month::of(sdk_time::local_date(at_ms, self.0))
     }
 
     /// The instant local midnight starts `date`.
-    pub fn midnight(self, (y, m, d): (i64, u32, u32)) -> i64 {
-        days_from_civil(y, m, d) * DAY_MS - self.ms()
+    pub fn midnight(self, date: NaiveDate) -> i64 {
+        sdk_time::midnight_ms(date, self.0)
     }
 
     /// `2026-03-05 14:00` in local time, for people to read.
     pub fn show(self, at_ms: i64) -> String {
-        let local = at_ms + self.ms();
-        let (y, m, d) = civil_from_days(local.div_euclid(DAY_MS));
-        let minutes = local.rem_euclid(DAY_MS) / 60_000;
-        format!(
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-            minutes / 60,
-            minutes % 60
-        )
+        sdk_time::local(at_ms, self.0)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
     }
 }
 
@@ -106,6 +62,14 @@ pub struct Month {
 }
 
 impl Month {
+    /// The month `date` falls in.
+    pub fn of(date: NaiveDate) -> Month {
+        Month {
+            year: i64::from(date.year()),
+            month: date.month(),
+        }
+    }
+
     /// `202603`: the form keys use, which sorts by time.
     pub fn key(self) -> String {
         format!("{:04}{:02}", self.year, self.month)
@@ -264,38 +228,22 @@ pub enum Unit {
     Year,
 }
 
-/// `YYYY-MM-DD` → (year, month, day), if it is a real date.
-pub fn parse_date(text: &str) -> Option<(i64, u32, u32)> {
-    let mut parts = text.split('-');
-    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return None;
-    }
-    let (y, m, d): (i64, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
-    ((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m)).then_some((y, m, d))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const CST: Offset = Offset(480);
 
-    #[test]
-    fn civil_days_round_trip() {
-        for days in [-1, 0, 59, 365, 11_016, 20_513, 20_878] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
     }
 
     #[test]
     fn an_evening_on_the_last_day_of_march_is_march_at_plus_eight() {
         // 2026-03-31 20:00 +08:00 is 12:00 UTC; 2026-03-31 16:30 UTC is April there.
-        let march = CST.midnight((2026, 3, 31)) + 20 * 3_600_000;
+        let march = CST.midnight(day(2026, 3, 31)) + 20 * 3_600_000;
         assert_eq!(CST.month(march).key(), "202603");
-        let april = CST.midnight((2026, 4, 1)) + 30 * 60_000;
+        let april = CST.midnight(day(2026, 4, 1)) + 30 * 60_000;
         assert_eq!(CST.month(april).key(), "202604");
         assert_eq!(Offset(0).month(april).key(), "202603");
         assert_eq!(CST.show(march), "2026-03-31 20:00");
@@ -333,7 +281,7 @@ mod tests {
         assert_eq!(Offset::parse("-05:30"), Some(Offset(-330)));
         assert_eq!(Offset::parse("Z"), Some(Offset(0)));
         assert_eq!(Offset::parse("8"), None);
-        assert_eq!(parse_date("2024-02-29"), Some((2024, 2, 29)));
+        assert_eq!(parse_date("2024-02-29"), Some(day(2024, 2, 29)));
         assert_eq!(parse_date("2026-02-29"), None);
         assert_eq!(parse_date("2026-2-01"), None);
     }

@@ -1,5 +1,8 @@
 //! Local time of day and dates at the install's UTC offset, from the host's
-//! clock in milliseconds: night hours and the daily check-in are local.
+//! clock in milliseconds: night hours and the daily check-in are local. The
+//! calendar is the SDK's ([`hutong_sdk::time`]).
+
+use hutong_sdk::time::{self as sdk_time, Timelike};
 
 /// Milliseconds in a minute, an hour and a day.
 pub const MINUTE_MS: i64 = 60_000;
@@ -20,22 +23,17 @@ pub fn parse_hhmm(text: &str) -> Option<u32> {
 
 /// Local minutes after midnight at `ms`, `offset_minutes` east of UTC.
 pub fn minute_of_day(ms: i64, offset_minutes: i32) -> u32 {
-    let local = ms + i64::from(offset_minutes) * MINUTE_MS;
-    // rem_euclid of a positive modulus is in 0..1440.
-    u32::try_from(local.rem_euclid(DAY_MS) / MINUTE_MS).unwrap_or(0)
+    sdk_time::local(ms, offset_minutes).num_seconds_from_midnight() / 60
 }
 
 /// The start of the local day containing `ms`, as UTC milliseconds.
 pub fn local_midnight(ms: i64, offset_minutes: i32) -> i64 {
-    let offset = i64::from(offset_minutes) * MINUTE_MS;
-    (ms + offset).div_euclid(DAY_MS) * DAY_MS - offset
+    sdk_time::midnight_ms(sdk_time::local_date(ms, offset_minutes), offset_minutes)
 }
 
 /// The local date at `ms` as `YYYY-MM-DD`.
 pub fn local_date(ms: i64, offset_minutes: i32) -> String {
-    let days = (ms + i64::from(offset_minutes) * MINUTE_MS).div_euclid(DAY_MS);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
+    sdk_time::format_date(sdk_time::local_date(ms, offset_minutes))
 }
 
 /// Whether the local time of day `minute` lies in `[start, end)`, a span
@@ -46,21 +44,6 @@ pub fn within(minute: u32, start: u32, end: u32) -> bool {
     } else {
         minute >= start || minute < end
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's
-/// `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
-    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use hutong_host::community::import::Format;
 use hutong_host::identity::Role;
 use hutong_host::manifest::Permission;
 use hutong_host::platform::notifications::{MAX_ATTEMPTS, NotifyReport, retry_pause_ms};
+use hutong_tests::tls::{TestCa, serve_https, trusted_ca};
 use hutong_tests::{
     TestHost, TestResponse, account_request, components, on_both_backends, test_app_manifest,
 };
@@ -35,6 +36,8 @@ on_both_backends!(
     the_rate_limit_stops_the_flooding_app_only,
     inbox_messages_are_listed_and_marked_read_by_their_recipient_only,
     gateway_settings_are_checked_and_the_secret_never_shown,
+    an_https_gateway_behind_a_private_ca_gets_the_delivery,
+    a_gateway_with_an_untrusted_certificate_is_retried_not_lost,
 );
 
 const SECRET: &str = "a-district-secret-of-some-length";
@@ -59,6 +62,7 @@ struct Received {
 /// what it accepted.
 #[derive(Clone)]
 struct Gateway {
+    scheme: &'static str,
     addr: SocketAddr,
     status: Arc<AtomicU16>,
     accepted: Arc<Mutex<Vec<Received>>>,
@@ -70,24 +74,39 @@ impl Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let gateway = Gateway {
-            addr,
-            status: Arc::new(AtomicU16::new(200)),
-            accepted: Arc::default(),
-            refused: Arc::default(),
-        };
-        let app = axum::Router::new()
-            .fallback(receive)
-            .with_state(gateway.clone());
+        let gateway = Gateway::new("http", listener.local_addr().expect("address"));
+        let app = gateway.app();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         gateway
     }
 
+    /// A gateway served over https with a certificate signed by `ca`.
+    async fn start_https(ca: &TestCa) -> Gateway {
+        let mut gateway = Gateway::new("https", SocketAddr::from(([127, 0, 0, 1], 0)));
+        gateway.addr = serve_https(gateway.app(), ca).await;
+        gateway
+    }
+
+    fn new(scheme: &'static str, addr: SocketAddr) -> Gateway {
+        Gateway {
+            scheme,
+            addr,
+            status: Arc::new(AtomicU16::new(200)),
+            accepted: Arc::default(),
+            refused: Arc::default(),
+        }
+    }
+
+    fn app(&self) -> axum::Router {
+        axum::Router::new()
+            .fallback(receive)
+            .with_state(self.clone())
+    }
+
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     fn set_status(&self, status: u16) {
@@ -790,7 +809,7 @@ async fn gateway_settings_are_checked_and_the_secret_never_shown(host: TestHost)
     assert_eq!(r.json()["secret_set"], true);
     assert_eq!(r.json()["rate_per_minute"], 600);
     for bad in [
-        json!({"sms_url": "https://gateway.example/sms"}),
+        json!({"sms_url": "ftp://gateway.example/sms"}),
         json!({"webhook_url": "not a url"}),
         json!({"secret": "short"}),
         json!({"rate_per_minute": 0}),
@@ -821,4 +840,60 @@ async fn gateway_settings_are_checked_and_the_secret_never_shown(host: TestHost)
     let w1 = host.token("w1").await;
     let me = host.get_as(Some(&w1), "/api/v1/accounts/w1").await.json();
     assert_eq!(me["phone"], "13900000001");
+}
+
+async fn an_https_gateway_behind_a_private_ca_gets_the_delivery(host: TestHost) {
+    district(&host).await;
+    // Signed by the CA the host trusts as its `--ca-file`.
+    let gateway = Gateway::start_https(trusted_ca()).await;
+    assert!(gateway.url("/sms").starts_with("https://127.0.0.1:"));
+    configure(&host, &gateway, None).await;
+    install(&host, "sender", CHANNELS, None).await;
+    sent(&host, "sender", json!({"resident": "r1"}), "sms", "k").await;
+    let report = deliver(&host.opened.platform).await;
+    assert_eq!(report.delivered, 1, "{report:?}");
+    let accepted = gateway.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].path, "/sms");
+    assert_eq!(accepted[0].body["channel"], "sms");
+    assert_eq!(accepted[0].body["to"], "13800000001");
+    let signature = accepted[0].headers["x-hutong-signature"]
+        .to_str()
+        .expect("ascii");
+    assert!(signature.starts_with("sha256="), "{signature}");
+}
+
+async fn a_gateway_with_an_untrusted_certificate_is_retried_not_lost(host: TestHost) {
+    district(&host).await;
+    // A CA the host was never told to trust.
+    let stranger = TestCa::new("Unknown CA");
+    let gateway = Gateway::start_https(&stranger).await;
+    configure(&host, &gateway, None).await;
+    install(&host, "sender", CHANNELS, None).await;
+    sent(&host, "sender", json!({"resident": "r1"}), "sms", "k").await;
+    let platform = &host.opened.platform;
+    let clock = platform.store().clock();
+    clock.set_ms(clock.now_ms());
+    let report = deliver(platform).await;
+    assert_eq!(report.retrying, 1, "{report:?}");
+    assert!(gateway.accepted().is_empty());
+    let page = host
+        .get("/api/v1/districts/east/notifications?status=pending")
+        .await
+        .json();
+    let error = page["notifications"][0]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        error.contains("sms gateway failed") && error.contains("certificate"),
+        "{page}"
+    );
+    // Pointed at a gateway it trusts, the same message goes out.
+    let trusted = Gateway::start_https(trusted_ca()).await;
+    configure(&host, &trusted, None).await;
+    clock.advance_ms(retry_pause_ms(1));
+    let report = deliver(platform).await;
+    assert_eq!(report.delivered, 1, "{report:?}");
+    assert_eq!(trusted.accepted().len(), 1);
+    assert_eq!(trusted.accepted()[0].body["attempt"], 2);
 }

@@ -14,7 +14,8 @@ use hutong_registry::{
     DirRegistry, KeyPair, LogEntry, LogEvent, PublishRequest, Refusal, Registry, RegistryError,
     YankRequest, sha256_hex,
 };
-use hutong_tests::{Backend, TestHost, components};
+use hutong_tests::tls::{TestCa, serve_https, trusted_ca};
+use hutong_tests::{Backend, TestHost, components, on_both_backends};
 
 /// A registry for one test: a directory, and what the host talks to (the
 /// directory itself, or an HTTP server over it).
@@ -63,6 +64,20 @@ impl TestRegistry {
             dir,
             location,
             server,
+            _tmp: tmp,
+        }
+    }
+
+    /// The directory served over https with a certificate signed by `ca`.
+    async fn https(ca: &TestCa) -> Self {
+        let tmp = tempfile::tempdir().expect("temporary directory");
+        let dir = DirRegistry::create(tmp.path().join("registry")).expect("create registry");
+        let addr = serve_https(hutong_registry::serve::router(dir.clone()), ca).await;
+        TestRegistry {
+            kind: Kind::Http,
+            dir,
+            location: format!("https://{addr}"),
+            server: None,
             _tmp: tmp,
         }
     }
@@ -365,6 +380,11 @@ async fn an_upgrade_signed_by_another_publisher_needs_the_administrators_consent
     let source = report.install.source.expect("installed from a registry");
     assert_eq!(source.key_id, other.public().id());
 }
+
+on_both_backends!(
+    an_https_registry_behind_a_private_ca_installs_a_package,
+    a_registry_whose_certificate_is_not_trusted_installs_nothing,
+);
 
 on_every_setup!(
     an_upgrade_signed_by_another_publisher_needs_the_administrators_consent,
@@ -1124,4 +1144,44 @@ async fn a_rollback_to_a_release_signed_by_a_revoked_key_is_refused(
         vec!["1.0.0"],
         "the earlier version is still on record"
     );
+}
+
+async fn an_https_registry_behind_a_private_ca_installs_a_package(host: TestHost) {
+    // Signed by the CA the host trusts as its `--ca-file`.
+    let registry = TestRegistry::https(trusted_ca()).await;
+    assert!(registry.location.starts_with("https://127.0.0.1:"));
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    let installed = install(&host, &registry, "hello@^1", &[Permission::Kv])
+        .await
+        .expect("install over https");
+    assert_eq!(installed.version, "1.0.0");
+    let source = installed
+        .source
+        .expect("a registry install records its source");
+    assert_eq!(source.registry, registry.location);
+    let greeted = host.get("/d/east/apps/hello/greet/ana").await;
+    assert_eq!(greeted.status, 200, "{}", greeted.text());
+}
+
+async fn a_registry_whose_certificate_is_not_trusted_installs_nothing(host: TestHost) {
+    let registry = TestRegistry::https(&TestCa::new("Unknown CA")).await;
+    // Published straight into the directory: the client cannot reach it.
+    let request = PublishRequest::sign(
+        hello_v("1.0.0").into_bytes(),
+        std::fs::read(components::HELLO).expect("read component"),
+        &publisher(),
+    )
+    .expect("sign");
+    registry.dir.publish_now(&request).expect("publish");
+    host.district("east").await;
+    trust(&host, "east").await;
+    let before = host.row_counts().await;
+    let got = install(&host, &registry, "hello@^1", &[Permission::Kv]).await;
+    let Err(PlatformError::Registry(RegistryError::Unreachable { detail, .. })) = &got else {
+        panic!("an untrusted certificate must refuse the install: {got:?}");
+    };
+    assert!(detail.contains("certificate"), "{detail}");
+    assert_eq!(host.row_counts().await, before, "nothing installed");
 }
