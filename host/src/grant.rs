@@ -2,11 +2,12 @@
 //! capability is checked against it and its use written to the access log.
 //!
 //! Deny by default: a permission is held only if the district granted it
-//! ([`holds`]). [`Grant::require`] is the check a host call makes (a refusal
-//! is logged and answered with a typed [`WitError::Denied`], never a trap);
-//! [`Grant::holds`] is the same rule without the log, for filters such as
-//! which installs hear an event; [`Grant::audit`] writes one access-log
-//! entry for a use of a capability, allowed or denied.
+//! ([`holds`]). `Grant::require` is the check a host call makes (a refusal
+//! is logged and answered with a typed `WitError::Denied`, never a trap);
+//! `Grant::holds` is the same rule without the log, for filters such as
+//! which installs hear an event; `Grant::in_scope` says which communities'
+//! data the install may see; `Grant::audit` writes one access-log entry for
+//! a use of a capability, allowed or denied.
 //!
 //! A grant is built once when an install is loaded and shared by every call
 //! to it, so it holds the install's configuration already serialized.
@@ -18,7 +19,7 @@ use crate::manifest::Permission;
 use crate::store::{NewAccess, Store, StoreError};
 
 /// Whether `permission` is among `granted`: the rule every check applies,
-/// for code that holds an install's record rather than its [`Grant`] (such
+/// for code that holds an install's record rather than its `Grant` (such
 /// as a filter over a district's installs).
 pub fn holds(granted: &BTreeSet<Permission>, permission: Permission) -> bool {
     granted.contains(&permission)

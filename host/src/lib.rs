@@ -10,13 +10,20 @@
 //!
 //! Capabilities are denied by default: a host interface works for an app only
 //! if its manifest declares the permission (with a reason) and the district
-//! granted it. Each capability lives in its own module under [`capability`],
-//! with its grant check beside its implementation.
+//! granted it. Each capability's guest-facing part is one module, with its
+//! allow-check beside its implementation, and every check goes through the
+//! install's grant ([`grant`]).
 //!
-//! Layout: [`store`] (SQLite or PostgreSQL through one code path),
-//! [`runtime`] (engine, cache, limits, calls), [`platform`] (districts and
-//! the install lifecycle), [`api`] (the HTTP API and app routing) and the
-//! `hutong` binary's CLI.
+//! Layout, bottom to top (`ARCHITECTURE.md` has the map): [`ids`],
+//! [`grant`], the WIT bindings and [`store`] (SQLite or PostgreSQL through one
+//! code path, with the access log and the outbox tables), beside the
+//! vocabulary they speak ([`manifest`], [`limits`], [`cases`], [`community`],
+//! [`events`], [`identity`], [`metrics`]); the capabilities' host impls, which
+//! take only the store and the grant; the [`runtime`] (engine, cache, the one
+//! call funnel); the [`platform`] (the install lifecycle, and the dispatchers
+//! that call apps); and on top [`api`], [`cli`] and [`server`]. Nothing calls
+//! upward: a guest's host call never reaches the runtime or the install
+//! lifecycle.
 
 pub mod api;
 mod bindings;

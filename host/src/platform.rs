@@ -1,6 +1,15 @@
-//! The platform's operations: districts and the install lifecycle (install,
-//! uninstall, suspend, resume; from a registry also upgrade and rollback, in
-//! `registry`), shared by the CLI and the HTTP API.
+//! The platform's operations, shared by the CLI and the HTTP API: districts
+//! and the install lifecycle (install, uninstall, suspend, resume; from a
+//! registry also upgrade and rollback, in `registry`), accounts, community
+//! data, devices, cases and notifications, and the dispatchers a serving
+//! host runs to call apps (case notices, device events, schedule ticks) and
+//! to deliver notifications.
+//!
+//! [`Platform`] is the [`Store`] plus the [`Runtime`], as installing and
+//! dispatching need both. The operations an app's host call shares with the
+//! API ([`Cases`], [`notifications::Sends`]) hold only the store, so the
+//! capabilities use them without reaching the runtime or the install
+//! lifecycle.
 //!
 //! An install is validated completely before anything is written, so a
 //! refused install changes nothing.

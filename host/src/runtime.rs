@@ -2,11 +2,22 @@
 //! pre-instantiated component per installed digest, and a fresh store and
 //! instance for every call.
 //!
+//! Every export goes through one funnel (`Runtime::call`, in `call.rs`):
+//! [`Runtime::handle_http`], [`Runtime::tell_case_change`],
+//! [`Runtime::tell_event`] and [`Runtime::tick`] differ only in what they
+//! admit, call and check, and are held to the same limits, deadlines and
+//! failure accounting.
+//!
 //! Instances come from a pooling allocator with copy-on-write memory images,
 //! so a fresh instance costs microseconds. Each call runs under the install's
 //! memory cap (a [`ResourceLimiter`](wasmtime::ResourceLimiter)) and deadline
 //! (epoch interruption, driven by one ticker thread per engine, plus a
 //! wall-clock timeout around host calls). A failure ends that call only.
+//!
+//! The runtime sits above the capabilities: a call's store holds an
+//! `AppState` (from the capability layer) with the database and the
+//! install's grant and nothing more, so a host call never reaches back into
+//! the runtime or the install lifecycle above it.
 
 mod cache;
 mod call;

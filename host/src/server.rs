@@ -1,4 +1,12 @@
-//! Opening a platform from its settings and serving it over HTTP.
+//! Opening a platform from its settings, and serving it: the HTTP
+//! application on a socket, beside the background jobs of a serving host
+//! (sealing the access log, refreshing installs, the case deadline sweep,
+//! delivering case notices, notifications and device events, schedule
+//! ticks, the offline-device sweep).
+//!
+//! The jobs are one table, `JOBS`, each with its timing (every period, or
+//! again at once while it finds work), run by one loop that logs a job's
+//! errors and keeps going.
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -1,10 +1,16 @@
-//! Storage: districts, components, installs and app key-value data.
+//! Storage: every table of the host, with one file of SQL per group of
+//! tables (districts, installs and components, kv, accounts and tokens,
+//! community data, the access log, cases, notifications, devices and their
+//! events, schedule runs, registry state), and the helpers they share.
 //!
 //! One code path serves both back ends through sqlx's `Any` driver: embedded
 //! SQLite by default, PostgreSQL when a city runs several host processes.
-//! Queries use `$n` placeholders, which both drivers accept, and only types
-//! both map the same way (TEXT, BIGINT, BLOB/BYTEA). Each back end has its own
-//! numbered migrations, never edited once applied.
+//! Queries use `$n` placeholders, which both drivers accept, built by one
+//! parameter builder (`Sql`), and only types both map the same way (TEXT,
+//! BIGINT, BLOB/BYTEA). Listings are keyset pages ([`Page`], at most
+//! [`MAX_PAGE`] items). Every "now" the store writes or compares comes from
+//! its [`Clock`] ([`Store::clock`]), which tests stop and move. Each back end
+//! has its own numbered migrations, never edited once applied.
 
 mod access_log;
 mod accounts;

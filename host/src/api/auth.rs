@@ -1,10 +1,12 @@
 //! Authentication and the API's access rules, in one place.
 //!
-//! Every `/api` handler takes an [`Authenticated`] caller and asks it for the
-//! access it needs: [`Authenticated::require_platform_admin`],
-//! [`Authenticated::require_admin`] (change a district) or
+//! Every `/api` handler takes an [`Authenticated`] caller (a district's
+//! endpoints through `InDistrict`, the one district check at the edge) and
+//! asks it for the access it needs: [`Authenticated::require_platform_admin`],
+//! [`Authenticated::require_admin`] (change a district),
 //! [`Authenticated::require_reader`] (read a district's installs, accounts
-//! and audits). A district administrator acts only in their district; an
+//! and audits), [`Authenticated::require_member`] or
+//! [`Authenticated::require_resident_access`]. A district administrator acts only in their district; an
 //! auditor reads but changes nothing; workers and residents have no
 //! administrative access.
 

@@ -1,6 +1,7 @@
 //! What each fresh store holds: the WASI context (with no ambient
-//! authority), the memory limiter, who is calling (their [`Grant`]) and the
-//! database. Every capability's `Host` impl is on [`AppState`].
+//! authority), the memory limiter, the captured stdout and stderr, who is
+//! calling (their [`Grant`]) with the request id, and the database. Every
+//! capability's `Host` impl is on [`AppState`].
 //!
 //! It lives with the capabilities rather than in the runtime, which builds
 //! one per call: a host call reaches only what is here (the store and the

@@ -738,7 +738,7 @@ impl<'a> Cases<'a> {
     }
 
     /// Do `command` to a case. The lifecycle's transition table decides
-    /// whether it is allowed from the current state; [`Authority`] decides
+    /// whether it is allowed from the current state; `Authority` decides
     /// whether this actor may; the store applies it only if nobody changed
     /// the case meanwhile. Refusals change nothing.
     pub async fn act_on_case(

@@ -1,6 +1,7 @@
 //! The community data model: import (upsert by stable id, in one
-//! transaction), export, the reads apps make through `hutong:platform/data`,
-//! and the access log of those reads.
+//! transaction), export, and the reads apps make through
+//! `hutong:platform/data` (their access-log entries are written through the
+//! grant into `access_log`).
 
 use std::collections::HashSet;
 
