@@ -568,6 +568,40 @@ pub fn cst_ms(y: i64, m: i64, d: i64, h: i64) -> i64 {
     civil_days(y, m, d) * 24 * HOUR + (h - 8) * HOUR
 }
 
+/// The street and community the smart-care scenarios and its benchmark
+/// import their grids into: s1 东湖街道 with c1 幸福社区.
+pub fn street_and_community() -> Vec<Record> {
+    use hutong_host::community::{Community, Street};
+    vec![
+        Record::Street(Street {
+            id: "s1".into(),
+            name: "东湖街道".into(),
+        }),
+        Record::Community(Community {
+            id: "c1".into(),
+            street_id: "s1".into(),
+            name: "幸福社区".into(),
+        }),
+    ]
+}
+
+/// Bodies for `POST /d/{district}/events`: events `0..n`, each built by
+/// `event`, `batch` of them to a body.
+pub fn event_batches(
+    n: usize,
+    batch: usize,
+    event: impl Fn(usize) -> serde_json::Value,
+) -> Vec<String> {
+    (0..n)
+        .collect::<Vec<_>>()
+        .chunks(batch)
+        .map(|chunk| {
+            let events: Vec<serde_json::Value> = chunk.iter().map(|&i| event(i)).collect();
+            serde_json::json!({ "events": events }).to_string()
+        })
+        .collect()
+}
+
 /// The test app's manifest under another name, with `extra` TOML appended.
 pub fn test_app_manifest(name: &str, extra: &str) -> String {
     let text =

@@ -15,14 +15,15 @@ use std::collections::BTreeSet;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use hutong_host::community::import::{self, Format};
-use hutong_host::community::{Building, Community, Grid, Household, Record, Resident, Street};
+use hutong_host::community::{Building, Community, Grid, Household, Record, Resident};
 use hutong_host::identity::Role;
 use hutong_host::manifest::{Manifest, Permission};
 use hutong_host::platform::notifications::GatewayUpdate;
 use hutong_host::store::{AccessEntry, Category, Notification};
 use hutong_host::{AccountRequest, InstallRequest, PlatformError};
 use hutong_tests::{
-    TestHost, TestResponse, account_request, components, on_both_backends, test_app_manifest,
+    TestHost, TestResponse, account_request, components, on_both_backends, street_and_community,
+    test_app_manifest,
 };
 use serde_json::{Value, json};
 
@@ -82,16 +83,8 @@ fn records() -> Vec<Record> {
             room: id.into(),
         })
     };
-    vec![
-        Record::Street(Street {
-            id: "s1".into(),
-            name: "东湖街道".into(),
-        }),
-        Record::Community(Community {
-            id: "c1".into(),
-            street_id: "s1".into(),
-            name: "幸福社区".into(),
-        }),
+    let mut records = street_and_community();
+    records.extend([
         Record::Grid(Grid {
             id: "g1".into(),
             community_id: "c1".into(),
@@ -122,7 +115,8 @@ fn records() -> Vec<Record> {
         resident("r3", "h3", "g2", &["disabled"], false),
         resident("r5", "h2", "g1", &[], false),
         resident("r6", "h1", "g1", &["party-member"], true),
-    ]
+    ]);
+    records
 }
 
 /// Every permission the manifest declares.
