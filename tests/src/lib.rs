@@ -145,6 +145,17 @@ impl TestResponse {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+
+    /// The `error.message` of a JSON error answer (panics if the body is
+    /// not JSON); empty when it has none.
+    pub fn error_message(&self) -> String {
+        error_message(&self.json()).to_owned()
+    }
+}
+
+/// The `error.message` of an error answer's JSON body; empty when it has none.
+pub fn error_message(body: &serde_json::Value) -> &str {
+    body["error"]["message"].as_str().unwrap_or_default()
 }
 
 impl TestHost {

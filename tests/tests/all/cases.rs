@@ -381,10 +381,7 @@ async fn every_disallowed_transition_is_refused_and_changes_nothing(host: TestHo
                 "{action} from {state}: {}",
                 r.text()
             );
-            let message = r.json()["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+            let message = r.error_message();
             let allowed: Vec<&str> = Action::allowed_from(state)
                 .iter()
                 .map(|a| a.as_str())

@@ -220,10 +220,7 @@ async fn bad_posts_are_refused_with_a_clear_error_and_store_nothing(host: TestHo
     for (what, token, body, status, says) in cases {
         let r = host.post_as(token, "/d/east/events", body).await;
         assert_eq!(r.status, status, "{what}: {}", r.text());
-        let message = r.json()["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let message = r.error_message();
         assert!(message.contains(says), "{what}: {message}");
     }
     let platform = &host.opened.platform;
