@@ -1146,14 +1146,8 @@ async fn family_contact_sends_need_the_channel_permission_and_stay_in_scope(host
     // channel needs its permission, and an install narrowed to another
     // community cannot reach the family of a resident outside it.
     narrow_community(&host).await;
-    host.install(
-        D,
-        &test_app_manifest("family", ""),
-        components::TEST_APP,
-        &[Permission::NotifySms],
-    )
-    .await
-    .expect("install");
+    host.install_app(D, "family", &[Permission::NotifySms])
+        .await;
     let send = |app: &'static str, channel: &'static str, resident: &'static str| {
         let host = &host;
         async move {
@@ -1303,22 +1297,9 @@ async fn worker_grids_need_read_residents_and_stay_in_scope(host: TestHost) {
         communities: Some(vec!["c2".into()]),
     };
     platform.install(narrow).await.expect("install narrowed");
-    host.install(
-        D,
-        &test_app_manifest("whole", ""),
-        components::TEST_APP,
-        &[Permission::ReadResidents],
-    )
-    .await
-    .expect("install");
-    host.install(
-        D,
-        &test_app_manifest("blind", ""),
-        components::TEST_APP,
-        &[],
-    )
-    .await
-    .expect("install");
+    host.install_app(D, "whole", &[Permission::ReadResidents])
+        .await;
+    host.install_app(D, "blind", &[]).await;
     let grids = |app: &'static str, account: &'static str| {
         let host = &host;
         async move {
