@@ -4,16 +4,16 @@
 //! finally set aside when it keeps failing, by one host process or several.
 
 use axum::http::StatusCode;
+use hutong_host::Platform;
 use hutong_host::cases::{Action, Assignee, Clock};
 use hutong_host::community::Record;
 use hutong_host::identity::{Caller, Role};
-use hutong_host::manifest::{Manifest, Permission};
+use hutong_host::manifest::Permission;
 use hutong_host::platform::{
     CaseActor, CaseReport, DeliveryReport, MAX_ATTEMPTS, NoticeCounts, SUSPENDED_RETRY_MS,
     retry_pause_ms,
 };
 use hutong_host::store::{AccessEntry, CaseFilter, Category};
-use hutong_host::{InstallRequest, Platform};
 use hutong_tests::{TestHost, case_command, components, on_both_backends, test_app_manifest};
 use serde_json::{Value, json};
 
@@ -523,19 +523,16 @@ async fn bad_reports_are_refused_and_store_nothing(host: TestHost) {
 
 async fn a_narrowed_install_cannot_open_cases_outside_its_communities(host: TestHost) {
     let records = district(&host).await;
-    let manifest = Manifest::from_toml(&test_app_manifest("heping", "")).expect("manifest");
-    host.opened
-        .platform
-        .install(InstallRequest {
-            district: "east".into(),
-            manifest,
-            component: std::fs::read(components::TEST_APP).expect("component"),
-            grant: ALL.iter().copied().collect(),
-            config: json!({}),
-            communities: Some(vec!["c-heping".into()]),
-        })
-        .await
-        .expect("install narrowed");
+    host.install_with(
+        "east",
+        &test_app_manifest("heping", ""),
+        components::TEST_APP,
+        ALL,
+        json!({}),
+        Some(vec!["c-heping".into()]),
+    )
+    .await
+    .expect("install narrowed");
     let outside = resident_of(&records, "c-xingfu");
     let inside = resident_of(&records, "c-heping");
 
