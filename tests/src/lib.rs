@@ -345,6 +345,16 @@ impl TestHost {
         issue(&self.opened, id, role, district).await
     }
 
+    /// The account `{district}-admin`, administrator of `district`; its token.
+    pub async fn district_admin(&self, district: &str) -> String {
+        self.account(
+            &format!("{district}-admin"),
+            Role::DistrictAdmin,
+            Some(district),
+        )
+        .await
+    }
+
     /// Run one SQL statement on the host's database behind its back, as
     /// someone with database access would (to test tamper detection).
     pub async fn execute_raw(&self, sql: &str) -> u64 {

@@ -128,9 +128,7 @@ mod sha2_hash {
 async fn a_district_admin_acts_only_in_their_district(host: TestHost) {
     host.district("east").await;
     host.district("west").await;
-    let east = host
-        .account("east-admin", Role::DistrictAdmin, Some("east"))
-        .await;
+    let east = host.district_admin("east").await;
     let before = host.row_counts().await;
 
     let install_in = |district: &str| {

@@ -476,9 +476,7 @@ async fn the_access_log_and_grant_report_show_what_apps_did(host: TestHost) {
 async fn data_endpoints_follow_the_access_rules(host: TestHost) {
     host.district("east").await;
     host.district("west").await;
-    let admin = host
-        .account("east-admin", Role::DistrictAdmin, Some("east"))
-        .await;
+    let admin = host.district_admin("east").await;
     let auditor = host.account("audit", Role::Auditor, Some("east")).await;
     let r = host
         .post_as(

@@ -183,14 +183,10 @@ async fn a_worker_edits_their_residents_with_the_import_rules(host: TestHost) {
 async fn only_staff_of_the_district_reach_residents(host: TestHost) {
     setup(&host).await;
     host.district("west").await;
-    let admin = host
-        .account("east-admin", Role::DistrictAdmin, Some("east"))
-        .await;
+    let admin = host.district_admin("east").await;
     let auditor = host.account("audit", Role::Auditor, Some("east")).await;
     let resident = host.account("zhang", Role::Resident, Some("east")).await;
-    let west_admin = host
-        .account("west-admin", Role::DistrictAdmin, Some("west"))
-        .await;
+    let west_admin = host.district_admin("west").await;
     let west_worker = host
         .account("west-worker", Role::Worker, Some("west"))
         .await;
