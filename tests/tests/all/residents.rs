@@ -63,22 +63,17 @@ async fn a_worker_reads_only_the_residents_of_their_grids(host: TestHost) {
         .await
         .json();
     assert_eq!(other["residents"], serde_json::json!([]));
+    let resident = |id: &str| {
+        let uri = format!("/api/v1/districts/east/residents/{id}");
+        let (host, worker) = (&host, &worker);
+        async move { host.get_as(Some(worker), &uri).await }
+    };
     let one = mine[0];
-    let r = host
-        .get_as(
-            Some(&worker),
-            &format!("/api/v1/districts/east/residents/{}", one.id),
-        )
-        .await;
+    let r = resident(&one.id).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["name"], one.name.as_str());
     let stranger = in_grid(&records, "c-heping-g1")[0];
-    let r = host
-        .get_as(
-            Some(&worker),
-            &format!("/api/v1/districts/east/residents/{}", stranger.id),
-        )
-        .await;
+    let r = resident(&stranger.id).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
