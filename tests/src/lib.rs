@@ -289,11 +289,26 @@ impl TestHost {
     /// Install the test app under `name` in `district` with `grants` and
     /// the manifest as it is.
     pub async fn install_app(&self, district: &str, name: &str, grants: &[Permission]) {
-        self.install(
+        self.install_app_in(district, name, grants, None).await;
+    }
+
+    /// [`TestHost::install_app`], scoped to `communities` (none: the whole
+    /// district).
+    pub async fn install_app_in(
+        &self,
+        district: &str,
+        name: &str,
+        grants: &[Permission],
+        communities: Option<&[&str]>,
+    ) {
+        let communities = communities.map(|c| c.iter().map(|s| (*s).to_owned()).collect());
+        self.install_with(
             district,
             &test_app_manifest(name, ""),
             components::TEST_APP,
             grants,
+            serde_json::json!({}),
+            communities,
         )
         .await
         .unwrap_or_else(|e| panic!("install {name}: {e}"));

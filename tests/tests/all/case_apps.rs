@@ -523,16 +523,8 @@ async fn bad_reports_are_refused_and_store_nothing(host: TestHost) {
 
 async fn a_narrowed_install_cannot_open_cases_outside_its_communities(host: TestHost) {
     let records = district(&host).await;
-    host.install_with(
-        "east",
-        &test_app_manifest("heping", ""),
-        components::TEST_APP,
-        ALL,
-        json!({}),
-        Some(vec!["c-heping".into()]),
-    )
-    .await
-    .expect("install narrowed");
+    host.install_app_in("east", "heping", ALL, Some(&["c-heping"]))
+        .await;
     let outside = resident_of(&records, "c-xingfu");
     let inside = resident_of(&records, "c-heping");
 

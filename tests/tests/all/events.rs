@@ -610,16 +610,8 @@ async fn the_binding_reaches_an_app_only_as_its_grants_and_scope_allow(host: Tes
     )
     .await;
     host.install_app("east", "bare", SUBSCRIBER).await;
-    host.install_with(
-        "east",
-        &test_app_manifest("elsewhere", ""),
-        components::TEST_APP,
-        &all,
-        json!({}),
-        Some(vec!["c-heping".into()]),
-    )
-    .await
-    .expect("install elsewhere");
+    host.install_app_in("east", "elsewhere", &all, Some(&["c-heping"]))
+        .await;
     let token = register(
         &host,
         "east",
