@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use hutong_host::manifest::Permission;
-use hutong_tests::{Backend, TestHost, components};
+use hutong_tests::{Backend, TestHost, components, event_batches};
 use serde_json::{Value, json};
 
 const D: &str = "bench";
@@ -68,23 +68,13 @@ async fn register(host: &TestHost, body: Value) -> String {
 
 /// The bodies of `n` events in batches, spread over the devices.
 fn batches(n: usize, round: usize) -> Vec<String> {
-    (0..n)
-        .collect::<Vec<_>>()
-        .chunks(BATCH)
-        .map(|chunk| {
-            let events: Vec<Value> = chunk
-                .iter()
-                .map(|i| {
-                    json!({
-                        "device": format!("door-{:04}", (i + round) % DEVICES),
-                        "type": if i % 2 == 0 { "door.open" } else { "door.close" },
-                        "payload": { "seq": i },
-                    })
-                })
-                .collect();
-            json!({ "events": events }).to_string()
+    event_batches(n, BATCH, |i| {
+        json!({
+            "device": format!("door-{:04}", (i + round) % DEVICES),
+            "type": if i % 2 == 0 { "door.open" } else { "door.close" },
+            "payload": { "seq": i },
         })
-        .collect()
+    })
 }
 
 async fn post_all(host: &TestHost, gateway: &str, bodies: Vec<String>) -> usize {

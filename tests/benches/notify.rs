@@ -17,7 +17,7 @@ use std::time::Instant;
 use axum::http::StatusCode;
 use hutong_host::community::import::Format;
 use hutong_host::manifest::Permission;
-use hutong_tests::{Backend, TestHost, components, test_app_manifest};
+use hutong_tests::{Backend, TestHost};
 use serde_json::json;
 
 const D: &str = "bench";
@@ -66,14 +66,8 @@ async fn run(backend: Backend) {
         .import_data(D, &text.join("\n"), Format::JsonLines)
         .await
         .expect("import");
-    host.install(
-        D,
-        &test_app_manifest("sender", ""),
-        components::TEST_APP,
-        &[Permission::NotifySms],
-    )
-    .await
-    .expect("install");
+    host.install_app(D, "sender", &[Permission::NotifySms])
+        .await;
     let (url, delivered) = gateway().await;
     let r = host
         .put(

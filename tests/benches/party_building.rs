@@ -120,18 +120,22 @@ fn ok(r: &TestResponse) -> Value {
     }
 }
 
+/// POST `body` to the app's `path` as `token`; the answer, which must be a success.
+async fn post_ok(host: &TestHost, token: &str, path: &str, body: Value) -> Value {
+    ok(&call(host, token, Method::POST, path, body).await)
+}
+
 /// A year of the first branch through the app; returns how many requests.
 async fn template_year(host: &TestHost, tokens: &[String], admin: &str) -> usize {
     let b = branch(0);
     let mut requests = 0;
-    let task = ok(&call(
+    let task = post_ok(
         host,
         admin,
-        Method::POST,
         &format!("/branches/{b}/tasks"),
         json!({"title": "助老服务"}),
     )
-    .await);
+    .await;
     let task = task["id"].as_str().unwrap_or_default().to_owned();
     for month in 1..=12 {
         let mut kinds = vec![
@@ -148,15 +152,14 @@ async fn template_year(host: &TestHost, tokens: &[String], admin: &str) -> usize
         for (kind, day) in kinds {
             let start = cst_ms(2025, month, day, 14);
             host.clock().set_ms(start - DAY);
-            let a = ok(&call(
+            let a = post_ok(
                 host,
                 admin,
-                Method::POST,
                 &format!("/branches/{b}/activities"),
                 json!({"kind": kind, "title": format!("{kind} {month}月"), "place": "党群服务中心",
                        "starts_at_ms": start, "ends_at_ms": start + 2 * HOUR}),
             )
-            .await);
+            .await;
             let id = a["id"].as_str().unwrap_or_default().to_owned();
             requests += 1;
             host.clock().set_ms(start);
@@ -170,37 +173,28 @@ async fn template_year(host: &TestHost, tokens: &[String], admin: &str) -> usize
                 if (m + month as usize).is_multiple_of(5) {
                     continue;
                 }
-                ok(&call(
+                post_ok(
                     host,
                     token,
-                    Method::POST,
                     &format!("/activities/{id}/check-in"),
                     Value::Null,
                 )
-                .await);
+                .await;
                 requests += 1;
             }
         }
         // Twenty members log two hours each; the secretary confirms.
         host.clock().set_ms(cst_ms(2025, month, 28, 20));
         for token in tokens.iter().skip(10).take(20) {
-            let log = ok(&call(
+            let log = post_ok(
                 host,
                 token,
-                Method::POST,
                 &format!("/tasks/{task}/hours"),
                 json!({"hours": 2, "date": format!("2025-{month:02}-28")}),
             )
-            .await);
+            .await;
             let id = log["log"]["id"].as_str().unwrap_or_default().to_owned();
-            ok(&call(
-                host,
-                admin,
-                Method::POST,
-                &format!("/hours/{id}/confirm"),
-                Value::Null,
-            )
-            .await);
+            post_ok(host, admin, &format!("/hours/{id}/confirm"), Value::Null).await;
             requests += 2;
         }
     }

@@ -300,14 +300,8 @@ async fn data(host: &TestHost) {
         )
         .await
         .expect("sample data");
-    host.install(
-        "bench",
-        &test_app_manifest("reader", ""),
-        components::TEST_APP,
-        &[Permission::ReadResidents],
-    )
-    .await
-    .expect("install reader");
+    host.install_app("bench", "reader", &[Permission::ReadResidents])
+        .await;
     let runtime = host.opened.platform.runtime();
     let store = host.opened.platform.store();
     let n = if quick() { 200 } else { 1_000 };

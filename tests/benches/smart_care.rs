@@ -24,11 +24,11 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use hutong_host::InstallRequest;
 use hutong_host::community::import::{self, Format};
-use hutong_host::community::{Building, Community, Grid, Household, Record, Resident, Street};
+use hutong_host::community::{Building, Grid, Household, Record, Resident};
 use hutong_host::manifest::Manifest;
 use hutong_host::platform::DeviceRegistration;
 use hutong_host::store::Category;
-use hutong_tests::{Backend, TestHost, components};
+use hutong_tests::{Backend, TestHost, components, event_batches, street_and_community};
 use serde_json::{Value, json};
 
 const D: &str = "bench";
@@ -47,17 +47,7 @@ fn residents() -> usize {
 }
 
 fn records(n: usize) -> Vec<Record> {
-    let mut out = vec![
-        Record::Street(Street {
-            id: "s1".into(),
-            name: "东湖街道".into(),
-        }),
-        Record::Community(Community {
-            id: "c1".into(),
-            street_id: "s1".into(),
-            name: "幸福社区".into(),
-        }),
-    ];
+    let mut out = street_and_community();
     for g in 0..GRIDS {
         out.push(Record::Grid(Grid {
             id: format!("g{g:03}"),
@@ -219,23 +209,13 @@ async fn run(backend: Backend) {
 
     // Ten minutes of door events: one per resident, posted by a gateway.
     host.clock().set_ms(at);
-    let bodies: Vec<String> = (0..n)
-        .collect::<Vec<_>>()
-        .chunks(BATCH)
-        .map(|chunk| {
-            let events: Vec<Value> = chunk
-                .iter()
-                .map(|i| {
-                    json!({
-                        "device": format!("door-{i:05}"),
-                        "type": if i % 2 == 0 { "door.open" } else { "door.close" },
-                        "occurred_at_ms": at - 600_000 + (*i as i64 * 600_000 / n as i64),
-                    })
-                })
-                .collect();
-            json!({ "events": events }).to_string()
+    let bodies = event_batches(n, BATCH, |i| {
+        json!({
+            "device": format!("door-{i:05}"),
+            "type": if i % 2 == 0 { "door.open" } else { "door.close" },
+            "occurred_at_ms": at - 600_000 + (i as i64 * 600_000 / n as i64),
         })
-        .collect();
+    });
     let started = Instant::now();
     for body in bodies {
         let r = host

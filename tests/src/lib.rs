@@ -146,6 +146,17 @@ impl TestResponse {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+
+    /// The `error.message` of a JSON error answer (panics if the body is
+    /// not JSON); empty when it has none.
+    pub fn error_message(&self) -> String {
+        error_message(&self.json()).to_owned()
+    }
+}
+
+/// The `error.message` of an error answer's JSON body; empty when it has none.
+pub fn error_message(body: &serde_json::Value) -> &str {
+    body["error"]["message"].as_str().unwrap_or_default()
 }
 
 impl TestHost {
@@ -282,11 +293,26 @@ impl TestHost {
     /// Install the test app under `name` in `district` with `grants` and
     /// the manifest as it is.
     pub async fn install_app(&self, district: &str, name: &str, grants: &[Permission]) {
-        self.install(
+        self.install_app_in(district, name, grants, None).await;
+    }
+
+    /// [`TestHost::install_app`], scoped to `communities` (none: the whole
+    /// district).
+    pub async fn install_app_in(
+        &self,
+        district: &str,
+        name: &str,
+        grants: &[Permission],
+        communities: Option<&[&str]>,
+    ) {
+        let communities = communities.map(|c| c.iter().map(|s| (*s).to_owned()).collect());
+        self.install_with(
             district,
             &test_app_manifest(name, ""),
             components::TEST_APP,
             grants,
+            serde_json::json!({}),
+            communities,
         )
         .await
         .unwrap_or_else(|e| panic!("install {name}: {e}"));
@@ -336,6 +362,16 @@ impl TestHost {
     /// Create an account with `role` (in `district`) and return a token for it.
     pub async fn account(&self, id: &str, role: Role, district: Option<&str>) -> String {
         issue(&self.opened, id, role, district).await
+    }
+
+    /// The account `{district}-admin`, administrator of `district`; its token.
+    pub async fn district_admin(&self, district: &str) -> String {
+        self.account(
+            &format!("{district}-admin"),
+            Role::DistrictAdmin,
+            Some(district),
+        )
+        .await
     }
 
     /// Run one SQL statement on the host's database behind its back, as
@@ -570,6 +606,40 @@ pub fn civil_days(y: i64, m: i64, d: i64) -> i64 {
 pub fn cst_ms(y: i64, m: i64, d: i64, h: i64) -> i64 {
     const HOUR: i64 = 3_600_000;
     civil_days(y, m, d) * 24 * HOUR + (h - 8) * HOUR
+}
+
+/// The street and community the smart-care scenarios and its benchmark
+/// import their grids into: s1 东湖街道 with c1 幸福社区.
+pub fn street_and_community() -> Vec<Record> {
+    use hutong_host::community::{Community, Street};
+    vec![
+        Record::Street(Street {
+            id: "s1".into(),
+            name: "东湖街道".into(),
+        }),
+        Record::Community(Community {
+            id: "c1".into(),
+            street_id: "s1".into(),
+            name: "幸福社区".into(),
+        }),
+    ]
+}
+
+/// Bodies for `POST /d/{district}/events`: events `0..n`, each built by
+/// `event`, `batch` of them to a body.
+pub fn event_batches(
+    n: usize,
+    batch: usize,
+    event: impl Fn(usize) -> serde_json::Value,
+) -> Vec<String> {
+    (0..n)
+        .collect::<Vec<_>>()
+        .chunks(batch)
+        .map(|chunk| {
+            let events: Vec<serde_json::Value> = chunk.iter().map(|&i| event(i)).collect();
+            serde_json::json!({ "events": events }).to_string()
+        })
+        .collect()
 }
 
 /// The test app's manifest under another name, with `extra` TOML appended.

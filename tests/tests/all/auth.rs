@@ -128,18 +128,18 @@ mod sha2_hash {
 async fn a_district_admin_acts_only_in_their_district(host: TestHost) {
     host.district("east").await;
     host.district("west").await;
-    let east = host
-        .account("east-admin", Role::DistrictAdmin, Some("east"))
-        .await;
+    let east = host.district_admin("east").await;
     let before = host.row_counts().await;
 
-    let r = host
-        .post_as(
-            Some(&east),
-            "/api/v1/districts/west/installs",
-            install_body("test-app"),
-        )
-        .await;
+    let install_in = |district: &str| {
+        let uri = format!("/api/v1/districts/{district}/installs");
+        let (host, east) = (&host, &east);
+        async move {
+            host.post_as(Some(east), &uri, install_body("test-app"))
+                .await
+        }
+    };
+    let r = install_in("west").await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert!(r.text().contains("district `east` only"), "{}", r.text());
     assert_eq!(
@@ -147,13 +147,7 @@ async fn a_district_admin_acts_only_in_their_district(host: TestHost) {
         before,
         "a refused install changes nothing"
     );
-    let r = host
-        .post_as(
-            Some(&east),
-            "/api/v1/districts/east/installs",
-            install_body("test-app"),
-        )
-        .await;
+    let r = install_in("east").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
 
     for (method, uri) in [
@@ -173,30 +167,23 @@ async fn a_district_admin_acts_only_in_their_district(host: TestHost) {
         );
     }
     // Their own district's accounts, yes; a platform administrator, no.
-    let r = host
-        .post_as(
-            Some(&east),
-            "/api/v1/accounts",
+    for (account, status) in [
+        (
             r#"{"id":"li","role":"worker","district":"east"}"#,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let r = host
-        .post_as(
-            Some(&east),
-            "/api/v1/accounts",
+            StatusCode::CREATED,
+        ),
+        (
             r#"{"id":"boss","role":"platform-admin"}"#,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = host
-        .post_as(
-            Some(&east),
-            "/api/v1/accounts",
+            StatusCode::FORBIDDEN,
+        ),
+        (
             r#"{"id":"spy","role":"worker","district":"west"}"#,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN);
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        let r = host.post_as(Some(&east), "/api/v1/accounts", account).await;
+        assert_eq!(r.status, status, "{account}: {}", r.text());
+    }
     // They see only their own district.
     let listed = host.get_as(Some(&east), "/api/v1/districts").await.json();
     assert_eq!(listed.as_array().map(Vec::len), Some(1));
@@ -443,38 +430,30 @@ async fn every_district_endpoint_answers_an_unknown_or_malformed_district_alike(
         "event-dead-letters",
     ];
     for endpoint in endpoints {
-        let unknown = host
-            .request(
-                Method::GET,
-                &format!("/api/v1/districts/nowhere/{endpoint}"),
-                "",
-            )
-            .await;
-        assert_eq!(
-            unknown.status,
-            StatusCode::NOT_FOUND,
-            "{endpoint}: {}",
-            unknown.text()
-        );
-        assert!(
-            unknown.text().contains("district `nowhere` does not exist"),
-            "{endpoint}: {}",
-            unknown.text()
-        );
-
-        let malformed = host
-            .request(
-                Method::GET,
-                &format!("/api/v1/districts/East/{endpoint}"),
-                "",
-            )
-            .await;
-        assert_eq!(malformed.status, StatusCode::NOT_FOUND, "{endpoint}");
-        assert!(
-            malformed.text().contains("district id `East` is invalid"),
-            "{endpoint}: {}",
-            malformed.text()
-        );
+        // As the platform administrator.
+        let get_in = |district: &str| {
+            let uri = format!("/api/v1/districts/{district}/{endpoint}");
+            let host = &host;
+            async move { host.request(Method::GET, &uri, "").await }
+        };
+        // An unknown district, then a malformed id.
+        for (district, says) in [
+            ("nowhere", "district `nowhere` does not exist"),
+            ("East", "district id `East` is invalid"),
+        ] {
+            let r = get_in(district).await;
+            assert_eq!(
+                r.status,
+                StatusCode::NOT_FOUND,
+                "{district}/{endpoint}: {}",
+                r.text()
+            );
+            assert!(
+                r.text().contains(says),
+                "{district}/{endpoint}: {}",
+                r.text()
+            );
+        }
 
         let other = host
             .request_as(
@@ -504,13 +483,7 @@ async fn every_district_endpoint_answers_an_unknown_or_malformed_district_alike(
             );
         }
 
-        let known = host
-            .request(
-                Method::GET,
-                &format!("/api/v1/districts/east/{endpoint}"),
-                "",
-            )
-            .await;
+        let known = get_in("east").await;
         assert_eq!(known.status, StatusCode::OK, "{endpoint}: {}", known.text());
     }
 }

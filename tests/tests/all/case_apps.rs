@@ -4,16 +4,16 @@
 //! finally set aside when it keeps failing, by one host process or several.
 
 use axum::http::StatusCode;
-use hutong_host::cases::{Action, Assignee};
+use hutong_host::Platform;
+use hutong_host::cases::{Action, Assignee, Clock};
 use hutong_host::community::Record;
 use hutong_host::identity::{Caller, Role};
-use hutong_host::manifest::{Manifest, Permission};
+use hutong_host::manifest::Permission;
 use hutong_host::platform::{
     CaseActor, CaseReport, DeliveryReport, MAX_ATTEMPTS, NoticeCounts, SUSPENDED_RETRY_MS,
     retry_pause_ms,
 };
 use hutong_host::store::{AccessEntry, CaseFilter, Category};
-use hutong_host::{InstallRequest, Platform};
 use hutong_tests::{TestHost, case_command, components, on_both_backends, test_app_manifest};
 use serde_json::{Value, json};
 
@@ -79,6 +79,23 @@ fn resident_of(records: &[Record], community: &str) -> String {
 
 fn app(name: &str, route: &str) -> String {
     format!("/d/east/apps/{name}{route}")
+}
+
+/// Stop the host's clock at a fixed moment and add the grid's worker; the
+/// clock, to move it on, and the worker.
+async fn stopped_clock_and_worker(host: &TestHost) -> (Clock, CaseActor) {
+    let clock = host.opened.platform.store().clock().clone();
+    clock.set_ms(1_795_336_200_000);
+    (clock, worker(host).await)
+}
+
+/// Set the kv key `watcher/{what}` of the app `care`, which tells its case
+/// watcher to fail or hang.
+async fn tell_watcher(host: &TestHost, what: &str) {
+    let r = host
+        .put(&app("care", &format!("/kv/set?key=watcher/{what}")), "1")
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 }
 
 /// Open a case through the app; the response.
@@ -506,19 +523,8 @@ async fn bad_reports_are_refused_and_store_nothing(host: TestHost) {
 
 async fn a_narrowed_install_cannot_open_cases_outside_its_communities(host: TestHost) {
     let records = district(&host).await;
-    let manifest = Manifest::from_toml(&test_app_manifest("heping", "")).expect("manifest");
-    host.opened
-        .platform
-        .install(InstallRequest {
-            district: "east".into(),
-            manifest,
-            component: std::fs::read(components::TEST_APP).expect("component"),
-            grant: ALL.iter().copied().collect(),
-            config: json!({}),
-            communities: Some(vec!["c-heping".into()]),
-        })
-        .await
-        .expect("install narrowed");
+    host.install_app_in("east", "heping", ALL, Some(&["c-heping"]))
+        .await;
     let outside = resident_of(&records, "c-xingfu");
     let inside = resident_of(&records, "c-heping");
 
@@ -668,18 +674,10 @@ async fn a_failing_watcher_is_retried_then_set_aside_without_holding_up_other_ca
     district(&host).await;
     host.install_app("east", "care", ALL).await;
     let platform = &host.opened.platform;
-    let clock = platform.store().clock().clone();
-    clock.set_ms(1_795_336_200_000);
-    let worker = worker(&host).await;
+    let (clock, worker) = stopped_clock_and_worker(&host).await;
     let failing = open(&host, "care", "its watcher fails").await;
     let fine = open(&host, "care", "its watcher works").await;
-    let r = host
-        .put(
-            &app("care", &format!("/kv/set?key=watcher/fail/{failing}")),
-            "1",
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    tell_watcher(&host, &format!("fail/{failing}")).await;
     act(platform, &worker, failing, Action::Accept, None).await;
     act(platform, &worker, failing, Action::Dispatch, None).await;
     act(platform, &worker, fine, Action::Accept, None).await;
@@ -766,9 +764,7 @@ async fn a_suspended_watcher_is_told_once_resumed(host: TestHost) {
     district(&host).await;
     host.install_app("east", "care", ALL).await;
     let platform = &host.opened.platform;
-    let clock = platform.store().clock().clone();
-    clock.set_ms(1_795_336_200_000);
-    let worker = worker(&host).await;
+    let (clock, worker) = stopped_clock_and_worker(&host).await;
     let id = open(&host, "care", "told later").await;
     act(platform, &worker, id, Action::Accept, None).await;
 
@@ -830,14 +826,9 @@ async fn a_watcher_past_its_deadline_is_stopped_retried_and_counts_toward_suspen
     .await
     .expect("install");
     let platform = &host.opened.platform;
-    let clock = platform.store().clock().clone();
-    clock.set_ms(1_795_336_200_000);
-    let worker = worker(&host).await;
+    let (clock, worker) = stopped_clock_and_worker(&host).await;
     let id = open(&host, "care", "its watcher hangs").await;
-    let r = host
-        .put(&app("care", "/kv/set?key=watcher/loop"), "1")
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    tell_watcher(&host, "loop").await;
     act(platform, &worker, id, Action::Accept, None).await;
 
     let started = std::time::Instant::now();

@@ -66,9 +66,7 @@ async fn set_up(host: &TestHost) -> People {
         .expect("category");
     }
     let people = People {
-        admin: host
-            .account("east-admin", Role::DistrictAdmin, Some(D))
-            .await,
+        admin: host.district_admin(D).await,
         w1: host.worker("w1", D, &[G1]).await,
         w2: host.worker("w2", D, &[G1]).await,
         w3: host.worker("w3", D, &["c-heping-g1"]).await,
@@ -381,10 +379,7 @@ async fn every_disallowed_transition_is_refused_and_changes_nothing(host: TestHo
                 "{action} from {state}: {}",
                 r.text()
             );
-            let message = r.json()["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+            let message = r.error_message();
             let allowed: Vec<&str> = Action::allowed_from(state)
                 .iter()
                 .map(|a| a.as_str())
@@ -724,9 +719,7 @@ async fn each_role_sees_and_does_only_what_it_may(host: TestHost) {
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     // Another district's administrator is turned away.
     host.district("west").await;
-    let west = host
-        .account("west-admin", Role::DistrictAdmin, Some("west"))
-        .await;
+    let west = host.district_admin("west").await;
     assert_eq!(view(&host, &west, mine).await.status, StatusCode::FORBIDDEN);
     // Only administrators shape cases.
     let r = call(

@@ -51,23 +51,9 @@ fn residents(records: &[Record]) -> Vec<&hutong_host::community::Resident> {
         .collect()
 }
 
-async fn install(
-    host: &TestHost,
-    district: &str,
-    grants: &[Permission],
-    scope: Option<Vec<String>>,
-) {
-    let manifest = test_app_manifest("test-app", "");
-    host.install_with(
-        district,
-        &manifest,
-        components::TEST_APP,
-        grants,
-        serde_json::json!({}),
-        scope,
-    )
-    .await
-    .expect("install");
+async fn install(host: &TestHost, district: &str, grants: &[Permission], scope: Option<&[&str]>) {
+    host.install_app_in(district, "test-app", grants, scope)
+        .await;
 }
 
 async fn import_validates_every_row_and_reimport_updates_in_place(host: TestHost) {
@@ -349,7 +335,7 @@ async fn narrowing_to_communities_holds_on_every_path(host: TestHost) {
         &host,
         "east",
         &[Permission::ReadResidents],
-        Some(vec!["c-heping".into()]),
+        Some(&["c-heping"]),
     )
     .await;
     let people = residents(&records);
@@ -390,19 +376,15 @@ async fn narrowing_to_communities_holds_on_every_path(host: TestHost) {
         assert_eq!(ids, Some(want), "{uri}");
     }
     // Installing with a community the district does not have is refused.
-    let manifest = hutong_host::manifest::Manifest::from_toml(&test_app_manifest("other", ""))
-        .expect("manifest");
     let err = host
-        .opened
-        .platform
-        .install(hutong_host::InstallRequest {
-            district: "east".into(),
-            manifest,
-            component: std::fs::read(components::TEST_APP).expect("component"),
-            grant: [Permission::ReadResidents].into_iter().collect(),
-            config: serde_json::json!({}),
-            communities: Some(vec!["c-nowhere".into()]),
-        })
+        .install_with(
+            "east",
+            &test_app_manifest("other", ""),
+            components::TEST_APP,
+            &[Permission::ReadResidents],
+            serde_json::json!({}),
+            Some(vec!["c-nowhere".into()]),
+        )
         .await
         .expect_err("refused");
     assert!(err.to_string().contains("c-nowhere"), "{err}");
@@ -476,9 +458,7 @@ async fn the_access_log_and_grant_report_show_what_apps_did(host: TestHost) {
 async fn data_endpoints_follow_the_access_rules(host: TestHost) {
     host.district("east").await;
     host.district("west").await;
-    let admin = host
-        .account("east-admin", Role::DistrictAdmin, Some("east"))
-        .await;
+    let admin = host.district_admin("east").await;
     let auditor = host.account("audit", Role::Auditor, Some("east")).await;
     let r = host
         .post_as(
@@ -579,7 +559,7 @@ async fn households_buildings_and_organisations_need_their_own_grants_and_stay_i
             Permission::ReadBuildings,
             Permission::ReadOrganisations,
         ],
-        Some(vec!["c-heping".into()]),
+        Some(&["c-heping"]),
     )
     .await;
 

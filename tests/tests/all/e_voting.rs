@@ -174,11 +174,16 @@ async fn advance(host: &TestHost, d: &District, id: &str) -> TestResponse {
     .await
 }
 
-/// Create a poll and drive it open; returns its id.
-async fn open_poll(host: &TestHost, d: &District, body: Value) -> String {
+/// Create a poll as the district's worker; returns its id.
+async fn create_poll(host: &TestHost, d: &District, body: Value) -> String {
     let r = call(host, &d.worker, Method::POST, "/polls", body).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let id = r.json()["poll"]["id"].as_str().expect("id").to_owned();
+    r.json()["poll"]["id"].as_str().expect("id").to_owned()
+}
+
+/// Create a poll and drive it open; returns its id.
+async fn open_poll(host: &TestHost, d: &District, body: Value) -> String {
+    let id = create_poll(host, d, body).await;
     let r = advance(host, d, &id).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["phase"], "open", "{}", r.text());
@@ -890,12 +895,7 @@ async fn bad_votes_and_bad_polls_are_refused_and_store_nothing(host: TestHost) {
     // Before it opens.
     let mut body = poll_body(now + HOUR, json!({"community": "c1"}));
     body["closes_at_ms"] = json!(now + 2 * HOUR);
-    let r = call(&host, &d.worker, Method::POST, "/polls", body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let later = r.json()["poll"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let later = create_poll(&host, &d, body).await;
     let r = vote(&host, d.voter("r01"), &later, json!({"choices": [0]})).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "not_open");
@@ -903,18 +903,7 @@ async fn bad_votes_and_bad_polls_are_refused_and_store_nothing(host: TestHost) {
 
     // Past its opening time, but nobody has frozen the roll yet: a vote
     // does not freeze it, and is refused until the roll is complete.
-    let r = call(
-        &host,
-        &d.worker,
-        Method::POST,
-        "/polls",
-        poll_body(now, json!({"community": "c1"})),
-    )
-    .await;
-    let unfrozen = r.json()["poll"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let unfrozen = create_poll(&host, &d, poll_body(now, json!({"community": "c1"}))).await;
     let r = vote(&host, d.voter("r01"), &unfrozen, json!({"choices": [0]})).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], "not_open");
@@ -1191,12 +1180,7 @@ async fn polls_open_close_and_notify_on_schedule_ticks(host: TestHost) {
     let now = stop_clock(&host);
     let mut body = poll_body(now + 60_000, json!({"grid": "g2"}));
     body["closes_at_ms"] = json!(now + 120_000);
-    let r = call(&host, &d.worker, Method::POST, "/polls", body).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let id = r.json()["poll"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let id = create_poll(&host, &d, body).await;
     let platform = &host.opened.platform;
     platform.run_due_ticks().await.expect("ticks");
     assert_eq!(phase_in_kv(&host, &id).await, "scheduled");
@@ -1277,19 +1261,7 @@ async fn two_processes_advancing_one_poll_make_each_step_once(host: TestHost) {
     let d = district(&host).await;
     import_many(&host).await;
     let now = stop_clock(&host);
-    let r = call(
-        &host,
-        &d.worker,
-        Method::POST,
-        "/polls",
-        poll_body(now, json!({"community": "c3"})),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let id = r.json()["poll"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let id = create_poll(&host, &d, poll_body(now, json!({"community": "c3"}))).await;
     let other = host.another_process().await;
     other.platform.store().clock().set_ms(now);
     let worker = hutong_host::identity::Caller {
@@ -1354,18 +1326,7 @@ async fn notices_beyond_the_rate_go_grid_by_grid_minute_by_minute_once_each(host
     let now = stop_clock(&host);
     let now = now - now.rem_euclid(60_000);
     host.clock().set_ms(now);
-    let r = call(
-        &host,
-        &d.worker,
-        Method::POST,
-        "/polls",
-        poll_body(now, json!({"community": "c1"})),
-    )
-    .await;
-    let id = r.json()["poll"]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let id = create_poll(&host, &d, poll_body(now, json!({"community": "c1"}))).await;
     let path = format!("/polls/{id}/advance");
     let advance = || call(&host, &d.worker, Method::POST, &path, Value::Null);
     let opened = |token: &str| {

@@ -5,11 +5,11 @@
 //! grants, offline devices, and two host processes sharing the outbox.
 
 use axum::http::{Method, StatusCode};
+use hutong_host::Platform;
 use hutong_host::community::Record;
 use hutong_host::identity::Role;
-use hutong_host::manifest::{Manifest, Permission};
+use hutong_host::manifest::Permission;
 use hutong_host::platform::{DeliveryReport, EventCounts, MAX_EVENT_ATTEMPTS, retry_pause_ms};
-use hutong_host::{InstallRequest, Platform};
 use hutong_tests::{TestHost, TestResponse, components, on_both_backends, test_app_manifest};
 use serde_json::{Value, json};
 
@@ -220,10 +220,7 @@ async fn bad_posts_are_refused_with_a_clear_error_and_store_nothing(host: TestHo
     for (what, token, body, status, says) in cases {
         let r = host.post_as(token, "/d/east/events", body).await;
         assert_eq!(r.status, status, "{what}: {}", r.text());
-        let message = r.json()["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let message = r.error_message();
         assert!(message.contains(says), "{what}: {message}");
     }
     let platform = &host.opened.platform;
@@ -613,18 +610,8 @@ async fn the_binding_reaches_an_app_only_as_its_grants_and_scope_allow(host: Tes
     )
     .await;
     host.install_app("east", "bare", SUBSCRIBER).await;
-    host.opened
-        .platform
-        .install(InstallRequest {
-            district: "east".into(),
-            manifest: Manifest::from_toml(&test_app_manifest("elsewhere", "")).expect("manifest"),
-            component: std::fs::read(components::TEST_APP).expect("component"),
-            grant: all.iter().copied().collect(),
-            config: json!({}),
-            communities: Some(vec!["c-heping".into()]),
-        })
-        .await
-        .expect("install elsewhere");
+    host.install_app_in("east", "elsewhere", &all, Some(&["c-heping"]))
+        .await;
     let token = register(
         &host,
         "east",

@@ -281,12 +281,7 @@ async fn installs_through_the_api_and_lists_them(host: TestHost) {
         .post("/api/v1/districts", r#"{"id":"East Side"}"#)
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        r.json()["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("a-z")
-    );
+    assert!(r.error_message().contains("a-z"), "{}", r.text());
 
     let component = std::fs::read(components::TEST_APP).expect("component");
     let body = serde_json::json!({
@@ -317,10 +312,9 @@ async fn installs_through_the_api_and_lists_them(host: TestHost) {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(
-        r.json()["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("component_base64")
+        r.error_message().contains("component_base64"),
+        "{}",
+        r.text()
     );
 
     let list = host.get("/api/v1/districts/east/installs").await.json();

@@ -18,9 +18,7 @@ use hutong_host::identity::Role;
 use hutong_host::manifest::Permission;
 use hutong_host::platform::notifications::{MAX_ATTEMPTS, NotifyReport, retry_pause_ms};
 use hutong_tests::tls::{TestCa, serve_https, trusted_ca};
-use hutong_tests::{
-    TestHost, TestResponse, account_request, components, on_both_backends, test_app_manifest,
-};
+use hutong_tests::{TestHost, TestResponse, account_request, on_both_backends};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -194,17 +192,7 @@ async fn district(host: &TestHost) {
 }
 
 async fn install(host: &TestHost, name: &str, grants: &[Permission], communities: Option<&[&str]>) {
-    let communities = communities.map(|c| c.iter().map(|s| (*s).to_owned()).collect());
-    host.install_with(
-        "east",
-        &test_app_manifest(name, ""),
-        components::TEST_APP,
-        grants,
-        json!({}),
-        communities,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("install {name}: {e}"));
+    host.install_app_in("east", name, grants, communities).await;
 }
 
 /// Point the district's gateways at `gateway`.

@@ -11,7 +11,9 @@ use hutong_host::AccountRequest;
 use hutong_host::community::import::Format;
 use hutong_host::identity::Role;
 use hutong_host::manifest::Permission;
-use hutong_tests::{TestHost, TestResponse, account_request, components, cst_ms, on_both_backends};
+use hutong_tests::{
+    TestHost, TestResponse, account_request, components, cst_ms, error_message, on_both_backends,
+};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -206,6 +208,19 @@ async fn posted(host: &TestHost, who: &str, path: &str, body: Value, status: Sta
     expect(&post(host, who, path, body).await, status)
 }
 
+/// [`posted`] for one case of a table: a failure names who posted what.
+async fn posted_case(
+    host: &TestHost,
+    who: &str,
+    path: &str,
+    body: Value,
+    status: StatusCode,
+) -> Value {
+    let r = post(host, who, path, body.clone()).await;
+    assert_eq!(r.status, status, "{who} posts {body}: {}", r.text());
+    expect(&r, status)
+}
+
 /// Schedule an activity of `branch` as its secretary; returns its id.
 async fn activity(host: &TestHost, branch: &str, kind: &str, start: i64, end: i64) -> String {
     let secretary = if branch == "b1" { "sec" } else { "other" };
@@ -269,13 +284,7 @@ async fn check_in_opens_thirty_minutes_before_the_start_and_closes_at_the_end_to
     clock.set_ms(start - 30 * MINUTE - 1);
     let r = check_in(&host, "m1", &id).await;
     let body = expect(&r, StatusCode::CONFLICT);
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("2026-03-05 13:30"),
-        "{body}"
-    );
+    assert!(error_message(&body).contains("2026-03-05 13:30"), "{body}");
 
     clock.set_ms(start - 30 * MINUTE);
     let body = expect(&check_in(&host, "m1", &id).await, StatusCode::CREATED);
@@ -327,7 +336,7 @@ async fn a_bad_configuration_is_refused_with_what_to_fix(host: TestHost) {
     install(&host, ALL, json!({"utc_offset": "Beijing"})).await;
     let r = get(&host, "sec", "/branches/b1/report?period=2026-03").await;
     let body = expect(&r, StatusCode::BAD_REQUEST);
-    let message = body["error"]["message"].as_str().unwrap_or("");
+    let message = error_message(&body);
     assert!(
         message.contains("utc_offset") && message.contains("administrator"),
         "{message}"
@@ -342,10 +351,7 @@ async fn a_member_of_another_branch_cannot_check_in(host: TestHost) {
     let r = check_in(&host, "other", &id).await;
     let body = expect(&r, StatusCode::FORBIDDEN);
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("not a member of branch `b1`"),
+        error_message(&body).contains("not a member of branch `b1`"),
         "{body}"
     );
     // Nor can an account linked to no member, nor an administrator.
@@ -681,31 +687,30 @@ async fn the_ledger_is_corrected_by_new_entries_and_never_changed(host: TestHost
         (Some(-0.5), Some(entry.as_str()))
     );
     // A correction must name a real entry, be a tenth at least, and come from the secretary.
-    posted(&host, "sec", corrections, json!({"member": "r.r-m1", "points": 1, "reason": "x", "month": "2026-03", "corrects": "att.nope"}), StatusCode::BAD_REQUEST).await;
-    posted(
-        &host,
-        "sec",
-        corrections,
-        json!({"member": "r.r-m1", "points": 0.25, "reason": "x"}),
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    posted(
-        &host,
-        "sec",
-        corrections,
-        json!({"member": "r.r-other", "points": 1, "reason": "x"}),
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
-    posted(
-        &host,
-        "m1",
-        corrections,
-        json!({"member": "r.r-m1", "points": 10, "reason": "x"}),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
+    for (who, body, status) in [
+        (
+            "sec",
+            json!({"member": "r.r-m1", "points": 1, "reason": "x", "month": "2026-03", "corrects": "att.nope"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "sec",
+            json!({"member": "r.r-m1", "points": 0.25, "reason": "x"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "sec",
+            json!({"member": "r.r-other", "points": 1, "reason": "x"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "m1",
+            json!({"member": "r.r-m1", "points": 10, "reason": "x"}),
+            StatusCode::FORBIDDEN,
+        ),
+    ] {
+        posted_case(&host, who, corrections, body, status).await;
+    }
     // Nothing changes or removes an entry.
     for method in [Method::PUT, Method::DELETE, Method::PATCH] {
         let r = call(
@@ -791,68 +796,47 @@ async fn volunteer_hours_earn_points_once_the_secretary_confirms_them(host: Test
         &log("m1", json!({"hours": 1, "date": "2026-03-08"})).await,
         StatusCode::CREATED,
     );
-    expect(
-        &log("other", json!({"hours": 1, "date": "2026-03-08"})).await,
-        StatusCode::FORBIDDEN,
-    );
-    expect(
-        &log("m2", json!({"hours": 1.25, "date": "2026-03-08"})).await,
-        StatusCode::BAD_REQUEST,
-    );
-    expect(
-        &log("m2", json!({"hours": 30, "date": "2026-03-08"})).await,
-        StatusCode::BAD_REQUEST,
-    );
-    expect(
-        &log("m2", json!({"hours": 1, "date": "2026-03-09"})).await,
-        StatusCode::BAD_REQUEST,
-    );
-    expect(
-        &log("m2", json!({"hours": 1, "date": "2026-02-30"})).await,
-        StatusCode::BAD_REQUEST,
-    );
+    for (who, body, status) in [
+        (
+            "other",
+            json!({"hours": 1, "date": "2026-03-08"}),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "m2",
+            json!({"hours": 1.25, "date": "2026-03-08"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "m2",
+            json!({"hours": 30, "date": "2026-03-08"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "m2",
+            json!({"hours": 1, "date": "2026-03-09"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "m2",
+            json!({"hours": 1, "date": "2026-02-30"}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        posted_case(&host, who, &hours, body, status).await;
+    }
     let svc_id = svc["log"]["id"].as_str().unwrap_or_default().to_owned();
     let m1_id = m1["log"]["id"].as_str().unwrap_or_default().to_owned();
-    expect(
-        &post(
-            &host,
-            "svc",
-            &format!("/hours/{svc_id}/confirm"),
-            Value::Null,
-        )
-        .await,
-        StatusCode::FORBIDDEN,
-    );
-    expect(
-        &post(
-            &host,
-            "sec",
-            &format!("/hours/{svc_id}/confirm"),
-            Value::Null,
-        )
-        .await,
-        StatusCode::OK,
-    );
-    expect(
-        &post(
-            &host,
-            "sec",
-            &format!("/hours/{svc_id}/refuse"),
-            Value::Null,
-        )
-        .await,
-        StatusCode::CONFLICT,
-    );
-    expect(
-        &post(
-            &host,
-            "sec",
-            &format!("/hours/{svc_id}/confirm"),
-            Value::Null,
-        )
-        .await,
-        StatusCode::CONFLICT,
-    );
+    // Only the secretary confirms, and a confirmed log is settled.
+    for (who, step, status) in [
+        ("svc", "confirm", StatusCode::FORBIDDEN),
+        ("sec", "confirm", StatusCode::OK),
+        ("sec", "refuse", StatusCode::CONFLICT),
+        ("sec", "confirm", StatusCode::CONFLICT),
+    ] {
+        let path = format!("/hours/{svc_id}/{step}");
+        posted_case(&host, who, &path, Value::Null, status).await;
+    }
     posted(
         &host,
         "sec",
@@ -1039,13 +1023,7 @@ async fn compliance_per_month_and_quarter_matches_the_hand_computed_fixture(host
         &get(&host, "admin", "/branches/b1/report?period=2026-13").await,
         StatusCode::BAD_REQUEST,
     );
-    assert!(
-        bad["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("2026-Q1"),
-        "{bad}"
-    );
+    assert!(error_message(&bad).contains("2026-Q1"), "{bad}");
 }
 
 /// March: a general meeting (sec, com, m1 check in; m2 on approved leave;
@@ -1319,10 +1297,7 @@ async fn without_read_organisations_the_app_is_denied_and_says_which_permission(
     let body = expect(&r, StatusCode::FORBIDDEN);
     assert_eq!(body["error"]["code"], "denied");
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("read-organisations"),
+        error_message(&body).contains("read-organisations"),
         "{body}"
     );
     // And the denial is in the access log.
@@ -1390,13 +1365,7 @@ async fn only_the_secretary_or_an_administrator_organises(host: TestHost) {
             StatusCode::BAD_REQUEST,
         )
         .await;
-        assert!(
-            r["error"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .contains(needle),
-            "{r}"
-        );
+        assert!(error_message(&r).contains(needle), "{r}");
     }
     let listed = expect(
         &get(&host, "sec", "/branches/b1/activities?period=2026-03").await,

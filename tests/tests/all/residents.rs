@@ -63,22 +63,17 @@ async fn a_worker_reads_only_the_residents_of_their_grids(host: TestHost) {
         .await
         .json();
     assert_eq!(other["residents"], serde_json::json!([]));
+    let resident = |id: &str| {
+        let uri = format!("/api/v1/districts/east/residents/{id}");
+        let (host, worker) = (&host, &worker);
+        async move { host.get_as(Some(worker), &uri).await }
+    };
     let one = mine[0];
-    let r = host
-        .get_as(
-            Some(&worker),
-            &format!("/api/v1/districts/east/residents/{}", one.id),
-        )
-        .await;
+    let r = resident(&one.id).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json()["name"], one.name.as_str());
     let stranger = in_grid(&records, "c-heping-g1")[0];
-    let r = host
-        .get_as(
-            Some(&worker),
-            &format!("/api/v1/districts/east/residents/{}", stranger.id),
-        )
-        .await;
+    let r = resident(&stranger.id).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
 
@@ -183,14 +178,10 @@ async fn a_worker_edits_their_residents_with_the_import_rules(host: TestHost) {
 async fn only_staff_of_the_district_reach_residents(host: TestHost) {
     setup(&host).await;
     host.district("west").await;
-    let admin = host
-        .account("east-admin", Role::DistrictAdmin, Some("east"))
-        .await;
+    let admin = host.district_admin("east").await;
     let auditor = host.account("audit", Role::Auditor, Some("east")).await;
     let resident = host.account("zhang", Role::Resident, Some("east")).await;
-    let west_admin = host
-        .account("west-admin", Role::DistrictAdmin, Some("west"))
-        .await;
+    let west_admin = host.district_admin("west").await;
     let west_worker = host
         .account("west-worker", Role::Worker, Some("west"))
         .await;

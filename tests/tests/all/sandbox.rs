@@ -39,11 +39,24 @@ async fn answers_with_the_callers_path_query_and_body(host: TestHost) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credentials_never_reach_the_app() {
+/// A host on SQLite with the district `east` and the test app installed
+/// there as `name`, with `limits` (a TOML table) added to its manifest.
+async fn east_with_app(name: &str, limits: &str) -> TestHost {
     let host = TestHost::new(Backend::Sqlite).await;
     host.district("east").await;
-    host.install_test_app("east", "test-app", false, "").await;
+    host.install_test_app("east", name, false, limits).await;
+    host
+}
+
+/// The app `name` in `east` answers its next request.
+async fn assert_serves(host: &TestHost, name: &str) {
+    let r = host.get(&format!("/d/east/apps/{name}/ping")).await;
+    assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_never_reach_the_app() {
+    let host = east_with_app("test-app", "").await;
     let app = hutong_host::api::app(hutong_host::api::ApiState {
         platform: host.opened.platform.clone(),
         metrics: host.opened.metrics.clone(),
@@ -71,10 +84,7 @@ async fn credentials_never_reach_the_app() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn looping_app_is_cut_at_its_deadline_while_another_keeps_answering() {
-    let host = std::sync::Arc::new(TestHost::new(Backend::Sqlite).await);
-    host.district("east").await;
-    host.install_test_app("east", "looper", false, "[limits]\ndeadline-ms = 400")
-        .await;
+    let host = std::sync::Arc::new(east_with_app("looper", "[limits]\ndeadline-ms = 400").await);
     host.install_test_app("east", "steady", false, "").await;
 
     let started = Instant::now();
@@ -110,18 +120,12 @@ async fn looping_app_is_cut_at_its_deadline_while_another_keeps_answering() {
         "the other app answered only {answered} times"
     );
     // The looper itself serves the next request.
-    assert_eq!(
-        host.get("/d/east/apps/looper/ping").await.status,
-        StatusCode::OK
-    );
+    assert_serves(&host, "looper").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbounded_allocation_is_stopped_at_the_memory_cap() {
-    let host = TestHost::new(Backend::Sqlite).await;
-    host.district("east").await;
-    host.install_test_app("east", "hog", false, "[limits]\nmemory-mib = 32")
-        .await;
+    let host = east_with_app("hog", "[limits]\nmemory-mib = 32").await;
     // Within the cap: fine.
     let r = host.get("/d/east/apps/hog/alloc?mib=8").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -133,17 +137,12 @@ async fn unbounded_allocation_is_stopped_at_the_memory_cap() {
     let r = host.get("/d/east/apps/hog/alloc?mib=64").await;
     assert_eq!(r.json()["error"]["cause"], "memory");
     // And the next request gets a fresh instance.
-    assert_eq!(
-        host.get("/d/east/apps/hog/ping").await.status,
-        StatusCode::OK
-    );
+    assert_serves(&host, "hog").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panicking_app_returns_5xx_and_the_next_request_succeeds() {
-    let host = TestHost::new(Backend::Sqlite).await;
-    host.district("east").await;
-    host.install_test_app("east", "test-app", false, "").await;
+    let host = east_with_app("test-app", "").await;
     let r = host.get("/d/east/apps/test-app/panic").await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     let body = r.json();
@@ -161,9 +160,7 @@ async fn panicking_app_returns_5xx_and_the_next_request_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apps_have_no_files_environment_or_sockets() {
-    let host = TestHost::new(Backend::Sqlite).await;
-    host.district("east").await;
-    host.install_test_app("east", "test-app", false, "").await;
+    let host = east_with_app("test-app", "").await;
     let base = "/d/east/apps/test-app/sandbox";
 
     for path in [
@@ -199,9 +196,7 @@ async fn apps_have_no_files_environment_or_sockets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_apps_wall_clock_is_the_hosts_clock() {
-    let host = TestHost::new(Backend::Sqlite).await;
-    host.district("east").await;
-    host.install_test_app("east", "test-app", false, "").await;
+    let host = east_with_app("test-app", "").await;
 
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -222,10 +217,7 @@ async fn an_apps_wall_clock_is_the_hosts_clock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_responses_and_invalid_statuses_are_refused() {
-    let host = TestHost::new(Backend::Sqlite).await;
-    host.district("east").await;
-    host.install_test_app("east", "test-app", false, "[limits]\nresponse-bytes = 1024")
-        .await;
+    let host = east_with_app("test-app", "[limits]\nresponse-bytes = 1024").await;
     let r = host.get("/d/east/apps/test-app/big?bytes=1024").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body.len(), 1024);
@@ -241,9 +233,7 @@ async fn oversized_responses_and_invalid_statuses_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_are_capped_per_call_and_output_does_not_fail_the_app() {
-    let host = TestHost::new(Backend::Sqlite).await;
-    host.district("east").await;
-    host.install_test_app("east", "test-app", false, "").await;
+    let host = east_with_app("test-app", "").await;
     let r = host.get("/d/east/apps/test-app/log?n=10").await.json();
     assert_eq!(r["written"], 10);
     assert_eq!(r["refused"], 0);
@@ -306,24 +296,15 @@ async fn suspends_after_repeated_failures_until_resumed(host: TestHost) {
         .post("/api/v1/districts/east/installs/test-app/resume", "")
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(
-        host.get("/d/east/apps/test-app/ping").await.status,
-        StatusCode::OK
-    );
+    assert_serves(&host, "test-app").await;
     // A failure after resuming starts a new streak rather than suspending.
     host.get("/d/east/apps/test-app/panic").await;
-    assert_eq!(
-        host.get("/d/east/apps/test-app/ping").await.status,
-        StatusCode::OK
-    );
+    assert_serves(&host, "test-app").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_requests_in_flight_finish() {
-    let host = std::sync::Arc::new(TestHost::new(Backend::Sqlite).await);
-    host.district("east").await;
-    host.install_test_app("east", "slow", false, "[limits]\ndeadline-ms = 600")
-        .await;
+    let host = std::sync::Arc::new(east_with_app("slow", "[limits]\ndeadline-ms = 600").await);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -386,9 +367,7 @@ async fn app_output_reaches_the_host_log_tagged_with_district_and_app() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let host = TestHost::new(Backend::Sqlite).await;
-    host.district("east").await;
-    host.install_test_app("east", "test-app", false, "").await;
+    let host = east_with_app("test-app", "").await;
     assert_eq!(
         host.get("/d/east/apps/test-app/stdout").await.status,
         StatusCode::OK

@@ -15,14 +15,15 @@ use std::collections::BTreeSet;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use hutong_host::community::import::{self, Format};
-use hutong_host::community::{Building, Community, Grid, Household, Record, Resident, Street};
+use hutong_host::community::{Building, Community, Grid, Household, Record, Resident};
 use hutong_host::identity::Role;
 use hutong_host::manifest::{Manifest, Permission};
 use hutong_host::platform::notifications::GatewayUpdate;
 use hutong_host::store::{AccessEntry, Category, Notification};
 use hutong_host::{AccountRequest, InstallRequest, PlatformError};
 use hutong_tests::{
-    TestHost, TestResponse, account_request, components, on_both_backends, test_app_manifest,
+    TestHost, TestResponse, account_request, components, on_both_backends, street_and_community,
+    test_app_manifest,
 };
 use serde_json::{Value, json};
 
@@ -82,16 +83,8 @@ fn records() -> Vec<Record> {
             room: id.into(),
         })
     };
-    vec![
-        Record::Street(Street {
-            id: "s1".into(),
-            name: "东湖街道".into(),
-        }),
-        Record::Community(Community {
-            id: "c1".into(),
-            street_id: "s1".into(),
-            name: "幸福社区".into(),
-        }),
+    let mut records = street_and_community();
+    records.extend([
         Record::Grid(Grid {
             id: "g1".into(),
             community_id: "c1".into(),
@@ -122,7 +115,8 @@ fn records() -> Vec<Record> {
         resident("r3", "h3", "g2", &["disabled"], false),
         resident("r5", "h2", "g1", &[], false),
         resident("r6", "h1", "g1", &["party-member"], true),
-    ]
+    ]);
+    records
 }
 
 /// Every permission the manifest declares.
@@ -1152,14 +1146,8 @@ async fn family_contact_sends_need_the_channel_permission_and_stay_in_scope(host
     // channel needs its permission, and an install narrowed to another
     // community cannot reach the family of a resident outside it.
     narrow_community(&host).await;
-    host.install(
-        D,
-        &test_app_manifest("family", ""),
-        components::TEST_APP,
-        &[Permission::NotifySms],
-    )
-    .await
-    .expect("install");
+    host.install_app(D, "family", &[Permission::NotifySms])
+        .await;
     let send = |app: &'static str, channel: &'static str, resident: &'static str| {
         let host = &host;
         async move {
@@ -1309,22 +1297,9 @@ async fn worker_grids_need_read_residents_and_stay_in_scope(host: TestHost) {
         communities: Some(vec!["c2".into()]),
     };
     platform.install(narrow).await.expect("install narrowed");
-    host.install(
-        D,
-        &test_app_manifest("whole", ""),
-        components::TEST_APP,
-        &[Permission::ReadResidents],
-    )
-    .await
-    .expect("install");
-    host.install(
-        D,
-        &test_app_manifest("blind", ""),
-        components::TEST_APP,
-        &[],
-    )
-    .await
-    .expect("install");
+    host.install_app(D, "whole", &[Permission::ReadResidents])
+        .await;
+    host.install_app(D, "blind", &[]).await;
     let grids = |app: &'static str, account: &'static str| {
         let host = &host;
         async move {
