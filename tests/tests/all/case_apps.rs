@@ -90,12 +90,16 @@ async fn stopped_clock_and_worker(host: &TestHost) -> (Clock, CaseActor) {
 }
 
 /// Set the kv key `watcher/{what}` of the app `care`, which tells its case
-/// watcher to fail or hang.
+/// watcher to fail or hang. Written straight into the app's storage, so a
+/// test that gives `care` a short deadline does not depend on an HTTP call
+/// finishing within it on a busy machine.
 async fn tell_watcher(host: &TestHost, what: &str) {
-    let r = host
-        .put(&app("care", &format!("/kv/set?key=watcher/{what}")), "1")
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    host.opened
+        .platform
+        .store()
+        .kv_set("east", "care", &format!("watcher/{what}"), b"1")
+        .await
+        .expect("set the watcher's key");
 }
 
 /// Open a case through the app; the response.
