@@ -38,6 +38,26 @@ fn ms(at: i64) -> u64 {
     u64::try_from(at).unwrap_or(0)
 }
 
+/// `From` between a host enum and its WIT twin, variant for variant:
+/// `A => B` one way, `both A, B` both ways. A variant added on one side and
+/// not the other fails to compile.
+macro_rules! same_variants {
+    (both $a:ty, $b:ty { $($variant:ident),+ $(,)? }) => {
+        same_variants!($a => $b { $($variant),+ });
+        same_variants!($b => $a { $($variant),+ });
+    };
+    ($from:ty => $to:ty { $($variant:ident),+ $(,)? }) => {
+        impl From<$from> for $to {
+            fn from(value: $from) -> Self {
+                type Source = $from;
+                match value {
+                    $(Source::$variant => Self::$variant,)+
+                }
+            }
+        }
+    };
+}
+
 // ---- errors ----
 
 impl WitError {
@@ -64,69 +84,13 @@ impl WitError {
 
 // ---- cases ----
 
-impl From<CaseState> for WitState {
-    fn from(state: CaseState) -> Self {
-        match state {
-            CaseState::Reported => WitState::Reported,
-            CaseState::Rejected => WitState::Rejected,
-            CaseState::Accepted => WitState::Accepted,
-            CaseState::Dispatched => WitState::Dispatched,
-            CaseState::InProgress => WitState::InProgress,
-            CaseState::Handled => WitState::Handled,
-            CaseState::Verified => WitState::Verified,
-            CaseState::Closed => WitState::Closed,
-        }
-    }
-}
+same_variants!(both CaseState, WitState {
+    Reported, Rejected, Accepted, Dispatched, InProgress, Handled, Verified, Closed,
+});
 
-impl From<WitState> for CaseState {
-    fn from(state: WitState) -> Self {
-        match state {
-            WitState::Reported => CaseState::Reported,
-            WitState::Rejected => CaseState::Rejected,
-            WitState::Accepted => CaseState::Accepted,
-            WitState::Dispatched => CaseState::Dispatched,
-            WitState::InProgress => CaseState::InProgress,
-            WitState::Handled => CaseState::Handled,
-            WitState::Verified => CaseState::Verified,
-            WitState::Closed => CaseState::Closed,
-        }
-    }
-}
+same_variants!(both Priority, WitPriority { Low, Normal, High, Urgent });
 
-impl From<Priority> for WitPriority {
-    fn from(priority: Priority) -> Self {
-        match priority {
-            Priority::Low => WitPriority::Low,
-            Priority::Normal => WitPriority::Normal,
-            Priority::High => WitPriority::High,
-            Priority::Urgent => WitPriority::Urgent,
-        }
-    }
-}
-
-impl From<WitPriority> for Priority {
-    fn from(priority: WitPriority) -> Self {
-        match priority {
-            WitPriority::Low => Priority::Low,
-            WitPriority::Normal => Priority::Normal,
-            WitPriority::High => Priority::High,
-            WitPriority::Urgent => Priority::Urgent,
-        }
-    }
-}
-
-impl From<Tier> for WitTier {
-    fn from(tier: Tier) -> Self {
-        match tier {
-            Tier::Grid => WitTier::Grid,
-            Tier::Community => WitTier::Community,
-            Tier::Street => WitTier::Street,
-            Tier::District => WitTier::District,
-            Tier::City => WitTier::City,
-        }
-    }
-}
+same_variants!(Tier => WitTier { Grid, Community, Street, District, City });
 
 impl From<crate::store::CaseRow> for wit_cases::CaseInfo {
     fn from(case: crate::store::CaseRow) -> Self {
@@ -181,25 +145,9 @@ impl From<&HistoryEntry> for CaseChange {
 
 // ---- notify ----
 
-impl From<notify::Channel> for Channel {
-    fn from(channel: notify::Channel) -> Self {
-        match channel {
-            notify::Channel::Inbox => Channel::Inbox,
-            notify::Channel::Sms => Channel::Sms,
-            notify::Channel::Voice => Channel::Voice,
-            notify::Channel::Webhook => Channel::Webhook,
-        }
-    }
-}
+same_variants!(notify::Channel => Channel { Inbox, Sms, Voice, Webhook });
 
-impl From<notify::Audience> for Audience {
-    fn from(audience: notify::Audience) -> Self {
-        match audience {
-            notify::Audience::Workers => Audience::Workers,
-            notify::Audience::Residents => Audience::Residents,
-        }
-    }
-}
+same_variants!(notify::Audience => Audience { Workers, Residents });
 
 impl From<notify::Recipient> for Recipient {
     fn from(recipient: notify::Recipient) -> Self {
@@ -327,29 +275,9 @@ impl From<community::Building> for data::Building {
     }
 }
 
-impl From<community::OrganisationKind> for data::OrganisationKind {
-    fn from(kind: community::OrganisationKind) -> Self {
-        match kind {
-            community::OrganisationKind::PartyBranch => data::OrganisationKind::PartyBranch,
-            community::OrganisationKind::SocialOrganisation => {
-                data::OrganisationKind::SocialOrganisation
-            }
-            community::OrganisationKind::PropertyCompany => data::OrganisationKind::PropertyCompany,
-        }
-    }
-}
-
-impl From<data::OrganisationKind> for community::OrganisationKind {
-    fn from(kind: data::OrganisationKind) -> Self {
-        match kind {
-            data::OrganisationKind::PartyBranch => community::OrganisationKind::PartyBranch,
-            data::OrganisationKind::SocialOrganisation => {
-                community::OrganisationKind::SocialOrganisation
-            }
-            data::OrganisationKind::PropertyCompany => community::OrganisationKind::PropertyCompany,
-        }
-    }
-}
+same_variants!(both community::OrganisationKind, data::OrganisationKind {
+    PartyBranch, SocialOrganisation, PropertyCompany,
+});
 
 impl From<community::Organisation> for data::Organisation {
     fn from(o: community::Organisation) -> Self {

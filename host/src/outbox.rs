@@ -125,6 +125,21 @@ pub(crate) trait Outbox: Clone + Send + Sync + 'static {
     fn log_failure(&self, item: &Self::Item, attempts: i64, error: &str, dead: bool);
 }
 
+/// Log a failed attempt for [`Outbox::log_failure`]: an error when it was
+/// the last (`dead`), a warning when it will be retried, with the same
+/// fields either way.
+macro_rules! log_failure {
+    ($dead:expr, { $($field:tt)* }, dead: $dead_message:literal, retry: $retry_message:literal) => {
+        if $dead {
+            tracing::error!($($field)* $dead_message);
+        } else {
+            tracing::warn!($($field)* $retry_message);
+        }
+    };
+}
+
+pub(crate) use log_failure;
+
 /// What one delivery run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Tally {

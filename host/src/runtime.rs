@@ -822,13 +822,10 @@ impl Export for CaseWatcher<'_> {
         request_id: &str,
     ) -> Result<Result<(), WatchOutcome>, CallError> {
         // Recorded in the access log before anything reaches the app.
-        match capability::cases::admit_watcher(store, &loaded.identity, request_id, self.0.case_id)
-            .await
-        {
-            Ok(Ok(())) => Ok(Ok(())),
-            Ok(Err(permission)) => Ok(Err(WatchOutcome::NotGranted(permission))),
-            Err(err) => Err(CallError::Internal(err.to_string())),
-        }
+        watch_admission(
+            capability::cases::admit_watcher(store, &loaded.identity, request_id, self.0.case_id)
+                .await,
+        )
     }
 
     async fn invoke(
@@ -848,6 +845,19 @@ impl Export for CaseWatcher<'_> {
     }
 }
 
+/// A watcher's admission as the call sees it: a permission the app lacks
+/// is its outcome (the export is not called); a failure to check or record
+/// is the host's.
+fn watch_admission<T>(
+    checked: Result<Result<T, Permission>, StoreError>,
+) -> Result<Result<T, WatchOutcome>, CallError> {
+    match checked {
+        Ok(Ok(admitted)) => Ok(Ok(admitted)),
+        Ok(Err(permission)) => Ok(Err(WatchOutcome::NotGranted(permission))),
+        Err(err) => Err(CallError::Internal(err.to_string())),
+    }
+}
+
 /// A device event, for the `event-handler` of an app subscribed to it.
 struct EventHandler<'a>(&'a StoredEvent);
 
@@ -863,19 +873,16 @@ impl Export for EventHandler<'_> {
         request_id: &str,
     ) -> Result<Result<DeviceEvent, WatchOutcome>, CallError> {
         // Recorded in the access log before anything reaches the app.
-        match capability::events::admit_event(
-            store,
-            &loaded.identity,
-            &loaded.install.manifest.events.types,
-            request_id,
-            self.0,
+        watch_admission(
+            capability::events::admit_event(
+                store,
+                &loaded.identity,
+                &loaded.install.manifest.events.types,
+                request_id,
+                self.0,
+            )
+            .await,
         )
-        .await
-        {
-            Ok(Ok(event)) => Ok(Ok(event)),
-            Ok(Err(permission)) => Ok(Err(WatchOutcome::NotGranted(permission))),
-            Err(err) => Err(CallError::Internal(err.to_string())),
-        }
     }
 
     async fn invoke(

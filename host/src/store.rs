@@ -179,6 +179,19 @@ impl Store {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// A transaction that will write: on SQLite it takes the write lock up
+    /// front (a read transaction that later writes fails if another writer
+    /// got in between); on PostgreSQL it is a plain `BEGIN`.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Any>, StoreError> {
+        Ok(self
+            .pool
+            .begin_with(match self.backend {
+                Backend::Sqlite => "BEGIN IMMEDIATE",
+                Backend::Postgres => "BEGIN",
+            })
+            .await?)
+    }
 }
 
 /// Milliseconds since the Unix epoch, by the system clock. The store's own

@@ -5,6 +5,7 @@
 //! Nothing is handed to an app unless its access was logged first: if the
 //! log cannot be written, the call fails as `unavailable`.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::bindings::WitError;
@@ -18,7 +19,7 @@ use crate::community;
 use crate::grant::{Access, Grant};
 use crate::identity::Role;
 use crate::manifest::Permission;
-use crate::store::{ListFilter, ResidentFilter, Store, StoreError};
+use crate::store::{HouseholdRow, ListFilter, Page, ResidentFilter, Store, StoreError};
 
 /// Most residents one page may hold.
 pub use crate::store::MAX_PAGE;
@@ -132,39 +133,127 @@ fn check_ids(ids: &[(&str, Option<&str>)]) -> Result<(), WitError> {
     Ok(())
 }
 
-/// Cut a page fetched with one extra row; the cursor is the last id kept.
-fn page<T>(mut rows: Vec<T>, limit: u32, id: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
-    if rows.len() > limit as usize {
-        rows.truncate(limit as usize);
-        let next = rows.last().map(&id);
-        (rows, next)
-    } else {
-        (rows, None)
-    }
+/// One kind of community record an app reads by id or a page at a time:
+/// households, buildings and organisations are read the same way.
+trait Record {
+    /// The record as the store returns it.
+    type Row: Send;
+    /// The record as the app receives it.
+    type Wit: From<Self::Row>;
+    /// What reading it takes.
+    const PERMISSION: Permission;
+    /// What its id is called in a refusal.
+    const ID: &'static str;
+
+    /// Its id, as written in the access log and used as the cursor.
+    fn id(row: &Self::Row) -> &str;
+
+    /// The district's records the filter admits (only `id`, when given).
+    fn list(
+        store: &Store,
+        district: &str,
+        id: Option<&str>,
+        filter: &ListFilter<'_>,
+    ) -> impl Future<Output = Result<Vec<Self::Row>, StoreError>> + Send;
 }
 
-impl Host for AppState {
-    async fn get_household(&mut self, id: String) -> Result<Household, WitError> {
-        const OP: &str = "get-household";
-        let call = self.data_grant(OP, Permission::ReadHouseholds).await?;
-        check_id("household id", &id)?;
+/// A [`Record`] kind: its name, its row and WIT types, the permission, what
+/// its id is called, the store's listing, and the id of a row.
+macro_rules! record {
+    ($kind:ident, $row:ty => $wit:ty, $permission:ident, $id_name:literal, $list:ident, |$r:ident| $id:expr) => {
+        struct $kind;
+
+        impl Record for $kind {
+            type Row = $row;
+            type Wit = $wit;
+            const PERMISSION: Permission = Permission::$permission;
+            const ID: &'static str = $id_name;
+
+            fn id($r: &$row) -> &str {
+                $id
+            }
+
+            fn list(
+                store: &Store,
+                district: &str,
+                id: Option<&str>,
+                filter: &ListFilter<'_>,
+            ) -> impl Future<Output = Result<Vec<$row>, StoreError>> + Send {
+                store.$list(district, id, filter)
+            }
+        }
+    };
+}
+
+record!(Households, HouseholdRow => Household, ReadHouseholds, "household id", list_households, |r| &r.household.id);
+record!(Buildings, community::Building => Building, ReadBuildings, "building id", list_buildings, |r| &r.id);
+record!(Organisations, community::Organisation => Organisation, ReadOrganisations, "organisation id", list_organisations, |r| &r.id);
+
+/// The ids of the rows handed over, for the access log.
+fn ids_of<R>(rows: &[R], id: impl Fn(&R) -> &str) -> Vec<String> {
+    rows.iter().map(|r| id(r).to_owned()).collect()
+}
+
+impl AppState {
+    /// `get-*` for one kind of record: the record with `id` if it is in
+    /// the install's scope, else not-found.
+    async fn get_record<K: Record>(&mut self, op: &str, id: String) -> Result<K::Wit, WitError> {
+        let call = self.data_grant(op, K::PERMISSION).await?;
+        check_id(K::ID, &id)?;
         let filter = ListFilter {
             scope: call.scope(),
             limit: 1,
             ..ListFilter::default()
         };
-        let rows = call
-            .store
-            .list_households(call.district(), Some(&id), &filter)
+        let rows = K::list(&call.store, call.district(), Some(&id), &filter)
             .await
             .map_err(unavailable)?;
-        let ids: Vec<String> = rows.iter().map(|r| r.household.id.clone()).collect();
-        call.record(OP, Permission::ReadHouseholds, &ids, "")
+        call.record(op, K::PERMISSION, &ids_of(&rows, K::id), "")
             .await?;
         rows.into_iter()
             .next()
-            .map(Household::from)
+            .map(K::Wit::from)
             .ok_or(WitError::NotFound)
+    }
+
+    /// `list-*` for one kind of record: a page of what `filter` (the
+    /// listing's own conditions) admits in the install's scope, after
+    /// `cursor`. `ids` are the listing's id arguments, checked after the
+    /// limit and before the cursor.
+    async fn list_records<K: Record>(
+        &mut self,
+        op: &str,
+        ids: &[(&str, Option<&str>)],
+        filter: ListFilter<'_>,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<K::Wit, String>, WitError> {
+        let call = self.data_grant(op, K::PERMISSION).await?;
+        check_limit(limit)?;
+        check_ids(ids)?;
+        check_ids(&[("cursor", cursor)])?;
+        let filter = ListFilter {
+            scope: call.scope(),
+            after: cursor,
+            limit: limit + 1,
+            ..filter
+        };
+        let rows = K::list(&call.store, call.district(), None, &filter)
+            .await
+            .map_err(unavailable)?;
+        let page = Page::cut(rows, limit, |r| K::id(r).to_owned());
+        call.record(op, K::PERMISSION, &ids_of(&page.items, K::id), "")
+            .await?;
+        Ok(Page {
+            items: page.items.into_iter().map(K::Wit::from).collect(),
+            next: page.next,
+        })
+    }
+}
+
+impl Host for AppState {
+    async fn get_household(&mut self, id: String) -> Result<Household, WitError> {
+        self.get_record::<Households>("get-household", id).await
     }
 
     async fn list_households(
@@ -173,55 +262,27 @@ impl Host for AppState {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<HouseholdPage, WitError> {
-        const OP: &str = "list-households";
-        let call = self.data_grant(OP, Permission::ReadHouseholds).await?;
-        check_limit(limit)?;
-        check_ids(&[
-            ("building id", Some(&building_id)),
-            ("cursor", cursor.as_deref()),
-        ])?;
         let filter = ListFilter {
-            scope: call.scope(),
             building_id: Some(&building_id),
-            after: cursor.as_deref(),
-            limit: limit + 1,
             ..ListFilter::default()
         };
-        let rows = call
-            .store
-            .list_households(call.district(), None, &filter)
-            .await
-            .map_err(unavailable)?;
-        let (rows, next_cursor) = page(rows, limit, |r| r.household.id.clone());
-        let ids: Vec<String> = rows.iter().map(|r| r.household.id.clone()).collect();
-        call.record(OP, Permission::ReadHouseholds, &ids, "")
+        let page = self
+            .list_records::<Households>(
+                "list-households",
+                &[("building id", Some(&building_id))],
+                filter,
+                cursor.as_deref(),
+                limit,
+            )
             .await?;
         Ok(HouseholdPage {
-            households: rows.into_iter().map(Household::from).collect(),
-            next_cursor,
+            households: page.items,
+            next_cursor: page.next,
         })
     }
 
     async fn get_building(&mut self, id: String) -> Result<Building, WitError> {
-        const OP: &str = "get-building";
-        let call = self.data_grant(OP, Permission::ReadBuildings).await?;
-        check_id("building id", &id)?;
-        let filter = ListFilter {
-            scope: call.scope(),
-            limit: 1,
-            ..ListFilter::default()
-        };
-        let rows = call
-            .store
-            .list_buildings(call.district(), Some(&id), &filter)
-            .await
-            .map_err(unavailable)?;
-        let ids: Vec<String> = rows.iter().map(|b| b.id.clone()).collect();
-        call.record(OP, Permission::ReadBuildings, &ids, "").await?;
-        rows.into_iter()
-            .next()
-            .map(Building::from)
-            .ok_or(WitError::NotFound)
+        self.get_record::<Buildings>("get-building", id).await
     }
 
     async fn list_buildings(
@@ -231,57 +292,32 @@ impl Host for AppState {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<BuildingPage, WitError> {
-        const OP: &str = "list-buildings";
-        let call = self.data_grant(OP, Permission::ReadBuildings).await?;
-        check_limit(limit)?;
-        check_ids(&[
-            ("community id", community_id.as_deref()),
-            ("grid id", grid_id.as_deref()),
-            ("cursor", cursor.as_deref()),
-        ])?;
         let filter = ListFilter {
-            scope: call.scope(),
             community_id: community_id.as_deref(),
             grid_id: grid_id.as_deref(),
-            after: cursor.as_deref(),
-            limit: limit + 1,
             ..ListFilter::default()
         };
-        let rows = call
-            .store
-            .list_buildings(call.district(), None, &filter)
-            .await
-            .map_err(unavailable)?;
-        let (rows, next_cursor) = page(rows, limit, |b| b.id.clone());
-        let ids: Vec<String> = rows.iter().map(|b| b.id.clone()).collect();
-        call.record(OP, Permission::ReadBuildings, &ids, "").await?;
+        let page = self
+            .list_records::<Buildings>(
+                "list-buildings",
+                &[
+                    ("community id", community_id.as_deref()),
+                    ("grid id", grid_id.as_deref()),
+                ],
+                filter,
+                cursor.as_deref(),
+                limit,
+            )
+            .await?;
         Ok(BuildingPage {
-            buildings: rows.into_iter().map(Building::from).collect(),
-            next_cursor,
+            buildings: page.items,
+            next_cursor: page.next,
         })
     }
 
     async fn get_organisation(&mut self, id: String) -> Result<Organisation, WitError> {
-        const OP: &str = "get-organisation";
-        let call = self.data_grant(OP, Permission::ReadOrganisations).await?;
-        check_id("organisation id", &id)?;
-        let filter = ListFilter {
-            scope: call.scope(),
-            limit: 1,
-            ..ListFilter::default()
-        };
-        let rows = call
-            .store
-            .list_organisations(call.district(), Some(&id), &filter)
+        self.get_record::<Organisations>("get-organisation", id)
             .await
-            .map_err(unavailable)?;
-        let ids: Vec<String> = rows.iter().map(|o| o.id.clone()).collect();
-        call.record(OP, Permission::ReadOrganisations, &ids, "")
-            .await?;
-        rows.into_iter()
-            .next()
-            .map(Organisation::from)
-            .ok_or(WitError::NotFound)
     }
 
     async fn list_organisations(
@@ -291,33 +327,23 @@ impl Host for AppState {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<OrganisationPage, WitError> {
-        const OP: &str = "list-organisations";
-        let call = self.data_grant(OP, Permission::ReadOrganisations).await?;
-        check_limit(limit)?;
-        check_ids(&[
-            ("community id", community_id.as_deref()),
-            ("cursor", cursor.as_deref()),
-        ])?;
         let filter = ListFilter {
-            scope: call.scope(),
             community_id: community_id.as_deref(),
             kind: kind.map(|k| community::OrganisationKind::from(k).as_str()),
-            after: cursor.as_deref(),
-            limit: limit + 1,
             ..ListFilter::default()
         };
-        let rows = call
-            .store
-            .list_organisations(call.district(), None, &filter)
-            .await
-            .map_err(unavailable)?;
-        let (rows, next_cursor) = page(rows, limit, |o| o.id.clone());
-        let ids: Vec<String> = rows.iter().map(|o| o.id.clone()).collect();
-        call.record(OP, Permission::ReadOrganisations, &ids, "")
+        let page = self
+            .list_records::<Organisations>(
+                "list-organisations",
+                &[("community id", community_id.as_deref())],
+                filter,
+                cursor.as_deref(),
+                limit,
+            )
             .await?;
         Ok(OrganisationPage {
-            organisations: rows.into_iter().map(Organisation::from).collect(),
-            next_cursor,
+            organisations: page.items,
+            next_cursor: page.next,
         })
     }
 
@@ -397,16 +423,20 @@ impl Host for AppState {
         } else {
             Vec::new()
         };
-        let (rows, next_cursor) = page(rows, limit, |m| m.resident_id.clone());
-        let ids: Vec<String> = rows.iter().map(|m| m.resident_id.clone()).collect();
-        call.record(OP, Permission::ReadOrganisations, &ids, "")
-            .await?;
+        let page = Page::cut(rows, limit, |m| m.resident_id.clone());
+        call.record(
+            OP,
+            Permission::ReadOrganisations,
+            &ids_of(&page.items, |m| &m.resident_id),
+            "",
+        )
+        .await?;
         if !visible {
             return Err(WitError::NotFound);
         }
         Ok(MemberPage {
-            members: rows.into_iter().map(Member::from).collect(),
-            next_cursor,
+            members: page.items.into_iter().map(Member::from).collect(),
+            next_cursor: page.next,
         })
     }
 
@@ -420,7 +450,7 @@ impl Host for AppState {
             .await
             .map_err(unavailable)?
             .filter(|row| call.grant.in_scope(&row.community_id));
-        let ids: Vec<String> = row.iter().map(|r| r.resident.id.clone()).collect();
+        let ids = ids_of(row.as_slice(), |r| &r.resident.id);
         call.record(OP, Permission::ReadResidents, &ids, call.field_class())
             .await?;
         row.map(|r| resident_to_wit(r, call.personal))
@@ -430,22 +460,13 @@ impl Host for AppState {
     async fn query_residents(&mut self, query: ResidentQuery) -> Result<ResidentPage, WitError> {
         const OP: &str = "query-residents";
         let call = self.data_grant(OP, Permission::ReadResidents).await?;
-        if query.limit == 0 || query.limit > MAX_PAGE {
-            return Err(WitError::InvalidArgument(format!(
-                "limit must be 1..={MAX_PAGE}, got {}",
-                query.limit
-            )));
-        }
-        for (what, id) in [
+        check_limit(query.limit)?;
+        check_ids(&[
             ("grid id", query.grid_id.as_deref()),
             ("community id", query.community_id.as_deref()),
             ("household id", query.household_id.as_deref()),
             ("cursor", query.cursor.as_deref()),
-        ] {
-            if let Some(id) = id {
-                check_id(what, id)?;
-            }
-        }
+        ])?;
         // Tags end up in a LIKE pattern: only the import's slugs pass.
         if let Some(problem) = community::import::check_tags(&query.tags)
             .into_iter()
@@ -473,26 +494,22 @@ impl Host for AppState {
             after: query.cursor.as_deref(),
             limit: query.limit + 1,
         };
-        let mut rows = call
+        let rows = call
             .store
             .query_residents(call.district(), &filter)
             .await
             .map_err(unavailable)?;
-        let next_cursor = if rows.len() > query.limit as usize {
-            rows.truncate(query.limit as usize);
-            rows.last().map(|r| r.resident.id.clone())
-        } else {
-            None
-        };
-        let ids: Vec<String> = rows.iter().map(|r| r.resident.id.clone()).collect();
+        let page = Page::cut(rows, query.limit, |r| r.resident.id.clone());
+        let ids = ids_of(&page.items, |r| &r.resident.id);
         call.record(OP, Permission::ReadResidents, &ids, call.field_class())
             .await?;
         Ok(ResidentPage {
-            residents: rows
+            residents: page
+                .items
                 .into_iter()
                 .map(|r| resident_to_wit(r, call.personal))
                 .collect(),
-            next_cursor,
+            next_cursor: page.next,
         })
     }
 }

@@ -13,6 +13,7 @@ use crate::PlatformError;
 use crate::community::import::{self, Format};
 use crate::community::sample;
 use crate::server::Opened;
+use crate::store::Install;
 
 /// The district apps of `plugins/` the demo installs, by name, with the file
 /// cargo writes for each.
@@ -21,6 +22,35 @@ const DEMO_APPS: &[(&str, &str)] = &[
     ("e-voting", "e_voting.wasm"),
     ("party-building", "party_building.wasm"),
 ];
+
+/// Install `app` afresh in the demo district (its data dropped with any
+/// previous install), granting all it asks for.
+async fn reinstall(
+    opened: &Opened,
+    app: &str,
+    manifest: &Path,
+    component: &Path,
+) -> Result<Install> {
+    match opened.platform.uninstall("demo", app, false).await {
+        Ok(()) | Err(PlatformError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    install(
+        opened,
+        "demo",
+        InstallFiles {
+            manifest,
+            component,
+            config: None,
+        },
+        Grants {
+            grants: vec![],
+            grant_all: true,
+            communities: None,
+        },
+    )
+    .await
+}
 
 /// Install (afresh) each district app built into `apps_dir`, granting all it
 /// asks for; returns the names installed. An app not built is left out with
@@ -36,26 +66,8 @@ pub(super) async fn demo_apps(opened: &Opened, apps_dir: &Path) -> Result<Vec<St
             );
             continue;
         }
-        match opened.platform.uninstall("demo", name, false).await {
-            Ok(()) | Err(PlatformError::NotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
         let manifest = PathBuf::from(format!("plugins/{name}/hutong.toml"));
-        let install = install(
-            opened,
-            "demo",
-            InstallFiles {
-                manifest: &manifest,
-                component: &component,
-                config: None,
-            },
-            Grants {
-                grants: vec![],
-                grant_all: true,
-                communities: None,
-            },
-        )
-        .await?;
+        let install = reinstall(opened, name, &manifest, &component).await?;
         print_install_summary(&install);
         installed.push(install.app);
     }
@@ -81,25 +93,7 @@ pub(super) async fn demo(
         Err(e) => return Err(e.into()),
     }
     // Start from the example as it is now built.
-    match platform.uninstall("demo", "hello", false).await {
-        Ok(()) | Err(PlatformError::NotFound(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let installed = install(
-        opened,
-        "demo",
-        InstallFiles {
-            manifest,
-            component,
-            config: None,
-        },
-        Grants {
-            grants: vec![],
-            grant_all: true,
-            communities: None,
-        },
-    )
-    .await?;
+    let installed = reinstall(opened, "hello", manifest, component).await?;
     if platform
         .store()
         .existing_ids("demo")

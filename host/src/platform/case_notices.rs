@@ -224,26 +224,18 @@ impl Outbox for Notices {
     }
 
     fn log_failure(&self, notice: &CaseNotice, attempts: i64, error: &str, dead: bool) {
-        if dead {
-            tracing::error!(
+        outbox::log_failure!(
+            dead,
+            {
                 district = %notice.district,
                 app = %notice.app,
                 case = notice.change.case_id,
                 notice = notice.id,
                 attempts,
                 error,
-                "case change could not be told after {MAX_ATTEMPTS} attempts; notice set aside as dead"
-            );
-        } else {
-            tracing::warn!(
-                district = %notice.district,
-                app = %notice.app,
-                case = notice.change.case_id,
-                notice = notice.id,
-                attempts,
-                error,
-                "case change not told; will retry"
-            );
-        }
+            },
+            dead: "case change could not be told after {MAX_ATTEMPTS} attempts; notice set aside as dead",
+            retry: "case change not told; will retry"
+        );
     }
 }

@@ -187,26 +187,18 @@ impl Outbox for Deliveries {
 
     fn log_failure(&self, delivery: &EventDelivery, attempts: i64, error: &str, dead: bool) {
         let event = &delivery.event;
-        if dead {
-            tracing::error!(
+        outbox::log_failure!(
+            dead,
+            {
                 district = %event.district,
                 app = %delivery.app,
                 device = %event.device_id,
                 event = event.id,
                 attempts,
                 error,
-                "event could not be delivered after {MAX_EVENT_ATTEMPTS} attempts; set aside as a dead letter"
-            );
-        } else {
-            tracing::warn!(
-                district = %event.district,
-                app = %delivery.app,
-                device = %event.device_id,
-                event = event.id,
-                attempts,
-                error,
-                "event not delivered; will retry"
-            );
-        }
+            },
+            dead: "event could not be delivered after {MAX_EVENT_ATTEMPTS} attempts; set aside as a dead letter",
+            retry: "event not delivered; will retry"
+        );
     }
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Backend, Sql, Store, StoreError, from_json};
+use super::{Sql, Store, StoreError, from_json};
 
 /// The hash before a district's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -170,13 +170,7 @@ impl Store {
         // on the compare-and-swap of the head. A sqlx transaction rolls back
         // if this future is dropped halfway, so no connection goes back to
         // the pool inside an open transaction.
-        let mut tx = self
-            .pool()
-            .begin_with(match self.backend() {
-                Backend::Sqlite => "BEGIN IMMEDIATE",
-                Backend::Postgres => "BEGIN",
-            })
-            .await?;
+        let mut tx = self.begin_write().await?;
         let conn = &mut *tx;
         let attempt = async {
             let head: Option<(String, i64)> =

@@ -205,13 +205,7 @@ impl Store {
         app: &str,
         ops: &[KvOp],
     ) -> Result<Option<u32>, StoreError> {
-        let mut tx = self
-            .pool()
-            .begin_with(match self.backend() {
-                Backend::Sqlite => "BEGIN IMMEDIATE",
-                Backend::Postgres => "BEGIN",
-            })
-            .await?;
+        let mut tx = self.begin_write().await?;
         let now = self.clock().now_ms();
         let share = match self.backend() {
             Backend::Sqlite => "",
