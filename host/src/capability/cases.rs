@@ -31,7 +31,6 @@ use crate::bindings::hutong::platform::cases::{
 };
 use crate::capability::AppState;
 use crate::cases::{Action, CaseState, MAX_PAGE};
-use crate::community;
 use crate::grant::{Access, Grant};
 use crate::manifest::Permission;
 use crate::platform::{CaseActor, CaseCommand, CaseReport, Cases, PlatformError};
@@ -193,7 +192,7 @@ fn case_id(id: &str) -> Result<i64, WitError> {
 }
 
 fn check_id(what: &str, id: &str) -> Result<(), WitError> {
-    match community::import::check_id(what, id) {
+    match crate::ids::record_id_problem(what, id) {
         Some(problem) => Err(WitError::InvalidArgument(problem)),
         None => Ok(()),
     }

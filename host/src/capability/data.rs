@@ -99,7 +99,7 @@ impl AppState {
 }
 
 fn check_id(what: &str, id: &str) -> Result<(), WitError> {
-    match community::import::check_id(what, id) {
+    match crate::ids::record_id_problem(what, id) {
         Some(problem) => Err(WitError::InvalidArgument(problem)),
         None => Ok(()),
     }

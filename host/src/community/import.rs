@@ -16,7 +16,6 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
-pub(crate) use crate::ids::record_id_problem as check_id;
 use crate::ids::{describe_char, record_id_problem, shown};
 use chrono::NaiveDate;
 

@@ -214,7 +214,7 @@ impl Platform {
         reg: DeviceRegistration,
     ) -> Result<IssuedDevice, PlatformError> {
         self.require_district(district).await?;
-        if let Some(problem) = crate::community::import::check_id("device id", &reg.id) {
+        if let Some(problem) = crate::ids::record_id_problem("device id", &reg.id) {
             return Err(PlatformError::Invalid(problem));
         }
         if events::kind(&reg.kind).is_none() {

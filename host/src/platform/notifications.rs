@@ -301,7 +301,7 @@ fn check_key(key: &str) -> Result<(), PlatformError> {
 
 fn check_recipient_id(recipient: &Recipient) -> Result<(), PlatformError> {
     let id = recipient.id();
-    match crate::community::import::check_id("recipient id", id) {
+    match crate::ids::record_id_problem("recipient id", id) {
         Some(problem) => Err(PlatformError::Invalid(problem)),
         None => Ok(()),
     }
