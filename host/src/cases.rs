@@ -21,10 +21,17 @@
 //! acting on one case at the same moment cannot both win, on one process or
 //! several.
 
+pub mod api;
+pub mod cli;
+pub(crate) mod host;
+pub mod notices;
+pub mod open311;
+pub mod ops;
+pub mod store;
+mod wit;
+
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -385,60 +392,12 @@ impl Reporter {
     }
 }
 
-/// A case's time of day: milliseconds since the Unix epoch, from a clock
-/// tests can set.
-///
-/// Every clone shares one setting, so a test that sets the clock of a store
-/// sets it for the whole host built on that store.
-#[derive(Clone, Debug, Default)]
-pub struct Clock(Arc<AtomicI64>);
-
-/// The value that means "follow the system clock".
-const SYSTEM: i64 = i64::MIN;
-
-impl Clock {
-    /// A clock that follows the system time.
-    pub fn system() -> Self {
-        Clock(Arc::new(AtomicI64::new(SYSTEM)))
-    }
-
-    /// Now, in milliseconds since the Unix epoch.
-    pub fn now_ms(&self) -> i64 {
-        match self.0.load(Ordering::Relaxed) {
-            SYSTEM => crate::store::now_ms(),
-            fixed => fixed,
-        }
-    }
-
-    /// Stop the clock at `ms` (for tests and simulations).
-    pub fn set_ms(&self, ms: i64) {
-        self.0.store(ms, Ordering::Relaxed);
-    }
-
-    /// Move a stopped clock forward by `ms` (stopping it at now first if it
-    /// was following the system time).
-    pub fn advance_ms(&self, ms: i64) {
-        let now = self.now_ms();
-        self.0.store(now + ms, Ordering::Relaxed);
-    }
-
-    /// Today's date in UTC, by this clock: birth
-    /// dates are checked and ages computed against it.
-    pub fn today(&self) -> chrono::NaiveDate {
-        chrono::DateTime::from_timestamp_millis(self.now_ms())
-            .unwrap_or_default()
-            .date_naive()
-    }
-}
-
 /// The longest description, note or comment, in bytes.
 pub const MAX_TEXT: usize = 4000;
 /// The most attachments a case may reference.
 pub const MAX_ATTACHMENTS: usize = 20;
 /// The longest attachment reference (a URL or a storage key), in bytes.
 pub const MAX_ATTACHMENT: usize = 1000;
-/// The largest page of a case listing.
-pub use crate::store::MAX_PAGE;
 
 /// `ms` (since the Unix epoch) as an RFC 3339 time in UTC, to the second
 /// (`2026-11-22T08:30:00Z`), as Open311 and the API show times.
@@ -584,14 +543,5 @@ mod tests {
             Ok(1_795_336_200_000)
         );
         assert!(parse_time("yesterday").is_err());
-    }
-
-    #[test]
-    fn a_set_clock_is_shared_by_clones() {
-        let clock = Clock::system();
-        let other = clock.clone();
-        clock.set_ms(1_000);
-        other.advance_ms(500);
-        assert_eq!(clock.now_ms(), 1_500);
     }
 }

@@ -6,14 +6,7 @@
 //! their errors are `anyhow` chains of the platform's refusals, printed
 //! without a backtrace.
 
-pub mod accounts;
-pub mod cases;
-pub mod data;
 pub mod demo;
-pub mod devices;
-pub mod installs;
-pub mod notify;
-pub mod registry;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,9 +15,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::PlatformError;
-use crate::platform::UpgradeRequest;
+use crate::installs::registry::UpgradeRequest;
+use crate::installs::store::InstallStatus;
 use crate::server::{self, Opened, Settings};
-use crate::store::InstallStatus;
 
 #[derive(Parser)]
 #[command(
@@ -76,27 +69,27 @@ pub enum Command {
     District(DistrictCommand),
     /// Manage accounts.
     #[command(subcommand)]
-    Account(accounts::AccountCommand),
+    Account(crate::accounts::cli::AccountCommand),
     /// Issue, list and revoke API tokens.
     #[command(subcommand)]
-    Token(accounts::TokenCommand),
+    Token(crate::accounts::cli::TokenCommand),
     /// Import and export a district's community data.
     #[command(subcommand)]
-    Data(data::DataCommand),
+    Data(crate::community::cli::DataCommand),
     /// What apps may do and what they did.
     #[command(subcommand)]
-    Audit(data::AuditCommand),
+    Audit(crate::community::cli::AuditCommand),
     /// Cases (work orders): list, view, report, act; categories,
     /// departments, time limits and policy.
     #[command(subcommand)]
-    Case(cases::CaseCommandLine),
+    Case(crate::cases::cli::CaseCommandLine),
     /// Notifications: a district's gateways, its outbox and dead letters.
     #[command(subcommand)]
-    Notify(notify::NotifyCommandLine),
+    Notify(crate::notify::cli::NotifyCommandLine),
     /// Devices (door sensors, smoke and gas detectors, gateways): register,
     /// list (or the offline ones), rotate tokens, remove; dead letters.
     #[command(subcommand)]
-    Device(devices::DeviceCommandLine),
+    Device(crate::devices::cli::DeviceCommandLine),
     /// Install an app into a district: a release from a registry
     /// (`smart-care@^1.2 --registry URL`), or a local component and manifest.
     Install {
@@ -189,7 +182,7 @@ pub enum Command {
     /// Registries: publisher keys, yanking, serving a directory registry,
     /// and the keys a district trusts.
     #[command(subcommand)]
-    Registry(registry::RegistryCommandLine),
+    Registry(crate::installs::registry_cli::RegistryCommandLine),
     /// List installs.
     List {
         /// Only this district.
@@ -292,8 +285,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                 key,
                 manifest,
                 component,
-            } => registry::publish(&registry, &key, &manifest, &component).await,
-            Command::Registry(c) => registry::run_offline(c).await,
+            } => {
+                crate::installs::registry_cli::publish(&registry, &key, &manifest, &component).await
+            }
+            Command::Registry(c) => crate::installs::registry_cli::run_offline(c).await,
             _ => Ok(()),
         };
     }
@@ -323,13 +318,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Account(command) => accounts::account(&opened, command).await,
-        Command::Data(command) => data::data(&opened, command).await,
-        Command::Audit(command) => data::audit(&opened, command).await,
-        Command::Token(command) => accounts::token(&opened, command).await,
-        Command::Case(command) => cases::run(&opened, command).await,
-        Command::Notify(command) => notify::run(&opened, command).await,
-        Command::Device(command) => devices::run(&opened, command).await,
+        Command::Account(command) => crate::accounts::cli::account(&opened, command).await,
+        Command::Data(command) => crate::community::cli::data(&opened, command).await,
+        Command::Audit(command) => crate::community::cli::audit(&opened, command).await,
+        Command::Token(command) => crate::accounts::cli::token(&opened, command).await,
+        Command::Case(command) => crate::cases::cli::run(&opened, command).await,
+        Command::Notify(command) => crate::notify::cli::run(&opened, command).await,
+        Command::Device(command) => crate::devices::cli::run(&opened, command).await,
         Command::Install {
             district,
             package,
@@ -347,10 +342,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                     .platform
                     .plan_from_registry(&district, registry, package)
                     .await?;
-                installs::print_plan(&plan);
+                crate::installs::cli::print_plan(&plan);
                 return Ok(());
             }
-            let grants = installs::Grants {
+            let grants = crate::installs::cli::Grants {
                 grants,
                 grant_all,
                 communities: (!communities.is_empty()).then_some(communities),
@@ -362,16 +357,16 @@ pub async fn run(cli: Cli) -> Result<()> {
                             "installing {package} needs --registry (an http:// or https:// URL, or a registry directory)"
                         );
                     };
-                    installs::install_from_registry(
+                    crate::installs::cli::install_from_registry(
                         &opened, &district, &package, &registry, config, grants,
                     )
                     .await?
                 }
                 (None, Some(manifest), Some(component)) => {
-                    installs::install(
+                    crate::installs::cli::install(
                         &opened,
                         &district,
-                        installs::InstallFiles {
+                        crate::installs::cli::InstallFiles {
                             manifest: &manifest,
                             component: &component,
                             config,
@@ -384,7 +379,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     "give either a package (name@requirement with --registry) or both --manifest and --component"
                 ),
             };
-            installs::print_install_summary(&install);
+            crate::installs::cli::print_install_summary(&install);
             Ok(())
         }
         Command::Upgrade {
@@ -400,7 +395,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     .platform
                     .plan_from_registry(&district, &registry, &package)
                     .await?;
-                installs::print_plan(&plan);
+                crate::installs::cli::print_plan(&plan);
                 return Ok(());
             }
             let report = opened
@@ -409,7 +404,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     district,
                     registry,
                     package,
-                    grant: installs::parse_grants(&grants)?,
+                    grant: crate::installs::cli::parse_grants(&grants)?,
                     allow_new_publisher,
                 })
                 .await?;
@@ -427,7 +422,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             for permission in &report.removed {
                 println!("  - {permission}: no longer asked for; revoked");
             }
-            installs::print_source(i);
+            crate::installs::cli::print_source(i);
             println!(
                 "  `hutong rollback --district {} {}` goes back to {}",
                 i.district, i.app, report.from
@@ -471,7 +466,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Registry(command) => registry::run(&opened, command).await,
+        Command::Registry(command) => crate::installs::registry_cli::run(&opened, command).await,
         Command::Publish { .. } => Ok(()),
         Command::List { district } => {
             let installs = opened

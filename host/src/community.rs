@@ -8,9 +8,16 @@
 //! contact) form a protected field class: apps see them masked (see
 //! [`mask`]) unless granted the personal-fields permission.
 
+pub mod api;
+pub mod cli;
+pub(crate) mod host;
 pub mod import;
 pub mod mask;
+pub mod ops;
+pub mod residents_api;
 pub mod sample;
+pub mod store;
+mod wit;
 
 use serde::{Deserialize, Serialize};
 

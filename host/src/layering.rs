@@ -1,99 +1,169 @@
 //! The layering rule, held by a test that reads the source.
 //!
-//! Every `crate::…` path in `src/` (in `use` lines, grouped or not, and
-//! inline) is checked against [`LAYERS`]: a module may name its own layer
-//! and the layers below it, never one above. The few paths that cross
-//! upward today are listed in [`EXCEPTIONS`], each with its reason; the
-//! list only ever shrinks. A new upward import fails the test, naming the
+//! The host is a kernel at the bottom, one folder per capability (a
+//! *slice*: accounts, cases, community, devices, installs, kv, notify,
+//! schedules), and the shared runtime, platform and edges above. Every file
+//! has a [`Layer`]: a shared module by its name ([`SHARED`]), a slice's file
+//! by its part ([`PARTS`]; a slice's root file is its model). Every
+//! `crate::…` path in `src/` (in `use` lines, grouped or not, and inline) is
+//! checked two ways:
+//!
+//! - **down only**: a file names its own layer and the layers below it,
+//!   never one above (a guest's host call never reaches the runtime, the
+//!   platform or the install lifecycle);
+//! - **not across**: a slice names another slice's model, storage and rules,
+//!   never its host impl, its operations or its edges.
+//!
+//! The few paths that break a rule today are listed in [`EXCEPTIONS`], each
+//! with its reason; the list only ever shrinks. A new file must be given a
+//! layer, and a new upward or cross-slice import fails the test, naming the
 //! file, the line and the path.
 
 use std::path::{Path, PathBuf};
 
-/// The host's layers, bottom first, by top-level module.
-const LAYERS: &[(&str, &[&str])] = &[
-    (
-        "vocabulary and storage: typed ids, the manifest, the domain types, \
-         the store with the access log and outbox tables, the WIT bindings, \
-         the grant and the outbox engine",
-        &[
-            "ids",
-            "limits",
-            "metrics",
-            "events",
-            "manifest",
-            "community",
-            "cases",
-            "identity",
-            "store",
-            "bindings",
-            "grant",
-            "outbox",
-        ],
-    ),
-    (
-        "the guest-facing host calls: they take the store and the grant, \
-         never the runtime or the install lifecycle",
-        &["capability"],
-    ),
-    (
-        "the runtime: engine, cache, the one call funnel",
-        &["runtime"],
-    ),
-    (
-        "platform operations: the install lifecycle and the dispatchers \
-         that call apps",
-        &["platform"],
-    ),
-    (
-        "the edges: HTTP API, command line, server",
-        &["api", "cli", "server"],
-    ),
+/// The layers, bottom first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Layer {
+    /// Typed ids, clock, manifest, grant, WIT bindings, the store handle,
+    /// the access log and the outbox engine.
+    Kernel,
+    /// A slice's domain types and its SQL.
+    Model,
+    /// Operations over the store alone, shared by a slice's host impl, its
+    /// API and its CLI.
+    Rules,
+    /// The guest-facing host impls and their WIT conversions: they take the
+    /// store and the grant, never the runtime.
+    Host,
+    /// The engine, the cache, the one call funnel, the linker.
+    Runtime,
+    /// [`Platform`](crate::platform::Platform): the store plus the runtime.
+    Platform,
+    /// Operations that need the runtime: the install lifecycle, and the
+    /// dispatchers and delivery loops.
+    Operations,
+    /// The HTTP API, the command line, the server.
+    Edge,
+}
+
+/// The slices: one folder per capability.
+const SLICES: &[&str] = &[
+    "accounts",
+    "cases",
+    "community",
+    "devices",
+    "installs",
+    "kv",
+    "notify",
+    "schedules",
 ];
 
-/// Paths that cross a layer upward today: (importing module, path, why).
-/// A path matches its entry or anything below it.
-const EXCEPTIONS: &[(&str, &str, &str)] = &[
-    (
-        "bindings",
-        "platform::notifications",
-        "the notify WIT types convert to the channel, audience and recipient types defined with the send operations",
-    ),
-    (
-        "capability",
-        "platform::Cases",
-        "case operations over the store alone, defined beside Platform's delegating methods",
-    ),
-    (
-        "capability",
-        "platform::CaseActor",
-        "the case rules' actor type, defined with the case operations",
-    ),
-    (
-        "capability",
-        "platform::CaseCommand",
-        "the case rules' command type, defined with the case operations",
-    ),
-    (
-        "capability",
-        "platform::CaseReport",
-        "the case rules' report type, defined with the case operations",
-    ),
-    (
-        "capability",
-        "platform::PlatformError",
-        "the operations' refusal type, defined beside Platform",
-    ),
-    (
-        "capability",
-        "platform::notifications",
-        "notification sends over the store alone (Sends) and their message types, defined beside the delivery loop",
-    ),
+/// The shared modules, by name.
+const SHARED: &[(&str, Layer)] = &[
+    ("kernel", Layer::Kernel),
+    ("error", Layer::Model),
+    ("runtime", Layer::Runtime),
+    ("platform", Layer::Platform),
+    ("api", Layer::Edge),
+    ("cli", Layer::Edge),
+    ("server", Layer::Edge),
 ];
 
-fn layer_of(module: &str) -> Option<usize> {
-    LAYERS
+/// Each file of a slice (below its root, which is its model), by its
+/// module path.
+const PARTS: &[(&str, Layer)] = &[
+    ("accounts::store", Layer::Model),
+    ("accounts::ops", Layer::Operations),
+    ("accounts::api", Layer::Edge),
+    ("accounts::cli", Layer::Edge),
+    ("cases::store", Layer::Model),
+    ("cases::ops", Layer::Rules),
+    ("cases::wit", Layer::Host),
+    ("cases::host", Layer::Host),
+    ("cases::notices", Layer::Operations),
+    ("cases::api", Layer::Edge),
+    ("cases::open311", Layer::Edge),
+    ("cases::cli", Layer::Edge),
+    ("community::import", Layer::Model),
+    ("community::mask", Layer::Model),
+    ("community::sample", Layer::Model),
+    ("community::store", Layer::Model),
+    ("community::wit", Layer::Host),
+    ("community::host", Layer::Host),
+    ("community::ops", Layer::Operations),
+    ("community::api", Layer::Edge),
+    ("community::residents_api", Layer::Edge),
+    ("community::cli", Layer::Edge),
+    ("devices::store", Layer::Model),
+    ("devices::wit", Layer::Host),
+    ("devices::host", Layer::Host),
+    ("devices::ops", Layer::Operations),
+    ("devices::delivery", Layer::Operations),
+    ("devices::api", Layer::Edge),
+    ("devices::cli", Layer::Edge),
+    ("installs::store", Layer::Model),
+    ("installs::registry_store", Layer::Model),
+    ("installs::config", Layer::Host),
+    ("installs::log", Layer::Host),
+    ("installs::ops", Layer::Operations),
+    ("installs::registry", Layer::Operations),
+    ("installs::api", Layer::Edge),
+    ("installs::registry_api", Layer::Edge),
+    ("installs::cli", Layer::Edge),
+    ("installs::registry_cli", Layer::Edge),
+    ("kv::store", Layer::Model),
+    ("kv::wit", Layer::Host),
+    ("kv::host", Layer::Host),
+    ("notify::store", Layer::Model),
+    ("notify::ops", Layer::Rules),
+    ("notify::wit", Layer::Host),
+    ("notify::host", Layer::Host),
+    ("notify::delivery", Layer::Operations),
+    ("notify::api", Layer::Edge),
+    ("notify::cli", Layer::Edge),
+    ("schedules::store", Layer::Model),
+    ("schedules::ops", Layer::Operations),
+];
+
+/// Paths that break a rule today: (importing module, path, why). Each
+/// matches its modules and paths and anything below them.
+const EXCEPTIONS: &[(&str, &str, &str)] = &[];
+
+/// A module's slice, if it is in one, and its layer; none when the module
+/// is in no layer yet.
+fn unit_of(module: &str) -> Option<(Option<&'static str>, Layer)> {
+    let mut segments = module.split("::");
+    let first = segments.next()?;
+    if let Some(slice) = SLICES.iter().find(|s| **s == first) {
+        let Some(part) = segments.next() else {
+            return Some((Some(slice), Layer::Model));
+        };
+        let key = format!("{first}::{part}");
+        return PARTS
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map(|(_, layer)| (Some(*slice), *layer));
+    }
+    SHARED
         .iter()
-        .position(|(_, modules)| modules.contains(&module))
+        .find(|(name, _)| *name == first)
+        .map(|(_, layer)| (None, *layer))
+}
+
+/// The unit a path names: a slice's part when its second segment is one,
+/// else the slice's root (its model), else a shared module.
+fn target_of(path: &str) -> Option<(Option<&'static str>, Layer)> {
+    let mut segments = path.split("::");
+    let first = segments.next()?;
+    if SLICES.contains(&first)
+        && let Some(part) = segments.next()
+        && PARTS
+            .iter()
+            .any(|(name, _)| *name == format!("{first}::{part}"))
+    {
+        return unit_of(&format!("{first}::{part}"));
+    }
+    unit_of(first)
 }
 
 /// The `crate::…` paths a source text names, fully expanded, with their
@@ -186,13 +256,13 @@ fn expand(tree: &str) -> Vec<String> {
         .collect()
 }
 
-/// The top-level module a file belongs to (`platform` for
-/// `src/platform/cases.rs`); none for the crate root and the binary.
+/// The module path of a file (`cases::ops` for `src/cases/ops.rs`); none
+/// for the crate root, the binary and this test.
 fn module_of(src: &Path, file: &Path) -> Option<String> {
-    let rel = file.strip_prefix(src).ok()?;
-    let first = rel.components().next()?.as_os_str().to_str()?;
-    let module = first.strip_suffix(".rs").unwrap_or(first);
-    (!matches!(module, "lib" | "main" | "layering")).then(|| module.to_owned())
+    let rel = file.strip_prefix(src).ok()?.with_extension("");
+    let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
+    let module = parts.join("::");
+    (!matches!(module.as_str(), "lib" | "main" | "layering")).then_some(module)
 }
 
 fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -214,7 +284,15 @@ fn under(path: &str, prefix: &str) -> bool {
     path == prefix || path.starts_with(&format!("{prefix}::"))
 }
 
-/// Every upward import in the files under `src`, as messages.
+/// Whether an exception covers `path` named from `module`.
+fn excepted(module: &str, path: &str) -> bool {
+    EXCEPTIONS
+        .iter()
+        .any(|(from, allowed, _)| under(module, from) && under(path, allowed))
+}
+
+/// Every upward or cross-slice import in the files under `src`, as
+/// messages.
 fn violations(src: &Path) -> Vec<String> {
     let mut files = Vec::new();
     rs_files(src, &mut files);
@@ -224,28 +302,33 @@ fn violations(src: &Path) -> Vec<String> {
         let Some(module) = module_of(src, &file) else {
             continue;
         };
-        let Some(own) = layer_of(&module) else {
+        let Some((own_slice, own)) = unit_of(&module) else {
             found.push(format!(
-                "{}: module `{module}` is in no layer; add it to LAYERS",
+                "{}: `{module}` has no layer; add it to PARTS (a slice's file) or SHARED",
                 file.display()
             ));
             continue;
         };
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         for (line, path) in crate_paths(&text) {
-            let target = path.split("::").next().unwrap_or("");
-            let Some(theirs) = layer_of(target) else {
+            let Some((their_slice, theirs)) = target_of(&path) else {
                 continue;
             };
-            let excepted = EXCEPTIONS
-                .iter()
-                .any(|(from, allowed, _)| *from == module && under(&path, allowed));
-            if theirs > own && !excepted {
+            if excepted(&module, &path) {
+                continue;
+            }
+            let at = format!("{}:{line}: `{module}` ({own:?})", file.display());
+            if theirs > own {
                 found.push(format!(
-                    "{}:{line}: `{module}` ({}) imports crate::{path} from a layer above ({})",
-                    file.display(),
-                    LAYERS[own].0.split(':').next().unwrap_or(""),
-                    LAYERS[theirs].0.split(':').next().unwrap_or(""),
+                    "{at} imports crate::{path} from a layer above ({theirs:?})"
+                ));
+            } else if let (Some(mine), Some(other)) = (own_slice, their_slice)
+                && mine != other
+                && theirs > Layer::Rules
+            {
+                found.push(format!(
+                    "{at} imports crate::{path}, another slice's {theirs:?}; \
+                     a slice names only another's model, storage and rules"
                 ));
             }
         }
@@ -254,37 +337,51 @@ fn violations(src: &Path) -> Vec<String> {
 }
 
 #[test]
-fn no_module_imports_from_a_layer_above_it() {
+fn no_file_imports_upward_or_across_slices() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let found = violations(&src);
     assert!(
         found.is_empty(),
-        "upward imports (see ARCHITECTURE.md, the layering rule):\n{}",
+        "imports that break the layering rule (see ARCHITECTURE.md):\n{}",
         found.join("\n")
     );
 }
 
 #[test]
-fn an_upward_import_is_caught() {
+fn an_upward_or_cross_slice_import_is_caught() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let capability = dir.path().join("capability");
-    std::fs::create_dir_all(&capability).expect("mkdir");
+    let kv = dir.path().join("kv");
+    std::fs::create_dir_all(&kv).expect("mkdir");
     std::fs::write(
-        capability.join("kv.rs"),
-        "use crate::store::Store;\nuse crate::{grant::Grant, runtime::{Runtime, AppRequest}};\n\
-         fn f() { let _ = crate::api::app; }\n",
+        kv.join("host.rs"),
+        "use crate::kernel::store::Store;\n\
+         use crate::{kernel::grant::Grant, runtime::{Runtime, AppRequest}};\n\
+         fn f() { let _ = crate::api::app; }\n\
+         use crate::notify::host::send;\n\
+         use crate::notify::ops::Sends;\n",
     )
     .expect("write");
+    std::fs::write(kv.join("extra.rs"), "").expect("write");
     let found = violations(dir.path());
-    assert_eq!(found.len(), 3, "{found:#?}");
-    assert!(found[0].contains("kv.rs:2: `capability`"), "{}", found[0]);
-    assert!(found[0].contains("crate::runtime::Runtime"), "{}", found[0]);
+    assert_eq!(found.len(), 5, "{found:#?}");
+    assert!(found[0].contains("extra.rs: `kv::extra` has no layer"));
     assert!(
-        found[1].contains("crate::runtime::AppRequest"),
+        found[1].contains("host.rs:2: `kv::host` (Host)"),
         "{}",
         found[1]
     );
-    assert!(found[2].contains("kv.rs:3:") && found[2].contains("crate::api::app"));
+    assert!(found[1].contains("crate::runtime::Runtime"), "{}", found[1]);
+    assert!(
+        found[2].contains("crate::runtime::AppRequest"),
+        "{}",
+        found[2]
+    );
+    assert!(found[3].contains("host.rs:3:") && found[3].contains("crate::api::app"));
+    assert!(
+        found[4].contains("host.rs:4:") && found[4].contains("another slice's Host"),
+        "{}",
+        found[4]
+    );
 }
 
 #[test]
@@ -313,7 +410,7 @@ fn every_exception_is_still_needed() {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         for (_, path) in crate_paths(&text) {
             for (i, (from, allowed, _)) in EXCEPTIONS.iter().enumerate() {
-                if *from == module && under(&path, allowed) {
+                if under(&module, from) && under(&path, allowed) {
                     used[i] = true;
                 }
             }

@@ -12,40 +12,41 @@
 //! if its manifest declares the permission (with a reason) and the district
 //! granted it. Each capability's guest-facing part is one module, with its
 //! allow-check beside its implementation, and every check goes through the
-//! install's grant ([`grant`]).
+//! install's grant ([`kernel::grant`]).
 //!
-//! Layout, bottom to top (`ARCHITECTURE.md` has the map): [`ids`],
-//! [`grant`], the WIT bindings and [`store`] (SQLite or PostgreSQL through one
-//! code path, with the access log and the outbox tables), beside the
-//! vocabulary they speak ([`manifest`], [`limits`], [`cases`], [`community`],
-//! [`events`], [`identity`], [`metrics`]); the capabilities' host impls, which
-//! take only the store and the grant; the [`runtime`] (engine, cache, the one
-//! call funnel); the [`platform`] (the install lifecycle, and the dispatchers
-//! that call apps); and on top [`api`], [`cli`] and [`server`]. Nothing calls
-//! upward: a guest's host call never reaches the runtime or the install
-//! lifecycle.
+//! Layout (`ARCHITECTURE.md` has the map): the [`kernel`] at the bottom
+//! (typed ids, the clock, the manifest, the grant, the WIT bindings, the
+//! store handle, the access log and the outbox engine); one folder per
+//! capability, each with its model, SQL, operations, host impl, routes and
+//! commands: [`accounts`], [`cases`], [`community`], [`devices`],
+//! [`installs`], [`kv`], [`notify`], [`schedules`]; [`error`], the one error
+//! of every operation; the [`runtime`] (engine, cache, the one call funnel);
+//! [`platform`] (the store plus the runtime, for the operations that call
+//! apps); and the edges [`api`], [`cli`] and [`server`]. Nothing calls
+//! upward, and a slice uses another only through its model, storage and
+//! rules; a test holds both (`layering.rs`).
 
+pub mod accounts;
 pub mod api;
-mod bindings;
-mod capability;
 pub mod cases;
 pub mod cli;
 pub mod community;
-pub mod events;
-pub mod grant;
-pub mod identity;
-pub mod ids;
+pub mod devices;
+pub mod error;
+pub mod installs;
+pub mod kernel;
+pub mod kv;
 #[cfg(test)]
 mod layering;
-pub mod limits;
-pub mod manifest;
-pub mod metrics;
-mod outbox;
+pub mod notify;
 pub mod platform;
 pub mod runtime;
+pub mod schedules;
 pub mod server;
-pub mod store;
 
-pub use platform::{AccountRequest, InstallRequest, Platform, PlatformError};
+pub use accounts::ops::AccountRequest;
+pub use error::PlatformError;
+pub use installs::ops::InstallRequest;
+pub use kernel::store::Store;
+pub use platform::Platform;
 pub use runtime::{AppRequest, AppResponse, CallError, Runtime, RuntimeConfig};
-pub use store::Store;

@@ -1,220 +1,25 @@
-//! The platform's operations, shared by the CLI and the HTTP API: districts
-//! and the install lifecycle (install, uninstall, suspend, resume; from a
-//! registry also upgrade and rollback, in `registry`), accounts, community
-//! data, devices, cases and notifications, and the dispatchers a serving
-//! host runs to call apps (case notices, device events, schedule ticks) and
-//! to deliver notifications.
-//!
-//! [`Platform`] is the [`Store`] plus the [`Runtime`], as installing and
-//! dispatching need both. The operations an app's host call shares with the
-//! API ([`Cases`], [`notifications::Sends`]) hold only the store, so the
-//! capabilities use them without reaching the runtime or the install
-//! lifecycle.
-//!
-//! An install is validated completely before anything is written, so a
-//! refused install changes nothing.
+//! [`Platform`]: the [`Store`] plus the [`Runtime`], for the operations that
+//! need both (installing, and the dispatchers that call apps), and
+//! [`PlatformError`], why any operation was refused or failed. Each
+//! capability's operations are `impl Platform` blocks in its own folder; the
+//! operations an app's host call shares with the API hold only the store.
 
-mod accounts;
-mod case_notices;
-mod cases;
-mod data;
-mod devices;
-mod event_delivery;
-pub mod notifications;
-mod registry;
-mod schedules;
-
-pub use accounts::{AccountRequest, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS};
-pub use case_notices::{
-    DeliveryReport, FIRST_RETRY_MS, MAX_ATTEMPTS, MAX_RETRY_MS, NoticeCounts, SUSPENDED_RETRY_MS,
-    retry_pause_ms,
-};
-pub use cases::{CaseActor, CaseCommand, CaseReport, CaseView, Cases, SweepReport};
-pub use data::{GrantReport, PermissionReport};
-pub use devices::{
-    DEVICE_TOKEN_PREFIX, DeviceRegistration, DeviceStatus, DeviceView, EventCounts, IngestError,
-    IssuedDevice, MAX_DEVICE_PAGE,
-};
-pub use event_delivery::{MAX_DEAD_LETTERS, MAX_EVENT_ATTEMPTS, Revived};
-pub use registry::{PackagePlan, RegistryInstall, UpgradeReport, UpgradeRequest};
-pub use schedules::{ScheduleView, TickReport};
-
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-use wasmtime::component::types::ComponentItem;
+use serde::Serialize;
 
-use crate::manifest::{HOST_API_VERSION, Manifest, ManifestError, Permission};
-use crate::runtime::{Runtime, RuntimeError};
-use crate::store::{
-    District, Install, InstallSource, InstallStatus, NewInstall, Store, StoreError,
-};
-
-/// The package namespace of Hutong's own interfaces.
-const PLATFORM_PACKAGE: &str = "hutong:platform/";
-
-/// Interfaces of `hutong:platform` an app may import, with whether using
-/// one needs a permission (`types`, `log` and `config` need none, nor `case-types`,
-/// which every component built against the current WIT imports because its
-/// `case-watcher` export uses it). Which permissions belong to an interface
-/// is [`Permission::interface`].
-const IMPORTABLE: &[(&str, bool)] = &[
-    ("types", false),
-    ("case-types", false),
-    ("log", false),
-    ("config", false),
-    ("kv", true),
-    ("data", true),
-    ("cases", true),
-    ("notify", true),
-];
-
-/// The export that makes a component a Hutong app.
-const HTTP_EXPORT: &str = "hutong:platform/http-handler";
-
-/// What to install.
-#[derive(Clone, Debug)]
-pub struct InstallRequest {
-    /// Target district.
-    pub district: String,
-    /// The manifest.
-    pub manifest: Manifest,
-    /// The component's bytes.
-    pub component: Vec<u8>,
-    /// Permissions to grant; each must be declared by the manifest.
-    pub grant: BTreeSet<Permission>,
-    /// Install configuration (a JSON object).
-    pub config: serde_json::Value,
-    /// Narrow the install's view of community data to these communities;
-    /// none for the whole district.
-    pub communities: Option<Vec<String>>,
-}
-
-/// Why a platform operation was refused or failed. Every refusal says what
-/// was wrong and what is allowed, and changes nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum PlatformError {
-    /// The district does not exist.
-    #[error("district `{0}` does not exist; create it first")]
-    UnknownDistrict(String),
-    /// A district id is malformed.
-    #[error(
-        "district id `{0}` is invalid: use 1 to 63 characters of a-z, 0-9 and '-', starting with a letter"
-    )]
-    InvalidDistrictId(String),
-    /// The thing does not exist.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// A request that is malformed or contradicts itself.
-    #[error("{0}")]
-    Invalid(String),
-    /// Already exists, or conflicts with the current state.
-    #[error("{0}")]
-    Conflict(String),
-    /// The actor may not do this.
-    #[error("{0}")]
-    Forbidden(String),
-    /// A rate or size limit was reached; the message names it.
-    #[error("{0}")]
-    TooMany(String),
-    /// The manifest is invalid.
-    #[error(transparent)]
-    Manifest(#[from] ManifestError),
-    /// The app needs a host API this host does not implement.
-    #[error(
-        "the app requires host API {required}, but this host implements hutong:platform@{host}"
-    )]
-    IncompatibleHostApi {
-        /// The manifest's requirement.
-        required: String,
-        /// This host's version.
-        host: String,
-    },
-    /// The bytes are not a WebAssembly component.
-    #[error("not a WebAssembly component: {0}")]
-    NotAComponent(String),
-    /// A component, but not for the `hutong:platform/app` world.
-    #[error(
-        "the component is not a Hutong app: it does not export {HTTP_EXPORT}@0.1.x (it exports: {exports}); build it against the hutong:platform/app world, for example with hutong-sdk"
-    )]
-    WrongWorld {
-        /// What it does export.
-        exports: String,
-    },
-    /// An import the host cannot satisfy.
-    #[error("the component imports `{import}`, which this host does not provide; {allowed}")]
-    UnsatisfiableImport {
-        /// The import's name.
-        import: String,
-        /// What is allowed.
-        allowed: String,
-    },
-    /// The component's imports or exports do not have the types this host
-    /// expects (for example it was built against another hutong:platform).
-    #[error(
-        "the component does not fit the hutong:platform/app@{HOST_API_VERSION} world: {0}; rebuild it against this version of the WIT or the SDK"
-    )]
-    IncompatibleComponent(String),
-    /// The component and its manifest disagree.
-    #[error("{0}")]
-    ManifestMismatch(String),
-    /// A grant for a permission the manifest does not declare.
-    #[error("cannot grant `{permission}`: the manifest does not declare it (declared: {declared})")]
-    GrantNotDeclared {
-        /// The permission.
-        permission: Permission,
-        /// What the manifest declares.
-        declared: String,
-    },
-    /// Community data that does not pass validation.
-    #[error("the import was refused and nothing was changed: {0}")]
-    Import(#[from] crate::community::import::ImportError),
-    /// An upgrade adds permissions the administrator has not granted yet;
-    /// nothing changed.
-    #[error(
-        "upgrading {app} to {version} adds permissions that must be granted first; nothing changed. Run the upgrade again with {flags}. The app says it needs: {reasons}"
-    )]
-    PermissionsNeeded {
-        /// The app.
-        app: String,
-        /// The version it would upgrade to.
-        version: String,
-        /// The `--grant` flags to add.
-        flags: String,
-        /// Each new permission with its reason.
-        reasons: String,
-        /// The permissions needed.
-        needed: Vec<Permission>,
-    },
-    /// A registry refused, or what it served did not verify; nothing
-    /// changed.
-    #[error(transparent)]
-    Registry(#[from] hutong_registry::RegistryError),
-    /// The database failed.
-    #[error("storage failed: {0}")]
-    Store(StoreError),
-    /// The runtime failed.
-    #[error(transparent)]
-    Runtime(#[from] RuntimeError),
-}
-
-impl From<StoreError> for PlatformError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(what) => PlatformError::NotFound(what),
-            StoreError::Conflict(what) => PlatformError::Conflict(what),
-            other => PlatformError::Store(other),
-        }
-    }
-}
+use crate::error::PlatformError;
+use crate::kernel::outbox::{Attempt, Tally};
+use crate::kernel::store::Store;
+use crate::runtime::Runtime;
+use crate::runtime::{CallError, WatchOutcome};
 
 /// The platform: storage plus runtime.
 #[derive(Clone)]
 pub struct Platform {
-    store: Store,
-    runtime: Arc<Runtime>,
-    packages: Option<hutong_registry::PackageCache>,
+    pub(crate) store: Store,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) packages: Option<hutong_registry::PackageCache>,
 }
 
 impl Platform {
@@ -239,345 +44,85 @@ impl Platform {
         &self.store
     }
 
+    /// The case operations, over this platform's store.
+    pub fn cases(&self) -> crate::cases::ops::Cases<'_> {
+        crate::cases::ops::Cases::new(&self.store)
+    }
+
+    /// The lease on a claimed call into an app: at least twice the longest
+    /// deadline an install may have, and at least `min_ms`.
+    pub(crate) fn app_call_lease_ms(&self, min_ms: i64) -> i64 {
+        let max_deadline = i64::try_from(self.runtime.limits().max.deadline_ms).unwrap_or(i64::MAX);
+        max_deadline.saturating_mul(2).max(min_ms)
+    }
+
+    /// Refuse a district that does not exist.
+    pub(crate) async fn require_district(&self, district: &str) -> Result<(), PlatformError> {
+        crate::error::require_district(&self.store, district).await
+    }
+
     /// The runtime.
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime
     }
+}
 
-    /// Create a district.
-    pub async fn create_district(&self, id: &str, name: &str) -> Result<District, PlatformError> {
-        if !crate::ids::is_slug(id) {
-            return Err(PlatformError::InvalidDistrictId(id.to_owned()));
+// ---- what the dispatchers that call apps share ----
+
+/// The pause before a notice or event put back because the host had no free instance;
+/// that is the host's shortage, not the app's failure, so it costs no
+/// attempt.
+const BUSY_RETRY_MS: i64 = 1_000;
+
+/// The pause before a suspended install's notice or event is tried again. Waiting
+/// costs no attempt: an administrator's suspension must not lose changes.
+pub const SUSPENDED_RETRY_MS: i64 = 30_000;
+
+/// What one delivery run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DeliveryReport {
+    /// Notices the apps handled.
+    pub delivered: u64,
+    /// Notices dropped because the install no longer holds `read-own-cases`
+    /// or was uninstalled.
+    pub dropped: u64,
+    /// Failed attempts that will be retried.
+    pub retrying: u64,
+    /// Notices given up on after their last attempt.
+    pub dead: u64,
+    /// Notices put back, without counting an attempt, because the host had
+    /// no free instance or the install is suspended.
+    pub postponed: u64,
+}
+
+impl From<Tally> for DeliveryReport {
+    fn from(t: Tally) -> Self {
+        DeliveryReport {
+            delivered: t.delivered,
+            dropped: t.dropped,
+            retrying: t.retrying,
+            dead: t.dead,
+            postponed: t.postponed,
         }
-        let name = if name.trim().is_empty() { id } else { name };
-        Ok(self.store.create_district(id, name).await?)
-    }
-
-    /// Validate and install an app; see the module docs.
-    pub async fn install(&self, req: InstallRequest) -> Result<Install, PlatformError> {
-        self.install_from(req, None).await
-    }
-
-    /// Validate and install an app, recording where it came from.
-    async fn install_from(
-        &self,
-        req: InstallRequest,
-        source: Option<InstallSource>,
-    ) -> Result<Install, PlatformError> {
-        match self.store.get_district(&req.district).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound(_)) => {
-                return Err(PlatformError::UnknownDistrict(req.district));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let manifest = &req.manifest;
-        if !manifest.host_api_compatible() {
-            return Err(PlatformError::IncompatibleHostApi {
-                required: manifest.host_api.to_string(),
-                host: HOST_API_VERSION.to_string(),
-            });
-        }
-        let limits = manifest.effective_limits(self.runtime.limits())?;
-        check_grants_declared(&req.grant, manifest)?;
-        if let Some(communities) = &req.communities {
-            if communities.is_empty() {
-                return Err(PlatformError::Invalid(
-                    "an install narrowed to communities needs at least one; leave them out for the whole district".into(),
-                ));
-            }
-            let known = self.store.existing_ids(&req.district).await?.communities;
-            if let Some(unknown) = communities.iter().find(|c| !known.contains(*c)) {
-                return Err(PlatformError::Invalid(format!(
-                    "community `{unknown}` is not in district `{}`; import the district's data first or pick one of its communities",
-                    req.district
-                )));
-            }
-        }
-        if let Ok(existing) = self.store.get_install(&req.district, &manifest.name).await {
-            return Err(PlatformError::Conflict(format!(
-                "app `{}` is already installed in district `{}` (version {}); uninstall it first",
-                existing.app, existing.district, existing.version
-            )));
-        }
-
-        let digest = self.prepare_component(&req.component, manifest).await?;
-
-        let install = self
-            .store
-            .create_install(NewInstall {
-                district: &req.district,
-                manifest,
-                digest: &digest,
-                component: &req.component,
-                granted: &req.grant,
-                limits,
-                config: &req.config,
-                scope: req.communities.as_deref(),
-                source: source.as_ref(),
-            })
-            .await;
-        let install = match install {
-            Ok(install) => install,
-            Err(err) => {
-                // Nothing was recorded; don't keep an instance nobody uses.
-                if self.runtime.installs_of(&digest) == 0 {
-                    self.runtime.forget_component(&digest);
-                }
-                return Err(err.into());
-            }
-        };
-        self.runtime.load(install.clone()).await?;
-        tracing::info!(
-            district = %install.district,
-            app = %install.app,
-            version = %install.version,
-            digest = %install.digest,
-            granted = %install.granted.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
-            "installed app"
-        );
-        Ok(install)
-    }
-
-    /// Validate a component against its manifest, compile and
-    /// pre-instantiate it; its digest.
-    async fn prepare_component(
-        &self,
-        bytes: &[u8],
-        manifest: &Manifest,
-    ) -> Result<String, PlatformError> {
-        let digest = hex::encode(Sha256::digest(bytes));
-        let component = self.validate_component(bytes, &digest, manifest)?;
-        // Pre-instantiation checks every import is satisfiable and every
-        // export has the type the host expects.
-        self.runtime
-            .pre_for(&digest, Some(&component))
-            .await
-            .map_err(|e| match e {
-                RuntimeError::Load { detail, .. } => PlatformError::IncompatibleComponent(detail),
-                other => other.into(),
-            })?;
-        Ok(digest)
-    }
-
-    /// Check the bytes are a component for the app world whose imports
-    /// match the manifest; compile it (keeping the artifact).
-    fn validate_component(
-        &self,
-        bytes: &[u8],
-        digest: &str,
-        manifest: &Manifest,
-    ) -> Result<wasmtime::component::Component, PlatformError> {
-        if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
-            return Err(PlatformError::NotAComponent(
-                "this is a core WebAssembly module; build for wasm32-wasip2 (or wrap it with `wasm-tools component new`)".into(),
-            ));
-        }
-        if bytes.len() < 4 || bytes[..4] != *b"\0asm" {
-            return Err(PlatformError::NotAComponent(
-                "the file does not start with the WebAssembly magic bytes".into(),
-            ));
-        }
-        let component = self
-            .runtime
-            .compile(digest, bytes)
-            .map_err(|e| PlatformError::NotAComponent(format!("{e:#}")))?;
-        let engine = self.runtime.engine();
-        let ty = component.component_type();
-
-        let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
-        if !exports
-            .iter()
-            .any(|e| unversioned(e) == HTTP_EXPORT && platform_version_ok(e))
-        {
-            return Err(PlatformError::WrongWorld {
-                exports: list_or_none(exports.iter().map(String::as_str)),
-            });
-        }
-
-        let mut used: BTreeSet<&str> = BTreeSet::new();
-        for (name, item) in ty.imports(engine) {
-            if let Some(interface) = unversioned(name).strip_prefix(PLATFORM_PACKAGE) {
-                if !platform_version_ok(name) {
-                    return Err(PlatformError::UnsatisfiableImport {
-                        import: name.to_owned(),
-                        allowed: allowed_imports(),
-                    });
-                }
-                match IMPORTABLE.iter().find(|(i, _)| *i == interface) {
-                    Some((i, true)) => {
-                        used.insert(i);
-                    }
-                    Some((_, false)) => {}
-                    None => {
-                        return Err(PlatformError::UnsatisfiableImport {
-                            import: name.to_owned(),
-                            allowed: allowed_imports(),
-                        });
-                    }
-                }
-            } else if !name.starts_with("wasi:")
-                || !matches!(item.ty, ComponentItem::ComponentInstance(_))
-            {
-                return Err(PlatformError::UnsatisfiableImport {
-                    import: name.to_owned(),
-                    allowed: allowed_imports(),
-                });
-            }
-        }
-        for interface in &used {
-            if !manifest
-                .permissions
-                .keys()
-                .any(|p| p.interface() == *interface)
-            {
-                let needed: Vec<&str> = Permission::ALL
-                    .iter()
-                    .filter(|p| p.interface() == *interface)
-                    .map(|p| p.name())
-                    .collect();
-                return Err(PlatformError::ManifestMismatch(format!(
-                    "the component imports hutong:platform/{interface} but the manifest declares none of its permissions ({}); add the ones the app uses under [permissions] with the reason it needs each",
-                    needed.join(", ")
-                )));
-            }
-        }
-        for permission in manifest.permissions.keys().filter(|p| p.is_import()) {
-            if !used.contains(permission.interface()) {
-                return Err(PlatformError::ManifestMismatch(format!(
-                    "the manifest declares the `{permission}` permission but the component never imports hutong:platform/{}; remove it so administrators are not asked to grant what the app cannot use",
-                    permission.interface()
-                )));
-            }
-        }
-        Ok(component)
-    }
-
-    /// Remove an install and, unless `keep_data`, its data.
-    pub async fn uninstall(
-        &self,
-        district: &str,
-        app: &str,
-        keep_data: bool,
-    ) -> Result<(), PlatformError> {
-        self.store.delete_install(district, app, keep_data).await?;
-        self.runtime.unload(district, app);
-        tracing::info!(district, app, keep_data, "uninstalled app");
-        Ok(())
-    }
-
-    /// Stop an install from answering until resumed.
-    pub async fn suspend(
-        &self,
-        district: &str,
-        app: &str,
-        reason: &str,
-    ) -> Result<Install, PlatformError> {
-        let install = self
-            .store
-            .set_install_status(district, app, InstallStatus::Suspended, Some(reason))
-            .await?;
-        self.runtime.set_status(
-            district,
-            app,
-            InstallStatus::Suspended,
-            Some(reason.to_owned()),
-        );
-        tracing::info!(district, app, reason, "suspended app");
-        Ok(install)
-    }
-
-    /// Let a suspended install answer again, with a clean failure record.
-    pub async fn resume(&self, district: &str, app: &str) -> Result<Install, PlatformError> {
-        let install = self
-            .store
-            .set_install_status(district, app, InstallStatus::Active, None)
-            .await?;
-        self.runtime
-            .set_status(district, app, InstallStatus::Active, None);
-        tracing::info!(district, app, "resumed app");
-        Ok(install)
     }
 }
 
-/// Every grant must be a permission the manifest declares.
-fn check_grants_declared(
-    grant: &BTreeSet<Permission>,
-    manifest: &Manifest,
-) -> Result<(), PlatformError> {
-    match grant.iter().find(|p| !manifest.permissions.contains_key(p)) {
-        Some(permission) => Err(PlatformError::GrantNotDeclared {
-            permission: *permission,
-            declared: list_or_none(manifest.permissions.keys().map(|p| p.name())),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Whether `name@version` names a hutong:platform version this host
-/// implements: the same release line (same major, and same minor while the
-/// major is 0) and not newer than this host.
-fn platform_version_ok(name: &str) -> bool {
-    let Some(version) = name
-        .split_once('@')
-        .and_then(|(_, v)| semver::Version::parse(v).ok())
-    else {
-        return false;
-    };
-    let host = HOST_API_VERSION;
-    version.major == host.major
-        && (host.major > 0 || version.minor == host.minor)
-        && version <= host
-}
-
-/// `hutong:platform/kv@0.1.0` → `hutong:platform/kv`.
-fn unversioned(name: &str) -> &str {
-    name.split_once('@').map_or(name, |(n, _)| n)
-}
-
-fn allowed_imports() -> String {
-    let ours: Vec<String> = IMPORTABLE
-        .iter()
-        .map(|(i, _)| format!("{PLATFORM_PACKAGE}{i}@{HOST_API_VERSION}"))
-        .collect();
-    format!(
-        "apps may import {} and the WASI 0.2 interfaces wasi:io, wasi:clocks, wasi:random, wasi:cli, wasi:filesystem and wasi:sockets (which grant no access)",
-        ours.join(", ")
-    )
-}
-
-fn list_or_none<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    let v: Vec<&str> = items.collect();
-    if v.is_empty() {
-        "none".to_owned()
-    } else {
-        v.join(", ")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_permission_governs_an_importable_interface() {
-        for permission in Permission::ALL.iter().filter(|p| p.is_import()) {
-            assert!(
-                IMPORTABLE.contains(&(permission.interface(), true)),
-                "{permission} governs `{}`, which apps cannot import with a permission",
-                permission.interface()
-            );
+/// What a failed or refused call into an app comes to for an outbox row: a
+/// host without a free instance, or a suspended install, postpones it
+/// without spending an attempt; anything else is a failed attempt.
+pub(crate) fn app_call_failed(told: Result<WatchOutcome, CallError>) -> Attempt {
+    match told {
+        Err(CallError::Busy) => Attempt::Postponed {
+            pause_ms: BUSY_RETRY_MS,
+        },
+        Err(CallError::Suspended { .. }) => Attempt::Postponed {
+            pause_ms: SUSPENDED_RETRY_MS,
+        },
+        Ok(WatchOutcome::Refused(message)) => {
+            Attempt::Failed(format!("the app answered with an error: {message}"))
         }
-        for (interface, needs) in IMPORTABLE {
-            let governed = Permission::ALL.iter().any(|p| p.interface() == *interface);
-            assert_eq!(*needs, governed, "{interface}");
-        }
-    }
-
-    #[test]
-    fn only_this_release_line_of_the_platform_is_accepted() {
-        assert!(platform_version_ok("hutong:platform/cases@0.1.0"));
-        assert!(!platform_version_ok("hutong:platform/cases@0.2.0"));
-        assert!(!platform_version_ok("hutong:platform/cases"));
+        Ok(WatchOutcome::Handled) => Attempt::Delivered,
+        Ok(WatchOutcome::NotGranted(_)) => Attempt::Dropped,
+        Err(err) => Attempt::Failed(err.to_string()),
     }
 }

@@ -21,7 +21,7 @@
 
 mod cache;
 mod call;
-mod health;
+pub mod health;
 mod ticks;
 
 use std::collections::HashMap;
@@ -37,16 +37,19 @@ pub use cache::CacheStats;
 pub use health::FailurePolicy;
 pub use ticks::TickOutcome;
 
-use crate::bindings::exports::hutong::platform::event_handler::DeviceEvent;
-use crate::bindings::{App, AppPre, WitError, http_handler};
-use crate::capability;
-use crate::capability::state::{self, AppState};
-use crate::grant::Grant;
-use crate::identity::Caller;
-use crate::limits::PlatformLimits;
-use crate::manifest::Permission;
-use crate::metrics::Metrics;
-use crate::store::{HistoryEntry, Install, InstallStatus, Store, StoreError, StoredEvent};
+use crate::accounts::Caller;
+use crate::cases::store::HistoryEntry;
+use crate::devices::store::StoredEvent;
+use crate::error::RuntimeError;
+use crate::installs::store::{Install, InstallStatus};
+use crate::kernel::app_state::AppState;
+use crate::kernel::grant::Grant;
+use crate::kernel::limits::PlatformLimits;
+use crate::kernel::manifest::Permission;
+use crate::kernel::metrics::Metrics;
+use crate::kernel::store::{Store, StoreError};
+use crate::kernel::wit::exports::hutong::platform::event_handler::DeviceEvent;
+use crate::kernel::wit::{App, AppPre, WitError, http_handler};
 use call::{Export, Subject};
 use health::Health;
 
@@ -77,33 +80,6 @@ impl RuntimeConfig {
             failure_policy: FailurePolicy::default(),
         }
     }
-}
-
-/// Why the runtime could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    /// wasmtime refused the configuration.
-    #[error("could not configure the WebAssembly engine: {0}")]
-    Engine(String),
-    /// The cache directory could not be created.
-    #[error("could not prepare the component cache at {path}: {source}")]
-    Cache {
-        /// The directory.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// An installed component could not be loaded.
-    #[error("could not load component {digest}: {detail}")]
-    Load {
-        /// The component's digest.
-        digest: String,
-        /// What went wrong.
-        detail: String,
-    },
 }
 
 /// A request for an app, as the host hands it over.
@@ -823,7 +799,7 @@ impl Export for CaseWatcher<'_> {
     ) -> Result<Result<(), WatchOutcome>, CallError> {
         // Recorded in the access log before anything reaches the app.
         watch_admission(
-            capability::cases::admit_watcher(store, &loaded.identity, request_id, self.0.case_id)
+            crate::cases::host::admit_watcher(store, &loaded.identity, request_id, self.0.case_id)
                 .await,
         )
     }
@@ -834,7 +810,7 @@ impl Export for CaseWatcher<'_> {
         app: App,
         store: &mut wasmtime::Store<AppState>,
     ) -> wasmtime::Result<Result<(), WitError>> {
-        let change = crate::bindings::case_types::CaseChange::from(self.0);
+        let change = crate::kernel::wit::case_types::CaseChange::from(self.0);
         app.hutong_platform_case_watcher()
             .call_on_case_changed(store, &change)
             .await
@@ -874,7 +850,7 @@ impl Export for EventHandler<'_> {
     ) -> Result<Result<DeviceEvent, WatchOutcome>, CallError> {
         // Recorded in the access log before anything reaches the app.
         watch_admission(
-            capability::events::admit_event(
+            crate::devices::host::admit_event(
                 store,
                 &loaded.identity,
                 &loaded.install.manifest.events.types,

@@ -17,10 +17,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::api::{self, ApiState};
-use crate::metrics::Metrics;
+use crate::error::RuntimeError;
+use crate::kernel::metrics::Metrics;
+use crate::kernel::store::Store;
 use crate::platform::Platform;
-use crate::runtime::{Runtime, RuntimeConfig, RuntimeError};
-use crate::store::Store;
+use crate::runtime::{Runtime, RuntimeConfig};
 
 /// Where the host keeps its state.
 #[derive(Clone, Debug)]
@@ -147,7 +148,7 @@ const JOBS: &[Job] = &[
         timing: Timing::Every(CASE_SWEEP_INTERVAL),
         run: |p| {
             Box::pin(async move {
-                p.sweep_case_deadlines().await?;
+                p.cases().sweep_case_deadlines().await?;
                 Ok(false)
             })
         },

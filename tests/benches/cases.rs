@@ -14,8 +14,8 @@
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
-use hutong_host::identity::Role;
-use hutong_host::store::Category;
+use hutong_host::accounts::Role;
+use hutong_host::cases::store::Category;
 use hutong_tests::{Backend, TestHost};
 use serde_json::{Value, json};
 
@@ -42,17 +42,18 @@ fn max(samples: &[Duration]) -> Duration {
 async fn set_up(host: &TestHost) -> (String, String) {
     host.sample_district(D).await;
     let p = &host.opened.platform;
-    p.put_category(
-        D,
-        Category {
-            code: "road".into(),
-            name: "Road".into(),
-            description: String::new(),
-            group: String::new(),
-        },
-    )
-    .await
-    .expect("category");
+    p.cases()
+        .put_category(
+            D,
+            Category {
+                code: "road".into(),
+                name: "Road".into(),
+                description: String::new(),
+                group: String::new(),
+            },
+        )
+        .await
+        .expect("category");
     let worker = host.worker("w1", D, &[G1]).await;
     let resident = host.account("res1", Role::Resident, Some(D)).await;
     (worker, resident)
@@ -206,7 +207,7 @@ async fn listing(backend: Backend) {
     let n = if quick() { 100_000 } else { 1_000_000 };
     fill(&host, backend, n).await;
     // A cursor halfway down the district's cases.
-    let half = hutong_host::store::CaseFilter {
+    let half = hutong_host::cases::store::CaseFilter {
         limit: 1,
         before: Some(1 + n as i64 / 2),
         ..Default::default()

@@ -18,9 +18,9 @@
 
 use std::time::{Duration, Instant};
 
+use hutong_host::accounts::{Caller, Role};
 use hutong_host::community::import::Format;
-use hutong_host::identity::{Caller, Role};
-use hutong_host::manifest::Permission;
+use hutong_host::kernel::manifest::Permission;
 use hutong_host::{AppRequest, Platform};
 use hutong_tests::{Backend, TestHost, components};
 use serde_json::{Value, json};

@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use axum::http::StatusCode;
-use hutong_host::manifest::Permission;
+use hutong_host::kernel::manifest::Permission;
 use hutong_tests::{Backend, TestHost, components, event_batches};
 use serde_json::{Value, json};
 

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use hutong_host::community::import::Format;
-use hutong_host::manifest::Permission;
+use hutong_host::kernel::manifest::Permission;
 use hutong_tests::{Backend, TestHost};
 use serde_json::json;
 

@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
 use hutong_host::AccountRequest;
+use hutong_host::accounts::Role;
 use hutong_host::community::import::Format;
-use hutong_host::identity::Role;
-use hutong_host::manifest::{Manifest, Permission};
+use hutong_host::kernel::manifest::{Manifest, Permission};
 use hutong_tests::{Backend, TestHost, TestResponse, account_request, components, cst_ms};
 use serde_json::{Value, json};
 

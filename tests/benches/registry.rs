@@ -17,8 +17,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use hutong_host::manifest::{HOST_API_VERSION, Permission};
-use hutong_host::platform::RegistryInstall;
+use hutong_host::installs::registry::RegistryInstall;
+use hutong_host::kernel::manifest::{HOST_API_VERSION, Permission};
 use hutong_registry::log::GENESIS;
 use hutong_registry::release::ReleaseRecord;
 use hutong_registry::release::{release_statement, yank_statement};

@@ -20,7 +20,7 @@ use axum::routing::get;
 use http_body_util::{BodyExt, Empty};
 use hutong_host::AppRequest;
 use hutong_host::api::{self, ApiState};
-use hutong_host::manifest::Permission;
+use hutong_host::kernel::manifest::Permission;
 use hutong_tests::{Backend, TestHost, components, test_app_manifest};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -288,8 +288,9 @@ async fn startup() {
 /// natively in the host, and the cost of the access log.
 async fn data(host: &TestHost) {
     use hutong_host::community::import::{self, Format};
+    use hutong_host::community::store::ResidentFilter;
     use hutong_host::community::{mask, sample};
-    use hutong_host::store::{NewAccess, ResidentFilter};
+    use hutong_host::kernel::access_log::NewAccess;
 
     host.opened
         .platform
@@ -335,9 +336,9 @@ async fn data(host: &TestHost) {
         serde_json::to_vec(&json).expect("json")
     };
     // The reader's /data routes are not public: call as a signed-in caller.
-    let caller = hutong_host::identity::Caller {
+    let caller = hutong_host::accounts::Caller {
         account_id: "root".into(),
-        role: hutong_host::identity::Role::PlatformAdmin,
+        role: hutong_host::accounts::Role::PlatformAdmin,
         district: None,
         resident_id: None,
         grids: vec![],

@@ -23,11 +23,11 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use hutong_host::InstallRequest;
+use hutong_host::cases::store::Category;
 use hutong_host::community::import::{self, Format};
 use hutong_host::community::{Building, Grid, Household, Record, Resident};
-use hutong_host::manifest::Manifest;
-use hutong_host::platform::DeviceRegistration;
-use hutong_host::store::Category;
+use hutong_host::devices::ops::DeviceRegistration;
+use hutong_host::kernel::manifest::Manifest;
 use hutong_tests::{Backend, TestHost, components, event_batches, street_and_community};
 use serde_json::{Value, json};
 
@@ -99,6 +99,7 @@ async fn set_up(host: &TestHost, n: usize) -> (String, i64) {
         .await
         .expect("import");
     platform
+        .cases()
         .put_category(
             D,
             Category {

@@ -13,16 +13,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
+use hutong_host::accounts::Role;
 use hutong_host::api::{self, ApiState};
+use hutong_host::cases::ops::CaseCommand;
 use hutong_host::cases::{Action, Assignee};
 use hutong_host::community::import::{self, Format};
+use hutong_host::community::store::ImportSummary;
 use hutong_host::community::{Record, sample};
-use hutong_host::identity::Role;
-use hutong_host::manifest::{Manifest, Permission};
-use hutong_host::platform::CaseCommand;
+use hutong_host::installs::store::Install;
+use hutong_host::kernel::manifest::{Manifest, Permission};
 use hutong_host::runtime::RuntimeConfig;
 use hutong_host::server::{self, Opened, Settings};
-use hutong_host::store::{ImportSummary, Install};
 use hutong_host::{AccountRequest, InstallRequest, PlatformError};
 use sqlx::Connection;
 use tower::ServiceExt;
@@ -205,7 +206,7 @@ impl TestHost {
 
     /// The host's clock, which every part of the host and every app reads:
     /// stop and move it to simulate time.
-    pub fn clock(&self) -> &hutong_host::cases::Clock {
+    pub fn clock(&self) -> &hutong_host::kernel::clock::Clock {
         self.opened.platform.store().clock()
     }
 

@@ -11,11 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
 use super::auth::MaybeAuthenticated;
-use super::{ApiError, ApiState, MAX_APP_REQUEST_BODY};
-use crate::identity::Caller;
+use crate::accounts::Caller;
+use crate::api::error::ApiError;
+use crate::api::shared::{ApiState, MAX_APP_REQUEST_BODY};
 use crate::runtime::AppRequest;
 
-pub(super) fn router() -> Router<ApiState> {
+pub(crate) fn router() -> Router<ApiState> {
     Router::new()
         .route("/d/{district}/apps/{app}", any(serve_app))
         .route("/d/{district}/apps/{app}/", any(serve_app))

@@ -14,9 +14,11 @@ use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
-use super::{ApiError, ApiState};
-use crate::identity::{self, AuthError, Caller, Role};
-use crate::store::now_ms;
+use crate::accounts;
+use crate::accounts::{AuthError, Caller, Role};
+use crate::api::error::ApiError;
+use crate::api::shared::ApiState;
+use crate::kernel::clock::now_ms;
 
 /// The signed-in caller of an `/api` request.
 pub struct Authenticated(pub Caller);
@@ -26,7 +28,7 @@ pub struct Authenticated(pub Caller);
 pub struct MaybeAuthenticated(pub Option<Caller>);
 
 /// The bearer token of an `Authorization` header, if one was sent.
-pub(super) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -44,7 +46,7 @@ pub(super) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 }
 
 async fn verify(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
-    identity::authenticate(state.platform.store(), token, now_ms())
+    accounts::authenticate(state.platform.store(), token, now_ms())
         .await
         .map_err(|e| match e {
             AuthError::Store(err) => {

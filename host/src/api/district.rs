@@ -19,11 +19,12 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 
 use super::auth::{Authenticated, ResidentView};
-use super::{ApiError, ApiState};
-use crate::identity::Caller;
-use crate::ids::DistrictId;
-use crate::platform::PlatformError;
-use crate::store::StoreError;
+use crate::accounts::Caller;
+use crate::api::error::ApiError;
+use crate::api::shared::ApiState;
+use crate::error::PlatformError;
+use crate::kernel::ids::DistrictId;
+use crate::kernel::store::StoreError;
 
 /// A kind of access to a district, checked by [`InDistrict`].
 pub(crate) trait Access: Send + Sync + 'static {
@@ -119,7 +120,7 @@ impl<A: Access> FromRequestParts<ApiState> for InDistrict<A> {
         // with the rule that says why.
         let id: DistrictId = raw
             .parse()
-            .map_err(|e: crate::ids::InvalidId| ApiError::NotFound(e.to_string()))?;
+            .map_err(|e: crate::kernel::ids::InvalidId| ApiError::NotFound(e.to_string()))?;
         let scope = A::check(&caller, &id)?;
         match state.platform.store().get_district(&id).await {
             Ok(_) => {}

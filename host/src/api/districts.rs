@@ -7,10 +7,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::auth::Authenticated;
-use super::{ApiError, ApiState};
-use crate::store::District;
+use crate::api::error::ApiError;
+use crate::api::shared::ApiState;
+use crate::kernel::districts::District;
 
-pub(super) fn router() -> Router<ApiState> {
+pub(crate) fn router() -> Router<ApiState> {
     Router::new()
         .route("/districts", get(list).post(create))
         .route("/districts/{district}", get(show))

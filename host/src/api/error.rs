@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::platform::PlatformError;
+use crate::error::PlatformError;
 use crate::runtime::{CallError, Failure};
 
 /// An HTTP error answer.

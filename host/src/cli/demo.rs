@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-use super::accounts::demo_accounts;
-use super::installs::{Grants, InstallFiles, install, print_install_summary};
 use super::serve;
 use crate::PlatformError;
+use crate::accounts::cli::demo_accounts;
 use crate::community::import::{self, Format};
 use crate::community::sample;
+use crate::installs::cli::{Grants, InstallFiles, install, print_install_summary};
+use crate::installs::store::Install;
 use crate::server::Opened;
-use crate::store::Install;
 
 /// The district apps of `plugins/` the demo installs, by name, with the file
 /// cargo writes for each.
@@ -55,7 +55,7 @@ async fn reinstall(
 /// Install (afresh) each district app built into `apps_dir`, granting all it
 /// asks for; returns the names installed. An app not built is left out with
 /// a note, so the demo still runs with only the example.
-pub(super) async fn demo_apps(opened: &Opened, apps_dir: &Path) -> Result<Vec<String>> {
+pub(crate) async fn demo_apps(opened: &Opened, apps_dir: &Path) -> Result<Vec<String>> {
     let mut installed = Vec::new();
     for (name, wasm) in DEMO_APPS {
         let component = apps_dir.join(wasm);
@@ -74,7 +74,7 @@ pub(super) async fn demo_apps(opened: &Opened, apps_dir: &Path) -> Result<Vec<St
     Ok(installed)
 }
 
-pub(super) async fn demo(
+pub(crate) async fn demo(
     opened: &Opened,
     listen: SocketAddr,
     component: &Path,
@@ -114,7 +114,7 @@ pub(super) async fn demo(
     print_install_summary(&installed);
     let apps = demo_apps(opened, apps_dir).await?;
     let tokens = demo_accounts(opened).await?;
-    let first_case = super::cases::demo_set_up(opened, "demo").await?;
+    let first_case = crate::cases::cli::demo_set_up(opened, "demo").await?;
     let base = format!("http://{listen}");
     println!();
     println!("Hutong demo is serving on {base}. Try:");

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
-use crate::ids::{describe_char, record_id_problem, shown};
+use crate::kernel::ids::{describe_char, record_id_problem, shown};
 use chrono::NaiveDate;
 
 use super::{

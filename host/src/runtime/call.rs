@@ -18,14 +18,17 @@ use tracing::Instrument;
 use tracing::field::{Empty, display};
 use wasmtime::UpdateDeadline;
 
-use super::{AppState, CallError, EPOCH_TICK, Failure, Loaded, Runtime, state};
-use crate::bindings::App;
-use crate::store::{InstallStatus, Store};
+use crate::installs::store::InstallStatus;
+use crate::kernel::app_state;
+use crate::kernel::app_state::AppState;
+use crate::kernel::store::Store;
+use crate::kernel::wit::App;
+use crate::runtime::{CallError, EPOCH_TICK, Failure, Loaded, Runtime};
 
 /// What a call is about, beyond the install and request id: the fields its
 /// `app_call` span carries.
 #[derive(Clone, Copy, Debug)]
-pub(super) enum Subject<'a> {
+pub(crate) enum Subject<'a> {
     /// An HTTP request.
     Request,
     /// A change of this case.
@@ -43,7 +46,7 @@ pub(super) enum Subject<'a> {
 
 /// One kind of call into an app: what the funnel needs to know beyond
 /// limits, deadlines and failure accounting, which are the same for all.
-pub(super) trait Export: Send {
+pub(crate) trait Export: Send {
     /// What the export returns, as wasmtime hands it over.
     type Returned: Send;
     /// What [`Export::admit`] hands on to the call.
@@ -89,7 +92,7 @@ impl Runtime {
     /// Call `export` of `district`/`app`: find the install, check it is
     /// active, and run the export in a fresh instance under the install's
     /// memory cap and deadline, counting the outcome towards its health.
-    pub(super) async fn call<E: Export>(
+    pub(crate) async fn call<E: Export>(
         &self,
         district: &str,
         app: &str,
@@ -332,7 +335,7 @@ fn log_output(bytes: &[u8], stream: &'static str) {
     for line in text.lines().filter(|l| !l.is_empty()) {
         tracing::info!(target: "hutong::app", stream, "{line}");
     }
-    if bytes.len() >= state::MAX_CAPTURED_OUTPUT {
-        tracing::info!(target: "hutong::app", stream, "[output truncated at {} bytes]", state::MAX_CAPTURED_OUTPUT);
+    if bytes.len() >= app_state::MAX_CAPTURED_OUTPUT {
+        tracing::info!(target: "hutong::app", stream, "[output truncated at {} bytes]", app_state::MAX_CAPTURED_OUTPUT);
     }
 }

@@ -1,12 +1,13 @@
 //! Calling an install's `tick-handler` export for one of its schedules.
 
 use super::call::{Export, Subject};
-use super::{AppState, CallError, Failure, Loaded, Runtime};
-use crate::bindings::App;
-use crate::bindings::WitError;
-use crate::bindings::exports::hutong::platform::tick_handler::Tick;
-use crate::manifest::Permission;
-use crate::store::Store;
+use crate::kernel::app_state::AppState;
+use crate::kernel::manifest::Permission;
+use crate::kernel::store::Store;
+use crate::kernel::wit::App;
+use crate::kernel::wit::WitError;
+use crate::kernel::wit::exports::hutong::platform::tick_handler::Tick;
+use crate::runtime::{CallError, Failure, Loaded, Runtime};
 
 /// What became of one tick.
 #[derive(Clone, Debug, PartialEq, Eq)]

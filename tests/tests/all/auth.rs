@@ -3,7 +3,7 @@
 
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;
-use hutong_host::identity::Role;
+use hutong_host::accounts::Role;
 use hutong_tests::{Backend, TestHost, components, on_both_backends, test_app_manifest};
 
 on_both_backends!(
@@ -76,7 +76,7 @@ async fn expired_revoked_and_disabled_tokens_are_refused(host: TestHost) {
     let r = host.get_as(Some(&stale), "/api/v1/me").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.text().contains("expired"), "{}", r.text());
-    assert!(record.expires_at > hutong_host::store::now_ms());
+    assert!(record.expires_at > hutong_host::kernel::clock::now_ms());
 
     // Revoked, by its owner through the API.
     let r = host

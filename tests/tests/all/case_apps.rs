@@ -5,15 +5,17 @@
 
 use axum::http::StatusCode;
 use hutong_host::Platform;
-use hutong_host::cases::{Action, Assignee, Clock};
+use hutong_host::accounts::{Caller, Role};
+use hutong_host::cases::notices::{MAX_ATTEMPTS, NoticeCounts};
+use hutong_host::cases::ops::{CaseActor, CaseReport};
+use hutong_host::cases::store::{CaseFilter, Category};
+use hutong_host::cases::{Action, Assignee};
 use hutong_host::community::Record;
-use hutong_host::identity::{Caller, Role};
-use hutong_host::manifest::Permission;
-use hutong_host::platform::{
-    CaseActor, CaseReport, DeliveryReport, MAX_ATTEMPTS, NoticeCounts, SUSPENDED_RETRY_MS,
-    retry_pause_ms,
-};
-use hutong_host::store::{AccessEntry, CaseFilter, Category};
+use hutong_host::kernel::access_log::AccessEntry;
+use hutong_host::kernel::clock::Clock;
+use hutong_host::kernel::manifest::Permission;
+use hutong_host::kernel::outbox::retry_pause_ms;
+use hutong_host::platform::{DeliveryReport, SUSPENDED_RETRY_MS};
 use hutong_tests::{TestHost, case_command, components, on_both_backends, test_app_manifest};
 use serde_json::{Value, json};
 
@@ -52,6 +54,7 @@ async fn district(host: &TestHost) -> Vec<Record> {
     let records = host.sample_district("east").await;
     host.opened
         .platform
+        .cases()
         .put_category(
             "east",
             Category {
@@ -138,6 +141,7 @@ async fn worker(host: &TestHost) -> CaseActor {
 async fn act(platform: &Platform, actor: &CaseActor, id: i64, action: Action, note: Option<&str>) {
     let assignee = matches!(action, Action::Dispatch).then(|| Assignee::Worker("w1".into()));
     platform
+        .cases()
         .act_on_case("east", id, actor, case_command(action, note, assignee))
         .await
         .unwrap_or_else(|e| panic!("{action} case {id}: {e}"));
@@ -198,6 +202,7 @@ async fn all_cases(platform: &Platform) -> usize {
         grids: vec![],
     });
     platform
+        .cases()
         .list_cases(
             "east",
             &admin,
@@ -309,6 +314,7 @@ async fn an_app_reads_its_own_cases_and_gets_not_found_for_any_other(host: TestH
     let workers = host
         .opened
         .platform
+        .cases()
         .report_case(
             "east",
             &worker,
@@ -862,7 +868,7 @@ async fn a_watcher_past_its_deadline_is_stopped_retried_and_counts_toward_suspen
         .expect("install");
     assert_eq!(
         install.status,
-        hutong_host::store::InstallStatus::Suspended,
+        hutong_host::installs::store::InstallStatus::Suspended,
         "{:?}",
         install.status_reason
     );

@@ -4,9 +4,9 @@
 //! district's figures.
 
 use axum::http::{Method, StatusCode};
+use hutong_host::accounts::Role;
+use hutong_host::cases::store::{Category, Department};
 use hutong_host::cases::{Action, CaseState};
-use hutong_host::identity::Role;
-use hutong_host::store::{Category, Department};
 use hutong_tests::{TestHost, TestResponse, on_both_backends};
 use serde_json::{Value, json};
 
@@ -53,17 +53,18 @@ async fn set_up(host: &TestHost) -> People {
     host.sample_district(D).await;
     let p = &host.opened.platform;
     for (code, name) in [("road", "Road damage"), ("noise", "Noise")] {
-        p.put_category(
-            D,
-            Category {
-                code: code.into(),
-                name: name.into(),
-                description: String::new(),
-                group: "streets".into(),
-            },
-        )
-        .await
-        .expect("category");
+        p.cases()
+            .put_category(
+                D,
+                Category {
+                    code: code.into(),
+                    name: name.into(),
+                    description: String::new(),
+                    group: "streets".into(),
+                },
+            )
+            .await
+            .expect("category");
     }
     let people = People {
         admin: host.district_admin(D).await,
@@ -90,18 +91,19 @@ async fn set_up(host: &TestHost) -> People {
         ("district-office", "district", None, "district-staff"),
         ("city-hotline", "city", None, "city-staff"),
     ] {
-        p.put_department(
-            D,
-            Department {
-                id: id.into(),
-                name: id.into(),
-                tier: tier.parse().expect("tier"),
-                unit_id: unit.map(str::to_owned),
-                members: vec![member.into()],
-            },
-        )
-        .await
-        .expect("department");
+        p.cases()
+            .put_department(
+                D,
+                Department {
+                    id: id.into(),
+                    name: id.into(),
+                    tier: tier.parse().expect("tier"),
+                    unit_id: unit.map(str::to_owned),
+                    members: vec![member.into()],
+                },
+            )
+            .await
+            .expect("department");
     }
     people
 }
@@ -554,6 +556,7 @@ async fn escalation_climbs_to_the_city_and_the_higher_tier_dispatches_under_it(h
 async fn p_put_heping_office(host: &TestHost) {
     host.opened
         .platform
+        .cases()
         .put_department(
             D,
             Department {
@@ -637,10 +640,8 @@ async fn an_overdue_case_is_flagged_and_escalates_by_itself_when_the_policy_says
         .clock()
         .set_ms(clock.now_ms() + 31 * 60_000);
     clock.advance_ms(31 * 60_000);
-    let (a, b) = tokio::join!(
-        host.opened.platform.sweep_case_deadlines(),
-        other.platform.sweep_case_deadlines()
-    );
+    let (mine, theirs) = (host.opened.platform.cases(), other.platform.cases());
+    let (a, b) = tokio::join!(mine.sweep_case_deadlines(), theirs.sweep_case_deadlines());
     let escalated = a.expect("sweep").escalated + b.expect("sweep").escalated;
     assert_eq!(escalated, 1);
     assert_eq!(view_ok(&host, id).await["tier"], "district");
@@ -994,9 +995,10 @@ async fn listing_filters_and_pages_by_cursor(host: TestHost) {
 }
 
 /// One deadline sweep.
-async fn sweep(host: &TestHost) -> hutong_host::platform::SweepReport {
+async fn sweep(host: &TestHost) -> hutong_host::cases::ops::SweepReport {
     host.opened
         .platform
+        .cases()
         .sweep_case_deadlines()
         .await
         .expect("sweep")
@@ -1038,6 +1040,7 @@ async fn figures_count_open_overdue_close_time_and_satisfaction(host: TestHost) 
     clock.advance_ms(31 * 60_000);
     host.opened
         .platform
+        .cases()
         .sweep_case_deadlines()
         .await
         .expect("sweep");

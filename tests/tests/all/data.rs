@@ -3,10 +3,10 @@
 //! access log that records every call.
 
 use axum::http::StatusCode;
+use hutong_host::accounts::Role;
 use hutong_host::community::import::{self, Format};
 use hutong_host::community::{Record, sample};
-use hutong_host::identity::Role;
-use hutong_host::manifest::Permission;
+use hutong_host::kernel::manifest::Permission;
 use hutong_tests::{TestHost, components, on_both_backends, test_app_manifest};
 
 on_both_backends!(
@@ -430,7 +430,7 @@ async fn the_access_log_and_grant_report_show_what_apps_did(host: TestHost) {
             Some(&auditor),
             &format!(
                 "/api/v1/districts/east/audit/access?since={}",
-                hutong_host::store::now_ms() + 60_000
+                hutong_host::kernel::clock::now_ms() + 60_000
             ),
         )
         .await
@@ -723,7 +723,7 @@ async fn the_access_log_is_chained_across_processes_and_tampering_shows(host: Te
     with_sample(&host, "east").await;
     install(&host, "east", &[Permission::ReadResidents], None).await;
     let other = host.another_process().await;
-    let caller = hutong_host::identity::Caller {
+    let caller = hutong_host::accounts::Caller {
         account_id: "root".into(),
         role: Role::PlatformAdmin,
         district: None,
@@ -767,7 +767,7 @@ async fn the_access_log_is_chained_across_processes_and_tampering_shows(host: Te
         host.opened
             .platform
             .store()
-            .log_access(hutong_host::store::NewAccess {
+            .log_access(hutong_host::kernel::access_log::NewAccess {
                 district: "east",
                 app: "test-app",
                 version: "0.1.0",
@@ -815,7 +815,7 @@ async fn the_access_log_is_chained_across_processes_and_tampering_shows(host: Te
     host.opened
         .platform
         .store()
-        .log_access(hutong_host::store::NewAccess {
+        .log_access(hutong_host::kernel::access_log::NewAccess {
             district: "west-does-not-matter",
             app: "x",
             version: "0",
@@ -840,7 +840,7 @@ async fn the_access_log_is_chained_across_processes_and_tampering_shows(host: Te
     let fresh = host.opened.platform.store();
     for i in 0..3 {
         fresh
-            .log_access(hutong_host::store::NewAccess {
+            .log_access(hutong_host::kernel::access_log::NewAccess {
                 district: "east-2",
                 app: "x",
                 version: "0",
@@ -881,7 +881,7 @@ async fn sealing_links_long_runs_in_batches(host: TestHost) {
     for round in 0..2 {
         for i in 0..300 {
             store
-                .log_access(hutong_host::store::NewAccess {
+                .log_access(hutong_host::kernel::access_log::NewAccess {
                     district: "busy",
                     app: "x",
                     version: "0",

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use axum::http::{Method, StatusCode};
 use hutong_host::AccountRequest;
+use hutong_host::accounts::Role;
 use hutong_host::community::import::Format;
-use hutong_host::identity::Role;
-use hutong_host::manifest::Permission;
+use hutong_host::kernel::manifest::Permission;
 use hutong_tests::{TestHost, TestResponse, account_request, components, on_both_backends};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -1264,7 +1264,7 @@ async fn two_processes_advancing_one_poll_make_each_step_once(host: TestHost) {
     let id = create_poll(&host, &d, poll_body(now, json!({"community": "c3"}))).await;
     let other = host.another_process().await;
     other.platform.store().clock().set_ms(now);
-    let worker = hutong_host::identity::Caller {
+    let worker = hutong_host::accounts::Caller {
         account_id: "w1".into(),
         role: Role::Worker,
         district: Some("east".into()),

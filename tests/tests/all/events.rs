@@ -6,10 +6,13 @@
 
 use axum::http::{Method, StatusCode};
 use hutong_host::Platform;
+use hutong_host::accounts::Role;
 use hutong_host::community::Record;
-use hutong_host::identity::Role;
-use hutong_host::manifest::Permission;
-use hutong_host::platform::{DeliveryReport, EventCounts, MAX_EVENT_ATTEMPTS, retry_pause_ms};
+use hutong_host::devices::delivery::MAX_EVENT_ATTEMPTS;
+use hutong_host::devices::ops::EventCounts;
+use hutong_host::kernel::manifest::Permission;
+use hutong_host::kernel::outbox::retry_pause_ms;
+use hutong_host::platform::DeliveryReport;
 use hutong_tests::{TestHost, TestResponse, components, on_both_backends, test_app_manifest};
 use serde_json::{Value, json};
 

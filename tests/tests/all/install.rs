@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use hutong_host::PlatformError;
-use hutong_host::manifest::Permission;
+use hutong_host::kernel::manifest::Permission;
 use hutong_tests::{Backend, TestHost, components, on_both_backends, test_app_manifest};
 
 on_both_backends!(

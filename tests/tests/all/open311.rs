@@ -4,10 +4,12 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use hutong_host::accounts;
+use hutong_host::accounts::{Caller, Role};
+use hutong_host::cases::ops::CaseActor;
+use hutong_host::cases::store::{CaseFilter, Category};
 use hutong_host::cases::{Action, Assignee, format_ms};
-use hutong_host::identity::{self, Caller, Role};
-use hutong_host::platform::CaseActor;
-use hutong_host::store::{CaseFilter, Category, now_ms};
+use hutong_host::kernel::clock::now_ms;
 use hutong_tests::{TestHost, TestResponse, case_command, on_both_backends};
 use serde_json::Value;
 
@@ -32,6 +34,7 @@ async fn setup(host: &TestHost) {
     ] {
         host.opened
             .platform
+            .cases()
             .put_category(
                 "east",
                 Category {
@@ -131,7 +134,7 @@ fn assert_error(r: &TestResponse, status: StatusCode, mentions: &str) {
 }
 
 async fn caller(host: &TestHost, token: &str) -> Caller {
-    identity::authenticate(host.opened.platform.store(), token, now_ms())
+    accounts::authenticate(host.opened.platform.store(), token, now_ms())
         .await
         .expect("valid token")
 }
@@ -146,6 +149,7 @@ async fn act(
 ) {
     host.opened
         .platform
+        .cases()
         .act_on_case(
             "east",
             id,
@@ -824,6 +828,7 @@ async fn malformed_input_is_refused_open311_style_and_stores_nothing(host: TestH
     let all = host
         .opened
         .platform
+        .cases()
         .list_cases(
             "east",
             &CaseActor::System,

@@ -8,9 +8,9 @@
 
 use axum::http::{Method, StatusCode};
 use hutong_host::AccountRequest;
+use hutong_host::accounts::Role;
 use hutong_host::community::import::Format;
-use hutong_host::identity::Role;
-use hutong_host::manifest::Permission;
+use hutong_host::kernel::manifest::Permission;
 use hutong_tests::{
     TestHost, TestResponse, account_request, components, cst_ms, error_message, on_both_backends,
 };

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use hutong_host::PlatformError;
-use hutong_host::manifest::Permission;
-use hutong_host::platform::{RegistryInstall, UpgradeRequest};
+use hutong_host::installs::registry::{RegistryInstall, UpgradeRequest};
+use hutong_host::kernel::manifest::Permission;
 use hutong_registry::log::GENESIS;
 use hutong_registry::{
     DirRegistry, KeyPair, LogEntry, LogEvent, PublishRequest, Refusal, Registry, RegistryError,
@@ -196,7 +196,7 @@ async fn install(
     registry: &TestRegistry,
     package: &str,
     grant: &[Permission],
-) -> Result<hutong_host::store::Install, PlatformError> {
+) -> Result<hutong_host::installs::store::Install, PlatformError> {
     install_in(host, registry, "east", package, grant).await
 }
 
@@ -206,7 +206,7 @@ async fn install_in(
     district: &str,
     package: &str,
     grant: &[Permission],
-) -> Result<hutong_host::store::Install, PlatformError> {
+) -> Result<hutong_host::installs::store::Install, PlatformError> {
     host.opened
         .platform
         .install_from_registry(RegistryInstall {
@@ -226,7 +226,7 @@ async fn upgrade(
     registry: &TestRegistry,
     package: &str,
     grant: &[Permission],
-) -> Result<hutong_host::platform::UpgradeReport, PlatformError> {
+) -> Result<hutong_host::installs::registry::UpgradeReport, PlatformError> {
     host.opened
         .platform
         .upgrade(UpgradeRequest {

@@ -2,8 +2,8 @@
 //! of their own grids only; administrators see the district; nobody else.
 
 use axum::http::{Method, StatusCode};
+use hutong_host::accounts::Role;
 use hutong_host::community::Record;
-use hutong_host::identity::Role;
 use hutong_tests::{TestHost, on_both_backends};
 
 on_both_backends!(

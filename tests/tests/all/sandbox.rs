@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use hutong_host::runtime::FailurePolicy;
-use hutong_host::store::InstallStatus;
+use hutong_host::installs::store::InstallStatus;
+use hutong_host::runtime::health::FailurePolicy;
 use hutong_tests::{Backend, TestHost, on_both_backends};
 
 on_both_backends!(

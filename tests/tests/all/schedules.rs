@@ -5,7 +5,7 @@
 //! offset.
 
 use axum::http::StatusCode;
-use hutong_host::manifest::Permission;
+use hutong_host::kernel::manifest::Permission;
 use hutong_tests::{TestHost, components, on_both_backends, test_app_manifest};
 
 on_both_backends!(

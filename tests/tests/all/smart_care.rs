@@ -14,12 +14,14 @@ use std::collections::BTreeSet;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use hutong_host::accounts::Role;
+use hutong_host::cases::store::Category;
 use hutong_host::community::import::{self, Format};
 use hutong_host::community::{Building, Community, Grid, Household, Record, Resident};
-use hutong_host::identity::Role;
-use hutong_host::manifest::{Manifest, Permission};
-use hutong_host::platform::notifications::GatewayUpdate;
-use hutong_host::store::{AccessEntry, Category, Notification};
+use hutong_host::kernel::access_log::AccessEntry;
+use hutong_host::kernel::manifest::{Manifest, Permission};
+use hutong_host::notify::ops::GatewayUpdate;
+use hutong_host::notify::store::Notification;
 use hutong_host::{AccountRequest, InstallRequest, PlatformError};
 use hutong_tests::{
     TestHost, TestResponse, account_request, components, on_both_backends, street_and_community,
@@ -149,6 +151,7 @@ async fn import_records_and_care_category(host: &TestHost) {
         .await
         .expect("import");
     platform
+        .cases()
         .put_category(
             D,
             Category {
@@ -202,7 +205,7 @@ async fn install(
     host: &TestHost,
     config: Value,
     grants: &[Permission],
-) -> Result<hutong_host::store::Install, PlatformError> {
+) -> Result<hutong_host::installs::store::Install, PlatformError> {
     host.opened
         .platform
         .install(InstallRequest {

@@ -1,0 +1,398 @@
+//! The install lifecycle, shared by the CLI and the HTTP API: districts,
+//! install, uninstall, suspend and resume (from a registry also upgrade and
+//! rollback, in [`registry`](crate::installs::registry)). Installing needs
+//! the runtime as well as the store, to compile and check the component, so
+//! these are operations on [`Platform`].
+//!
+//! An install is validated completely before anything is written, so a
+//! refused install changes nothing.
+
+use std::collections::BTreeSet;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::types::ComponentItem;
+
+use crate::error::HTTP_EXPORT;
+use crate::error::PlatformError;
+use crate::error::RuntimeError;
+use crate::installs::store::{Install, InstallSource, InstallStatus, NewInstall};
+use crate::kernel::districts::District;
+use crate::kernel::manifest::{HOST_API_VERSION, Manifest, Permission};
+use crate::kernel::store::StoreError;
+use crate::platform::Platform;
+
+/// The package namespace of Hutong's own interfaces.
+const PLATFORM_PACKAGE: &str = "hutong:platform/";
+
+/// Interfaces of `hutong:platform` an app may import, with whether using
+/// one needs a permission (`types`, `log` and `config` need none, nor `case-types`,
+/// which every component built against the current WIT imports because its
+/// `case-watcher` export uses it). Which permissions belong to an interface
+/// is [`Permission::interface`].
+const IMPORTABLE: &[(&str, bool)] = &[
+    ("types", false),
+    ("case-types", false),
+    ("log", false),
+    ("config", false),
+    ("kv", true),
+    ("data", true),
+    ("cases", true),
+    ("notify", true),
+];
+
+/// What to install.
+#[derive(Clone, Debug)]
+pub struct InstallRequest {
+    /// Target district.
+    pub district: String,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The component's bytes.
+    pub component: Vec<u8>,
+    /// Permissions to grant; each must be declared by the manifest.
+    pub grant: BTreeSet<Permission>,
+    /// Install configuration (a JSON object).
+    pub config: serde_json::Value,
+    /// Narrow the install's view of community data to these communities;
+    /// none for the whole district.
+    pub communities: Option<Vec<String>>,
+}
+
+impl Platform {
+    /// Create a district.
+    pub async fn create_district(&self, id: &str, name: &str) -> Result<District, PlatformError> {
+        if !crate::kernel::ids::is_slug(id) {
+            return Err(PlatformError::InvalidDistrictId(id.to_owned()));
+        }
+        let name = if name.trim().is_empty() { id } else { name };
+        Ok(self.store.create_district(id, name).await?)
+    }
+
+    /// Validate and install an app; see the module docs.
+    pub async fn install(&self, req: InstallRequest) -> Result<Install, PlatformError> {
+        self.install_from(req, None).await
+    }
+
+    /// Validate and install an app, recording where it came from.
+    pub(crate) async fn install_from(
+        &self,
+        req: InstallRequest,
+        source: Option<InstallSource>,
+    ) -> Result<Install, PlatformError> {
+        match self.store.get_district(&req.district).await {
+            Ok(_) => {}
+            Err(StoreError::NotFound(_)) => {
+                return Err(PlatformError::UnknownDistrict(req.district));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let manifest = &req.manifest;
+        if !manifest.host_api_compatible() {
+            return Err(PlatformError::IncompatibleHostApi {
+                required: manifest.host_api.to_string(),
+                host: HOST_API_VERSION.to_string(),
+            });
+        }
+        let limits = manifest.effective_limits(self.runtime.limits())?;
+        check_grants_declared(&req.grant, manifest)?;
+        if let Some(communities) = &req.communities {
+            if communities.is_empty() {
+                return Err(PlatformError::Invalid(
+                    "an install narrowed to communities needs at least one; leave them out for the whole district".into(),
+                ));
+            }
+            let known = self.store.existing_ids(&req.district).await?.communities;
+            if let Some(unknown) = communities.iter().find(|c| !known.contains(*c)) {
+                return Err(PlatformError::Invalid(format!(
+                    "community `{unknown}` is not in district `{}`; import the district's data first or pick one of its communities",
+                    req.district
+                )));
+            }
+        }
+        if let Ok(existing) = self.store.get_install(&req.district, &manifest.name).await {
+            return Err(PlatformError::Conflict(format!(
+                "app `{}` is already installed in district `{}` (version {}); uninstall it first",
+                existing.app, existing.district, existing.version
+            )));
+        }
+
+        let digest = self.prepare_component(&req.component, manifest).await?;
+
+        let install = self
+            .store
+            .create_install(NewInstall {
+                district: &req.district,
+                manifest,
+                digest: &digest,
+                component: &req.component,
+                granted: &req.grant,
+                limits,
+                config: &req.config,
+                scope: req.communities.as_deref(),
+                source: source.as_ref(),
+            })
+            .await;
+        let install = match install {
+            Ok(install) => install,
+            Err(err) => {
+                // Nothing was recorded; don't keep an instance nobody uses.
+                if self.runtime.installs_of(&digest) == 0 {
+                    self.runtime.forget_component(&digest);
+                }
+                return Err(err.into());
+            }
+        };
+        self.runtime.load(install.clone()).await?;
+        tracing::info!(
+            district = %install.district,
+            app = %install.app,
+            version = %install.version,
+            digest = %install.digest,
+            granted = %install.granted.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
+            "installed app"
+        );
+        Ok(install)
+    }
+
+    /// Validate a component against its manifest, compile and
+    /// pre-instantiate it; its digest.
+    pub(crate) async fn prepare_component(
+        &self,
+        bytes: &[u8],
+        manifest: &Manifest,
+    ) -> Result<String, PlatformError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        let component = self.validate_component(bytes, &digest, manifest)?;
+        // Pre-instantiation checks every import is satisfiable and every
+        // export has the type the host expects.
+        self.runtime
+            .pre_for(&digest, Some(&component))
+            .await
+            .map_err(|e| match e {
+                RuntimeError::Load { detail, .. } => PlatformError::IncompatibleComponent(detail),
+                other => other.into(),
+            })?;
+        Ok(digest)
+    }
+
+    /// Check the bytes are a component for the app world whose imports
+    /// match the manifest; compile it (keeping the artifact).
+    fn validate_component(
+        &self,
+        bytes: &[u8],
+        digest: &str,
+        manifest: &Manifest,
+    ) -> Result<wasmtime::component::Component, PlatformError> {
+        if bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
+            return Err(PlatformError::NotAComponent(
+                "this is a core WebAssembly module; build for wasm32-wasip2 (or wrap it with `wasm-tools component new`)".into(),
+            ));
+        }
+        if bytes.len() < 4 || bytes[..4] != *b"\0asm" {
+            return Err(PlatformError::NotAComponent(
+                "the file does not start with the WebAssembly magic bytes".into(),
+            ));
+        }
+        let component = self
+            .runtime
+            .compile(digest, bytes)
+            .map_err(|e| PlatformError::NotAComponent(format!("{e:#}")))?;
+        let engine = self.runtime.engine();
+        let ty = component.component_type();
+
+        let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
+        if !exports
+            .iter()
+            .any(|e| unversioned(e) == HTTP_EXPORT && platform_version_ok(e))
+        {
+            return Err(PlatformError::WrongWorld {
+                exports: list_or_none(exports.iter().map(String::as_str)),
+            });
+        }
+
+        let mut used: BTreeSet<&str> = BTreeSet::new();
+        for (name, item) in ty.imports(engine) {
+            if let Some(interface) = unversioned(name).strip_prefix(PLATFORM_PACKAGE) {
+                if !platform_version_ok(name) {
+                    return Err(PlatformError::UnsatisfiableImport {
+                        import: name.to_owned(),
+                        allowed: allowed_imports(),
+                    });
+                }
+                match IMPORTABLE.iter().find(|(i, _)| *i == interface) {
+                    Some((i, true)) => {
+                        used.insert(i);
+                    }
+                    Some((_, false)) => {}
+                    None => {
+                        return Err(PlatformError::UnsatisfiableImport {
+                            import: name.to_owned(),
+                            allowed: allowed_imports(),
+                        });
+                    }
+                }
+            } else if !name.starts_with("wasi:")
+                || !matches!(item.ty, ComponentItem::ComponentInstance(_))
+            {
+                return Err(PlatformError::UnsatisfiableImport {
+                    import: name.to_owned(),
+                    allowed: allowed_imports(),
+                });
+            }
+        }
+        for interface in &used {
+            if !manifest
+                .permissions
+                .keys()
+                .any(|p| p.interface() == *interface)
+            {
+                let needed: Vec<&str> = Permission::ALL
+                    .iter()
+                    .filter(|p| p.interface() == *interface)
+                    .map(|p| p.name())
+                    .collect();
+                return Err(PlatformError::ManifestMismatch(format!(
+                    "the component imports hutong:platform/{interface} but the manifest declares none of its permissions ({}); add the ones the app uses under [permissions] with the reason it needs each",
+                    needed.join(", ")
+                )));
+            }
+        }
+        for permission in manifest.permissions.keys().filter(|p| p.is_import()) {
+            if !used.contains(permission.interface()) {
+                return Err(PlatformError::ManifestMismatch(format!(
+                    "the manifest declares the `{permission}` permission but the component never imports hutong:platform/{}; remove it so administrators are not asked to grant what the app cannot use",
+                    permission.interface()
+                )));
+            }
+        }
+        Ok(component)
+    }
+
+    /// Remove an install and, unless `keep_data`, its data.
+    pub async fn uninstall(
+        &self,
+        district: &str,
+        app: &str,
+        keep_data: bool,
+    ) -> Result<(), PlatformError> {
+        self.store.delete_install(district, app, keep_data).await?;
+        self.runtime.unload(district, app);
+        tracing::info!(district, app, keep_data, "uninstalled app");
+        Ok(())
+    }
+
+    /// Stop an install from answering until resumed.
+    pub async fn suspend(
+        &self,
+        district: &str,
+        app: &str,
+        reason: &str,
+    ) -> Result<Install, PlatformError> {
+        let install = self
+            .store
+            .set_install_status(district, app, InstallStatus::Suspended, Some(reason))
+            .await?;
+        self.runtime.set_status(
+            district,
+            app,
+            InstallStatus::Suspended,
+            Some(reason.to_owned()),
+        );
+        tracing::info!(district, app, reason, "suspended app");
+        Ok(install)
+    }
+
+    /// Let a suspended install answer again, with a clean failure record.
+    pub async fn resume(&self, district: &str, app: &str) -> Result<Install, PlatformError> {
+        let install = self
+            .store
+            .set_install_status(district, app, InstallStatus::Active, None)
+            .await?;
+        self.runtime
+            .set_status(district, app, InstallStatus::Active, None);
+        tracing::info!(district, app, "resumed app");
+        Ok(install)
+    }
+}
+
+/// Every grant must be a permission the manifest declares.
+pub(crate) fn check_grants_declared(
+    grant: &BTreeSet<Permission>,
+    manifest: &Manifest,
+) -> Result<(), PlatformError> {
+    match grant.iter().find(|p| !manifest.permissions.contains_key(p)) {
+        Some(permission) => Err(PlatformError::GrantNotDeclared {
+            permission: *permission,
+            declared: list_or_none(manifest.permissions.keys().map(|p| p.name())),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Whether `name@version` names a hutong:platform version this host
+/// implements: the same release line (same major, and same minor while the
+/// major is 0) and not newer than this host.
+fn platform_version_ok(name: &str) -> bool {
+    let Some(version) = name
+        .split_once('@')
+        .and_then(|(_, v)| semver::Version::parse(v).ok())
+    else {
+        return false;
+    };
+    let host = HOST_API_VERSION;
+    version.major == host.major
+        && (host.major > 0 || version.minor == host.minor)
+        && version <= host
+}
+
+/// `hutong:platform/kv@0.1.0` → `hutong:platform/kv`.
+fn unversioned(name: &str) -> &str {
+    name.split_once('@').map_or(name, |(n, _)| n)
+}
+
+fn allowed_imports() -> String {
+    let ours: Vec<String> = IMPORTABLE
+        .iter()
+        .map(|(i, _)| format!("{PLATFORM_PACKAGE}{i}@{HOST_API_VERSION}"))
+        .collect();
+    format!(
+        "apps may import {} and the WASI 0.2 interfaces wasi:io, wasi:clocks, wasi:random, wasi:cli, wasi:filesystem and wasi:sockets (which grant no access)",
+        ours.join(", ")
+    )
+}
+
+fn list_or_none<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = items.collect();
+    if v.is_empty() {
+        "none".to_owned()
+    } else {
+        v.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_permission_governs_an_importable_interface() {
+        for permission in Permission::ALL.iter().filter(|p| p.is_import()) {
+            assert!(
+                IMPORTABLE.contains(&(permission.interface(), true)),
+                "{permission} governs `{}`, which apps cannot import with a permission",
+                permission.interface()
+            );
+        }
+        for (interface, needs) in IMPORTABLE {
+            let governed = Permission::ALL.iter().any(|p| p.interface() == *interface);
+            assert_eq!(*needs, governed, "{interface}");
+        }
+    }
+
+    #[test]
+    fn only_this_release_line_of_the_platform_is_accepted() {
+        assert!(platform_version_ok("hutong:platform/cases@0.1.0"));
+        assert!(!platform_version_ok("hutong:platform/cases@0.2.0"));
+        assert!(!platform_version_ok("hutong:platform/cases"));
+    }
+}

@@ -1,0 +1,422 @@
+//! The access log: every data call an app makes, allowed or denied, chained
+//! per district so it can be checked for tampering.
+//!
+//! A data call writes its entry with one insert. A sealer (every second in a
+//! serving host, and before every verification) then links the new entries
+//! into their district's chain: each entry's `hash` is the sha256 of the
+//! previous entry's hash and the entry's own fields, `chain_pos` its place,
+//! and `access_chain` holds each district's newest hash and count. The head
+//! moves by compare-and-swap, so sealers in several host processes never fork
+//! a chain. [`Store::verify_access_log`] recomputes it; an entry is
+//! protected from the moment it is sealed.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::kernel::store::{Sql, Store, StoreError, from_json};
+
+/// The hash before a district's first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One entry of the access log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccessEntry {
+    /// Sequence number (ascending with time).
+    pub seq: i64,
+    /// When, ms since the Unix epoch.
+    pub at: i64,
+    /// District.
+    pub district: String,
+    /// App.
+    pub app: String,
+    /// App version.
+    pub version: String,
+    /// The request (or event, tick) the call served.
+    pub request_id: String,
+    /// The host function called (`get-resident`, `query-residents`, …).
+    pub operation: String,
+    /// The permission it used or lacked.
+    pub permission: String,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+    /// How many records it returned.
+    pub record_count: i64,
+    /// Their ids.
+    pub record_ids: Vec<String>,
+    /// `masked`, `personal`, or empty when no resident fields were returned.
+    pub field_class: String,
+    /// The previous entry's hash.
+    pub prev_hash: String,
+    /// This entry's hash.
+    pub hash: String,
+}
+
+/// What [`Store::log_access`] records.
+#[derive(Clone, Debug)]
+pub struct NewAccess<'a> {
+    /// District.
+    pub district: &'a str,
+    /// App.
+    pub app: &'a str,
+    /// Version.
+    pub version: &'a str,
+    /// Request id.
+    pub request_id: &'a str,
+    /// Operation.
+    pub operation: &'a str,
+    /// Permission used or lacked.
+    pub permission: &'a str,
+    /// Allowed or not.
+    pub allowed: bool,
+    /// Ids returned.
+    pub record_ids: &'a [String],
+    /// Field class returned.
+    pub field_class: &'a str,
+}
+
+/// The outcome of checking a district's chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChainReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// The newest hash.
+    pub head: String,
+    /// The first problem found, if any.
+    pub broken: Option<String>,
+}
+
+const COLUMNS: &str = "seq, at, district, app, version, request_id, operation, permission, outcome, \
+     record_count, record_ids, field_class, prev_hash, hash";
+
+/// Most entries one seal of a district covers.
+const SEAL_BATCH: u32 = 5_000;
+
+/// Entries linked by one UPDATE (four parameters each, well within both
+/// back ends' parameter limits).
+const SEAL_UPDATE_BATCH: usize = 250;
+
+/// The hash of `e` following `prev`: sha256 over every field,
+/// length-prefixed so no two different entries hash the same bytes.
+fn hash_of(prev: &str, e: &AccessEntry) -> String {
+    let ids = serde_json::to_string(&e.record_ids).unwrap_or_default();
+    let mut h = Sha256::new();
+    for part in [
+        prev,
+        &e.at.to_string(),
+        &e.district,
+        &e.app,
+        &e.version,
+        &e.request_id,
+        &e.operation,
+        &e.permission,
+        &e.outcome,
+        &ids,
+        &e.field_class,
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+impl Store {
+    /// Record one data call. One insert, so reading data stays cheap; the
+    /// entry joins its district's hash chain when it is sealed
+    /// ([`Store::seal_access_log`]).
+    pub async fn log_access(&self, entry: NewAccess<'_>) -> Result<(), StoreError> {
+        let ids = serde_json::to_string(entry.record_ids).unwrap_or_else(|_| "[]".to_owned());
+        sqlx::query(
+            "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, outcome, \
+             record_count, record_ids, field_class, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', '')",
+        )
+        .bind(self.clock().now_ms())
+        .bind(entry.district)
+        .bind(entry.app)
+        .bind(entry.version)
+        .bind(entry.request_id)
+        .bind(entry.operation)
+        .bind(entry.permission)
+        .bind(if entry.allowed { "allowed" } else { "denied" })
+        .bind(entry.record_ids.len() as i64)
+        .bind(&ids)
+        .bind(entry.field_class)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Seal every district's unsealed entries into its chain; returns how
+    /// many were sealed. Safe to run from several host processes at once:
+    /// each district's head moves by compare-and-swap, and a sealer that
+    /// loses the race leaves the entries to the winner.
+    pub async fn seal_access_log(&self) -> Result<u64, StoreError> {
+        let districts: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT district FROM access_log WHERE chain_pos IS NULL")
+                .fetch_all(self.pool())
+                .await?;
+        let mut sealed = 0;
+        for district in districts {
+            sealed += self.seal_district(&district).await?;
+        }
+        Ok(sealed)
+    }
+
+    async fn seal_district(&self, district: &str) -> Result<u64, StoreError> {
+        // SQLite takes its write lock up front (a read transaction that later
+        // writes fails if another writer got in between); PostgreSQL relies
+        // on the compare-and-swap of the head. A sqlx transaction rolls back
+        // if this future is dropped halfway, so no connection goes back to
+        // the pool inside an open transaction.
+        let mut tx = self.begin_write().await?;
+        let conn = &mut *tx;
+        let attempt = async {
+            let head: Option<(String, i64)> =
+                sqlx::query_as("SELECT head, entries FROM access_chain WHERE district = $1")
+                    .bind(district)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            let (start, count) = head.unwrap_or_else(|| (GENESIS.to_owned(), 0));
+            let rows: Vec<AccessRecord> = sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM access_log WHERE district = $1 AND chain_pos IS NULL \
+                 ORDER BY seq LIMIT {SEAL_BATCH}"
+            ))
+            .bind(district)
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut prev = start.clone();
+            let mut pos = count;
+            let mut links = Vec::with_capacity(rows.len());
+            let sealing = rows.len() as u64;
+            for row in rows {
+                let e = AccessEntry::try_from(row)?;
+                let hash = hash_of(&prev, &e);
+                pos += 1;
+                links.push((e.seq, prev, hash.clone(), pos));
+                prev = hash;
+            }
+            // One UPDATE per batch of entries rather than one per entry.
+            for batch in links.chunks(SEAL_UPDATE_BATCH) {
+                let mut q = Sql::new("UPDATE access_log SET ");
+                let binds: Vec<[String; 4]> = batch
+                    .iter()
+                    .map(|(seq, prev, hash, pos)| {
+                        [
+                            q.bind(*seq),
+                            q.bind(prev.as_str()),
+                            q.bind(hash.as_str()),
+                            q.bind(*pos),
+                        ]
+                    })
+                    .collect();
+                for (column, field) in [("prev_hash", 1), ("hash", 2), ("chain_pos", 3)] {
+                    if field > 1 {
+                        q.push(", ");
+                    }
+                    q.push(&format!("{column} = CASE seq"));
+                    for b in &binds {
+                        q.push(&format!(" WHEN {} THEN {}", b[0], b[field]));
+                    }
+                    q.push(" END");
+                }
+                let seqs: Vec<&str> = binds.iter().map(|b| b[0].as_str()).collect();
+                q.push(&format!(
+                    " WHERE chain_pos IS NULL AND seq IN ({})",
+                    seqs.join(", ")
+                ));
+                let done = q.execute(&mut *conn).await?;
+                if done != batch.len() as u64 {
+                    // Another sealer sealed some of them: its work stands.
+                    return Ok(None);
+                }
+            }
+            let moved = if count == 0 {
+                sqlx::query(
+                    "INSERT INTO access_chain (district, head, entries) VALUES ($1, $2, $3) \
+                     ON CONFLICT (district) DO NOTHING",
+                )
+                .bind(district)
+                .bind(&prev)
+                .bind(pos)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+            } else {
+                sqlx::query(
+                    "UPDATE access_chain SET head = $1, entries = $2 WHERE district = $3 AND head = $4",
+                )
+                .bind(&prev)
+                .bind(pos)
+                .bind(district)
+                .bind(&start)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+            };
+            Ok::<Option<u64>, StoreError>((moved == 1).then_some(sealing))
+        }
+        .await;
+        match attempt {
+            Ok(Some(n)) => {
+                tx.commit().await?;
+                Ok(n)
+            }
+            // Another sealer got there first: its work stands.
+            Ok(None) => {
+                tx.rollback().await?;
+                Ok(0)
+            }
+            Err(err) => {
+                let _ = tx.rollback().await;
+                Err(err)
+            }
+        }
+    }
+
+    /// The most recent `limit` entries of a district's access log (optionally
+    /// of one app, and since a time in ms), oldest first.
+    pub async fn list_access(
+        &self,
+        district: &str,
+        app: Option<&str>,
+        since: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessEntry>, StoreError> {
+        let rows: Vec<AccessRecord> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM access_log \
+             WHERE district = $1 AND ($2 = '' OR app = $2) AND at >= $3 ORDER BY seq DESC LIMIT $4"
+        ))
+        .bind(district)
+        .bind(app.unwrap_or(""))
+        .bind(since.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().rev().map(AccessEntry::try_from).collect()
+    }
+
+    /// Seal what is pending, then recompute a district's chain from its
+    /// first entry and compare it with every stored hash and with the
+    /// recorded head.
+    pub async fn verify_access_log(&self, district: &str) -> Result<ChainReport, StoreError> {
+        self.seal_access_log().await?;
+        let rows: Vec<AccessRecord> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM access_log WHERE district = $1 AND chain_pos IS NOT NULL ORDER BY chain_pos"
+        ))
+        .bind(district)
+        .fetch_all(self.pool())
+        .await?;
+        let mut prev = GENESIS.to_owned();
+        let mut entries = 0u64;
+        let mut broken = None;
+        for row in rows {
+            let e = AccessEntry::try_from(row)?;
+            if e.prev_hash != prev {
+                broken = Some(format!(
+                    "entry {} does not follow the entry before it: an entry was removed or inserted",
+                    e.seq
+                ));
+                break;
+            }
+            if e.hash != hash_of(&prev, &e) {
+                broken = Some(format!("entry {} was changed after it was written", e.seq));
+                break;
+            }
+            prev = e.hash;
+            entries += 1;
+        }
+        if broken.is_none() {
+            let head: Option<(String, i64)> =
+                sqlx::query_as("SELECT head, entries FROM access_chain WHERE district = $1")
+                    .bind(district)
+                    .fetch_optional(self.pool())
+                    .await?;
+            let (recorded, count) = head.unwrap_or_else(|| (GENESIS.to_owned(), 0));
+            if recorded != prev || count != entries as i64 {
+                broken = Some(format!(
+                    "the log ends after {entries} entries but {count} were sealed: entries were removed from its end"
+                ));
+            }
+        }
+        Ok(ChainReport {
+            entries,
+            head: prev,
+            broken,
+        })
+    }
+
+    /// When each permission was last used by an app (ms), from the access
+    /// log; `read-personal-fields` counts as used when personal fields were
+    /// returned.
+    pub async fn last_used_permissions(
+        &self,
+        district: &str,
+        app: &str,
+    ) -> Result<BTreeMap<String, i64>, StoreError> {
+        let last: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT permission, MAX(at) AS last FROM access_log \
+             WHERE district = $1 AND app = $2 AND outcome = 'allowed' GROUP BY permission",
+        )
+        .bind(district)
+        .bind(app)
+        .fetch_all(self.pool())
+        .await?;
+        let mut out: BTreeMap<String, i64> = last.into_iter().collect();
+        let personal: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(at) AS last FROM access_log \
+             WHERE district = $1 AND app = $2 AND outcome = 'allowed' AND field_class = 'personal'",
+        )
+        .bind(district)
+        .bind(app)
+        .fetch_one(self.pool())
+        .await?;
+        if let Some(at) = personal {
+            out.insert("read-personal-fields".to_owned(), at);
+        }
+        Ok(out)
+    }
+}
+
+/// An access log row; its record ids are a JSON list.
+#[derive(sqlx::FromRow)]
+struct AccessRecord {
+    seq: i64,
+    at: i64,
+    district: String,
+    app: String,
+    version: String,
+    request_id: String,
+    operation: String,
+    permission: String,
+    outcome: String,
+    record_count: i64,
+    record_ids: String,
+    field_class: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl TryFrom<AccessRecord> for AccessEntry {
+    type Error = StoreError;
+
+    fn try_from(r: AccessRecord) -> Result<Self, StoreError> {
+        Ok(AccessEntry {
+            seq: r.seq,
+            at: r.at,
+            district: r.district,
+            app: r.app,
+            version: r.version,
+            request_id: r.request_id,
+            operation: r.operation,
+            permission: r.permission,
+            outcome: r.outcome,
+            record_count: r.record_count,
+            record_ids: from_json("access log ids", &r.record_ids)?,
+            field_class: r.field_class,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        })
+    }
+}

@@ -1,0 +1,59 @@
+//! Districts: the unit an administrator manages and apps are installed into.
+
+use serde::Serialize;
+
+use crate::kernel::store::{Store, StoreError, is_unique_violation};
+
+/// A district (区).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct District {
+    /// Stable identifier used in URLs (`/d/{id}/…`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time, ms since the Unix epoch.
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Create a district; a second district with the same id is a conflict.
+    pub async fn create_district(&self, id: &str, name: &str) -> Result<District, StoreError> {
+        let created_at = self.clock().now_ms();
+        sqlx::query("INSERT INTO districts (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(name)
+            .bind(created_at)
+            .execute(self.pool())
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("district `{id}` already exists"))
+                } else {
+                    e.into()
+                }
+            })?;
+        Ok(District {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            created_at,
+        })
+    }
+
+    /// All districts, by id.
+    pub async fn list_districts(&self) -> Result<Vec<District>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT id, name, created_at FROM districts ORDER BY id")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// One district, or `NotFound`.
+    pub async fn get_district(&self, id: &str) -> Result<District, StoreError> {
+        sqlx::query_as("SELECT id, name, created_at FROM districts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("district `{id}`")))
+    }
+}

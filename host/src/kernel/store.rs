@@ -1,0 +1,450 @@
+//! Storage: every table of the host, with one file of SQL per group of
+//! tables (districts, installs and components, kv, accounts and tokens,
+//! community data, the access log, cases, notifications, devices and their
+//! events, schedule runs, registry state), and the helpers they share.
+//!
+//! One code path serves both back ends through sqlx's `Any` driver: embedded
+//! SQLite by default, PostgreSQL when a city runs several host processes.
+//! Queries use `$n` placeholders, which both drivers accept, built by one
+//! parameter builder (`Sql`), and only types both map the same way (TEXT,
+//! BIGINT, BLOB/BYTEA). Listings are keyset pages ([`Page`], at most
+//! [`MAX_PAGE`] items). Every "now" the store writes or compares comes from
+//! its [`Clock`] ([`Store::clock`]), which tests stop and move. Each back end
+//! has its own numbered migrations, never edited once applied.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::Serialize;
+use serde::ser::SerializeStruct;
+use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Arguments, Encode, Executor, FromRow, Type};
+
+use crate::kernel::clock::Clock;
+
+/// Why a storage operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A uniqueness rule was violated.
+    #[error("{0}")]
+    Conflict(String),
+    /// A value read back from the database could not be decoded.
+    #[error("corrupt {what} in the database: {detail}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// The decoding error.
+        detail: String,
+    },
+    /// The database failed or is unreachable.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The data directory could not be prepared.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Which database a [`Store`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite (a file in the data directory).
+    Sqlite,
+    /// PostgreSQL, shared by several host processes.
+    Postgres,
+}
+
+/// The host's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    clock: Clock,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Store {
+    /// Open (creating if needed) the SQLite database in `data_dir`.
+    pub async fn open_data_dir(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let file = data_dir.join("hutong.db");
+        Self::open(&format!("sqlite://{}?mode=rwc", file.display())).await
+    }
+
+    /// Open the database at `url` (`sqlite://…` or `postgres://…`) and bring
+    /// its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let options = AnyConnectOptions::from_str(url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers run beside the one writer; the busy
+                        // timeout makes concurrent writers wait, not fail.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Store {
+            pool,
+            backend,
+            clock: Clock::system(),
+        })
+    }
+
+    /// Which back end this store uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The clock every "now" of the store runs on (the times it writes,
+    /// case deadlines, deliveries' retries, the age filter's "today"),
+    /// shared by every clone of this store (tests stop and move it).
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Close every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A transaction that will write: on SQLite it takes the write lock up
+    /// front (a read transaction that later writes fails if another writer
+    /// got in between); on PostgreSQL it is a plain `BEGIN`.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Any>, StoreError> {
+        Ok(self
+            .pool
+            .begin_with(match self.backend {
+                Backend::Sqlite => "BEGIN IMMEDIATE",
+                Backend::Postgres => "BEGIN",
+            })
+            .await?)
+    }
+}
+
+/// Whether a database error is a uniqueness violation, on either back end.
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => {
+            matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation)
+                || db.code().as_deref() == Some("23505")
+                || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}
+
+/// The largest page any listing returns (cases, notifications, residents
+/// and the other community records): one bound for every keyset page, so a
+/// caller cannot make one query read a district's whole table.
+pub const MAX_PAGE: u32 = 500;
+
+/// One page of a keyset listing: the items in listing order, and the key to
+/// continue after (the previous page's cursor) for the next page; none on
+/// the last page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T, C = i64> {
+    /// This page.
+    pub items: Vec<T>,
+    /// Pass as the cursor for the next page; none on the last.
+    pub next: Option<C>,
+}
+
+impl<T, C> Page<T, C> {
+    /// The page of `rows`, read with one more than `limit` to learn whether
+    /// another page follows; then the cursor is `key` of the last item kept.
+    pub(crate) fn cut(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> C) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(key)
+        } else {
+            None
+        };
+        Page { items: rows, next }
+    }
+}
+
+/// What a page's items are called in the JSON the API answers with (`cases`,
+/// `notifications`): a page reads `{"<items>": [...], "next": …}`.
+pub trait PageItems {
+    /// The field name of the items.
+    const FIELD: &'static str;
+}
+
+impl<T: Serialize + PageItems, C: Serialize> Serialize for Page<T, C> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut page = serializer.serialize_struct("Page", 2)?;
+        page.serialize_field(T::FIELD, &self.items)?;
+        page.serialize_field("next", &self.next)?;
+        page.end()
+    }
+}
+
+/// A statement with `$n` placeholders and the values bound to them, built
+/// together so every placeholder's number matches its value.
+///
+/// sqlx's own `QueryBuilder` does not fit: over the `Any` driver it writes
+/// `?` placeholders, which PostgreSQL refuses; both back ends accept `$n`.
+pub(crate) struct Sql<'q> {
+    text: String,
+    args: AnyArguments<'q>,
+    count: usize,
+    error: Option<sqlx::error::BoxDynError>,
+}
+
+impl<'q> Sql<'q> {
+    /// A statement starting with `text` (which must hold no placeholders).
+    pub(crate) fn new(text: impl Into<String>) -> Self {
+        Sql {
+            text: text.into(),
+            args: AnyArguments::default(),
+            count: 0,
+            error: None,
+        }
+    }
+
+    /// Append SQL text (never input: values go through [`Sql::bind`]).
+    pub(crate) fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Bind `value` to the next placeholder and return that placeholder,
+    /// for SQL that names it in more than one place.
+    pub(crate) fn bind<T>(&mut self, value: T) -> String
+    where
+        T: 'q + Encode<'q, Any> + Type<Any>,
+    {
+        if let Err(e) = self.args.add(value)
+            && self.error.is_none()
+        {
+            self.error = Some(e);
+        }
+        self.count += 1;
+        format!("${}", self.count)
+    }
+
+    /// Append a placeholder bound to `value`.
+    pub(crate) fn push_bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'q + Encode<'q, Any> + Type<Any>,
+    {
+        let p = self.bind(value);
+        self.push(&p)
+    }
+
+    /// Bind each of `values`; their placeholders, comma-separated (for an
+    /// `IN (…)` list or a row of `VALUES`).
+    pub(crate) fn list<T, I>(&mut self, values: I) -> String
+    where
+        I: IntoIterator<Item = T>,
+        T: 'q + Encode<'q, Any> + Type<Any>,
+    {
+        values
+            .into_iter()
+            .map(|v| self.bind(v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// ` AND {column} {op} $n` when there is a value.
+    pub(crate) fn and<T>(&mut self, column: &str, op: &str, value: Option<T>) -> &mut Self
+    where
+        T: 'q + Encode<'q, Any> + Type<Any>,
+    {
+        if let Some(v) = value {
+            let p = self.bind(v);
+            self.push(&format!(" AND {column} {op} {p}"));
+        }
+        self
+    }
+
+    /// ` AND {column} IN (…)` when limited to a set (`Some`); false when the
+    /// set is empty, so nothing can match and the caller need not ask.
+    pub(crate) fn and_in<T, I>(&mut self, column: &str, values: Option<I>) -> bool
+    where
+        I: IntoIterator<Item = T>,
+        T: 'q + Encode<'q, Any> + Type<Any>,
+    {
+        let Some(values) = values else {
+            return true;
+        };
+        let list = self.list(values);
+        if list.is_empty() {
+            return false;
+        }
+        self.push(&format!(" AND {column} IN ({list})"));
+        true
+    }
+
+    /// The statement so far.
+    #[cfg(test)]
+    fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn finish(self) -> Result<(String, AnyArguments<'q>), StoreError> {
+        match self.error {
+            Some(e) => Err(sqlx::Error::Encode(e).into()),
+            None => Ok((self.text, self.args)),
+        }
+    }
+
+    /// Run it; how many rows it changed.
+    pub(crate) async fn execute<'e, E>(self, executor: E) -> Result<u64, StoreError>
+    where
+        'q: 'e,
+        E: 'e + Executor<'e, Database = Any>,
+    {
+        let (text, args) = self.finish()?;
+        Ok(sqlx::query_with(&text, args)
+            .execute(executor)
+            .await?
+            .rows_affected())
+    }
+
+    /// Run it; every row, decoded as `R`.
+    pub(crate) async fn fetch_as<'e, R, E>(self, executor: E) -> Result<Vec<R>, StoreError>
+    where
+        'q: 'e,
+        R: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+        E: 'e + Executor<'e, Database = Any>,
+    {
+        let (text, args) = self.finish()?;
+        Ok(sqlx::query_as_with(&text, args).fetch_all(executor).await?)
+    }
+}
+
+/// A value read back from the database that does not decode: which column,
+/// and what was wrong with it.
+pub(crate) fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        detail: detail.to_string(),
+    }
+}
+
+/// A JSON column read back as `T`.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+/// An optional JSON column read back as `T`.
+pub(crate) fn from_json_opt<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    text: Option<&str>,
+) -> Result<Option<T>, StoreError> {
+    text.map(|t| from_json(what, t)).transpose()
+}
+
+/// A text column holding an enum (or any `FromStr` value) read back.
+pub(crate) fn parse_column<T>(what: &'static str, text: &str) -> Result<T, StoreError>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse().map_err(|e: T::Err| corrupt(what, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::kernel::store::{Page, PageItems, Sql};
+
+    #[test]
+    fn placeholders_are_numbered_in_the_order_values_are_bound() {
+        let mut q = Sql::new("SELECT id FROM cases WHERE district = ");
+        q.push_bind("d1");
+        q.and("state", "=", Some("reported"));
+        q.and("tier", "=", None::<&str>);
+        let ids = q.list([3_i64, 4]);
+        q.push(&format!(" AND id IN ({ids})"));
+        let me = q.bind("w1");
+        q.push(&format!(" AND (assignee_id = {me} OR reporter_id = {me})"));
+        assert_eq!(
+            q.text(),
+            "SELECT id FROM cases WHERE district = $1 AND state = $2 AND id IN ($3, $4) \
+             AND (assignee_id = $5 OR reporter_id = $5)"
+        );
+    }
+
+    #[test]
+    fn an_empty_set_matches_nothing_and_no_set_matches_everything() {
+        let mut q = Sql::new("SELECT 1 FROM residents WHERE district = ");
+        q.push_bind("d1");
+        assert!(q.and_in("community_id", None::<[&str; 0]>));
+        assert!(!q.and_in("community_id", Some(Vec::<&str>::new())));
+        assert!(q.and_in("grid_id", Some(["g1", "g2"])));
+        assert_eq!(
+            q.text(),
+            "SELECT 1 FROM residents WHERE district = $1 AND grid_id IN ($2, $3)"
+        );
+    }
+
+    struct Thing(u32);
+
+    impl serde::Serialize for Thing {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_u32(self.0)
+        }
+    }
+
+    impl PageItems for Thing {
+        const FIELD: &'static str = "things";
+    }
+
+    #[test]
+    fn a_page_is_cut_after_the_limit_and_keeps_its_json_shape() {
+        let page = Page::cut((1..=4).map(Thing).collect(), 3, |t| i64::from(t.0));
+        assert_eq!(page.next, Some(3));
+        assert_eq!(
+            serde_json::to_string(&page).unwrap_or_default(),
+            r#"{"things":[1,2,3],"next":3}"#
+        );
+        let last = Page::cut((1..=3).map(Thing).collect(), 3, |t| i64::from(t.0));
+        assert_eq!(
+            serde_json::to_string(&last).unwrap_or_default(),
+            r#"{"things":[1,2,3],"next":null}"#
+        );
+    }
+}

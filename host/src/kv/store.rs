@@ -1,0 +1,402 @@
+//! App key-value data, one keyspace per (district, app).
+
+use crate::kernel::store::{Backend, Page, Sql, Store, StoreError};
+
+/// One operation of [`Store::kv_commit`]; each but `Set` carries a condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KvOp {
+    /// Store the value only if the key is absent.
+    Insert {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Store the value unconditionally.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Replace the value only if the key holds exactly `expected`.
+    Swap {
+        /// The key.
+        key: String,
+        /// The value the key must hold.
+        expected: Vec<u8>,
+        /// The new value.
+        value: Vec<u8>,
+    },
+    /// Remove the key only if it is present.
+    Remove {
+        /// The key.
+        key: String,
+    },
+    /// Require that the key is present, under a shared lock.
+    Require {
+        /// The key.
+        key: String,
+    },
+}
+
+impl KvOp {
+    /// The key the operation touches.
+    pub fn key(&self) -> &str {
+        match self {
+            KvOp::Insert { key, .. }
+            | KvOp::Set { key, .. }
+            | KvOp::Swap { key, .. }
+            | KvOp::Remove { key }
+            | KvOp::Require { key } => key,
+        }
+    }
+}
+
+/// One page of keys, in ascending byte order; `next` is the cursor for the
+/// next page.
+pub type KeyPage = Page<String, String>;
+
+/// One page of entries (keys with their values), in ascending byte order of
+/// the keys; `next` is the cursor for the next page.
+pub type EntryPage = Page<(String, Vec<u8>), String>;
+
+/// The smallest string greater than every string starting with `prefix`, if
+/// there is one. Keys sort bytewise on both back ends, and UTF-8 byte order is
+/// code-point order, so `prefix <= key < upper` selects exactly the keys that
+/// start with `prefix` while letting the primary-key index bound the scan.
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = last as u32 + 1;
+        if (0xD800..=0xDFFF).contains(&next) {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Store a value only if its key is absent.
+const INSERT_IF_ABSENT: &str = "INSERT INTO kv (district, app, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (district, app, key) DO NOTHING";
+
+/// Store a value, replacing any before it.
+const UPSERT: &str = "INSERT INTO kv (district, app, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (district, app, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+
+/// Remove a key.
+const DELETE: &str = "DELETE FROM kv WHERE district = $1 AND app = $2 AND key = $3";
+
+/// `INSERT_IF_ABSENT` or `UPSERT` with its arguments bound: the same write
+/// whether on its own or inside a commit.
+fn write<'q>(
+    sql: &'q str,
+    district: &'q str,
+    app: &'q str,
+    key: &'q str,
+    value: &'q [u8],
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(sql)
+        .bind(district)
+        .bind(app)
+        .bind(key)
+        .bind(value)
+        .bind(now)
+}
+
+/// `DELETE` with its arguments bound.
+fn delete<'q>(
+    district: &'q str,
+    app: &'q str,
+    key: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(DELETE).bind(district).bind(app).bind(key)
+}
+
+impl Store {
+    /// The value under `key`.
+    pub async fn kv_get(
+        &self,
+        district: &str,
+        app: &str,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar(
+                "SELECT value FROM kv WHERE district = $1 AND app = $2 AND key = $3",
+            )
+            .bind(district)
+            .bind(app)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?,
+        )
+    }
+
+    /// Store `value` under `key`, replacing any previous value.
+    pub async fn kv_set(
+        &self,
+        district: &str,
+        app: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        write(UPSERT, district, app, key, value, self.clock().now_ms())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Store `value` under `key` only if absent; true when this call stored it.
+    /// Atomic on both back ends: the primary key decides the one winner.
+    pub async fn kv_insert_if_absent(
+        &self,
+        district: &str,
+        app: &str,
+        key: &str,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        let inserted = write(
+            INSERT_IF_ABSENT,
+            district,
+            app,
+            key,
+            value,
+            self.clock().now_ms(),
+        )
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// Remove `key`; true when it existed.
+    pub async fn kv_delete(
+        &self,
+        district: &str,
+        app: &str,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let deleted = delete(district, app, key)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    /// Apply `ops` all-or-nothing in one transaction, in order. `None` when
+    /// applied; otherwise the index of the first operation whose condition
+    /// failed, and nothing was written.
+    ///
+    /// SQLite takes its write lock up front, so commits run one after the
+    /// other. On PostgreSQL each conditional write locks its row (a second
+    /// insert of the same key waits for the first commit and then sees the
+    /// key), and `Require` takes a shared lock (`FOR SHARE`): commits that
+    /// only require a key run side by side, while one that removes or swaps
+    /// it waits for them, so no commit can rely on a key another is removing.
+    pub async fn kv_commit(
+        &self,
+        district: &str,
+        app: &str,
+        ops: &[KvOp],
+    ) -> Result<Option<u32>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let now = self.clock().now_ms();
+        let share = match self.backend() {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR SHARE",
+        };
+        for (index, op) in ops.iter().enumerate() {
+            let held = match op {
+                KvOp::Insert { key, value } => {
+                    write(INSERT_IF_ABSENT, district, app, key, value, now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 1
+                }
+                KvOp::Set { key, value } => {
+                    write(UPSERT, district, app, key, value, now)
+                        .execute(&mut *tx)
+                        .await?;
+                    true
+                }
+                KvOp::Swap {
+                    key,
+                    expected,
+                    value,
+                } => {
+                    sqlx::query(
+                        "UPDATE kv SET value = $4, updated_at = $5 \
+                         WHERE district = $1 AND app = $2 AND key = $3 AND value = $6",
+                    )
+                    .bind(district)
+                    .bind(app)
+                    .bind(key.as_str())
+                    .bind(value.as_slice())
+                    .bind(now)
+                    .bind(expected.as_slice())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        == 1
+                }
+                KvOp::Remove { key } => {
+                    delete(district, app, key)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 1
+                }
+                KvOp::Require { key } => sqlx::query(&format!(
+                    "SELECT 1 AS present FROM kv WHERE district = $1 AND app = $2 AND key = $3{share}"
+                ))
+                .bind(district)
+                .bind(app)
+                .bind(key.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some(),
+            };
+            if !held {
+                tx.rollback().await?;
+                return Ok(Some(u32::try_from(index).unwrap_or(u32::MAX)));
+            }
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Keys starting with `prefix`, after `cursor`, at most `limit`.
+    pub async fn kv_list(
+        &self,
+        district: &str,
+        app: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<KeyPage, StoreError> {
+        let keys: Vec<(String,)> = self
+            .kv_range(district, app, "key", prefix, cursor, limit)
+            .await?;
+        let keys = keys.into_iter().map(|(key,)| key).collect();
+        Ok(Page::cut(keys, limit, String::clone))
+    }
+
+    /// Entries whose keys start with `prefix`, after `cursor`, at most
+    /// `limit`, and no more than `max_bytes` of values (but at least one
+    /// entry). The sizes are read first, so a page of large values is cut
+    /// before any value is loaded into memory.
+    pub async fn kv_list_entries(
+        &self,
+        district: &str,
+        app: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+        max_bytes: usize,
+    ) -> Result<EntryPage, StoreError> {
+        let sizes: Vec<(String, i64)> = self
+            .kv_range(
+                district,
+                app,
+                "key, CAST(LENGTH(value) AS BIGINT) AS size",
+                prefix,
+                cursor,
+                limit,
+            )
+            .await?;
+        let mut keep = 0_usize;
+        let mut bytes = 0_usize;
+        for (_, size) in sizes.iter().take(limit as usize) {
+            let size = usize::try_from(*size).unwrap_or(usize::MAX);
+            if keep > 0 && bytes.saturating_add(size) > max_bytes {
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            keep += 1;
+        }
+        let more = sizes.len() > keep;
+        let (Some((first, _)), Some((last, _))) =
+            (sizes.first(), sizes.get(keep.saturating_sub(1)))
+        else {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        };
+        // Keys written between the two reads may have joined the range: read
+        // one more than was sized, so the page never grows past what was
+        // sized, and continue after the last key returned, so nothing is
+        // skipped.
+        let mut entries: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT key, value FROM kv WHERE district = $1 AND app = $2 AND key >= $3 \
+             AND key <= $4 ORDER BY key LIMIT $5",
+        )
+        .bind(district)
+        .bind(app)
+        .bind(first.as_str())
+        .bind(last.as_str())
+        .bind(i64::try_from(keep).unwrap_or(i64::MAX).saturating_add(1))
+        .fetch_all(self.pool())
+        .await?;
+        let grew = entries.len() > keep;
+        entries.truncate(keep);
+        let next = if more || grew {
+            entries.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Ok(Page {
+            items: entries,
+            next,
+        })
+    }
+
+    /// Up to `limit + 1` rows of `columns` for the keys starting with
+    /// `prefix`, after `cursor` (or from the prefix itself), in key order.
+    async fn kv_range<R>(
+        &self,
+        district: &str,
+        app: &str,
+        columns: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<R>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        // Start strictly after the cursor, or at the prefix itself.
+        let (lower, lower_op) = match cursor {
+            Some(c) if c >= prefix => (c, ">"),
+            _ => (prefix, ">="),
+        };
+        let upper = prefix_upper_bound(prefix);
+        let mut q = Sql::new(format!("SELECT {columns} FROM kv WHERE district = "));
+        q.push_bind(district).push(" AND app = ").push_bind(app);
+        q.and("key", lower_op, Some(lower));
+        q.and("key", "<", upper.as_deref());
+        q.push(" ORDER BY key LIMIT ")
+            .push_bind(i64::from(limit) + 1);
+        q.fetch_as(self.pool()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::kv::store::prefix_upper_bound;
+
+    #[test]
+    fn upper_bound_increments_last_char() {
+        assert_eq!(prefix_upper_bound("user:"), Some("user;".to_owned()));
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}"), Some("b".to_owned()));
+        assert_eq!(prefix_upper_bound("\u{D7FF}"), Some("\u{E000}".to_owned()));
+    }
+}
