@@ -183,9 +183,12 @@ impl std::fmt::Display for Failure {
             ),
             Failure::ResponseTooLarge { size, limit } => write!(
                 f,
-                "the app's response body of {size} bytes exceeds its limit of {limit} bytes"
+                "the app's response of {size} bytes (body and headers) exceeds its limit of {limit} bytes"
             ),
-            Failure::InvalidStatus(s) => write!(f, "the app answered with invalid status {s}"),
+            Failure::InvalidStatus(s) => write!(
+                f,
+                "the app answered with invalid status {s}; a response's status must be 200 to 599"
+            ),
         }
     }
 }
@@ -639,6 +642,13 @@ impl Runtime {
         Ok(component)
     }
 
+    /// Whether `district` has `app` installed (loading it if another process
+    /// installed it): the API asks before it reads a request's body, so a
+    /// request for an app that does not exist costs no memory.
+    pub async fn knows(&self, district: &str, app: &str) -> Result<(), CallError> {
+        self.find(district, app).await.map(|_| ())
+    }
+
     async fn find(&self, district: &str, app: &str) -> Result<Arc<Loaded>, CallError> {
         if let Some(loaded) = self.loaded(district, app) {
             return Ok(loaded);
@@ -924,15 +934,21 @@ fn to_wit_request(r: AppRequest) -> http_handler::Request {
     }
 }
 
+/// An app's answer as the host will pass it on: a final status (an
+/// informational 1xx, `101 Switching Protocols` included, would hand the
+/// connection to the app), and a body plus headers within the install's
+/// response limit (each header counted as `name: value` and its line end).
 fn check_response(r: http_handler::Response, limit: u64) -> Result<AppResponse, Failure> {
-    if !(100..=599).contains(&r.status) {
+    if !(200..=599).contains(&r.status) {
         return Err(Failure::InvalidStatus(r.status));
     }
-    if r.body.len() as u64 > limit {
-        return Err(Failure::ResponseTooLarge {
-            size: r.body.len(),
-            limit,
-        });
+    let size = r.body.len()
+        + r.headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 4)
+            .sum::<usize>();
+    if size as u64 > limit {
+        return Err(Failure::ResponseTooLarge { size, limit });
     }
     Ok(AppResponse {
         status: r.status,

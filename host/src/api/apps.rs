@@ -1,5 +1,15 @@
 //! `/d/{district}/apps/{app}/…`: requests handed to apps, each in a fresh
 //! instance.
+//!
+//! An app's answer is untrusted. The host passes on its status, body and
+//! headers, except what would act beyond the app's own response
+//! ([`response_header_refused`]): connection headers, cookies (an app never
+//! sets a cookie on the host's origin; apps keep state in their storage),
+//! headers that act on the whole origin (`clear-site-data`,
+//! `strict-transport-security`, `alt-svc`, `service-worker-allowed`, …),
+//! login prompts (`www-authenticate`), `refresh`, and a `location` that
+//! leads outside the app's own path. Each dropped header is named in the
+//! log, so the app's developer can see why it did not arrive.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,8 +36,11 @@ pub(crate) fn router() -> Router<ApiState> {
 /// Headers an app never sees: credentials stay with the host.
 const HIDDEN_REQUEST_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
 
-/// Hop-by-hop headers an app may not set on its response.
+/// Response headers an app may not set: those of the connection (the host
+/// frames the response), and those that act on the host's whole origin or
+/// on the person's browser beyond this one response.
 const DROPPED_RESPONSE_HEADERS: &[&str] = &[
+    // the connection
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -37,7 +50,76 @@ const DROPPED_RESPONSE_HEADERS: &[&str] = &[
     "transfer-encoding",
     "upgrade",
     "content-length",
+    // the origin and the browser
+    "set-cookie",
+    "set-cookie2",
+    "clear-site-data",
+    "strict-transport-security",
+    "public-key-pins",
+    "alt-svc",
+    "service-worker-allowed",
+    "origin-agent-cluster",
+    "www-authenticate",
+    "refresh",
 ];
+
+/// Most dropped header names one log line lists.
+const MAX_DROPPED_NAMED: usize = 8;
+
+/// Why a response header of the app at `mount` (`/d/{district}/apps/{app}`),
+/// answering `request_path`, is not passed on; `None` passes it.
+fn response_header_refused(
+    name: &str,
+    value: &str,
+    mount: &str,
+    request_path: &str,
+) -> Option<&'static str> {
+    if DROPPED_RESPONSE_HEADERS.contains(&name) {
+        return Some("not an app's to set");
+    }
+    if name == "location" && !location_within(value, mount, request_path) {
+        return Some("leads outside the app");
+    }
+    None
+}
+
+/// Whether a `location` stays within the app's own path: an absolute path
+/// under `mount`, or a relative reference that resolves under it from
+/// `request_path`. A URL with a scheme or a host (`https://…`, `//…`), or a
+/// backslash (which browsers read as a slash), does not.
+fn location_within(value: &str, mount: &str, request_path: &str) -> bool {
+    if value.contains('\\') || value.starts_with("//") {
+        return false;
+    }
+    let path = value.split(['?', '#']).next().unwrap_or_default();
+    if path
+        .split('/')
+        .next()
+        .is_some_and(|first| first.contains(':'))
+    {
+        // `https:…`, `javascript:…`: a scheme (a relative reference's first
+        // segment has no colon).
+        return false;
+    }
+    let mut segments: Vec<&str> = if path.starts_with('/') {
+        Vec::new()
+    } else {
+        // Relative to the request's directory.
+        let base = request_path.rsplit_once('/').map_or("", |(dir, _)| dir);
+        base.split('/').filter(|s| !s.is_empty()).collect()
+    };
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        match segment.to_ascii_lowercase().replace("%2e", ".").as_str() {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            _ => segments.push(segment),
+        }
+    }
+    let resolved = format!("/{}", segments.join("/"));
+    resolved == mount || resolved.starts_with(&format!("{mount}/"))
+}
 
 async fn serve_app(
     State(state): State<ApiState>,
@@ -115,6 +197,8 @@ async fn serve(
     caller: Option<Caller>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    // Only for an app that exists is the body worth reading.
+    state.platform.runtime().knows(&district, &app).await?;
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, MAX_APP_REQUEST_BODY).await.map_err(|_| {
         ApiError::PayloadTooLarge(format!(
@@ -132,6 +216,8 @@ async fn serve(
             )
         })
         .collect();
+    let mount = format!("/d/{district}/apps/{app}");
+    let request_path = format!("{mount}{path}");
     let app_request = AppRequest {
         method: parts.method.as_str().to_owned(),
         path,
@@ -149,9 +235,13 @@ async fn serve(
     let mut out = Response::new(Body::from(response.body));
     *out.status_mut() =
         StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut dropped = Vec::new();
     for (name, value) in response.headers {
         let lower = name.to_ascii_lowercase();
-        if DROPPED_RESPONSE_HEADERS.contains(&lower.as_str()) {
+        if let Some(why) = response_header_refused(&lower, &value, &mount, &request_path) {
+            if dropped.len() < MAX_DROPPED_NAMED {
+                dropped.push(format!("{lower} ({why})"));
+            }
             continue;
         }
         match (
@@ -166,12 +256,73 @@ async fn serve(
             }
         }
     }
+    if !dropped.is_empty() {
+        tracing::warn!(
+            district,
+            app,
+            dropped = %dropped.join(", "),
+            "response headers the app may not set were dropped"
+        );
+    }
     Ok(out.into_response())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::split_app_path;
+    use super::{location_within, response_header_refused, split_app_path};
+
+    #[test]
+    fn a_location_must_stay_within_the_app() {
+        let mount = "/d/east/apps/care";
+        let at = "/d/east/apps/care/visits/new";
+        for inside in [
+            "/d/east/apps/care",
+            "/d/east/apps/care/",
+            "/d/east/apps/care/visits/7?tab=1#top",
+            "7",
+            "./7",
+            "../done",
+            "?page=2",
+        ] {
+            assert!(location_within(inside, mount, at), "{inside}");
+        }
+        for outside in [
+            "/d/east/apps/carex",
+            "/d/east/apps/other/",
+            "/api/v1/districts/east/installs",
+            "../../../../api/v1/accounts",
+            "%2e%2e/%2e%2e/%2e%2e/other",
+            "https://evil.example/",
+            "//evil.example/",
+            "javascript:alert(1)",
+            "/\\evil.example",
+            "\\\\evil.example",
+        ] {
+            assert!(!location_within(outside, mount, at), "{outside}");
+        }
+    }
+
+    #[test]
+    fn cookies_and_origin_wide_headers_are_refused() {
+        let (mount, at) = ("/d/east/apps/care", "/d/east/apps/care/");
+        for name in [
+            "set-cookie",
+            "clear-site-data",
+            "strict-transport-security",
+            "alt-svc",
+        ] {
+            assert!(
+                response_header_refused(name, "x", mount, at).is_some(),
+                "{name}"
+            );
+        }
+        for name in ["content-type", "cache-control", "x-app-version", "etag"] {
+            assert!(
+                response_header_refused(name, "x", mount, at).is_none(),
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn splits_mount_and_keeps_the_rest_encoded() {

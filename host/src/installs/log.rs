@@ -1,13 +1,15 @@
 //! `hutong:platform/log`: structured logs into the host's tracing.
 //!
 //! Needs no permission (an app's stdout reaches the same log), but lines are
-//! capped in size and number per call so an app cannot flood the log.
+//! capped in size (message and fields together) and number per call so an
+//! app cannot flood the log, and control characters are escaped so a line
+//! cannot pass for one of the host's.
 
-use crate::kernel::app_state::AppState;
+use crate::kernel::app_state::{AppState, Escaped};
 use crate::kernel::wit::WitError;
 use crate::kernel::wit::hutong::platform::log::{Host, Level};
 
-/// Longest message, in bytes.
+/// Longest line, in bytes: the message and every field's key and value.
 pub const MAX_MESSAGE_BYTES: usize = 16 << 10;
 /// Most fields per line.
 pub const MAX_FIELDS: usize = 32;
@@ -26,10 +28,10 @@ impl Host for AppState {
                 "an app may write at most {MAX_LINES_PER_CALL} log lines per call"
             )));
         }
-        if message.len() > MAX_MESSAGE_BYTES {
+        let size = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        if size > MAX_MESSAGE_BYTES {
             return Err(WitError::LimitExceeded(format!(
-                "log message is {} bytes; the most is {MAX_MESSAGE_BYTES}",
-                message.len()
+                "log line is {size} bytes (message and fields); the most is {MAX_MESSAGE_BYTES}"
             )));
         }
         if fields.len() > MAX_FIELDS {
@@ -42,6 +44,7 @@ impl Host for AppState {
         let call = &self.grant;
         let request_id = &self.request_id;
         let fields = FieldList(&fields);
+        let message = Escaped(&message);
         macro_rules! emit {
             ($lvl:ident) => {
                 tracing::$lvl!(
@@ -75,7 +78,7 @@ impl std::fmt::Display for FieldList<'_> {
             if i > 0 {
                 f.write_str(" ")?;
             }
-            write!(f, "{k}={v:?}")?;
+            write!(f, "{}={v:?}", Escaped(k))?;
         }
         Ok(())
     }

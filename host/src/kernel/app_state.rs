@@ -188,6 +188,31 @@ impl HostWallClock for HostClock {
     }
 }
 
+/// An app's text as it goes into the host's log: every control character
+/// (a line break, a carriage return, an escape sequence) written as an
+/// escape, so that what an app logs stays inside its own log line and cannot
+/// pass for a line of the host's.
+pub(crate) struct Escaped<'a>(pub &'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut rest = self.0;
+        while let Some(at) = rest.find(char::is_control) {
+            f.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().unwrap_or_default();
+            match c {
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                other => write!(f, "\\u{{{:x}}}", other as u32)?,
+            }
+            rest = &rest[at + c.len_utf8()..];
+        }
+        f.write_str(rest)?;
+        Ok(())
+    }
+}
+
 // `types` and `case-types` hold only type definitions; they have nothing to
 // check.
 impl types::Host for AppState {}

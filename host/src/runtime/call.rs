@@ -333,7 +333,7 @@ fn log_output(bytes: &[u8], stream: &'static str) {
     }
     let text = String::from_utf8_lossy(bytes);
     for line in text.lines().filter(|l| !l.is_empty()) {
-        tracing::info!(target: "hutong::app", stream, "{line}");
+        tracing::info!(target: "hutong::app", stream, "{}", app_state::Escaped(line));
     }
     if bytes.len() >= app_state::MAX_CAPTURED_OUTPUT {
         tracing::info!(target: "hutong::app", stream, "[output truncated at {} bytes]", app_state::MAX_CAPTURED_OUTPUT);

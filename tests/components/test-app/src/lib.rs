@@ -74,6 +74,10 @@ impl App for TestApp {
             .get("/stdout", stdout)
             .get("/big", big)
             .get("/status", status)
+            .post("/respond", respond)
+            .post("/sub/respond", respond)
+            .post("/log/raw", log_raw)
+            .post("/stdout/raw", stdout_raw)
             .get("/clock", |_, _| {
                 Ok(Response::json(
                     200,
@@ -667,6 +671,71 @@ fn big(req: &Request, _: &Params) -> Result<Response, Error> {
 /// Answers with the status as given, unchecked: the host must police it.
 fn status(req: &Request, _: &Params) -> Result<Response, Error> {
     Ok(Response::new(number(req, "code")?))
+}
+
+/// Answers with exactly the status, headers and body of the JSON request
+/// (`{"status": 200, "headers": [["name", "value"]], "body": "…",
+/// "repeat": [name, value, n]}`), unchecked: the host must police them.
+fn respond(req: &Request, _: &Params) -> Result<Response, Error> {
+    let spec: serde_json::Value = serde_json::from_slice(req.body())
+        .map_err(|e| Error::InvalidArgument(format!("expected JSON: {e}")))?;
+    let mut response = Response::new(spec["status"].as_u64().unwrap_or(200) as u16);
+    for pair in spec["headers"].as_array().into_iter().flatten() {
+        response = response.with_header(
+            pair[0].as_str().unwrap_or_default(),
+            pair[1].as_str().unwrap_or_default(),
+        );
+    }
+    if let Some(repeat) = spec["repeat"].as_array() {
+        let (name, value) = (
+            repeat[0].as_str().unwrap_or_default(),
+            repeat[1].as_str().unwrap_or_default(),
+        );
+        for i in 0..repeat[2].as_u64().unwrap_or(0) {
+            response = response.with_header(&format!("{name}-{i}"), value);
+        }
+    }
+    Ok(response.with_body(
+        spec["body"]
+            .as_str()
+            .unwrap_or_default()
+            .as_bytes()
+            .to_vec(),
+    ))
+}
+
+/// Writes one log line through the log interface exactly as given
+/// (`{"message": "…", "fields": [["key", "value"]]}`), and answers whether
+/// the host took it.
+fn log_raw(req: &Request, _: &Params) -> Result<Response, Error> {
+    let spec: serde_json::Value = serde_json::from_slice(req.body())
+        .map_err(|e| Error::InvalidArgument(format!("expected JSON: {e}")))?;
+    let fields: Vec<(String, String)> = spec["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|pair| {
+            (
+                pair[0].as_str().unwrap_or_default().to_owned(),
+                pair[1].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let written = raw_log::write(
+        raw_log::Level::Info,
+        spec["message"].as_str().unwrap_or_default(),
+        &fields,
+    );
+    Ok(Response::json(
+        200,
+        &json!({ "written": written.is_ok(), "error": written.err().map(|e| Error::from(e).to_string()) }),
+    ))
+}
+
+/// Prints the request body to stdout as it is.
+fn stdout_raw(req: &Request, _: &Params) -> Result<Response, Error> {
+    print!("{}", String::from_utf8_lossy(req.body()));
+    Ok(Response::json(200, &json!({ "written": true })))
 }
 
 fn state_name(state: CaseState) -> &'static str {
