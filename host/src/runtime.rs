@@ -22,6 +22,7 @@
 mod cache;
 mod call;
 pub mod health;
+pub mod shares;
 mod ticks;
 
 use std::collections::HashMap;
@@ -35,6 +36,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 pub use cache::CacheStats;
 pub use health::FailurePolicy;
+pub use shares::Shares;
 pub use ticks::TickOutcome;
 
 use crate::accounts::Caller;
@@ -64,8 +66,11 @@ pub struct RuntimeConfig {
     pub cache_dir: PathBuf,
     /// Default and maximum per-call limits.
     pub limits: PlatformLimits,
-    /// Most instances alive at once (pool size); calls beyond it get 503.
+    /// Most instances alive at once (pool size); calls beyond it wait in
+    /// line, then get 503.
     pub max_instances: u32,
+    /// How the pool and the CPU are shared between districts and installs.
+    pub shares: Shares,
     /// When repeated failures suspend an install.
     pub failure_policy: FailurePolicy,
 }
@@ -77,6 +82,7 @@ impl RuntimeConfig {
             cache_dir,
             limits: PlatformLimits::default(),
             max_instances: 256,
+            shares: Shares::for_pool(256),
             failure_policy: FailurePolicy::default(),
         }
     }
@@ -152,6 +158,13 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// Whether the failure counts towards suspending the app. An answer
+    /// grown past the response limit may be the callers' doing (what they
+    /// stored), so it fails the call but does not count.
+    pub(crate) fn counts_against_app(&self) -> bool {
+        !matches!(self, Failure::ResponseTooLarge { .. })
+    }
+
     /// A short label for metrics and JSON error bodies.
     pub fn cause(&self) -> &'static str {
         match self {
@@ -249,8 +262,11 @@ pub enum CallError {
         /// The caller's district, described.
         theirs: String,
     },
-    /// Every instance slot is in use.
-    #[error("the host is at its instance capacity; try again shortly")]
+    /// No slot came free in time within the install's share, its
+    /// district's share or the pool (see [`shares`]).
+    #[error(
+        "the app has no free instance within its own and its district's share of the host; try again shortly"
+    )]
     Busy,
     /// The app failed.
     #[error("app `{app}` in district `{district}` failed: {failure}")]
@@ -274,11 +290,32 @@ pub(crate) struct Loaded {
     meters: Meters,
     identity: Arc<Grant>,
     pre: AppPre<AppState>,
+    /// The install's queue for slots (see [`shares`]).
+    queue: Arc<tokio::sync::Semaphore>,
     health: Health,
-    status: Mutex<(InstallStatus, Option<String>)>,
+    status: Mutex<Status>,
     /// The `updated_at` of the row this process last applied, status
     /// changes included, so `refresh` rereads a row only when it changed.
     stamp: std::sync::atomic::AtomicI64,
+}
+
+/// An install's status as this process applies it.
+#[derive(Clone, Debug)]
+pub(crate) struct Status {
+    pub(crate) state: InstallStatus,
+    pub(crate) reason: Option<String>,
+    /// When a suspension after failures lets a trial call through (ms).
+    pub(crate) retry_at: Option<i64>,
+}
+
+impl Status {
+    fn of(install: &Install) -> Self {
+        Status {
+            state: install.status,
+            reason: install.status_reason.clone(),
+            retry_at: install.retry_at,
+        }
+    }
 }
 
 type InstallKey = (String, String);
@@ -325,6 +362,7 @@ pub struct Runtime {
     pres: Mutex<HashMap<String, AppPre<AppState>>>,
     metrics: Arc<Metrics>,
     ticker_stop: Arc<AtomicBool>,
+    gates: Arc<shares::Gates>,
 }
 
 impl Drop for Runtime {
@@ -396,6 +434,7 @@ impl Runtime {
                 })
                 .map_err(|e| RuntimeError::Engine(format!("epoch ticker: {e}")))?;
         }
+        let gates = Arc::new(shares::Gates::new(config.shares, config.max_instances));
         Ok(Runtime {
             engine,
             linker,
@@ -406,6 +445,7 @@ impl Runtime {
             pres: Mutex::new(HashMap::new()),
             metrics,
             ticker_stop,
+            gates,
         })
     }
 
@@ -454,9 +494,11 @@ impl Runtime {
                 granted: install.granted.clone(),
                 scope: install.scope.clone(),
                 config: install.config.to_string(),
+                kv_quota: self.config.limits.kv_quota(&install.limits),
             }),
             health: Health::default(),
-            status: Mutex::new((install.status, install.status_reason.clone())),
+            queue: self.gates.install_queue(),
+            status: Mutex::new(Status::of(&install)),
             stamp: std::sync::atomic::AtomicI64::new(install.updated_at),
             meters: Meters::new(&self.metrics, &install.district, &install.app),
             install,
@@ -503,6 +545,21 @@ impl Runtime {
             .unwrap_or(0)
     }
 
+    /// Forget `digest` altogether, its precompiled artifact on disk
+    /// included, unless an install (here, or recorded by any process) uses
+    /// it: for a component that was refused or never recorded.
+    pub(crate) async fn discard_unused(&self, digest: &str) {
+        if self.installs_of(digest) > 0 {
+            return;
+        }
+        if let Ok(used) = self.store.component_in_use(digest).await
+            && !used
+        {
+            self.forget_component(digest);
+            self.cache.discard(digest);
+        }
+    }
+
     /// Drop the pre-instantiated component for `digest` (no install uses
     /// it any more). Its precompiled artifact stays on disk.
     pub(crate) fn forget_component(&self, digest: &str) {
@@ -511,19 +568,14 @@ impl Runtime {
         }
     }
 
-    /// Record a status change made elsewhere (suspend/resume).
-    pub(crate) fn set_status(
-        &self,
-        district: &str,
-        app: &str,
-        status: InstallStatus,
-        reason: Option<String>,
-    ) {
-        if let Some(loaded) = self.loaded(district, app) {
+    /// Record a status change made elsewhere (suspend, resume, or the
+    /// breaker of another process), as `install`'s row now has it.
+    pub(crate) fn set_status(&self, install: &Install) {
+        if let Some(loaded) = self.loaded(&install.district, &install.app) {
             if let Ok(mut s) = loaded.status.lock() {
-                *s = (status, reason);
+                *s = Status::of(install);
             }
-            if status == InstallStatus::Active {
+            if install.status == InstallStatus::Active {
                 loaded.health.reset();
             }
         }
@@ -562,7 +614,7 @@ impl Runtime {
                 // Only suspended or resumed: keep the instance and history.
                 Some(loaded) if same_but_status(&loaded.install, &install) => {
                     loaded.stamp.store(install.updated_at, Ordering::Relaxed);
-                    self.set_status(&key.0, &key.1, install.status, install.status_reason);
+                    self.set_status(&install);
                 }
                 _ => {
                     // One broken install must not keep the others stale.

@@ -9,8 +9,10 @@
 //! transaction, for records that must change together.
 //!
 //! Limits: keys are 1..=512 bytes of UTF-8, values at most 1 MiB, a page at
-//! most [`MAX_PAGE`] keys. A call beyond a limit changes nothing and returns
-//! [`Error::LimitExceeded`] or [`Error::InvalidArgument`].
+//! most [`MAX_PAGE`] keys. What an install keeps is held to its quota (the
+//! manifest's `[limits]` `kv-keys` and `kv-mib`; bytes count keys and
+//! values) and its district's. A call beyond a limit or a quota changes
+//! nothing and returns [`Error::LimitExceeded`] or [`Error::InvalidArgument`].
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -157,19 +157,29 @@ async fn schedules(
     }))
 }
 
+/// One install, with what it keeps in kv (its quota is in `limits`).
+#[derive(serde::Serialize)]
+struct InstallView {
+    #[serde(flatten)]
+    install: Install,
+    kv_usage: crate::kv::store::KvUsage,
+}
+
 async fn show(
     State(state): State<ApiState>,
     InDistrict { id: district, .. }: InDistrict<Reader>,
     Path((_, app)): Path<(String, String)>,
-) -> Result<Json<Install>, ApiError> {
-    Ok(Json(
-        state
-            .platform
-            .store()
-            .get_install(&district, &app)
-            .await
-            .map_err(PlatformError::from)?,
-    ))
+) -> Result<Json<InstallView>, ApiError> {
+    let store = state.platform.store();
+    let install = store
+        .get_install(&district, &app)
+        .await
+        .map_err(PlatformError::from)?;
+    let kv_usage = store
+        .kv_usage(&district, &app)
+        .await
+        .map_err(PlatformError::from)?;
+    Ok(Json(InstallView { install, kv_usage }))
 }
 
 #[derive(Deserialize)]

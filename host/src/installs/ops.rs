@@ -135,10 +135,8 @@ impl Platform {
         let install = match install {
             Ok(install) => install,
             Err(err) => {
-                // Nothing was recorded; don't keep an instance nobody uses.
-                if self.runtime.installs_of(&digest) == 0 {
-                    self.runtime.forget_component(&digest);
-                }
+                // Nothing was recorded; keep nothing nobody uses.
+                self.runtime.discard_unused(&digest).await;
                 return Err(err.into());
             }
         };
@@ -162,16 +160,25 @@ impl Platform {
         manifest: &Manifest,
     ) -> Result<String, PlatformError> {
         let digest = hex::encode(Sha256::digest(bytes));
-        let component = self.validate_component(bytes, &digest, manifest)?;
-        // Pre-instantiation checks every import is satisfiable and every
-        // export has the type the host expects.
-        self.runtime
-            .pre_for(&digest, Some(&component))
-            .await
-            .map_err(|e| match e {
-                RuntimeError::Load { detail, .. } => PlatformError::IncompatibleComponent(detail),
-                other => other.into(),
-            })?;
+        let prepared = async {
+            let component = self.validate_component(bytes, &digest, manifest)?;
+            // Pre-instantiation checks every import is satisfiable and every
+            // export has the type the host expects.
+            self.runtime
+                .pre_for(&digest, Some(&component))
+                .await
+                .map_err(|e| match e {
+                    RuntimeError::Load { detail, .. } => {
+                        PlatformError::IncompatibleComponent(detail)
+                    }
+                    other => other.into(),
+                })
+        };
+        if let Err(refused) = prepared.await {
+            // A refused component leaves nothing behind in the cache.
+            self.runtime.discard_unused(&digest).await;
+            return Err(refused);
+        }
         Ok(digest)
     }
 
@@ -292,12 +299,7 @@ impl Platform {
             .store
             .set_install_status(district, app, InstallStatus::Suspended, Some(reason))
             .await?;
-        self.runtime.set_status(
-            district,
-            app,
-            InstallStatus::Suspended,
-            Some(reason.to_owned()),
-        );
+        self.runtime.set_status(&install);
         tracing::info!(district, app, reason, "suspended app");
         Ok(install)
     }
@@ -308,8 +310,7 @@ impl Platform {
             .store
             .set_install_status(district, app, InstallStatus::Active, None)
             .await?;
-        self.runtime
-            .set_status(district, app, InstallStatus::Active, None);
+        self.runtime.set_status(&install);
         tracing::info!(district, app, "resumed app");
         Ok(install)
     }

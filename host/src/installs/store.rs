@@ -65,6 +65,9 @@ pub struct Install {
     pub status: InstallStatus,
     /// Why it is suspended, when it is.
     pub status_reason: Option<String>,
+    /// When a suspension after repeated failures is tried again (ms since
+    /// the Unix epoch); none when active or suspended by an administrator.
+    pub retry_at: Option<i64>,
     /// When it was installed, ms since the Unix epoch.
     pub installed_at: i64,
     /// When its row last changed, ms since the Unix epoch.
@@ -156,6 +159,10 @@ pub struct NewInstall<'a> {
 
 const INSTALL_COLUMNS: &str = "district, app, version, digest, manifest, granted, limits, config, status, status_reason, installed_at, updated_at, scope, source";
 
+/// What a read of an install selects: its columns and the breaker's retry
+/// time.
+const INSTALL_READ: &str = "district, app, version, digest, manifest, granted, limits, config, status, status_reason, installed_at, updated_at, scope, source, retry_at";
+
 /// The new `updated_at` of a changed install row: now, but always later
 /// than before, so every host process's refresher sees the change.
 const BUMP_UPDATED_AT: &str = "CASE WHEN $1 > updated_at THEN $1 ELSE updated_at + 1 END";
@@ -178,6 +185,7 @@ struct InstallRecord {
     updated_at: i64,
     scope: Option<String>,
     source: Option<String>,
+    retry_at: Option<i64>,
 }
 
 impl TryFrom<InstallRecord> for Install {
@@ -196,6 +204,7 @@ impl TryFrom<InstallRecord> for Install {
             scope: from_json_opt("install scope", r.scope.as_deref())?,
             status: InstallStatus::parse(&r.status)?,
             status_reason: r.status_reason,
+            retry_at: r.retry_at,
             installed_at: r.installed_at,
             updated_at: r.updated_at,
             source: from_json_opt("install source", r.source.as_deref())?,
@@ -322,6 +331,7 @@ impl Store {
             scope: new.scope.map(<[String]>::to_vec),
             status: InstallStatus::Active,
             status_reason: None,
+            retry_at: None,
             installed_at: now,
             updated_at: now,
             source: new.source.cloned(),
@@ -361,7 +371,7 @@ impl Store {
 
     /// Installs, by district and app; all districts when `district` is none.
     pub async fn list_installs(&self, district: Option<&str>) -> Result<Vec<Install>, StoreError> {
-        let mut q = Sql::new(format!("SELECT {INSTALL_COLUMNS} FROM installs"));
+        let mut q = Sql::new(format!("SELECT {INSTALL_READ} FROM installs"));
         if let Some(district) = district {
             q.push(" WHERE district = ").push_bind(district);
         }
@@ -386,7 +396,7 @@ impl Store {
     /// One install, or `NotFound`.
     pub async fn get_install(&self, district: &str, app: &str) -> Result<Install, StoreError> {
         sqlx::query_as::<_, InstallRecord>(&format!(
-            "SELECT {INSTALL_COLUMNS} FROM installs WHERE district = $1 AND app = $2"
+            "SELECT {INSTALL_READ} FROM installs WHERE district = $1 AND app = $2"
         ))
         .bind(district)
         .bind(app)
@@ -422,11 +432,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if !keep_data {
-            sqlx::query("DELETE FROM kv WHERE district = $1 AND app = $2")
+            for table in ["kv", "kv_usage"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE district = $1 AND app = $2"
+                ))
                 .bind(district)
                 .bind(app)
                 .execute(&mut *tx)
                 .await?;
+            }
         }
         tx.commit().await?;
         Ok(())
@@ -440,13 +454,29 @@ impl Store {
         status: InstallStatus,
         reason: Option<&str>,
     ) -> Result<Install, StoreError> {
+        self.set_install_status_until(district, app, status, reason, None)
+            .await
+    }
+
+    /// Set an install's status, with the time a suspension after repeated
+    /// failures is tried again (`retry_at`, ms; none for an administrator's
+    /// suspension or an active install).
+    pub async fn set_install_status_until(
+        &self,
+        district: &str,
+        app: &str,
+        status: InstallStatus,
+        reason: Option<&str>,
+        retry_at: Option<i64>,
+    ) -> Result<Install, StoreError> {
         let changed = sqlx::query(
-            "UPDATE installs SET status = $1, status_reason = $2, updated_at = $3 \
-             WHERE district = $4 AND app = $5",
+            "UPDATE installs SET status = $1, status_reason = $2, updated_at = $3, retry_at = $4 \
+             WHERE district = $5 AND app = $6",
         )
         .bind(status.as_str())
         .bind(reason)
         .bind(self.clock().now_ms())
+        .bind(retry_at)
         .bind(district)
         .bind(app)
         .execute(self.pool())
@@ -574,6 +604,19 @@ impl Store {
         .into_iter()
         .map(PreviousVersion::try_from)
         .collect()
+    }
+
+    /// Whether any install, or any version an install may roll back to,
+    /// uses the component `digest`.
+    pub async fn component_in_use(&self, digest: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM installs WHERE digest = $1 \
+             UNION ALL SELECT 1 FROM install_history WHERE digest = $1 LIMIT 1",
+        )
+        .bind(digest)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(found.is_some())
     }
 
     /// A component's bytes by digest.

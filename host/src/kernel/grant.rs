@@ -15,6 +15,7 @@
 use std::collections::BTreeSet;
 
 use crate::kernel::access_log::NewAccess;
+use crate::kernel::limits::KvQuota;
 use crate::kernel::manifest::Permission;
 use crate::kernel::store::{Store, StoreError};
 use crate::kernel::wit::WitError;
@@ -38,6 +39,8 @@ pub(crate) struct Grant {
     /// The install's configuration as JSON text, serialized once at load
     /// for `hutong:platform/config`.
     pub(crate) config: String,
+    /// What the install, and its district, may keep in kv.
+    pub(crate) kv_quota: KvQuota,
 }
 
 /// One use of a capability, as the access log records it.
@@ -155,6 +158,8 @@ pub(crate) mod tests {
             granted: granted.iter().copied().collect(),
             scope: None,
             config: "{}".to_owned(),
+            kv_quota: crate::kernel::limits::PlatformLimits::default()
+                .kv_quota(&crate::kernel::limits::PlatformLimits::default().default),
         }
     }
 

@@ -277,8 +277,12 @@ pub struct WantedLimits {
     pub memory_mib: Option<u64>,
     /// Per-call deadline, in milliseconds.
     pub deadline_ms: Option<u64>,
-    /// Largest response body, in bytes.
+    /// Largest response (body and headers), in bytes.
     pub response_bytes: Option<u64>,
+    /// Most MiB (keys and values) kept in kv.
+    pub kv_mib: Option<u64>,
+    /// Most keys kept in kv.
+    pub kv_keys: Option<u64>,
 }
 
 /// How the app's HTTP entry point is exposed.
@@ -606,6 +610,18 @@ impl Manifest {
                 self.limits.response_bytes,
                 platform.default.response_bytes,
                 platform.max.response_bytes,
+            )?,
+            kv_bytes: pick(
+                "kv-mib",
+                self.limits.kv_mib,
+                platform.default.kv_bytes >> 20,
+                platform.max.kv_bytes >> 20,
+            )? << 20,
+            kv_keys: pick(
+                "kv-keys",
+                self.limits.kv_keys,
+                platform.default.kv_keys,
+                platform.max.kv_keys,
             )?,
         })
     }

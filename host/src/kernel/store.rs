@@ -45,6 +45,10 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A write would take the install or its district past its storage
+    /// quota; nothing was written. The message names the quota.
+    #[error("{0}")]
+    Quota(String),
     /// The data directory could not be prepared.
     #[error("data directory {path}: {source}")]
     DataDir {

@@ -1,7 +1,10 @@
 //! `hutong:platform/kv`: private key-value storage per (district, app).
 //!
 //! Requires the `kv` permission. Keys and values are guest-controlled, so
-//! their sizes are capped to keep one app from exhausting the database.
+//! their sizes are capped, and what an install keeps is held to its quota
+//! (manifest `kv-keys` and `kv-mib`) and its district's, checked in the
+//! transaction of each write: a write past a quota is `limit-exceeded` and
+//! writes nothing.
 
 use std::collections::HashSet;
 
@@ -136,7 +139,12 @@ fn check_page(prefix: &str, limit: u32) -> Result<(), WitError> {
     Ok(())
 }
 
+/// A refused write's quota as `limit-exceeded`; any other failure of the
+/// store as `unavailable`, with the details in the host's log only.
 fn unavailable(err: StoreError) -> WitError {
+    if let StoreError::Quota(message) = err {
+        return WitError::LimitExceeded(message);
+    }
     tracing::error!(error = %err, "kv storage failed");
     WitError::Unavailable("storage is unavailable; try again later".to_owned())
 }
@@ -156,7 +164,13 @@ impl Host for AppState {
         check_key(&key)?;
         check_value(&value)?;
         self.store
-            .kv_set(scope.district, scope.app, &key, &value)
+            .kv_set_within(
+                scope.district,
+                scope.app,
+                &key,
+                &value,
+                &self.grant.kv_quota,
+            )
             .await
             .map_err(unavailable)
     }
@@ -175,7 +189,13 @@ impl Host for AppState {
         check_key(&key)?;
         check_value(&value)?;
         self.store
-            .kv_insert_if_absent(scope.district, scope.app, &key, &value)
+            .kv_insert_within(
+                scope.district,
+                scope.app,
+                &key,
+                &value,
+                &self.grant.kv_quota,
+            )
             .await
             .map_err(unavailable)
     }
@@ -200,7 +220,7 @@ impl Host for AppState {
         let scope = self.kv_scope()?;
         let ops = check_commit(ops)?;
         self.store
-            .kv_commit(scope.district, scope.app, &ops)
+            .kv_commit(scope.district, scope.app, &ops, &self.grant.kv_quota)
             .await
             .map_err(unavailable)
     }

@@ -1,5 +1,8 @@
 //! App key-value data, one keyspace per (district, app).
 
+use serde::Serialize;
+
+use crate::kernel::limits::KvQuota;
 use crate::kernel::store::{Backend, Page, Sql, Store, StoreError};
 
 /// One operation of [`Store::kv_commit`]; each but `Set` carries a condition.
@@ -118,7 +121,122 @@ fn delete<'q>(
     sqlx::query(DELETE).bind(district).bind(app).bind(key)
 }
 
+/// What an install keeps in kv.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KvUsage {
+    /// Its keys.
+    pub keys: u64,
+    /// Their bytes, keys and values.
+    pub bytes: u64,
+}
+
+/// Refuse, inside the write's transaction, a write that took the install or
+/// its district past `quota`; the caller's transaction then rolls back, so
+/// nothing is written.
+async fn check_quota(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    district: &str,
+    app: &str,
+    quota: &KvQuota,
+) -> Result<(), StoreError> {
+    let (keys, bytes): (i64, i64) =
+        sqlx::query_as("SELECT keys, bytes FROM kv_usage WHERE district = $1 AND app = $2")
+            .bind(district)
+            .bind(app)
+            .fetch_optional(&mut **tx)
+            .await?
+            .unwrap_or((0, 0));
+    let (keys, bytes) = (keys.max(0) as u64, bytes.max(0) as u64);
+    if keys > quota.keys {
+        return Err(StoreError::Quota(format!(
+            "kv quota reached: the install may keep {} keys (manifest `kv-keys`) and this write would make {keys}; nothing was written, delete keys first",
+            quota.keys
+        )));
+    }
+    if bytes > quota.bytes {
+        return Err(StoreError::Quota(format!(
+            "kv quota reached: the install may keep {} MiB (manifest `kv-mib`) and this write would make {bytes} bytes; nothing was written, delete keys first",
+            quota.bytes >> 20
+        )));
+    }
+    let district_bytes: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM kv_usage WHERE district = $1",
+    )
+    .bind(district)
+    .fetch_one(&mut **tx)
+    .await?;
+    if district_bytes.max(0) as u64 > quota.district_bytes {
+        return Err(StoreError::Quota(format!(
+            "kv quota reached: district `{district}`'s apps may keep {} MiB together and this write would make {district_bytes} bytes; nothing was written",
+            quota.district_bytes >> 20
+        )));
+    }
+    Ok(())
+}
+
 impl Store {
+    /// What `app` in `district` keeps in kv.
+    pub async fn kv_usage(&self, district: &str, app: &str) -> Result<KvUsage, StoreError> {
+        let (keys, bytes): (i64, i64) =
+            sqlx::query_as("SELECT keys, bytes FROM kv_usage WHERE district = $1 AND app = $2")
+                .bind(district)
+                .bind(app)
+                .fetch_optional(self.pool())
+                .await?
+                .unwrap_or((0, 0));
+        Ok(KvUsage {
+            keys: keys.max(0) as u64,
+            bytes: bytes.max(0) as u64,
+        })
+    }
+
+    /// [`Store::kv_set`] for an app: refused, writing nothing, if it takes
+    /// the install or its district past `quota`.
+    pub async fn kv_set_within(
+        &self,
+        district: &str,
+        app: &str,
+        key: &str,
+        value: &[u8],
+        quota: &KvQuota,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        write(UPSERT, district, app, key, value, self.clock().now_ms())
+            .execute(&mut *tx)
+            .await?;
+        check_quota(&mut tx, district, app, quota).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// [`Store::kv_insert_if_absent`] for an app, within `quota`.
+    pub async fn kv_insert_within(
+        &self,
+        district: &str,
+        app: &str,
+        key: &str,
+        value: &[u8],
+        quota: &KvQuota,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let inserted = write(
+            INSERT_IF_ABSENT,
+            district,
+            app,
+            key,
+            value,
+            self.clock().now_ms(),
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            check_quota(&mut tx, district, app, quota).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+
     /// The value under `key`.
     pub async fn kv_get(
         &self,
@@ -204,6 +322,7 @@ impl Store {
         district: &str,
         app: &str,
         ops: &[KvOp],
+        quota: &KvQuota,
     ) -> Result<Option<u32>, StoreError> {
         let mut tx = self.begin_write().await?;
         let now = self.clock().now_ms();
@@ -268,6 +387,7 @@ impl Store {
                 return Ok(Some(u32::try_from(index).unwrap_or(u32::MAX)));
             }
         }
+        check_quota(&mut tx, district, app, quota).await?;
         tx.commit().await?;
         Ok(None)
     }

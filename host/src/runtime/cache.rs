@@ -80,6 +80,18 @@ impl ComponentCache {
         Ok(component)
     }
 
+    /// Remove the artifact for `digest`, if there is one.
+    pub(crate) fn discard(&self, digest: &str) {
+        let path = self.path(digest);
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::debug!(path = %path.display(), "discarded precompiled component"),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err, "could not discard precompiled component")
+            }
+        }
+    }
+
     fn store(&self, digest: &str, component: &Component) {
         let path = self.path(digest);
         let result = component

@@ -12,8 +12,10 @@
 //! rules.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 use tracing::field::{Empty, display};
 use wasmtime::UpdateDeadline;
@@ -23,7 +25,8 @@ use crate::kernel::app_state;
 use crate::kernel::app_state::AppState;
 use crate::kernel::store::Store;
 use crate::kernel::wit::App;
-use crate::runtime::{CallError, EPOCH_TICK, Failure, Loaded, Runtime};
+use crate::runtime::health::Health;
+use crate::runtime::{CallError, EPOCH_TICK, Failure, Loaded, Runtime, Status};
 
 /// What a call is about, beyond the install and request id: the fields its
 /// `app_call` span carries.
@@ -102,7 +105,7 @@ impl Runtime {
     ) -> Result<E::Output, CallError> {
         let loaded = self.find(district, app).await?;
         export.gate(&loaded)?;
-        check_active(&loaded)?;
+        let trial = self.check_active(&loaded)?;
         let span = tracing::info_span!(
             "app_call",
             district,
@@ -132,6 +135,13 @@ impl Runtime {
                 Ok(admitted) => admitted,
                 Err(answer) => return Ok(answer),
             };
+            let _slot = match self.gates.slot(district, &loaded.queue).await {
+                Ok(slot) => slot,
+                Err(busy) => {
+                    tracing::warn!("no free slot within the install's and district's share");
+                    return Err(busy);
+                }
+            };
             let started = Instant::now();
             let mut store = self.fresh_store(&loaded, request_id, started);
             let pre = loaded.pre.clone();
@@ -143,7 +153,7 @@ impl Runtime {
                 }
             };
             let outcome = tokio::time::timeout(call_timeout(&loaded), call).await;
-            self.settle::<E>(&loaded, &mut store, started, outcome)
+            self.settle::<E>(&loaded, &mut store, started, outcome, trial.is_some())
                 .await
         }
         .instrument(span)
@@ -151,7 +161,9 @@ impl Runtime {
     }
 
     /// A fresh store for one call of `loaded`: its memory cap, and an epoch
-    /// deadline counted from `started`.
+    /// deadline counted from `started`. At every tick after the first, the
+    /// call gives up its turn and waits for its next one as a long call
+    /// (see [`shares`](crate::runtime::shares)).
     fn fresh_store(
         &self,
         loaded: &Loaded,
@@ -168,13 +180,29 @@ impl Runtime {
         let mut store = wasmtime::Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         let deadline = started + Duration::from_millis(limits.deadline_ms);
+        let gates = self.gates.clone();
+        let district = loaded.install.district.clone();
+        let turn: Arc<Mutex<Option<[OwnedSemaphorePermit; 2]>>> = Arc::default();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            if now < started + EPOCH_TICK {
+                return Ok(UpdateDeadline::Yield(1));
+            }
+            // A long call: let the next in line run, and wait for its turn.
+            drop(turn.lock().unwrap_or_else(|p| p.into_inner()).take());
+            let next = gates.long_turn(&district);
+            let turn = turn.clone();
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    let permits = next.await;
+                    *turn.lock().unwrap_or_else(|p| p.into_inner()) = permits;
+                }),
+            ))
         });
         store
     }
@@ -190,6 +218,7 @@ impl Runtime {
         store: &mut wasmtime::Store<AppState>,
         started: Instant,
         outcome: Result<wasmtime::Result<E::Returned>, tokio::time::error::Elapsed>,
+        trial: bool,
     ) -> Result<E::Output, CallError> {
         let (district, app) = (
             loaded.install.district.as_str(),
@@ -224,6 +253,9 @@ impl Runtime {
         match result {
             Ok(answer) => {
                 loaded.health.success();
+                if trial {
+                    self.resume_after_trial(loaded).await;
+                }
                 let duration_us = elapsed.as_micros() as u64;
                 match E::status(&answer) {
                     Some(status) => {
@@ -248,7 +280,7 @@ impl Runtime {
                     detail,
                     "app call failed: {failure}"
                 );
-                self.note_failure(loaded, &failure).await;
+                self.note_failure(loaded, &failure, trial).await;
                 Err(CallError::Failed {
                     district: district.to_owned(),
                     app: app.to_owned(),
@@ -258,42 +290,116 @@ impl Runtime {
         }
     }
 
-    async fn note_failure(&self, loaded: &Loaded, failure: &Failure) {
-        let policy = self.config.failure_policy;
-        if !loaded.health.failure(Instant::now(), &policy) {
+    /// Count a failure towards the install's breaker, and suspend the
+    /// install when it trips: after the policy's failures in a row, or at
+    /// once when a trial call failed. The suspension lasts the policy's pause
+    /// for this trip, after which a trial call is let through.
+    async fn note_failure(&self, loaded: &Loaded, failure: &Failure, trial: bool) {
+        if !failure.counts_against_app() {
             return;
         }
+        let policy = self.config.failure_policy;
+        if !trial && !loaded.health.failure(Instant::now(), &policy) {
+            return;
+        }
+        let pause = policy.pause(loaded.health.trip());
+        let retry_at = self.store.clock().now_ms() + pause.as_millis() as i64;
+        let why = if trial {
+            format!("the trial call failed: {failure}")
+        } else {
+            format!(
+                "{} failures in a row within {} s; last: {failure}",
+                policy.threshold,
+                policy.window.as_secs()
+            )
+        };
         let reason = format!(
-            "suspended after {} failures in a row within {} s; last: {failure}",
-            policy.threshold,
-            policy.window.as_secs()
+            "suspended after {why}; a trial call is let through after {}",
+            crate::cases::format_ms(retry_at)
         );
         let (district, app) = (&loaded.install.district, &loaded.install.app);
-        tracing::error!(district, app, reason, "suspending app");
+        tracing::error!(
+            district,
+            app,
+            reason,
+            pause_s = pause.as_secs(),
+            "suspending app"
+        );
         if let Ok(mut s) = loaded.status.lock() {
-            *s = (InstallStatus::Suspended, Some(reason.clone()));
+            *s = Status {
+                state: InstallStatus::Suspended,
+                reason: Some(reason.clone()),
+                retry_at: Some(retry_at),
+            };
         }
         if let Err(err) = self
             .store
-            .set_install_status(district, app, InstallStatus::Suspended, Some(&reason))
+            .set_install_status_until(
+                district,
+                app,
+                InstallStatus::Suspended,
+                Some(&reason),
+                Some(retry_at),
+            )
             .await
         {
             tracing::error!(district, app, error = %err, "could not record suspension");
         }
     }
-}
 
-/// A suspended install answers nothing until it is resumed.
-fn check_active(loaded: &Loaded) -> Result<(), CallError> {
-    let status = loaded.status.lock().unwrap_or_else(|p| p.into_inner());
-    if status.0 == InstallStatus::Suspended {
-        return Err(CallError::Suspended {
+    /// A trial call succeeded: the install answers again.
+    async fn resume_after_trial(&self, loaded: &Loaded) {
+        let (district, app) = (&loaded.install.district, &loaded.install.app);
+        loaded.health.reset();
+        if let Ok(mut s) = loaded.status.lock() {
+            *s = Status {
+                state: InstallStatus::Active,
+                reason: None,
+                retry_at: None,
+            };
+        }
+        tracing::warn!(district, app, "resumed app after a successful trial call");
+        if let Err(err) = self
+            .store
+            .set_install_status(district, app, InstallStatus::Active, None)
+            .await
+        {
+            tracing::error!(district, app, error = %err, "could not record the resumption");
+        }
+    }
+
+    /// A suspended install answers nothing, except one trial call at a time
+    /// once a suspension after failures has lasted its pause. The trial,
+    /// if any, ends when the returned guard drops.
+    fn check_active<'a>(&self, loaded: &'a Loaded) -> Result<Option<Trial<'a>>, CallError> {
+        let status = loaded.status.lock().unwrap_or_else(|p| p.into_inner());
+        if status.state != InstallStatus::Suspended {
+            return Ok(None);
+        }
+        if let Some(at) = status.retry_at
+            && self.store.clock().now_ms() >= at
+            && loaded.health.begin_trial()
+        {
+            return Ok(Some(Trial(&loaded.health)));
+        }
+        Err(CallError::Suspended {
             district: loaded.install.district.clone(),
             app: loaded.install.app.clone(),
-            reason: status.1.clone().unwrap_or_else(|| "suspended".to_owned()),
-        });
+            reason: status
+                .reason
+                .clone()
+                .unwrap_or_else(|| "suspended".to_owned()),
+        })
     }
-    Ok(())
+}
+
+/// A trial call under way; dropping it ends the trial, whatever came of it.
+struct Trial<'a>(&'a Health);
+
+impl Drop for Trial<'_> {
+    fn drop(&mut self) {
+        self.0.end_trial();
+    }
 }
 
 /// How long a call may take in all. The epoch stops guest code at the

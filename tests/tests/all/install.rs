@@ -31,6 +31,8 @@ async fn every_bad_install_is_refused_and_changes_nothing(host: TestHost) {
     host.district("east").await;
     host.install_test_app("east", "test-app", true, "").await;
     let before = host.row_counts().await;
+    let cached_before = cached_artifacts(&host);
+    assert_eq!(cached_before.len(), 1, "{cached_before:?}");
     let good = test_app_manifest("fresh-app", "");
 
     let tmp = host.dir().join("not-a-component.wasm");
@@ -163,6 +165,26 @@ async fn every_bad_install_is_refused_and_changes_nothing(host: TestHost) {
         let after = host.row_counts().await;
         assert_eq!(before, after, "{what}: the database changed");
     }
+    // Components that were compiled and then refused left nothing behind.
+    assert_eq!(cached_artifacts(&host), cached_before);
+}
+
+/// The precompiled components in the host's cache.
+fn cached_artifacts(host: &TestHost) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.extension().is_some_and(|e| e == "cwasm") {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&host.settings.data_dir.join("compiled"), &mut found);
+    found.sort();
+    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,6 +17,8 @@ on_both_backends!(
     commit_is_denied_without_kv,
     commit_refuses_operations_beyond_its_limits,
     concurrent_commits_claiming_one_key_have_exactly_one_winner,
+    quotas_refuse_at_the_limit_and_uninstall_frees_the_space,
+    a_districts_apps_share_one_quota,
 );
 
 async fn works_when_kv_is_granted(host: TestHost) {
@@ -458,4 +460,111 @@ async fn concurrent_commits_claiming_one_key_have_exactly_one_winner(host: TestH
         value_of(&host, "claimed").await,
         Some(winners[0].to_string())
     );
+}
+
+/// The install's kv usage as its API view shows it.
+async fn usage(host: &TestHost) -> (u64, u64) {
+    let view = host
+        .get("/api/v1/districts/east/installs/test-app")
+        .await
+        .json();
+    (
+        view["kv_usage"]["keys"].as_u64().expect("keys"),
+        view["kv_usage"]["bytes"].as_u64().expect("bytes"),
+    )
+}
+
+async fn quotas_refuse_at_the_limit_and_uninstall_frees_the_space(host: TestHost) {
+    use serde_json::json;
+    host.district("east").await;
+    host.install_test_app(
+        "east",
+        "test-app",
+        true,
+        "[limits]\nkv-keys = 3\nkv-mib = 1",
+    )
+    .await;
+    let base = "/d/east/apps/test-app";
+    let view = host
+        .get("/api/v1/districts/east/installs/test-app")
+        .await
+        .json();
+    assert_eq!(view["limits"]["kv_keys"], 3, "{view}");
+    assert_eq!(view["limits"]["kv_bytes"], 1 << 20, "{view}");
+
+    for key in ["a", "b", "c"] {
+        let r = host.put(&format!("{base}/kv/set?key={key}"), "12345").await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    }
+    assert_eq!(usage(&host).await, (3, 3 * 6));
+    // A fourth key is one too many, through each way of writing one.
+    let r = host.put(&format!("{base}/kv/set?key=d"), "x").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    assert!(r.text().contains("kv-keys"), "{}", r.text());
+    let r = host.post(&format!("{base}/kv/insert?key=d"), "x").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    let r = commit(&host, json!([{"op": "set", "key": "a", "value": "1"}, {"op": "insert", "key": "d", "value": "x"}])).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    // Nothing of the refused writes was kept, not even the commit's first.
+    assert_eq!(value_of(&host, "d").await, None);
+    assert_eq!(value_of(&host, "a").await.as_deref(), Some("12345"));
+    assert_eq!(usage(&host).await, (3, 3 * 6));
+    // Replacing a key adds none; deleting one makes room.
+    let r = host.put(&format!("{base}/kv/set?key=a"), "new").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    host.delete(&format!("{base}/kv/delete?key=c")).await;
+    let r = host.put(&format!("{base}/kv/set?key=d"), "x").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(usage(&host).await, (3, 4 + 6 + 2));
+
+    // Bytes: 600,000 fit in the MiB; twice that does not.
+    let r = host
+        .put(&format!("{base}/kv/fill?key=a&bytes=600000"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = host
+        .put(&format!("{base}/kv/fill?key=b&bytes=600000"), "")
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    assert!(r.text().contains("kv-mib"), "{}", r.text());
+    assert_eq!(value_of(&host, "b").await.as_deref(), Some("12345"));
+    assert_eq!(usage(&host).await, (3, 600_001 + 6 + 2));
+
+    // Uninstalling without keeping the data frees the space.
+    host.opened
+        .platform
+        .uninstall("east", "test-app", false)
+        .await
+        .expect("uninstall");
+    host.install_test_app(
+        "east",
+        "test-app",
+        true,
+        "[limits]\nkv-keys = 3\nkv-mib = 1",
+    )
+    .await;
+    assert_eq!(usage(&host).await, (0, 0));
+    assert_eq!(value_of(&host, "a").await, None);
+}
+
+async fn a_districts_apps_share_one_quota(host: TestHost) {
+    let backend = host.backend;
+    drop(host);
+    let host = TestHost::with_config(backend, |c| c.limits.district_kv_bytes = 1 << 20).await;
+    host.district("east").await;
+    host.district("west").await;
+    for (district, app) in [("east", "one"), ("east", "two"), ("west", "one")] {
+        host.install_test_app(district, app, true, "").await;
+    }
+    let fill =
+        |district: &str, app: &str| format!("/d/{district}/apps/{app}/kv/fill?key=k&bytes=600000");
+    let r = host.put(&fill("east", "one"), "").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    // The district's second app finds the district's quota spent ...
+    let r = host.put(&fill("east", "two"), "").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text());
+    assert!(r.text().contains("district `east`"), "{}", r.text());
+    // ... another district's does not.
+    let r = host.put(&fill("west", "one"), "").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 }

@@ -15,6 +15,7 @@ mod data;
 mod e_voting;
 mod events;
 mod install;
+mod isolation;
 mod kv;
 mod notify;
 mod open311;

@@ -264,6 +264,7 @@ async fn suspends_after_repeated_failures_until_resumed(host: TestHost) {
         c.failure_policy = FailurePolicy {
             threshold: 3,
             window: Duration::from_secs(60),
+            ..FailurePolicy::default()
         }
     })
     .await;

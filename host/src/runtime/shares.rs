@@ -1,0 +1,229 @@
+//! Fair shares of the host between districts and installs: instance slots
+//! and CPU time, so that one district's app, however hostile, cannot take
+//! the host from the others.
+//!
+//! **Slots.** While its instance lives, every call holds three permits: one
+//! of its install's (at most [`Shares::per_install`] at once), one of its
+//! district's ([`Shares::per_district`]) and one of the pool's (the
+//! runtime's `max_instances`). Each is a queue served in arrival order: a
+//! call beyond a share waits in line, at most [`Shares::max_wait`], and is
+//! then answered busy (503, `retry-after`). So an install holds at most its
+//! share of the pool, a district at most its own, and the pool is never
+//! asked for more instances than it has.
+//!
+//! **CPU.** A call still running one epoch tick after it started is a long
+//! call; most requests end well before that and are never held up here.
+//! Long calls run one per district at a time
+//! ([`Shares::long_per_district`]), and in all on at most
+//! [`Shares::long_lanes`] threads (one fewer than the host has cores, by
+//! default), taking turns at every tick in arrival order. A district whose
+//! app spins therefore takes turns with the other districts' long calls
+//! and never takes the core that short calls run on; its own calls queue
+//! behind each other, against their own deadlines.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::runtime::CallError;
+
+/// How the host is shared between districts and installs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shares {
+    /// Most calls of one install alive at once.
+    pub per_install: u32,
+    /// Most calls of one district's installs alive at once.
+    pub per_district: u32,
+    /// Longest a call waits in line for a slot before it is answered busy.
+    pub max_wait: Duration,
+    /// Threads long calls may run on at once, across all districts.
+    pub long_lanes: u32,
+    /// Long calls of one district that may run at once.
+    pub long_per_district: u32,
+}
+
+impl Shares {
+    /// The defaults for a pool of `max_instances`: a district may hold a
+    /// quarter of the pool and an install an eighth, so three districts at
+    /// their share still leave a quarter for every other; a call waits at
+    /// most a second for a slot; long calls leave one core to short ones.
+    pub fn for_pool(max_instances: u32) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        Shares {
+            per_install: (max_instances / 8).max(1),
+            per_district: (max_instances / 4).max(1),
+            max_wait: Duration::from_secs(1),
+            long_lanes: cores.saturating_sub(1).max(1),
+            long_per_district: 1,
+        }
+    }
+
+    /// No shares: any install may take the whole pool and every core, as
+    /// before shares existed. For comparison in benchmarks only.
+    pub fn unlimited(max_instances: u32) -> Self {
+        Shares {
+            per_install: max_instances,
+            per_district: max_instances,
+            max_wait: Duration::from_secs(1),
+            long_lanes: max_instances,
+            long_per_district: max_instances,
+        }
+    }
+}
+
+/// The permits a call holds while its instance lives; dropping them frees
+/// the slots.
+pub(crate) struct Slot {
+    _permits: [OwnedSemaphorePermit; 3],
+}
+
+/// The queues every call passes through.
+pub(crate) struct Gates {
+    shares: Shares,
+    pool: Arc<Semaphore>,
+    districts: Mutex<HashMap<String, District>>,
+    lanes: Arc<Semaphore>,
+}
+
+/// One district's queues.
+#[derive(Clone)]
+struct District {
+    slots: Arc<Semaphore>,
+    /// The district's long calls that may run at once.
+    long: Arc<Semaphore>,
+}
+
+impl Gates {
+    pub(crate) fn new(shares: Shares, max_instances: u32) -> Self {
+        Gates {
+            shares,
+            pool: Arc::new(Semaphore::new(max_instances as usize)),
+            districts: Mutex::new(HashMap::new()),
+            lanes: Arc::new(Semaphore::new(shares.long_lanes.max(1) as usize)),
+        }
+    }
+
+    /// A new install's queue, sized by its share.
+    pub(crate) fn install_queue(&self) -> Arc<Semaphore> {
+        Arc::new(Semaphore::new(self.shares.per_install.max(1) as usize))
+    }
+
+    fn district(&self, district: &str) -> District {
+        let mut districts = self.districts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(queues) = districts.get(district) {
+            return queues.clone();
+        }
+        districts
+            .entry(district.to_owned())
+            .or_insert_with(|| District {
+                slots: Arc::new(Semaphore::new(self.shares.per_district.max(1) as usize)),
+                long: Arc::new(Semaphore::new(self.shares.long_per_district.max(1) as usize)),
+            })
+            .clone()
+    }
+
+    /// Wait in line for a slot of `install` (whose queue is `install_queue`)
+    /// in `district`, and of the pool; busy after [`Shares::max_wait`].
+    pub(crate) async fn slot(
+        &self,
+        district: &str,
+        install_queue: &Arc<Semaphore>,
+    ) -> Result<Slot, CallError> {
+        let queues = [
+            install_queue.clone(),
+            self.district(district).slots,
+            self.pool.clone(),
+        ];
+        let wait = async {
+            let [a, b, c] = queues;
+            let a = a.acquire_owned().await.ok()?;
+            let b = b.acquire_owned().await.ok()?;
+            let c = c.acquire_owned().await.ok()?;
+            Some(Slot {
+                _permits: [a, b, c],
+            })
+        };
+        match tokio::time::timeout(self.shares.max_wait, wait).await {
+            Ok(Some(slot)) => Ok(slot),
+            _ => Err(CallError::Busy),
+        }
+    }
+
+    /// The turn of a long call of `district`, for one tick: its district's
+    /// one long-call permit and a lane. Hold it while the call runs guest
+    /// code; drop it to let the next one run.
+    pub(crate) fn long_turn(
+        &self,
+        district: &str,
+    ) -> impl Future<Output = Option<[OwnedSemaphorePermit; 2]>> + Send + 'static {
+        let own = self.district(district).long;
+        let lanes = self.lanes.clone();
+        async move {
+            let own = own.acquire_owned().await.ok()?;
+            let lane = lanes.acquire_owned().await.ok()?;
+            Some([own, lane])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_install_and_a_district_hold_at_most_their_share() {
+        let shares = Shares {
+            per_install: 2,
+            per_district: 3,
+            max_wait: Duration::from_millis(20),
+            long_lanes: 1,
+            long_per_district: 1,
+        };
+        let gates = Gates::new(shares, 4);
+        let (a, b) = (gates.install_queue(), gates.install_queue());
+        let mut held = vec![
+            gates.slot("evil", &a).await.expect("first"),
+            gates.slot("evil", &a).await.expect("second"),
+        ];
+        // The install's share is used up; its next call is busy.
+        assert!(matches!(gates.slot("evil", &a).await, Err(CallError::Busy)));
+        // Another install of the district gets the district's last slot.
+        held.push(gates.slot("evil", &b).await.expect("district's third"));
+        assert!(matches!(gates.slot("evil", &b).await, Err(CallError::Busy)));
+        // Another district gets the pool's last slot; then the pool is full.
+        let good = gates.install_queue();
+        held.push(gates.slot("good", &good).await.expect("pool's fourth"));
+        assert!(matches!(
+            gates.slot("good", &good).await,
+            Err(CallError::Busy)
+        ));
+        // A slot freed is the next caller's.
+        held.pop();
+        gates.slot("good", &good).await.expect("freed slot");
+    }
+
+    #[tokio::test]
+    async fn long_calls_take_turns_one_per_district() {
+        let shares = Shares {
+            long_lanes: 2,
+            ..Shares::for_pool(8)
+        };
+        let gates = Gates::new(shares, 8);
+        let first = gates.long_turn("evil").await.expect("turn");
+        // The district's second long call waits for the first's turn to end.
+        let second = gates.long_turn("evil");
+        tokio::pin!(second);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), &mut second)
+                .await
+                .is_err()
+        );
+        // Another district's long call runs on the other lane.
+        let other = gates.long_turn("good").await.expect("other district");
+        drop(first);
+        let second = second.await.expect("its turn");
+        drop((other, second));
+    }
+}
