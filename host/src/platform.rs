@@ -49,13 +49,6 @@ impl Platform {
         crate::cases::ops::Cases::new(&self.store)
     }
 
-    /// The lease on a claimed call into an app: at least twice the longest
-    /// deadline an install may have, and at least `min_ms`.
-    pub(crate) fn app_call_lease_ms(&self, min_ms: i64) -> i64 {
-        let max_deadline = i64::try_from(self.runtime.limits().max.deadline_ms).unwrap_or(i64::MAX);
-        max_deadline.saturating_mul(2).max(min_ms)
-    }
-
     /// Refuse a district that does not exist.
     pub(crate) async fn require_district(&self, district: &str) -> Result<(), PlatformError> {
         crate::error::require_district(&self.store, district).await

@@ -34,11 +34,6 @@ use crate::runtime::{CallError, WatchOutcome};
 /// How many times a notice is tried before it is set aside as dead.
 pub const MAX_ATTEMPTS: i64 = 8;
 
-/// The shortest lease on a claimed notice. The lease is at least twice the
-/// longest deadline an install may have, so a slow app is never told the
-/// same change twice because its lease ran out mid-call.
-const MIN_LEASE_MS: i64 = 30_000;
-
 /// Notices claimed at once.
 const BATCH: u32 = 64;
 
@@ -114,7 +109,7 @@ impl Outbox for Notices {
     fn policy(&self) -> Policy {
         Policy {
             max_attempts: MAX_ATTEMPTS,
-            lease_ms: self.0.app_call_lease_ms(MIN_LEASE_MS),
+            lease_ms: outbox::LEASE_MS,
             batch: BATCH,
             parallel: PARALLEL,
             rounds: ROUNDS,

@@ -34,11 +34,6 @@ use crate::runtime::{CallError, WatchOutcome};
 /// letter.
 pub const MAX_EVENT_ATTEMPTS: i64 = 8;
 
-/// The shortest lease on a claimed delivery; at least twice the longest
-/// deadline an install may have, so a slow app is not handed the same event
-/// twice because its lease ran out mid-call.
-const MIN_LEASE_MS: i64 = 30_000;
-
 /// Deliveries claimed at once: large, because a trivial handler costs tens
 /// of microseconds and the claim is one statement whatever its size.
 const BATCH: u32 = 256;
@@ -136,7 +131,7 @@ impl Outbox for Deliveries {
     fn policy(&self) -> Policy {
         Policy {
             max_attempts: MAX_EVENT_ATTEMPTS,
-            lease_ms: self.0.app_call_lease_ms(MIN_LEASE_MS),
+            lease_ms: outbox::LEASE_MS,
             batch: BATCH,
             parallel: PARALLEL,
             rounds: ROUNDS,

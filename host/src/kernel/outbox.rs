@@ -15,7 +15,10 @@
 //! or `FOR UPDATE SKIP LOCKED`, on the row's `claimed_until`), so several
 //! host processes on one PostgreSQL deliver each row once in the ordinary
 //! case, and at least once when a process dies mid-delivery (its lease runs
-//! out and another process delivers again). Rows done in a round are
+//! out and another process delivers again). The lease is short
+//! ([`LEASE_MS`]) and renewed every second while a row's delivery is under
+//! way, however long its recipient takes, so a dead process's rows are
+//! taken over within seconds, not after the longest delivery could last. Rows done in a round are
 //! recorded together at the end of the round; an outbox that keeps a
 //! stream in order claims a stream's next row only in a later round.
 //!
@@ -51,13 +54,22 @@ pub fn retry_pause_ms(attempts: i64) -> i64 {
         .min(MAX_RETRY_MS)
 }
 
+/// The lease on a claimed row. While its delivery is under way the claiming
+/// process renews it every [`RENEW_EVERY_MS`], however long the recipient
+/// takes; a process that dies stops renewing, and another process takes the
+/// row over within this time.
+pub const LEASE_MS: i64 = 4_000;
+
+/// How often the leases of rows being delivered are renewed.
+pub const RENEW_EVERY_MS: u64 = 1_000;
+
 /// How an outbox is worked through.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Policy {
     /// Attempts before a row is given up on.
     pub(crate) max_attempts: i64,
-    /// How long a claim holds a row: longer than one delivery can take, so
-    /// a slow recipient is not sent the same row twice.
+    /// How long a claim holds a row before it must be renewed (see
+    /// [`LEASE_MS`]).
     pub(crate) lease_ms: i64,
     /// Rows claimed at once.
     pub(crate) batch: u32,
@@ -179,6 +191,7 @@ pub(crate) async fn run<O: Outbox>(outbox: O) -> Result<Tally, StoreError> {
         if claimed.is_empty() {
             break;
         }
+        let mut in_flight: Vec<i64> = claimed.iter().map(Claimed::id).collect();
         let mut calls = JoinSet::new();
         for item in claimed {
             let outbox = outbox.clone();
@@ -190,9 +203,29 @@ pub(crate) async fn run<O: Outbox>(outbox: O) -> Result<Tally, StoreError> {
                 (id, attempt(&outbox, item, policy.max_attempts).await)
             });
         }
-        // Rows done are recorded together, one statement per round.
+        // Rows done are recorded together, one statement per round. While
+        // deliveries are under way, their leases are renewed.
         let mut done = Vec::new();
-        while let Some(joined) = calls.join_next().await {
+        let mut renew = tokio::time::interval(std::time::Duration::from_millis(RENEW_EVERY_MS));
+        renew.tick().await;
+        loop {
+            let joined = tokio::select! {
+                joined = calls.join_next() => joined,
+                _ = renew.tick() => {
+                    let now = store.clock().now_ms();
+                    if let Err(err) = store
+                        .outbox_renew(O::TABLE, &in_flight, now, now + policy.lease_ms)
+                        .await
+                    {
+                        tracing::warn!(error = %err, "could not renew the leases of {} deliveries", O::WHAT);
+                    }
+                    continue;
+                }
+            };
+            let Some(joined) = joined else { break };
+            if let Ok((id, _)) = &joined {
+                in_flight.retain(|i| i != id);
+            }
             match joined {
                 Ok((id, Ok(Fate::Done(attempt)))) => {
                     if attempt == Attempt::Dropped {

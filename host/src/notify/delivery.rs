@@ -41,11 +41,6 @@ const SECRET_BYTES: std::ops::RangeInclusive<usize> = 16..=256;
 /// How long a gateway has to answer before the attempt counts as failed.
 pub const GATEWAY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The lease on a claimed delivery: well past the gateway timeout, so a
-/// slow gateway is not sent the same delivery twice because the lease ran
-/// out mid-request.
-const LEASE_MS: i64 = 60_000;
-
 /// Deliveries claimed at once.
 const BATCH: u32 = 64;
 
@@ -305,7 +300,7 @@ impl Outbox for Gateways {
     fn policy(&self) -> Policy {
         Policy {
             max_attempts: MAX_ATTEMPTS,
-            lease_ms: LEASE_MS,
+            lease_ms: outbox::LEASE_MS,
             batch: BATCH,
             parallel: PARALLEL,
             rounds: ROUNDS,

@@ -408,3 +408,177 @@ async fn two_serving_processes_share_the_work_without_doing_any_twice() {
     drop(b);
     db.drop_now().await;
 }
+
+/// A local SMS gateway that never answers the first delivery of each id (as
+/// if the process sending it died mid-request), answers every later one, and
+/// notes when each arrived.
+async fn stalling_gateway() -> (SocketAddr, Arc<Mutex<HashMap<String, Vec<Instant>>>>) {
+    let seen: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
+    let arrivals = seen.clone();
+    let app = axum::Router::new().route(
+        "/sms",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let arrivals = arrivals.clone();
+            async move {
+                let id = headers
+                    .get("x-hutong-delivery")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let first = {
+                    let mut seen = arrivals.lock().unwrap_or_else(|p| p.into_inner());
+                    let times = seen.entry(id).or_default();
+                    times.push(Instant::now());
+                    times.len() == 1
+                };
+                if first {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
+    let addr = listener.local_addr().expect("gateway address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_s_deliveries_are_taken_over_within_seconds() {
+    let db = Database::create().await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    let url = db.url.clone();
+    cli(&a_dir, &url, &["district", "create", "east"]);
+    cli(
+        &a_dir,
+        &url,
+        &["account", "create", "root", "--role", "platform-admin"],
+    );
+    let token = cli(&a_dir, &url, &["token", "issue", "--account", "root"])
+        .trim()
+        .to_owned();
+    let manifest = repo().join("tests/components/test-app/hutong.toml");
+    let component = guest("test_app.wasm");
+    cli(
+        &a_dir,
+        &url,
+        &[
+            "install",
+            "--district",
+            "east",
+            "--manifest",
+            manifest.to_str().expect("utf-8"),
+            "--component",
+            component.to_str().expect("utf-8"),
+            "--grant",
+            "notify-sms",
+        ],
+    );
+    cli(&a_dir, &url, &["data", "sample", "--district", "east"]);
+    let (gateway_addr, arrivals) = stalling_gateway().await;
+    cli(
+        &a_dir,
+        &url,
+        &[
+            "notify",
+            "settings",
+            "--district",
+            "east",
+            "--set",
+            "--sms-url",
+            &format!("http://{gateway_addr}/sms"),
+            "--secret-from-env",
+            "HUTONG_TEST_GATEWAY_SECRET",
+        ],
+    );
+
+    // Process A alone takes the text and is stuck sending it.
+    let a = serve(&a_dir, &url);
+    let (status, body) = http(
+        a.addr,
+        "GET",
+        "/api/v1/districts/east/residents?limit=100",
+        Some(&token),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let residents: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let resident = residents["residents"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["phone"].is_string()))
+        .and_then(|r| r["id"].as_str())
+        .expect("a resident with a phone")
+        .to_owned();
+    let send = serde_json::json!({
+        "to": {"resident": resident},
+        "channel": "sms",
+        "subject": "提醒",
+        "body": "烟感报警",
+        "key": "alarm-1",
+    });
+    let (status, body) = http(
+        a.addr,
+        "POST",
+        "/d/east/apps/test-app/notify/send",
+        Some(&token),
+        &send.to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let count = || -> Vec<usize> {
+        arrivals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(Vec::len)
+            .collect()
+    };
+    let started = Instant::now();
+    while count().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "A never sent it"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let first_sent = Instant::now();
+
+    // Process B runs beside it. While A lives it keeps its claim, however
+    // long the gateway takes, so B does not send the text again.
+    let b = serve(&b_dir, &url);
+    let held_until = first_sent + Duration::from_secs(6);
+    tokio::time::sleep(held_until.saturating_duration_since(Instant::now())).await;
+    assert_eq!(count(), [1], "B took over a delivery A was still making");
+
+    // A dies mid-request; B takes the text over within seconds.
+    drop(a);
+    let killed = Instant::now();
+    while count() != [2] {
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "B did not take the text over: {:?}",
+            count()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let taken_over = arrivals
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .next()
+        .map(|times| times[1])
+        .expect("second arrival");
+    let after = taken_over.saturating_duration_since(killed);
+    assert!(
+        after <= Duration::from_millis(6000),
+        "taken over {after:?} after the kill; the lease is 4 s, renewed every second"
+    );
+    eprintln!("taken over {after:?} after the kill");
+    drop(b);
+    db.drop_now().await;
+}

@@ -108,6 +108,32 @@ impl Store {
         Ok(())
     }
 
+    /// Extend the leases of `ids`, still being delivered, to `until`. A row
+    /// whose lease another process took over meanwhile (its own ran out) is
+    /// left alone, as is one delivered or given up on.
+    pub(crate) async fn outbox_renew(
+        &self,
+        outbox: OutboxTable,
+        ids: &[i64],
+        now: i64,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "UPDATE {} SET claimed_until = $1 WHERE claimed_until > $2{} AND id IN ({})",
+                outbox.table(),
+                outbox.waiting(),
+                params(3, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(until).bind(now);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(self.pool()).await?;
+        }
+        Ok(())
+    }
+
     /// An attempt failed: count it and try again at `retry_at`, or never
     /// (`dead`); the lease ends either way.
     pub(crate) async fn outbox_failed(
