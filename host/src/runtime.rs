@@ -57,7 +57,7 @@ use health::Health;
 
 /// How often the epoch advances. A call overruns its deadline by at most
 /// about this much, and a running app yields to other tasks this often.
-const EPOCH_TICK: Duration = Duration::from_millis(5);
+const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// How the runtime is set up.
 #[derive(Clone, Debug)]

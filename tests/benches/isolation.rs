@@ -113,7 +113,7 @@ end
         .expect("run wrk (install it: apt-get install wrk)")
 }
 
-async fn bench(backend: Backend, name: &str, shares: Option<Shares>) {
+async fn bench(backend: Backend, name: &str, label: &str, shares: Option<Shares>) {
     let host = TestHost::with_config(backend, |c| {
         if let Some(shares) = shares {
             c.shares = shares;
@@ -172,10 +172,9 @@ async fn bench(backend: Backend, name: &str, shares: Option<Shares>) {
     let (a, b) = (best(&alone), best(&beside));
     let errors: u64 = beside.iter().map(|r| r.errors).sum();
     println!(
-        "noisy neighbour, {name}, shares {}: good alone p50 {:.2} ms p99 {:.2} ms ({} requests); \
+        "noisy neighbour, {name}, shares {label}: good alone p50 {:.2} ms p99 {:.2} ms ({} requests); \
          beside the hostile app p50 {:.2} ms p99 {:.2} ms ({} requests, {errors} errors); \
          p99 ratio {:.1}",
-        if shares.is_some() { "on" } else { "off" },
         a.p50_ms,
         a.p99_ms,
         a.requests,
@@ -200,7 +199,13 @@ async fn main() {
         if !only.is_empty() && !name.eq_ignore_ascii_case(&only) {
             continue;
         }
-        bench(backend, name, Some(Shares::for_pool(256))).await;
-        bench(backend, name, None).await;
+        bench(backend, name, "on", Some(Shares::for_pool(256))).await;
+        let slots_only = Shares {
+            long_lanes: 256,
+            long_per_district: 256,
+            ..Shares::for_pool(256)
+        };
+        bench(backend, name, "slots only", Some(slots_only)).await;
+        bench(backend, name, "off", None).await;
     }
 }

@@ -11,8 +11,10 @@
 //! share of the pool, a district at most its own, and the pool is never
 //! asked for more instances than it has.
 //!
-//! **CPU.** A call still running one epoch tick after it started is a long
-//! call; most requests end well before that and are never held up here.
+//! **CPU.** A call that runs into its tenth epoch tick (about 10 ms of
+//! running) is a long call; most requests end well before that and are
+//! never held up here. A turn lasts one tick (1 ms), so a short call that
+//! finds a long one on its thread waits about that long.
 //! Long calls run one per district at a time
 //! ([`Shares::long_per_district`]), and in all on at most
 //! [`Shares::long_lanes`] threads (one fewer than the host has cores, by
