@@ -33,6 +33,9 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/d/{district}/apps/{app}/{*path}", any(serve_app))
 }
 
+/// How long the host waits for a request's body to arrive whole.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Headers an app never sees: credentials stay with the host.
 const HIDDEN_REQUEST_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
 
@@ -197,14 +200,25 @@ async fn serve(
     caller: Option<Caller>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    // Only for an app that exists is the body worth reading.
+    // Only for an app that exists is the body worth reading, and only
+    // for so long: a stalled upload must not hold the host's memory.
     state.platform.runtime().knows(&district, &app).await?;
     let (parts, body) = request.into_parts();
-    let body = to_bytes(body, MAX_APP_REQUEST_BODY).await.map_err(|_| {
-        ApiError::PayloadTooLarge(format!(
-            "request body too large: apps accept at most {MAX_APP_REQUEST_BODY} bytes"
-        ))
-    })?;
+    let body = match tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, MAX_APP_REQUEST_BODY)).await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "request body too large: apps accept at most {MAX_APP_REQUEST_BODY} bytes"
+            )));
+        }
+        Err(_) => {
+            return Err(ApiError::RequestTimeout(format!(
+                "the request body did not arrive within {} s; send it whole and at once",
+                BODY_TIMEOUT.as_secs()
+            )));
+        }
+    };
     let headers = parts
         .headers
         .iter()

@@ -34,6 +34,9 @@ pub enum ApiError {
     /// The request body is larger than allowed.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request body did not arrive in time.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// A platform operation failed.
     #[error(transparent)]
     Platform(#[from] PlatformError),
@@ -60,6 +63,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(m) => body(StatusCode::NOT_FOUND, "not_found", m),
             ApiError::Conflict(m) => body(StatusCode::CONFLICT, "conflict", m),
             ApiError::PayloadTooLarge(m) => body(StatusCode::PAYLOAD_TOO_LARGE, "too_large", m),
+            ApiError::RequestTimeout(m) => body(StatusCode::REQUEST_TIMEOUT, "timeout", m),
             ApiError::Unauthenticated(m) => unauthenticated(m),
             ApiError::Forbidden(m) => body(StatusCode::FORBIDDEN, "forbidden", m),
             ApiError::Platform(e) => platform_error(e),

@@ -6,6 +6,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
+use futures_util::StreamExt;
 use hutong_tests::{Backend, TestHost};
 use serde_json::json;
 
@@ -235,4 +236,31 @@ async fn a_log_line_is_capped_with_its_fields_and_cannot_forge_a_host_line() {
         !log.contains(&"x".repeat(20_000)),
         "the oversized line was logged"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upload_is_cut_off() {
+    let host = east_with_app("").await;
+    // A body that starts and then never ends.
+    let stalled = futures_util::stream::once(async {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b"the start of"))
+    })
+    .chain(futures_util::stream::pending());
+    let started = std::time::Instant::now();
+    let r = host
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/d/east/apps/test-app/echo")
+                .body(Body::from_stream(stalled))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::REQUEST_TIMEOUT, "{}", r.text());
+    assert!(
+        r.error_message().contains("did not arrive within 10 s"),
+        "{}",
+        r.text()
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }
