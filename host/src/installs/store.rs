@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::kernel::limits::Limits;
 use crate::kernel::manifest::{Manifest, Permission};
 use crate::kernel::store::{
-    Sql, Store, StoreError, corrupt, from_json, from_json_opt, is_unique_violation,
+    Backend, Sql, Store, StoreError, corrupt, from_json, from_json_opt, is_unique_violation,
 };
 
 /// Whether an install answers calls.
@@ -443,6 +443,16 @@ impl Store {
             }
         }
         tx.commit().await?;
+        if !keep_data && self.backend() == Backend::Sqlite {
+            // Return the pages the app's data took to the file system
+            // (PostgreSQL's autovacuum reuses them on its own).
+            if let Err(err) = sqlx::query("PRAGMA incremental_vacuum")
+                .execute(self.pool())
+                .await
+            {
+                tracing::warn!(district, app, error = %err, "could not return freed pages");
+            }
+        }
         Ok(())
     }
 

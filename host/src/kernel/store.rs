@@ -105,6 +105,10 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
+                        // Before the first table is made: pages freed (an
+                        // uninstall's data) can be returned to the file
+                        // system. No effect on a database made earlier.
+                        conn.execute("PRAGMA auto_vacuum = INCREMENTAL").await?;
                         // WAL lets readers run beside the one writer; the busy
                         // timeout makes concurrent writers wait, not fail.
                         conn.execute("PRAGMA journal_mode = WAL").await?;

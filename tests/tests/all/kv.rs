@@ -568,3 +568,46 @@ async fn a_districts_apps_share_one_quota(host: TestHost) {
     let r = host.put(&fill("west", "one"), "").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
 }
+
+/// The SQLite database's size in pages.
+async fn pages(host: &TestHost) -> i64 {
+    let mut conn = host.raw_connection().await;
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+        .fetch_one(&mut conn)
+        .await
+        .expect("page count");
+    let _ = sqlx::Connection::close(conn).await;
+    pages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstalling_returns_the_apps_space_to_the_file_system() {
+    let host = TestHost::new(hutong_tests::Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", true, "").await;
+    let before = pages(&host).await;
+    for n in 0..8 {
+        let r = host
+            .put(
+                &format!("/d/east/apps/test-app/kv/fill?key=k{n}&bytes=1000000"),
+                "",
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    }
+    let full = pages(&host).await;
+    assert!(
+        full - before > 1_500,
+        "8 MB written: {before} -> {full} pages"
+    );
+    host.opened
+        .platform
+        .uninstall("east", "test-app", false)
+        .await
+        .expect("uninstall");
+    let after = pages(&host).await;
+    assert!(
+        after < before + 100,
+        "the pages stayed with the file: {before} before, {full} full, {after} after"
+    );
+}
