@@ -413,7 +413,7 @@ async fn attempt(gateways: &NotifySettings, outgoing: &Outgoing) -> Result<(), S
         to: outgoing.address.as_deref(),
         subject: &outgoing.subject,
         body: &outgoing.body,
-        attempt: outgoing.attempts + 1,
+        attempt: outgoing.tries,
     })
     .map_err(|e| format!("could not encode the delivery: {e}"))?;
     // Real time, not the store's clock: the receiver compares it with its

@@ -105,6 +105,9 @@ pub struct Outgoing {
     pub body: String,
     /// Failed attempts so far.
     pub attempts: i64,
+    /// Times it has been claimed to be sent, this time included (a process
+    /// that died mid-send never recorded its try as failed).
+    pub tries: i64,
 }
 
 /// A delivery as administrators and recipients see it (never its address).
@@ -407,7 +410,7 @@ impl Store {
             Backend::Sqlite => "",
         };
         let claimed = sqlx::query(&format!(
-            "UPDATE notifications SET claimed_until = $1 WHERE id IN (SELECT id FROM notifications \
+            "UPDATE notifications SET claimed_until = $1, tries = tries + 1 WHERE id IN (SELECT id FROM notifications \
              WHERE status = 'pending' AND next_at <= $2 AND claimed_until <= $2 \
              ORDER BY next_at, id LIMIT {limit}{lock}) RETURNING id"
         ))
@@ -425,7 +428,7 @@ impl Store {
         let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT n.id, n.send_id, n.district, n.app, n.channel, n.recipient_kind, \
-             n.recipient_id, n.address, n.attempts, s.subject, s.body FROM notifications n \
+             n.recipient_id, n.address, n.attempts, n.tries, s.subject, s.body FROM notifications n \
              JOIN notify_sends s ON s.id = n.send_id WHERE n.id IN ({}) ORDER BY n.id",
             placeholders.join(", ")
         );
@@ -446,6 +449,7 @@ impl Store {
                     recipient_id: row.try_get("recipient_id")?,
                     address: row.try_get("address")?,
                     attempts: row.try_get("attempts")?,
+                    tries: row.try_get("tries")?,
                     subject: row.try_get("subject")?,
                     body: row.try_get("body")?,
                 })

@@ -409,17 +409,25 @@ async fn two_serving_processes_share_the_work_without_doing_any_twice() {
     db.drop_now().await;
 }
 
+/// Each arrival of a delivery at a gateway: when, and the `attempt` its
+/// payload gives.
+type Arrivals = Arc<Mutex<HashMap<String, Vec<(Instant, i64)>>>>;
+
 /// A local SMS gateway that never answers the first delivery of each id (as
 /// if the process sending it died mid-request), answers every later one, and
-/// notes when each arrived.
-async fn stalling_gateway() -> (SocketAddr, Arc<Mutex<HashMap<String, Vec<Instant>>>>) {
-    let seen: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
+/// notes when each arrived and which attempt it said it was.
+async fn stalling_gateway() -> (SocketAddr, Arrivals) {
+    let seen: Arrivals = Arc::default();
     let arrivals = seen.clone();
     let app = axum::Router::new().route(
         "/sms",
-        axum::routing::post(move |headers: axum::http::HeaderMap| {
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
             let arrivals = arrivals.clone();
             async move {
+                let attempt = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|payload| payload["attempt"].as_i64())
+                    .unwrap_or(-1);
                 let id = headers
                     .get("x-hutong-delivery")
                     .and_then(|v| v.to_str().ok())
@@ -428,7 +436,7 @@ async fn stalling_gateway() -> (SocketAddr, Arc<Mutex<HashMap<String, Vec<Instan
                 let first = {
                     let mut seen = arrivals.lock().unwrap_or_else(|p| p.into_inner());
                     let times = seen.entry(id).or_default();
-                    times.push(Instant::now());
+                    times.push((Instant::now(), attempt));
                     times.len() == 1
                 };
                 if first {
@@ -566,13 +574,15 @@ async fn a_killed_process_s_deliveries_are_taken_over_within_seconds() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let taken_over = arrivals
+    let (first, (taken_over, attempt)) = arrivals
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .values()
         .next()
-        .map(|times| times[1])
+        .map(|times| (times[0].1, times[1]))
         .expect("second arrival");
+    // The repeat says it is one, though A never recorded its try.
+    assert_eq!((first, attempt), (1, 2));
     let after = taken_over.saturating_duration_since(killed);
     assert!(
         after <= Duration::from_millis(6000),
