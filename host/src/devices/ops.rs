@@ -145,9 +145,15 @@ struct PostedEvent {
     occurred_at_ms: Option<i64>,
     #[serde(default)]
     payload: Option<Value>,
+    /// The poster's key for the event, to post it again safely.
+    #[serde(default)]
+    key: Option<String>,
 }
 
-const EVENT_EXAMPLE: &str = r#"{"type": "door.open", "occurred_at_ms": 1767225600000, "payload": {"battery": 87}} (or {"events": [...]}; a gateway adds "device": "<id>" to each)"#;
+/// Longest event key, in characters.
+pub const MAX_EVENT_KEY: usize = 128;
+
+const EVENT_EXAMPLE: &str = r#"{"type": "door.open", "occurred_at_ms": 1767225600000, "payload": {"battery": 87}, "key": "door-1:8812"} (key optional; or {"events": [...]}; a gateway adds "device": "<id>" to each)"#;
 
 fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
@@ -517,12 +523,26 @@ impl Platform {
                     payload.len()
                 )));
             }
+            if let Some(key) = &event.key
+                && (key.is_empty()
+                    || key.len() > MAX_EVENT_KEY
+                    || !key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)))
+            {
+                return Err(IngestError::Invalid(format!(
+                    "{}: `{}` is not a key; use 1 to {MAX_EVENT_KEY} characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'",
+                    at("key"),
+                    key.chars().take(40).collect::<String>()
+                )));
+            }
             accepted.push(NewEvent {
                 device: device.clone(),
                 apps: subscribers(&event.event_type),
                 event_type: event.event_type,
                 occurred_at,
                 payload,
+                key: event.key,
             });
         }
         let mut seen: Vec<&str> = named.iter().map(String::as_str).collect();
@@ -542,6 +562,7 @@ impl Platform {
                 occurred_at: now,
                 payload: serde_json::json!({ "offline_since_ms": device.offline_since })
                     .to_string(),
+                key: None,
             })
             .collect();
         Ok(self
@@ -603,6 +624,7 @@ impl Platform {
                     event_type: events::DEVICE_OFFLINE.to_owned(),
                     occurred_at: now,
                     payload,
+                    key: None,
                 });
             }
             let done = self.store.report_offline(&reports, now).await?;

@@ -14,6 +14,7 @@
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
+use std::collections::HashMap;
 
 use crate::kernel::outbox::store::OutboxTable;
 use crate::kernel::store::{Backend, Sql, Store, StoreError, is_unique_violation};
@@ -82,6 +83,9 @@ pub struct NewEvent {
     pub payload: String,
     /// The installs (app names) to hand it to.
     pub apps: Vec<String>,
+    /// The poster's own key for it: a second event of the device with the
+    /// same key is this one again.
+    pub key: Option<String>,
 }
 
 /// A stored event.
@@ -198,6 +202,28 @@ fn params(from: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// The ids of the events of `district` already stored under the keys that
+/// `events` carry, by (device, key).
+async fn known_keys(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    district: &str,
+    events: &[NewEvent],
+) -> Result<HashMap<(String, String), i64>, StoreError> {
+    let keys: Vec<&str> = events.iter().filter_map(|e| e.key.as_deref()).collect();
+    let mut known = HashMap::new();
+    for chunk in keys.chunks(INSERT_CHUNK) {
+        let mut q =
+            Sql::new("SELECT device_id, idempotency_key, id FROM device_events WHERE district = ");
+        q.push_bind(district);
+        q.and_in("idempotency_key", Some(chunk.iter().copied()));
+        let rows: Vec<(String, String, i64)> = q.fetch_as(&mut **tx).await?;
+        for (device, key, id) in rows {
+            known.insert((device, key), id);
+        }
+    }
+    Ok(known)
+}
+
 /// Insert `events` of `district` received at `received_at`, with one
 /// delivery per app each, in `tx`; their ids, in order.
 async fn insert_events(
@@ -210,8 +236,8 @@ async fn insert_events(
     for chunk in events.chunks(INSERT_CHUNK) {
         let mut q = Sql::new(
             "INSERT INTO device_events (district, device_id, device_kind, event_type, \
-             occurred_at, received_at, payload, household_id, resident_id, community_id) \
-             VALUES ",
+             occurred_at, received_at, payload, household_id, resident_id, community_id, \
+             idempotency_key) VALUES ",
         );
         for (i, e) in chunk.iter().enumerate() {
             if i > 0 {
@@ -228,6 +254,7 @@ async fn insert_events(
                 q.bind(e.device.household_id.as_deref()),
                 q.bind(e.device.resident_id.as_deref()),
                 q.bind(e.device.community_id.as_deref()),
+                q.bind(e.key.as_deref()),
             ]
             .join(", ");
             q.push(&format!("({row})"));
@@ -470,7 +497,33 @@ impl Store {
             .cloned()
             .collect();
         let announced = all.len();
-        all.extend_from_slice(events);
+        // An event whose key its device used before is that event again:
+        // not stored twice, not handed to apps twice; its id is the first's.
+        enum Given {
+            Known(i64),
+            Stored(usize),
+        }
+        let known = known_keys(&mut tx, district, events).await?;
+        let mut fresh: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut given = Vec::with_capacity(events.len());
+        for event in events {
+            let key = event.key.as_deref().map(|k| (event.device.id.as_str(), k));
+            if let Some((device, k)) = key
+                && let Some(id) = known.get(&(device.to_owned(), k.to_owned()))
+            {
+                given.push(Given::Known(*id));
+            } else if let Some(index) = key.and_then(|k| fresh.get(&k)) {
+                // The same key twice in one post: one event.
+                given.push(Given::Stored(*index));
+            } else {
+                let index = all.len() - announced;
+                if let Some(k) = key {
+                    fresh.insert(k, index);
+                }
+                given.push(Given::Stored(index));
+                all.push(event.clone());
+            }
+        }
         let ids = insert_events(&mut tx, district, &all, received_at).await?;
         for chunk in seen.chunks(INSERT_CHUNK) {
             let mut q = Sql::new("UPDATE devices SET last_seen_at = ");
@@ -483,7 +536,14 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(ids[announced..].to_vec())
+        let stored = &ids[announced..];
+        Ok(given
+            .into_iter()
+            .map(|given| match given {
+                Given::Known(id) => id,
+                Given::Stored(index) => stored[index],
+            })
+            .collect())
     }
 
     /// Devices of every district that have been silent for longer than

@@ -27,6 +27,7 @@ on_both_backends!(
     the_binding_reaches_an_app_only_as_its_grants_and_scope_allow,
     a_silent_device_is_reported_offline,
     two_processes_hand_each_event_to_each_install_once,
+    an_event_posted_again_under_its_key_is_the_same_event,
 );
 
 /// `kv` for the handler's record of what it heard, and `receive-events`.
@@ -753,4 +754,78 @@ async fn two_processes_hand_each_event_to_each_install_once(host: TestHost) {
             assert_eq!(heard_ids(&host, app, d).await, want, "{app} {d}");
         }
     }
+}
+
+async fn an_event_posted_again_under_its_key_is_the_same_event(host: TestHost) {
+    district(&host).await;
+    host.install_app("east", "subscriber", SUBSCRIBER).await;
+    let token = door(&host, "door-1").await;
+    let other = door(&host, "door-2").await;
+    let platform = &host.opened.platform;
+
+    let first = accepted(
+        &host,
+        &token,
+        json!({ "type": "door.open", "key": "door-1:8812" }),
+    )
+    .await;
+    // The gateway is unsure the post arrived and posts it again, alone and
+    // in a batch beside a new one: the same id, nothing stored twice.
+    let again = accepted(
+        &host,
+        &token,
+        json!({ "type": "door.open", "key": "door-1:8812" }),
+    )
+    .await;
+    assert_eq!(again, first);
+    let batch = accepted(
+        &host,
+        &token,
+        json!({ "events": [
+            { "type": "door.close", "key": "door-1:8813" },
+            { "type": "door.open", "key": "door-1:8812" },
+            { "type": "door.close", "key": "door-1:8813" },
+        ] }),
+    )
+    .await;
+    assert_eq!(batch[1], first[0]);
+    assert_eq!(batch[0], batch[2], "one key twice in one post is one event");
+    assert_ne!(batch[0], first[0]);
+    // Another device's key is its own.
+    let theirs = accepted(
+        &host,
+        &other,
+        json!({ "type": "door.open", "key": "door-1:8812" }),
+    )
+    .await;
+    assert_ne!(theirs, first);
+    // Events without a key are each new.
+    let a = accepted(&host, &token, json!({ "type": "door.open" })).await;
+    let b = accepted(&host, &token, json!({ "type": "door.open" })).await;
+    assert_ne!(a, b);
+
+    assert_eq!(counts(platform).await.stored, 5);
+    deliver(platform).await;
+    assert_eq!(
+        heard_ids(&host, "subscriber", "door-1").await,
+        [
+            first[0].clone(),
+            batch[0].clone(),
+            a[0].clone(),
+            b[0].clone()
+        ],
+        "each event handed over once"
+    );
+
+    // A key that is not one is refused, naming the rule.
+    let r = post(
+        &host,
+        Some(&token),
+        "east",
+        json!({ "type": "door.open", "key": "has space" }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("events[0].key"), "{}", r.text());
+    assert_eq!(counts(platform).await.stored, 5);
 }
