@@ -565,10 +565,21 @@ impl Platform {
                 key: None,
             })
             .collect();
-        Ok(self
+        match self
             .store
             .store_events(district, &accepted, &online, &seen, now)
-            .await?)
+            .await
+        {
+            // Another post of a keyed event won the race to store it; this
+            // post now finds it and answers its id.
+            Err(StoreError::Database(e)) if crate::kernel::store::is_unique_violation(&e) => {
+                Ok(self
+                    .store
+                    .store_events(district, &accepted, &online, &seen, now)
+                    .await?)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Report every device that has been silent for longer than its
