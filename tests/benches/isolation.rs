@@ -18,10 +18,9 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hutong_host::api::{self, ApiState};
 use hutong_host::kernel::manifest::Permission;
 use hutong_host::runtime::Shares;
-use hutong_tests::{Backend, TestHost, components, test_app_manifest};
+use hutong_tests::{Backend, TestHost, components, listen, test_app_manifest};
 
 fn quick() -> bool {
     std::env::var("HUTONG_BENCH_QUICK").is_ok_and(|v| v == "1")
@@ -133,15 +132,7 @@ async fn bench(backend: Backend, name: &str, label: &str, shares: Option<Shares>
         .await
         .expect("install in evil");
     let token = host.district_admin("evil").await;
-    let app = api::app(ApiState {
-        platform: host.opened.platform.clone(),
-        metrics: host.opened.metrics.clone(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = listen(host.app()).await;
 
     let secs = if quick() { 3 } else { 10 };
     let rounds = if quick() { 1 } else { 2 };

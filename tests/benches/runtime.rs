@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use http_body_util::{BodyExt, Empty};
 use hutong_host::AppRequest;
-use hutong_host::api::{self, ApiState};
+
 use hutong_host::kernel::manifest::Permission;
-use hutong_tests::{Backend, TestHost, components, test_app_manifest};
+use hutong_tests::{Backend, TestHost, components, listen, test_app_manifest};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
@@ -121,16 +121,7 @@ async fn load_as(
 }
 
 async fn http_vs_native(host: &TestHost) {
-    let app = api::app(ApiState {
-        platform: host.opened.platform.clone(),
-        metrics: host.opened.metrics.clone(),
-    })
-    .route("/native/ping", get(|| async { "pong" }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = listen(host.app().route("/native/ping", get(|| async { "pong" }))).await;
 
     let rounds = if quick() { 1 } else { 3 };
     let secs = Duration::from_secs(if quick() { 1 } else { 3 });
@@ -415,15 +406,7 @@ async fn data(host: &TestHost) {
     );
 
     // Requests/s of an app reading 10 residents per request, over HTTP.
-    let app = api::app(ApiState {
-        platform: host.opened.platform.clone(),
-        metrics: host.opened.metrics.clone(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = listen(host.app()).await;
     let secs = Duration::from_secs(if quick() { 1 } else { 3 });
     let rps = load_as(
         addr,

@@ -404,6 +404,14 @@ impl TestHost {
             .expect("connect to the database")
     }
 
+    /// The host's whole HTTP application, as `hutong serve` serves it.
+    pub fn app(&self) -> axum::Router {
+        api::app(ApiState {
+            platform: self.opened.platform.clone(),
+            metrics: self.opened.metrics.clone(),
+        })
+    }
+
     /// Create a worker of `district` serving `grids` and return a token.
     pub async fn worker(&self, id: &str, district: &str, grids: &[&str]) -> String {
         self.create_account(AccountRequest {
@@ -458,11 +466,7 @@ impl TestHost {
     /// Send a request built by the test (for other content types or
     /// headers) through the whole HTTP application.
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let app = api::app(ApiState {
-            platform: self.opened.platform.clone(),
-            metrics: self.opened.metrics.clone(),
-        });
-        let response = app.oneshot(request).await.expect("infallible");
+        let response = self.app().oneshot(request).await.expect("infallible");
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
@@ -691,4 +695,61 @@ pub async fn http_get(
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes().to_vec();
     Ok((status, body))
+}
+
+/// The host's log lines written on this thread while it is alive, as text.
+/// Use it in a `current_thread` test, so the whole call runs on the thread
+/// that captures.
+pub struct LogCapture {
+    sink: LogSink,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+#[derive(Clone, Default)]
+struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// Capture this thread's log lines at INFO and above, without colours.
+    pub fn start() -> Self {
+        let sink = LogSink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        LogCapture {
+            sink,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.sink.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+/// Serve `app` on a free local port, in the background; its address.
+pub async fn listen(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
 }

@@ -190,53 +190,6 @@ impl Store {
         })
     }
 
-    /// [`Store::kv_set`] for an app: refused, writing nothing, if it takes
-    /// the install or its district past `quota`.
-    pub async fn kv_set_within(
-        &self,
-        district: &str,
-        app: &str,
-        key: &str,
-        value: &[u8],
-        quota: &KvQuota,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        write(UPSERT, district, app, key, value, self.clock().now_ms())
-            .execute(&mut *tx)
-            .await?;
-        check_quota(&mut tx, district, app, quota).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// [`Store::kv_insert_if_absent`] for an app, within `quota`.
-    pub async fn kv_insert_within(
-        &self,
-        district: &str,
-        app: &str,
-        key: &str,
-        value: &[u8],
-        quota: &KvQuota,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let inserted = write(
-            INSERT_IF_ABSENT,
-            district,
-            app,
-            key,
-            value,
-            self.clock().now_ms(),
-        )
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 1 {
-            check_quota(&mut tx, district, app, quota).await?;
-        }
-        tx.commit().await?;
-        Ok(inserted == 1)
-    }
-
     /// The value under `key`.
     pub async fn kv_get(
         &self,
@@ -264,10 +217,24 @@ impl Store {
         key: &str,
         value: &[u8],
     ) -> Result<(), StoreError> {
-        write(UPSERT, district, app, key, value, self.clock().now_ms())
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.kv_write(UPSERT, district, app, key, value, None)
+            .await
+            .map(drop)
+    }
+
+    /// [`Store::kv_set`] for an app: refused, writing nothing, if it takes
+    /// the install or its district past `quota`.
+    pub async fn kv_set_within(
+        &self,
+        district: &str,
+        app: &str,
+        key: &str,
+        value: &[u8],
+        quota: &KvQuota,
+    ) -> Result<(), StoreError> {
+        self.kv_write(UPSERT, district, app, key, value, Some(quota))
+            .await
+            .map(drop)
     }
 
     /// Store `value` under `key` only if absent; true when this call stored it.
@@ -279,18 +246,52 @@ impl Store {
         key: &str,
         value: &[u8],
     ) -> Result<bool, StoreError> {
-        let inserted = write(
-            INSERT_IF_ABSENT,
-            district,
-            app,
-            key,
-            value,
-            self.clock().now_ms(),
-        )
-        .execute(self.pool())
-        .await?
-        .rows_affected();
-        Ok(inserted == 1)
+        self.kv_write(INSERT_IF_ABSENT, district, app, key, value, None)
+            .await
+    }
+
+    /// [`Store::kv_insert_if_absent`] for an app, within `quota`.
+    pub async fn kv_insert_within(
+        &self,
+        district: &str,
+        app: &str,
+        key: &str,
+        value: &[u8],
+        quota: &KvQuota,
+    ) -> Result<bool, StoreError> {
+        self.kv_write(INSERT_IF_ABSENT, district, app, key, value, Some(quota))
+            .await
+    }
+
+    /// One write (`UPSERT` or `INSERT_IF_ABSENT`); whether it stored the
+    /// value. With a quota, the write and its check are one transaction.
+    async fn kv_write(
+        &self,
+        sql: &str,
+        district: &str,
+        app: &str,
+        key: &str,
+        value: &[u8],
+        quota: Option<&KvQuota>,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock().now_ms();
+        let Some(quota) = quota else {
+            let written = write(sql, district, app, key, value, now)
+                .execute(self.pool())
+                .await?;
+            return Ok(written.rows_affected() == 1);
+        };
+        let mut tx = self.begin_write().await?;
+        let written = write(sql, district, app, key, value, now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if written {
+            check_quota(&mut tx, district, app, quota).await?;
+        }
+        tx.commit().await?;
+        Ok(written)
     }
 
     /// Remove `key`; true when it existed.

@@ -186,26 +186,109 @@ fn kv(host: &Host, token: &str, prefix: &str) -> Vec<(String, String)> {
     out
 }
 
-/// A local SMS gateway that counts each delivery it receives by its
-/// `X-Hutong-Delivery` id.
-async fn gateway() -> (SocketAddr, Arc<Mutex<HashMap<String, u32>>>) {
-    let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-    let counts = seen.clone();
+/// District `east` with a platform administrator (whose token is returned),
+/// the sample community data, and the test app installed from `manifest`
+/// with `grants`.
+fn set_up_east(data: &Path, db: &str, manifest: &Path, grants: &[&str]) -> String {
+    cli(data, db, &["district", "create", "east"]);
+    cli(
+        data,
+        db,
+        &["account", "create", "root", "--role", "platform-admin"],
+    );
+    let token = cli(data, db, &["token", "issue", "--account", "root"])
+        .trim()
+        .to_owned();
+    let component = guest("test_app.wasm");
+    let mut install = vec![
+        "install",
+        "--district",
+        "east",
+        "--manifest",
+        manifest.to_str().expect("utf-8"),
+        "--component",
+        component.to_str().expect("utf-8"),
+    ];
+    for grant in grants {
+        install.extend(["--grant", grant]);
+    }
+    cli(data, db, &install);
+    cli(data, db, &["data", "sample", "--district", "east"]);
+    token
+}
+
+/// Send `east`'s text messages to the gateway at `gateway`.
+fn send_sms_to(data: &Path, db: &str, gateway: SocketAddr) {
+    cli(
+        data,
+        db,
+        &[
+            "notify",
+            "settings",
+            "--district",
+            "east",
+            "--set",
+            "--sms-url",
+            &format!("http://{gateway}/sms"),
+            "--secret-from-env",
+            "HUTONG_TEST_GATEWAY_SECRET",
+        ],
+    );
+}
+
+/// A resident of `east` with a phone, to text.
+fn resident_with_phone(host: &Host, token: &str) -> String {
+    let (status, body) = http(
+        host.addr,
+        "GET",
+        "/api/v1/districts/east/residents?limit=100",
+        Some(token),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let residents: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    residents["residents"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["phone"].is_string()))
+        .and_then(|r| r["id"].as_str())
+        .expect("a resident with a phone")
+        .to_owned()
+}
+
+/// Each arrival of a delivery at a gateway: when, and the `attempt` its
+/// payload gives.
+type Arrivals = Arc<Mutex<HashMap<String, Vec<(Instant, i64)>>>>;
+
+/// A local SMS gateway that notes each delivery it receives by its
+/// `X-Hutong-Delivery` id: when it arrived and which attempt it said it was.
+/// With `stall_first`, it never answers the first delivery of each id (as if
+/// the process sending it died mid-request) and answers every later one.
+async fn gateway(stall_first: bool) -> (SocketAddr, Arrivals) {
+    let seen: Arrivals = Arc::default();
+    let arrivals = seen.clone();
     let app = axum::Router::new().route(
         "/sms",
-        axum::routing::post(move |headers: axum::http::HeaderMap| {
-            let counts = counts.clone();
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let arrivals = arrivals.clone();
             async move {
+                let attempt = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|payload| payload["attempt"].as_i64())
+                    .unwrap_or(-1);
                 let id = headers
                     .get("x-hutong-delivery")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default()
                     .to_owned();
-                *counts
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(id)
-                    .or_default() += 1;
+                let first = {
+                    let mut seen = arrivals.lock().unwrap_or_else(|p| p.into_inner());
+                    let times = seen.entry(id).or_default();
+                    times.push((Instant::now(), attempt));
+                    times.len() == 1
+                };
+                if first && stall_first {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
                 "ok"
             }
         }),
@@ -226,15 +309,6 @@ async fn two_serving_processes_share_the_work_without_doing_any_twice() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
     let url = db.url.clone();
-    cli(&a_dir, &url, &["district", "create", "east"]);
-    cli(
-        &a_dir,
-        &url,
-        &["account", "create", "root", "--role", "platform-admin"],
-    );
-    let token = cli(&a_dir, &url, &["token", "issue", "--account", "root"])
-        .trim()
-        .to_owned();
     let manifest = std::fs::read_to_string(repo().join("tests/components/test-app/hutong.toml"))
         .expect("test-app manifest")
         .replacen("name = \"test-app\"", "name = \"ticker\"", 1)
@@ -246,65 +320,18 @@ async fn two_serving_processes_share_the_work_without_doing_any_twice() {
         + "\n[[schedules]]\nname = \"rounds\"\nevery = \"10s\"\n";
     let manifest_path = dir.path().join("hutong.toml");
     std::fs::write(&manifest_path, manifest).expect("write manifest");
-    let component = guest("test_app.wasm");
-    cli(
+    let token = set_up_east(
         &a_dir,
         &url,
-        &[
-            "install",
-            "--district",
-            "east",
-            "--manifest",
-            manifest_path.to_str().expect("utf-8"),
-            "--component",
-            component.to_str().expect("utf-8"),
-            "--grant",
-            "kv",
-            "--grant",
-            "schedules",
-            "--grant",
-            "notify-sms",
-            "--grant",
-            "receive-events",
-        ],
+        &manifest_path,
+        &["kv", "schedules", "notify-sms", "receive-events"],
     );
-
-    cli(&a_dir, &url, &["data", "sample", "--district", "east"]);
-    let (gateway_addr, deliveries) = gateway().await;
-    cli(
-        &a_dir,
-        &url,
-        &[
-            "notify",
-            "settings",
-            "--district",
-            "east",
-            "--set",
-            "--sms-url",
-            &format!("http://{gateway_addr}/sms"),
-            "--secret-from-env",
-            "HUTONG_TEST_GATEWAY_SECRET",
-        ],
-    );
+    let (gateway_addr, arrivals) = gateway(false).await;
+    send_sms_to(&a_dir, &url, gateway_addr);
 
     let a = serve(&a_dir, &url);
     let b = serve(&b_dir, &url);
-    // A resident with a phone, to text.
-    let (status, body) = http(
-        a.addr,
-        "GET",
-        "/api/v1/districts/east/residents?limit=100",
-        Some(&token),
-        "",
-    );
-    assert_eq!(status, 200, "{body}");
-    let residents: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    let resident = residents["residents"]
-        .as_array()
-        .and_then(|all| all.iter().find(|r| r["phone"].is_string()))
-        .and_then(|r| r["id"].as_str())
-        .expect("a resident with a phone")
-        .to_owned();
+    let resident = resident_with_phone(&a, &token);
     // Twenty texts, sent through both processes in turn; both deliver.
     const SENDS: usize = 20;
     for n in 0..SENDS {
@@ -388,7 +415,12 @@ async fn two_serving_processes_share_the_work_without_doing_any_twice() {
         (0..EVENTS as i64).collect::<Vec<_>>(),
         "each event handed to the app once, in the order posted"
     );
-    let delivered = deliveries.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let delivered: HashMap<String, usize> = arrivals
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|(id, times)| (id.clone(), times.len()))
+        .collect();
     assert_eq!(
         delivered.len(),
         SENDS,
@@ -409,120 +441,20 @@ async fn two_serving_processes_share_the_work_without_doing_any_twice() {
     db.drop_now().await;
 }
 
-/// Each arrival of a delivery at a gateway: when, and the `attempt` its
-/// payload gives.
-type Arrivals = Arc<Mutex<HashMap<String, Vec<(Instant, i64)>>>>;
-
-/// A local SMS gateway that never answers the first delivery of each id (as
-/// if the process sending it died mid-request), answers every later one, and
-/// notes when each arrived and which attempt it said it was.
-async fn stalling_gateway() -> (SocketAddr, Arrivals) {
-    let seen: Arrivals = Arc::default();
-    let arrivals = seen.clone();
-    let app = axum::Router::new().route(
-        "/sms",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
-            let arrivals = arrivals.clone();
-            async move {
-                let attempt = serde_json::from_str::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|payload| payload["attempt"].as_i64())
-                    .unwrap_or(-1);
-                let id = headers
-                    .get("x-hutong-delivery")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let first = {
-                    let mut seen = arrivals.lock().unwrap_or_else(|p| p.into_inner());
-                    let times = seen.entry(id).or_default();
-                    times.push((Instant::now(), attempt));
-                    times.len() == 1
-                };
-                if first {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                }
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind gateway");
-    let addr = listener.local_addr().expect("gateway address");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (addr, seen)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_process_s_deliveries_are_taken_over_within_seconds() {
     let db = Database::create().await;
     let dir = tempfile::tempdir().expect("temporary directory");
     let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
     let url = db.url.clone();
-    cli(&a_dir, &url, &["district", "create", "east"]);
-    cli(
-        &a_dir,
-        &url,
-        &["account", "create", "root", "--role", "platform-admin"],
-    );
-    let token = cli(&a_dir, &url, &["token", "issue", "--account", "root"])
-        .trim()
-        .to_owned();
     let manifest = repo().join("tests/components/test-app/hutong.toml");
-    let component = guest("test_app.wasm");
-    cli(
-        &a_dir,
-        &url,
-        &[
-            "install",
-            "--district",
-            "east",
-            "--manifest",
-            manifest.to_str().expect("utf-8"),
-            "--component",
-            component.to_str().expect("utf-8"),
-            "--grant",
-            "notify-sms",
-        ],
-    );
-    cli(&a_dir, &url, &["data", "sample", "--district", "east"]);
-    let (gateway_addr, arrivals) = stalling_gateway().await;
-    cli(
-        &a_dir,
-        &url,
-        &[
-            "notify",
-            "settings",
-            "--district",
-            "east",
-            "--set",
-            "--sms-url",
-            &format!("http://{gateway_addr}/sms"),
-            "--secret-from-env",
-            "HUTONG_TEST_GATEWAY_SECRET",
-        ],
-    );
+    let token = set_up_east(&a_dir, &url, &manifest, &["notify-sms"]);
+    let (gateway_addr, arrivals) = gateway(true).await;
+    send_sms_to(&a_dir, &url, gateway_addr);
 
     // Process A alone takes the text and is stuck sending it.
     let a = serve(&a_dir, &url);
-    let (status, body) = http(
-        a.addr,
-        "GET",
-        "/api/v1/districts/east/residents?limit=100",
-        Some(&token),
-        "",
-    );
-    assert_eq!(status, 200, "{body}");
-    let residents: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-    let resident = residents["residents"]
-        .as_array()
-        .and_then(|all| all.iter().find(|r| r["phone"].is_string()))
-        .and_then(|r| r["id"].as_str())
-        .expect("a resident with a phone")
-        .to_owned();
+    let resident = resident_with_phone(&a, &token);
     let send = serde_json::json!({
         "to": {"resident": resident},
         "channel": "sms",

@@ -155,31 +155,10 @@ async fn a_body_for_an_app_that_does_not_exist_is_not_read() {
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
 }
 
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log sink").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // One thread, so the thread-local subscriber sees the whole call.
 #[tokio::test(flavor = "current_thread")]
 async fn a_log_line_is_capped_with_its_fields_and_cannot_forge_a_host_line() {
-    let sink = Captured::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = hutong_tests::LogCapture::start();
     let host = east_with_app("").await;
 
     let forged = "2026-12-06T08:00:00.000000Z  INFO hutong_host::runtime: resumed app district=\"good\" app=\"FORGED-BY-EVIL\"";
@@ -218,7 +197,7 @@ async fn a_log_line_is_capped_with_its_fields_and_cannot_forge_a_host_line() {
         "{r}"
     );
 
-    let log = String::from_utf8_lossy(&sink.0.lock().expect("log sink")).into_owned();
+    let log = capture.text();
     assert!(
         !log.lines()
             .any(|line| line.starts_with("2026-12-06T08:00:00")),

@@ -344,32 +344,10 @@ async fn shutdown_lets_requests_in_flight_finish() {
     );
 }
 
-/// A log sink for one test thread.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log sink").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // One thread, so the thread-local subscriber sees the whole call.
 #[tokio::test(flavor = "current_thread")]
 async fn app_output_reaches_the_host_log_tagged_with_district_and_app() {
-    let sink = Captured::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = hutong_tests::LogCapture::start();
 
     let host = east_with_app("test-app", "").await;
     assert_eq!(
@@ -379,7 +357,7 @@ async fn app_output_reaches_the_host_log_tagged_with_district_and_app() {
     let r = host.get("/d/east/apps/test-app/log?n=1").await.json();
     assert_eq!(r["written"], 1);
 
-    let log = String::from_utf8_lossy(&sink.0.lock().expect("log sink")).into_owned();
+    let log = capture.text();
     for needle in [
         "test-app says hello on stdout",
         "test-app says hello on stderr",
