@@ -248,6 +248,18 @@ pub enum DistrictCommand {
     },
     /// List districts.
     List,
+    /// Set how many calls of a district's apps may be alive at once.
+    Shares {
+        /// The district.
+        #[arg(long)]
+        district: String,
+        /// The most calls at once (1 to the host's pool).
+        #[arg(long, conflicts_with = "default", required_unless_present = "default")]
+        calls: Option<u32>,
+        /// Back to the host's default share.
+        #[arg(long)]
+        default: bool,
+    },
 }
 
 /// Log to standard error, as `HUTONG_LOG` filters (default `info`).
@@ -304,6 +316,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::District(DistrictCommand::Create { id, name }) => {
             let d = opened.platform.create_district(&id, &name).await?;
             println!("created district {} ({})", d.id, d.name);
+            Ok(())
+        }
+        Command::District(DistrictCommand::Shares {
+            district, calls, ..
+        }) => {
+            let d = opened.platform.set_district_calls(&district, calls).await?;
+            match d.max_calls {
+                Some(n) => println!("district {} may have {n} calls alive at once", d.id),
+                None => println!("district {} has the host's default share", d.id),
+            }
             Ok(())
         }
         Command::District(DistrictCommand::List) => {

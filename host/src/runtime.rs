@@ -449,6 +449,11 @@ impl Runtime {
         })
     }
 
+    /// The size of the instance pool.
+    pub(crate) fn max_instances(&self) -> u32 {
+        self.config.max_instances
+    }
+
     /// The engine, for validation.
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
@@ -586,10 +591,20 @@ impl Runtime {
         map.get(district, app).cloned()
     }
 
+    /// Give `district` a share of `calls` alive at once (none: the host's
+    /// default), for calls from now on.
+    pub(crate) fn set_district_calls(&self, district: &str, calls: Option<i64>) {
+        let calls = calls.map(|c| u32::try_from(c.max(1)).unwrap_or(u32::MAX));
+        self.gates.set_district_calls(district, calls);
+    }
+
     /// Bring the in-memory installs in line with the database: pick up
     /// installs, upgrades, removals and status changes made by another host
-    /// process or the CLI.
+    /// process or the CLI, and the districts' shares.
     pub async fn refresh(&self) -> Result<(), RuntimeError> {
+        for district in self.store.list_districts().await? {
+            self.set_district_calls(&district.id, district.max_calls);
+        }
         // Every install's change stamp is cheap to read; only the installs
         // that changed are read (and their manifests parsed) in full.
         let stamps = self.store.install_stamps().await?;

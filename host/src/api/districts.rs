@@ -1,4 +1,5 @@
-//! `/api/v1/districts`: create, list and show districts.
+//! `/api/v1/districts`: create, list and show districts, and set a
+//! district's share of the host.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -15,6 +16,10 @@ pub(crate) fn router() -> Router<ApiState> {
     Router::new()
         .route("/districts", get(list).post(create))
         .route("/districts/{district}", get(show))
+        .route(
+            "/districts/{district}/shares",
+            axum::routing::put(set_shares),
+        )
 }
 
 #[derive(Deserialize)]
@@ -72,5 +77,36 @@ async fn show(
             .get_district(&district)
             .await
             .map_err(crate::PlatformError::from)?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Shares {
+    /// The most calls of the district's apps alive at once; `null` for the
+    /// host's default.
+    calls: Option<u32>,
+}
+
+/// Set a district's share of the host; platform administrators only (a
+/// district may not raise its own share).
+async fn set_shares(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(district): Path<String>,
+    body: Result<Json<Shares>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<District>, ApiError> {
+    caller.require_platform_admin()?;
+    let Json(shares) = body.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected a JSON object {{\"calls\": 32}} (or {{\"calls\": null}} for the host's default): {}",
+            e.body_text()
+        ))
+    })?;
+    Ok(Json(
+        state
+            .platform
+            .set_district_calls(&district, shares.calls)
+            .await?,
     ))
 }

@@ -68,6 +68,31 @@ impl Platform {
         Ok(self.store.create_district(id, name).await?)
     }
 
+    /// Set the most calls of `district`'s apps alive at once (none: the
+    /// host's default share); every host process applies it within seconds.
+    pub async fn set_district_calls(
+        &self,
+        district: &str,
+        calls: Option<u32>,
+    ) -> Result<District, PlatformError> {
+        crate::error::require_district(&self.store, district).await?;
+        let pool = self.runtime.max_instances();
+        if let Some(calls) = calls
+            && !(1..=pool).contains(&calls)
+        {
+            return Err(PlatformError::Invalid(format!(
+                "a district's share is 1 to {pool} calls at once (the host's whole pool), not {calls}"
+            )));
+        }
+        let updated = self
+            .store
+            .set_district_calls(district, calls.map(i64::from))
+            .await?;
+        self.runtime.set_district_calls(district, updated.max_calls);
+        tracing::info!(district, calls = ?calls, "district share set");
+        Ok(updated)
+    }
+
     /// Validate and install an app; see the module docs.
     pub async fn install(&self, req: InstallRequest) -> Result<Install, PlatformError> {
         self.install_from(req, None).await

@@ -13,6 +13,9 @@ pub struct District {
     pub name: String,
     /// Creation time, ms since the Unix epoch.
     pub created_at: i64,
+    /// The most calls of its apps alive at once, as the platform
+    /// administrator set it; none for the host's default share.
+    pub max_calls: Option<i64>,
 }
 
 impl Store {
@@ -36,21 +39,37 @@ impl Store {
             id: id.to_owned(),
             name: name.to_owned(),
             created_at,
+            max_calls: None,
         })
     }
 
     /// All districts, by id.
     pub async fn list_districts(&self) -> Result<Vec<District>, StoreError> {
         Ok(
-            sqlx::query_as("SELECT id, name, created_at FROM districts ORDER BY id")
+            sqlx::query_as("SELECT id, name, created_at, max_calls FROM districts ORDER BY id")
                 .fetch_all(self.pool())
                 .await?,
         )
     }
 
+    /// Set the most calls of `id`'s apps alive at once (none: the host's
+    /// default).
+    pub async fn set_district_calls(
+        &self,
+        id: &str,
+        max_calls: Option<i64>,
+    ) -> Result<District, StoreError> {
+        sqlx::query("UPDATE districts SET max_calls = $1 WHERE id = $2")
+            .bind(max_calls)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        self.get_district(id).await
+    }
+
     /// One district, or `NotFound`.
     pub async fn get_district(&self, id: &str) -> Result<District, StoreError> {
-        sqlx::query_as("SELECT id, name, created_at FROM districts WHERE id = $1")
+        sqlx::query_as("SELECT id, name, created_at, max_calls FROM districts WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await?

@@ -4,7 +4,8 @@
 //!
 //! **Slots.** While its instance lives, every call holds three permits: one
 //! of its install's (at most [`Shares::per_install`] at once), one of its
-//! district's ([`Shares::per_district`]) and one of the pool's (the
+//! district's ([`Shares::per_district`], or what the platform administrator
+//! set for the district) and one of the pool's (the
 //! runtime's `max_instances`). Each is a queue served in arrival order: a
 //! call beyond a share waits in line, at most [`Shares::max_wait`], and is
 //! then answered busy (503, `retry-after`). So an install holds at most its
@@ -93,6 +94,8 @@ pub(crate) struct Gates {
 #[derive(Clone)]
 struct District {
     slots: Arc<Semaphore>,
+    /// The size of `slots`: the district's share of the pool.
+    calls: u32,
     /// The district's long calls that may run at once.
     long: Arc<Semaphore>,
 }
@@ -121,9 +124,29 @@ impl Gates {
             .entry(district.to_owned())
             .or_insert_with(|| District {
                 slots: Arc::new(Semaphore::new(self.shares.per_district.max(1) as usize)),
+                calls: self.shares.per_district.max(1),
                 long: Arc::new(Semaphore::new(self.shares.long_per_district.max(1) as usize)),
             })
             .clone()
+    }
+
+    /// Give `district` a share of `calls` (none: the default). Calls under
+    /// way keep their slots; new ones queue for the new share.
+    pub(crate) fn set_district_calls(&self, district: &str, calls: Option<u32>) {
+        let calls = calls.unwrap_or(self.shares.per_district).max(1);
+        let current = self.district(district);
+        if current.calls == calls {
+            return;
+        }
+        let mut districts = self.districts.lock().unwrap_or_else(|p| p.into_inner());
+        districts.insert(
+            district.to_owned(),
+            District {
+                slots: Arc::new(Semaphore::new(calls as usize)),
+                calls,
+                long: current.long,
+            },
+        );
     }
 
     /// Wait in line for a slot of `install` (whose queue is `install_queue`)

@@ -231,3 +231,57 @@ async fn answers_grown_past_the_limit_by_callers_do_not_suspend_the_app() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(status_of(&host).await, (InstallStatus::Active, None));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_administrator_sets_a_districts_share() {
+    let host = small_pool().await;
+    let shares = "/api/v1/districts/evil/shares";
+    // A district's own administrator may not raise its share.
+    let evil_admin = host.district_admin("evil").await;
+    let r = host
+        .json_as(
+            &evil_admin,
+            axum::http::Method::PUT,
+            shares,
+            serde_json::json!({"calls": 8}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    for bad in [r#"{"calls": 0}"#, r#"{"calls": 9}"#] {
+        let r = host.put(shares, bad).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            r.text()
+        );
+        assert!(r.text().contains("1 to 8"), "{}", r.text());
+    }
+    let r = host.put(shares, r#"{"calls": 2}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["max_calls"], 2);
+    assert_eq!(
+        host.get("/api/v1/districts/evil").await.json()["max_calls"],
+        2
+    );
+
+    // Four spinning calls: the district's two run, the others are turned
+    // away, though the install's own share is three.
+    let spinning: Vec<_> = (0..4)
+        .map(|_| {
+            let host = host.clone();
+            tokio::spawn(async move { host.get("/d/evil/apps/spinner/loop").await })
+        })
+        .collect();
+    let mut busy = 0;
+    for call in spinning {
+        if call.await.expect("task").status == StatusCode::SERVICE_UNAVAILABLE {
+            busy += 1;
+        }
+    }
+    assert_eq!(busy, 2);
+
+    let r = host.put(shares, r#"{"calls": null}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.json()["max_calls"].is_null(), "{}", r.text());
+}
