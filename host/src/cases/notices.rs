@@ -109,7 +109,6 @@ impl Outbox for Notices {
     fn policy(&self) -> Policy {
         Policy {
             max_attempts: MAX_ATTEMPTS,
-            lease_ms: outbox::LEASE_MS,
             batch: BATCH,
             parallel: PARALLEL,
             rounds: ROUNDS,

@@ -131,7 +131,6 @@ impl Outbox for Deliveries {
     fn policy(&self) -> Policy {
         Policy {
             max_attempts: MAX_EVENT_ATTEMPTS,
-            lease_ms: outbox::LEASE_MS,
             batch: BATCH,
             parallel: PARALLEL,
             rounds: ROUNDS,

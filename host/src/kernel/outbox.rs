@@ -68,9 +68,6 @@ pub const RENEW_EVERY_MS: u64 = 1_000;
 pub(crate) struct Policy {
     /// Attempts before a row is given up on.
     pub(crate) max_attempts: i64,
-    /// How long a claim holds a row before it must be renewed (see
-    /// [`LEASE_MS`]).
-    pub(crate) lease_ms: i64,
     /// Rows claimed at once.
     pub(crate) batch: u32,
     /// Deliveries at once.
@@ -187,7 +184,7 @@ pub(crate) async fn run<O: Outbox>(outbox: O) -> Result<Tally, StoreError> {
     let mut tally = Tally::default();
     for _round in 0..policy.rounds {
         let now = store.clock().now_ms();
-        let claimed = outbox.claim(now, policy.lease_ms, policy.batch).await?;
+        let claimed = outbox.claim(now, LEASE_MS, policy.batch).await?;
         if claimed.is_empty() {
             break;
         }
@@ -214,7 +211,7 @@ pub(crate) async fn run<O: Outbox>(outbox: O) -> Result<Tally, StoreError> {
                 _ = renew.tick() => {
                     let now = store.clock().now_ms();
                     if let Err(err) = store
-                        .outbox_renew(O::TABLE, &in_flight, now, now + policy.lease_ms)
+                        .outbox_renew(O::TABLE, &in_flight, now, now + LEASE_MS)
                         .await
                     {
                         tracing::warn!(error = %err, "could not renew the leases of {} deliveries", O::WHAT);

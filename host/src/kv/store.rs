@@ -130,6 +130,26 @@ pub struct KvUsage {
     pub bytes: u64,
 }
 
+/// What `app` in `district` keeps in kv, read through `db` (the pool, or a
+/// write's transaction).
+async fn usage<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    db: E,
+    district: &str,
+    app: &str,
+) -> Result<KvUsage, StoreError> {
+    let (keys, bytes): (i64, i64) =
+        sqlx::query_as("SELECT keys, bytes FROM kv_usage WHERE district = $1 AND app = $2")
+            .bind(district)
+            .bind(app)
+            .fetch_optional(db)
+            .await?
+            .unwrap_or((0, 0));
+    Ok(KvUsage {
+        keys: keys.max(0) as u64,
+        bytes: bytes.max(0) as u64,
+    })
+}
+
 /// Refuse, inside the write's transaction, a write that took the install or
 /// its district past `quota`; the caller's transaction then rolls back, so
 /// nothing is written.
@@ -139,14 +159,7 @@ async fn check_quota(
     app: &str,
     quota: &KvQuota,
 ) -> Result<(), StoreError> {
-    let (keys, bytes): (i64, i64) =
-        sqlx::query_as("SELECT keys, bytes FROM kv_usage WHERE district = $1 AND app = $2")
-            .bind(district)
-            .bind(app)
-            .fetch_optional(&mut **tx)
-            .await?
-            .unwrap_or((0, 0));
-    let (keys, bytes) = (keys.max(0) as u64, bytes.max(0) as u64);
+    let KvUsage { keys, bytes } = usage(&mut **tx, district, app).await?;
     if keys > quota.keys {
         return Err(StoreError::Quota(format!(
             "kv quota reached: the install may keep {} keys (manifest `kv-keys`) and this write would make {keys}; nothing was written, delete keys first",
@@ -177,17 +190,7 @@ async fn check_quota(
 impl Store {
     /// What `app` in `district` keeps in kv.
     pub async fn kv_usage(&self, district: &str, app: &str) -> Result<KvUsage, StoreError> {
-        let (keys, bytes): (i64, i64) =
-            sqlx::query_as("SELECT keys, bytes FROM kv_usage WHERE district = $1 AND app = $2")
-                .bind(district)
-                .bind(app)
-                .fetch_optional(self.pool())
-                .await?
-                .unwrap_or((0, 0));
-        Ok(KvUsage {
-            keys: keys.max(0) as u64,
-            bytes: bytes.max(0) as u64,
-        })
+        usage(self.pool(), district, app).await
     }
 
     /// The value under `key`.

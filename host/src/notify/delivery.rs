@@ -300,7 +300,6 @@ impl Outbox for Gateways {
     fn policy(&self) -> Policy {
         Policy {
             max_attempts: MAX_ATTEMPTS,
-            lease_ms: outbox::LEASE_MS,
             batch: BATCH,
             parallel: PARALLEL,
             rounds: ROUNDS,
