@@ -434,7 +434,9 @@ impl Runtime {
                 })
                 .map_err(|e| RuntimeError::Engine(format!("epoch ticker: {e}")))?;
         }
-        let gates = Arc::new(shares::Gates::new(config.shares, config.max_instances));
+        let gates = shares::Gates::new(config.shares, config.max_instances)
+            .map_err(|e| RuntimeError::Engine(format!("long-call lanes: {e}")))?;
+        let gates = Arc::new(gates);
         Ok(Runtime {
             engine,
             linker,
@@ -762,8 +764,14 @@ impl Runtime {
         request_id: String,
     ) -> Result<WatchOutcome, CallError> {
         let subject = Subject::Case(change.case_id);
-        self.call(district, app, request_id, subject, CaseWatcher(change))
-            .await
+        self.call(
+            district,
+            app,
+            request_id,
+            subject,
+            CaseWatcher(change.clone()),
+        )
+        .await
     }
 
     /// Hand a device event to an install's `event-handler` export, in a
@@ -785,8 +793,14 @@ impl Runtime {
             device: &event.device_id,
             event: event.id,
         };
-        self.call(district, app, request_id, subject, EventHandler(event))
-            .await
+        self.call(
+            district,
+            app,
+            request_id,
+            subject,
+            EventHandler(event.clone()),
+        )
+        .await
     }
 }
 
@@ -861,9 +875,9 @@ impl Export for Http {
 }
 
 /// A case change, for the `case-watcher` of the app that opened the case.
-struct CaseWatcher<'a>(&'a HistoryEntry);
+struct CaseWatcher(HistoryEntry);
 
-impl Export for CaseWatcher<'_> {
+impl Export for CaseWatcher {
     type Returned = Result<(), WitError>;
     type Admitted = ();
     type Output = WatchOutcome;
@@ -887,7 +901,7 @@ impl Export for CaseWatcher<'_> {
         app: App,
         store: &mut wasmtime::Store<AppState>,
     ) -> wasmtime::Result<Result<(), WitError>> {
-        let change = crate::kernel::wit::case_types::CaseChange::from(self.0);
+        let change = crate::kernel::wit::case_types::CaseChange::from(&self.0);
         app.hutong_platform_case_watcher()
             .call_on_case_changed(store, &change)
             .await
@@ -912,9 +926,9 @@ fn watch_admission<T>(
 }
 
 /// A device event, for the `event-handler` of an app subscribed to it.
-struct EventHandler<'a>(&'a StoredEvent);
+struct EventHandler(StoredEvent);
 
-impl Export for EventHandler<'_> {
+impl Export for EventHandler {
     type Returned = Result<(), WitError>;
     type Admitted = DeviceEvent;
     type Output = WatchOutcome;
@@ -932,7 +946,7 @@ impl Export for EventHandler<'_> {
                 &loaded.identity,
                 &loaded.install.manifest.events.types,
                 request_id,
-                self.0,
+                &self.0,
             )
             .await,
         )

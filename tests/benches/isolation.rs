@@ -112,6 +112,16 @@ end
         .expect("run wrk (install it: apt-get install wrk)")
 }
 
+/// This process's resident memory (the host's, as it runs here), in MiB.
+fn resident_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
 async fn bench(backend: Backend, name: &str, label: &str, shares: Option<Shares>) {
     let host = TestHost::with_config(backend, |c| {
         if let Some(shares) = shares {
@@ -137,6 +147,7 @@ async fn bench(backend: Backend, name: &str, label: &str, shares: Option<Shares>
     let secs = if quick() { 3 } else { 10 };
     let rounds = if quick() { 1 } else { 2 };
     let (mut alone, mut beside) = (Vec::new(), Vec::new());
+    let mut memory = vec![resident_mib()];
     for _ in 0..rounds {
         alone.push(
             tokio::task::spawn_blocking(move || measure(addr, secs))
@@ -151,10 +162,14 @@ async fn bench(backend: Backend, name: &str, label: &str, shares: Option<Shares>
                 .await
                 .expect("wrk"),
         );
+        memory.push(resident_mib());
         let _ = load.kill();
         let _ = load.wait();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // What the bursts left behind, once they are over.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    memory.push(resident_mib());
     let best = |runs: &[Run]| {
         let mut runs = runs.to_vec();
         runs.sort_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms));
@@ -165,7 +180,8 @@ async fn bench(backend: Backend, name: &str, label: &str, shares: Option<Shares>
     println!(
         "noisy neighbour, {name}, shares {label}: good alone p50 {:.2} ms p99 {:.2} ms ({} requests); \
          beside the hostile app p50 {:.2} ms p99 {:.2} ms ({} requests, {errors} errors); \
-         p99 ratio {:.1}",
+         p99 ratio {:.1}; host memory {:.0} MiB before, {:.0} MiB at most under load, \
+         {:.0} MiB 5 s after",
         a.p50_ms,
         a.p99_ms,
         a.requests,
@@ -173,6 +189,12 @@ async fn bench(backend: Backend, name: &str, label: &str, shares: Option<Shares>
         b.p99_ms,
         b.requests,
         b.p99_ms / a.p99_ms,
+        memory[0],
+        memory[1..memory.len() - 1]
+            .iter()
+            .copied()
+            .fold(0.0, f64::max),
+        memory[memory.len() - 1],
     );
 }
 
@@ -191,9 +213,22 @@ async fn main() {
             continue;
         }
         bench(backend, name, "on", Some(Shares::for_pool(256))).await;
+        let same_threads = Shares {
+            long_apart: false,
+            ..Shares::for_pool(256)
+        };
+        bench(
+            backend,
+            name,
+            "on, long calls on the host's threads",
+            Some(same_threads),
+        )
+        .await;
         let slots_only = Shares {
             long_lanes: 256,
             long_per_district: 256,
+            long_apart: false,
+            database_per_district: 256,
             ..Shares::for_pool(256)
         };
         bench(backend, name, "slots only", Some(slots_only)).await;

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -121,7 +122,15 @@ pub(crate) struct AppState {
     pub(crate) log_lines: u32,
     pub(crate) stdout: CapturedOutput,
     pub(crate) stderr: CapturedOutput,
+    /// The district's share of the database: at most this many of its
+    /// calls' operations at once. `None`: no share (tests without a
+    /// runtime).
+    pub(crate) database: Option<Arc<Semaphore>>,
 }
+
+/// A call's turn at the database within its district's share; the turn
+/// ends when this is dropped.
+pub(crate) type DatabaseTurn = OwnedSemaphorePermit;
 
 impl AppState {
     pub(crate) fn new(
@@ -161,7 +170,17 @@ impl AppState {
             log_lines: 0,
             stdout,
             stderr,
+            database: None,
         }
+    }
+
+    /// Wait for a turn at the database within the district's share. A
+    /// capability that lets an app write in bulk takes one per operation.
+    pub(crate) fn database_turn(
+        &self,
+    ) -> impl Future<Output = Option<DatabaseTurn>> + Send + 'static {
+        let share = self.database.clone();
+        async move { share?.acquire_owned().await.ok() }
     }
 }
 

@@ -4,11 +4,13 @@
 //! their sizes are capped, and what an install keeps is held to its quota
 //! (manifest `kv-keys` and `kv-mib`) and its district's, checked in the
 //! transaction of each write: a write past a quota is `limit-exceeded` and
-//! writes nothing.
+//! writes nothing. Each operation waits for a turn within its district's
+//! share of the database (see [`shares`](crate::runtime::shares)), so one
+//! district's flood of writes queues behind itself, not in front of others.
 
 use std::collections::HashSet;
 
-use crate::kernel::app_state::AppState;
+use crate::kernel::app_state::{AppState, DatabaseTurn};
 use crate::kernel::manifest::Permission;
 use crate::kernel::store::StoreError;
 use crate::kernel::wit::WitError;
@@ -33,19 +35,27 @@ pub const MAX_COMMIT_BYTES: usize = 4 << 20;
 /// capped, so a page of large values must end early.
 pub const MAX_ENTRIES_BYTES: usize = 4 << 20;
 
-/// The keyspace an install may touch, handed out only when `kv` is granted.
+/// The keyspace an install may touch, handed out only when `kv` is granted,
+/// with the district's turn at the database for one operation.
 struct Scope<'a> {
     district: &'a str,
     app: &'a str,
+    _turn: Option<DatabaseTurn>,
 }
 
 impl AppState {
-    /// The allow-check for `kv`: the one place it is decided.
-    fn kv_scope(&self) -> Result<Scope<'_>, WitError> {
+    /// The allow-check for `kv`: the one place it is decided. Then wait for
+    /// the district's turn at the database.
+    fn kv_scope(&self) -> Result<impl Future<Output = Scope<'_>> + Send, WitError> {
         self.grant.require(Permission::Kv)?;
-        Ok(Scope {
-            district: &self.grant.district,
-            app: &self.grant.app,
+        let (district, app) = (self.grant.district.as_str(), self.grant.app.as_str());
+        let turn = self.database_turn();
+        Ok(async move {
+            Scope {
+                district,
+                app,
+                _turn: turn.await,
+            }
         })
     }
 }
@@ -151,7 +161,7 @@ fn unavailable(err: StoreError) -> WitError {
 
 impl Host for AppState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, WitError> {
-        let scope = self.kv_scope()?;
+        let scope = self.kv_scope()?.await;
         check_key(&key)?;
         self.store
             .kv_get(scope.district, scope.app, &key)
@@ -160,7 +170,7 @@ impl Host for AppState {
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), WitError> {
-        let scope = self.kv_scope()?;
+        let scope = self.kv_scope()?.await;
         check_key(&key)?;
         check_value(&value)?;
         self.store
@@ -176,7 +186,7 @@ impl Host for AppState {
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, WitError> {
-        let scope = self.kv_scope()?;
+        let scope = self.kv_scope()?.await;
         check_key(&key)?;
         self.store
             .kv_delete(scope.district, scope.app, &key)
@@ -185,7 +195,7 @@ impl Host for AppState {
     }
 
     async fn insert_if_absent(&mut self, key: String, value: Vec<u8>) -> Result<bool, WitError> {
-        let scope = self.kv_scope()?;
+        let scope = self.kv_scope()?.await;
         check_key(&key)?;
         check_value(&value)?;
         self.store
@@ -206,7 +216,7 @@ impl Host for AppState {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<KeyPage, WitError> {
-        let scope = self.kv_scope()?;
+        let scope = self.kv_scope()?.await;
         check_page(&prefix, limit)?;
         let page = self
             .store
@@ -217,7 +227,7 @@ impl Host for AppState {
     }
 
     async fn commit(&mut self, ops: Vec<Op>) -> Result<Option<u32>, WitError> {
-        let scope = self.kv_scope()?;
+        let scope = self.kv_scope()?.await;
         let ops = check_commit(ops)?;
         self.store
             .kv_commit(scope.district, scope.app, &ops, &self.grant.kv_quota)
@@ -231,7 +241,7 @@ impl Host for AppState {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<EntryPage, WitError> {
-        let scope = self.kv_scope()?;
+        let scope = self.kv_scope()?.await;
         check_page(&prefix, limit)?;
         let page = self
             .store
@@ -303,6 +313,28 @@ mod tests {
             Some(b"v".to_vec()),
             "a denied set writes nothing"
         );
+    }
+
+    #[tokio::test]
+    async fn a_write_waits_for_its_districts_turn_at_the_database() {
+        let (_dir, store) = store().await;
+        let share = Arc::new(tokio::sync::Semaphore::new(1));
+        let mut app = app(store.clone(), &[Permission::Kv]);
+        app.database = Some(share.clone());
+        // Another call of the district holds its one turn.
+        let held = share.clone().acquire_owned().await.expect("turn");
+        let write = app.set("k".to_owned(), b"v".to_vec());
+        tokio::pin!(write);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(50), &mut write).await;
+        assert!(waited.is_err(), "the write waited for the district's turn");
+        assert_eq!(store.kv_get("d1", "app", "k").await.expect("read"), None);
+        drop(held);
+        write.await.expect("set in its turn");
+        assert_eq!(
+            store.kv_get("d1", "app", "k").await.expect("read"),
+            Some(b"v".to_vec())
+        );
+        assert_eq!(share.available_permits(), 1, "the turn ends with the write");
     }
 
     #[tokio::test]

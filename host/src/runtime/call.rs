@@ -12,6 +12,7 @@
 //! rules.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,7 +50,7 @@ pub(crate) enum Subject<'a> {
 
 /// One kind of call into an app: what the funnel needs to know beyond
 /// limits, deadlines and failure accounting, which are the same for all.
-pub(crate) trait Export: Send {
+pub(crate) trait Export: Send + 'static {
     /// What the export returns, as wasmtime hands it over.
     type Returned: Send;
     /// What [`Export::admit`] hands on to the call.
@@ -143,17 +144,31 @@ impl Runtime {
                 }
             };
             let started = Instant::now();
-            let mut store = self.fresh_store(&loaded, request_id, started);
+            let long = Arc::new(AtomicBool::new(false));
+            let mut store = self.fresh_store(&loaded, request_id, started, long.clone());
+            let output = [store.data().stdout.clone(), store.data().stderr.clone()];
             let pre = loaded.pre.clone();
-            let call = {
-                let store = &mut store;
-                async move {
-                    let instance = pre.instantiate_async(&mut *store).await?;
-                    export.invoke(admitted, instance, store).await
+            // The call owns its store, so that it can move to the long-call
+            // lanes if it turns long.
+            let call = async move {
+                let returned = async {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    export.invoke(admitted, instance, &mut store).await
                 }
+                .await;
+                (store, returned)
+            }
+            .in_current_span();
+            let ended = self.gates.run(call, long);
+            let ended = match tokio::time::timeout(call_timeout(&loaded), ended).await {
+                Ok(Some(ended)) => Some(ended),
+                Ok(None) => {
+                    tracing::warn!("the long-call lanes stopped under a call");
+                    return Err(CallError::Busy);
+                }
+                Err(_elapsed) => None,
             };
-            let outcome = tokio::time::timeout(call_timeout(&loaded), call).await;
-            self.settle::<E>(&loaded, &mut store, started, outcome, trial.is_some())
+            self.settle::<E>(&loaded, output, started, ended, trial.is_some())
                 .await
         }
         .instrument(span)
@@ -169,14 +184,16 @@ impl Runtime {
         loaded: &Loaded,
         request_id: String,
         started: Instant,
+        long: Arc<AtomicBool>,
     ) -> wasmtime::Store<AppState> {
         let limits = loaded.install.limits;
-        let state = AppState::new(
+        let mut state = AppState::new(
             loaded.identity.clone(),
             request_id,
             self.store.clone(),
             limits.memory_bytes,
         );
+        state.database = Some(self.gates.database(&loaded.install.district));
         let mut store = wasmtime::Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         let deadline = started + Duration::from_millis(limits.deadline_ms);
@@ -195,7 +212,9 @@ impl Runtime {
             if ticks < LONG_AFTER_TICKS {
                 return Ok(UpdateDeadline::Yield(1));
             }
-            // A long call: let the next in line run, and wait for its turn.
+            // A long call: let the next in line run, and wait for its turn
+            // (on the long-call lanes, from the first).
+            long.store(true, Ordering::Relaxed);
             drop(turn.lock().unwrap_or_else(|p| p.into_inner()).take());
             let next = gates.long_turn(&district);
             let turn = turn.clone();
@@ -218,13 +237,15 @@ impl Runtime {
     /// log line and the install's failure streak (which may suspend it).
     /// [`Export::check`] turns what the app returned into the answer, or a
     /// failure.
+    ///
+    /// `ended` is the store and what the export returned, or `None` if the
+    /// call ran out of time; `output` is what it wrote to stdout and stderr.
     async fn settle<E: Export>(
         &self,
         loaded: &Loaded,
-        // `&mut` because a shared reference to a store is not `Send`.
-        store: &mut wasmtime::Store<AppState>,
+        output: [app_state::CapturedOutput; 2],
         started: Instant,
-        outcome: Result<wasmtime::Result<E::Returned>, tokio::time::error::Elapsed>,
+        ended: Option<(wasmtime::Store<AppState>, wasmtime::Result<E::Returned>)>,
         trial: bool,
     ) -> Result<E::Output, CallError> {
         let (district, app) = (
@@ -234,25 +255,22 @@ impl Runtime {
         let deadline_ms = loaded.install.limits.deadline_ms;
         let elapsed = started.elapsed();
 
-        let (stdout, stderr) = {
-            let data = store.data();
-            (data.stdout.take(), data.stderr.take())
-        };
+        let [stdout, stderr] = output.map(|stream| stream.take());
         log_output(&stdout, "stdout");
         log_output(&stderr, "stderr");
 
-        let result = match outcome {
-            Err(_elapsed) => Err(Failure::Deadline {
+        let result = match ended {
+            None => Err(Failure::Deadline {
                 limit_ms: deadline_ms,
             }),
-            Ok(Err(err)) => {
+            Some((store, Err(err))) => {
                 if is_pool_exhausted(&err) {
                     tracing::warn!(error = %err, "instance pool exhausted");
                     return Err(CallError::Busy);
                 }
                 Err(classify(&err, store.data(), &stderr, deadline_ms))
             }
-            Ok(Ok(answer)) => E::check(answer, loaded),
+            Some((_, Ok(answer))) => E::check(answer, loaded),
         };
 
         loaded.meters.calls.inc();

@@ -23,6 +23,7 @@ async fn small_pool() -> Arc<TestHost> {
             max_wait: Duration::from_millis(300),
             long_lanes: 1,
             long_per_district: 1,
+            ..Shares::for_pool(8)
         };
     })
     .await;
