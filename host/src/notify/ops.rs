@@ -301,6 +301,13 @@ struct People {
     families: Vec<ResidentContact>,
 }
 
+/// The sender the host's own messages go out under. Not an app's name
+/// (those are slugs), so no app's sends or keys mix with the host's.
+pub const HOST_SENDER: &str = "hutong:host";
+
+/// Longest body of an alert; longer text (an app's failure, say) is cut.
+const MAX_ALERT_BODY: usize = 2_000;
+
 /// Accepting an install's sends, over the store alone.
 #[derive(Clone, Copy)]
 pub struct Sends<'a> {
@@ -403,6 +410,68 @@ impl<'a> Sends<'a> {
             }),
             Err(existing) => replay(existing),
         }
+    }
+
+    /// Put a message from the host in the inbox of every enabled
+    /// administrator of `district`, once per `key`: a repeat, from this or
+    /// another host process, writes nothing. How many inboxes it reached
+    /// (none for a repeat, or for a district without administrators).
+    pub async fn alert_administrators(
+        &self,
+        district: &str,
+        key: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<u32, StoreError> {
+        if self
+            .store
+            .find_send(district, HOST_SENDER, key)
+            .await?
+            .is_some()
+        {
+            return Ok(0);
+        }
+        let administrators: Vec<NewDelivery> = self
+            .store
+            .list_accounts(Some(district))
+            .await?
+            .into_iter()
+            .filter(|a| a.role == Role::DistrictAdmin && a.disabled_at.is_none())
+            .map(|a| NewDelivery {
+                kind: "account",
+                id: a.id,
+                address: None,
+            })
+            .collect();
+        if administrators.is_empty() {
+            return Ok(0);
+        }
+        let body = match body.char_indices().nth(MAX_ALERT_BODY) {
+            Some((cut, _)) => format!("{}…", &body[..cut]),
+            None => body.to_owned(),
+        };
+        let written = self
+            .store
+            .create_send(
+                NewSend {
+                    district,
+                    app: HOST_SENDER,
+                    idempotency_key: key,
+                    fingerprint: "",
+                    channel: Channel::Inbox.name(),
+                    recipient: "role:district-admin",
+                    subject,
+                    body: &body,
+                    unreachable: 0,
+                    now: self.store.clock().now_ms(),
+                },
+                &administrators,
+            )
+            .await?;
+        Ok(match written {
+            Ok(_) => u32::try_from(administrators.len()).unwrap_or(u32::MAX),
+            Err(_earlier) => 0,
+        })
     }
 
     /// The people a recipient names, within the sender's district and scope.

@@ -370,6 +370,35 @@ impl Runtime {
         {
             tracing::error!(district, app, error = %err, "could not record suspension");
         }
+        // The district's administrators hear of it when an answering app
+        // stops answering; a failed trial only prolongs the pause they know.
+        if !trial {
+            self.alert_suspension(loaded, &why, retry_at).await;
+        }
+    }
+
+    /// Tell the district's administrators, in their inbox, that the breaker
+    /// paused an install, why, and when it is tried again.
+    async fn alert_suspension(&self, loaded: &Loaded, why: &str, retry_at: i64) {
+        let (district, app) = (&loaded.install.district, &loaded.install.app);
+        let until = crate::cases::format_ms(retry_at);
+        let subject = format!("应用 {app} 已自动暂停 / App {app} paused");
+        let body = format!(
+            "{district} 区的应用 {app} 连续调用失败，已暂停到 {until}；之后放行一次试用调用，\
+             成功即自动恢复，失败则暂停时间加倍。您也可以在应用列表中直接恢复或停用它。\n\
+             原因：{why}\n\n\
+             App {app} in district {district} failed repeatedly and is paused until {until}. \
+             Then one trial call is let through: if it succeeds the app answers again, if not \
+             the pause doubles. You can also resume or suspend it yourself among the \
+             district's installs.\nReason: {why}"
+        );
+        let key = format!("suspended:{app}:{retry_at}");
+        if let Err(err) = crate::notify::ops::Sends::new(&self.store)
+            .alert_administrators(district, &key, &subject, &body)
+            .await
+        {
+            tracing::error!(district, app, error = %err, "could not alert the administrators");
+        }
     }
 
     /// A trial call succeeded: the install answers again.

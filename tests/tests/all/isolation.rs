@@ -146,6 +146,14 @@ async fn a_suspension_after_failures_is_tried_again_on_its_own(host: TestHost) {
     let host = quick_breaker(backend).await;
     let clock = host.clock().clone();
     clock.set_ms(1_800_000_000_000);
+    let admin = host.district_admin("east").await;
+    let alerts = || async {
+        let inbox = host.get_as(Some(&admin), "/api/v1/inbox").await.json();
+        inbox["notifications"]
+            .as_array()
+            .expect(&inbox.to_string())
+            .clone()
+    };
     for _ in 0..2 {
         let r = host.get("/d/east/apps/test-app/panic").await;
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -164,6 +172,17 @@ async fn a_suspension_after_failures_is_tried_again_on_its_own(host: TestHost) {
     );
     let listed = host.get("/api/v1/districts/east/installs").await.json();
     assert_eq!(listed[0]["retry_at"], 1_800_000_030_000_i64, "{listed}");
+    // The district's administrator finds the alert in the inbox.
+    let inbox = alerts().await;
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["app"], "hutong:host");
+    let subject = inbox[0]["subject"].as_str().expect("subject");
+    assert!(
+        subject.contains("test-app") && subject.contains("已自动暂停"),
+        "{subject}"
+    );
+    let body = inbox[0]["body"].as_str().expect("body");
+    assert!(body.contains("2 failures in a row"), "{body}");
 
     // After the pause, a call is let through as a trial; it succeeds, and
     // the install answers again, recorded as active.
@@ -191,6 +210,9 @@ async fn a_suspension_after_failures_is_tried_again_on_its_own(host: TestHost) {
     let (status, retry_at) = status_of(&host).await;
     assert_eq!(status, InstallStatus::Suspended);
     assert_eq!(retry_at, Some(clock.now_ms() + 60_000));
+    // One alert for each time the app stopped answering; none for the
+    // failed trial, which only prolonged the pause.
+    assert_eq!(alerts().await.len(), 2);
     clock.advance_ms(59_000);
     assert_eq!(
         host.get("/d/east/apps/test-app/ping").await.status,
