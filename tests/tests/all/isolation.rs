@@ -151,7 +151,7 @@ async fn a_suspension_after_failures_is_tried_again_on_its_own(host: TestHost) {
         let inbox = host.get_as(Some(&admin), "/api/v1/inbox").await.json();
         inbox["notifications"]
             .as_array()
-            .expect(&inbox.to_string())
+            .unwrap_or_else(|| panic!("no notifications in {inbox}"))
             .clone()
     };
     for _ in 0..2 {
