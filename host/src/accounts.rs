@@ -10,6 +10,8 @@
 pub mod api;
 pub mod cli;
 pub mod ops;
+pub mod sign_in;
+pub mod sign_in_store;
 pub mod store;
 
 use std::fmt;

@@ -1,6 +1,7 @@
 //! The HTTP surface: the JSON API under `/api/v1`, apps under
 //! `/d/{district}/apps/{app}/…`, Open311 GeoReport v2 under
-//! `/d/{district}/open311/v2/…`, `/metrics` and `/healthz`.
+//! `/d/{district}/open311/v2/…`, the console for people in a browser at
+//! `/` (see [`console`](crate::console)), `/metrics` and `/healthz`.
 //!
 //! Each resource module exposes `router()`; [`app`] assembles them over one
 //! [`ApiState`]. Tests drive the result with `tower::ServiceExt::oneshot`.
@@ -37,6 +38,7 @@ pub fn app(state: ApiState) -> Router {
         .merge(crate::devices::api::router())
         .merge(apps::router())
         .merge(crate::cases::open311::router())
+        .merge(crate::console::router())
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async {

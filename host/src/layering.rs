@@ -65,6 +65,7 @@ const SHARED: &[(&str, Layer)] = &[
     ("runtime", Layer::Runtime),
     ("platform", Layer::Platform),
     ("api", Layer::Edge),
+    ("console", Layer::Edge),
     ("cli", Layer::Edge),
     ("server", Layer::Edge),
 ];
@@ -74,6 +75,8 @@ const SHARED: &[(&str, Layer)] = &[
 const PARTS: &[(&str, Layer)] = &[
     ("accounts::store", Layer::Model),
     ("accounts::ops", Layer::Operations),
+    ("accounts::sign_in_store", Layer::Model),
+    ("accounts::sign_in", Layer::Rules),
     ("accounts::api", Layer::Edge),
     ("accounts::cli", Layer::Edge),
     ("cases::store", Layer::Model),

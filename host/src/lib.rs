@@ -22,7 +22,8 @@
 //! [`installs`], [`kv`], [`notify`], [`schedules`]; [`error`], the one error
 //! of every operation; the [`runtime`] (engine, cache, the one call funnel);
 //! [`platform`] (the store plus the runtime, for the operations that call
-//! apps); and the edges [`api`], [`cli`] and [`server`]. Nothing calls
+//! apps); and the edges [`api`], [`console`] (the pages people use in a browser),
+//! [`cli`] and [`server`]. Nothing calls
 //! upward, and a slice uses another only through its model, storage and
 //! rules; a test holds both (`layering.rs`).
 
@@ -31,6 +32,7 @@ pub mod api;
 pub mod cases;
 pub mod cli;
 pub mod community;
+pub mod console;
 pub mod devices;
 pub mod error;
 pub mod installs;

@@ -49,6 +49,11 @@ impl Platform {
         crate::cases::ops::Cases::new(&self.store)
     }
 
+    /// Signing in with a password, over this platform's store.
+    pub fn sign_in(&self) -> crate::accounts::sign_in::SignIn<'_> {
+        crate::accounts::sign_in::SignIn::new(&self.store, Default::default())
+    }
+
     /// Refuse a district that does not exist.
     pub(crate) async fn require_district(&self, district: &str) -> Result<(), PlatformError> {
         crate::error::require_district(&self.store, district).await

@@ -250,6 +250,8 @@ pub async fn serve(
         platform: opened.platform.clone(),
         metrics: opened.metrics.clone(),
     });
+    // The peer's address counts failed sign-ins (`console::session`).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

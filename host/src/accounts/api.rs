@@ -24,6 +24,8 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/accounts/{account}/phone", put(set_phone))
         .route("/accounts/{account}/tokens", get(tokens).post(issue))
         .route("/tokens/{token}", delete(revoke))
+        .route("/accounts/{account}/password-code", post(password_code))
+        .route("/accounts/{account}/sessions", delete(end_sessions))
 }
 
 async fn me(caller: Authenticated) -> Json<Caller> {
@@ -271,4 +273,47 @@ async fn revoke(
         return Err(not_found());
     }
     Ok(Json(state.platform.revoke_token(&token).await?))
+}
+
+/// A one-time code with which the account's holder sets (or resets) their
+/// password in the browser, at `/set-password`. Shown once.
+async fn password_code(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    administrable(&state, &caller, &id).await?;
+    let issued = state
+        .platform
+        .sign_in()
+        .issue_code(&id, &caller.0.account_id)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "account_id": issued.account_id,
+            "code": issued.code,
+            "expires_at": issued.expires_at,
+            "redeem_at": "/set-password",
+        })),
+    ))
+}
+
+/// End every browser session of the account (its tokens stay).
+async fn end_sessions(
+    State(state): State<ApiState>,
+    caller: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    administrable(&state, &caller, &id).await?;
+    let ended = state
+        .platform
+        .sign_in()
+        .end_sessions(&id, "revoked")
+        .await
+        .map_err(PlatformError::from)?;
+    tracing::info!(account = %id, by = %caller.0.account_id, ended, "sessions revoked");
+    Ok(Json(
+        serde_json::json!({ "account_id": id, "ended": ended }),
+    ))
 }

@@ -47,8 +47,19 @@ pub enum AccountCommand {
         #[arg(long)]
         district: Option<String>,
     },
-    /// Disable an account: its tokens stop working.
+    /// Disable an account: its tokens and browser sessions stop working.
     Disable {
+        /// The account.
+        id: String,
+    },
+    /// Issue a one-time code with which the account's holder sets (or
+    /// resets) their password at `/set-password`; printed once.
+    PasswordCode {
+        /// The account.
+        id: String,
+    },
+    /// Sign the account out of every browser (its tokens stay).
+    EndSessions {
         /// The account.
         id: String,
     },
@@ -145,7 +156,29 @@ pub(crate) async fn account(opened: &Opened, command: AccountCommand) -> Result<
         }
         AccountCommand::Disable { id } => {
             platform.disable_account(&id).await?;
-            println!("disabled account {id}: its tokens no longer work");
+            println!("disabled account {id}: its tokens and sessions no longer work");
+        }
+        AccountCommand::PasswordCode { id } => {
+            let issued = platform.sign_in().issue_code(&id, "command line").await?;
+            eprintln!(
+                "set-password code for {id}, valid until {}; it is shown only now. \
+                 The holder opens /set-password on the host and enters it:",
+                crate::cases::format_ms(issued.expires_at)
+            );
+            println!("{}", issued.code);
+        }
+        AccountCommand::EndSessions { id } => {
+            platform
+                .store()
+                .get_account(&id)
+                .await
+                .map_err(PlatformError::from)?;
+            let ended = platform
+                .sign_in()
+                .end_sessions(&id, "revoked")
+                .await
+                .map_err(PlatformError::from)?;
+            println!("ended {ended} browser session(s) of account {id}");
         }
     }
     Ok(())

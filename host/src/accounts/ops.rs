@@ -159,9 +159,12 @@ impl Platform {
         Ok(record)
     }
 
-    /// Disable an account and so all of its tokens.
+    /// Disable an account and so all of its tokens and sessions.
     pub async fn disable_account(&self, account_id: &str) -> Result<Account, PlatformError> {
         let account = self.store().disable_account(account_id).await?;
+        self.sign_in()
+            .end_sessions(account_id, "account disabled")
+            .await?;
         tracing::info!(account = account_id, "disabled account");
         Ok(account)
     }

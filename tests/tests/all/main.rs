@@ -24,4 +24,5 @@ mod registry;
 mod residents;
 mod sandbox;
 mod schedules;
+mod sign_in;
 mod smart_care;

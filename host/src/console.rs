@@ -1,0 +1,472 @@
+//! The console: the host's pages for people in a browser, at `/`.
+//!
+//! A visitor gets the sign-in page; a person sets their password with a
+//! one-time code an administrator issued (`/set-password`), signs in,
+//! changes the password (`/password`) and signs out. Pages are rendered on
+//! the host ([`pages`]), Chinese first with English a click away
+//! ([`i18n`]), and every form that changes something carries a token and
+//! must come from the host's own origin ([`session`]).
+//!
+//! Every console answer carries headers that keep it to itself: a
+//! Content-Security-Policy that allows only the host's own stylesheet and
+//! forms, no framing, no caching, no referrer outside the host.
+
+pub mod i18n;
+pub mod pages;
+pub mod session;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY, SET_COOKIE,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use maud::Markup;
+use serde::Deserialize;
+
+use crate::accounts::sign_in::{PasswordError, SignInError, SignInPolicy};
+use crate::api::shared::ApiState;
+use i18n::{LANG_COOKIE, Lang, Text};
+use pages::Notice;
+use session::{FORM_COOKIE, SESSION_COOKIE, Visitor, same_origin, same_token, set_cookie};
+
+/// The console's routes.
+pub(crate) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/sign-in", get(sign_in_page).post(sign_in))
+        .route("/sign-out", axum::routing::post(sign_out))
+        .route("/set-password", get(set_password_page).post(set_password))
+        .route("/password", get(password_page).post(change_password))
+        .route("/lang", get(switch_language))
+        .route("/static/console.css", get(stylesheet))
+        .layer(axum::middleware::map_response(console_headers))
+}
+
+/// What keeps a console page to itself.
+async fn console_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let fixed = [
+        (
+            CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (X_FRAME_OPTIONS, "DENY"),
+        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (REFERRER_POLICY, "same-origin"),
+        (CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// A console request that could not be answered: a page that says so, in
+/// both languages (the request's is not known here), details in the log.
+#[derive(Debug)]
+pub enum PageError {
+    /// The host failed.
+    Failed,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let page = maud::html! {
+            (maud::DOCTYPE)
+            html lang="zh-CN" {
+                head { meta charset="utf-8"; title { (Text::HostFailed.zh()) } }
+                body {
+                    p { (Text::HostFailed.zh()) }
+                    p lang="en" { (Text::HostFailed.en()) }
+                }
+            }
+        };
+        (StatusCode::INTERNAL_SERVER_ERROR, page).into_response()
+    }
+}
+
+/// The request's language.
+struct Language(Lang);
+
+impl FromRequestParts<ApiState> for Language {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &ApiState) -> Result<Self, Self::Rejection> {
+        Ok(Language(Lang::of(&parts.headers)))
+    }
+}
+
+/// The address a request came from, for counting failed sign-ins.
+struct Address(String);
+
+impl FromRequestParts<ApiState> for Address {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &ApiState) -> Result<Self, Self::Rejection> {
+        Ok(Address(session::client_address(parts)))
+    }
+}
+
+fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, to.to_owned())]).into_response()
+}
+
+fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn failed(err: impl std::fmt::Display) -> PageError {
+    tracing::error!(error = %err, "console request failed");
+    PageError::Failed
+}
+
+fn random_token() -> Result<String, PageError> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(failed)?;
+    Ok(hex::encode(bytes))
+}
+
+/// The browser's form token, or a new one with the cookie that sets it.
+fn form_token(headers: &HeaderMap) -> Result<(String, Vec<String>), PageError> {
+    match session::cookie(headers, FORM_COOKIE) {
+        Some(token) if token.len() == 48 && token.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok((token.to_owned(), Vec::new()))
+        }
+        _ => {
+            let token = random_token()?;
+            let secure = session::over_https(headers);
+            let cookie = set_cookie(FORM_COOKIE, &token, Some(3600), secure);
+            Ok((token, vec![cookie]))
+        }
+    }
+}
+
+/// Whether a signed-out form (sign-in, set-password) came from this
+/// browser's copy of the host's page.
+fn form_is_ours(headers: &HeaderMap, sent: &str) -> bool {
+    same_origin(headers)
+        && session::cookie(headers, FORM_COOKIE).is_some_and(|ours| same_token(ours, sent))
+}
+
+fn refused_form(lang: Lang) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        pages::problem(lang, Text::FormRefused),
+    )
+        .into_response()
+}
+
+async fn home(Language(lang): Language, visitor: Visitor) -> Response {
+    match visitor.session {
+        Some(session) => pages::home(lang, &session, None).into_response(),
+        None => see_other("/sign-in"),
+    }
+}
+
+#[derive(Deserialize)]
+struct SignInQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn sign_in_page(
+    Language(lang): Language,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Query(q): Query<SignInQuery>,
+) -> Result<Response, PageError> {
+    if visitor.session.is_some() {
+        return Ok(see_other("/"));
+    }
+    let (token, cookies) = form_token(&headers)?;
+    let shown = q.done.map(|_| Notice::Done(Text::PasswordSetSignIn));
+    Ok(with_cookies(
+        pages::sign_in(lang, &token, "", shown, None).into_response(),
+        &cookies,
+    ))
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    form: String,
+    account: String,
+    password: String,
+}
+
+async fn sign_in(
+    State(state): State<ApiState>,
+    Language(lang): Language,
+    Address(address): Address,
+    headers: HeaderMap,
+    form: Result<Form<SignInForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Ok(Form(form)) = form else {
+        return Ok(refused_form(lang));
+    };
+    if !form_is_ours(&headers, &form.form) {
+        tracing::warn!(address, "sign-in form refused: wrong token or origin");
+        return Ok(refused_form(lang));
+    }
+    let account = form.account.chars().take(64).collect::<String>();
+    let shown = |status: StatusCode, text: Text, extra: Option<String>| {
+        (
+            status,
+            pages::sign_in(lang, &form.form, &account, Some(Notice::Error(text)), extra),
+        )
+            .into_response()
+    };
+    match state
+        .platform
+        .sign_in()
+        .sign_in(&form.account, &form.password, &address)
+        .await
+    {
+        Ok(begun) => {
+            let secure = session::over_https(&headers);
+            let max_age = SignInPolicy::default().session_max.as_secs();
+            Ok(with_cookies(
+                see_other("/"),
+                &[
+                    set_cookie(SESSION_COOKIE, &begun.secret, Some(max_age), secure),
+                    set_cookie(FORM_COOKIE, "", None, secure),
+                ],
+            ))
+        }
+        Err(SignInError::Wrong) => Ok(shown(
+            StatusCode::UNAUTHORIZED,
+            Text::WrongIdOrPassword,
+            None,
+        )),
+        Err(SignInError::Throttled { minutes }) => Ok(shown(
+            StatusCode::TOO_MANY_REQUESTS,
+            Text::TooManyFailures,
+            Some(match lang {
+                Lang::Zh => format!("{minutes} {}", lang.t(Text::Minutes)),
+                Lang::En => format!("{minutes} {}.", lang.t(Text::Minutes)),
+            }),
+        )),
+        Err(SignInError::Store(err)) => Err(failed(err)),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    csrf: String,
+}
+
+async fn sign_out(
+    State(state): State<ApiState>,
+    Language(lang): Language,
+    visitor: Visitor,
+    headers: HeaderMap,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let (Some(session), Some(secret)) = (visitor.session, visitor.secret) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let Ok(Form(form)) = form else {
+        return Ok(refused_form(lang));
+    };
+    if !same_origin(&headers) || !same_token(&session.csrf, &form.csrf) {
+        return Ok(refused_form(lang));
+    }
+    state
+        .platform
+        .sign_in()
+        .sign_out(&secret)
+        .await
+        .map_err(failed)?;
+    tracing::info!(account = %session.caller.account_id, "signed out");
+    let secure = session::over_https(&headers);
+    Ok(with_cookies(
+        see_other("/sign-in"),
+        &[set_cookie(SESSION_COOKIE, "", None, secure)],
+    ))
+}
+
+#[derive(Deserialize)]
+struct CodeQuery {
+    #[serde(default)]
+    code: String,
+}
+
+async fn set_password_page(
+    Language(lang): Language,
+    headers: HeaderMap,
+    Query(q): Query<CodeQuery>,
+) -> Result<Response, PageError> {
+    let (token, cookies) = form_token(&headers)?;
+    let code = q.code.chars().take(40).collect::<String>();
+    Ok(with_cookies(
+        pages::set_password(lang, &token, &code, None).into_response(),
+        &cookies,
+    ))
+}
+
+#[derive(Deserialize)]
+struct SetPasswordForm {
+    form: String,
+    code: String,
+    password: String,
+    repeat: String,
+}
+
+async fn set_password(
+    State(state): State<ApiState>,
+    Language(lang): Language,
+    headers: HeaderMap,
+    form: Result<Form<SetPasswordForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Ok(Form(form)) = form else {
+        return Ok(refused_form(lang));
+    };
+    if !form_is_ours(&headers, &form.form) {
+        return Ok(refused_form(lang));
+    }
+    let code = form.code.chars().take(40).collect::<String>();
+    let again = |text: Text| {
+        (
+            StatusCode::BAD_REQUEST,
+            pages::set_password(lang, &form.form, &code, Some(Notice::Error(text))),
+        )
+            .into_response()
+    };
+    if form.password != form.repeat {
+        return Ok(again(Text::PasswordsDiffer));
+    }
+    match state
+        .platform
+        .sign_in()
+        .redeem_code(&form.code, &form.password)
+        .await
+    {
+        Ok(_) => Ok(see_other("/sign-in?done=password")),
+        Err(PasswordError::CodeRefused) => Ok(again(Text::CodeRefused)),
+        Err(PasswordError::Rule(_)) => Ok(again(Text::PasswordRule)),
+        Err(PasswordError::CurrentWrong) => Ok(again(Text::CodeRefused)),
+        Err(PasswordError::Store(err)) => Err(failed(err)),
+    }
+}
+
+async fn password_page(Language(lang): Language, visitor: Visitor) -> Response {
+    match visitor.session {
+        Some(session) => pages::change_password(lang, &session, None).into_response(),
+        None => see_other("/sign-in"),
+    }
+}
+
+#[derive(Deserialize)]
+struct ChangePasswordForm {
+    csrf: String,
+    current: String,
+    password: String,
+    repeat: String,
+}
+
+async fn change_password(
+    State(state): State<ApiState>,
+    Language(lang): Language,
+    Address(address): Address,
+    visitor: Visitor,
+    headers: HeaderMap,
+    form: Result<Form<ChangePasswordForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Some(session) = visitor.session else {
+        return Ok(see_other("/sign-in"));
+    };
+    let Ok(Form(form)) = form else {
+        return Ok(refused_form(lang));
+    };
+    if !same_origin(&headers) || !same_token(&session.csrf, &form.csrf) {
+        return Ok(refused_form(lang));
+    }
+    let again = |text: Text| -> Markup {
+        pages::change_password(lang, &session, Some(Notice::Error(text)))
+    };
+    if form.password != form.repeat {
+        return Ok((StatusCode::BAD_REQUEST, again(Text::PasswordsDiffer)).into_response());
+    }
+    let changed = state
+        .platform
+        .sign_in()
+        .change_password(
+            &session.caller.account_id,
+            &form.current,
+            &form.password,
+            &address,
+        )
+        .await;
+    let text = match changed {
+        Ok(begun) => {
+            let secure = session::over_https(&headers);
+            let max_age = SignInPolicy::default().session_max.as_secs();
+            let fresh = crate::accounts::sign_in::Session {
+                caller: begun.caller,
+                display_name: session.display_name.clone(),
+                csrf: begun.csrf,
+            };
+            let page = pages::home(lang, &fresh, Some(Notice::Done(Text::PasswordChanged)));
+            return Ok(with_cookies(
+                page.into_response(),
+                &[set_cookie(
+                    SESSION_COOKIE,
+                    &begun.secret,
+                    Some(max_age),
+                    secure,
+                )],
+            ));
+        }
+        Err(PasswordError::CurrentWrong) => Text::CurrentPasswordWrong,
+        Err(PasswordError::Rule(_)) => Text::PasswordRule,
+        Err(PasswordError::CodeRefused) => Text::FormRefused,
+        Err(PasswordError::Store(err)) => return Err(failed(err)),
+    };
+    Ok((StatusCode::BAD_REQUEST, again(text)).into_response())
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    to: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// Keep the chosen language in a cookie and go back to the page the
+/// switch was on (a path of the host's only).
+async fn switch_language(headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = Lang::from_tag(&q.to).unwrap_or(Lang::Zh);
+    let local = q.back.starts_with('/')
+        && !q.back.starts_with("//")
+        && !q.back.contains(['\\', '\r', '\n']);
+    let back = if local { q.back.as_str() } else { "/" };
+    let secure = session::over_https(&headers);
+    with_cookies(
+        see_other(back),
+        &[set_cookie(
+            LANG_COOKIE,
+            lang.tag(),
+            Some(365 * 24 * 3600),
+            secure,
+        )],
+    )
+}
+
+async fn stylesheet() -> Response {
+    (
+        [(CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("console/console.css"),
+    )
+        .into_response()
+}

@@ -1,0 +1,326 @@
+//! The console's message catalogue: every string a person reads, in
+//! Chinese (zh-CN, the default) and English. A string is a [`Text`]; its
+//! words are in [`Text::zh`] and [`Text::en`], so a string without a
+//! translation does not compile.
+//!
+//! The language is the `hutong_lang` cookie (set by the switch on every
+//! page), else the browser's `Accept-Language`, else Chinese.
+
+use axum::http::HeaderMap;
+use axum::http::header::{ACCEPT_LANGUAGE, COOKIE};
+
+/// A language of the console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    /// 简体中文.
+    Zh,
+    /// English.
+    En,
+}
+
+/// The cookie that keeps the chosen language.
+pub const LANG_COOKIE: &str = "hutong_lang";
+
+impl Lang {
+    /// The `lang` attribute of the page.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    /// The language a `lang` parameter or cookie names.
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        match tag.trim().to_ascii_lowercase().as_str() {
+            "zh" | "zh-cn" | "zh-hans" => Some(Lang::Zh),
+            "en" | "en-us" | "en-gb" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    /// The other language, for the switch.
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+
+    /// The language of a request: its cookie, else the first of its
+    /// `Accept-Language` the console speaks, else Chinese.
+    pub fn of(headers: &HeaderMap) -> Lang {
+        let cookie = headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == LANG_COOKIE)
+            .and_then(|(_, value)| Lang::from_tag(value));
+        if let Some(lang) = cookie {
+            return lang;
+        }
+        headers
+            .get(ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .filter_map(|range| {
+                let tag = range.split(';').next()?.trim().to_ascii_lowercase();
+                match tag.split('-').next()? {
+                    "zh" => Some(Lang::Zh),
+                    "en" => Some(Lang::En),
+                    _ => None,
+                }
+            })
+            .next()
+            .unwrap_or(Lang::Zh)
+    }
+
+    /// `text` in this language.
+    pub fn t(self, text: Text) -> &'static str {
+        match self {
+            Lang::Zh => text.zh(),
+            Lang::En => text.en(),
+        }
+    }
+}
+
+/// Every string of the console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Text {
+    /// The product's name in the title bar.
+    Product,
+    /// The name of the other language, on the switch.
+    SwitchTo,
+    /// Sign-in page heading.
+    SignInTitle,
+    /// Label: account id.
+    AccountId,
+    /// Label: password.
+    Password,
+    /// Button: sign in.
+    SignIn,
+    /// Sign-in refused.
+    WrongIdOrPassword,
+    /// Sign-in throttled; followed by minutes.
+    TooManyFailures,
+    /// "minutes".
+    Minutes,
+    /// Link: set a password with a code.
+    HaveACode,
+    /// Set-password page heading.
+    SetPasswordTitle,
+    /// Explanation on the set-password page.
+    SetPasswordHelp,
+    /// Label: the code.
+    Code,
+    /// Label: new password.
+    NewPassword,
+    /// Label: repeat the new password.
+    RepeatPassword,
+    /// Button: set the password.
+    SetPassword,
+    /// The two new passwords differ.
+    PasswordsDiffer,
+    /// The code does not work.
+    CodeRefused,
+    /// The password breaks the rule.
+    PasswordRule,
+    /// Shown on the sign-in page after a password was set.
+    PasswordSetSignIn,
+    /// Home page heading.
+    Welcome,
+    /// Label: role.
+    Role,
+    /// Label: district.
+    District,
+    /// No district (platform administrators).
+    WholeCity,
+    /// Button: sign out.
+    SignOut,
+    /// Link and heading: change password.
+    ChangePasswordTitle,
+    /// Label: current password.
+    CurrentPassword,
+    /// Button: change the password.
+    ChangePassword,
+    /// The current password was wrong.
+    CurrentPasswordWrong,
+    /// Shown after the password was changed.
+    PasswordChanged,
+    /// A form arrived without its token or from another site.
+    FormRefused,
+    /// Something failed on the host's side.
+    HostFailed,
+    /// A page that does not exist.
+    NotFound,
+    /// Link back to the start.
+    BackHome,
+    /// Role names.
+    RolePlatformAdmin,
+    /// Role name.
+    RoleDistrictAdmin,
+    /// Role name.
+    RoleAuditor,
+    /// Role name.
+    RoleWorker,
+    /// Role name.
+    RoleResident,
+    /// The console for this role is still being built; the API serves it.
+    ConsoleComing,
+}
+
+impl Text {
+    /// The Chinese words.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Text::Product => "胡同 · 智慧社区平台",
+            Text::SwitchTo => "English",
+            Text::SignInTitle => "登录",
+            Text::AccountId => "账号",
+            Text::Password => "密码",
+            Text::SignIn => "登录",
+            Text::WrongIdOrPassword => "账号或密码错误。",
+            Text::TooManyFailures => "登录失败次数过多，请稍后再试。可再次尝试的时间：",
+            Text::Minutes => "分钟后",
+            Text::HaveACode => "首次登录或忘记密码？使用管理员给您的设置密码码",
+            Text::SetPasswordTitle => "设置密码",
+            Text::SetPasswordHelp => {
+                "请输入管理员给您的一次性设置密码码，并设置新密码（至少 10 个字符）。设置后，您在其他设备上的登录会被退出。"
+            }
+            Text::Code => "设置密码码",
+            Text::NewPassword => "新密码",
+            Text::RepeatPassword => "再次输入新密码",
+            Text::SetPassword => "设置密码",
+            Text::PasswordsDiffer => "两次输入的新密码不一致，什么都没有改变。",
+            Text::CodeRefused => {
+                "这个设置密码码无效：可能输错了、已用过或已过期。请向管理员要一个新的。"
+            }
+            Text::PasswordRule => {
+                "密码不符合要求：至少 10 个字符，最多 256 字节，且不能与账号相同。"
+            }
+            Text::PasswordSetSignIn => "密码已设置，请用新密码登录。",
+            Text::Welcome => "欢迎",
+            Text::Role => "角色",
+            Text::District => "辖区",
+            Text::WholeCity => "全市",
+            Text::SignOut => "退出登录",
+            Text::ChangePasswordTitle => "修改密码",
+            Text::CurrentPassword => "当前密码",
+            Text::ChangePassword => "修改密码",
+            Text::CurrentPasswordWrong => "当前密码不正确，什么都没有改变。",
+            Text::PasswordChanged => "密码已修改；您在其他设备上的登录已退出。",
+            Text::FormRefused => "这个表单已失效或来自其他网站，没有执行。请刷新页面后重试。",
+            Text::HostFailed => "平台暂时出错，请稍后再试。",
+            Text::NotFound => "页面不存在。",
+            Text::BackHome => "返回首页",
+            Text::RolePlatformAdmin => "平台管理员",
+            Text::RoleDistrictAdmin => "区管理员",
+            Text::RoleAuditor => "审计员",
+            Text::RoleWorker => "网格员",
+            Text::RoleResident => "居民",
+            Text::ConsoleComing => "此角色的管理页面正在建设中；目前可通过 API 和命令行使用。",
+        }
+    }
+
+    /// The English words.
+    pub fn en(self) -> &'static str {
+        match self {
+            Text::Product => "Hutong · smart community platform",
+            Text::SwitchTo => "中文",
+            Text::SignInTitle => "Sign in",
+            Text::AccountId => "Account",
+            Text::Password => "Password",
+            Text::SignIn => "Sign in",
+            Text::WrongIdOrPassword => "Wrong account or password.",
+            Text::TooManyFailures => "Too many failed sign-ins. You can try again in",
+            Text::Minutes => "minutes",
+            Text::HaveACode => {
+                "First sign-in, or forgot your password? Use the code your administrator gave you"
+            }
+            Text::SetPasswordTitle => "Set your password",
+            Text::SetPasswordHelp => {
+                "Enter the one-time code your administrator gave you and choose a new password (at least 10 characters). Your sign-ins on other devices end."
+            }
+            Text::Code => "Set-password code",
+            Text::NewPassword => "New password",
+            Text::RepeatPassword => "New password, again",
+            Text::SetPassword => "Set password",
+            Text::PasswordsDiffer => "The two new passwords differ; nothing was changed.",
+            Text::CodeRefused => {
+                "This code does not work: it is mistyped, used or expired. Ask your administrator for a new one."
+            }
+            Text::PasswordRule => {
+                "The password does not fit the rule: at least 10 characters, at most 256 bytes, and not the account id."
+            }
+            Text::PasswordSetSignIn => "Your password is set. Sign in with it.",
+            Text::Welcome => "Welcome",
+            Text::Role => "Role",
+            Text::District => "District",
+            Text::WholeCity => "The whole city",
+            Text::SignOut => "Sign out",
+            Text::ChangePasswordTitle => "Change password",
+            Text::CurrentPassword => "Current password",
+            Text::ChangePassword => "Change password",
+            Text::CurrentPasswordWrong => "The current password is wrong; nothing was changed.",
+            Text::PasswordChanged => {
+                "Your password is changed; your sign-ins on other devices ended."
+            }
+            Text::FormRefused => {
+                "This form has expired or came from another site, so nothing was done. Reload the page and try again."
+            }
+            Text::HostFailed => "The platform failed for a moment; try again shortly.",
+            Text::NotFound => "There is no such page.",
+            Text::BackHome => "Back to the start",
+            Text::RolePlatformAdmin => "Platform administrator",
+            Text::RoleDistrictAdmin => "District administrator",
+            Text::RoleAuditor => "Auditor",
+            Text::RoleWorker => "Grid worker",
+            Text::RoleResident => "Resident",
+            Text::ConsoleComing => {
+                "The pages for this role are being built; the API and the command line serve it meanwhile."
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                value.parse().expect("value"),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn chinese_unless_the_browser_or_the_switch_says_otherwise() {
+        assert_eq!(Lang::of(&headers(&[])), Lang::Zh);
+        assert_eq!(
+            Lang::of(&headers(&[("accept-language", "en-US,en;q=0.9")])),
+            Lang::En
+        );
+        assert_eq!(
+            Lang::of(&headers(&[(
+                "accept-language",
+                "fr, zh-CN;q=0.8, en;q=0.5"
+            )])),
+            Lang::Zh
+        );
+        assert_eq!(
+            Lang::of(&headers(&[
+                ("accept-language", "en"),
+                ("cookie", "a=b; hutong_lang=zh-CN")
+            ])),
+            Lang::Zh
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! The console's pages, rendered on the host (maud: checked at compile
+//! time, every value escaped). Each takes the language and says every
+//! word through the catalogue.
+
+use maud::{DOCTYPE, Markup, html};
+
+use crate::accounts::Role;
+use crate::accounts::sign_in::Session;
+use crate::console::i18n::{Lang, Text};
+
+/// A notice at the top of a form.
+#[derive(Clone, Copy, Debug)]
+pub enum Notice {
+    /// Something went wrong; the form is shown again.
+    Error(Text),
+    /// Something went right.
+    Done(Text),
+}
+
+/// The frame of every page: title, language switch, and the body.
+pub fn page(lang: Lang, here: &str, title: Text, body: Markup) -> Markup {
+    let switch = format!(
+        "/lang?to={}&back={}",
+        lang.other().tag(),
+        percent_path(here)
+    );
+    html! {
+        (DOCTYPE)
+        html lang=(lang.tag()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (lang.t(title)) " · " (lang.t(Text::Product)) }
+                link rel="stylesheet" href="/static/console.css";
+            }
+            body {
+                header {
+                    a.product href="/" { (lang.t(Text::Product)) }
+                    a.switch href=(switch) lang=(lang.other().tag()) { (lang.t(Text::SwitchTo)) }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// `path` safe to put in a query: only the characters a local path needs.
+fn percent_path(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+fn notice(lang: Lang, notice: Option<Notice>, extra: Option<String>) -> Markup {
+    html! {
+        @match notice {
+            Some(Notice::Error(text)) => {
+                p.error role="alert" { (lang.t(text)) @if let Some(extra) = &extra { " " (extra) } }
+            }
+            Some(Notice::Done(text)) => { p.done role="status" { (lang.t(text)) } }
+            None => {}
+        }
+    }
+}
+
+/// The sign-in form, bound to the browser by `form_token`.
+pub fn sign_in(
+    lang: Lang,
+    form_token: &str,
+    account: &str,
+    shown: Option<Notice>,
+    extra: Option<String>,
+) -> Markup {
+    page(
+        lang,
+        "/sign-in",
+        Text::SignInTitle,
+        html! {
+            h1 { (lang.t(Text::SignInTitle)) }
+            (notice(lang, shown, extra))
+            form method="post" action="/sign-in" {
+                input type="hidden" name="form" value=(form_token);
+                label for="account" { (lang.t(Text::AccountId)) }
+                input #account name="account" type="text" value=(account)
+                    autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus;
+                label for="password" { (lang.t(Text::Password)) }
+                input #password name="password" type="password" autocomplete="current-password" required;
+                button type="submit" { (lang.t(Text::SignIn)) }
+            }
+            p { a href="/set-password" { (lang.t(Text::HaveACode)) } }
+        },
+    )
+}
+
+/// The set-password form (a code and the new password twice).
+pub fn set_password(lang: Lang, form_token: &str, code: &str, shown: Option<Notice>) -> Markup {
+    page(
+        lang,
+        "/set-password",
+        Text::SetPasswordTitle,
+        html! {
+            h1 { (lang.t(Text::SetPasswordTitle)) }
+            p { (lang.t(Text::SetPasswordHelp)) }
+            (notice(lang, shown, None))
+            form method="post" action="/set-password" {
+                input type="hidden" name="form" value=(form_token);
+                label for="code" { (lang.t(Text::Code)) }
+                input #code name="code" type="text" value=(code) autocomplete="one-time-code"
+                    autocapitalize="characters" spellcheck="false" required;
+                label for="password" { (lang.t(Text::NewPassword)) }
+                input #password name="password" type="password" autocomplete="new-password" minlength="10" required;
+                label for="repeat" { (lang.t(Text::RepeatPassword)) }
+                input #repeat name="repeat" type="password" autocomplete="new-password" minlength="10" required;
+                button type="submit" { (lang.t(Text::SetPassword)) }
+            }
+        },
+    )
+}
+
+fn role_text(role: Role) -> Text {
+    match role {
+        Role::PlatformAdmin => Text::RolePlatformAdmin,
+        Role::DistrictAdmin => Text::RoleDistrictAdmin,
+        Role::Auditor => Text::RoleAuditor,
+        Role::Worker => Text::RoleWorker,
+        Role::Resident => Text::RoleResident,
+    }
+}
+
+/// The sign-out button, carrying the session's token.
+fn sign_out(lang: Lang, session: &Session) -> Markup {
+    html! {
+        form.inline method="post" action="/sign-out" {
+            input type="hidden" name="csrf" value=(session.csrf);
+            button type="submit" { (lang.t(Text::SignOut)) }
+        }
+    }
+}
+
+/// The start page of a signed-in person.
+pub fn home(lang: Lang, session: &Session, shown: Option<Notice>) -> Markup {
+    let caller = &session.caller;
+    page(
+        lang,
+        "/",
+        Text::Welcome,
+        html! {
+            h1 { (lang.t(Text::Welcome)) "，" (session.display_name) }
+            (notice(lang, shown, None))
+            dl {
+                dt { (lang.t(Text::AccountId)) } dd { (caller.account_id) }
+                dt { (lang.t(Text::Role)) } dd { (lang.t(role_text(caller.role))) }
+                dt { (lang.t(Text::District)) }
+                dd { @match &caller.district { Some(d) => (d), None => (lang.t(Text::WholeCity)) } }
+            }
+            p { (lang.t(Text::ConsoleComing)) }
+            nav {
+                a href="/password" { (lang.t(Text::ChangePasswordTitle)) }
+                (sign_out(lang, session))
+            }
+        },
+    )
+}
+
+/// The change-password form of a signed-in person.
+pub fn change_password(lang: Lang, session: &Session, shown: Option<Notice>) -> Markup {
+    page(
+        lang,
+        "/password",
+        Text::ChangePasswordTitle,
+        html! {
+            h1 { (lang.t(Text::ChangePasswordTitle)) }
+            (notice(lang, shown, None))
+            form method="post" action="/password" {
+                input type="hidden" name="csrf" value=(session.csrf);
+                label for="current" { (lang.t(Text::CurrentPassword)) }
+                input #current name="current" type="password" autocomplete="current-password" required;
+                label for="password" { (lang.t(Text::NewPassword)) }
+                input #password name="password" type="password" autocomplete="new-password" minlength="10" required;
+                label for="repeat" { (lang.t(Text::RepeatPassword)) }
+                input #repeat name="repeat" type="password" autocomplete="new-password" minlength="10" required;
+                button type="submit" { (lang.t(Text::ChangePassword)) }
+            }
+            p { a href="/" { (lang.t(Text::BackHome)) } }
+        },
+    )
+}
+
+/// A page that only says what went wrong.
+pub fn problem(lang: Lang, text: Text) -> Markup {
+    page(
+        lang,
+        "/",
+        text,
+        html! {
+            p.error role="alert" { (lang.t(text)) }
+            p { a href="/" { (lang.t(Text::BackHome)) } }
+        },
+    )
+}

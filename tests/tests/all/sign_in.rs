@@ -1,0 +1,611 @@
+//! Signing in with a password in the browser, driven over HTTP as a
+//! browser would send it (cookies kept, `Host` and `Origin` sent): the
+//! set-password code, sign-in and sign-out, the form tokens and origin
+//! check, throttling, how sessions end, the language, and the console's
+//! own headers.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use hutong_host::accounts::Role;
+use hutong_tests::{TestHost, TestResponse, on_both_backends};
+
+const HOST: &str = "hutong.test";
+
+/// A browser: a cookie jar, a language, and the origin its forms come from.
+struct Browser<'h> {
+    host: &'h TestHost,
+    cookies: HashMap<String, String>,
+    origin: String,
+    language: Option<&'static str>,
+}
+
+impl<'h> Browser<'h> {
+    fn new(host: &'h TestHost) -> Self {
+        Browser {
+            host,
+            cookies: HashMap::new(),
+            origin: format!("http://{HOST}"),
+            language: None,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn send(&mut self, request: axum::http::request::Builder, body: String) -> TestResponse {
+        let mut request = request.header("host", HOST);
+        if !self.cookies.is_empty() {
+            request = request.header("cookie", self.cookie_header());
+        }
+        if let Some(language) = self.language {
+            request = request.header("accept-language", language);
+        }
+        let response = self
+            .host
+            .send(request.body(Body::from(body)).expect("request"))
+            .await;
+        for value in response.headers.get_all("set-cookie") {
+            let value = value.to_str().expect("cookie");
+            let pair = value.split(';').next().expect("pair");
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        response
+    }
+
+    async fn get(&mut self, uri: &str) -> TestResponse {
+        self.send(
+            Request::builder().method(Method::GET).uri(uri),
+            String::new(),
+        )
+        .await
+    }
+
+    /// Post a form as the page at `self.origin` would.
+    async fn post(&mut self, uri: &str, fields: &[(&str, &str)]) -> TestResponse {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", self.origin.clone());
+        self.send(request, body).await
+    }
+
+    /// [`Browser::post`] with owned values.
+    async fn post_owned(&mut self, uri: &str, fields: &[(&str, String)]) -> TestResponse {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.post(uri, &fields).await
+    }
+
+    /// Load the sign-in page and sign in.
+    async fn sign_in(&mut self, account: &str, password: &str) -> TestResponse {
+        let page = self.get("/sign-in").await;
+        let token = hidden(&page, "form");
+        self.post(
+            "/sign-in",
+            &[
+                ("form", &token),
+                ("account", account),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// The CSRF token of the signed-in home page.
+    async fn csrf(&mut self) -> String {
+        let home = self.get("/").await;
+        assert_eq!(home.status, StatusCode::OK, "{}", home.text());
+        hidden(&home, "csrf")
+    }
+}
+
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// The value of the hidden input `name` on a page.
+fn hidden(page: &TestResponse, name: &str) -> String {
+    let html = page.text();
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no hidden `{name}` on: {html}"))
+        + marker.len();
+    html[start..start + html[start..].find('"').expect("end")].to_owned()
+}
+
+fn location(response: &TestResponse) -> &str {
+    response
+        .headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// An account with a password set through a code; its id.
+async fn with_password(host: &TestHost, id: &str, role: Role, password: &str) -> String {
+    let district = (role != Role::PlatformAdmin).then_some("east");
+    host.account(id, role, district).await;
+    let issued = host
+        .post(&format!("/api/v1/accounts/{id}/password-code"), "")
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.text());
+    let code = issued.json()["code"].as_str().expect("code").to_owned();
+    let mut browser = Browser::new(host);
+    let page = browser.get("/set-password").await;
+    let token = hidden(&page, "form");
+    let set = browser
+        .post(
+            "/set-password",
+            &[
+                ("form", &token),
+                ("code", &code),
+                ("password", password),
+                ("repeat", password),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.text());
+    id.to_owned()
+}
+
+on_both_backends!(
+    a_person_sets_a_password_with_a_code_and_signs_in_and_out,
+    forms_need_their_token_and_the_hosts_origin,
+    failed_sign_ins_are_throttled_per_account_and_per_address,
+    sessions_end_idle_expired_changed_disabled_or_revoked,
+);
+
+async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHost) {
+    host.district("east").await;
+    host.account("wang-li", Role::Worker, Some("east")).await;
+    let mut browser = Browser::new(&host);
+
+    // A visitor is sent to the sign-in page, which is Chinese by default.
+    let start = browser.get("/").await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&start), "/sign-in");
+    let page = browser.get("/sign-in").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text().contains("<html lang=\"zh-CN\">"),
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains("登录"));
+
+    // Without a password nobody signs in, not even with an empty one.
+    let refused = browser.sign_in("wang-li", "").await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+
+    // The administrator issues a code; it is shown once.
+    let issued = host
+        .post("/api/v1/accounts/wang-li/password-code", "")
+        .await;
+    assert_eq!(issued.status, StatusCode::CREATED, "{}", issued.text());
+    let code = issued.json()["code"].as_str().expect("code").to_owned();
+    assert_eq!(code.len(), 24, "{code}");
+
+    // Redeeming it: the passwords must agree and follow the rule.
+    let form = browser.get(&format!("/set-password?code={code}")).await;
+    assert!(form.text().contains(&code), "the link fills the code in");
+    let token = hidden(&form, "form");
+    let set = |code: &str, password: &str, repeat: &str| {
+        [
+            ("form", token.clone()),
+            ("code", code.to_owned()),
+            ("password", password.to_owned()),
+            ("repeat", repeat.to_owned()),
+        ]
+    };
+    let differ = browser
+        .post_owned(
+            "/set-password",
+            &set(&code, "one long password", "another one"),
+        )
+        .await;
+    assert_eq!(differ.status, StatusCode::BAD_REQUEST);
+    assert!(differ.text().contains("不一致"), "{}", differ.text());
+    let short = browser
+        .post_owned("/set-password", &set(&code, "short", "short"))
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(short.text().contains("至少 10 个字符"), "{}", short.text());
+    // Typed loosely (lower case, spaces) it still works.
+    let typed = code.to_lowercase().replace('-', " ");
+    let password = "lanterns over the hutong";
+    let done = browser
+        .post_owned("/set-password", &set(&typed, password, password))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    assert_eq!(location(&done), "/sign-in?done=password");
+    // A code works once.
+    let again = browser
+        .post_owned(
+            "/set-password",
+            &set(&code, "another long password", "another long password"),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(again.text().contains("已用过"), "{}", again.text());
+
+    // A wrong password and an unknown account get the same answer.
+    let wrong = browser.sign_in("wang-li", "lanterns over the river").await;
+    let unknown = browser
+        .sign_in("nobody-here", "lanterns over the hutong")
+        .await;
+    for refused in [&wrong, &unknown] {
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+        assert!(
+            refused.text().contains("账号或密码错误"),
+            "{}",
+            refused.text()
+        );
+    }
+
+    // The right one signs in: an HttpOnly, SameSite cookie, not Secure
+    // over plain http.
+    let signed = browser.sign_in("Wang-Li", "lanterns over the hutong").await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.text());
+    assert_eq!(location(&signed), "/");
+    let cookie = signed
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("cookie").to_owned())
+        .find(|c| c.starts_with("hutong_session=hss_"))
+        .expect("session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let home = browser.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.text().contains("wang-li") && home.text().contains("网格员"));
+    let stolen = browser.cookies.clone();
+
+    // Signing out ends the session: the old cookie, replayed, is a visitor.
+    let csrf = browser.csrf().await;
+    let out = browser.post("/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&out), "/sign-in");
+    assert!(!browser.cookies.contains_key("hutong_session"));
+    let mut replay = Browser::new(&host);
+    replay.cookies = stolen;
+    assert_eq!(replay.get("/").await.status, StatusCode::SEE_OTHER);
+
+    // Over https (a TLS-terminating proxy in front), the cookie is Secure.
+    let mut secure = Browser::new(&host);
+    secure.origin = format!("https://{HOST}");
+    let signed = secure.sign_in("wang-li", "lanterns over the hutong").await;
+    let cookie = signed
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("cookie").to_owned())
+        .find(|c| c.starts_with("hutong_session=hss_"))
+        .expect("session cookie");
+    assert!(cookie.ends_with("; Secure"), "{cookie}");
+}
+
+async fn forms_need_their_token_and_the_hosts_origin(host: TestHost) {
+    host.district("east").await;
+    with_password(&host, "zhao-min", Role::DistrictAdmin, "a quiet courtyard").await;
+
+    // The sign-in form without the browser's form cookie is refused.
+    let mut browser = Browser::new(&host);
+    let page = browser.get("/sign-in").await;
+    let token = hidden(&page, "form");
+    let mut stranger = Browser::new(&host);
+    let forged = stranger
+        .post(
+            "/sign-in",
+            &[
+                ("form", &token),
+                ("account", "zhao-min"),
+                ("password", "a quiet courtyard"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(forged.text().contains("表单已失效"), "{}", forged.text());
+    // From another site's page, it is refused even with the cookie.
+    browser.origin = "http://evil.test".into();
+    let cross = browser
+        .post(
+            "/sign-in",
+            &[
+                ("form", &token),
+                ("account", "zhao-min"),
+                ("password", "a quiet courtyard"),
+            ],
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    browser.origin = format!("http://{HOST}");
+    let signed = browser.sign_in("zhao-min", "a quiet courtyard").await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER);
+
+    // Signed in, a form without the session's token, or from another
+    // origin (a sandboxed page's is `null`), changes nothing.
+    let csrf = browser.csrf().await;
+    let no_token = browser.post("/sign-out", &[("csrf", "0")]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let missing = browser.post("/sign-out", &[]).await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    browser.origin = "null".into();
+    let sandboxed = browser.post("/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(sandboxed.status, StatusCode::FORBIDDEN);
+    let change = browser
+        .post(
+            "/password",
+            &[
+                ("csrf", &csrf),
+                ("current", "a quiet courtyard"),
+                ("password", "taken over by evil"),
+                ("repeat", "taken over by evil"),
+            ],
+        )
+        .await;
+    assert_eq!(change.status, StatusCode::FORBIDDEN);
+    browser.origin = format!("http://{HOST}");
+    assert_eq!(
+        browser.get("/").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+    let mut check = Browser::new(&host);
+    assert_eq!(
+        check.sign_in("zhao-min", "a quiet courtyard").await.status,
+        StatusCode::SEE_OTHER,
+        "the password is unchanged"
+    );
+
+    // Every console page keeps to itself.
+    let page = browser.get("/").await;
+    let csp = page.headers["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert_eq!(page.headers["cache-control"], "no-store");
+}
+
+async fn failed_sign_ins_are_throttled_per_account_and_per_address(host: TestHost) {
+    host.district("east").await;
+    with_password(&host, "li-na", Role::Worker, "the right password").await;
+    let clock = host.clock().clone();
+    let mut browser = Browser::new(&host);
+    for _ in 0..5 {
+        let wrong = browser.sign_in("li-na", "a wrong password").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    // The sixth try is refused even with the right password, and says when
+    // to come back.
+    let throttled = browser.sign_in("li-na", "the right password").await;
+    assert_eq!(
+        throttled.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        throttled.text()
+    );
+    assert!(
+        throttled.text().contains("15 分钟后"),
+        "{}",
+        throttled.text()
+    );
+    // Counted in the database: another host process refuses it too.
+    let other = host.another_process().await;
+    let refused = other
+        .platform
+        .sign_in()
+        .sign_in("li-na", "the right password", "unknown")
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    // After the window, the right password works again.
+    clock.advance_ms(15 * 60_000);
+    let signed = browser.sign_in("li-na", "the right password").await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.text());
+
+    // One address trying many accounts is stopped too.
+    let mut guesser = Browser::new(&host);
+    for n in 0..30 {
+        let wrong = guesser.sign_in(&format!("guess-{n}"), "password123").await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    }
+    let stopped = guesser.sign_in("li-na", "the right password").await;
+    assert_eq!(stopped.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn sessions_end_idle_expired_changed_disabled_or_revoked(host: TestHost) {
+    host.district("east").await;
+    with_password(&host, "chen-jie", Role::Auditor, "first password here").await;
+    let clock = host.clock().clone();
+
+    // Idle for 30 minutes: ended.
+    let mut browser = Browser::new(&host);
+    browser.sign_in("chen-jie", "first password here").await;
+    clock.advance_ms(29 * 60_000);
+    assert_eq!(browser.get("/").await.status, StatusCode::OK);
+    clock.advance_ms(29 * 60_000);
+    assert_eq!(
+        browser.get("/").await.status,
+        StatusCode::OK,
+        "used, so not idle"
+    );
+    clock.advance_ms(30 * 60_000);
+    assert_eq!(browser.get("/").await.status, StatusCode::SEE_OTHER, "idle");
+
+    // In use all day, it still ends 12 hours after sign-in.
+    browser.sign_in("chen-jie", "first password here").await;
+    for _ in 0..(12 * 3) {
+        assert_eq!(browser.get("/").await.status, StatusCode::OK);
+        clock.advance_ms(20 * 60_000);
+    }
+    assert_eq!(
+        browser.get("/").await.status,
+        StatusCode::SEE_OTHER,
+        "absolute expiry"
+    );
+
+    // Changing the password ends the other sessions, keeps this browser in.
+    let mut here = Browser::new(&host);
+    let mut elsewhere = Browser::new(&host);
+    here.sign_in("chen-jie", "first password here").await;
+    elsewhere.sign_in("chen-jie", "first password here").await;
+    let csrf = here.csrf().await;
+    let wrong = here
+        .post(
+            "/password",
+            &[
+                ("csrf", &csrf),
+                ("current", "not my password"),
+                ("password", "second password here"),
+                ("repeat", "second password here"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(wrong.text().contains("当前密码不正确"), "{}", wrong.text());
+    let changed = here
+        .post(
+            "/password",
+            &[
+                ("csrf", &csrf),
+                ("current", "first password here"),
+                ("password", "second password here"),
+                ("repeat", "second password here"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text());
+    assert!(changed.text().contains("密码已修改"));
+    assert_eq!(here.get("/").await.status, StatusCode::OK);
+    assert_eq!(elsewhere.get("/").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        Browser::new(&host)
+            .sign_in("chen-jie", "first password here")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // An administrator revokes the sessions; then disables the account.
+    let revoked = host.delete("/api/v1/accounts/chen-jie/sessions").await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text());
+    assert_eq!(revoked.json()["ended"], 1);
+    assert_eq!(here.get("/").await.status, StatusCode::SEE_OTHER);
+    here.sign_in("chen-jie", "second password here").await;
+    assert_eq!(here.get("/").await.status, StatusCode::OK);
+    let disabled = host.post("/api/v1/accounts/chen-jie/disable", "").await;
+    assert_eq!(disabled.status, StatusCode::OK);
+    assert_eq!(here.get("/").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        here.sign_in("chen-jie", "second password here")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_those_who_administer_an_account_issue_its_code() {
+    let host = TestHost::new(hutong_tests::Backend::Sqlite).await;
+    host.district("east").await;
+    host.district("west").await;
+    host.account("worker-1", Role::Worker, Some("east")).await;
+    let east_admin = host.district_admin("east").await;
+    let west_admin = host.district_admin("west").await;
+    let auditor = host.account("audit-1", Role::Auditor, Some("east")).await;
+    let uri = "/api/v1/accounts/worker-1/password-code";
+    let own = host.post_as(Some(&east_admin), uri, "").await;
+    assert_eq!(own.status, StatusCode::CREATED, "{}", own.text());
+    assert_eq!(
+        host.post_as(Some(&west_admin), uri, "").await.status,
+        StatusCode::NOT_FOUND,
+        "another district's account is not even shown"
+    );
+    let read_only = host.post_as(Some(&auditor), uri, "").await;
+    assert_eq!(
+        read_only.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        read_only.text()
+    );
+    let admin_code = host
+        .post_as(
+            Some(&east_admin),
+            "/api/v1/accounts/admin/password-code",
+            "",
+        )
+        .await;
+    assert_eq!(
+        admin_code.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        admin_code.text()
+    );
+    // A new code ends the earlier one.
+    let first = own.json()["code"].as_str().expect("code").to_owned();
+    host.post_as(Some(&east_admin), uri, "").await;
+    let refused = host
+        .opened
+        .platform
+        .sign_in()
+        .redeem_code(&first, "a good long password")
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn english_from_the_browser_or_the_switch() {
+    let host = TestHost::new(hutong_tests::Backend::Sqlite).await;
+    let mut browser = Browser::new(&host);
+    browser.language = Some("en-GB,en;q=0.9");
+    let page = browser.get("/sign-in").await;
+    assert!(page.text().contains("<html lang=\"en\">") && page.text().contains("Sign in"));
+    // The switch keeps the choice and goes back where it was.
+    browser.language = None;
+    let switched = browser.get("/lang?to=en&back=/set-password").await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&switched), "/set-password");
+    let page = browser.get("/set-password").await;
+    assert!(page.text().contains("Set your password"), "{}", page.text());
+    let back = browser.get("/lang?to=zh-CN&back=/sign-in").await;
+    assert_eq!(location(&back), "/sign-in");
+    assert!(browser.get("/sign-in").await.text().contains("登录"));
+    // It never leads off the host.
+    for away in ["//evil.test/", "https://evil.test/", "/\\evil.test"] {
+        let r = browser
+            .get(&format!("/lang?to=en&back={}", encode(away)))
+            .await;
+        assert_eq!(location(&r), "/", "{away}");
+    }
+}
