@@ -293,6 +293,8 @@ pub(crate) struct Loaded {
     /// The install's queue for slots (see [`shares`]).
     queue: Arc<tokio::sync::Semaphore>,
     health: Health,
+    /// When its calls last ran long (see [`shares`]).
+    long_history: Arc<shares::LongHistory>,
     status: Mutex<Status>,
     /// The `updated_at` of the row this process last applied, status
     /// changes included, so `refresh` rereads a row only when it changed.
@@ -434,9 +436,7 @@ impl Runtime {
                 })
                 .map_err(|e| RuntimeError::Engine(format!("epoch ticker: {e}")))?;
         }
-        let gates = shares::Gates::new(config.shares, config.max_instances)
-            .map_err(|e| RuntimeError::Engine(format!("long-call lanes: {e}")))?;
-        let gates = Arc::new(gates);
+        let gates = Arc::new(shares::Gates::new(config.shares, config.max_instances));
         Ok(Runtime {
             engine,
             linker,
@@ -504,6 +504,7 @@ impl Runtime {
                 kv_quota: self.config.limits.kv_quota(&install.limits),
             }),
             health: Health::default(),
+            long_history: Arc::default(),
             queue: self.gates.install_queue(),
             status: Mutex::new(Status::of(&install)),
             stamp: std::sync::atomic::AtomicI64::new(install.updated_at),
@@ -764,14 +765,8 @@ impl Runtime {
         request_id: String,
     ) -> Result<WatchOutcome, CallError> {
         let subject = Subject::Case(change.case_id);
-        self.call(
-            district,
-            app,
-            request_id,
-            subject,
-            CaseWatcher(change.clone()),
-        )
-        .await
+        self.call(district, app, request_id, subject, CaseWatcher(change))
+            .await
     }
 
     /// Hand a device event to an install's `event-handler` export, in a
@@ -793,14 +788,8 @@ impl Runtime {
             device: &event.device_id,
             event: event.id,
         };
-        self.call(
-            district,
-            app,
-            request_id,
-            subject,
-            EventHandler(event.clone()),
-        )
-        .await
+        self.call(district, app, request_id, subject, EventHandler(event))
+            .await
     }
 }
 
@@ -875,9 +864,9 @@ impl Export for Http {
 }
 
 /// A case change, for the `case-watcher` of the app that opened the case.
-struct CaseWatcher(HistoryEntry);
+struct CaseWatcher<'a>(&'a HistoryEntry);
 
-impl Export for CaseWatcher {
+impl Export for CaseWatcher<'_> {
     type Returned = Result<(), WitError>;
     type Admitted = ();
     type Output = WatchOutcome;
@@ -901,7 +890,7 @@ impl Export for CaseWatcher {
         app: App,
         store: &mut wasmtime::Store<AppState>,
     ) -> wasmtime::Result<Result<(), WitError>> {
-        let change = crate::kernel::wit::case_types::CaseChange::from(&self.0);
+        let change = crate::kernel::wit::case_types::CaseChange::from(self.0);
         app.hutong_platform_case_watcher()
             .call_on_case_changed(store, &change)
             .await
@@ -926,9 +915,9 @@ fn watch_admission<T>(
 }
 
 /// A device event, for the `event-handler` of an app subscribed to it.
-struct EventHandler(StoredEvent);
+struct EventHandler<'a>(&'a StoredEvent);
 
-impl Export for EventHandler {
+impl Export for EventHandler<'_> {
     type Returned = Result<(), WitError>;
     type Admitted = DeviceEvent;
     type Output = WatchOutcome;
@@ -946,7 +935,7 @@ impl Export for EventHandler {
                 &loaded.identity,
                 &loaded.install.manifest.events.types,
                 request_id,
-                &self.0,
+                self.0,
             )
             .await,
         )

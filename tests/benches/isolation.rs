@@ -12,7 +12,8 @@
 //! Run with `bash scripts/bench` (which installs `wrk`), or on its own with
 //! `cargo bench -p hutong-tests --bench isolation`; `HUTONG_BENCH_QUICK=1`
 //! shortens every phase, `HUTONG_BENCH_ONLY=sqlite|postgres` runs one back
-//! end.
+//! end, and `HUTONG_BENCH_SHARES=on,slots,off` (any of them) only those
+//! settings of the shares.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -205,6 +206,7 @@ async fn main() {
         return;
     }
     let only = std::env::var("HUTONG_BENCH_ONLY").unwrap_or_default();
+    let wanted = std::env::var("HUTONG_BENCH_SHARES").unwrap_or_default();
     for (backend, name) in [
         (Backend::Sqlite, "SQLite"),
         (Backend::Postgres, "PostgreSQL"),
@@ -212,26 +214,21 @@ async fn main() {
         if !only.is_empty() && !name.eq_ignore_ascii_case(&only) {
             continue;
         }
-        bench(backend, name, "on", Some(Shares::for_pool(256))).await;
-        let same_threads = Shares {
-            long_apart: false,
-            ..Shares::for_pool(256)
-        };
-        bench(
-            backend,
-            name,
-            "on, long calls on the host's threads",
-            Some(same_threads),
-        )
-        .await;
         let slots_only = Shares {
             long_lanes: 256,
             long_per_district: 256,
-            long_apart: false,
             database_per_district: 256,
             ..Shares::for_pool(256)
         };
-        bench(backend, name, "slots only", Some(slots_only)).await;
-        bench(backend, name, "off", None).await;
+        let variants = [
+            ("on", "on", Some(Shares::for_pool(256))),
+            ("slots", "slots only", Some(slots_only)),
+            ("off", "off", None),
+        ];
+        for (key, label, shares) in variants {
+            if wanted.is_empty() || wanted.split(',').any(|w| w == key) {
+                bench(backend, name, label, shares).await;
+            }
+        }
     }
 }

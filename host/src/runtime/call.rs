@@ -12,7 +12,6 @@
 //! rules.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,7 +49,7 @@ pub(crate) enum Subject<'a> {
 
 /// One kind of call into an app: what the funnel needs to know beyond
 /// limits, deadlines and failure accounting, which are the same for all.
-pub(crate) trait Export: Send + 'static {
+pub(crate) trait Export: Send {
     /// What the export returns, as wasmtime hands it over.
     type Returned: Send;
     /// What [`Export::admit`] hands on to the call.
@@ -144,31 +143,17 @@ impl Runtime {
                 }
             };
             let started = Instant::now();
-            let long = Arc::new(AtomicBool::new(false));
-            let mut store = self.fresh_store(&loaded, request_id, started, long.clone());
-            let output = [store.data().stdout.clone(), store.data().stderr.clone()];
+            let mut store = self.fresh_store(&loaded, request_id, started);
             let pre = loaded.pre.clone();
-            // The call owns its store, so that it can move to the long-call
-            // lanes if it turns long.
-            let call = async move {
-                let returned = async {
-                    let instance = pre.instantiate_async(&mut store).await?;
-                    export.invoke(admitted, instance, &mut store).await
+            let call = {
+                let store = &mut store;
+                async move {
+                    let instance = pre.instantiate_async(&mut *store).await?;
+                    export.invoke(admitted, instance, store).await
                 }
-                .await;
-                (store, returned)
-            }
-            .in_current_span();
-            let ended = self.gates.run(call, long);
-            let ended = match tokio::time::timeout(call_timeout(&loaded), ended).await {
-                Ok(Some(ended)) => Some(ended),
-                Ok(None) => {
-                    tracing::warn!("the long-call lanes stopped under a call");
-                    return Err(CallError::Busy);
-                }
-                Err(_elapsed) => None,
             };
-            self.settle::<E>(&loaded, output, started, ended, trial.is_some())
+            let outcome = tokio::time::timeout(call_timeout(&loaded), call).await;
+            self.settle::<E>(&loaded, &mut store, started, outcome, trial.is_some())
                 .await
         }
         .instrument(span)
@@ -184,7 +169,6 @@ impl Runtime {
         loaded: &Loaded,
         request_id: String,
         started: Instant,
-        long: Arc<AtomicBool>,
     ) -> wasmtime::Store<AppState> {
         let limits = loaded.install.limits;
         let mut state = AppState::new(
@@ -201,20 +185,28 @@ impl Runtime {
         let district = loaded.install.district.clone();
         let turn: Arc<Mutex<Option<[OwnedSemaphorePermit; 2]>>> = Arc::default();
         // Ticks the call has run into; a short call that was only kept
-        // waiting for a thread sees one at most.
+        // waiting for a thread sees one at most. An install whose calls
+        // ran long lately gets no benefit of the doubt: its calls count as
+        // long from their second tick.
         let mut ticks = 0u32;
+        let history = loaded.long_history.clone();
+        let long_after = match history.recent() {
+            true => LONG_AFTER_TICKS_AGAIN,
+            false => LONG_AFTER_TICKS,
+        };
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
                 return Ok(UpdateDeadline::Interrupt);
             }
             ticks += 1;
-            if ticks < LONG_AFTER_TICKS {
+            if ticks < long_after {
                 return Ok(UpdateDeadline::Yield(1));
             }
-            // A long call: let the next in line run, and wait for its turn
-            // (on the long-call lanes, from the first).
-            long.store(true, Ordering::Relaxed);
+            if ticks == long_after {
+                history.note();
+            }
+            // A long call: let the next in line run, and wait for its turn.
             drop(turn.lock().unwrap_or_else(|p| p.into_inner()).take());
             let next = gates.long_turn(&district);
             let turn = turn.clone();
@@ -237,15 +229,13 @@ impl Runtime {
     /// log line and the install's failure streak (which may suspend it).
     /// [`Export::check`] turns what the app returned into the answer, or a
     /// failure.
-    ///
-    /// `ended` is the store and what the export returned, or `None` if the
-    /// call ran out of time; `output` is what it wrote to stdout and stderr.
     async fn settle<E: Export>(
         &self,
         loaded: &Loaded,
-        output: [app_state::CapturedOutput; 2],
+        // `&mut` because a shared reference to a store is not `Send`.
+        store: &mut wasmtime::Store<AppState>,
         started: Instant,
-        ended: Option<(wasmtime::Store<AppState>, wasmtime::Result<E::Returned>)>,
+        outcome: Result<wasmtime::Result<E::Returned>, tokio::time::error::Elapsed>,
         trial: bool,
     ) -> Result<E::Output, CallError> {
         let (district, app) = (
@@ -255,22 +245,25 @@ impl Runtime {
         let deadline_ms = loaded.install.limits.deadline_ms;
         let elapsed = started.elapsed();
 
-        let [stdout, stderr] = output.map(|stream| stream.take());
+        let (stdout, stderr) = {
+            let data = store.data();
+            (data.stdout.take(), data.stderr.take())
+        };
         log_output(&stdout, "stdout");
         log_output(&stderr, "stderr");
 
-        let result = match ended {
-            None => Err(Failure::Deadline {
+        let result = match outcome {
+            Err(_elapsed) => Err(Failure::Deadline {
                 limit_ms: deadline_ms,
             }),
-            Some((store, Err(err))) => {
+            Ok(Err(err)) => {
                 if is_pool_exhausted(&err) {
                     tracing::warn!(error = %err, "instance pool exhausted");
                     return Err(CallError::Busy);
                 }
                 Err(classify(&err, store.data(), &stderr, deadline_ms))
             }
-            Some((_, Ok(answer))) => E::check(answer, loaded),
+            Ok(Ok(answer)) => E::check(answer, loaded),
         };
 
         loaded.meters.calls.inc();
@@ -460,6 +453,12 @@ impl Drop for Trial<'_> {
 /// in its district's turn (see [`shares`](crate::runtime::shares)): about
 /// 10 ms of running, well past any ordinary request.
 const LONG_AFTER_TICKS: u32 = 10;
+
+/// The same, for an install whose calls ran long in the last
+/// [`shares::LONG_MEMORY`](crate::runtime::shares::LONG_MEMORY): a spinning
+/// app's next calls spend at most about a millisecond on a thread before
+/// they take turns.
+const LONG_AFTER_TICKS_AGAIN: u32 = 2;
 
 /// How long a call may take in all. The epoch stops guest code at the
 /// deadline; this timeout also stops a call stuck in a host function.

@@ -24,6 +24,11 @@
 //! and never takes the core that short calls run on; its own calls queue
 //! behind each other, against their own deadlines.
 //!
+//! An install whose calls ran long in the last [`LONG_MEMORY`] is not given
+//! the benefit of the doubt again: its calls count as long from their
+//! second tick, so a spinning app's stream of calls spends about a
+//! millisecond each outside its district's turn, not ten.
+//!
 //! **Database.** A district's calls hold at most
 //! [`Shares::database_per_district`] database connections at once for the
 //! operations an app can repeat in bulk (kv reads and writes), waiting in
@@ -31,26 +36,13 @@
 //! on SQLite and 16 on PostgreSQL, so a district flooding its kv leaves the
 //! rest to the others, and on SQLite at most that many writes stand
 //! between another district's write and the write lock.
-//!
-//! **Priority.** A call that turns long moves, at its next turn, from the
-//! host's threads to the long-call lanes: [`Shares::long_lanes`] threads of
-//! their own, running at a lower scheduling priority (nice 10 on Linux).
-//! The host's threads then never run a spinning app's code, and when the
-//! cores are contended the operating system runs short calls, the
-//! database and the network first; on an idle host long calls still get
-//! the whole core.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
 
 use crate::runtime::CallError;
 
@@ -67,8 +59,6 @@ pub struct Shares {
     pub long_lanes: u32,
     /// Long calls of one district that may run at once.
     pub long_per_district: u32,
-    /// Whether long calls move to lanes of their own at a lower priority.
-    pub long_apart: bool,
     /// Most database operations of one district's calls at once.
     pub database_per_district: u32,
 }
@@ -86,7 +76,6 @@ impl Shares {
             max_wait: Duration::from_secs(1),
             long_lanes: cores.saturating_sub(1).max(1),
             long_per_district: 1,
-            long_apart: true,
             database_per_district: 2,
         }
     }
@@ -100,9 +89,45 @@ impl Shares {
             max_wait: Duration::from_secs(1),
             long_lanes: max_instances,
             long_per_district: max_instances,
-            long_apart: false,
             database_per_district: max_instances,
         }
+    }
+}
+
+/// How long an install's calls are treated as long from their second
+/// tick after one of them ran long.
+pub const LONG_MEMORY: Duration = Duration::from_secs(10);
+
+/// When an install's calls last ran long.
+#[derive(Debug, Default)]
+pub(crate) struct LongHistory {
+    /// Milliseconds from [`EPOCH`] to the last long call, plus one; zero
+    /// for never.
+    last: AtomicU64,
+}
+
+/// The start of the clock [`LongHistory`] counts on.
+static EPOCH: std::sync::LazyLock<std::time::Instant> =
+    std::sync::LazyLock::new(std::time::Instant::now);
+
+fn since_epoch_ms() -> u64 {
+    EPOCH.elapsed().as_millis() as u64 + 1
+}
+
+impl LongHistory {
+    /// One of the install's calls turned long now.
+    pub(crate) fn note(&self) {
+        self.last.store(since_epoch_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether one turned long within [`LONG_MEMORY`].
+    pub(crate) fn recent(&self) -> bool {
+        self.recent_at(since_epoch_ms())
+    }
+
+    fn recent_at(&self, now: u64) -> bool {
+        let last = self.last.load(Ordering::Relaxed);
+        last != 0 && now.saturating_sub(last) < LONG_MEMORY.as_millis() as u64
     }
 }
 
@@ -118,9 +143,6 @@ pub(crate) struct Gates {
     pool: Arc<Semaphore>,
     districts: Mutex<HashMap<String, District>>,
     lanes: Arc<Semaphore>,
-    /// The threads long calls move to; none when [`Shares::long_apart`] is
-    /// off.
-    apart: Option<Apart>,
 }
 
 /// One district's queues.
@@ -136,34 +158,12 @@ struct District {
 }
 
 impl Gates {
-    /// The gates for `shares` of a pool of `max_instances`; fails only if
-    /// the long-call lanes' threads cannot be started.
-    pub(crate) fn new(shares: Shares, max_instances: u32) -> std::io::Result<Self> {
-        let apart = match shares.long_apart {
-            true => Some(Apart::start(shares.long_lanes)?),
-            false => None,
-        };
-        Ok(Gates {
+    pub(crate) fn new(shares: Shares, max_instances: u32) -> Self {
+        Gates {
             shares,
             pool: Arc::new(Semaphore::new(max_instances as usize)),
             districts: Mutex::new(HashMap::new()),
             lanes: Arc::new(Semaphore::new(shares.long_lanes.max(1) as usize)),
-            apart,
-        })
-    }
-
-    /// Run `call`, which sets `long` once it has turned long: on the
-    /// caller's thread while it is short, then on the long-call lanes. The
-    /// answer is `None` only if the lanes were shut down under it.
-    pub(crate) fn run<F>(&self, call: F, long: Arc<AtomicBool>) -> Moving<F>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        Moving {
-            state: State::Here(Box::pin(call)),
-            long,
-            lanes: self.apart.as_ref().map(|apart| apart.handle.clone()),
         }
     }
 
@@ -259,128 +259,6 @@ impl Gates {
     }
 }
 
-/// The long-call lanes: a runtime of their own whose threads run at a
-/// lower priority than the host's.
-struct Apart {
-    /// `None` once shut down.
-    runtime: Option<tokio::runtime::Runtime>,
-    handle: Handle,
-}
-
-/// How much lower than the host's threads the lanes run: nice 10 gets
-/// about a tenth of a contended core beside a thread at the default.
-#[cfg(target_os = "linux")]
-const LANE_NICENESS: libc::c_int = 10;
-
-impl Apart {
-    fn start(threads: u32) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads.max(1) as usize)
-            .thread_name("hutong-long")
-            .on_thread_start(lower_priority)
-            .enable_all()
-            .build()?;
-        let handle = runtime.handle().clone();
-        Ok(Apart {
-            runtime: Some(runtime),
-            handle,
-        })
-    }
-}
-
-impl Drop for Apart {
-    fn drop(&mut self) {
-        // Not waiting: the last holder may be a task of these very lanes,
-        // or the host's own runtime, where blocking is not allowed.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-/// Lower the calling thread's scheduling priority (a lane's, when it
-/// starts). Where threads have no priority of their own, lanes run at the
-/// host's.
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: `gettid` and `setpriority` take plain integers and touch
-        // only the calling thread's scheduling attributes.
-        let result = unsafe {
-            let thread = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, LANE_NICENESS)
-        };
-        if result != 0 {
-            tracing::warn!(
-                error = %std::io::Error::last_os_error(),
-                "could not lower a long-call lane's priority; long calls run at the host's"
-            );
-        }
-    }
-}
-
-/// A call that runs where the host polls it until it turns long, then on
-/// the long-call lanes (see the module's documentation). Dropping it ends
-/// the call wherever it runs.
-pub(crate) struct Moving<F: Future> {
-    state: State<F>,
-    long: Arc<AtomicBool>,
-    lanes: Option<Handle>,
-}
-
-enum State<F: Future> {
-    Here(Pin<Box<F>>),
-    Moved(JoinHandle<F::Output>),
-    Gone,
-}
-
-impl<F> Future for Moving<F>
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    type Output = Option<F::Output>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        if let State::Here(call) = &mut this.state {
-            if let Poll::Ready(answer) = call.as_mut().poll(cx) {
-                this.state = State::Gone;
-                return Poll::Ready(Some(answer));
-            }
-            let Some(lanes) = this
-                .lanes
-                .as_ref()
-                .filter(|_| this.long.load(Ordering::Relaxed))
-            else {
-                return Poll::Pending;
-            };
-            let State::Here(call) = std::mem::replace(&mut this.state, State::Gone) else {
-                unreachable!("the call is here: matched above");
-            };
-            this.state = State::Moved(lanes.spawn(call));
-        }
-        let State::Moved(task) = &mut this.state else {
-            return Poll::Ready(None);
-        };
-        let answer = ready!(Pin::new(task).poll(cx));
-        this.state = State::Gone;
-        match answer {
-            Ok(answer) => Poll::Ready(Some(answer)),
-            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-            Err(_cancelled) => Poll::Ready(None),
-        }
-    }
-}
-
-impl<F: Future> Drop for Moving<F> {
-    fn drop(&mut self) {
-        if let State::Moved(task) = &self.state {
-            task.abort();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,10 +271,9 @@ mod tests {
             max_wait: Duration::from_millis(20),
             long_lanes: 1,
             long_per_district: 1,
-            long_apart: false,
             database_per_district: 1,
         };
-        let gates = Gates::new(shares, 4).expect("gates");
+        let gates = Gates::new(shares, 4);
         let (a, b) = (gates.install_queue(), gates.install_queue());
         let mut held = vec![
             gates.slot("evil", &a).await.expect("first"),
@@ -419,62 +296,19 @@ mod tests {
         gates.slot("good", &good).await.expect("freed slot");
     }
 
-    /// The calling thread's name and scheduling priority.
-    fn thread() -> (String, i32) {
-        let name = std::thread::current().name().unwrap_or("").to_owned();
-        #[cfg(target_os = "linux")]
-        // SAFETY: as in `lower_priority`; reads the calling thread's only.
-        let priority = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as _) };
-        #[cfg(not(target_os = "linux"))]
-        let priority = 0;
-        (name, priority)
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_call_moves_to_the_lanes_once_long_and_not_before() {
-        let gates = Gates::new(Shares::for_pool(8), 8).expect("gates");
-        let long = Arc::new(AtomicBool::new(false));
-        let turned = long.clone();
-        let (short, after) = gates
-            .run(
-                async move {
-                    let short = thread();
-                    tokio::task::yield_now().await;
-                    let still_short = thread();
-                    turned.store(true, Ordering::Relaxed);
-                    tokio::task::yield_now().await;
-                    assert_eq!(short.0, still_short.0, "a short call stays");
-                    (short, thread())
-                },
-                long,
-            )
-            .await
-            .expect("the call ran");
-        assert_ne!(short.0, "hutong-long");
-        assert_eq!(after.0, "hutong-long");
-        #[cfg(target_os = "linux")]
-        assert_eq!(
-            after.1,
-            short.1 + LANE_NICENESS,
-            "lanes run at a lower priority"
+    #[test]
+    fn a_long_call_is_remembered_for_a_while() {
+        let history = LongHistory::default();
+        assert!(!history.recent(), "never");
+        history.note();
+        assert!(history.recent());
+        let noted = history.last.load(Ordering::Relaxed);
+        let memory = LONG_MEMORY.as_millis() as u64;
+        assert!(history.recent_at(noted + memory - 1));
+        assert!(
+            !history.recent_at(noted + memory),
+            "forgotten after LONG_MEMORY"
         );
-    }
-
-    #[tokio::test]
-    async fn without_lanes_a_long_call_stays() {
-        let gates = Gates::new(Shares::unlimited(8), 8).expect("gates");
-        let long = Arc::new(AtomicBool::new(true));
-        let name = gates
-            .run(
-                async {
-                    tokio::task::yield_now().await;
-                    thread().0
-                },
-                long,
-            )
-            .await
-            .expect("the call ran");
-        assert_ne!(name, "hutong-long");
     }
 
     #[tokio::test]
@@ -483,7 +317,7 @@ mod tests {
             long_lanes: 2,
             ..Shares::for_pool(8)
         };
-        let gates = Gates::new(shares, 8).expect("gates");
+        let gates = Gates::new(shares, 8);
         let first = gates.long_turn("evil").await.expect("turn");
         // The district's second long call waits for the first's turn to end.
         let second = gates.long_turn("evil");
