@@ -123,6 +123,15 @@ pub(crate) async fn demo(
     println!("  curl {base}/d/demo/apps/hello/greet/ana   # visits go up: kept in the app's kv");
     println!("  curl {base}/d/demo/apps/hello/visits");
     println!("  curl {base}/d/demo/apps/hello/whoami        # 401: not a public route");
+    let code = opened
+        .platform
+        .sign_in()
+        .issue_code("demo-district-admin", "demo")
+        .await?;
+    println!();
+    println!("In a browser, the district administrator sets a password and signs in:");
+    println!("  {base}/set-password?code={}", code.code);
+    println!("  then {base}/ as demo-district-admin");
     println!();
     println!("Tokens for each role (valid 7 days):");
     for (role, token) in &tokens {

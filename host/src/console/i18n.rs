@@ -132,6 +132,8 @@ pub enum Text {
     PasswordSetSignIn,
     /// Home page heading.
     Welcome,
+    /// What separates the greeting from the name.
+    Comma,
     /// Label: role.
     Role,
     /// Label: district.
@@ -203,6 +205,7 @@ impl Text {
             }
             Text::PasswordSetSignIn => "密码已设置，请用新密码登录。",
             Text::Welcome => "欢迎",
+            Text::Comma => "，",
             Text::Role => "角色",
             Text::District => "辖区",
             Text::WholeCity => "全市",
@@ -257,6 +260,7 @@ impl Text {
             }
             Text::PasswordSetSignIn => "Your password is set. Sign in with it.",
             Text::Welcome => "Welcome",
+            Text::Comma => ", ",
             Text::Role => "Role",
             Text::District => "District",
             Text::WholeCity => "The whole city",

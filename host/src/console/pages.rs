@@ -150,7 +150,7 @@ pub fn home(lang: Lang, session: &Session, shown: Option<Notice>) -> Markup {
         "/",
         Text::Welcome,
         html! {
-            h1 { (lang.t(Text::Welcome)) "，" (session.display_name) }
+            h1 { (lang.t(Text::Welcome)) (lang.t(Text::Comma)) (session.display_name) }
             (notice(lang, shown, None))
             dl {
                 dt { (lang.t(Text::AccountId)) } dd { (caller.account_id) }

@@ -9,6 +9,7 @@
 
 mod app_output;
 mod auth;
+mod browser;
 mod case_apps;
 mod cases;
 mod data;
