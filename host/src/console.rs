@@ -2,7 +2,9 @@
 //!
 //! A visitor gets the sign-in page; a person sets their password with a
 //! one-time code an administrator issued (`/set-password`), signs in,
-//! changes the password (`/password`) and signs out. Pages are rendered on
+//! changes the password (`/password`) and signs out. A district's
+//! administrators and auditors see its apps (`/apps`); its administrators
+//! suspend and resume them there. Pages are rendered on
 //! the host ([`pages`]), Chinese first with English a click away
 //! ([`i18n`]), and every form that changes something carries a token and
 //! must come from the host's own origin ([`session`]).
@@ -16,7 +18,7 @@ pub mod pages;
 pub mod session;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY, SET_COOKIE,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
@@ -30,7 +32,10 @@ use maud::Markup;
 use serde::Deserialize;
 
 use crate::accounts::sign_in::{PasswordError, SignInError, SignInPolicy};
+use crate::api::auth::Authenticated;
 use crate::api::shared::ApiState;
+use crate::error::PlatformError;
+use crate::kernel::ids::{AppName, DistrictId};
 use i18n::{LANG_COOKIE, Lang, Text};
 use pages::Notice;
 use session::{FORM_COOKIE, SESSION_COOKIE, Visitor, same_origin, same_token, set_cookie};
@@ -43,6 +48,8 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/sign-out", axum::routing::post(sign_out))
         .route("/set-password", get(set_password_page).post(set_password))
         .route("/password", get(password_page).post(change_password))
+        .route("/apps", get(apps_page))
+        .route("/apps/{app}/{action}", axum::routing::post(app_action))
         .route("/lang", get(switch_language))
         .route("/static/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(console_headers))
@@ -469,4 +476,125 @@ async fn stylesheet() -> Response {
         include_str!("console/console.css"),
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+struct DistrictQuery {
+    #[serde(default)]
+    district: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// The district a page is about: the one asked for, else the person's
+/// own; `None` if neither names a valid district.
+fn district_of(
+    session: &crate::accounts::sign_in::Session,
+    asked: Option<String>,
+) -> Option<String> {
+    asked
+        .or_else(|| session.caller.district.clone())
+        .filter(|d| d.parse::<DistrictId>().is_ok())
+}
+
+fn not_allowed(lang: Lang) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        pages::problem(lang, Text::NotAllowed),
+    )
+        .into_response()
+}
+
+fn not_found(lang: Lang) -> Response {
+    (StatusCode::NOT_FOUND, pages::problem(lang, Text::NotFound)).into_response()
+}
+
+/// A district's apps, for its administrators and auditors (and the
+/// platform administrator, with `?district=`).
+async fn apps_page(
+    State(state): State<ApiState>,
+    Language(lang): Language,
+    visitor: Visitor,
+    Query(q): Query<DistrictQuery>,
+) -> Result<Response, PageError> {
+    let Some(session) = visitor.session else {
+        return Ok(see_other("/sign-in"));
+    };
+    let Some(district) = district_of(&session, q.district) else {
+        return Ok(not_found(lang));
+    };
+    let caller = Authenticated(session.caller.clone());
+    if caller.require_reader(&district).is_err() {
+        return Ok(not_allowed(lang));
+    }
+    let store = state.platform.store();
+    match store.get_district(&district).await {
+        Ok(_) => {}
+        Err(crate::kernel::store::StoreError::NotFound(_)) => return Ok(not_found(lang)),
+        Err(err) => return Err(failed(err)),
+    }
+    let installs = store.list_installs(Some(&district)).await.map_err(failed)?;
+    let may_change = caller.require_admin(&district).is_ok();
+    let shown = match q.done.as_deref() {
+        Some("suspended") => Some(Notice::Done(Text::AppSuspended)),
+        Some("resumed") => Some(Notice::Done(Text::AppResumed)),
+        _ => None,
+    };
+    Ok(pages::apps(lang, &session, &district, &installs, may_change, shown).into_response())
+}
+
+/// Suspend or resume one of a district's apps, for its administrators.
+async fn app_action(
+    State(state): State<ApiState>,
+    Language(lang): Language,
+    visitor: Visitor,
+    headers: HeaderMap,
+    Path((app, action)): Path<(String, String)>,
+    Query(q): Query<DistrictQuery>,
+    form: Result<Form<TokenForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let Some(session) = visitor.session else {
+        return Ok(see_other("/sign-in"));
+    };
+    let Ok(Form(form)) = form else {
+        return Ok(refused_form(lang));
+    };
+    if !same_origin(&headers) || !same_token(&session.csrf, &form.csrf) {
+        return Ok(refused_form(lang));
+    }
+    let (Some(district), Ok(app)) = (district_of(&session, q.district), app.parse::<AppName>())
+    else {
+        return Ok(not_found(lang));
+    };
+    if Authenticated(session.caller.clone())
+        .require_admin(&district)
+        .is_err()
+    {
+        return Ok(not_allowed(lang));
+    }
+    let platform = &state.platform;
+    let by = &session.caller.account_id;
+    let done = match action.as_str() {
+        "suspend" => {
+            let reason = format!(
+                "{} / {} ({by})",
+                Text::SuspendedInConsole.zh(),
+                Text::SuspendedInConsole.en()
+            );
+            platform
+                .suspend(&district, &app, &reason)
+                .await
+                .map(|_| "suspended")
+        }
+        "resume" => platform.resume(&district, &app).await.map(|_| "resumed"),
+        _ => return Ok(not_found(lang)),
+    };
+    match done {
+        Ok(done) => {
+            tracing::info!(district, app = %app, by = %by, done, "app changed in the console");
+            Ok(see_other(&format!("/apps?district={district}&done={done}")))
+        }
+        Err(PlatformError::NotFound(_)) => Ok(not_found(lang)),
+        Err(err) => Err(failed(err)),
+    }
 }

@@ -172,6 +172,36 @@ pub enum Text {
     RoleResident,
     /// The console for this role is still being built; the API serves it.
     ConsoleComing,
+    /// Page and link: the district's apps.
+    Apps,
+    /// Column: app.
+    App,
+    /// Column: version.
+    Version,
+    /// Column: status.
+    Status,
+    /// Status: serving.
+    Active,
+    /// Status: suspended.
+    Suspended,
+    /// Before the time a trial call is let through.
+    TrialAfter,
+    /// Button: suspend the app.
+    Suspend,
+    /// Button: resume the app.
+    Resume,
+    /// Column: what can be done.
+    Actions,
+    /// The district has no apps.
+    NoApps,
+    /// The reason recorded when suspending from the console.
+    SuspendedInConsole,
+    /// Shown after an app was suspended.
+    AppSuspended,
+    /// Shown after an app was resumed.
+    AppResumed,
+    /// The person may not see this page.
+    NotAllowed,
 }
 
 impl Text {
@@ -225,6 +255,21 @@ impl Text {
             Text::RoleWorker => "网格员",
             Text::RoleResident => "居民",
             Text::ConsoleComing => "此角色的管理页面正在建设中；目前可通过 API 和命令行使用。",
+            Text::Apps => "应用",
+            Text::App => "应用",
+            Text::Version => "版本",
+            Text::Status => "状态",
+            Text::Active => "运行中",
+            Text::Suspended => "已暂停",
+            Text::TrialAfter => "试用调用时间：",
+            Text::Suspend => "暂停",
+            Text::Resume => "恢复",
+            Text::Actions => "操作",
+            Text::NoApps => "本辖区还没有安装应用。",
+            Text::SuspendedInConsole => "管理员在控制台暂停",
+            Text::AppSuspended => "应用已暂停：它不再响应请求，直到恢复。",
+            Text::AppResumed => "应用已恢复。",
+            Text::NotAllowed => "您的角色不能查看这个页面。",
         }
     }
 
@@ -286,6 +331,21 @@ impl Text {
             Text::ConsoleComing => {
                 "The pages for this role are being built; the API and the command line serve it meanwhile."
             }
+            Text::Apps => "Apps",
+            Text::App => "App",
+            Text::Version => "Version",
+            Text::Status => "Status",
+            Text::Active => "Active",
+            Text::Suspended => "Suspended",
+            Text::TrialAfter => "Trial call after:",
+            Text::Suspend => "Suspend",
+            Text::Resume => "Resume",
+            Text::Actions => "Actions",
+            Text::NoApps => "No apps are installed in this district yet.",
+            Text::SuspendedInConsole => "suspended by an administrator in the console",
+            Text::AppSuspended => "The app is suspended: it answers nothing until it is resumed.",
+            Text::AppResumed => "The app is resumed.",
+            Text::NotAllowed => "Your role cannot see this page.",
         }
     }
 }

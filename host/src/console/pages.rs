@@ -7,6 +7,7 @@ use maud::{DOCTYPE, Markup, html};
 use crate::accounts::Role;
 use crate::accounts::sign_in::Session;
 use crate::console::i18n::{Lang, Text};
+use crate::installs::store::{Install, InstallStatus};
 
 /// A notice at the top of a form.
 #[derive(Clone, Copy, Debug)]
@@ -158,7 +159,11 @@ pub fn home(lang: Lang, session: &Session, shown: Option<Notice>) -> Markup {
                 dt { (lang.t(Text::District)) }
                 dd { @match &caller.district { Some(d) => (d), None => (lang.t(Text::WholeCity)) } }
             }
-            p { (lang.t(Text::ConsoleComing)) }
+            @if matches!(caller.role, Role::PlatformAdmin | Role::DistrictAdmin | Role::Auditor) {
+                p { a href="/apps" { (lang.t(Text::Apps)) } }
+            } @else {
+                p { (lang.t(Text::ConsoleComing)) }
+            }
             nav {
                 a href="/password" { (lang.t(Text::ChangePasswordTitle)) }
                 (sign_out(lang, session))
@@ -199,6 +204,76 @@ pub fn problem(lang: Lang, text: Text) -> Markup {
         text,
         html! {
             p.error role="alert" { (lang.t(text)) }
+            p { a href="/" { (lang.t(Text::BackHome)) } }
+        },
+    )
+}
+
+/// A district's installed apps: version and status, and for its
+/// administrators a button to suspend or resume each.
+pub fn apps(
+    lang: Lang,
+    session: &Session,
+    district: &str,
+    installs: &[Install],
+    may_change: bool,
+    shown: Option<Notice>,
+) -> Markup {
+    page(
+        lang,
+        "/apps",
+        Text::Apps,
+        html! {
+            h1 { (lang.t(Text::Apps)) " · " (district) }
+            (notice(lang, shown, None))
+            @if installs.is_empty() {
+                p { (lang.t(Text::NoApps)) }
+            } @else {
+                table {
+                    thead {
+                        tr {
+                            th scope="col" { (lang.t(Text::App)) }
+                            th scope="col" { (lang.t(Text::Version)) }
+                            th scope="col" { (lang.t(Text::Status)) }
+                            @if may_change { th scope="col" { (lang.t(Text::Actions)) } }
+                        }
+                    }
+                    tbody {
+                        @for install in installs {
+                            tr id=(format!("app-{}", install.app)) {
+                                td { (install.app) }
+                                td { (install.version) }
+                                td {
+                                    @match install.status {
+                                        InstallStatus::Active => span.ok { (lang.t(Text::Active)) },
+                                        InstallStatus::Suspended => {
+                                            span.error { (lang.t(Text::Suspended)) }
+                                            @if let Some(reason) = &install.status_reason {
+                                                br; small { (reason) }
+                                            }
+                                            @if let Some(at) = install.retry_at {
+                                                br; small { (lang.t(Text::TrialAfter)) " " (crate::cases::format_ms(at)) }
+                                            }
+                                        }
+                                    }
+                                }
+                                @if may_change {
+                                    td {
+                                        @let (action, label) = match install.status {
+                                            InstallStatus::Active => ("suspend", Text::Suspend),
+                                            InstallStatus::Suspended => ("resume", Text::Resume),
+                                        };
+                                        form.inline method="post" action=(format!("/apps/{}/{action}?district={district}", install.app)) {
+                                            input type="hidden" name="csrf" value=(session.csrf);
+                                            button type="submit" { (lang.t(label)) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             p { a href="/" { (lang.t(Text::BackHome)) } }
         },
     )

@@ -297,3 +297,66 @@ async fn a_person_sets_a_password_signs_in_and_out_in_chromium() {
     assert_eq!(path(&client).await, "/sign-in", "signed out");
     client.close().await.expect("close the browser");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_suspends_an_app_in_chromium() {
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    host.account("li-na", Role::DistrictAdmin, Some("east"))
+        .await;
+    let code = host
+        .post("/api/v1/accounts/li-na/password-code", "")
+        .await
+        .json()["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    client
+        .goto(&format!("{base}/set-password?code={code}"))
+        .await
+        .expect("open set-password");
+    fill(&client, "#password", "courtyard gate keys").await;
+    fill(&client, "#repeat", "courtyard gate keys").await;
+    submit(&client).await;
+    arrive(&client, "/sign-in?done=password").await;
+    fill(&client, "#account", "li-na").await;
+    fill(&client, "#password", "courtyard gate keys").await;
+    submit(&client).await;
+    assert_eq!(arrive(&client, "/").await, "/");
+
+    client
+        .find(Locator::LinkText("应用"))
+        .await
+        .expect("the apps link")
+        .click()
+        .await
+        .expect("click");
+    assert_eq!(arrive(&client, "/apps").await, "/apps");
+    assert!(shows(&client, "运行中").await.contains("test-app"));
+    screenshot(&client, "apps-zh-desktop").await;
+    client
+        .find(Locator::Css("#app-test-app button"))
+        .await
+        .expect("the suspend button")
+        .click()
+        .await
+        .expect("click");
+    let page = shows(&client, "应用已暂停").await;
+    assert!(page.contains("已暂停"), "{page}");
+    assert_eq!(
+        host.get("/d/east/apps/test-app/ping").await.status,
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    );
+    client
+        .set_window_size(375, 800)
+        .await
+        .expect("narrow window");
+    screenshot(&client, "apps-zh-375").await;
+    client.close().await.expect("close the browser");
+}

@@ -177,6 +177,7 @@ on_both_backends!(
     forms_need_their_token_and_the_hosts_origin,
     failed_sign_ins_are_throttled_per_account_and_per_address,
     sessions_end_idle_expired_changed_disabled_or_revoked,
+    administrators_suspend_and_resume_apps_auditors_only_look,
 );
 
 async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHost) {
@@ -608,4 +609,121 @@ async fn english_from_the_browser_or_the_switch() {
             .await;
         assert_eq!(location(&r), "/", "{away}");
     }
+}
+
+async fn administrators_suspend_and_resume_apps_auditors_only_look(host: TestHost) {
+    host.district("east").await;
+    host.district("west").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    with_password(
+        &host,
+        "east-boss",
+        Role::DistrictAdmin,
+        "admin password one",
+    )
+    .await;
+    with_password(&host, "east-eyes", Role::Auditor, "auditor password one").await;
+    with_password(&host, "east-hands", Role::Worker, "worker password one").await;
+
+    // The administrator sees the district's apps with a button each.
+    let mut admin = Browser::new(&host);
+    admin.sign_in("east-boss", "admin password one").await;
+    assert!(admin.get("/").await.text().contains("href=\"/apps\""));
+    let page = admin.get("/apps").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let html = page.text();
+    assert!(
+        html.contains("test-app") && html.contains("运行中"),
+        "{html}"
+    );
+    let csrf = hidden(&page, "csrf");
+
+    // Without the session's token nothing changes.
+    let forged = admin
+        .post(
+            "/apps/test-app/suspend?district=east",
+            &[("csrf", "forged")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        host.get("/d/east/apps/test-app/ping").await.status,
+        StatusCode::OK
+    );
+
+    // Suspending from the console stops the app, with the reason recorded.
+    let suspended = admin
+        .post("/apps/test-app/suspend?district=east", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        suspended.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        suspended.text()
+    );
+    assert_eq!(location(&suspended), "/apps?district=east&done=suspended");
+    assert_eq!(
+        host.get("/d/east/apps/test-app/ping").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let listed = host.get("/api/v1/districts/east/installs").await.json();
+    assert_eq!(listed[0]["status"], "suspended");
+    let reason = listed[0]["status_reason"].as_str().expect("reason");
+    assert!(reason.contains("east-boss"), "{reason}");
+    let page = admin.get("/apps?district=east&done=suspended").await.text();
+    assert!(
+        page.contains("已暂停") && page.contains("应用已暂停"),
+        "{page}"
+    );
+
+    // The auditor sees the same list, without buttons, and cannot act.
+    let mut auditor = Browser::new(&host);
+    auditor.sign_in("east-eyes", "auditor password one").await;
+    let page = auditor.get("/apps").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text().contains("已暂停") && !page.text().contains("<button type=\"submit\">恢复")
+    );
+    let auditor_csrf = auditor.csrf().await;
+    let refused = auditor
+        .post(
+            "/apps/test-app/resume?district=east",
+            &[("csrf", &auditor_csrf)],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        host.get("/d/east/apps/test-app/ping").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    // Nobody reads another district's apps; a worker reads none.
+    assert_eq!(
+        admin.get("/apps?district=west").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut worker = Browser::new(&host);
+    worker.sign_in("east-hands", "worker password one").await;
+    assert_eq!(worker.get("/apps").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        admin.get("/apps?district=Not%20Valid").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Resuming brings it back.
+    let resumed = admin
+        .post("/apps/test-app/resume?district=east", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(resumed.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        host.get("/d/east/apps/test-app/ping").await.status,
+        StatusCode::OK
+    );
+    let missing = admin
+        .post(
+            "/apps/no-such-app/suspend?district=east",
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
