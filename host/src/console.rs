@@ -273,6 +273,38 @@ struct TokenForm {
     csrf: String,
 }
 
+/// A form a signed-in person sends, with its session's token.
+trait SessionForm {
+    fn csrf(&self) -> &str;
+}
+
+impl SessionForm for TokenForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// A signed-in person's form, checked: their session and the form, if it
+/// came from the host's own origin with the session's token; otherwise
+/// the answer to give (to the sign-in page, or "this form was refused").
+fn signed_form<T: SessionForm>(
+    lang: Lang,
+    session: Option<crate::accounts::sign_in::Session>,
+    headers: &HeaderMap,
+    form: Result<Form<T>, FormRejection>,
+) -> Result<(crate::accounts::sign_in::Session, T), Box<Response>> {
+    let Some(session) = session else {
+        return Err(Box::new(see_other("/sign-in")));
+    };
+    let Ok(Form(form)) = form else {
+        return Err(Box::new(refused_form(lang)));
+    };
+    if !same_origin(headers) || !same_token(&session.csrf, form.csrf()) {
+        return Err(Box::new(refused_form(lang)));
+    }
+    Ok((session, form))
+}
+
 async fn sign_out(
     State(state): State<ApiState>,
     Language(lang): Language,
@@ -280,15 +312,13 @@ async fn sign_out(
     headers: HeaderMap,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let (Some(session), Some(secret)) = (visitor.session, visitor.secret) else {
+    let Some(secret) = visitor.secret else {
         return Ok(see_other("/sign-in"));
     };
-    let Ok(Form(form)) = form else {
-        return Ok(refused_form(lang));
+    let (session, _) = match signed_form(lang, visitor.session, &headers, form) {
+        Ok(checked) => checked,
+        Err(answer) => return Ok(*answer),
     };
-    if !same_origin(&headers) || !same_token(&session.csrf, &form.csrf) {
-        return Ok(refused_form(lang));
-    }
     state
         .platform
         .sign_in()
@@ -382,6 +412,12 @@ struct ChangePasswordForm {
     repeat: String,
 }
 
+impl SessionForm for ChangePasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn change_password(
     State(state): State<ApiState>,
     Language(lang): Language,
@@ -390,15 +426,10 @@ async fn change_password(
     headers: HeaderMap,
     form: Result<Form<ChangePasswordForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let Some(session) = visitor.session else {
-        return Ok(see_other("/sign-in"));
+    let (session, form) = match signed_form(lang, visitor.session, &headers, form) {
+        Ok(checked) => checked,
+        Err(answer) => return Ok(*answer),
     };
-    let Ok(Form(form)) = form else {
-        return Ok(refused_form(lang));
-    };
-    if !same_origin(&headers) || !same_token(&session.csrf, &form.csrf) {
-        return Ok(refused_form(lang));
-    }
     let again = |text: Text| -> Markup {
         pages::change_password(lang, &session, Some(Notice::Error(text)))
     };
@@ -553,15 +584,10 @@ async fn app_action(
     Query(q): Query<DistrictQuery>,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let Some(session) = visitor.session else {
-        return Ok(see_other("/sign-in"));
+    let (session, _) = match signed_form(lang, visitor.session, &headers, form) {
+        Ok(checked) => checked,
+        Err(answer) => return Ok(*answer),
     };
-    let Ok(Form(form)) = form else {
-        return Ok(refused_form(lang));
-    };
-    if !same_origin(&headers) || !same_token(&session.csrf, &form.csrf) {
-        return Ok(refused_form(lang));
-    }
     let (Some(district), Ok(app)) = (district_of(&session, q.district), app.parse::<AppName>())
     else {
         return Ok(not_found(lang));
@@ -597,4 +623,17 @@ async fn app_action(
         Err(PlatformError::NotFound(_)) => Ok(not_found(lang)),
         Err(err) => Err(failed(err)),
     }
+}
+
+/// A header map from name and value pairs, for the console's unit tests.
+#[cfg(test)]
+pub(crate) fn test_headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.append(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+            value.parse().expect("value"),
+        );
+    }
+    map
 }

@@ -354,16 +354,7 @@ impl Text {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                axum::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
-                value.parse().expect("value"),
-            );
-        }
-        map
-    }
+    use crate::console::test_headers as headers;
 
     #[test]
     fn chinese_unless_the_browser_or_the_switch_says_otherwise() {

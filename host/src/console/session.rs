@@ -149,16 +149,7 @@ impl FromRequestParts<ApiState> for Visitor {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.append(
-                axum::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
-                value.parse().expect("value"),
-            );
-        }
-        map
-    }
+    use crate::console::test_headers as headers;
 
     #[test]
     fn only_the_hosts_own_origin_passes() {
