@@ -137,6 +137,17 @@ fn hidden(page: &TestResponse, name: &str) -> String {
     html[start..start + html[start..].find('"').expect("end")].to_owned()
 }
 
+/// The `Set-Cookie` that starts a session.
+fn session_cookie(response: &TestResponse) -> String {
+    response
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("cookie").to_owned())
+        .find(|c| c.starts_with("hutong_session=hss_"))
+        .expect("session cookie")
+}
+
 fn location(response: &TestResponse) -> &str {
     response
         .headers
@@ -272,13 +283,7 @@ async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHos
     let signed = browser.sign_in("Wang-Li", "lanterns over the hutong").await;
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.text());
     assert_eq!(location(&signed), "/");
-    let cookie = signed
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().expect("cookie").to_owned())
-        .find(|c| c.starts_with("hutong_session=hss_"))
-        .expect("session cookie");
+    let cookie = session_cookie(&signed);
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
@@ -303,13 +308,7 @@ async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHos
     let mut secure = Browser::new(&host);
     secure.origin = format!("https://{HOST}");
     let signed = secure.sign_in("wang-li", "lanterns over the hutong").await;
-    let cookie = signed
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().expect("cookie").to_owned())
-        .find(|c| c.starts_with("hutong_session=hss_"))
-        .expect("session cookie");
+    let cookie = session_cookie(&signed);
     assert!(cookie.ends_with("; Secure"), "{cookie}");
 }
 
@@ -321,31 +320,18 @@ async fn forms_need_their_token_and_the_hosts_origin(host: TestHost) {
     let mut browser = Browser::new(&host);
     let page = browser.get("/sign-in").await;
     let token = hidden(&page, "form");
+    let fields = [
+        ("form", token.as_str()),
+        ("account", "zhao-min"),
+        ("password", "a quiet courtyard"),
+    ];
     let mut stranger = Browser::new(&host);
-    let forged = stranger
-        .post(
-            "/sign-in",
-            &[
-                ("form", &token),
-                ("account", "zhao-min"),
-                ("password", "a quiet courtyard"),
-            ],
-        )
-        .await;
+    let forged = stranger.post("/sign-in", &fields).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert!(forged.text().contains("表单已失效"), "{}", forged.text());
     // From another site's page, it is refused even with the cookie.
     browser.origin = "http://evil.test".into();
-    let cross = browser
-        .post(
-            "/sign-in",
-            &[
-                ("form", &token),
-                ("account", "zhao-min"),
-                ("password", "a quiet courtyard"),
-            ],
-        )
-        .await;
+    let cross = browser.post("/sign-in", &fields).await;
     assert_eq!(cross.status, StatusCode::FORBIDDEN);
     browser.origin = format!("http://{HOST}");
     let signed = browser.sign_in("zhao-min", "a quiet courtyard").await;
