@@ -241,9 +241,9 @@ pub fn apps(
                     tbody {
                         @for install in installs {
                             tr id=(format!("app-{}", install.app)) {
-                                td { (install.app) }
-                                td { (install.version) }
-                                td {
+                                td data-label=(lang.t(Text::App)) { (install.app) }
+                                td data-label=(lang.t(Text::Version)) { (install.version) }
+                                td data-label=(lang.t(Text::Status)) {
                                     @match install.status {
                                         InstallStatus::Active => span.ok { (lang.t(Text::Active)) },
                                         InstallStatus::Suspended => {
@@ -258,7 +258,7 @@ pub fn apps(
                                     }
                                 }
                                 @if may_change {
-                                    td {
+                                    td data-label=(lang.t(Text::Actions)) {
                                         @let (action, label) = match install.status {
                                             InstallStatus::Active => ("suspend", Text::Suspend),
                                             InstallStatus::Suspended => ("resume", Text::Resume),
