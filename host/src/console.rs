@@ -31,7 +31,7 @@ use axum::{Form, Router};
 use maud::Markup;
 use serde::Deserialize;
 
-use crate::accounts::sign_in::{PasswordError, SignInError, SignInPolicy};
+use crate::accounts::sign_in::{PasswordError, SignInError};
 use crate::api::auth::Authenticated;
 use crate::api::shared::ApiState;
 use crate::error::PlatformError;
@@ -242,7 +242,7 @@ async fn sign_in(
     {
         Ok(begun) => {
             let secure = session::over_https(&headers);
-            let max_age = SignInPolicy::default().session_max.as_secs();
+            let max_age = state.platform.sign_in().policy().session_max.as_secs();
             Ok(with_cookies(
                 see_other("/"),
                 &[
@@ -449,7 +449,7 @@ async fn change_password(
     let text = match changed {
         Ok(begun) => {
             let secure = session::over_https(&headers);
-            let max_age = SignInPolicy::default().session_max.as_secs();
+            let max_age = state.platform.sign_in().policy().session_max.as_secs();
             let fresh = crate::accounts::sign_in::Session {
                 caller: begun.caller,
                 display_name: session.display_name.clone(),

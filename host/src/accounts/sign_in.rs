@@ -251,6 +251,11 @@ impl<'a> SignIn<'a> {
         SignIn { store, policy }
     }
 
+    /// The policy sessions and codes are held to.
+    pub fn policy(&self) -> SignInPolicy {
+        self.policy
+    }
+
     fn now(&self) -> i64 {
         self.store.clock().now_ms()
     }

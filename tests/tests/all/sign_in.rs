@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use hutong_host::accounts::Role;
+use hutong_host::accounts::sign_in::{PasswordError, SignInError};
 use hutong_tests::{TestHost, TestResponse, on_both_backends};
 
 const HOST: &str = "hutong.test";
@@ -415,7 +416,10 @@ async fn failed_sign_ins_are_throttled_per_account_and_per_address(host: TestHos
         .sign_in()
         .sign_in("li-na", "the right password", "unknown")
         .await;
-    assert!(refused.is_err(), "{refused:?}");
+    assert!(
+        matches!(refused, Err(SignInError::Throttled { .. })),
+        "{refused:?}"
+    );
     // After the window, the right password works again.
     clock.advance_ms(15 * 60_000);
     let signed = browser.sign_in("li-na", "the right password").await;
@@ -568,7 +572,10 @@ async fn only_those_who_administer_an_account_issue_its_code() {
         .sign_in()
         .redeem_code(&first, "a good long password")
         .await;
-    assert!(refused.is_err(), "{refused:?}");
+    assert!(
+        matches!(refused, Err(PasswordError::CodeRefused)),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
