@@ -2,10 +2,13 @@
 //! `/d/{district}/apps/{app}/…`, Open311 GeoReport v2 under
 //! `/d/{district}/open311/v2/…`, the console for people in a browser at
 //! `/` (see [`console`](crate::console)), `/metrics` and `/healthz`.
+//! Browsers get each app on an origin of its own ([`app_origin`]): the
+//! first layer hands a request for such an origin to its app.
 //!
 //! Each resource module exposes `router()`; [`app`] assembles them over one
 //! [`ApiState`]. Tests drive the result with `tower::ServiceExt::oneshot`.
 
+pub mod app_origin;
 pub(crate) mod apps;
 pub mod auth;
 pub(crate) mod district;
@@ -44,6 +47,10 @@ pub fn app(state: ApiState) -> Router {
         .fallback(|| async {
             ApiError::NotFound("no such endpoint; the API lives under /api/v1, apps under /d/{district}/apps/{app}/ and Open311 under /d/{district}/open311/v2/".into())
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            app_origin::by_host,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

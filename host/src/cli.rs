@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::PlatformError;
+use crate::api::app_origin::AppsDomain;
 use crate::installs::registry::UpgradeRequest;
 use crate::installs::store::InstallStatus;
 use crate::server::{self, Opened, Settings};
@@ -63,6 +64,12 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// The host name under which browsers get each app on an origin of
+        /// its own (`{app}.{district}.{domain}`): its names must reach this
+        /// host. `none` serves apps on the console's origin only, sandboxed
+        /// and without the person's session.
+        #[arg(long, default_value = AppsDomain::LOCAL)]
+        apps_domain: String,
     },
     /// Manage districts.
     #[command(subcommand)]
@@ -223,6 +230,9 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// As for `serve`.
+        #[arg(long, default_value = AppsDomain::LOCAL)]
+        apps_domain: String,
         /// The example app's component.
         #[arg(long, default_value = "target/guests/wasm32-wasip2/release/hello.wasm")]
         component: PathBuf,
@@ -312,7 +322,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         .await
         .context("could not open the host's storage")?;
     match cli.command {
-        Command::Serve { listen } => serve(&opened, listen).await,
+        Command::Serve {
+            listen,
+            apps_domain,
+        } => serve(&opened, listen, apps_domain_arg(&apps_domain)?).await,
         Command::District(DistrictCommand::Create { id, name }) => {
             let d = opened.platform.create_district(&id, &name).await?;
             println!("created district {} ({})", d.id, d.name);
@@ -565,14 +578,40 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Demo {
             listen,
+            apps_domain,
             component,
             manifest,
             apps_dir,
-        } => demo::demo(&opened, listen, &component, &manifest, &apps_dir).await,
+        } => {
+            let apps_domain = apps_domain_arg(&apps_domain)?;
+            demo::demo(
+                &opened,
+                listen,
+                apps_domain,
+                &component,
+                &manifest,
+                &apps_dir,
+            )
+            .await
+        }
     }
 }
 
-async fn serve(opened: &Opened, listen: SocketAddr) -> Result<()> {
+/// `--apps-domain`: a host name, or `none`.
+fn apps_domain_arg(value: &str) -> Result<Option<AppsDomain>> {
+    if value.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    AppsDomain::parse(value)
+        .map(Some)
+        .map_err(|why| anyhow::anyhow!("--apps-domain: {why}; or `none`"))
+}
+
+pub(crate) async fn serve(
+    opened: &Opened,
+    listen: SocketAddr,
+    apps_domain: Option<AppsDomain>,
+) -> Result<()> {
     let started = std::time::Instant::now();
     let loaded = opened.platform.runtime().load_all().await?;
     tracing::info!(
@@ -584,6 +623,12 @@ async fn serve(opened: &Opened, listen: SocketAddr) -> Result<()> {
         .await
         .with_context(|| format!("could not listen on {listen}"))?;
     tracing::info!(%listen, "serving");
-    server::serve(opened, listener, server::shutdown_signal()).await?;
+    match &apps_domain {
+        Some(domain) => tracing::info!(%domain, "apps reach browsers on origins of their own"),
+        None => tracing::warn!(
+            "no apps domain: app pages reach browsers only sandboxed, without the person's session"
+        ),
+    }
+    server::serve(opened, listener, apps_domain, server::shutdown_signal()).await?;
     Ok(())
 }

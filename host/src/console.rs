@@ -4,7 +4,8 @@
 //! one-time code an administrator issued (`/set-password`), signs in,
 //! changes the password (`/password`) and signs out. A district's
 //! administrators and auditors see its apps (`/apps`); its administrators
-//! suspend and resume them there. Pages are rendered on
+//! suspend and resume them there, and each app's auditor's page answers
+//! what it may do and did ([`audit`]). Pages are rendered on
 //! the host ([`pages`]), Chinese first with English a click away
 //! ([`i18n`]), and every form that changes something carries a token and
 //! must come from the host's own origin ([`session`]).
@@ -13,6 +14,7 @@
 //! Content-Security-Policy that allows only the host's own stylesheet and
 //! forms, no framing, no caching, no referrer outside the host.
 
+pub mod audit;
 pub mod i18n;
 pub mod pages;
 pub mod session;
@@ -50,6 +52,8 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/password", get(password_page).post(change_password))
         .route("/apps", get(apps_page))
         .route("/apps/{app}/{action}", axum::routing::post(app_action))
+        .route("/audit/{app}", get(audit::audit_page))
+        .route("/audit/{app}/access.csv", get(audit::audit_csv))
         .route("/lang", get(switch_language))
         .route("/static/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(console_headers))

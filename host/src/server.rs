@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::api::app_origin::AppsDomain;
 use crate::api::{self, ApiState};
 use crate::error::RuntimeError;
 use crate::kernel::metrics::Metrics;
@@ -240,16 +241,17 @@ async fn run_job(platform: Platform, job: &'static Job) {
 pub async fn serve(
     opened: &Opened,
     listener: TcpListener,
+    apps_domain: Option<AppsDomain>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let jobs: Vec<_> = JOBS
         .iter()
         .map(|job| tokio::spawn(run_job(opened.platform.clone(), job)))
         .collect();
-    let app = api::app(ApiState {
-        platform: opened.platform.clone(),
-        metrics: opened.metrics.clone(),
-    });
+    let app = api::app(
+        ApiState::new(opened.platform.clone(), opened.metrics.clone())
+            .with_apps_domain(apps_domain),
+    );
     // The peer's address counts failed sign-ins (`console::session`).
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let result = axum::serve(listener, app)

@@ -132,7 +132,7 @@ async fn futures_join(host: &TestHost, worker: &str, chunks: &[&[i64]]) -> u64 {
         let platform = host.opened.platform.clone();
         let metrics = host.opened.metrics.clone();
         set.spawn(async move {
-            let app = hutong_host::api::app(hutong_host::api::ApiState { platform, metrics });
+            let app = hutong_host::api::app(hutong_host::api::ApiState::new(platform, metrics));
             let mut n = 0u64;
             for id in chunk {
                 for (action, body) in LIFECYCLE {

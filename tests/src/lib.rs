@@ -406,10 +406,10 @@ impl TestHost {
 
     /// The host's whole HTTP application, as `hutong serve` serves it.
     pub fn app(&self) -> axum::Router {
-        api::app(ApiState {
-            platform: self.opened.platform.clone(),
-            metrics: self.opened.metrics.clone(),
-        })
+        api::app(ApiState::new(
+            self.opened.platform.clone(),
+            self.opened.metrics.clone(),
+        ))
     }
 
     /// Create a worker of `district` serving `grids` and return a token.

@@ -18,6 +18,12 @@
 //!   in [`SignInPolicy::failure_window`], sign-in is refused until the
 //!   window ends, even with the right password. A wrong id and a wrong
 //!   password get the same answer.
+//! - **App sessions.** Apps are served to browsers on origins of their
+//!   own, which never see the console's cookie. A signed-in person is
+//!   handed over to an app with a one-time pass ([`SignIn::pass_to_app`],
+//!   valid [`APP_PASS_VALID`]); entering with it ([`SignIn::enter_app`])
+//!   gives the app's origin a secret of its own, which names the person
+//!   for that one app only, and only while the console session is open.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -61,6 +67,10 @@ impl Default for SignInPolicy {
         }
     }
 }
+
+/// How long a pass handing a console session over to an app's origin
+/// works: the browser uses it at once, in a redirect.
+pub const APP_PASS_VALID: Duration = Duration::from_secs(60);
 
 /// Shortest password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -408,26 +418,104 @@ impl<'a> SignIn<'a> {
         if !secret.starts_with("hss_") || secret.len() > 100 {
             return Ok(None);
         }
-        let digest = sha256_hex(secret);
-        let Some((session, account)) = self.store.session(&digest).await? else {
+        self.session_by_digest(&sha256_hex(secret)).await
+    }
+
+    /// The open session whose secret's sha256 is `digest`.
+    async fn session_by_digest(&self, digest: &str) -> Result<Option<Session>, StoreError> {
+        let Some((session, account)) = self.store.session(digest).await? else {
             return Ok(None);
         };
         let now = self.now();
         if let Some(why) = self.closed(&session, &account, now) {
             if session.ended_at.is_none() {
-                self.store.end_session(&digest, why).await?;
+                self.store.end_session(digest, why).await?;
             }
             return Ok(None);
         }
         // Written at most once a minute per session: reads stay reads.
         if now - session.seen_at >= 60_000 {
-            self.store.touch_session(&digest, now).await?;
+            self.store.touch_session(digest, now).await?;
         }
         Ok(Some(Session {
             caller: Caller::of(&account),
             display_name: account.display_name,
             csrf: session.csrf,
         }))
+    }
+
+    /// A one-time pass that hands the open session `secret` names over to
+    /// `app` of `district` on the app's own origin (see
+    /// [`enter_app`](Self::enter_app)); `None` if the session is not open.
+    pub async fn pass_to_app(
+        &self,
+        secret: &str,
+        district: &str,
+        app: &str,
+    ) -> Result<Option<String>, StoreError> {
+        if self.session(secret).await?.is_none() {
+            return Ok(None);
+        }
+        let pass = format!("hap_{}", random_hex(32)?);
+        self.store
+            .create_app_pass(&sha256_hex(&pass), &sha256_hex(secret), district, app)
+            .await?;
+        Ok(Some(pass))
+    }
+
+    /// Enter `app` of `district` with a pass from
+    /// [`pass_to_app`](Self::pass_to_app), once and within
+    /// [`APP_PASS_VALID`]: the secret of the new app session, for the app
+    /// origin's cookie; `None` for a pass that is unknown, used, late or
+    /// for another app, or whose console session has ended.
+    pub async fn enter_app(
+        &self,
+        pass: &str,
+        district: &str,
+        app: &str,
+    ) -> Result<Option<String>, StoreError> {
+        if !pass.starts_with("hap_") || pass.len() > 100 {
+            return Ok(None);
+        }
+        let secret = format!("has_{}", random_hex(32)?);
+        let issued_after = self.now() - APP_PASS_VALID.as_millis() as i64;
+        let Some(console) = self
+            .store
+            .enter_app(
+                &sha256_hex(pass),
+                &sha256_hex(&secret),
+                district,
+                app,
+                issued_after,
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        match self.session_by_digest(&console).await? {
+            Some(_) => Ok(Some(secret)),
+            None => Ok(None),
+        }
+    }
+
+    /// The person an app cookie's `secret` signs in to `app` of
+    /// `district`, while the console session it came from is open; a
+    /// secret of another app is nobody.
+    pub async fn app_session(
+        &self,
+        secret: &str,
+        district: &str,
+        app: &str,
+    ) -> Result<Option<Session>, StoreError> {
+        if !secret.starts_with("has_") || secret.len() > 100 {
+            return Ok(None);
+        }
+        match self.store.app_session(&sha256_hex(secret)).await? {
+            Some((console, d, a)) if d == district && a == app => {
+                self.session_by_digest(&console).await
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Why a session no longer works, if it does not.

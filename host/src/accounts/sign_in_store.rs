@@ -220,6 +220,71 @@ impl Store {
         Ok(ended)
     }
 
+    /// Record a one-time pass that hands the session `session_sha256` over
+    /// to `app` of `district` on the app's own origin.
+    pub(crate) async fn create_app_pass(
+        &self,
+        pass_sha256: &str,
+        session_sha256: &str,
+        district: &str,
+        app: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO app_sessions (pass_sha256, secret_sha256, session_sha256, district, app, \
+             created_at, entered_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(pass_sha256)
+        .bind(None::<String>)
+        .bind(session_sha256)
+        .bind(district)
+        .bind(app)
+        .bind(self.clock().now_ms())
+        .bind(None::<i64>)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Use a pass for `app` of `district` issued after `issued_after`, once:
+    /// the pass is cleared and the app session's secret recorded. The
+    /// console session's digest, or `None` if no such pass is unused.
+    pub(crate) async fn enter_app(
+        &self,
+        pass_sha256: &str,
+        secret_sha256: &str,
+        district: &str,
+        app: &str,
+        issued_after: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "UPDATE app_sessions SET pass_sha256 = NULL, secret_sha256 = $1, entered_at = $2 \
+             WHERE pass_sha256 = $3 AND district = $4 AND app = $5 AND created_at > $6 \
+             RETURNING session_sha256",
+        )
+        .bind(secret_sha256)
+        .bind(self.clock().now_ms())
+        .bind(pass_sha256)
+        .bind(district)
+        .bind(app)
+        .bind(issued_after)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// The app session an app cookie's secret names: (console session
+    /// digest, district, app).
+    pub(crate) async fn app_session(
+        &self,
+        secret_sha256: &str,
+    ) -> Result<Option<(String, String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT session_sha256, district, app FROM app_sessions WHERE secret_sha256 = $1",
+        )
+        .bind(secret_sha256)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
     /// The failures counted against `subject` in the window that starts
     /// after `since`: (failures, window start).
     pub(crate) async fn sign_in_failures(

@@ -10,6 +10,10 @@
 //! login prompts (`www-authenticate`), `refresh`, and a `location` that
 //! leads outside the app's own path. Each dropped header is named in the
 //! log, so the app's developer can see why it did not arrive.
+//!
+//! Browsers get apps on origins of their own ([`app_origin`]): here, on
+//! the console's origin, a browser's page load is sent there, and what
+//! is answered here runs in a sandbox.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,6 +24,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 
+use super::app_origin;
 use super::auth::MaybeAuthenticated;
 use crate::accounts::Caller;
 use crate::api::error::ApiError;
@@ -90,7 +95,7 @@ fn response_header_refused(
 /// under `mount`, or a relative reference that resolves under it from
 /// `request_path`. A URL with a scheme or a host (`https://…`, `//…`), or a
 /// backslash (which browsers read as a slash), does not.
-fn location_within(value: &str, mount: &str, request_path: &str) -> bool {
+pub(crate) fn location_within(value: &str, mount: &str, request_path: &str) -> bool {
     if value.contains('\\') || value.starts_with("//") {
         return false;
     }
@@ -140,13 +145,33 @@ async fn serve_app(
         ));
     }
     let (district, app, path) = (district.to_owned(), app.to_owned(), path.to_owned());
-    serve(state, district, app, path, caller, request).await
+    state.platform.runtime().knows(&district, &app).await?;
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    if let Some(redirect) = app_origin::redirect_to_app_origin(
+        &state,
+        &district,
+        &app,
+        request.method(),
+        request.headers(),
+        &path_and_query,
+    )
+    .await?
+    {
+        return Ok(redirect);
+    }
+    Ok(app_origin::sandboxed(
+        serve(state, district, app, path, caller, request).await?,
+    ))
 }
 
 /// Whether a path has a `.` or `..` segment (also percent-encoded) or an
 /// encoded slash, any of which could make an app see another route than the
 /// one the host checked.
-fn has_dot_segment(path: &str) -> bool {
+pub(crate) fn has_dot_segment(path: &str) -> bool {
     // Most paths have neither a dot nor an escape: nothing to look at.
     if !path.contains(['.', '%']) {
         return false;
@@ -192,7 +217,7 @@ fn request_id(headers: &axum::http::HeaderMap) -> String {
     )
 }
 
-async fn serve(
+pub(crate) async fn serve(
     state: ApiState,
     district: String,
     app: String,

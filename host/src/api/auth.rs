@@ -45,7 +45,7 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         })
 }
 
-async fn verify(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
+pub(crate) async fn verify(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
     accounts::authenticate(state.platform.store(), token, now_ms())
         .await
         .map_err(|e| match e {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::api::app_origin::AppsDomain;
 use crate::api::error::ApiError;
 use crate::kernel::metrics::Metrics;
 use crate::platform::Platform;
@@ -20,6 +21,31 @@ pub struct ApiState {
     pub platform: Platform,
     /// The metrics registry served at `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Where browsers get each app on an origin of its own; without one,
+    /// apps are served on the console's origin in a sandbox, without
+    /// the person's session.
+    pub apps_domain: Option<AppsDomain>,
+}
+
+impl ApiState {
+    /// The state of a host whose apps browsers reach under
+    /// [`AppsDomain::LOCAL`].
+    pub fn new(platform: Platform, metrics: Arc<Metrics>) -> Self {
+        ApiState {
+            platform,
+            metrics,
+            apps_domain: AppsDomain::parse(AppsDomain::LOCAL).ok(),
+        }
+    }
+
+    /// The same, with apps under `domain` (none: not served to browsers on
+    /// origins of their own).
+    pub fn with_apps_domain(self, domain: Option<AppsDomain>) -> Self {
+        ApiState {
+            apps_domain: domain,
+            ..self
+        }
+    }
 }
 
 /// A JSON body, or a 400 that shows what was expected.

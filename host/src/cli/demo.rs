@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 use super::serve;
 use crate::PlatformError;
 use crate::accounts::cli::demo_accounts;
+use crate::api::app_origin::AppsDomain;
 use crate::community::import::{self, Format};
 use crate::community::sample;
 use crate::installs::cli::{Grants, InstallFiles, install, print_install_summary};
@@ -77,6 +78,7 @@ pub(crate) async fn demo_apps(opened: &Opened, apps_dir: &Path) -> Result<Vec<St
 pub(crate) async fn demo(
     opened: &Opened,
     listen: SocketAddr,
+    apps_domain: Option<AppsDomain>,
     component: &Path,
     manifest: &Path,
     apps_dir: &Path,
@@ -176,6 +178,13 @@ pub(crate) async fn demo(
             _ => {}
         }
     }
+    if let Some(domain) = &apps_domain {
+        println!(
+            "In a browser, each app has an origin of its own, e.g. http://{}:{}/d/demo/apps/hello/",
+            domain.app_host("demo", "hello"),
+            listen.port()
+        );
+    }
     println!("Ctrl-C stops it.");
-    serve(opened, listen).await
+    serve(opened, listen, apps_domain).await
 }

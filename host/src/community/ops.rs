@@ -137,35 +137,48 @@ impl Platform {
         self.require_district(district).await?;
         let mut out = Vec::new();
         for install in self.store().list_installs(Some(district)).await? {
-            let last_used: BTreeMap<String, i64> = self
-                .store()
-                .last_used_permissions(district, &install.app)
-                .await?;
-            let permissions = install
-                .manifest
-                .permissions
-                .iter()
-                .map(|(permission, reason)| {
-                    let granted = grant::holds(&install.granted, *permission);
-                    let last_used_at = last_used.get(permission.name()).copied();
-                    // `data` and `cases` calls are logged one by one; `kv`
-                    // calls are not, so an unused `kv` grant cannot be told.
-                    let logged = matches!(permission.interface(), "data" | "cases");
-                    PermissionReport {
-                        permission: *permission,
-                        reason: reason.clone(),
-                        granted,
-                        last_used_at,
-                        never_used: granted && logged && last_used_at.is_none(),
-                    }
-                })
-                .collect();
-            out.push(GrantReport {
-                app: install.app,
-                version: install.version,
-                permissions,
-            });
+            out.push(self.install_grant_report(&install).await?);
         }
         Ok(out)
     }
+
+    /// One install's permissions with their reasons, whether granted, when
+    /// last used, and grants never used.
+    pub async fn install_grant_report(
+        &self,
+        install: &crate::installs::store::Install,
+    ) -> Result<GrantReport, PlatformError> {
+        let last_used: BTreeMap<String, i64> = self
+            .store()
+            .last_used_permissions(&install.district, &install.app)
+            .await?;
+        let permissions = install
+            .manifest
+            .permissions
+            .iter()
+            .map(|(permission, reason)| {
+                let granted = grant::holds(&install.granted, *permission);
+                let last_used_at = last_used.get(permission.name()).copied();
+                PermissionReport {
+                    permission: *permission,
+                    reason: reason.clone(),
+                    granted,
+                    last_used_at,
+                    never_used: granted && is_logged(*permission) && last_used_at.is_none(),
+                }
+            })
+            .collect();
+        Ok(GrantReport {
+            app: install.app.clone(),
+            version: install.version.clone(),
+            permissions,
+        })
+    }
+}
+
+/// Whether each use of `permission` is in the access log: `data` and
+/// `cases` calls are logged one by one; `kv` calls, sends and the exports
+/// the host calls are not, so an unused grant of theirs cannot be told.
+pub fn is_logged(permission: Permission) -> bool {
+    matches!(permission.interface(), "data" | "cases")
 }

@@ -9,6 +9,8 @@
 use axum::http::HeaderMap;
 use axum::http::header::{ACCEPT_LANGUAGE, COOKIE};
 
+use crate::kernel::manifest::Permission;
+
 /// A language of the console.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
@@ -84,6 +86,63 @@ impl Lang {
             Lang::Zh => text.zh(),
             Lang::En => text.en(),
         }
+    }
+}
+
+/// What a permission lets an app do, in plain words for the person who
+/// grants it.
+pub fn permission_sentence(lang: Lang, permission: Permission) -> &'static str {
+    match (lang, permission) {
+        (Lang::Zh, Permission::Kv) => "在平台上保存自己的数据（键值存储，有配额）",
+        (Lang::Zh, Permission::ReadResidents) => {
+            "读取数据范围内的居民记录，姓名、电话、身份证号等个人信息已脱敏"
+        }
+        (Lang::Zh, Permission::ReadPersonalFields) => {
+            "读取居民的完整姓名、电话号码、身份证号和家属联系方式（不脱敏）"
+        }
+        (Lang::Zh, Permission::ReadHouseholds) => "读取住户（户）记录",
+        (Lang::Zh, Permission::ReadBuildings) => "读取楼栋记录",
+        (Lang::Zh, Permission::ReadOrganisations) => "读取组织（如党支部、志愿队）及其成员",
+        (Lang::Zh, Permission::OpenCases) => "以应用的名义发起工单",
+        (Lang::Zh, Permission::ReadOwnCases) => "查看自己发起的工单，并在工单变化时得到通知",
+        (Lang::Zh, Permission::CommentCases) => "在自己发起的工单上留言",
+        (Lang::Zh, Permission::NotifyInbox) => "向居民和工作人员的站内信箱发消息",
+        (Lang::Zh, Permission::NotifySms) => "通过本辖区的短信网关发短信（产生费用）",
+        (Lang::Zh, Permission::NotifyVoice) => "通过本辖区的语音网关拨打智能外呼电话（产生费用）",
+        (Lang::Zh, Permission::NotifyWebhook) => "向本辖区配置的 Webhook 地址发送数据",
+        (Lang::Zh, Permission::ReceiveEvents) => "接收清单中订阅的设备事件（门磁、烟感等）",
+        (Lang::Zh, Permission::Schedules) => "按清单中的时间表定时运行",
+        (Lang::En, Permission::Kv) => {
+            "keep its own data on the platform (key-value storage, within quotas)"
+        }
+        (Lang::En, Permission::ReadResidents) => {
+            "read the residents in its scope, with names, phone numbers and ID numbers masked"
+        }
+        (Lang::En, Permission::ReadPersonalFields) => {
+            "read residents' full names, phone numbers, ID numbers and family contacts, unmasked"
+        }
+        (Lang::En, Permission::ReadHouseholds) => "read household records",
+        (Lang::En, Permission::ReadBuildings) => "read building records",
+        (Lang::En, Permission::ReadOrganisations) => {
+            "read organisations (party branches, volunteer teams) and their members"
+        }
+        (Lang::En, Permission::OpenCases) => "open cases (work orders) in its own name",
+        (Lang::En, Permission::ReadOwnCases) => {
+            "read the cases it opened and be told when they change"
+        }
+        (Lang::En, Permission::CommentCases) => "comment on the cases it opened",
+        (Lang::En, Permission::NotifyInbox) => "send messages to residents' and staff's inboxes",
+        (Lang::En, Permission::NotifySms) => {
+            "send text messages through the district's SMS gateway (this costs money)"
+        }
+        (Lang::En, Permission::NotifyVoice) => {
+            "place voice calls through the district's voice gateway (this costs money)"
+        }
+        (Lang::En, Permission::NotifyWebhook) => "send data to the district's configured webhook",
+        (Lang::En, Permission::ReceiveEvents) => {
+            "receive the device events its manifest subscribes to (door sensors, smoke alarms …)"
+        }
+        (Lang::En, Permission::Schedules) => "run on the schedules its manifest declares",
     }
 }
 
@@ -190,6 +249,8 @@ pub enum Text {
     Suspend,
     /// Button: resume the app.
     Resume,
+    /// Link: open the app's pages.
+    OpenApp,
     /// Column: what can be done.
     Actions,
     /// The district has no apps.
@@ -202,6 +263,88 @@ pub enum Text {
     AppResumed,
     /// The person may not see this page.
     NotAllowed,
+    /// Link and title: the auditor's page of an install.
+    Audit,
+    /// Heading: what the app may do.
+    MayDo,
+    /// Column: a permission.
+    Permission,
+    /// Column: what a permission lets the app do.
+    WhatItAllows,
+    /// Column: the reason the publisher gave.
+    PublisherReason,
+    /// A permission granted.
+    Granted,
+    /// A permission asked for but not granted.
+    NotGranted,
+    /// Column: when a permission was last used.
+    LastUsed,
+    /// A permission never used.
+    NeverUsed,
+    /// Label: which communities the app sees.
+    DataScope,
+    /// The app sees the whole district.
+    WholeDistrict,
+    /// Heading: what the app did.
+    DidDo,
+    /// Heading: what was denied.
+    WasDenied,
+    /// Nothing was denied.
+    NoDenials,
+    /// Heading: grants never used.
+    UnusedGrants,
+    /// Every grant was used.
+    AllGrantsUsed,
+    /// Heading: whether the log is intact.
+    IsIntact,
+    /// Button: verify the log now.
+    VerifyNow,
+    /// What verifying checks.
+    VerifyAbout,
+    /// The log is intact; the count follows.
+    LogIntact,
+    /// The log was tampered with; the first problem follows.
+    LogBroken,
+    /// Column and filter: the host function called.
+    Operation,
+    /// Column and filter: allowed or denied.
+    Outcome,
+    /// Outcome: allowed.
+    Allowed,
+    /// Outcome: denied.
+    Denied,
+    /// Column and filter: which class of fields was returned.
+    FieldClass,
+    /// Field class: masked.
+    Masked,
+    /// Field class: personal fields unmasked.
+    Personal,
+    /// Filter: a record id.
+    Record,
+    /// Column: the records returned.
+    Records,
+    /// Filter: from this day.
+    FromDay,
+    /// Filter: up to and including this day.
+    UntilDay,
+    /// Filter: any value.
+    AnyValue,
+    /// Button: filter the log.
+    ApplyFilter,
+    /// Link: the next, older page.
+    Older,
+    /// Link: export as CSV.
+    ExportCsv,
+    /// Column: when.
+    When,
+    /// No entries match.
+    NoEntries,
+    /// The filter is not valid.
+    BadFilter,
+    /// Which clock times are shown in.
+    TimesShown,
+    /// Grants whose uses are not logged one by one.
+    NotLogged,
 }
 
 impl Text {
@@ -264,12 +407,56 @@ impl Text {
             Text::TrialAfter => "试用调用时间：",
             Text::Suspend => "暂停",
             Text::Resume => "恢复",
+            Text::OpenApp => "打开",
             Text::Actions => "操作",
             Text::NoApps => "本辖区还没有安装应用。",
             Text::SuspendedInConsole => "管理员在控制台暂停",
             Text::AppSuspended => "应用已暂停：它不再响应请求，直到恢复。",
             Text::AppResumed => "应用已恢复。",
             Text::NotAllowed => "您的角色不能查看这个页面。",
+            Text::Audit => "审计",
+            Text::MayDo => "它可以做什么",
+            Text::Permission => "权限",
+            Text::WhatItAllows => "允许应用做的事",
+            Text::PublisherReason => "开发者说明的理由",
+            Text::Granted => "已授予",
+            Text::NotGranted => "未授予",
+            Text::LastUsed => "最近一次使用",
+            Text::NeverUsed => "从未使用",
+            Text::DataScope => "数据范围：",
+            Text::WholeDistrict => "全辖区",
+            Text::DidDo => "它做了什么",
+            Text::WasDenied => "哪些调用被拒绝",
+            Text::NoDenials => "没有被拒绝的调用。",
+            Text::UnusedGrants => "哪些授权从未使用",
+            Text::AllGrantsUsed => "每项授权都使用过。",
+            Text::IsIntact => "日志是否完整",
+            Text::VerifyNow => "立即核验",
+            Text::VerifyAbout => "核验会重新计算本辖区访问日志的哈希链，发现删改即报告第一处问题。",
+            Text::LogIntact => "日志完整。已核验条目数：",
+            Text::LogBroken => "日志已被篡改。第一处问题：",
+            Text::Operation => "操作",
+            Text::Outcome => "结果",
+            Text::Allowed => "允许",
+            Text::Denied => "拒绝",
+            Text::FieldClass => "字段类别",
+            Text::Masked => "已脱敏",
+            Text::Personal => "个人信息",
+            Text::Record => "记录编号",
+            Text::Records => "返回的记录",
+            Text::FromDay => "起始日期",
+            Text::UntilDay => "截止日期",
+            Text::AnyValue => "全部",
+            Text::ApplyFilter => "筛选",
+            Text::Older => "更早的记录",
+            Text::ExportCsv => "导出 CSV",
+            Text::When => "时间",
+            Text::NoEntries => "没有符合条件的记录。",
+            Text::BadFilter => {
+                "筛选条件无效：日期格式为 2026-12-06，记录编号只含字母、数字和 _ . : -。"
+            }
+            Text::TimesShown => "时间均为北京时间（UTC+8）。",
+            Text::NotLogged => "这些授权的使用不逐条记入访问日志，无法判断是否用过。",
         }
     }
 
@@ -340,12 +527,60 @@ impl Text {
             Text::TrialAfter => "Trial call after:",
             Text::Suspend => "Suspend",
             Text::Resume => "Resume",
+            Text::OpenApp => "Open",
             Text::Actions => "Actions",
             Text::NoApps => "No apps are installed in this district yet.",
             Text::SuspendedInConsole => "suspended by an administrator in the console",
             Text::AppSuspended => "The app is suspended: it answers nothing until it is resumed.",
             Text::AppResumed => "The app is resumed.",
             Text::NotAllowed => "Your role cannot see this page.",
+            Text::Audit => "Audit",
+            Text::MayDo => "What may it do",
+            Text::Permission => "Permission",
+            Text::WhatItAllows => "What it lets the app do",
+            Text::PublisherReason => "The publisher's reason",
+            Text::Granted => "Granted",
+            Text::NotGranted => "Not granted",
+            Text::LastUsed => "Last used",
+            Text::NeverUsed => "Never used",
+            Text::DataScope => "Data it sees:",
+            Text::WholeDistrict => "the whole district",
+            Text::DidDo => "What did it do",
+            Text::WasDenied => "What was denied",
+            Text::NoDenials => "Nothing was denied.",
+            Text::UnusedGrants => "Which grants were never used",
+            Text::AllGrantsUsed => "Every grant has been used.",
+            Text::IsIntact => "Is the log intact",
+            Text::VerifyNow => "Verify now",
+            Text::VerifyAbout => {
+                "Verifying recomputes the district's access-log hash chain and reports the first entry that was changed or removed."
+            }
+            Text::LogIntact => "The log is intact. Entries checked:",
+            Text::LogBroken => "The log was tampered with. The first problem:",
+            Text::Operation => "Operation",
+            Text::Outcome => "Outcome",
+            Text::Allowed => "allowed",
+            Text::Denied => "denied",
+            Text::FieldClass => "Field class",
+            Text::Masked => "masked",
+            Text::Personal => "personal",
+            Text::Record => "Record id",
+            Text::Records => "Records returned",
+            Text::FromDay => "From",
+            Text::UntilDay => "Until",
+            Text::AnyValue => "any",
+            Text::ApplyFilter => "Filter",
+            Text::Older => "Older entries",
+            Text::ExportCsv => "Export as CSV",
+            Text::When => "When",
+            Text::NoEntries => "No entries match.",
+            Text::BadFilter => {
+                "The filter is not valid: dates look like 2026-12-06, record ids hold letters, digits and _ . : - only."
+            }
+            Text::TimesShown => "Times are China Standard Time (UTC+8).",
+            Text::NotLogged => {
+                "uses of these grants are not logged one by one, so whether they were used cannot be told."
+            }
         }
     }
 }

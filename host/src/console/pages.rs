@@ -241,7 +241,13 @@ pub fn apps(
                     tbody {
                         @for install in installs {
                             tr id=(format!("app-{}", install.app)) {
-                                td data-label=(lang.t(Text::App)) { (install.app) }
+                                td data-label=(lang.t(Text::App)) {
+                                    (install.app) " "
+                                    // On the app's own origin (the host sends the browser there).
+                                    a href=(format!("/d/{district}/apps/{}/", install.app)) { (lang.t(Text::OpenApp)) }
+                                    " · "
+                                    a href=(format!("/audit/{}?district={district}", install.app)) { (lang.t(Text::Audit)) }
+                                }
                                 td data-label=(lang.t(Text::Version)) { (install.version) }
                                 td data-label=(lang.t(Text::Status)) {
                                     @match install.status {

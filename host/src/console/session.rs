@@ -21,16 +21,21 @@ pub const SESSION_COOKIE: &str = "hutong_session";
 /// The cookie binding the sign-in form to the browser that loaded it.
 pub const FORM_COOKIE: &str = "hutong_form";
 
-/// The value of cookie `name`, if the request carries it.
+/// The value of cookie `name`, if the request carries it once. A request
+/// carrying it twice carries none: another origin of the same site can set
+/// a cookie of that name for a parent domain, and the browser's order
+/// must not decide which one is the person's.
 pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
+    let mut found = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value)
+        .filter(|(n, _)| *n == name)
+        .map(|(_, value)| value);
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }
 
 /// Whether the browser reached the host over https, by the `Origin` (or
@@ -191,6 +196,11 @@ mod tests {
         assert!(!set_cookie(SESSION_COOKIE, "", None, false).contains("Secure"));
         let h = headers(&[("cookie", "a=1; hutong_session=hss_y")]);
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("hss_y"));
+        let tossed = headers(&[(
+            "cookie",
+            "hutong_session=hss_mine; hutong_session=hss_theirs",
+        )]);
+        assert_eq!(cookie(&tossed, SESSION_COOKIE), None);
         assert!(same_token("abc", "abc") && !same_token("abc", "abd") && !same_token("ab", "abc"));
     }
 }

@@ -76,6 +76,24 @@ pub struct NewAccess<'a> {
     pub field_class: &'a str,
 }
 
+/// What to look for in an install's access log; each field left out
+/// matches every entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccessFilter {
+    /// The host function called (`get-resident`, …).
+    pub operation: Option<String>,
+    /// `allowed` or `denied`.
+    pub outcome: Option<String>,
+    /// `masked` or `personal`.
+    pub field_class: Option<String>,
+    /// A record among those returned.
+    pub record: Option<String>,
+    /// From this time on, ms.
+    pub from: Option<i64>,
+    /// Before this time, ms.
+    pub until: Option<i64>,
+}
+
 /// The outcome of checking a district's chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChainReport {
@@ -295,6 +313,53 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.into_iter().rev().map(AccessEntry::try_from).collect()
+    }
+
+    /// One page of an install's access log, newest first: the entries
+    /// matching `filter` older than entry `before` (none: from the newest),
+    /// at most `limit`.
+    pub async fn search_access(
+        &self,
+        district: &str,
+        app: &str,
+        filter: &AccessFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AccessEntry>, StoreError> {
+        // A record id is matched as a whole JSON string of the ids list;
+        // `_` (which ids may hold) is a LIKE wildcard, so it is escaped.
+        let record = filter
+            .record
+            .as_deref()
+            .map(|id| {
+                format!(
+                    "%\"{}\"%",
+                    id.replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_")
+                )
+            })
+            .unwrap_or_default();
+        let rows: Vec<AccessRecord> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM access_log \
+             WHERE district = $1 AND app = $2 AND seq < $3 \
+             AND ($4 = '' OR operation = $4) AND ($5 = '' OR outcome = $5) \
+             AND ($6 = '' OR field_class = $6) AND ($7 = '' OR record_ids LIKE $7 ESCAPE '\\') \
+             AND at >= $8 AND at < $9 ORDER BY seq DESC LIMIT $10"
+        ))
+        .bind(district)
+        .bind(app)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(filter.operation.as_deref().unwrap_or(""))
+        .bind(filter.outcome.as_deref().unwrap_or(""))
+        .bind(filter.field_class.as_deref().unwrap_or(""))
+        .bind(record)
+        .bind(filter.from.unwrap_or(i64::MIN))
+        .bind(filter.until.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(AccessEntry::try_from).collect()
     }
 
     /// Seal what is pending, then recompute a district's chain from its

@@ -360,3 +360,320 @@ async fn an_administrator_suspends_an_app_in_chromium() {
     screenshot(&client, "apps-zh-375").await;
     client.close().await.expect("close the browser");
 }
+
+/// Give `id` a password and sign in as them in the browser.
+async fn sign_in_as(client: &Client, host: &TestHost, base: &str, id: &str) {
+    let sign_in = host.opened.platform.sign_in();
+    let code = sign_in.issue_code(id, "admin").await.expect("code").code;
+    sign_in
+        .redeem_code(&code, "courtyard gate keys")
+        .await
+        .expect("password set");
+    client
+        .goto(&format!("{base}/sign-in"))
+        .await
+        .expect("open sign-in");
+    fill(client, "#account", id).await;
+    fill(client, "#password", "courtyard gate keys").await;
+    submit(client).await;
+    assert_eq!(arrive(client, "/").await, "/", "signed in");
+}
+
+/// A page an app serves that tries, with the signed-in person's cookies,
+/// everything an app's page must not do, and lists what became of each.
+fn hostile_app_page(port: u16) -> String {
+    format!(
+        r#"<!doctype html><meta charset=utf-8><title>evil</title>
+<pre id=results></pre>
+<form id=suspend method=post action="http://127.0.0.1:{port}/apps/victim/suspend" target=sink>
+<input name=csrf value=guessed></form>
+<iframe name=sink></iframe>
+<script>
+const CONSOLE = "http://127.0.0.1:{port}", VICTIM = "http://victim.east.apps.localhost:{port}";
+const out = [];
+function note(name, outcome) {{
+  out.push(name + ": " + outcome);
+  document.getElementById("results").textContent = out.join("\n");
+}}
+async function read(name, url) {{
+  try {{
+    const r = await fetch(url, {{ credentials: "include" }});
+    note(name, "LEAK " + r.status + " " + (await r.text()).slice(0, 80));
+  }} catch (e) {{ note(name, "blocked"); }}
+}}
+(async () => {{
+  await read("read-console", CONSOLE + "/apps");
+  await read("read-api", CONSOLE + "/api/v1/districts/east/installs");
+  await read("read-victim", VICTIM + "/d/east/apps/victim/echo");
+  try {{
+    await fetch(VICTIM + "/d/east/apps/victim/kv/insert?key=stolen",
+      {{ method: "POST", mode: "no-cors", credentials: "include", body: "x" }});
+    note("write-victim", "sent");
+  }} catch (e) {{ note("write-victim", "blocked"); }}
+  try {{
+    const r = await fetch("/d/east/apps/victim/echo", {{ credentials: "include" }});
+    note("victim-on-this-origin", r.status === 404 ? "blocked" : "LEAK " + r.status);
+  }} catch (e) {{ note("victim-on-this-origin", "blocked"); }}
+  note("cookies", document.cookie === "" ? "blocked" : "LEAK " + document.cookie);
+  document.getElementById("suspend").submit();
+  note("suspend-victim", "sent");
+  const frame = document.createElement("iframe");
+  frame.src = CONSOLE + "/apps";
+  document.body.appendChild(frame);
+  await new Promise(r => setTimeout(r, 1500));
+  let framed = null;
+  try {{ framed = frame.contentDocument && frame.contentDocument.body.innerText; }} catch (e) {{}}
+  note("frame-console", framed ? "LEAK " + framed.slice(0, 80) : "blocked");
+  note("done", "yes");
+}})();
+</script>"#
+    )
+}
+
+/// A page of the victim's own that writes to it from its origin.
+const OWN_APP_PAGE: &str = r#"<!doctype html><meta charset=utf-8><title>victim</title>
+<pre id=results></pre>
+<script>
+fetch("/d/east/apps/victim/kv/insert?key=mine", { method: "POST", body: "x" })
+  .then(r => r.text().then(t => { document.getElementById("results").textContent = "own: " + r.status + " " + t; }));
+</script>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_page_opens_on_its_own_origin_and_cannot_act_beyond_its_app() {
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "victim", true, "").await;
+    host.install_test_app("east", "evil", true, "").await;
+    host.account("li-na", Role::DistrictAdmin, Some("east"))
+        .await;
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    let evil_page = hostile_app_page(addr.port());
+    let stored = host
+        .put("/d/east/apps/evil/kv/set?key=page/attack", evil_page)
+        .await;
+    assert_eq!(stored.status, axum::http::StatusCode::NO_CONTENT);
+    let stored = host
+        .put("/d/east/apps/victim/kv/set?key=page/own", OWN_APP_PAGE)
+        .await;
+    assert_eq!(stored.status, axum::http::StatusCode::NO_CONTENT);
+    sign_in_as(&client, &host, &base, "li-na").await;
+
+    // The app's page opens from the console's origin, on the app's own
+    // origin, with the person signed in to it.
+    client
+        .goto(&format!("{base}/d/east/apps/victim/echo"))
+        .await
+        .expect("open the app");
+    let seen = shows(&client, "li-na").await;
+    assert!(seen.contains(r#""account_id":"li-na""#), "{seen}");
+    let url = client.current_url().await.expect("url");
+    assert_eq!(url.host_str(), Some("victim.east.apps.localhost"));
+    assert_eq!(url.path(), "/d/east/apps/victim/echo");
+
+    // Its own page may change what is its own.
+    client
+        .goto(&format!("{base}/d/east/apps/victim/page?name=own"))
+        .await
+        .expect("open the app's page");
+    let own = shows(&client, "own: ").await;
+    assert!(own.contains(r#"own: 200 {"inserted":true}"#), "{own}");
+
+    // Another app's page tries everything with the same person's cookies.
+    client
+        .goto(&format!("{base}/d/east/apps/evil/page?name=attack"))
+        .await
+        .expect("open the hostile page");
+    let results = shows(&client, "done: yes").await;
+    for attempt in [
+        "read-console: blocked",
+        "read-api: blocked",
+        "read-victim: blocked",
+        "victim-on-this-origin: blocked",
+        "cookies: blocked",
+        "frame-console: blocked",
+        "done: yes",
+    ] {
+        assert!(results.contains(attempt), "{attempt} in:\n{results}");
+    }
+    assert!(!results.contains("LEAK"), "{results}");
+    // What it sent changed nothing.
+    assert_eq!(
+        host.get("/d/east/apps/victim/kv/get?key=stolen")
+            .await
+            .status,
+        axum::http::StatusCode::NOT_FOUND,
+        "the victim's kv was not written"
+    );
+    assert_eq!(
+        host.get("/d/east/apps/victim/kv/get?key=mine").await.status,
+        axum::http::StatusCode::OK
+    );
+    assert_eq!(
+        host.get("/d/east/apps/victim/ping").await.text(),
+        "pong",
+        "the victim was not suspended"
+    );
+
+    // Signing out of the console signs out of the apps too.
+    client.goto(&base).await.expect("console");
+    client
+        .find(Locator::Css("form[action='/sign-out'] button"))
+        .await
+        .expect("sign-out button")
+        .click()
+        .await
+        .expect("click");
+    arrive(&client, "/sign-in").await;
+    client
+        .goto(&format!(
+            "http://victim.east.apps.localhost:{}/d/east/apps/victim/echo/public/x",
+            addr.port()
+        ))
+        .await
+        .expect("the app again");
+    let after = shows(&client, "caller").await;
+    assert!(after.contains(r#""caller":null"#), "{after}");
+    client.close().await.expect("close the browser");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_sees_reads_denials_and_a_tampered_log_in_chromium() {
+    use hutong_host::kernel::manifest::Permission;
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.sample_district("east").await;
+    host.install(
+        "east",
+        &hutong_tests::test_app_manifest("reader", ""),
+        hutong_tests::components::TEST_APP,
+        &[Permission::ReadResidents],
+    )
+    .await
+    .expect("install");
+    let read = host.get("/d/east/apps/reader/data/residents?limit=3").await;
+    assert_eq!(read.status, axum::http::StatusCode::OK, "{}", read.text());
+    let denied = host
+        .get("/d/east/apps/reader/data/households?building=b-1")
+        .await;
+    assert_eq!(
+        denied.status,
+        axum::http::StatusCode::FORBIDDEN,
+        "{}",
+        denied.text()
+    );
+    host.account("zhao-min", Role::Auditor, Some("east")).await;
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    sign_in_as(&client, &host, &base, "zhao-min").await;
+
+    // From the apps page to the install's audit page.
+    client.goto(&format!("{base}/apps")).await.expect("apps");
+    client
+        .find(Locator::Css("#app-reader a[href^='/audit/reader']"))
+        .await
+        .expect("the audit link")
+        .click()
+        .await
+        .expect("click");
+    let page = shows(&client, "它做了什么").await;
+    // What it may do: asked, granted, the plain words, never used.
+    assert!(page.contains("read-personal-fields"), "{page}");
+    assert!(
+        page.contains("读取居民的完整姓名、电话号码、身份证号"),
+        "{page}"
+    );
+    assert!(page.contains("未授予"), "{page}");
+    // What it did, and what was denied.
+    let did = client
+        .find(Locator::Css("section[aria-labelledby=did-do] table"))
+        .await
+        .expect("the log")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        did.contains("query-residents") && did.contains("已脱敏"),
+        "{did}"
+    );
+    let denials = client
+        .find(Locator::Css("section[aria-labelledby=denied] table"))
+        .await
+        .expect("the denials")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        denials.contains("read-households") && denials.contains("拒绝"),
+        "{denials}"
+    );
+    assert!(!denials.contains("query-residents"), "{denials}");
+    screenshot(&client, "audit-zh-desktop").await;
+
+    // Filtered to denials only.
+    client
+        .find(Locator::Css("#outcome option[value=denied]"))
+        .await
+        .expect("the denied option")
+        .click()
+        .await
+        .expect("choose");
+    client
+        .find(Locator::Css("form.filter button[type=submit]"))
+        .await
+        .expect("filter")
+        .click()
+        .await
+        .expect("click");
+    for _ in 0..100 {
+        if path(&client).await.contains("outcome=denied") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(path(&client).await.contains("outcome=denied"));
+    let filtered = client
+        .find(Locator::Css("section[aria-labelledby=did-do] table"))
+        .await
+        .expect("the log")
+        .text()
+        .await
+        .expect("text");
+    assert!(filtered.contains("read-households"), "{filtered}");
+    assert!(!filtered.contains("query-residents"), "{filtered}");
+
+    // The log is intact, until someone changes an entry behind the host.
+    client
+        .find(Locator::Css("#verify"))
+        .await
+        .expect("verify")
+        .click()
+        .await
+        .expect("click");
+    let intact = shows(&client, "日志完整").await;
+    assert!(intact.contains("日志完整。已核验条目数： 2"), "{intact}");
+    let changed = host
+        .execute_raw(
+            "UPDATE access_log SET record_ids = '[]', record_count = 0 \
+             WHERE seq = (SELECT MIN(seq) FROM access_log)",
+        )
+        .await;
+    assert_eq!(changed, 1);
+    client.refresh().await.expect("verify again");
+    let broken = shows(&client, "日志已被篡改").await;
+    assert!(
+        broken.contains("was changed after it was written"),
+        "{broken}"
+    );
+    client
+        .set_window_size(375, 800)
+        .await
+        .expect("narrow window");
+    screenshot(&client, "audit-zh-375").await;
+    client.close().await.expect("close the browser");
+}

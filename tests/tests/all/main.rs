@@ -7,6 +7,7 @@
 //! per file. The files stay what they were: one module per area, each with
 //! its module doc saying what it covers.
 
+mod app_origin;
 mod app_output;
 mod auth;
 mod browser;

@@ -57,10 +57,7 @@ async fn assert_serves(host: &TestHost, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_never_reach_the_app() {
     let host = east_with_app("test-app", "").await;
-    let app = hutong_host::api::app(hutong_host::api::ApiState {
-        platform: host.opened.platform.clone(),
-        metrics: host.opened.metrics.clone(),
-    });
+    let app = host.app();
     let request = axum::http::Request::get("/d/east/apps/test-app/echo")
         .header("authorization", format!("Bearer {}", host.admin_token))
         .header("cookie", "session=secret")
@@ -317,7 +314,7 @@ async fn shutdown_lets_requests_in_flight_finish() {
     let server = {
         let host = host.clone();
         tokio::spawn(async move {
-            hutong_host::server::serve(&host.opened, listener, async {
+            hutong_host::server::serve(&host.opened, listener, None, async {
                 let _ = stopped.await;
             })
             .await

@@ -35,6 +35,7 @@ impl App for TestApp {
             .route("*", "/echo", echo)
             .route("*", "/echo/{*rest}", echo)
             .get("/kv/get", kv_get)
+            .get("/page", page)
             .put("/kv/set", kv_set)
             .put("/kv/fill", kv_fill)
             .delete("/kv/delete", kv_delete)
@@ -246,6 +247,17 @@ fn kv_get(req: &Request, _: &Params) -> Result<Response, Error> {
         Some(value) => Ok(Response::new(200)
             .with_header("content-type", "application/octet-stream")
             .with_body(value)),
+        None => Err(Error::NotFound),
+    }
+}
+
+/// Serves the kv value under `page/<name>` as an HTML page, so that the
+/// browser tests can show pages of their own making from an app's origin.
+fn page(req: &Request, _: &Params) -> Result<Response, Error> {
+    match kv::get(&format!("page/{}", required(req, "name")?))? {
+        Some(html) => Ok(Response::new(200)
+            .with_header("content-type", "text/html; charset=utf-8")
+            .with_body(html)),
         None => Err(Error::NotFound),
     }
 }
