@@ -4,7 +4,9 @@
 //! one-time code an administrator issued (`/set-password`), signs in,
 //! changes the password (`/password`) and signs out. A district's
 //! administrators and auditors see its apps (`/apps`); its administrators
-//! suspend and resume them there, and each app's auditor's page answers
+//! suspend, resume, upgrade and roll them back there, install new ones with
+//! their consent to each permission ([`install`]), and each app's auditor's
+//! page answers
 //! what it may do and did ([`audit`]). Pages are rendered on
 //! the host ([`pages`]), Chinese first with English a click away
 //! ([`i18n`]), and every form that changes something carries a token and
@@ -16,6 +18,7 @@
 
 pub mod audit;
 pub mod i18n;
+pub mod install;
 pub mod pages;
 pub mod session;
 
@@ -52,6 +55,10 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/password", get(password_page).post(change_password))
         .route("/apps", get(apps_page))
         .route("/apps/{app}/{action}", axum::routing::post(app_action))
+        .route(
+            "/install",
+            get(install::install_page).post(install::install),
+        )
         .route("/audit/{app}", get(audit::audit_page))
         .route("/audit/{app}/access.csv", get(audit::audit_csv))
         .route("/lang", get(switch_language))
@@ -570,12 +577,22 @@ async fn apps_page(
     }
     let installs = store.list_installs(Some(&district)).await.map_err(failed)?;
     let may_change = caller.require_admin(&district).is_ok();
+    let rollbacks = match may_change {
+        true => store.apps_with_history(&district).await.map_err(failed)?,
+        false => Default::default(),
+    };
     let shown = match q.done.as_deref() {
         Some("suspended") => Some(Notice::Done(Text::AppSuspended)),
         Some("resumed") => Some(Notice::Done(Text::AppResumed)),
+        Some("installed") => Some(Notice::Done(Text::AppInstalled)),
+        Some("upgraded") => Some(Notice::Done(Text::AppUpgraded)),
+        Some("rolled-back") => Some(Notice::Done(Text::AppRolledBack)),
         _ => None,
     };
-    Ok(pages::apps(lang, &session, &district, &installs, may_change, shown).into_response())
+    Ok(pages::apps(
+        lang, &session, &district, &installs, &rollbacks, may_change, shown,
+    )
+    .into_response())
 }
 
 /// Suspend or resume one of a district's apps, for its administrators.
@@ -617,6 +634,10 @@ async fn app_action(
                 .map(|_| "suspended")
         }
         "resume" => platform.resume(&district, &app).await.map(|_| "resumed"),
+        "rollback" => platform
+            .rollback(&district, &app)
+            .await
+            .map(|_| "rolled-back"),
         _ => return Ok(not_found(lang)),
     };
     match done {
@@ -625,7 +646,12 @@ async fn app_action(
             Ok(see_other(&format!("/apps?district={district}&done={done}")))
         }
         Err(PlatformError::NotFound(_)) => Ok(not_found(lang)),
-        Err(err) => Err(failed(err)),
+        Err(err @ (PlatformError::Store(_) | PlatformError::Runtime(_))) => Err(failed(err)),
+        Err(refused) => Ok((
+            StatusCode::CONFLICT,
+            pages::problem_with(lang, Text::ChangeRefused, &refused.to_string()),
+        )
+            .into_response()),
     }
 }
 

@@ -437,6 +437,19 @@ fn existed(existing: &ExistingIds, memberships: &HashSet<(String, String)>, r: &
 }
 
 impl Store {
+    /// A district's communities: (id, name), by id.
+    pub async fn list_communities(
+        &self,
+        district: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT id, name FROM communities WHERE district = $1 ORDER BY id")
+                .bind(district)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
     /// The ids a district's data already holds, for validating an import.
     pub async fn existing_ids(&self, district: &str) -> Result<ExistingIds, StoreError> {
         Ok(ExistingIds {

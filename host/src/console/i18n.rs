@@ -345,6 +345,70 @@ pub enum Text {
     TimesShown,
     /// Grants whose uses are not logged one by one.
     NotLogged,
+    /// Title and link: install an app.
+    InstallApp,
+    /// Field: the registry.
+    Registry,
+    /// Field: the package and version requirement.
+    Package,
+    /// How to write a package.
+    PackageHint,
+    /// Button: show what the release asks for.
+    ShowRelease,
+    /// The release could not be resolved or verified.
+    ReleaseRefused,
+    /// The install was refused.
+    InstallRefused,
+    /// The upgrade was refused.
+    UpgradeRefused,
+    /// Heading: consent to install.
+    InstallConsent,
+    /// Heading: consent to upgrade.
+    UpgradeConsent,
+    /// Label: the version installed now.
+    Installed,
+    /// Label: the version to upgrade to.
+    UpgradeTo,
+    /// Label: the publisher's key.
+    PublisherKey,
+    /// Nothing newer matches.
+    AlreadyNewest,
+    /// The upgrade asks for no new permission.
+    AddsNothing,
+    /// Legend: permissions the new version adds.
+    AddedPermissions,
+    /// Permissions the new version drops.
+    RemovedPermissions,
+    /// Another publisher signed the new version.
+    NewPublisherWarning,
+    /// Checkbox: accept the new publisher.
+    NewPublisherConsent,
+    /// Button: upgrade.
+    Upgrade,
+    /// Legend: which permissions to grant.
+    GrantWhich,
+    /// Legend: narrow the app to communities.
+    NarrowTo,
+    /// The district has no communities yet.
+    NoCommunities,
+    /// Field: the install's configuration.
+    Configuration,
+    /// What the configuration is.
+    ConfigurationHint,
+    /// Button: install.
+    Install,
+    /// Button: roll back.
+    Rollback,
+    /// Shown after an install.
+    AppInstalled,
+    /// Shown after an upgrade.
+    AppUpgraded,
+    /// Shown after a rollback.
+    AppRolledBack,
+    /// Link: look for an upgrade.
+    UpgradeLink,
+    /// A change to an app was refused.
+    ChangeRefused,
 }
 
 impl Text {
@@ -457,6 +521,42 @@ impl Text {
             }
             Text::TimesShown => "时间均为北京时间（UTC+8）。",
             Text::NotLogged => "这些授权的使用不逐条记入访问日志，无法判断是否用过。",
+            Text::InstallApp => "安装应用",
+            Text::Registry => "应用仓库",
+            Text::Package => "应用及版本要求",
+            Text::PackageHint => {
+                "例如 smart-care@^1（1.x 中最新的版本）或 smart-care@=1.2.0（正好这个版本）。"
+            }
+            Text::ShowRelease => "查看此版本",
+            Text::ReleaseRefused => "无法获取或核验该版本，未作任何更改：",
+            Text::InstallRefused => "安装被拒绝，未作任何更改：",
+            Text::UpgradeRefused => "升级被拒绝，未作任何更改：",
+            Text::InstallConsent => "安装前请确认授予的权限",
+            Text::UpgradeConsent => "升级前请确认变化",
+            Text::Installed => "当前版本",
+            Text::UpgradeTo => "升级到",
+            Text::PublisherKey => "发布者密钥",
+            Text::AlreadyNewest => "已是符合要求的最新版本，无需升级。",
+            Text::AddsNothing => "新版本没有申请新的权限。",
+            Text::AddedPermissions => "新版本新申请的权限（须全部同意才能升级）",
+            Text::RemovedPermissions => "新版本不再申请、升级后将收回的权限：",
+            Text::NewPublisherWarning => {
+                "新版本由另一个发布者密钥签名：升级会把这个应用及其数据交给新的发布者。"
+            }
+            Text::NewPublisherConsent => "我已核实，同意由新的发布者接管",
+            Text::Upgrade => "升级",
+            Text::GrantWhich => "授予哪些权限（未勾选的不授予）",
+            Text::NarrowTo => "只对这些社区开放数据（都不选则为全辖区）",
+            Text::NoCommunities => "本辖区还没有导入社区数据。",
+            Text::Configuration => "配置（JSON）",
+            Text::ConfigurationHint => "按应用清单中的配置说明填写；安装前会按清单检查。",
+            Text::Install => "安装",
+            Text::Rollback => "回滚到",
+            Text::AppInstalled => "应用已安装。",
+            Text::AppUpgraded => "应用已升级。",
+            Text::AppRolledBack => "应用已回滚到上一个版本。",
+            Text::UpgradeLink => "检查升级",
+            Text::ChangeRefused => "未能更改该应用，未作任何更改：",
         }
     }
 
@@ -581,6 +681,52 @@ impl Text {
             Text::NotLogged => {
                 "uses of these grants are not logged one by one, so whether they were used cannot be told."
             }
+            Text::InstallApp => "Install an app",
+            Text::Registry => "Registry",
+            Text::Package => "Package and version requirement",
+            Text::PackageHint => {
+                "For example smart-care@^1 (the newest 1.x) or smart-care@=1.2.0 (exactly that version)."
+            }
+            Text::ShowRelease => "Show this release",
+            Text::ReleaseRefused => {
+                "The release could not be fetched or verified; nothing was changed:"
+            }
+            Text::InstallRefused => "The install was refused; nothing was changed:",
+            Text::UpgradeRefused => "The upgrade was refused; nothing was changed:",
+            Text::InstallConsent => "Consent before installing",
+            Text::UpgradeConsent => "Consent before upgrading",
+            Text::Installed => "Installed now",
+            Text::UpgradeTo => "Upgrade to",
+            Text::PublisherKey => "Publisher key",
+            Text::AlreadyNewest => {
+                "The installed version is the newest that matches; there is nothing to upgrade to."
+            }
+            Text::AddsNothing => "The new version asks for no new permission.",
+            Text::AddedPermissions => {
+                "Permissions the new version adds (the upgrade needs each of them)"
+            }
+            Text::RemovedPermissions => {
+                "Permissions the new version no longer asks for, revoked on upgrade:"
+            }
+            Text::NewPublisherWarning => {
+                "The new version is signed by another publisher key: upgrading hands this app and its data to another publisher."
+            }
+            Text::NewPublisherConsent => "I checked; the new publisher may take the app over",
+            Text::Upgrade => "Upgrade",
+            Text::GrantWhich => "Which permissions to grant (nothing unticked is granted)",
+            Text::NarrowTo => "Only these communities' data (none ticked: the whole district)",
+            Text::NoCommunities => "The district has no communities yet.",
+            Text::Configuration => "Configuration (JSON)",
+            Text::ConfigurationHint => {
+                "As the app's manifest describes; checked against it before installing."
+            }
+            Text::Install => "Install",
+            Text::Rollback => "Roll back to",
+            Text::AppInstalled => "The app is installed.",
+            Text::AppUpgraded => "The app is upgraded.",
+            Text::AppRolledBack => "The app is rolled back to its previous version.",
+            Text::UpgradeLink => "Check for an upgrade",
+            Text::ChangeRefused => "The app could not be changed; nothing was changed:",
         }
     }
 }

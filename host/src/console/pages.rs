@@ -209,13 +209,45 @@ pub fn problem(lang: Lang, text: Text) -> Markup {
     )
 }
 
-/// A district's installed apps: version and status, and for its
-/// administrators a button to suspend or resume each.
+/// The consent screen for the newest release of `app` in `registry`.
+fn upgrade_link(district: &str, registry: &str, app: &str) -> String {
+    reqwest::Url::parse_with_params(
+        "http://console.invalid/install",
+        [
+            ("district", district),
+            ("registry", registry),
+            ("package", &format!("{app}@*")),
+        ],
+    )
+    .map(|url| format!("/install?{}", url.query().unwrap_or_default()))
+    .unwrap_or_else(|_| "/install".to_owned())
+}
+
+/// A refusal a person can act on: the lead in their language, and the
+/// host's detail (in English) below it.
+pub fn problem_with(lang: Lang, text: Text, detail: &str) -> Markup {
+    page(
+        lang,
+        "/",
+        text,
+        html! {
+            p.error role="alert" { (lang.t(text)) }
+            p lang="en" { (detail) }
+            p { a href="/apps" { (lang.t(Text::Apps)) } " · " a href="/" { (lang.t(Text::BackHome)) } }
+        },
+    )
+}
+
+/// A district's installed apps: version and status; for its
+/// administrators, installing, and for each app suspend or resume, a look
+/// for an upgrade and a rollback to the version before (`rollbacks`: the
+/// apps that have one, with its version).
 pub fn apps(
     lang: Lang,
     session: &Session,
     district: &str,
     installs: &[Install],
+    rollbacks: &std::collections::BTreeMap<String, String>,
     may_change: bool,
     shown: Option<Notice>,
 ) -> Markup {
@@ -226,6 +258,9 @@ pub fn apps(
         html! {
             h1 { (lang.t(Text::Apps)) " · " (district) }
             (notice(lang, shown, None))
+            @if may_change {
+                p { a href=(format!("/install?district={district}")) { (lang.t(Text::InstallApp)) } }
+            }
             @if installs.is_empty() {
                 p { (lang.t(Text::NoApps)) }
             } @else {
@@ -272,6 +307,17 @@ pub fn apps(
                                         form.inline method="post" action=(format!("/apps/{}/{action}?district={district}", install.app)) {
                                             input type="hidden" name="csrf" value=(session.csrf);
                                             button type="submit" { (lang.t(label)) }
+                                        }
+                                        @if let Some(source) = &install.source {
+                                            " "
+                                            a.upgrade href=(upgrade_link(district, &source.registry, &install.app)) { (lang.t(Text::UpgradeLink)) }
+                                        }
+                                        @if let Some(previous) = rollbacks.get(&install.app) {
+                                            " "
+                                            form.inline.rollback method="post" action=(format!("/apps/{}/rollback?district={district}", install.app)) {
+                                                input type="hidden" name="csrf" value=(session.csrf);
+                                                button type="submit" { (lang.t(Text::Rollback)) " " (previous) }
+                                            }
                                         }
                                     }
                                 }

@@ -95,11 +95,28 @@ pub struct PackagePlan {
     pub permissions: Vec<(Permission, String)>,
     /// The version installed in the district now, if any.
     pub installed: Option<String>,
+    /// The publisher key that signed the installed version, if it came
+    /// from a registry.
+    pub installed_key_id: Option<String>,
     /// Permissions it declares that the installed version does not (all of
     /// them when nothing is installed).
     pub added: Vec<(Permission, String)>,
     /// Permissions the installed version declares that it does not.
     pub removed: Vec<Permission>,
+}
+
+/// Refuse a registry named over HTTP (the API and the console) that is
+/// not an `http://` or `https://` URL: a directory on the host is for the
+/// command line, run on the host itself, and must not let a remote caller
+/// probe the host's files.
+pub fn check_remote_registry(registry: &str) -> Result<(), PlatformError> {
+    if registry.starts_with("http://") || registry.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(PlatformError::Invalid(format!(
+            "`registry` must be an http:// or https:// URL (got `{registry}`); registry directories are installed from with the hutong CLI on the host"
+        )))
+    }
 }
 
 /// A fetched and verified package, ready for the install checks.
@@ -278,6 +295,10 @@ impl Platform {
                 .filter(|p| !manifest.permissions.contains_key(p))
                 .copied()
                 .collect(),
+            installed_key_id: installed
+                .as_ref()
+                .and_then(|i| i.source.as_ref())
+                .map(|s| s.key_id.clone()),
             installed: installed.map(|i| i.version),
             source: verified.source,
         })

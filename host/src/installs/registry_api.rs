@@ -38,13 +38,8 @@ pub(crate) fn router() -> Router<ApiState> {
 }
 
 fn http_registry(registry: &str) -> Result<(), ApiError> {
-    if registry.starts_with("http://") || registry.starts_with("https://") {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(format!(
-            "`registry` must be an http:// or https:// URL (got `{registry}`); registry directories are installed from with the hutong CLI on the host"
-        )))
-    }
+    crate::installs::registry::check_remote_registry(registry)
+        .map_err(|refused| ApiError::BadRequest(refused.to_string()))
 }
 
 #[derive(Deserialize)]

@@ -597,6 +597,22 @@ impl Store {
         self.get_install(district, app).await
     }
 
+    /// The district's apps that have a version to roll back to, with that
+    /// version.
+    pub async fn apps_with_history(
+        &self,
+        district: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT h.app, h.version FROM install_history h WHERE h.district = $1 AND h.id = \
+             (SELECT MAX(id) FROM install_history n WHERE n.district = h.district AND n.app = h.app)",
+        )
+        .bind(district)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// The versions an install ran before, newest first.
     pub async fn install_history(
         &self,

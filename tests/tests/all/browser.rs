@@ -677,3 +677,227 @@ async fn an_auditor_sees_reads_denials_and_a_tampered_log_in_chromium() {
     screenshot(&client, "audit-zh-375").await;
     client.close().await.expect("close the browser");
 }
+
+/// The example app's manifest at `version`: it asks for kv and schedules,
+/// and from 1.1.0 on to receive door events too.
+fn hello_release(version: &str) -> String {
+    let events = if version == "1.0.0" {
+        ""
+    } else {
+        "receive-events = \"Greets whoever opens the door.\"\n"
+    };
+    let subscription = if version == "1.0.0" {
+        ""
+    } else {
+        "[events]\ntypes = [\"door.open\"]\n"
+    };
+    format!(
+        r#"name = "hello"
+version = "{version}"
+description = "Greets visitors and counts their visits."
+host-api = "^0.1"
+
+[permissions]
+kv = "Counts how many times each visitor was greeted."
+schedules = "Tidies the visit counts every hour."
+{events}
+[http]
+public = ["/", "/greet/*", "/visits", "/ping"]
+
+[[schedules]]
+name = "tidy"
+every = "1h"
+
+{subscription}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_installs_upgrades_and_rolls_back_with_consent_in_chromium() {
+    use hutong_host::kernel::manifest::Permission;
+    use hutong_registry::{DirRegistry, KeyPair, PublishRequest};
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let registry = DirRegistry::create(tmp.path().join("registry")).expect("registry");
+    let location = format!(
+        "http://{}",
+        listen(hutong_registry::serve::router(registry.clone())).await
+    );
+    let key = KeyPair::from_secret([7; 32]);
+    let publish = |version: &str| {
+        let request = PublishRequest::sign(
+            hello_release(version).into_bytes(),
+            std::fs::read(hutong_tests::components::HELLO).expect("component"),
+            &key,
+        )
+        .expect("signed");
+        registry.publish_now(&request).expect("published");
+    };
+    publish("1.0.0");
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.sample_district("east").await;
+    host.opened
+        .platform
+        .trust_key("east", &key.public().to_hex(), "Example Co.")
+        .await
+        .expect("trust");
+    host.account("li-na", Role::DistrictAdmin, Some("east"))
+        .await;
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    sign_in_as(&client, &host, &base, "li-na").await;
+
+    // The consent screen: every permission in plain words, none ticked.
+    client.goto(&format!("{base}/apps")).await.expect("apps");
+    client
+        .find(Locator::LinkText("安装应用"))
+        .await
+        .expect("install link")
+        .click()
+        .await
+        .expect("click");
+    fill(&client, "#registry", &location).await;
+    fill(&client, "#package", "hello@^1").await;
+    client
+        .find(Locator::Css("form[method=get] button[type=submit]"))
+        .await
+        .expect("show")
+        .click()
+        .await
+        .expect("click");
+    let consent = shows(&client, "安装前请确认授予的权限").await;
+    assert!(consent.contains("在平台上保存自己的数据"), "{consent}");
+    assert!(
+        consent.contains("Counts how many times each visitor was greeted."),
+        "{consent}"
+    );
+    assert!(consent.contains("按清单中的时间表定时运行"), "{consent}");
+    for grant in ["#grant-kv", "#grant-schedules"] {
+        let ticked = client
+            .find(Locator::Css(grant))
+            .await
+            .expect("checkbox")
+            .prop("checked")
+            .await
+            .expect("checked");
+        assert_eq!(ticked.as_deref(), Some("false"), "{grant} starts unticked");
+    }
+    screenshot(&client, "install-zh-desktop").await;
+    // Grant kv only, and narrow it to one community.
+    client
+        .find(Locator::Css("#grant-kv"))
+        .await
+        .expect("kv")
+        .click()
+        .await
+        .expect("tick");
+    let community = client
+        .find(Locator::Css("input[name=community]"))
+        .await
+        .expect("a community");
+    let community_id = community.attr("value").await.expect("value").expect("id");
+    community.click().await.expect("tick");
+    client
+        .find(Locator::Css("form[method=post] button[type=submit]"))
+        .await
+        .expect("install")
+        .click()
+        .await
+        .expect("click");
+    shows(&client, "应用已安装").await;
+    let install = host
+        .opened
+        .platform
+        .store()
+        .get_install("east", "hello")
+        .await
+        .expect("installed");
+    assert_eq!(install.version, "1.0.0");
+    assert_eq!(
+        install.granted.iter().copied().collect::<Vec<_>>(),
+        vec![Permission::Kv],
+        "only what was ticked"
+    );
+    assert_eq!(install.scope, Some(vec![community_id]));
+
+    // A new release adds a permission: the upgrade asks for it.
+    publish("1.1.0");
+    client
+        .find(Locator::Css("#app-hello a.upgrade"))
+        .await
+        .expect("upgrade link")
+        .click()
+        .await
+        .expect("click");
+    let upgrade = shows(&client, "升级前请确认变化").await;
+    assert!(
+        upgrade.contains("1.0.0") && upgrade.contains("1.1.0"),
+        "{upgrade}"
+    );
+    assert!(upgrade.contains("接收清单中订阅的设备事件"), "{upgrade}");
+    assert!(
+        upgrade.contains("Greets whoever opens the door."),
+        "{upgrade}"
+    );
+    screenshot(&client, "upgrade-zh-desktop").await;
+    client
+        .find(Locator::Css("#grant-receive-events"))
+        .await
+        .expect("the added permission")
+        .click()
+        .await
+        .expect("tick");
+    client
+        .find(Locator::Css("form[method=post] button[type=submit]"))
+        .await
+        .expect("upgrade")
+        .click()
+        .await
+        .expect("click");
+    shows(&client, "应用已升级").await;
+    let upgraded = host
+        .opened
+        .platform
+        .store()
+        .get_install("east", "hello")
+        .await
+        .expect("upgraded");
+    assert_eq!(upgraded.version, "1.1.0");
+    assert!(upgraded.granted.contains(&Permission::ReceiveEvents));
+    assert!(!upgraded.granted.contains(&Permission::Schedules));
+
+    // And back.
+    client
+        .find(Locator::Css("#app-hello form.rollback button"))
+        .await
+        .expect("rollback button")
+        .click()
+        .await
+        .expect("click");
+    shows(&client, "应用已回滚").await;
+    let back = host
+        .opened
+        .platform
+        .store()
+        .get_install("east", "hello")
+        .await
+        .expect("rolled back");
+    assert_eq!(back.version, "1.0.0");
+    assert!(!back.granted.contains(&Permission::ReceiveEvents));
+    client
+        .set_window_size(375, 800)
+        .await
+        .expect("narrow window");
+    client
+        .goto(&format!(
+            "{base}/install?registry={}&package=hello%40%5E1",
+            location.replace('/', "%2F").replace(':', "%3A")
+        ))
+        .await
+        .expect("the upgrade screen again");
+    shows(&client, "升级前请确认变化").await;
+    screenshot(&client, "upgrade-zh-375").await;
+    client.close().await.expect("close the browser");
+}

@@ -190,6 +190,7 @@ on_both_backends!(
     failed_sign_ins_are_throttled_per_account_and_per_address,
     sessions_end_idle_expired_changed_disabled_or_revoked,
     administrators_suspend_and_resume_apps_auditors_only_look,
+    installing_in_the_console_takes_an_administrator_the_token_and_valid_input,
 );
 
 async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHost) {
@@ -719,4 +720,157 @@ async fn administrators_suspend_and_resume_apps_auditors_only_look(host: TestHos
         )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// A directory registry holding `hello` 1.0.0 (kv and schedules), signed
+/// by a key east trusts; its location.
+async fn registry_with_hello(host: &TestHost, dir: &std::path::Path) -> String {
+    use hutong_registry::{DirRegistry, KeyPair, PublishRequest};
+    let registry = DirRegistry::create(dir.join("registry")).expect("registry");
+    let key = KeyPair::from_secret([9; 32]);
+    let manifest = "name = \"hello\"\nversion = \"1.0.0\"\ndescription = \"Greets.\"\n\
+         host-api = \"^0.1\"\n[permissions]\nkv = \"Counts visits.\"\n\
+         schedules = \"Tidies every hour.\"\n[http]\npublic = [\"/ping\"]\n\
+         [[schedules]]\nname = \"tidy\"\nevery = \"1h\"\n";
+    let request = PublishRequest::sign(
+        manifest.as_bytes().to_vec(),
+        std::fs::read(hutong_tests::components::HELLO).expect("component"),
+        &key,
+    )
+    .expect("signed");
+    registry.publish_now(&request).expect("published");
+    host.opened
+        .platform
+        .trust_key("east", &key.public().to_hex(), "Example Co.")
+        .await
+        .expect("trust");
+    format!(
+        "http://{}",
+        hutong_tests::listen(hutong_registry::serve::router(registry)).await
+    )
+}
+
+async fn installing_in_the_console_takes_an_administrator_the_token_and_valid_input(
+    host: TestHost,
+) {
+    host.district("east").await;
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let location = registry_with_hello(&host, tmp.path()).await;
+    with_password(
+        &host,
+        "east-boss",
+        Role::DistrictAdmin,
+        "admin password one",
+    )
+    .await;
+    with_password(&host, "east-eyes", Role::Auditor, "auditor password one").await;
+    let query = format!("registry={}&package=hello%40%5E1", encode(&location));
+
+    // Only administrators see the screen.
+    let mut auditor = Browser::new(&host);
+    auditor.sign_in("east-eyes", "auditor password one").await;
+    let page = auditor.get(&format!("/install?{query}")).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+
+    let mut admin = Browser::new(&host);
+    admin.sign_in("east-boss", "admin password one").await;
+    let page = admin.get(&format!("/install?{query}")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let html = page.text();
+    assert!(
+        html.contains("name=\"package\" value=\"hello@=1.0.0\""),
+        "pinned: {html}"
+    );
+    assert!(
+        !html.contains("checked"),
+        "nothing is ticked before the person ticks it"
+    );
+    let csrf = hidden(&page, "csrf");
+    let installed = |host: &TestHost| {
+        let store = host.opened.platform.store().clone();
+        async move { store.get_install("east", "hello").await.is_ok() }
+    };
+
+    // A directory on the host, or a registry that is not there: said so,
+    // nothing installed.
+    let directory = admin
+        .get("/install?registry=%2Fetc&package=hello%40%5E1")
+        .await;
+    assert_eq!(directory.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        directory
+            .text()
+            .contains("must be an http:// or https:// URL"),
+        "{}",
+        directory.text()
+    );
+    let missing = admin
+        .get("/install?registry=http%3A%2F%2F127.0.0.1%3A9%2F&package=hello%40%5E1")
+        .await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        missing.text().contains("无法获取或核验该版本"),
+        "{}",
+        missing.text()
+    );
+
+    let form = |csrf: &str, config: &str, grants: &[&str]| {
+        let mut fields = vec![
+            ("csrf", csrf.to_owned()),
+            ("registry", location.clone()),
+            ("package", "hello@=1.0.0".to_owned()),
+            ("mode", "install".to_owned()),
+            ("config", config.to_owned()),
+        ];
+        fields.extend(grants.iter().map(|g| ("grant", (*g).to_owned())));
+        fields
+    };
+    // Without the session's token, refused.
+    let forged = admin
+        .post_owned("/install", &form("forged", "{}", &["kv"]))
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(!installed(&host).await);
+    // A configuration that is not an object, or a grant the app did not
+    // ask for: refused with what is wrong, the ticks kept, nothing installed.
+    let bad_config = admin
+        .post_owned("/install", &form(&csrf, "[1]", &["kv"]))
+        .await;
+    assert_eq!(bad_config.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let text = bad_config.text();
+    assert!(
+        text.contains("安装被拒绝") && text.contains("must be a JSON object"),
+        "{text}"
+    );
+    assert!(text.contains("value=\"kv\" checked"), "{text}");
+    let undeclared = admin
+        .post_owned("/install", &form(&csrf, "{}", &["kv", "notify-sms"]))
+        .await;
+    assert_eq!(undeclared.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        undeclared.text().contains("notify-sms"),
+        "{}",
+        undeclared.text()
+    );
+    assert!(!installed(&host).await);
+
+    // With kv ticked, installed with kv only.
+    let done = admin
+        .post_owned("/install", &form(&csrf, "{}", &["kv"]))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    assert_eq!(location_of(&done), "/apps?district=east&done=installed");
+    let install = host
+        .opened
+        .platform
+        .store()
+        .get_install("east", "hello")
+        .await
+        .expect("installed");
+    assert_eq!(install.granted.len(), 1);
+    assert!(install.granted.iter().all(|p| p.name() == "kv"));
+}
+
+fn location_of(response: &TestResponse) -> String {
+    location(response).to_owned()
 }
