@@ -4,10 +4,11 @@
 //! one-time code an administrator issued (`/set-password`), signs in,
 //! changes the password (`/password`) and signs out. A district's
 //! administrators and auditors see its apps (`/apps`); its administrators
-//! suspend, resume, upgrade and roll them back there, install new ones with
-//! their consent to each permission ([`install`]), and each app's auditor's
-//! page answers
-//! what it may do and did ([`audit`]). Pages are rendered on
+//! suspend, resume, roll back and uninstall them there ([`uninstall`]),
+//! install and upgrade them with consent to each permission ([`install`]),
+//! and manage the district's accounts ([`accounts`]). Each install's
+//! auditor's page answers what it may do and did ([`audit`]). The
+//! platform administrator sees the city ([`city`]). Pages are rendered on
 //! the host ([`pages`]), Chinese first with English a click away
 //! ([`i18n`]), and every form that changes something carries a token and
 //! must come from the host's own origin ([`session`]).
@@ -16,11 +17,14 @@
 //! Content-Security-Policy that allows only the host's own stylesheet and
 //! forms, no framing, no caching, no referrer outside the host.
 
+pub mod accounts;
 pub mod audit;
+pub mod city;
 pub mod i18n;
 pub mod install;
 pub mod pages;
 pub mod session;
+pub mod uninstall;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -54,10 +58,27 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/set-password", get(set_password_page).post(set_password))
         .route("/password", get(password_page).post(change_password))
         .route("/apps", get(apps_page))
+        .route(
+            "/apps/{app}/uninstall",
+            get(uninstall::confirm_page).post(uninstall::uninstall),
+        )
         .route("/apps/{app}/{action}", axum::routing::post(app_action))
         .route(
             "/install",
             get(install::install_page).post(install::install),
+        )
+        .route(
+            "/accounts",
+            get(accounts::accounts_page).post(accounts::create),
+        )
+        .route(
+            "/accounts/{id}/{action}",
+            axum::routing::post(accounts::account_action),
+        )
+        .route("/city", get(city::city_page))
+        .route(
+            "/city/districts",
+            axum::routing::post(city::create_district),
         )
         .route("/audit/{app}", get(audit::audit_page))
         .route("/audit/{app}/access.csv", get(audit::audit_csv))
@@ -587,6 +608,7 @@ async fn apps_page(
         Some("installed") => Some(Notice::Done(Text::AppInstalled)),
         Some("upgraded") => Some(Notice::Done(Text::AppUpgraded)),
         Some("rolled-back") => Some(Notice::Done(Text::AppRolledBack)),
+        Some("uninstalled") => Some(Notice::Done(Text::AppUninstalled)),
         _ => None,
     };
     Ok(pages::apps(

@@ -125,7 +125,11 @@ fn mask_phone(account: &mut Account) {
 /// they read (platform administrators' accounts only for platform
 /// administrators). To anyone else it is "not found", like a missing one, so
 /// the answer does not tell which accounts exist or where.
-async fn readable(state: &ApiState, caller: &Authenticated, id: &str) -> Result<Account, ApiError> {
+pub(crate) async fn readable(
+    state: &ApiState,
+    caller: &Authenticated,
+    id: &str,
+) -> Result<Account, ApiError> {
     let not_found = || ApiError::NotFound(format!("account `{id}`"));
     let account = state
         .platform
@@ -144,7 +148,7 @@ async fn readable(state: &ApiState, caller: &Authenticated, id: &str) -> Result<
 }
 
 /// The account, if the caller may change it.
-async fn administrable(
+pub(crate) async fn administrable(
     state: &ApiState,
     caller: &Authenticated,
     id: &str,

@@ -409,6 +409,100 @@ pub enum Text {
     UpgradeLink,
     /// A change to an app was refused.
     ChangeRefused,
+    /// Title and link: accounts.
+    Accounts,
+    /// Column and field: the name shown.
+    DisplayName,
+    /// An account that can sign in.
+    Enabled,
+    /// A disabled account.
+    Disabled,
+    /// Button: issue a set-password code.
+    IssueCode,
+    /// Button: issue an API token.
+    IssueToken,
+    /// Button: end the account's sessions.
+    EndSessions,
+    /// Button: disable the account.
+    Disable,
+    /// Heading: create an account.
+    NewAccount,
+    /// The rule for account ids.
+    AccountIdHint,
+    /// Field: the grids a worker serves.
+    Grids,
+    /// Field: the resident record of a resident's account.
+    ResidentRecord,
+    /// Field: a phone number for messages.
+    Phone,
+    /// Button: create the account.
+    CreateAccount,
+    /// Shown after an account was created.
+    AccountCreated,
+    /// Shown after an account was disabled.
+    AccountDisabled,
+    /// Shown after sessions were ended.
+    SessionsEnded,
+    /// An account change was refused.
+    AccountRefused,
+    /// Title: a set-password code was issued.
+    CodeIssued,
+    /// Title: an API token was issued.
+    TokenIssued,
+    /// A secret is shown this once.
+    ShownOnce,
+    /// Where to redeem a code.
+    RedeemAt,
+    /// Until when a secret works.
+    ValidUntil,
+    /// Title: the platform administrator's page.
+    City,
+    /// Heading: the districts.
+    Districts,
+    /// Column: a district's administrators.
+    Administrators,
+    /// A district without an administrator.
+    NoAdministrator,
+    /// Heading: create a district.
+    NewDistrict,
+    /// Field: a district's id.
+    DistrictId,
+    /// Field: a district's name.
+    DistrictName,
+    /// Field: the first administrator's account id.
+    FirstAdministrator,
+    /// Button: create the district.
+    CreateDistrict,
+    /// Shown after a district was created.
+    DistrictCreated,
+    /// Heading: every install of the city.
+    AllInstalls,
+    /// Label of the page navigation.
+    Pages,
+    /// Link: the next page.
+    NextPage,
+    /// Link: the previous page.
+    PreviousPage,
+    /// Title and button: uninstall an app.
+    Uninstall,
+    /// What uninstalling does.
+    UninstallStops,
+    /// Before what the app keeps.
+    AppKeeps,
+    /// Unit: kv keys.
+    KvKeys,
+    /// Unit: bytes.
+    Bytes,
+    /// Legend: what becomes of its data.
+    ItsData,
+    /// Choice: keep the data.
+    KeepData,
+    /// Choice: delete the data.
+    DeleteData,
+    /// Field: type the name to delete data.
+    TypeTheName,
+    /// Shown after an uninstall.
+    AppUninstalled,
 }
 
 impl Text {
@@ -557,6 +651,55 @@ impl Text {
             Text::AppRolledBack => "应用已回滚到上一个版本。",
             Text::UpgradeLink => "检查升级",
             Text::ChangeRefused => "未能更改该应用，未作任何更改：",
+            Text::Accounts => "账号",
+            Text::DisplayName => "姓名",
+            Text::Enabled => "可用",
+            Text::Disabled => "已停用",
+            Text::IssueCode => "签发设置密码码",
+            Text::IssueToken => "签发 API 令牌",
+            Text::EndSessions => "结束所有登录",
+            Text::Disable => "停用",
+            Text::NewAccount => "新建账号",
+            Text::AccountIdHint => "1–63 个字符：小写字母、数字和 -，以字母开头，例如 wang-li。",
+            Text::Grids => "负责的网格（网格员，用逗号分隔）",
+            Text::ResidentRecord => "对应的居民记录编号（居民）",
+            Text::Phone => "手机号（用于短信和外呼通知）",
+            Text::CreateAccount => "创建账号",
+            Text::AccountCreated => "账号已创建。请为其签发设置密码码。",
+            Text::AccountDisabled => "账号已停用，其所有登录已结束。",
+            Text::SessionsEnded => "该账号的所有登录已结束。",
+            Text::AccountRefused => "未能完成，未作任何更改：",
+            Text::CodeIssued => "设置密码码",
+            Text::TokenIssued => "API 令牌",
+            Text::ShownOnce => "只显示这一次：请现在交给本人，平台不保存它。",
+            Text::RedeemAt => "本人在此设置密码：",
+            Text::ValidUntil => "有效期至（UTC）：",
+            Text::City => "全市",
+            Text::Districts => "辖区",
+            Text::Administrators => "管理员",
+            Text::NoAdministrator => "还没有管理员",
+            Text::NewDistrict => "新建辖区",
+            Text::DistrictId => "辖区编号",
+            Text::DistrictName => "辖区名称",
+            Text::FirstAdministrator => "首位管理员的账号（可不填）",
+            Text::CreateDistrict => "创建辖区",
+            Text::DistrictCreated => "辖区已创建。",
+            Text::AllInstalls => "全市所有应用",
+            Text::Pages => "分页",
+            Text::NextPage => "下一页",
+            Text::PreviousPage => "上一页",
+            Text::Uninstall => "卸载",
+            Text::UninstallStops => {
+                "卸载后，应用立即停止响应，它的权限和以前的版本（无法再回滚）一并删除。"
+            }
+            Text::AppKeeps => "它在平台上保存的数据：",
+            Text::KvKeys => "个键",
+            Text::Bytes => "字节",
+            Text::ItsData => "它的数据",
+            Text::KeepData => "保留数据（以后重新安装同一应用时可再用）",
+            Text::DeleteData => "删除数据（无法恢复）",
+            Text::TypeTheName => "要删除数据，请输入应用名称以确认：",
+            Text::AppUninstalled => "应用已卸载。",
         }
     }
 
@@ -727,6 +870,59 @@ impl Text {
             Text::AppRolledBack => "The app is rolled back to its previous version.",
             Text::UpgradeLink => "Check for an upgrade",
             Text::ChangeRefused => "The app could not be changed; nothing was changed:",
+            Text::Accounts => "Accounts",
+            Text::DisplayName => "Name",
+            Text::Enabled => "Enabled",
+            Text::Disabled => "Disabled",
+            Text::IssueCode => "Issue a set-password code",
+            Text::IssueToken => "Issue an API token",
+            Text::EndSessions => "End all sessions",
+            Text::Disable => "Disable",
+            Text::NewAccount => "New account",
+            Text::AccountIdHint => {
+                "1 to 63 characters of a-z, 0-9 and -, starting with a letter, e.g. wang-li."
+            }
+            Text::Grids => "Grids served (workers; separated by commas)",
+            Text::ResidentRecord => "Resident record id (residents)",
+            Text::Phone => "Phone (for SMS and voice notifications)",
+            Text::CreateAccount => "Create the account",
+            Text::AccountCreated => "The account is created. Issue it a set-password code.",
+            Text::AccountDisabled => "The account is disabled and all its sessions ended.",
+            Text::SessionsEnded => "All the account's sessions have ended.",
+            Text::AccountRefused => "That could not be done; nothing was changed:",
+            Text::CodeIssued => "Set-password code",
+            Text::TokenIssued => "API token",
+            Text::ShownOnce => {
+                "Shown this once: hand it to the person now; the platform does not keep it."
+            }
+            Text::RedeemAt => "They set their password at:",
+            Text::ValidUntil => "Valid until (UTC):",
+            Text::City => "The city",
+            Text::Districts => "Districts",
+            Text::Administrators => "Administrators",
+            Text::NoAdministrator => "no administrator yet",
+            Text::NewDistrict => "New district",
+            Text::DistrictId => "District id",
+            Text::DistrictName => "District name",
+            Text::FirstAdministrator => "First administrator's account id (optional)",
+            Text::CreateDistrict => "Create the district",
+            Text::DistrictCreated => "The district is created.",
+            Text::AllInstalls => "Every install of the city",
+            Text::Pages => "Pages",
+            Text::NextPage => "Next page",
+            Text::PreviousPage => "Previous page",
+            Text::Uninstall => "Uninstall",
+            Text::UninstallStops => {
+                "Once uninstalled, the app answers nothing; its grants and its earlier versions (no rollback any more) are removed."
+            }
+            Text::AppKeeps => "The data it keeps on the platform:",
+            Text::KvKeys => "keys",
+            Text::Bytes => "bytes",
+            Text::ItsData => "Its data",
+            Text::KeepData => "Keep the data (a later install of the same app finds it again)",
+            Text::DeleteData => "Delete the data (it cannot be recovered)",
+            Text::TypeTheName => "To delete the data, type the app's name to confirm:",
+            Text::AppUninstalled => "The app is uninstalled.",
         }
     }
 }

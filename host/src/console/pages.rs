@@ -57,7 +57,7 @@ fn percent_path(path: &str) -> String {
         .collect()
 }
 
-fn notice(lang: Lang, notice: Option<Notice>, extra: Option<String>) -> Markup {
+pub(crate) fn notice(lang: Lang, notice: Option<Notice>, extra: Option<String>) -> Markup {
     html! {
         @match notice {
             Some(Notice::Error(text)) => {
@@ -123,7 +123,7 @@ pub fn set_password(lang: Lang, form_token: &str, code: &str, shown: Option<Noti
     )
 }
 
-fn role_text(role: Role) -> Text {
+pub(crate) fn role_text(role: Role) -> Text {
     match role {
         Role::PlatformAdmin => Text::RolePlatformAdmin,
         Role::DistrictAdmin => Text::RoleDistrictAdmin,
@@ -160,7 +160,14 @@ pub fn home(lang: Lang, session: &Session, shown: Option<Notice>) -> Markup {
                 dd { @match &caller.district { Some(d) => (d), None => (lang.t(Text::WholeCity)) } }
             }
             @if matches!(caller.role, Role::PlatformAdmin | Role::DistrictAdmin | Role::Auditor) {
-                p { a href="/apps" { (lang.t(Text::Apps)) } }
+                nav {
+                    @if caller.role == Role::PlatformAdmin {
+                        a href="/city" { (lang.t(Text::City)) }
+                    } @else {
+                        a href="/apps" { (lang.t(Text::Apps)) }
+                        a href="/accounts" { (lang.t(Text::Accounts)) }
+                    }
+                }
             } @else {
                 p { (lang.t(Text::ConsoleComing)) }
             }
@@ -312,6 +319,8 @@ pub fn apps(
                                             " "
                                             a.upgrade href=(upgrade_link(district, &source.registry, &install.app)) { (lang.t(Text::UpgradeLink)) }
                                         }
+                                        " "
+                                        a.uninstall href=(format!("/apps/{}/uninstall?district={district}", install.app)) { (lang.t(Text::Uninstall)) }
                                         @if let Some(previous) = rollbacks.get(&install.app) {
                                             " "
                                             form.inline.rollback method="post" action=(format!("/apps/{}/rollback?district={district}", install.app)) {

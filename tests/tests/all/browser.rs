@@ -901,3 +901,140 @@ async fn an_administrator_installs_upgrades_and_rolls_back_with_consent_in_chrom
     screenshot(&client, "upgrade-zh-375").await;
     client.close().await.expect("close the browser");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_creates_an_account_whose_holder_signs_in_in_chromium() {
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.sample_district("east").await;
+    host.account("li-na", Role::DistrictAdmin, Some("east"))
+        .await;
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    sign_in_as(&client, &host, &base, "li-na").await;
+    client
+        .find(Locator::LinkText("账号"))
+        .await
+        .expect("the accounts link")
+        .click()
+        .await
+        .expect("click");
+    shows(&client, "新建账号").await;
+    fill(&client, "#id", "wang-li").await;
+    fill(&client, "#display_name", "王丽").await;
+    fill(&client, "#grids", "c-xingfu-g1").await;
+    client
+        .find(Locator::Css(
+            "section[aria-labelledby=new-account] button[type=submit]",
+        ))
+        .await
+        .expect("create")
+        .click()
+        .await
+        .expect("click");
+    let created = shows(&client, "账号已创建").await;
+    assert!(created.contains("账号已创建"), "{created}");
+    screenshot(&client, "accounts-zh-desktop").await;
+    client
+        .find(Locator::Css("#account-wang-li button.code"))
+        .await
+        .expect("issue a code")
+        .click()
+        .await
+        .expect("click");
+    shows(&client, "只显示这一次").await;
+    let link = client
+        .find(Locator::Css("#link"))
+        .await
+        .expect("the link")
+        .text()
+        .await
+        .expect("text");
+    client
+        .set_window_size(375, 800)
+        .await
+        .expect("narrow window");
+    screenshot(&client, "code-zh-375").await;
+    client
+        .goto(&format!("{base}/accounts"))
+        .await
+        .expect("accounts");
+    screenshot(&client, "accounts-zh-375").await;
+    client
+        .set_window_size(1280, 900)
+        .await
+        .expect("wide window");
+
+    // The administrator signs out; the worker redeems the link.
+    client.goto(&base).await.expect("home");
+    client
+        .find(Locator::Css("form[action='/sign-out'] button"))
+        .await
+        .expect("sign-out button")
+        .click()
+        .await
+        .expect("click");
+    arrive(&client, "/sign-in").await;
+    client.goto(&link).await.expect("the set-password link");
+    fill(&client, "#password", "gate by the well").await;
+    fill(&client, "#repeat", "gate by the well").await;
+    submit(&client).await;
+    arrive(&client, "/sign-in?done=password").await;
+    screenshot(&client, "set-password-done-zh-desktop").await;
+    fill(&client, "#account", "wang-li").await;
+    fill(&client, "#password", "gate by the well").await;
+    submit(&client).await;
+    let home = shows(&client, "王丽").await;
+    assert!(home.contains("网格员"), "{home}");
+    client.close().await.expect("close the browser");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_administrator_creates_a_district_in_chromium() {
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    host.account("mayor", Role::PlatformAdmin, None).await;
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    sign_in_as(&client, &host, &base, "mayor").await;
+    client
+        .find(Locator::LinkText("全市"))
+        .await
+        .expect("the city link")
+        .click()
+        .await
+        .expect("click");
+    shows(&client, "全市所有应用").await;
+    fill(&client, "#id", "west").await;
+    fill(&client, "#name", "西城").await;
+    fill(&client, "#admin", "west-boss").await;
+    fill(&client, "#admin_name", "赵敏").await;
+    client
+        .find(Locator::Css(
+            "form[action='/city/districts'] button[type=submit]",
+        ))
+        .await
+        .expect("create")
+        .click()
+        .await
+        .expect("click");
+    let page = shows(&client, "账号已创建").await;
+    assert!(
+        page.contains("西城") && page.contains("west-boss"),
+        "{page}"
+    );
+    assert!(page.contains("test-app"), "{page}");
+    screenshot(&client, "city-zh-desktop").await;
+    client
+        .set_window_size(375, 800)
+        .await
+        .expect("narrow window");
+    screenshot(&client, "city-zh-375").await;
+    client.close().await.expect("close the browser");
+}

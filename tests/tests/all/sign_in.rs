@@ -191,6 +191,9 @@ on_both_backends!(
     sessions_end_idle_expired_changed_disabled_or_revoked,
     administrators_suspend_and_resume_apps_auditors_only_look,
     installing_in_the_console_takes_an_administrator_the_token_and_valid_input,
+    administrators_create_accounts_and_hand_out_codes_in_the_console,
+    the_platform_administrator_creates_districts_and_sees_the_city,
+    uninstalling_names_what_is_lost_and_deleting_data_takes_the_name,
 );
 
 async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHost) {
@@ -873,4 +876,329 @@ async fn installing_in_the_console_takes_an_administrator_the_token_and_valid_in
 
 fn location_of(response: &TestResponse) -> String {
     location(response).to_owned()
+}
+
+async fn administrators_create_accounts_and_hand_out_codes_in_the_console(host: TestHost) {
+    host.sample_district("east").await;
+    host.district("west").await;
+    with_password(
+        &host,
+        "east-boss",
+        Role::DistrictAdmin,
+        "admin password one",
+    )
+    .await;
+    with_password(&host, "east-eyes", Role::Auditor, "auditor password one").await;
+    host.account("west-worker", Role::Worker, Some("west"))
+        .await;
+
+    let mut admin = Browser::new(&host);
+    admin.sign_in("east-boss", "admin password one").await;
+    let page = admin.get("/accounts").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert!(page.text().contains("east-eyes") && !page.text().contains("west-worker"));
+    let csrf = hidden(&page, "csrf");
+
+    // A bad id or role is refused with the rule, and creates nothing.
+    for (id, role) in [("Wang Li", "worker"), ("wang-li", "platform-admin")] {
+        let refused = admin
+            .post("/accounts", &[("csrf", &csrf), ("id", id), ("role", role)])
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{id} {role}"
+        );
+        assert!(refused.text().contains("未能完成"), "{}", refused.text());
+    }
+    assert!(
+        host.opened
+            .platform
+            .store()
+            .get_account("wang-li")
+            .await
+            .is_err()
+    );
+    // Without the token, nothing either.
+    let forged = admin
+        .post(
+            "/accounts",
+            &[("csrf", "forged"), ("id", "wang-li"), ("role", "worker")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let created = admin
+        .post(
+            "/accounts",
+            &[
+                ("csrf", &csrf),
+                ("id", "wang-li"),
+                ("role", "worker"),
+                ("display_name", "王丽"),
+                ("grids", "c-xingfu-g1, c-xingfu-g2"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.text());
+    let account = host
+        .opened
+        .platform
+        .store()
+        .get_account("wang-li")
+        .await
+        .expect("created");
+    assert_eq!(account.district.as_deref(), Some("east"));
+    assert_eq!(account.grids, vec!["c-xingfu-g1", "c-xingfu-g2"]);
+
+    // The code is shown once and works at /set-password.
+    let shown = admin
+        .post("/accounts/wang-li/code", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.text());
+    let html = shown.text();
+    let start = html.find("id=\"secret\">").expect("the code") + "id=\"secret\">".len();
+    let code = html[start..start + html[start..].find('<').expect("end")].to_owned();
+    assert!(
+        html.contains(&format!("/set-password?code={code}")),
+        "{html}"
+    );
+    let mut person = Browser::new(&host);
+    let form = hidden(&person.get("/set-password").await, "form");
+    let set = person
+        .post(
+            "/set-password",
+            &[
+                ("form", &form),
+                ("code", &code),
+                ("password", "gate by the well"),
+                ("repeat", "gate by the well"),
+            ],
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::SEE_OTHER, "{}", set.text());
+    assert_eq!(
+        person.sign_in("wang-li", "gate by the well").await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // A token is shown once and works on the API.
+    let token_page = admin
+        .post("/accounts/wang-li/token", &[("csrf", &csrf)])
+        .await;
+    let html = token_page.text();
+    let start = html.find("id=\"secret\">").expect("the token") + "id=\"secret\">".len();
+    let token = html[start..start + html[start..].find('<').expect("end")].to_owned();
+    let me = host.get_as(Some(&token), "/api/v1/me").await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text());
+
+    // Disabling ends the person's session.
+    let disabled = admin
+        .post("/accounts/wang-li/disable", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(disabled.status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&person.get("/").await), "/sign-in");
+
+    // An auditor sees the list but no buttons and can change nothing; no
+    // one changes another district's accounts.
+    let mut auditor = Browser::new(&host);
+    auditor.sign_in("east-eyes", "auditor password one").await;
+    let page = auditor.get("/accounts").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.text().contains("/accounts/wang-li/code"));
+    let auditor_csrf = hidden(&auditor.get("/").await, "csrf");
+    let tried = auditor
+        .post("/accounts/east-boss/code", &[("csrf", &auditor_csrf)])
+        .await;
+    assert_eq!(tried.status, StatusCode::NOT_FOUND);
+    let across = admin
+        .post("/accounts/west-worker/disable", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(across.status, StatusCode::NOT_FOUND);
+    assert!(
+        host.opened
+            .platform
+            .store()
+            .get_account("west-worker")
+            .await
+            .expect("there")
+            .disabled_at
+            .is_none()
+    );
+}
+
+async fn the_platform_administrator_creates_districts_and_sees_the_city(host: TestHost) {
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    with_password(&host, "mayor", Role::PlatformAdmin, "platform password one").await;
+    with_password(
+        &host,
+        "east-boss",
+        Role::DistrictAdmin,
+        "admin password one",
+    )
+    .await;
+
+    let mut boss = Browser::new(&host);
+    boss.sign_in("east-boss", "admin password one").await;
+    assert_eq!(boss.get("/city").await.status, StatusCode::FORBIDDEN);
+
+    let mut mayor = Browser::new(&host);
+    mayor.sign_in("mayor", "platform password one").await;
+    assert!(mayor.get("/").await.text().contains("href=\"/city\""));
+    let page = mayor.get("/city").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let html = page.text();
+    assert!(
+        html.contains("east-boss") && html.contains("test-app"),
+        "{html}"
+    );
+    let csrf = hidden(&page, "csrf");
+
+    // A bad district id, or an administrator id already taken: refused,
+    // and no district is created.
+    for (id, admin) in [("West Side", ""), ("west", "east-boss")] {
+        let refused = mayor
+            .post(
+                "/city/districts",
+                &[("csrf", &csrf), ("id", id), ("admin", admin)],
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{id} {admin}"
+        );
+    }
+    assert!(
+        host.opened
+            .platform
+            .store()
+            .get_district("west")
+            .await
+            .is_err()
+    );
+
+    let created = mayor
+        .post(
+            "/city/districts",
+            &[
+                ("csrf", &csrf),
+                ("id", "west"),
+                ("name", "西城"),
+                ("admin", "west-boss"),
+                ("admin_name", "赵敏"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.text());
+    let admin = host
+        .opened
+        .platform
+        .store()
+        .get_account("west-boss")
+        .await
+        .expect("the first administrator");
+    assert_eq!(admin.role, Role::DistrictAdmin);
+    assert_eq!(admin.district.as_deref(), Some("west"));
+    let page = mayor.get("/city?done=admin").await.text();
+    assert!(
+        page.contains("西城") && page.contains("west-boss"),
+        "{page}"
+    );
+    // The district's own pages open for the platform administrator.
+    assert_eq!(
+        mayor.get("/accounts?district=west").await.status,
+        StatusCode::OK
+    );
+}
+
+async fn uninstalling_names_what_is_lost_and_deleting_data_takes_the_name(host: TestHost) {
+    host.district("east").await;
+    for app in ["keeper", "leaver"] {
+        host.install_test_app("east", app, true, "").await;
+        let set = host
+            .put(
+                &format!("/d/east/apps/{app}/kv/set?key=note"),
+                "twelve bytes",
+            )
+            .await;
+        assert_eq!(set.status, StatusCode::NO_CONTENT);
+    }
+    with_password(
+        &host,
+        "east-boss",
+        Role::DistrictAdmin,
+        "admin password one",
+    )
+    .await;
+    with_password(&host, "east-eyes", Role::Auditor, "auditor password one").await;
+    let mut auditor = Browser::new(&host);
+    auditor.sign_in("east-eyes", "auditor password one").await;
+    assert_eq!(
+        auditor.get("/apps/keeper/uninstall").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let mut admin = Browser::new(&host);
+    admin.sign_in("east-boss", "admin password one").await;
+    let page = admin.get("/apps/keeper/uninstall").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let html = page.text();
+    assert!(
+        html.contains("<strong>1</strong> 个键"),
+        "names what it keeps: {html}"
+    );
+    let csrf = hidden(&page, "csrf");
+    let usage = |app: &'static str| {
+        let store = host.opened.platform.store().clone();
+        async move { store.kv_usage("east", app).await.expect("usage").keys }
+    };
+
+    // Deleting the data without typing the name, or the wrong name, changes nothing.
+    for typed in ["", "leaver"] {
+        let refused = admin
+            .post(
+                "/apps/keeper/uninstall",
+                &[("csrf", &csrf), ("data", "delete"), ("confirm", typed)],
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{typed:?}"
+        );
+    }
+    assert_eq!(host.get("/d/east/apps/keeper/ping").await.text(), "pong");
+
+    // Keeping the data: the app is gone, its kv stays.
+    let kept = admin
+        .post(
+            "/apps/keeper/uninstall",
+            &[("csrf", &csrf), ("data", "keep")],
+        )
+        .await;
+    assert_eq!(kept.status, StatusCode::SEE_OTHER, "{}", kept.text());
+    assert_eq!(
+        host.get("/d/east/apps/keeper/ping").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(usage("keeper").await, 1);
+
+    // Deleting it, with the name typed: both gone.
+    let deleted = admin
+        .post(
+            "/apps/leaver/uninstall",
+            &[("csrf", &csrf), ("data", "delete"), ("confirm", "leaver")],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.text());
+    assert_eq!(usage("leaver").await, 0);
+    assert!(
+        admin
+            .get("/apps?done=uninstalled")
+            .await
+            .text()
+            .contains("应用已卸载")
+    );
 }
