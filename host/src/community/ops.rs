@@ -150,7 +150,16 @@ impl Platform {
     ) -> Result<GrantReport, PlatformError> {
         let last_used: BTreeMap<String, i64> = self
             .store()
-            .last_used_permissions(&install.district, &install.app)
+            .last_used_permissions(
+                &install.district,
+                &install.app,
+                &install
+                    .manifest
+                    .permissions
+                    .keys()
+                    .map(|p| p.name())
+                    .collect::<Vec<_>>(),
+            )
             .await?;
         let permissions = install
             .manifest

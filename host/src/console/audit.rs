@@ -29,7 +29,7 @@ use crate::api::auth::Authenticated;
 use crate::api::shared::ApiState;
 use crate::community::ops::{GrantReport, is_logged};
 use crate::installs::store::{Install, InstallStatus};
-use crate::kernel::access_log::{AccessEntry, AccessFilter, ChainReport};
+use crate::kernel::access_log::{AccessEntry, AccessFilter, AccessPage, ChainReport};
 use crate::kernel::ids::{AppName, record_id_problem};
 use crate::kernel::store::StoreError;
 
@@ -232,9 +232,10 @@ pub(super) async fn audit_page(
             DENIALS_SHOWN,
         )
         .await
-        .map_err(failed)?;
+        .map_err(failed)?
+        .entries;
     let filter = q.filter();
-    let (status, entries) = match &filter {
+    let (status, page) = match &filter {
         Some(filter) => (
             StatusCode::OK,
             store
@@ -248,7 +249,7 @@ pub(super) async fn audit_page(
                 .await
                 .map_err(failed)?,
         ),
-        None => (StatusCode::BAD_REQUEST, Vec::new()),
+        None => (StatusCode::BAD_REQUEST, AccessPage::default()),
     };
     let verified = match q.verify.is_some() {
         true => Some(
@@ -263,7 +264,8 @@ pub(super) async fn audit_page(
         install: &install,
         report: &report,
         denials: &denials,
-        entries: &entries,
+        entries: &page.entries,
+        searched_to: page.searched_to,
         filter_ok: filter.is_some(),
         verified: verified.as_ref(),
     };
@@ -315,9 +317,12 @@ pub(super) async fn audit_csv(
             .search_access(&install.district, &install.app, &filter, before, 1_000)
             .await
             .map_err(failed)?;
-        let Some(last) = page.last() else { break };
-        before = Some(last.seq);
-        for e in &page {
+        before = match (page.entries.last(), page.searched_to) {
+            (_, Some(stopped)) => Some(stopped),
+            (Some(last), None) => Some(last.seq),
+            (None, None) => break,
+        };
+        for e in &page.entries {
             writer
                 .write_record([
                     e.seq.to_string(),
@@ -367,6 +372,8 @@ struct AuditView<'a> {
     denials: &'a [AccessEntry],
     /// One more than a page when there are older entries.
     entries: &'a [AccessEntry],
+    /// Where a search that found less than a page stopped.
+    searched_to: Option<i64>,
     filter_ok: bool,
     verified: Option<&'a ChainReport>,
 }
@@ -556,6 +563,12 @@ fn render(lang: Lang, session: &Session, q: &AuditQuery, view: &AuditView<'_>) -
                     p { (lang.t(Text::NoEntries)) }
                 } @else {
                     (entries_table(lang, page_entries))
+                }
+                @if let Some(stopped) = view.searched_to {
+                    p.hint {
+                        (lang.t(Text::SearchedTo)) " "
+                        a href=(format!("{here}?{filter_query}&before={stopped}")) { (lang.t(Text::SearchOn)) }
+                    }
                 }
                 p {
                     @if let Some(seq) = older {

@@ -503,6 +503,10 @@ pub enum Text {
     TypeTheName,
     /// Shown after an uninstall.
     AppUninstalled,
+    /// A search stopped before a full page.
+    SearchedTo,
+    /// Link: search older entries.
+    SearchOn,
 }
 
 impl Text {
@@ -700,6 +704,8 @@ impl Text {
             Text::DeleteData => "删除数据（无法恢复）",
             Text::TypeTheName => "要删除数据，请输入应用名称以确认：",
             Text::AppUninstalled => "应用已卸载。",
+            Text::SearchedTo => "本次已查找较新的一段日志，更早的还未查找。",
+            Text::SearchOn => "继续查找更早的记录",
         }
     }
 
@@ -923,6 +929,10 @@ impl Text {
             Text::DeleteData => "Delete the data (it cannot be recovered)",
             Text::TypeTheName => "To delete the data, type the app's name to confirm:",
             Text::AppUninstalled => "The app is uninstalled.",
+            Text::SearchedTo => {
+                "This search looked through the newer part of the log; older entries are not searched yet."
+            }
+            Text::SearchOn => "Search older entries",
         }
     }
 }

@@ -94,6 +94,21 @@ pub struct AccessFilter {
     pub until: Option<i64>,
 }
 
+/// Most of an install's entries one search of its log looks through for
+/// a page of matches: it bounds what a filter that no index serves costs.
+pub const SEARCH_WINDOW: i64 = 20_000;
+
+/// A page of an install's access log.
+#[derive(Clone, Debug, Default)]
+pub struct AccessPage {
+    /// The entries, newest first.
+    pub entries: Vec<AccessEntry>,
+    /// When the search looked through [`SEARCH_WINDOW`] entries before it
+    /// found a full page: the entry it stopped at, where the next search
+    /// starts (as its `before`).
+    pub searched_to: Option<i64>,
+}
+
 /// The outcome of checking a district's chain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ChainReport {
@@ -318,6 +333,13 @@ impl Store {
     /// One page of an install's access log, newest first: the entries
     /// matching `filter` older than entry `before` (none: from the newest),
     /// at most `limit`.
+    ///
+    /// Read from indexes however long the log is: with no filter, or
+    /// outcome and field class only, a page is an index walk. Other filters look through
+    /// at most [`SEARCH_WINDOW`] of the install's entries per page; a page
+    /// that stopped there before it was full says where
+    /// ([`AccessPage::searched_to`]), and the next search starts there. A
+    /// filter with an end day starts at that day's last entry.
     pub async fn search_access(
         &self,
         district: &str,
@@ -325,41 +347,115 @@ impl Store {
         filter: &AccessFilter,
         before: Option<i64>,
         limit: u32,
-    ) -> Result<Vec<AccessEntry>, StoreError> {
+    ) -> Result<AccessPage, StoreError> {
+        let mut before = before.unwrap_or(i64::MAX);
+        if let Some(until) = filter.until {
+            let last: Option<i64> = sqlx::query_scalar(
+                "SELECT seq FROM access_log WHERE district = $1 AND app = $2 AND at < $3 \
+                 ORDER BY at DESC LIMIT 1",
+            )
+            .bind(district)
+            .bind(app)
+            .bind(until)
+            .fetch_optional(self.pool())
+            .await?;
+            match last {
+                Some(seq) => before = before.min(seq + 1),
+                None => {
+                    return Ok(AccessPage {
+                        entries: Vec::new(),
+                        searched_to: None,
+                    });
+                }
+            }
+        }
+        // Outcome and field class have indexes of their own; the others
+        // are looked for in a window.
+        let windowed = filter.operation.is_some()
+            || filter.record.is_some()
+            || filter.from.is_some()
+            || filter.until.is_some();
+        let mut q = Sql::new(format!("SELECT {COLUMNS} FROM "));
+        if windowed {
+            q.push(&format!(
+                "(SELECT {COLUMNS} FROM access_log WHERE district = "
+            ));
+            q.push_bind(district.to_owned());
+            q.push(" AND app = ");
+            q.push_bind(app.to_owned());
+            q.push(" AND seq < ");
+            q.push_bind(before);
+            q.push(&format!(
+                " ORDER BY seq DESC LIMIT {SEARCH_WINDOW}) w WHERE 1 = 1"
+            ));
+        } else {
+            q.push("access_log WHERE district = ");
+            q.push_bind(district.to_owned());
+            q.push(" AND app = ");
+            q.push_bind(app.to_owned());
+            q.push(" AND seq < ");
+            q.push_bind(before);
+        }
+        q.and("outcome", "=", filter.outcome.clone());
+        q.and("operation", "=", filter.operation.clone());
+        q.and("field_class", "=", filter.field_class.clone());
         // A record id is matched as a whole JSON string of the ids list;
         // `_` (which ids may hold) is a LIKE wildcard, so it is escaped.
-        let record = filter
-            .record
-            .as_deref()
-            .map(|id| {
-                format!(
-                    "%\"{}\"%",
-                    id.replace('\\', "\\\\")
-                        .replace('%', "\\%")
-                        .replace('_', "\\_")
-                )
-            })
-            .unwrap_or_default();
-        let rows: Vec<AccessRecord> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM access_log \
-             WHERE district = $1 AND app = $2 AND seq < $3 \
-             AND ($4 = '' OR operation = $4) AND ($5 = '' OR outcome = $5) \
-             AND ($6 = '' OR field_class = $6) AND ($7 = '' OR record_ids LIKE $7 ESCAPE '\\') \
-             AND at >= $8 AND at < $9 ORDER BY seq DESC LIMIT $10"
-        ))
-        .bind(district)
-        .bind(app)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(filter.operation.as_deref().unwrap_or(""))
-        .bind(filter.outcome.as_deref().unwrap_or(""))
-        .bind(filter.field_class.as_deref().unwrap_or(""))
-        .bind(record)
-        .bind(filter.from.unwrap_or(i64::MIN))
-        .bind(filter.until.unwrap_or(i64::MAX))
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter().map(AccessEntry::try_from).collect()
+        if let Some(id) = &filter.record {
+            let pattern = format!(
+                "%\"{}\"%",
+                id.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            let p = q.bind(pattern);
+            q.push(&format!(" AND record_ids LIKE {p} ESCAPE '\\'"));
+        }
+        q.and("at", ">=", filter.from);
+        q.push(&format!(" ORDER BY seq DESC LIMIT {limit}"));
+        let entries = q
+            .fetch_as::<AccessRecord, _>(self.pool())
+            .await?
+            .into_iter()
+            .map(AccessEntry::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let searched_to = match windowed && entries.len() < limit as usize {
+            false => None,
+            true => {
+                // Where the window ended, if the log goes on past it.
+                let floor: Option<i64> = sqlx::query_scalar(&format!(
+                    "SELECT MIN(seq) FROM (SELECT seq FROM access_log WHERE district = $1 \
+                     AND app = $2 AND seq < $3 ORDER BY seq DESC LIMIT {SEARCH_WINDOW}) w \
+                     HAVING COUNT(*) = {SEARCH_WINDOW}"
+                ))
+                .bind(district)
+                .bind(app)
+                .bind(before)
+                .fetch_optional(self.pool())
+                .await?
+                .flatten();
+                // Past the first day asked for, there is nothing to find.
+                match (floor, filter.from) {
+                    (Some(floor), Some(from)) if self.entry_at(floor).await? < from => None,
+                    (floor, _) => floor,
+                }
+            }
+        };
+        Ok(AccessPage {
+            entries,
+            searched_to,
+        })
+    }
+
+    /// When entry `seq` was written, ms (0 if there is none).
+    async fn entry_at(&self, seq: i64) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT at FROM access_log WHERE seq = $1")
+                .bind(seq)
+                .fetch_optional(self.pool())
+                .await?
+                .unwrap_or(0),
+        )
     }
 
     /// Seal what is pending, then recompute a district's chain from its
@@ -412,33 +508,40 @@ impl Store {
         })
     }
 
-    /// When each permission was last used by an app (ms), from the access
-    /// log; `read-personal-fields` counts as used when personal fields were
-    /// returned.
+    /// When each of `permissions` was last used by an app (ms), from the
+    /// access log; `read-personal-fields` counts as used when personal
+    /// fields were returned. One index lookup each, however long the log.
     pub async fn last_used_permissions(
         &self,
         district: &str,
         app: &str,
+        permissions: &[&str],
     ) -> Result<BTreeMap<String, i64>, StoreError> {
-        let last: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT permission, MAX(at) AS last FROM access_log \
-             WHERE district = $1 AND app = $2 AND outcome = 'allowed' GROUP BY permission",
-        )
-        .bind(district)
-        .bind(app)
-        .fetch_all(self.pool())
-        .await?;
-        let mut out: BTreeMap<String, i64> = last.into_iter().collect();
-        let personal: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(at) AS last FROM access_log \
-             WHERE district = $1 AND app = $2 AND outcome = 'allowed' AND field_class = 'personal'",
-        )
-        .bind(district)
-        .bind(app)
-        .fetch_one(self.pool())
-        .await?;
-        if let Some(at) = personal {
-            out.insert("read-personal-fields".to_owned(), at);
+        let mut out = BTreeMap::new();
+        for permission in permissions {
+            let last: Option<i64> = if *permission == "read-personal-fields" {
+                sqlx::query_scalar(
+                    "SELECT at FROM access_log WHERE district = $1 AND app = $2 \
+                     AND field_class = 'personal' ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(district)
+                .bind(app)
+                .fetch_optional(self.pool())
+                .await?
+            } else {
+                sqlx::query_scalar(
+                    "SELECT at FROM access_log WHERE district = $1 AND app = $2 \
+                     AND permission = $3 AND outcome = 'allowed' ORDER BY seq DESC LIMIT 1",
+                )
+                .bind(district)
+                .bind(app)
+                .bind(*permission)
+                .fetch_optional(self.pool())
+                .await?
+            };
+            if let Some(at) = last {
+                out.insert((*permission).to_owned(), at);
+            }
         }
         Ok(out)
     }

@@ -194,6 +194,7 @@ on_both_backends!(
     administrators_create_accounts_and_hand_out_codes_in_the_console,
     the_platform_administrator_creates_districts_and_sees_the_city,
     uninstalling_names_what_is_lost_and_deleting_data_takes_the_name,
+    a_search_of_the_access_log_looks_through_a_window_and_goes_on_from_it,
 );
 
 async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHost) {
@@ -1201,4 +1202,54 @@ async fn uninstalling_names_what_is_lost_and_deleting_data_takes_the_name(host: 
             .text()
             .contains("应用已卸载")
     );
+}
+
+async fn a_search_of_the_access_log_looks_through_a_window_and_goes_on_from_it(host: TestHost) {
+    use hutong_host::kernel::access_log::{AccessFilter, SEARCH_WINDOW};
+    host.district("east").await;
+    let n = SEARCH_WINDOW + 5_000;
+    let rows = match host.postgres() {
+        Some(_) => format!("SELECT i FROM generate_series(1, {n}) AS s(i)"),
+        None => format!(
+            "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) SELECT i FROM s"
+        ),
+    };
+    // The oldest entry alone read record r-needle; every other one r-hay.
+    let inserted = host
+        .execute_raw(&format!(
+            "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, \
+             outcome, record_count, record_ids, field_class, prev_hash, hash) \
+             SELECT 1780000000000 + i, 'east', 'reader', '0.1.0', 'r' || i, 'get-resident', \
+             'read-residents', 'allowed', 1, \
+             CASE WHEN i = 1 THEN '[\"r-needle\"]' ELSE '[\"r-hay\"]' END, 'masked', '', '' \
+             FROM ({rows}) AS r"
+        ))
+        .await;
+    assert_eq!(inserted, n as u64);
+    let store = host.opened.platform.store();
+    let filter = AccessFilter {
+        record: Some("r-needle".into()),
+        ..AccessFilter::default()
+    };
+    let first = store
+        .search_access("east", "reader", &filter, None, 50)
+        .await
+        .expect("search");
+    assert!(first.entries.is_empty(), "not in the newest window");
+    let stopped = first.searched_to.expect("says where it stopped");
+    let next = store
+        .search_access("east", "reader", &filter, Some(stopped), 50)
+        .await
+        .expect("search on");
+    assert_eq!(next.entries.len(), 1);
+    assert_eq!(next.entries[0].record_ids, vec!["r-needle"]);
+    assert_eq!(next.searched_to, None, "the log ends there");
+    // With no filter, a page is the newest entries, and no window applies.
+    let newest = store
+        .search_access("east", "reader", &AccessFilter::default(), None, 3)
+        .await
+        .expect("newest");
+    assert_eq!(newest.entries.len(), 3);
+    assert!(newest.entries[0].seq > newest.entries[2].seq);
+    assert_eq!(newest.searched_to, None);
 }
