@@ -1038,3 +1038,88 @@ async fn the_platform_administrator_creates_a_district_in_chromium() {
     screenshot(&client, "city-zh-375").await;
     client.close().await.expect("close the browser");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grid_worker_opens_smart_care_and_logs_a_visit_in_chromium() {
+    use hutong_host::kernel::manifest::{Manifest, Permission};
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.sample_district("east").await;
+    let manifest =
+        std::fs::read_to_string(hutong_tests::components::SMART_CARE_MANIFEST).expect("manifest");
+    let declared: Vec<Permission> = Manifest::from_toml(&manifest)
+        .expect("manifest")
+        .permissions
+        .keys()
+        .copied()
+        .collect();
+    host.install(
+        "east",
+        &manifest,
+        hutong_tests::components::SMART_CARE,
+        &declared,
+    )
+    .await
+    .expect("install smart care");
+    // The app builds its roster on its schedule: run it.
+    host.clock().set_ms(host.clock().now_ms() + 6 * 60_000);
+    host.opened.platform.run_due_ticks().await.expect("ticks");
+    let token = host.worker("w1", "east", &["c-xingfu-g1"]).await;
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    sign_in_as(&client, &host, &base, "w1").await;
+
+    client
+        .goto(&format!("{base}/d/east/apps/smart-care/"))
+        .await
+        .expect("open smart care");
+    let page = shows(&client, "Smart care").await;
+    assert!(page.contains("Smart care (智慧关怀)"), "{page}");
+    let url = client.current_url().await.expect("url");
+    assert_eq!(url.host_str(), Some("smart-care.east.apps.localhost"));
+    screenshot(&client, "smart-care-worker-desktop").await;
+    let form = client
+        .find(Locator::Css("form[action^='residents/']"))
+        .await
+        .expect("a resident's visit form");
+    let action = form.attr("action").await.expect("attr").expect("action");
+    let resident = action
+        .strip_prefix("residents/")
+        .and_then(|a| a.strip_suffix("/visits"))
+        .expect("resident id")
+        .to_owned();
+    form.find(Locator::Css("input[name=note]"))
+        .await
+        .expect("note")
+        .send_keys("上门看望，一切安好")
+        .await
+        .expect("type");
+    form.find(Locator::Css("button"))
+        .await
+        .expect("save")
+        .click()
+        .await
+        .expect("click");
+    shows(&client, "Smart care").await;
+    let visits = host
+        .get_as(
+            Some(&token),
+            &format!("/d/east/apps/smart-care/api/residents/{resident}/visits"),
+        )
+        .await;
+    assert_eq!(
+        visits.status,
+        axum::http::StatusCode::OK,
+        "{}",
+        visits.text()
+    );
+    let visits = visits.json();
+    assert_eq!(
+        visits["visits"][0]["note"], "上门看望，一切安好",
+        "{visits}"
+    );
+    assert_eq!(visits["visits"][0]["by"], "w1", "{visits}");
+    client.close().await.expect("close the browser");
+}
