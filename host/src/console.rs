@@ -6,7 +6,8 @@
 //! administrators and auditors see its apps (`/apps`); its administrators
 //! suspend, resume, roll back and uninstall them there ([`uninstall`]),
 //! install and upgrade them with consent to each permission ([`install`]),
-//! and manage the district's accounts ([`accounts`]). Each install's
+//! manage the district's accounts ([`accounts`]) and import and export its
+//! community data ([`data`]). Each install's
 //! auditor's page answers what it may do and did ([`audit`]). The
 //! platform administrator sees the city ([`city`]). Pages are rendered on
 //! the host ([`pages`]), Chinese first with English a click away
@@ -20,6 +21,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod city;
+pub mod data;
 pub mod i18n;
 pub mod install;
 pub mod pages;
@@ -75,6 +77,13 @@ pub(crate) fn router() -> Router<ApiState> {
             "/accounts/{id}/{action}",
             axum::routing::post(accounts::account_action),
         )
+        .route(
+            "/data",
+            get(data::data_page)
+                .post(data::import)
+                .layer(axum::extract::DefaultBodyLimit::max(data::MAX_IMPORT_BODY)),
+        )
+        .route("/data/export", get(data::export))
         .route("/city", get(city::city_page))
         .route(
             "/city/districts",

@@ -507,6 +507,40 @@ pub enum Text {
     SearchedTo,
     /// Link: search older entries.
     SearchOn,
+    /// Title and link: community data.
+    CommunityData,
+    /// An import went through.
+    Imported,
+    /// Count: records created.
+    Created,
+    /// Count: records updated.
+    Updated,
+    /// An import was refused.
+    ImportRefused,
+    /// Column: a line of the file.
+    Line,
+    /// Column: what is wrong on a line.
+    WhatIsWrong,
+    /// Column: a kind of record.
+    RecordKindColumn,
+    /// Column: how many.
+    Count,
+    /// Link: export everything.
+    ExportAll,
+    /// Exports hold personal data.
+    ExportHoldsPersonal,
+    /// Heading: import a file.
+    ImportFile,
+    /// Field: the file's format.
+    FileFormat,
+    /// Format: JSON lines.
+    JsonLines,
+    /// Field: the file.
+    File,
+    /// Imports are all or nothing.
+    ImportAllOrNothing,
+    /// Button: import.
+    Import,
 }
 
 impl Text {
@@ -706,6 +740,27 @@ impl Text {
             Text::AppUninstalled => "应用已卸载。",
             Text::SearchedTo => "本次已查找较新的一段日志，更早的还未查找。",
             Text::SearchOn => "继续查找更早的记录",
+            Text::CommunityData => "社区数据",
+            Text::Imported => "已导入。",
+            Text::Created => "新增",
+            Text::Updated => "更新",
+            Text::ImportRefused => "导入被拒绝，未写入任何记录：",
+            Text::Line => "行",
+            Text::WhatIsWrong => "问题",
+            Text::RecordKindColumn => "记录类型",
+            Text::Count => "数量",
+            Text::ExportAll => "导出全部（JSON lines）",
+            Text::ExportHoldsPersonal => {
+                "导出文件含完整的个人信息，请妥善保管；每次导出都记入日志。"
+            }
+            Text::ImportFile => "导入文件",
+            Text::FileFormat => "文件格式",
+            Text::JsonLines => "JSON lines（每行一条记录，含 kind 字段）",
+            Text::File => "文件",
+            Text::ImportAllOrNothing => {
+                "整个文件先检查，任何一行有误则全部不写入；已有编号的记录会被更新。"
+            }
+            Text::Import => "导入",
         }
     }
 
@@ -933,6 +988,27 @@ impl Text {
                 "This search looked through the newer part of the log; older entries are not searched yet."
             }
             Text::SearchOn => "Search older entries",
+            Text::CommunityData => "Community data",
+            Text::Imported => "Imported.",
+            Text::Created => "created",
+            Text::Updated => "updated",
+            Text::ImportRefused => "The import was refused; nothing was written:",
+            Text::Line => "Line",
+            Text::WhatIsWrong => "What is wrong",
+            Text::RecordKindColumn => "Kind of record",
+            Text::Count => "Count",
+            Text::ExportAll => "Export everything (JSON lines)",
+            Text::ExportHoldsPersonal => {
+                "Exports hold personal data in full: keep them safe. Each export is logged."
+            }
+            Text::ImportFile => "Import a file",
+            Text::FileFormat => "File format",
+            Text::JsonLines => "JSON lines (one record per line, with a kind field)",
+            Text::File => "File",
+            Text::ImportAllOrNothing => {
+                "The whole file is checked first: if any line is wrong nothing is written. Records whose id exists are updated."
+            }
+            Text::Import => "Import",
         }
     }
 }

@@ -166,6 +166,9 @@ pub fn home(lang: Lang, session: &Session, shown: Option<Notice>) -> Markup {
                     } @else {
                         a href="/apps" { (lang.t(Text::Apps)) }
                         a href="/accounts" { (lang.t(Text::Accounts)) }
+                        @if caller.role == Role::DistrictAdmin {
+                            a href="/data" { (lang.t(Text::CommunityData)) }
+                        }
                     }
                 }
             } @else {

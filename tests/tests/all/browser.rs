@@ -1123,3 +1123,72 @@ async fn a_grid_worker_opens_smart_care_and_logs_a_visit_in_chromium() {
     assert_eq!(visits["visits"][0]["by"], "w1", "{visits}");
     client.close().await.expect("close the browser");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_imports_community_data_and_sees_each_bad_line_in_chromium() {
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.account("li-na", Role::DistrictAdmin, Some("east"))
+        .await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let good = [
+        r#"{"kind":"street","id":"s1","name":"东湖街道"}"#,
+        r#"{"kind":"community","id":"c1","street_id":"s1","name":"幸福社区"}"#,
+    ]
+    .join("\n");
+    let bad = format!(
+        "{good}\n{}",
+        r#"{"kind":"grid","id":"g2","community_id":"c-nowhere","name":"二网格"}"#
+    );
+    let (good_file, bad_file) = (dir.path().join("good.jsonl"), dir.path().join("bad.jsonl"));
+    std::fs::write(&good_file, good).expect("write");
+    std::fs::write(&bad_file, bad).expect("write");
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    sign_in_as(&client, &host, &base, "li-na").await;
+    client
+        .find(Locator::LinkText("社区数据"))
+        .await
+        .expect("the data link")
+        .click()
+        .await
+        .expect("click");
+    shows(&client, "导入文件").await;
+    let upload = |file: std::path::PathBuf| {
+        let client = client.clone();
+        async move {
+            client
+                .find(Locator::Css("#file"))
+                .await
+                .expect("file input")
+                .send_keys(&file.display().to_string())
+                .await
+                .expect("choose file");
+            client
+                .find(Locator::Css("form[enctype] button[type=submit]"))
+                .await
+                .expect("import")
+                .click()
+                .await
+                .expect("click");
+        }
+    };
+    upload(bad_file).await;
+    let refused = shows(&client, "导入被拒绝").await;
+    assert!(refused.contains("c-nowhere"), "{refused}");
+    assert!(host.export("east").await.is_empty(), "nothing written");
+    screenshot(&client, "data-bad-lines-zh-desktop").await;
+    upload(good_file).await;
+    let imported = shows(&client, "已导入").await;
+    assert!(imported.contains("新增 2"), "{imported}");
+    assert_eq!(host.export("east").await.len(), 2);
+    client
+        .set_window_size(375, 800)
+        .await
+        .expect("narrow window");
+    screenshot(&client, "data-zh-375").await;
+    client.close().await.expect("close the browser");
+}

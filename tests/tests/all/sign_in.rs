@@ -195,6 +195,7 @@ on_both_backends!(
     the_platform_administrator_creates_districts_and_sees_the_city,
     uninstalling_names_what_is_lost_and_deleting_data_takes_the_name,
     a_search_of_the_access_log_looks_through_a_window_and_goes_on_from_it,
+    administrators_import_and_export_community_data_in_the_console,
 );
 
 async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHost) {
@@ -1252,4 +1253,108 @@ async fn a_search_of_the_access_log_looks_through_a_window_and_goes_on_from_it(h
     assert_eq!(newest.entries.len(), 3);
     assert!(newest.entries[0].seq > newest.entries[2].seq);
     assert_eq!(newest.searched_to, None);
+}
+
+/// A multipart form body of `fields` and one `file`, with its boundary.
+fn multipart(fields: &[(&str, &str)], file: &str) -> (String, String) {
+    let boundary = "----hutong-test-boundary".to_owned();
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"data.jsonl\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n{file}\r\n--{boundary}--\r\n"
+    ));
+    (boundary, body)
+}
+
+async fn administrators_import_and_export_community_data_in_the_console(host: TestHost) {
+    host.district("east").await;
+    with_password(
+        &host,
+        "east-boss",
+        Role::DistrictAdmin,
+        "admin password one",
+    )
+    .await;
+    with_password(&host, "east-eyes", Role::Auditor, "auditor password one").await;
+    let mut auditor = Browser::new(&host);
+    auditor.sign_in("east-eyes", "auditor password one").await;
+    assert_eq!(auditor.get("/data").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        auditor.get("/data/export?format=jsonl").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let mut admin = Browser::new(&host);
+    admin.sign_in("east-boss", "admin password one").await;
+    let page = admin.get("/data").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let csrf = hidden(&page, "csrf");
+    let upload = |browser: &mut Browser<'_>, csrf: &str, file: &str| {
+        let (boundary, body) = multipart(&[("csrf", csrf), ("format", "jsonl")], file);
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/data")
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header("origin", browser.origin.clone());
+        (request, body)
+    };
+    let good = [
+        r#"{"kind":"street","id":"s1","name":"东湖街道"}"#,
+        r#"{"kind":"community","id":"c1","street_id":"s1","name":"幸福社区"}"#,
+        r#"{"kind":"grid","id":"g1","community_id":"c1","name":"一网格"}"#,
+    ]
+    .join("\n");
+    let bad = format!(
+        "{good}\n{}\n{}",
+        r#"{"kind":"grid","id":"g2","community_id":"c-nowhere","name":"二网格"}"#,
+        r#"{"kind":"grid","id":"Bad Id","community_id":"c1","name":"三网格"}"#
+    );
+
+    // Without the session's token: refused, nothing written.
+    let (request, body) = upload(&mut admin, "forged", &good);
+    assert_eq!(
+        admin.send(request, body).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(host.export("east").await.is_empty());
+
+    // A file with bad lines: each named, nothing written.
+    let (request, body) = upload(&mut admin, &csrf, &bad);
+    let refused = admin.send(request, body).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let html = refused.text();
+    assert!(html.contains("导入被拒绝"), "{html}");
+    assert!(html.contains("<td data-label=\"行\">4</td>"), "{html}");
+    assert!(html.contains("<td data-label=\"行\">5</td>"), "{html}");
+    assert!(html.contains("c-nowhere"), "{html}");
+    assert!(host.export("east").await.is_empty(), "all or nothing");
+
+    // A good file: imported, counted, and exported back.
+    let (request, body) = upload(&mut admin, &csrf, &good);
+    let imported = admin.send(request, body).await;
+    assert_eq!(imported.status, StatusCode::OK, "{}", imported.text());
+    assert!(imported.text().contains("新增 3"), "{}", imported.text());
+    assert_eq!(host.export("east").await.len(), 3);
+    let jsonl = admin.get("/data/export?format=jsonl").await;
+    assert_eq!(jsonl.status, StatusCode::OK);
+    assert!(jsonl.text().contains("\"id\":\"g1\""), "{}", jsonl.text());
+    let csv = admin.get("/data/export?format=csv:grid").await;
+    let csv_text = csv.text();
+    let header = csv_text.lines().next().unwrap_or_default();
+    assert!(header.contains("community_id"), "{csv_text}");
+    assert!(csv_text.contains("g1,"), "{csv_text}");
+    assert!(
+        csv.headers["content-disposition"]
+            .to_str()
+            .expect("disposition")
+            .contains("east-grid.csv")
+    );
 }
