@@ -5,7 +5,8 @@
 //! changes the password (`/password`) and signs out. A district's
 //! administrators and auditors see its apps (`/apps`); its administrators
 //! suspend, resume, roll back and uninstall them there ([`uninstall`]),
-//! install and upgrade them with consent to each permission ([`install`]),
+//! install and upgrade them with consent to each permission ([`install`])
+//! from the district's catalogue ([`catalogue`]),
 //! manage the district's accounts ([`accounts`]) and import and export its
 //! community data ([`data`]). Each install's
 //! auditor's page answers what it may do and did ([`audit`]). The
@@ -20,6 +21,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod catalogue;
 pub mod city;
 pub mod data;
 pub mod i18n;
@@ -84,6 +86,11 @@ pub(crate) fn router() -> Router<ApiState> {
                 .layer(axum::extract::DefaultBodyLimit::max(data::MAX_IMPORT_BODY)),
         )
         .route("/data/export", get(data::export))
+        .route("/catalogue", get(catalogue::catalogue_page))
+        .route(
+            "/catalogue/registries/{action}",
+            axum::routing::post(catalogue::change_registry),
+        )
         .route("/city", get(city::city_page))
         .route(
             "/city/districts",

@@ -541,6 +541,36 @@ pub enum Text {
     ImportAllOrNothing,
     /// Button: import.
     Import,
+    /// Title and link: the catalogue.
+    Catalogue,
+    /// Shown after a registry was added.
+    RegistryAdded,
+    /// Shown after a registry was removed.
+    RegistryRemoved,
+    /// A registry could not be read.
+    RegistryUnreadable,
+    /// The catalogue is empty.
+    CatalogueEmpty,
+    /// Column: versions.
+    Versions,
+    /// A trusted publisher key.
+    KeyTrusted,
+    /// A publisher key not trusted.
+    KeyNotTrusted,
+    /// Why a package cannot be installed: untrusted key.
+    TrustFirst,
+    /// Why a package cannot be installed: host API.
+    NotForThisHost,
+    /// Installed at the newest version.
+    AlreadyNewestShort,
+    /// Heading: the registries.
+    Registries,
+    /// No registries yet.
+    NoRegistries,
+    /// Button: remove.
+    Remove,
+    /// Button: add a registry.
+    AddRegistry,
 }
 
 impl Text {
@@ -761,6 +791,21 @@ impl Text {
                 "整个文件先检查，任何一行有误则全部不写入；已有编号的记录会被更新。"
             }
             Text::Import => "导入",
+            Text::Catalogue => "应用目录",
+            Text::RegistryAdded => "应用仓库已添加。",
+            Text::RegistryRemoved => "应用仓库已移除（已安装的应用不受影响）。",
+            Text::RegistryUnreadable => "无法读取或核验这个应用仓库：",
+            Text::CatalogueEmpty => "目录中还没有应用：请先在下方添加应用仓库。",
+            Text::Versions => "版本（新的在前）",
+            Text::KeyTrusted => "本辖区已信任",
+            Text::KeyNotTrusted => "未信任",
+            Text::TrustFirst => "须先信任发布者密钥",
+            Text::NotForThisHost => "与本平台版本不兼容",
+            Text::AlreadyNewestShort => "已是最新版本",
+            Text::Registries => "应用仓库",
+            Text::NoRegistries => "还没有添加应用仓库。",
+            Text::Remove => "移除",
+            Text::AddRegistry => "添加应用仓库",
         }
     }
 
@@ -1009,6 +1054,21 @@ impl Text {
                 "The whole file is checked first: if any line is wrong nothing is written. Records whose id exists are updated."
             }
             Text::Import => "Import",
+            Text::Catalogue => "Catalogue",
+            Text::RegistryAdded => "The registry is added.",
+            Text::RegistryRemoved => "The registry is removed (installed apps stay).",
+            Text::RegistryUnreadable => "This registry could not be read or checked:",
+            Text::CatalogueEmpty => "The catalogue is empty: add a registry below.",
+            Text::Versions => "Versions (newest first)",
+            Text::KeyTrusted => "trusted by the district",
+            Text::KeyNotTrusted => "not trusted",
+            Text::TrustFirst => "Trust the publisher key first",
+            Text::NotForThisHost => "Not for this host's API",
+            Text::AlreadyNewestShort => "Up to date",
+            Text::Registries => "Registries",
+            Text::NoRegistries => "No registries yet.",
+            Text::Remove => "Remove",
+            Text::AddRegistry => "Add the registry",
         }
     }
 }

@@ -269,7 +269,10 @@ pub fn apps(
             h1 { (lang.t(Text::Apps)) " · " (district) }
             (notice(lang, shown, None))
             @if may_change {
-                p { a href=(format!("/install?district={district}")) { (lang.t(Text::InstallApp)) } }
+                nav {
+                    a href=(format!("/catalogue?district={district}")) { (lang.t(Text::Catalogue)) }
+                    a href=(format!("/install?district={district}")) { (lang.t(Text::InstallApp)) }
+                }
             }
             @if installs.is_empty() {
                 p { (lang.t(Text::NoApps)) }

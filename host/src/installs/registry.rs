@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::error::PlatformError;
 use crate::installs::ops::{InstallRequest, check_grants_declared};
-use crate::installs::registry_store::TrustedKeyRow;
+use crate::installs::registry_store::{DistrictRegistry, TrustedKeyRow};
 use crate::installs::store::{Install, InstallSource, PreviousVersion, Replacement};
 use crate::kernel::manifest::{HOST_API_VERSION, Manifest, Permission};
 use crate::kernel::store::StoreError;
@@ -117,6 +117,40 @@ pub fn check_remote_registry(registry: &str) -> Result<(), PlatformError> {
             "`registry` must be an http:// or https:// URL (got `{registry}`); registry directories are installed from with the hutong CLI on the host"
         )))
     }
+}
+
+/// A package in a district's catalogue: what one of its registries holds
+/// under a name.
+#[derive(Clone, Debug, Serialize)]
+pub struct CatalogueEntry {
+    /// The registry.
+    pub registry: String,
+    /// The package.
+    pub name: String,
+    /// The newest release's description, from its manifest.
+    pub description: String,
+    /// The versions published and not yanked, newest first.
+    pub versions: Vec<String>,
+    /// The publisher key that signed the newest release.
+    pub key_id: String,
+    /// Whether the district trusts that key (an install is refused
+    /// otherwise).
+    pub trusted: bool,
+    /// Whether this host runs the newest release (its `host-api`).
+    pub host_api_compatible: bool,
+    /// The version installed in the district, if any.
+    pub installed: Option<String>,
+}
+
+/// A district's catalogue: the packages of its registries, and the
+/// registries that could not be read, with why.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Catalogue {
+    /// The packages, by registry and name.
+    pub entries: Vec<CatalogueEntry>,
+    /// (registry, why) for each registry that could not be read or whose
+    /// log does not check out.
+    pub unreadable: Vec<(String, String)>,
 }
 
 /// A fetched and verified package, ready for the install checks.
@@ -254,6 +288,161 @@ impl Platform {
             manifest,
             source,
         })
+    }
+
+    /// Add a registry (an `http://` or `https://` URL) to the district's
+    /// list, by `added_by`.
+    pub async fn add_district_registry(
+        &self,
+        district: &str,
+        location: &str,
+        added_by: &str,
+    ) -> Result<DistrictRegistry, PlatformError> {
+        self.require_district(district).await?;
+        let location = location.trim().trim_end_matches('/');
+        check_remote_registry(location)?;
+        hutong_registry::open(location, false)?;
+        Ok(self
+            .store()
+            .add_district_registry(district, location, added_by)
+            .await?)
+    }
+
+    /// The registries the district installs from.
+    pub async fn district_registries(
+        &self,
+        district: &str,
+    ) -> Result<Vec<DistrictRegistry>, PlatformError> {
+        self.require_district(district).await?;
+        Ok(self.store().district_registries(district).await?)
+    }
+
+    /// Take a registry off the district's list (installs from it stay).
+    pub async fn remove_district_registry(
+        &self,
+        district: &str,
+        location: &str,
+    ) -> Result<(), PlatformError> {
+        Ok(self
+            .store()
+            .remove_district_registry(district, location)
+            .await?)
+    }
+
+    /// What the district's registries hold: each package's versions, its
+    /// newest release's description and publisher key, whether the
+    /// district trusts that key, and what is installed. Each registry's log
+    /// is checked whole, and against the head this host last saw from it;
+    /// one that does not check out is listed as unreadable, not shown.
+    /// Installing still verifies the release itself.
+    pub async fn catalogue(&self, district: &str) -> Result<Catalogue, PlatformError> {
+        let registries = self.district_registries(district).await?;
+        let trusted: BTreeSet<String> = self
+            .store()
+            .trusted_keys(district)
+            .await?
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .map(|k| k.key_id)
+            .collect();
+        let installed: std::collections::BTreeMap<String, String> = self
+            .store()
+            .list_installs(Some(district))
+            .await?
+            .into_iter()
+            .map(|i| (i.app, i.version))
+            .collect();
+        let mut catalogue = Catalogue::default();
+        for registry in registries {
+            match self.read_registry(&registry.location).await {
+                Ok(packages) => {
+                    for mut entry in packages {
+                        entry.trusted = trusted.contains(&entry.key_id);
+                        entry.installed = installed.get(&entry.name).cloned();
+                        catalogue.entries.push(entry);
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(registry = %registry.location, error = %why, "a registry of the catalogue could not be read");
+                    catalogue
+                        .unreadable
+                        .push((registry.location, why.to_string()));
+                }
+            }
+        }
+        Ok(catalogue)
+    }
+
+    /// The packages of one registry, from its whole log, checked.
+    async fn read_registry(&self, location: &str) -> Result<Vec<CatalogueEntry>, PlatformError> {
+        let registry = hutong_registry::open(location, false)?;
+        let slice = registry.log(0).await?;
+        hutong_registry::log::check_extends(&hutong_registry::LogHead::empty(), &slice)
+            .map_err(|e| {
+                PlatformError::Invalid(match e {
+                    hutong_registry::log::ChainError::Broken(why) => {
+                        format!("the registry's log does not check out: {why}")
+                    }
+                    hutong_registry::log::ChainError::Shorter { expected, actual } => format!(
+                        "the registry's log does not check out: {actual} entries where {expected} were expected"
+                    ),
+                })
+            })?;
+        if let Some((size, hash)) = self.store().registry_head(registry.location()).await?
+            && size > 0
+        {
+            let seen = slice
+                .entries
+                .get(size as usize - 1)
+                .map(|e| e.hash.as_str());
+            if seen != Some(hash.as_str()) {
+                return Err(PlatformError::Invalid(format!(
+                    "the registry's log no longer holds the head this host saw ({size} entries, hash {hash}): it was rewound or rewritten"
+                )));
+            }
+        }
+        let mut releases: std::collections::BTreeMap<String, Vec<hutong_registry::ReleaseRecord>> =
+            Default::default();
+        let mut yanked: BTreeSet<(String, semver::Version)> = BTreeSet::new();
+        for entry in &slice.entries {
+            match &entry.event {
+                hutong_registry::LogEvent::Publish(r) => {
+                    releases.entry(r.name.clone()).or_default().push(r.clone())
+                }
+                hutong_registry::LogEvent::Yank(y) => {
+                    yanked.insert((y.name.clone(), y.version.clone()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (name, mut published) in releases {
+            published.retain(|r| !yanked.contains(&(r.name.clone(), r.version.clone())));
+            published.sort_by(|a, b| b.version.cmp(&a.version));
+            let Some(newest) = published.first() else {
+                continue;
+            };
+            let manifest = registry.blob(&newest.manifest_sha256).await?;
+            let (description, compatible) = match (hutong_registry::sha256_hex(&manifest)
+                == newest.manifest_sha256)
+                .then(|| std::str::from_utf8(&manifest).ok())
+                .flatten()
+                .map(Manifest::from_toml)
+            {
+                Some(Ok(m)) => (m.description.clone(), m.host_api_compatible()),
+                _ => (String::new(), false),
+            };
+            out.push(CatalogueEntry {
+                registry: registry.location().to_owned(),
+                name,
+                description,
+                versions: published.iter().map(|r| r.version.to_string()).collect(),
+                key_id: newest.key_id.clone(),
+                trusted: false,
+                host_api_compatible: compatible,
+                installed: None,
+            });
+        }
+        Ok(out)
     }
 
     /// Resolve and verify a package for `district` and say what installing

@@ -1,11 +1,12 @@
-//! Registry installs over the API: a district's trusted publisher keys,
-//! install of a release from a registry, upgrade, rollback and the versions
-//! an install ran before.
+//! Registry installs over the API: a district's trusted publisher keys, the
+//! registries it installs from and what they hold (the catalogue), install
+//! of a release from a registry, upgrade, rollback and the versions an
+//! install ran before.
 //!
 //! Over the API a registry is an `http://` URL: a registry directory is a
 //! path on the host's disk, which only the operator at the CLI names.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -14,8 +15,8 @@ use serde::Deserialize;
 use crate::api::district::{Admin, InDistrict, Reader};
 use crate::api::error::ApiError;
 use crate::api::shared::{ApiState, json_body};
-use crate::installs::registry::{RegistryInstall, UpgradeReport, UpgradeRequest};
-use crate::installs::registry_store::TrustedKeyRow;
+use crate::installs::registry::{Catalogue, RegistryInstall, UpgradeReport, UpgradeRequest};
+use crate::installs::registry_store::{DistrictRegistry, TrustedKeyRow};
 use crate::installs::store::{Install, PreviousVersion};
 
 pub(crate) fn router() -> Router<ApiState> {
@@ -26,6 +27,11 @@ pub(crate) fn router() -> Router<ApiState> {
             delete(revoke),
         )
         .route("/districts/{district}/registry-installs", post(install))
+        .route(
+            "/districts/{district}/registries",
+            get(registries).post(add_registry).delete(remove_registry),
+        )
+        .route("/districts/{district}/catalogue", get(catalogue))
         .route(
             "/districts/{district}/installs/{app}/upgrade",
             post(upgrade),
@@ -173,4 +179,58 @@ async fn history(
     Path((_, app)): Path<(String, String)>,
 ) -> Result<Json<Vec<PreviousVersion>>, ApiError> {
     Ok(Json(state.platform.install_history(&district, &app).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegistryBody {
+    location: String,
+}
+
+/// The registries the district installs from.
+async fn registries(
+    State(state): State<ApiState>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
+) -> Result<Json<Vec<DistrictRegistry>>, ApiError> {
+    Ok(Json(state.platform.district_registries(&district).await?))
+}
+
+/// Add one (`{"location": "https://…"}`).
+async fn add_registry(
+    State(state): State<ApiState>,
+    InDistrict {
+        id: district,
+        caller,
+        ..
+    }: InDistrict<Admin>,
+    body: Result<Json<RegistryBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<DistrictRegistry>), ApiError> {
+    let body = json_body(body, r#"{"location": "https://registry.example.org"}"#)?;
+    http_registry(body.location.trim())?;
+    let row = state
+        .platform
+        .add_district_registry(&district, &body.location, &caller.account_id)
+        .await?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+/// Take one off (`?location=`).
+async fn remove_registry(
+    State(state): State<ApiState>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Query(body): Query<RegistryBody>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .platform
+        .remove_district_registry(&district, &body.location)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the district's registries hold.
+async fn catalogue(
+    State(state): State<ApiState>,
+    InDistrict { id: district, .. }: InDistrict<Reader>,
+) -> Result<Json<Catalogue>, ApiError> {
+    Ok(Json(state.platform.catalogue(&district).await?))
 }

@@ -1,5 +1,6 @@
-//! Registry installs' state: the publisher keys each district trusts, and
-//! the last log head this host saw from each registry.
+//! Registry installs' state: the publisher keys each district trusts, the
+//! registries it installs from, and the last log head this host saw from
+//! each registry.
 
 use serde::Serialize;
 
@@ -22,7 +23,87 @@ pub struct TrustedKeyRow {
     pub revoked_at: Option<i64>,
 }
 
+/// A registry a district installs from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct DistrictRegistry {
+    /// The district.
+    pub district: String,
+    /// The registry's URL.
+    pub location: String,
+    /// Who added it.
+    pub added_by: String,
+    /// When, ms since the Unix epoch.
+    pub added_at: i64,
+}
+
 impl Store {
+    /// Add a registry to a district's list; adding one twice is a conflict.
+    pub async fn add_district_registry(
+        &self,
+        district: &str,
+        location: &str,
+        added_by: &str,
+    ) -> Result<DistrictRegistry, StoreError> {
+        let row = DistrictRegistry {
+            district: district.to_owned(),
+            location: location.to_owned(),
+            added_by: added_by.to_owned(),
+            added_at: self.clock().now_ms(),
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO district_registries (district, location, added_by, added_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&row.district)
+        .bind(&row.location)
+        .bind(&row.added_by)
+        .bind(row.added_at)
+        .execute(self.pool())
+        .await;
+        match inserted {
+            Ok(_) => Ok(row),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
+                "district `{district}` already installs from `{location}`"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A district's registries, by location.
+    pub async fn district_registries(
+        &self,
+        district: &str,
+    ) -> Result<Vec<DistrictRegistry>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT district, location, added_by, added_at FROM district_registries \
+             WHERE district = $1 ORDER BY location",
+        )
+        .bind(district)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Take a registry off a district's list.
+    pub async fn remove_district_registry(
+        &self,
+        district: &str,
+        location: &str,
+    ) -> Result<(), StoreError> {
+        let removed =
+            sqlx::query("DELETE FROM district_registries WHERE district = $1 AND location = $2")
+                .bind(district)
+                .bind(location)
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+        if removed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "registry `{location}` of district `{district}`"
+            )));
+        }
+        Ok(())
+    }
+
     /// Trust a key in a district. Trusting a revoked key again is a
     /// conflict: revocation is kept on record; it cannot be undone silently.
     pub async fn trust_key(

@@ -1192,3 +1192,86 @@ async fn an_administrator_imports_community_data_and_sees_each_bad_line_in_chrom
     screenshot(&client, "data-zh-375").await;
     client.close().await.expect("close the browser");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_finds_an_app_in_the_catalogue_in_chromium() {
+    use hutong_registry::{DirRegistry, KeyPair, PublishRequest};
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("temporary directory");
+    let registry = DirRegistry::create(tmp.path().join("registry")).expect("registry");
+    let location = format!(
+        "http://{}",
+        listen(hutong_registry::serve::router(registry.clone())).await
+    );
+    let key = KeyPair::from_secret([7; 32]);
+    for version in ["1.0.0", "1.1.0"] {
+        let request = PublishRequest::sign(
+            hello_release(version).into_bytes(),
+            std::fs::read(hutong_tests::components::HELLO).expect("component"),
+            &key,
+        )
+        .expect("signed");
+        registry.publish_now(&request).expect("published");
+    }
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.opened
+        .platform
+        .trust_key("east", &key.public().to_hex(), "Example Co.")
+        .await
+        .expect("trust");
+    host.account("li-na", Role::DistrictAdmin, Some("east"))
+        .await;
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    sign_in_as(&client, &host, &base, "li-na").await;
+    client.goto(&format!("{base}/apps")).await.expect("apps");
+    client
+        .find(Locator::LinkText("应用目录"))
+        .await
+        .expect("the catalogue link")
+        .click()
+        .await
+        .expect("click");
+    let empty = shows(&client, "目录中还没有应用").await;
+    assert!(empty.contains("目录中还没有应用"), "{empty}");
+    fill(&client, "#location", &location).await;
+    client
+        .find(Locator::Css(
+            "form[action^='/catalogue/registries/add'] button",
+        ))
+        .await
+        .expect("add")
+        .click()
+        .await
+        .expect("click");
+    let listed = shows(&client, "应用仓库已添加").await;
+    assert!(listed.contains("1.1.0, 1.0.0"), "{listed}");
+    assert!(
+        listed.contains("Greets visitors and counts their visits."),
+        "{listed}"
+    );
+    assert!(listed.contains("本辖区已信任"), "{listed}");
+    screenshot(&client, "catalogue-zh-desktop").await;
+    client
+        .find(Locator::Css("#package-hello a.install"))
+        .await
+        .expect("the install link")
+        .click()
+        .await
+        .expect("click");
+    let consent = shows(&client, "安装前请确认授予的权限").await;
+    assert!(consent.contains("1.1.0"), "{consent}");
+    client
+        .set_window_size(375, 800)
+        .await
+        .expect("narrow window");
+    client
+        .goto(&format!("{base}/catalogue"))
+        .await
+        .expect("catalogue");
+    screenshot(&client, "catalogue-zh-375").await;
+    client.close().await.expect("close the browser");
+}

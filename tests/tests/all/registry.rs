@@ -406,7 +406,10 @@ on_every_setup!(
     a_rollback_to_a_release_signed_by_a_revoked_key_is_refused,
 );
 
-hutong_tests::on_both_backends!(the_api_trusts_keys_installs_upgrades_and_rolls_back);
+hutong_tests::on_both_backends!(
+    the_api_trusts_keys_installs_upgrades_and_rolls_back,
+    a_district_lists_its_registries_and_what_they_hold,
+);
 
 async fn installs_the_highest_installable_release_and_records_where_it_came_from(
     host: TestHost,
@@ -1184,4 +1187,81 @@ async fn a_registry_whose_certificate_is_not_trusted_installs_nothing(host: Test
     };
     assert!(detail.contains("certificate"), "{detail}");
     assert_eq!(host.row_counts().await, before, "nothing installed");
+}
+
+async fn a_district_lists_its_registries_and_what_they_hold(host: TestHost) {
+    use axum::http::StatusCode;
+    let registry = TestRegistry::new(Kind::Http).await;
+    host.district("east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    registry.publish(&hello_v("1.1.0"), components::HELLO).await;
+    registry.publish(&hello_v("1.2.0"), components::HELLO).await;
+    registry.yank("hello", "1.2.0").await;
+    let base = "/api/v1/districts/east";
+    let add = async |location: &str| {
+        host.post(
+            &format!("{base}/registries"),
+            serde_json::json!({ "location": location }).to_string(),
+        )
+        .await
+    };
+
+    // Only http(s) registries; each once.
+    let r = add("/etc").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    let r = add(&registry.location).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = add(&registry.location).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    let listed = host.get(&format!("{base}/registries")).await.json();
+    assert_eq!(listed[0]["location"], registry.location.as_str());
+
+    // The catalogue: versions newest first without the yanked one, the
+    // newest's description and key, not trusted yet, nothing installed.
+    let catalogue = host.get(&format!("{base}/catalogue")).await.json();
+    let hello = &catalogue["entries"][0];
+    assert_eq!(hello["name"], "hello", "{catalogue}");
+    assert_eq!(hello["versions"], serde_json::json!(["1.1.0", "1.0.0"]));
+    assert_eq!(
+        hello["description"],
+        "Greets visitors and counts their visits."
+    );
+    assert_eq!(hello["key_id"], publisher().public().id());
+    assert_eq!(hello["trusted"], false);
+    assert_eq!(hello["installed"], serde_json::Value::Null);
+    trust(&host, "east").await;
+    install(&host, &registry, "hello@=1.0.0", &[Permission::Kv])
+        .await
+        .expect("install");
+    let catalogue = host.get(&format!("{base}/catalogue")).await.json();
+    assert_eq!(catalogue["entries"][0]["trusted"], true);
+    assert_eq!(catalogue["entries"][0]["installed"], "1.0.0");
+
+    // A registry whose log was rewritten is named as unreadable, not shown.
+    registry.rewrite_log(|entries| entries.truncate(1));
+    let catalogue = host.get(&format!("{base}/catalogue")).await.json();
+    assert_eq!(catalogue["entries"], serde_json::json!([]), "{catalogue}");
+    assert!(
+        catalogue["unreadable"][0][1]
+            .as_str()
+            .is_some_and(|why| why.contains("rewound or rewritten")),
+        "{catalogue}"
+    );
+
+    // Removing it leaves the install alone.
+    let r = host
+        .delete(&format!(
+            "{base}/registries?location={}",
+            registry.location.replace(':', "%3A").replace('/', "%2F")
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    assert_eq!(
+        host.get(&format!("{base}/registries")).await.json(),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        host.get("/d/east/apps/hello/ping").await.status,
+        StatusCode::OK
+    );
 }
