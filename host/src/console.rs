@@ -7,8 +7,9 @@
 //! suspend, resume, roll back and uninstall them there ([`uninstall`]),
 //! install and upgrade them with consent to each permission ([`install`])
 //! from the district's catalogue ([`catalogue`]),
-//! manage the district's accounts ([`accounts`]) and import and export its
-//! community data ([`data`]). Each install's
+//! manage the district's accounts ([`accounts`]), import and export its
+//! community data ([`data`]), and set its gateways and devices
+//! ([`settings`]). Each install's
 //! auditor's page answers what it may do and did ([`audit`]). The
 //! platform administrator sees the city ([`city`]). Pages are rendered on
 //! the host ([`pages`]), Chinese first with English a click away
@@ -28,6 +29,7 @@ pub mod i18n;
 pub mod install;
 pub mod pages;
 pub mod session;
+pub mod settings;
 pub mod uninstall;
 
 use axum::extract::rejection::FormRejection;
@@ -90,6 +92,19 @@ pub(crate) fn router() -> Router<ApiState> {
         .route(
             "/catalogue/registries/{action}",
             axum::routing::post(catalogue::change_registry),
+        )
+        .route("/settings", get(settings::settings_page))
+        .route(
+            "/settings/gateways",
+            axum::routing::post(settings::save_gateways),
+        )
+        .route(
+            "/settings/devices",
+            axum::routing::post(settings::register_device),
+        )
+        .route(
+            "/settings/devices/{id}/{action}",
+            axum::routing::post(settings::device_action),
         )
         .route("/city", get(city::city_page))
         .route(

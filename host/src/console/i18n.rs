@@ -571,6 +571,64 @@ pub enum Text {
     Remove,
     /// Button: add a registry.
     AddRegistry,
+    /// Title and link: the district's settings.
+    Settings,
+    /// Shown after the gateways were saved.
+    GatewaysSaved,
+    /// Shown after a device was removed.
+    DeviceRemoved,
+    /// Title: a device's token.
+    DeviceToken,
+    /// A device token is shown once.
+    DeviceTokenOnce,
+    /// Heading: notification gateways.
+    Gateways,
+    /// Field: the SMS gateway URL.
+    SmsGateway,
+    /// Field: the voice gateway URL.
+    VoiceGateway,
+    /// Field: the webhook URL.
+    WebhookUrl,
+    /// Field: the signing secret.
+    SigningSecret,
+    /// Placeholder: a secret is set.
+    SecretSet,
+    /// Placeholder: no secret yet.
+    SecretNotSet,
+    /// The secret is never shown.
+    SecretWriteOnly,
+    /// Field: deliveries per install per minute.
+    RatePerMinute,
+    /// Button: save.
+    Save,
+    /// Heading: devices.
+    Devices,
+    /// Link: all devices.
+    AllDevices,
+    /// Link: offline devices only.
+    OfflineOnly,
+    /// No devices.
+    NoDevices,
+    /// Column and field: a device id.
+    Device,
+    /// Column: what a device is bound to.
+    BoundTo,
+    /// Status: online.
+    Online,
+    /// Status: offline.
+    Offline,
+    /// Button: a new token.
+    NewToken,
+    /// Heading: register a device.
+    RegisterDevice,
+    /// Field: a device's kind.
+    DeviceKind,
+    /// Field: a household record id.
+    Household,
+    /// Field: the heartbeat interval.
+    Heartbeat,
+    /// Button: register.
+    Register,
 }
 
 impl Text {
@@ -806,6 +864,35 @@ impl Text {
             Text::NoRegistries => "还没有添加应用仓库。",
             Text::Remove => "移除",
             Text::AddRegistry => "添加应用仓库",
+            Text::Settings => "设置",
+            Text::GatewaysSaved => "通知网关已保存。",
+            Text::DeviceRemoved => "设备已移除。",
+            Text::DeviceToken => "设备令牌",
+            Text::DeviceTokenOnce => "只显示这一次：请现在配置到设备或网关上，平台只保存它的摘要。",
+            Text::Gateways => "通知网关",
+            Text::SmsGateway => "短信网关地址",
+            Text::VoiceGateway => "语音外呼网关地址",
+            Text::WebhookUrl => "Webhook 地址",
+            Text::SigningSecret => "签名密钥",
+            Text::SecretSet => "已设置（留空则不变）",
+            Text::SecretNotSet => "尚未设置",
+            Text::SecretWriteOnly => "密钥只写不读：页面不会显示它。至少 16 字节。",
+            Text::RatePerMinute => "每个应用每分钟最多发送",
+            Text::Save => "保存",
+            Text::Devices => "设备",
+            Text::AllDevices => "全部设备",
+            Text::OfflineOnly => "只看离线设备",
+            Text::NoDevices => "没有设备。",
+            Text::Device => "设备编号",
+            Text::BoundTo => "绑定",
+            Text::Online => "在线",
+            Text::Offline => "离线",
+            Text::NewToken => "换新令牌",
+            Text::RegisterDevice => "登记设备",
+            Text::DeviceKind => "设备类型",
+            Text::Household => "住户编号",
+            Text::Heartbeat => "心跳间隔（秒，10 至 604800，默认 3600）",
+            Text::Register => "登记",
         }
     }
 
@@ -1069,6 +1156,39 @@ impl Text {
             Text::NoRegistries => "No registries yet.",
             Text::Remove => "Remove",
             Text::AddRegistry => "Add the registry",
+            Text::Settings => "Settings",
+            Text::GatewaysSaved => "The gateways are saved.",
+            Text::DeviceRemoved => "The device is removed.",
+            Text::DeviceToken => "Device token",
+            Text::DeviceTokenOnce => {
+                "Shown this once: configure it on the device or gateway now; the platform keeps only its digest."
+            }
+            Text::Gateways => "Notification gateways",
+            Text::SmsGateway => "SMS gateway URL",
+            Text::VoiceGateway => "Voice gateway URL",
+            Text::WebhookUrl => "Webhook URL",
+            Text::SigningSecret => "Signing secret",
+            Text::SecretSet => "set (leave empty to keep it)",
+            Text::SecretNotSet => "not set",
+            Text::SecretWriteOnly => {
+                "The secret is write-only: no page shows it. At least 16 bytes."
+            }
+            Text::RatePerMinute => "Deliveries per app per minute",
+            Text::Save => "Save",
+            Text::Devices => "Devices",
+            Text::AllDevices => "All devices",
+            Text::OfflineOnly => "Offline devices only",
+            Text::NoDevices => "No devices.",
+            Text::Device => "Device id",
+            Text::BoundTo => "Bound to",
+            Text::Online => "online",
+            Text::Offline => "offline",
+            Text::NewToken => "New token",
+            Text::RegisterDevice => "Register a device",
+            Text::DeviceKind => "Kind",
+            Text::Household => "Household id",
+            Text::Heartbeat => "Heartbeat interval (seconds, 10 to 604800; default 3600)",
+            Text::Register => "Register",
         }
     }
 }

@@ -169,6 +169,7 @@ pub fn home(lang: Lang, session: &Session, shown: Option<Notice>) -> Markup {
                         @if caller.role == Role::DistrictAdmin {
                             a href="/data" { (lang.t(Text::CommunityData)) }
                         }
+                        a href="/settings" { (lang.t(Text::Settings)) }
                     }
                 }
             } @else {

@@ -1275,3 +1275,57 @@ async fn an_administrator_finds_an_app_in_the_catalogue_in_chromium() {
     screenshot(&client, "catalogue-zh-375").await;
     client.close().await.expect("close the browser");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_registers_a_device_and_sees_its_token_once_in_chromium() {
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.sample_district("east").await;
+    host.account("li-na", Role::DistrictAdmin, Some("east"))
+        .await;
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    sign_in_as(&client, &host, &base, "li-na").await;
+    client
+        .find(Locator::LinkText("设置"))
+        .await
+        .expect("the settings link")
+        .click()
+        .await
+        .expect("click");
+    shows(&client, "登记设备").await;
+    fill(&client, "#device-id", "door-0101").await;
+    client
+        .find(Locator::Css(
+            "form[action^='/settings/devices'] button[type=submit]",
+        ))
+        .await
+        .expect("register")
+        .click()
+        .await
+        .expect("click");
+    let once = shows(&client, "只显示这一次").await;
+    let token = client
+        .find(Locator::Css("#secret"))
+        .await
+        .expect("the token")
+        .text()
+        .await
+        .expect("text");
+    assert!(token.starts_with("hdv_"), "{once}");
+    client
+        .goto(&format!("{base}/settings"))
+        .await
+        .expect("settings");
+    let page = shows(&client, "door-0101").await;
+    assert!(!page.contains(&token), "shown once only");
+    screenshot(&client, "settings-zh-desktop").await;
+    client
+        .set_window_size(375, 800)
+        .await
+        .expect("narrow window");
+    screenshot(&client, "settings-zh-375").await;
+    client.close().await.expect("close the browser");
+}

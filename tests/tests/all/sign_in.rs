@@ -196,6 +196,7 @@ on_both_backends!(
     uninstalling_names_what_is_lost_and_deleting_data_takes_the_name,
     a_search_of_the_access_log_looks_through_a_window_and_goes_on_from_it,
     administrators_import_and_export_community_data_in_the_console,
+    administrators_set_gateways_and_devices_and_secrets_stay_unseen,
 );
 
 async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHost) {
@@ -1356,5 +1357,138 @@ async fn administrators_import_and_export_community_data_in_the_console(host: Te
             .to_str()
             .expect("disposition")
             .contains("east-grid.csv")
+    );
+}
+
+async fn administrators_set_gateways_and_devices_and_secrets_stay_unseen(host: TestHost) {
+    host.sample_district("east").await;
+    with_password(
+        &host,
+        "east-boss",
+        Role::DistrictAdmin,
+        "admin password one",
+    )
+    .await;
+    with_password(&host, "east-eyes", Role::Auditor, "auditor password one").await;
+    let mut auditor = Browser::new(&host);
+    auditor.sign_in("east-eyes", "auditor password one").await;
+    let page = auditor.get("/settings").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        !page.text().contains("/settings/devices?"),
+        "no forms for auditors"
+    );
+    let auditor_csrf = hidden(&auditor.get("/").await, "csrf");
+    let tried = auditor
+        .post(
+            "/settings/gateways",
+            &[("csrf", &auditor_csrf), ("sms_url", "http://x/")],
+        )
+        .await;
+    assert_eq!(tried.status, StatusCode::FORBIDDEN);
+
+    let mut admin = Browser::new(&host);
+    admin.sign_in("east-boss", "admin password one").await;
+    let csrf = hidden(&admin.get("/settings").await, "csrf");
+    // A bad URL is refused with the rule; nothing saved.
+    let bad = admin
+        .post(
+            "/settings/gateways",
+            &[("csrf", &csrf), ("sms_url", "ftp://gateway/")],
+        )
+        .await;
+    assert_eq!(
+        bad.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        bad.text()
+    );
+    let secret = "a very secret signing key";
+    let saved = admin
+        .post(
+            "/settings/gateways",
+            &[
+                ("csrf", &csrf),
+                ("sms_url", "http://10.0.0.5/sms"),
+                ("secret", secret),
+                ("rate_per_minute", "120"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text());
+    let page = admin.get("/settings").await.text();
+    assert!(
+        page.contains("http://10.0.0.5/sms") && page.contains("已设置"),
+        "{page}"
+    );
+    assert!(!page.contains(secret), "the secret is never shown back");
+    // An empty secret field keeps the secret.
+    admin
+        .post(
+            "/settings/gateways",
+            &[
+                ("csrf", &csrf),
+                ("sms_url", "http://10.0.0.5/sms"),
+                ("secret", ""),
+            ],
+        )
+        .await;
+    let kept = host
+        .opened
+        .platform
+        .gateway_settings("east")
+        .await
+        .expect("settings");
+    assert!(kept.secret_set);
+
+    // A device: a bad kind is refused; a good one shows its token once.
+    let bad = admin
+        .post(
+            "/settings/devices",
+            &[("csrf", &csrf), ("id", "door-1"), ("kind", "teleporter")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().contains("door-sensor"), "names the kinds");
+    let registered = admin
+        .post(
+            "/settings/devices",
+            &[
+                ("csrf", &csrf),
+                ("id", "door-1"),
+                ("kind", "door-sensor"),
+                ("heartbeat_secs", "60"),
+            ],
+        )
+        .await;
+    assert_eq!(registered.status, StatusCode::OK, "{}", registered.text());
+    let html = registered.text();
+    let start = html.find("id=\"secret\">").expect("the token") + "id=\"secret\">".len();
+    let token = html[start..start + html[start..].find('<').expect("end")].to_owned();
+    assert!(token.starts_with("hdv_"), "{token}");
+    assert!(!admin.get("/settings").await.text().contains(&token));
+    // Silent past its heartbeat, it is marked offline.
+    host.clock().set_ms(host.clock().now_ms() + 5 * 60_000);
+    let offline = admin.get("/settings?offline=1").await.text();
+    assert!(
+        offline.contains("device-door-1") && offline.contains("离线"),
+        "{offline}"
+    );
+    // A new token replaces the old; removing it takes it away.
+    let rotated = admin
+        .post("/settings/devices/door-1/rotate", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK);
+    assert!(!rotated.text().contains(&token));
+    let removed = admin
+        .post("/settings/devices/door-1/remove", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert!(
+        !admin
+            .get("/settings")
+            .await
+            .text()
+            .contains("device-door-1")
     );
 }
