@@ -9,7 +9,7 @@
 //! from the district's catalogue ([`catalogue`]),
 //! manage the district's accounts ([`accounts`]), import and export its
 //! community data ([`data`]), and set its gateways and devices
-//! ([`settings`]). Each install's
+//! ([`settings`]) and how it handles cases ([`case_settings`]). Each install's
 //! auditor's page answers what it may do and did ([`audit`]). The
 //! platform administrator sees the city ([`city`]). Pages are rendered on
 //! the host ([`pages`]), Chinese first with English a click away
@@ -22,6 +22,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod case_settings;
 pub mod catalogue;
 pub mod city;
 pub mod data;
@@ -94,6 +95,11 @@ pub(crate) fn router() -> Router<ApiState> {
             axum::routing::post(catalogue::change_registry),
         )
         .route("/settings", get(settings::settings_page))
+        .route("/settings/cases", get(case_settings::case_settings_page))
+        .route(
+            "/settings/cases/{what}",
+            axum::routing::post(case_settings::save),
+        )
         .route(
             "/settings/gateways",
             axum::routing::post(settings::save_gateways),

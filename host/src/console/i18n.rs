@@ -629,6 +629,46 @@ pub enum Text {
     Heartbeat,
     /// Button: register.
     Register,
+    /// Title and link: case settings.
+    CaseSettings,
+    /// Shown after case settings were saved.
+    CaseSettingsSaved,
+    /// Heading and column: case categories.
+    Categories,
+    /// Field: a code.
+    CodeField,
+    /// Field: a name.
+    Name,
+    /// Field: a description.
+    Description,
+    /// Field: a display group.
+    Group,
+    /// Heading: departments.
+    Departments,
+    /// Field: a tier.
+    Tier,
+    /// Field: the unit a department serves.
+    Unit,
+    /// Field: a department's worker accounts.
+    Members,
+    /// Heading: deadlines.
+    Deadlines,
+    /// Column and field: priority.
+    Priority,
+    /// Column: minutes to accept.
+    MinutesToAccept,
+    /// Column: minutes to handle.
+    MinutesToHandle,
+    /// Column: minutes to verify.
+    MinutesToVerify,
+    /// Field: a category code or *.
+    CategoryOrAll,
+    /// Heading: the case policy.
+    CasePolicy,
+    /// Field: days a closed case may be reopened.
+    ReopenDays,
+    /// Checkbox: overdue cases escalate.
+    AutoEscalate,
 }
 
 impl Text {
@@ -893,6 +933,26 @@ impl Text {
             Text::Household => "住户编号",
             Text::Heartbeat => "心跳间隔（秒，10 至 604800，默认 3600）",
             Text::Register => "登记",
+            Text::CaseSettings => "工单设置",
+            Text::CaseSettingsSaved => "工单设置已保存。",
+            Text::Categories => "工单类别",
+            Text::CodeField => "编码",
+            Text::Name => "名称",
+            Text::Description => "说明",
+            Text::Group => "分组",
+            Text::Departments => "部门",
+            Text::Tier => "层级",
+            Text::Unit => "服务的网格、社区或街道编号",
+            Text::Members => "成员账号（用逗号分隔）",
+            Text::Deadlines => "办理时限",
+            Text::Priority => "紧急程度",
+            Text::MinutesToAccept => "受理时限（分钟）",
+            Text::MinutesToHandle => "办理时限（分钟）",
+            Text::MinutesToVerify => "核查时限（分钟）",
+            Text::CategoryOrAll => "类别编码（* 表示其他所有类别）",
+            Text::CasePolicy => "工单规则",
+            Text::ReopenDays => "办结后可重新打开的天数",
+            Text::AutoEscalate => "超期工单自动上报上一层级",
         }
     }
 
@@ -1189,6 +1249,26 @@ impl Text {
             Text::Household => "Household id",
             Text::Heartbeat => "Heartbeat interval (seconds, 10 to 604800; default 3600)",
             Text::Register => "Register",
+            Text::CaseSettings => "Case settings",
+            Text::CaseSettingsSaved => "The case settings are saved.",
+            Text::Categories => "Categories",
+            Text::CodeField => "Code",
+            Text::Name => "Name",
+            Text::Description => "Description",
+            Text::Group => "Group",
+            Text::Departments => "Departments",
+            Text::Tier => "Tier",
+            Text::Unit => "Grid, community or street it serves",
+            Text::Members => "Member accounts (separated by commas)",
+            Text::Deadlines => "Deadlines",
+            Text::Priority => "Priority",
+            Text::MinutesToAccept => "Minutes to accept",
+            Text::MinutesToHandle => "Minutes to handle",
+            Text::MinutesToVerify => "Minutes to verify",
+            Text::CategoryOrAll => "Category code (* for every other category)",
+            Text::CasePolicy => "Case policy",
+            Text::ReopenDays => "Days a closed case may be reopened",
+            Text::AutoEscalate => "Overdue cases escalate one tier by themselves",
         }
     }
 }

@@ -465,7 +465,11 @@ fn render(
                     }
                 }
             }
-            p { a href="/" { (lang.t(Text::BackHome)) } }
+            p {
+                a href=(format!("/settings/cases{query}")) { (lang.t(Text::CaseSettings)) }
+                " · "
+                a href="/" { (lang.t(Text::BackHome)) }
+            }
         },
     )
 }

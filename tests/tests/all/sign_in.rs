@@ -197,6 +197,7 @@ on_both_backends!(
     a_search_of_the_access_log_looks_through_a_window_and_goes_on_from_it,
     administrators_import_and_export_community_data_in_the_console,
     administrators_set_gateways_and_devices_and_secrets_stay_unseen,
+    administrators_set_how_cases_are_handled_in_the_console,
 );
 
 async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHost) {
@@ -1490,5 +1491,132 @@ async fn administrators_set_gateways_and_devices_and_secrets_stay_unseen(host: T
             .await
             .text()
             .contains("device-door-1")
+    );
+}
+
+async fn administrators_set_how_cases_are_handled_in_the_console(host: TestHost) {
+    host.sample_district("east").await;
+    with_password(
+        &host,
+        "east-boss",
+        Role::DistrictAdmin,
+        "admin password one",
+    )
+    .await;
+    with_password(&host, "east-eyes", Role::Auditor, "auditor password one").await;
+    let mut admin = Browser::new(&host);
+    admin.sign_in("east-boss", "admin password one").await;
+    let page = admin.get("/settings/cases").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let csrf = hidden(&page, "csrf");
+    let store = host.opened.platform.store().clone();
+
+    // A category: a bad code is refused and nothing is added.
+    let bad = admin
+        .post(
+            "/settings/cases/category",
+            &[("csrf", &csrf), ("code", "Noise!"), ("name", "噪音")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        store
+            .categories("east")
+            .await
+            .expect("categories")
+            .is_empty()
+    );
+    let ok = admin
+        .post(
+            "/settings/cases/category",
+            &[
+                ("csrf", &csrf),
+                ("code", "noise"),
+                ("name", "噪音扰民"),
+                ("group", "环境"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.text());
+    assert_eq!(
+        store.categories("east").await.expect("categories")[0].name,
+        "噪音扰民"
+    );
+
+    // A department needs a real tier.
+    let bad = admin
+        .post(
+            "/settings/cases/department",
+            &[
+                ("csrf", &csrf),
+                ("code", "office"),
+                ("name", "街道办"),
+                ("tier", "galaxy"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.text().contains("is not a tier"), "{}", bad.text());
+
+    // A deadline row is added, then replaced, not doubled.
+    for accept in ["30", "45"] {
+        let saved = admin
+            .post(
+                "/settings/cases/deadline",
+                &[
+                    ("csrf", &csrf),
+                    ("category", "*"),
+                    ("priority", "normal"),
+                    ("accept_minutes", accept),
+                    ("handle_minutes", "1440"),
+                    ("verify_minutes", "720"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text());
+    }
+    let deadlines = store.deadlines("east").await.expect("deadlines");
+    let normal: Vec<_> = deadlines
+        .iter()
+        .filter(|d| d.category == "*" && d.accept_minutes == 45)
+        .collect();
+    assert_eq!(normal.len(), 1, "{deadlines:?}");
+    assert!(
+        !deadlines
+            .iter()
+            .any(|d| d.category == "*" && d.accept_minutes == 30)
+    );
+
+    // The policy.
+    let saved = admin
+        .post(
+            "/settings/cases/policy",
+            &[
+                ("csrf", &csrf),
+                ("reopen_days", "14"),
+                ("auto_escalate", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let policy = store.case_policy("east").await.expect("policy");
+    assert_eq!((policy.reopen_days, policy.auto_escalate), (14, true));
+
+    // An auditor looks and changes nothing.
+    let mut auditor = Browser::new(&host);
+    auditor.sign_in("east-eyes", "auditor password one").await;
+    let page = auditor.get("/settings/cases").await;
+    assert!(page.text().contains("噪音扰民") && !page.text().contains("/settings/cases/category"));
+    let auditor_csrf = hidden(&page, "csrf");
+    let tried = auditor
+        .post(
+            "/settings/cases/policy",
+            &[("csrf", &auditor_csrf), ("reopen_days", "1")],
+        )
+        .await;
+    assert_eq!(tried.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        store.case_policy("east").await.expect("policy").reopen_days,
+        14
     );
 }
