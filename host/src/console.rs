@@ -648,8 +648,9 @@ async fn apps_page(
         Some("uninstalled") => Some(Notice::Done(Text::AppUninstalled)),
         _ => None,
     };
+    let figures = state.metrics.call_figures(&district);
     Ok(pages::apps(
-        lang, &session, &district, &installs, &rollbacks, may_change, shown,
+        lang, &session, &district, &installs, &rollbacks, &figures, may_change, shown,
     )
     .into_response())
 }

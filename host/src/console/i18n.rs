@@ -669,6 +669,10 @@ pub enum Text {
     ReopenDays,
     /// Checkbox: overdue cases escalate.
     AutoEscalate,
+    /// Before an install's calls counted by this process.
+    CallsSinceStart,
+    /// Before the failed calls.
+    FailedCalls,
 }
 
 impl Text {
@@ -953,6 +957,8 @@ impl Text {
             Text::CasePolicy => "工单规则",
             Text::ReopenDays => "办结后可重新打开的天数",
             Text::AutoEscalate => "超期工单自动上报上一层级",
+            Text::CallsSinceStart => "本进程启动以来调用",
+            Text::FailedCalls => "失败",
         }
     }
 
@@ -1269,6 +1275,8 @@ impl Text {
             Text::CasePolicy => "Case policy",
             Text::ReopenDays => "Days a closed case may be reopened",
             Text::AutoEscalate => "Overdue cases escalate one tier by themselves",
+            Text::CallsSinceStart => "Calls since this process started:",
+            Text::FailedCalls => "failed:",
         }
     }
 }

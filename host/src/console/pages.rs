@@ -253,12 +253,17 @@ pub fn problem_with(lang: Lang, text: Text, detail: &str) -> Markup {
 /// administrators, installing, and for each app suspend or resume, a look
 /// for an upgrade and a rollback to the version before (`rollbacks`: the
 /// apps that have one, with its version).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one page's parts, each shown in its own column"
+)]
 pub fn apps(
     lang: Lang,
     session: &Session,
     district: &str,
     installs: &[Install],
     rollbacks: &std::collections::BTreeMap<String, String>,
+    figures: &std::collections::BTreeMap<String, crate::kernel::metrics::CallFigures>,
     may_change: bool,
     shown: Option<Notice>,
 ) -> Markup {
@@ -308,6 +313,18 @@ pub fn apps(
                                             }
                                             @if let Some(at) = install.retry_at {
                                                 br; small { (lang.t(Text::TrialAfter)) " " (crate::cases::format_ms(at)) }
+                                            }
+                                        }
+                                    }
+                                    @if let Some(f) = figures.get(&install.app) {
+                                        br;
+                                        small.figures {
+                                            (lang.t(Text::CallsSinceStart)) " " (f.calls)
+                                            @if !f.failures.is_empty() {
+                                                " · " span.error {
+                                                    (lang.t(Text::FailedCalls)) " " (f.failures.values().sum::<u64>())
+                                                    " (" (f.failures.iter().map(|(cause, n)| format!("{cause} {n}")).collect::<Vec<_>>().join(", ")) ")"
+                                                }
                                             }
                                         }
                                     }

@@ -1,6 +1,9 @@
 //! Prometheus metrics: calls, failures by cause and call durations per
 //! district and app, plus component compile/cache counts.
 
+use std::collections::BTreeMap;
+
+use prometheus::core::Collector;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -84,8 +87,75 @@ impl Metrics {
     }
 }
 
+/// What this process counted of one install's calls since it started.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallFigures {
+    /// Calls.
+    pub calls: u64,
+    /// Failed calls, by cause (`deadline`, `trap`, `memory`, …).
+    pub failures: BTreeMap<String, u64>,
+}
+
+impl Metrics {
+    /// Each install of `district` this process called: its calls and
+    /// failures by cause, read from the counters (reading adds no series).
+    pub fn call_figures(&self, district: &str) -> BTreeMap<String, CallFigures> {
+        let mut out: BTreeMap<String, CallFigures> = BTreeMap::new();
+        let label = |m: &prometheus::proto::Metric, name: &str| {
+            m.get_label()
+                .iter()
+                .find(|l| l.name() == name)
+                .map(|l| l.value().to_owned())
+                .unwrap_or_default()
+        };
+        for family in self.calls.collect() {
+            for m in family.get_metric() {
+                if label(m, "district") == district {
+                    out.entry(label(m, "app")).or_default().calls =
+                        m.get_counter().get_value() as u64;
+                }
+            }
+        }
+        for family in self.failures.collect() {
+            for m in family.get_metric() {
+                if label(m, "district") == district {
+                    let count = m.get_counter().get_value() as u64;
+                    if count > 0 {
+                        out.entry(label(m, "app"))
+                            .or_default()
+                            .failures
+                            .insert(label(m, "cause"), count);
+                    }
+                }
+            }
+        }
+        out.retain(|_, f| f.calls > 0 || !f.failures.is_empty());
+        out
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_figures_read_the_counters_of_one_district() {
+        let m = Metrics::new();
+        m.calls.with_label_values(&["east", "care"]).inc_by(3);
+        m.failures
+            .with_label_values(&["east", "care", "deadline"])
+            .inc();
+        m.calls.with_label_values(&["west", "care"]).inc();
+        m.calls.with_label_values(&["east", "idle"]);
+        let figures = m.call_figures("east");
+        assert_eq!(figures.len(), 1, "{figures:?}");
+        assert_eq!(figures["care"].calls, 3);
+        assert_eq!(figures["care"].failures["deadline"], 1);
     }
 }

@@ -198,6 +198,7 @@ on_both_backends!(
     administrators_import_and_export_community_data_in_the_console,
     administrators_set_gateways_and_devices_and_secrets_stay_unseen,
     administrators_set_how_cases_are_handled_in_the_console,
+    the_apps_page_shows_each_apps_calls_and_failures_by_cause,
 );
 
 async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHost) {
@@ -1619,4 +1620,33 @@ async fn administrators_set_how_cases_are_handled_in_the_console(host: TestHost)
         store.case_policy("east").await.expect("policy").reopen_days,
         14
     );
+}
+
+async fn the_apps_page_shows_each_apps_calls_and_failures_by_cause(host: TestHost) {
+    host.district("east").await;
+    host.install_test_app("east", "test-app", false, "").await;
+    host.install_test_app("east", "quiet", false, "").await;
+    with_password(
+        &host,
+        "east-boss",
+        Role::DistrictAdmin,
+        "admin password one",
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(host.get("/d/east/apps/test-app/ping").await.text(), "pong");
+    }
+    let failed = host.get("/d/east/apps/test-app/panic").await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let mut admin = Browser::new(&host);
+    admin.sign_in("east-boss", "admin password one").await;
+    let html = admin.get("/apps").await.text();
+    let row = &html[html.find("id=\"app-test-app\"").expect("row")..];
+    let row = &row[..row.find("</tr>").expect("end of row")];
+    assert!(row.contains("本进程启动以来调用 3"), "{row}");
+    assert!(row.contains("失败 1 (panic 1)"), "{row}");
+    // An app never called shows no figures.
+    let quiet = &html[html.find("id=\"app-quiet\"").expect("row")..];
+    let quiet = &quiet[..quiet.find("</tr>").expect("end of row")];
+    assert!(!quiet.contains("本进程启动以来"), "{quiet}");
 }
