@@ -1329,3 +1329,62 @@ async fn an_administrator_registers_a_device_and_sees_its_token_once_in_chromium
     screenshot(&client, "settings-zh-375").await;
     client.close().await.expect("close the browser");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_signs_in_with_the_keyboard_alone_and_sees_where_focus_is() {
+    const TAB: &str = "\u{E004}";
+    const ENTER: &str = "\u{E007}";
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.account("wang-li", Role::Worker, Some("east")).await;
+    let sign_in = host.opened.platform.sign_in();
+    let code = sign_in
+        .issue_code("wang-li", "admin")
+        .await
+        .expect("code")
+        .code;
+    sign_in
+        .redeem_code(&code, "courtyard gate keys")
+        .await
+        .expect("password");
+    let addr = listen(host.app()).await;
+    client
+        .goto(&format!("http://{addr}/sign-in"))
+        .await
+        .expect("open sign-in");
+    let active_id = || async {
+        client
+            .execute("return document.activeElement.id", vec![])
+            .await
+            .expect("script")
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    // The account field has focus on arrival, with a visible outline.
+    assert_eq!(active_id().await, "account");
+    let outline = client
+        .execute(
+            "return getComputedStyle(document.activeElement).outlineStyle",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(outline.as_str(), Some("solid"), "focus is visible");
+    let active = client.active_element().await.expect("focused");
+    active.send_keys("wang-li").await.expect("type");
+    active.send_keys(TAB).await.expect("tab");
+    assert_eq!(active_id().await, "password");
+    client
+        .active_element()
+        .await
+        .expect("focused")
+        .send_keys(&format!("courtyard gate keys{ENTER}"))
+        .await
+        .expect("type and submit");
+    assert_eq!(arrive(&client, "/").await, "/");
+    client.close().await.expect("close the browser");
+}
