@@ -597,6 +597,61 @@ fn district_of(
         .filter(|d| d.parse::<DistrictId>().is_ok())
 }
 
+/// A signed-in person on one district's page: the district (asked for
+/// with `?district=`, else their own) and whether they may change it. The
+/// one place the console decides who sees and who changes a district's
+/// pages: its readers see them (administrators, auditors, the platform
+/// administrator), its administrators change them.
+pub(crate) struct DistrictPage {
+    /// The person.
+    pub(crate) session: crate::accounts::sign_in::Session,
+    /// The district.
+    pub(crate) district: String,
+    /// Whether they administer it.
+    pub(crate) may_change: bool,
+}
+
+impl DistrictPage {
+    /// The page for `session` (none: to the sign-in page), or the answer
+    /// to give instead: not found for a district that is not valid, not
+    /// allowed for someone who does not read it.
+    pub(crate) fn read(
+        lang: Lang,
+        session: Option<crate::accounts::sign_in::Session>,
+        asked: Option<String>,
+    ) -> Result<Self, Box<Response>> {
+        let Some(session) = session else {
+            return Err(Box::new(see_other("/sign-in")));
+        };
+        let Some(district) = district_of(&session, asked) else {
+            return Err(Box::new(not_found(lang)));
+        };
+        let caller = Authenticated(session.caller.clone());
+        if caller.require_reader(&district).is_err() {
+            return Err(Box::new(not_allowed(lang)));
+        }
+        let may_change = caller.require_admin(&district).is_ok();
+        Ok(DistrictPage {
+            session,
+            district,
+            may_change,
+        })
+    }
+
+    /// The same, for those who change it only.
+    pub(crate) fn change(
+        lang: Lang,
+        session: Option<crate::accounts::sign_in::Session>,
+        asked: Option<String>,
+    ) -> Result<Self, Box<Response>> {
+        let page = Self::read(lang, session, asked)?;
+        if !page.may_change {
+            return Err(Box::new(not_allowed(lang)));
+        }
+        Ok(page)
+    }
+}
+
 fn not_allowed(lang: Lang) -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -617,16 +672,14 @@ async fn apps_page(
     visitor: Visitor,
     Query(q): Query<DistrictQuery>,
 ) -> Result<Response, PageError> {
-    let Some(session) = visitor.session else {
-        return Ok(see_other("/sign-in"));
+    let DistrictPage {
+        session,
+        district,
+        may_change,
+    } = match DistrictPage::read(lang, visitor.session, q.district) {
+        Ok(page) => page,
+        Err(answer) => return Ok(*answer),
     };
-    let Some(district) = district_of(&session, q.district) else {
-        return Ok(not_found(lang));
-    };
-    let caller = Authenticated(session.caller.clone());
-    if caller.require_reader(&district).is_err() {
-        return Ok(not_allowed(lang));
-    }
     let store = state.platform.store();
     match store.get_district(&district).await {
         Ok(_) => {}
@@ -634,7 +687,6 @@ async fn apps_page(
         Err(err) => return Err(failed(err)),
     }
     let installs = store.list_installs(Some(&district)).await.map_err(failed)?;
-    let may_change = caller.require_admin(&district).is_ok();
     let rollbacks = match may_change {
         true => store.apps_with_history(&district).await.map_err(failed)?,
         false => Default::default(),
@@ -669,16 +721,15 @@ async fn app_action(
         Ok(checked) => checked,
         Err(answer) => return Ok(*answer),
     };
-    let (Some(district), Ok(app)) = (district_of(&session, q.district), app.parse::<AppName>())
-    else {
+    let DistrictPage {
+        session, district, ..
+    } = match DistrictPage::change(lang, Some(session), q.district) {
+        Ok(page) => page,
+        Err(answer) => return Ok(*answer),
+    };
+    let Ok(app) = app.parse::<AppName>() else {
         return Ok(not_found(lang));
     };
-    if Authenticated(session.caller.clone())
-        .require_admin(&district)
-        .is_err()
-    {
-        return Ok(not_allowed(lang));
-    }
     let platform = &state.platform;
     let by = &session.caller.account_id;
     let done = match action.as_str() {

@@ -19,8 +19,8 @@ use super::i18n::{Lang, Text};
 use super::pages::{self, Notice, role_text};
 use super::session::Visitor;
 use super::{
-    DistrictQuery, Language, PageError, TokenForm, district_of, failed, not_allowed, not_found,
-    see_other, signed_form,
+    DistrictPage, DistrictQuery, Language, PageError, TokenForm, failed, not_found, see_other,
+    signed_form,
 };
 use crate::accounts::Role;
 use crate::accounts::api::administrable;
@@ -46,23 +46,20 @@ pub(super) async fn accounts_page(
     visitor: Visitor,
     Query(q): Query<DistrictQuery>,
 ) -> Result<Response, PageError> {
-    let Some(session) = visitor.session else {
-        return Ok(see_other("/sign-in"));
+    let DistrictPage {
+        session,
+        district,
+        may_change,
+    } = match DistrictPage::read(lang, visitor.session, q.district) {
+        Ok(page) => page,
+        Err(answer) => return Ok(*answer),
     };
-    let Some(district) = district_of(&session, q.district) else {
-        return Ok(not_found(lang));
-    };
-    let caller = Authenticated(session.caller.clone());
-    if caller.require_reader(&district).is_err() {
-        return Ok(not_allowed(lang));
-    }
     let shown = match q.done.as_deref() {
         Some("created") => Some(Notice::Done(Text::AccountCreated)),
         Some("disabled") => Some(Notice::Done(Text::AccountDisabled)),
         Some("ended") => Some(Notice::Done(Text::SessionsEnded)),
         _ => None,
     };
-    let may_change = caller.require_admin(&district).is_ok();
     let page = list(&state, lang, &session, &district, may_change, shown, None).await?;
     Ok(page.into_response())
 }
@@ -126,15 +123,12 @@ pub(super) async fn create(
         Ok(checked) => checked,
         Err(answer) => return Ok(*answer),
     };
-    let Some(district) = district_of(&session, q.district) else {
-        return Ok(not_found(lang));
+    let DistrictPage {
+        session, district, ..
+    } = match DistrictPage::change(lang, Some(session), q.district) {
+        Ok(page) => page,
+        Err(answer) => return Ok(*answer),
     };
-    if Authenticated(session.caller.clone())
-        .require_admin(&district)
-        .is_err()
-    {
-        return Ok(not_allowed(lang));
-    }
     let role = DISTRICT_ROLES.into_iter().find(|r| r.as_str() == form.role);
     let created = match role {
         None => Err(PlatformError::Invalid(format!(

@@ -23,9 +23,8 @@ use serde::Deserialize;
 use super::i18n::{Lang, Text, permission_sentence};
 use super::pages;
 use super::session::Visitor;
-use super::{Language, PageError, district_of, failed, not_allowed, not_found, see_other};
+use super::{DistrictPage, Language, PageError, failed, not_found, see_other};
 use crate::accounts::sign_in::Session;
-use crate::api::auth::Authenticated;
 use crate::api::shared::ApiState;
 use crate::community::ops::{GrantReport, is_logged};
 use crate::installs::store::{Install, InstallStatus};
@@ -182,15 +181,13 @@ async fn readable_install(
     district: Option<String>,
     app: &str,
 ) -> Result<Result<Install, Response>, PageError> {
-    let (Some(district), Ok(app)) = (district_of(session, district), app.parse::<AppName>()) else {
+    let district = match DistrictPage::read(lang, Some(session.clone()), district) {
+        Ok(page) => page.district,
+        Err(answer) => return Ok(Err(*answer)),
+    };
+    let Ok(app) = app.parse::<AppName>() else {
         return Ok(Err(not_found(lang)));
     };
-    if Authenticated(session.caller.clone())
-        .require_reader(&district)
-        .is_err()
-    {
-        return Ok(Err(not_allowed(lang)));
-    }
     match state.platform.store().get_install(&district, &app).await {
         Ok(install) => Ok(Ok(install)),
         Err(StoreError::NotFound(_)) => Ok(Err(not_found(lang))),

@@ -20,11 +20,9 @@ use super::i18n::{Lang, Text};
 use super::pages::{self, Notice};
 use super::session::Visitor;
 use super::{
-    DistrictQuery, Language, PageError, district_of, failed, not_allowed, not_found, see_other,
-    signed_form,
+    DistrictPage, DistrictQuery, Language, PageError, failed, not_found, see_other, signed_form,
 };
 use crate::accounts::sign_in::Session;
-use crate::api::auth::Authenticated;
 use crate::api::shared::ApiState;
 use crate::cases::store::{CasePolicy, Category, Deadline, Department};
 use crate::cases::{Priority, Tier};
@@ -70,17 +68,14 @@ pub(super) async fn case_settings_page(
     visitor: Visitor,
     Query(q): Query<DistrictQuery>,
 ) -> Result<Response, PageError> {
-    let Some(session) = visitor.session else {
-        return Ok(see_other("/sign-in"));
+    let DistrictPage {
+        session,
+        district,
+        may_change,
+    } = match DistrictPage::read(lang, visitor.session, q.district) {
+        Ok(page) => page,
+        Err(answer) => return Ok(*answer),
     };
-    let Some(district) = district_of(&session, q.district) else {
-        return Ok(not_found(lang));
-    };
-    let caller = Authenticated(session.caller.clone());
-    if caller.require_reader(&district).is_err() {
-        return Ok(not_allowed(lang));
-    }
-    let may_change = caller.require_admin(&district).is_ok();
     let shown = q
         .done
         .is_some()
@@ -185,15 +180,12 @@ pub(super) async fn save(
         Ok(checked) => checked,
         Err(answer) => return Ok(*answer),
     };
-    let Some(district) = district_of(&session, q.district) else {
-        return Ok(not_found(lang));
+    let DistrictPage {
+        session, district, ..
+    } = match DistrictPage::change(lang, Some(session), q.district) {
+        Ok(page) => page,
+        Err(answer) => return Ok(*answer),
     };
-    if Authenticated(session.caller.clone())
-        .require_admin(&district)
-        .is_err()
-    {
-        return Ok(not_allowed(lang));
-    }
     let cases = state.platform.cases();
     let saved: Result<(), PlatformError> = match what.as_str() {
         "category" => cases

@@ -20,11 +20,10 @@ use super::i18n::{Lang, Text};
 use super::pages::{self, Notice};
 use super::session::Visitor;
 use super::{
-    DistrictQuery, Language, PageError, SessionForm, district_of, failed, not_allowed, not_found,
-    see_other, signed_form,
+    DistrictPage, DistrictQuery, Language, PageError, SessionForm, failed, not_found, see_other,
+    signed_form,
 };
 use crate::accounts::sign_in::Session;
-use crate::api::auth::Authenticated;
 use crate::api::shared::ApiState;
 use crate::error::PlatformError;
 use crate::installs::registry::Catalogue;
@@ -40,22 +39,19 @@ pub(super) async fn catalogue_page(
     visitor: Visitor,
     Query(q): Query<DistrictQuery>,
 ) -> Result<Response, PageError> {
-    let Some(session) = visitor.session else {
-        return Ok(see_other("/sign-in"));
+    let DistrictPage {
+        session,
+        district,
+        may_change,
+    } = match DistrictPage::read(lang, visitor.session, q.district) {
+        Ok(page) => page,
+        Err(answer) => return Ok(*answer),
     };
-    let Some(district) = district_of(&session, q.district) else {
-        return Ok(not_found(lang));
-    };
-    let caller = Authenticated(session.caller.clone());
-    if caller.require_reader(&district).is_err() {
-        return Ok(not_allowed(lang));
-    }
     let shown = match q.done.as_deref() {
         Some("added") => Some(Notice::Done(Text::RegistryAdded)),
         Some("removed") => Some(Notice::Done(Text::RegistryRemoved)),
         _ => None,
     };
-    let may_change = caller.require_admin(&district).is_ok();
     Ok(
         view(&state, lang, &session, &district, may_change, shown, None)
             .await?
@@ -119,15 +115,12 @@ pub(super) async fn change_registry(
         Ok(checked) => checked,
         Err(answer) => return Ok(*answer),
     };
-    let Some(district) = district_of(&session, q.district) else {
-        return Ok(not_found(lang));
+    let DistrictPage {
+        session, district, ..
+    } = match DistrictPage::change(lang, Some(session), q.district) {
+        Ok(page) => page,
+        Err(answer) => return Ok(*answer),
     };
-    if Authenticated(session.caller.clone())
-        .require_admin(&district)
-        .is_err()
-    {
-        return Ok(not_allowed(lang));
-    }
     let platform = &state.platform;
     let done = match action.as_str() {
         "add" => platform

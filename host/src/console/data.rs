@@ -19,11 +19,9 @@ use super::i18n::{Lang, Text};
 use super::pages::{self, Notice};
 use super::session::{Visitor, same_origin, same_token};
 use super::{
-    DistrictQuery, Language, PageError, district_of, failed, not_allowed, not_found, refused_form,
-    see_other,
+    DistrictPage, DistrictQuery, Language, PageError, failed, not_found, refused_form, see_other,
 };
 use crate::accounts::sign_in::Session;
-use crate::api::auth::Authenticated;
 use crate::api::shared::ApiState;
 use crate::community::import::{self, Format, ImportError, RecordKind, RowError};
 use crate::community::store::ImportSummary;
@@ -45,16 +43,7 @@ fn administered(
     session: &Session,
     asked: Option<String>,
 ) -> Result<String, Box<Response>> {
-    let Some(district) = district_of(session, asked) else {
-        return Err(Box::new(not_found(lang)));
-    };
-    if Authenticated(session.caller.clone())
-        .require_admin(&district)
-        .is_err()
-    {
-        return Err(Box::new(not_allowed(lang)));
-    }
-    Ok(district)
+    DistrictPage::change(lang, Some(session.clone()), asked).map(|page| page.district)
 }
 
 /// `GET /data`.

@@ -30,9 +30,8 @@ use serde::Deserialize;
 use super::i18n::{Lang, Text, permission_sentence};
 use super::pages;
 use super::session::{Visitor, same_origin, same_token};
-use super::{Language, PageError, district_of, failed, not_allowed, refused_form, see_other};
+use super::{DistrictPage, Language, PageError, failed, refused_form, see_other};
 use crate::accounts::sign_in::Session;
-use crate::api::auth::Authenticated;
 use crate::api::shared::ApiState;
 use crate::error::PlatformError;
 use crate::installs::registry::{
@@ -83,16 +82,7 @@ fn administered(
     session: &Session,
     asked: Option<String>,
 ) -> Result<String, Box<Response>> {
-    let Some(district) = district_of(session, asked) else {
-        return Err(Box::new(super::not_found(lang)));
-    };
-    if Authenticated(session.caller.clone())
-        .require_admin(&district)
-        .is_err()
-    {
-        return Err(Box::new(not_allowed(lang)));
-    }
-    Ok(district)
+    DistrictPage::change(lang, Some(session.clone()), asked).map(|page| page.district)
 }
 
 /// `GET /install`: the form, or what installing the named package would do.

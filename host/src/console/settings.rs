@@ -22,11 +22,10 @@ use super::i18n::{Lang, Text};
 use super::pages::{self, Notice};
 use super::session::Visitor;
 use super::{
-    Language, PageError, SessionForm, TokenForm, district_of, failed, not_allowed, not_found,
+    DistrictPage, Language, PageError, SessionForm, TokenForm, failed, not_allowed, not_found,
     see_other, signed_form,
 };
 use crate::accounts::sign_in::Session;
-use crate::api::auth::Authenticated;
 use crate::api::shared::ApiState;
 use crate::devices::ops::{DeviceRegistration, DeviceStatus, DeviceView, IssuedDevice};
 use crate::error::PlatformError;
@@ -57,15 +56,8 @@ fn readable(
     session: &Session,
     asked: Option<String>,
 ) -> Result<(String, bool), Box<Response>> {
-    let Some(district) = district_of(session, asked) else {
-        return Err(Box::new(not_found(lang)));
-    };
-    let caller = Authenticated(session.caller.clone());
-    if caller.require_reader(&district).is_err() {
-        return Err(Box::new(not_allowed(lang)));
-    }
-    let may_change = caller.require_admin(&district).is_ok();
-    Ok((district, may_change))
+    let page = DistrictPage::read(lang, Some(session.clone()), asked)?;
+    Ok((page.district, page.may_change))
 }
 
 /// `GET /settings`.

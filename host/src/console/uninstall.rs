@@ -19,11 +19,10 @@ use super::i18n::{Lang, Text};
 use super::pages::{self, Notice};
 use super::session::Visitor;
 use super::{
-    DistrictQuery, Language, PageError, SessionForm, district_of, failed, not_allowed, not_found,
-    see_other, signed_form,
+    DistrictPage, DistrictQuery, Language, PageError, SessionForm, failed, not_found, see_other,
+    signed_form,
 };
 use crate::accounts::sign_in::Session;
-use crate::api::auth::Authenticated;
 use crate::api::shared::ApiState;
 use crate::error::PlatformError;
 use crate::installs::store::Install;
@@ -40,15 +39,13 @@ async fn administered_install(
     district: Option<String>,
     app: &str,
 ) -> Result<Result<(Install, KvUsage), Response>, PageError> {
-    let (Some(district), Ok(app)) = (district_of(session, district), app.parse::<AppName>()) else {
+    let district = match DistrictPage::change(lang, Some(session.clone()), district) {
+        Ok(page) => page.district,
+        Err(answer) => return Ok(Err(*answer)),
+    };
+    let Ok(app) = app.parse::<AppName>() else {
         return Ok(Err(not_found(lang)));
     };
-    if Authenticated(session.caller.clone())
-        .require_admin(&district)
-        .is_err()
-    {
-        return Ok(Err(not_allowed(lang)));
-    }
     let store = state.platform.store();
     let install = match store.get_install(&district, &app).await {
         Ok(install) => install,
