@@ -584,7 +584,13 @@ struct DistrictQuery {
     district: Option<String>,
     #[serde(default)]
     done: Option<String>,
+    /// Which page of a long list, from 0.
+    #[serde(default)]
+    page: Option<usize>,
 }
+
+/// Apps on one page of a district's list.
+pub const APPS_PER_PAGE: usize = 100;
 
 /// The district a page is about: the one asked for, else the person's
 /// own; `None` if neither names a valid district.
@@ -701,8 +707,20 @@ async fn apps_page(
         _ => None,
     };
     let figures = state.metrics.call_figures(&district);
+    let pages_count = installs.len().div_ceil(APPS_PER_PAGE).max(1);
+    let page = q.page.unwrap_or(0).min(pages_count - 1);
+    let shown_installs = &installs[(page * APPS_PER_PAGE).min(installs.len())
+        ..((page + 1) * APPS_PER_PAGE).min(installs.len())];
     Ok(pages::apps(
-        lang, &session, &district, &installs, &rollbacks, &figures, may_change, shown,
+        lang,
+        &session,
+        &district,
+        shown_installs,
+        (page, pages_count),
+        &rollbacks,
+        &figures,
+        may_change,
+        shown,
     )
     .into_response())
 }

@@ -262,6 +262,7 @@ pub fn apps(
     session: &Session,
     district: &str,
     installs: &[Install],
+    (at_page, pages_count): (usize, usize),
     rollbacks: &std::collections::BTreeMap<String, String>,
     figures: &std::collections::BTreeMap<String, crate::kernel::metrics::CallFigures>,
     may_change: bool,
@@ -357,6 +358,13 @@ pub fn apps(
                             }
                         }
                     }
+                }
+            }
+            @if pages_count > 1 {
+                nav aria-label=(lang.t(Text::Pages)) {
+                    @if at_page > 0 { a href=(format!("/apps?district={district}&page={}", at_page - 1)) { (lang.t(Text::PreviousPage)) } }
+                    span { (at_page + 1) " / " (pages_count) }
+                    @if at_page + 1 < pages_count { a href=(format!("/apps?district={district}&page={}", at_page + 1)) { (lang.t(Text::NextPage)) } }
                 }
             }
             p { a href="/" { (lang.t(Text::BackHome)) } }

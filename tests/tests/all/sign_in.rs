@@ -199,6 +199,7 @@ on_both_backends!(
     administrators_set_gateways_and_devices_and_secrets_stay_unseen,
     administrators_set_how_cases_are_handled_in_the_console,
     the_apps_page_shows_each_apps_calls_and_failures_by_cause,
+    the_apps_page_lists_a_hundred_at_a_time,
 );
 
 async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHost) {
@@ -1649,4 +1650,56 @@ async fn the_apps_page_shows_each_apps_calls_and_failures_by_cause(host: TestHos
     let quiet = &html[html.find("id=\"app-quiet\"").expect("row")..];
     let quiet = &quiet[..quiet.find("</tr>").expect("end of row")];
     assert!(!quiet.contains("本进程启动以来"), "{quiet}");
+}
+
+async fn the_apps_page_lists_a_hundred_at_a_time(host: TestHost) {
+    use sqlx::{Column, Row};
+    host.district("east").await;
+    host.install_test_app("east", "app-000", false, "").await;
+    // 149 more installs: copies of the first under other names.
+    let mut conn = host.raw_connection().await;
+    let row = sqlx::query("SELECT * FROM installs WHERE app = 'app-000'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("the install");
+    let columns: Vec<String> = row.columns().iter().map(|c| c.name().to_owned()).collect();
+    for i in 1..150 {
+        let select: Vec<String> = columns
+            .iter()
+            .map(|c| match c.as_str() {
+                "app" => format!("'app-{i:03}'"),
+                other => other.to_owned(),
+            })
+            .collect();
+        sqlx::query(&format!(
+            "INSERT INTO installs ({}) SELECT {} FROM installs WHERE app = 'app-000'",
+            columns.join(", "),
+            select.join(", ")
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("copy");
+    }
+    with_password(
+        &host,
+        "east-boss",
+        Role::DistrictAdmin,
+        "admin password one",
+    )
+    .await;
+    let mut admin = Browser::new(&host);
+    admin.sign_in("east-boss", "admin password one").await;
+    let first = admin.get("/apps").await.text();
+    assert_eq!(first.matches("<tr id=\"app-").count(), 100);
+    assert!(first.contains("app-099") && !first.contains("app-100"));
+    assert!(
+        first.contains("1 / 2") && first.contains("page=1"),
+        "a link on"
+    );
+    let second = admin.get("/apps?page=1").await.text();
+    assert_eq!(second.matches("<tr id=\"app-").count(), 50);
+    assert!(second.contains("app-149") && !second.contains("id=\"app-app-000\""));
+    // Past the end: the last page.
+    let past = admin.get("/apps?page=9").await.text();
+    assert!(past.contains("2 / 2"));
 }
