@@ -60,10 +60,21 @@ pub(super) async fn accounts_page(
         Some("ended") => Some(Notice::Done(Text::SessionsEnded)),
         _ => None,
     };
-    let page = list(&state, lang, &session, &district, may_change, shown, None).await?;
+    let at = q.page.unwrap_or(0);
+    let page = list(
+        &state, lang, &session, &district, may_change, shown, None, at,
+    )
+    .await?;
     Ok(page.into_response())
 }
 
+/// Accounts on one page of the list.
+const ACCOUNTS_PER_PAGE: usize = 100;
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one page's parts, each shown in its own section"
+)]
 async fn list(
     state: &ApiState,
     lang: Lang,
@@ -72,20 +83,35 @@ async fn list(
     may_change: bool,
     shown: Option<Notice>,
     problem: Option<String>,
+    at: usize,
 ) -> Result<Markup, PageError> {
-    let mut accounts = state
+    let all = state
         .platform
         .store()
         .list_accounts(Some(district))
         .await
         .map_err(failed)?;
+    let pages_count = all.len().div_ceil(ACCOUNTS_PER_PAGE).max(1);
+    let at = at.min(pages_count - 1);
+    let mut accounts: Vec<Account> = all
+        .into_iter()
+        .skip(at * ACCOUNTS_PER_PAGE)
+        .take(ACCOUNTS_PER_PAGE)
+        .collect();
     for account in &mut accounts {
         if let Some(phone) = &account.phone {
             account.phone = Some(crate::community::mask::phone(phone));
         }
     }
     Ok(render(
-        lang, session, district, &accounts, may_change, shown, problem,
+        lang,
+        session,
+        district,
+        &accounts,
+        (at, pages_count),
+        may_change,
+        shown,
+        problem,
     ))
 }
 
@@ -174,6 +200,7 @@ pub(super) async fn create(
                 true,
                 Some(Notice::Error(Text::AccountRefused)),
                 Some(refused.to_string()),
+                0,
             )
             .await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
@@ -309,11 +336,16 @@ fn shown_once(
     )
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one page's parts, each shown in its own section"
+)]
 fn render(
     lang: Lang,
     session: &Session,
     district: &str,
     accounts: &[Account],
+    (at, pages_count): (usize, usize),
     may_change: bool,
     shown: Option<Notice>,
     problem: Option<String>,
@@ -378,6 +410,13 @@ fn render(
                             }
                         }
                     }
+                }
+            }
+            @if pages_count > 1 {
+                nav aria-label=(lang.t(Text::Pages)) {
+                    @if at > 0 { a href=(format!("/accounts?district={district}&page={}", at - 1)) { (lang.t(Text::PreviousPage)) } }
+                    span { (at + 1) " / " (pages_count) }
+                    @if at + 1 < pages_count { a href=(format!("/accounts?district={district}&page={}", at + 1)) { (lang.t(Text::NextPage)) } }
                 }
             }
             @if may_change {

@@ -1388,3 +1388,54 @@ async fn a_person_signs_in_with_the_keyboard_alone_and_sees_where_focus_is() {
     assert_eq!(arrive(&client, "/").await, "/");
     client.close().await.expect("close the browser");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resident_and_an_auditor_sign_in_and_see_their_role_in_chromium() {
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.account("zhang-san", Role::Resident, Some("east"))
+        .await;
+    host.account("zhao-min", Role::Auditor, Some("east")).await;
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    for (id, role) in [("zhang-san", "居民"), ("zhao-min", "审计员")] {
+        sign_in_as(&client, &host, &base, id).await;
+        let home = shows(&client, role).await;
+        assert!(home.contains(id) && home.contains(role), "{home}");
+        client
+            .find(Locator::Css("form[action='/sign-out'] button"))
+            .await
+            .expect("sign-out button")
+            .click()
+            .await
+            .expect("click");
+        assert_eq!(arrive(&client, "/sign-in").await, "/sign-in");
+    }
+    // Five wrong passwords for one account: then even the right one waits.
+    for _ in 0..5 {
+        client
+            .goto(&format!("{base}/sign-in"))
+            .await
+            .expect("sign-in");
+        fill(&client, "#account", "zhao-min").await;
+        fill(&client, "#password", "not the password at all").await;
+        submit(&client).await;
+        let refused = shows(&client, "账号或密码错误").await;
+        assert!(refused.contains("账号或密码错误"), "{refused}");
+    }
+    client
+        .goto(&format!("{base}/sign-in"))
+        .await
+        .expect("sign-in");
+    fill(&client, "#account", "zhao-min").await;
+    fill(&client, "#password", "courtyard gate keys").await;
+    submit(&client).await;
+    let throttled = shows(&client, "登录失败次数过多").await;
+    assert!(throttled.contains("登录失败次数过多"), "{throttled}");
+    assert_eq!(path(&client).await, "/sign-in", "not signed in");
+    screenshot(&client, "sign-in-throttled-zh-desktop").await;
+    client.close().await.expect("close the browser");
+}

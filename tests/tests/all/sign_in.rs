@@ -200,6 +200,7 @@ on_both_backends!(
     administrators_set_how_cases_are_handled_in_the_console,
     the_apps_page_shows_each_apps_calls_and_failures_by_cause,
     the_apps_page_lists_a_hundred_at_a_time,
+    the_accounts_page_lists_a_hundred_at_a_time,
 );
 
 async fn a_person_sets_a_password_with_a_code_and_signs_in_and_out(host: TestHost) {
@@ -1702,4 +1703,33 @@ async fn the_apps_page_lists_a_hundred_at_a_time(host: TestHost) {
     // Past the end: the last page.
     let past = admin.get("/apps?page=9").await.text();
     assert!(past.contains("2 / 2"));
+}
+
+async fn the_accounts_page_lists_a_hundred_at_a_time(host: TestHost) {
+    host.district("east").await;
+    with_password(
+        &host,
+        "east-boss",
+        Role::DistrictAdmin,
+        "admin password one",
+    )
+    .await;
+    for i in 0..120 {
+        host.opened
+            .platform
+            .create_account(hutong_tests::account_request(
+                &format!("resident-{i:03}"),
+                Role::Resident,
+                Some("east"),
+            ))
+            .await
+            .expect("account");
+    }
+    let mut admin = Browser::new(&host);
+    admin.sign_in("east-boss", "admin password one").await;
+    let first = admin.get("/accounts").await.text();
+    assert_eq!(first.matches("<tr id=\"account-").count(), 100);
+    assert!(first.contains("1 / 2"), "a link on");
+    let second = admin.get("/accounts?page=1").await.text();
+    assert_eq!(second.matches("<tr id=\"account-").count(), 21);
 }
