@@ -658,6 +658,15 @@ impl DistrictPage {
     }
 }
 
+/// What to tell the person of a platform error: its words, for a refusal
+/// they can act on; an internal error is logged and the page fails.
+fn refusal(err: PlatformError) -> Result<String, PageError> {
+    match err {
+        PlatformError::Store(_) | PlatformError::Runtime(_) => Err(failed(err)),
+        refused => Ok(refused.to_string()),
+    }
+}
+
 fn not_allowed(lang: Lang) -> Response {
     (
         StatusCode::FORBIDDEN,
@@ -775,10 +784,9 @@ async fn app_action(
             Ok(see_other(&format!("/apps?district={district}&done={done}")))
         }
         Err(PlatformError::NotFound(_)) => Ok(not_found(lang)),
-        Err(err @ (PlatformError::Store(_) | PlatformError::Runtime(_))) => Err(failed(err)),
-        Err(refused) => Ok((
+        Err(err) => Ok((
             StatusCode::CONFLICT,
-            pages::problem_with(lang, Text::ChangeRefused, &refused.to_string()),
+            pages::problem_with(lang, Text::ChangeRefused, &refusal(err)?),
         )
             .into_response()),
     }

@@ -324,6 +324,9 @@ pub(crate) async fn redirect_to_app_origin(
     let Some(host) = request_host(headers) else {
         return Ok(None);
     };
+    // A missing app stays a 404 here rather than a redirect to nowhere
+    // (the other requests look the app up as they are served).
+    state.platform.runtime().knows(district, app).await?;
     let scheme = if over_https(headers) { "https" } else { "http" };
     let origin = format!(
         "{scheme}://{}{}",

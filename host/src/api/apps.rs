@@ -145,7 +145,6 @@ async fn serve_app(
         ));
     }
     let (district, app, path) = (district.to_owned(), app.to_owned(), path.to_owned());
-    state.platform.runtime().knows(&district, &app).await?;
     let path_and_query = request
         .uri()
         .path_and_query()

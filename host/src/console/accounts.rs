@@ -19,8 +19,8 @@ use super::i18n::{Lang, Text};
 use super::pages::{self, Notice, role_text};
 use super::session::Visitor;
 use super::{
-    DistrictPage, DistrictQuery, Language, PageError, TokenForm, failed, not_found, see_other,
-    signed_form,
+    DistrictPage, DistrictQuery, Language, PageError, TokenForm, failed, not_found, refusal,
+    see_other, signed_form,
 };
 use crate::accounts::Role;
 use crate::accounts::api::administrable;
@@ -190,8 +190,8 @@ pub(super) async fn create(
                 "/accounts?district={district}&done=created"
             )))
         }
-        Err(err @ (PlatformError::Store(_) | PlatformError::Runtime(_))) => Err(failed(err)),
-        Err(refused) => {
+        Err(err) => {
+            let why = refusal(err)?;
             let page = list(
                 &state,
                 lang,
@@ -199,7 +199,7 @@ pub(super) async fn create(
                 &district,
                 true,
                 Some(Notice::Error(Text::AccountRefused)),
-                Some(refused.to_string()),
+                Some(why),
                 0,
             )
             .await?;
@@ -234,13 +234,11 @@ pub(super) async fn account_action(
         "code" => {
             let issued = match platform.sign_in().issue_code(&account.id, by).await {
                 Ok(issued) => issued,
-                Err(err @ (PlatformError::Store(_) | PlatformError::Runtime(_))) => {
-                    return Err(failed(err));
-                }
-                Err(refused) => {
+                Err(err) => {
+                    let why = refusal(err)?;
                     return Ok((
                         StatusCode::CONFLICT,
-                        pages::problem_with(lang, Text::AccountRefused, &refused.to_string()),
+                        pages::problem_with(lang, Text::AccountRefused, &why),
                     )
                         .into_response());
                 }
@@ -280,10 +278,9 @@ pub(super) async fn account_action(
                 &back,
             )
             .into_response()),
-            Err(err @ (PlatformError::Store(_) | PlatformError::Runtime(_))) => Err(failed(err)),
-            Err(refused) => Ok((
+            Err(err) => Ok((
                 StatusCode::CONFLICT,
-                pages::problem_with(lang, Text::AccountRefused, &refused.to_string()),
+                pages::problem_with(lang, Text::AccountRefused, &refusal(err)?),
             )
                 .into_response()),
         },

@@ -20,7 +20,8 @@ use super::i18n::{Lang, Text};
 use super::pages::{self, Notice};
 use super::session::Visitor;
 use super::{
-    DistrictPage, DistrictQuery, Language, PageError, failed, not_found, see_other, signed_form,
+    DistrictPage, DistrictQuery, Language, PageError, failed, not_found, refusal, see_other,
+    signed_form,
 };
 use crate::accounts::sign_in::Session;
 use crate::api::shared::ApiState;
@@ -285,8 +286,8 @@ pub(super) async fn save(
                 "/settings/cases?district={district}&done={what}"
             )))
         }
-        Err(err @ (PlatformError::Store(_) | PlatformError::Runtime(_))) => Err(failed(err)),
-        Err(refused) => {
+        Err(err) => {
+            let why = refusal(err)?;
             let page = view(
                 &state,
                 lang,
@@ -294,7 +295,7 @@ pub(super) async fn save(
                 &district,
                 true,
                 Some(Notice::Error(Text::AccountRefused)),
-                Some(refused.to_string()),
+                Some(why),
             )
             .await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())

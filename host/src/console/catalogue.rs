@@ -20,12 +20,11 @@ use super::i18n::{Lang, Text};
 use super::pages::{self, Notice};
 use super::session::Visitor;
 use super::{
-    DistrictPage, DistrictQuery, Language, PageError, SessionForm, failed, not_found, see_other,
-    signed_form,
+    DistrictPage, DistrictQuery, Language, PageError, SessionForm, failed, not_found, refusal,
+    see_other, signed_form,
 };
 use crate::accounts::sign_in::Session;
 use crate::api::shared::ApiState;
-use crate::error::PlatformError;
 use crate::installs::registry::Catalogue;
 use crate::installs::registry_store::DistrictRegistry;
 
@@ -140,8 +139,8 @@ pub(super) async fn change_registry(
                 "/catalogue?district={district}&done={done}"
             )))
         }
-        Err(err @ (PlatformError::Store(_) | PlatformError::Runtime(_))) => Err(failed(err)),
-        Err(refused) => {
+        Err(err) => {
+            let why = refusal(err)?;
             let page = view(
                 &state,
                 lang,
@@ -149,7 +148,7 @@ pub(super) async fn change_registry(
                 &district,
                 true,
                 Some(Notice::Error(Text::AccountRefused)),
-                Some(refused.to_string()),
+                Some(why),
             )
             .await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())

@@ -16,7 +16,9 @@ use serde::Deserialize;
 use super::i18n::{Lang, Text};
 use super::pages::{self, Notice};
 use super::session::Visitor;
-use super::{Language, PageError, SessionForm, failed, not_allowed, see_other, signed_form};
+use super::{
+    Language, PageError, SessionForm, failed, not_allowed, refusal, see_other, signed_form,
+};
 use crate::accounts::Role;
 use crate::accounts::ops::AccountRequest;
 use crate::accounts::sign_in::Session;
@@ -185,15 +187,15 @@ pub(super) async fn create_district(
             tracing::info!(district = %id, admin, by = %session.caller.account_id, "district created in the console");
             Ok(see_other(&format!("/city?done={done}")))
         }
-        Err(err @ (PlatformError::Store(_) | PlatformError::Runtime(_))) => Err(failed(err)),
-        Err(refused) => {
+        Err(err) => {
+            let why = refusal(err)?;
             let page = view(
                 &state,
                 lang,
                 &session,
                 0,
                 Some(Notice::Error(Text::AccountRefused)),
-                Some(refused.to_string()),
+                Some(why),
             )
             .await?;
             Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())

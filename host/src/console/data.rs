@@ -19,7 +19,8 @@ use super::i18n::{Lang, Text};
 use super::pages::{self, Notice};
 use super::session::{Visitor, same_origin, same_token};
 use super::{
-    DistrictPage, DistrictQuery, Language, PageError, failed, not_found, refused_form, see_other,
+    DistrictPage, DistrictQuery, Language, PageError, failed, not_found, refusal, refused_form,
+    see_other,
 };
 use crate::accounts::sign_in::Session;
 use crate::api::shared::ApiState;
@@ -160,10 +161,7 @@ pub(super) async fn import(
                             Outcome::Imported(summary)
                         }
                         Err(PlatformError::Import(ImportError::Rows(rows))) => Outcome::Rows(rows),
-                        Err(err @ (PlatformError::Store(_) | PlatformError::Runtime(_))) => {
-                            return Err(failed(err));
-                        }
-                        Err(refused) => Outcome::Refused(refused.to_string()),
+                        Err(err) => Outcome::Refused(refusal(err)?),
                     }
                 }
             }

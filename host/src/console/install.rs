@@ -69,10 +69,7 @@ struct Shown<'a> {
 /// A platform error a person can act on, as a lead and the detail; an
 /// internal one is logged and the page fails.
 fn problem(lead: Text, err: PlatformError) -> Result<(Text, String), PageError> {
-    match err {
-        PlatformError::Store(_) | PlatformError::Runtime(_) => Err(failed(err)),
-        other => Ok((lead, other.to_string())),
-    }
+    Ok((lead, super::refusal(err)?))
 }
 
 /// The district a signed-in administrator installs into, or the answer to

@@ -141,9 +141,7 @@ async fn refused(
     district: &str,
     err: PlatformError,
 ) -> Result<Response, PageError> {
-    if matches!(err, PlatformError::Store(_) | PlatformError::Runtime(_)) {
-        return Err(failed(err));
-    }
+    let why = super::refusal(err)?;
     let q = SettingsQuery::default();
     let page = view(
         state,
@@ -153,7 +151,7 @@ async fn refused(
         true,
         &q,
         Some(Notice::Error(Text::AccountRefused)),
-        Some(err.to_string()),
+        Some(why),
     )
     .await?;
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())

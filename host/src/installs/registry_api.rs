@@ -206,7 +206,6 @@ async fn add_registry(
     body: Result<Json<RegistryBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<DistrictRegistry>), ApiError> {
     let body = json_body(body, r#"{"location": "https://registry.example.org"}"#)?;
-    http_registry(body.location.trim())?;
     let row = state
         .platform
         .add_district_registry(&district, &body.location, &caller.account_id)

@@ -1208,7 +1208,12 @@ async fn a_district_lists_its_registries_and_what_they_hold(host: TestHost) {
 
     // Only http(s) registries; each once.
     let r = add("/etc").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(
+        r.text().contains("must be an http:// or https:// URL"),
+        "{}",
+        r.text()
+    );
     let r = add(&registry.location).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let r = add(&registry.location).await;
