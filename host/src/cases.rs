@@ -27,6 +27,7 @@ pub(crate) mod host;
 pub mod notices;
 pub mod open311;
 pub mod ops;
+pub mod photos;
 pub mod store;
 mod wit;
 

@@ -80,6 +80,7 @@ const PARTS: &[(&str, Layer)] = &[
     ("accounts::api", Layer::Edge),
     ("accounts::cli", Layer::Edge),
     ("cases::store", Layer::Model),
+    ("cases::photos", Layer::Model),
     ("cases::ops", Layer::Rules),
     ("cases::wit", Layer::Host),
     ("cases::host", Layer::Host),

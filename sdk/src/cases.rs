@@ -106,6 +106,15 @@ pub fn open(report: &CaseReport) -> Result<String, Error> {
     Ok(wit::open(report)?)
 }
 
+/// Open a case on behalf of the resident it concerns
+/// (`report.resident_id`, required): it is the app's case like any other,
+/// and also the resident's, who follows, evaluates and may reopen it in the
+/// console as their own report. Use [`open`] for a case that concerns a
+/// resident but is not theirs to follow. Needs `open-cases`.
+pub fn open_for_resident(report: &CaseReport) -> Result<String, Error> {
+    Ok(wit::open_for_resident(report)?)
+}
+
 /// One case the app opened. Needs `read-own-cases`.
 pub fn get(id: &str) -> Result<CaseInfo, Error> {
     Ok(wit::get(id)?)

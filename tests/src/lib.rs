@@ -340,11 +340,13 @@ impl TestHost {
             .unwrap_or_else(|e| panic!("import into {district}: {e}"))
     }
 
-    /// Every record of `district`.
+    /// Every record of `district`, read from the store (not an export:
+    /// nothing is written to the access log).
     pub async fn export(&self, district: &str) -> Vec<Record> {
         self.opened
             .platform
-            .export_data(district)
+            .store()
+            .export_records(district)
             .await
             .expect("export")
     }
@@ -752,4 +754,23 @@ pub async fn listen(app: axum::Router) -> std::net::SocketAddr {
     let addr = listener.local_addr().expect("address");
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
+}
+
+/// A 16×16 JPEG photo with an EXIF block (APP1) holding a GPS position, as
+/// a phone's camera writes one: for checking that the host strips it.
+pub fn photo_with_location() -> Vec<u8> {
+    let pixels: Vec<u8> = (0..16 * 16)
+        .flat_map(|i| [(i * 7 % 256) as u8, 120, (255 - i % 256) as u8])
+        .collect();
+    let mut jpeg = Vec::new();
+    jpeg_encoder::Encoder::new(&mut jpeg, 80)
+        .encode(&pixels, 16, 16, jpeg_encoder::ColorType::Rgb)
+        .expect("encode a JPEG");
+    let exif: &[u8] = b"Exif\0\0MM\0*GPSLatitude 31.2304 N GPSLongitude 121.4737 E";
+    let mut segment = vec![0xFF, 0xE1];
+    segment.extend(((exif.len() + 2) as u16).to_be_bytes());
+    segment.extend(exif);
+    // Right after the start-of-image marker, where cameras put it.
+    jpeg.splice(2..2, segment);
+    jpeg
 }

@@ -247,9 +247,16 @@ async fn check_scope(store: &Store, grant: &Grant, report: &WitReport) -> Result
     Ok(())
 }
 
-impl Host for AppState {
-    async fn open(&mut self, report: WitReport) -> Result<String, WitError> {
-        let desk = self.case_desk("cases.open", Permission::OpenCases).await?;
+impl AppState {
+    /// `open` and `open-for-resident`: the same checks and the same log;
+    /// `for_resident` marks the case as the resident's own to follow.
+    async fn open_case(
+        &mut self,
+        operation: &'static str,
+        report: WitReport,
+        for_resident: bool,
+    ) -> Result<String, WitError> {
+        let desk = self.case_desk(operation, Permission::OpenCases).await?;
         for (what, id) in [
             ("grid id", report.grid_id.as_deref()),
             ("building id", report.building_id.as_deref()),
@@ -258,6 +265,11 @@ impl Host for AppState {
             if let Some(id) = id {
                 check_id(what, id)?;
             }
+        }
+        if for_resident && report.resident_id.is_none() {
+            return Err(WitError::InvalidArgument(
+                "open-for-resident needs `resident-id`: the resident the case is opened for".into(),
+            ));
         }
         check_scope(&desk.store, &desk.grant, &report).await?;
         let case = desk
@@ -273,6 +285,7 @@ impl Host for AppState {
                     description: report.description,
                     resident_id: report.resident_id,
                     attachments: report.attachments,
+                    for_resident,
                     ..CaseReport::default()
                 },
             )
@@ -281,6 +294,17 @@ impl Host for AppState {
         let id = case.id.to_string();
         desk.log_write(std::slice::from_ref(&id)).await;
         Ok(id)
+    }
+}
+
+impl Host for AppState {
+    async fn open(&mut self, report: WitReport) -> Result<String, WitError> {
+        self.open_case("cases.open", report, false).await
+    }
+
+    async fn open_for_resident(&mut self, report: WitReport) -> Result<String, WitError> {
+        self.open_case("cases.open-for-resident", report, true)
+            .await
     }
 
     async fn get(&mut self, id: String) -> Result<CaseInfo, WitError> {

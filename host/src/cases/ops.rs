@@ -82,6 +82,17 @@ pub struct CaseReport {
     /// Attachments by reference (URLs or storage keys).
     #[serde(default)]
     pub attachments: Vec<String>,
+    /// Opened by an app on behalf of `resident_id`, who then follows,
+    /// evaluates and reopens it as their own report. Only an app sets it
+    /// (`cases.open-for-resident`); it is not read from a request.
+    #[serde(skip)]
+    pub for_resident: bool,
+    /// Photos the host stores with the case, already checked and cleaned
+    /// ([`crate::cases::photos::clean`]); at most
+    /// [`crate::cases::photos::MAX_PHOTOS`]. Sent by the console's form,
+    /// not read from a JSON request.
+    #[serde(skip)]
+    pub photos: Vec<crate::cases::photos::Photo>,
 }
 
 /// An action on a case.
@@ -107,6 +118,9 @@ pub struct CaseView {
     pub history: Vec<HistoryEntry>,
     /// The actions the lifecycle allows from the current state.
     pub allowed_actions: Vec<Action>,
+    /// Of those, the ones the viewer may take (an evaluation only while
+    /// there is none).
+    pub my_actions: Vec<Action>,
 }
 
 /// What one deadline sweep did.
@@ -157,9 +171,17 @@ impl Authority {
         }
     }
 
+    /// Reported the case, or is the resident an app opened it for: the
+    /// one who follows, evaluates and reopens it.
     fn is_reporter(&self, case: &CaseRow) -> bool {
         match (&self.actor, &case.reporter) {
             (CaseActor::Person(c), Reporter::Account(id)) => &c.account_id == id,
+            (CaseActor::Person(c), Reporter::App(_)) => {
+                case.for_resident
+                    && c.role == Role::Resident
+                    && c.resident_id.is_some()
+                    && c.resident_id == case.resident_id
+            }
             (CaseActor::App(app), Reporter::App(id)) => app == id,
             _ => false,
         }
@@ -210,7 +232,9 @@ impl Authority {
         }
         let who = match action {
             Action::Start | Action::Handle => "the worker or department it is assigned to".into(),
-            Action::Evaluate => "the person who reported it".into(),
+            Action::Evaluate => {
+                "the person who reported it (or the resident an app opened it for)".into()
+            }
             Action::Reopen => format!("its reporter or whoever holds it at the {} tier", case.tier),
             Action::Escalate => format!(
                 "whoever holds it at the {} tier or the worker it is assigned to",
@@ -454,6 +478,18 @@ impl<'a> Cases<'a> {
                 ));
             }
         }
+        if report.photos.len() > crate::cases::photos::MAX_PHOTOS {
+            return Err(PlatformError::Invalid(format!(
+                "{} photos given; at most {} are allowed",
+                report.photos.len(),
+                crate::cases::photos::MAX_PHOTOS
+            )));
+        }
+        if report.for_resident && report.resident_id.is_none() {
+            return Err(PlatformError::Invalid(
+                "a case opened for a resident needs the resident's id".into(),
+            ));
+        }
         if let Some(r) = &report.resident_id
             && self.store.resident_community(district, r).await?.is_none()
         {
@@ -490,6 +526,8 @@ impl<'a> Cases<'a> {
             description: report.description,
             resident_id: report.resident_id,
             reporter,
+            for_resident: report.for_resident && matches!(actor, CaseActor::App(_)),
+            photos: report.photos,
             actor: actor.label(),
             attachments: report.attachments,
             deadline_at,
@@ -525,10 +563,26 @@ impl<'a> Cases<'a> {
         id: i64,
         actor: &CaseActor,
     ) -> Result<CaseView, PlatformError> {
-        let case = self.case_for(district, id, actor).await?;
+        let auth = self.authority(district, actor).await?;
+        let case = match self.store.case(district, id).await? {
+            Some(case) if auth.sees(&case) => case,
+            _ => {
+                return Err(PlatformError::NotFound(format!(
+                    "case {id} in district `{district}`"
+                )));
+            }
+        };
         let history = self.store.case_history(case.id).await?;
+        let allowed_actions = Action::allowed_from(case.state);
+        let my_actions = allowed_actions
+            .iter()
+            .copied()
+            .filter(|a| auth.refuses(&case, *a).is_none())
+            .filter(|a| *a != Action::Evaluate || case.satisfaction.is_none())
+            .collect();
         Ok(CaseView {
-            allowed_actions: Action::allowed_from(case.state),
+            allowed_actions,
+            my_actions,
             case,
             history,
         })
@@ -603,6 +657,11 @@ impl<'a> Cases<'a> {
                         communities: unit(Tier::Community),
                         streets: unit(Tier::Street),
                         departments: auth.departments.iter().map(|d| d.id.clone()).collect(),
+                    });
+                } else if c.role == Role::Resident {
+                    filter.own = Some(crate::cases::store::OwnCases {
+                        account_id: c.account_id.clone(),
+                        resident_id: c.resident_id.clone(),
                     });
                 } else if c.role != Role::Worker {
                     filter.reporter = Some(Reporter::Account(c.account_id.clone()));

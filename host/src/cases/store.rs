@@ -76,6 +76,9 @@ pub struct CaseRow {
     pub updated_at: i64,
     /// Last closed at (ms).
     pub closed_at: Option<i64>,
+    /// Opened by an app on behalf of the resident it concerns
+    /// (`resident_id`): that resident follows it as their own report.
+    pub for_resident: bool,
 }
 
 impl CaseRow {
@@ -141,6 +144,10 @@ pub struct NewCase {
     pub resident_id: Option<String>,
     /// Reporter.
     pub reporter: Reporter,
+    /// Opened on behalf of the resident it concerns.
+    pub for_resident: bool,
+    /// Photos, checked and cleaned ([`crate::cases::photos::clean`]).
+    pub photos: Vec<crate::cases::photos::Photo>,
     /// Actor label for the history.
     pub actor: String,
     /// Attachments.
@@ -237,6 +244,9 @@ pub struct CaseFilter {
     pub assignee: Option<Assignee>,
     /// Only cases reported by this.
     pub reporter: Option<Reporter>,
+    /// Only a resident's own cases: those their account reported, and
+    /// those apps opened on behalf of their resident record.
+    pub own: Option<OwnCases>,
     /// Only cases this worker may see.
     pub visible_to: Option<WorkerView>,
     /// Only finished (closed or rejected: true) or unfinished (false) cases.
@@ -251,6 +261,15 @@ pub struct CaseFilter {
     pub before: Option<i64>,
     /// Page size.
     pub limit: u32,
+}
+
+/// A resident's own cases ([`CaseFilter::own`]).
+#[derive(Clone, Debug, Default)]
+pub struct OwnCases {
+    /// Their account: the cases it reported.
+    pub account_id: String,
+    /// Their resident record: the cases apps opened on its behalf.
+    pub resident_id: Option<String>,
 }
 
 /// What a worker sees: the cases of their grids, of the units their
@@ -381,7 +400,7 @@ pub struct CaseNotice {
 const CASE_COLUMNS: &str = "id, district, category, priority, state, tier, grid_id, community_id, \
      street_id, building_id, address, lat, lon, description, resident_id, reporter_kind, \
      reporter_id, assignee_kind, assignee_id, attachments, deadline_at, overdue, satisfaction, \
-     evaluation, token, version, created_at, updated_at, closed_at";
+     evaluation, token, version, created_at, updated_at, closed_at, for_resident";
 
 const HISTORY_COLUMNS: &str =
     "id, case_id, at, actor, action, from_state, to_state, from_tier, to_tier, note";
@@ -418,6 +437,7 @@ struct CaseRecord {
     created_at: i64,
     updated_at: i64,
     closed_at: Option<i64>,
+    for_resident: i64,
 }
 
 impl TryFrom<CaseRecord> for CaseRow {
@@ -463,6 +483,7 @@ impl TryFrom<CaseRecord> for CaseRow {
             created_at: r.created_at,
             updated_at: r.updated_at,
             closed_at: r.closed_at,
+            for_resident: r.for_resident != 0,
         })
     }
 }
@@ -595,10 +616,11 @@ impl Store {
             "INSERT INTO cases (district, category, priority, state, tier, grid_id, community_id, \
              street_id, building_id, address, lat, lon, description, resident_id, reporter_kind, \
              reporter_id, assignee_kind, assignee_id, attachments, deadline_at, overdue, \
-             satisfaction, evaluation, token, version, created_at, updated_at, closed_at) \
+             satisfaction, evaluation, token, version, created_at, updated_at, closed_at, \
+             for_resident) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CAST($11 AS DOUBLE PRECISION), \
              CAST($12 AS DOUBLE PRECISION), $13, $14, $15, $16, \
-             NULL, NULL, $17, $18, 0, NULL, NULL, $19, 1, $20, $20, NULL) RETURNING {CASE_COLUMNS}"
+             NULL, NULL, $17, $18, 0, NULL, NULL, $19, 1, $20, $20, NULL, $21) RETURNING {CASE_COLUMNS}"
         ))
         .bind(&new.district)
         .bind(&new.category)
@@ -624,9 +646,22 @@ impl Store {
         .bind(new.deadline_at)
         .bind(&new.token)
         .bind(new.at)
+        .bind(i64::from(new.for_resident))
         .fetch_one(&mut *tx)
         .await?;
         let case = case_from_row(&row)?;
+        for photo in &new.photos {
+            sqlx::query(
+                "INSERT INTO case_photos (case_id, content_type, bytes, created_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(case.id)
+            .bind(photo.content_type)
+            .bind(photo.bytes.as_slice())
+            .bind(new.at)
+            .execute(&mut *tx)
+            .await?;
+        }
         insert_history(
             &mut tx,
             &case,
@@ -642,6 +677,32 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(case)
+    }
+
+    /// The ids of a case's photos, in the order they were attached.
+    pub async fn case_photo_ids(&self, case_id: i64) -> Result<Vec<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM case_photos WHERE case_id = $1 ORDER BY id")
+                .bind(case_id)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// One photo of a case: its type and bytes; none if the case has no
+    /// photo `id`.
+    pub async fn case_photo(
+        &self,
+        case_id: i64,
+        id: i64,
+    ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT content_type, bytes FROM case_photos WHERE case_id = $1 AND id = $2",
+        )
+        .bind(case_id)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     /// Apply `change` to `case` if nobody changed the case since it was
@@ -811,6 +872,17 @@ impl Store {
         if let Some(r) = &filter.reporter {
             q.and("reporter_kind", "=", Some(r.kind()));
             q.and("reporter_id", "=", Some(r.id()));
+        }
+        if let Some(own) = &filter.own {
+            let me = q.bind(own.account_id.as_str());
+            let mut any = vec![format!(
+                "(reporter_kind = 'account' AND reporter_id = {me})"
+            )];
+            if let Some(r) = &own.resident_id {
+                let r = q.bind(r.as_str());
+                any.push(format!("(resident_id = {r} AND for_resident = 1)"));
+            }
+            q.push(&format!(" AND ({})", any.join(" OR ")));
         }
         if let Some(view) = &filter.visible_to {
             let mut any = Vec::new();

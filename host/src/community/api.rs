@@ -88,13 +88,22 @@ async fn import_data(
 
 async fn export_data(
     State(state): State<ApiState>,
-    InDistrict { id: district, .. }: InDistrict<Admin>,
+    InDistrict {
+        id: district,
+        caller,
+        ..
+    }: InDistrict<Admin>,
     query: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     // The export holds personal data in full: administrators only.
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let records = state.platform.export_data(&district).await?;
-    Ok(match format(&q)? {
+    let format = format(&q)?;
+    let reader = crate::kernel::access_log::Reader::Account {
+        id: &caller.account_id,
+        role: caller.role.as_str(),
+    };
+    let records = state.platform.export_data(&district, reader, "api").await?;
+    Ok(match format {
         Format::JsonLines => (
             [(header::CONTENT_TYPE, "application/x-ndjson; charset=utf-8")],
             import::to_json_lines(&records),

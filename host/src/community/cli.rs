@@ -9,6 +9,7 @@ use clap::Subcommand;
 use crate::community::import;
 use crate::community::import::{Format, RecordKind};
 use crate::community::sample;
+use crate::kernel::access_log::Reader;
 use crate::server::Opened;
 
 #[derive(Subcommand)]
@@ -107,7 +108,9 @@ pub(crate) async fn data(opened: &Opened, command: DataCommand) -> Result<()> {
             );
         }
         DataCommand::Export { district, csv } => {
-            let records = platform.export_data(&district).await?;
+            let records = platform
+                .export_data(&district, Reader::CommandLine, "cli")
+                .await?;
             match csv {
                 Some(kind) => {
                     let kind: RecordKind = kind.parse().map_err(anyhow::Error::msg)?;

@@ -74,17 +74,26 @@ impl DataCall {
 impl AppState {
     /// The allow-check for every data call: the one place it is decided.
     /// A denial is recorded in the access log like any other call.
+    ///
+    /// `named` is the record a `get-*` call asked for by id: a denial
+    /// records it when it is a well-formed id, so a resident learns of a
+    /// refused attempt to read them too.
     async fn data_grant(
         &mut self,
         operation: &str,
         permission: Permission,
+        named: Option<&str>,
     ) -> Result<DataCall, WitError> {
         if let Err(denied) = self.grant.require(permission) {
+            let named: Vec<String> = named
+                .filter(|id| crate::kernel::ids::record_id_problem("id", id).is_none())
+                .map(|id| vec![id.to_owned()])
+                .unwrap_or_default();
             self.grant
                 .audit(
                     &self.store,
                     &self.request_id,
-                    Access::denied(operation, permission),
+                    Access::denied_naming(operation, permission, &named),
                 )
                 .await
                 .map_err(unavailable)?;
@@ -199,7 +208,7 @@ impl AppState {
     /// `get-*` for one kind of record: the record with `id` if it is in
     /// the install's scope, else not-found.
     async fn get_record<K: Record>(&mut self, op: &str, id: String) -> Result<K::Wit, WitError> {
-        let call = self.data_grant(op, K::PERMISSION).await?;
+        let call = self.data_grant(op, K::PERMISSION, Some(&id)).await?;
         check_id(K::ID, &id)?;
         let filter = ListFilter {
             scope: call.scope(),
@@ -229,7 +238,7 @@ impl AppState {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<K::Wit, String>, WitError> {
-        let call = self.data_grant(op, K::PERMISSION).await?;
+        let call = self.data_grant(op, K::PERMISSION, None).await?;
         check_limit(limit)?;
         check_ids(ids)?;
         check_ids(&[("cursor", cursor)])?;
@@ -350,7 +359,7 @@ impl Host for AppState {
 
     async fn worker_grids(&mut self, account_id: String) -> Result<Vec<String>, WitError> {
         const OP: &str = "worker-grids";
-        let call = self.data_grant(OP, Permission::ReadResidents).await?;
+        let call = self.data_grant(OP, Permission::ReadResidents, None).await?;
         check_id("account id", &account_id)?;
         let account = match call.store.get_account(&account_id).await {
             Ok(account) => Some(account),
@@ -393,7 +402,9 @@ impl Host for AppState {
         limit: u32,
     ) -> Result<MemberPage, WitError> {
         const OP: &str = "list-members";
-        let call = self.data_grant(OP, Permission::ReadOrganisations).await?;
+        let call = self
+            .data_grant(OP, Permission::ReadOrganisations, None)
+            .await?;
         check_limit(limit)?;
         check_ids(&[
             ("organisation id", Some(&organisation_id)),
@@ -443,7 +454,9 @@ impl Host for AppState {
 
     async fn get_resident(&mut self, id: String) -> Result<Resident, WitError> {
         const OP: &str = "get-resident";
-        let call = self.data_grant(OP, Permission::ReadResidents).await?;
+        let call = self
+            .data_grant(OP, Permission::ReadResidents, Some(&id))
+            .await?;
         check_id("resident id", &id)?;
         let row = call
             .store
@@ -460,7 +473,7 @@ impl Host for AppState {
 
     async fn query_residents(&mut self, query: ResidentQuery) -> Result<ResidentPage, WitError> {
         const OP: &str = "query-residents";
-        let call = self.data_grant(OP, Permission::ReadResidents).await?;
+        let call = self.data_grant(OP, Permission::ReadResidents, None).await?;
         check_limit(query.limit)?;
         check_ids(&[
             ("grid id", query.grid_id.as_deref()),

@@ -11,6 +11,7 @@ use crate::community::import::Format;
 use crate::community::store::ImportSummary;
 use crate::error::PlatformError;
 use crate::kernel::access_log::AccessEntry;
+use crate::kernel::access_log::{EXPORT_OPERATION, Reader, StaffRead};
 use crate::kernel::grant;
 use crate::kernel::manifest::Permission;
 use crate::platform::Platform;
@@ -41,6 +42,48 @@ pub struct PermissionReport {
     /// Granted, logged per use, and never used: a candidate for revoking.
     pub never_used: bool,
 }
+
+/// Who read a resident's data, as their "who read my data" shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ReadBy {
+    /// An installed app, with the permission it used (or lacked) and the
+    /// reason its manifest gives for it.
+    App {
+        /// The app.
+        app: String,
+        /// Its version at the time.
+        version: String,
+        /// The permission.
+        permission: String,
+        /// Why the app says it needs it; none once the app is gone.
+        reason: Option<String>,
+    },
+    /// A person, through the API or the console.
+    Person {
+        /// Their account.
+        account: String,
+        /// Their role.
+        role: String,
+    },
+    /// The host's operator, on the command line.
+    Operator,
+}
+
+/// One read of a resident's data.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResidentRead {
+    /// The access-log entry.
+    pub entry: AccessEntry,
+    /// Who read.
+    pub by: ReadBy,
+    /// What it named: `resident`, `household` or `district` (an export of
+    /// everyone).
+    pub through: &'static str,
+}
+
+/// Most reads on one page of "who read my data".
+pub const READS_PER_PAGE: u32 = 50;
 
 impl Platform {
     /// Import records into a district: every row is checked first, and one
@@ -101,9 +144,27 @@ impl Platform {
         Ok(())
     }
 
-    /// Every record of a district.
-    pub async fn export_data(&self, district: &str) -> Result<Vec<Record>, PlatformError> {
+    /// Every record of a district, for `reader`. The export holds every
+    /// resident's personal fields, so it is written to the access log
+    /// first (as a read of the whole district: every resident's "who read
+    /// my data" shows it); without the entry there is no export.
+    pub async fn export_data(
+        &self,
+        district: &str,
+        reader: Reader<'_>,
+        via: &str,
+    ) -> Result<Vec<Record>, PlatformError> {
         self.require_district(district).await?;
+        self.store()
+            .log_staff_read(StaffRead {
+                district,
+                reader,
+                request_id: via,
+                operation: EXPORT_OPERATION,
+                record_ids: &[],
+                field_class: "personal",
+            })
+            .await?;
         Ok(self.store().export_records(district).await?)
     }
 
@@ -190,4 +251,84 @@ impl Platform {
 /// the host calls are not, so an unused grant of theirs cannot be told.
 pub fn is_logged(permission: Permission) -> bool {
     matches!(permission.interface(), "data" | "cases")
+}
+
+impl Platform {
+    /// Who read resident `resident` of `district` (and their household),
+    /// newest first, a page before `before`: apps with the permission and
+    /// its reason, people, the operator; allowed and denied; through the
+    /// resident's record, their household or an export of the district.
+    /// Whoever asks must have been checked to see this resident.
+    pub async fn resident_reads(
+        &self,
+        district: &str,
+        resident: &str,
+        before: Option<i64>,
+    ) -> Result<crate::kernel::store::Page<ResidentRead>, PlatformError> {
+        self.require_district(district).await?;
+        let household = self
+            .store()
+            .get_resident(district, resident)
+            .await?
+            .and_then(|r| r.resident.household_id);
+        let page = self
+            .store()
+            .reads_of_resident(
+                district,
+                resident,
+                household.as_deref(),
+                before,
+                READS_PER_PAGE,
+            )
+            .await?;
+        let mut reasons: BTreeMap<String, Option<crate::installs::store::Install>> =
+            BTreeMap::new();
+        let mut items = Vec::with_capacity(page.items.len());
+        for entry in page.items {
+            let by = if let Some(account) = entry.app.strip_prefix("account:") {
+                ReadBy::Person {
+                    account: account.to_owned(),
+                    role: entry.version.clone(),
+                }
+            } else if entry.app.contains(':') {
+                ReadBy::Operator
+            } else {
+                if !reasons.contains_key(&entry.app) {
+                    let install = match self.store().get_install(district, &entry.app).await {
+                        Ok(install) => Some(install),
+                        Err(crate::kernel::store::StoreError::NotFound(_)) => None,
+                        Err(e) => return Err(e.into()),
+                    };
+                    reasons.insert(entry.app.clone(), install);
+                }
+                let reason = reasons
+                    .get(&entry.app)
+                    .and_then(Option::as_ref)
+                    .and_then(|install| {
+                        let permission = entry.permission.parse().ok()?;
+                        install.manifest.permissions.get(&permission).cloned()
+                    });
+                ReadBy::App {
+                    app: entry.app.clone(),
+                    version: entry.version.clone(),
+                    permission: entry.permission.clone(),
+                    reason,
+                }
+            };
+            let through = crate::kernel::access_log::subjects(&entry.operation, &entry.record_ids)
+                .into_iter()
+                .find_map(|(kind, id)| match kind {
+                    "resident" if id == resident => Some("resident"),
+                    "household" if Some(id) == household.as_deref() => Some("household"),
+                    "district" => Some("district"),
+                    _ => None,
+                })
+                .unwrap_or("resident");
+            items.push(ResidentRead { entry, by, through });
+        }
+        Ok(crate::kernel::store::Page {
+            items,
+            next: page.next,
+        })
+    }
 }

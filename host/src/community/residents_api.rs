@@ -14,6 +14,7 @@ use crate::api::shared::{ApiState, json_body};
 use crate::community::Resident;
 use crate::community::store::ResidentFilter;
 use crate::error::PlatformError;
+use crate::kernel::access_log::{Reader, STAFF_READ_RESIDENTS, StaffRead};
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new()
@@ -56,6 +57,7 @@ async fn list(
     State(state): State<ApiState>,
     InDistrict {
         id: district,
+        caller,
         scope: view,
         ..
     }: InDistrict<Residents>,
@@ -108,6 +110,8 @@ async fn list(
     } else {
         None
     };
+    let ids: Vec<String> = rows.iter().map(|r| r.resident.id.clone()).collect();
+    log_read(&state, &district, &caller, &ids).await?;
     Ok(Json(Page {
         residents: rows
             .into_iter()
@@ -119,6 +123,33 @@ async fn list(
             .collect(),
         next_cursor,
     }))
+}
+
+/// Record that `caller` read `ids` in full, before they are handed over:
+/// staff reads are logged like an app's, so a resident's "who read my
+/// data" is complete. Without the entry the request fails.
+async fn log_read(
+    state: &ApiState,
+    district: &str,
+    caller: &crate::accounts::Caller,
+    ids: &[String],
+) -> Result<(), ApiError> {
+    state
+        .platform
+        .store()
+        .log_staff_read(StaffRead {
+            district,
+            reader: Reader::Account {
+                id: &caller.account_id,
+                role: caller.role.as_str(),
+            },
+            request_id: "api",
+            operation: STAFF_READ_RESIDENTS,
+            record_ids: ids,
+            field_class: "personal",
+        })
+        .await
+        .map_err(|e| ApiError::from(PlatformError::from(e)))
 }
 
 async fn visible(
@@ -150,12 +181,21 @@ async fn show(
     State(state): State<ApiState>,
     InDistrict {
         id: district,
+        caller,
         scope: view,
         ..
     }: InDistrict<Residents>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<StaffResident>, ApiError> {
-    Ok(Json(visible(&state, &view, &district, &id).await?))
+    let shown = visible(&state, &view, &district, &id).await?;
+    log_read(
+        &state,
+        &district,
+        &caller,
+        std::slice::from_ref(&shown.resident.id),
+    )
+    .await?;
+    Ok(Json(shown))
 }
 
 /// The fields staff may change; each left out stays as it is. `null`
@@ -263,7 +303,13 @@ async fn edit(
         .platform
         .update_resident(&district, resident, &caller.account_id)
         .await?;
-    Ok(Json(
-        visible(&state, &ResidentView::All, &district, &id).await?,
-    ))
+    let shown = visible(&state, &ResidentView::All, &district, &id).await?;
+    log_read(
+        &state,
+        &district,
+        &caller,
+        std::slice::from_ref(&shown.resident.id),
+    )
+    .await?;
+    Ok(Json(shown))
 }

@@ -27,6 +27,7 @@ use crate::api::shared::ApiState;
 use crate::community::import::{self, Format, ImportError, RecordKind, RowError};
 use crate::community::store::ImportSummary;
 use crate::error::PlatformError;
+use crate::kernel::access_log::Reader;
 
 /// Largest file an import takes, as over the API.
 pub use crate::community::api::MAX_IMPORT_BODY;
@@ -214,9 +215,13 @@ pub(super) async fn export(
     let Some(format) = format_of(q.format.as_deref().unwrap_or("jsonl")) else {
         return Ok(not_found(lang));
     };
+    let reader = Reader::Account {
+        id: &session.caller.account_id,
+        role: session.caller.role.as_str(),
+    };
     let records = state
         .platform
-        .export_data(&district)
+        .export_data(&district, reader, "console")
         .await
         .map_err(failed)?;
     // The export holds personal fields in full: say who took it.

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::kernel::store::{Sql, Store, StoreError, from_json};
+use crate::kernel::store::{Page, Sql, Store, StoreError, from_json};
 
 /// The hash before a district's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -130,6 +130,80 @@ const SEAL_BATCH: u32 = 5_000;
 /// back ends' parameter limits).
 const SEAL_UPDATE_BATCH: usize = 250;
 
+/// The permission column of a person's read ([`Store::log_staff_read`]).
+pub const STAFF_PERMISSION: &str = "staff";
+
+/// Who read residents' data other than an app.
+#[derive(Clone, Copy, Debug)]
+pub enum Reader<'a> {
+    /// A signed-in person, through the API or the console.
+    Account {
+        /// The account id.
+        id: &'a str,
+        /// Its role (`district-admin`, `worker`, …).
+        role: &'a str,
+    },
+    /// The host's operator, on the command line.
+    CommandLine,
+}
+
+/// A person's read of residents' data, for the access log.
+#[derive(Clone, Debug)]
+pub struct StaffRead<'a> {
+    /// District.
+    pub district: &'a str,
+    /// Who read.
+    pub reader: Reader<'a>,
+    /// How the read came in: `api`, `console` or `cli`.
+    pub request_id: &'a str,
+    /// What they did: `staff.read-residents` for residents shown, or
+    /// [`EXPORT_OPERATION`].
+    pub operation: &'a str,
+    /// The residents read.
+    pub record_ids: &'a [String],
+    /// `personal`: staff see every field.
+    pub field_class: &'a str,
+}
+
+/// The operation a person's read of residents is logged under.
+pub const STAFF_READ_RESIDENTS: &str = "staff.read-residents";
+
+/// The operation a staff export of a district's whole data is logged
+/// under: it names every resident, so it is indexed as the district's.
+pub const EXPORT_OPERATION: &str = "export-data";
+
+/// The residents and households an entry names, as `(kind, id)`: the
+/// rows it gets in `access_subjects`. Ids written `resident:<id>` or
+/// `household:<id>` (as sends record whom they reached) name their kind;
+/// a bare id is a resident's or a household's by the operation that
+/// returned it; an export names the whole district (`district`, `*`).
+pub fn subjects<'a>(operation: &str, ids: &'a [String]) -> Vec<(&'static str, &'a str)> {
+    let bare = match operation {
+        "get-resident" | "query-residents" | "list-members" | "staff.read-residents" => {
+            Some("resident")
+        }
+        "get-household" | "list-households" => Some("household"),
+        _ => None,
+    };
+    let mut named: Vec<(&'static str, &'a str)> = ids
+        .iter()
+        .filter_map(|id| {
+            if let Some(r) = id.strip_prefix("resident:") {
+                Some(("resident", r))
+            } else if let Some(h) = id.strip_prefix("household:") {
+                Some(("household", h))
+            } else {
+                bare.map(|kind| (kind, id.as_str()))
+            }
+        })
+        .filter(|(_, id)| !id.is_empty())
+        .collect();
+    if operation == EXPORT_OPERATION {
+        named.push(("district", "*"));
+    }
+    named
+}
+
 /// The hash of `e` following `prev`: sha256 over every field,
 /// length-prefixed so no two different entries hash the same bytes.
 fn hash_of(prev: &str, e: &AccessEntry) -> String {
@@ -155,15 +229,18 @@ fn hash_of(prev: &str, e: &AccessEntry) -> String {
 }
 
 impl Store {
-    /// Record one data call. One insert, so reading data stays cheap; the
-    /// entry joins its district's hash chain when it is sealed
+    /// Record one data call: the entry, and for each resident or household
+    /// it named a row of `access_subjects` (see [`subjects`]), in one
+    /// transaction, so "who read my data" is complete and read from an
+    /// index. The entry joins its district's hash chain when it is sealed
     /// ([`Store::seal_access_log`]).
     pub async fn log_access(&self, entry: NewAccess<'_>) -> Result<(), StoreError> {
         let ids = serde_json::to_string(entry.record_ids).unwrap_or_else(|_| "[]".to_owned());
-        sqlx::query(
+        let named = subjects(entry.operation, entry.record_ids);
+        let insert = sqlx::query_scalar::<_, i64>(
             "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, outcome, \
              record_count, record_ids, field_class, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', '')",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', '') RETURNING seq",
         )
         .bind(self.clock().now_ms())
         .bind(entry.district)
@@ -175,10 +252,103 @@ impl Store {
         .bind(if entry.allowed { "allowed" } else { "denied" })
         .bind(entry.record_ids.len() as i64)
         .bind(&ids)
-        .bind(entry.field_class)
-        .execute(self.pool())
-        .await?;
+        .bind(entry.field_class);
+        if named.is_empty() {
+            insert.fetch_one(self.pool()).await?;
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        let seq = insert.fetch_one(&mut *tx).await?;
+        // Four parameters a row, well within both back ends' limits.
+        for chunk in named.chunks(200) {
+            let mut q = Sql::new(
+                "INSERT INTO access_subjects (district, kind, record_id, seq) VALUES ".to_owned(),
+            );
+            for (i, (kind, id)) in chunk.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.push("(");
+                q.push_bind(entry.district);
+                q.push(", ");
+                q.push_bind(*kind);
+                q.push(", ");
+                q.push_bind(*id);
+                q.push(", ");
+                q.push_bind(seq);
+                q.push(")");
+            }
+            // The same record twice in one entry is one row.
+            q.push(" ON CONFLICT DO NOTHING");
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Record a read of residents' data by a person (an administrator or a
+    /// worker, through the API or the console, or the operator on the
+    /// command line), like an app's: the entry's `app` is `account:<id>`
+    /// or `operator:cli` (no app name holds a colon), its
+    /// `version` the person's role and its permission `staff`.
+    pub async fn log_staff_read(&self, read: StaffRead<'_>) -> Result<(), StoreError> {
+        let (app, role) = match read.reader {
+            Reader::Account { id, role } => (format!("account:{id}"), role),
+            Reader::CommandLine => ("operator:cli".to_owned(), "operator"),
+        };
+        self.log_access(NewAccess {
+            district: read.district,
+            app: &app,
+            version: role,
+            request_id: read.request_id,
+            operation: read.operation,
+            permission: STAFF_PERMISSION,
+            allowed: true,
+            record_ids: read.record_ids,
+            field_class: read.field_class,
+        })
+        .await
+    }
+
+    /// Who read one resident's data, newest first: every entry that named
+    /// the resident, their household (if they have one) or the whole
+    /// district, before `before`, at most `limit`. Read from
+    /// `access_subjects`, one index range per kind.
+    pub async fn reads_of_resident(
+        &self,
+        district: &str,
+        resident: &str,
+        household: Option<&str>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<AccessEntry>, StoreError> {
+        let before = before.unwrap_or(i64::MAX);
+        let n = i64::from(limit) + 1;
+        let mut q = Sql::new(format!("SELECT {COLUMNS} FROM access_log WHERE seq IN ("));
+        let d = q.bind(district);
+        let b = q.bind(before);
+        let mut ranges = vec![("resident", resident), ("district", "*")];
+        if let Some(h) = household {
+            ranges.push(("household", h));
+        }
+        for (i, (kind, id)) in ranges.into_iter().enumerate() {
+            if i > 0 {
+                q.push(" UNION ");
+            }
+            let k = q.bind(kind);
+            let r = q.bind(id);
+            q.push(&format!(
+                "SELECT seq FROM (SELECT seq FROM access_subjects WHERE district = {d} \
+                 AND kind = {k} AND record_id = {r} AND seq < {b} ORDER BY seq DESC LIMIT {n}) r{i}"
+            ));
+        }
+        q.push(&format!(") ORDER BY seq DESC LIMIT {n}"));
+        let rows: Vec<AccessRecord> = q.fetch_as(self.pool()).await?;
+        let entries = rows
+            .into_iter()
+            .map(AccessEntry::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::cut(entries, limit, |e| e.seq))
     }
 
     /// Seal every district's unsealed entries into its chain; returns how

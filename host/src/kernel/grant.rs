@@ -70,6 +70,19 @@ impl<'a> Access<'a> {
         }
     }
 
+    /// A use refused for want of `permission` that asked for the records
+    /// `named` (by id): the record learns that someone tried.
+    pub(crate) fn denied_naming(
+        operation: &'a str,
+        permission: Permission,
+        named: &'a [String],
+    ) -> Self {
+        Access {
+            record_ids: named,
+            ..Access::denied(operation, permission)
+        }
+    }
+
     /// An allowed use that reached `record_ids`, handing over or using
     /// fields of `field_class`.
     pub(crate) fn allowed(

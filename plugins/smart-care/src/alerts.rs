@@ -156,7 +156,7 @@ pub fn open_case(
         }
         None => kv::set(&key, OPENING)?,
     }
-    let id = cases::open(&CaseReport {
+    let report = CaseReport {
         priority,
         grid_id: alert.grid.clone().filter(|g| !g.is_empty()),
         resident_id: alert.resident.clone(),
@@ -164,7 +164,14 @@ pub fn open_case(
             cfg.settings.case_category.clone(),
             format!("{description} {tag}"),
         )
-    })?;
+    };
+    // An alert about a known resident is theirs to follow too: they (or
+    // whoever signs in for them) see its handling and evaluate it.
+    let id = if report.resident_id.is_some() {
+        cases::open_for_resident(&report)?
+    } else {
+        cases::open(&report)?
+    };
     record_case(&alert.id, &id)?;
     log::info(
         "case opened for alert",

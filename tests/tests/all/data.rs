@@ -36,7 +36,11 @@ async fn with_sample(host: &TestHost, district: &str) -> Vec<Record> {
         .expect("import sample");
     host.opened
         .platform
-        .export_data(district)
+        .export_data(
+            district,
+            hutong_host::kernel::access_log::Reader::CommandLine,
+            "test",
+        )
         .await
         .expect("export")
 }
@@ -73,7 +77,11 @@ async fn import_validates_every_row_and_reimport_updates_in_place(host: TestHost
     assert_eq!(
         host.opened
             .platform
-            .export_data("east")
+            .export_data(
+                "east",
+                hutong_host::kernel::access_log::Reader::CommandLine,
+                "test"
+            )
             .await
             .expect("export"),
         records
@@ -91,7 +99,11 @@ async fn import_validates_every_row_and_reimport_updates_in_place(host: TestHost
     let after = host
         .opened
         .platform
-        .export_data("east")
+        .export_data(
+            "east",
+            hutong_host::kernel::access_log::Reader::CommandLine,
+            "test",
+        )
         .await
         .expect("export");
     assert_eq!(residents(&after).len(), people.len());
@@ -120,7 +132,11 @@ async fn import_validates_every_row_and_reimport_updates_in_place(host: TestHost
     assert_eq!(
         host.opened
             .platform
-            .export_data("east")
+            .export_data(
+                "east",
+                hutong_host::kernel::access_log::Reader::CommandLine,
+                "test"
+            )
             .await
             .expect("export"),
         after

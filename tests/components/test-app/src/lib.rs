@@ -866,7 +866,11 @@ fn cases_open(req: &Request, _: &Params) -> Result<Response, Error> {
             text("description").unwrap_or_default(),
         )
     };
-    let id = cases::open(&report)?;
+    let id = if body["for_resident"].as_bool() == Some(true) {
+        cases::open_for_resident(&report)?
+    } else {
+        cases::open(&report)?
+    };
     Ok(Response::json(201, &json!({ "id": id })))
 }
 
