@@ -11,7 +11,11 @@
 //! community data ([`data`]), and set its gateways and devices
 //! ([`settings`]) and how it handles cases ([`case_settings`]). Each install's
 //! auditor's page answers what it may do and did ([`audit`]). The
-//! platform administrator sees the city ([`city`]). Pages are rendered on
+//! platform administrator sees the city ([`city`]). Grid workers work
+//! their queue of cases and residents report problems and follow their
+//! cases ([`cases`]); everyone reads their inbox ([`inbox`]); a resident
+//! sees who read their data, and administrators see it for any resident
+//! ([`reads`]). Pages are rendered on
 //! the host ([`pages`]), Chinese first with English a click away
 //! ([`i18n`]), and every form that changes something carries a token and
 //! must come from the host's own origin ([`session`]).
@@ -23,12 +27,15 @@
 pub mod accounts;
 pub mod audit;
 pub mod case_settings;
+pub mod cases;
 pub mod catalogue;
 pub mod city;
 pub mod data;
 pub mod i18n;
+pub mod inbox;
 pub mod install;
 pub mod pages;
+pub mod reads;
 pub mod session;
 pub mod settings;
 pub mod uninstall;
@@ -119,6 +126,20 @@ pub(crate) fn router() -> Router<ApiState> {
         )
         .route("/audit/{app}", get(audit::audit_page))
         .route("/audit/{app}/access.csv", get(audit::audit_csv))
+        .route("/cases", get(cases::cases_page))
+        .route("/cases/{id}", get(cases::case_page))
+        .route("/cases/{id}/act", axum::routing::post(cases::act))
+        .route("/cases/{id}/photos/{photo}", get(cases::photo))
+        .route(
+            "/report",
+            get(cases::report_page)
+                .post(cases::report)
+                .layer(axum::extract::DefaultBodyLimit::max(cases::MAX_REPORT_BODY)),
+        )
+        .route("/inbox", get(inbox::inbox_page))
+        .route("/inbox/{id}/read", axum::routing::post(inbox::mark_read))
+        .route("/my-data", get(reads::my_data))
+        .route("/reads", get(reads::resident_reads))
         .route("/lang", get(switch_language))
         .route("/static/console.css", get(stylesheet))
         .layer(axum::middleware::map_response(console_headers))
@@ -244,11 +265,40 @@ fn refused_form(lang: Lang) -> Response {
         .into_response()
 }
 
-async fn home(Language(lang): Language, visitor: Visitor) -> Response {
-    match visitor.session {
-        Some(session) => pages::home(lang, &session, None).into_response(),
-        None => see_other("/sign-in"),
-    }
+async fn home(
+    State(state): State<ApiState>,
+    Language(lang): Language,
+    visitor: Visitor,
+) -> Result<Response, PageError> {
+    let Some(session) = visitor.session else {
+        return Ok(see_other("/sign-in"));
+    };
+    let apps = app_pages(&state, &session).await?;
+    Ok(pages::home(lang, &session, &apps, None).into_response())
+}
+
+/// The apps whose pages a grid worker opens from the console: the active
+/// installs of their district (each app's own origin decides what a
+/// worker may do there).
+async fn app_pages(
+    state: &ApiState,
+    session: &crate::accounts::sign_in::Session,
+) -> Result<Vec<(String, String)>, PageError> {
+    let (crate::accounts::Role::Worker, Some(district)) =
+        (session.caller.role, session.caller.district.as_deref())
+    else {
+        return Ok(Vec::new());
+    };
+    Ok(state
+        .platform
+        .store()
+        .list_installs(Some(district))
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .filter(|i| i.status == crate::installs::store::InstallStatus::Active)
+        .map(|i| (district.to_owned(), i.app))
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -524,7 +574,13 @@ async fn change_password(
                 display_name: session.display_name.clone(),
                 csrf: begun.csrf,
             };
-            let page = pages::home(lang, &fresh, Some(Notice::Done(Text::PasswordChanged)));
+            let apps = app_pages(&state, &fresh).await?;
+            let page = pages::home(
+                lang,
+                &fresh,
+                &apps,
+                Some(Notice::Done(Text::PasswordChanged)),
+            );
             return Ok(with_cookies(
                 page.into_response(),
                 &[set_cookie(

@@ -229,8 +229,6 @@ pub enum Text {
     RoleWorker,
     /// Role name.
     RoleResident,
-    /// The console for this role is still being built; the API serves it.
-    ConsoleComing,
     /// Page and link: the district's apps.
     Apps,
     /// Column: app.
@@ -673,6 +671,216 @@ pub enum Text {
     CallsSinceStart,
     /// Before the failed calls.
     FailedCalls,
+    /// Heading: a worker's queue.
+    CasesForWorker,
+    /// Heading: a resident's own cases.
+    CasesMine,
+    /// Heading: every case of the district.
+    CasesAll,
+    /// Label: a case's state.
+    CaseState,
+    /// Label: a case's category.
+    Category,
+    /// Label: a grid.
+    Grid,
+    /// Label: a building.
+    Building,
+    /// Filter: every state.
+    AnyState,
+    /// Filter: cases still being worked on.
+    OpenOnly,
+    /// Heading: cases past their time limit.
+    OverdueCases,
+    /// Heading: the rest of the queue.
+    OtherCases,
+    /// No case to show.
+    NoCases,
+    /// Before a case's number.
+    CaseNumber,
+    /// Label: when a case was reported.
+    ReportedAt,
+    /// Label: where.
+    Location,
+    /// Label: the resident a case concerns.
+    ResidentConcerned,
+    /// Label: who has the case.
+    AssignedTo,
+    /// Nobody has the case yet.
+    NotYetAssigned,
+    /// Label: the time limit.
+    DueBy,
+    /// Heading: a case's history.
+    History,
+    /// Label: photos.
+    Photos,
+    /// Label: the resident's rating.
+    Satisfaction,
+    /// Heading: the actions the viewer may take.
+    WhatNext,
+    /// The viewer may take no action.
+    NothingToDo,
+    /// Label: the note an action needs.
+    NoteLabel,
+    /// Label: whom to dispatch to.
+    AssigneeLabel,
+    /// Help: how to write an assignee.
+    AssigneeHint,
+    /// Label: the rating, 1 to 5.
+    SatisfactionLabel,
+    /// Notice: the action was done.
+    CaseChanged,
+    /// Notice: a report was stored.
+    CaseReported,
+    /// Lead of a refused case action.
+    CaseRefused,
+    /// A staff member in a resident's view of the history.
+    ActorStaff,
+    /// The host in the history.
+    ActorSystem,
+    /// The viewer in the history.
+    ActorYou,
+    /// Before an app's name in the history.
+    ActorApp,
+    /// A case an app opened on the resident's behalf.
+    OpenedForYou,
+    /// Heading and link: report a problem.
+    ReportProblem,
+    /// Help on the report form.
+    ReportHelp,
+    /// Choice: no building.
+    NoBuilding,
+    /// Help: which photos are accepted.
+    PhotosHint,
+    /// Button: send the report.
+    Submit,
+    /// Lead of a refused report.
+    ReportRefused,
+    /// Heading and link: the inbox.
+    Inbox,
+    /// An empty inbox.
+    NoMessages,
+    /// Button: mark a message read.
+    MarkRead,
+    /// A message not yet read.
+    Unread,
+    /// Before when a message was read.
+    ReadOn,
+    /// Label: who sent a message.
+    From,
+    /// Heading and link: who read my data.
+    WhoReadMyData,
+    /// What the data view shows.
+    ReadsHelp,
+    /// Heading: an administrator's view of one resident's reads.
+    ReadsOfResident,
+    /// Label: who read.
+    ReadBy,
+    /// A person read.
+    ByStaff,
+    /// The operator read on the command line.
+    ByOperator,
+    /// Label: which record the read named.
+    Through,
+    /// Through the resident's own record.
+    ThroughResident,
+    /// Through the household's record.
+    ThroughHousehold,
+    /// Through an export of the whole district.
+    ThroughDistrict,
+    /// Personal fields were shown.
+    ShownInFull,
+    /// No personal fields were involved.
+    NoPersonalFields,
+    /// Nobody has read the data.
+    NoReads,
+    /// A resident account without a record.
+    NoResidentRecord,
+    /// Label: a resident's id.
+    ResidentId,
+    /// Button: show a resident's reads.
+    ShowReads,
+    /// Heading: the apps' own pages.
+    AppPages,
+    /// State.
+    StateReported,
+    /// State.
+    StateRejected,
+    /// State.
+    StateAccepted,
+    /// State.
+    StateDispatched,
+    /// State.
+    StateInProgress,
+    /// State.
+    StateHandled,
+    /// State.
+    StateVerified,
+    /// State.
+    StateClosed,
+    /// Action.
+    ActAccept,
+    /// Action.
+    ActReject,
+    /// Action.
+    ActDispatch,
+    /// Action.
+    ActReassign,
+    /// Action.
+    ActStart,
+    /// Action.
+    ActHandle,
+    /// Action.
+    ActVerify,
+    /// Action.
+    ActFailVerification,
+    /// Action.
+    ActClose,
+    /// Action.
+    ActReopen,
+    /// Action.
+    ActEscalate,
+    /// Action.
+    ActComment,
+    /// Action.
+    ActEvaluate,
+    /// History: the report.
+    ActReport,
+    /// History: a time limit ran out.
+    ActOverdue,
+    /// Priority.
+    PriorityLow,
+    /// Priority.
+    PriorityNormal,
+    /// Priority.
+    PriorityHigh,
+    /// Priority.
+    PriorityUrgent,
+    /// Tier.
+    TierGrid,
+    /// Tier.
+    TierCommunity,
+    /// Tier.
+    TierStreet,
+    /// Tier.
+    TierDistrict,
+    /// Tier.
+    TierCity,
+    /// Operation: one resident read.
+    OpGetResident,
+    /// Operation: a search of residents.
+    OpQueryResidents,
+    /// Operation: an organisation's members.
+    OpListMembers,
+    /// Operation: one household read.
+    OpGetHousehold,
+    /// Operation: households listed.
+    OpListHouseholds,
+    /// Operation: a person read residents.
+    OpStaffRead,
+    /// Operation: the district exported.
+    OpExport,
+    /// Operation: a message sent.
+    OpNotify,
 }
 
 impl Text {
@@ -725,7 +933,6 @@ impl Text {
             Text::RoleAuditor => "审计员",
             Text::RoleWorker => "网格员",
             Text::RoleResident => "居民",
-            Text::ConsoleComing => "此角色的管理页面正在建设中；目前可通过 API 和命令行使用。",
             Text::Apps => "应用",
             Text::App => "应用",
             Text::Version => "版本",
@@ -959,6 +1166,117 @@ impl Text {
             Text::AutoEscalate => "超期工单自动上报上一层级",
             Text::CallsSinceStart => "本进程启动以来调用",
             Text::FailedCalls => "失败",
+            Text::CasesForWorker => "我的待办工单",
+            Text::CasesMine => "我的工单",
+            Text::CasesAll => "全部工单",
+            Text::CaseState => "状态",
+            Text::Category => "类别",
+            Text::Grid => "网格",
+            Text::Building => "楼栋",
+            Text::AnyState => "全部状态",
+            Text::OpenOnly => "未办结",
+            Text::OverdueCases => "已超期",
+            Text::OtherCases => "其他工单",
+            Text::NoCases => "没有工单。",
+            Text::CaseNumber => "工单",
+            Text::ReportedAt => "报告时间",
+            Text::Location => "位置",
+            Text::ResidentConcerned => "涉及居民",
+            Text::AssignedTo => "承办",
+            Text::NotYetAssigned => "尚未派遣",
+            Text::DueBy => "时限",
+            Text::History => "处理记录",
+            Text::Photos => "照片",
+            Text::Satisfaction => "满意度",
+            Text::WhatNext => "办理",
+            Text::NothingToDo => "你目前无需对此工单操作。",
+            Text::NoteLabel => "说明（原因或办理情况）",
+            Text::AssigneeLabel => "派给",
+            Text::AssigneeHint => "填写 department:部门编号 或 worker:网格员账号",
+            Text::SatisfactionLabel => "满意度（1 最差，5 最好）",
+            Text::CaseChanged => "已完成。",
+            Text::CaseReported => "问题已提交，你可以在这里跟进处理进度。",
+            Text::CaseRefused => "未能完成：",
+            Text::ActorStaff => "工作人员",
+            Text::ActorSystem => "系统",
+            Text::ActorYou => "你",
+            Text::ActorApp => "应用",
+            Text::OpenedForYou => "由应用代你发起",
+            Text::ReportProblem => "报告问题",
+            Text::ReportHelp => {
+                "请说明问题和位置。工作人员受理后，你会在“我的工单”里看到处理进度。"
+            }
+            Text::NoBuilding => "不指定楼栋",
+            Text::PhotosHint => {
+                "最多 3 张 JPEG 或 PNG，每张不超过 5 MB。照片中的位置等信息会被去除。"
+            }
+            Text::Submit => "提交",
+            Text::ReportRefused => "问题未提交：",
+            Text::Inbox => "收件箱",
+            Text::NoMessages => "没有消息。",
+            Text::MarkRead => "标为已读",
+            Text::Unread => "未读",
+            Text::ReadOn => "已读于",
+            Text::From => "来自",
+            Text::WhoReadMyData => "谁查看了我的数据",
+            Text::ReadsHelp => {
+                "这里列出每一次读取你的居民记录或你家住户记录的操作：哪个应用（以及它为什么需要这项权限）或哪位工作人员、什么时间、做了什么、个人信息是否被脱敏。被拒绝的尝试也会列出。"
+            }
+            Text::ReadsOfResident => "居民数据查看记录",
+            Text::ReadBy => "查看者",
+            Text::ByStaff => "工作人员",
+            Text::ByOperator => "平台运维（命令行）",
+            Text::Through => "涉及",
+            Text::ThroughResident => "居民记录",
+            Text::ThroughHousehold => "住户记录",
+            Text::ThroughDistrict => "全辖区数据导出",
+            Text::ShownInFull => "个人信息完整可见",
+            Text::NoPersonalFields => "不含个人信息",
+            Text::NoReads => "还没有人查看过这些数据。",
+            Text::NoResidentRecord => "你的账号没有关联居民记录，请联系社区工作人员。",
+            Text::ResidentId => "居民编号",
+            Text::ShowReads => "查看",
+            Text::AppPages => "应用页面",
+            Text::StateReported => "待受理",
+            Text::StateRejected => "不予受理",
+            Text::StateAccepted => "已受理",
+            Text::StateDispatched => "已派遣",
+            Text::StateInProgress => "处理中",
+            Text::StateHandled => "已办理",
+            Text::StateVerified => "已核查",
+            Text::StateClosed => "已办结",
+            Text::ActAccept => "受理",
+            Text::ActReject => "不予受理",
+            Text::ActDispatch => "派遣",
+            Text::ActReassign => "改派",
+            Text::ActStart => "开始处理",
+            Text::ActHandle => "办理完成",
+            Text::ActVerify => "核查通过",
+            Text::ActFailVerification => "核查不通过",
+            Text::ActClose => "办结",
+            Text::ActReopen => "重新打开",
+            Text::ActEscalate => "上报上一层级",
+            Text::ActComment => "留言",
+            Text::ActEvaluate => "评价",
+            Text::ActReport => "报告",
+            Text::ActOverdue => "超期",
+            Text::PriorityLow => "可缓办",
+            Text::PriorityNormal => "一般",
+            Text::PriorityHigh => "紧急",
+            Text::PriorityUrgent => "特急",
+            Text::TierGrid => "网格",
+            Text::TierCommunity => "社区",
+            Text::TierStreet => "街道",
+            Text::TierDistrict => "区",
+            Text::TierCity => "市",
+            Text::OpGetResident => "读取居民记录",
+            Text::OpQueryResidents => "按条件查询居民",
+            Text::OpListMembers => "读取组织成员名单",
+            Text::OpGetHousehold => "读取住户记录",
+            Text::OpListHouseholds => "列出住户",
+            Text::OpStaffRead => "查看居民信息",
+            Text::OpExport => "导出全辖区数据",
+            Text::OpNotify => "发送通知",
         }
     }
 
@@ -1017,9 +1335,6 @@ impl Text {
             Text::RoleAuditor => "Auditor",
             Text::RoleWorker => "Grid worker",
             Text::RoleResident => "Resident",
-            Text::ConsoleComing => {
-                "The pages for this role are being built; the API and the command line serve it meanwhile."
-            }
             Text::Apps => "Apps",
             Text::App => "App",
             Text::Version => "Version",
@@ -1277,6 +1592,119 @@ impl Text {
             Text::AutoEscalate => "Overdue cases escalate one tier by themselves",
             Text::CallsSinceStart => "Calls since this process started:",
             Text::FailedCalls => "failed:",
+            Text::CasesForWorker => "My cases to handle",
+            Text::CasesMine => "My cases",
+            Text::CasesAll => "All cases",
+            Text::CaseState => "State",
+            Text::Category => "Category",
+            Text::Grid => "Grid",
+            Text::Building => "Building",
+            Text::AnyState => "Any state",
+            Text::OpenOnly => "Still open",
+            Text::OverdueCases => "Overdue",
+            Text::OtherCases => "Other cases",
+            Text::NoCases => "No cases.",
+            Text::CaseNumber => "Case",
+            Text::ReportedAt => "Reported",
+            Text::Location => "Where",
+            Text::ResidentConcerned => "Resident concerned",
+            Text::AssignedTo => "Assigned to",
+            Text::NotYetAssigned => "Not yet assigned",
+            Text::DueBy => "Due by",
+            Text::History => "History",
+            Text::Photos => "Photos",
+            Text::Satisfaction => "Satisfaction",
+            Text::WhatNext => "What you can do",
+            Text::NothingToDo => "There is nothing for you to do on this case now.",
+            Text::NoteLabel => "Note (a reason, or what was done)",
+            Text::AssigneeLabel => "Give it to",
+            Text::AssigneeHint => "Write department:<id> or worker:<account>",
+            Text::SatisfactionLabel => "Satisfaction (1 worst, 5 best)",
+            Text::CaseChanged => "Done.",
+            Text::CaseReported => "Your report is in. You can follow it here.",
+            Text::CaseRefused => "That was not done:",
+            Text::ActorStaff => "Staff",
+            Text::ActorSystem => "System",
+            Text::ActorYou => "You",
+            Text::ActorApp => "App",
+            Text::OpenedForYou => "Opened for you by an app",
+            Text::ReportProblem => "Report a problem",
+            Text::ReportHelp => {
+                "Say what is wrong and where. Once staff accept it, you can follow it under My cases."
+            }
+            Text::NoBuilding => "No particular building",
+            Text::PhotosHint => {
+                "Up to 3 JPEG or PNG photos, 5 MB each. Location and other metadata are removed."
+            }
+            Text::Submit => "Send",
+            Text::ReportRefused => "Your report was not sent:",
+            Text::Inbox => "Inbox",
+            Text::NoMessages => "No messages.",
+            Text::MarkRead => "Mark read",
+            Text::Unread => "Unread",
+            Text::ReadOn => "Read on",
+            Text::From => "From",
+            Text::WhoReadMyData => "Who read my data",
+            Text::ReadsHelp => {
+                "Every read of your resident record or your household's record: which app (and why it says it needs the permission) or which staff member, when, what it did, and whether personal fields were masked. Refused attempts are listed too."
+            }
+            Text::ReadsOfResident => "Reads of a resident's data",
+            Text::ReadBy => "Read by",
+            Text::ByStaff => "Staff",
+            Text::ByOperator => "Platform operator (command line)",
+            Text::Through => "Through",
+            Text::ThroughResident => "Resident record",
+            Text::ThroughHousehold => "Household record",
+            Text::ThroughDistrict => "Export of the whole district",
+            Text::ShownInFull => "Personal fields shown",
+            Text::NoPersonalFields => "No personal fields",
+            Text::NoReads => "Nobody has read this data yet.",
+            Text::NoResidentRecord => {
+                "Your account is not linked to a resident record; ask your community's staff."
+            }
+            Text::ResidentId => "Resident id",
+            Text::ShowReads => "Show",
+            Text::AppPages => "App pages",
+            Text::StateReported => "Reported",
+            Text::StateRejected => "Rejected",
+            Text::StateAccepted => "Accepted",
+            Text::StateDispatched => "Dispatched",
+            Text::StateInProgress => "In progress",
+            Text::StateHandled => "Handled",
+            Text::StateVerified => "Verified",
+            Text::StateClosed => "Closed",
+            Text::ActAccept => "Accept",
+            Text::ActReject => "Reject",
+            Text::ActDispatch => "Dispatch",
+            Text::ActReassign => "Reassign",
+            Text::ActStart => "Start",
+            Text::ActHandle => "Mark handled",
+            Text::ActVerify => "Verify",
+            Text::ActFailVerification => "Fail verification",
+            Text::ActClose => "Close",
+            Text::ActReopen => "Reopen",
+            Text::ActEscalate => "Escalate",
+            Text::ActComment => "Comment",
+            Text::ActEvaluate => "Evaluate",
+            Text::ActReport => "Reported",
+            Text::ActOverdue => "Went overdue",
+            Text::PriorityLow => "Low",
+            Text::PriorityNormal => "Normal",
+            Text::PriorityHigh => "High",
+            Text::PriorityUrgent => "Urgent",
+            Text::TierGrid => "Grid",
+            Text::TierCommunity => "Community",
+            Text::TierStreet => "Street",
+            Text::TierDistrict => "District",
+            Text::TierCity => "City",
+            Text::OpGetResident => "Read the resident record",
+            Text::OpQueryResidents => "Searched residents",
+            Text::OpListMembers => "Read an organisation's members",
+            Text::OpGetHousehold => "Read the household record",
+            Text::OpListHouseholds => "Listed households",
+            Text::OpStaffRead => "Looked at resident details",
+            Text::OpExport => "Exported the whole district's data",
+            Text::OpNotify => "Sent a message",
         }
     }
 }

@@ -45,6 +45,21 @@ pub fn page(lang: Lang, here: &str, title: Text, body: Markup) -> Markup {
     }
 }
 
+/// A moment as people in the district read it: Beijing time (UTC+8, the
+/// time zone of every Chinese city), to the minute, with the exact UTC
+/// time in the element's `datetime`.
+pub fn when(ms: i64) -> Markup {
+    let utc = crate::cases::format_ms(ms);
+    let local = chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|| utc.clone());
+    html! { time datetime=(utc) { (local) } }
+}
+
 /// `path` safe to put in a query: only the characters a local path needs.
 fn percent_path(path: &str) -> String {
     path.bytes()
@@ -143,8 +158,14 @@ fn sign_out(lang: Lang, session: &Session) -> Markup {
     }
 }
 
-/// The start page of a signed-in person.
-pub fn home(lang: Lang, session: &Session, shown: Option<Notice>) -> Markup {
+/// The start page of a signed-in person: what their role works with;
+/// for a worker, `apps` are the app pages (district, app) they can open.
+pub fn home(
+    lang: Lang,
+    session: &Session,
+    apps: &[(String, String)],
+    shown: Option<Notice>,
+) -> Markup {
     let caller = &session.caller;
     page(
         lang,
@@ -159,21 +180,46 @@ pub fn home(lang: Lang, session: &Session, shown: Option<Notice>) -> Markup {
                 dt { (lang.t(Text::District)) }
                 dd { @match &caller.district { Some(d) => (d), None => (lang.t(Text::WholeCity)) } }
             }
-            @if matches!(caller.role, Role::PlatformAdmin | Role::DistrictAdmin | Role::Auditor) {
-                nav {
-                    @if caller.role == Role::PlatformAdmin {
-                        a href="/city" { (lang.t(Text::City)) }
-                    } @else {
+            @match caller.role {
+                Role::PlatformAdmin => {
+                    nav { a href="/city" { (lang.t(Text::City)) } }
+                }
+                Role::DistrictAdmin | Role::Auditor => {
+                    nav {
                         a href="/apps" { (lang.t(Text::Apps)) }
+                        a href="/cases" { (lang.t(Text::CasesAll)) }
                         a href="/accounts" { (lang.t(Text::Accounts)) }
                         @if caller.role == Role::DistrictAdmin {
                             a href="/data" { (lang.t(Text::CommunityData)) }
                         }
+                        a href="/reads" { (lang.t(Text::ReadsOfResident)) }
                         a href="/settings" { (lang.t(Text::Settings)) }
+                        a href="/inbox" { (lang.t(Text::Inbox)) }
                     }
                 }
-            } @else {
-                p { (lang.t(Text::ConsoleComing)) }
+                Role::Worker => {
+                    nav {
+                        a href="/cases" { (lang.t(Text::CasesForWorker)) }
+                        a href="/report" { (lang.t(Text::ReportProblem)) }
+                        a href="/inbox" { (lang.t(Text::Inbox)) }
+                    }
+                    @if !apps.is_empty() {
+                        h2 { (lang.t(Text::AppPages)) }
+                        nav.apps {
+                            @for (district, app) in apps {
+                                a href=(format!("/d/{district}/apps/{app}/")) { (app) }
+                            }
+                        }
+                    }
+                }
+                Role::Resident => {
+                    nav {
+                        a href="/report" { (lang.t(Text::ReportProblem)) }
+                        a href="/cases" { (lang.t(Text::CasesMine)) }
+                        a href="/inbox" { (lang.t(Text::Inbox)) }
+                        a href="/my-data" { (lang.t(Text::WhoReadMyData)) }
+                    }
+                }
             }
             nav {
                 a href="/password" { (lang.t(Text::ChangePasswordTitle)) }
@@ -313,7 +359,7 @@ pub fn apps(
                                                 br; small { (reason) }
                                             }
                                             @if let Some(at) = install.retry_at {
-                                                br; small { (lang.t(Text::TrialAfter)) " " (crate::cases::format_ms(at)) }
+                                                br; small { (lang.t(Text::TrialAfter)) " " (when(at)) }
                                             }
                                         }
                                     }

@@ -403,7 +403,7 @@ fn render(
                                             DeviceStatus::Offline => {
                                                 span.error { (lang.t(Text::Offline)) }
                                                 @if let Some(since) = d.device.offline_since {
-                                                    br; small { (crate::cases::format_ms(since)) }
+                                                    br; small { (super::pages::when(since)) }
                                                 }
                                             }
                                         }

@@ -1439,3 +1439,380 @@ async fn a_resident_and_an_auditor_sign_in_and_see_their_role_in_chromium() {
     screenshot(&client, "sign-in-throttled-zh-desktop").await;
     client.close().await.expect("close the browser");
 }
+
+/// Click the button of the form `form` (a CSS selector) on the page.
+async fn press(client: &Client, form: &str) {
+    client
+        .find(Locator::Css(&format!("{form} button[type=submit]")))
+        .await
+        .unwrap_or_else(|e| panic!("{form}: {e}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+/// Sign out by forgetting the session, and sign in as `id`.
+async fn switch_to(client: &Client, host: &TestHost, base: &str, id: &str) {
+    client.delete_all_cookies().await.expect("forget cookies");
+    sign_in_as(client, host, base, id).await;
+}
+
+/// Open case `id` and do `action` through its form, filling `fields`
+/// (CSS selector, text) first; the page after.
+async fn act_in_browser(
+    client: &Client,
+    base: &str,
+    id: i64,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> String {
+    client
+        .goto(&format!("{base}/cases/{id}"))
+        .await
+        .expect("open the case");
+    let form = format!("#act-{action}");
+    shows(client, "办理").await;
+    for (css, text) in fields {
+        let field = client
+            .find(Locator::Css(&format!("{form} {css}")))
+            .await
+            .unwrap_or_else(|e| panic!("{form} {css}: {e}"));
+        if field.tag_name().await.expect("tag") == "select" {
+            field.select_by_value(text).await.expect("choose");
+        } else {
+            field.send_keys(text).await.expect("type");
+        }
+    }
+    press(client, &form).await;
+    let done = arrive(client, &format!("/cases/{id}?done={action}")).await;
+    assert_eq!(
+        done,
+        format!("/cases/{id}?done={action}"),
+        "{action}: {}",
+        page_text(client).await
+    );
+    page_text(client).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resident_reports_a_worker_handles_it_at_375_px_and_the_resident_evaluates_in_chromium() {
+    use hutong_host::accounts::ops::AccountRequest;
+    use hutong_host::cases::ops::{CaseActor, CaseReport};
+    use hutong_host::cases::store::Category;
+    use hutong_host::community::Record;
+    use hutong_host::kernel::manifest::Permission;
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    let records = host.sample_district("east").await;
+    let platform = &host.opened.platform;
+    for (code, name) in [("road", "道路破损"), ("elderly-care", "养老服务")] {
+        platform
+            .cases()
+            .put_category(
+                "east",
+                Category {
+                    code: code.into(),
+                    name: name.into(),
+                    description: String::new(),
+                    group: "community".into(),
+                },
+            )
+            .await
+            .expect("category");
+    }
+    let residents: Vec<(String, String)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Resident(r) if r.grid_id == "c-xingfu-g1" => {
+                Some((r.id.clone(), r.household_id.clone().unwrap_or_default()))
+            }
+            _ => None,
+        })
+        .collect();
+    let ana = residents[0].0.clone();
+    let bo = residents
+        .iter()
+        .find(|(_, h)| *h != residents[0].1)
+        .expect("another household")
+        .0
+        .clone();
+    for (account, record) in [("ana", &ana), ("bo", &bo)] {
+        host.create_account(AccountRequest {
+            resident_id: Some(record.clone()),
+            ..hutong_tests::account_request(account, Role::Resident, Some("east"))
+        })
+        .await;
+    }
+    host.district_admin("east").await;
+    host.worker("w1", "east", &["c-xingfu-g1"]).await;
+    host.install_app(
+        "east",
+        "care",
+        &[
+            Permission::OpenCases,
+            Permission::ReadOwnCases,
+            Permission::ReadResidents,
+        ],
+    )
+    .await;
+    // The app reads Ana (masked) and Bo, and opens a case for Ana.
+    for id in [&ana, &bo] {
+        let r = host
+            .get(&format!("/d/east/apps/care/data/resident?id={id}"))
+            .await;
+        assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text());
+    }
+    let opened = host
+        .post(
+            "/d/east/apps/care/cases/open",
+            serde_json::json!({
+                "category": "elderly-care", "grid_id": "c-xingfu-g1", "resident_id": ana,
+                "description": "独居老人家中漏水，代为报修", "for_resident": true,
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(
+        opened.status,
+        axum::http::StatusCode::CREATED,
+        "{}",
+        opened.text()
+    );
+    let app_case: i64 = opened.json()["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("number");
+    // Bo's own case, which Ana must not reach.
+    let bo_actor = CaseActor::Person(hutong_host::accounts::Caller {
+        account_id: "bo".into(),
+        role: Role::Resident,
+        district: Some("east".into()),
+        resident_id: Some(bo.clone()),
+        grids: Vec::new(),
+    });
+    let bo_case = platform
+        .cases()
+        .report_case(
+            "east",
+            &bo_actor,
+            CaseReport {
+                category: "road".into(),
+                description: "Bo 的问题".into(),
+                ..CaseReport::default()
+            },
+        )
+        .await
+        .expect("Bo reports")
+        .id;
+    let photo = std::env::temp_dir().join(format!("hutong-photo-{}.jpg", std::process::id()));
+    std::fs::write(&photo, hutong_tests::photo_with_location()).expect("write the photo");
+
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    client.set_window_size(375, 800).await.expect("phone width");
+
+    // Ana reports a problem with a photo, on her phone.
+    sign_in_as(&client, &host, &base, "ana").await;
+    client
+        .goto(&format!("{base}/report"))
+        .await
+        .expect("report");
+    shows(&client, "报告问题").await;
+    client
+        .find(Locator::Css("#category"))
+        .await
+        .expect("category")
+        .select_by_value("road")
+        .await
+        .expect("choose");
+    fill(&client, "#description", "楼下路面塌陷，有积水").await;
+    client
+        .find(Locator::Css("#photo"))
+        .await
+        .expect("file input")
+        .send_keys(&photo.display().to_string())
+        .await
+        .expect("attach the photo");
+    screenshot(&client, "report-resident-zh-375").await;
+    submit(&client).await;
+    let page = shows(&client, "问题已提交").await;
+    assert!(page.contains("楼下路面塌陷"), "{page}");
+    let at = path(&client).await;
+    let case: i64 = at
+        .strip_prefix("/cases/")
+        .and_then(|r| r.split('?').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("a case page: {at}"));
+    let img = client
+        .find(Locator::Css(".photos img"))
+        .await
+        .expect("the photo is shown");
+    assert!(
+        img.attr("src")
+            .await
+            .expect("src")
+            .is_some_and(|s| s.contains(&format!("/cases/{case}/photos/"))),
+        "the host's own photo URL"
+    );
+    // The one she may not reach: Bo's case.
+    client
+        .goto(&format!("{base}/cases/{bo_case}"))
+        .await
+        .expect("Bo's case");
+    let refused = shows(&client, "页面不存在").await;
+    assert!(
+        refused.contains("页面不存在") && !refused.contains("Bo 的问题"),
+        "{refused}"
+    );
+
+    // The grid worker handles it on a 375 px screen.
+    switch_to(&client, &host, &base, "w1").await;
+    client.goto(&format!("{base}/cases")).await.expect("queue");
+    let queue = shows(&client, &format!("#{case}")).await;
+    assert!(
+        queue.contains("我的待办工单") && queue.contains(&format!("#{case}")),
+        "{queue}"
+    );
+    screenshot(&client, "queue-worker-zh-375").await;
+    client
+        .find(Locator::LinkText(&format!("#{case}")))
+        .await
+        .expect("the case in the queue")
+        .click()
+        .await
+        .expect("open it");
+    shows(&client, "受理").await;
+    screenshot(&client, "case-worker-zh-375").await;
+    act_in_browser(&client, &base, case, "accept", &[]).await;
+    act_in_browser(
+        &client,
+        &base,
+        case,
+        "dispatch",
+        &[("select[name=assignee]", "worker:w1")],
+    )
+    .await;
+    act_in_browser(&client, &base, case, "start", &[]).await;
+    let handled = act_in_browser(
+        &client,
+        &base,
+        case,
+        "handle",
+        &[("textarea", "已回填路面，积水已排")],
+    )
+    .await;
+    assert!(handled.contains("已办理"), "{handled}");
+
+    // The administrator verifies and closes it.
+    client.set_window_size(1280, 900).await.expect("desktop");
+    switch_to(&client, &host, &base, "east-admin").await;
+    act_in_browser(&client, &base, case, "verify", &[]).await;
+    let closed = act_in_browser(&client, &base, case, "close", &[]).await;
+    assert!(closed.contains("已办结"), "{closed}");
+    // The app's case for Ana reaches closed through the API's rules.
+    let admin_actor = CaseActor::Person(hutong_host::accounts::Caller {
+        account_id: "east-admin".into(),
+        role: Role::DistrictAdmin,
+        district: Some("east".into()),
+        resident_id: None,
+        grids: Vec::new(),
+    });
+    for (action, assignee) in [
+        (hutong_host::cases::Action::Accept, None),
+        (
+            hutong_host::cases::Action::Dispatch,
+            Some(hutong_host::cases::Assignee::Worker("w1".into())),
+        ),
+        (hutong_host::cases::Action::Start, None),
+        (hutong_host::cases::Action::Handle, None),
+        (hutong_host::cases::Action::Verify, None),
+        (hutong_host::cases::Action::Close, None),
+    ] {
+        platform
+            .cases()
+            .act_on_case(
+                "east",
+                app_case,
+                &admin_actor,
+                hutong_tests::case_command(action, Some("ok"), assignee),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{action}: {e}"));
+    }
+
+    // Ana evaluates her report, then reopens it within the window.
+    client.set_window_size(375, 800).await.expect("phone width");
+    switch_to(&client, &host, &base, "ana").await;
+    let evaluated = act_in_browser(
+        &client,
+        &base,
+        case,
+        "evaluate",
+        &[("select[name=satisfaction]", "4"), ("textarea", "处理及时")],
+    )
+    .await;
+    assert!(
+        evaluated.contains("4 / 5") && evaluated.contains("工作人员"),
+        "{evaluated}"
+    );
+    assert!(
+        !evaluated.contains("w1"),
+        "staff are not named to residents: {evaluated}"
+    );
+    screenshot(&client, "case-resident-evaluated-zh-375").await;
+    let reopened =
+        act_in_browser(&client, &base, case, "reopen", &[("textarea", "又积水了")]).await;
+    assert!(
+        reopened.contains("已受理") && reopened.contains("又积水了"),
+        "{reopened}"
+    );
+    // The case the app opened for her is in her list, and takes her rating.
+    client
+        .goto(&format!("{base}/cases"))
+        .await
+        .expect("my cases");
+    let mine = shows(&client, &format!("#{app_case}")).await;
+    assert!(
+        mine.contains("我的工单") && mine.contains(&format!("#{app_case}")),
+        "{mine}"
+    );
+    assert!(!mine.contains(&format!("#{bo_case}")), "{mine}");
+    let rated = act_in_browser(
+        &client,
+        &base,
+        app_case,
+        "evaluate",
+        &[("select[name=satisfaction]", "5")],
+    )
+    .await;
+    assert!(
+        rated.contains("由应用代你发起") && rated.contains("5 / 5"),
+        "{rated}"
+    );
+
+    // Who read her data: the app's masked read and the worker's read on
+    // the case page; nothing of Bo's.
+    client
+        .goto(&format!("{base}/my-data"))
+        .await
+        .expect("my data");
+    let reads = shows(&client, "谁查看了我的数据").await;
+    for shown in ["care", "get-resident", "已脱敏", "w1", "个人信息完整可见"] {
+        assert!(reads.contains(shown), "{shown}: {reads}");
+    }
+    let table = client
+        .find(Locator::Css("table.reads"))
+        .await
+        .expect("the reads")
+        .text()
+        .await
+        .expect("text");
+    let rows = table.lines().filter(|l| l.contains("get-resident")).count();
+    assert_eq!(rows, 1, "the app's read of Ana, not of Bo: {table}");
+    screenshot(&client, "my-data-resident-zh-375").await;
+    client.close().await.expect("close the browser");
+    let _ = std::fs::remove_file(photo);
+}

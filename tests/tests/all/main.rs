@@ -24,6 +24,7 @@ mod open311;
 mod party_building;
 mod registry;
 mod residents;
+mod residents_console;
 mod sandbox;
 mod schedules;
 mod sign_in;
