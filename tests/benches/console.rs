@@ -13,34 +13,16 @@
 //! console`. `HUTONG_BENCH_QUICK=1` uses 100,000 entries;
 //! `HUTONG_BENCH_ONLY=sqlite|postgres` runs one back end.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
 use hutong_host::accounts::Role;
 use hutong_host::kernel::manifest::Permission;
+use hutong_tests::console::{only, page_times, print_page_row, quick, series};
 use hutong_tests::{Backend, TestHost};
 use sqlx::{Column, Row};
 
 const D: &str = "bench";
 const ROUNDS: usize = 30;
-
-fn quick() -> bool {
-    std::env::var("HUTONG_BENCH_QUICK").is_ok_and(|v| v == "1")
-}
-
-fn only(backend: &str) -> bool {
-    std::env::var("HUTONG_BENCH_ONLY").map_or(true, |b| b == backend)
-}
-
-fn series(backend: Backend, n: u64) -> String {
-    match backend {
-        Backend::Postgres => format!("SELECT i FROM generate_series(1, {n}) AS s(i)"),
-        Backend::Sqlite => format!(
-            "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) SELECT i FROM s"
-        ),
-    }
-}
 
 /// 999 more installs of the district, copies of `reader` under other
 /// names, in one statement.
@@ -96,36 +78,6 @@ async fn fill_log(host: &TestHost, backend: Backend, n: u64) {
     );
 }
 
-async fn page_times(app: &axum::Router, cookie: &str, uri: &str) -> (Vec<Duration>, usize) {
-    let mut times = Vec::with_capacity(ROUNDS);
-    let mut bytes = 0;
-    for _ in 0..ROUNDS {
-        let request = Request::get(uri)
-            .header("host", "hutong.bench")
-            .header("cookie", cookie)
-            .body(Body::empty())
-            .expect("request");
-        let started = Instant::now();
-        let response = tower::ServiceExt::oneshot(app.clone(), request)
-            .await
-            .expect("response");
-        let status = response.status();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        times.push(started.elapsed());
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "{uri}: {}",
-            String::from_utf8_lossy(&body)
-        );
-        bytes = body.len();
-    }
-    times.sort();
-    (times, bytes)
-}
-
 async fn run(backend: Backend, name: &str) {
     println!("{name}:");
     let host = TestHost::new(backend).await;
@@ -142,22 +94,7 @@ async fn run(backend: Backend, name: &str) {
     let entries = if quick() { 100_000 } else { 1_000_000 };
     fill_log(&host, backend, entries).await;
     host.account("auditor", Role::Auditor, Some(D)).await;
-    let sign_in = host.opened.platform.sign_in();
-    let code = sign_in
-        .issue_code("auditor", "bench")
-        .await
-        .expect("code")
-        .code;
-    sign_in
-        .redeem_code(&code, "courtyard gate keys")
-        .await
-        .expect("password");
-    let secret = sign_in
-        .sign_in("auditor", "courtyard gate keys", "127.0.0.1")
-        .await
-        .expect("signed in")
-        .secret;
-    let cookie = format!("hutong_session={secret}");
+    let cookie = host.console_session("auditor").await.cookie();
     let app = host.app();
     let deep = entries / 2;
     let pages = [
@@ -191,12 +128,8 @@ async fn run(backend: Backend, name: &str) {
     println!("  | Page | p50 | max of {ROUNDS} | Bytes |");
     println!("  |---|---|---|---|");
     for (what, uri) in pages {
-        let (times, bytes) = page_times(&app, &cookie, &uri).await;
-        println!(
-            "  | {what} | {:.1} ms | {:.1} ms | {bytes} |",
-            times[times.len() / 2].as_secs_f64() * 1000.0,
-            times[times.len() - 1].as_secs_f64() * 1000.0,
-        );
+        let (times, bytes) = page_times(&app, &cookie, &uri, ROUNDS).await;
+        print_page_row(what, &times, bytes);
     }
 }
 

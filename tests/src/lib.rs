@@ -4,6 +4,7 @@
 //! socket.
 
 pub mod components;
+pub mod console;
 pub mod tls;
 
 use std::collections::BTreeSet;
@@ -329,6 +330,26 @@ impl TestHost {
         )
         .await;
         self.export(district).await
+    }
+
+    /// Add case categories (code, name) to `district`.
+    pub async fn case_categories(&self, district: &str, categories: &[(&str, &str)]) {
+        for (code, name) in categories {
+            self.opened
+                .platform
+                .cases()
+                .put_category(
+                    district,
+                    hutong_host::cases::store::Category {
+                        code: (*code).into(),
+                        name: (*name).into(),
+                        description: String::new(),
+                        group: "community".into(),
+                    },
+                )
+                .await
+                .unwrap_or_else(|e| panic!("category {code}: {e}"));
+        }
     }
 
     /// Import JSON lines into `district`.

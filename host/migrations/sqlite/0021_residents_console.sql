@@ -28,7 +28,7 @@ WHERE j.value LIKE 'resident:%';
 -- for-resident): that resident follows, evaluates and reopens it like a
 -- report of their own. 0 for every other case.
 ALTER TABLE cases ADD COLUMN for_resident BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX cases_by_resident ON cases (district, resident_id, id);
+CREATE INDEX cases_opened_for ON cases (district, resident_id, for_resident, id);
 
 -- Photos a resident attaches to a report: checked (JPEG or PNG, at most
 -- 5 MiB) and stripped of their metadata (EXIF location) before they are

@@ -548,6 +548,17 @@ impl<'a> Cases<'a> {
         actor: &CaseActor,
     ) -> Result<CaseRow, PlatformError> {
         let auth = self.authority(district, actor).await?;
+        self.seen_case(&auth, district, id).await
+    }
+
+    /// Case `id` if `auth` may see it; otherwise not-found, exactly as for
+    /// a case that does not exist.
+    async fn seen_case(
+        &self,
+        auth: &Authority,
+        district: &str,
+        id: i64,
+    ) -> Result<CaseRow, PlatformError> {
         match self.store.case(district, id).await? {
             Some(case) if auth.sees(&case) => Ok(case),
             _ => Err(PlatformError::NotFound(format!(
@@ -564,14 +575,7 @@ impl<'a> Cases<'a> {
         actor: &CaseActor,
     ) -> Result<CaseView, PlatformError> {
         let auth = self.authority(district, actor).await?;
-        let case = match self.store.case(district, id).await? {
-            Some(case) if auth.sees(&case) => case,
-            _ => {
-                return Err(PlatformError::NotFound(format!(
-                    "case {id} in district `{district}`"
-                )));
-            }
-        };
+        let case = self.seen_case(&auth, district, id).await?;
         let history = self.store.case_history(case.id).await?;
         let allowed_actions = Action::allowed_from(case.state);
         let my_actions = allowed_actions
@@ -684,14 +688,7 @@ impl<'a> Cases<'a> {
         command: CaseCommand,
     ) -> Result<(CaseRow, HistoryEntry), PlatformError> {
         let auth = self.authority(district, actor).await?;
-        let case = match self.store.case(district, id).await? {
-            Some(case) if auth.sees(&case) => case,
-            _ => {
-                return Err(PlatformError::NotFound(format!(
-                    "case {id} in district `{district}`"
-                )));
-            }
-        };
+        let case = self.seen_case(&auth, district, id).await?;
         let action = command.action;
         let Some(next) = action.next(case.state) else {
             return Err(PlatformError::Conflict(format!(

@@ -247,6 +247,8 @@ pub struct CaseFilter {
     /// Only a resident's own cases: those their account reported, and
     /// those apps opened on behalf of their resident record.
     pub own: Option<OwnCases>,
+    /// Only cases apps opened on behalf of this resident.
+    pub for_resident: Option<String>,
     /// Only cases this worker may see.
     pub visible_to: Option<WorkerView>,
     /// Only finished (closed or rejected: true) or unfinished (false) cases.
@@ -852,6 +854,51 @@ impl Store {
         district: &str,
         filter: &CaseFilter,
     ) -> Result<CasePage, StoreError> {
+        let limit = filter.limit.max(1);
+        let Some(own) = &filter.own else {
+            let cases = self.case_rows(district, filter).await?;
+            return Ok(Page::cut(cases, limit, |c| c.id));
+        };
+        // A resident's own cases are the ones their account reported and
+        // the ones opened for their record: each read newest first along
+        // its own index, then merged (one query with OR would read and
+        // sort every one of them).
+        let mut cases = self
+            .case_rows(
+                district,
+                &CaseFilter {
+                    own: None,
+                    reporter: Some(Reporter::Account(own.account_id.clone())),
+                    ..filter.clone()
+                },
+            )
+            .await?;
+        if let Some(resident) = &own.resident_id {
+            cases.extend(
+                self.case_rows(
+                    district,
+                    &CaseFilter {
+                        own: None,
+                        for_resident: Some(resident.clone()),
+                        ..filter.clone()
+                    },
+                )
+                .await?,
+            );
+            cases.sort_by_key(|c| std::cmp::Reverse(c.id));
+            cases.dedup_by_key(|c| c.id);
+            cases.truncate(limit as usize + 1);
+        }
+        Ok(Page::cut(cases, limit, |c| c.id))
+    }
+
+    /// One query of [`Store::list_cases`]: at most `limit + 1` rows, newest
+    /// first; `filter.own` is not read here.
+    async fn case_rows(
+        &self,
+        district: &str,
+        filter: &CaseFilter,
+    ) -> Result<Vec<CaseRow>, StoreError> {
         let mut q = Sql::new(format!(
             "SELECT {CASE_COLUMNS} FROM cases WHERE district = "
         ));
@@ -873,16 +920,9 @@ impl Store {
             q.and("reporter_kind", "=", Some(r.kind()));
             q.and("reporter_id", "=", Some(r.id()));
         }
-        if let Some(own) = &filter.own {
-            let me = q.bind(own.account_id.as_str());
-            let mut any = vec![format!(
-                "(reporter_kind = 'account' AND reporter_id = {me})"
-            )];
-            if let Some(r) = &own.resident_id {
-                let r = q.bind(r.as_str());
-                any.push(format!("(resident_id = {r} AND for_resident = 1)"));
-            }
-            q.push(&format!(" AND ({})", any.join(" OR ")));
+        if let Some(resident) = &filter.for_resident {
+            q.and("resident_id", "=", Some(resident.as_str()));
+            q.push(" AND for_resident = 1");
         }
         if let Some(view) = &filter.visible_to {
             let mut any = Vec::new();
@@ -927,13 +967,11 @@ impl Store {
         q.and("id", "<", filter.before);
         let limit = filter.limit.max(1);
         q.push(&format!(" ORDER BY id DESC LIMIT {}", limit + 1));
-        let cases = q
-            .fetch_as::<CaseRecord, _>(self.pool())
+        q.fetch_as::<CaseRecord, _>(self.pool())
             .await?
             .into_iter()
             .map(CaseRow::try_from)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::cut(cases, limit, |c| c.id))
+            .collect()
     }
 
     /// Open cases whose running time limit ran out by `now`, oldest

@@ -125,15 +125,30 @@ pub(crate) async fn demo(
     println!("  curl {base}/d/demo/apps/hello/greet/ana   # visits go up: kept in the app's kv");
     println!("  curl {base}/d/demo/apps/hello/visits");
     println!("  curl {base}/d/demo/apps/hello/whoami        # 401: not a public route");
-    let code = opened
-        .platform
-        .sign_in()
-        .issue_code("demo-district-admin", "demo")
-        .await?;
     println!();
-    println!("In a browser, the district administrator sets a password and signs in:");
-    println!("  {base}/set-password?code={}", code.code);
-    println!("  then {base}/ as demo-district-admin");
+    println!("In a browser, each person sets a password with their link, then signs in at {base}/");
+    for (account, who) in [
+        (
+            "demo-district-admin",
+            "the district administrator: apps, accounts, data, cases",
+        ),
+        (
+            "demo-worker",
+            "a grid worker: the case queue and smart care's page",
+        ),
+        (
+            "demo-resident",
+            "a resident: report a problem, my cases, who read my data",
+        ),
+    ] {
+        let code = opened
+            .platform
+            .sign_in()
+            .issue_code(account, "demo")
+            .await?;
+        println!("  {account} ({who}):");
+        println!("    {base}/set-password?code={}", code.code);
+    }
     println!();
     println!("Tokens for each role (valid 7 days):");
     for (role, token) in &tokens {

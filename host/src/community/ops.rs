@@ -82,6 +82,10 @@ pub struct ResidentRead {
     pub through: &'static str,
 }
 
+impl crate::kernel::store::PageItems for ResidentRead {
+    const FIELD: &'static str = "reads";
+}
+
 /// Most reads on one page of "who read my data".
 pub const READS_PER_PAGE: u32 = 50;
 

@@ -12,6 +12,7 @@ use crate::api::district::{InDistrict, Residents};
 use crate::api::error::ApiError;
 use crate::api::shared::{ApiState, json_body};
 use crate::community::Resident;
+use crate::community::ops::ResidentRead;
 use crate::community::store::ResidentFilter;
 use crate::error::PlatformError;
 use crate::kernel::access_log::{Reader, STAFF_READ_RESIDENTS, StaffRead};
@@ -23,6 +24,78 @@ pub(crate) fn router() -> Router<ApiState> {
             "/districts/{district}/residents/{resident}",
             get(show).patch(edit),
         )
+        .route(
+            "/districts/{district}/residents/{resident}/reads",
+            get(resident_reads),
+        )
+        .route("/me/reads", get(my_reads))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadsQuery {
+    before: Option<i64>,
+}
+
+fn reads_query(
+    query: Result<Query<ReadsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<ReadsQuery, ApiError> {
+    query.map(|Query(q)| q).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected `?before=<seq>` (the `next` of the page before): {}",
+            e.body_text()
+        ))
+    })
+}
+
+/// `GET …/residents/{id}/reads`: who read a resident's data, for the
+/// district's administrators and auditors.
+async fn resident_reads(
+    State(state): State<ApiState>,
+    InDistrict { id: district, .. }: InDistrict<crate::api::district::Reader>,
+    Path((_, resident)): Path<(String, String)>,
+    query: Result<Query<ReadsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<crate::kernel::store::Page<ResidentRead>>, ApiError> {
+    let q = reads_query(query)?;
+    if state
+        .platform
+        .store()
+        .get_resident(&district, &resident)
+        .await
+        .map_err(PlatformError::from)?
+        .is_none()
+    {
+        return Err(ApiError::NotFound(format!(
+            "resident `{resident}` in district `{district}`"
+        )));
+    }
+    Ok(Json(
+        state
+            .platform
+            .resident_reads(&district, &resident, q.before)
+            .await?,
+    ))
+}
+
+/// `GET /api/v1/me/reads`: who read the calling resident's data.
+async fn my_reads(
+    State(state): State<ApiState>,
+    caller: crate::api::auth::Authenticated,
+    query: Result<Query<ReadsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<crate::kernel::store::Page<ResidentRead>>, ApiError> {
+    let q = reads_query(query)?;
+    let caller = caller.0;
+    let (Some(district), Some(resident)) = (&caller.district, &caller.resident_id) else {
+        return Err(ApiError::NotFound(
+            "your account is not linked to a resident record; ask your community's staff".into(),
+        ));
+    };
+    Ok(Json(
+        state
+            .platform
+            .resident_reads(district, resident, q.before)
+            .await?,
+    ))
 }
 
 use crate::kernel::store::MAX_PAGE;
@@ -152,6 +225,25 @@ async fn log_read(
         .map_err(|e| ApiError::from(PlatformError::from(e)))
 }
 
+/// The resident `id` as `caller` may see them, the read logged first.
+async fn shown_to(
+    state: &ApiState,
+    caller: &crate::accounts::Caller,
+    view: &ResidentView,
+    district: &str,
+    id: &str,
+) -> Result<StaffResident, ApiError> {
+    let shown = visible(state, view, district, id).await?;
+    log_read(
+        state,
+        district,
+        caller,
+        std::slice::from_ref(&shown.resident.id),
+    )
+    .await?;
+    Ok(shown)
+}
+
 async fn visible(
     state: &ApiState,
     view: &ResidentView,
@@ -187,15 +279,9 @@ async fn show(
     }: InDistrict<Residents>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<StaffResident>, ApiError> {
-    let shown = visible(&state, &view, &district, &id).await?;
-    log_read(
-        &state,
-        &district,
-        &caller,
-        std::slice::from_ref(&shown.resident.id),
-    )
-    .await?;
-    Ok(Json(shown))
+    Ok(Json(
+        shown_to(&state, &caller, &view, &district, &id).await?,
+    ))
 }
 
 /// The fields staff may change; each left out stays as it is. `null`
@@ -303,13 +389,7 @@ async fn edit(
         .platform
         .update_resident(&district, resident, &caller.account_id)
         .await?;
-    let shown = visible(&state, &ResidentView::All, &district, &id).await?;
-    log_read(
-        &state,
-        &district,
-        &caller,
-        std::slice::from_ref(&shown.resident.id),
-    )
-    .await?;
-    Ok(Json(shown))
+    Ok(Json(
+        shown_to(&state, &caller, &ResidentView::All, &district, &id).await?,
+    ))
 }

@@ -220,8 +220,9 @@ pub(super) async fn cases_page(
     }
     let cases = state.platform.cases();
     let actor = CaseActor::Person(session.caller.clone());
-    // Overdue first: on the first page, the overdue cases above the rest.
-    let open_shown = !matches!(wanted, StateFilter::One(s) if s.is_final());
+    // Overdue first, for those who handle cases: on the first page, the
+    // overdue cases above the rest.
+    let open_shown = !resident && !matches!(wanted, StateFilter::One(s) if s.is_final());
     let overdue = if q.before.is_none() && open_shown {
         let overdue_filter = CaseFilter {
             overdue: Some(true),
@@ -252,6 +253,10 @@ pub(super) async fn cases_page(
         _ => Text::CasesAll,
     };
     let state_value = q.state.clone().unwrap_or_default();
+    let suffix = match &q.district {
+        Some(d) if session.caller.role == Role::PlatformAdmin => format!("?district={d}"),
+        _ => String::new(),
+    };
     let query_rest = |before: i64| {
         let mut url = reqwest::Url::parse("http://console.invalid/cases").expect("a fixed URL");
         {
@@ -299,13 +304,13 @@ pub(super) async fn cases_page(
         }
         @if !overdue.is_empty() {
             h2.error { (lang.t(Text::OverdueCases)) " (" (overdue.len()) ")" }
-            (case_table(lang, &overdue, &categories))
+            (case_table(lang, &overdue, &categories, &suffix))
             h2 { (lang.t(Text::OtherCases)) }
         }
         @if rest.items.is_empty() && overdue.is_empty() {
             p { (lang.t(Text::NoCases)) }
         } @else {
-            (case_table(lang, &rest.items, &categories))
+            (case_table(lang, &rest.items, &categories, &suffix))
         }
         @if let Some(next) = rest.next {
             p { a href=(query_rest(next)) { (lang.t(Text::NextPage)) } }
@@ -314,10 +319,13 @@ pub(super) async fn cases_page(
     Ok(pages::page(lang, "/cases", heading, body).into_response())
 }
 
+/// The cases as a table; `suffix` goes after each case's link (the
+/// district, for the platform administrator).
 fn case_table(
     lang: Lang,
     cases: &[CaseRow],
     categories: &[crate::cases::store::Category],
+    suffix: &str,
 ) -> Markup {
     let category_name = |code: &str| {
         categories
@@ -341,7 +349,7 @@ fn case_table(
             tbody {
                 @for case in cases {
                     tr id=(format!("case-{}", case.id)) {
-                        td data-label=(lang.t(Text::CaseNumber)) { a href=(format!("/cases/{}", case.id)) { "#" (case.id) } }
+                        td data-label=(lang.t(Text::CaseNumber)) { a href=(format!("/cases/{}{suffix}", case.id)) { "#" (case.id) } }
                         td data-label=(lang.t(Text::Category)) { (category_name(&case.category)) }
                         td data-label=(lang.t(Text::CaseState)) { (lang.t(state_text(case.state))) }
                         td data-label=(lang.t(Text::Location)) {

@@ -1498,7 +1498,7 @@ async fn act_in_browser(
 async fn a_resident_reports_a_worker_handles_it_at_375_px_and_the_resident_evaluates_in_chromium() {
     use hutong_host::accounts::ops::AccountRequest;
     use hutong_host::cases::ops::{CaseActor, CaseReport};
-    use hutong_host::cases::store::Category;
+
     use hutong_host::community::Record;
     use hutong_host::kernel::manifest::Permission;
     let Some((_driver, client)) = chromium().await else {
@@ -1507,21 +1507,11 @@ async fn a_resident_reports_a_worker_handles_it_at_375_px_and_the_resident_evalu
     let host = TestHost::new(Backend::Sqlite).await;
     let records = host.sample_district("east").await;
     let platform = &host.opened.platform;
-    for (code, name) in [("road", "道路破损"), ("elderly-care", "养老服务")] {
-        platform
-            .cases()
-            .put_category(
-                "east",
-                Category {
-                    code: code.into(),
-                    name: name.into(),
-                    description: String::new(),
-                    group: "community".into(),
-                },
-            )
-            .await
-            .expect("category");
-    }
+    host.case_categories(
+        "east",
+        &[("road", "道路破损"), ("elderly-care", "养老服务")],
+    )
+    .await;
     let residents: Vec<(String, String)> = records
         .iter()
         .filter_map(|r| match r {

@@ -34,15 +34,7 @@ async fn with_sample(host: &TestHost, district: &str) -> Vec<Record> {
         .import_data(district, &sample_jsonl(), Format::JsonLines)
         .await
         .expect("import sample");
-    host.opened
-        .platform
-        .export_data(
-            district,
-            hutong_host::kernel::access_log::Reader::CommandLine,
-            "test",
-        )
-        .await
-        .expect("export")
+    host.export(district).await
 }
 
 fn residents(records: &[Record]) -> Vec<&hutong_host::community::Resident> {
@@ -300,7 +292,20 @@ async fn reading_without_the_grant_is_denied_and_logged(host: TestHost) {
         log.iter()
             .all(|e| e.outcome == "denied" && e.permission == "read-residents")
     );
-    assert!(log.iter().all(|e| e.record_count == 0));
+    // A refused read by id names the record it asked for, so that
+    // resident's "who read my data" shows the attempt; a search names none.
+    let mut named: Vec<(String, Vec<String>)> = log
+        .iter()
+        .map(|e| (e.operation.clone(), e.record_ids.clone()))
+        .collect();
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            ("get-resident".to_owned(), vec!["r-0001".to_owned()]),
+            ("query-residents".to_owned(), vec![])
+        ]
+    );
 }
 
 async fn an_app_never_reads_another_district(host: TestHost) {

@@ -11,9 +11,9 @@ use axum::http::{Method, Request, StatusCode};
 use hutong_host::accounts::Role;
 use hutong_host::accounts::ops::AccountRequest;
 use hutong_host::cases::ops::CaseActor;
-use hutong_host::cases::store::Category;
 use hutong_host::community::Record;
 use hutong_host::kernel::manifest::Permission;
+use hutong_tests::console::Session;
 use hutong_tests::{TestHost, TestResponse, account_request, on_both_backends};
 use serde_json::json;
 
@@ -28,33 +28,8 @@ on_both_backends!(
 const D: &str = "east";
 const G1: &str = "c-xingfu-g1";
 const HOST: &str = "hutong.test";
-const PASSWORD: &str = "courtyard gate keys";
 
-/// A signed-in person: their session cookie and form token.
-struct Person {
-    secret: String,
-    csrf: String,
-}
-
-/// Give `id` a password and sign in as them.
-async fn signed_in(host: &TestHost, id: &str) -> Person {
-    let sign_in = host.opened.platform.sign_in();
-    let code = sign_in.issue_code(id, "admin").await.expect("code").code;
-    sign_in
-        .redeem_code(&code, PASSWORD)
-        .await
-        .expect("password");
-    let begun = sign_in
-        .sign_in(id, PASSWORD, "127.0.0.1")
-        .await
-        .expect("sign in");
-    Person {
-        secret: begun.secret,
-        csrf: begun.csrf,
-    }
-}
-
-fn request(person: &Person, method: Method, uri: &str) -> axum::http::request::Builder {
+fn request(person: &Session, method: Method, uri: &str) -> axum::http::request::Builder {
     Request::builder()
         .method(method)
         .uri(uri)
@@ -64,7 +39,7 @@ fn request(person: &Person, method: Method, uri: &str) -> axum::http::request::B
         .header("accept-language", "zh-CN")
 }
 
-async fn page(host: &TestHost, person: &Person, uri: &str) -> TestResponse {
+async fn page(host: &TestHost, person: &Session, uri: &str) -> TestResponse {
     host.send(
         request(person, Method::GET, uri)
             .body(Body::empty())
@@ -76,7 +51,7 @@ async fn page(host: &TestHost, person: &Person, uri: &str) -> TestResponse {
 /// Post a form with the session's token.
 async fn form(
     host: &TestHost,
-    person: &Person,
+    person: &Session,
     uri: &str,
     fields: &[(&str, &str)],
 ) -> TestResponse {
@@ -96,6 +71,16 @@ async fn form(
     .await
 }
 
+/// Take an action on `case` through its form.
+async fn act(
+    host: &TestHost,
+    person: &Session,
+    case: i64,
+    fields: &[(&str, &str)],
+) -> TestResponse {
+    form(host, person, &format!("/cases/{case}/act"), fields).await
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -111,7 +96,7 @@ fn urlencode(s: &str) -> String {
 /// files.
 async fn report(
     host: &TestHost,
-    person: &Person,
+    person: &Session,
     fields: &[(&str, &str)],
     photos: &[&[u8]],
 ) -> TestResponse {
@@ -189,22 +174,8 @@ fn photo_links(page: &TestResponse, case: i64) -> Vec<String> {
 /// record: (resident, household) of each.
 async fn district(host: &TestHost) -> [(String, String); 2] {
     let records = host.sample_district(D).await;
-    for (code, name) in [("road", "道路破损"), ("elderly-care", "养老服务")] {
-        host.opened
-            .platform
-            .cases()
-            .put_category(
-                D,
-                Category {
-                    code: code.into(),
-                    name: name.into(),
-                    description: String::new(),
-                    group: "community".into(),
-                },
-            )
-            .await
-            .expect("category");
-    }
+    host.case_categories(D, &[("road", "道路破损"), ("elderly-care", "养老服务")])
+        .await;
     let mut picked: Vec<(String, String)> = Vec::new();
     for r in &records {
         if let Record::Resident(r) = r
@@ -236,9 +207,9 @@ fn photo() -> Vec<u8> {
 async fn a_resident_reports_with_photos_that_only_those_who_see_the_case_get(host: TestHost) {
     let [(ana_record, _), _] = district(&host).await;
     host.worker("w1", D, &[G1]).await;
-    let ana = signed_in(&host, "ana").await;
-    let bo = signed_in(&host, "bo").await;
-    let w1 = signed_in(&host, "w1").await;
+    let ana = host.console_session("ana").await;
+    let bo = host.console_session("bo").await;
+    let w1 = host.console_session("w1").await;
 
     let form_page = page(&host, &ana, "/report").await;
     assert_eq!(form_page.status, StatusCode::OK);
@@ -323,7 +294,7 @@ async fn a_resident_reports_with_photos_that_only_those_who_see_the_case_get(hos
     assert!(ana_list.contains(&format!("#{case}")), "{ana_list}");
     // Without the session's token, or from another origin, nothing is stored.
     let before = count_cases(&host).await;
-    let forged = Person {
+    let forged = Session {
         secret: ana.secret.clone(),
         csrf: "guessed".into(),
     };
@@ -349,7 +320,7 @@ async fn count_cases(host: &TestHost) -> i64 {
 
 async fn bad_photos_are_refused_with_what_is_allowed_and_store_nothing(host: TestHost) {
     district(&host).await;
-    let ana = signed_in(&host, "ana").await;
+    let ana = host.console_session("ana").await;
     let before = count_cases(&host).await;
     let fields = [("category", "road"), ("description", "路灯不亮")];
     let svg = b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>".to_vec();
@@ -437,8 +408,8 @@ async fn a_case_an_app_opens_for_a_resident_is_theirs_to_follow_and_evaluate(hos
     assert_eq!(refused.status.as_u16() / 100, 4, "{}", refused.text());
     assert!(refused.text().contains("resident-id"), "{}", refused.text());
 
-    let ana = signed_in(&host, "ana").await;
-    let bo = signed_in(&host, "bo").await;
+    let ana = host.console_session("ana").await;
+    let bo = host.console_session("bo").await;
     let list = page(&host, &ana, "/cases").await.text();
     assert!(list.contains(&format!("#{theirs}")), "{list}");
     assert!(
@@ -462,9 +433,9 @@ async fn a_case_an_app_opens_for_a_resident_is_theirs_to_follow_and_evaluate(hos
     // Staff take it to closed; then the resident evaluates and reopens it.
     host.district_admin(D).await;
     host.worker("w1", D, &[G1]).await;
-    let w1 = signed_in(&host, "w1").await;
-    let boss = signed_in(&host, "east-admin").await;
-    let steps: [(&Person, &[(&str, &str)]); 6] = [
+    let w1 = host.console_session("w1").await;
+    let boss = host.console_session("east-admin").await;
+    let steps: [(&Session, &[(&str, &str)]); 6] = [
         (&w1, &[("action", "accept")]),
         (&w1, &[("action", "dispatch"), ("assignee", "worker:w1")]),
         (&w1, &[("action", "start")]),
@@ -473,7 +444,7 @@ async fn a_case_an_app_opens_for_a_resident_is_theirs_to_follow_and_evaluate(hos
         (&boss, &[("action", "close")]),
     ];
     for (who, fields) in steps {
-        let r = form(&host, who, &format!("/cases/{theirs}/act"), fields).await;
+        let r = act(&host, who, theirs, fields).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{fields:?}: {}", r.text());
     }
     let closed = page(&host, &ana, &format!("/cases/{theirs}")).await.text();
@@ -486,18 +457,18 @@ async fn a_case_an_app_opens_for_a_resident_is_theirs_to_follow_and_evaluate(hos
         "staff unnamed: {closed}"
     );
     // Bo may not evaluate it; Ana may, once.
-    let r = form(
+    let r = act(
         &host,
         &bo,
-        &format!("/cases/{theirs}/act"),
+        theirs,
         &[("action", "evaluate"), ("satisfaction", "5")],
     )
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = form(
+    let r = act(
         &host,
         &ana,
-        &format!("/cases/{theirs}/act"),
+        theirs,
         &[
             ("action", "evaluate"),
             ("satisfaction", "4"),
@@ -506,10 +477,10 @@ async fn a_case_an_app_opens_for_a_resident_is_theirs_to_follow_and_evaluate(hos
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
-    let again = form(
+    let again = act(
         &host,
         &ana,
-        &format!("/cases/{theirs}/act"),
+        theirs,
         &[("action", "evaluate"), ("satisfaction", "1")],
     )
     .await;
@@ -519,10 +490,10 @@ async fn a_case_an_app_opens_for_a_resident_is_theirs_to_follow_and_evaluate(hos
         "{}",
         again.text()
     );
-    let r = form(
+    let r = act(
         &host,
         &ana,
-        &format!("/cases/{theirs}/act"),
+        theirs,
         &[("action", "reopen"), ("note", "又漏水了")],
     )
     .await;
@@ -634,7 +605,7 @@ async fn who_read_my_data_lists_every_read_of_the_resident_and_nothing_else(host
     assert_eq!(reads.items[4].entry.field_class, "masked");
     assert_eq!(reads.items[1].entry.field_class, "personal");
 
-    let ana = signed_in(&host, "ana").await;
+    let ana = host.console_session("ana").await;
     let mine = page(&host, &ana, "/my-data").await;
     assert_eq!(mine.status, StatusCode::OK);
     let text = mine.text();
@@ -653,16 +624,61 @@ async fn who_read_my_data_lists_every_read_of_the_resident_and_nothing_else(host
     // The permission's reason from the app's manifest is shown.
     assert!(text.contains("read-residents"), "{text}");
     // Bo's page shows his own read, not Ana's.
-    let bo = signed_in(&host, "bo").await;
+    let bo = host.console_session("bo").await;
     let his = page(&host, &bo, "/my-data").await.text();
     assert!(his.contains("reader") && !his.contains("nosy"), "{his}");
     // An administrator sees Ana's reads; a resident cannot ask for Bo's.
-    let boss = signed_in(&host, "east-admin").await;
+    let boss = host.console_session("east-admin").await;
     let hers = page(&host, &boss, &format!("/reads?resident={ana_record}")).await;
     assert_eq!(hers.status, StatusCode::OK);
     assert!(hers.text().contains("nosy"), "{}", hers.text());
     let refused = page(&host, &ana, &format!("/reads?resident={bo_record}")).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // The same over the API: the resident's own, and any resident's for
+    // the district's readers.
+    let token = host.token("ana").await;
+    let own = host.get_as(Some(&token), "/api/v1/me/reads").await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text());
+    let own = own.json();
+    let reads = own["reads"].as_array().expect("reads");
+    assert_eq!(reads.len(), 5, "{own}");
+    assert_eq!(reads[2]["by"]["kind"], "app");
+    assert_eq!(reads[2]["by"]["app"], "nosy");
+    assert_eq!(reads[2]["entry"]["outcome"], "denied");
+    assert!(
+        reads[4]["by"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{own}"
+    );
+    assert_eq!(
+        reads[0]["by"],
+        json!({"kind": "person", "account": "east-admin", "role": "district-admin"})
+    );
+    let hers = host
+        .get_as(
+            Some(&admin),
+            &format!("/api/v1/districts/{D}/residents/{ana_record}/reads"),
+        )
+        .await;
+    assert_eq!(hers.status, StatusCode::OK, "{}", hers.text());
+    assert_eq!(hers.json()["reads"], own["reads"]);
+    let missing = host
+        .get_as(
+            Some(&admin),
+            &format!("/api/v1/districts/{D}/residents/r-9999/reads"),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let worker = host.worker("w9", D, &[G1]).await;
+    let r = host
+        .get_as(
+            Some(&worker),
+            &format!("/api/v1/districts/{D}/residents/{ana_record}/reads"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
 }
 
 async fn the_worker_queue_puts_overdue_cases_first_and_acts_by_form(host: TestHost) {
@@ -693,7 +709,7 @@ async fn the_worker_queue_puts_overdue_cases_first_and_acts_by_form(host: TestHo
         .expect("read")
         .and_then(|r| r.building_id)
         .expect("a building");
-    let ana = signed_in(&host, "ana").await;
+    let ana = host.console_session("ana").await;
     let in_her_building = |description: &'static str| {
         [
             ("category", "road"),
@@ -709,9 +725,9 @@ async fn the_worker_queue_puts_overdue_cases_first_and_acts_by_form(host: TestHo
         .await
         .expect("sweep");
     // Two hours on, her session has ended: she signs in again.
-    let ana = signed_in(&host, "ana").await;
+    let ana = host.console_session("ana").await;
     let new = reported_case(&report(&host, &ana, &in_her_building("新问题"), &[]).await);
-    let w1 = signed_in(&host, "w1").await;
+    let w1 = host.console_session("w1").await;
     let queue = page(&host, &w1, "/cases").await.text();
     let (o, n) = (
         queue.find(&format!("#{old}<")).expect("the overdue case"),
@@ -719,7 +735,7 @@ async fn the_worker_queue_puts_overdue_cases_first_and_acts_by_form(host: TestHo
     );
     assert!(queue.contains("已超期") && o < n, "overdue first: {queue}");
     // A worker of another grid sees neither.
-    let w3 = signed_in(&host, "w3").await;
+    let w3 = host.console_session("w3").await;
     let theirs = page(&host, &w3, "/cases").await.text();
     assert!(!theirs.contains(&format!("#{old}<")), "{theirs}");
     // Filters: by state.
@@ -735,38 +751,14 @@ async fn the_worker_queue_puts_overdue_cases_first_and_acts_by_form(host: TestHo
         "{shown}"
     );
     assert!(!shown.contains("act-verify"), "{shown}");
-    let r = form(
-        &host,
-        &w1,
-        &format!("/cases/{new}/act"),
-        &[("action", "reject")],
-    )
-    .await;
+    let r = act(&host, &w1, new, &[("action", "reject")]).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.text().contains("reject needs a note"), "{}", r.text());
-    let r = form(
-        &host,
-        &w1,
-        &format!("/cases/{new}/act"),
-        &[("action", "close")],
-    )
-    .await;
+    let r = act(&host, &w1, new, &[("action", "close")]).await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-    let r = form(
-        &host,
-        &w3,
-        &format!("/cases/{new}/act"),
-        &[("action", "accept")],
-    )
-    .await;
+    let r = act(&host, &w3, new, &[("action", "accept")]).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text());
-    let r = form(
-        &host,
-        &w1,
-        &format!("/cases/{new}/act"),
-        &[("action", "accept")],
-    )
-    .await;
+    let r = act(&host, &w1, new, &[("action", "accept")]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
     assert_eq!(location(&r), format!("/cases/{new}?done=accept"));
     // The resident concerned is shown in full to the grid's worker, and
