@@ -77,17 +77,18 @@ async fn fill_cases(host: &TestHost, backend: Backend, n: u64) {
     );
 }
 
-/// `n` access-log entries, each one app's read of one resident, with the
-/// index row the host writes for it.
+/// `n` access-log entries, each one app's read of one resident, sealed
+/// (with made-up chain positions: the chain is not checked here) and with
+/// the index row the host writes for it when it seals.
 async fn fill_log(host: &TestHost, backend: Backend, n: u64) {
     let started = Instant::now();
     let sql = format!(
         "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, \
-         outcome, record_count, record_ids, field_class, prev_hash, hash) \
+         outcome, record_count, record_ids, field_class, prev_hash, hash, chain_pos) \
          SELECT 1780000000000 + i * 1000, '{D}', CASE WHEN i % 7 = 0 THEN 'care' ELSE 'reader' END, \
          '0.1.0', 'bulk-' || i, 'get-resident', 'read-residents', \
          CASE WHEN i % 50 = 0 THEN 'denied' ELSE 'allowed' END, 1, \
-         '[\"' || {} || '\"]', 'masked', '', '' FROM ({}) AS r",
+         '[\"' || {} || '\"]', 'masked', '', '', i FROM ({}) AS r",
         resident_of(backend, "i"),
         series(backend, n)
     );

@@ -4,7 +4,8 @@
 -- household, by that record, so one resident's page is read from an index
 -- however long the log. kind is 'resident', 'household', or 'district'
 -- (record_id '*') for a read of the whole district's data (an export),
--- which names everyone. Written with the entry, in one transaction.
+-- which names everyone. Written when the entry is sealed into its
+-- district's chain, in the same transaction (off the request path).
 CREATE TABLE access_subjects (
     district TEXT NOT NULL,
     kind TEXT NOT NULL,

@@ -4,14 +4,15 @@
 -- household, by that record, so one resident's page is read from an index
 -- however long the log. kind is 'resident', 'household', or 'district'
 -- (record_id '*') for a read of the whole district's data (an export),
--- which names everyone. Written with the entry, in one transaction.
+-- which names everyone. Written when the entry is sealed into its
+-- district's chain, in the same transaction (off the request path).
 CREATE TABLE access_subjects (
     district TEXT NOT NULL,
     kind TEXT NOT NULL,
     record_id TEXT NOT NULL,
     seq BIGINT NOT NULL,
     PRIMARY KEY (district, kind, record_id, seq)
-);
+) WITHOUT ROWID;
 
 -- Entries written before this table existed.
 INSERT OR IGNORE INTO access_subjects (district, kind, record_id, seq)

@@ -279,26 +279,32 @@ pub(super) async fn cases_page(
             }
             a href="/" { (lang.t(Text::BackHome)) }
         }
-        form.filters method="get" action="/cases" {
+        form.filter method="get" action="/cases" {
             @if let Some(d) = &q.district { input type="hidden" name="district" value=(d); }
-            label for="state" { (lang.t(Text::CaseState)) }
-            select #state name="state" {
-                option value="open" selected[matches!(wanted, StateFilter::Open)] { (lang.t(Text::OpenOnly)) }
-                option value="all" selected[matches!(wanted, StateFilter::All)] { (lang.t(Text::AnyState)) }
-                @for s in CaseState::ALL {
-                    option value=(s.as_str()) selected[matches!(wanted, StateFilter::One(w) if w == *s)] { (lang.t(state_text(*s))) }
+            div.field {
+                label for="state" { (lang.t(Text::CaseState)) }
+                select #state name="state" {
+                    option value="open" selected[matches!(wanted, StateFilter::Open)] { (lang.t(Text::OpenOnly)) }
+                    option value="all" selected[matches!(wanted, StateFilter::All)] { (lang.t(Text::AnyState)) }
+                    @for s in CaseState::ALL {
+                        option value=(s.as_str()) selected[matches!(wanted, StateFilter::One(w) if w == *s)] { (lang.t(state_text(*s))) }
+                    }
                 }
             }
-            label for="category" { (lang.t(Text::Category)) }
-            select #category name="category" {
-                option value="" { (lang.t(Text::AnyValue)) }
-                @for c in &categories {
-                    option value=(c.code) selected[q.category.as_deref() == Some(c.code.as_str())] { (c.name) " (" (c.code) ")" }
+            div.field {
+                label for="category" { (lang.t(Text::Category)) }
+                select #category name="category" {
+                    option value="" { (lang.t(Text::AnyValue)) }
+                    @for c in &categories {
+                        option value=(c.code) selected[q.category.as_deref() == Some(c.code.as_str())] { (c.name) " (" (c.code) ")" }
+                    }
                 }
             }
             @if !resident {
-                label for="grid" { (lang.t(Text::Grid)) }
-                input #grid name="grid" type="text" value=(q.grid.as_deref().unwrap_or("")) autocapitalize="none" spellcheck="false";
+                div.field {
+                    label for="grid" { (lang.t(Text::Grid)) }
+                    input #grid name="grid" type="text" value=(q.grid.as_deref().unwrap_or("")) autocapitalize="none" spellcheck="false";
+                }
             }
             button type="submit" { (lang.t(Text::ApplyFilter)) }
         }

@@ -101,11 +101,13 @@ pub(super) async fn resident_reads(
     let body = html! {
         h1 { (lang.t(Text::ReadsOfResident)) " · " (district) }
         p { (lang.t(Text::ReadsHelp)) }
-        form.filters method="get" action="/reads" {
+        form.filter method="get" action="/reads" {
             input type="hidden" name="district" value=(district);
-            label for="resident" { (lang.t(Text::ResidentId)) }
-            input #resident name="resident" type="text" value=(resident.unwrap_or("")) required
-                autocapitalize="none" spellcheck="false";
+            div.field {
+                label for="resident" { (lang.t(Text::ResidentId)) }
+                input #resident name="resident" type="text" value=(resident.unwrap_or("")) required
+                    autocapitalize="none" spellcheck="false";
+            }
             button type="submit" { (lang.t(Text::ShowReads)) }
         }
         @if let (Some(page), Some(r)) = (&page, resident) {

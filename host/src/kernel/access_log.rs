@@ -9,13 +9,20 @@
 //! moves by compare-and-swap, so sealers in several host processes never fork
 //! a chain. [`Store::verify_access_log`] recomputes it; an entry is
 //! protected from the moment it is sealed.
+//!
+//! Sealing also indexes the residents and households each entry named
+//! ([`subjects`], the table `access_subjects`), in the same transaction, so
+//! "who read my data" ([`Store::reads_of_resident`]) is read from an index
+//! and the request path still writes one row. People's reads of residents
+//! (through the API, the console or an export) are entries too
+//! ([`Store::log_staff_read`]).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::kernel::store::{Page, Sql, Store, StoreError, from_json};
+use crate::kernel::store::{Backend, Page, Sql, Store, StoreError, from_json};
 
 /// The hash before a district's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -172,18 +179,29 @@ pub const STAFF_READ_RESIDENTS: &str = "staff.read-residents";
 /// under: it names every resident, so it is indexed as the district's.
 pub const EXPORT_OPERATION: &str = "export-data";
 
+/// The operations whose records are residents, named by bare id.
+pub const RESIDENT_OPERATIONS: &[&str] = &[
+    "get-resident",
+    "query-residents",
+    "list-members",
+    STAFF_READ_RESIDENTS,
+];
+
+/// The operations whose records are households, named by bare id.
+pub const HOUSEHOLD_OPERATIONS: &[&str] = &["get-household", "list-households"];
+
 /// The residents and households an entry names, as `(kind, id)`: the
 /// rows it gets in `access_subjects`. Ids written `resident:<id>` or
 /// `household:<id>` (as sends record whom they reached) name their kind;
 /// a bare id is a resident's or a household's by the operation that
 /// returned it; an export names the whole district (`district`, `*`).
 pub fn subjects<'a>(operation: &str, ids: &'a [String]) -> Vec<(&'static str, &'a str)> {
-    let bare = match operation {
-        "get-resident" | "query-residents" | "list-members" | "staff.read-residents" => {
-            Some("resident")
-        }
-        "get-household" | "list-households" => Some("household"),
-        _ => None,
+    let bare = if RESIDENT_OPERATIONS.contains(&operation) {
+        Some("resident")
+    } else if HOUSEHOLD_OPERATIONS.contains(&operation) {
+        Some("household")
+    } else {
+        None
     };
     let mut named: Vec<(&'static str, &'a str)> = ids
         .iter()
@@ -202,6 +220,56 @@ pub fn subjects<'a>(operation: &str, ids: &'a [String]) -> Vec<(&'static str, &'
         named.push(("district", "*"));
     }
     named
+}
+
+/// Index the residents and households that a district's entries with
+/// `seq` in `first..=last` named: the rows [`subjects`] gives each, written
+/// by one statement that reads the entries' ids in the database (no id
+/// travels to the host and back). Entries already indexed (by the
+/// migration that created the table) are left as they are.
+async fn index_subjects(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    district: &str,
+    (first, last): (i64, i64),
+) -> Result<(), StoreError> {
+    let ids = match backend {
+        Backend::Sqlite => "json_each(l.record_ids) j",
+        Backend::Postgres => "jsonb_array_elements_text(l.record_ids::jsonb) j(value)",
+    };
+    let quoted = |ops: &[&str]| {
+        ops.iter()
+            .map(|op| format!("'{op}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sql = format!(
+        "INSERT INTO access_subjects (district, kind, record_id, seq) \
+         SELECT district, kind, record_id, seq FROM ( \
+           SELECT l.district, CASE WHEN j.value LIKE 'resident:%' THEN 'resident' \
+             WHEN j.value LIKE 'household:%' THEN 'household' \
+             WHEN l.operation IN ({residents}) THEN 'resident' \
+             WHEN l.operation IN ({households}) THEN 'household' END AS kind, \
+             CASE WHEN j.value LIKE 'resident:%' THEN substr(j.value, 10) \
+             WHEN j.value LIKE 'household:%' THEN substr(j.value, 11) \
+             ELSE j.value END AS record_id, l.seq \
+           FROM access_log l, {ids} \
+           WHERE l.district = $1 AND l.seq BETWEEN $2 AND $3 \
+           UNION ALL \
+           SELECT l.district, 'district', '*', l.seq FROM access_log l \
+           WHERE l.district = $1 AND l.seq BETWEEN $2 AND $3 AND l.operation = '{EXPORT_OPERATION}' \
+         ) named WHERE kind IS NOT NULL AND record_id <> '' \
+         ON CONFLICT DO NOTHING",
+        residents = quoted(RESIDENT_OPERATIONS),
+        households = quoted(HOUSEHOLD_OPERATIONS),
+    );
+    sqlx::query(&sql)
+        .bind(district)
+        .bind(first)
+        .bind(last)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// The hash of `e` following `prev`: sha256 over every field,
@@ -229,18 +297,16 @@ fn hash_of(prev: &str, e: &AccessEntry) -> String {
 }
 
 impl Store {
-    /// Record one data call: the entry, and for each resident or household
-    /// it named a row of `access_subjects` (see [`subjects`]), in one
-    /// transaction, so "who read my data" is complete and read from an
-    /// index. The entry joins its district's hash chain when it is sealed
+    /// Record one data call. One insert, so reading data stays cheap; the
+    /// entry joins its district's hash chain, and the index of the
+    /// residents and households it named, when it is sealed
     /// ([`Store::seal_access_log`]).
     pub async fn log_access(&self, entry: NewAccess<'_>) -> Result<(), StoreError> {
         let ids = serde_json::to_string(entry.record_ids).unwrap_or_else(|_| "[]".to_owned());
-        let named = subjects(entry.operation, entry.record_ids);
-        let insert = sqlx::query_scalar::<_, i64>(
+        sqlx::query(
             "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, outcome, \
              record_count, record_ids, field_class, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', '') RETURNING seq",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', '')",
         )
         .bind(self.clock().now_ms())
         .bind(entry.district)
@@ -252,37 +318,9 @@ impl Store {
         .bind(if entry.allowed { "allowed" } else { "denied" })
         .bind(entry.record_ids.len() as i64)
         .bind(&ids)
-        .bind(entry.field_class);
-        if named.is_empty() {
-            insert.fetch_one(self.pool()).await?;
-            return Ok(());
-        }
-        let mut tx = self.begin_write().await?;
-        let seq = insert.fetch_one(&mut *tx).await?;
-        // Four parameters a row, well within both back ends' limits.
-        for chunk in named.chunks(200) {
-            let mut q = Sql::new(
-                "INSERT INTO access_subjects (district, kind, record_id, seq) VALUES ".to_owned(),
-            );
-            for (i, (kind, id)) in chunk.iter().enumerate() {
-                if i > 0 {
-                    q.push(", ");
-                }
-                q.push("(");
-                q.push_bind(entry.district);
-                q.push(", ");
-                q.push_bind(*kind);
-                q.push(", ");
-                q.push_bind(*id);
-                q.push(", ");
-                q.push_bind(seq);
-                q.push(")");
-            }
-            // The same record twice in one entry is one row.
-            q.push(" ON CONFLICT DO NOTHING");
-            q.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        .bind(entry.field_class)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
@@ -313,7 +351,9 @@ impl Store {
     /// Who read one resident's data, newest first: every entry that named
     /// the resident, their household (if they have one) or the whole
     /// district, before `before`, at most `limit`. Read from
-    /// `access_subjects`, one index range per kind.
+    /// `access_subjects`, one index range per kind, after sealing what the
+    /// district has pending (a serving host seals every second anyway), so
+    /// the answer is complete to the moment.
     pub async fn reads_of_resident(
         &self,
         district: &str,
@@ -322,6 +362,15 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Page<AccessEntry>, StoreError> {
+        let pending: Option<i64> = sqlx::query_scalar(
+            "SELECT seq FROM access_log WHERE district = $1 AND chain_pos IS NULL LIMIT 1",
+        )
+        .bind(district)
+        .fetch_optional(self.pool())
+        .await?;
+        if pending.is_some() {
+            while self.seal_district(district).await? > 0 {}
+        }
         let before = before.unwrap_or(i64::MAX);
         let n = i64::from(limit) + 1;
         let mut q = Sql::new(format!("SELECT {COLUMNS} FROM access_log WHERE seq IN ("));
@@ -399,6 +448,9 @@ impl Store {
                 pos += 1;
                 links.push((e.seq, prev, hash.clone(), pos));
                 prev = hash;
+            }
+            if let (Some(first), Some(last)) = (links.first(), links.last()) {
+                index_subjects(&mut *conn, self.backend(), district, (first.0, last.0)).await?;
             }
             // One UPDATE per batch of entries rather than one per entry.
             for batch in links.chunks(SEAL_UPDATE_BATCH) {
