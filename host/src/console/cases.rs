@@ -145,6 +145,15 @@ fn actor_label(lang: Lang, session: &Session, actor: &str) -> String {
     }
 }
 
+/// What `/cases` is called for someone of `role`.
+fn list_title(role: Role) -> Text {
+    match role {
+        Role::Resident => Text::CasesMine,
+        Role::Worker => Text::CasesForWorker,
+        Role::PlatformAdmin | Role::DistrictAdmin | Role::Auditor => Text::CasesAll,
+    }
+}
+
 fn time(ms: i64) -> Markup {
     pages::when(ms)
 }
@@ -247,11 +256,7 @@ pub(super) async fn cases_page(
         Err(err) => return refused_page(lang, err),
     };
     let categories = cases.categories(&district).await.map_err(failed)?;
-    let heading = match session.caller.role {
-        Role::Resident => Text::CasesMine,
-        Role::Worker => Text::CasesForWorker,
-        _ => Text::CasesAll,
-    };
+    let heading = list_title(session.caller.role);
     let state_value = q.state.clone().unwrap_or_default();
     let suffix = match &q.district {
         Some(d) if session.caller.role == Role::PlatformAdmin => format!("?district={d}"),
@@ -701,7 +706,7 @@ fn case_body(
                 button type="submit" { (lang.t(Text::ActComment)) }
             }
         }
-        p { a href="/cases" { (lang.t(if staff { Text::CasesAll } else { Text::CasesMine })) } " · " a href="/" { (lang.t(Text::BackHome)) } }
+        p { a href="/cases" { (lang.t(list_title(session.caller.role))) } " · " a href="/" { (lang.t(Text::BackHome)) } }
     }
 }
 
@@ -1026,7 +1031,7 @@ async fn report_form(
             small { (lang.t(Text::PhotosHint)) }
             button type="submit" { (lang.t(Text::Submit)) }
         }
-        p { a href="/cases" { (lang.t(Text::CasesMine)) } " · " a href="/" { (lang.t(Text::BackHome)) } }
+        p { a href="/cases" { (lang.t(list_title(session.caller.role))) } " · " a href="/" { (lang.t(Text::BackHome)) } }
     };
     Ok((
         status,
