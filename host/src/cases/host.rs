@@ -54,6 +54,8 @@ struct CaseDesk {
     request_id: String,
     operation: &'static str,
     permission: Permission,
+    /// The district's turn at the database, for the whole call.
+    _turn: Option<crate::kernel::app_state::DatabaseTurn>,
 }
 
 impl CaseDesk {
@@ -141,12 +143,14 @@ impl AppState {
         operation: &'static str,
         permission: Permission,
     ) -> Result<CaseDesk, WitError> {
+        let turn = self.database_turn();
         let desk = CaseDesk {
             store: self.store.clone(),
             grant: self.grant.clone(),
             request_id: self.request_id.clone(),
             operation,
             permission,
+            _turn: turn.await,
         };
         if let Err(denied) = self.grant.require(permission) {
             desk.log(false, &[]).await.map_err(unavailable)?;

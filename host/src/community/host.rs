@@ -39,6 +39,8 @@ struct DataCall {
     request_id: String,
     /// Whether the install holds `read-personal-fields`.
     personal: bool,
+    /// The district's turn at the database, for the whole call.
+    _turn: Option<crate::kernel::app_state::DatabaseTurn>,
 }
 
 impl DataCall {
@@ -84,6 +86,10 @@ impl AppState {
         permission: Permission,
         named: Option<&str>,
     ) -> Result<DataCall, WitError> {
+        // Reads, and the log of a denial, wait for the district's turn at
+        // the database like kv does: a district's flood of reads leaves the
+        // rest of the pool to the others.
+        let turn = self.database_turn().await;
         if let Err(denied) = self.grant.require(permission) {
             let named: Vec<String> = named
                 .filter(|id| crate::kernel::ids::record_id_problem("id", id).is_none())
@@ -104,6 +110,7 @@ impl AppState {
             grant: self.grant.clone(),
             request_id: self.request_id.clone(),
             personal: self.grant.holds(Permission::ReadPersonalFields),
+            _turn: turn,
         })
     }
 }
