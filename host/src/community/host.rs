@@ -539,6 +539,32 @@ impl Host for AppState {
 mod tests {
     use super::*;
 
+    use crate::kernel::grant::tests::{grant, store};
+
+    #[tokio::test]
+    async fn a_read_waits_for_its_districts_turn_at_the_database() {
+        let (_dir, store) = store().await;
+        let share = Arc::new(tokio::sync::Semaphore::new(1));
+        let mut app = AppState::new(
+            Arc::new(grant(&[Permission::ReadResidents])),
+            "req-1".to_owned(),
+            store.clone(),
+            64 << 20,
+        );
+        app.database = Some(share.clone());
+        // Another call of the district holds its one turn.
+        let held = share.clone().acquire_owned().await.expect("turn");
+        let read = app.get_resident("r-0001".to_owned());
+        tokio::pin!(read);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(50), &mut read).await;
+        assert!(waited.is_err(), "the read waited for the district's turn");
+        drop(held);
+        // In its turn it runs (the resident does not exist: not-found).
+        let answer = read.await;
+        assert!(matches!(answer, Err(WitError::NotFound)), "{answer:?}");
+        assert_eq!(share.available_permits(), 1, "the turn ends with the read");
+    }
+
     #[test]
     fn years_before_keeps_month_and_day() {
         let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
