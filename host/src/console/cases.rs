@@ -595,13 +595,13 @@ fn case_body(
         .find(|c| c.code == case.category)
         .map(|c| format!("{} ({})", c.name, c.code))
         .unwrap_or_else(|| case.category.clone());
-    let action_url = |district: &str| {
-        if session.caller.role == Role::PlatformAdmin {
-            format!("/cases/{}/act?district={district}", case.id)
-        } else {
-            format!("/cases/{}/act", case.id)
-        }
+    // The platform administrator names the district on every link.
+    let suffix = if session.caller.role == Role::PlatformAdmin {
+        format!("?district={district}")
+    } else {
+        String::new()
     };
+    let action_url = format!("/cases/{}/act{suffix}", case.id);
     let staff = session.caller.role != Role::Resident;
     let for_me = matches!(case.reporter, Reporter::App(_)) && case.for_resident && !staff;
     html! {
@@ -654,8 +654,8 @@ fn case_body(
             h2 { (lang.t(Text::Photos)) }
             div.photos {
                 @for (n, pid) in photo_ids.iter().enumerate() {
-                    a href=(format!("/cases/{}/photos/{pid}", case.id)) {
-                        img src=(format!("/cases/{}/photos/{pid}", case.id))
+                    a href=(format!("/cases/{}/photos/{pid}{suffix}", case.id)) {
+                        img src=(format!("/cases/{}/photos/{pid}{suffix}", case.id))
                             alt=(format!("{} {}", lang.t(Text::Photos), n + 1)) loading="lazy";
                     }
                 }
@@ -667,7 +667,7 @@ fn case_body(
             p { (lang.t(Text::NothingToDo)) }
         }
         @for action in actions {
-            form.action method="post" action=(action_url(district)) id=(format!("act-{}", action.as_str())) {
+            form.action method="post" action=(action_url) id=(format!("act-{}", action.as_str())) {
                 input type="hidden" name="csrf" value=(session.csrf);
                 input type="hidden" name="action" value=(action.as_str());
                 @if action.needs_assignee() {
@@ -698,7 +698,7 @@ fn case_body(
             }
         }
         @if view.my_actions.contains(&Action::Comment) {
-            form.action method="post" action=(action_url(district)) id="act-comment" {
+            form.action method="post" action=(action_url) id="act-comment" {
                 input type="hidden" name="csrf" value=(session.csrf);
                 input type="hidden" name="action" value="comment";
                 label for="note-comment" { (lang.t(Text::ActComment)) }

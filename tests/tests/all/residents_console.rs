@@ -288,6 +288,15 @@ async fn a_resident_reports_with_photos_that_only_those_who_see_the_case_get(hos
         let r = page(&host, &bo, &uri).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{uri}: {}", r.text());
     }
+    // The platform administrator opens the case and its photo by naming
+    // the district.
+    host.account("city-admin", Role::PlatformAdmin, None).await;
+    let city = host.console_session("city-admin").await;
+    let theirs = page(&host, &city, &format!("/cases/{case}?district={D}")).await;
+    assert_eq!(theirs.status, StatusCode::OK);
+    let photo_url = format!("{}?district={D}", links[0]);
+    assert!(theirs.text().contains(&photo_url), "{}", theirs.text());
+    assert_eq!(page(&host, &city, &photo_url).await.status, StatusCode::OK);
     let bo_list = page(&host, &bo, "/cases").await.text();
     assert!(!bo_list.contains(&format!("#{case}")), "{bo_list}");
     let ana_list = page(&host, &ana, "/cases").await.text();
