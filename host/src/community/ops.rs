@@ -289,34 +289,35 @@ impl Platform {
             BTreeMap::new();
         let mut items = Vec::with_capacity(page.items.len());
         for entry in page.items {
-            let by = if let Some(account) = entry.app.strip_prefix("account:") {
-                ReadBy::Person {
-                    account: account.to_owned(),
-                    role: entry.version.clone(),
-                }
-            } else if entry.app.contains(':') {
-                ReadBy::Operator
-            } else {
-                if !reasons.contains_key(&entry.app) {
-                    let install = match self.store().get_install(district, &entry.app).await {
-                        Ok(install) => Some(install),
-                        Err(crate::kernel::store::StoreError::NotFound(_)) => None,
-                        Err(e) => return Err(e.into()),
-                    };
-                    reasons.insert(entry.app.clone(), install);
-                }
-                let reason = reasons
-                    .get(&entry.app)
-                    .and_then(Option::as_ref)
-                    .and_then(|install| {
-                        let permission = entry.permission.parse().ok()?;
-                        install.manifest.permissions.get(&permission).cloned()
-                    });
-                ReadBy::App {
-                    app: entry.app.clone(),
-                    version: entry.version.clone(),
-                    permission: entry.permission.clone(),
-                    reason,
+            let by = match Reader::of_entry(&entry) {
+                Some(Reader::Account { id, role }) => ReadBy::Person {
+                    account: id.to_owned(),
+                    role: role.to_owned(),
+                },
+                Some(Reader::CommandLine) => ReadBy::Operator,
+                None => {
+                    if !reasons.contains_key(&entry.app) {
+                        let install = match self.store().get_install(district, &entry.app).await {
+                            Ok(install) => Some(install),
+                            Err(crate::kernel::store::StoreError::NotFound(_)) => None,
+                            Err(e) => return Err(e.into()),
+                        };
+                        reasons.insert(entry.app.clone(), install);
+                    }
+                    let reason =
+                        reasons
+                            .get(&entry.app)
+                            .and_then(Option::as_ref)
+                            .and_then(|install| {
+                                let permission = entry.permission.parse().ok()?;
+                                install.manifest.permissions.get(&permission).cloned()
+                            });
+                    ReadBy::App {
+                        app: entry.app.clone(),
+                        version: entry.version.clone(),
+                        permission: entry.permission.clone(),
+                        reason,
+                    }
                 }
             };
             let through = crate::kernel::access_log::subjects(&entry.operation, &entry.record_ids)

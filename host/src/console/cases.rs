@@ -154,16 +154,6 @@ fn list_title(role: Role) -> Text {
     }
 }
 
-fn time(ms: i64) -> Markup {
-    pages::when(ms)
-}
-
-/// The district of a case page: the person's own, or (for the platform
-/// administrator) the one asked for.
-fn case_district(session: &Session, asked: Option<String>) -> Option<String> {
-    district_of(session, asked)
-}
-
 #[derive(Deserialize, Default)]
 pub(crate) struct ListQuery {
     #[serde(default)]
@@ -196,7 +186,7 @@ pub(super) async fn cases_page(
     let Some(session) = visitor.session else {
         return Ok(see_other("/sign-in"));
     };
-    let Some(district) = case_district(&session, q.district.clone()) else {
+    let Some(district) = district_of(&session, q.district.clone()) else {
         return Ok(not_found(lang));
     };
     let resident = session.caller.role == Role::Resident;
@@ -367,10 +357,10 @@ fn case_table(
                             (case.grid_id.as_deref().unwrap_or("—"))
                             @if let Some(b) = &case.building_id { " · " (b) }
                         }
-                        td data-label=(lang.t(Text::ReportedAt)) { (time(case.created_at)) }
+                        td data-label=(lang.t(Text::ReportedAt)) { (pages::when(case.created_at)) }
                         td data-label=(lang.t(Text::DueBy)) {
                             @if case.overdue { span.error { (lang.t(Text::OverdueCases)) } " " }
-                            @if let Some(at) = case.deadline_at { (time(at)) } @else { "—" }
+                            @if let Some(at) = case.deadline_at { (pages::when(at)) } @else { "—" }
                         }
                     }
                 }
@@ -379,16 +369,21 @@ fn case_table(
     }
 }
 
+/// The status of a page that shows the case rules' refusal.
+fn refusal_status(err: &PlatformError) -> StatusCode {
+    match err {
+        PlatformError::Forbidden(_) => StatusCode::FORBIDDEN,
+        PlatformError::NotFound(_) => StatusCode::NOT_FOUND,
+        PlatformError::Conflict(_) => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 /// A refusal of the case rules as a page (a district the person does not
 /// act in, a bad filter value).
 fn refused_page(lang: Lang, err: PlatformError) -> Result<Response, PageError> {
-    let status = match &err {
-        PlatformError::Forbidden(_) => StatusCode::FORBIDDEN,
-        PlatformError::NotFound(_) => StatusCode::NOT_FOUND,
-        _ => StatusCode::BAD_REQUEST,
-    };
     Ok((
-        status,
+        refusal_status(&err),
         pages::problem_with(lang, Text::CaseRefused, &refusal(err)?),
     )
         .into_response())
@@ -431,7 +426,7 @@ async fn show_case(
     shown: Option<Notice>,
     refused: Option<(StatusCode, String)>,
 ) -> Result<Response, PageError> {
-    let Some(district) = case_district(session, asked) else {
+    let Some(district) = district_of(session, asked) else {
         return Ok(not_found(lang));
     };
     let Ok(id) = id.parse::<i64>() else {
@@ -610,7 +605,7 @@ fn case_body(
         dl.case {
             dt { (lang.t(Text::Category)) } dd { (category) }
             dt { (lang.t(Text::Priority)) } dd { (lang.t(priority_text(case.priority))) }
-            dt { (lang.t(Text::ReportedAt)) } dd { (time(case.created_at)) }
+            dt { (lang.t(Text::ReportedAt)) } dd { (pages::when(case.created_at)) }
             @if for_me { dt { (lang.t(Text::ActorApp)) } dd { (lang.t(Text::OpenedForYou)) } }
             dt { (lang.t(Text::Location)) }
             dd {
@@ -642,7 +637,7 @@ fn case_body(
             dt { (lang.t(Text::DueBy)) }
             dd {
                 @if case.overdue { span.error { (lang.t(Text::OverdueCases)) } " " }
-                @if let Some(at) = case.deadline_at { (time(at)) } @else { "—" }
+                @if let Some(at) = case.deadline_at { (pages::when(at)) } @else { "—" }
             }
             @if let Some(s) = case.satisfaction {
                 dt { (lang.t(Text::Satisfaction)) }
@@ -713,7 +708,7 @@ fn case_body(
 fn history_item(lang: Lang, session: &Session, entry: &HistoryEntry) -> Markup {
     html! {
         li {
-            (time(entry.at)) " · "
+            (pages::when(entry.at)) " · "
             strong { (history_action(lang, &entry.action)) } " · "
             (actor_label(lang, session, &entry.actor))
             @if entry.from_state != entry.to_state {
@@ -756,7 +751,7 @@ pub(super) async fn act(
         Ok(checked) => checked,
         Err(answer) => return Ok(*answer),
     };
-    let Some(district) = case_district(&session, q.district.clone()) else {
+    let Some(district) = district_of(&session, q.district.clone()) else {
         return Ok(not_found(lang));
     };
     let Ok(case_id) = id.parse::<i64>() else {
@@ -828,11 +823,7 @@ pub(super) async fn act(
         }
         Err(PlatformError::NotFound(_)) => Ok(not_found(lang)),
         Err(err) => {
-            let status = match &err {
-                PlatformError::Forbidden(_) => StatusCode::FORBIDDEN,
-                PlatformError::Conflict(_) => StatusCode::CONFLICT,
-                _ => StatusCode::BAD_REQUEST,
-            };
+            let status = refusal_status(&err);
             let words = refusal(err)?;
             refuse(status, words).await
         }
@@ -851,7 +842,7 @@ pub(super) async fn photo(
     let Some(session) = visitor.session else {
         return Ok(see_other("/sign-in"));
     };
-    let Some(district) = case_district(&session, q.district) else {
+    let Some(district) = district_of(&session, q.district) else {
         return Ok(not_found(lang));
     };
     let (Ok(id), Ok(photo)) = (id.parse::<i64>(), photo.parse::<i64>()) else {
@@ -949,7 +940,7 @@ pub(super) async fn report_page(
     let Some(session) = visitor.session else {
         return Ok(see_other("/sign-in"));
     };
-    let Some(district) = case_district(&session, q.district) else {
+    let Some(district) = district_of(&session, q.district) else {
         return Ok(not_found(lang));
     };
     report_form(
@@ -1052,7 +1043,7 @@ pub(super) async fn report(
     let Some(session) = visitor.session else {
         return Ok(see_other("/sign-in"));
     };
-    let Some(district) = case_district(&session, q.district) else {
+    let Some(district) = district_of(&session, q.district) else {
         return Ok(not_found(lang));
     };
     let Ok(multipart) = multipart else {

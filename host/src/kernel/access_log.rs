@@ -154,6 +154,26 @@ pub enum Reader<'a> {
     CommandLine,
 }
 
+impl<'a> Reader<'a> {
+    /// The person an entry's `app` and `version` name, as
+    /// [`Store::log_staff_read`] writes them; none for an app's entry.
+    pub fn of_entry(entry: &'a AccessEntry) -> Option<Self> {
+        if let Some(id) = entry.app.strip_prefix("account:") {
+            Some(Reader::Account {
+                id,
+                role: &entry.version,
+            })
+        } else if entry.app == OPERATOR_APP {
+            Some(Reader::CommandLine)
+        } else {
+            None
+        }
+    }
+}
+
+/// The entry's `app` for the operator on the command line.
+const OPERATOR_APP: &str = "operator:cli";
+
 /// A person's read of residents' data, for the access log.
 #[derive(Clone, Debug)]
 pub struct StaffRead<'a> {
@@ -332,7 +352,7 @@ impl Store {
     pub async fn log_staff_read(&self, read: StaffRead<'_>) -> Result<(), StoreError> {
         let (app, role) = match read.reader {
             Reader::Account { id, role } => (format!("account:{id}"), role),
-            Reader::CommandLine => ("operator:cli".to_owned(), "operator"),
+            Reader::CommandLine => (OPERATOR_APP.to_owned(), "operator"),
         };
         self.log_access(NewAccess {
             district: read.district,

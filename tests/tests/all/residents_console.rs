@@ -623,15 +623,19 @@ async fn who_read_my_data_lists_every_read_of_the_resident_and_nothing_else(host
         "reader",
         "nosy",
         "east-admin",
-        "全辖区数据导出",
-        "住户记录",
-        "已脱敏",
-        "拒绝",
+        // The cells themselves: the page's help names these words too.
+        "涉及\">全辖区数据导出</td>",
+        "涉及\">住户记录</td>",
+        "字段类别\">已脱敏</td>",
+        "<span class=\"error\">拒绝</span>",
     ] {
         assert!(text.contains(shown), "{shown}: {text}");
     }
     // The permission's reason from the app's manifest is shown.
-    assert!(text.contains("read-residents"), "{text}");
+    assert!(
+        text.contains("The integration tests read residents through the /data routes."),
+        "{text}"
+    );
     // Bo's page shows his own read, not Ana's.
     let bo = host.console_session("bo").await;
     let his = page(&host, &bo, "/my-data").await.text();
