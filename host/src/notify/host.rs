@@ -116,7 +116,10 @@ impl Host for AppState {
 
 impl AppState {
     /// Both sends: the grant, the platform's send, the access log.
+    /// Like kv writes and data reads, a send waits for the district's
+    /// turn at the database, and holds it through its access-log entry.
     async fn send_message(&mut self, message: Message) -> Result<SendReceipt, WitError> {
+        let _turn = self.database_turn().await;
         let permission = self.notify_grant(message.channel).await?;
         let grant = self.grant.clone();
         let sender = Sender {
@@ -162,6 +165,40 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::Arc;
+
+    use crate::kernel::grant::tests::{grant, store};
+
+    #[tokio::test]
+    async fn a_send_waits_for_its_districts_turn_at_the_database() {
+        let (_dir, store) = store().await;
+        let share = Arc::new(tokio::sync::Semaphore::new(1));
+        let mut app = AppState::new(
+            Arc::new(grant(&[Permission::NotifyInbox])),
+            "req-1".to_owned(),
+            store.clone(),
+            64 << 20,
+        );
+        app.database = Some(share.clone());
+        // Another call of the district holds its one turn.
+        let held = share.clone().acquire_owned().await.expect("turn");
+        let send = app.send_message(Message {
+            recipient: Recipient::Resident("r-0001".to_owned()),
+            channel: Channel::Inbox,
+            subject: "停水通知".to_owned(),
+            body: "明天 9 点到 12 点停水".to_owned(),
+            idempotency_key: "water-1".to_owned(),
+        });
+        tokio::pin!(send);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(50), &mut send).await;
+        assert!(waited.is_err(), "the send waited for the district's turn");
+        drop(held);
+        // In its turn it runs (the resident does not exist: not-found).
+        let answer = send.await;
+        assert!(matches!(answer, Err(WitError::NotFound)), "{answer:?}");
+        assert_eq!(share.available_permits(), 1, "the turn ends with the send");
+    }
 
     #[test]
     fn each_channel_needs_its_own_permission() {

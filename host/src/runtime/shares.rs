@@ -32,7 +32,8 @@
 //! **Database.** A district's calls hold at most
 //! [`Shares::database_per_district`] database connections at once for the
 //! operations an app can repeat in bulk (kv reads and writes, community
-//! data reads and case calls, with the access-log entries they write),
+//! data reads, case calls and notification sends, with the access-log
+//! entries they write),
 //! waiting in line for a turn within their own deadline. The store has 8 connections
 //! on SQLite and 16 on PostgreSQL, so a district flooding its kv leaves the
 //! rest to the others, and on SQLite at most that many writes stand
