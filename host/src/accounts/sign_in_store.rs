@@ -335,7 +335,7 @@ impl Store {
 }
 
 async fn set_password(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::kernel::store::WriteTx,
     account_id: &str,
     password_hash: &str,
     now: i64,
@@ -355,7 +355,7 @@ async fn set_password(
 }
 
 async fn end_sessions(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::kernel::store::WriteTx,
     account_id: &str,
     why: &str,
     now: i64,

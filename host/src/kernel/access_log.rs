@@ -323,6 +323,7 @@ impl Store {
     /// ([`Store::seal_access_log`]).
     pub async fn log_access(&self, entry: NewAccess<'_>) -> Result<(), StoreError> {
         let ids = serde_json::to_string(entry.record_ids).unwrap_or_else(|_| "[]".to_owned());
+        let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, outcome, \
              record_count, record_ids, field_class, prev_hash, hash) \

@@ -14,6 +14,8 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::ser::SerializeStruct;
@@ -74,6 +76,50 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     clock: Clock,
+    /// On SQLite, the line writers wait in for the one write lock (see
+    /// [`Store::write_turn`]); none on PostgreSQL.
+    writers: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// The longest a write waits in line for SQLite's write lock: the same as
+/// the busy timeout every connection has.
+const WRITE_WAIT: Duration = Duration::from_secs(10);
+
+/// A turn at SQLite's write lock (see [`Store::write_turn`]).
+pub(crate) type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
+
+/// A transaction that writes ([`Store::begin_write`]); it holds the write
+/// turn until it commits, rolls back or is dropped.
+pub(crate) struct WriteTx {
+    // Declared first, so dropped (and rolled back) before the turn ends.
+    tx: sqlx::Transaction<'static, Any>,
+    _turn: WriteTurn,
+}
+
+impl WriteTx {
+    /// Commit, then let the next writer in.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    /// Roll back, then let the next writer in.
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -129,6 +175,7 @@ impl Store {
             pool,
             backend,
             clock: Clock::system(),
+            writers: (backend == Backend::Sqlite).then(Arc::default),
         })
     }
 
@@ -153,17 +200,38 @@ impl Store {
         &self.pool
     }
 
-    /// A transaction that will write: on SQLite it takes the write lock up
-    /// front (a read transaction that later writes fails if another writer
-    /// got in between); on PostgreSQL it is a plain `BEGIN`.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Any>, StoreError> {
-        Ok(self
-            .pool
-            .begin_with(match self.backend {
-                Backend::Sqlite => "BEGIN IMMEDIATE",
-                Backend::Postgres => "BEGIN",
-            })
-            .await?)
+    /// Wait for a turn at SQLite's one write lock, in arrival order. On
+    /// its own, SQLite lets a writer that finds the lock taken sleep and
+    /// retry with growing pauses (up to 100 ms), so a district writing
+    /// without pause could keep another district's single write waiting for
+    /// a quarter of a second; in line, it waits only for the writes ahead
+    /// of it, and a district's calls hold at most their database share of
+    /// those. No wait on PostgreSQL, which locks rows, not the database.
+    pub(crate) async fn write_turn(&self) -> Result<WriteTurn, StoreError> {
+        let Some(writers) = &self.writers else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(WRITE_WAIT, writers.clone().lock_owned()).await {
+            Ok(turn) => Ok(Some(turn)),
+            Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+        }
+    }
+
+    /// A transaction that will write: on SQLite it waits for its
+    /// [`write turn`](Store::write_turn) and takes the write lock up front
+    /// (a read transaction that later writes fails if another writer got in
+    /// between); on PostgreSQL it is a plain `BEGIN`.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        // The connection first: a writer in line holds one, but the writer
+        // whose turn it is never waits for one.
+        let conn = self.pool.acquire().await?;
+        let turn = self.write_turn().await?;
+        let statement = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        let tx = sqlx::Transaction::begin(conn, Some(statement.into())).await?;
+        Ok(WriteTx { tx, _turn: turn })
     }
 }
 
@@ -397,7 +465,38 @@ where
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use crate::kernel::grant::tests::store;
     use crate::kernel::store::{Page, PageItems, Sql};
+
+    #[tokio::test]
+    async fn sqlite_writers_wait_in_line_for_the_write_lock() {
+        let (_dir, store) = store().await;
+        let turn = store.write_turn().await.expect("turn");
+        assert!(turn.is_some(), "SQLite writes take turns");
+        // A transaction that writes, and an access-log entry, wait in line.
+        let write = store.begin_write();
+        tokio::pin!(write);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut write)
+                .await
+                .is_err(),
+            "the write waited for the turn"
+        );
+        drop(turn);
+        let tx = write.await.expect("its turn");
+        let second = store.write_turn();
+        tokio::pin!(second);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut second)
+                .await
+                .is_err(),
+            "the transaction holds the turn until it ends"
+        );
+        tx.commit().await.expect("commit");
+        second.await.expect("the next writer's turn");
+    }
 
     #[test]
     fn placeholders_are_numbered_in_the_order_values_are_bound() {

@@ -154,7 +154,7 @@ async fn usage<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 /// its district past `quota`; the caller's transaction then rolls back, so
 /// nothing is written.
 async fn check_quota(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut crate::kernel::store::WriteTx,
     district: &str,
     app: &str,
     quota: &KvQuota,
