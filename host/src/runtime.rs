@@ -744,12 +744,31 @@ impl Runtime {
 
     /// Serve one HTTP request with a fresh instance of the install.
     pub async fn handle_http(
-        &self,
+        self: &Arc<Self>,
         district: &str,
         app: &str,
         request: AppRequest,
     ) -> Result<AppResponse, CallError> {
         let request_id = request.request_id.clone();
+        // An install whose calls ran long lately runs on the long calls'
+        // own threads, away from the threads that serve everyone else.
+        if let Some(loaded) = self.loaded(district, app)
+            && loaded.long_history.recent()
+        {
+            let (runtime, district, app) = (self.clone(), district.to_owned(), app.to_owned());
+            let call = async move {
+                runtime
+                    .call(&district, &app, request_id, Subject::Request, Http(request))
+                    .await
+            };
+            return match shares::long_threads()
+                .spawn(tracing::Instrument::in_current_span(call))
+                .await
+            {
+                Ok(answer) => answer,
+                Err(failed) => Err(CallError::Internal(failed.to_string())),
+            };
+        }
         self.call(district, app, request_id, Subject::Request, Http(request))
             .await
     }
@@ -866,6 +885,8 @@ impl Export for Http {
     fn status(response: &AppResponse) -> Option<u16> {
         Some(response.status)
     }
+
+    const HOLD_REFUSALS: bool = true;
 }
 
 /// A case change, for the `case-watcher` of the app that opened the case.

@@ -89,6 +89,12 @@ pub(crate) trait Export: Send {
     fn status(_output: &Self::Output) -> Option<u16> {
         None
     }
+
+    /// Whether a refusal because the install is suspended is held back
+    /// before it is answered ([`Gates::hold_refusal`](crate::runtime::shares::Gates::hold_refusal)):
+    /// for requests from outside, not for the host's own deliveries, which
+    /// postpone and retry on their own.
+    const HOLD_REFUSALS: bool = false;
 }
 
 impl Runtime {
@@ -105,7 +111,17 @@ impl Runtime {
     ) -> Result<E::Output, CallError> {
         let loaded = self.find(district, app).await?;
         export.gate(&loaded)?;
-        let trial = self.check_active(&loaded)?;
+        let trial = match self.check_active(&loaded) {
+            Ok(trial) => trial,
+            Err(refused) => {
+                if E::HOLD_REFUSALS {
+                    self.gates
+                        .hold_refusal(district, self.until_trial(&loaded))
+                        .await;
+                }
+                return Err(refused);
+            }
+        };
         let span = tracing::info_span!(
             "app_call",
             district,
@@ -437,6 +453,24 @@ impl Runtime {
                 .clone()
                 .unwrap_or_else(|| "suspended".to_owned()),
         })
+    }
+}
+
+impl Runtime {
+    /// How long until a suspended install's next trial call; none known
+    /// (an administrator suspended it): [`REFUSAL_HOLD`](crate::runtime::shares::REFUSAL_HOLD).
+    fn until_trial(&self, loaded: &Loaded) -> Duration {
+        let retry_at = loaded
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retry_at;
+        match retry_at {
+            Some(at) => {
+                Duration::from_millis(u64::try_from(at - self.store.clock().now_ms()).unwrap_or(0))
+            }
+            None => crate::runtime::shares::REFUSAL_HOLD,
+        }
     }
 }
 

@@ -27,9 +27,23 @@
 //! An install whose calls ran long in the last [`LONG_MEMORY`] is not given
 //! the benefit of the doubt again: its calls count as long from their
 //! second tick, so a spinning app's stream of calls spends about a
-//! millisecond each outside its district's turn, not ten.
+//! millisecond each outside its district's turn, not ten. Its requests
+//! also run on threads of their own ([`long_threads`]), so that while it
+//! spins, the threads that take every other district's requests off the
+//! network are never the ones it runs on: a request of another district
+//! never waits in line behind the spinning app's turn on a thread.
 //!
-//! **Database.** A district's calls hold at most
+//! **Refusals.** While an app is suspended, the host answers its requests
+//! itself, which costs almost nothing per answer, so a client that ignores
+//! the answer could ask thousands of times a second and take the cores
+//! from the other districts that way. Each such answer is held back up to
+//! [`REFUSAL_HOLD`] (never past the app's next trial), at most as many at
+//! once as the district has call slots; beyond that, it is answered at once.
+//!
+//! **Database.** On SQLite, transactions that write (kv writes among them)
+//! and access-log entries wait in line for the one write lock
+//! (`Store::write_turn`), so a district writing without pause keeps
+//! another's write waiting only for the writes ahead of it. A district's calls hold at most
 //! [`Shares::database_per_district`] database connections at once for the
 //! operations an app can repeat in bulk (kv reads and writes, community
 //! data reads, case calls and notification sends, with the access-log
@@ -96,6 +110,28 @@ impl Shares {
     }
 }
 
+/// The threads an install's requests run on while its calls run long
+/// (see [`LongHistory`]): one fewer than the host has cores, in a runtime of
+/// their own that lives as long as the process.
+pub(crate) fn long_threads() -> &'static tokio::runtime::Handle {
+    static THREADS: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    THREADS
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(cores.saturating_sub(1).max(1))
+                .thread_name("hutong-long")
+                .enable_all()
+                .build()
+                .expect("start the long calls' threads")
+        })
+        .handle()
+}
+
+/// The longest a refusal from a suspended app is held back (see
+/// [`Gates::hold_refusal`]).
+pub const REFUSAL_HOLD: Duration = Duration::from_secs(1);
+
 /// How long an install's calls are treated as long from their second
 /// tick after one of them ran long.
 pub const LONG_MEMORY: Duration = Duration::from_secs(10);
@@ -157,6 +193,9 @@ struct District {
     long: Arc<Semaphore>,
     /// The district's share of the database.
     database: Arc<Semaphore>,
+    /// Refusals of its suspended apps held back at once (see
+    /// [`Gates::hold_refusal`]).
+    held: Arc<Semaphore>,
 }
 
 impl Gates {
@@ -188,6 +227,7 @@ impl Gates {
                 database: Arc::new(Semaphore::new(
                     self.shares.database_per_district.max(1) as usize
                 )),
+                held: Arc::new(Semaphore::new(self.shares.per_district.max(1) as usize)),
             })
             .clone()
     }
@@ -208,6 +248,7 @@ impl Gates {
                 calls,
                 long: current.long,
                 database: current.database,
+                held: current.held,
             },
         );
     }
@@ -242,6 +283,19 @@ impl Gates {
             Ok(Some(slot)) => Ok(slot),
             _ => Err(CallError::Busy),
         }
+    }
+
+    /// Hold back the refusal of a request to a suspended app of `district`
+    /// for `wait` (at most [`REFUSAL_HOLD`]), unless as many of the
+    /// district's refusals as it has call slots are held already. A client
+    /// that ignores the breaker and asks again at once then asks about once
+    /// a second per connection, instead of keeping the host busy answering
+    /// "suspended" thousands of times a second beside the other districts.
+    pub(crate) async fn hold_refusal(&self, district: &str, wait: Duration) {
+        let Ok(_held) = self.district(district).held.try_acquire_owned() else {
+            return;
+        };
+        tokio::time::sleep(wait.min(REFUSAL_HOLD)).await;
     }
 
     /// The turn of a long call of `district`, for one tick: its district's
@@ -296,6 +350,45 @@ mod tests {
         // A slot freed is the next caller's.
         held.pop();
         gates.slot("good", &good).await.expect("freed slot");
+    }
+
+    #[tokio::test]
+    async fn refusals_are_held_back_up_to_the_districts_share() {
+        let shares = Shares {
+            per_district: 2,
+            ..Shares::for_pool(8)
+        };
+        let gates = Arc::new(Gates::new(shares, 8));
+        let wait = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let held: Vec<_> = (0..2)
+            .map(|_| {
+                let gates = gates.clone();
+                tokio::spawn(async move { gates.hold_refusal("evil", wait).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Both of the district's holds are taken: the next is answered at once.
+        let third = std::time::Instant::now();
+        gates.hold_refusal("evil", wait).await;
+        assert!(third.elapsed() < Duration::from_millis(100), "not held");
+        // Another district's refusal is held on its own share.
+        let other = std::time::Instant::now();
+        gates.hold_refusal("good", Duration::from_millis(100)).await;
+        assert!(other.elapsed() >= Duration::from_millis(100), "held");
+        for hold in held {
+            hold.await.expect("held refusal");
+        }
+        assert!(started.elapsed() >= wait, "held for the wait");
+        // Never longer than REFUSAL_HOLD, whatever the wait asked.
+        let long = std::time::Instant::now();
+        tokio::time::timeout(
+            REFUSAL_HOLD + Duration::from_millis(500),
+            gates.hold_refusal("evil", Duration::from_secs(60)),
+        )
+        .await
+        .expect("at most REFUSAL_HOLD");
+        assert!(long.elapsed() >= REFUSAL_HOLD);
     }
 
     #[test]
