@@ -130,8 +130,10 @@ pub struct ChainReport {
 const COLUMNS: &str = "seq, at, district, app, version, request_id, operation, permission, outcome, \
      record_count, record_ids, field_class, prev_hash, hash";
 
-/// Most entries one seal of a district covers.
-const SEAL_BATCH: u32 = 5_000;
+/// Most entries one seal of a district covers: one transaction, which on
+/// SQLite holds the write lock throughout, so kept to a few milliseconds;
+/// the sealer then takes its place in the line of writers again.
+const SEAL_BATCH: u32 = 250;
 
 /// Entries linked by one UPDATE (four parameters each, well within both
 /// back ends' parameter limits).
@@ -432,7 +434,13 @@ impl Store {
                 .await?;
         let mut sealed = 0;
         for district in districts {
-            sealed += self.seal_district(&district).await?;
+            loop {
+                let batch = self.seal_district(&district).await?;
+                sealed += batch;
+                if batch < u64::from(SEAL_BATCH) {
+                    break;
+                }
+            }
         }
         Ok(sealed)
     }
