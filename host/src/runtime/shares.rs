@@ -111,15 +111,18 @@ impl Shares {
 }
 
 /// The threads an install's requests run on while its calls run long
-/// (see [`LongHistory`]): one fewer than the host has cores, in a runtime of
-/// their own that lives as long as the process.
+/// (see [`LongHistory`]), in a runtime of their own that lives as long as
+/// the process: as many as the host has cores, so that while the long-call
+/// lanes (one fewer) spin, a thread is left for the same installs' short
+/// work — a write that holds SQLite's write lock must not wait for a
+/// spinning call's turn to end before it commits.
 pub(crate) fn long_threads() -> &'static tokio::runtime::Handle {
     static THREADS: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     THREADS
         .get_or_init(|| {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(cores.saturating_sub(1).max(1))
+                .worker_threads(cores.max(2))
                 .thread_name("hutong-long")
                 .enable_all()
                 .build()
