@@ -308,3 +308,58 @@ async fn the_platform_administrator_sets_a_districts_share() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert!(r.json()["max_calls"].is_null(), "{}", r.text());
 }
+
+on_both_backends!(an_install_that_ran_long_is_still_served_in_full_on_its_own_threads);
+
+/// After a call ran long, the install's requests run on the long calls'
+/// threads: they still reach the database (a PostgreSQL connection made on
+/// the host's threads included) and answer as before.
+async fn an_install_that_ran_long_is_still_served_in_full_on_its_own_threads(host: TestHost) {
+    host.district("east").await;
+    host.install_test_app("east", "test-app", true, "[limits]\ndeadline-ms = 300")
+        .await;
+    let r = host.get("/d/east/apps/test-app/loop").await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+    for i in 0..5 {
+        let key = format!("after-the-loop-{i}");
+        let r = host
+            .put(&format!("/d/east/apps/test-app/kv/set?key={key}"), "甲乙")
+            .await;
+        assert_eq!(r.status.as_u16() / 100, 2, "{}", r.text());
+        let r = host
+            .get(&format!("/d/east/apps/test-app/kv/get?key={key}"))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.text(), "甲乙");
+    }
+    let r = host.get("/d/east/apps/test-app/spin?ms=30").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.json()["turns"].as_u64().unwrap_or(0) > 0, "{}", r.text());
+}
+
+on_both_backends!(a_suspended_apps_refusal_is_held_back_until_its_trial_or_a_second);
+
+/// A client that ignores `app_suspended` and asks again at once gets its
+/// answer only after a pause, so it cannot keep the host busy answering.
+async fn a_suspended_apps_refusal_is_held_back_until_its_trial_or_a_second(host: TestHost) {
+    let backend = host.backend;
+    drop(host);
+    let host = quick_breaker(backend).await;
+    for _ in 0..2 {
+        let r = host.get("/d/east/apps/test-app/panic").await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    assert_eq!(status_of(&host).await.0, InstallStatus::Suspended);
+    // The pause is 30 s: each refusal is held for a second, the most.
+    for _ in 0..2 {
+        let asked = Instant::now();
+        let r = host.get("/d/east/apps/test-app/ping").await;
+        let waited = asked.elapsed();
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "app_suspended");
+        assert!(
+            waited >= Duration::from_millis(950) && waited < Duration::from_secs(3),
+            "held {waited:?}"
+        );
+    }
+}

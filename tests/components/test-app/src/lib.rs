@@ -64,6 +64,7 @@ impl App for TestApp {
             .post("/notify/family", notify_family)
             .get("/events/heard", events_heard)
             .get("/loop", spin)
+            .get("/spin", spin_for)
             .get("/alloc", alloc)
             .get("/alloc-forever", alloc_forever)
             .get("/panic", |_, _| panic!("test-app panicked on purpose"))
@@ -568,6 +569,18 @@ fn notify_family(req: &Request, _: &Params) -> Result<Response, Error> {
 /// Never returns: the host's deadline must end it.
 fn spin(_: &Request, _: &Params) -> Result<Response, Error> {
     spin_forever()
+}
+
+/// Keeps the core busy for `ms` milliseconds, then answers 200: an app
+/// that is slow but healthy, whose calls succeed.
+fn spin_for(req: &Request, _: &Params) -> Result<Response, Error> {
+    let ms: u64 = number(req, "ms")?;
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    let mut turns: u64 = 0;
+    while std::time::Instant::now() < until {
+        turns = black_box(turns.wrapping_add(1));
+    }
+    Ok(Response::json(200, &json!({ "turns": turns })))
 }
 
 /// Never returns: the host's deadline must end it.
