@@ -105,6 +105,11 @@ fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| repo.join("target").join("guests"));
 
+    // For the tests that build an app of their own (`hutong new`'s).
+    println!("cargo:rustc-env=HUTONG_GUESTS_DIR={}", target_dir.display());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    println!("cargo:rustc-env=HUTONG_CARGO={cargo}");
+
     for watched in ["sdk/Cargo.toml", "sdk/Cargo.lock", "sdk/src", "wit"] {
         rerun_if_changed(&repo.join(watched));
     }

@@ -7,6 +7,7 @@
 //! without a backtrace.
 
 pub mod demo;
+pub mod new;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -225,6 +226,17 @@ pub enum Command {
         district: String,
         app: String,
     },
+    /// Start a new app in a new folder NAME: a Rust project with a
+    /// manifest, two routes, tests and a README, and beside it the SDK (with
+    /// its WIT) that this `hutong` carries, so it builds with nothing else
+    /// checked out.
+    New {
+        /// The app's name: 1 to 63 characters of a-z, 0-9 and '-'.
+        name: String,
+        /// The folder to make it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Set up a demo district with the example app and serve it.
     Demo {
         /// Address to listen on.
@@ -294,9 +306,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             hutong_registry::tls::trust_extra_roots(&what, &pem).map_err(anyhow::Error::msg)?;
         tracing::info!(file = %what, count, "trusting extra root certificates");
     }
-    // Commands on a registry alone never open (or create) the host's data.
+    // Commands on a registry alone, and `new`, never open (or create) the host's data.
     let offline = match &cli.command {
-        Command::Publish { .. } => true,
+        Command::Publish { .. } | Command::New { .. } => true,
         Command::Registry(c) => c.is_offline(),
         _ => false,
     };
@@ -311,6 +323,20 @@ pub async fn run(cli: Cli) -> Result<()> {
                 crate::installs::registry_cli::publish(&registry, &key, &manifest, &component).await
             }
             Command::Registry(c) => crate::installs::registry_cli::run_offline(c).await,
+            Command::New { name, dir } => {
+                let made = new::new_app(&dir, &name)?;
+                let folder = made.dir.display();
+                println!("made the app `{name}` in {folder}");
+                println!();
+                println!("  cd {folder}");
+                println!("  cargo test");
+                println!("  cargo build --release --target wasm32-wasip2");
+                println!(
+                    "  hutong install --district DISTRICT --manifest hutong.toml --component {} --grant kv",
+                    made.component.display()
+                );
+                Ok(())
+            }
             _ => Ok(()),
         };
     }
@@ -502,7 +528,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Registry(command) => crate::installs::registry_cli::run(&opened, command).await,
-        Command::Publish { .. } => Ok(()),
+        Command::Publish { .. } | Command::New { .. } => Ok(()),
         Command::List { district } => {
             let installs = opened
                 .platform

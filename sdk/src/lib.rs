@@ -1,7 +1,7 @@
 //! Write Hutong district apps in Rust.
 //!
 //! A Hutong app is a WebAssembly component for the `hutong:platform/app@0.1.0`
-//! world (see `wit/` in the Hutong repository). This crate generates the
+//! world, whose WIT travels with this crate (`wit/`). This crate generates the
 //! bindings for that world once and puts an ordinary Rust API over them:
 //! [`Request`] and [`Response`], a small [`Router`], the typed [`Error`] every
 //! host call returns, the [`kv`] store, the community [`data`], [`cases`]
@@ -169,7 +169,7 @@ pub fn now_ms() -> i64 {
 pub mod bindings {
     wit_bindgen::generate!({
         world: "app",
-        path: "../wit",
+        path: "wit",
         pub_export_macro: true,
         export_macro_name: "export",
         default_bindings_module: "hutong_sdk::bindings",

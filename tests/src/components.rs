@@ -10,6 +10,12 @@
 /// `cases` and `log`.
 pub const TEST_APP: &str = env!("HUTONG_TEST_APP");
 
+/// Where guests are built (`target/guests`, or `HUTONG_GUEST_TARGET_DIR`).
+pub const GUESTS_DIR: &str = env!("HUTONG_GUESTS_DIR");
+
+/// The cargo that built the guests, for tests that build an app themselves.
+pub const CARGO: &str = env!("HUTONG_CARGO");
+
 /// The test app's manifest: named `test-app`, declares every permission.
 pub const TEST_APP_MANIFEST: &str = env!("HUTONG_TEST_APP_MANIFEST");
 

@@ -19,6 +19,7 @@ mod events;
 mod install;
 mod isolation;
 mod kv;
+mod new_app;
 mod notify;
 mod open311;
 mod party_building;
