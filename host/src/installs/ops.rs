@@ -272,23 +272,12 @@ impl Platform {
                 });
             }
         }
-        for interface in &used {
-            if !manifest
-                .permissions
-                .keys()
-                .any(|p| p.interface() == *interface)
-            {
-                let needed: Vec<&str> = Permission::ALL
-                    .iter()
-                    .filter(|p| p.interface() == *interface)
-                    .map(|p| p.name())
-                    .collect();
-                return Err(PlatformError::ManifestMismatch(format!(
-                    "the component imports hutong:platform/{interface} but the manifest declares none of its permissions ({}); add the ones the app uses under [permissions] with the reason it needs each",
-                    needed.join(", ")
-                )));
-            }
-        }
+        // An interface the component imports but the manifest declares no
+        // permission for is linked like any other: each call to it is
+        // denied, as for a permission not granted. Toolchains other than
+        // the SDK (componentize-py, componentize-js) import every interface
+        // of the world, whatever the app uses; administrators are shown
+        // only what the manifest declares.
         for permission in manifest.permissions.keys().filter(|p| p.is_import()) {
             if !used.contains(permission.interface()) {
                 return Err(PlatformError::ManifestMismatch(format!(

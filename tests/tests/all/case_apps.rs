@@ -35,7 +35,7 @@ on_both_backends!(
     a_watcher_past_its_deadline_is_stopped_retried_and_counts_toward_suspension,
     two_processes_tell_each_change_once,
     the_access_log_records_every_case_call,
-    an_app_importing_cases_must_declare_a_case_permission,
+    an_app_importing_cases_without_declaring_them_installs_and_is_denied,
 );
 
 const CATEGORY: &str = "elderly-care";
@@ -1017,22 +1017,39 @@ async fn the_access_log_records_every_case_call(host: TestHost) {
     assert!(!comment.granted && !comment.never_used);
 }
 
-async fn an_app_importing_cases_must_declare_a_case_permission(host: TestHost) {
+async fn an_app_importing_cases_without_declaring_them_installs_and_is_denied(host: TestHost) {
     host.district("east").await;
     let manifest = test_app_manifest("care", "")
         .lines()
         .filter(|l| !l.contains("-cases ="))
         .collect::<Vec<_>>()
         .join("\n");
-    let err = host
-        .install("east", &manifest, components::TEST_APP, &[])
+    // As componentize-py and componentize-js build it: the component imports
+    // hutong:platform/cases, the manifest declares none of its permissions.
+    host.install("east", &manifest, components::TEST_APP, &[])
         .await
-        .expect_err("refused");
-    let message = err.to_string();
+        .expect("installed");
+    let r = open_via(
+        &host,
+        "care",
+        serde_json::json!({ "category": "repair", "description": "漏水" }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(r.text().contains("open-cases"), "{}", r.text());
+    // The administrator is shown only what the manifest declares.
+    let grants = host
+        .opened
+        .platform
+        .grant_report("east")
+        .await
+        .expect("grant report");
+    let care = grants.iter().find(|g| g.app == "care").expect("care");
     assert!(
-        message.contains(
-            "imports hutong:platform/cases but the manifest declares none of its permissions (open-cases, read-own-cases, comment-cases)"
-        ),
-        "{message}"
+        care.permissions
+            .iter()
+            .all(|p| !p.permission.name().ends_with("-cases")),
+        "{:?}",
+        care.permissions
     );
 }
