@@ -227,7 +227,7 @@ pub enum Command {
         app: String,
     },
     /// Start a new app in a new folder NAME: a Rust project with a
-    /// manifest, two routes, tests and a README, and beside it the SDK (with
+    /// manifest, three routes, tests and a README, and beside it the SDK (with
     /// its WIT) that this `hutong` carries, so it builds with nothing else
     /// checked out.
     New {
@@ -332,7 +332,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 println!("  cargo test");
                 println!("  cargo build --release --target wasm32-wasip2");
                 println!(
-                    "  hutong install --district DISTRICT --manifest hutong.toml --component {} --grant kv",
+                    "  hutong install --district DISTRICT --manifest hutong.toml --component {} --grant-all",
                     made.component.display()
                 );
                 Ok(())

@@ -70,6 +70,12 @@
 
 use crate::Error;
 use crate::bindings::hutong::platform::cases as wit;
+// In WebAssembly the host's functions; outside it (an app's `cargo test`)
+// the SDK's in-memory test host, so that calls never abort.
+#[cfg(target_arch = "wasm32")]
+use crate::bindings::hutong::platform::cases as host;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::cases as host;
 
 pub use crate::bindings::hutong::platform::case_types::{CaseChange, CaseState, Priority, Tier};
 pub use wit::{CaseEvent, CaseInfo, CasePage, CaseReport};
@@ -103,7 +109,7 @@ impl CaseReport {
 /// empty or too long description, a grid, building or resident the install
 /// cannot see, …); nothing is stored then.
 pub fn open(report: &CaseReport) -> Result<String, Error> {
-    Ok(wit::open(report)?)
+    Ok(host::open(report)?)
 }
 
 /// Open a case on behalf of the resident it concerns
@@ -112,29 +118,29 @@ pub fn open(report: &CaseReport) -> Result<String, Error> {
 /// console as their own report. Use [`open`] for a case that concerns a
 /// resident but is not theirs to follow. Needs `open-cases`.
 pub fn open_for_resident(report: &CaseReport) -> Result<String, Error> {
-    Ok(wit::open_for_resident(report)?)
+    Ok(host::open_for_resident(report)?)
 }
 
 /// One case the app opened. Needs `read-own-cases`.
 pub fn get(id: &str) -> Result<CaseInfo, Error> {
-    Ok(wit::get(id)?)
+    Ok(host::get(id)?)
 }
 
 /// The history of a case the app opened, oldest first: its report, every
 /// transition and comment. Needs `read-own-cases`.
 pub fn history(id: &str) -> Result<Vec<CaseEvent>, Error> {
-    Ok(wit::history(id)?)
+    Ok(host::history(id)?)
 }
 
 /// One page of the cases the app opened, newest first, optionally only
 /// those in `state`; `limit` is 1..=[`MAX_PAGE`], `cursor` the
 /// [`CasePage::next_cursor`] of the previous page. Needs `read-own-cases`.
 pub fn list(state: Option<CaseState>, cursor: Option<&str>, limit: u32) -> Result<CasePage, Error> {
-    Ok(wit::list(state, cursor, limit)?)
+    Ok(host::list(state, cursor, limit)?)
 }
 
 /// Add a comment (1..=[`MAX_TEXT`] bytes) to a case the app opened. Needs
 /// `comment-cases`.
 pub fn comment(id: &str, text: &str) -> Result<(), Error> {
-    Ok(wit::comment(id, text)?)
+    Ok(host::comment(id, text)?)
 }

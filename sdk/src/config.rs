@@ -30,12 +30,17 @@
 use serde::de::DeserializeOwned;
 
 use crate::Error;
-use crate::bindings::hutong::platform::config as wit;
+// In WebAssembly the host's functions; outside it (an app's `cargo test`)
+// the SDK's in-memory test host, so that calls never abort.
+#[cfg(target_arch = "wasm32")]
+use crate::bindings::hutong::platform::config as host;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::config as host;
 
 /// The configuration as JSON text: always an object, `{}` when the
 /// administrator gave none.
 pub fn raw() -> String {
-    wit::get()
+    host::get()
 }
 
 /// The configuration parsed as a `T`. A configuration that does not fit is

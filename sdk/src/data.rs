@@ -27,6 +27,12 @@
 
 use crate::Error;
 use crate::bindings::hutong::platform::data as wit;
+// In WebAssembly the host's functions; outside it (an app's `cargo test`)
+// the SDK's in-memory test host, so that calls never abort.
+#[cfg(target_arch = "wasm32")]
+use crate::bindings::hutong::platform::data as host;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::data as host;
 
 pub use wit::{
     Building, BuildingPage, FieldClass, Household, HouseholdPage, Member, MemberPage, Organisation,
@@ -84,12 +90,12 @@ pub struct ResidentPage {
 
 /// One resident by id ([`Error::NotFound`] outside the install's scope too).
 pub fn resident(id: &str) -> Result<Resident, Error> {
-    Ok(wit::get_resident(id)?)
+    Ok(host::get_resident(id)?)
 }
 
 /// One page of residents matching `query`.
 pub fn query_residents(query: &ResidentQuery) -> Result<ResidentPage, Error> {
-    let page = wit::query_residents(&wit::ResidentQuery {
+    let page = host::query_residents(&wit::ResidentQuery {
         grid_id: query.grid_id.clone(),
         community_id: query.community_id.clone(),
         household_id: query.household_id.clone(),
@@ -163,12 +169,12 @@ impl Iterator for Residents {
 /// # }
 /// ```
 pub fn worker_grids(account_id: &str) -> Result<Vec<String>, Error> {
-    Ok(wit::worker_grids(account_id)?)
+    Ok(host::worker_grids(account_id)?)
 }
 
 /// One household by id.
 pub fn household(id: &str) -> Result<Household, Error> {
-    Ok(wit::get_household(id)?)
+    Ok(host::get_household(id)?)
 }
 
 /// One page of a building's households.
@@ -177,12 +183,12 @@ pub fn households(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<HouseholdPage, Error> {
-    Ok(wit::list_households(building_id, cursor, limit)?)
+    Ok(host::list_households(building_id, cursor, limit)?)
 }
 
 /// One building by id.
 pub fn building(id: &str) -> Result<Building, Error> {
-    Ok(wit::get_building(id)?)
+    Ok(host::get_building(id)?)
 }
 
 /// One page of buildings, optionally of one community or grid.
@@ -192,12 +198,12 @@ pub fn buildings(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<BuildingPage, Error> {
-    Ok(wit::list_buildings(community_id, grid_id, cursor, limit)?)
+    Ok(host::list_buildings(community_id, grid_id, cursor, limit)?)
 }
 
 /// One organisation by id.
 pub fn organisation(id: &str) -> Result<Organisation, Error> {
-    Ok(wit::get_organisation(id)?)
+    Ok(host::get_organisation(id)?)
 }
 
 /// One page of organisations, optionally of one kind or community.
@@ -207,7 +213,7 @@ pub fn organisations(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<OrganisationPage, Error> {
-    Ok(wit::list_organisations(kind, community_id, cursor, limit)?)
+    Ok(host::list_organisations(kind, community_id, cursor, limit)?)
 }
 
 /// One page of an organisation's members.
@@ -216,5 +222,5 @@ pub fn members(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<MemberPage, Error> {
-    Ok(wit::list_members(organisation_id, cursor, limit)?)
+    Ok(host::list_members(organisation_id, cursor, limit)?)
 }

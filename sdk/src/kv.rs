@@ -19,6 +19,12 @@ use serde::de::DeserializeOwned;
 
 use crate::Error;
 use crate::bindings::hutong::platform::kv as wit;
+// In WebAssembly the host's functions; outside it (an app's `cargo test`)
+// the SDK's in-memory test host, so that calls never abort.
+#[cfg(target_arch = "wasm32")]
+use crate::bindings::hutong::platform::kv as host;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::kv as host;
 
 /// The most keys one [`list_keys`] call returns.
 pub const MAX_PAGE: u32 = 1000;
@@ -148,23 +154,23 @@ pub struct KeyPage {
 
 /// The value stored under `key`, or `None`.
 pub fn get(key: &str) -> Result<Option<Vec<u8>>, Error> {
-    Ok(wit::get(key)?)
+    Ok(host::get(key)?)
 }
 
 /// Store `value` under `key`, replacing any previous value.
 pub fn set(key: &str, value: &[u8]) -> Result<(), Error> {
-    Ok(wit::set(key, value)?)
+    Ok(host::set(key, value)?)
 }
 
 /// Remove `key`. Returns whether it existed.
 pub fn delete(key: &str) -> Result<bool, Error> {
-    Ok(wit::delete(key)?)
+    Ok(host::delete(key)?)
 }
 
 /// Store `value` under `key` only if the key is absent, atomically: of several
 /// concurrent callers exactly one gets `true`.
 pub fn insert_if_absent(key: &str, value: &[u8]) -> Result<bool, Error> {
-    Ok(wit::insert_if_absent(key, value)?)
+    Ok(host::insert_if_absent(key, value)?)
 }
 
 /// Apply `ops` all-or-nothing, in one database transaction, in order:
@@ -197,7 +203,7 @@ pub fn insert_if_absent(key: &str, value: &[u8]) -> Result<bool, Error> {
 /// ```
 pub fn commit(ops: Vec<Op>) -> Result<Commit, Error> {
     let ops: Vec<wit::Op> = ops.into_iter().map(Op::into_wit).collect();
-    Ok(match wit::commit(&ops)? {
+    Ok(match host::commit(&ops)? {
         None => Commit::Applied,
         Some(index) => Commit::Failed(index as usize),
     })
@@ -206,7 +212,7 @@ pub fn commit(ops: Vec<Op>) -> Result<Commit, Error> {
 /// The keys starting with `prefix`, in ascending order, at most `limit`
 /// (1..=[`MAX_PAGE`]) of them, starting after `cursor` when given.
 pub fn list_keys(prefix: &str, cursor: Option<&str>, limit: u32) -> Result<KeyPage, Error> {
-    let page = wit::list_keys(prefix, cursor, limit)?;
+    let page = host::list_keys(prefix, cursor, limit)?;
     Ok(KeyPage {
         keys: page.keys,
         next_cursor: page.next_cursor,
@@ -288,7 +294,7 @@ pub struct EntryPage {
 /// periodic job that looks at thousands of small records (one per resident,
 /// say) makes a few calls instead of thousands.
 pub fn list_entries(prefix: &str, cursor: Option<&str>, limit: u32) -> Result<EntryPage, Error> {
-    let page = wit::list_entries(prefix, cursor, limit)?;
+    let page = host::list_entries(prefix, cursor, limit)?;
     Ok(EntryPage {
         entries: page.entries,
         next_cursor: page.next_cursor,

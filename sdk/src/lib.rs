@@ -98,6 +98,33 @@
 //! Every call also runs under the install's limits (memory, deadline, response
 //! size); exceeding one ends the call, and the host answers for the app.
 //!
+//! # Testing an app
+//!
+//! `cargo test` runs an app's tests natively, not in WebAssembly. There the
+//! SDK's calls go to [`testing`], an in-memory host for each test thread: kv,
+//! notifications (recorded), configuration and log lines behave as the real
+//! host's, and [`testing::deny`] refuses an interface as a missing permission
+//! would. A test calls the app's handler directly:
+//!
+//! ```
+//! # use hutong_sdk::{App, Request, Response, Router, kv};
+//! # struct MyApp;
+//! # impl App for MyApp {
+//! #     fn handle(req: Request) -> Response {
+//! #         Router::new()
+//! #             .get("/greet/{name}", |_, params| {
+//! #                 let key = format!("visits/{}", params.get("name").unwrap_or("?"));
+//! #                 kv::set(&key, b"1")?;
+//! #                 Ok(Response::text(200, "你好"))
+//! #             })
+//! #             .handle(req)
+//! #     }
+//! # }
+//! let answer = MyApp::handle(Request::new("GET", "/greet/zhang"));
+//! assert_eq!(answer.status(), 200);
+//! assert_eq!(hutong_sdk::testing::kv_value("visits/zhang").as_deref(), Some(&b"1"[..]));
+//! ```
+//!
 //! # Permissions and the manifest
 //!
 //! Apps have no ambient authority: no files, no environment variables, no
@@ -140,6 +167,8 @@ pub mod kv;
 pub mod log;
 pub mod notify;
 mod router;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -47,6 +47,12 @@
 
 use crate::Error;
 use crate::bindings::hutong::platform::notify as wit;
+// In WebAssembly the host's functions; outside it (an app's `cargo test`)
+// the SDK's in-memory test host, so that calls never abort.
+#[cfg(target_arch = "wasm32")]
+use crate::bindings::hutong::platform::notify as host;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::testing::notify as host;
 
 pub use wit::{Audience, Channel, Message, Recipient, RoleInPlace, SendReceipt};
 
@@ -147,7 +153,7 @@ pub fn send_to_family_contact(
     body: &str,
     idempotency_key: &str,
 ) -> Result<SendReceipt, Error> {
-    Ok(wit::send_to_family_contact(
+    Ok(host::send_to_family_contact(
         resident_id,
         channel,
         subject,
@@ -160,5 +166,5 @@ pub fn send_to_family_contact(
 /// deliveries written and the recipients the channel cannot reach (no phone
 /// on record, no inbox account), and never holds contact details.
 pub fn send(message: &Message) -> Result<SendReceipt, Error> {
-    Ok(wit::send(message)?)
+    Ok(host::send(message)?)
 }

@@ -1,7 +1,8 @@
 //! `hutong new NAME`: start an app outside this repository.
 //!
 //! The new folder holds a Rust app that builds, tests and installs as it
-//! comes (a manifest with reasons, two routes, tests, a README), and beside
+//! comes (a manifest with reasons, three routes, tests that run on the
+//! SDK's test host, a README), and beside
 //! it the SDK this `hutong` was built with, WIT included
 //! (`hutong-sdk/`), so that the app builds on a machine that reaches only
 //! the package registries: nothing is fetched from this repository.
@@ -32,6 +33,10 @@ pub const SDK_FILES: &[File] = &[
     ("src/log.rs", include_str!("../../../sdk/src/log.rs")),
     ("src/notify.rs", include_str!("../../../sdk/src/notify.rs")),
     ("src/router.rs", include_str!("../../../sdk/src/router.rs")),
+    (
+        "src/testing.rs",
+        include_str!("../../../sdk/src/testing.rs"),
+    ),
     ("src/time.rs", include_str!("../../../sdk/src/time.rs")),
     (
         "wit/case-types.wit",

@@ -51,7 +51,7 @@ async fn a_new_app_tests_builds_installs_and_answers_from_an_empty_folder() {
     assert!(made.dir.join("hutong-sdk/wit/world.wit").is_file());
 
     let tested = cargo(&made.dir, &["test", "--quiet"]);
-    assert!(tested.contains("2 passed"), "{tested}");
+    assert!(tested.contains("5 passed"), "{tested}");
     cargo(
         &made.dir,
         &["build", "--quiet", "--release", "--target", "wasm32-wasip2"],
