@@ -461,11 +461,6 @@ impl Runtime {
         self.config.max_instances
     }
 
-    /// The engine, for validation.
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// The platform limits in force.
     pub fn limits(&self) -> &PlatformLimits {
         &self.config.limits

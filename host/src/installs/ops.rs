@@ -10,7 +10,6 @@
 use std::collections::BTreeSet;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::types::ComponentItem;
 
 use crate::error::HTTP_EXPORT;
 use crate::error::PlatformError;
@@ -225,25 +224,22 @@ impl Platform {
                 "the file does not start with the WebAssembly magic bytes".into(),
             ));
         }
-        let component = self
-            .runtime
-            .compile(digest, bytes)
-            .map_err(|e| PlatformError::NotAComponent(format!("{e:#}")))?;
-        let engine = self.runtime.engine();
-        let ty = component.component_type();
-
-        let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_owned()).collect();
-        if !exports
+        // Everything the manifest is checked against is read from the
+        // component's own sections, before the (long, for a big component)
+        // compile: a mismatch is refused in milliseconds.
+        let names = read_names(bytes)?;
+        if !names
+            .exports
             .iter()
             .any(|e| unversioned(e) == HTTP_EXPORT && platform_version_ok(e))
         {
             return Err(PlatformError::WrongWorld {
-                exports: list_or_none(exports.iter().map(String::as_str)),
+                exports: list_or_none(names.exports.iter().map(String::as_str)),
             });
         }
 
         let mut used: BTreeSet<&str> = BTreeSet::new();
-        for (name, item) in ty.imports(engine) {
+        for (name, is_instance) in &names.imports {
             if let Some(interface) = unversioned(name).strip_prefix(PLATFORM_PACKAGE) {
                 if !platform_version_ok(name) {
                     return Err(PlatformError::UnsatisfiableImport {
@@ -263,21 +259,13 @@ impl Platform {
                         });
                     }
                 }
-            } else if !name.starts_with("wasi:")
-                || !matches!(item.ty, ComponentItem::ComponentInstance(_))
-            {
+            } else if !name.starts_with("wasi:") || !is_instance {
                 return Err(PlatformError::UnsatisfiableImport {
                     import: name.to_owned(),
                     allowed: allowed_imports(),
                 });
             }
         }
-        // An interface the component imports but the manifest declares no
-        // permission for is linked like any other: each call to it is
-        // denied, as for a permission not granted. Toolchains other than
-        // the SDK (componentize-py, componentize-js) import every interface
-        // of the world, whatever the app uses; administrators are shown
-        // only what the manifest declares.
         for permission in manifest.permissions.keys().filter(|p| p.is_import()) {
             if !used.contains(permission.interface()) {
                 return Err(PlatformError::ManifestMismatch(format!(
@@ -286,7 +274,9 @@ impl Platform {
                 )));
             }
         }
-        Ok(component)
+        self.runtime
+            .compile(digest, bytes)
+            .map_err(|e| PlatformError::NotAComponent(format!("{e:#}")))
     }
 
     /// Remove an install and, unless `keep_data`, its data.
@@ -342,6 +332,49 @@ pub(crate) fn check_grants_declared(
         }),
         None => Ok(()),
     }
+}
+
+/// What a component imports (each name, and whether it is an instance of
+/// an interface) and exports at its top level.
+struct Names {
+    imports: Vec<(String, bool)>,
+    exports: Vec<String>,
+}
+
+/// Read the top-level imports and exports from the component's sections,
+/// without compiling it; the components and modules nested inside are
+/// skipped.
+fn read_names(bytes: &[u8]) -> Result<Names, PlatformError> {
+    use wasmparser::{ComponentTypeRef, Parser, Payload};
+    let unreadable = |e: wasmparser::BinaryReaderError| {
+        PlatformError::NotAComponent(format!("the component cannot be read: {e}"))
+    };
+    let mut names = Names {
+        imports: Vec::new(),
+        exports: Vec::new(),
+    };
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload.map_err(unreadable)? {
+            Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 0 => {
+                for import in reader {
+                    let import = import.map_err(unreadable)?;
+                    let instance = matches!(import.ty, ComponentTypeRef::Instance(_));
+                    names.imports.push((import.name.name.to_owned(), instance));
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 0 => {
+                for export in reader {
+                    let export = export.map_err(unreadable)?;
+                    names.exports.push(export.name.name.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
 }
 
 /// Whether `name@version` names a hutong:platform version this host
