@@ -325,6 +325,9 @@ impl Store {
     /// ([`Store::seal_access_log`]).
     pub async fn log_access(&self, entry: NewAccess<'_>) -> Result<(), StoreError> {
         let ids = serde_json::to_string(entry.record_ids).unwrap_or_else(|_| "[]".to_owned());
+        // The connection before the turn, as in `begin_write`: whoever holds
+        // the turn never waits for a connection held by a writer in line.
+        let mut conn = self.pool().acquire().await?;
         let _turn = self.write_turn().await?;
         sqlx::query(
             "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, outcome, \
@@ -342,7 +345,7 @@ impl Store {
         .bind(entry.record_ids.len() as i64)
         .bind(&ids)
         .bind(entry.field_class)
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }
