@@ -454,9 +454,7 @@ impl Runtime {
                 .unwrap_or_else(|| "suspended".to_owned()),
         })
     }
-}
 
-impl Runtime {
     /// How long until a suspended install's next trial call; none known
     /// (an administrator suspended it): [`REFUSAL_HOLD`](crate::runtime::shares::REFUSAL_HOLD).
     fn until_trial(&self, loaded: &Loaded) -> Duration {

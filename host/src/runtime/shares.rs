@@ -251,7 +251,7 @@ impl Gates {
                 calls,
                 long: current.long,
                 database: current.database,
-                held: current.held,
+                held: Arc::new(Semaphore::new(calls as usize)),
             },
         );
     }

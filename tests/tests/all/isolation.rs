@@ -309,12 +309,14 @@ async fn the_platform_administrator_sets_a_districts_share() {
     assert!(r.json()["max_calls"].is_null(), "{}", r.text());
 }
 
-on_both_backends!(an_install_that_ran_long_is_still_served_in_full_on_its_own_threads);
+on_both_backends!(an_install_that_ran_long_is_still_served_in_full);
 
 /// After a call ran long, the install's requests run on the long calls'
-/// threads: they still reach the database (a PostgreSQL connection made on
-/// the host's threads included) and answer as before.
-async fn an_install_that_ran_long_is_still_served_in_full_on_its_own_threads(host: TestHost) {
+/// threads (`shares::long_threads`): they still reach the database (a
+/// PostgreSQL connection made on the host's threads included) and answer
+/// as before. That they run there, away from other districts, is what
+/// `tests/benches/isolation.rs` measures; this test checks they still work.
+async fn an_install_that_ran_long_is_still_served_in_full(host: TestHost) {
     host.district("east").await;
     host.install_test_app("east", "test-app", true, "[limits]\ndeadline-ms = 300")
         .await;
