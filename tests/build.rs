@@ -52,6 +52,12 @@ const COMPONENTS: &[Component] = &[
         has_manifest: true,
     },
     Component {
+        dir: "tests/components/handlers-only",
+        wasm: "handlers_only.wasm",
+        env: "HUTONG_HANDLERS_ONLY",
+        has_manifest: true,
+    },
+    Component {
         dir: "plugins/e-voting",
         wasm: "e_voting.wasm",
         env: "HUTONG_E_VOTING",

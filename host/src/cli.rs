@@ -7,6 +7,7 @@
 //! without a backtrace.
 
 pub mod demo;
+pub mod dev;
 pub mod new;
 
 use std::net::SocketAddr;
@@ -237,6 +238,21 @@ pub enum Command {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Develop the app in a folder: build it, install it in the sample
+    /// district `demo` (an account per role) with every permission its
+    /// manifest declares and the folder's config.json, serve it, and on
+    /// each change rebuild it and swap it in place, keeping its data.
+    Dev {
+        /// The app's folder (with hutong.toml, and Cargo.toml or build.sh).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// As for `serve`.
+        #[arg(long, default_value = AppsDomain::LOCAL)]
+        apps_domain: String,
+    },
     /// Set up a demo district with the example app and serve it.
     Demo {
         /// Address to listen on.
@@ -284,10 +300,22 @@ pub enum DistrictCommand {
     },
 }
 
-/// Log to standard error, as `HUTONG_LOG` filters (default `info`).
-pub fn init_tracing(format: LogFormat) {
+impl Cli {
+    /// What is logged when `HUTONG_LOG` does not say: everything from
+    /// `info` up, but for `hutong dev`, where the terminal shows the app's
+    /// own lines and its calls, and only the host's warnings.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Dev { .. } => "warn,hutong::app=info,hutong_host::runtime::call=info",
+            _ => "info",
+        }
+    }
+}
+
+/// Log to standard error, as `HUTONG_LOG` filters (default `default`).
+pub fn init_tracing(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HUTONG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -602,6 +630,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("resumed {app} in {district}");
             Ok(())
         }
+        Command::Dev {
+            dir,
+            listen,
+            apps_domain,
+        } => dev::dev(&opened, &dir, listen, apps_domain_arg(&apps_domain)?).await,
         Command::Demo {
             listen,
             apps_domain,

@@ -9,7 +9,8 @@ use hutong_host::cli::{self, Cli};
 #[tokio::main]
 async fn main() -> ExitCode {
     let command_line = Cli::parse();
-    cli::init_tracing(command_line.log_format);
+    let default_filter = command_line.default_log_filter();
+    cli::init_tracing(command_line.log_format, default_filter);
     match cli::run(command_line).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -120,7 +120,7 @@ pub(crate) fn app_call_failed(told: Result<WatchOutcome, CallError>) -> Attempt 
             Attempt::Failed(format!("the app answered with an error: {message}"))
         }
         Ok(WatchOutcome::Handled) => Attempt::Delivered,
-        Ok(WatchOutcome::NotGranted(_)) => Attempt::Dropped,
+        Ok(WatchOutcome::NotGranted(_) | WatchOutcome::NotWatched) => Attempt::Dropped,
         Err(err) => Attempt::Failed(err.to_string()),
     }
 }

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, Instance, Linker};
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::CacheStats;
@@ -51,7 +51,7 @@ use crate::kernel::manifest::Permission;
 use crate::kernel::metrics::Metrics;
 use crate::kernel::store::{Store, StoreError};
 use crate::kernel::wit::exports::hutong::platform::event_handler::DeviceEvent;
-use crate::kernel::wit::{App, AppPre, WitError, http_handler};
+use crate::kernel::wit::{App, Prepared, WitError, http_handler};
 use call::{Export, Subject};
 use health::Health;
 
@@ -218,6 +218,9 @@ pub enum WatchOutcome {
     /// The install does not hold this permission (or, for an event, no
     /// longer subscribes to its type), so it was not told.
     NotGranted(Permission),
+    /// The component exports no `case-watcher`, so it is not told of its
+    /// cases' changes (it may still read them).
+    NotWatched,
 }
 
 /// Why a call could not be answered by the app.
@@ -289,7 +292,7 @@ pub(crate) struct Loaded {
     pub(crate) install: Install,
     meters: Meters,
     identity: Arc<Grant>,
-    pre: AppPre<AppState>,
+    pre: Prepared,
     /// The install's queue for slots (see [`shares`]).
     queue: Arc<tokio::sync::Semaphore>,
     health: Health,
@@ -361,7 +364,7 @@ pub struct Runtime {
     store: Store,
     config: RuntimeConfig,
     installs: RwLock<Installs>,
-    pres: Mutex<HashMap<String, AppPre<AppState>>>,
+    pres: Mutex<HashMap<String, Prepared>>,
     metrics: Arc<Metrics>,
     ticker_stop: Arc<AtomicBool>,
     gates: Arc<shares::Gates>,
@@ -664,7 +667,7 @@ impl Runtime {
         &self,
         digest: &str,
         component: Option<&Component>,
-    ) -> Result<AppPre<AppState>, RuntimeError> {
+    ) -> Result<Prepared, RuntimeError> {
         if let Some(pre) = self.pres.lock().ok().and_then(|m| m.get(digest).cloned()) {
             return Ok(pre);
         }
@@ -694,7 +697,7 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| load_err(format!("{e:#}")))?;
-        let pre = AppPre::new(pre).map_err(|e| load_err(format!("{e:#}")))?;
+        let pre = Prepared::new(pre).map_err(|e| load_err(format!("{e:#}")))?;
         if let Ok(mut m) = self.pres.lock() {
             m.insert(digest.to_owned(), pre.clone());
         }
@@ -864,11 +867,11 @@ impl Export for Http {
     async fn invoke(
         self,
         (): (),
-        app: App,
+        (pre, instance): (&Prepared, Instance),
         store: &mut wasmtime::Store<AppState>,
     ) -> wasmtime::Result<http_handler::Response> {
         let request = to_wit_request(self.0);
-        app.hutong_platform_http_handler()
+        pre.http(store, &instance)?
             .call_handle(store, &request)
             .await
     }
@@ -898,6 +901,9 @@ impl Export for CaseWatcher<'_> {
         loaded: &Loaded,
         request_id: &str,
     ) -> Result<Result<(), WatchOutcome>, CallError> {
+        if !loaded.pre.watches_cases() {
+            return Ok(Err(WatchOutcome::NotWatched));
+        }
         // Recorded in the access log before anything reaches the app.
         watch_admission(
             crate::cases::host::admit_watcher(store, &loaded.identity, request_id, self.0.case_id)
@@ -908,11 +914,11 @@ impl Export for CaseWatcher<'_> {
     async fn invoke(
         self,
         (): (),
-        app: App,
+        (pre, instance): (&Prepared, Instance),
         store: &mut wasmtime::Store<AppState>,
     ) -> wasmtime::Result<Result<(), WitError>> {
         let change = crate::kernel::wit::case_types::CaseChange::from(self.0);
-        app.hutong_platform_case_watcher()
+        pre.watcher(store, &instance)?
             .call_on_case_changed(store, &change)
             .await
     }
@@ -965,10 +971,10 @@ impl Export for EventHandler<'_> {
     async fn invoke(
         self,
         event: DeviceEvent,
-        app: App,
+        (pre, instance): (&Prepared, Instance),
         store: &mut wasmtime::Store<AppState>,
     ) -> wasmtime::Result<Result<(), WitError>> {
-        app.hutong_platform_event_handler()
+        pre.events(store, &instance)?
             .call_on_event(store, &event)
             .await
     }

@@ -38,6 +38,17 @@ pub const FOREIGN_IMPORT: &str = env!("HUTONG_FOREIGN_IMPORT");
 /// permissions.
 pub const FOREIGN_IMPORT_MANIFEST: &str = env!("HUTONG_FOREIGN_IMPORT_MANIFEST");
 
+/// An app built from its own world (`tests/components/handlers-only`):
+/// imports `kv` and `cases`, exports only `http-handler`. `GET /count`
+/// counts in kv, `POST /open` with the body `CATEGORY GRID` opens a case
+/// and answers its id,
+/// `GET /case/{id}` answers its state.
+pub const HANDLERS_ONLY: &str = env!("HUTONG_HANDLERS_ONLY");
+
+/// Its manifest: named `handlers-only`; declares `kv`, `open-cases` and
+/// `read-own-cases`.
+pub const HANDLERS_ONLY_MANIFEST: &str = env!("HUTONG_HANDLERS_ONLY_MANIFEST");
+
 /// The example app (`examples/hello`), exactly as a third party builds it.
 /// Imports `kv` and `log`.
 pub const HELLO: &str = env!("HUTONG_HELLO");

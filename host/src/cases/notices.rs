@@ -141,6 +141,15 @@ impl Outbox for Notices {
                     "case change not told: the install no longer holds `{permission}`; notice dropped"
                 );
             }
+            Ok(WatchOutcome::NotWatched) => {
+                tracing::debug!(
+                    district = %notice.district,
+                    app = %notice.app,
+                    case = notice.change.case_id,
+                    notice = notice.id,
+                    "case change not told: the app exports no case-watcher; notice dropped"
+                );
+            }
             Err(CallError::NotInstalled { .. }) => {
                 tracing::warn!(
                     district = %notice.district,

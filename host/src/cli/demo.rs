@@ -75,27 +75,14 @@ pub(crate) async fn demo_apps(opened: &Opened, apps_dir: &Path) -> Result<Vec<St
     Ok(installed)
 }
 
-pub(crate) async fn demo(
-    opened: &Opened,
-    listen: SocketAddr,
-    apps_domain: Option<AppsDomain>,
-    component: &Path,
-    manifest: &Path,
-    apps_dir: &Path,
-) -> Result<()> {
-    if !component.exists() {
-        bail!(
-            "the example app is not built ({} is missing); run `bash scripts/build-apps` first",
-            component.display()
-        );
-    }
+/// The district `demo`, with the sample community data (invented people)
+/// imported once.
+pub(crate) async fn demo_district(opened: &Opened) -> Result<()> {
     let platform = &opened.platform;
     match platform.create_district("demo", "Demo District").await {
         Ok(_) | Err(PlatformError::Conflict(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    // Start from the example as it is now built.
-    let installed = reinstall(opened, "hello", manifest, component).await?;
     if platform
         .store()
         .existing_ids("demo")
@@ -113,6 +100,26 @@ pub(crate) async fn demo(
             summary.created
         );
     }
+    Ok(())
+}
+
+pub(crate) async fn demo(
+    opened: &Opened,
+    listen: SocketAddr,
+    apps_domain: Option<AppsDomain>,
+    component: &Path,
+    manifest: &Path,
+    apps_dir: &Path,
+) -> Result<()> {
+    if !component.exists() {
+        bail!(
+            "the example app is not built ({} is missing); run `bash scripts/build-apps` first",
+            component.display()
+        );
+    }
+    demo_district(opened).await?;
+    // Start from the example as it is now built.
+    let installed = reinstall(opened, "hello", manifest, component).await?;
     print_install_summary(&installed);
     let apps = demo_apps(opened, apps_dir).await?;
     let tokens = demo_accounts(opened).await?;

@@ -39,6 +39,20 @@ const IMPORTABLE: &[(&str, bool)] = &[
     ("notify", true),
 ];
 
+/// The WASI 0.2 packages the host links, each without ambient authority.
+const WASI_PROVIDED: &[&str] = &[
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:cli/",
+    "wasi:filesystem/",
+    "wasi:sockets/",
+];
+
+/// Why a `wasi:http` import is refused, and what to do instead. JavaScript
+/// components import it unless told not to.
+const WASI_HTTP_ADVICE: &str = "apps neither serve nor fetch through wasi:http: the host hands each request to the app's hutong:platform/http-handler export. A JavaScript app built with componentize-js imports wasi:http unless the feature is turned off: build it with `jco componentize app.js --wit wit --world-name app --disable http --disable fetch-event -o app.wasm`";
+
 /// What to install.
 #[derive(Clone, Debug)]
 pub struct InstallRequest {
@@ -119,6 +133,7 @@ impl Platform {
         }
         let limits = manifest.effective_limits(self.runtime.limits())?;
         check_grants_declared(&req.grant, manifest)?;
+        check_config(manifest, &req.config)?;
         if let Some(communities) = &req.communities {
             if communities.is_empty() {
                 return Err(PlatformError::Invalid(
@@ -135,7 +150,7 @@ impl Platform {
         }
         if let Ok(existing) = self.store.get_install(&req.district, &manifest.name).await {
             return Err(PlatformError::Conflict(format!(
-                "app `{}` is already installed in district `{}` (version {}); uninstall it first",
+                "app `{}` is already installed in district `{}` (version {}); to replace it, upgrade it from a registry, or uninstall it first (`hutong uninstall --keep-data` keeps its data; without it the data is deleted). While developing, `hutong dev` swaps new builds in place",
                 existing.app, existing.district, existing.version
             )));
         }
@@ -172,6 +187,64 @@ impl Platform {
             digest = %install.digest,
             granted = %install.granted.iter().map(|p| p.name()).collect::<Vec<_>>().join(","),
             "installed app"
+        );
+        Ok(install)
+    }
+
+    /// Replace an install with a local build, keeping its data: the new
+    /// component and manifest, every permission the manifest declares
+    /// granted, and `req.config` as its configuration. The version before
+    /// is kept in its history (so `rollback` returns to it). An app not yet
+    /// installed is installed. This is the swap of `hutong dev` and of
+    /// `hutong install --replace`; validation is an install's, and a refused
+    /// build changes nothing, so the version before keeps serving.
+    pub async fn replace(&self, req: InstallRequest) -> Result<Install, PlatformError> {
+        let manifest = &req.manifest;
+        let current = match self.store.get_install(&req.district, &manifest.name).await {
+            Ok(current) => current,
+            Err(StoreError::NotFound(_)) => return self.install(req).await,
+            Err(e) => return Err(e.into()),
+        };
+        if !manifest.host_api_compatible() {
+            return Err(PlatformError::IncompatibleHostApi {
+                required: manifest.host_api.to_string(),
+                host: HOST_API_VERSION.to_string(),
+            });
+        }
+        let limits = manifest.effective_limits(self.runtime.limits())?;
+        check_grants_declared(&req.grant, manifest)?;
+        check_config(manifest, &req.config)?;
+        let digest = self.prepare_component(&req.component, manifest).await?;
+        let install = self
+            .store
+            .replace_install(crate::installs::store::Replacement {
+                district: &current.district,
+                from_version: &current.version,
+                from_digest: &current.digest,
+                manifest,
+                digest: &digest,
+                component: &req.component,
+                granted: &req.grant,
+                limits,
+                source: None,
+                config: Some(&req.config),
+            })
+            .await;
+        let install = match install {
+            Ok(install) => install,
+            Err(err) => {
+                self.runtime.discard_unused(&digest).await;
+                return Err(err.into());
+            }
+        };
+        self.runtime.load(install.clone()).await?;
+        tracing::info!(
+            district = %install.district,
+            app = %install.app,
+            from = %current.version,
+            to = %install.version,
+            digest = %install.digest,
+            "replaced app with a local build"
         );
         Ok(install)
     }
@@ -227,53 +300,7 @@ impl Platform {
         // Everything the manifest is checked against is read from the
         // component's own sections, before the (long, for a big component)
         // compile: a mismatch is refused in milliseconds.
-        let names = read_names(bytes)?;
-        if !names
-            .exports
-            .iter()
-            .any(|e| unversioned(e) == HTTP_EXPORT && platform_version_ok(e))
-        {
-            return Err(PlatformError::WrongWorld {
-                exports: list_or_none(names.exports.iter().map(String::as_str)),
-            });
-        }
-
-        let mut used: BTreeSet<&str> = BTreeSet::new();
-        for (name, is_instance) in &names.imports {
-            if let Some(interface) = unversioned(name).strip_prefix(PLATFORM_PACKAGE) {
-                if !platform_version_ok(name) {
-                    return Err(PlatformError::UnsatisfiableImport {
-                        import: name.to_owned(),
-                        allowed: allowed_imports(),
-                    });
-                }
-                match IMPORTABLE.iter().find(|(i, _)| *i == interface) {
-                    Some((i, true)) => {
-                        used.insert(i);
-                    }
-                    Some((_, false)) => {}
-                    None => {
-                        return Err(PlatformError::UnsatisfiableImport {
-                            import: name.to_owned(),
-                            allowed: allowed_imports(),
-                        });
-                    }
-                }
-            } else if !name.starts_with("wasi:") || !is_instance {
-                return Err(PlatformError::UnsatisfiableImport {
-                    import: name.to_owned(),
-                    allowed: allowed_imports(),
-                });
-            }
-        }
-        for permission in manifest.permissions.keys().filter(|p| p.is_import()) {
-            if !used.contains(permission.interface()) {
-                return Err(PlatformError::ManifestMismatch(format!(
-                    "the manifest declares the `{permission}` permission but the component never imports hutong:platform/{}; remove it so administrators are not asked to grant what the app cannot use",
-                    permission.interface()
-                )));
-            }
-        }
+        check_names(&read_names(bytes)?, manifest)?;
         self.runtime
             .compile(digest, bytes)
             .map_err(|e| PlatformError::NotAComponent(format!("{e:#}")))
@@ -332,6 +359,93 @@ pub(crate) fn check_grants_declared(
         }),
         None => Ok(()),
     }
+}
+
+/// The install configuration must match the manifest's schema, if it has
+/// one.
+pub(crate) fn check_config(
+    manifest: &Manifest,
+    config: &serde_json::Value,
+) -> Result<(), PlatformError> {
+    manifest.config.check_config(config).map_err(|why| {
+        PlatformError::Invalid(format!(
+            "the configuration does not match the schema in {}@{}'s manifest: {why}; give a configuration that matches it",
+            manifest.name, manifest.version
+        ))
+    })
+}
+
+/// The component's imports and exports against its manifest: every import
+/// one the host provides, `http-handler` exported, each permission calling
+/// into the app with its export, and each declared import permission's
+/// interface imported.
+fn check_names(names: &Names, manifest: &Manifest) -> Result<(), PlatformError> {
+    if !names
+        .exports
+        .iter()
+        .any(|e| unversioned(e) == HTTP_EXPORT && platform_version_ok(e))
+    {
+        return Err(PlatformError::WrongWorld {
+            exports: list_or_none(names.exports.iter().map(String::as_str)),
+        });
+    }
+
+    let mut used: BTreeSet<&str> = BTreeSet::new();
+    for (name, is_instance) in &names.imports {
+        if let Some(interface) = unversioned(name).strip_prefix(PLATFORM_PACKAGE) {
+            if !platform_version_ok(name) {
+                return Err(PlatformError::UnsatisfiableImport {
+                    import: name.to_owned(),
+                    allowed: allowed_imports(),
+                });
+            }
+            match IMPORTABLE.iter().find(|(i, _)| *i == interface) {
+                Some((i, true)) => {
+                    used.insert(i);
+                }
+                Some((_, false)) => {}
+                None => {
+                    return Err(PlatformError::UnsatisfiableImport {
+                        import: name.to_owned(),
+                        allowed: allowed_imports(),
+                    });
+                }
+            }
+        } else if unversioned(name).starts_with("wasi:http/") {
+            return Err(PlatformError::UnsatisfiableImport {
+                import: name.to_owned(),
+                allowed: WASI_HTTP_ADVICE.to_owned(),
+            });
+        } else if !is_instance || !WASI_PROVIDED.iter().any(|p| name.starts_with(p)) {
+            return Err(PlatformError::UnsatisfiableImport {
+                import: name.to_owned(),
+                allowed: allowed_imports(),
+            });
+        }
+    }
+    // A permission that is a call into the app needs the export that
+    // takes it; the other handlers are optional.
+    for permission in manifest.permissions.keys().filter(|p| !p.is_import()) {
+        let export = format!("{PLATFORM_PACKAGE}{}", permission.interface());
+        if !names
+            .exports
+            .iter()
+            .any(|e| unversioned(e) == export && platform_version_ok(e))
+        {
+            return Err(PlatformError::ManifestMismatch(format!(
+                "the manifest declares the `{permission}` permission but the component does not export {export}@{HOST_API_VERSION}, so the host could never call it; add it to the world the app is built for (hutong-sdk's `export_app!` always exports it) or remove the permission"
+            )));
+        }
+    }
+    for permission in manifest.permissions.keys().filter(|p| p.is_import()) {
+        if !used.contains(permission.interface()) {
+            return Err(PlatformError::ManifestMismatch(format!(
+                "the manifest declares the `{permission}` permission but the component never imports hutong:platform/{}; remove it so administrators are not asked to grant what the app cannot use",
+                permission.interface()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// What a component imports (each name, and whether it is an instance of
@@ -421,6 +535,79 @@ fn list_or_none<'a>(items: impl Iterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(imports: &[&str], exports: &[&str]) -> Names {
+        Names {
+            imports: imports.iter().map(|i| ((*i).to_owned(), true)).collect(),
+            exports: exports.iter().map(|e| (*e).to_owned()).collect(),
+        }
+    }
+
+    fn manifest(permissions: &str) -> Manifest {
+        Manifest::from_toml(&format!(
+            "name = \"a\"\nversion = \"0.1.0\"\nhost-api = \"^0.1\"\n[permissions]\n{permissions}"
+        ))
+        .expect("manifest")
+    }
+
+    const HTTP: &str = "hutong:platform/http-handler@0.1.0";
+
+    #[test]
+    fn wasi_http_is_refused_with_how_to_build_without_it() {
+        let err = check_names(
+            &names(&["wasi:http/types@0.2.3", "wasi:io/streams@0.2.3"], &[HTTP]),
+            &manifest(""),
+        )
+        .expect_err("refused")
+        .to_string();
+        assert!(err.contains("`wasi:http/types@0.2.3`"), "{err}");
+        assert!(
+            err.contains("--disable http --disable fetch-event"),
+            "{err}"
+        );
+        assert!(!err.contains("rebuild it against"), "{err}");
+    }
+
+    #[test]
+    fn only_the_wasi_packages_the_host_links_are_accepted() {
+        let provided = [
+            "wasi:io/streams@0.2.3",
+            "wasi:clocks/wall-clock@0.2.3",
+            "wasi:random/random@0.2.3",
+            "wasi:cli/environment@0.2.3",
+            "wasi:filesystem/types@0.2.3",
+            "wasi:sockets/tcp@0.2.3",
+        ];
+        check_names(&names(&provided, &[HTTP]), &manifest("")).expect("accepted");
+        let err = check_names(
+            &names(&["wasi:keyvalue/store@0.2.0"], &[HTTP]),
+            &manifest(""),
+        )
+        .expect_err("refused")
+        .to_string();
+        assert!(err.contains("wasi:keyvalue/store"), "{err}");
+        assert!(err.contains("wasi:sockets"), "{err}");
+    }
+
+    #[test]
+    fn a_permission_that_calls_the_app_needs_its_export() {
+        let events = "receive-events = \"hears doors\"\n[events]\ntypes = [\"door.open\"]";
+        let err = check_names(&names(&[], &[HTTP]), &manifest(events))
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("hutong:platform/event-handler@0.1.0"), "{err}");
+        check_names(
+            &names(&[], &[HTTP, "hutong:platform/event-handler@0.1.0"]),
+            &manifest(events),
+        )
+        .expect("accepted with the export");
+        // Reading its own cases does not need a watcher.
+        check_names(
+            &names(&["hutong:platform/cases@0.1.0"], &[HTTP]),
+            &manifest("read-own-cases = \"reads them\""),
+        )
+        .expect("accepted without a case-watcher");
+    }
 
     #[test]
     fn every_permission_governs_an_importable_interface() {

@@ -17,7 +17,7 @@ use hutong_registry::{
 use serde::Serialize;
 
 use crate::error::PlatformError;
-use crate::installs::ops::{InstallRequest, check_grants_declared};
+use crate::installs::ops::{InstallRequest, check_config, check_grants_declared};
 use crate::installs::registry_store::{DistrictRegistry, TrustedKeyRow};
 use crate::installs::store::{Install, InstallSource, PreviousVersion, Replacement};
 use crate::kernel::manifest::{HOST_API_VERSION, Manifest, Permission};
@@ -567,6 +567,7 @@ impl Platform {
             });
         }
         check_grants_declared(&req.grant, manifest)?;
+        check_config(manifest, &current.config)?;
         let old = &current.manifest.permissions;
         let added: Vec<(Permission, String)> = manifest
             .permissions
@@ -622,6 +623,7 @@ impl Platform {
                 granted: &granted,
                 limits,
                 source: Some(&verified.source),
+                config: None,
             })
             .await;
         let install = match install {

@@ -132,6 +132,8 @@ pub struct Replacement<'a> {
     pub limits: Limits,
     /// Where it came from.
     pub source: Option<&'a InstallSource>,
+    /// A new install configuration; none keeps the one it has.
+    pub config: Option<&'a serde_json::Value>,
 }
 
 /// What [`Store::create_install`] records.
@@ -501,8 +503,8 @@ impl Store {
     }
 
     /// Replace an install's version (an upgrade), keeping the version it
-    /// replaces in its history, in one transaction. Status, configuration,
-    /// scope and data stay. A conflict, changing nothing, if the install is
+    /// replaces in its history, in one transaction. Status, scope and data
+    /// stay, and the configuration unless a new one is given. A conflict, changing nothing, if the install is
     /// no longer at `from_version` (another upgrade or a rollback won).
     pub async fn replace_install(&self, new: Replacement<'_>) -> Result<Install, StoreError> {
         let app = new.manifest.name.as_str();
@@ -545,6 +547,14 @@ impl Store {
             },
         )
         .await?;
+        if let Some(config) = new.config {
+            sqlx::query("UPDATE installs SET config = $1 WHERE district = $2 AND app = $3")
+                .bind(to_json(config))
+                .bind(new.district)
+                .bind(app)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         self.get_install(new.district, app).await
     }

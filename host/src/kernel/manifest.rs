@@ -90,9 +90,9 @@ impl Permission {
     }
 
     /// Whether the permission governs an import the app calls (most do).
-    /// The others govern an export every app has, which the host calls only
-    /// for installs granted the permission, so they are not matched against
-    /// the component's imports.
+    /// The others govern an export, which the host calls only for installs
+    /// granted the permission: a component whose manifest declares one must
+    /// export that interface.
     pub fn is_import(self) -> bool {
         !matches!(self, Permission::ReceiveEvents | Permission::Schedules)
     }
@@ -155,6 +155,9 @@ pub enum ManifestError {
         /// What is wrong and what is allowed.
         why: String,
     },
+    /// The `[config]` schema cannot be used.
+    #[error("manifest [config] schema: {0}")]
+    ConfigSchema(String),
     /// A limit outside the platform's maxima.
     #[error("limit {name} = {value} is out of range: allowed 1..={max}")]
     LimitOutOfRange {
@@ -317,6 +320,84 @@ pub struct EventSettings {
     /// permission.
     #[serde(default)]
     pub types: Vec<String>,
+}
+
+/// The manifest's `[config]`: a JSON Schema the install configuration an
+/// administrator gives must match, written in the manifest as TOML
+/// (`schema = { type = "object", required = ["greeting"], ... }`) or, in
+/// a JSON manifest, as JSON. Install and upgrade refuse a configuration
+/// that does not match, naming the field, so a bad one never reaches a
+/// resident. Without a schema any JSON object is accepted.
+///
+/// References resolve only within the schema itself: the host fetches no
+/// remote or file `$ref`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSettings {
+    /// The JSON Schema (draft 2020-12 unless its `$schema` names another).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<serde_json::Value>,
+}
+
+/// Largest configuration schema, as JSON.
+const MAX_CONFIG_SCHEMA_BYTES: usize = 64 * 1024;
+
+/// Most mismatches a refused configuration lists.
+const MAX_CONFIG_ERRORS: usize = 5;
+
+impl ConfigSettings {
+    fn is_empty(&self) -> bool {
+        self.schema.is_none()
+    }
+
+    /// The schema is a JSON Schema the host can apply.
+    fn check(&self) -> Result<(), ManifestError> {
+        let Some(schema) = &self.schema else {
+            return Ok(());
+        };
+        let size = schema.to_string().len();
+        if size > MAX_CONFIG_SCHEMA_BYTES {
+            return Err(ManifestError::ConfigSchema(format!(
+                "it is {size} bytes as JSON; the most is {MAX_CONFIG_SCHEMA_BYTES}"
+            )));
+        }
+        if let Err(e) = jsonschema::meta::validate(schema) {
+            return Err(ManifestError::ConfigSchema(format!(
+                "it is not a valid JSON Schema: {e}"
+            )));
+        }
+        jsonschema::validator_for(schema)
+            .map(|_| ())
+            .map_err(|e| ManifestError::ConfigSchema(e.to_string()))
+    }
+
+    /// Check an install configuration against the schema: `Err` lists
+    /// where it does not match (a JSON pointer to the field) and why.
+    pub fn check_config(&self, config: &serde_json::Value) -> Result<(), String> {
+        let Some(schema) = &self.schema else {
+            return Ok(());
+        };
+        let validator = jsonschema::validator_for(schema)
+            .map_err(|e| format!("the app's configuration schema cannot be applied: {e}"))?;
+        let errors: Vec<String> = validator
+            .iter_errors(config)
+            .take(MAX_CONFIG_ERRORS)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                let at = if at.is_empty() {
+                    "the top level".to_owned()
+                } else {
+                    format!("`{at}`")
+                };
+                format!("at {at}: {e}")
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
 }
 
 /// One schedule: the host calls the app's `tick-handler` with its name, once
@@ -487,6 +568,9 @@ pub struct Manifest {
     /// Its schedules.
     #[serde(default)]
     pub schedules: Vec<Schedule>,
+    /// What its install configuration must look like.
+    #[serde(default, skip_serializing_if = "ConfigSettings::is_empty")]
+    pub config: ConfigSettings,
 }
 
 #[derive(Deserialize)]
@@ -507,6 +591,8 @@ struct RawManifest {
     events: EventSettings,
     #[serde(default)]
     schedules: Vec<Schedule>,
+    #[serde(default)]
+    config: ConfigSettings,
 }
 
 /// Most public route patterns a manifest may list.
@@ -557,6 +643,7 @@ impl Manifest {
         }
         check_events(&raw.events, &permissions)?;
         check_schedules(&raw.schedules, &permissions)?;
+        raw.config.check()?;
         Ok(Manifest {
             name: raw.name,
             version,
@@ -567,6 +654,7 @@ impl Manifest {
             http: raw.http,
             events: raw.events,
             schedules: raw.schedules,
+            config: raw.config,
         })
     }
 
@@ -630,6 +718,77 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const WITH_SCHEMA: &str = r#"
+name = "greeter"
+version = "0.1.0"
+host-api = "^0.1"
+
+[config.schema]
+type = "object"
+required = ["greeting"]
+additionalProperties = false
+
+[config.schema.properties.greeting]
+type = "string"
+maxLength = 20
+
+[config.schema.properties.repeat]
+type = "integer"
+minimum = 1
+"#;
+
+    #[test]
+    fn a_config_schema_in_toml_checks_the_configuration_naming_the_field() {
+        let manifest = Manifest::from_toml(WITH_SCHEMA).expect("parses");
+        let config = &manifest.config;
+        assert_eq!(
+            config.check_config(&serde_json::json!({ "greeting": "你好", "repeat": 2 })),
+            Ok(())
+        );
+        let missing = config
+            .check_config(&serde_json::json!({}))
+            .expect_err("missing");
+        assert!(missing.contains("the top level"), "{missing}");
+        assert!(
+            missing.contains("\"greeting\" is a required property"),
+            "{missing}"
+        );
+        let wrong = config
+            .check_config(&serde_json::json!({ "greeting": 5, "repeat": 0, "colour": "red" }))
+            .expect_err("wrong");
+        assert!(wrong.contains("`/greeting`"), "{wrong}");
+        assert!(wrong.contains("`/repeat`"), "{wrong}");
+        assert!(wrong.contains("colour"), "{wrong}");
+        // Without a schema, any object goes.
+        let plain = Manifest::from_toml(&WITH_SCHEMA[..WITH_SCHEMA.find("[config").unwrap_or(0)])
+            .expect("parses");
+        assert_eq!(
+            plain.config.check_config(&serde_json::json!({ "x": 1 })),
+            Ok(())
+        );
+        // The schema survives the trip through the database's JSON.
+        let stored: Manifest =
+            serde_json::from_value(serde_json::to_value(&manifest).expect("json")).expect("back");
+        assert_eq!(stored, manifest);
+    }
+
+    #[test]
+    fn a_schema_that_is_not_a_json_schema_is_refused() {
+        let bad = WITH_SCHEMA.replace("type = \"integer\"", "type = \"whole number\"");
+        let err = Manifest::from_toml(&bad).expect_err("refused").to_string();
+        assert!(
+            err.starts_with("manifest [config] schema: it is not a valid JSON Schema"),
+            "{err}"
+        );
+        let remote = format!(
+            "{WITH_SCHEMA}\n[config.schema.properties.other]\n\"$ref\" = \"https://example.com/s.json\"\n"
+        );
+        let err = Manifest::from_toml(&remote)
+            .expect_err("refused")
+            .to_string();
+        assert!(err.starts_with("manifest [config] schema:"), "{err}");
+    }
 
     #[test]
     fn permission_names_are_the_manifest_words_in_serde_too() {

@@ -21,6 +21,115 @@ pub(crate) use exports::hutong::platform::http_handler;
 pub(crate) use hutong::platform::case_types;
 pub(crate) use hutong::platform::types::Error as WitError;
 
+use exports::hutong::platform::{case_watcher, event_handler, tick_handler};
+use wasmtime::component::{Instance, InstancePre};
+
+use crate::kernel::app_state::AppState;
+
+/// A component ready to instantiate, with the handlers it exports.
+///
+/// `http-handler` every app has; the other three are optional, so a
+/// component built from its own world (as Python and JavaScript
+/// toolchains build) exports only the handlers it implements. The install
+/// checks that each permission calling into the app comes with its export
+/// (`receive-events` with `event-handler`, `schedules` with
+/// `tick-handler`); an app without a `case-watcher` is simply not told of
+/// its cases' changes.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pre: InstancePre<AppState>,
+    http: http_handler::GuestIndices,
+    events: Option<event_handler::GuestIndices>,
+    ticks: Option<tick_handler::GuestIndices>,
+    watcher: Option<case_watcher::GuestIndices>,
+}
+
+impl Prepared {
+    /// Look up the handlers of a pre-instantiated component; an error if
+    /// it has no `http-handler` or a handler has the wrong type.
+    pub(crate) fn new(pre: InstancePre<AppState>) -> wasmtime::Result<Self> {
+        let component = pre.component();
+        let has = |interface: &str| {
+            let name = format!(
+                "hutong:platform/{interface}@{}",
+                crate::kernel::manifest::HOST_API_VERSION
+            );
+            component.get_export_index(None, &name).is_some()
+        };
+        let (events, ticks, watcher) = (
+            has("event-handler"),
+            has("tick-handler"),
+            has("case-watcher"),
+        );
+        Ok(Prepared {
+            http: http_handler::GuestIndices::new(&pre)?,
+            events: events
+                .then(|| event_handler::GuestIndices::new(&pre))
+                .transpose()?,
+            ticks: ticks
+                .then(|| tick_handler::GuestIndices::new(&pre))
+                .transpose()?,
+            watcher: watcher
+                .then(|| case_watcher::GuestIndices::new(&pre))
+                .transpose()?,
+            pre,
+        })
+    }
+
+    /// A fresh instance in `store`.
+    pub(crate) async fn instantiate(
+        &self,
+        store: &mut wasmtime::Store<AppState>,
+    ) -> wasmtime::Result<Instance> {
+        self.pre.instantiate_async(store).await
+    }
+
+    /// The instance's `http-handler`.
+    pub(crate) fn http(
+        &self,
+        store: &mut wasmtime::Store<AppState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<http_handler::Guest> {
+        self.http.load(store, instance)
+    }
+
+    /// The instance's `event-handler`, if the component exports one.
+    pub(crate) fn events(
+        &self,
+        store: &mut wasmtime::Store<AppState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<event_handler::Guest> {
+        missing(self.events.as_ref(), "event-handler")?.load(store, instance)
+    }
+
+    /// The instance's `tick-handler`, if the component exports one.
+    pub(crate) fn ticks(
+        &self,
+        store: &mut wasmtime::Store<AppState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<tick_handler::Guest> {
+        missing(self.ticks.as_ref(), "tick-handler")?.load(store, instance)
+    }
+
+    /// Whether the component exports a `case-watcher`.
+    pub(crate) fn watches_cases(&self) -> bool {
+        self.watcher.is_some()
+    }
+
+    /// The instance's `case-watcher`, if the component exports one.
+    pub(crate) fn watcher(
+        &self,
+        store: &mut wasmtime::Store<AppState>,
+        instance: &Instance,
+    ) -> wasmtime::Result<case_watcher::Guest> {
+        missing(self.watcher.as_ref(), "case-watcher")?.load(store, instance)
+    }
+}
+
+fn missing<'a, T>(indices: Option<&'a T>, interface: &str) -> wasmtime::Result<&'a T> {
+    indices.ok_or_else(|| wasmtime::format_err!("the component does not export {interface}"))
+}
+
 /// Longest error message kept from an app's export: the message is
 /// guest-controlled and stored with the notice or the event's record.
 pub(crate) const MAX_APP_ERROR: usize = 1000;

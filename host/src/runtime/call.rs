@@ -24,9 +24,10 @@ use crate::installs::store::InstallStatus;
 use crate::kernel::app_state;
 use crate::kernel::app_state::AppState;
 use crate::kernel::store::Store;
-use crate::kernel::wit::App;
+use crate::kernel::wit::Prepared;
 use crate::runtime::health::Health;
 use crate::runtime::{CallError, EPOCH_TICK, Failure, Loaded, Runtime, Status};
+use wasmtime::component::Instance;
 
 /// What a call is about, beyond the install and request id: the fields its
 /// `app_call` span carries.
@@ -77,7 +78,7 @@ pub(crate) trait Export: Send {
     fn invoke(
         self,
         admitted: Self::Admitted,
-        app: App,
+        app: (&Prepared, Instance),
         store: &mut wasmtime::Store<AppState>,
     ) -> impl Future<Output = wasmtime::Result<Self::Returned>> + Send;
 
@@ -164,8 +165,8 @@ impl Runtime {
             let call = {
                 let store = &mut store;
                 async move {
-                    let instance = pre.instantiate_async(&mut *store).await?;
-                    export.invoke(admitted, instance, store).await
+                    let instance = pre.instantiate(store).await?;
+                    export.invoke(admitted, (&pre, instance), store).await
                 }
             };
             let outcome = tokio::time::timeout(call_timeout(&loaded), call).await;

@@ -4,10 +4,11 @@ use super::call::{Export, Subject};
 use crate::kernel::app_state::AppState;
 use crate::kernel::manifest::Permission;
 use crate::kernel::store::Store;
-use crate::kernel::wit::App;
+use crate::kernel::wit::Prepared;
 use crate::kernel::wit::WitError;
 use crate::kernel::wit::exports::hutong::platform::tick_handler::Tick;
 use crate::runtime::{CallError, Failure, Loaded, Runtime};
+use wasmtime::component::Instance;
 
 /// What became of one tick.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,10 +67,10 @@ impl Export for TickHandler {
     async fn invoke(
         self,
         (): (),
-        app: App,
+        (pre, instance): (&Prepared, Instance),
         store: &mut wasmtime::Store<AppState>,
     ) -> wasmtime::Result<Result<(), WitError>> {
-        app.hutong_platform_tick_handler()
+        pre.ticks(store, &instance)?
             .call_on_tick(store, &self.0)
             .await
     }

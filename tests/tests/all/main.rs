@@ -16,6 +16,7 @@ mod cases;
 mod data;
 mod e_voting;
 mod events;
+mod exports;
 mod install;
 mod isolation;
 mod kv;

@@ -1,39 +1,60 @@
 //! `hutong new` from a developer's side: the app it makes, in a folder with
 //! nothing else of this repository, passes its own tests, builds for
 //! `wasm32-wasip2` with the SDK it carries, installs with the permission its
-//! manifest declares, and answers.
+//! manifest declares, and answers; and `hutong dev`'s loop swaps each new
+//! build in place, keeping the app's data, and keeps the version before
+//! serving when a build fails.
 
 use std::path::Path;
 use std::process::Command;
 
 use axum::http::StatusCode;
+use hutong_host::cli::dev::{AppFolder, DISTRICT, Dev, Round};
 use hutong_host::cli::new::new_app;
 use hutong_host::kernel::manifest::Permission;
 use hutong_tests::{Backend, TestHost, components};
 
-/// Run `cargo` in `dir` with `args`, the new app's own build: none of the
-/// variables this test binary's build set, and a target directory of its
-/// own beside the guests' (so it compiles the SDK's dependencies once).
+/// The environment of the new app's own build: none of the variables this
+/// test binary's build set, and a target directory of its own beside the
+/// guests' (so it compiles the SDK's dependencies once).
+fn cargo_env() -> Vec<(String, Option<String>)> {
+    let mut env: Vec<(String, Option<String>)> = std::env::vars()
+        .map(|(name, _)| name)
+        .filter(|name| {
+            name.starts_with("CARGO_") && name != "CARGO_HOME"
+                || [
+                    "RUSTFLAGS",
+                    "RUSTDOCFLAGS",
+                    "RUSTC_WRAPPER",
+                    "RUSTC_WORKSPACE_WRAPPER",
+                ]
+                .contains(&name.as_str())
+        })
+        .map(|name| (name, None))
+        .collect();
+    env.push(("CARGO".to_owned(), Some(components::CARGO.to_owned())));
+    env.push((
+        "CARGO_TARGET_DIR".to_owned(),
+        Some(
+            Path::new(components::GUESTS_DIR)
+                .join("new-app")
+                .display()
+                .to_string(),
+        ),
+    ));
+    env
+}
+
+/// Run `cargo` in `dir` with `args`, in [`cargo_env`].
 fn cargo(dir: &Path, args: &[&str]) -> String {
     let mut command = Command::new(components::CARGO);
     command.current_dir(dir).args(args);
-    for (name, _) in std::env::vars() {
-        let build_setting = name.starts_with("CARGO_") && name != "CARGO_HOME"
-            || [
-                "RUSTFLAGS",
-                "RUSTDOCFLAGS",
-                "RUSTC_WRAPPER",
-                "RUSTC_WORKSPACE_WRAPPER",
-            ]
-            .contains(&name.as_str());
-        if build_setting {
-            command.env_remove(&name);
-        }
+    for (name, value) in cargo_env() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
     }
-    command.env(
-        "CARGO_TARGET_DIR",
-        Path::new(components::GUESTS_DIR).join("new-app"),
-    );
     let out = command.output().expect("run cargo");
     let text = format!(
         "{}{}",
@@ -79,4 +100,94 @@ async fn a_new_app_tests_builds_installs_and_answers_from_an_empty_folder() {
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(r.json()["visits"], visits, "{}", r.text());
     }
+}
+
+/// The round's outcome, or a panic saying what it was instead.
+fn swapped(round: Round) -> Box<hutong_host::installs::store::Install> {
+    match round {
+        Round::Swapped {
+            install,
+            build,
+            swap,
+        } => {
+            println!(
+                "built in {:.1} s, swapped in {:.2} s",
+                build.as_secs_f64(),
+                swap.as_secs_f64()
+            );
+            install
+        }
+        other => panic!("expected a swap, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hutong_dev_swaps_each_build_in_place_keeping_the_data() {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let made = new_app(empty.path(), "porch-light").expect("hutong new");
+    let mut folder = AppFolder::find(&made.dir).expect("an app folder");
+    folder.env = cargo_env();
+    let mut dev = Dev::new(folder.clone());
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district(DISTRICT).await;
+    let platform = &host.opened.platform;
+    let app = |route: &str| format!("/d/{DISTRICT}/apps/porch-light{route}");
+
+    let first = swapped(dev.round(platform).await);
+    assert_eq!(
+        first.granted.len(),
+        2,
+        "every declared permission: {:?}",
+        first.granted
+    );
+    assert_eq!(host.get(&app("/greet/zhang")).await.json()["visits"], 1);
+    assert!(matches!(dev.round(platform).await, Round::Unchanged));
+
+    // An edit: the folder's fingerprint moves, and the next round serves it
+    // with the data kept.
+    let before = folder.fingerprint();
+    let source = made.dir.join("src/lib.rs");
+    let text = std::fs::read_to_string(&source).expect("read lib.rs");
+    assert!(text.contains("porch-light is running\")"), "{text}");
+    std::fs::write(
+        &source,
+        text.replacen(
+            "porch-light is running\")",
+            "porch-light is running, edited\")",
+            1,
+        ),
+    )
+    .expect("edit");
+    assert_ne!(folder.fingerprint(), before);
+    swapped(dev.round(platform).await);
+    assert_eq!(
+        host.get(&app("/")).await.text(),
+        "porch-light is running, edited"
+    );
+    assert_eq!(host.get(&app("/greet/zhang")).await.json()["visits"], 2);
+
+    // A broken edit: the build fails, the edited version keeps serving.
+    std::fs::write(&source, format!("{text}\nfn broken(")).expect("break");
+    match dev.round(platform).await {
+        Round::BuildFailed(printed) => assert!(printed.contains("error"), "{printed}"),
+        other => panic!("expected a failed build, got {other:?}"),
+    }
+    assert_eq!(
+        host.get(&app("/")).await.text(),
+        "porch-light is running, edited"
+    );
+
+    // A configuration the host refuses (not an object): refused, and the
+    // version before keeps serving.
+    std::fs::write(&source, &text).expect("restore");
+    std::fs::write(made.dir.join("config.json"), "[1, 2]").expect("config");
+    match dev.round(platform).await {
+        Round::Refused(why) => assert!(why.contains("must hold a JSON object"), "{why}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        host.get(&app("/")).await.text(),
+        "porch-light is running, edited"
+    );
+    assert_eq!(host.get(&app("/greet/zhang")).await.json()["visits"], 3);
 }
