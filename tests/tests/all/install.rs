@@ -12,6 +12,7 @@ use hutong_tests::{Backend, TestHost, components, on_both_backends, test_app_man
 
 on_both_backends!(
     every_bad_install_is_refused_and_changes_nothing,
+    a_configuration_that_does_not_match_the_schema_is_refused_naming_the_field,
     an_import_without_a_declared_permission_installs_and_each_call_is_denied,
     installs_through_the_api_and_lists_them,
     a_second_host_process_sees_installs_and_suspensions,
@@ -484,4 +485,64 @@ async fn an_import_without_a_declared_permission_installs_and_each_call_is_denie
         .await
         .expect("read kv");
     assert_eq!(stored, None, "nothing stored");
+}
+
+/// The manifest's `[config]` schema is applied at install: through the API
+/// a configuration that does not match is refused with where and why, and
+/// nothing changes; one that matches installs.
+async fn a_configuration_that_does_not_match_the_schema_is_refused_naming_the_field(
+    host: TestHost,
+) {
+    host.district("east").await;
+    let manifest = test_app_manifest(
+        "test-app",
+        "[config.schema]\ntype = \"object\"\nrequired = [\"greeting\"]\n\
+         [config.schema.properties.greeting]\ntype = \"string\"\nmaxLength = 20\n",
+    );
+    let component = std::fs::read(components::TEST_APP).expect("component");
+    let body = |config: serde_json::Value| {
+        serde_json::json!({
+            "manifest": manifest,
+            "component_base64": base64::engine::general_purpose::STANDARD.encode(&component),
+            "grant": ["kv"],
+            "config": config,
+        })
+        .to_string()
+    };
+    let before = host.row_counts().await;
+    for (config, needle) in [
+        (serde_json::json!({}), "\"greeting\" is a required property"),
+        (
+            serde_json::json!({ "greeting": 5 }),
+            "at `/greeting`: 5 is not of type \"string\"",
+        ),
+        (
+            serde_json::json!({ "greeting": "x".repeat(21) }),
+            "at `/greeting`",
+        ),
+    ] {
+        let r = host
+            .post("/api/v1/districts/east/installs", body(config.clone()))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+        let message = r.error_message();
+        assert!(
+            message.contains("does not match the schema in test-app@0.1.0's manifest"),
+            "{message}"
+        );
+        assert!(message.contains(needle), "{config}: {message}");
+        assert_eq!(
+            host.row_counts().await,
+            before,
+            "{config}: the database changed"
+        );
+    }
+    let r = host
+        .post(
+            "/api/v1/districts/east/installs",
+            body(serde_json::json!({ "greeting": "你好" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["config"]["greeting"], "你好");
 }
