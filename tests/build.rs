@@ -152,6 +152,78 @@ fn main() {
             );
         }
     }
+    build_script_apps(&repo, &target_dir);
+}
+
+/// An app in another language, built by its `build.sh` (which writes the
+/// component to `$OUT`) with the toolchain `scripts/setup` installs.
+struct ScriptApp {
+    /// The app's directory, relative to the repository.
+    dir: &'static str,
+    /// The environment variable with the component's path; the manifest's
+    /// is the same with `_MANIFEST` appended.
+    env: &'static str,
+}
+
+const SCRIPT_APPS: &[ScriptApp] = &[
+    ScriptApp {
+        dir: "examples/hello-python",
+        env: "HUTONG_HELLO_PYTHON",
+    },
+    ScriptApp {
+        dir: "examples/hello-js",
+        env: "HUTONG_HELLO_JS",
+    },
+];
+
+/// Build each app of [`SCRIPT_APPS`] into `target_dir/script-apps`.
+fn build_script_apps(repo: &Path, target_dir: &Path) {
+    let out_dir = target_dir.join("script-apps");
+    std::fs::create_dir_all(&out_dir).expect("create the script apps' folder");
+    let out_dir = out_dir.canonicalize().expect("the script apps' folder");
+    for app in SCRIPT_APPS {
+        let dir = repo.join(app.dir);
+        for watched in [
+            "build.sh",
+            "hutong.toml",
+            "wit",
+            "app.py",
+            "app.js",
+            "package-lock.json",
+            "requirements.txt",
+        ] {
+            let path = dir.join(watched);
+            if path.exists() {
+                rerun_if_changed(&path);
+            }
+        }
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("a folder name");
+        let out = out_dir.join(format!("{name}.wasm"));
+        let output = Command::new("sh")
+            .arg("build.sh")
+            .current_dir(&dir)
+            .env("OUT", &out)
+            .output()
+            .unwrap_or_else(|e| panic!("could not run {}/build.sh: {e}", app.dir));
+        if !output.status.success() || !out.is_file() {
+            panic!(
+                "building {} failed ({}); `bash scripts/setup` installs its toolchain:\n{}{}",
+                app.dir,
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr),
+            );
+        }
+        println!("cargo:rustc-env={}={}", app.env, out.display());
+        println!(
+            "cargo:rustc-env={}_MANIFEST={}",
+            app.env,
+            dir.join("hutong.toml").display()
+        );
+    }
 }
 
 fn rerun_if_changed(path: &Path) {

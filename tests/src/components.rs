@@ -49,6 +49,21 @@ pub const HANDLERS_ONLY: &str = env!("HUTONG_HANDLERS_ONLY");
 /// `read-own-cases`.
 pub const HANDLERS_ONLY_MANIFEST: &str = env!("HUTONG_HANDLERS_ONLY_MANIFEST");
 
+/// The Python example (`examples/hello-python`), built with componentize-py
+/// from its own world: imports `kv` and `log`, exports only `http-handler`.
+/// `GET /greet/{name}` counts visits in kv.
+pub const HELLO_PYTHON: &str = env!("HUTONG_HELLO_PYTHON");
+
+/// Its manifest: named `hello-python`, declares `kv` only.
+pub const HELLO_PYTHON_MANIFEST: &str = env!("HUTONG_HELLO_PYTHON_MANIFEST");
+
+/// The JavaScript example (`examples/hello-js`), built with componentize-js
+/// from its own world, like the Python one.
+pub const HELLO_JS: &str = env!("HUTONG_HELLO_JS");
+
+/// Its manifest: named `hello-js`, declares `kv` only.
+pub const HELLO_JS_MANIFEST: &str = env!("HUTONG_HELLO_JS_MANIFEST");
+
 /// The example app (`examples/hello`), exactly as a third party builds it.
 /// Imports `kv` and `log`.
 pub const HELLO: &str = env!("HUTONG_HELLO");

@@ -394,6 +394,14 @@ pub(crate) async fn dev(
         Round::Unchanged => bail!("nothing was built"),
     };
     print_welcome(opened, &install, listen, &tokens).await?;
+    println!(
+        "Watching {} for changes: each one rebuilds and swaps the app in place. Ctrl-C stops.",
+        folder
+            .dir
+            .canonicalize()
+            .unwrap_or_else(|_| folder.dir.clone())
+            .display()
+    );
 
     let watch = async {
         let mut seen = folder.fingerprint();
@@ -460,8 +468,15 @@ async fn print_welcome(
                 .join(", "),
         }
     );
-    for route in &install.manifest.http.public {
-        println!("  curl {app}{route}   # public");
+    let public = &install.manifest.http.public;
+    if !public.is_empty() {
+        println!(
+            "Public routes (anyone may call them): {}",
+            public.join(", ")
+        );
+        if let Some(route) = public.iter().find(|r| !r.ends_with('*')) {
+            println!("  curl {app}{route}");
+        }
     }
     println!(
         "Other routes need a signed-in caller of the district; a token per role (valid 7 days):"
@@ -479,12 +494,6 @@ async fn print_welcome(
         println!("  {account}: {base}/set-password?code={}", code.code);
     }
     println!();
-    println!(
-        "Watching {} for changes: each one rebuilds and swaps the app in place. Ctrl-C stops.",
-        std::env::current_dir()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default()
-    );
     Ok(())
 }
 

@@ -51,7 +51,7 @@ const WASI_PROVIDED: &[&str] = &[
 
 /// Why a `wasi:http` import is refused, and what to do instead. JavaScript
 /// components import it unless told not to.
-const WASI_HTTP_ADVICE: &str = "apps neither serve nor fetch through wasi:http: the host hands each request to the app's hutong:platform/http-handler export. A JavaScript app built with componentize-js imports wasi:http unless the feature is turned off: build it with `jco componentize app.js --wit wit --world-name app --disable http --disable fetch-event -o app.wasm`";
+const WASI_HTTP_ADVICE: &str = "apps neither serve nor fetch through wasi:http: the host hands each request to the app's hutong:platform/http-handler export. A JavaScript app built with componentize-js imports wasi:http unless the feature is turned off: build it with `componentize-js app.js --wit wit --world-name WORLD --disable http --disable fetch-event -o app.wasm` (the same flags for `jco componentize`)";
 
 /// What to install.
 #[derive(Clone, Debug)]

@@ -20,6 +20,7 @@ mod exports;
 mod install;
 mod isolation;
 mod kv;
+mod languages;
 mod new_app;
 mod notify;
 mod open311;
