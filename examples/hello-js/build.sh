@@ -9,5 +9,5 @@
 set -eu
 cd "$(dirname "$0")"
 [ -d node_modules ] || npm ci --no-audit --no-fund
-node_modules/.bin/componentize-js app.js --wit wit --world-name hello \
+node_modules/.bin/componentize-js app.js --wit wit --world-name app \
     --disable http --disable fetch-event -o "${OUT:-app.wasm}"

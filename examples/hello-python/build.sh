@@ -4,4 +4,4 @@
 # It writes app.wasm, or $OUT when set. `hutong dev` runs this script.
 set -eu
 cd "$(dirname "$0")"
-componentize-py --wit-path wit --world hello componentize app -o "${OUT:-app.wasm}"
+componentize-py --wit-path wit --world app componentize app -o "${OUT:-app.wasm}"

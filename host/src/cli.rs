@@ -227,16 +227,21 @@ pub enum Command {
         district: String,
         app: String,
     },
-    /// Start a new app in a new folder NAME: a Rust project with a
-    /// manifest, three routes, tests and a README, and beside it the SDK (with
-    /// its WIT) that this `hutong` carries, so it builds with nothing else
-    /// checked out.
+    /// Start a new app in a new folder NAME: a manifest with reasons, a
+    /// route, tests and a README; in Rust with the SDK (and its WIT) this
+    /// `hutong` carries beside it, so it builds with nothing else checked
+    /// out; in Python or JavaScript with the pinned toolchain's build script
+    /// and the WIT.
     New {
         /// The app's name: 1 to 63 characters of a-z, 0-9 and '-'.
         name: String,
         /// The folder to make it in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
+        /// The language: rust (with the SDK), python (componentize-py) or
+        /// js (componentize-js).
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: new::Lang,
     },
     /// Develop the app in a folder: build it, install it in the sample
     /// district `demo` (an account per role) with every permission its
@@ -351,14 +356,29 @@ pub async fn run(cli: Cli) -> Result<()> {
                 crate::installs::registry_cli::publish(&registry, &key, &manifest, &component).await
             }
             Command::Registry(c) => crate::installs::registry_cli::run_offline(c).await,
-            Command::New { name, dir } => {
-                let made = new::new_app(&dir, &name)?;
+            Command::New { name, dir, lang } => {
+                let made = new::new_app(&dir, &name, lang)?;
                 let folder = made.dir.display();
                 println!("made the app `{name}` in {folder}");
                 println!();
                 println!("  cd {folder}");
-                println!("  cargo test");
-                println!("  cargo build --release --target wasm32-wasip2");
+                match lang {
+                    new::Lang::Rust => {
+                        println!("  cargo test");
+                        println!("  cargo build --release --target wasm32-wasip2");
+                    }
+                    new::Lang::Python => {
+                        println!("  pip install -r requirements.txt");
+                        println!("  sh test.sh");
+                        println!("  sh build.sh");
+                    }
+                    new::Lang::Js => {
+                        println!("  npm ci");
+                        println!("  npm test");
+                        println!("  sh build.sh");
+                    }
+                }
+                println!("  hutong dev        # serve it locally; rebuild and swap on each change");
                 println!(
                     "  hutong install --district DISTRICT --manifest hutong.toml --component {} --grant-all",
                     made.component.display()

@@ -1,11 +1,17 @@
-//! `hutong new NAME`: start an app outside this repository.
+//! `hutong new NAME [--lang rust|python|js]`: start an app outside this
+//! repository.
 //!
-//! The new folder holds a Rust app that builds, tests and installs as it
-//! comes (a manifest with reasons, three routes, tests that run on the
-//! SDK's test host, a README), and beside
-//! it the SDK this `hutong` was built with, WIT included
-//! (`hutong-sdk/`), so that the app builds on a machine that reaches only
-//! the package registries: nothing is fetched from this repository.
+//! For Rust the new folder holds an app that builds, tests and installs as
+//! it comes (a manifest with reasons, three routes, tests that run on the
+//! SDK's test host, a README), and beside it the SDK this `hutong` was
+//! built with, WIT included (`hutong-sdk/`), so that the app builds on a
+//! machine that reaches only the package registries: nothing is fetched
+//! from this repository.
+//!
+//! For Python and JavaScript it is the example (`examples/hello-python`,
+//! `examples/hello-js`) under the new name: the app, its own world, tests
+//! that run without the host, a build script with the pinned toolchain, and
+//! the WIT in `wit/deps/hutong-platform`.
 //!
 //! The SDK's files are compiled into the binary ([`SDK_FILES`]); a test
 //! checks that the list names every file of `sdk/src` and `wit/`.
@@ -77,6 +83,102 @@ const APP_FILES: &[File] = &[
     (".gitignore", include_str!("new/gitignore.in")),
 ];
 
+/// The Python app's files: the example `examples/hello-python` itself, with
+/// its name replaced, and a README; the WIT goes to `wit/deps/`.
+const PYTHON_FILES: &[File] = &[
+    (
+        "hutong.toml",
+        include_str!("../../../examples/hello-python/hutong.toml"),
+    ),
+    (
+        "app.py",
+        include_str!("../../../examples/hello-python/app.py"),
+    ),
+    (
+        "test_app.py",
+        include_str!("../../../examples/hello-python/test_app.py"),
+    ),
+    (
+        "build.sh",
+        include_str!("../../../examples/hello-python/build.sh"),
+    ),
+    (
+        "test.sh",
+        include_str!("../../../examples/hello-python/test.sh"),
+    ),
+    (
+        "requirements.txt",
+        include_str!("../../../examples/hello-python/requirements.txt"),
+    ),
+    (
+        "wit/world.wit",
+        include_str!("../../../examples/hello-python/wit/world.wit"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../../examples/hello-python/.gitignore"),
+    ),
+    ("README.md", include_str!("new/README.python.md.in")),
+];
+
+/// The JavaScript app's files, from `examples/hello-js` in the same way.
+const JS_FILES: &[File] = &[
+    (
+        "hutong.toml",
+        include_str!("../../../examples/hello-js/hutong.toml"),
+    ),
+    ("app.js", include_str!("../../../examples/hello-js/app.js")),
+    (
+        "package.json",
+        include_str!("../../../examples/hello-js/package.json"),
+    ),
+    (
+        "package-lock.json",
+        include_str!("../../../examples/hello-js/package-lock.json"),
+    ),
+    (
+        "build.sh",
+        include_str!("../../../examples/hello-js/build.sh"),
+    ),
+    (
+        "test/app.test.mjs",
+        include_str!("../../../examples/hello-js/test/app.test.mjs"),
+    ),
+    (
+        "test/fake-host.mjs",
+        include_str!("../../../examples/hello-js/test/fake-host.mjs"),
+    ),
+    (
+        "test/hooks.mjs",
+        include_str!("../../../examples/hello-js/test/hooks.mjs"),
+    ),
+    (
+        "test/register.mjs",
+        include_str!("../../../examples/hello-js/test/register.mjs"),
+    ),
+    (
+        "wit/world.wit",
+        include_str!("../../../examples/hello-js/wit/world.wit"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../../examples/hello-js/.gitignore"),
+    ),
+    ("README.md", include_str!("new/README.js.md.in")),
+];
+
+/// The language a new app is written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    /// Rust, with the SDK (`hutong-sdk/`) beside the app.
+    #[default]
+    Rust,
+    /// Python, built with componentize-py.
+    Python,
+    /// JavaScript, built with componentize-js.
+    Js,
+}
+
 /// What `hutong new` made.
 #[derive(Debug)]
 pub struct Created {
@@ -87,8 +189,8 @@ pub struct Created {
     pub component: PathBuf,
 }
 
-/// Make the app `name` in a new folder `name` below `parent`.
-pub fn new_app(parent: &Path, name: &str) -> Result<Created> {
+/// Make the app `name` in `lang` in a new folder `name` below `parent`.
+pub fn new_app(parent: &Path, name: &str, lang: Lang) -> Result<Created> {
     if !is_slug(name) {
         bail!(
             "`{name}` cannot name an app: a name is 1 to 63 characters of a-z, 0-9 and '-', \
@@ -103,15 +205,43 @@ pub fn new_app(parent: &Path, name: &str) -> Result<Created> {
         );
     }
     let krate = name.replace('-', "_");
-    let fill = |text: &str| text.replace("{name}", name).replace("{crate}", &krate);
-    let files = APP_FILES
-        .iter()
-        .map(|(path, text)| (PathBuf::from(path), fill(text)))
-        .chain(
-            SDK_FILES
-                .iter()
-                .map(|(path, text)| (Path::new("hutong-sdk").join(path), (*text).to_owned())),
-        );
+    let files: Vec<(PathBuf, String)> =
+        match lang {
+            Lang::Rust => {
+                let fill = |text: &str| text.replace("{name}", name).replace("{crate}", &krate);
+                APP_FILES
+                    .iter()
+                    .map(|(path, text)| (PathBuf::from(path), fill(text)))
+                    .chain(SDK_FILES.iter().map(|(path, text)| {
+                        (Path::new("hutong-sdk").join(path), (*text).to_owned())
+                    }))
+                    .collect()
+            }
+            Lang::Python | Lang::Js => {
+                let (files, example) = match lang {
+                    Lang::Python => (PYTHON_FILES, "hello-python"),
+                    _ => (JS_FILES, "hello-js"),
+                };
+                // `{name}` is a placeholder in the README only: in the sources
+                // it is Python's and JavaScript's own interpolation.
+                let fill = |path: &str, text: &str| match path.ends_with(".md") {
+                    true => text.replace("{name}", name),
+                    false => text.replace(example, name),
+                };
+                let wit = SDK_FILES.iter().filter_map(|(path, text)| {
+                    let file = path.strip_prefix("wit/")?;
+                    Some((
+                        Path::new("wit/deps/hutong-platform").join(file),
+                        (*text).to_owned(),
+                    ))
+                });
+                files
+                    .iter()
+                    .map(|(path, text)| (PathBuf::from(path), fill(path, text)))
+                    .chain(wit)
+                    .collect()
+            }
+        };
     for (path, text) in files {
         let path = dir.join(path);
         if let Some(folder) = path.parent() {
@@ -121,10 +251,11 @@ pub fn new_app(parent: &Path, name: &str) -> Result<Created> {
         std::fs::write(&path, text)
             .with_context(|| format!("could not write {}", path.display()))?;
     }
-    Ok(Created {
-        component: Path::new("target/wasm32-wasip2/release").join(format!("{krate}.wasm")),
-        dir,
-    })
+    let component = match lang {
+        Lang::Rust => Path::new("target/wasm32-wasip2/release").join(format!("{krate}.wasm")),
+        Lang::Python | Lang::Js => PathBuf::from("app.wasm"),
+    };
+    Ok(Created { component, dir })
 }
 
 #[cfg(test)]
@@ -148,6 +279,78 @@ mod tests {
         let mut carried: Vec<String> = SDK_FILES.iter().map(|(p, _)| (*p).to_owned()).collect();
         carried.sort();
         assert_eq!(carried, on_disk);
+    }
+
+    /// Every file of the Python and JavaScript examples is carried (but
+    /// what their builds, tests and tools write).
+    #[test]
+    fn the_binary_carries_every_file_of_the_examples_in_other_languages() {
+        fn walk(dir: &Path, below: &Path, found: &mut Vec<String>) {
+            const WRITTEN: &[&str] = &[
+                "app.wasm",
+                "node_modules",
+                "hutong-data",
+                ".bindings",
+                "__pycache__",
+                "deps",
+                "wit_world",
+                "componentize_py_types.py",
+                "componentize_py_async_support",
+                "poll_loop.py",
+            ];
+            for entry in std::fs::read_dir(dir).expect("read the folder").flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if WRITTEN.contains(&name.as_str()) {
+                    continue;
+                }
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, &below.join(&name), found);
+                } else {
+                    found.push(below.join(&name).display().to_string());
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        for (example, files) in [("hello-python", PYTHON_FILES), ("hello-js", JS_FILES)] {
+            let mut on_disk = Vec::new();
+            walk(&root.join(example), Path::new(""), &mut on_disk);
+            on_disk.sort();
+            let mut carried: Vec<String> = files
+                .iter()
+                .map(|(p, _)| (*p).to_owned())
+                .filter(|p| p != "README.md")
+                .collect();
+            carried.sort();
+            assert_eq!(carried, on_disk, "{example}");
+        }
+    }
+
+    #[test]
+    fn a_python_or_js_app_is_the_example_under_its_name_with_the_wit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (lang, source) in [(Lang::Python, "app.py"), (Lang::Js, "app.js")] {
+            let name = format!("door-{lang:?}").to_lowercase();
+            let made = new_app(dir.path(), &name, lang).expect("new app");
+            let manifest = std::fs::read_to_string(made.dir.join("hutong.toml")).expect("manifest");
+            assert!(
+                manifest.contains(&format!("name = \"{name}\"")),
+                "{manifest}"
+            );
+            let app = std::fs::read_to_string(made.dir.join(source)).expect("app");
+            assert!(app.contains(&format!("{name} is running")), "{app}");
+            assert!(!app.contains("hello-"), "{app}");
+            assert!(
+                app.contains("visits/{name}") || app.contains("visits/${name}"),
+                "{app}"
+            );
+            assert!(
+                made.dir
+                    .join("wit/deps/hutong-platform/world.wit")
+                    .is_file()
+            );
+            assert_eq!(made.component, Path::new("app.wasm"));
+        }
     }
 
     /// The SDK names the contract it implements, and it is the WIT's own.
@@ -174,12 +377,12 @@ mod tests {
     #[test]
     fn a_new_app_is_refused_a_bad_name_or_an_existing_folder() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let err = new_app(dir.path(), "Bad_Name").expect_err("bad name");
+        let err = new_app(dir.path(), "Bad_Name", Lang::Rust).expect_err("bad name");
         assert!(err.to_string().contains("cannot name an app"), "{err}");
         std::fs::create_dir(dir.path().join("taken")).expect("mkdir");
-        let err = new_app(dir.path(), "taken").expect_err("exists");
+        let err = new_app(dir.path(), "taken", Lang::Rust).expect_err("exists");
         assert!(err.to_string().contains("already exists"), "{err}");
-        let made = new_app(dir.path(), "door-watch").expect("new app");
+        let made = new_app(dir.path(), "door-watch", Lang::Rust).expect("new app");
         let manifest =
             std::fs::read_to_string(made.dir.join("hutong.toml")).expect("manifest written");
         assert!(manifest.contains("name = \"door-watch\""), "{manifest}");

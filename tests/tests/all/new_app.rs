@@ -10,7 +10,7 @@ use std::process::Command;
 
 use axum::http::StatusCode;
 use hutong_host::cli::dev::{AppFolder, DISTRICT, Dev, Round};
-use hutong_host::cli::new::new_app;
+use hutong_host::cli::new::{Lang, new_app};
 use hutong_host::kernel::manifest::Permission;
 use hutong_tests::{Backend, TestHost, components};
 
@@ -68,7 +68,7 @@ fn cargo(dir: &Path, args: &[&str]) -> String {
 #[tokio::test]
 async fn a_new_app_tests_builds_installs_and_answers_from_an_empty_folder() {
     let empty = tempfile::tempdir().expect("tempdir");
-    let made = new_app(empty.path(), "door-watch").expect("hutong new");
+    let made = new_app(empty.path(), "door-watch", Lang::Rust).expect("hutong new");
     assert!(made.dir.join("hutong-sdk/wit/world.wit").is_file());
 
     let tested = cargo(&made.dir, &["test", "--quiet"]);
@@ -124,7 +124,7 @@ fn swapped(round: Round) -> Box<hutong_host::installs::store::Install> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hutong_dev_swaps_each_build_in_place_keeping_the_data() {
     let empty = tempfile::tempdir().expect("tempdir");
-    let made = new_app(empty.path(), "porch-light").expect("hutong new");
+    let made = new_app(empty.path(), "porch-light", Lang::Rust).expect("hutong new");
     let mut folder = AppFolder::find(&made.dir).expect("an app folder");
     folder.env = cargo_env();
     let mut dev = Dev::new(folder.clone());
@@ -190,4 +190,79 @@ async fn hutong_dev_swaps_each_build_in_place_keeping_the_data() {
         "porch-light is running, edited"
     );
     assert_eq!(host.get(&app("/greet/zhang")).await.json()["visits"], 3);
+}
+
+/// Run `program args` in `dir`; its output, or a panic with it.
+fn run(dir: &Path, program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
+    let mut command = Command::new(program);
+    command.current_dir(dir).args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
+
+/// `hutong new --lang LANG`, its own tests, its build with the pinned
+/// toolchain, an install with only kv, and a greeting counted twice.
+async fn a_new_app_in(lang: Lang, name: &str, test: (&str, &[&str]), passed: &str) {
+    let empty = tempfile::tempdir().expect("tempdir");
+    let made = new_app(empty.path(), name, lang).expect("hutong new");
+    if lang == Lang::Js {
+        // The toolchain scripts/setup installed for the example, rather than
+        // a second `npm ci` of the same lock file.
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        std::os::unix::fs::symlink(
+            repo.join("examples/hello-js/node_modules"),
+            made.dir.join("node_modules"),
+        )
+        .expect("link node_modules");
+    }
+    let tested = run(&made.dir, test.0, test.1, &[]);
+    assert!(tested.contains(passed), "{tested}");
+    let component = Path::new(components::GUESTS_DIR).join(format!("new-{name}.wasm"));
+    run(&made.dir, "sh", &["build.sh"], &[("OUT", &component)]);
+
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    let manifest = std::fs::read_to_string(made.dir.join("hutong.toml")).expect("manifest");
+    host.install(
+        "east",
+        &manifest,
+        &component.display().to_string(),
+        &[Permission::Kv],
+    )
+    .await
+    .expect("install the new app");
+    let r = host.get(&format!("/d/east/apps/{name}/")).await;
+    assert_eq!(r.text(), format!("{name} is running"));
+    for visits in 1..=2 {
+        let r = host.get(&format!("/d/east/apps/{name}/greet/zhang")).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.json()["visits"], visits, "{}", r.text());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_python_app_tests_builds_installs_and_answers() {
+    a_new_app_in(
+        Lang::Python,
+        "py-porch",
+        ("sh", &["test.sh"]),
+        "Ran 4 tests",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_js_app_tests_builds_installs_and_answers() {
+    a_new_app_in(Lang::Js, "js-porch", ("npm", &["test"]), "# pass 4").await;
 }
