@@ -10,6 +10,20 @@
 pub use chrono;
 pub use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 
+/// The current time, in milliseconds since the Unix epoch: the host's
+/// clock in an app; in `cargo test`, the test host's once a test set it
+/// ([`crate::testing::set_now_ms`], [`crate::testing::advance_ms`]). Read
+/// the time through this, rather than `SystemTime`, so a test can move it.
+pub fn now_ms() -> i64 {
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(ms) = crate::testing::now_ms() {
+        return ms;
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Milliseconds in a minute.
 const MINUTE_MS: i64 = 60_000;
 
