@@ -276,6 +276,11 @@ pub enum Command {
         /// there is installed too, with its manifest from `plugins/`.
         #[arg(long, default_value = "target/guests/wasm32-wasip2/release")]
         apps_dir: PathBuf,
+        /// An app of your own to build and install too, from its folder
+        /// (hutong.toml, and Cargo.toml or build.sh; config.json if it has
+        /// one), with every permission its manifest declares (repeatable).
+        #[arg(long = "app")]
+        apps: Vec<PathBuf>,
     },
 }
 
@@ -661,6 +666,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             component,
             manifest,
             apps_dir,
+            apps,
         } => {
             let apps_domain = apps_domain_arg(&apps_domain)?;
             demo::demo(
@@ -670,6 +676,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 &component,
                 &manifest,
                 &apps_dir,
+                &apps,
             )
             .await
         }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::serve;
 use crate::PlatformError;
@@ -31,6 +31,7 @@ async fn reinstall(
     app: &str,
     manifest: &Path,
     component: &Path,
+    config: Option<PathBuf>,
 ) -> Result<Install> {
     match opened.platform.uninstall("demo", app, false).await {
         Ok(()) | Err(PlatformError::NotFound(_)) => {}
@@ -42,7 +43,7 @@ async fn reinstall(
         InstallFiles {
             manifest,
             component,
-            config: None,
+            config,
         },
         Grants {
             grants: vec![],
@@ -68,7 +69,7 @@ pub(crate) async fn demo_apps(opened: &Opened, apps_dir: &Path) -> Result<Vec<St
             continue;
         }
         let manifest = PathBuf::from(format!("plugins/{name}/hutong.toml"));
-        let install = reinstall(opened, name, &manifest, &component).await?;
+        let install = reinstall(opened, name, &manifest, &component, None).await?;
         print_install_summary(&install);
         installed.push(install.app);
     }
@@ -103,6 +104,31 @@ pub(crate) async fn demo_district(opened: &Opened) -> Result<()> {
     Ok(())
 }
 
+/// Build and install (afresh) the app in each of `dirs`, with every
+/// permission its manifest declares and its folder's `config.json`.
+async fn own_apps(opened: &Opened, dirs: &[PathBuf]) -> Result<Vec<Install>> {
+    let mut installed = Vec::new();
+    for dir in dirs {
+        let folder = super::dev::AppFolder::find(dir)?;
+        println!("building {} …", dir.display());
+        let component = folder
+            .build()
+            .await
+            .map_err(|printed| anyhow::anyhow!("building {} failed:\n{printed}", dir.display()))?;
+        let manifest = dir.join("hutong.toml");
+        let text = std::fs::read_to_string(&manifest)
+            .with_context(|| format!("could not read {}", manifest.display()))?;
+        let name = crate::kernel::manifest::Manifest::from_toml(&text)
+            .map_err(PlatformError::from)?
+            .name;
+        let config = Some(dir.join("config.json")).filter(|c| c.is_file());
+        let install = reinstall(opened, &name, &manifest, &component, config).await?;
+        print_install_summary(&install);
+        installed.push(install);
+    }
+    Ok(installed)
+}
+
 pub(crate) async fn demo(
     opened: &Opened,
     listen: SocketAddr,
@@ -110,6 +136,7 @@ pub(crate) async fn demo(
     component: &Path,
     manifest: &Path,
     apps_dir: &Path,
+    own: &[PathBuf],
 ) -> Result<()> {
     if !component.exists() {
         bail!(
@@ -119,9 +146,10 @@ pub(crate) async fn demo(
     }
     demo_district(opened).await?;
     // Start from the example as it is now built.
-    let installed = reinstall(opened, "hello", manifest, component).await?;
+    let installed = reinstall(opened, "hello", manifest, component, None).await?;
     print_install_summary(&installed);
     let apps = demo_apps(opened, apps_dir).await?;
+    let own = own_apps(opened, own).await?;
     let tokens = demo_accounts(opened).await?;
     let first_case = crate::cases::cli::demo_set_up(opened, "demo").await?;
     let base = format!("http://{listen}");
@@ -198,6 +226,23 @@ pub(crate) async fn demo(
                 "  curl -H 'Authorization: Bearer {admin}' {base}/d/demo/apps/party-building/branches"
             ),
             _ => {}
+        }
+    }
+    if !own.is_empty() {
+        println!();
+        println!("Your apps:");
+    }
+    for install in &own {
+        let app = format!("{base}/d/demo/apps/{}", install.app);
+        let public = &install.manifest.http.public;
+        match public.iter().find(|r| !r.ends_with('*')) {
+            Some(route) => println!("  curl {app}{route}"),
+            None => {
+                println!("  curl -H 'Authorization: Bearer {resident}' {app}/   # no public route")
+            }
+        }
+        if !public.is_empty() {
+            println!("    public routes: {}", public.join(", "));
         }
     }
     if let Some(domain) = &apps_domain {

@@ -61,7 +61,7 @@ pub(crate) fn router() -> Router<ApiState> {
         )
 }
 
-const REGISTER_EXAMPLE: &str = r#"{"id": "door-0017", "kind": "door-sensor", "household_id": "c-xingfu-b1-h0101", "heartbeat_secs": 3600}"#;
+const REGISTER_EXAMPLE: &str = r#"{"id": "door-0017", "kind": "door-sensor", "household_id": "c-xingfu-b1-1-101", "heartbeat_secs": 3600}"#;
 
 async fn register(
     State(state): State<ApiState>,
