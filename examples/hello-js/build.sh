@@ -1,6 +1,7 @@
 #!/bin/sh
-# Builds the app's component with componentize-js (package.json pins it;
-# `npm ci` installs it):
+# Builds the app's component with componentize-js (package.json pins it,
+# and preview2-shim, which componentize-js 0.23 imports without declaring;
+# `npm ci` installs them):
 #   npm ci && sh build.sh
 # It writes app.wasm, or $OUT when set. `hutong dev` runs this script.
 #

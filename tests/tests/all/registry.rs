@@ -404,6 +404,7 @@ on_every_setup!(
     a_reinstall_comes_from_the_package_cache,
     another_process_serves_the_upgraded_version,
     a_rollback_to_a_release_signed_by_a_revoked_key_is_refused,
+    an_upgrade_whose_schema_the_configuration_does_not_match_is_refused,
 );
 
 hutong_tests::on_both_backends!(
@@ -1269,4 +1270,69 @@ async fn a_district_lists_its_registries_and_what_they_hold(host: TestHost) {
         host.get("/d/east/apps/hello/ping").await.status,
         StatusCode::OK
     );
+}
+
+/// A new version whose `[config]` schema the install's configuration does
+/// not match is refused, naming the field, and nothing changes; a version
+/// whose schema it matches upgrades.
+async fn an_upgrade_whose_schema_the_configuration_does_not_match_is_refused(
+    host: TestHost,
+    registry: TestRegistry,
+) {
+    host.district("east").await;
+    trust(&host, "east").await;
+    registry.publish(&hello_v("1.0.0"), components::HELLO).await;
+    let schema = |kind: &str| {
+        hello(
+            "1.1.0",
+            "^0.1",
+            "",
+            &format!(
+                "[config.schema]\ntype = \"object\"\nrequired = [\"greeting\"]\n\
+                 [config.schema.properties.greeting]\ntype = \"{kind}\"\n"
+            ),
+        )
+    };
+    registry
+        .publish(&schema("integer"), components::HELLO)
+        .await;
+    registry
+        .publish(
+            &schema("string").replace("1.1.0", "1.2.0"),
+            components::HELLO,
+        )
+        .await;
+    host.opened
+        .platform
+        .install_from_registry(RegistryInstall {
+            district: "east".into(),
+            registry: registry.location.clone(),
+            package: "hello@=1.0.0".into(),
+            grant: grants(&[Permission::Kv]),
+            grant_all: false,
+            config: serde_json::json!({ "greeting": "你好" }),
+            communities: None,
+        })
+        .await
+        .expect("install 1.0.0");
+    let store = host.opened.platform.store();
+    let before = store.get_install("east", "hello").await.expect("install");
+    let err = upgrade(&host, &registry, "hello@=1.1.0", &[])
+        .await
+        .expect_err("refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("does not match the schema in hello@1.1.0's manifest")
+            && message.contains("at `/greeting`"),
+        "{message}"
+    );
+    assert_eq!(
+        store.get_install("east", "hello").await.expect("install"),
+        before
+    );
+    let report = upgrade(&host, &registry, "hello@=1.2.0", &[])
+        .await
+        .expect("upgrades");
+    assert_eq!(report.install.version, "1.2.0");
+    assert_eq!(report.install.config["greeting"], "你好");
 }
