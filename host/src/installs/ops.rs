@@ -171,15 +171,7 @@ impl Platform {
                 source: source.as_ref(),
             })
             .await;
-        let install = match install {
-            Ok(install) => install,
-            Err(err) => {
-                // Nothing was recorded; keep nothing nobody uses.
-                self.runtime.discard_unused(&digest).await;
-                return Err(err.into());
-            }
-        };
-        self.runtime.load(install.clone()).await?;
+        let install = self.load_recorded(install, &digest).await?;
         tracing::info!(
             district = %install.district,
             app = %install.app,
@@ -230,14 +222,7 @@ impl Platform {
                 config: Some(&req.config),
             })
             .await;
-        let install = match install {
-            Ok(install) => install,
-            Err(err) => {
-                self.runtime.discard_unused(&digest).await;
-                return Err(err.into());
-            }
-        };
-        self.runtime.load(install.clone()).await?;
+        let install = self.load_recorded(install, &digest).await?;
         tracing::info!(
             district = %install.district,
             app = %install.app,
@@ -247,6 +232,26 @@ impl Platform {
             "replaced app with a local build"
         );
         Ok(install)
+    }
+
+    /// Serve what the store recorded; when it refused, nothing was
+    /// recorded, so the compiled component is dropped unless another
+    /// install uses it.
+    async fn load_recorded(
+        &self,
+        recorded: Result<Install, StoreError>,
+        digest: &str,
+    ) -> Result<Install, PlatformError> {
+        match recorded {
+            Ok(install) => {
+                self.runtime.load(install.clone()).await?;
+                Ok(install)
+            }
+            Err(err) => {
+                self.runtime.discard_unused(digest).await;
+                Err(err.into())
+            }
+        }
     }
 
     /// Validate a component against its manifest, compile and

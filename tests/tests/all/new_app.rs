@@ -80,10 +80,15 @@ async fn a_new_app_tests_builds_installs_and_answers_from_an_empty_folder() {
     let component =
         Path::new(components::GUESTS_DIR).join("new-app/wasm32-wasip2/release/door_watch.wasm");
     assert!(component.is_file(), "no {}", component.display());
+    installs_and_greets(&made.dir, &component, "door-watch").await;
+}
 
+/// Install the app `name` made in `dir`, built into `component`, with only
+/// kv; it says it runs and counts two greetings.
+async fn installs_and_greets(dir: &Path, component: &Path, name: &str) {
     let host = TestHost::new(Backend::Sqlite).await;
     host.district("east").await;
-    let manifest = std::fs::read_to_string(made.dir.join("hutong.toml")).expect("manifest");
+    let manifest = std::fs::read_to_string(dir.join("hutong.toml")).expect("manifest");
     host.install(
         "east",
         &manifest,
@@ -92,11 +97,11 @@ async fn a_new_app_tests_builds_installs_and_answers_from_an_empty_folder() {
     )
     .await
     .expect("install the new app");
-    let r = host.get("/d/east/apps/door-watch/").await;
+    let r = host.get(&format!("/d/east/apps/{name}/")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.text(), "door-watch is running");
+    assert_eq!(r.text(), format!("{name} is running"));
     for visits in 1..=2 {
-        let r = host.get("/d/east/apps/door-watch/greet/zhang").await;
+        let r = host.get(&format!("/d/east/apps/{name}/greet/zhang")).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
         assert_eq!(r.json()["visits"], visits, "{}", r.text());
     }
@@ -230,25 +235,7 @@ async fn a_new_app_in(lang: Lang, name: &str, test: (&str, &[&str]), passed: &st
     assert!(tested.contains(passed), "{tested}");
     let component = Path::new(components::GUESTS_DIR).join(format!("new-{name}.wasm"));
     run(&made.dir, "sh", &["build.sh"], &[("OUT", &component)]);
-
-    let host = TestHost::new(Backend::Sqlite).await;
-    host.district("east").await;
-    let manifest = std::fs::read_to_string(made.dir.join("hutong.toml")).expect("manifest");
-    host.install(
-        "east",
-        &manifest,
-        &component.display().to_string(),
-        &[Permission::Kv],
-    )
-    .await
-    .expect("install the new app");
-    let r = host.get(&format!("/d/east/apps/{name}/")).await;
-    assert_eq!(r.text(), format!("{name} is running"));
-    for visits in 1..=2 {
-        let r = host.get(&format!("/d/east/apps/{name}/greet/zhang")).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-        assert_eq!(r.json()["visits"], visits, "{}", r.text());
-    }
+    installs_and_greets(&made.dir, &component, name).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
