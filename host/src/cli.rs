@@ -316,7 +316,7 @@ impl Cli {
     /// own lines and its calls, and only the host's warnings.
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
-            Command::Dev { .. } => "warn,hutong::app=info,hutong_host::runtime::call=info",
+            Command::Dev { .. } => "warn,hutong::app=info,hutong_host::runtime::call=debug",
             _ => "info",
         }
     }

@@ -10,7 +10,6 @@
 //! `HUTONG_BENCH_QUICK=1` shortens every phase.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,7 +20,7 @@ use http_body_util::{BodyExt, Empty};
 use hutong_host::AppRequest;
 
 use hutong_host::kernel::manifest::Permission;
-use hutong_tests::{Backend, TestHost, components, listen, test_app_manifest};
+use hutong_tests::{Backend, TestHost, components, hutong_binary, listen, test_app_manifest};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
@@ -48,10 +47,7 @@ async fn fresh_instance(host: &TestHost, app: &str) {
     for _ in 0..n {
         let r = request.clone();
         let started = Instant::now();
-        let response = runtime
-            .handle_http("bench", "test-app", r)
-            .await
-            .expect("call");
+        let response = runtime.handle_http("bench", app, r).await.expect("call");
         samples.push(started.elapsed());
         assert_eq!(response.status, 200);
     }
@@ -162,18 +158,6 @@ fn distinct(bytes: &[u8], n: u32) -> Vec<u8> {
     }
     out.extend_from_slice(&section);
     out
-}
-
-fn hutong_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("HUTONG_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/runtime-xxxx -> target/<profile>/hutong
-    exe.parent()
-        .and_then(Path::parent)
-        .map(|p| p.join("hutong"))
-        .expect("target dir")
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {

@@ -699,6 +699,21 @@ macro_rules! on_both_backends {
     )*};
 }
 
+/// The `hutong` binary the benchmarks run: `HUTONG_BIN`, else the one
+/// beside the running benchmark in the target directory
+/// (`target/<profile>/hutong`).
+pub fn hutong_binary() -> std::path::PathBuf {
+    if let Ok(p) = std::env::var("HUTONG_BIN") {
+        return std::path::PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<bench>-xxxx -> target/<profile>/hutong
+    exe.parent()
+        .and_then(std::path::Path::parent)
+        .map(|p| p.join("hutong"))
+        .expect("target dir")
+}
+
 /// `GET path` on a real socket with HTTP/1.1; the status and body.
 pub async fn http_get(
     addr: std::net::SocketAddr,

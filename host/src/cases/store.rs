@@ -1340,7 +1340,7 @@ impl Store {
             .bind(now + lease_ms)
             .bind(id)
             .bind(now)
-            .execute(self.pool())
+            .execute(&mut *self.writer().await?)
             .await?
             .rows_affected()
                 == 1;

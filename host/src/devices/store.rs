@@ -655,7 +655,7 @@ impl Store {
             .bind(now)
             .bind(now.saturating_add(lease_ms));
         let claimed = match self.backend() {
-            Backend::Sqlite => query.fetch_all(self.pool()).await?,
+            Backend::Sqlite => query.fetch_all(&mut *self.writer().await?).await?,
             Backend::Postgres => {
                 // PostgreSQL cannot estimate the correlated MIN, so after a
                 // burst of events (before statistics catch up) it would scan
@@ -760,6 +760,6 @@ impl Store {
         if let Some(id) = id {
             q = q.bind(id);
         }
-        Ok(q.execute(self.pool()).await?.rows_affected())
+        Ok(q.execute(&mut *self.writer().await?).await?.rows_affected())
     }
 }

@@ -88,6 +88,28 @@ const WRITE_WAIT: Duration = Duration::from_secs(10);
 /// A turn at SQLite's write lock (see [`Store::write_turn`]).
 pub(crate) type WriteTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
 
+/// A connection for writes outside a transaction ([`Store::writer`]); it
+/// holds the write turn until it is dropped.
+pub(crate) struct Writer {
+    // Declared first, so returned to the pool before the turn ends.
+    conn: sqlx::pool::PoolConnection<Any>,
+    _turn: WriteTurn,
+}
+
+impl std::ops::Deref for Writer {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.conn
+    }
+}
+
 /// A transaction that writes ([`Store::begin_write`]); it holds the write
 /// turn until it commits, rolls back or is dropped.
 pub(crate) struct WriteTx {
@@ -215,6 +237,18 @@ impl Store {
             Ok(turn) => Ok(Some(turn)),
             Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
         }
+    }
+
+    /// A connection for a statement that writes outside a transaction (an
+    /// outbox's claim or record): on SQLite it waits for its
+    /// [`write turn`](Store::write_turn), so the host's own background
+    /// writes queue with the apps' instead of meeting them in SQLite's busy
+    /// handler, whose sleeps held a burst of kv writes past their deadline.
+    /// The connection first, as for [`Store::begin_write`].
+    pub(crate) async fn writer(&self) -> Result<Writer, StoreError> {
+        let conn = self.pool.acquire().await?;
+        let turn = self.write_turn().await?;
+        Ok(Writer { conn, _turn: turn })
     }
 
     /// A transaction that will write: on SQLite it waits for its

@@ -370,7 +370,7 @@ impl Store {
         .bind(app)
         .bind(minute)
         .bind(cost)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.writer().await?)
         .await?;
         if used == cost {
             // The first charge of a minute: forget the install's old minutes.
@@ -378,7 +378,7 @@ impl Store {
                 .bind(district)
                 .bind(app)
                 .bind(minute)
-                .execute(self.pool())
+                .execute(&mut *self.writer().await?)
                 .await?;
         }
         if used <= limit {
@@ -391,7 +391,7 @@ impl Store {
         .bind(app)
         .bind(minute)
         .bind(cost)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(false)
     }
@@ -416,7 +416,7 @@ impl Store {
         ))
         .bind(now + lease_ms)
         .bind(now)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.writer().await?)
         .await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
@@ -472,7 +472,7 @@ impl Store {
         .bind(now)
         .bind(district)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?
         .rows_affected();
         Ok(changed == 1)

@@ -62,7 +62,7 @@ impl Store {
         .bind(schedule)
         .bind(period_at)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(inserted.rows_affected() == 1)
     }
@@ -90,7 +90,7 @@ impl Store {
         .bind(app)
         .bind(schedule)
         .bind(period_at)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }

@@ -103,7 +103,7 @@ impl Store {
             for id in chunk {
                 q = q.bind(*id);
             }
-            q.execute(self.pool()).await?;
+            q.execute(&mut *self.writer().await?).await?;
         }
         Ok(())
     }
@@ -129,7 +129,7 @@ impl Store {
             for id in chunk {
                 q = q.bind(*id);
             }
-            q.execute(self.pool()).await?;
+            q.execute(&mut *self.writer().await?).await?;
         }
         Ok(())
     }
@@ -156,7 +156,7 @@ impl Store {
             OutboxTable::Notifications => q.bind(if dead { FAILED } else { PENDING }),
             OutboxTable::CaseNotices | OutboxTable::EventDeliveries => q.bind(i64::from(dead)),
         };
-        q.bind(id).execute(self.pool()).await?;
+        q.bind(id).execute(&mut *self.writer().await?).await?;
         Ok(())
     }
 
@@ -175,7 +175,7 @@ impl Store {
         ))
         .bind(retry_at)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *self.writer().await?)
         .await?;
         Ok(())
     }
@@ -193,7 +193,7 @@ impl Store {
             outbox.table()
         ))
         .bind(district)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *self.writer().await?)
         .await?;
         Ok((row.try_get("pending")?, row.try_get("dead")?))
     }

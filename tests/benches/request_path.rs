@@ -1,0 +1,228 @@
+//! The request path's cost, from outside: `hutong serve` (the release
+//! binary, logging at `info` as it does by default) serves `examples/hello`,
+//! and `wrk`, another process, loads three routes in turn, alternating over
+//! rounds so drift on a shared machine hits each:
+//!
+//! - `app /ping`: a request through the app that answers `pong`;
+//! - `app /greet`: one kv read-modify-write through the app;
+//! - `native /healthz`: the host's own route, no app.
+//!
+//! The figures are requests per second as `wrk` counted them and the
+//! server's CPU per request: the user and system time of the `hutong serve`
+//! process over the run (from `/proc`) divided by the requests, which holds
+//! still on a noisy machine where rates do not.
+//!
+//! Run with `bash scripts/bench` (which builds the binary and installs
+//! `wrk`), or `cargo build --release -p hutong-host --bin hutong && cargo
+//! bench -p hutong-tests --bench request_path`; `HUTONG_BENCH_QUICK=1`
+//! shortens it; `HUTONG_BIN` names another binary.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use hutong_tests::{components, hutong_binary};
+
+fn quick() -> bool {
+    std::env::var("HUTONG_BENCH_QUICK").is_ok_and(|v| v == "1")
+}
+
+/// The routes measured: how the figures name each, and its path.
+const ROUTES: [(&str, &str); 3] = [
+    ("app /ping", "/d/bench/apps/hello/ping"),
+    (
+        "app /greet (kv read-modify-write)",
+        "/d/bench/apps/hello/greet/ana",
+    ),
+    ("native /healthz", "/healthz"),
+];
+
+/// User plus system CPU time `pid` has used.
+fn cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // After the command: state is field 3, utime 14 and stime 15.
+    let ticks: u64 =
+        fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+    Duration::from_secs_f64(ticks as f64 / clock_ticks())
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn hutong(data: &Path, args: &[&str]) {
+    let out = Command::new(hutong_binary())
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run hutong");
+    assert!(
+        out.status.success(),
+        "hutong {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// One `GET path`, answered as text (status line, headers and body).
+fn get(addr: SocketAddr, path: &str) -> String {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = stream.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: bench\r\nconnection: close\r\n\r\n").as_bytes(),
+    );
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+fn healthy(addr: SocketAddr) -> bool {
+    get(addr, "/healthz").starts_with("HTTP/1.1 200")
+}
+
+/// `wrk` on `path` for `secs`: requests and requests per second.
+fn wrk(addr: SocketAddr, path: &str, secs: u64) -> (u64, f64) {
+    let url = format!("http://{addr}{path}");
+    let out = Command::new("wrk")
+        .args(["-t2", "-c8", &format!("-d{secs}s"), &url])
+        .output()
+        .expect("run wrk");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut requests = 0;
+    let mut rate = 0.0;
+    let mut errors = 0u64;
+    for line in text.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [n, "requests", "in", ..] => requests = n.parse().unwrap_or(0),
+            ["Requests/sec:", r] => rate = r.parse().unwrap_or(0.0),
+            ["Non-2xx", "or", "3xx", "responses:", n] => errors += n.parse::<u64>().unwrap_or(0),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        errors,
+        0,
+        "{url} answered errors:\n{text}\nnow it answers:\n{}\nthe server's log: {}",
+        get(addr, path),
+        serve_log().display()
+    );
+    (requests, rate)
+}
+
+/// Where the server's log goes (it logs at `info`, as by default).
+fn serve_log() -> std::path::PathBuf {
+    std::env::temp_dir().join("hutong-request-path-serve.log")
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn main() {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("the request-path benchmark needs wrk (apt-get install wrk); skipped");
+        return;
+    }
+    let binary = hutong_binary();
+    if !binary.exists() {
+        println!(
+            "request path: skipped, {} is not built (run `cargo build --release -p hutong-host`)",
+            binary.display()
+        );
+        return;
+    }
+    let data = tempfile::tempdir().expect("tempdir");
+    hutong(data.path(), &["district", "create", "bench"]);
+    hutong(
+        data.path(),
+        &[
+            "install",
+            "--district",
+            "bench",
+            "--manifest",
+            components::HELLO_MANIFEST,
+            "--component",
+            components::HELLO,
+            "--grant-all",
+        ],
+    );
+    let addr: SocketAddr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("address")
+    };
+    let server = Server(
+        Command::new(&binary)
+            .arg("--data-dir")
+            .arg(data.path())
+            .args(["serve", "--listen", &addr.to_string()])
+            .env_remove("HUTONG_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(serve_log()).expect("create the server's log"))
+            .spawn()
+            .expect("start hutong serve"),
+    );
+    let pid = server.0.id();
+    let mut waited = 0;
+    while !healthy(addr) {
+        std::thread::sleep(Duration::from_millis(100));
+        waited += 1;
+        assert!(waited < 300, "hutong serve did not answer /healthz");
+    }
+
+    let (rounds, secs) = if quick() { (1, 2) } else { (3, 8) };
+    // Warm up every route (components compiled, pools filled).
+    for (_, path) in ROUTES {
+        wrk(addr, path, 1);
+    }
+    let mut figures: Vec<Vec<(f64, f64)>> = vec![Vec::new(); ROUTES.len()];
+    for _ in 0..rounds {
+        for (i, (_, path)) in ROUTES.iter().enumerate() {
+            let before = cpu(pid);
+            let (requests, rate) = wrk(addr, path, secs);
+            let used = cpu(pid) - before;
+            let per_request = used.as_secs_f64() * 1e6 / requests.max(1) as f64;
+            figures[i].push((rate, per_request));
+        }
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    println!(
+        "request path: hutong serve (release, logging at info), wrk -t2 -c8, {rounds} rounds × {secs} s per route, alternating; medians"
+    );
+    println!("  {:<36} {:>10} {:>16}", "route", "req/s", "server CPU/req");
+    let mut medians = Vec::new();
+    for (i, (name, _)) in ROUTES.iter().enumerate() {
+        let mut rates: Vec<f64> = figures[i].iter().map(|f| f.0).collect();
+        let mut cpus: Vec<f64> = figures[i].iter().map(|f| f.1).collect();
+        let (rate, cpu) = (median(&mut rates), median(&mut cpus));
+        println!("  {name:<36} {rate:>10.0} {cpu:>13.1} µs");
+        medians.push((rate, cpu));
+    }
+    let (ping, greet, native) = (medians[0], medians[1], medians[2]);
+    println!(
+        "  app /ping: {:.0} % of the native route's rate, {:.1}× its CPU; /greet costs {:.1}× /ping",
+        100.0 * ping.0 / native.0,
+        ping.1 / native.1,
+        greet.1 / ping.1
+    );
+}
