@@ -16,6 +16,7 @@ use crate::error::PlatformError;
 use crate::error::RuntimeError;
 use crate::installs::store::{Install, InstallSource, InstallStatus, NewInstall};
 use crate::kernel::districts::District;
+use crate::kernel::limits::Limits;
 use crate::kernel::manifest::{HOST_API_VERSION, Manifest, Permission};
 use crate::kernel::store::StoreError;
 use crate::platform::Platform;
@@ -125,15 +126,7 @@ impl Platform {
             Err(e) => return Err(e.into()),
         }
         let manifest = &req.manifest;
-        if !manifest.host_api_compatible() {
-            return Err(PlatformError::IncompatibleHostApi {
-                required: manifest.host_api.to_string(),
-                host: HOST_API_VERSION.to_string(),
-            });
-        }
-        let limits = manifest.effective_limits(self.runtime.limits())?;
-        check_grants_declared(&req.grant, manifest)?;
-        check_config(manifest, &req.config)?;
+        let limits = self.check_request(&req)?;
         if let Some(communities) = &req.communities {
             if communities.is_empty() {
                 return Err(PlatformError::Invalid(
@@ -197,15 +190,7 @@ impl Platform {
             Err(StoreError::NotFound(_)) => return self.install(req).await,
             Err(e) => return Err(e.into()),
         };
-        if !manifest.host_api_compatible() {
-            return Err(PlatformError::IncompatibleHostApi {
-                required: manifest.host_api.to_string(),
-                host: HOST_API_VERSION.to_string(),
-            });
-        }
-        let limits = manifest.effective_limits(self.runtime.limits())?;
-        check_grants_declared(&req.grant, manifest)?;
-        check_config(manifest, &req.config)?;
+        let limits = self.check_request(&req)?;
         let digest = self.prepare_component(&req.component, manifest).await?;
         let install = self
             .store
@@ -232,6 +217,24 @@ impl Platform {
             "replaced app with a local build"
         );
         Ok(install)
+    }
+
+    /// What an install and a replacement check of the request alone: the
+    /// host API the manifest needs, its limits (the effective ones are
+    /// returned), the grants against its permissions and the configuration
+    /// against its schema.
+    fn check_request(&self, req: &InstallRequest) -> Result<Limits, PlatformError> {
+        let manifest = &req.manifest;
+        if !manifest.host_api_compatible() {
+            return Err(PlatformError::IncompatibleHostApi {
+                required: manifest.host_api.to_string(),
+                host: HOST_API_VERSION.to_string(),
+            });
+        }
+        let limits = manifest.effective_limits(self.runtime.limits())?;
+        check_grants_declared(&req.grant, manifest)?;
+        check_config(manifest, &req.config)?;
+        Ok(limits)
     }
 
     /// Serve what the store recorded; when it refused, nothing was
