@@ -103,8 +103,13 @@
 //! `cargo test` runs an app's tests natively, not in WebAssembly. There the
 //! SDK's calls go to [`testing`], an in-memory host for each test thread: kv,
 //! notifications (recorded), configuration and log lines behave as the real
-//! host's, and [`testing::deny`] refuses an interface as a missing permission
-//! would. A test calls the app's handler directly:
+//! host's; community data comes from the residents, households and buildings
+//! a test adds; the cases the app opens are kept, and
+//! [`testing::change_case`] and [`testing::deliver_event`] call the app as
+//! the host would; [`time::now_ms`] reads a clock a test can set; and
+//! [`testing::deny`] refuses an interface as a missing permission would. A
+//! test calls the app's handler directly, as any caller
+//! ([`Request::with_caller`]):
 //!
 //! ```
 //! # use hutong_sdk::{App, Request, Response, Router, kv};
