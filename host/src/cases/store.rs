@@ -611,7 +611,7 @@ fn assignee_parts(a: &Option<Assignee>) -> (Option<&'static str>, Option<&str>) 
 impl Store {
     /// Create a case with its first history entry (`report`).
     pub async fn create_case(&self, new: &NewCase) -> Result<CaseRow, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let attachments =
             serde_json::to_string(&new.attachments).map_err(|e| corrupt("case attachments", e))?;
         let row = sqlx::query(&format!(
@@ -714,7 +714,7 @@ impl Store {
         case: &CaseRow,
         change: &CaseChange,
     ) -> Result<(CaseRow, HistoryEntry), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let (assignee_kind, assignee_id) = assignee_parts(&change.assignee);
         let row = sqlx::query(&format!(
             "UPDATE cases SET state = $1, tier = $2, assignee_kind = $3, assignee_id = $4, \
@@ -1216,7 +1216,7 @@ impl Store {
 
     /// Replace a district's time limits.
     pub async fn set_deadlines(&self, district: &str, all: &[Deadline]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         sqlx::query("DELETE FROM case_deadlines WHERE district = $1")
             .bind(district)
             .execute(&mut *tx)

@@ -483,7 +483,7 @@ impl Store {
         ordered.sort_by_key(|r| rank(r));
         let now = self.clock().now_ms();
         let mut summary = ImportSummary::default();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         for record in ordered {
             let existed = existed(existing, &memberships, record);
             upsert(&mut tx, district, record, existed, now).await?;

@@ -480,7 +480,7 @@ impl Store {
         seen: &[&str],
         received_at: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let mut back = std::collections::HashSet::new();
         let candidates: Vec<&str> = online.iter().map(|e| e.device.id.as_str()).collect();
         for chunk in candidates.chunks(INSERT_CHUNK) {
@@ -573,7 +573,7 @@ impl Store {
     /// host processes only one reports a silence. Returns how many were
     /// reported.
     pub async fn report_offline(&self, events: &[NewEvent], now: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let mut reported = 0;
         for event in events {
             let claimed = sqlx::query(
@@ -662,7 +662,7 @@ impl Store {
                 // and sort every pending row, testing each: 100 times slower
                 // than walking the primary key in order, which these
                 // settings, for this one transaction, make it do.
-                let mut tx = self.pool().begin().await?;
+                let mut tx = self.begin().await?;
                 sqlx::query("SET LOCAL enable_seqscan = off")
                     .execute(&mut *tx)
                     .await?;

@@ -319,7 +319,7 @@ impl Store {
     /// conflict and changes nothing.
     pub async fn create_install(&self, new: NewInstall<'_>) -> Result<Install, StoreError> {
         let now = self.clock().now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         store_component(&mut tx, new.digest, new.component, now).await?;
         let install = Install {
             district: new.district.to_owned(),
@@ -416,7 +416,7 @@ impl Store {
         app: &str,
         keep_data: bool,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let deleted = sqlx::query("DELETE FROM installs WHERE district = $1 AND app = $2")
             .bind(district)
             .bind(app)
@@ -509,7 +509,7 @@ impl Store {
     pub async fn replace_install(&self, new: Replacement<'_>) -> Result<Install, StoreError> {
         let app = new.manifest.name.as_str();
         let now = self.clock().now_ms();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         store_component(&mut tx, new.digest, new.component, now).await?;
         let kept = sqlx::query(
             "INSERT INTO install_history (district, app, version, digest, manifest, granted, limits, source, installed_at, replaced_at) \
@@ -562,7 +562,7 @@ impl Store {
     /// Put an install back to the version before its last upgrade, with
     /// that version's grants, in one transaction; the app's data stays.
     pub async fn rollback_install(&self, district: &str, app: &str) -> Result<Install, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let last = sqlx::query_as::<_, HistoryRecord>(&format!(
             "SELECT {HISTORY_COLUMNS} FROM install_history WHERE district = $1 AND app = $2 \
              ORDER BY id DESC LIMIT 1"

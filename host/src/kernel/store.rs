@@ -264,9 +264,42 @@ impl Store {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
-        let tx = sqlx::Transaction::begin(conn, Some(statement.into())).await?;
+        let tx = begin_detached(conn, Some(statement)).await?;
         Ok(WriteTx { tx, _turn: turn })
     }
+
+    /// A transaction (a plain `BEGIN`), for work that may read before it
+    /// writes; use [`Store::begin_write`] for one that will write on
+    /// SQLite. Safe to drop at any point, like every way this store begins
+    /// a transaction (see [`begin_detached`]).
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, Any>, StoreError> {
+        let conn = self.pool.acquire().await?;
+        Ok(begin_detached(conn, None).await?)
+    }
+}
+
+/// Begin a transaction on `conn` (with `statement`, or the back end's plain
+/// `BEGIN`) in a task of its own.
+///
+/// sqlx 0.8 counts a transaction as open only once `BEGIN` has answered.
+/// A future dropped while `BEGIN` was on its way (an app call past its
+/// deadline, a client that went away) returned the connection to the pool
+/// inside a transaction nothing would end: its next user's statements ran
+/// in it uncommitted and, on SQLite after `BEGIN IMMEDIATE`, it held the
+/// write lock, so every writer queued behind it until its calls' deadlines
+/// passed (and the app was suspended for it). Begun in a task, `BEGIN`
+/// always finishes; if nobody waits for the transaction any more, the task
+/// drops it, and sqlx rolls it back.
+async fn begin_detached(
+    conn: sqlx::pool::PoolConnection<Any>,
+    statement: Option<&'static str>,
+) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
+    tokio::spawn(sqlx::Transaction::begin(conn, statement.map(Into::into)))
+        .await
+        .map_err(|failed| {
+            tracing::error!(error = %failed, "beginning a transaction failed");
+            sqlx::Error::WorkerCrashed
+        })?
 }
 
 /// Whether a database error is a uniqueness violation, on either back end.
@@ -530,6 +563,87 @@ mod tests {
         );
         tx.commit().await.expect("commit");
         second.await.expect("the next writer's turn");
+    }
+
+    /// Poll `future` once, with the task's own waker.
+    async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> bool {
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::pin::Pin::new(&mut *future).poll(cx).is_ready())
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_transaction_given_up_while_it_begins_leaves_no_connection_inside_it() {
+        let (_dir, store) = store().await;
+        // Give up on each kind of transaction at every point it can stop:
+        // after one poll, after two, … (`BEGIN` sent, not yet answered).
+        for polls in 1..=16 {
+            for write in [true, false] {
+                let mut begin = Box::pin(async {
+                    match write {
+                        true => store.begin_write().await.map(drop),
+                        false => store.begin().await.map(drop),
+                    }
+                });
+                for _ in 0..polls {
+                    if poll_once(&mut begin).await {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_micros(50 * polls)).await;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Every connection of the pool is out of any transaction: each can
+        // begin one of its own at once.
+        let mut connections = Vec::new();
+        for _ in 0..8 {
+            connections.push(store.pool().acquire().await.expect("a connection"));
+        }
+        for conn in &mut connections {
+            let begun = tokio::time::timeout(
+                Duration::from_secs(2),
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut **conn),
+            )
+            .await;
+            assert!(
+                matches!(begun, Ok(Ok(_))),
+                "a connection was left inside a transaction: {begun:?}"
+            );
+            sqlx::query("ROLLBACK")
+                .execute(&mut **conn)
+                .await
+                .expect("rollback");
+        }
+        drop(connections);
+        // A writer is never kept waiting for a lock nobody releases, and a
+        // write outside a transaction is committed, seen from every other
+        // connection.
+        for round in 0..24u8 {
+            let mut tx = tokio::time::timeout(Duration::from_secs(2), store.begin_write())
+                .await
+                .expect("no writer waits for an abandoned transaction")
+                .expect("begin");
+            sqlx::query("INSERT INTO districts (id, name, created_at) VALUES ($1, $1, 0)")
+                .bind(format!("d{round}"))
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+            tx.commit().await.expect("commit");
+            let key = format!("k{round}");
+            tokio::time::timeout(Duration::from_secs(2), store.kv_set("d0", "a", &key, b"v"))
+                .await
+                .expect("no writer waits for an abandoned transaction")
+                .expect("set");
+        }
+        for round in 0..24u8 {
+            let seen = store
+                .kv_get("d0", "a", &format!("k{round}"))
+                .await
+                .expect("get");
+            assert_eq!(seen.as_deref(), Some(&b"v"[..]), "write {round} committed");
+        }
     }
 
     #[test]

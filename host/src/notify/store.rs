@@ -266,7 +266,7 @@ impl Store {
         deliveries: &[NewDelivery],
     ) -> Result<Result<SendRow, SendRow>, StoreError> {
         let recipients = i64::try_from(deliveries.len()).unwrap_or(i64::MAX);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let inserted = sqlx::query_scalar(
             "INSERT INTO notify_sends (district, app, idempotency_key, fingerprint, channel, \
              recipient, subject, body, recipients, unreachable, created_at) \
