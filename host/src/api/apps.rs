@@ -18,7 +18,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes, HttpBody, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -228,8 +228,14 @@ pub(crate) async fn serve(
     // for so long: a stalled upload must not hold the host's memory.
     state.platform.runtime().knows(&district, &app).await?;
     let (parts, body) = request.into_parts();
-    let body = match tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, MAX_APP_REQUEST_BODY)).await
-    {
+    // A request without a body (most are) arms no timer.
+    let read = async {
+        if body.is_end_stream() {
+            return Ok(Ok(Bytes::new()));
+        }
+        tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, MAX_APP_REQUEST_BODY)).await
+    };
+    let body = match read.await {
         Ok(Ok(body)) => body,
         Ok(Err(_)) => {
             return Err(ApiError::PayloadTooLarge(format!(

@@ -152,14 +152,25 @@ async fn usage<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 
 /// Refuse, inside the write's transaction, a write that took the install or
 /// its district past `quota`; the caller's transaction then rolls back, so
-/// nothing is written.
+/// nothing is written. One statement reads the install's usage and its
+/// district's together: each statement is a round trip to the database.
 async fn check_quota(
     tx: &mut crate::kernel::store::WriteTx,
     district: &str,
     app: &str,
     quota: &KvQuota,
 ) -> Result<(), StoreError> {
-    let KvUsage { keys, bytes } = usage(&mut **tx, district, app).await?;
+    let (keys, bytes, district_bytes): (i64, i64, i64) = sqlx::query_as(
+        "SELECT \
+           CAST(COALESCE((SELECT keys FROM kv_usage WHERE district = $1 AND app = $2), 0) AS BIGINT), \
+           CAST(COALESCE((SELECT bytes FROM kv_usage WHERE district = $1 AND app = $2), 0) AS BIGINT), \
+           CAST(COALESCE((SELECT SUM(bytes) FROM kv_usage WHERE district = $1), 0) AS BIGINT)",
+    )
+    .bind(district)
+    .bind(app)
+    .fetch_one(&mut **tx)
+    .await?;
+    let (keys, bytes) = (keys.max(0) as u64, bytes.max(0) as u64);
     if keys > quota.keys {
         return Err(StoreError::Quota(format!(
             "kv quota reached: the install may keep {} keys (manifest `kv-keys`) and this write would make {keys}; nothing was written, delete keys first",
@@ -172,12 +183,6 @@ async fn check_quota(
             quota.bytes >> 20
         )));
     }
-    let district_bytes: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM kv_usage WHERE district = $1",
-    )
-    .bind(district)
-    .fetch_one(&mut **tx)
-    .await?;
     if district_bytes.max(0) as u64 > quota.district_bytes {
         return Err(StoreError::Quota(format!(
             "kv quota reached: district `{district}`'s apps may keep {} MiB together and this write would make {district_bytes} bytes; nothing was written",
