@@ -58,6 +58,12 @@ const COMPONENTS: &[Component] = &[
         has_manifest: true,
     },
     Component {
+        dir: "tests/components/ping-proxy",
+        wasm: "ping_proxy.wasm",
+        env: "HUTONG_PING_PROXY",
+        has_manifest: false,
+    },
+    Component {
         dir: "plugins/e-voting",
         wasm: "e_voting.wasm",
         env: "HUTONG_E_VOTING",

