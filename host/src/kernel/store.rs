@@ -170,6 +170,11 @@ impl Store {
         let options = AnyConnectOptions::from_str(url)?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            // An embedded SQLite connection does not go stale, so it is not
+            // pinged each time it is taken from the pool: the ping was a
+            // round trip to its worker thread, two of the seven in a kv
+            // read-modify-write. PostgreSQL's may, across a network.
+            .test_before_acquire(backend != Backend::Sqlite)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
