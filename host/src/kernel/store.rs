@@ -247,9 +247,9 @@ impl Store {
     /// A connection for a statement that writes outside a transaction (an
     /// outbox's claim or record): on SQLite it waits for its
     /// [`write turn`](Store::write_turn), so the host's own background
-    /// writes queue with the apps' instead of meeting them in SQLite's busy
-    /// handler, whose sleeps held a burst of kv writes past their deadline.
-    /// The connection first, as for [`Store::begin_write`].
+    /// writes queue with the apps' in arrival order instead of meeting them
+    /// in SQLite's busy handler and its growing sleeps. The connection
+    /// first, as for [`Store::begin_write`].
     pub(crate) async fn writer(&self) -> Result<Writer, StoreError> {
         let conn = self.pool.acquire().await?;
         let turn = self.write_turn().await?;
@@ -622,9 +622,9 @@ mod tests {
                 .expect("rollback");
         }
         drop(connections);
-        // A writer is never kept waiting for a lock nobody releases, and a
-        // write outside a transaction is committed, seen from every other
-        // connection.
+        // And so, through the store: no writer is kept waiting for a lock
+        // nobody releases, and a write outside a transaction is committed,
+        // not swallowed by a transaction left open.
         for round in 0..24u8 {
             let mut tx = tokio::time::timeout(Duration::from_secs(2), store.begin_write())
                 .await
