@@ -24,10 +24,12 @@
 pub mod api;
 pub mod cli;
 pub(crate) mod host;
+pub mod intake;
 pub mod notices;
 pub mod open311;
 pub mod ops;
 pub mod photos;
+pub mod published;
 pub mod store;
 mod wit;
 
@@ -393,7 +395,8 @@ impl Reporter {
     }
 }
 
-/// The longest description, note or comment, in bytes.
+/// The longest description, note or comment, in characters (Unicode
+/// scalar values: 4000 Chinese characters are as welcome as 4000 Latin ones).
 pub const MAX_TEXT: usize = 4000;
 /// The most attachments a case may reference.
 pub const MAX_ATTACHMENTS: usize = 20;

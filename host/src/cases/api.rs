@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::district::{Admin, InDistrict, Member, Reader, Signed};
 use crate::api::error::ApiError;
 use crate::api::shared::{ApiState, json_body, optional_json};
+use crate::cases::intake::{Open311Policy, ServiceSettings};
 use crate::cases::ops::{CaseActor, CaseCommand, CaseReport, CaseView};
 use crate::cases::store::{
     CaseFigures, CaseFilter, CasePage, CasePolicy, CaseRow, Category, Deadline, Department,
@@ -45,6 +46,14 @@ pub(crate) fn router() -> Router<ApiState> {
         .route(
             "/districts/{district}/case-policy",
             get(policy).put(set_policy),
+        )
+        .route(
+            "/districts/{district}/open311-policy",
+            get(open311_policy).put(set_open311_policy),
+        )
+        .route(
+            "/districts/{district}/case-categories/{code}/open311",
+            get(service_settings).put(put_service_settings),
         )
 }
 
@@ -367,5 +376,65 @@ async fn set_policy(
     let p = json_body(body, r#"{"reopen_days": 7, "auto_escalate": true}"#)?;
     Ok(Json(
         state.platform.cases().set_case_policy(&district, p).await?,
+    ))
+}
+
+async fn open311_policy(
+    State(state): State<ApiState>,
+    InDistrict { id: district, .. }: InDistrict<Member>,
+) -> Result<Json<Open311Policy>, ApiError> {
+    Ok(Json(
+        state.platform.cases().open311_policy(&district).await?,
+    ))
+}
+
+async fn set_open311_policy(
+    State(state): State<ApiState>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    body: Result<Json<Open311Policy>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Open311Policy>, ApiError> {
+    let p = json_body(body, r#"{"public_reads": true}"#)?;
+    Ok(Json(
+        state
+            .platform
+            .cases()
+            .set_open311_policy(&district, p)
+            .await?,
+    ))
+}
+
+async fn service_settings(
+    State(state): State<ApiState>,
+    InDistrict { id: district, .. }: InDistrict<Member>,
+    Path((_, code)): Path<(String, String)>,
+) -> Result<Json<ServiceSettings>, ApiError> {
+    let services = state.platform.cases().services(&district).await?;
+    let service = services
+        .into_iter()
+        .find(|s| s.category.code == code)
+        .ok_or_else(|| {
+            crate::error::PlatformError::NotFound(format!(
+                "category `{code}` in district `{district}`"
+            ))
+        })?;
+    Ok(Json(service.settings))
+}
+
+async fn put_service_settings(
+    State(state): State<ApiState>,
+    InDistrict { id: district, .. }: InDistrict<Admin>,
+    Path((_, code)): Path<(String, String)>,
+    body: Result<Json<ServiceSettings>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ServiceSettings>, ApiError> {
+    let settings = json_body(
+        body,
+        r#"{"public": true, "keywords": ["路灯"], "attributes": [{"code": "pole", "datatype": "string", "required": false, "description": "灯杆编号", "order": 1}]}"#,
+    )?;
+    Ok(Json(
+        state
+            .platform
+            .cases()
+            .put_service_settings(&district, &code, settings)
+            .await?,
     ))
 }

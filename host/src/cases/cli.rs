@@ -7,6 +7,7 @@
 
 use crate::PlatformError;
 use crate::accounts::Caller;
+use crate::cases::intake::{Open311Policy, ServiceSettings};
 use crate::cases::ops::{CaseActor, CaseCommand, CaseReport};
 use crate::cases::store::{CaseFilter, CasePolicy, CaseRow, Category, Deadline, Department};
 use crate::cases::{Action, Assignee, CaseState, Priority, Tier, format_ms};
@@ -151,6 +152,35 @@ pub enum CaseCommandLine {
     /// Flag overdue cases (and escalate them where the policy says so) now,
     /// instead of waiting for a serving host's sweep.
     Sweep,
+    /// Set whether the district's Open311 service requests can be read
+    /// without a key (true by default, as GeoReport v2 expects).
+    Open311 {
+        #[arg(long)]
+        district: String,
+        /// `true`: anyone reads the requests of public services; `false`:
+        /// only callers with a key, each what their role may see.
+        #[arg(long, action = clap::ArgAction::Set)]
+        public_reads: bool,
+    },
+    /// Set a category's Open311 service settings: public or not, keywords,
+    /// and the attributes a request answers (replacing earlier settings).
+    Service {
+        #[arg(long)]
+        district: String,
+        /// The category's code.
+        code: String,
+        /// Keep its requests out of reads without a key.
+        #[arg(long)]
+        private: bool,
+        /// A search word for clients (repeatable).
+        #[arg(long = "keyword")]
+        keywords: Vec<String>,
+        /// A JSON file with the GeoReport v2 attribute definitions: a list
+        /// of {"code", "datatype", "required", "description", "order",
+        /// "values": [{"key", "name"}]} (docs/open311.md).
+        #[arg(long)]
+        attributes: Option<std::path::PathBuf>,
+    },
 }
 
 async fn actor(opened: &Opened, account: Option<&str>) -> Result<CaseActor> {
@@ -403,6 +433,62 @@ pub async fn run(opened: &Opened, command: CaseCommandLine) -> Result<()> {
                 } else {
                     "are flagged only"
                 }
+            );
+        }
+        CaseCommandLine::Open311 {
+            district,
+            public_reads,
+        } => {
+            let p = platform
+                .cases()
+                .set_open311_policy(&district, Open311Policy { public_reads })
+                .await?;
+            println!(
+                "{district}: Open311 service requests {}",
+                if p.public_reads {
+                    "of public services can be read without a key"
+                } else {
+                    "can be read only with a key"
+                }
+            );
+        }
+        CaseCommandLine::Service {
+            district,
+            code,
+            private,
+            keywords,
+            attributes,
+        } => {
+            let attributes = match attributes {
+                None => Vec::new(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    serde_json::from_str(&text).with_context(|| {
+                        format!(
+                            "{} is not a JSON list of attribute definitions (see docs/open311.md)",
+                            path.display()
+                        )
+                    })?
+                }
+            };
+            let s = platform
+                .cases()
+                .put_service_settings(
+                    &district,
+                    &code,
+                    ServiceSettings {
+                        public: !private,
+                        keywords,
+                        attributes,
+                    },
+                )
+                .await?;
+            println!(
+                "service {code} of {district}: {}, {} keywords, {} attributes",
+                if s.public { "public" } else { "private" },
+                s.keywords.len(),
+                s.attributes.len()
             );
         }
         CaseCommandLine::Sweep => {

@@ -1,10 +1,12 @@
-//! Open311 GeoReport v2 for cases, so existing Open311 clients and
-//! 12345-style hotline intake systems can file and follow a district's
-//! cases. Each district has its own endpoint, `/d/{district}/open311/v2/`:
+//! Open311 GeoReport v2 for cases, so existing Open311 clients (the
+//! published Python clients, FixMyStreet, public maps) and 12345-style
+//! hotline intake systems can file and follow a district's cases. Each
+//! district has its own endpoint, `/d/{district}/open311/v2/`:
 //!
 //! | Method | Path                              | What                       |
 //! |--------|-----------------------------------|----------------------------|
-//! | GET    | `services.{json,xml}`             | the service list (public)  |
+//! | GET    | `discovery.{json,xml}`            | where the endpoint is      |
+//! | GET    | `services.{json,xml}`             | the service list           |
 //! | GET    | `services/{service_code}.{fmt}`   | a service definition       |
 //! | POST   | `requests.{fmt}`                  | file a service request     |
 //! | GET    | `requests.{fmt}`                  | service requests, filtered |
@@ -14,56 +16,57 @@
 //! A service is a case category; a service request is a case; `address_id`
 //! is a building id. Open311 knows two statuses: `closed` stands for our
 //! closed and rejected states, `open` for every other, and `status_notes`
-//! carries the detailed state, tier and latest note.
+//! carries the detailed state, tier and the note of the current step.
 //!
 //! The design decision to know: **this module is a thin adapter.** Who may
 //! file or see which case is decided by the platform
 //! ([`Cases::report_case`](crate::cases::ops::Cases::report_case),
 //! [`Cases::list_cases`](crate::cases::ops::Cases::list_cases),
-//! [`Cases::case_for`](crate::cases::ops::Cases::case_for)) exactly as for
-//! every other channel; here we only translate names, formats and errors.
-//!
-//! Two deliberate deviations from the letter of GeoReport v2, both for
-//! privacy (cases can hold personal data): reading service requests needs
-//! an `api_key` (a Hutong token) just like filing one, and each caller sees
-//! only the cases their role allows (a resident or an intake system its own
-//! reports, a worker those of their grids and departments, administrators
-//! and auditors the district's). Errors are answered the Open311 way, as a
+//! [`Cases::public_cases`](crate::cases::ops::Cases::public_cases)) exactly
+//! as for every other channel; here we only translate names, formats and
+//! errors. Reading needs no key where the district publishes its service
+//! requests (the default): anyone then reads the public ones
+//! ([`crate::cases::published`] says which), and a caller with a key also
+//! those their role may see. Posting always needs a key: a case needs an
+//! account that answers for it. Errors are answered the Open311 way, as a
 //! list of `{code, description}` in the requested format.
 
-use std::collections::HashMap;
+mod params;
+mod wire;
+
+use std::collections::HashSet;
 
 use axum::Router;
 use axum::extract::rejection::{FormRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Form, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::extract::{DefaultBodyLimit, Form, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Serialize;
-use serde::ser::SerializeStruct;
 
 use crate::accounts;
 use crate::accounts::{AuthError, Caller};
 use crate::api::auth::bearer;
 use crate::api::shared::ApiState;
+use crate::cases::intake::{CaseIntake, Contact};
 use crate::cases::ops::{CaseActor, CaseReport};
-use crate::cases::parse_time;
-use crate::cases::store::{CaseFilter, CaseRow, Category};
+use crate::cases::published::Service;
+use crate::cases::store::{CaseFilter, CaseRow};
 use crate::error::PlatformError;
 use crate::kernel::clock::now_ms;
 use crate::kernel::store::MAX_PAGE;
 
-/// Largest form body of a service request. Its fields are bounded (a
-/// description of 4000 bytes, one media URL), so a bigger body is not a
-/// service request and is refused before it is read into memory.
-const MAX_BODY: usize = 64 << 10;
-/// Most service requests one listing returns, as GeoReport v2 suggests.
-const MAX_RESULTS: usize = 1000;
-/// The date window of a listing when none is given, and the widest one
-/// allowed, as GeoReport v2 suggests: 90 days.
-const WINDOW_MS: i64 = 90 * 24 * 60 * 60 * 1000;
+use params::{Params, comma_list, finished_filter, paging, window};
+use wire::{
+    Created, Definition, Discovery, Fail, Format, ServiceRequest, TokenAnswer, list, respond, split,
+};
 
-/// Query parameters every endpoint accepts.
+/// Largest form body of a service request. Its fields are bounded (a
+/// description of 4000 characters, at most 50 attributes), so a bigger body
+/// is not a service request and is refused before it is read into memory.
+const MAX_BODY: usize = 256 << 10;
+
+/// Query parameters every endpoint knows.
 const COMMON: &[&str] = &["jurisdiction_id", "api_key"];
 /// Filters of the request listing.
 const LIST_FILTERS: &[&str] = &[
@@ -72,8 +75,11 @@ const LIST_FILTERS: &[&str] = &[
     "start_date",
     "end_date",
     "status",
+    "page",
+    "page_size",
 ];
-/// Fields of a new service request (besides `attribute[…]`).
+/// Fields of a new service request (besides `media_url` and
+/// `attribute[…]`, which may repeat).
 const POST_FIELDS: &[&str] = &[
     "jurisdiction_id",
     "api_key",
@@ -89,340 +95,103 @@ const POST_FIELDS: &[&str] = &[
     "last_name",
     "phone",
     "description",
-    "media_url",
 ];
-
-const XML_DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
-const INTERNAL: &str = "the host hit an internal error; the details are in its log";
 
 pub(crate) fn router() -> Router<ApiState> {
     Router::new().nest(
-        "/d/{district}/open311/v2",
+        "/d/{district}/open311",
         Router::new()
-            .route("/{file}", get(get_top).post(post_top))
-            .route("/services/{file}", get(service_definition))
-            .route("/requests/{file}", get(one_request))
-            .route("/tokens/{file}", get(token))
+            .route("/{file}", get(discovery_beside))
+            .route("/v2/{file}", get(get_top).post(post_top))
+            .route("/v2/services/{file}", get(service_definition))
+            .route("/v2/requests/{file}", get(one_request))
+            .route("/v2/tokens/{file}", get(token))
             .method_not_allowed_fallback(wrong_method)
             .fallback(no_such_endpoint)
-            .layer(DefaultBodyLimit::max(MAX_BODY)),
+            .layer(DefaultBodyLimit::max(MAX_BODY))
+            .layer(middleware::from_fn(cors)),
     )
 }
 
-/// The response format, chosen by the path's extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Format {
-    Json,
-    Xml,
-}
-
-impl Format {
-    fn content_type(self) -> &'static str {
-        match self {
-            Format::Json => "application/json; charset=utf-8",
-            Format::Xml => "text/xml; charset=utf-8",
-        }
-    }
-
-    /// The format a path asks for, for answering errors in it; JSON when it
-    /// names none.
-    fn of_path(path: &str) -> Format {
-        if path.ends_with(".xml") {
-            Format::Xml
-        } else {
-            Format::Json
-        }
-    }
-}
-
-/// Split `requests.json` into its name and format.
-fn split(file: &str) -> Result<(&str, Format), Fail> {
-    match file.rsplit_once('.') {
-        Some((name, "json")) => Ok((name, Format::Json)),
-        Some((name, "xml")) => Ok((name, Format::Xml)),
-        Some((name, other)) => Err(Fail::bad_request(format!(
-            "format `{other}` is not supported; end the path in `{name}.json` or `{name}.xml`"
-        ))),
-        None => Err(Fail::bad_request(format!(
-            "the path names no format; end it in `{file}.json` or `{file}.xml`"
-        ))),
-    }
-}
-
-/// An Open311 error answer: a status and what the client can do about it.
-#[derive(Debug)]
-struct Fail {
-    status: StatusCode,
-    description: String,
-}
-
-impl Fail {
-    fn new(status: StatusCode, description: impl Into<String>) -> Self {
-        Fail {
-            status,
-            description: description.into(),
-        }
-    }
-
-    fn bad_request(description: impl Into<String>) -> Self {
-        Fail::new(StatusCode::BAD_REQUEST, description)
-    }
-
-    fn not_found(description: impl Into<String>) -> Self {
-        Fail::new(StatusCode::NOT_FOUND, description)
-    }
-
-    fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %detail, "Open311 request failed inside the host");
-        Fail::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
-    }
-
-    fn render(self, format: Format) -> Response {
-        let status = self.status;
-        let mut response = list(
-            format,
-            status,
-            "errors",
-            "error",
-            &[ErrorBody {
-                code: status.as_u16(),
-                description: self.description,
-            }],
-        );
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
-    }
-}
-
-impl From<PlatformError> for Fail {
-    fn from(e: PlatformError) -> Self {
-        let message = e.to_string();
-        match e {
-            PlatformError::UnknownDistrict(_) | PlatformError::NotFound(_) => {
-                Fail::not_found(message)
-            }
-            PlatformError::Invalid(_) | PlatformError::InvalidDistrictId(_) => {
-                Fail::bad_request(message)
-            }
-            PlatformError::Forbidden(_) => Fail::new(StatusCode::FORBIDDEN, message),
-            PlatformError::Conflict(_) => Fail::new(StatusCode::CONFLICT, message),
-            // Install-time refusals and failures of the host itself: nothing
-            // an Open311 client caused or can fix.
-            other => Fail::internal(other),
-        }
-    }
-}
-
-/// One Open311 error.
-#[derive(Serialize)]
-struct ErrorBody {
-    code: u16,
-    description: String,
-}
-
-/// Serializes as one XML element per item, named `name`, inside the root
-/// (`<service_requests><request>…</request>…</service_requests>`).
-struct Items<'a, T> {
-    name: &'static str,
-    items: &'a [T],
-}
-
-impl<T: Serialize> Serialize for Items<'_, T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Items", 1)?;
-        st.serialize_field(self.name, self.items)?;
-        st.end()
-    }
-}
-
-/// A JSON or XML answer; `root` names the XML document's root element.
-fn respond(
-    format: Format,
-    status: StatusCode,
-    json: &impl Serialize,
-    root: &str,
-    xml: &impl Serialize,
-) -> Response {
-    let body = match format {
-        Format::Json => serde_json::to_string(json).map_err(|e| e.to_string()),
-        Format::Xml => quick_xml::se::to_string_with_root(root, xml)
-            .map(|doc| format!("{XML_DECLARATION}{}", xml_chars(doc)))
-            .map_err(|e| e.to_string()),
-    };
-    match body {
-        Ok(body) => (
-            status,
-            [(header::CONTENT_TYPE, format.content_type())],
-            body,
+/// Browsers may read every GET answer from any origin: a public map or
+/// dashboard is a page on another site. Only simple requests are allowed
+/// (no `Authorization` header across origins), and no cookie is ever
+/// involved, so a page elsewhere reads what it could read without a key
+/// and nothing more.
+async fn cors(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    if method == Method::OPTIONS {
+        return (
+            StatusCode::NO_CONTENT,
+            [
+                (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+                (header::ACCESS_CONTROL_ALLOW_METHODS, "GET"),
+                (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+            ],
         )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot encode an Open311 answer");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                [(header::CONTENT_TYPE, Format::Json.content_type())],
-                format!(r#"[{{"code":500,"description":"{INTERNAL}"}}]"#),
-            )
-                .into_response()
-        }
+            .into_response();
     }
-}
-
-/// `doc` with every character XML 1.0 cannot carry (most control
-/// characters, which a description may hold) replaced by U+FFFD, so a client
-/// never gets a document its parser refuses.
-fn xml_chars(doc: String) -> String {
-    // XML 1.0's `Char` production (a Rust char is never a surrogate).
-    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{FFFD}' | '\u{10000}'..);
-    if doc.chars().all(allowed) {
-        return doc;
+    let mut response = next.run(request).await;
+    if method == Method::GET || method == Method::HEAD {
+        response.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
     }
-    doc.chars()
-        .map(|c| if allowed(c) { c } else { '\u{FFFD}' })
-        .collect()
-}
-
-/// A list: a JSON array, or XML items under `root`.
-fn list<T: Serialize>(
-    format: Format,
-    status: StatusCode,
-    root: &str,
-    item: &'static str,
-    items: &[T],
-) -> Response {
-    respond(format, status, &items, root, &Items { name: item, items })
-}
-
-/// Query or form fields, checked: no unknown or repeated names. Empty
-/// values count as absent, as HTML forms send them.
-#[derive(Debug, Default)]
-struct Params {
-    values: HashMap<String, String>,
-    /// `attribute[…]` fields of a new request.
-    attributes: Vec<String>,
-}
-
-impl Params {
-    /// Check `pairs` against the `allowed` names; `attribute[…]` names are
-    /// collected when `attributes` says they may appear.
-    fn parse(
-        pairs: Vec<(String, String)>,
-        allowed: &[&[&str]],
-        attributes: bool,
-        what: &str,
-    ) -> Result<Self, Fail> {
-        let mut params = Params::default();
-        for (name, value) in pairs {
-            if attributes && name.starts_with("attribute[") {
-                params.attributes.push(name);
-                continue;
-            }
-            if !allowed.iter().any(|a| a.contains(&name.as_str())) {
-                let names: Vec<&str> = allowed.iter().flat_map(|a| a.iter().copied()).collect();
-                return Err(Fail::bad_request(format!(
-                    "unknown {what} `{name}`; allowed: {}",
-                    names.join(", ")
-                )));
-            }
-            let value = value.trim().to_owned();
-            if params.values.contains_key(&name) {
-                return Err(Fail::bad_request(format!(
-                    "{what} `{name}` is given twice; give it once (lists are comma-separated)"
-                )));
-            }
-            if !value.is_empty() {
-                params.values.insert(name, value);
-            }
-        }
-        Ok(params)
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
-    }
-
-    /// Add `other`'s values; a name given in both must have the same value.
-    fn merge(&mut self, other: Params) -> Result<(), Fail> {
-        for (name, value) in other.values {
-            match self.values.get(&name) {
-                Some(v) if *v != value => {
-                    return Err(Fail::bad_request(format!(
-                        "`{name}` is given in both the query and the body with different values; give it once"
-                    )));
-                }
-                _ => {
-                    self.values.insert(name, value);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A given `jurisdiction_id` must name this endpoint's district.
-    fn check_jurisdiction(&self, district: &str) -> Result<(), Fail> {
-        match self.get("jurisdiction_id") {
-            Some(j) if j != district => Err(Fail::bad_request(format!(
-                "jurisdiction_id `{j}` is not served here: this endpoint serves district `{district}`; send jurisdiction_id={district} or leave it out"
-            ))),
-            _ => Ok(()),
-        }
-    }
+    response
 }
 
 fn query_params(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    allowed: &[&[&str]],
+    known: &[&[&str]],
 ) -> Result<Params, Fail> {
     let Query(pairs) = query.map_err(|e| {
         Fail::bad_request(format!("the query string is malformed: {}", e.body_text()))
     })?;
-    Params::parse(pairs, allowed, false, "query parameter")
+    let params = Params::parse(pairs, known)?;
+    if !params.ignored.is_empty() {
+        tracing::debug!(ignored = ?params.ignored, "Open311 parameters ignored");
+    }
+    Ok(params)
 }
 
-fn path_parts(
-    path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<(String, String), Fail> {
-    path.map(|Path(parts)| parts)
-        .map_err(|e| Fail::bad_request(format!("the path is malformed: {}", e.body_text())))
+/// The token a request carries, from `api_key` or an `Authorization:
+/// Bearer` header, if any.
+fn credentials<'a>(params: &'a Params, headers: &'a HeaderMap) -> Result<Option<&'a str>, Fail> {
+    let header = bearer(headers).map_err(|e| Fail::forbidden(e.to_string()))?;
+    match (params.get("api_key"), header.filter(|h| !h.is_empty())) {
+        (Some(key), Some(h)) if key != h => Err(Fail::bad_request(
+            "api_key and the Authorization header name different tokens; send one of them",
+        )),
+        (Some(key), _) => Ok(Some(key)),
+        (None, h) => Ok(h),
+    }
 }
 
-/// The caller, from `api_key` or an `Authorization: Bearer` header.
-async fn authenticate(
-    state: &ApiState,
-    params: &Params,
-    headers: &HeaderMap,
-) -> Result<Caller, Fail> {
-    let header = bearer(headers).map_err(|e| Fail::new(StatusCode::UNAUTHORIZED, e.to_string()))?;
-    let token = match (params.get("api_key"), header) {
-        (Some(key), Some(h)) if key != h => {
-            return Err(Fail::bad_request(
-                "api_key and the Authorization header name different tokens; send one of them",
-            ));
-        }
-        (Some(key), _) => key,
-        (None, Some(h)) => h,
-        (None, None) => {
-            return Err(Fail::new(
-                StatusCode::UNAUTHORIZED,
-                "this endpoint needs credentials: send api_key=<token> (or `Authorization: Bearer <token>`); \
-                 service requests can hold personal data, so they are not served anonymously",
-            ));
-        }
-    };
+/// The account a token belongs to.
+async fn caller(state: &ApiState, token: &str) -> Result<Caller, Fail> {
     accounts::authenticate(state.platform.store(), token, now_ms())
         .await
         .map_err(|e| match e {
             AuthError::Store(err) => Fail::internal(err),
-            AuthError::Malformed => Fail::new(
-                StatusCode::FORBIDDEN,
-                "api_key is malformed; Hutong tokens look like htk_<id>_<secret>",
-            ),
-            refusal => Fail::new(StatusCode::FORBIDDEN, format!("api_key refused: {refusal}")),
+            AuthError::Malformed => {
+                Fail::forbidden("api_key is malformed; Hutong tokens look like htk_<id>_<secret>")
+            }
+            refusal => Fail::forbidden(format!("api_key refused: {refusal}")),
         })
+}
+
+/// Who reads: anyone, or a caller with a key.
+enum Reader {
+    Anyone,
+    Person(Caller),
+}
+
+async fn reader(state: &ApiState, params: &Params, headers: &HeaderMap) -> Result<Reader, Fail> {
+    Ok(match credentials(params, headers)? {
+        None => Reader::Anyone,
+        Some(token) => Reader::Person(caller(state, token).await?),
+    })
 }
 
 /// The district, the resource and the format a path names; a failure is
@@ -430,12 +199,31 @@ async fn authenticate(
 fn resource(
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<(String, String, Format), Fail> {
-    let (district, file) = path_parts(path)?;
+    let (district, file) = path
+        .map(|Path(parts)| parts)
+        .map_err(|e| Fail::bad_request(format!("the path is malformed: {}", e.body_text())))?;
     let (name, format) = split(&file)?;
     Ok((district, name.to_owned(), format))
 }
 
-/// GET `services.{fmt}` or `requests.{fmt}`.
+/// GET `discovery.{fmt}` beside `v2/`, where clients also look for it.
+async fn discovery_beside(
+    State(state): State<ApiState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let (district, name, format) = match resource(path) {
+        Ok(parts) => parts,
+        Err(f) => return f.render(Format::Json),
+    };
+    let result = match name.as_str() {
+        "discovery" => discovery(&state, &district, &headers, format).await,
+        other => Err(unknown_resource(other)),
+    };
+    result.unwrap_or_else(|f| f.render(format))
+}
+
+/// GET `services.{fmt}`, `requests.{fmt}` or `discovery.{fmt}`.
 async fn get_top(
     State(state): State<ApiState>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -446,8 +234,7 @@ async fn get_top(
         Ok(parts) => parts,
         Err(f) => return f.render(Format::Json),
     };
-    let name = name.as_str();
-    let result = match name {
+    let result = match name.as_str() {
         "services" => match query_params(query, &[COMMON]) {
             Ok(params) => services(&state, &district, &params, format).await,
             Err(f) => Err(f),
@@ -456,6 +243,7 @@ async fn get_top(
             Ok(params) => requests(&state, &district, &params, &headers, format).await,
             Err(f) => Err(f),
         },
+        "discovery" => discovery(&state, &district, &headers, format).await,
         other => Err(unknown_resource(other)),
     };
     result.unwrap_or_else(|f| f.render(format))
@@ -473,12 +261,13 @@ async fn post_top(
         Ok(parts) => parts,
         Err(f) => return f.render(Format::Json),
     };
-    let name = name.as_str();
-    let result = match name {
+    let result = match name.as_str() {
         "requests" => create(&state, &district, query, &headers, form, format).await,
-        "services" => Err(Fail::new(
+        "services" | "discovery" => Err(Fail::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "services are read-only here: use GET; administrators set them up as case categories",
+            format!(
+                "{name} is read-only: use GET; administrators set services up as case categories"
+            ),
         )),
         other => Err(unknown_resource(other)),
     };
@@ -487,7 +276,7 @@ async fn post_top(
 
 fn unknown_resource(name: &str) -> Fail {
     Fail::not_found(format!(
-        "there is no `{name}` here; GeoReport v2 serves services, services/{{service_code}}, requests, requests/{{service_request_id}} and tokens/{{token}}, each ending in .json or .xml"
+        "there is no `{name}` here; GeoReport v2 serves discovery, services, services/{{service_code}}, requests, requests/{{service_request_id}} and tokens/{{token}}, each ending in .json or .xml"
     ))
 }
 
@@ -504,19 +293,50 @@ async fn wrong_method(uri: Uri) -> Response {
     .render(Format::of_path(uri.path()))
 }
 
-/// A service of the list.
-#[derive(Serialize)]
-struct Service<'a> {
-    service_code: &'a str,
-    service_name: &'a str,
-    description: &'a str,
-    /// Whether the service has attributes; categories have none.
-    metadata: bool,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    group: &'a str,
+/// The absolute URL of the district's endpoint, as the client reached it:
+/// the `Host` header, over https when a proxy in front says so.
+fn endpoint_url(headers: &HeaderMap, district: &str) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("localhost");
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|p| p.split(',').next().map(str::trim) == Some("https"));
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{host}/d/{district}/open311/v2/")
 }
 
+/// GET `discovery.{fmt}`.
+async fn discovery(
+    state: &ApiState,
+    district: &str,
+    headers: &HeaderMap,
+    format: Format,
+) -> Result<Response, Fail> {
+    // A district that does not exist has no endpoint to discover.
+    state.platform.cases().categories(district).await?;
+    let document = Discovery {
+        format,
+        url: endpoint_url(headers, district),
+        district: district.to_owned(),
+    };
+    Ok(respond(
+        format,
+        StatusCode::OK,
+        &document,
+        "discovery",
+        &document,
+    ))
+}
+
+/// GET `services.{fmt}`.
 async fn services(
     state: &ApiState,
     district: &str,
@@ -524,44 +344,21 @@ async fn services(
     format: Format,
 ) -> Result<Response, Fail> {
     params.check_jurisdiction(district)?;
-    let categories = state.platform.cases().categories(district).await?;
-    let services: Vec<Service<'_>> = categories
+    let services = state.platform.cases().services(district).await?;
+    let items: Vec<wire::Service<'_>> = services
         .iter()
-        .map(|c| Service {
-            service_code: &c.code,
-            service_name: &c.name,
-            description: &c.description,
-            metadata: false,
-            // A request becomes a case the moment it is posted.
-            kind: "realtime",
-            group: &c.group,
+        .map(|s| wire::Service {
+            format,
+            service_code: &s.category.code,
+            service_name: &s.category.name,
+            description: Some(s.category.description.as_str()).filter(|d| !d.is_empty()),
+            metadata: !s.settings.attributes.is_empty(),
+            keywords: Some(s.settings.keywords.join(", ")).filter(|k| !k.is_empty()),
+            group: Some(s.category.group.as_str()).filter(|g| !g.is_empty()),
         })
         .collect();
-    Ok(list(
-        format,
-        StatusCode::OK,
-        "services",
-        "service",
-        &services,
-    ))
+    Ok(list(format, StatusCode::OK, "services", "service", &items))
 }
-
-/// A service definition in JSON: no attributes.
-#[derive(Serialize)]
-struct Definition<'a> {
-    service_code: &'a str,
-    attributes: [(); 0],
-}
-
-/// A service definition in XML: an empty `<attributes/>`.
-#[derive(Serialize)]
-struct XmlDefinition<'a> {
-    service_code: &'a str,
-    attributes: NoAttributes,
-}
-
-#[derive(Serialize)]
-struct NoAttributes {}
 
 /// GET `services/{service_code}.{fmt}`.
 async fn service_definition(
@@ -573,55 +370,44 @@ async fn service_definition(
         Ok(parts) => parts,
         Err(f) => return f.render(Format::Json),
     };
-    let code = code.as_str();
     let result = async {
         let params = query_params(query, &[COMMON])?;
         params.check_jurisdiction(&district)?;
-        let categories = state.platform.cases().categories(&district).await?;
-        let category = find_service(&categories, code, &district, StatusCode::NOT_FOUND)?;
+        let services = state.platform.cases().services(&district).await?;
+        let service = find_service(&services, &code, &district)?;
+        let definition = Definition {
+            format,
+            service_code: &service.category.code,
+            attributes: &service.settings.attributes,
+        };
         Ok(respond(
             format,
             StatusCode::OK,
-            &Definition {
-                service_code: &category.code,
-                attributes: [],
-            },
+            &definition,
             "service_definition",
-            &XmlDefinition {
-                service_code: &category.code,
-                attributes: NoAttributes {},
-            },
+            &definition,
         ))
     }
     .await;
     result.unwrap_or_else(|f: Fail| f.render(format))
 }
 
+/// The service `code` names, or 404 with the codes there are.
 fn find_service<'a>(
-    categories: &'a [Category],
+    services: &'a [Service],
     code: &str,
     district: &str,
-    status: StatusCode,
-) -> Result<&'a Category, Fail> {
-    categories.iter().find(|c| c.code == code).ok_or_else(|| {
-        let codes: Vec<&str> = categories.iter().map(|c| c.code.as_str()).collect();
-        Fail::new(
-            status,
-            format!(
+) -> Result<&'a Service, Fail> {
+    services
+        .iter()
+        .find(|s| s.category.code == code)
+        .ok_or_else(|| {
+            let codes: Vec<&str> = services.iter().map(|s| s.category.code.as_str()).collect();
+            Fail::not_found(format!(
                 "service_code `{code}` is not a service of district `{district}`; use one of: {} (services.json lists them)",
                 if codes.is_empty() { "none yet".to_owned() } else { codes.join(", ") }
-            ),
-        )
-    })
-}
-
-/// What a new request's POST answers.
-#[derive(Serialize)]
-struct Created {
-    service_request_id: i64,
-    token: String,
-    service_notice: Option<String>,
-    account_id: String,
+            ))
+        })
 }
 
 /// A number field of the form (`lat`, `long`).
@@ -635,6 +421,20 @@ fn coordinate(params: &Params, name: &str, example: &str) -> Result<Option<f64>,
             "{name} `{text}` is not a number; give decimal degrees (WGS 84) like {name}={example}"
         ))),
     }
+}
+
+/// A contact field: at most 200 characters, no line breaks (it is shown
+/// on one line to the person who calls back).
+fn contact_field(params: &Params, name: &str) -> Result<Option<String>, Fail> {
+    let Some(value) = params.get(name) else {
+        return Ok(None);
+    };
+    if value.chars().count() > 200 || value.chars().any(char::is_control) {
+        return Err(Fail::bad_request(format!(
+            "{name} is invalid: give at most 200 characters on one line"
+        )));
+    }
+    Ok(Some(value.to_owned()))
 }
 
 /// POST `requests.{fmt}`: file a case.
@@ -657,24 +457,32 @@ async fn create(
         ),
         e => Fail::bad_request(format!("the form is malformed: {}", e.body_text())),
     })?;
-    let mut params = Params::parse(pairs, &[POST_FIELDS], true, "field")?;
+    let mut params = Params::parse(pairs, &[POST_FIELDS])?;
+    if !params.ignored.is_empty() {
+        tracing::debug!(ignored = ?params.ignored, "Open311 fields ignored");
+    }
     // Some clients put the key (or the jurisdiction) in the query string.
     params.merge(query_params(query, &[COMMON])?)?;
     params.check_jurisdiction(district)?;
-    let caller = authenticate(state, &params, headers).await?;
+    let Some(token) = credentials(&params, headers)? else {
+        return Err(Fail::forbidden(
+            "posting a service request needs an api_key (a Hutong token; ask the district's administrators for one), \
+             sent as the api_key field or as `Authorization: Bearer <token>`: a case needs an account that answers for it",
+        ));
+    };
+    let caller = caller(state, token).await?;
 
-    let categories = state.platform.cases().categories(district).await?;
+    let services = state.platform.cases().services(district).await?;
     let Some(code) = params.get("service_code") else {
         return Err(Fail::bad_request(
             "service_code is required: name the kind of problem (services.json lists the codes)",
         ));
     };
-    let category = find_service(&categories, code, district, StatusCode::BAD_REQUEST)?;
-    if let Some(a) = params.attributes.first() {
-        return Err(Fail::bad_request(format!(
-            "service `{code}` has no attributes (its metadata is false), so `{a}` cannot be stored; leave attribute[…] fields out"
-        )));
-    }
+    let service = find_service(&services, code, district)?;
+    service
+        .settings
+        .check_answers(code, &params.attributes)
+        .map_err(Fail::bad_request)?;
 
     let lat = coordinate(&params, "lat", "39.9042")?;
     let lon = coordinate(&params, "long", "116.4074")?;
@@ -690,49 +498,43 @@ async fn create(
             "a service request needs a location: lat and long, address_string, or address_id (a building id of the district)",
         ));
     }
-    let media = params.get("media_url").map(str::to_owned);
-    if let Some(url) = &media
-        && !(url.starts_with("https://") || url.starts_with("http://"))
+    if let Some(url) = params
+        .media
+        .iter()
+        .find(|u| !(u.starts_with("https://") || u.starts_with("http://")))
     {
-        return Err(Fail::bad_request(
-            "media_url must be an http:// or https:// URL of the photo or file",
-        ));
+        return Err(Fail::bad_request(format!(
+            "media_url `{}` must be an http:// or https:// URL of the photo or file",
+            url.chars().take(80).collect::<String>()
+        )));
     }
 
-    // Open311 makes the description optional; a case needs one, and the
-    // service's name is what the reporter chose.
-    let mut description = params
-        .get("description")
-        .unwrap_or(category.name.as_str())
-        .to_owned();
-    // An intake system files for a caller; the handler needs to reach them,
-    // and a case has no contact fields of its own.
-    let name = [params.get("first_name"), params.get("last_name")]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
-    let contact: Vec<&str> = [
-        Some(name.as_str()),
-        params.get("phone"),
-        params.get("email"),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|s| !s.is_empty())
-    .collect();
-    if !contact.is_empty() {
-        description.push_str(&format!("\n\nContact: {}", contact.join(", ")));
-    }
-
+    // An intake system files for a caller; the handler needs to reach them.
+    // The contact is kept beside the case, apart from its description,
+    // which public reads show.
+    let contact = Contact {
+        first_name: contact_field(&params, "first_name")?,
+        last_name: contact_field(&params, "last_name")?,
+        phone: contact_field(&params, "phone")?,
+        email: contact_field(&params, "email")?,
+    };
     let report = CaseReport {
-        category: category.code.clone(),
+        category: service.category.code.clone(),
         building_id: building,
         address,
         lat,
         lon,
-        description,
-        attachments: media.into_iter().collect(),
+        // Open311 makes the description optional; a case needs one, and
+        // the service's name is what the reporter chose.
+        description: params
+            .get("description")
+            .unwrap_or(service.category.name.as_str())
+            .to_owned(),
+        attachments: params.media.clone(),
+        intake: Some(CaseIntake {
+            contact,
+            attributes: params.attributes.clone(),
+        }),
         ..CaseReport::default()
     };
     let account_id = caller.account_id.clone();
@@ -749,160 +551,88 @@ async fn create(
         &[Created {
             service_request_id: case.id,
             token: case.token,
-            service_notice: None,
             account_id,
         }],
     ))
 }
 
-/// A service request as GET answers it.
-#[derive(Serialize)]
-struct ServiceRequest {
-    service_request_id: i64,
-    status: &'static str,
-    status_notes: String,
-    service_name: String,
-    service_code: String,
-    description: String,
-    agency_responsible: Option<String>,
-    service_notice: Option<String>,
-    requested_datetime: String,
-    updated_datetime: String,
-    expected_datetime: Option<String>,
-    address: Option<String>,
-    address_id: Option<String>,
-    lat: Option<f64>,
-    long: Option<f64>,
-    media_url: Option<String>,
+/// A case a reader may see, and whether they see it only because it is
+/// public (then it names no worker).
+struct Seen {
+    case: CaseRow,
+    public: bool,
 }
 
-impl ServiceRequest {
-    fn of(case: CaseRow, categories: &[Category], note: Option<&String>) -> Self {
-        let status = if case.state.is_final() {
-            "closed"
-        } else {
-            "open"
-        };
-        let mut status_notes = format!("{} at the {} tier", case.state, case.tier);
-        if case.overdue {
-            status_notes.push_str(", overdue");
-        }
-        if let Some(note) = note {
-            status_notes.push_str(": ");
-            status_notes.push_str(note);
-        }
-        let service_name = categories
-            .iter()
-            .find(|c| c.code == case.category)
-            .map_or_else(|| case.category.clone(), |c| c.name.clone());
-        ServiceRequest {
-            service_request_id: case.id,
-            status,
-            status_notes,
-            service_name,
-            service_code: case.category,
-            description: case.description,
-            agency_responsible: case.assignee.map(|a| a.label()),
-            service_notice: None,
-            requested_datetime: crate::cases::format_ms(case.created_at),
-            updated_datetime: crate::cases::format_ms(case.updated_at),
-            expected_datetime: case.deadline_at.map(crate::cases::format_ms),
-            address: case.address,
-            address_id: case.building_id,
-            lat: case.lat,
-            long: case.lon,
-            media_url: case.attachments.into_iter().next(),
-        }
-    }
+/// One way of listing cases: as a caller's role allows, or what is public.
+enum View<'a> {
+    Role(&'a CaseActor),
+    Public,
 }
 
-/// Service requests answered with their names and latest notes.
-async fn render_requests(
+/// Up to `want` of the newest cases a filter matches in a view, a page at
+/// a time.
+async fn newest(
     state: &ApiState,
-    categories: &[Category],
-    cases: Vec<CaseRow>,
-    format: Format,
-) -> Result<Response, Fail> {
-    let notes = state.platform.cases().latest_case_notes(&cases).await?;
-    let requests: Vec<ServiceRequest> = cases
-        .into_iter()
-        .map(|c| {
-            let note = notes.get(&c.id);
-            ServiceRequest::of(c, categories, note)
-        })
-        .collect();
-    Ok(list(
-        format,
-        StatusCode::OK,
-        "service_requests",
-        "request",
-        &requests,
-    ))
-}
-
-/// Comma-separated values, trimmed, empty ones dropped.
-fn comma_list(text: &str) -> Vec<&str> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-/// `status=open`, `closed` or `open,closed`: whether to list only finished
-/// (closed or rejected) or unfinished cases.
-fn finished_filter(status: Option<&str>) -> Result<Option<bool>, Fail> {
-    let Some(text) = status else {
-        return Ok(None);
-    };
-    let (mut open, mut closed) = (false, false);
-    for s in comma_list(text) {
-        match s {
-            "open" => open = true,
-            "closed" => closed = true,
-            other => {
-                return Err(Fail::bad_request(format!(
-                    "status `{other}` is not an Open311 status; use open, closed or open,closed (status_notes has the detailed state)"
-                )));
-            }
+    district: &str,
+    view: &View<'_>,
+    mut filter: CaseFilter,
+    want: usize,
+) -> Result<Vec<CaseRow>, Fail> {
+    let cases = state.platform.cases();
+    let mut found = Vec::new();
+    loop {
+        filter.limit = (want - found.len()).min(MAX_PAGE as usize) as u32;
+        let page = match view {
+            View::Role(actor) => cases.list_cases(district, actor, filter.clone()).await?,
+            View::Public => cases.public_cases(district, filter.clone()).await?,
+        };
+        found.extend(page.items);
+        match page.next {
+            Some(next) if found.len() < want => filter.before = Some(next),
+            _ => return Ok(found),
         }
     }
-    Ok(match (open, closed) {
-        (true, false) => Some(false),
-        (false, true) => Some(true),
-        _ => None,
-    })
 }
 
-/// The reporting-time window of a listing, `[from, to)` in milliseconds:
-/// the last 90 days by default, 90 days from `start_date` or up to
-/// `end_date` when one is given, and never wider than 90 days.
-fn window(start: Option<&str>, end: Option<&str>, now: i64) -> Result<(i64, i64), Fail> {
-    let parse = |name: &str, text: Option<&str>| {
-        text.map(|t| parse_time(t).map_err(|e| Fail::bad_request(format!("{name}: {e}"))))
-            .transpose()
-    };
-    let start = parse("start_date", start)?;
-    let end = parse("end_date", end)?;
-    let (from, to) = match (start, end) {
-        (None, None) => (now - WINDOW_MS, now),
-        (Some(s), None) => (s, s.saturating_add(WINDOW_MS)),
-        (None, Some(e)) => (e.saturating_sub(WINDOW_MS), e),
-        (Some(s), Some(e)) => {
-            if e < s {
-                return Err(Fail::bad_request(
-                    "end_date is before start_date; give the earlier time as start_date",
-                ));
-            }
-            if e - s > WINDOW_MS {
-                return Err(Fail::bad_request(
-                    "start_date to end_date spans more than 90 days; ask for 90 days or less at a time",
-                ));
-            }
-            (s, e)
+/// Up to `want` of the newest cases a reader may see that `filter`
+/// matches: the public ones, and for a caller with a key also those their
+/// role allows.
+async fn gather(
+    state: &ApiState,
+    district: &str,
+    reader: &Reader,
+    filter: CaseFilter,
+    want: usize,
+) -> Result<Vec<Seen>, Fail> {
+    let mut seen: Vec<Seen> = Vec::new();
+    if let Reader::Person(caller) = reader {
+        let actor = CaseActor::Person(caller.clone());
+        let mine = newest(state, district, &View::Role(&actor), filter.clone(), want).await?;
+        seen.extend(mine.into_iter().map(|case| Seen {
+            case,
+            public: false,
+        }));
+        if !state
+            .platform
+            .cases()
+            .published(district)
+            .await?
+            .public_reads
+        {
+            return Ok(seen);
         }
-    };
-    // end_date is the latest time to include.
-    Ok((from, to.saturating_add(1)))
+    }
+    let known: HashSet<i64> = seen.iter().map(|s| s.case.id).collect();
+    let public = newest(state, district, &View::Public, filter, want).await?;
+    seen.extend(
+        public
+            .into_iter()
+            .filter(|c| !known.contains(&c.id))
+            .map(|case| Seen { case, public: true }),
+    );
+    seen.sort_by_key(|s| std::cmp::Reverse(s.case.id));
+    seen.truncate(want);
+    Ok(seen)
 }
 
 /// GET `requests.{fmt}`.
@@ -914,12 +644,12 @@ async fn requests(
     format: Format,
 ) -> Result<Response, Fail> {
     params.check_jurisdiction(district)?;
-    let caller = authenticate(state, params, headers).await?;
-    let actor = CaseActor::Person(caller);
-    let categories = state.platform.cases().categories(district).await?;
+    let reader = reader(state, params, headers).await?;
+    let services = state.platform.cases().services(district).await?;
+    let (skip, take) = paging(params.get("page"), params.get("page_size"))?;
 
     // Ids override every other filter, as GeoReport v2 says.
-    if let Some(text) = params.get("service_request_id") {
+    let filter = if let Some(text) = params.get("service_request_id") {
         let mut ids = Vec::new();
         for s in comma_list(text) {
             ids.push(s.parse::<i64>().map_err(|_| {
@@ -934,77 +664,136 @@ async fn requests(
                 ids.len()
             )));
         }
-        let cases = if ids.is_empty() {
-            Vec::new()
-        } else {
-            let filter = CaseFilter {
-                limit: ids.len() as u32,
-                ids,
-                ..CaseFilter::default()
-            };
-            state
-                .platform
-                .cases()
-                .list_cases(district, &actor, filter)
-                .await?
-                .items
-        };
-        return render_requests(state, &categories, cases, format).await;
-    }
-
-    let finished = finished_filter(params.get("status"))?;
-    let now = state.platform.store().clock().now_ms();
-    let (from, to) = window(params.get("start_date"), params.get("end_date"), now)?;
-    let codes: Vec<Option<String>> = match params.get("service_code") {
-        Some(text) => {
-            let mut codes = Vec::new();
-            for code in comma_list(text) {
-                find_service(&categories, code, district, StatusCode::BAD_REQUEST)?;
-                codes.push(Some(code.to_owned()));
-            }
-            codes
+        if ids.is_empty() {
+            return render_requests(state, district, &services, Vec::new(), format).await;
         }
-        None => vec![None],
-    };
-    let mut cases = Vec::new();
-    for category in codes {
-        let filter = CaseFilter {
-            category,
+        CaseFilter {
+            ids,
+            ..CaseFilter::default()
+        }
+    } else {
+        let finished = finished_filter(params.get("status"))?;
+        let now = state.platform.store().clock().now_ms();
+        let (from, to) = window(params.get("start_date"), params.get("end_date"), now)?;
+        let mut categories = Vec::new();
+        if let Some(text) = params.get("service_code") {
+            for code in comma_list(text) {
+                find_service(&services, code, district)?;
+                categories.push(code.to_owned());
+            }
+        }
+        CaseFilter {
+            categories,
             finished,
             created_from: Some(from),
             created_to: Some(to),
             ..CaseFilter::default()
-        };
-        cases.extend(newest(state, district, &actor, filter).await?);
-    }
-    cases.sort_by_key(|c| std::cmp::Reverse(c.id));
-    cases.dedup_by_key(|c| c.id);
-    cases.truncate(MAX_RESULTS);
-    render_requests(state, &categories, cases, format).await
+        }
+    };
+    let seen = gather(state, district, &reader, filter, skip + take).await?;
+    let page: Vec<Seen> = seen.into_iter().skip(skip).take(take).collect();
+    render_requests(state, district, &services, page, format).await
 }
 
-/// Up to [`MAX_RESULTS`] of the newest cases a filter matches, a page at a
-/// time.
-async fn newest(
+/// Service requests answered with their names, agencies, expected times
+/// and the notes of their current steps.
+async fn render_requests(
     state: &ApiState,
     district: &str,
-    actor: &CaseActor,
-    mut filter: CaseFilter,
-) -> Result<Vec<CaseRow>, Fail> {
-    let mut cases = Vec::new();
-    loop {
-        filter.limit = (MAX_RESULTS - cases.len()).min(MAX_PAGE as usize) as u32;
-        let page = state
-            .platform
-            .cases()
-            .list_cases(district, actor, filter.clone())
-            .await?;
-        cases.extend(page.items);
-        match page.next {
-            Some(next) if cases.len() < MAX_RESULTS => filter.before = Some(next),
-            _ => return Ok(cases),
+    services: &[Service],
+    seen: Vec<Seen>,
+    format: Format,
+) -> Result<Response, Fail> {
+    let cases = state.platform.cases();
+    let (public, private): (Vec<&Seen>, Vec<&Seen>) = seen.iter().partition(|s| s.public);
+    let rows = |list: &[&Seen]| list.iter().map(|s| s.case.clone()).collect::<Vec<_>>();
+    let mut agencies = cases.agencies(district, &rows(&private), false).await?;
+    agencies.extend(cases.agencies(district, &rows(&public), true).await?);
+    let all: Vec<CaseRow> = seen.into_iter().map(|s| s.case).collect();
+    let notes = cases.latest_case_notes(&all).await?;
+    let expected = cases.expected_close(district, &all).await?;
+    let requests: Vec<ServiceRequest> = all
+        .into_iter()
+        .map(|case| {
+            let status = if case.state.is_final() {
+                "closed"
+            } else {
+                "open"
+            };
+            let mut status_notes = format!("{} at the {} tier", case.state, case.tier);
+            if case.overdue {
+                status_notes.push_str(", overdue");
+            }
+            if let Some(note) = notes.get(&case.id) {
+                status_notes.push_str(": ");
+                status_notes.push_str(note);
+            }
+            let service_name = services
+                .iter()
+                .find(|s| s.category.code == case.category)
+                .map_or_else(|| case.category.clone(), |s| s.category.name.clone());
+            ServiceRequest {
+                format,
+                service_request_id: case.id,
+                status,
+                status_notes,
+                service_name,
+                agency_responsible: agencies.get(&case.id).cloned(),
+                requested_datetime: crate::cases::format_ms(case.created_at),
+                updated_datetime: crate::cases::format_ms(case.updated_at),
+                expected_datetime: expected.get(&case.id).copied().map(crate::cases::format_ms),
+                service_code: case.category,
+                description: case.description,
+                address: case.address,
+                address_id: case.building_id,
+                lat: case.lat,
+                long: case.lon,
+                media_url: case.attachments.into_iter().next(),
+            }
+        })
+        .collect();
+    Ok(list(
+        format,
+        StatusCode::OK,
+        "service_requests",
+        "request",
+        &requests,
+    ))
+}
+
+/// One case a reader may see, found by `by_role` for a caller with a key
+/// (their role's view) and else by `by_public`; not-found when neither
+/// shows it.
+async fn one_seen<R, P>(reader: &Reader, by_role: R, by_public: P) -> Result<Seen, PlatformError>
+where
+    R: AsyncFnOnce(&CaseActor) -> Result<CaseRow, PlatformError>,
+    P: AsyncFnOnce() -> Result<CaseRow, PlatformError>,
+{
+    if let Reader::Person(caller) = reader {
+        match by_role(&CaseActor::Person(caller.clone())).await {
+            Ok(case) => {
+                return Ok(Seen {
+                    case,
+                    public: false,
+                });
+            }
+            Err(PlatformError::NotFound(what)) => {
+                // A caller with a key who cannot see it may still read it
+                // if it is public; if the district publishes nothing, it is
+                // simply not theirs to see.
+                return match by_public().await {
+                    Ok(case) => Ok(Seen { case, public: true }),
+                    Err(PlatformError::Forbidden(_)) => Err(PlatformError::NotFound(what)),
+                    Err(e) => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
         }
     }
+    Ok(Seen {
+        case: by_public().await?,
+        public: true,
+    })
 }
 
 /// GET `requests/{service_request_id}.{fmt}`.
@@ -1022,33 +811,29 @@ async fn one_request(
     let result = async {
         let params = query_params(query, &[COMMON])?;
         params.check_jurisdiction(&district)?;
-        let caller = authenticate(&state, &params, &headers).await?;
+        let reader = reader(&state, &params, &headers).await?;
         let not_found = || {
             Fail::not_found(format!(
                 "service request `{id}` does not exist in district `{district}` or is not yours to see"
             ))
         };
         let number = id.parse::<i64>().map_err(|_| not_found())?;
-        let case = match state
-            .platform
-            .cases().case_for(&district, number, &CaseActor::Person(caller))
-            .await
+        let cases = state.platform.cases();
+        let seen = match one_seen(
+            &reader,
+            async |actor: &CaseActor| cases.case_for(&district, number, actor).await,
+            async || cases.public_case(&district, number).await,
+        )
+        .await
         {
             Err(PlatformError::NotFound(_)) => return Err(not_found()),
             other => other?,
         };
-        let categories = state.platform.cases().categories(&district).await?;
-        render_requests(&state, &categories, vec![case], format).await
+        let services = cases.services(&district).await?;
+        render_requests(&state, &district, &services, vec![seen], format).await
     }
     .await;
     result.unwrap_or_else(|f| f.render(format))
-}
-
-/// What GET `tokens/{token}` answers.
-#[derive(Serialize)]
-struct TokenAnswer {
-    service_request_id: i64,
-    token: String,
 }
 
 /// GET `tokens/{token}.{fmt}`.
@@ -1066,11 +851,14 @@ async fn token(
     let result = async {
         let params = query_params(query, &[COMMON])?;
         params.check_jurisdiction(&district)?;
-        let caller = authenticate(&state, &params, &headers).await?;
-        let case = match state
-            .platform
-            .cases().case_for_token(&district, token, &CaseActor::Person(caller))
-            .await
+        let reader = reader(&state, &params, &headers).await?;
+        let cases = state.platform.cases();
+        let seen = match one_seen(
+            &reader,
+            async |actor: &CaseActor| cases.case_for_token(&district, token, actor).await,
+            async || cases.public_case_for_token(&district, token).await,
+        )
+        .await
         {
             Err(PlatformError::NotFound(_)) => {
                 return Err(Fail::not_found(format!(
@@ -1085,8 +873,8 @@ async fn token(
             "service_requests",
             "request",
             &[TokenAnswer {
-                service_request_id: case.id,
-                token: case.token,
+                service_request_id: seen.case.id,
+                token: seen.case.token,
             }],
         ))
     }
@@ -1098,182 +886,26 @@ async fn token(
 mod tests {
     use super::*;
 
-    async fn body(response: Response) -> String {
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    #[tokio::test]
-    async fn errors_are_a_list_of_code_and_description_in_either_format() {
-        let json = body(Fail::bad_request("no <good> & bad").render(Format::Json)).await;
-        assert_eq!(json, r#"[{"code":400,"description":"no <good> & bad"}]"#);
-        let xml = body(Fail::bad_request("no <good> & bad").render(Format::Xml)).await;
-        assert_eq!(
-            xml,
-            format!(
-                "{XML_DECLARATION}<errors><error><code>400</code><description>no &lt;good&gt; &amp; bad</description></error></errors>"
-            )
-        );
-    }
-
     #[test]
-    fn characters_xml_cannot_carry_are_replaced() {
-        assert_eq!(xml_chars("a\tb\nc".into()), "a\tb\nc");
-        assert_eq!(xml_chars("bell\u{7}\u{0}".into()), "bell\u{FFFD}\u{FFFD}");
-        assert_eq!(xml_chars("路灯\u{FFFE}".into()), "路灯\u{FFFD}");
-    }
-
-    #[tokio::test]
-    async fn an_unauthenticated_answer_names_the_scheme() {
-        let r = Fail::new(StatusCode::UNAUTHORIZED, "who are you").render(Format::Json);
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    fn the_endpoint_url_is_the_host_the_client_reached() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::HOST,
+            HeaderValue::from_static("hutong.example:8080"),
+        );
         assert_eq!(
-            r.headers().get(header::WWW_AUTHENTICATE),
-            Some(&HeaderValue::from_static("Bearer"))
+            endpoint_url(&headers, "east"),
+            "http://hutong.example:8080/d/east/open311/v2/"
         );
-    }
-
-    #[tokio::test]
-    async fn a_definition_without_attributes_is_an_empty_list_or_element() {
-        let json = body(respond(
-            Format::Json,
-            StatusCode::OK,
-            &Definition {
-                service_code: "lamp",
-                attributes: [],
-            },
-            "service_definition",
-            &XmlDefinition {
-                service_code: "lamp",
-                attributes: NoAttributes {},
-            },
-        ))
-        .await;
-        assert_eq!(json, r#"{"service_code":"lamp","attributes":[]}"#);
-        let xml = body(respond(
-            Format::Xml,
-            StatusCode::OK,
-            &Definition {
-                service_code: "lamp",
-                attributes: [],
-            },
-            "service_definition",
-            &XmlDefinition {
-                service_code: "lamp",
-                attributes: NoAttributes {},
-            },
-        ))
-        .await;
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
         assert_eq!(
-            xml,
-            format!(
-                "{XML_DECLARATION}<service_definition><service_code>lamp</service_code><attributes/></service_definition>"
-            )
+            endpoint_url(&headers, "east"),
+            "https://hutong.example:8080/d/east/open311/v2/"
         );
-    }
-
-    #[tokio::test]
-    async fn an_empty_list_is_an_empty_root() {
-        let none: [TokenAnswer; 0] = [];
-        let xml = body(list(
-            Format::Xml,
-            StatusCode::OK,
-            "service_requests",
-            "request",
-            &none,
-        ))
-        .await;
-        assert_eq!(xml, format!("{XML_DECLARATION}<service_requests/>"));
-    }
-
-    #[test]
-    fn the_extension_picks_the_format_and_nothing_else_is_accepted() {
-        assert_eq!(split("requests.json").ok().map(|s| s.1), Some(Format::Json));
-        assert_eq!(split("requests.xml").ok().map(|s| s.1), Some(Format::Xml));
-        let bad = split("requests.html").err().map(|f| f.description);
-        assert!(bad.is_some_and(|d| d.contains("requests.json")));
-        assert!(split("requests").is_err());
-    }
-
-    #[test]
-    fn status_accepts_open_closed_and_both() {
-        assert_eq!(finished_filter(Some("open")).ok(), Some(Some(false)));
-        assert_eq!(finished_filter(Some("closed")).ok(), Some(Some(true)));
-        assert_eq!(finished_filter(Some("open,closed")).ok(), Some(None));
-        assert_eq!(finished_filter(None).ok(), Some(None));
-        assert!(finished_filter(Some("in-progress")).is_err());
-    }
-
-    #[test]
-    fn the_window_defaults_to_90_days_and_refuses_wider_or_backwards_ranges() {
-        let now = 200 * 24 * 60 * 60 * 1000;
+        headers.insert(header::HOST, HeaderValue::from_static("evil.example/<x>"));
         assert_eq!(
-            window(None, None, now).ok(),
-            Some((now - WINDOW_MS, now + 1))
-        );
-        let start = parse_time("1970-01-02T00:00:00Z").unwrap_or_default();
-        assert_eq!(
-            window(Some("1970-01-02T00:00:00Z"), None, now).ok(),
-            Some((start, start + WINDOW_MS + 1))
-        );
-        assert!(
-            window(
-                Some("1970-01-02T00:00:00Z"),
-                Some("1970-06-02T00:00:00Z"),
-                now
-            )
-            .is_err()
-        );
-        assert!(
-            window(
-                Some("1970-01-03T00:00:00Z"),
-                Some("1970-01-02T00:00:00Z"),
-                now
-            )
-            .is_err()
-        );
-        assert!(window(Some("yesterday"), None, now).is_err());
-    }
-
-    #[test]
-    fn unknown_and_repeated_fields_are_refused() {
-        let pairs = |p: &[(&str, &str)]| {
-            p.iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<Vec<_>>()
-        };
-        assert!(
-            Params::parse(pairs(&[("descripton", "x")]), &[POST_FIELDS], true, "field").is_err()
-        );
-        assert!(
-            Params::parse(
-                pairs(&[("lat", "1"), ("lat", "2")]),
-                &[POST_FIELDS],
-                true,
-                "field"
-            )
-            .is_err()
-        );
-        let ok = Params::parse(
-            pairs(&[("description", "  "), ("attribute[x]", "1")]),
-            &[POST_FIELDS],
-            true,
-            "field",
-        );
-        let ok = ok.ok();
-        assert_eq!(ok.as_ref().and_then(|p| p.get("description")), None);
-        assert_eq!(ok.map(|p| p.attributes.len()), Some(1));
-        // attribute[…] is a POST field only.
-        assert!(
-            Params::parse(
-                pairs(&[("attribute[x]", "1")]),
-                &[COMMON],
-                false,
-                "query parameter"
-            )
-            .is_err()
+            endpoint_url(&headers, "east"),
+            "https://localhost/d/east/open311/v2/"
         );
     }
 }

@@ -93,6 +93,10 @@ pub struct CaseReport {
     /// not read from a JSON request.
     #[serde(skip)]
     pub photos: Vec<crate::cases::photos::Photo>,
+    /// What an Open311 service request carried beside its description (the
+    /// caller's contact, its attribute answers); kept apart from the case.
+    #[serde(skip)]
+    pub intake: Option<crate::cases::intake::CaseIntake>,
 }
 
 /// An action on a case.
@@ -121,6 +125,11 @@ pub struct CaseView {
     /// Of those, the ones the viewer may take (an evaluation only while
     /// there is none).
     pub my_actions: Vec<Action>,
+    /// What its Open311 service request carried beside the description
+    /// (the caller's contact, attribute answers), for people who may see
+    /// the case; never shown to apps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intake: Option<crate::cases::intake::CaseIntake>,
 }
 
 /// What one deadline sweep did.
@@ -261,14 +270,14 @@ fn covers(d: &Department, case: &CaseRow) -> bool {
     }
 }
 
-fn check_text(what: &str, text: &str, required: bool) -> Result<(), PlatformError> {
+pub(super) fn check_text(what: &str, text: &str, required: bool) -> Result<(), PlatformError> {
     if required && text.trim().is_empty() {
         return Err(PlatformError::Invalid(format!("{what} must not be empty")));
     }
-    if text.len() > MAX_TEXT {
+    let chars = text.chars().count();
+    if chars > MAX_TEXT {
         return Err(PlatformError::Invalid(format!(
-            "{what} is {} bytes; at most {MAX_TEXT} are allowed",
-            text.len()
+            "{what} is {chars} characters long; at most {MAX_TEXT} are allowed"
         )));
     }
     Ok(())
@@ -296,7 +305,7 @@ fn random_token() -> String {
 /// The case operations, over the store alone.
 #[derive(Clone, Copy)]
 pub struct Cases<'a> {
-    store: &'a Store,
+    pub(super) store: &'a Store,
 }
 
 impl<'a> Cases<'a> {
@@ -305,7 +314,7 @@ impl<'a> Cases<'a> {
         Cases { store }
     }
 
-    async fn require_district(&self, district: &str) -> Result<(), PlatformError> {
+    pub(super) async fn require_district(&self, district: &str) -> Result<(), PlatformError> {
         crate::error::require_district(self.store, district).await
     }
 
@@ -532,6 +541,7 @@ impl<'a> Cases<'a> {
             attachments: report.attachments,
             deadline_at,
             token: random_token(),
+            intake: report.intake,
             at: now,
         };
         let case = self.store.create_case(&new).await?;
@@ -584,11 +594,16 @@ impl<'a> Cases<'a> {
             .filter(|a| auth.refuses(&case, *a).is_none())
             .filter(|a| *a != Action::Evaluate || case.satisfaction.is_none())
             .collect();
+        let intake = match actor {
+            CaseActor::App(_) => None,
+            CaseActor::Person(_) | CaseActor::System => self.store.case_intake(case.id).await?,
+        };
         Ok(CaseView {
             allowed_actions,
             my_actions,
             case,
             history,
+            intake,
         })
     }
 

@@ -156,6 +156,8 @@ pub struct NewCase {
     pub deadline_at: Option<i64>,
     /// Open311 token.
     pub token: String,
+    /// What a service request carried beside its description.
+    pub intake: Option<crate::cases::intake::CaseIntake>,
     /// Now.
     pub at: i64,
 }
@@ -259,6 +261,11 @@ pub struct CaseFilter {
     pub created_to: Option<i64>,
     /// Only these ids (empty: any).
     pub ids: Vec<i64>,
+    /// Only cases of these categories (empty: any).
+    pub categories: Vec<String>,
+    /// Only cases that may be shown to anyone: none that concerns a
+    /// resident (such a case is about a person, whoever reported it).
+    pub public_only: bool,
     /// Cases with ids below this (the previous page's cursor).
     pub before: Option<i64>,
     /// Page size.
@@ -664,6 +671,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(intake) = new.intake.as_ref().filter(|i| !i.is_empty()) {
+            crate::cases::intake::insert_intake(&mut tx, case.id, intake).await?;
+        }
         insert_history(
             &mut tx,
             &case,
@@ -826,9 +836,10 @@ impl Store {
         .collect()
     }
 
-    /// The latest history note of each of `case_ids` that has one, in one
-    /// query (a listing shows each case's last note without reading every
-    /// history).
+    /// The note of each of `case_ids`' latest history entry, for those
+    /// whose latest entry has one, in one query: a listing shows the note
+    /// of the step a case is at, and an earlier step's note (an escalation's
+    /// reason, say) does not stick to the steps after it.
     pub async fn latest_case_notes(
         &self,
         case_ids: &[i64],
@@ -842,7 +853,7 @@ impl Store {
         );
         let list = q.list(case_ids.iter().copied());
         q.push(&list)
-            .push(") AND note IS NOT NULL GROUP BY case_id)");
+            .push(") GROUP BY case_id) AND note IS NOT NULL");
         let notes: Vec<(i64, String)> = q.fetch_as(self.pool()).await?;
         Ok(notes.into_iter().collect())
     }
@@ -907,6 +918,13 @@ impl Store {
         q.and("tier", "=", filter.tier.map(Tier::as_str));
         q.and("overdue", "=", filter.overdue.map(i64::from));
         q.and("category", "=", filter.category.as_deref());
+        if !filter.categories.is_empty() {
+            let list = q.list(filter.categories.iter().map(String::as_str));
+            q.push(&format!(" AND category IN ({list})"));
+        }
+        if filter.public_only {
+            q.push(" AND resident_id IS NULL");
+        }
         q.and("grid_id", "=", filter.grid_id.as_deref());
         if let Some(a) = &filter.assignee {
             let (kind, id) = match a {

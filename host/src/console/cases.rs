@@ -48,7 +48,7 @@ use crate::cases::photos::{self, MAX_PHOTOS};
 use crate::cases::store::{CaseFilter, CaseRow, HistoryEntry};
 use crate::cases::{Action, Assignee, CaseState, Reporter};
 use crate::error::PlatformError;
-use crate::kernel::access_log::{Reader, STAFF_READ_RESIDENTS, StaffRead};
+use crate::kernel::access_log::{Reader, STAFF_READ_CASE_CONTACT, STAFF_READ_RESIDENTS, StaffRead};
 
 /// Cases on one page of the list.
 pub const CASES_PER_PAGE: u32 = 50;
@@ -446,6 +446,7 @@ async fn show_case(
     let store = state.platform.store();
     let photos = store.case_photo_ids(view.case.id).await.map_err(failed)?;
     let resident = resident_shown(state, session, &district, &view.case).await?;
+    let contact = contact_shown(state, session, &district, &view).await?;
     let categories = state
         .platform
         .cases()
@@ -468,6 +469,7 @@ async fn show_case(
         &view,
         &photos,
         resident,
+        contact,
         &categories,
         &assignees,
         notice,
@@ -542,6 +544,68 @@ async fn resident_shown(
     })
 }
 
+/// The contact an Open311 intake left with the case, as the viewer may
+/// see it: in full for the reporter and for the workers and administrators
+/// who handle it (the read is logged), masked for auditors; with whether
+/// it is masked.
+async fn contact_shown(
+    state: &ApiState,
+    session: &Session,
+    district: &str,
+    view: &CaseView,
+) -> Result<Option<(String, bool)>, PageError> {
+    let Some(contact) = view
+        .intake
+        .as_ref()
+        .map(|i| &i.contact)
+        .filter(|c| !c.is_empty())
+    else {
+        return Ok(None);
+    };
+    let caller = &session.caller;
+    match caller.role {
+        Role::Resident => Ok(Some((contact.line(), false))),
+        Role::Auditor => {
+            let masked = crate::cases::intake::Contact {
+                first_name: contact
+                    .first_name
+                    .as_deref()
+                    .map(crate::community::mask::name),
+                last_name: contact
+                    .last_name
+                    .as_deref()
+                    .map(crate::community::mask::name),
+                phone: contact.phone.as_deref().map(crate::community::mask::phone),
+                email: contact.email.as_deref().map(|e| match e.split_once('@') {
+                    Some((_, domain)) => format!("***@{domain}"),
+                    None => "***".to_owned(),
+                }),
+            };
+            Ok(Some((masked.line(), true)))
+        }
+        Role::Worker | Role::DistrictAdmin | Role::PlatformAdmin => {
+            let record = format!("case:{}", view.case.id);
+            state
+                .platform
+                .store()
+                .log_staff_read(StaffRead {
+                    district,
+                    reader: Reader::Account {
+                        id: &caller.account_id,
+                        role: caller.role.as_str(),
+                    },
+                    request_id: "console",
+                    operation: STAFF_READ_CASE_CONTACT,
+                    record_ids: std::slice::from_ref(&record),
+                    field_class: "personal",
+                })
+                .await
+                .map_err(failed)?;
+            Ok(Some((contact.line(), false)))
+        }
+    }
+}
+
 /// Whom a case may be dispatched to: the district's departments and
 /// active workers (the case rules check the tier on dispatch).
 async fn assignee_choices(
@@ -579,6 +643,7 @@ fn case_body(
     view: &CaseView,
     photo_ids: &[i64],
     resident: ResidentShown,
+    contact: Option<(String, bool)>,
     categories: &[crate::cases::store::Category],
     assignees: &[(String, String)],
     notice: Option<Notice>,
@@ -627,6 +692,15 @@ fn case_body(
                         @if let Some(p) = phone { " · " a href=(format!("tel:{p}")) { (p) } }
                         @if let Some(a) = address { br; (a) }
                     }
+                }
+            }
+            @if let Some((line, masked)) = &contact {
+                dt { (lang.t(Text::CallerContact)) }
+                dd { (line) @if *masked { " " small { (lang.t(Text::Masked)) } } }
+            }
+            @if let Some(intake) = &view.intake {
+                @for answer in &intake.attributes {
+                    dt { (answer.code) } dd { (answer.values.join(", ")) }
                 }
             }
             @if staff {

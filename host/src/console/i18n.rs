@@ -639,6 +639,7 @@ pub enum Text {
     Name,
     /// Field: a description.
     Description,
+    CallerContact,
     /// Field: a display group.
     Group,
     /// Heading: departments.
@@ -1150,6 +1151,7 @@ impl Text {
             Text::CodeField => "编码",
             Text::Name => "名称",
             Text::Description => "说明",
+            Text::CallerContact => "报告人联系方式",
             Text::Group => "分组",
             Text::Departments => "部门",
             Text::Tier => "层级",
@@ -1576,6 +1578,7 @@ impl Text {
             Text::CodeField => "Code",
             Text::Name => "Name",
             Text::Description => "Description",
+            Text::CallerContact => "Caller's contact",
             Text::Group => "Group",
             Text::Departments => "Departments",
             Text::Tier => "Tier",

@@ -197,6 +197,10 @@ pub struct StaffRead<'a> {
 /// The operation a person's read of residents is logged under.
 pub const STAFF_READ_RESIDENTS: &str = "staff.read-residents";
 
+/// The operation a person's read of the caller's contact an Open311
+/// request left with a case is logged under; its record is `case:<id>`.
+pub const STAFF_READ_CASE_CONTACT: &str = "staff.read-case-contact";
+
 /// The operation a staff export of a district's whole data is logged
 /// under: it names every resident, so it is indexed as the district's.
 pub const EXPORT_OPERATION: &str = "export-data";
