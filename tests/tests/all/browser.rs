@@ -1806,3 +1806,89 @@ async fn a_resident_reports_a_worker_handles_it_at_375_px_and_the_resident_evalu
     client.close().await.expect("close the browser");
     let _ = std::fs::remove_file(photo);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hotline_callers_contact_reaches_the_worker_and_is_masked_for_the_auditor_in_chromium() {
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+    use sqlx::Row;
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.sample_district("east").await;
+    host.case_categories("east", &[("streetlight", "路灯损坏")])
+        .await;
+    let hotline = host.worker("hotline", "east", &[]).await;
+    host.worker("w1", "east", &["c-xingfu-g1"]).await;
+    host.account("zhou", Role::Auditor, Some("east")).await;
+
+    // The 12345 hotline files for a caller over Open311.
+    let form = "service_code=streetlight&address_id=c-xingfu-b1&description=%E8%B7%AF%E7%81%AF%E4%B8%8D%E4%BA%AE\
+                &last_name=%E5%BC%A0&first_name=%E4%B8%89&phone=13800001111";
+    let r = host
+        .send(
+            Request::builder()
+                .method(Method::POST)
+                .uri("/d/east/open311/v2/requests.json")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", format!("Bearer {hotline}"))
+                .body(Body::from(form))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()[0]["service_request_id"].as_i64().expect("id");
+
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    // The grid's worker sees whom to call back.
+    sign_in_as(&client, &host, &base, "w1").await;
+    client
+        .goto(&format!("{base}/cases/{id}"))
+        .await
+        .expect("open the case");
+    let page = shows(&client, "报告人联系方式").await;
+    assert!(page.contains("张 三, 13800001111"), "{page}");
+    assert!(page.contains("路灯不亮"), "{page}");
+    screenshot(&client, "case-caller-contact-zh").await;
+
+    // The auditor sees that there is one, masked.
+    switch_to(&client, &host, &base, "zhou").await;
+    client
+        .goto(&format!("{base}/cases/{id}"))
+        .await
+        .expect("open the case");
+    let page = shows(&client, "报告人联系方式").await;
+    assert!(page.contains("138****1111"), "{page}");
+    assert!(!page.contains("13800001111"), "{page}");
+    client.close().await.expect("close the browser");
+
+    // Each full look is in the access log, naming the case.
+    let mut conn = host.raw_connection().await;
+    let rows = sqlx::query(
+        "SELECT app, record_ids, field_class FROM access_log \
+         WHERE operation = 'staff.read-case-contact'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("read the log");
+    let seen: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<String, _>(0),
+                r.get::<String, _>(1),
+                r.get::<String, _>(2),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [(
+            "account:w1".to_owned(),
+            format!("[\"case:{id}\"]"),
+            "personal".to_owned()
+        )]
+    );
+}
