@@ -1,12 +1,15 @@
 //! How a district handles cases (`/settings/cases`): its categories (the
-//! Open311 services), departments, deadlines and policy.
+//! Open311 services), departments, deadlines, policy, and what Open311
+//! shows without a key.
 //!
 //! Each form changes one thing through the same operations as the API: a
 //! category or department is added or replaced by its code; a deadline
 //! row (one category, or `*`, and one priority) is added or replaced in
 //! the district's table; the policy says how long a closed case may be
-//! reopened and whether overdue cases escalate by themselves. A refusal
-//! shows why and changes nothing. Administrators change; auditors look.
+//! reopened and whether overdue cases escalate by themselves; the Open311
+//! form says whether anyone may read the requests of public categories
+//! without a key, and which categories are kept private. A refusal shows
+//! why and changes nothing. Administrators change; auditors look.
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
@@ -25,6 +28,8 @@ use super::{
 };
 use crate::accounts::sign_in::Session;
 use crate::api::shared::ApiState;
+use crate::cases::intake::Open311Policy;
+use crate::cases::published::Service;
 use crate::cases::store::{CasePolicy, Category, Deadline, Department};
 use crate::cases::{Priority, Tier};
 use crate::error::PlatformError;
@@ -102,6 +107,9 @@ async fn view(
     let departments = store.departments(district).await.map_err(failed)?;
     let deadlines = store.deadlines(district).await.map_err(failed)?;
     let policy = store.case_policy(district).await.map_err(failed)?;
+    let cases = state.platform.cases();
+    let open311 = cases.open311_policy(district).await.map_err(failed)?;
+    let services = cases.services(district).await.map_err(failed)?;
     Ok(render(
         lang,
         session,
@@ -112,6 +120,8 @@ async fn view(
             departments: &departments,
             deadlines: &deadlines,
             policy: &policy,
+            open311: &open311,
+            services: &services,
         },
         shown,
         problem,
@@ -150,6 +160,10 @@ pub(super) struct CaseForm {
     reopen_days: String,
     #[serde(default)]
     auto_escalate: Option<String>,
+    #[serde(default)]
+    public_reads: Option<String>,
+    #[serde(default)]
+    private_services: String,
 }
 
 impl super::SessionForm for CaseForm {
@@ -277,6 +291,15 @@ pub(super) async fn save(
                 "the days a closed case may be reopened must be a whole number".into(),
             )),
         },
+        "open311" => {
+            save_open311(
+                &state,
+                &district,
+                form.public_reads.is_some(),
+                &form.private_services,
+            )
+            .await
+        }
         _ => return Ok(not_found(lang)),
     };
     match saved {
@@ -303,12 +326,60 @@ pub(super) async fn save(
     }
 }
 
+/// Save the Open311 form: the district's policy, and each category public
+/// unless listed in `private` (codes, comma-separated). Every code is
+/// checked before anything is saved.
+async fn save_open311(
+    state: &ApiState,
+    district: &str,
+    public_reads: bool,
+    private: &str,
+) -> Result<(), PlatformError> {
+    let cases = state.platform.cases();
+    let services = cases.services(district).await?;
+    let private: Vec<&str> = private
+        .split([',', '，', ' '])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    if let Some(unknown) = private
+        .iter()
+        .find(|c| !services.iter().any(|s| s.category.code == **c))
+    {
+        return Err(PlatformError::Invalid(format!(
+            "`{}` is not a category of district `{district}`; private categories are named by their codes: {}",
+            unknown.chars().take(40).collect::<String>(),
+            services
+                .iter()
+                .map(|s| s.category.code.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    cases
+        .set_open311_policy(district, Open311Policy { public_reads })
+        .await?;
+    for service in services {
+        let public = !private.contains(&service.category.code.as_str());
+        if service.settings.public != public {
+            let mut settings = service.settings;
+            settings.public = public;
+            cases
+                .put_service_settings(district, &service.category.code, settings)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// What the page shows.
 struct Parts<'a> {
     categories: &'a [Category],
     departments: &'a [Department],
     deadlines: &'a [Deadline],
     policy: &'a CasePolicy,
+    open311: &'a Open311Policy,
+    services: &'a [Service],
 }
 
 fn render(
@@ -438,6 +509,23 @@ fn render(
                             checked[parts.policy.auto_escalate] disabled[!may_change];
                         label for="auto_escalate" { (lang.t(Text::AutoEscalate)) }
                     }
+                    @if may_change { button type="submit" { (lang.t(Text::Save)) } }
+                }
+            }
+
+            section aria-labelledby="open311" {
+                h2 id="open311" { (lang.t(Text::Open311Section)) }
+                p { small { (lang.t(Text::Open311Explained)) } }
+                form method="post" action=(action("open311")) {
+                    input type="hidden" name="csrf" value=(session.csrf);
+                    div.permission {
+                        input type="checkbox" id="public_reads" name="public_reads" value="yes"
+                            checked[parts.open311.public_reads] disabled[!may_change];
+                        label for="public_reads" { (lang.t(Text::Open311PublicReads)) }
+                    }
+                    label for="private_services" { (lang.t(Text::Open311PrivateServices)) }
+                    input id="private_services" name="private_services" disabled[!may_change]
+                        value=(parts.services.iter().filter(|s| !s.settings.public).map(|s| s.category.code.as_str()).collect::<Vec<_>>().join(", "));
                     @if may_change { button type="submit" { (lang.t(Text::Save)) } }
                 }
             }

@@ -640,6 +640,10 @@ pub enum Text {
     /// Field: a description.
     Description,
     CallerContact,
+    Open311Section,
+    Open311Explained,
+    Open311PublicReads,
+    Open311PrivateServices,
     /// Field: a display group.
     Group,
     /// Heading: departments.
@@ -1152,6 +1156,12 @@ impl Text {
             Text::Name => "名称",
             Text::Description => "说明",
             Text::CallerContact => "报告人联系方式",
+            Text::Open311Section => "Open311 对外接口",
+            Text::Open311Explained => {
+                "12345 热线和公开地图等外部系统通过 Open311 报告和查看工单。公开查看的工单从不包含报告人的联系方式，也不包括关于某位居民的工单。"
+            }
+            Text::Open311PublicReads => "任何人无需密钥即可查看公开类别的工单",
+            Text::Open311PrivateServices => "不公开的类别（类别代码，用逗号分隔）",
             Text::Group => "分组",
             Text::Departments => "部门",
             Text::Tier => "层级",
@@ -1579,6 +1589,14 @@ impl Text {
             Text::Name => "Name",
             Text::Description => "Description",
             Text::CallerContact => "Caller's contact",
+            Text::Open311Section => "Open311 interface",
+            Text::Open311Explained => {
+                "Hotline intake systems and public maps file and follow cases through Open311. A public read never includes the caller's contact, nor any case about a resident."
+            }
+            Text::Open311PublicReads => {
+                "Anyone may read the requests of public categories without a key"
+            }
+            Text::Open311PrivateServices => "Private categories (codes, comma-separated)",
             Text::Group => "Group",
             Text::Departments => "Departments",
             Text::Tier => "Tier",

@@ -1862,6 +1862,39 @@ async fn a_hotline_callers_contact_reaches_the_worker_and_is_masked_for_the_audi
     let page = shows(&client, "报告人联系方式").await;
     assert!(page.contains("138****1111"), "{page}");
     assert!(!page.contains("13800001111"), "{page}");
+
+    // The administrator decides what Open311 shows without a key.
+    host.district_admin("east").await;
+    switch_to(&client, &host, &base, "east-admin").await;
+    client
+        .goto(&format!("{base}/settings/cases"))
+        .await
+        .expect("case settings");
+    shows(&client, "Open311 对外接口").await;
+    fill(&client, "#private_services", "streetlight").await;
+    client
+        .find(Locator::Css("#public_reads"))
+        .await
+        .expect("public reads box")
+        .click()
+        .await
+        .expect("untick");
+    screenshot(&client, "case-settings-open311-zh").await;
+    press(&client, "form[action^='/settings/cases/open311']").await;
+    shows(&client, "已保存").await;
+    let cases = host.opened.platform.cases();
+    assert!(
+        !cases
+            .open311_policy("east")
+            .await
+            .expect("policy")
+            .public_reads
+    );
+    assert!(
+        !cases.services("east").await.expect("services")[0]
+            .settings
+            .public
+    );
     client.close().await.expect("close the browser");
 
     // Each full look is in the access log, naming the case.

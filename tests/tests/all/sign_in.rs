@@ -1605,6 +1605,60 @@ async fn administrators_set_how_cases_are_handled_in_the_console(host: TestHost)
     let policy = store.case_policy("east").await.expect("policy");
     assert_eq!((policy.reopen_days, policy.auto_escalate), (14, true));
 
+    // Open311: a private category that is not one is refused and changes
+    // nothing; then reads need a key and `noise` is kept private.
+    let cases = host.opened.platform.cases();
+    let bad = admin
+        .post(
+            "/settings/cases/open311",
+            &[("csrf", &csrf), ("private_services", "noise, nosuch")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.text().contains("`nosuch` is not a category"),
+        "{}",
+        bad.text()
+    );
+    assert!(
+        cases
+            .open311_policy("east")
+            .await
+            .expect("policy")
+            .public_reads
+    );
+    assert!(
+        cases.services("east").await.expect("services")[0]
+            .settings
+            .public
+    );
+    let saved = admin
+        .post(
+            "/settings/cases/open311",
+            &[("csrf", &csrf), ("private_services", "noise")],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text());
+    assert!(
+        !cases
+            .open311_policy("east")
+            .await
+            .expect("policy")
+            .public_reads
+    );
+    assert!(
+        !cases.services("east").await.expect("services")[0]
+            .settings
+            .public
+    );
+    let page = admin.get("/settings/cases").await;
+    assert!(
+        page.text()
+            .contains(r#"name="private_services" value="noise""#),
+        "{}",
+        page.text()
+    );
+
     // An auditor looks and changes nothing.
     let mut auditor = Browser::new(&host);
     auditor.sign_in("east-eyes", "auditor password one").await;
@@ -1621,6 +1675,20 @@ async fn administrators_set_how_cases_are_handled_in_the_console(host: TestHost)
     assert_eq!(
         store.case_policy("east").await.expect("policy").reopen_days,
         14
+    );
+    let tried = auditor
+        .post(
+            "/settings/cases/open311",
+            &[("csrf", &auditor_csrf), ("public_reads", "yes")],
+        )
+        .await;
+    assert_eq!(tried.status, StatusCode::FORBIDDEN);
+    assert!(
+        !cases
+            .open311_policy("east")
+            .await
+            .expect("policy")
+            .public_reads
     );
 }
 
