@@ -151,11 +151,11 @@ async fn show(
     }: InDistrict<Signed>,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<CaseView>, ApiError> {
-    let view = state
-        .platform
-        .cases()
-        .view_case(&district, case_id(&id)?, &CaseActor::Person(caller))
-        .await?;
+    let id = case_id(&id)?;
+    let actor = CaseActor::Person(caller);
+    let cases = state.platform.cases();
+    let mut view = cases.view_case(&district, id, &actor).await?;
+    view.intake = cases.case_intake(&district, id, &actor, "api").await?;
     Ok(Json(view))
 }
 

@@ -367,6 +367,21 @@ impl Contact {
         *self == Contact::default()
     }
 
+    /// The contact with its name, phone and email masked (`王*`,
+    /// `138****0000`, `***@example.org`), for readers who may know there is
+    /// one but not whom.
+    pub fn masked(&self) -> Contact {
+        Contact {
+            first_name: self.first_name.as_deref().map(crate::community::mask::name),
+            last_name: self.last_name.as_deref().map(crate::community::mask::name),
+            phone: self.phone.as_deref().map(crate::community::mask::phone),
+            email: self.email.as_deref().map(|e| match e.split_once('@') {
+                Some((_, domain)) => format!("***@{domain}"),
+                None => "***".to_owned(),
+            }),
+        }
+    }
+
     /// One line for a person handling the case: `王 芳, 13800000000`.
     pub fn line(&self) -> String {
         let name = [self.last_name.as_deref(), self.first_name.as_deref()]
@@ -619,6 +634,7 @@ mod tests {
             email: None,
         };
         assert_eq!(c.line(), "王 芳, 13800000000");
+        assert_eq!(c.masked().line(), "王* 芳*, 138****0000");
         assert!(Contact::default().is_empty());
     }
 }

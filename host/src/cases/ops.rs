@@ -126,8 +126,8 @@ pub struct CaseView {
     /// there is none).
     pub my_actions: Vec<Action>,
     /// What its Open311 service request carried beside the description
-    /// (the caller's contact, attribute answers), for people who may see
-    /// the case; never shown to apps.
+    /// (the caller's contact, attribute answers), when the channel asked
+    /// for it through [`Cases::case_intake`], which masks and logs it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intake: Option<crate::cases::intake::CaseIntake>,
 }
@@ -594,16 +594,12 @@ impl<'a> Cases<'a> {
             .filter(|a| auth.refuses(&case, *a).is_none())
             .filter(|a| *a != Action::Evaluate || case.satisfaction.is_none())
             .collect();
-        let intake = match actor {
-            CaseActor::App(_) => None,
-            CaseActor::Person(_) | CaseActor::System => self.store.case_intake(case.id).await?,
-        };
         Ok(CaseView {
             allowed_actions,
             my_actions,
             case,
             history,
-            intake,
+            intake: None,
         })
     }
 

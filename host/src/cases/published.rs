@@ -15,11 +15,13 @@
 
 use std::collections::HashMap;
 
+use crate::accounts::Role;
 use crate::cases::intake::{CaseIntake, Open311Policy, ServiceSettings};
 use crate::cases::ops::{CaseActor, Cases, check_text};
 use crate::cases::store::{CaseFilter, CasePage, CaseRow, Category};
-use crate::cases::{Assignee, Priority};
+use crate::cases::{Assignee, Priority, Reporter};
 use crate::error::PlatformError;
+use crate::kernel::access_log::{Reader as AccessReader, STAFF_READ_CASE_CONTACT, StaffRead};
 use crate::kernel::store::Page;
 
 /// What a district publishes.
@@ -206,15 +208,51 @@ impl Cases<'_> {
     }
 
     /// What case `id`'s service request carried beside its description,
-    /// for an actor who may see the case.
+    /// as `actor` may see it: the reporter and the workers and
+    /// administrators who may see the case get the caller's contact in full
+    /// (a staff member's look is logged as [`STAFF_READ_CASE_CONTACT`],
+    /// naming `case:<id>`, with `channel`: `api` or `console`); auditors
+    /// get it masked; apps get nothing.
     pub async fn case_intake(
         &self,
         district: &str,
         id: i64,
         actor: &CaseActor,
+        channel: &str,
     ) -> Result<Option<CaseIntake>, PlatformError> {
         let case = self.case_for(district, id, actor).await?;
-        Ok(self.store.case_intake(case.id).await?)
+        let CaseActor::Person(caller) = actor else {
+            return Ok(None);
+        };
+        let Some(mut intake) = self.store.case_intake(case.id).await? else {
+            return Ok(None);
+        };
+        if intake.contact.is_empty() {
+            return Ok(Some(intake));
+        }
+        let own = case.reporter == Reporter::Account(caller.account_id.clone());
+        match caller.role {
+            Role::Auditor => intake.contact = intake.contact.masked(),
+            Role::Resident => {}
+            Role::Worker | Role::DistrictAdmin | Role::PlatformAdmin if own => {}
+            Role::Worker | Role::DistrictAdmin | Role::PlatformAdmin => {
+                let record = format!("case:{}", case.id);
+                self.store
+                    .log_staff_read(StaffRead {
+                        district,
+                        reader: AccessReader::Account {
+                            id: &caller.account_id,
+                            role: caller.role.as_str(),
+                        },
+                        request_id: channel,
+                        operation: STAFF_READ_CASE_CONTACT,
+                        record_ids: std::slice::from_ref(&record),
+                        field_class: "personal",
+                    })
+                    .await?;
+            }
+        }
+        Ok(Some(intake))
     }
 
     /// When each of `cases` is expected to be closed: reported at plus the

@@ -48,7 +48,7 @@ use crate::cases::photos::{self, MAX_PHOTOS};
 use crate::cases::store::{CaseFilter, CaseRow, HistoryEntry};
 use crate::cases::{Action, Assignee, CaseState, Reporter};
 use crate::error::PlatformError;
-use crate::kernel::access_log::{Reader, STAFF_READ_CASE_CONTACT, STAFF_READ_RESIDENTS, StaffRead};
+use crate::kernel::access_log::{Reader, STAFF_READ_RESIDENTS, StaffRead};
 
 /// Cases on one page of the list.
 pub const CASES_PER_PAGE: u32 = 50;
@@ -446,7 +446,21 @@ async fn show_case(
     let store = state.platform.store();
     let photos = store.case_photo_ids(view.case.id).await.map_err(failed)?;
     let resident = resident_shown(state, session, &district, &view.case).await?;
-    let contact = contact_shown(state, session, &district, &view).await?;
+    // What an Open311 intake left with the case, masked and logged as the
+    // viewer's role says.
+    let mut view = view;
+    view.intake = state
+        .platform
+        .cases()
+        .case_intake(&district, id, &actor, "console")
+        .await
+        .map_err(failed)?;
+    let contact = view
+        .intake
+        .as_ref()
+        .map(|i| &i.contact)
+        .filter(|c| !c.is_empty())
+        .map(|c| (c.line(), session.caller.role == Role::Auditor));
     let categories = state
         .platform
         .cases()
@@ -542,68 +556,6 @@ async fn resident_shown(
         phone: row.resident.phone,
         address: row.resident.address,
     })
-}
-
-/// The contact an Open311 intake left with the case, as the viewer may
-/// see it: in full for the reporter and for the workers and administrators
-/// who handle it (the read is logged), masked for auditors; with whether
-/// it is masked.
-async fn contact_shown(
-    state: &ApiState,
-    session: &Session,
-    district: &str,
-    view: &CaseView,
-) -> Result<Option<(String, bool)>, PageError> {
-    let Some(contact) = view
-        .intake
-        .as_ref()
-        .map(|i| &i.contact)
-        .filter(|c| !c.is_empty())
-    else {
-        return Ok(None);
-    };
-    let caller = &session.caller;
-    match caller.role {
-        Role::Resident => Ok(Some((contact.line(), false))),
-        Role::Auditor => {
-            let masked = crate::cases::intake::Contact {
-                first_name: contact
-                    .first_name
-                    .as_deref()
-                    .map(crate::community::mask::name),
-                last_name: contact
-                    .last_name
-                    .as_deref()
-                    .map(crate::community::mask::name),
-                phone: contact.phone.as_deref().map(crate::community::mask::phone),
-                email: contact.email.as_deref().map(|e| match e.split_once('@') {
-                    Some((_, domain)) => format!("***@{domain}"),
-                    None => "***".to_owned(),
-                }),
-            };
-            Ok(Some((masked.line(), true)))
-        }
-        Role::Worker | Role::DistrictAdmin | Role::PlatformAdmin => {
-            let record = format!("case:{}", view.case.id);
-            state
-                .platform
-                .store()
-                .log_staff_read(StaffRead {
-                    district,
-                    reader: Reader::Account {
-                        id: &caller.account_id,
-                        role: caller.role.as_str(),
-                    },
-                    request_id: "console",
-                    operation: STAFF_READ_CASE_CONTACT,
-                    record_ids: std::slice::from_ref(&record),
-                    field_class: "personal",
-                })
-                .await
-                .map_err(failed)?;
-            Ok(Some((contact.line(), false)))
-        }
-    }
 }
 
 /// Whom a case may be dispatched to: the district's departments and

@@ -436,16 +436,39 @@ async fn a_request_filed_by_form_is_followed_to_closed(host: TestHost) {
     assert_eq!(req["description"], "垃圾清运");
     assert_eq!(req["address_id"], Value::Null);
     assert_eq!(req["status_notes"], "reported at the district tier");
-    let admin = caller(&host, &host.district_admin("east").await).await;
-    let view = host
-        .opened
-        .platform
-        .cases()
-        .view_case("east", second, &CaseActor::Person(admin))
-        .await
-        .expect("view");
-    let contact = view.intake.expect("intake").contact;
-    assert_eq!(contact.line(), "张 三, 13800001111");
+    // Through the case API: in full for the reporter and the district's
+    // administrator, masked for an auditor.
+    let admin = host.district_admin("east").await;
+    let auditor = host.account("zhou", Role::Auditor, Some("east")).await;
+    let uri = format!("/api/v1/districts/east/cases/{second}");
+    for (token, phone, last_name) in [
+        (&ann, "13800001111", "张"),
+        (&admin, "13800001111", "张"),
+        (&auditor, "138****1111", "张*"),
+    ] {
+        let r = host.get_as(Some(token), &uri).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(
+            r.json()["intake"]["contact"]["phone"],
+            phone,
+            "{}",
+            r.text()
+        );
+        assert_eq!(r.json()["intake"]["contact"]["last_name"], last_name);
+    }
+    // A staff member's look at a caller's contact is logged; the
+    // reporter's look at their own is not.
+    let mut conn = host.raw_connection().await;
+    let logged: Vec<(String, String)> = sqlx::query_as(
+        "SELECT app, request_id FROM access_log WHERE operation = 'staff.read-case-contact'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("read the log");
+    assert_eq!(
+        logged,
+        [("account:east-admin".to_owned(), "api".to_owned())]
+    );
 }
 
 async fn listings_filter_by_status_service_dates_and_ids(host: TestHost) {
