@@ -321,11 +321,12 @@ async fn discovery(
     format: Format,
 ) -> Result<Response, Fail> {
     // A district that does not exist has no endpoint to discover.
-    state.platform.cases().categories(district).await?;
+    let policy = state.platform.cases().open311_policy(district).await?;
     let document = Discovery {
         format,
         url: endpoint_url(headers, district),
         district: district.to_owned(),
+        public_reads: policy.public_reads,
     };
     Ok(respond(
         format,

@@ -96,7 +96,7 @@ impl Cases<'_> {
         let categories = self.categories(district).await?;
         if !categories.iter().any(|c| c.code == code) {
             return Err(PlatformError::NotFound(format!(
-                "category `{code}` in district `{district}` (create it first: a service is a case category)"
+                "category `{code}` in district `{district}`"
             )));
         }
         settings.check().map_err(PlatformError::Invalid)?;

@@ -1215,6 +1215,14 @@ async fn public_reads_show_public_services_and_nothing_personal(host: TestHost) 
         .expect("policy");
     let r = get(&host, None, &format!("{BASE}/requests.json")).await;
     assert_error(&r, StatusCode::FORBIDDEN, "does not publish");
+    let r = get(&host, None, &format!("{BASE}/discovery.json")).await;
+    assert!(
+        r.json()["key_service"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("Reading requests needs a key")),
+        "{}",
+        r.text()
+    );
     let r = get(&host, None, &format!("{BASE}/requests/{lamp}.xml")).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
     assert!(
@@ -1438,6 +1446,12 @@ async fn discovery_times_notes_and_pages_follow_the_spec(host: TestHost) {
         );
         assert!(
             d["changeset"].as_str().is_some_and(|c| c.ends_with('Z')),
+            "{d}"
+        );
+        assert!(
+            d["key_service"].as_str().is_some_and(
+                |k| k.starts_with("Reading the requests of public services needs no key")
+            ),
             "{d}"
         );
         let xml = host.send(request("xml")).await.text();

@@ -390,6 +390,8 @@ pub(super) struct Discovery {
     pub(super) format: Format,
     pub(super) url: String,
     pub(super) district: String,
+    /// Whether reading needs no key (the district's policy).
+    pub(super) public_reads: bool,
 }
 
 impl Serialize for Discovery {
@@ -407,10 +409,15 @@ impl Serialize for Discovery {
                 self.district
             ),
         )?;
+        let reading = if self.public_reads {
+            "Reading the requests of public services needs no key."
+        } else {
+            "Reading requests needs a key."
+        };
         st.serialize_field(
             "key_service",
             &format!(
-                "Reading needs no key. To post, ask district {}'s administrators for an account and an api_key (a Hutong token: hutong token issue --account <id>)",
+                "{reading} For a key, ask district {}'s administrators for an account and an api_key (a Hutong token: hutong token issue --account <id>)",
                 self.district
             ),
         )?;
