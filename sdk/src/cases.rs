@@ -83,7 +83,7 @@ pub use wit::{CaseEvent, CaseInfo, CasePage, CaseReport};
 /// The most cases one [`list`] page holds.
 pub const MAX_PAGE: u32 = 500;
 
-/// The longest description or comment, in bytes.
+/// The longest description or comment, in characters.
 pub const MAX_TEXT: usize = 4000;
 
 impl CaseReport {
@@ -139,7 +139,7 @@ pub fn list(state: Option<CaseState>, cursor: Option<&str>, limit: u32) -> Resul
     Ok(host::list(state, cursor, limit)?)
 }
 
-/// Add a comment (1..=[`MAX_TEXT`] bytes) to a case the app opened. Needs
+/// Add a comment (1..=[`MAX_TEXT`] characters) to a case the app opened. Needs
 /// `comment-cases`.
 pub fn comment(id: &str, text: &str) -> Result<(), Error> {
     Ok(host::comment(id, text)?)

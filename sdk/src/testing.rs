@@ -686,10 +686,10 @@ pub(crate) mod cases {
                 "a case needs a category".to_owned(),
             ));
         }
-        let len = report.description.len();
+        let len = report.description.chars().count();
         if len == 0 || len > 4000 {
             return Err(WitError::InvalidArgument(format!(
-                "a description is 1 to 4000 bytes; this one is {len}"
+                "a description is 1 to 4000 characters; this one is {len}"
             )));
         }
         if report.attachments.len() > 20 {
@@ -799,9 +799,9 @@ pub(crate) mod cases {
     }
     pub(crate) fn comment(id: &str, text: &str) -> Result<(), WitError> {
         allowed("cases")?;
-        if text.is_empty() || text.len() > 4000 {
+        if text.is_empty() || text.chars().count() > 4000 {
             return Err(WitError::InvalidArgument(
-                "a comment is 1 to 4000 bytes".to_owned(),
+                "a comment is 1 to 4000 characters".to_owned(),
             ));
         }
         let now = crate::time::now_ms().max(0) as u64;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::district::{Admin, InDistrict, Member, Reader, Signed};
 use crate::api::error::ApiError;
 use crate::api::shared::{ApiState, json_body, optional_json};
-use crate::cases::intake::{Open311Policy, ServiceSettings};
+use crate::cases::intake::{Open311Policy, ServiceSettings, ServiceSettingsChange};
 use crate::cases::ops::{CaseActor, CaseCommand, CaseReport, CaseView};
 use crate::cases::store::{
     CaseFigures, CaseFilter, CasePage, CasePolicy, CaseRow, Category, Deadline, Department,
@@ -424,9 +424,10 @@ async fn put_service_settings(
     State(state): State<ApiState>,
     InDistrict { id: district, .. }: InDistrict<Admin>,
     Path((_, code)): Path<(String, String)>,
-    body: Result<Json<ServiceSettings>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<ServiceSettingsChange>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<ServiceSettings>, ApiError> {
-    let settings = json_body(
+    // What the body leaves out stays as it is.
+    let change = json_body(
         body,
         r#"{"public": true, "keywords": ["路灯"], "attributes": [{"code": "pole", "datatype": "string", "required": false, "description": "灯杆编号", "order": 1}]}"#,
     )?;
@@ -434,7 +435,7 @@ async fn put_service_settings(
         state
             .platform
             .cases()
-            .put_service_settings(&district, &code, settings)
+            .change_service_settings(&district, &code, change)
             .await?,
     ))
 }

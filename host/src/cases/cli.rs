@@ -7,7 +7,7 @@
 
 use crate::PlatformError;
 use crate::accounts::Caller;
-use crate::cases::intake::{Open311Policy, ServiceSettings};
+use crate::cases::intake::{Open311Policy, ServiceSettingsChange};
 use crate::cases::ops::{CaseActor, CaseCommand, CaseReport};
 use crate::cases::store::{CaseFilter, CasePolicy, CaseRow, Category, Deadline, Department};
 use crate::cases::{Action, Assignee, CaseState, Priority, Tier, format_ms};
@@ -162,19 +162,23 @@ pub enum CaseCommandLine {
         #[arg(long, action = clap::ArgAction::Set)]
         public_reads: bool,
     },
-    /// Set a category's Open311 service settings: public or not, keywords,
-    /// and the attributes a request answers (replacing earlier settings).
+    /// Change a category's Open311 service settings: public or not,
+    /// keywords, and the attributes a request answers. What is not given
+    /// stays as it is.
     Service {
         #[arg(long)]
         district: String,
         /// The category's code.
         code: String,
-        /// Keep its requests out of reads without a key.
-        #[arg(long)]
-        private: bool,
-        /// A search word for clients (repeatable).
+        /// `false` keeps its requests out of reads without a key.
+        #[arg(long, action = clap::ArgAction::Set)]
+        public: Option<bool>,
+        /// A search word for clients (repeatable; replaces all keywords).
         #[arg(long = "keyword")]
         keywords: Vec<String>,
+        /// Remove every keyword.
+        #[arg(long, conflicts_with = "keywords")]
+        no_keywords: bool,
         /// A JSON file with the GeoReport v2 attribute definitions: a list
         /// of {"code", "datatype", "required", "description", "order",
         /// "values": [{"key", "name"}]} (docs/open311.md).
@@ -455,30 +459,36 @@ pub async fn run(opened: &Opened, command: CaseCommandLine) -> Result<()> {
         CaseCommandLine::Service {
             district,
             code,
-            private,
+            public,
             keywords,
+            no_keywords,
             attributes,
         } => {
             let attributes = match attributes {
-                None => Vec::new(),
+                None => None,
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
                         .with_context(|| format!("cannot read {}", path.display()))?;
-                    serde_json::from_str(&text).with_context(|| {
+                    Some(serde_json::from_str(&text).with_context(|| {
                         format!(
                             "{} is not a JSON list of attribute definitions (see docs/open311.md)",
                             path.display()
                         )
-                    })?
+                    })?)
                 }
+            };
+            let keywords = if no_keywords {
+                Some(Vec::new())
+            } else {
+                Some(keywords).filter(|k| !k.is_empty())
             };
             let s = platform
                 .cases()
-                .put_service_settings(
+                .change_service_settings(
                     &district,
                     &code,
-                    ServiceSettings {
-                        public: !private,
+                    ServiceSettingsChange {
+                        public,
                         keywords,
                         attributes,
                     },

@@ -62,6 +62,34 @@ impl Default for ServiceSettings {
     }
 }
 
+/// A change to a service's settings: what is given replaces, what is left
+/// out stays as it is (so adding keywords never makes a private service
+/// public).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettingsChange {
+    /// Public or not.
+    #[serde(default)]
+    pub public: Option<bool>,
+    /// The keywords, all of them.
+    #[serde(default)]
+    pub keywords: Option<Vec<String>>,
+    /// The attributes, all of them.
+    #[serde(default)]
+    pub attributes: Option<Vec<ServiceAttribute>>,
+}
+
+impl ServiceSettingsChange {
+    /// `current` with this change made.
+    pub fn apply(self, current: ServiceSettings) -> ServiceSettings {
+        ServiceSettings {
+            public: self.public.unwrap_or(current.public),
+            keywords: self.keywords.unwrap_or(current.keywords),
+            attributes: self.attributes.unwrap_or(current.attributes),
+        }
+    }
+}
+
 /// The most keywords of a service, and the longest one, in characters.
 pub const MAX_KEYWORDS: usize = 20;
 const MAX_KEYWORD: usize = 50;
@@ -359,6 +387,10 @@ pub struct Contact {
     /// Email address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The contact as one line, as an earlier version kept it (appended to
+    /// the description); moved here by migration 0022.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier: Option<String>,
 }
 
 impl Contact {
@@ -379,6 +411,7 @@ impl Contact {
                 Some((_, domain)) => format!("***@{domain}"),
                 None => "***".to_owned(),
             }),
+            earlier: self.earlier.as_ref().map(|_| "***".to_owned()),
         }
     }
 
@@ -393,6 +426,7 @@ impl Contact {
             Some(name.as_str()),
             self.phone.as_deref(),
             self.email.as_deref(),
+            self.earlier.as_deref(),
         ]
         .into_iter()
         .flatten()
@@ -626,15 +660,36 @@ mod tests {
     }
 
     #[test]
+    fn a_change_keeps_what_it_leaves_out() {
+        let private = ServiceSettings {
+            public: false,
+            keywords: vec!["路灯".into()],
+            attributes: Vec::new(),
+        };
+        let changed = ServiceSettingsChange {
+            keywords: Some(vec!["照明".into()]),
+            ..ServiceSettingsChange::default()
+        }
+        .apply(private);
+        assert!(!changed.public);
+        assert_eq!(changed.keywords, ["照明"]);
+    }
+
+    #[test]
     fn a_contact_reads_as_one_line() {
         let c = Contact {
             first_name: Some("芳".into()),
             last_name: Some("王".into()),
             phone: Some("13800000000".into()),
             email: None,
+            earlier: None,
         };
         assert_eq!(c.line(), "王 芳, 13800000000");
         assert_eq!(c.masked().line(), "王* 芳*, 138****0000");
         assert!(Contact::default().is_empty());
+        let moved: Contact =
+            serde_json::from_str(r#"{"earlier": "三 张, 13800001111"}"#).unwrap_or_default();
+        assert_eq!(moved.line(), "三 张, 13800001111");
+        assert_eq!(moved.masked().line(), "***");
     }
 }

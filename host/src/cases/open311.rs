@@ -50,7 +50,7 @@ use crate::api::auth::bearer;
 use crate::api::shared::ApiState;
 use crate::cases::intake::{CaseIntake, Contact};
 use crate::cases::ops::{CaseActor, CaseReport};
-use crate::cases::published::Service;
+use crate::cases::published::{Published, Service};
 use crate::cases::store::{CaseFilter, CaseRow};
 use crate::error::PlatformError;
 use crate::kernel::clock::now_ms;
@@ -156,9 +156,10 @@ fn query_params(
 }
 
 /// The token a request carries, from `api_key` or an `Authorization:
-/// Bearer` header, if any.
+/// Bearer` header, if any. Another scheme (`Basic`, which a proxy in front
+/// may add) is not a key and is ignored.
 fn credentials<'a>(params: &'a Params, headers: &'a HeaderMap) -> Result<Option<&'a str>, Fail> {
-    let header = bearer(headers).map_err(|e| Fail::forbidden(e.to_string()))?;
+    let header = bearer(headers).ok().flatten();
     match (params.get("api_key"), header.filter(|h| !h.is_empty())) {
         (Some(key), Some(h)) if key != h => Err(Fail::bad_request(
             "api_key and the Authorization header name different tokens; send one of them",
@@ -187,10 +188,25 @@ enum Reader {
     Person(Caller),
 }
 
-async fn reader(state: &ApiState, params: &Params, headers: &HeaderMap) -> Result<Reader, Fail> {
+/// A key of another district (a city-wide client using one key for every
+/// district, say) reads what anyone may: a key never shows less than no
+/// key.
+async fn reader(
+    state: &ApiState,
+    district: &str,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Reader, Fail> {
     Ok(match credentials(params, headers)? {
         None => Reader::Anyone,
-        Some(token) => Reader::Person(caller(state, token).await?),
+        Some(token) => {
+            let caller = caller(state, token).await?;
+            if caller.in_district(district) {
+                Reader::Person(caller)
+            } else {
+                Reader::Anyone
+            }
+        }
     })
 }
 
@@ -210,15 +226,17 @@ fn resource(
 async fn discovery_beside(
     State(state): State<ApiState>,
     path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
     let (district, name, format) = match resource(path) {
         Ok(parts) => parts,
         Err(f) => return f.render(Format::Json),
     };
-    let result = match name.as_str() {
-        "discovery" => discovery(&state, &district, &headers, format).await,
-        other => Err(unknown_resource(other)),
+    let result = match (name.as_str(), query_params(query, &[COMMON])) {
+        ("discovery", Ok(params)) => discovery(&state, &district, &params, &headers, format).await,
+        ("discovery", Err(f)) => Err(f),
+        (other, _) => Err(unknown_resource(other)),
     };
     result.unwrap_or_else(|f| f.render(format))
 }
@@ -243,7 +261,10 @@ async fn get_top(
             Ok(params) => requests(&state, &district, &params, &headers, format).await,
             Err(f) => Err(f),
         },
-        "discovery" => discovery(&state, &district, &headers, format).await,
+        "discovery" => match query_params(query, &[COMMON]) {
+            Ok(params) => discovery(&state, &district, &params, &headers, format).await,
+            Err(f) => Err(f),
+        },
         other => Err(unknown_resource(other)),
     };
     result.unwrap_or_else(|f| f.render(format))
@@ -317,9 +338,11 @@ fn endpoint_url(headers: &HeaderMap, district: &str) -> String {
 async fn discovery(
     state: &ApiState,
     district: &str,
+    params: &Params,
     headers: &HeaderMap,
     format: Format,
 ) -> Result<Response, Fail> {
+    params.check_jurisdiction(district)?;
     // A district that does not exist has no endpoint to discover.
     let policy = state.platform.cases().open311_policy(district).await?;
     let document = Discovery {
@@ -518,6 +541,7 @@ async fn create(
         last_name: contact_field(&params, "last_name")?,
         phone: contact_field(&params, "phone")?,
         email: contact_field(&params, "email")?,
+        earlier: None,
     };
     let report = CaseReport {
         category: service.category.code.clone(),
@@ -567,7 +591,7 @@ struct Seen {
 /// One way of listing cases: as a caller's role allows, or what is public.
 enum View<'a> {
     Role(&'a CaseActor),
-    Public,
+    Public(&'a Published),
 }
 
 /// Up to `want` of the newest cases a filter matches in a view, a page at
@@ -585,7 +609,11 @@ async fn newest(
         filter.limit = (want - found.len()).min(MAX_PAGE as usize) as u32;
         let page = match view {
             View::Role(actor) => cases.list_cases(district, actor, filter.clone()).await?,
-            View::Public => cases.public_cases(district, filter.clone()).await?,
+            View::Public(published) => {
+                cases
+                    .public_page(district, published, filter.clone())
+                    .await?
+            }
         };
         found.extend(page.items);
         match page.next {
@@ -605,6 +633,7 @@ async fn gather(
     filter: CaseFilter,
     want: usize,
 ) -> Result<Vec<Seen>, Fail> {
+    let published = state.platform.cases().published(district).await?;
     let mut seen: Vec<Seen> = Vec::new();
     if let Reader::Person(caller) = reader {
         let actor = CaseActor::Person(caller.clone());
@@ -613,18 +642,12 @@ async fn gather(
             case,
             public: false,
         }));
-        if !state
-            .platform
-            .cases()
-            .published(district)
-            .await?
-            .public_reads
-        {
+        if !published.public_reads {
             return Ok(seen);
         }
     }
     let known: HashSet<i64> = seen.iter().map(|s| s.case.id).collect();
-    let public = newest(state, district, &View::Public, filter, want).await?;
+    let public = newest(state, district, &View::Public(&published), filter, want).await?;
     seen.extend(
         public
             .into_iter()
@@ -645,7 +668,7 @@ async fn requests(
     format: Format,
 ) -> Result<Response, Fail> {
     params.check_jurisdiction(district)?;
-    let reader = reader(state, params, headers).await?;
+    let reader = reader(state, district, params, headers).await?;
     let services = state.platform.cases().services(district).await?;
     let (skip, take) = paging(params.get("page"), params.get("page_size"))?;
 
@@ -710,7 +733,15 @@ async fn render_requests(
     let rows = |list: &[&Seen]| list.iter().map(|s| s.case.clone()).collect::<Vec<_>>();
     let mut agencies = cases.agencies(district, &rows(&private), false).await?;
     agencies.extend(cases.agencies(district, &rows(&public), true).await?);
+    let public: HashSet<i64> = seen
+        .iter()
+        .filter(|s| s.public)
+        .map(|s| s.case.id)
+        .collect();
     let all: Vec<CaseRow> = seen.into_iter().map(|s| s.case).collect();
+    // A note is free text a worker or the reporter wrote (a name, a phone
+    // number, an evaluation): readers with a key see it, a public read only
+    // the state.
     let notes = cases.latest_case_notes(&all).await?;
     let expected = cases.expected_close(district, &all).await?;
     let requests: Vec<ServiceRequest> = all
@@ -725,7 +756,7 @@ async fn render_requests(
             if case.overdue {
                 status_notes.push_str(", overdue");
             }
-            if let Some(note) = notes.get(&case.id) {
+            if let Some(note) = notes.get(&case.id).filter(|_| !public.contains(&case.id)) {
                 status_notes.push_str(": ");
                 status_notes.push_str(note);
             }
@@ -812,7 +843,7 @@ async fn one_request(
     let result = async {
         let params = query_params(query, &[COMMON])?;
         params.check_jurisdiction(&district)?;
-        let reader = reader(&state, &params, &headers).await?;
+        let reader = reader(&state, &district, &params, &headers).await?;
         let not_found = || {
             Fail::not_found(format!(
                 "service request `{id}` does not exist in district `{district}` or is not yours to see"
@@ -852,7 +883,7 @@ async fn token(
     let result = async {
         let params = query_params(query, &[COMMON])?;
         params.check_jurisdiction(&district)?;
-        let reader = reader(&state, &params, &headers).await?;
+        let reader = reader(&state, &district, &params, &headers).await?;
         let cases = state.platform.cases();
         let seen = match one_seen(
             &reader,

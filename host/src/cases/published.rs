@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use crate::accounts::Role;
-use crate::cases::intake::{CaseIntake, Open311Policy, ServiceSettings};
+use crate::cases::intake::{CaseIntake, Open311Policy, ServiceSettings, ServiceSettingsChange};
 use crate::cases::ops::{CaseActor, Cases, check_text};
 use crate::cases::store::{CaseFilter, CasePage, CaseRow, Category};
 use crate::cases::{Assignee, Priority, Reporter};
@@ -86,7 +86,28 @@ impl Cases<'_> {
             .collect())
     }
 
-    /// Set a service's Open311 settings; the category must exist.
+    /// Change a service's Open311 settings: what `change` gives replaces,
+    /// the rest stays. The category must exist.
+    pub async fn change_service_settings(
+        &self,
+        district: &str,
+        code: &str,
+        change: ServiceSettingsChange,
+    ) -> Result<ServiceSettings, PlatformError> {
+        let current = self
+            .services(district)
+            .await?
+            .into_iter()
+            .find(|s| s.category.code == code)
+            .ok_or_else(|| {
+                PlatformError::NotFound(format!("category `{code}` in district `{district}`"))
+            })?;
+        self.put_service_settings(district, code, change.apply(current.settings))
+            .await
+    }
+
+    /// Set a service's Open311 settings, all of them; the category must
+    /// exist.
     pub async fn put_service_settings(
         &self,
         district: &str,
@@ -111,6 +132,14 @@ impl Cases<'_> {
         self.store
             .put_service_settings(district, code, &settings)
             .await?;
+        tracing::info!(
+            district,
+            service = code,
+            public = settings.public,
+            keywords = settings.keywords.len(),
+            attributes = settings.attributes.len(),
+            "Open311 service settings set"
+        );
         Ok(settings)
     }
 
@@ -144,15 +173,26 @@ impl Cases<'_> {
     pub async fn public_cases(
         &self,
         district: &str,
-        mut filter: CaseFilter,
+        filter: CaseFilter,
     ) -> Result<CasePage, PlatformError> {
         let published = self.published(district).await?;
+        self.public_page(district, &published, filter).await
+    }
+
+    /// [`Cases::public_cases`] with what the district publishes already
+    /// read (a listing reads it once, not once a page).
+    pub async fn public_page(
+        &self,
+        district: &str,
+        published: &Published,
+        mut filter: CaseFilter,
+    ) -> Result<CasePage, PlatformError> {
         if !published.public_reads {
             return Err(Self::not_published(district));
         }
         filter.public_only = true;
         filter.categories = if filter.categories.is_empty() {
-            published.services
+            published.services.clone()
         } else {
             filter
                 .categories
@@ -209,10 +249,10 @@ impl Cases<'_> {
 
     /// What case `id`'s service request carried beside its description,
     /// as `actor` may see it: the reporter and the workers and
-    /// administrators who may see the case get the caller's contact in full
-    /// (a staff member's look is logged as [`STAFF_READ_CASE_CONTACT`],
-    /// naming `case:<id>`, with `channel`: `api` or `console`); auditors
-    /// get it masked; apps get nothing.
+    /// administrators who may see the case get the caller's contact and the
+    /// attribute answers in full (a staff member's look is logged as
+    /// [`STAFF_READ_CASE_CONTACT`], naming `case:<id>`, with `channel`:
+    /// `api` or `console`); auditors get them masked; apps get nothing.
     pub async fn case_intake(
         &self,
         district: &str,
@@ -227,12 +267,16 @@ impl Cases<'_> {
         let Some(mut intake) = self.store.case_intake(case.id).await? else {
             return Ok(None);
         };
-        if intake.contact.is_empty() {
-            return Ok(Some(intake));
-        }
         let own = case.reporter == Reporter::Account(caller.account_id.clone());
         match caller.role {
-            Role::Auditor => intake.contact = intake.contact.masked(),
+            // Attribute answers are whatever the district asked for, so
+            // they are treated as the contact is.
+            Role::Auditor => {
+                intake.contact = intake.contact.masked();
+                for answer in &mut intake.attributes {
+                    answer.values = vec!["***".to_owned()];
+                }
+            }
             Role::Resident => {}
             Role::Worker | Role::DistrictAdmin | Role::PlatformAdmin if own => {}
             Role::Worker | Role::DistrictAdmin | Role::PlatformAdmin => {

@@ -28,7 +28,7 @@ use super::{
 };
 use crate::accounts::sign_in::Session;
 use crate::api::shared::ApiState;
-use crate::cases::intake::Open311Policy;
+use crate::cases::intake::{Open311Policy, ServiceSettingsChange};
 use crate::cases::published::Service;
 use crate::cases::store::{CasePolicy, Category, Deadline, Department};
 use crate::cases::{Priority, Tier};
@@ -362,10 +362,15 @@ async fn save_open311(
     for service in services {
         let public = !private.contains(&service.category.code.as_str());
         if service.settings.public != public {
-            let mut settings = service.settings;
-            settings.public = public;
             cases
-                .put_service_settings(district, &service.category.code, settings)
+                .change_service_settings(
+                    district,
+                    &service.category.code,
+                    ServiceSettingsChange {
+                        public: Some(public),
+                        ..ServiceSettingsChange::default()
+                    },
+                )
                 .await?;
         }
     }

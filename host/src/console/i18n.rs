@@ -882,6 +882,7 @@ pub enum Text {
     OpListHouseholds,
     /// Operation: a person read residents.
     OpStaffRead,
+    OpReadCaseContact,
     /// Operation: the district exported.
     OpExport,
     /// Operation: a message sent.
@@ -1287,6 +1288,7 @@ impl Text {
             Text::OpGetHousehold => "读取住户记录",
             Text::OpListHouseholds => "列出住户",
             Text::OpStaffRead => "查看居民信息",
+            Text::OpReadCaseContact => "查看工单报告人的联系方式",
             Text::OpExport => "导出全辖区数据",
             Text::OpNotify => "发送通知",
         }
@@ -1724,6 +1726,7 @@ impl Text {
             Text::OpGetHousehold => "Read the household record",
             Text::OpListHouseholds => "Listed households",
             Text::OpStaffRead => "Looked at resident details",
+            Text::OpReadCaseContact => "Looked at a case caller's contact",
             Text::OpExport => "Exported the whole district's data",
             Text::OpNotify => "Sent a message",
         }

@@ -185,6 +185,7 @@ fn operation_text(operation: &str) -> Option<Text> {
         "get-household" => Text::OpGetHousehold,
         "list-households" => Text::OpListHouseholds,
         crate::kernel::access_log::STAFF_READ_RESIDENTS => Text::OpStaffRead,
+        crate::kernel::access_log::STAFF_READ_CASE_CONTACT => Text::OpReadCaseContact,
         crate::kernel::access_log::EXPORT_OPERATION => Text::OpExport,
         "notify.send" => Text::OpNotify,
         _ => return None,

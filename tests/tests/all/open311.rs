@@ -1098,8 +1098,28 @@ async fn public_reads_show_public_services_and_nothing_personal(host: TestHost) 
     .await;
     assert_eq!(r.json()[0]["service_request_id"], lamp, "{}", r.text());
 
-    // A key adds what the caller's role may see to the public ones.
+    // A key adds what the caller's role may see to the public ones; a key
+    // of another district, or a proxy's Basic credentials, read what
+    // anyone may.
     assert_eq!(ids(&host, &wang, "").await, [about, garbage, lamp]);
+    host.district("west").await;
+    let stranger = host.account("wu", Role::Resident, Some("west")).await;
+    assert_eq!(ids(&host, &stranger, "").await, [garbage, lamp]);
+    assert_eq!(
+        one(&host, Some(&stranger), lamp).await["service_request_id"],
+        lamp
+    );
+    let r = host
+        .send(
+            Request::builder()
+                .uri(format!("{BASE}/requests.json"))
+                .header("authorization", "Basic cHJveHk6c2VjcmV0")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json().as_array().map(Vec::len), Some(2), "{}", r.text());
     assert_eq!(ids(&host, &ann, "").await, [garbage, lamp]);
     assert_eq!(
         one(&host, Some(&wang), about).await["service_request_id"],
@@ -1126,6 +1146,27 @@ async fn public_reads_show_public_services_and_nothing_personal(host: TestHost) 
         one(&host, Some(&admin), lamp).await["agency_responsible"],
         "王师傅"
     );
+    // A note is free text (here a name and a phone number): readers with a
+    // key see it, a public read only the state.
+    act(
+        &host,
+        &worker,
+        lamp,
+        Action::Comment,
+        Some("已联系王师傅 13900000000"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        one(&host, None, lamp).await["status_notes"],
+        "dispatched at the grid tier"
+    );
+    assert_eq!(
+        one(&host, Some(&admin), lamp).await["status_notes"],
+        "dispatched at the grid tier: 已联系王师傅 13900000000"
+    );
+    let r = get(&host, None, &format!("{BASE}/requests.xml")).await;
+    assert!(!r.text().contains("13900000000"), "{}", r.text());
     host.opened
         .platform
         .cases()
@@ -1413,6 +1454,34 @@ async fn services_define_attributes_and_requests_answer_them(host: TestHost) {
         "https://example.org/1.jpg"
     );
     assert_eq!(ids(&host, &admin, "").await, [id]);
+    // The answers are shown to those handling the case, masked to auditors.
+    let auditor = host.account("zhou", Role::Auditor, Some("east")).await;
+    let case_uri = format!("/api/v1/districts/east/cases/{id}");
+    let r = host.get_as(Some(&admin), &case_uri).await;
+    assert_eq!(
+        r.json()["intake"]["attributes"][0]["values"],
+        serde_json::json!(["A-17"])
+    );
+    let r = host.get_as(Some(&auditor), &case_uri).await;
+    assert_eq!(
+        r.json()["intake"]["attributes"][0]["values"],
+        serde_json::json!(["***"])
+    );
+
+    // A change keeps what it leaves out: adding keywords to a private
+    // service leaves it private and its attributes in place.
+    for body in [r#"{"public": false}"#, r#"{"keywords": ["照明"]}"#] {
+        let r = host
+            .request_as(Some(&admin), Method::PUT, uri, body.to_owned())
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    }
+    let r = host.get_as(Some(&admin), uri).await;
+    let settings = r.json();
+    assert_eq!(settings["public"], false, "{settings}");
+    assert_eq!(settings["keywords"], serde_json::json!(["照明"]));
+    assert_eq!(settings["attributes"].as_array().map(Vec::len), Some(3));
+    assert_eq!(public_ids(&host, "").await, Vec::<i64>::new());
 }
 
 async fn discovery_times_notes_and_pages_follow_the_spec(host: TestHost) {
@@ -1556,12 +1625,16 @@ async fn discovery_times_notes_and_pages_follow_the_spec(host: TestHost) {
     )
     .await;
     assert_eq!(
-        one(&host, None, lamp).await["status_notes"],
+        one(&host, Some(&admin), lamp).await["status_notes"],
         "reported at the community tier: 需要社区协调"
+    );
+    assert_eq!(
+        one(&host, None, lamp).await["status_notes"],
+        "reported at the community tier"
     );
     act(&host, &chen, lamp, Action::Accept, None, None).await;
     assert_eq!(
-        one(&host, None, lamp).await["status_notes"],
+        one(&host, Some(&admin), lamp).await["status_notes"],
         "accepted at the community tier"
     );
 
@@ -1703,4 +1776,82 @@ async fn the_published_python_clients_work_unmodified(host: TestHost) {
         assert_eq!(case.reporter.id(), "ann");
         assert_eq!(case.address.as_deref(), Some("上海市黄浦区人民大道200号"));
     }
+}
+
+/// A database at migration 21 (before Open311 public reads) with one
+/// district and one case whose description carries a caller's contact the
+/// way earlier versions appended it; migrated to the latest.
+async fn upgraded(url: &str, backend: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.expect("connect");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../host/migrations")
+        .join(backend);
+    let mut before = sqlx::migrate::Migrator::new(dir.clone())
+        .await
+        .expect("migrations");
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 22)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(&pool).await.expect("migrate to 21");
+    sqlx::query("INSERT INTO districts (id, name, created_at) VALUES ('east', 'east', 0)")
+        .execute(&pool)
+        .await
+        .expect("district");
+    sqlx::query(
+        "INSERT INTO cases (district, category, priority, state, tier, description, \
+         reporter_kind, reporter_id, attachments, overdue, token, version, created_at, updated_at) \
+         VALUES ('east', 'garbage', 'normal', 'reported', 'district', $1, 'account', 'hotline', \
+         '[]', 0, 'tok', 1, 0, 0)",
+    )
+    .bind("垃圾清运\n\nContact: 三 张, 13800001111")
+    .execute(&pool)
+    .await
+    .expect("case");
+    sqlx::migrate::Migrator::new(dir)
+        .await
+        .expect("migrations")
+        .run(&pool)
+        .await
+        .expect("migrate to the latest");
+
+    let (description,): (String,) = sqlx::query_as("SELECT description FROM cases")
+        .fetch_one(&pool)
+        .await
+        .expect("case");
+    assert_eq!(description, "垃圾清运");
+    let (contact,): (String,) = sqlx::query_as("SELECT contact FROM case_intake")
+        .fetch_one(&pool)
+        .await
+        .expect("intake");
+    let contact: hutong_host::cases::intake::Contact =
+        serde_json::from_str(&contact).expect("a contact");
+    assert_eq!(contact.line(), "三 张, 13800001111");
+    let (public,): (i64,) =
+        sqlx::query_as("SELECT public_reads FROM open311_policies WHERE district = 'east'")
+            .fetch_one(&pool)
+            .await
+            .expect("policy");
+    assert_eq!(
+        public, 0,
+        "a district from before keeps its reads behind a key"
+    );
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn an_upgrade_moves_old_contacts_out_of_descriptions_and_keeps_reads_private_sqlite() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    upgraded(&url, "sqlite").await;
+}
+
+#[tokio::test]
+async fn an_upgrade_moves_old_contacts_out_of_descriptions_and_keeps_reads_private_postgres() {
+    let db = hutong_tests::PgDatabase::create().await;
+    upgraded(&db.url, "postgres").await;
 }
