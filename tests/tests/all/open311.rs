@@ -904,8 +904,17 @@ async fn malformed_input_is_refused_open311_style_and_stores_nothing(host: TestH
     assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "GET");
 
     // Nothing was stored.
-    let all = host
-        .opened
+    let all = stored(&host).await;
+    assert!(all.is_empty(), "{all:?}");
+
+    // And a valid request after all that is filed.
+    let r = post(&host, "json", with_key(valid(&[], &[]), &ann)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+}
+
+/// Every case of district `east`, newest first (up to 100), as stored.
+async fn stored(host: &TestHost) -> Vec<hutong_host::cases::store::CaseRow> {
+    host.opened
         .platform
         .cases()
         .list_cases(
@@ -917,12 +926,8 @@ async fn malformed_input_is_refused_open311_style_and_stores_nothing(host: TestH
             },
         )
         .await
-        .expect("list");
-    assert!(all.items.is_empty(), "{:?}", all.items);
-
-    // And a valid request after all that is filed.
-    let r = post(&host, "json", with_key(valid(&[], &[]), &ann)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        .expect("list")
+        .items
 }
 
 /// The fields of a valid request, without `drop` and with `extra`.
@@ -1755,21 +1760,7 @@ async fn the_published_python_clients_work_unmodified(host: TestHost) {
         }
     }
     // three filed one request per format, as ann, with its description.
-    let cases = host
-        .opened
-        .platform
-        .cases()
-        .list_cases(
-            "east",
-            &CaseActor::System,
-            CaseFilter {
-                limit: 10,
-                ..CaseFilter::default()
-            },
-        )
-        .await
-        .expect("list")
-        .items;
+    let cases = stored(&host).await;
     assert_eq!(cases.len(), 2, "{cases:?}");
     for case in cases {
         assert_eq!(case.description, description);
