@@ -629,11 +629,11 @@ async fn newest(
 async fn gather(
     state: &ApiState,
     district: &str,
+    published: &Published,
     reader: &Reader,
     filter: CaseFilter,
     want: usize,
 ) -> Result<Vec<Seen>, Fail> {
-    let published = state.platform.cases().published(district).await?;
     let mut seen: Vec<Seen> = Vec::new();
     if let Reader::Person(caller) = reader {
         let actor = CaseActor::Person(caller.clone());
@@ -647,7 +647,7 @@ async fn gather(
         }
     }
     let known: HashSet<i64> = seen.iter().map(|s| s.case.id).collect();
-    let public = newest(state, district, &View::Public(&published), filter, want).await?;
+    let public = newest(state, district, &View::Public(published), filter, want).await?;
     seen.extend(
         public
             .into_iter()
@@ -669,7 +669,9 @@ async fn requests(
 ) -> Result<Response, Fail> {
     params.check_jurisdiction(district)?;
     let reader = reader(state, district, params, headers).await?;
-    let services = state.platform.cases().services(district).await?;
+    let cases = state.platform.cases();
+    let services = cases.services(district).await?;
+    let published = Published::of(cases.open311_policy(district).await?, &services);
     let (skip, take) = paging(params.get("page"), params.get("page_size"))?;
 
     // Ids override every other filter, as GeoReport v2 says.
@@ -714,7 +716,7 @@ async fn requests(
             ..CaseFilter::default()
         }
     };
-    let seen = gather(state, district, &reader, filter, skip + take).await?;
+    let seen = gather(state, district, &published, &reader, filter, skip + take).await?;
     let page: Vec<Seen> = seen.into_iter().skip(skip).take(take).collect();
     render_requests(state, district, &services, page, format).await
 }

@@ -35,6 +35,22 @@ pub struct Published {
 }
 
 impl Published {
+    /// What a district with `policy` and `services` publishes (for a
+    /// caller that has read its services already).
+    pub fn of(policy: Open311Policy, services: &[Service]) -> Self {
+        if !policy.public_reads {
+            return Published::default();
+        }
+        Published {
+            public_reads: true,
+            services: services
+                .iter()
+                .filter(|s| s.settings.public)
+                .map(|s| s.category.code.clone())
+                .collect(),
+        }
+    }
+
     /// Whether anyone may read `case`.
     pub fn shows(&self, case: &CaseRow) -> bool {
         self.public_reads && case.resident_id.is_none() && self.services.contains(&case.category)
@@ -149,17 +165,7 @@ impl Cases<'_> {
         if !policy.public_reads {
             return Ok(Published::default());
         }
-        let services = self
-            .services(district)
-            .await?
-            .into_iter()
-            .filter(|s| s.settings.public)
-            .map(|s| s.category.code)
-            .collect();
-        Ok(Published {
-            public_reads: true,
-            services,
-        })
+        Ok(Published::of(policy, &self.services(district).await?))
     }
 
     fn not_published(district: &str) -> PlatformError {

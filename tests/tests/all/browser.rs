@@ -1842,7 +1842,8 @@ async fn a_hotline_callers_contact_reaches_the_worker_and_is_masked_for_the_audi
 
     let addr = listen(host.app()).await;
     let base = format!("http://{addr}");
-    // The grid's worker sees whom to call back.
+    // The grid's worker sees whom to call back, on their phone.
+    client.set_window_size(375, 800).await.expect("phone width");
     sign_in_as(&client, &host, &base, "w1").await;
     client
         .goto(&format!("{base}/cases/{id}"))
@@ -1851,7 +1852,7 @@ async fn a_hotline_callers_contact_reaches_the_worker_and_is_masked_for_the_audi
     let page = shows(&client, "报告人联系方式").await;
     assert!(page.contains("张 三, 13800001111"), "{page}");
     assert!(page.contains("路灯不亮"), "{page}");
-    screenshot(&client, "case-caller-contact-zh").await;
+    screenshot(&client, "case-caller-contact-zh-375").await;
 
     // The auditor sees that there is one, masked.
     switch_to(&client, &host, &base, "zhou").await;
@@ -1864,6 +1865,10 @@ async fn a_hotline_callers_contact_reaches_the_worker_and_is_masked_for_the_audi
     assert!(!page.contains("13800001111"), "{page}");
 
     // The administrator decides what Open311 shows without a key.
+    client
+        .set_window_size(1280, 800)
+        .await
+        .expect("desktop width");
     host.district_admin("east").await;
     switch_to(&client, &host, &base, "east-admin").await;
     client

@@ -590,17 +590,7 @@ async fn a_resident_sees_only_their_own_requests(host: TestHost) {
     setup(&host).await;
     // Where the district publishes nothing, a key shows exactly what the
     // caller's role may see.
-    host.opened
-        .platform
-        .cases()
-        .set_open311_policy(
-            "east",
-            Open311Policy {
-                public_reads: false,
-            },
-        )
-        .await
-        .expect("policy");
+    publish_nothing(&host).await;
     let ann = host.account("ann", Role::Resident, Some("east")).await;
     let bob = host.account("bob", Role::Resident, Some("east")).await;
     let elsewhere = host.worker("li", "east", &["c-heping-g1"]).await;
@@ -910,6 +900,21 @@ async fn malformed_input_is_refused_open311_style_and_stores_nothing(host: TestH
     // And a valid request after all that is filed.
     let r = post(&host, "json", with_key(valid(&[], &[]), &ann)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+}
+
+/// District `east` stops publishing its service requests.
+async fn publish_nothing(host: &TestHost) {
+    host.opened
+        .platform
+        .cases()
+        .set_open311_policy(
+            "east",
+            Open311Policy {
+                public_reads: false,
+            },
+        )
+        .await
+        .expect("policy");
 }
 
 /// Every case of district `east`, newest first (up to 100), as stored.
@@ -1248,17 +1253,7 @@ async fn public_reads_show_public_services_and_nothing_personal(host: TestHost) 
 
     // A district that publishes nothing: reading needs a key, and each key
     // shows what its role may see. Services stay public.
-    host.opened
-        .platform
-        .cases()
-        .set_open311_policy(
-            "east",
-            Open311Policy {
-                public_reads: false,
-            },
-        )
-        .await
-        .expect("policy");
+    publish_nothing(&host).await;
     let r = get(&host, None, &format!("{BASE}/requests.json")).await;
     assert_error(&r, StatusCode::FORBIDDEN, "does not publish");
     let r = get(&host, None, &format!("{BASE}/discovery.json")).await;
