@@ -11,6 +11,12 @@
 //! [`MAX_PAGE`] items). Every "now" the store writes or compares comes from
 //! its [`Clock`] ([`Store::clock`]), which tests stop and move. Each back end
 //! has its own numbered migrations, never edited once applied.
+//!
+//! The exception is SQLite's short path ([`lite`]): the few statements on
+//! an app's request path (kv) run there through
+//! connections of their own, one hop per operation, because through sqlx
+//! each statement is a round trip to a worker thread that costs more than
+//! the statement.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -23,6 +29,8 @@ use sqlx::any::{AnyArguments, AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Arguments, Encode, Executor, FromRow, Type};
 
 use crate::kernel::clock::Clock;
+
+pub(crate) mod lite;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +59,9 @@ pub enum StoreError {
     /// quota; nothing was written. The message names the quota.
     #[error("{0}")]
     Quota(String),
+    /// SQLite failed on the short path (see [`lite`]).
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// The data directory could not be prepared.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -79,6 +90,9 @@ pub struct Store {
     /// On SQLite, the line writers wait in for the one write lock (see
     /// [`Store::write_turn`]); none on PostgreSQL.
     writers: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// On SQLite in a file, the short path's connections for the
+    /// statements on an app's request path; none on PostgreSQL.
+    lite: Option<Arc<lite::Lite>>,
 }
 
 /// The longest a write waits in line for SQLite's write lock: the same as
@@ -198,11 +212,26 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
+        let lite = match backend {
+            Backend::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+                let file = options.get_filename();
+                // An in-memory database is private to its connection: the
+                // short path could not see it.
+                if file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:") {
+                    None
+                } else {
+                    Some(lite::Lite::open(file.to_owned())?)
+                }
+            }
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             backend,
             clock: Clock::system(),
             writers: (backend == Backend::Sqlite).then(Arc::default),
+            lite,
         })
     }
 
@@ -221,10 +250,18 @@ impl Store {
     /// Close every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(short) = &self.lite {
+            short.close();
+        }
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// SQLite's short path, when this store has one (see [`lite`]).
+    pub(crate) fn lite(&self) -> Option<&Arc<lite::Lite>> {
+        self.lite.as_ref()
     }
 
     /// Wait for a turn at SQLite's one write lock, in arrival order. On
@@ -649,6 +686,60 @@ mod tests {
                 .expect("get");
             assert_eq!(seen.as_deref(), Some(&b"v"[..]), "write {round} committed");
         }
+    }
+
+    #[tokio::test]
+    async fn a_kv_operation_given_up_on_the_short_path_still_ends_its_transaction() {
+        let (_dir, store) = store().await;
+        assert!(
+            store.lite().is_some(),
+            "SQLite in a file takes the short path"
+        );
+        let quota = crate::kernel::limits::KvQuota {
+            keys: 1000,
+            bytes: 1 << 20,
+            district_bytes: 1 << 20,
+        };
+        // Give up on writes at every point they can stop.
+        for polls in 1..=12 {
+            let key = format!("given-up-{polls}");
+            let mut write = Box::pin(store.kv_set_within("d0", "a", &key, b"v", &quota));
+            for _ in 0..polls {
+                if poll_once(&mut write).await {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_micros(50 * polls)).await;
+            }
+        }
+        // Each ran to its end: the next writers are not kept waiting, and
+        // the sqlx pool's connections see what the short path wrote.
+        for round in 0..12u8 {
+            let key = format!("k{round}");
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                store.kv_set_within("d0", "a", &key, b"v", &quota),
+            )
+            .await
+            .expect("no writer waits for an abandoned transaction")
+            .expect("set");
+            let seen: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT value FROM kv WHERE district = 'd0' AND key = $1")
+                    .bind(&key)
+                    .fetch_optional(store.pool())
+                    .await
+                    .expect("read through sqlx");
+            assert_eq!(seen.as_deref(), Some(&b"v"[..]), "write {round} committed");
+        }
+        let mut tx = tokio::time::timeout(Duration::from_secs(2), store.begin_write())
+            .await
+            .expect("the sqlx path's writers are not kept waiting either")
+            .expect("begin");
+        sqlx::query("DELETE FROM kv WHERE key = 'k0'")
+            .execute(&mut *tx)
+            .await
+            .expect("delete");
+        tx.commit().await.expect("commit");
+        assert_eq!(store.kv_get("d0", "a", "k0").await.expect("get"), None);
     }
 
     #[test]

@@ -5,6 +5,8 @@ use serde::Serialize;
 use crate::kernel::limits::KvQuota;
 use crate::kernel::store::{Backend, Page, Sql, Store, StoreError};
 
+mod lite;
+
 /// One operation of [`Store::kv_commit`]; each but `Set` carries a condition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KvOp {
@@ -94,6 +96,13 @@ const UPSERT: &str = "INSERT INTO kv (district, app, key, value, updated_at) VAL
 /// Remove a key.
 const DELETE: &str = "DELETE FROM kv WHERE district = $1 AND app = $2 AND key = $3";
 
+/// Replace a value only if the key holds the expected one.
+const SWAP: &str = "UPDATE kv SET value = $4, updated_at = $5 \
+     WHERE district = $1 AND app = $2 AND key = $3 AND value = $6";
+
+/// The value under a key.
+const GET: &str = "SELECT value FROM kv WHERE district = $1 AND app = $2 AND key = $3";
+
 /// `INSERT_IF_ABSENT` or `UPSERT` with its arguments bound: the same write
 /// whether on its own or inside a commit.
 fn write<'q>(
@@ -119,6 +128,12 @@ fn delete<'q>(
     key: &'q str,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     sqlx::query(DELETE).bind(district).bind(app).bind(key)
+}
+
+/// Owned copies of an operation's district, app and key, for SQLite's
+/// short path, whose work runs on another thread.
+fn owned(district: &str, app: &str, key: &str) -> (String, String, String) {
+    (district.to_owned(), app.to_owned(), key.to_owned())
 }
 
 /// What an install keeps in kv.
@@ -160,16 +175,29 @@ async fn check_quota(
     app: &str,
     quota: &KvQuota,
 ) -> Result<(), StoreError> {
-    let (keys, bytes, district_bytes): (i64, i64, i64) = sqlx::query_as(
-        "SELECT \
-           CAST(COALESCE((SELECT keys FROM kv_usage WHERE district = $1 AND app = $2), 0) AS BIGINT), \
-           CAST(COALESCE((SELECT bytes FROM kv_usage WHERE district = $1 AND app = $2), 0) AS BIGINT), \
-           CAST(COALESCE((SELECT SUM(bytes) FROM kv_usage WHERE district = $1), 0) AS BIGINT)",
-    )
-    .bind(district)
-    .bind(app)
-    .fetch_one(&mut **tx)
-    .await?;
+    let (keys, bytes, district_bytes): (i64, i64, i64) = sqlx::query_as(USAGE_AFTER_WRITE)
+        .bind(district)
+        .bind(app)
+        .fetch_one(&mut **tx)
+        .await?;
+    within_quota(keys, bytes, district_bytes, district, quota)
+}
+
+/// The one statement [`check_quota`] runs: the install's keys and bytes
+/// and its district's bytes, each 0 when nothing is kept.
+const USAGE_AFTER_WRITE: &str = "SELECT \
+   CAST(COALESCE((SELECT keys FROM kv_usage WHERE district = $1 AND app = $2), 0) AS BIGINT), \
+   CAST(COALESCE((SELECT bytes FROM kv_usage WHERE district = $1 AND app = $2), 0) AS BIGINT), \
+   CAST(COALESCE((SELECT SUM(bytes) FROM kv_usage WHERE district = $1), 0) AS BIGINT)";
+
+/// Refuse usage past `quota`, naming the quota.
+fn within_quota(
+    keys: i64,
+    bytes: i64,
+    district_bytes: i64,
+    district: &str,
+    quota: &KvQuota,
+) -> Result<(), StoreError> {
     let (keys, bytes) = (keys.max(0) as u64, bytes.max(0) as u64);
     if keys > quota.keys {
         return Err(StoreError::Quota(format!(
@@ -205,16 +233,18 @@ impl Store {
         app: &str,
         key: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(
-            sqlx::query_scalar(
-                "SELECT value FROM kv WHERE district = $1 AND app = $2 AND key = $3",
-            )
+        if let Some(short) = self.lite() {
+            let (district, app, key) = owned(district, app, key);
+            return short
+                .run(None, move |conn| lite::get(conn, &district, &app, &key))
+                .await;
+        }
+        Ok(sqlx::query_scalar(GET)
             .bind(district)
             .bind(app)
             .bind(key)
             .fetch_optional(self.pool())
-            .await?,
-        )
+            .await?)
     }
 
     /// Store `value` under `key`, replacing any previous value.
@@ -283,6 +313,23 @@ impl Store {
         quota: Option<&KvQuota>,
     ) -> Result<bool, StoreError> {
         let now = self.clock().now_ms();
+        if let Some(short) = self.lite() {
+            let (sql, (district, app, key)) = (sql.to_owned(), owned(district, app, key));
+            let (value, quota) = (value.to_vec(), quota.copied());
+            let turn = self.write_turn().await?;
+            return short
+                .run(turn, move |conn| {
+                    lite::write(
+                        conn,
+                        &sql,
+                        (&district, &app, &key),
+                        &value,
+                        now,
+                        quota.as_ref(),
+                    )
+                })
+                .await;
+        }
         let Some(quota) = quota else {
             let written = write(sql, district, app, key, value, now)
                 .execute(self.pool())
@@ -309,6 +356,13 @@ impl Store {
         app: &str,
         key: &str,
     ) -> Result<bool, StoreError> {
+        if let Some(short) = self.lite() {
+            let (district, app, key) = owned(district, app, key);
+            let turn = self.write_turn().await?;
+            return short
+                .run(turn, move |conn| lite::delete(conn, &district, &app, &key))
+                .await;
+        }
         let deleted = delete(district, app, key)
             .execute(self.pool())
             .await?
@@ -333,6 +387,16 @@ impl Store {
         ops: &[KvOp],
         quota: &KvQuota,
     ) -> Result<Option<u32>, StoreError> {
+        if let Some(short) = self.lite() {
+            let (district, app) = (district.to_owned(), app.to_owned());
+            let (ops, quota, now) = (ops.to_vec(), *quota, self.clock().now_ms());
+            let turn = self.write_turn().await?;
+            return short
+                .run(turn, move |conn| {
+                    lite::commit(conn, (&district, &app), &ops, now, &quota)
+                })
+                .await;
+        }
         let mut tx = self.begin_write().await?;
         let now = self.clock().now_ms();
         let share = match self.backend() {
@@ -359,10 +423,7 @@ impl Store {
                     expected,
                     value,
                 } => {
-                    sqlx::query(
-                        "UPDATE kv SET value = $4, updated_at = $5 \
-                         WHERE district = $1 AND app = $2 AND key = $3 AND value = $6",
-                    )
+                    sqlx::query(SWAP)
                     .bind(district)
                     .bind(app)
                     .bind(key.as_str())

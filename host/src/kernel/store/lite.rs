@@ -1,0 +1,130 @@
+//! SQLite's short path for the statements on an app's request path (kv
+//! reads and writes): connections of its own to the
+//! same database file, through rusqlite on the same libsqlite3 that sqlx
+//! links, with prepared statements kept per connection.
+//!
+//! Through sqlx, each statement is a round trip to the connection's worker
+//! thread: a kv write (begin, write, quota check, commit) was four of them,
+//! and each round trip two thread switches and wake-ups, which cost more
+//! than SQLite's own work. Here a whole operation runs as one closure on
+//! one of tokio's blocking threads: one hop there and back per operation,
+//! however many statements it holds.
+//!
+//! A closure always runs to its end, even when the caller stops waiting
+//! (an app call past its deadline): its transaction commits or rolls back
+//! there, and its connection returns to the idle list, so nothing is left
+//! holding SQLite's write lock. A writer's turn (see
+//! [`Store::write_turn`](super::Store::write_turn)) moves into the closure
+//! and ends with it.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+use super::{StoreError, WriteTurn};
+
+/// How many idle connections are kept; more are opened when more
+/// operations run at once, and closed after.
+const KEEP_IDLE: usize = 8;
+
+/// How many prepared statements each connection keeps.
+const STATEMENTS: usize = 32;
+
+/// The short path's connections to one SQLite file.
+#[derive(Debug)]
+pub(crate) struct Lite {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Lite {
+    /// Connections to the database file at `path`, which the sqlx pool has
+    /// already created and migrated. One connection is opened at once, so
+    /// a file that cannot be opened fails here, not on the first request.
+    pub(crate) fn open(path: PathBuf) -> Result<Arc<Self>, StoreError> {
+        let first = connect(&path)?;
+        Ok(Arc::new(Lite {
+            path,
+            idle: Mutex::new(vec![first]),
+        }))
+    }
+
+    /// Run `work` on a connection, on a blocking thread; with `turn`, the
+    /// writer's turn, held until `work` returns.
+    pub(crate) async fn run<T, F>(
+        self: &Arc<Self>,
+        turn: WriteTurn,
+        work: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let lite = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = lite.take()?;
+            let done = work(&mut conn);
+            drop(turn);
+            lite.give_back(conn);
+            done
+        })
+        .await
+        .map_err(|failed| {
+            tracing::error!(error = %failed, "a SQLite operation's thread failed");
+            StoreError::Corrupt {
+                what: "SQLite operation",
+                detail: "its thread failed; see the host's log".to_owned(),
+            }
+        })?
+    }
+
+    /// Close the idle connections (the store is closing); an operation
+    /// that runs after this opens its own.
+    pub(crate) fn close(&self) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
+    fn take(&self) -> Result<Connection, StoreError> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match idle {
+            Some(conn) => Ok(conn),
+            None => connect(&self.path),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        // A connection left inside a transaction (an operation that failed
+        // between its statements) is closed, never handed to the next one.
+        if !conn.is_autocommit() {
+            return;
+        }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < KEEP_IDLE
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+/// Open a connection with the same settings as the sqlx pool's.
+fn connect(path: &std::path::Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENTS);
+    Ok(conn)
+}
+
+/// `sql`, written with `$n` placeholders as for sqlx, prepared on `conn`
+/// or taken from its kept statements. SQLite reads `$1` as a parameter
+/// *named* `$1`, numbered by first appearance, so the text is given `?1`
+/// placeholders, which carry their number.
+pub(crate) fn statement<'c>(
+    conn: &'c Connection,
+    sql: &str,
+) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    conn.prepare_cached(&sql.replace('$', "?"))
+}

@@ -1,0 +1,111 @@
+//! kv's operations on SQLite's short path
+//! ([`lite`](crate::kernel::store::lite)): each is one closure on one
+//! connection, with the same statements and the same quota check as the
+//! sqlx path beside it.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{DELETE, GET, INSERT_IF_ABSENT, KvOp, SWAP, UPSERT, USAGE_AFTER_WRITE, within_quota};
+use crate::kernel::limits::KvQuota;
+use crate::kernel::store::StoreError;
+use crate::kernel::store::lite::statement;
+
+/// The value under `key`.
+pub(super) fn get(
+    conn: &Connection,
+    district: &str,
+    app: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(statement(conn, GET)?
+        .query_row(params![district, app, key], |row| row.get(0))
+        .optional()?)
+}
+
+/// One write (`UPSERT` or `INSERT_IF_ABSENT`); whether it stored the value.
+/// With a quota, the write and its check are one transaction.
+pub(super) fn write(
+    conn: &mut Connection,
+    sql: &str,
+    (district, app, key): (&str, &str, &str),
+    value: &[u8],
+    now: i64,
+    quota: Option<&KvQuota>,
+) -> Result<bool, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let written = statement(&tx, sql)?.execute(params![district, app, key, value, now])? == 1;
+    if written && let Some(quota) = quota {
+        check_quota(&tx, district, app, quota)?;
+    }
+    tx.commit()?;
+    Ok(written)
+}
+
+/// Remove `key`; true when it existed.
+pub(super) fn delete(
+    conn: &Connection,
+    district: &str,
+    app: &str,
+    key: &str,
+) -> Result<bool, StoreError> {
+    Ok(statement(conn, DELETE)?.execute(params![district, app, key])? == 1)
+}
+
+/// [`Store::kv_commit`](crate::kernel::store::Store::kv_commit): `None`
+/// when every operation was applied, else the first whose condition failed,
+/// and nothing was written.
+pub(super) fn commit(
+    conn: &mut Connection,
+    (district, app): (&str, &str),
+    ops: &[KvOp],
+    now: i64,
+    quota: &KvQuota,
+) -> Result<Option<u32>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (index, op) in ops.iter().enumerate() {
+        let held = match op {
+            KvOp::Insert { key, value } => {
+                statement(&tx, INSERT_IF_ABSENT)?
+                    .execute(params![district, app, key, value, now])?
+                    == 1
+            }
+            KvOp::Set { key, value } => {
+                statement(&tx, UPSERT)?.execute(params![district, app, key, value, now])?;
+                true
+            }
+            KvOp::Swap {
+                key,
+                expected,
+                value,
+            } => {
+                statement(&tx, SWAP)?.execute(params![district, app, key, value, now, expected])?
+                    == 1
+            }
+            KvOp::Remove { key } => {
+                statement(&tx, DELETE)?.execute(params![district, app, key])? == 1
+            }
+            KvOp::Require { key } => statement(&tx, GET)?.exists(params![district, app, key])?,
+        };
+        if !held {
+            // Dropping `tx` rolls it back.
+            return Ok(Some(u32::try_from(index).unwrap_or(u32::MAX)));
+        }
+    }
+    check_quota(&tx, district, app, quota)?;
+    tx.commit()?;
+    Ok(None)
+}
+
+/// `check_quota` of the sqlx path, in the write's own transaction.
+fn check_quota(
+    conn: &Connection,
+    district: &str,
+    app: &str,
+    quota: &KvQuota,
+) -> Result<(), StoreError> {
+    let (keys, bytes, district_bytes) = statement(conn, USAGE_AFTER_WRITE)?
+        .query_row(params![district, app], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+    within_quota(keys, bytes, district_bytes, district, quota)
+}
