@@ -18,6 +18,7 @@
 //! ([`Store::log_staff_read`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -298,6 +299,127 @@ async fn index_subjects(
     Ok(())
 }
 
+/// One entry's insert, for SQLite's short path, which repeats it.
+const INSERT: &str = "INSERT INTO access_log (at, district, app, version, request_id, operation, \
+     permission, outcome, record_count, record_ids, field_class, prev_hash, hash) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', '')";
+
+/// Most entries one group commit writes: eleven parameters each keeps one
+/// statement well within PostgreSQL's limit of 65,535.
+const GROUP: usize = 500;
+
+/// An entry on its way to the database, with what it was given.
+#[derive(Debug)]
+struct Row {
+    at: i64,
+    district: String,
+    app: String,
+    version: String,
+    request_id: String,
+    operation: String,
+    permission: String,
+    outcome: &'static str,
+    record_count: i64,
+    record_ids: String,
+    field_class: String,
+}
+
+/// Entries waiting for the access log's writer, and whether one is at
+/// work. One store's clones share it; each host process has its own (the
+/// database orders their writes).
+#[derive(Debug, Default)]
+pub(crate) struct Waiting {
+    entries: std::sync::Mutex<Vec<(Row, Done)>>,
+    writing: std::sync::atomic::AtomicBool,
+    /// Groups written, for tests.
+    groups: std::sync::atomic::AtomicU64,
+}
+
+/// Where the writer tells an entry's caller how its group went.
+type Done = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+impl Waiting {
+    /// Add an entry; true when the caller must start a writer, because
+    /// none is at work.
+    fn join(&self, row: Row, done: Done) -> bool {
+        lock(&self.entries).push((row, done));
+        !self.writing.swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    /// The next group; empty (and the writer's work ended) when nothing is
+    /// waiting.
+    fn next_group(&self) -> Vec<(Row, Done)> {
+        loop {
+            let group = {
+                let mut entries = lock(&self.entries);
+                let cut = entries.len().min(GROUP);
+                let rest = entries.split_off(cut);
+                std::mem::replace(&mut *entries, rest)
+            };
+            if !group.is_empty() {
+                return group;
+            }
+            self.writing
+                .store(false, std::sync::atomic::Ordering::Release);
+            // An entry that joined after the list was found empty, but
+            // before the writer stopped, saw a writer at work: take it up
+            // again unless another writer already has.
+            if lock(&self.entries).is_empty()
+                || self.writing.swap(true, std::sync::atomic::Ordering::AcqRel)
+            {
+                return Vec::new();
+            }
+        }
+    }
+
+    /// How many groups have been written.
+    #[cfg(test)]
+    pub(crate) fn groups(&self) -> u64 {
+        self.groups.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The access log's writer: write what is waiting, group by group, until
+/// nothing is.
+async fn write_groups(store: Store) {
+    // Should the writer stop half way (a panic, the runtime shutting
+    // down), the entries waiting are answered with an error rather than
+    // left waiting for a writer that is no longer at work.
+    struct Stopped<'a>(&'a Waiting);
+    impl Drop for Stopped<'_> {
+        fn drop(&mut self) {
+            lock(&self.0.entries).clear();
+            self.0
+                .writing
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
+    }
+    let waiting = Arc::clone(store.access_group());
+    let stopped = Stopped(&waiting);
+    loop {
+        let group = waiting.next_group();
+        if group.is_empty() {
+            std::mem::forget(stopped);
+            return;
+        }
+        let (rows, done): (Vec<Row>, Vec<Done>) = group.into_iter().unzip();
+        let written = store.insert_group(rows).await.map_err(|failed| {
+            tracing::error!(error = %failed, "writing access-log entries failed");
+            "the access log could not be written; see the host's log".to_owned()
+        });
+        waiting
+            .groups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for done in done {
+            let _ = done.send(written.clone());
+        }
+    }
+}
+
 /// The hash of `e` following `prev`: sha256 over every field,
 /// length-prefixed so no two different entries hash the same bytes.
 fn hash_of(prev: &str, e: &AccessEntry) -> String {
@@ -327,30 +449,92 @@ impl Store {
     /// entry joins its district's hash chain, and the index of the
     /// residents and households it named, when it is sealed
     /// ([`Store::seal_access_log`]).
+    ///
+    /// The entry is committed before this returns, so it is durable before
+    /// the data it records reaches the app. Entries logged while another
+    /// group is being written are written together, in one transaction
+    /// (group commit): under load the commit's cost is shared, and alone
+    /// an entry waits for no one.
     pub async fn log_access(&self, entry: NewAccess<'_>) -> Result<(), StoreError> {
-        let ids = serde_json::to_string(entry.record_ids).unwrap_or_else(|_| "[]".to_owned());
-        // The connection before the turn, as in `begin_write`: whoever holds
-        // the turn never waits for a connection held by a writer in line.
-        let mut conn = self.pool().acquire().await?;
-        let _turn = self.write_turn().await?;
-        sqlx::query(
-            "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, outcome, \
-             record_count, record_ids, field_class, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '', '')",
-        )
-        .bind(self.clock().now_ms())
-        .bind(entry.district)
-        .bind(entry.app)
-        .bind(entry.version)
-        .bind(entry.request_id)
-        .bind(entry.operation)
-        .bind(entry.permission)
-        .bind(if entry.allowed { "allowed" } else { "denied" })
-        .bind(entry.record_ids.len() as i64)
-        .bind(&ids)
-        .bind(entry.field_class)
-        .execute(&mut *conn)
-        .await?;
+        let row = Row {
+            at: self.clock().now_ms(),
+            district: entry.district.to_owned(),
+            app: entry.app.to_owned(),
+            version: entry.version.to_owned(),
+            request_id: entry.request_id.to_owned(),
+            operation: entry.operation.to_owned(),
+            permission: entry.permission.to_owned(),
+            outcome: if entry.allowed { "allowed" } else { "denied" },
+            record_count: entry.record_ids.len() as i64,
+            record_ids: serde_json::to_string(entry.record_ids).unwrap_or_else(|_| "[]".to_owned()),
+            field_class: entry.field_class.to_owned(),
+        };
+        let (done, written) = tokio::sync::oneshot::channel();
+        let lead = self.access_group().join(row, done);
+        if lead {
+            tokio::spawn(write_groups(self.clone()));
+        }
+        match written.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(failed)) => Err(StoreError::Group(failed)),
+            Err(_) => Err(StoreError::Group(
+                "the access log's writer stopped before the entry was written".to_owned(),
+            )),
+        }
+    }
+
+    /// Write `rows` in one transaction, after waiting for the write turn.
+    async fn insert_group(&self, rows: Vec<Row>) -> Result<(), StoreError> {
+        if let Some(short) = self.lite() {
+            let turn = self.write_turn().await?;
+            return short
+                .run(turn, move |conn| {
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    {
+                        let mut insert = crate::kernel::store::lite::statement(&tx, INSERT)?;
+                        for row in &rows {
+                            insert.execute(rusqlite::params![
+                                row.at,
+                                row.district,
+                                row.app,
+                                row.version,
+                                row.request_id,
+                                row.operation,
+                                row.permission,
+                                row.outcome,
+                                row.record_count,
+                                row.record_ids,
+                                row.field_class,
+                            ])?;
+                        }
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await;
+        }
+        // One statement of many rows: atomic on its own, one round trip.
+        let mut q = Sql::new(
+            "INSERT INTO access_log (at, district, app, version, request_id, operation, permission, \
+             outcome, record_count, record_ids, field_class, prev_hash, hash) VALUES ",
+        );
+        for (i, row) in rows.iter().enumerate() {
+            q.push(if i == 0 { "(" } else { ", (" });
+            q.push_bind(row.at).push(", ");
+            q.push_bind(row.district.as_str()).push(", ");
+            q.push_bind(row.app.as_str()).push(", ");
+            q.push_bind(row.version.as_str()).push(", ");
+            q.push_bind(row.request_id.as_str()).push(", ");
+            q.push_bind(row.operation.as_str()).push(", ");
+            q.push_bind(row.permission.as_str()).push(", ");
+            q.push_bind(row.outcome).push(", ");
+            q.push_bind(row.record_count).push(", ");
+            q.push_bind(row.record_ids.as_str()).push(", ");
+            q.push_bind(row.field_class.as_str()).push(", '', '')");
+        }
+        let mut conn = self.writer().await?;
+        q.execute(&mut *conn).await?;
         Ok(())
     }
 
@@ -844,5 +1028,75 @@ impl TryFrom<AccessRecord> for AccessEntry {
             prev_hash: r.prev_hash,
             hash: r.hash,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::kernel::access_log::NewAccess;
+    use crate::kernel::grant::tests::store;
+
+    fn entry<'a>(request_id: &'a str, ids: &'a [String]) -> NewAccess<'a> {
+        NewAccess {
+            district: "east",
+            app: "care",
+            version: "1.0.0",
+            request_id,
+            operation: "get-resident",
+            permission: "read-residents",
+            allowed: true,
+            record_ids: ids,
+            field_class: "masked",
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_logged_at_once_are_committed_together_and_each_before_its_call_returns() {
+        let (_dir, store) = store().await;
+        // Alone, an entry is its own group, and it is in the database when
+        // its call returns.
+        let ids = vec!["r-1".to_owned()];
+        store.log_access(entry("alone", &ids)).await.expect("log");
+        let logged = store
+            .list_access("east", Some("care"), None, 10)
+            .await
+            .expect("list");
+        assert_eq!(logged.len(), 1);
+        assert_eq!(logged[0].request_id, "alone");
+        assert_eq!(logged[0].record_ids, ids);
+        assert_eq!(store.access_group().groups(), 1);
+        // 300 at once: every one is written, in fewer transactions than
+        // entries, and each call returns only once its entry is.
+        let calls = (0..300).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let request = format!("r{i}");
+                let ids = vec![format!("r-{i}")];
+                store.log_access(entry(&request, &ids)).await.expect("log");
+                let ids: Vec<String> =
+                    sqlx::query_scalar("SELECT record_ids FROM access_log WHERE request_id = $1")
+                        .bind(&request)
+                        .fetch_all(store.pool())
+                        .await
+                        .expect("read back");
+                assert_eq!(ids, [format!("[\"r-{i}\"]")], "{request} is durable");
+            })
+        });
+        for call in calls.collect::<Vec<_>>() {
+            call.await.expect("call");
+        }
+        let groups = store.access_group().groups();
+        assert!(
+            groups - 1 <= 10,
+            "300 entries took {} transactions",
+            groups - 1
+        );
+        let report = store.verify_access_log("east").await.expect("verify");
+        assert_eq!(report.entries, 301);
+        assert_eq!(report.broken, None);
+        // The writer stopped with nothing waiting, and the next entry
+        // starts another.
+        store.log_access(entry("later", &ids)).await.expect("log");
+        assert_eq!(store.access_group().groups(), groups + 1);
     }
 }

@@ -13,7 +13,7 @@
 //! has its own numbered migrations, never edited once applied.
 //!
 //! The exception is SQLite's short path ([`lite`]): the few statements on
-//! an app's request path (kv) run there through
+//! an app's request path (kv, access-log entries) run there through
 //! connections of their own, one hop per operation, because through sqlx
 //! each statement is a round trip to a worker thread that costs more than
 //! the statement.
@@ -62,6 +62,10 @@ pub enum StoreError {
     /// SQLite failed on the short path (see [`lite`]).
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The group of access-log entries this one was written with failed
+    /// (the cause is in the host's log).
+    #[error("database error: {0}")]
+    Group(String),
     /// The data directory could not be prepared.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -93,6 +97,8 @@ pub struct Store {
     /// On SQLite in a file, the short path's connections for the
     /// statements on an app's request path; none on PostgreSQL.
     lite: Option<Arc<lite::Lite>>,
+    /// Access-log entries waiting to be written together.
+    access_group: Arc<crate::kernel::access_log::Waiting>,
 }
 
 /// The longest a write waits in line for SQLite's write lock: the same as
@@ -232,6 +238,7 @@ impl Store {
             clock: Clock::system(),
             writers: (backend == Backend::Sqlite).then(Arc::default),
             lite,
+            access_group: Arc::default(),
         })
     }
 
@@ -257,6 +264,11 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Access-log entries waiting to be written together.
+    pub(crate) fn access_group(&self) -> &Arc<crate::kernel::access_log::Waiting> {
+        &self.access_group
     }
 
     /// SQLite's short path, when this store has one (see [`lite`]).

@@ -1,5 +1,5 @@
 //! SQLite's short path for the statements on an app's request path (kv
-//! reads and writes): connections of its own to the
+//! reads and writes, access-log entries): connections of its own to the
 //! same database file, through rusqlite on the same libsqlite3 that sqlx
 //! links, with prepared statements kept per connection.
 //!
@@ -25,7 +25,9 @@ use rusqlite::Connection;
 use super::{StoreError, WriteTurn};
 
 /// How many idle connections are kept; more are opened when more
-/// operations run at once, and closed after.
+/// operations run at once, and closed after. How many run at once is
+/// bounded by the app calls alive at once (the instance pool's size, and
+/// each district's database share); writes run one at a time anyway.
 const KEEP_IDLE: usize = 8;
 
 /// How many prepared statements each connection keeps.
@@ -72,10 +74,7 @@ impl Lite {
         .await
         .map_err(|failed| {
             tracing::error!(error = %failed, "a SQLite operation's thread failed");
-            StoreError::Corrupt {
-                what: "SQLite operation",
-                detail: "its thread failed; see the host's log".to_owned(),
-            }
+            StoreError::Database(sqlx::Error::WorkerCrashed)
         })?
     }
 
