@@ -19,6 +19,7 @@ use axum::routing::get;
 use http_body_util::{BodyExt, Empty};
 use hutong_host::AppRequest;
 
+use hutong_host::kernel::access_log::NewAccess;
 use hutong_host::kernel::manifest::Permission;
 use hutong_tests::{Backend, TestHost, components, hutong_binary, listen, test_app_manifest};
 use hyper::body::Bytes;
@@ -160,6 +161,21 @@ fn distinct(bytes: &[u8], n: u32) -> Vec<u8> {
     out
 }
 
+/// The access-log entry of one data call reading `ids`.
+fn bench_entry(ids: &[String]) -> NewAccess<'_> {
+    NewAccess {
+        district: "bench",
+        app: "reader",
+        version: "0.1.0",
+        request_id: "bench",
+        operation: "query-residents",
+        permission: "read-residents",
+        allowed: true,
+        record_ids: ids,
+        field_class: "masked",
+    }
+}
+
 /// The CPU time (user and system) this process has used.
 fn process_cpu() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -282,7 +298,6 @@ async fn data(host: &TestHost) {
     use hutong_host::community::import::{self, Format};
     use hutong_host::community::store::ResidentFilter;
     use hutong_host::community::{mask, sample};
-    use hutong_host::kernel::access_log::NewAccess;
 
     host.opened
         .platform
@@ -379,20 +394,7 @@ async fn data(host: &TestHost) {
     let mut log_t = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
-        store
-            .log_access(NewAccess {
-                district: "bench",
-                app: "reader",
-                version: "0.1.0",
-                request_id: "bench",
-                operation: "query-residents",
-                permission: "read-residents",
-                allowed: true,
-                record_ids: &ids,
-                field_class: "masked",
-            })
-            .await
-            .expect("log");
+        store.log_access(bench_entry(&ids)).await.expect("log");
         log_t.push(t.elapsed());
     }
     log_t.sort();
@@ -408,20 +410,7 @@ async fn data(host: &TestHost) {
                 let ids = ids.clone();
                 tokio::spawn(async move {
                     for _ in 0..each {
-                        store
-                            .log_access(NewAccess {
-                                district: "bench",
-                                app: "reader",
-                                version: "0.1.0",
-                                request_id: "bench",
-                                operation: "query-residents",
-                                permission: "read-residents",
-                                allowed: true,
-                                record_ids: &ids,
-                                field_class: "masked",
-                            })
-                            .await
-                            .expect("log");
+                        store.log_access(bench_entry(&ids)).await.expect("log");
                     }
                 })
             })

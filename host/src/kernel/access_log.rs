@@ -383,27 +383,38 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The access log's writer: write what is waiting, group by group, until
-/// nothing is.
-async fn write_groups(store: Store) {
-    // Should the writer stop half way (a panic, the runtime shutting
-    // down), the entries waiting are answered with an error rather than
-    // left waiting for a writer that is no longer at work.
-    struct Stopped<'a>(&'a Waiting);
-    impl Drop for Stopped<'_> {
-        fn drop(&mut self) {
-            lock(&self.0.entries).clear();
-            self.0
+/// Answers the entries waiting with an error, and lets the next entry start
+/// a writer, should the writer stop half way (a panic, the runtime
+/// shutting down, or a task dropped before it ever ran) rather than leave
+/// them waiting for a writer no longer at work. Made before the writer is
+/// spawned, so it is dropped with the task even if the task never ran.
+struct Stopped {
+    waiting: Arc<Waiting>,
+    armed: bool,
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut entries = lock(&self.waiting.entries);
+            entries.clear();
+            // Under the lock: an entry joining now waits for the lock, then
+            // finds no writer at work and starts one.
+            self.waiting
                 .writing
                 .store(false, std::sync::atomic::Ordering::Release);
         }
     }
-    let waiting = Arc::clone(store.access_group());
-    let stopped = Stopped(&waiting);
+}
+
+/// The access log's writer: write what is waiting, group by group, until
+/// nothing is.
+async fn write_groups(store: Store, mut stopped: Stopped) {
+    let waiting = Arc::clone(&stopped.waiting);
     loop {
         let group = waiting.next_group();
         if group.is_empty() {
-            std::mem::forget(stopped);
+            stopped.armed = false;
             return;
         }
         let (rows, done): (Vec<Row>, Vec<Done>) = group.into_iter().unzip();
@@ -472,7 +483,11 @@ impl Store {
         let (done, written) = tokio::sync::oneshot::channel();
         let lead = self.access_group().join(row, done);
         if lead {
-            tokio::spawn(write_groups(self.clone()));
+            let stopped = Stopped {
+                waiting: Arc::clone(self.access_group()),
+                armed: true,
+            };
+            tokio::spawn(write_groups(self.clone(), stopped));
         }
         match written.await {
             Ok(Ok(())) => Ok(()),
@@ -534,7 +549,7 @@ impl Store {
             q.push_bind(row.field_class.as_str()).push(", '', '')");
         }
         let mut conn = self.writer().await?;
-        q.execute(&mut *conn).await?;
+        q.execute_once(&mut *conn).await?;
         Ok(())
     }
 
@@ -1098,5 +1113,40 @@ mod tests {
         // starts another.
         store.log_access(entry("later", &ids)).await.expect("log");
         assert_eq!(store.access_group().groups(), groups + 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn entries_from_several_threads_are_all_written_in_groups_of_at_most_500() {
+        let (_dir, store) = store().await;
+        for round in 0..3 {
+            let before = store.access_group().groups();
+            let calls: Vec<_> = (0..1200)
+                .map(|i| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        let request = format!("{round}-{i}");
+                        store.log_access(entry(&request, &[])).await.expect("log");
+                    })
+                })
+                .collect();
+            for call in calls {
+                call.await.expect("call");
+            }
+            let written: i64 = sqlx::query_scalar(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM access_log WHERE request_id LIKE $1",
+            )
+            .bind(format!("{round}-%"))
+            .fetch_one(store.pool())
+            .await
+            .expect("count");
+            assert_eq!(written, 1200, "round {round}: every entry written once");
+            let groups = store.access_group().groups() - before;
+            assert!(
+                (3..1200).contains(&groups),
+                "round {round}: 1200 entries took {groups} groups of at most 500"
+            );
+        }
+        let report = store.verify_access_log("east").await.expect("verify");
+        assert_eq!((report.entries, report.broken), (3600, None));
     }
 }

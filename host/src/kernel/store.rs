@@ -219,17 +219,7 @@ impl Store {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         let lite = match backend {
-            Backend::Sqlite => {
-                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
-                let file = options.get_filename();
-                // An in-memory database is private to its connection: the
-                // short path could not see it.
-                if file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:") {
-                    None
-                } else {
-                    Some(lite::Lite::open(file.to_owned())?)
-                }
-            }
+            Backend::Sqlite => lite::Lite::for_url(url)?,
             Backend::Postgres => None,
         };
         Ok(Store {
@@ -538,6 +528,23 @@ impl<'q> Sql<'q> {
             .rows_affected())
     }
 
+    /// Run it without keeping it prepared on the connection: for a
+    /// statement whose text varies (a multi-row insert of any size), which
+    /// would otherwise push the steady statements out of the connection's
+    /// cache.
+    pub(crate) async fn execute_once<'e, E>(self, executor: E) -> Result<u64, StoreError>
+    where
+        'q: 'e,
+        E: 'e + Executor<'e, Database = Any>,
+    {
+        let (text, args) = self.finish()?;
+        Ok(sqlx::query_with(&text, args)
+            .persistent(false)
+            .execute(executor)
+            .await?
+            .rows_affected())
+    }
+
     /// Run it; every row, decoded as `R`.
     pub(crate) async fn fetch_as<'e, R, E>(self, executor: E) -> Result<Vec<R>, StoreError>
     where
@@ -685,12 +692,21 @@ mod tests {
                 .await
                 .expect("insert");
             tx.commit().await.expect("commit");
+            // A write outside a transaction, on a pooled connection.
             let key = format!("k{round}");
-            tokio::time::timeout(Duration::from_secs(2), store.kv_set("d0", "a", &key, b"v"))
+            let write = sqlx::query(
+                "INSERT INTO kv (district, app, key, value, updated_at) VALUES ('d0', 'a', $1, $2, 0)",
+            )
+            .bind(&key)
+            .bind(&b"v"[..])
+            .execute(store.pool());
+            tokio::time::timeout(Duration::from_secs(2), write)
                 .await
                 .expect("no writer waits for an abandoned transaction")
                 .expect("set");
         }
+        // Read on SQLite's short path: another connection, which sees only
+        // what was committed.
         for round in 0..24u8 {
             let seen = store
                 .kv_get("d0", "a", &format!("k{round}"))
@@ -701,7 +717,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_kv_operation_given_up_on_the_short_path_still_ends_its_transaction() {
+    async fn a_kv_write_given_up_on_the_short_path_keeps_its_turn_until_it_ends() {
         let (_dir, store) = store().await;
         assert!(
             store.lite().is_some(),
@@ -712,46 +728,88 @@ mod tests {
             bytes: 1 << 20,
             district_bytes: 1 << 20,
         };
-        // Give up on writes at every point they can stop.
-        for polls in 1..=12 {
-            let key = format!("given-up-{polls}");
-            let mut write = Box::pin(store.kv_set_within("d0", "a", &key, b"v", &quota));
-            for _ in 0..polls {
-                if poll_once(&mut write).await {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_micros(50 * polls)).await;
-            }
-        }
-        // Each ran to its end: the next writers are not kept waiting, and
-        // the sqlx pool's connections see what the short path wrote.
-        for round in 0..12u8 {
-            let key = format!("k{round}");
-            tokio::time::timeout(
-                Duration::from_secs(2),
-                store.kv_set_within("d0", "a", &key, b"v", &quota),
-            )
+        // SQLite's write lock, held outside the host's line of writers, so
+        // the write below gets its turn and then blocks inside its closure.
+        let mut outsider = store.pool().acquire().await.expect("connection");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *outsider)
             .await
-            .expect("no writer waits for an abandoned transaction")
-            .expect("set");
-            let seen: Option<Vec<u8>> =
-                sqlx::query_scalar("SELECT value FROM kv WHERE district = 'd0' AND key = $1")
-                    .bind(&key)
-                    .fetch_optional(store.pool())
-                    .await
-                    .expect("read through sqlx");
-            assert_eq!(seen.as_deref(), Some(&b"v"[..]), "write {round} committed");
+            .expect("lock");
+        let mut write = Box::pin(store.kv_set_within("d0", "a", "given-up", b"v", &quota));
+        for _ in 0..5 {
+            assert!(!poll_once(&mut write).await, "the write waits for the lock");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        // The caller gives up (its deadline passed); the write goes on, and
+        // holds its turn: the next writer is not let in beside it.
+        drop(write);
+        let next = store.write_turn();
+        tokio::pin!(next);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), &mut next)
+                .await
+                .is_err(),
+            "the turn is held until the write ends, not until its caller gives up"
+        );
+        sqlx::query("ROLLBACK")
+            .execute(&mut *outsider)
+            .await
+            .expect("unlock");
+        drop(outsider);
+        let turn = tokio::time::timeout(Duration::from_secs(5), next)
+            .await
+            .expect("the write ended and let the next writer in")
+            .expect("turn");
+        drop(turn);
+        // It committed, with its quota's bookkeeping, and left no
+        // transaction open: the sqlx path sees it and can write after it.
+        let seen: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT value FROM kv WHERE district = 'd0' AND key = 'given-up'")
+                .fetch_optional(store.pool())
+                .await
+                .expect("read through sqlx");
+        assert_eq!(seen.as_deref(), Some(&b"v"[..]));
+        assert_eq!(store.kv_usage("d0", "a").await.expect("usage").keys, 1);
         let mut tx = tokio::time::timeout(Duration::from_secs(2), store.begin_write())
             .await
-            .expect("the sqlx path's writers are not kept waiting either")
+            .expect("no transaction was left holding the lock")
             .expect("begin");
-        sqlx::query("DELETE FROM kv WHERE key = 'k0'")
+        sqlx::query("DELETE FROM kv WHERE key = 'given-up'")
             .execute(&mut *tx)
             .await
             .expect("delete");
         tx.commit().await.expect("commit");
-        assert_eq!(store.kv_get("d0", "a", "k0").await.expect("get"), None);
+        assert_eq!(
+            store.kv_get("d0", "a", "given-up").await.expect("get"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn only_a_file_both_may_write_takes_the_short_path() {
+        use crate::kernel::store::lite::Lite;
+        let (dir, _store) = store().await;
+        let file = dir.path().join("hutong.db");
+        let url = format!("sqlite://{}", file.display());
+        assert!(
+            Lite::for_url(&format!("{url}?mode=rwc"))
+                .expect("open")
+                .is_some()
+        );
+        for other in [
+            "sqlite::memory:".to_owned(),
+            "sqlite://:memory:".to_owned(),
+            format!("{url}?mode=memory"),
+            format!("{url}?mode=ro"),
+            format!("{url}?immutable=true"),
+        ] {
+            assert!(Lite::for_url(&other).expect("parse").is_none(), "{other}");
+        }
+        // Nothing is created on the short path's side: a file the pool has
+        // not made is an error, not a new, empty database.
+        let missing = dir.path().join("missing.db");
+        assert!(Lite::for_url(&format!("sqlite://{}", missing.display())).is_err());
+        assert!(!missing.exists());
     }
 
     #[test]

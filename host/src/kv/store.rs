@@ -312,11 +312,11 @@ impl Store {
         value: &[u8],
         quota: Option<&KvQuota>,
     ) -> Result<bool, StoreError> {
-        let now = self.clock().now_ms();
         if let Some(short) = self.lite() {
             let (sql, (district, app, key)) = (sql.to_owned(), owned(district, app, key));
             let (value, quota) = (value.to_vec(), quota.copied());
             let turn = self.write_turn().await?;
+            let now = self.clock().now_ms();
             return short
                 .run(turn, move |conn| {
                     lite::write(
@@ -330,6 +330,7 @@ impl Store {
                 })
                 .await;
         }
+        let now = self.clock().now_ms();
         let Some(quota) = quota else {
             let written = write(sql, district, app, key, value, now)
                 .execute(self.pool())
@@ -389,8 +390,9 @@ impl Store {
     ) -> Result<Option<u32>, StoreError> {
         if let Some(short) = self.lite() {
             let (district, app) = (district.to_owned(), app.to_owned());
-            let (ops, quota, now) = (ops.to_vec(), *quota, self.clock().now_ms());
+            let (ops, quota) = (ops.to_vec(), *quota);
             let turn = self.write_turn().await?;
+            let now = self.clock().now_ms();
             return short
                 .run(turn, move |conn| {
                     lite::commit(conn, (&district, &app), &ops, now, &quota)

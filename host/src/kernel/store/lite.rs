@@ -18,16 +18,18 @@
 //! and ends with it.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 
 use super::{StoreError, WriteTurn};
 
 /// How many idle connections are kept; more are opened when more
-/// operations run at once, and closed after. How many run at once is
-/// bounded by the app calls alive at once (the instance pool's size, and
-/// each district's database share); writes run one at a time anyway.
+/// operations run at once, and closed after. Writes run one at a time
+/// (the write turn); reads as many as the app calls waiting on them, each
+/// within its district's database share, and those given up at their
+/// deadline until they end.
 const KEEP_IDLE: usize = 8;
 
 /// How many prepared statements each connection keeps.
@@ -41,10 +43,32 @@ pub(crate) struct Lite {
 }
 
 impl Lite {
+    /// The short path for the sqlx pool opened at `url`, when the database
+    /// is a file both may write: none for a database in memory (private
+    /// to the pool's connections), one opened read-only or immutable, or
+    /// one through another VFS, which then all keep the sqlx path.
+    pub(crate) fn for_url(url: &str) -> Result<Option<Arc<Self>>, StoreError> {
+        let query = url.split_once('?').map_or("", |(_, query)| query);
+        let special = query.split('&').any(|pair| {
+            matches!(
+                pair,
+                "mode=memory" | "mode=ro" | "immutable=true" | "immutable=1"
+            ) || pair.starts_with("vfs=")
+        });
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+        let file = options.get_filename();
+        let name = file.to_string_lossy();
+        // sqlx names an in-memory database `file:sqlx-in-memory-N`.
+        if special || name.is_empty() || name.contains(":memory:") || name.starts_with("file:") {
+            return Ok(None);
+        }
+        Self::open(file.to_owned()).map(Some)
+    }
+
     /// Connections to the database file at `path`, which the sqlx pool has
     /// already created and migrated. One connection is opened at once, so
     /// a file that cannot be opened fails here, not on the first request.
-    pub(crate) fn open(path: PathBuf) -> Result<Arc<Self>, StoreError> {
+    fn open(path: PathBuf) -> Result<Arc<Self>, StoreError> {
         let first = connect(&path)?;
         Ok(Arc::new(Lite {
             path,
@@ -67,8 +91,10 @@ impl Lite {
         tokio::task::spawn_blocking(move || {
             let mut conn = lite.take()?;
             let done = work(&mut conn);
-            drop(turn);
+            // The connection first: one left inside a transaction is
+            // closed, releasing SQLite's lock, before the next writer in.
             lite.give_back(conn);
+            drop(turn);
             done
         })
         .await
@@ -108,9 +134,14 @@ impl Lite {
     }
 }
 
-/// Open a connection with the same settings as the sqlx pool's.
+/// Open a connection with the same settings as the sqlx pool's. The file
+/// must exist (the pool made it): nothing here creates one, and the path
+/// is a path, not a URI.
 fn connect(path: &std::path::Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path)?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
     conn.set_prepared_statement_cache_capacity(STATEMENTS);
