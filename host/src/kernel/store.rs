@@ -521,25 +521,29 @@ impl<'q> Sql<'q> {
         'q: 'e,
         E: 'e + Executor<'e, Database = Any>,
     {
-        let (text, args) = self.finish()?;
-        Ok(sqlx::query_with(&text, args)
-            .execute(executor)
-            .await?
-            .rows_affected())
+        self.run(executor, true).await
     }
 
-    /// Run it without keeping it prepared on the connection: for a
-    /// statement whose text varies (a multi-row insert of any size), which
-    /// would otherwise push the steady statements out of the connection's
-    /// cache.
+    /// [`Sql::execute`] without keeping the statement prepared on the
+    /// connection: for a statement whose text varies (a multi-row insert of
+    /// any size), which would otherwise push the steady statements out of
+    /// the connection's cache.
     pub(crate) async fn execute_once<'e, E>(self, executor: E) -> Result<u64, StoreError>
+    where
+        'q: 'e,
+        E: 'e + Executor<'e, Database = Any>,
+    {
+        self.run(executor, false).await
+    }
+
+    async fn run<'e, E>(self, executor: E, kept: bool) -> Result<u64, StoreError>
     where
         'q: 'e,
         E: 'e + Executor<'e, Database = Any>,
     {
         let (text, args) = self.finish()?;
         Ok(sqlx::query_with(&text, args)
-            .persistent(false)
+            .persistent(kept)
             .execute(executor)
             .await?
             .rows_affected())
