@@ -1,7 +1,8 @@
 //! The access log: every data call an app makes, allowed or denied, chained
 //! per district so it can be checked for tampering.
 //!
-//! A data call writes its entry with one insert. A sealer (every second in a
+//! A data call writes its entry with one insert, committed together with
+//! the entries of calls made at the same moment. A sealer (every second in a
 //! serving host, and before every verification) then links the new entries
 //! into their district's chain: each entry's `hash` is the sha256 of the
 //! previous entry's hash and the entry's own fields, `chain_pos` its place,
@@ -461,8 +462,8 @@ impl Store {
     /// residents and households it named, when it is sealed
     /// ([`Store::seal_access_log`]).
     ///
-    /// The entry is committed before this returns, so it is durable before
-    /// the data it records reaches the app. Entries logged while another
+    /// The entry is committed before this returns, before the data it
+    /// records reaches the app, so killing the process then loses neither. Entries logged while another
     /// group is being written are written together, in one transaction
     /// (group commit): under load the commit's cost is shared, and alone
     /// an entry waits for no one.

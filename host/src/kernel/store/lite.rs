@@ -58,8 +58,8 @@ impl Lite {
         let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
         let file = options.get_filename();
         let name = file.to_string_lossy();
-        // sqlx names an in-memory database `file:sqlx-in-memory-N`.
-        if special || name.is_empty() || name.contains(":memory:") || name.starts_with("file:") {
+        // sqlx names a `:memory:` database `file:sqlx-in-memory-N`.
+        if special || name.is_empty() || name.starts_with("file:") {
             return Ok(None);
         }
         Self::open(file.to_owned()).map(Some)
