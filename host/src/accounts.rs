@@ -13,6 +13,7 @@ pub mod ops;
 pub mod sign_in;
 pub mod sign_in_store;
 pub mod store;
+pub mod token_cache;
 
 use std::fmt;
 use std::str::FromStr;
@@ -201,9 +202,20 @@ pub async fn issue_token(
     })
 }
 
-/// The caller a bearer token stands for, at time `now_ms`.
+/// The caller a bearer token stands for, at time `now_ms`, looked up in
+/// the database. The API's requests go through a
+/// [`TokenCache`](token_cache::TokenCache) instead.
 pub async fn authenticate(store: &Store, token: &str, now_ms: i64) -> Result<Caller, AuthError> {
-    let (id, secret) = token
+    let (id, secret) = parse_token(token)?;
+    Known::look_up(store, id)
+        .await?
+        .ok_or(AuthError::Invalid)?
+        .verdict(secret, now_ms)
+}
+
+/// A token's id and secret, if it has the shape of one.
+fn parse_token(token: &str) -> Result<(&str, &str), AuthError> {
+    token
         .strip_prefix(TOKEN_PREFIX)
         .and_then(|rest| rest.split_once('_'))
         .filter(|(id, secret)| {
@@ -214,22 +226,50 @@ pub async fn authenticate(store: &Store, token: &str, now_ms: i64) -> Result<Cal
                     .chain(secret.bytes())
                     .all(|b| b.is_ascii_hexdigit())
         })
-        .ok_or(AuthError::Malformed)?;
-    let (stored_hash, record, account) =
-        store.token_for_auth(id).await?.ok_or(AuthError::Invalid)?;
-    if !constant_time_eq(stored_hash.as_bytes(), sha256_hex(secret).as_bytes()) {
-        return Err(AuthError::Invalid);
+        .ok_or(AuthError::Malformed)
+}
+
+/// What the database says of one token, as far as authenticating goes.
+#[derive(Debug)]
+struct Known {
+    secret_sha256: String,
+    revoked: bool,
+    expires_at: i64,
+    disabled: bool,
+    caller: Caller,
+}
+
+impl Known {
+    /// The token `id`'s record and account; none for an unknown id.
+    async fn look_up(store: &Store, id: &str) -> Result<Option<Known>, StoreError> {
+        Ok(store
+            .token_for_auth(id)
+            .await?
+            .map(|(secret_sha256, record, account)| Known {
+                secret_sha256,
+                revoked: record.revoked_at.is_some(),
+                expires_at: record.expires_at,
+                disabled: account.disabled_at.is_some(),
+                caller: Caller::of(&account),
+            }))
     }
-    if record.revoked_at.is_some() {
-        return Err(AuthError::Revoked);
+
+    /// The caller, if `secret` is the token's and it is valid at `now_ms`.
+    fn verdict(&self, secret: &str, now_ms: i64) -> Result<Caller, AuthError> {
+        if !constant_time_eq(self.secret_sha256.as_bytes(), sha256_hex(secret).as_bytes()) {
+            return Err(AuthError::Invalid);
+        }
+        if self.revoked {
+            return Err(AuthError::Revoked);
+        }
+        if self.expires_at <= now_ms {
+            return Err(AuthError::Expired);
+        }
+        if self.disabled {
+            return Err(AuthError::Disabled);
+        }
+        Ok(self.caller.clone())
     }
-    if record.expires_at <= now_ms {
-        return Err(AuthError::Expired);
-    }
-    if account.disabled_at.is_some() {
-        return Err(AuthError::Disabled);
-    }
-    Ok(Caller::of(&account))
 }
 
 #[cfg(test)]

@@ -77,6 +77,7 @@ const PARTS: &[(&str, Layer)] = &[
     ("accounts::ops", Layer::Operations),
     ("accounts::sign_in_store", Layer::Model),
     ("accounts::sign_in", Layer::Rules),
+    ("accounts::token_cache", Layer::Rules),
     ("accounts::api", Layer::Edge),
     ("accounts::cli", Layer::Edge),
     ("cases::store", Layer::Model),

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::accounts::token_cache::TokenCache;
+use crate::accounts::{AuthError, Caller};
 use crate::error::PlatformError;
 use crate::kernel::outbox::{Attempt, Tally};
 use crate::kernel::store::Store;
@@ -20,6 +22,8 @@ pub struct Platform {
     pub(crate) store: Store,
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) packages: Option<hutong_registry::PackageCache>,
+    /// What each bearer token stands for, kept between requests.
+    pub(crate) tokens: Arc<TokenCache>,
 }
 
 impl Platform {
@@ -29,6 +33,7 @@ impl Platform {
             store,
             runtime,
             packages: None,
+            tokens: Arc::default(),
         }
     }
 
@@ -52,6 +57,20 @@ impl Platform {
     /// Signing in with a password, over this platform's store.
     pub fn sign_in(&self) -> crate::accounts::sign_in::SignIn<'_> {
         crate::accounts::sign_in::SignIn::new(&self.store, Default::default())
+    }
+
+    /// The caller a bearer token stands for, now: from what this platform
+    /// keeps of it, while no account or token has changed since it was
+    /// read (see [`token_cache`](crate::accounts::token_cache)).
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
+        self.tokens
+            .authenticate(&self.store, token, crate::kernel::clock::now_ms())
+            .await
+    }
+
+    /// The bearer tokens this platform keeps in memory.
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.tokens
     }
 
     /// Refuse a district that does not exist.

@@ -6,6 +6,8 @@
 //! - `app /ping`: a request through the app that answers `pong`;
 //! - `app /greet`: one kv read-modify-write through the app;
 //! - `native /healthz`: the host's own route, no app;
+//! - `app /ping with a bearer token`: `/ping` again, sent with a worker's
+//!   token, which the host checks (from memory once it has read it);
 //! - `wasmtime serve /ping`: the reference host, `wasmtime serve` 48 with
 //!   Hutong's pool settings, serving a `wasi:http` component that answers
 //!   `pong` (`tests/components/ping-proxy`), when a `wasmtime` binary is at
@@ -33,14 +35,21 @@ fn quick() -> bool {
     std::env::var("HUTONG_BENCH_QUICK").is_ok_and(|v| v == "1")
 }
 
-/// The routes measured: how the figures name each, and its path.
-const ROUTES: [(&str, &str); 3] = [
-    ("app /ping", "/d/bench/apps/hello/ping"),
+/// The routes measured: how the figures name each, its path, and whether
+/// it is sent with a worker's bearer token.
+const ROUTES: [(&str, &str, bool); 4] = [
+    ("app /ping", "/d/bench/apps/hello/ping", false),
     (
         "app /greet (kv read-modify-write)",
         "/d/bench/apps/hello/greet/ana",
+        false,
     ),
-    ("native /healthz", "/healthz"),
+    ("native /healthz", "/healthz", false),
+    (
+        "app /ping with a bearer token",
+        "/d/bench/apps/hello/ping",
+        true,
+    ),
 ];
 
 /// User plus system CPU time `pid` has used.
@@ -65,7 +74,7 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-fn hutong(data: &Path, args: &[&str]) {
+fn hutong(data: &Path, args: &[&str]) -> String {
     let out = Command::new(hutong_binary())
         .arg("--data-dir")
         .arg(data)
@@ -77,6 +86,7 @@ fn hutong(data: &Path, args: &[&str]) {
         "hutong {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// One `GET path`, answered as text (status line, headers and body).
@@ -92,13 +102,16 @@ fn get(addr: SocketAddr, path: &str) -> String {
     answer
 }
 
-/// `wrk` on `path` for `secs`: requests and requests per second.
-fn wrk(addr: SocketAddr, path: &str, secs: u64) -> (u64, f64) {
+/// `wrk` on `path` for `secs`, with `token` as a bearer token if given:
+/// requests and requests per second.
+fn wrk(addr: SocketAddr, path: &str, token: Option<&str>, secs: u64) -> (u64, f64) {
     let url = format!("http://{addr}{path}");
-    let out = Command::new("wrk")
-        .args(["-t2", "-c8", &format!("-d{secs}s"), &url])
-        .output()
-        .expect("run wrk");
+    let mut command = Command::new("wrk");
+    command.args(["-t2", "-c8", &format!("-d{secs}s"), &url]);
+    if let Some(token) = token {
+        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let out = command.output().expect("run wrk");
     let text = String::from_utf8_lossy(&out.stdout);
     let mut requests = 0;
     let mut rate = 0.0;
@@ -143,6 +156,7 @@ struct Target {
     addr: SocketAddr,
     pid: u32,
     path: &'static str,
+    token: Option<String>,
 }
 
 /// A free port on the loopback.
@@ -233,6 +247,27 @@ fn main() {
             "--grant-all",
         ],
     );
+    hutong(
+        data.path(),
+        &[
+            "account",
+            "create",
+            "bench-worker",
+            "--role",
+            "worker",
+            "--district",
+            "bench",
+        ],
+    );
+    let issued = hutong(
+        data.path(),
+        &["token", "issue", "--account", "bench-worker"],
+    );
+    let token = issued
+        .split_whitespace()
+        .find(|word| word.starts_with("htk_"))
+        .expect("a token printed")
+        .to_owned();
     let addr = free_addr();
     let server = Server(
         Command::new(&binary)
@@ -249,11 +284,12 @@ fn main() {
     let pid = server.0.id();
     let mut targets: Vec<Target> = ROUTES
         .iter()
-        .map(|&(name, path)| Target {
+        .map(|&(name, path, with_token)| Target {
             name,
             addr,
             pid,
             path,
+            token: with_token.then(|| token.clone()),
         })
         .collect();
 
@@ -267,6 +303,7 @@ fn main() {
                 addr,
                 pid: server.0.id(),
                 path: "/ping",
+                token: None,
             });
             Some(server)
         }
@@ -282,13 +319,13 @@ fn main() {
     let (rounds, secs) = if quick() { (1, 2) } else { (3, 8) };
     // Warm up every route (components compiled, pools filled).
     for target in &targets {
-        wrk(target.addr, target.path, 1);
+        wrk(target.addr, target.path, target.token.as_deref(), 1);
     }
     let mut figures: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
     for _ in 0..rounds {
         for (i, target) in targets.iter().enumerate() {
             let before = cpu(target.pid);
-            let (requests, rate) = wrk(target.addr, target.path, secs);
+            let (requests, rate) = wrk(target.addr, target.path, target.token.as_deref(), secs);
             let used = cpu(target.pid) - before;
             let per_request = used.as_secs_f64() * 1e6 / requests.max(1) as f64;
             figures[i].push((rate, per_request));
@@ -310,14 +347,16 @@ fn main() {
         println!("  {:<36} {rate:>10.0} {cpu:>13.1} µs", target.name);
         medians.push((rate, cpu));
     }
-    let (ping, greet, native) = (medians[0], medians[1], medians[2]);
+    let (ping, greet, native, signed) = (medians[0], medians[1], medians[2], medians[3]);
     println!(
-        "  app /ping: {:.0} % of the native route's rate, {:.1}× its CPU; /greet costs {:.1}× /ping",
+        "  app /ping: {:.0} % of the native route's rate, {:.1}× its CPU; /greet costs {:.1}× /ping; \
+         a bearer token adds {:.1} µs",
         100.0 * ping.0 / native.0,
         ping.1 / native.1,
-        greet.1 / ping.1
+        greet.1 / ping.1,
+        signed.1 - ping.1
     );
-    if let Some(&(rate, cpu)) = medians.get(3) {
+    if let Some(&(rate, cpu)) = medians.get(4) {
         println!(
             "  app /ping beside wasmtime serve: {:.2}× its CPU per request, {:.0} % of its rate",
             ping.1 / cpu,

@@ -198,6 +198,7 @@ impl Store {
         .execute(self.pool())
         .await?
         .rows_affected();
+        self.credentials_changed();
         let account = self.get_account(id).await?;
         if changed == 0 && account.disabled_at.is_none() {
             return Err(StoreError::NotFound(format!("account `{id}`")));
@@ -258,6 +259,7 @@ impl Store {
             .bind(id)
             .execute(self.pool())
             .await?;
+        self.credentials_changed();
         self.get_token(id).await
     }
 

@@ -14,11 +14,9 @@ use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 
-use crate::accounts;
 use crate::accounts::{AuthError, Caller, Role};
 use crate::api::error::ApiError;
 use crate::api::shared::ApiState;
-use crate::kernel::clock::now_ms;
 
 /// The signed-in caller of an `/api` request.
 pub struct Authenticated(pub Caller);
@@ -46,7 +44,9 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 }
 
 pub(crate) async fn verify(state: &ApiState, token: &str) -> Result<Caller, ApiError> {
-    accounts::authenticate(state.platform.store(), token, now_ms())
+    state
+        .platform
+        .authenticate(token)
         .await
         .map_err(|e| match e {
             AuthError::Store(err) => {

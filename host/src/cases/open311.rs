@@ -44,7 +44,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::accounts;
 use crate::accounts::{AuthError, Caller};
 use crate::api::auth::bearer;
 use crate::api::shared::ApiState;
@@ -53,7 +52,6 @@ use crate::cases::ops::{CaseActor, CaseReport};
 use crate::cases::published::{Published, Service};
 use crate::cases::store::{CaseFilter, CaseRow};
 use crate::error::PlatformError;
-use crate::kernel::clock::now_ms;
 use crate::kernel::store::MAX_PAGE;
 
 use params::{Params, comma_list, finished_filter, paging, window};
@@ -171,7 +169,9 @@ fn credentials<'a>(params: &'a Params, headers: &'a HeaderMap) -> Result<Option<
 
 /// The account a token belongs to.
 async fn caller(state: &ApiState, token: &str) -> Result<Caller, Fail> {
-    accounts::authenticate(state.platform.store(), token, now_ms())
+    state
+        .platform
+        .authenticate(token)
         .await
         .map_err(|e| match e {
             AuthError::Store(err) => Fail::internal(err),

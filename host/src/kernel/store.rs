@@ -31,6 +31,7 @@ use sqlx::{Any, AnyPool, Arguments, Encode, Executor, FromRow, Type};
 use crate::kernel::clock::Clock;
 
 pub(crate) mod lite;
+pub(crate) mod revision;
 
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,8 @@ pub struct Store {
     lite: Option<Arc<lite::Lite>>,
     /// Access-log entries waiting to be written together.
     access_group: Arc<crate::kernel::access_log::Waiting>,
+    /// Where the revision of the credentials comes from (see [`revision`]).
+    revision: Arc<revision::Revision>,
 }
 
 /// The longest a write waits in line for SQLite's write lock: the same as
@@ -222,6 +225,11 @@ impl Store {
             Backend::Sqlite => lite::Lite::for_url(url)?,
             Backend::Postgres => None,
         };
+        let revision = match (&lite, backend) {
+            (Some(lite), _) => revision::Revision::sqlite(lite.path())?,
+            (None, Backend::Postgres) => revision::Revision::postgres(url),
+            (None, Backend::Sqlite) => revision::Revision::None,
+        };
         Ok(Store {
             pool,
             backend,
@@ -229,6 +237,7 @@ impl Store {
             writers: (backend == Backend::Sqlite).then(Arc::default),
             lite,
             access_group: Arc::default(),
+            revision: Arc::new(revision),
         })
     }
 
@@ -250,6 +259,22 @@ impl Store {
         if let Some(short) = &self.lite {
             short.close();
         }
+        self.revision.close();
+    }
+
+    /// The revision of the credentials (accounts and API tokens): what a
+    /// cache of them compares, at each use, with the revision it was
+    /// filled under; none when it cannot be known now, and then nothing
+    /// kept may be used. See [`revision`].
+    pub(crate) fn credentials_revision(&self) -> Option<i64> {
+        self.revision.current()
+    }
+
+    /// This process changed an account or a token (its change has
+    /// committed): on PostgreSQL, drop what is kept without waiting for the
+    /// notification to come back. Other processes hear of it from that.
+    pub(crate) fn credentials_changed(&self) {
+        self.revision.changed_here();
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -14,6 +14,7 @@ on_both_backends!(
     workers_and_residents_have_no_administrative_access,
     apps_see_their_districts_callers_and_anonymous_callers_only_on_public_routes,
     every_district_endpoint_answers_an_unknown_or_malformed_district_alike,
+    a_kept_token_stops_once_changed_behind_the_hosts_back,
 );
 
 fn install_body(name: &str) -> String {
@@ -111,6 +112,117 @@ async fn expired_revoked_and_disabled_tokens_are_refused(host: TestHost) {
     assert!(r.text().contains("disabled"), "{}", r.text());
     let r = host.post("/api/v1/accounts/wang/tokens", "{}").await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+}
+
+/// `GET /api/v1/me` with `token` until it is answered `want`, for at most
+/// `within`; how long that took.
+async fn until_answered(
+    host: &TestHost,
+    token: &str,
+    want: StatusCode,
+    within: std::time::Duration,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let r = host.get_as(Some(token), "/api/v1/me").await;
+        if r.status == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "still {} after {within:?}, not {want}: {}",
+            r.status,
+            r.text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+/// Use `token` until the host keeps it, for at most `within`.
+async fn until_kept(host: &TestHost, token: &str, within: std::time::Duration) {
+    let cache = host.opened.platform.token_cache();
+    let started = std::time::Instant::now();
+    while !cache.holds(&token[4..20]) {
+        let r = host.get_as(Some(token), "/api/v1/me").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert!(started.elapsed() < within, "the token was never kept");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// The host keeps what each token stands for between requests; a token
+/// revoked, or an account disabled, by another connection (another host
+/// process, the command line) is refused at the first request after the
+/// change on SQLite, and once PostgreSQL has delivered its notification
+/// there.
+async fn a_kept_token_stops_once_changed_behind_the_hosts_back(host: TestHost) {
+    host.district("east").await;
+    let cache = host.opened.platform.token_cache();
+    // Within this, PostgreSQL tells the process of a change (it takes about
+    // a millisecond); SQLite has no delay at all.
+    let within = std::time::Duration::from_secs(2);
+    let token = host.account("kai", Role::Worker, Some("east")).await;
+    let id = token[4..20].to_owned();
+    // Used once, the token is kept (on PostgreSQL once the process listens
+    // for changes, which its first request starts).
+    until_kept(&host, &token, within).await;
+    let me = host.get_as(Some(&token), "/api/v1/me").await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json()["account_id"], "kai");
+    assert!(cache.holds(&id));
+    // A wrong secret for the kept token is refused like any other.
+    let forged = format!("{}{}", &token[..token.len() - 4], "0000");
+    let r = host.get_as(Some(&forged), "/api/v1/me").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("not valid"), "{}", r.text());
+
+    // Revoked on another connection: refused.
+    host.execute_raw(&format!(
+        "UPDATE api_tokens SET revoked_at = 1 WHERE id = '{id}'"
+    ))
+    .await;
+    let took = match host.backend {
+        Backend::Sqlite => {
+            let r = host.get_as(Some(&token), "/api/v1/me").await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+            assert!(r.text().contains("revoked"), "{}", r.text());
+            std::time::Duration::ZERO
+        }
+        Backend::Postgres => until_answered(&host, &token, StatusCode::UNAUTHORIZED, within).await,
+    };
+    println!("{:?}: the revocation held after {took:?}", host.backend);
+
+    // The account disabled on another connection: its other token stops.
+    let other = hutong_host::accounts::issue_token(
+        host.opened.platform.store(),
+        "kai",
+        "second",
+        hutong_host::kernel::clock::now_ms() + 3_600_000,
+    )
+    .await
+    .expect("a second token")
+    .token;
+    until_answered(&host, &other, StatusCode::OK, within).await;
+    host.execute_raw("UPDATE accounts SET disabled_at = 1 WHERE id = 'kai'")
+        .await;
+    match host.backend {
+        Backend::Sqlite => {
+            let r = host.get_as(Some(&other), "/api/v1/me").await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+            assert!(r.text().contains("disabled"), "{}", r.text());
+        }
+        Backend::Postgres => {
+            until_answered(&host, &other, StatusCode::UNAUTHORIZED, within).await;
+        }
+    }
+    // Another account's token, kept beside them, still works.
+    let ana = host.account("ana", Role::Worker, Some("east")).await;
+    for _ in 0..2 {
+        assert_eq!(
+            host.get_as(Some(&ana), "/api/v1/me").await.status,
+            StatusCode::OK
+        );
+    }
 }
 
 /// sha256 in hex, as the host stores token secrets.
@@ -486,4 +598,45 @@ async fn every_district_endpoint_answers_an_unknown_or_malformed_district_alike(
         let known = get_in("east").await;
         assert_eq!(known.status, StatusCode::OK, "{endpoint}: {}", known.text());
     }
+}
+
+/// On PostgreSQL, a process hears of changes through a listening
+/// connection. Should that connection end (PostgreSQL restarted, a network
+/// failure), nothing kept is trusted until it listens again, and a token
+/// revoked meanwhile is refused; then tokens are kept again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_holds_while_the_listening_connection_is_lost_on_postgres() {
+    let host = TestHost::new(Backend::Postgres).await;
+    host.district("east").await;
+    let within = std::time::Duration::from_secs(5);
+    let token = host.account("kai", Role::Worker, Some("east")).await;
+    let id = token[4..20].to_owned();
+    until_kept(&host, &token, within).await;
+
+    let mut conn = host.raw_connection().await;
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("end the listening connection");
+    assert_eq!(ended, vec![true], "one connection listens");
+    host.execute_raw(&format!(
+        "UPDATE api_tokens SET revoked_at = 1 WHERE id = '{id}'"
+    ))
+    .await;
+    until_answered(&host, &token, StatusCode::UNAUTHORIZED, within).await;
+
+    // Listening again, the process keeps tokens again.
+    let ana = host.account("ana", Role::Worker, Some("east")).await;
+    until_kept(&host, &ana, within).await;
+    let listening: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("count listeners");
+    assert_eq!(listening, 1);
 }

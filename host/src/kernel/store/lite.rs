@@ -76,6 +76,11 @@ impl Lite {
         }))
     }
 
+    /// The database file.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// Run `work` on a connection, on a blocking thread; with `turn`, the
     /// writer's turn, held until `work` returns.
     pub(crate) async fn run<T, F>(
@@ -137,7 +142,7 @@ impl Lite {
 /// Open a connection with the same settings as the sqlx pool's. The file
 /// must exist (the pool made it): nothing here creates one, and the path
 /// is a path, not a URI.
-fn connect(path: &std::path::Path) -> Result<Connection, StoreError> {
+pub(super) fn connect(path: &std::path::Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
