@@ -11,8 +11,8 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER api_tokens_revised AFTER UPDATE OR DELETE ON api_tokens
+CREATE TRIGGER api_tokens_revised AFTER UPDATE OR DELETE OR TRUNCATE ON api_tokens
     FOR EACH STATEMENT EXECUTE FUNCTION credentials_revised();
 
-CREATE TRIGGER accounts_revised AFTER UPDATE OR DELETE ON accounts
+CREATE TRIGGER accounts_revised AFTER UPDATE OR DELETE OR TRUNCATE ON accounts
     FOR EACH STATEMENT EXECUTE FUNCTION credentials_revised();

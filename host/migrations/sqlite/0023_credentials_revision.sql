@@ -3,7 +3,9 @@
 -- memory what each token stands for sees, at its next request, that it
 -- must look again (a token revoked or an account disabled by another
 -- process, the command line included). New tokens and accounts do not
--- move it: nothing is kept for a token the database did not know.
+-- move it: nothing is kept for a token the database did not know. (So rows
+-- of these tables are never replaced with `INSERT OR REPLACE`, whose
+-- deletion fires no trigger here.)
 CREATE TABLE credentials_revision (
     id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
     revision BIGINT NOT NULL

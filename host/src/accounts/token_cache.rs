@@ -74,6 +74,12 @@ impl TokenCache {
         known.verdict(secret, now_ms)
     }
 
+    /// The revision of the credentials what is kept was read under, as
+    /// last seen by a request.
+    pub fn revision(&self) -> Option<i64> {
+        self.lock().revision
+    }
+
     /// Whether token `id` (the part of a token between `htk_` and the
     /// secret) is kept now.
     pub fn holds(&self, id: &str) -> bool {

@@ -33,6 +33,8 @@ use crate::kernel::clock::Clock;
 pub(crate) mod lite;
 pub(crate) mod revision;
 
+pub use revision::HEARTBEAT;
+
 /// Why a storage operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -227,7 +229,7 @@ impl Store {
         };
         let revision = match (&lite, backend) {
             (Some(lite), _) => revision::Revision::sqlite(lite.path())?,
-            (None, Backend::Postgres) => revision::Revision::postgres(url),
+            (None, Backend::Postgres) => revision::Revision::postgres(url, pool.clone()),
             (None, Backend::Sqlite) => revision::Revision::None,
         };
         Ok(Store {

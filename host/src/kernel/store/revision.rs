@@ -11,12 +11,19 @@
 //!   token up through the pool cost about 75 µs. A change is seen by the
 //!   first request after it commits.
 //! - **PostgreSQL:** the triggers announce every change on the channel
-//!   `hutong_credentials` when it commits; a task per process listens and
-//!   counts what it hears. A change is seen once PostgreSQL has delivered
-//!   its notification to the process, about a millisecond after the commit
-//!   on one machine. While the listening connection is down (and until it
-//!   is listening again) there is no revision: nothing is taken from
-//!   memory, every token is looked up.
+//!   `hutong_credentials` when it commits; a task per process listens, on
+//!   a connection of its own, and counts what it hears. A change is seen
+//!   once PostgreSQL has delivered its notification to the process,
+//!   milliseconds after the commit on one machine; a change this process
+//!   made, at once. While the process is not listening there is no
+//!   revision: nothing is taken from memory, every token is looked up.
+//!   A connection can die without a word (a firewall dropping an idle
+//!   connection): every [`HEARTBEAT`] the task announces a heartbeat of
+//!   its own through the store's pool, and a heartbeat not heard back by
+//!   the next one counts as the connection lost. So at worst, a change is
+//!   missed for two heartbeats. Listening needs a session of its own: a
+//!   pooler in transaction mode (PgBouncer's) delivers nothing, and is
+//!   found out by the same heartbeat.
 //! - **SQLite in memory** (one process's private database): no revision;
 //!   every token is looked up.
 //!
@@ -29,10 +36,18 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use rusqlite::Connection;
+use sqlx::AnyPool;
 use tokio::sync::Notify;
 
 /// The channel the PostgreSQL triggers announce changes on.
 const CHANNEL: &str = "hutong_credentials";
+
+/// How often a listening process checks that it still hears the channel.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// What a heartbeat's payload starts with; the triggers' payloads are
+/// table names.
+const HEARTBEAT_PREFIX: &str = "heartbeat:";
 
 /// The longest pause between two attempts to listen again.
 const MOST_BACKOFF: Duration = Duration::from_secs(30);
@@ -45,10 +60,14 @@ pub(crate) enum Revision {
     Sqlite(Mutex<Option<Connection>>),
     /// Notifications from PostgreSQL, listened for once first asked.
     Postgres {
-        /// The database's URL.
+        /// The database's URL, for the listening connection.
         url: String,
+        /// The store's pool, for the heartbeats.
+        pool: AnyPool,
         /// The listener, started by the first read.
         listening: OnceLock<Arc<Listening>>,
+        /// The store is closed: nothing is listened for any more.
+        closed: AtomicBool,
     },
     /// None to be had.
     None,
@@ -57,16 +76,22 @@ pub(crate) enum Revision {
 impl Revision {
     /// The revision of a SQLite database file at `path`.
     pub(crate) fn sqlite(path: &Path) -> Result<Self, super::StoreError> {
-        Ok(Revision::Sqlite(Mutex::new(Some(super::lite::connect(
-            path,
-        )?))))
+        let conn = super::lite::connect(path)?;
+        // The read runs on an async worker: it never waits for a lock (a
+        // reader meets one only while another connection recovers the
+        // WAL), it gives up, and the token is looked up instead.
+        conn.busy_timeout(Duration::ZERO)?;
+        Ok(Revision::Sqlite(Mutex::new(Some(conn))))
     }
 
-    /// The revision of the PostgreSQL database at `url`.
-    pub(crate) fn postgres(url: &str) -> Self {
+    /// The revision of the PostgreSQL database at `url`, whose pool is
+    /// `pool`.
+    pub(crate) fn postgres(url: &str, pool: AnyPool) -> Self {
         Revision::Postgres {
             url: url.to_owned(),
+            pool,
             listening: OnceLock::new(),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -83,14 +108,26 @@ impl Revision {
                 match read.and_then(|mut statement| statement.query_row([], |row| row.get(0))) {
                     Ok(revision) => Some(revision),
                     Err(err) => {
-                        tracing::warn!(error = %err, "could not read the credentials' revision");
+                        warn_now_and_then(&err);
                         None
                     }
                 }
             }
-            Revision::Postgres { url, listening } => listening
-                .get_or_init(|| Listening::start(url.clone()))
-                .current(),
+            Revision::Postgres {
+                url,
+                pool,
+                listening,
+                closed,
+            } => {
+                if closed.load(Ordering::SeqCst) {
+                    return None;
+                }
+                // Outside a runtime nothing can listen (yet): nothing kept.
+                let runtime = tokio::runtime::Handle::try_current().ok()?;
+                listening
+                    .get_or_init(|| Listening::start(&runtime, url.clone(), pool.clone()))
+                    .current()
+            }
             Revision::None => None,
         }
     }
@@ -114,8 +151,12 @@ impl Revision {
                     conn.take();
                 }
             }
-            Revision::Postgres { listening, .. } => {
+            Revision::Postgres {
+                listening, closed, ..
+            } => {
+                closed.store(true, Ordering::SeqCst);
                 if let Some(listening) = listening.get() {
+                    listening.lost();
                     listening.stop.notify_one();
                 }
             }
@@ -124,32 +165,48 @@ impl Revision {
     }
 }
 
+/// Log a failed read of the revision, at most once a minute: it fails
+/// for every request while it fails at all.
+fn warn_now_and_then(err: &rusqlite::Error) {
+    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = crate::kernel::clock::now_ms();
+    let last = LAST.load(Ordering::Relaxed);
+    if now.saturating_sub(last) >= 60_000
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            error = %err,
+            "could not read the credentials' revision; tokens are looked up meanwhile"
+        );
+    }
+}
+
 /// What a process has heard from PostgreSQL.
 #[derive(Debug)]
 pub(crate) struct Listening {
-    /// Moved on by every notification, and by every (re)connection.
+    /// Moved on by every change heard of, and by every loss of the
+    /// connection.
     counter: AtomicI64,
-    /// Whether the listening connection is up and listening.
+    /// Whether the listening connection is up, listening and answering
+    /// its heartbeats.
     live: AtomicBool,
     /// Told when the store closes or is dropped.
     stop: Arc<Notify>,
 }
 
 impl Listening {
-    fn start(url: String) -> Arc<Self> {
+    fn start(runtime: &tokio::runtime::Handle, url: String, pool: AnyPool) -> Arc<Self> {
         let listening = Arc::new(Listening {
             counter: AtomicI64::new(0),
             live: AtomicBool::new(false),
             stop: Arc::new(Notify::new()),
         });
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            // Outside a runtime nothing can listen: never live.
-            return listening;
-        };
         let (weak, stop) = (Arc::downgrade(&listening), listening.stop.clone());
         runtime.spawn(async move {
             tokio::select! {
-                () = listen(url, weak) => {}
+                () = listen(url, pool, weak) => {}
                 () = stop.notified() => {}
             }
         });
@@ -157,13 +214,16 @@ impl Listening {
     }
 
     fn current(&self) -> Option<i64> {
-        // Read the counter before the flag: a connection lost in between
-        // has moved the counter on before it lowered the flag.
-        let counter = self.counter.load(Ordering::SeqCst);
-        self.live.load(Ordering::SeqCst).then_some(counter)
+        // The flag first: a loss lowers it before it moves the counter, so
+        // a counter read after a raised flag is still the one the flag was
+        // raised under, or a later one.
+        if !self.live.load(Ordering::SeqCst) {
+            return None;
+        }
+        Some(self.counter.load(Ordering::SeqCst))
     }
 
-    /// The connection is gone: nothing kept until listening again.
+    /// Nothing kept may be trusted until listening again.
     fn lost(&self) {
         self.live.store(false, Ordering::SeqCst);
         self.counter.fetch_add(1, Ordering::SeqCst);
@@ -176,9 +236,36 @@ impl Drop for Listening {
     }
 }
 
+/// Raised while the task listens; however the listening ends (the
+/// connection lost, a heartbeat missed, the task stopped or cancelled),
+/// dropping this lowers it.
+struct Live(Weak<Listening>);
+
+impl Live {
+    fn raise(listening: &Weak<Listening>) -> Option<Self> {
+        let strong = listening.upgrade()?;
+        // Whatever was kept before is from before listening.
+        strong.counter.fetch_add(1, Ordering::SeqCst);
+        strong.live.store(true, Ordering::SeqCst);
+        Some(Live(listening.clone()))
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if let Some(listening) = self.0.upgrade() {
+            listening.lost();
+        }
+    }
+}
+
 /// Listen on [`CHANNEL`] until the store is gone, connecting again (with
-/// a growing pause) whenever the connection fails.
-async fn listen(url: String, listening: Weak<Listening>) {
+/// a growing pause) whenever the connection fails or stops answering.
+async fn listen(url: String, pool: AnyPool, listening: Weak<Listening>) {
+    // Tells this process's heartbeats from other processes'.
+    let mut nonce = [0u8; 8];
+    let _ = getrandom::fill(&mut nonce);
+    let own = format!("{HEARTBEAT_PREFIX}{}:", hex::encode(nonce));
     let mut backoff = Duration::from_millis(250);
     let mut failures = 0u32;
     loop {
@@ -190,62 +277,99 @@ async fn listen(url: String, listening: Weak<Listening>) {
             Ok::<_, sqlx::Error>(listener)
         }
         .await;
-        match connected {
-            Ok(mut listener) => {
-                {
-                    let Some(listening) = listening.upgrade() else {
-                        return;
-                    };
-                    // Whatever was kept before is from before listening.
-                    listening.counter.fetch_add(1, Ordering::SeqCst);
-                    listening.live.store(true, Ordering::SeqCst);
-                }
+        let why = match connected {
+            Ok(listener) => {
                 if failures > 0 {
                     tracing::info!("listening for credential changes again");
                 }
                 backoff = Duration::from_millis(250);
                 failures = 0;
-                loop {
-                    let heard = listener.try_recv().await;
-                    let Some(listening) = listening.upgrade() else {
-                        return;
-                    };
-                    match heard {
-                        Ok(Some(_)) => {
-                            listening.counter.fetch_add(1, Ordering::SeqCst);
-                        }
-                        Ok(None) => {
-                            listening.lost();
-                            tracing::warn!(
-                                "lost the connection that listens for credential changes; \
-                                 every token is looked up until it is back"
-                            );
-                            break;
-                        }
-                        Err(err) => {
-                            listening.lost();
-                            tracing::warn!(error = %err, "listening for credential changes failed");
-                            break;
-                        }
-                    }
-                }
+                let Some(live) = Live::raise(&listening) else {
+                    return;
+                };
+                let why = hear(listener, &pool, &listening, &own).await;
+                drop(live);
+                why
             }
             Err(err) => {
-                if listening.strong_count() == 0 {
-                    return;
-                }
                 failures += 1;
                 // Once, not at every attempt: the database may be away a while.
-                if failures == 1 {
-                    tracing::warn!(
-                        error = %err,
-                        "cannot listen for credential changes; every token is looked up \
-                         until this works"
-                    );
-                }
+                (failures == 1).then(|| format!("cannot listen: {err}"))
             }
+        };
+        if listening.strong_count() == 0 {
+            return;
+        }
+        if let Some(why) = why {
+            tracing::warn!(
+                why,
+                "not listening for credential changes; every token is looked up until this works"
+            );
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MOST_BACKOFF);
+    }
+}
+
+/// Count what `listener` hears until its connection is lost or stops
+/// answering heartbeats: why it ended.
+async fn hear(
+    mut listener: sqlx::postgres::PgListener,
+    pool: &AnyPool,
+    listening: &Weak<Listening>,
+    own: &str,
+) -> Option<String> {
+    // The listener's reads run in a task of their own, so that waiting for
+    // the next heartbeat never cancels one half way.
+    let (heard, mut hearing) = tokio::sync::mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
+        loop {
+            let next = listener.try_recv().await;
+            let end = !matches!(next, Ok(Some(_)));
+            if heard.send(next).is_err() || end {
+                return;
+            }
+        }
+    });
+    let _reader = AbortOnDrop(reader);
+    let (mut sent, mut answered) = (0u64, 0u64);
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    loop {
+        tokio::select! {
+            next = hearing.recv() => {
+                let payload = match next {
+                    Some(Ok(Some(notification))) => notification.payload().to_owned(),
+                    Some(Ok(None)) | None => return Some("the connection was lost".into()),
+                    Some(Err(err)) => return Some(format!("listening failed: {err}")),
+                };
+                let listening = listening.upgrade()?;
+                if let Some(n) = payload.strip_prefix(own) {
+                    answered = answered.max(n.parse().unwrap_or(0));
+                } else if !payload.starts_with(HEARTBEAT_PREFIX) {
+                    listening.counter.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            _ = beat.tick() => {
+                if sent > answered {
+                    return Some(format!("heartbeat {sent} was not heard back within {HEARTBEAT:?}"));
+                }
+                sent += 1;
+                let notify = format!("NOTIFY {CHANNEL}, '{own}{sent}'");
+                match tokio::time::timeout(HEARTBEAT, sqlx::query(&notify).execute(pool)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(err)) => return Some(format!("could not send a heartbeat: {err}")),
+                    Err(_) => return Some("sending a heartbeat took too long".into()),
+                }
+            }
+        }
+    }
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
