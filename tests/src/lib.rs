@@ -118,6 +118,10 @@ pub struct TestHost {
     /// A platform administrator's token (account `root`), which
     /// [`TestHost::request`] sends.
     pub admin_token: String,
+    /// The HTTP application, built at the first request: `hutong serve`
+    /// builds it once, and building it (every route) for each request
+    /// cost more than many requests themselves.
+    app: std::sync::OnceLock<axum::Router>,
     dir: tempfile::TempDir,
     pg: Option<PgDatabase>,
 }
@@ -192,6 +196,7 @@ impl TestHost {
             settings,
             backend,
             admin_token,
+            app: std::sync::OnceLock::new(),
             dir,
             pg,
         }
@@ -429,10 +434,14 @@ impl TestHost {
 
     /// The host's whole HTTP application, as `hutong serve` serves it.
     pub fn app(&self) -> axum::Router {
-        api::app(ApiState::new(
-            self.opened.platform.clone(),
-            self.opened.metrics.clone(),
-        ))
+        self.app
+            .get_or_init(|| {
+                api::app(ApiState::new(
+                    self.opened.platform.clone(),
+                    self.opened.metrics.clone(),
+                ))
+            })
+            .clone()
     }
 
     /// Create a worker of `district` serving `grids` and return a token.
