@@ -257,11 +257,13 @@ impl Store {
 
     /// Close every connection.
     pub async fn close(&self) {
+        // The revision first: a heartbeat through a closed pool would count
+        // as the listener lost and start another.
+        self.revision.close();
         self.pool.close().await;
         if let Some(short) = &self.lite {
             short.close();
         }
-        self.revision.close();
     }
 
     /// The revision of the credentials (accounts and API tokens): what a

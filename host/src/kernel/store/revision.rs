@@ -19,11 +19,12 @@
 //!   revision: nothing is taken from memory, every token is looked up.
 //!   A connection can die without a word (a firewall dropping an idle
 //!   connection): every [`HEARTBEAT`] the task announces a heartbeat of
-//!   its own through the store's pool, and a heartbeat not heard back by
-//!   the next one counts as the connection lost. So at worst, a change is
-//!   missed for two heartbeats. Listening needs a session of its own: a
-//!   pooler in transaction mode (PgBouncer's) delivers nothing, and is
-//!   found out by the same heartbeat.
+//!   the connection's own through the store's pool, and a heartbeat not
+//!   heard back by the next one counts as the connection lost. So at worst,
+//!   a change is missed for two heartbeats. Nothing is trusted on a new
+//!   connection until its first heartbeat has come back, so a pooler in
+//!   transaction mode (PgBouncer's), which delivers nothing, is never
+//!   trusted: listening needs a session of its own.
 //! - **SQLite in memory** (one process's private database): no revision;
 //!   every token is looked up.
 //!
@@ -262,10 +263,6 @@ impl Drop for Live {
 /// Listen on [`CHANNEL`] until the store is gone, connecting again (with
 /// a growing pause) whenever the connection fails or stops answering.
 async fn listen(url: String, pool: AnyPool, listening: Weak<Listening>) {
-    // Tells this process's heartbeats from other processes'.
-    let mut nonce = [0u8; 8];
-    let _ = getrandom::fill(&mut nonce);
-    let own = format!("{HEARTBEAT_PREFIX}{}:", hex::encode(nonce));
     let mut backoff = Duration::from_millis(250);
     let mut failures = 0u32;
     loop {
@@ -279,89 +276,152 @@ async fn listen(url: String, pool: AnyPool, listening: Weak<Listening>) {
         .await;
         let why = match connected {
             Ok(listener) => {
-                if failures > 0 {
-                    tracing::info!("listening for credential changes again");
+                let heard = hear(listener, &pool, &listening).await;
+                if heard.answered {
+                    // Only a connection that proved itself resets the pause.
+                    backoff = Duration::from_millis(250);
+                    failures = 0;
                 }
-                backoff = Duration::from_millis(250);
-                failures = 0;
-                let Some(live) = Live::raise(&listening) else {
-                    return;
-                };
-                let why = hear(listener, &pool, &listening, &own).await;
-                drop(live);
-                why
+                heard.why
             }
-            Err(err) => {
-                failures += 1;
-                // Once, not at every attempt: the database may be away a while.
-                (failures == 1).then(|| format!("cannot listen: {err}"))
-            }
+            Err(err) => Some(format!("cannot listen: {err}")),
         };
         if listening.strong_count() == 0 {
             return;
         }
         if let Some(why) = why {
-            tracing::warn!(
-                why,
-                "not listening for credential changes; every token is looked up until this works"
-            );
+            failures += 1;
+            // Once, not at every attempt: the database may be away a while.
+            if failures == 1 {
+                tracing::warn!(
+                    why,
+                    "not listening for credential changes; every token is looked up until this works"
+                );
+            }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MOST_BACKOFF);
     }
 }
 
+/// How one listening connection ended.
+struct Heard {
+    /// Whether it ever answered a heartbeat (and so was trusted).
+    answered: bool,
+    /// Why it ended; none when the store is gone.
+    why: Option<String>,
+}
+
 /// Count what `listener` hears until its connection is lost or stops
-/// answering heartbeats: why it ended.
+/// answering heartbeats. Nothing kept is trusted until its first heartbeat
+/// comes back, and nothing after a heartbeat is missed.
 async fn hear(
     mut listener: sqlx::postgres::PgListener,
     pool: &AnyPool,
     listening: &Weak<Listening>,
-    own: &str,
-) -> Option<String> {
-    // The listener's reads run in a task of their own, so that waiting for
-    // the next heartbeat never cancels one half way.
-    let (heard, mut hearing) = tokio::sync::mpsc::unbounded_channel();
-    let reader = tokio::spawn(async move {
-        loop {
-            let next = listener.try_recv().await;
-            let end = !matches!(next, Ok(Some(_)));
-            if heard.send(next).is_err() || end {
-                return;
-            }
-        }
-    });
-    let _reader = AbortOnDrop(reader);
-    let (mut sent, mut answered) = (0u64, 0u64);
-    let mut beat = tokio::time::interval(HEARTBEAT);
-    loop {
-        tokio::select! {
-            next = hearing.recv() => {
-                let payload = match next {
-                    Some(Ok(Some(notification))) => notification.payload().to_owned(),
-                    Some(Ok(None)) | None => return Some("the connection was lost".into()),
-                    Some(Err(err)) => return Some(format!("listening failed: {err}")),
+) -> Heard {
+    // This connection's heartbeats, told from any other connection's.
+    let own = format!("{HEARTBEAT_PREFIX}{}:", nonce());
+    // The reads run in a task of their own, which counts every change
+    // the moment it is heard (never held up by a heartbeat being sent),
+    // and hands on this connection's heartbeats and its end.
+    let (answers, mut heard) = tokio::sync::mpsc::unbounded_channel::<Result<u64, String>>();
+    let reader = {
+        let (listening, own) = (listening.clone(), own.clone());
+        tokio::spawn(async move {
+            loop {
+                let next = listener.try_recv().await;
+                let Some(strong) = listening.upgrade() else {
+                    return;
                 };
-                let listening = listening.upgrade()?;
-                if let Some(n) = payload.strip_prefix(own) {
-                    answered = answered.max(n.parse().unwrap_or(0));
-                } else if !payload.starts_with(HEARTBEAT_PREFIX) {
-                    listening.counter.fetch_add(1, Ordering::SeqCst);
+                let forward = match next {
+                    Ok(Some(notification)) => {
+                        let payload = notification.payload();
+                        match payload.strip_prefix(own.as_str()) {
+                            Some(n) => Ok(n.parse().unwrap_or(0)),
+                            None if payload.starts_with(HEARTBEAT_PREFIX) => continue,
+                            None => {
+                                strong.counter.fetch_add(1, Ordering::SeqCst);
+                                continue;
+                            }
+                        }
+                    }
+                    Ok(None) => Err("the connection was lost".to_owned()),
+                    Err(err) => Err(format!("listening failed: {err}")),
+                };
+                let end = forward.is_err();
+                if answers.send(forward).is_err() || end {
+                    return;
                 }
             }
+        })
+    };
+    let _reader = AbortOnDrop(reader);
+    let mut live: Option<Live> = None;
+    let mut sent = 0u64;
+    let mut waiting = false;
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let why = loop {
+        tokio::select! {
+            // An answer already here counts before the next beat is due.
+            biased;
+            answer = heard.recv() => match answer {
+                Some(Ok(n)) if n == sent => {
+                    waiting = false;
+                    if live.is_none() {
+                        live = Live::raise(listening);
+                        if live.is_none() {
+                            break None;
+                        }
+                    }
+                }
+                // An older beat, answered late: the one due is still awaited.
+                Some(Ok(_)) => {}
+                Some(Err(why)) => break Some(why),
+                None => break Some("the connection was lost".to_owned()),
+            },
             _ = beat.tick() => {
-                if sent > answered {
-                    return Some(format!("heartbeat {sent} was not heard back within {HEARTBEAT:?}"));
+                if waiting {
+                    break Some(format!("heartbeat {sent} was not heard back within {HEARTBEAT:?}"));
                 }
                 sent += 1;
-                let notify = format!("NOTIFY {CHANNEL}, '{own}{sent}'");
-                match tokio::time::timeout(HEARTBEAT, sqlx::query(&notify).execute(pool)).await {
+                waiting = true;
+                let send = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANNEL)
+                    .bind(format!("{own}{sent}"))
+                    .execute(pool);
+                match tokio::time::timeout(HEARTBEAT, send).await {
                     Ok(Ok(_)) => {}
-                    Ok(Err(err)) => return Some(format!("could not send a heartbeat: {err}")),
-                    Err(_) => return Some("sending a heartbeat took too long".into()),
+                    Ok(Err(err)) => break Some(format!("could not send a heartbeat: {err}")),
+                    Err(_) => break Some("sending a heartbeat took too long".to_owned()),
                 }
             }
         }
+    };
+    Heard {
+        answered: live.is_some(),
+        why: if listening.strong_count() == 0 {
+            None
+        } else {
+            why
+        },
+    }
+}
+
+/// A random token for one connection's heartbeats; the process id and the
+/// time should the system's randomness fail.
+fn nonce() -> String {
+    let mut bytes = [0u8; 8];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => hex::encode(bytes),
+        Err(_) => format!(
+            "{:x}-{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ),
     }
 }
 
