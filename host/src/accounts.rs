@@ -202,17 +202,6 @@ pub async fn issue_token(
     })
 }
 
-/// The caller a bearer token stands for, at time `now_ms`, looked up in
-/// the database. The API's requests go through a
-/// [`TokenCache`](token_cache::TokenCache) instead.
-pub async fn authenticate(store: &Store, token: &str, now_ms: i64) -> Result<Caller, AuthError> {
-    let (id, secret) = parse_token(token)?;
-    Known::look_up(store, id)
-        .await?
-        .ok_or(AuthError::Invalid)?
-        .verdict(secret, now_ms)
-}
-
 /// A token's id and secret, if it has the shape of one.
 fn parse_token(token: &str) -> Result<(&str, &str), AuthError> {
     token

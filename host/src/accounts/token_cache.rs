@@ -42,11 +42,6 @@ struct Kept {
 }
 
 impl TokenCache {
-    /// An empty cache.
-    pub fn new() -> Self {
-        TokenCache::default()
-    }
-
     /// The caller a bearer token stands for, at time `now_ms`: from what is
     /// kept when it was read under the current revision, else from the
     /// database (and then kept).

@@ -4,7 +4,6 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use hutong_host::accounts;
 use hutong_host::accounts::{Caller, Role};
 use hutong_host::cases::intake::{Open311Policy, ServiceSettings};
 use hutong_host::cases::ops::{CaseActor, CaseReport};
@@ -141,7 +140,9 @@ fn assert_error(r: &TestResponse, status: StatusCode, mentions: &str) {
 }
 
 async fn caller(host: &TestHost, token: &str) -> Caller {
-    accounts::authenticate(host.opened.platform.store(), token, now_ms())
+    host.opened
+        .platform
+        .authenticate(token)
         .await
         .expect("valid token")
 }
