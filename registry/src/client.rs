@@ -18,7 +18,7 @@
 //! 5. takes the manifest and the component from the local cache or the
 //!    registry and checks their sha256 against the signed digests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use semver::Version;
 
@@ -43,13 +43,15 @@ pub struct TrustedKey {
 /// A file whose bytes no longer match its name is ignored and replaced.
 #[derive(Clone, Debug)]
 pub struct PackageCache {
-    dir: PathBuf,
+    dir: std::sync::Arc<Path>,
 }
 
 impl PackageCache {
     /// A cache in `dir` (created on first write).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        PackageCache { dir: dir.into() }
+        PackageCache {
+            dir: dir.into().into(),
+        }
     }
 
     fn path(&self, sha256: &str) -> Option<PathBuf> {

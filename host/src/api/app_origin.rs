@@ -65,7 +65,7 @@ pub const ENTER_PATH: &str = "/_hutong/enter";
 /// DNS entry and, over https, a wildcard certificate); names under
 /// `localhost` reach the machine itself in browsers without either.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AppsDomain(String);
+pub struct AppsDomain(std::sync::Arc<str>);
 
 impl AppsDomain {
     /// The default, which works on the machine the host runs on.
@@ -89,7 +89,7 @@ impl AppsDomain {
                  and `-`, without a scheme or a port, e.g. `apps.hutong.example.org`"
             ));
         }
-        Ok(AppsDomain(domain))
+        Ok(AppsDomain(domain.into()))
     }
 
     /// The host name (without port) of `app` of `district`.
@@ -101,7 +101,7 @@ impl AppsDomain {
     /// included or not) is.
     pub fn app_of(&self, host: &str) -> Option<(String, String)> {
         let name = strip_port(host).to_ascii_lowercase();
-        let labels = name.strip_suffix(&self.0)?.strip_suffix('.')?;
+        let labels = name.strip_suffix(&*self.0)?.strip_suffix('.')?;
         let (app, district) = labels.split_once('.')?;
         (is_slug(app) && is_slug(district)).then(|| (district.to_owned(), app.to_owned()))
     }

@@ -200,6 +200,8 @@ fn split_app_path(path: &str) -> Option<(&str, &str, &str)> {
 
 fn request_id(headers: &axum::http::HeaderMap) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    // Read once: asking the kernel for it costs a system call each time.
+    static PROCESS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok())
         && !id.is_empty()
         && id.len() <= 128
@@ -211,7 +213,7 @@ fn request_id(headers: &axum::http::HeaderMap) -> String {
     }
     format!(
         "{:x}-{:x}",
-        std::process::id(),
+        PROCESS.get_or_init(std::process::id),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }

@@ -26,7 +26,7 @@ use crate::kernel::app_state::AppState;
 use crate::kernel::store::Store;
 use crate::kernel::wit::Prepared;
 use crate::runtime::health::Health;
-use crate::runtime::{CallError, EPOCH_TICK, Failure, Loaded, Runtime, Status};
+use crate::runtime::{CallError, Failure, Loaded, Runtime, Status};
 use wasmtime::component::Instance;
 
 /// What a call is about, beyond the install and request id: the fields its
@@ -160,7 +160,7 @@ impl Runtime {
                 }
             };
             let started = Instant::now();
-            let mut store = self.fresh_store(&loaded, request_id, started);
+            let mut store = self.fresh_store(&loaded, request_id);
             let pre = loaded.pre.clone();
             let call = {
                 let store = &mut store;
@@ -169,7 +169,11 @@ impl Runtime {
                     export.invoke(admitted, (&pre, instance), store).await
                 }
             };
-            let outcome = tokio::time::timeout(call_timeout(&loaded), call).await;
+            // The call's one deadline. Guest code gives way at every epoch
+            // tick (see `fresh_store`), and a host function at every await,
+            // so the timer ends both within about a tick of the deadline.
+            let deadline = Duration::from_millis(loaded.install.limits.deadline_ms);
+            let outcome = tokio::time::timeout(deadline, call).await;
             self.settle::<E>(&loaded, &mut store, started, outcome, trial.is_some())
                 .await
         }
@@ -178,15 +182,12 @@ impl Runtime {
     }
 
     /// A fresh store for one call of `loaded`: its memory cap, and an epoch
-    /// deadline counted from `started`. At every tick after the first, the
-    /// call gives up its turn and waits for its next one as a long call
-    /// (see [`shares`](crate::runtime::shares)).
-    fn fresh_store(
-        &self,
-        loaded: &Loaded,
-        request_id: String,
-        started: Instant,
-    ) -> wasmtime::Store<AppState> {
+    /// callback that makes guest code give way at every tick, so that the
+    /// call's deadline (a timer around the whole call, in [`Runtime::call`])
+    /// can end it and other calls on its thread can run. From the tick it
+    /// counts as long, the call also gives up its turn and waits for its
+    /// next one (see [`shares`](crate::runtime::shares)).
+    fn fresh_store(&self, loaded: &Loaded, request_id: String) -> wasmtime::Store<AppState> {
         let limits = loaded.install.limits;
         let mut state = AppState::new(
             loaded.identity.clone(),
@@ -197,7 +198,6 @@ impl Runtime {
         state.database = Some(self.gates.database(&loaded.install.district));
         let mut store = wasmtime::Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let deadline = started + Duration::from_millis(limits.deadline_ms);
         let gates = self.gates.clone();
         let district = loaded.install.district.clone();
         let turn: Arc<Mutex<Option<[OwnedSemaphorePermit; 2]>>> = Arc::default();
@@ -213,9 +213,6 @@ impl Runtime {
         };
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
-                return Ok(UpdateDeadline::Interrupt);
-            }
             ticks += 1;
             if ticks < long_after {
                 return Ok(UpdateDeadline::Yield(1));
@@ -278,7 +275,7 @@ impl Runtime {
                     tracing::warn!(error = %err, "instance pool exhausted");
                     return Err(CallError::Busy);
                 }
-                Err(classify(&err, store.data(), &stderr, deadline_ms))
+                Err(classify(&err, store.data(), &stderr))
             }
             Ok(Ok(answer)) => E::check(answer, loaded),
         };
@@ -499,28 +496,15 @@ const LONG_AFTER_TICKS: u32 = 10;
 /// they take turns.
 const LONG_AFTER_TICKS_AGAIN: u32 = 2;
 
-/// How long a call may take in all. The epoch stops guest code at the
-/// deadline; this timeout also stops a call stuck in a host function.
-fn call_timeout(loaded: &Loaded) -> Duration {
-    Duration::from_millis(loaded.install.limits.deadline_ms) + EPOCH_TICK * 4
-}
-
 fn is_pool_exhausted(err: &wasmtime::Error) -> bool {
     err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
         .is_some()
 }
 
-fn classify(err: &wasmtime::Error, state: &AppState, stderr: &[u8], deadline_ms: u64) -> Failure {
+fn classify(err: &wasmtime::Error, state: &AppState, stderr: &[u8]) -> Failure {
     if state.limiter.refused {
         return Failure::Memory {
             limit_bytes: state.limiter.max_bytes as u64,
-        };
-    }
-    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>()
-        && *trap == wasmtime::Trap::Interrupt
-    {
-        return Failure::Deadline {
-            limit_ms: deadline_ms,
         };
     }
     let stderr = String::from_utf8_lossy(stderr);

@@ -12,6 +12,7 @@ use hutong_tests::{Backend, TestHost, on_both_backends};
 on_both_backends!(
     answers_with_the_callers_path_query_and_body,
     suspends_after_repeated_failures_until_resumed,
+    a_call_stuck_in_a_host_call_is_cut_at_its_deadline,
 );
 
 async fn answers_with_the_callers_path_query_and_body(host: TestHost) {
@@ -118,6 +119,53 @@ async fn looping_app_is_cut_at_its_deadline_while_another_keeps_answering() {
     );
     // The looper itself serves the next request.
     assert_serves(&host, "looper").await;
+}
+
+/// The deadline holds while the app waits in a host call, not only while
+/// its own code runs: here its kv write waits for a lock held outside the
+/// host, far longer than the app may take.
+async fn a_call_stuck_in_a_host_call_is_cut_at_its_deadline(host: TestHost) {
+    host.district("east").await;
+    host.install_test_app("east", "stuck", true, "[limits]\ndeadline-ms = 300")
+        .await;
+    let r = host.put("/d/east/apps/stuck/kv/set?key=k", "before").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+
+    let mut holder = host.raw_connection().await;
+    let lock = match host.postgres() {
+        Some(_) => "LOCK TABLE kv IN ACCESS EXCLUSIVE MODE",
+        None => "UPDATE kv SET value = value WHERE key = 'k'",
+    };
+    sqlx::query("BEGIN")
+        .execute(&mut holder)
+        .await
+        .expect("begin");
+    sqlx::query(lock).execute(&mut holder).await.expect("lock");
+
+    let started = Instant::now();
+    let r = host.put("/d/east/apps/stuck/kv/set?key=k", "during").await;
+    let elapsed = started.elapsed();
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+    assert_eq!(r.json()["error"]["cause"], "deadline");
+    assert!(
+        elapsed >= Duration::from_millis(300),
+        "cut too early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "cut too late: {elapsed:?}"
+    );
+
+    sqlx::query("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .expect("rollback");
+    drop(holder);
+    // Once the lock is gone the app works again.
+    let r = host.put("/d/east/apps/stuck/kv/set?key=k", "after").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    let r = host.get("/d/east/apps/stuck/kv/get?key=k").await;
+    assert_eq!(r.text(), "after");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
