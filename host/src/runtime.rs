@@ -11,9 +11,9 @@
 //! Instances come from a pooling allocator with copy-on-write memory images,
 //! so a fresh instance costs microseconds. Each call runs under the install's
 //! memory cap (a [`ResourceLimiter`](wasmtime::ResourceLimiter)) and deadline
-//! (one timer around the whole call; guest code gives way to it at every
-//! tick of the epoch, driven by one ticker thread per engine, and a host
-//! function at every await). A failure ends that call only.
+//! (one instant, held by the epoch, driven by one ticker thread per engine,
+//! while guest code runs, and by a timer while the call waits in a host
+//! function). A failure ends that call only.
 //!
 //! The runtime sits above the capabilities: a call's store holds an
 //! `AppState` (from the capability layer) with the database and the

@@ -160,7 +160,8 @@ impl Runtime {
                 }
             };
             let started = Instant::now();
-            let mut store = self.fresh_store(&loaded, request_id);
+            let deadline = started + Duration::from_millis(loaded.install.limits.deadline_ms);
+            let mut store = self.fresh_store(&loaded, request_id, deadline);
             let pre = loaded.pre.clone();
             let call = {
                 let store = &mut store;
@@ -169,11 +170,15 @@ impl Runtime {
                     export.invoke(admitted, (&pre, instance), store).await
                 }
             };
-            // The call's one deadline. Guest code gives way at every epoch
-            // tick (see `fresh_store`), and a host function at every await,
-            // so the timer ends both within about a tick of the deadline.
-            let deadline = Duration::from_millis(loaded.install.limits.deadline_ms);
-            let outcome = tokio::time::timeout(deadline, call).await;
+            // The call's one deadline, held in two places: the epoch callback
+            // stops guest code at its first tick past it (see `fresh_store`),
+            // and this timer stops a call waiting in a host function. The
+            // timer alone would stop guest code too, as it gives way at every
+            // tick, but late under load: tokio looks at its timers only
+            // between tasks, which can be tens of ticks while every thread is
+            // busy.
+            let outcome =
+                tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), call).await;
             self.settle::<E>(&loaded, &mut store, started, outcome, trial.is_some())
                 .await
         }
@@ -182,12 +187,17 @@ impl Runtime {
     }
 
     /// A fresh store for one call of `loaded`: its memory cap, and an epoch
-    /// callback that makes guest code give way at every tick, so that the
-    /// call's deadline (a timer around the whole call, in [`Runtime::call`])
-    /// can end it and other calls on its thread can run. From the tick it
-    /// counts as long, the call also gives up its turn and waits for its
-    /// next one (see [`shares`](crate::runtime::shares)).
-    fn fresh_store(&self, loaded: &Loaded, request_id: String) -> wasmtime::Store<AppState> {
+    /// callback that stops guest code at its first tick past `deadline` and
+    /// otherwise makes it give way at every tick, so that other calls on its
+    /// thread run. From the tick it counts as long, the call also gives up
+    /// its turn and waits for its next one (see
+    /// [`shares`](crate::runtime::shares)).
+    fn fresh_store(
+        &self,
+        loaded: &Loaded,
+        request_id: String,
+        deadline: Instant,
+    ) -> wasmtime::Store<AppState> {
         let limits = loaded.install.limits;
         let mut state = AppState::new(
             loaded.identity.clone(),
@@ -213,6 +223,9 @@ impl Runtime {
         };
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                return Ok(UpdateDeadline::Interrupt);
+            }
             ticks += 1;
             if ticks < long_after {
                 return Ok(UpdateDeadline::Yield(1));
@@ -275,7 +288,7 @@ impl Runtime {
                     tracing::warn!(error = %err, "instance pool exhausted");
                     return Err(CallError::Busy);
                 }
-                Err(classify(&err, store.data(), &stderr))
+                Err(classify(&err, store.data(), &stderr, deadline_ms))
             }
             Ok(Ok(answer)) => E::check(answer, loaded),
         };
@@ -501,10 +514,17 @@ fn is_pool_exhausted(err: &wasmtime::Error) -> bool {
         .is_some()
 }
 
-fn classify(err: &wasmtime::Error, state: &AppState, stderr: &[u8]) -> Failure {
+fn classify(err: &wasmtime::Error, state: &AppState, stderr: &[u8], deadline_ms: u64) -> Failure {
     if state.limiter.refused {
         return Failure::Memory {
             limit_bytes: state.limiter.max_bytes as u64,
+        };
+    }
+    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>()
+        && *trap == wasmtime::Trap::Interrupt
+    {
+        return Failure::Deadline {
+            limit_ms: deadline_ms,
         };
     }
     let stderr = String::from_utf8_lossy(stderr);

@@ -143,7 +143,14 @@ async fn a_call_stuck_in_a_host_call_is_cut_at_its_deadline(host: TestHost) {
     sqlx::query(lock).execute(&mut holder).await.expect("lock");
 
     let started = Instant::now();
-    let r = host.put("/d/east/apps/stuck/kv/set?key=k", "during").await;
+    // Bounded here too, so that a host that no longer cuts the call fails
+    // the test rather than hanging it (on PostgreSQL the lock waits forever).
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        host.put("/d/east/apps/stuck/kv/set?key=k", "during"),
+    )
+    .await
+    .expect("the call was not cut within 5 s");
     let elapsed = started.elapsed();
     assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
     assert_eq!(r.json()["error"]["cause"], "deadline");
