@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use hutong_host::installs::store::InstallStatus;
 use hutong_host::runtime::health::FailurePolicy;
-use hutong_tests::{Backend, TestHost, on_both_backends};
+use hutong_tests::{Backend, TestHost, TestResponse, on_both_backends};
 
 on_both_backends!(
     answers_with_the_callers_path_query_and_body,
@@ -47,6 +47,22 @@ async fn east_with_app(name: &str, limits: &str) -> TestHost {
     host.district("east").await;
     host.install_test_app("east", name, false, limits).await;
     host
+}
+
+/// The call answered `r` after `elapsed`, cut at its `deadline_ms`: a
+/// 504 with the cause `deadline`, not before the deadline and well
+/// within three seconds.
+fn assert_cut_at_deadline(r: &TestResponse, elapsed: Duration, deadline_ms: u64) {
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+    assert_eq!(r.json()["error"]["cause"], "deadline");
+    assert!(
+        elapsed >= Duration::from_millis(deadline_ms),
+        "cut too early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "cut too late: {elapsed:?}"
+    );
 }
 
 /// The app `name` in `east` answers its next request.
@@ -99,20 +115,10 @@ async fn looping_app_is_cut_at_its_deadline_while_another_keeps_answering() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let r = looping.await.expect("task");
-    let elapsed = started.elapsed();
-    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
+    assert_cut_at_deadline(&r, started.elapsed(), 400);
     let body = r.json();
-    assert_eq!(body["error"]["cause"], "deadline");
     assert_eq!(body["error"]["district"], "east");
     assert_eq!(body["error"]["app"], "looper");
-    assert!(
-        elapsed >= Duration::from_millis(400),
-        "cut too early: {elapsed:?}"
-    );
-    assert!(
-        elapsed < Duration::from_secs(3),
-        "cut too late: {elapsed:?}"
-    );
     assert!(
         answered >= 3,
         "the other app answered only {answered} times"
@@ -151,17 +157,7 @@ async fn a_call_stuck_in_a_host_call_is_cut_at_its_deadline(host: TestHost) {
     )
     .await
     .expect("the call was not cut within 5 s");
-    let elapsed = started.elapsed();
-    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
-    assert_eq!(r.json()["error"]["cause"], "deadline");
-    assert!(
-        elapsed >= Duration::from_millis(300),
-        "cut too early: {elapsed:?}"
-    );
-    assert!(
-        elapsed < Duration::from_secs(3),
-        "cut too late: {elapsed:?}"
-    );
+    assert_cut_at_deadline(&r, started.elapsed(), 300);
 
     sqlx::query("ROLLBACK")
         .execute(&mut holder)
