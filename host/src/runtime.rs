@@ -12,8 +12,9 @@
 //! so a fresh instance costs microseconds. Each call runs under the install's
 //! memory cap (a [`ResourceLimiter`](wasmtime::ResourceLimiter)) and deadline
 //! (one instant, held by the epoch, driven by one ticker thread per engine,
-//! while guest code runs, and by a timer while the call waits in a host
-//! function). A failure ends that call only.
+//! while guest code runs, and by a timer around the whole call while it
+//! waits in a host function or for its turn). A failure ends that call
+//! only.
 //!
 //! The runtime sits above the capabilities: a call's store holds an
 //! `AppState` (from the capability layer) with the database and the
@@ -56,8 +57,10 @@ use crate::kernel::wit::{App, Prepared, WitError, http_handler};
 use call::{Export, Subject};
 use health::Health;
 
-/// How often the epoch advances. A call overruns its deadline by at most
-/// about this much, and a running app yields to other tasks this often.
+/// How often the epoch advances. Guest code overruns its call's deadline
+/// by at most about this much, and a running app yields to other tasks
+/// this often. (A call waiting in a host function or for its turn is ended
+/// by a timer, which tokio may fire later while every thread is busy.)
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// How the runtime is set up.

@@ -50,8 +50,8 @@ async fn east_with_app(name: &str, limits: &str) -> TestHost {
 }
 
 /// The call answered `r` after `elapsed`, cut at its `deadline_ms`: a
-/// 504 with the cause `deadline`, not before the deadline and well
-/// within three seconds.
+/// 504 with the cause `deadline`, not before the deadline and within
+/// three seconds.
 fn assert_cut_at_deadline(r: &TestResponse, elapsed: Duration, deadline_ms: u64) {
     assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT, "{}", r.text());
     assert_eq!(r.json()["error"]["cause"], "deadline");
