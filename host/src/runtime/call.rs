@@ -173,11 +173,10 @@ impl Runtime {
             // The call's one deadline, held in two places: the epoch callback
             // stops guest code at its first tick past it (see `fresh_store`),
             // and this timer stops a call waiting in a host function or for
-            // its turn. The
-            // timer alone would stop guest code too, as it gives way at every
-            // tick, but late under load: tokio looks at its timers only
-            // between tasks, which can be tens of ticks while every thread is
-            // busy.
+            // its turn. The timer alone would stop guest code too, as it
+            // gives way at every tick, but late under load: tokio looks at
+            // its timers only between tasks, which can be tens of ticks while
+            // every thread is busy.
             let outcome =
                 tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), call).await;
             self.settle::<E>(&loaded, &mut store, started, outcome, trial.is_some())
