@@ -752,10 +752,8 @@ async fn apps_page(
         Err(answer) => return Ok(*answer),
     };
     let store = state.platform.store();
-    match store.get_district(&district).await {
-        Ok(_) => {}
-        Err(crate::kernel::store::StoreError::NotFound(_)) => return Ok(not_found(lang)),
-        Err(err) => return Err(failed(err)),
+    if !store.district_exists(&district).await.map_err(failed)? {
+        return Ok(not_found(lang));
     }
     let installs = store.list_installs(Some(&district)).await.map_err(failed)?;
     let rollbacks = match may_change {

@@ -14,10 +14,9 @@ pub(crate) const HTTP_EXPORT: &str = "hutong:platform/http-handler";
 
 /// Refuse a district that does not exist.
 pub(crate) async fn require_district(store: &Store, district: &str) -> Result<(), PlatformError> {
-    match store.get_district(district).await {
-        Ok(_) => Ok(()),
-        Err(StoreError::NotFound(_)) => Err(PlatformError::UnknownDistrict(district.to_owned())),
-        Err(e) => Err(e.into()),
+    match store.district_exists(district).await? {
+        true => Ok(()),
+        false => Err(PlatformError::UnknownDistrict(district.to_owned())),
     }
 }
 

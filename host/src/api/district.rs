@@ -24,7 +24,6 @@ use crate::api::error::ApiError;
 use crate::api::shared::ApiState;
 use crate::error::PlatformError;
 use crate::kernel::ids::DistrictId;
-use crate::kernel::store::StoreError;
 
 /// A kind of access to a district, checked by [`InDistrict`].
 pub(crate) trait Access: Send + Sync + 'static {
@@ -122,12 +121,14 @@ impl<A: Access> FromRequestParts<ApiState> for InDistrict<A> {
             .parse()
             .map_err(|e: crate::kernel::ids::InvalidId| ApiError::NotFound(e.to_string()))?;
         let scope = A::check(&caller, &id)?;
-        match state.platform.store().get_district(&id).await {
-            Ok(_) => {}
-            Err(StoreError::NotFound(_)) => {
-                return Err(PlatformError::UnknownDistrict(id.into_string()).into());
-            }
-            Err(e) => return Err(PlatformError::from(e).into()),
+        let exists = state
+            .platform
+            .store()
+            .district_exists(&id)
+            .await
+            .map_err(PlatformError::from)?;
+        if !exists {
+            return Err(PlatformError::UnknownDistrict(id.into_string()).into());
         }
         Ok(InDistrict {
             id,

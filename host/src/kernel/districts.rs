@@ -67,6 +67,32 @@ impl Store {
         self.get_district(id).await
     }
 
+    /// Whether district `id` exists. Every request scoped to a district
+    /// asks, so a district once found is remembered: districts are never
+    /// deleted (every table that names one refers to it), so what was seen
+    /// to exist, in this process or another, still does. One not found is
+    /// asked again each time, and the set grows only with the districts
+    /// table.
+    pub async fn district_exists(&self, id: &str) -> Result<bool, StoreError> {
+        if self
+            .known_districts()
+            .read()
+            .is_ok_and(|known| known.contains(id))
+        {
+            return Ok(true);
+        }
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM districts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        if found.is_some()
+            && let Ok(mut known) = self.known_districts().write()
+        {
+            known.insert(id.into());
+        }
+        Ok(found.is_some())
+    }
+
     /// One district, or `NotFound`.
     pub async fn get_district(&self, id: &str) -> Result<District, StoreError> {
         sqlx::query_as("SELECT id, name, created_at, max_calls FROM districts WHERE id = $1")

@@ -104,6 +104,8 @@ pub struct Store {
     access_group: Arc<crate::kernel::access_log::Waiting>,
     /// Where the revision of the credentials comes from (see [`revision`]).
     revision: Arc<revision::Revision>,
+    /// The districts seen to exist (see [`Store::district_exists`]).
+    known_districts: Arc<std::sync::RwLock<std::collections::HashSet<Box<str>>>>,
 }
 
 /// The longest a write waits in line for SQLite's write lock: the same as
@@ -240,7 +242,15 @@ impl Store {
             lite,
             access_group: Arc::default(),
             revision: Arc::new(revision),
+            known_districts: Arc::default(),
         })
+    }
+
+    /// The districts seen to exist, kept by [`Store::district_exists`].
+    pub(crate) fn known_districts(
+        &self,
+    ) -> &std::sync::RwLock<std::collections::HashSet<Box<str>>> {
+        &self.known_districts
     }
 
     /// Which back end this store uses.
