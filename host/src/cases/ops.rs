@@ -323,6 +323,18 @@ impl<'a> Cases<'a> {
         district: &str,
         actor: &CaseActor,
     ) -> Result<Authority, PlatformError> {
+        let (auth, worker) = Self::authority_before_departments(district, actor)?;
+        self.with_departments(district, auth, worker).await
+    }
+
+    /// The actor's authority as far as it is known without reading the
+    /// database, and, for a worker, the account whose departments it still
+    /// needs ([`Cases::with_departments`]). A person of another district is
+    /// refused here, before anything is read.
+    fn authority_before_departments<'c>(
+        district: &str,
+        actor: &'c CaseActor,
+    ) -> Result<(Authority, Option<&'c str>), PlatformError> {
         let mut auth = Authority {
             actor: actor.clone(),
             admin: false,
@@ -347,19 +359,56 @@ impl<'a> Cases<'a> {
                     Role::Auditor => auth.reads_all = true,
                     Role::Worker => {
                         auth.grids = caller.grids.clone();
-                        auth.departments = self
-                            .store
-                            .departments(district)
-                            .await?
-                            .into_iter()
-                            .filter(|d| d.members.contains(&caller.account_id))
-                            .collect();
+                        return Ok((auth, Some(&caller.account_id)));
                     }
                     Role::Resident => {}
                 }
             }
         }
+        Ok((auth, None))
+    }
+
+    /// `auth` with the departments of `district` that `worker` is a member
+    /// of; as it is without a worker.
+    async fn with_departments(
+        &self,
+        district: &str,
+        mut auth: Authority,
+        worker: Option<&str>,
+    ) -> Result<Authority, PlatformError> {
+        if let Some(worker) = worker {
+            auth.departments = self
+                .store
+                .departments(district)
+                .await?
+                .into_iter()
+                .filter(|d| d.members.iter().any(|m| m == worker))
+                .collect();
+        }
         Ok(auth)
+    }
+
+    /// The actor's authority, and case `id` if they may see it; otherwise
+    /// not-found, exactly as for a case that does not exist. A worker's
+    /// departments and the case are independent reads, so both are sent
+    /// to the database at once: one wait for the two.
+    async fn authority_and_case(
+        &self,
+        district: &str,
+        id: i64,
+        actor: &CaseActor,
+    ) -> Result<(Authority, CaseRow), PlatformError> {
+        let (auth, worker) = Self::authority_before_departments(district, actor)?;
+        let (auth, case) =
+            tokio::try_join!(self.with_departments(district, auth, worker), async {
+                Ok(self.store.case(district, id).await?)
+            })?;
+        match case {
+            Some(case) if auth.sees(&case) => Ok((auth, case)),
+            _ => Err(PlatformError::NotFound(format!(
+                "case {id} in district `{district}`"
+            ))),
+        }
     }
 
     /// When the running time limit of `state` ends for a case entering it
@@ -557,24 +606,7 @@ impl<'a> Cases<'a> {
         id: i64,
         actor: &CaseActor,
     ) -> Result<CaseRow, PlatformError> {
-        let auth = self.authority(district, actor).await?;
-        self.seen_case(&auth, district, id).await
-    }
-
-    /// Case `id` if `auth` may see it; otherwise not-found, exactly as for
-    /// a case that does not exist.
-    async fn seen_case(
-        &self,
-        auth: &Authority,
-        district: &str,
-        id: i64,
-    ) -> Result<CaseRow, PlatformError> {
-        match self.store.case(district, id).await? {
-            Some(case) if auth.sees(&case) => Ok(case),
-            _ => Err(PlatformError::NotFound(format!(
-                "case {id} in district `{district}`"
-            ))),
-        }
+        Ok(self.authority_and_case(district, id, actor).await?.1)
     }
 
     /// A case with its history, as the actor may see it.
@@ -584,8 +616,7 @@ impl<'a> Cases<'a> {
         id: i64,
         actor: &CaseActor,
     ) -> Result<CaseView, PlatformError> {
-        let auth = self.authority(district, actor).await?;
-        let case = self.seen_case(&auth, district, id).await?;
+        let (auth, case) = self.authority_and_case(district, id, actor).await?;
         let history = self.store.case_history(case.id).await?;
         let allowed_actions = Action::allowed_from(case.state);
         let my_actions = allowed_actions
@@ -698,8 +729,7 @@ impl<'a> Cases<'a> {
         actor: &CaseActor,
         command: CaseCommand,
     ) -> Result<(CaseRow, HistoryEntry), PlatformError> {
-        let auth = self.authority(district, actor).await?;
-        let case = self.seen_case(&auth, district, id).await?;
+        let (auth, case) = self.authority_and_case(district, id, actor).await?;
         let action = command.action;
         let Some(next) = action.next(case.state) else {
             return Err(PlatformError::Conflict(format!(

@@ -13,6 +13,8 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{FromRow, Row};
 
+mod lite;
+
 use crate::cases::{Assignee, CaseState, Priority, Reporter, Tier};
 use crate::kernel::outbox::store::OutboxTable;
 use crate::kernel::store::{
@@ -207,6 +209,24 @@ pub struct CaseChange {
 }
 
 impl CaseChange {
+    /// `case` as it is once this change is applied: exactly what
+    /// [`UPDATE_CASE`] writes, so it need not be read back.
+    pub(super) fn applied_to(&self, case: &CaseRow) -> CaseRow {
+        CaseRow {
+            state: self.state,
+            tier: self.tier,
+            assignee: self.assignee.clone(),
+            deadline_at: self.deadline_at,
+            overdue: self.overdue,
+            satisfaction: self.satisfaction,
+            evaluation: self.evaluation.clone(),
+            closed_at: self.closed_at,
+            updated_at: self.at,
+            version: case.version + 1,
+            ..case.clone()
+        }
+    }
+
     /// A change that keeps everything of `case` as it is; the caller then
     /// sets what changes.
     pub fn of(case: &CaseRow, action: &str, actor: &str, at: i64) -> Self {
@@ -413,6 +433,69 @@ const CASE_COLUMNS: &str = "id, district, category, priority, state, tier, grid_
 
 const HISTORY_COLUMNS: &str =
     "id, case_id, at, actor, action, from_state, to_state, from_tier, to_tier, note";
+
+/// The update of a case read at `version` (`$11`, `$12`); `$1` to `$10`
+/// are what `bind_change!` binds. A macro, so that the statement that
+/// writes a whole change at once on PostgreSQL is built from the same text.
+macro_rules! update_case {
+    () => {
+        "UPDATE cases SET state = $1, tier = $2, assignee_kind = $3, assignee_id = $4, \
+         deadline_at = $5, overdue = $6, satisfaction = $7, evaluation = $8, closed_at = $9, \
+         updated_at = $10, version = version + 1 WHERE id = $11 AND version = $12"
+    };
+}
+
+/// The update of a case, if nobody changed it since it was read.
+pub(super) const UPDATE_CASE: &str = update_case!();
+
+/// A case's history entry; returns its id.
+pub(super) const INSERT_HISTORY: &str = "INSERT INTO case_history (case_id, at, actor, action, from_state, to_state, from_tier, \
+     to_tier, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+
+/// A transition to tell the app that opened the case.
+pub(super) const INSERT_NOTICE: &str = "INSERT INTO case_notices (district, app, case_id, history_id, attempts, next_at, \
+     claimed_until, last_error, dead) VALUES ($1, $2, $3, $4, 0, $5, 0, NULL, 0)";
+
+/// On PostgreSQL, [`UPDATE_CASE`], [`INSERT_HISTORY`] and
+/// [`INSERT_NOTICE`] as one statement: the history entry and the notice
+/// are written only if the update found the case at its version, and the
+/// notice only with an app (`$18`). Binds the update's twelve, then the
+/// actor, the action, the state and tier before, the note and the app.
+/// Returns the history entry's id, or no row when the case had changed.
+const APPLY_CHANGE_AT_ONCE: &str = concat!(
+    "WITH changed AS (",
+    update_case!(),
+    " RETURNING id, district), \
+     entry AS (INSERT INTO case_history (case_id, at, actor, action, from_state, to_state, \
+       from_tier, to_tier, note) \
+       SELECT id, $10, $13, $14, $15, $1, $16, $2, $17 FROM changed RETURNING id), \
+     notice AS (INSERT INTO case_notices (district, app, case_id, history_id, attempts, \
+       next_at, claimed_until, last_error, dead) \
+       SELECT changed.district, $18, changed.id, entry.id, 0, $10, 0, NULL, 0 \
+       FROM changed, entry WHERE $18::text IS NOT NULL) \
+     SELECT id FROM entry"
+);
+
+/// Bind [`UPDATE_CASE`]'s parameters for `$change` to `$case` to an sqlx
+/// query or scalar query (a macro: the two are different types).
+macro_rules! bind_change {
+    ($query:expr, $case:expr, $change:expr) => {{
+        let (assignee_kind, assignee_id) = assignee_parts(&$change.assignee);
+        $query
+            .bind($change.state.as_str())
+            .bind($change.tier.as_str())
+            .bind(assignee_kind)
+            .bind(assignee_id)
+            .bind($change.deadline_at)
+            .bind(i64::from($change.overdue))
+            .bind($change.satisfaction)
+            .bind($change.evaluation.as_deref())
+            .bind($change.closed_at)
+            .bind($change.at)
+            .bind($case.id)
+            .bind($case.version)
+    }};
+}
 
 /// A case row as the database returns it.
 #[derive(sqlx::FromRow)]
@@ -718,66 +801,54 @@ impl Store {
     }
 
     /// Apply `change` to `case` if nobody changed the case since it was
-    /// read; otherwise [`StoreError::Conflict`] and nothing changes.
+    /// read; otherwise [`StoreError::Conflict`] and nothing changes. The
+    /// case's update, its history entry and, for a transition of a case an
+    /// app opened, the notice to that app are written together:
+    ///
+    /// - on SQLite in a file, as one transaction on the short path
+    ///   ([`lite`](crate::kernel::store::lite)), one hop however many
+    ///   statements;
+    /// - on PostgreSQL, as one statement whose parts are data-modifying
+    ///   `WITH` queries: one round trip, atomic without a transaction
+    ///   around it;
+    /// - on SQLite in memory, as a transaction of the same statements.
     pub async fn apply_case_change(
         &self,
         case: &CaseRow,
         change: &CaseChange,
     ) -> Result<(CaseRow, HistoryEntry), StoreError> {
-        let mut tx = self.begin().await?;
-        let (assignee_kind, assignee_id) = assignee_parts(&change.assignee);
-        let row = sqlx::query(&format!(
-            "UPDATE cases SET state = $1, tier = $2, assignee_kind = $3, assignee_id = $4, \
-             deadline_at = $5, overdue = $6, satisfaction = $7, evaluation = $8, closed_at = $9, \
-             updated_at = $10, version = version + 1 \
-             WHERE id = $11 AND version = $12 RETURNING {CASE_COLUMNS}"
-        ))
-        .bind(change.state.as_str())
-        .bind(change.tier.as_str())
-        .bind(assignee_kind)
-        .bind(assignee_id)
-        .bind(change.deadline_at)
-        .bind(i64::from(change.overdue))
-        .bind(change.satisfaction)
-        .bind(change.evaluation.as_deref())
-        .bind(change.closed_at)
-        .bind(change.at)
-        .bind(case.id)
-        .bind(case.version)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
+        let notice_app = match (&case.reporter, change.notify_app) {
+            (Reporter::App(app), true) => Some(app.clone()),
+            _ => None,
+        };
+        let history_id = if let Some(lite) = self.lite() {
+            let turn = self.write_turn().await?;
+            let (case, change) = (case.clone(), change.clone());
+            lite.run(turn, move |conn| {
+                lite::apply_change(conn, &case, &change, notice_app.as_deref())
+            })
+            .await?
+        } else if self.backend() == crate::kernel::store::Backend::Postgres {
+            bind_change!(sqlx::query_scalar(APPLY_CHANGE_AT_ONCE), case, change)
+                .bind(&change.actor)
+                .bind(&change.action)
+                .bind(case.state.as_str())
+                .bind(case.tier.as_str())
+                .bind(change.note.as_deref())
+                .bind(notice_app.as_deref())
+                .fetch_optional(self.pool())
+                .await?
+        } else {
+            self.apply_change_in_transaction(case, change, notice_app.as_deref())
+                .await?
+        };
+        let Some(history_id) = history_id else {
             return Err(StoreError::Conflict(format!(
                 "case {} was changed by someone else meanwhile; read it again and retry",
                 case.id
             )));
         };
-        let updated = case_from_row(&row)?;
-        let entry = HistoryInsert {
-            at: change.at,
-            actor: &change.actor,
-            action: &change.action,
-            from: (case.state, case.tier),
-            to: (updated.state, updated.tier),
-            note: change.note.as_deref(),
-        };
-        let history_id = insert_history(&mut tx, &updated, &entry).await?;
-        if change.notify_app
-            && let Reporter::App(app) = &updated.reporter
-        {
-            sqlx::query(
-                "INSERT INTO case_notices (district, app, case_id, history_id, attempts, next_at, \
-                 claimed_until, last_error, dead) VALUES ($1, $2, $3, $4, 0, $5, 0, NULL, 0)",
-            )
-            .bind(&updated.district)
-            .bind(app)
-            .bind(updated.id)
-            .bind(history_id)
-            .bind(change.at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        let updated = change.applied_to(case);
         let history = HistoryEntry {
             id: history_id,
             case_id: updated.id,
@@ -791,6 +862,46 @@ impl Store {
             note: change.note.clone(),
         };
         Ok((updated, history))
+    }
+
+    /// [`Store::apply_case_change`]'s writes as a transaction through sqlx:
+    /// the history entry's id, or none when the case was changed meanwhile
+    /// (and nothing was written).
+    async fn apply_change_in_transaction(
+        &self,
+        case: &CaseRow,
+        change: &CaseChange,
+        notice_app: Option<&str>,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let updated = bind_change!(sqlx::query(UPDATE_CASE), case, change)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            return Ok(None);
+        }
+        let entry = HistoryInsert {
+            at: change.at,
+            actor: &change.actor,
+            action: &change.action,
+            from: (case.state, case.tier),
+            to: (change.state, change.tier),
+            note: change.note.as_deref(),
+        };
+        let history_id = insert_history(&mut tx, case, &entry).await?;
+        if let Some(app) = notice_app {
+            sqlx::query(INSERT_NOTICE)
+                .bind(&case.district)
+                .bind(app)
+                .bind(case.id)
+                .bind(history_id)
+                .bind(change.at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(history_id))
     }
 
     /// One case of a district.
@@ -1405,23 +1516,109 @@ struct HistoryInsert<'a> {
 }
 
 async fn insert_history(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     case: &CaseRow,
     h: &HistoryInsert<'_>,
 ) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
-        "INSERT INTO case_history (case_id, at, actor, action, from_state, to_state, from_tier, \
-         to_tier, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-    )
-    .bind(case.id)
-    .bind(h.at)
-    .bind(h.actor)
-    .bind(h.action)
-    .bind(h.from.0.as_str())
-    .bind(h.to.0.as_str())
-    .bind(h.from.1.as_str())
-    .bind(h.to.1.as_str())
-    .bind(h.note)
-    .fetch_one(&mut **tx)
-    .await?)
+    Ok(sqlx::query_scalar(INSERT_HISTORY)
+        .bind(case.id)
+        .bind(h.at)
+        .bind(h.actor)
+        .bind(h.action)
+        .bind(h.from.0.as_str())
+        .bind(h.to.0.as_str())
+        .bind(h.from.1.as_str())
+        .bind(h.to.1.as_str())
+        .bind(h.note)
+        .fetch_one(conn)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CaseChange, NewCase};
+    use crate::cases::{CaseState, Priority, Reporter, Tier};
+    use crate::kernel::store::{Store, StoreError};
+
+    /// A change to a case on SQLite in a file (the short path) and in
+    /// memory (a transaction through sqlx): the answer is the case as
+    /// stored, the history entry and the app's notice are written with it,
+    /// and a change to a case read before it changed is refused and writes
+    /// nothing. (PostgreSQL's one statement, and both SQLite paths again,
+    /// are checked through the API by the case tests on both back ends.)
+    #[tokio::test]
+    async fn a_change_is_written_whole_once_and_a_stale_one_writes_nothing() {
+        let (_dir, in_file) = crate::kernel::grant::tests::store().await;
+        assert!(in_file.lite().is_some(), "a file takes the short path");
+        // A database in memory that the pool's connections share.
+        let in_memory = Store::open("sqlite:file:changes?mode=memory&cache=shared")
+            .await
+            .expect("store");
+        assert!(in_memory.lite().is_none(), "memory keeps the sqlx path");
+        for store in [in_file, in_memory] {
+            store
+                .create_district("east", "East")
+                .await
+                .expect("district");
+            let case = store
+                .create_case(&NewCase {
+                    district: "east".into(),
+                    category: "road".into(),
+                    priority: Priority::Normal,
+                    tier: Tier::District,
+                    location: Default::default(),
+                    address: None,
+                    lat: None,
+                    lon: None,
+                    description: "pothole".into(),
+                    resident_id: None,
+                    reporter: Reporter::App("fixit".into()),
+                    for_resident: false,
+                    photos: Vec::new(),
+                    actor: "app:fixit".into(),
+                    attachments: Vec::new(),
+                    deadline_at: None,
+                    token: "t1".into(),
+                    intake: None,
+                    at: 1_000,
+                })
+                .await
+                .expect("case");
+            let mut change = CaseChange::of(&case, "accept", "w1", 2_000);
+            change.state = CaseState::Accepted;
+            change.deadline_at = Some(9_000);
+            change.note = Some("on my way".into());
+            change.notify_app = true;
+            let (updated, entry) = store
+                .apply_case_change(&case, &change)
+                .await
+                .expect("apply");
+            let stored = store.case("east", case.id).await.expect("read");
+            assert_eq!(
+                stored.as_ref(),
+                Some(&updated),
+                "the answer is what was stored"
+            );
+            assert_eq!(
+                (updated.version, updated.updated_at),
+                (case.version + 1, 2_000)
+            );
+            let history = store.case_history(case.id).await.expect("history");
+            assert_eq!(history.last(), Some(&entry));
+            assert_eq!(
+                store.case_notice_counts("east").await.expect("notices").0,
+                1
+            );
+
+            let stale = store.apply_case_change(&case, &change).await;
+            assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+            assert_eq!(store.case("east", case.id).await.expect("read"), stored);
+            assert_eq!(store.case_history(case.id).await.expect("history"), history);
+            assert_eq!(
+                store.case_notice_counts("east").await.expect("notices").0,
+                1
+            );
+            store.close().await;
+        }
+    }
 }

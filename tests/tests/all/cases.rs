@@ -151,10 +151,30 @@ async fn act(host: &TestHost, token: &str, id: i64, action: &str, body: Value) -
     .await
 }
 
+/// Do `action` and check the answer: the case it returns is the case as
+/// stored, field by field, and the change it returns is the case's last
+/// history entry. (The host answers with the case as the change made it,
+/// without reading it back.)
 async fn act_ok(host: &TestHost, token: &str, id: i64, action: &str, body: Value) -> Value {
     let r = act(host, token, id, action, body).await;
     assert_eq!(r.status, StatusCode::OK, "{action}: {}", r.text());
-    r.json()
+    let acted = r.json();
+    let stored = view_ok(host, id).await;
+    let fields = acted["case"].as_object().expect("the changed case");
+    assert!(fields.len() > 20, "{action}: the whole case: {acted}");
+    for (field, value) in fields {
+        assert_eq!(
+            value, &stored[field],
+            "{action}: the answer's `{field}` is not what was stored"
+        );
+    }
+    let history = stored["history"].as_array().expect("history");
+    assert_eq!(
+        history.last(),
+        Some(&acted["change"]),
+        "{action}: the answer's change is the last history entry"
+    );
+    acted
 }
 
 async fn view(host: &TestHost, token: &str, id: i64) -> TestResponse {
