@@ -812,6 +812,12 @@ impl Store {
     ///   `WITH` queries: one round trip, atomic without a transaction
     ///   around it;
     /// - on SQLite in memory, as a transaction of the same statements.
+    ///
+    /// On the first two, a change sent is carried through even when the
+    /// caller stops waiting (an app call past its deadline, a client gone):
+    /// the caller then sees an error while the change, its history and its
+    /// notice are stored, whole. Trying again is refused as a conflict,
+    /// since the case moved on; reading it shows the change.
     pub async fn apply_case_change(
         &self,
         case: &CaseRow,
@@ -879,6 +885,8 @@ impl Store {
             .await?
             .rows_affected();
         if updated == 0 {
+            // Rolled back before the next writer's turn.
+            tx.rollback().await?;
             return Ok(None);
         }
         let entry = HistoryInsert {
@@ -1544,8 +1552,9 @@ mod tests {
     /// memory (a transaction through sqlx): the answer is the case as
     /// stored, the history entry and the app's notice are written with it,
     /// and a change to a case read before it changed is refused and writes
-    /// nothing. (PostgreSQL's one statement, and both SQLite paths again,
-    /// are checked through the API by the case tests on both back ends.)
+    /// nothing. (PostgreSQL's one statement, and the short path again, are
+    /// checked through the API by the case tests on both back ends; only
+    /// this test reaches the sqlx path.)
     #[tokio::test]
     async fn a_change_is_written_whole_once_and_a_stale_one_writes_nothing() {
         let (_dir, in_file) = crate::kernel::grant::tests::store().await;

@@ -68,11 +68,13 @@ impl Store {
     }
 
     /// Whether district `id` exists. Every request scoped to a district
-    /// asks, so a district once found is remembered: districts are never
-    /// deleted (every table that names one refers to it), so what was seen
-    /// to exist, in this process or another, still does. One not found is
-    /// asked again each time, and the set grows only with the districts
-    /// table.
+    /// asks, so a district once found is remembered: nothing in the host
+    /// deletes a district (and the tables of its accounts, installs,
+    /// community data and cases refer to it), so what was seen to exist,
+    /// in this process or another, still does. One not found is asked
+    /// again each time, and the set grows only with the districts table.
+    /// A district removed by hand from the database stays known to running
+    /// processes until they restart.
     pub async fn district_exists(&self, id: &str) -> Result<bool, StoreError> {
         if self
             .known_districts()

@@ -1,5 +1,6 @@
 //! SQLite's short path for the statements on an app's request path (kv
-//! reads and writes, access-log entries): connections of its own to the
+//! reads and writes, access-log entries) and for a change to a case (its
+//! update, history entry and app notice): connections of its own to the
 //! same database file, through rusqlite on the same libsqlite3 that sqlx
 //! links, with prepared statements kept per connection.
 //!
