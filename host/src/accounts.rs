@@ -9,7 +9,9 @@
 
 pub mod api;
 pub mod cli;
+mod kept;
 pub mod ops;
+pub mod session_cache;
 pub mod sign_in;
 pub mod sign_in_store;
 pub mod store;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::accounts::session_cache::SessionCache;
 use crate::accounts::token_cache::TokenCache;
 use crate::accounts::{AuthError, Caller};
 use crate::error::PlatformError;
@@ -24,6 +25,8 @@ pub struct Platform {
     pub(crate) packages: Option<hutong_registry::PackageCache>,
     /// What each bearer token stands for, kept between requests.
     pub(crate) tokens: Arc<TokenCache>,
+    /// Open browser sessions, kept between requests.
+    pub(crate) sessions: Arc<SessionCache>,
 }
 
 impl Platform {
@@ -34,6 +37,7 @@ impl Platform {
             runtime,
             packages: None,
             tokens: Arc::default(),
+            sessions: Arc::default(),
         }
     }
 
@@ -57,6 +61,7 @@ impl Platform {
     /// Signing in with a password, over this platform's store.
     pub fn sign_in(&self) -> crate::accounts::sign_in::SignIn<'_> {
         crate::accounts::sign_in::SignIn::new(&self.store, Default::default())
+            .keeping(&self.sessions)
     }
 
     /// The caller a bearer token stands for, now: from what this platform
@@ -66,6 +71,11 @@ impl Platform {
         self.tokens
             .authenticate(&self.store, token, crate::kernel::clock::now_ms())
             .await
+    }
+
+    /// The browser sessions this platform keeps in memory.
+    pub fn session_cache(&self) -> &SessionCache {
+        &self.sessions
     }
 
     /// The bearer tokens this platform keeps in memory.

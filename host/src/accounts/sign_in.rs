@@ -11,7 +11,9 @@
 //!   ends after [`SignInPolicy::session_idle`] without a request, at
 //!   [`SignInPolicy::session_max`] after sign-in, and when ended: sign-out,
 //!   password change, account disabled, or revoked by an administrator.
-//!   Each session has a CSRF token that its forms carry.
+//!   Each session has a CSRF token that its forms carry. Open sessions are
+//!   kept in memory between requests by the platform's
+//!   [`SessionCache`](crate::accounts::session_cache::SessionCache).
 //! - **Failed sign-ins** are counted in the database per account id (as
 //!   typed, whether or not it exists) and per address. Past
 //!   [`SignInPolicy::account_failures`] or [`SignInPolicy::address_failures`]
@@ -25,12 +27,13 @@
 //!   gives the app's origin a secret of its own, which names the person
 //!   for that one app only, and only while the console session is open.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
+use crate::accounts::session_cache::{OpenSession, SessionCache};
 use crate::accounts::sign_in_store::{NewSession, SessionRecord};
 use crate::accounts::store::Account;
 use crate::accounts::{Caller, random_hex, sha256_hex};
@@ -253,12 +256,26 @@ fn new_code() -> Result<String, StoreError> {
 pub struct SignIn<'a> {
     store: &'a Store,
     policy: SignInPolicy,
+    /// Where open sessions are kept between requests, if anywhere.
+    kept: Option<&'a SessionCache>,
 }
 
 impl<'a> SignIn<'a> {
-    /// Sign-in over `store` under `policy`.
+    /// Sign-in over `store` under `policy`, every session looked up in the
+    /// database.
     pub fn new(store: &'a Store, policy: SignInPolicy) -> Self {
-        SignIn { store, policy }
+        SignIn {
+            store,
+            policy,
+            kept: None,
+        }
+    }
+
+    /// The same, keeping open sessions in `kept` between requests (see
+    /// [`session_cache`](crate::accounts::session_cache)).
+    pub fn keeping(mut self, kept: &'a SessionCache) -> Self {
+        self.kept = Some(kept);
+        self
     }
 
     /// The policy sessions and codes are held to.
@@ -421,26 +438,55 @@ impl<'a> SignIn<'a> {
         self.session_by_digest(&sha256_hex(secret)).await
     }
 
-    /// The open session whose secret's sha256 is `digest`.
+    /// The open session whose secret's sha256 is `digest`: kept from an
+    /// earlier request while still open by the clock, else read.
     async fn session_by_digest(&self, digest: &str) -> Result<Option<Session>, StoreError> {
-        let Some((session, account)) = self.store.session(digest).await? else {
-            return Ok(None);
-        };
         let now = self.now();
-        if let Some(why) = self.closed(&session, &account, now) {
-            if session.ended_at.is_none() {
-                self.store.end_session(digest, why).await?;
+        // Read before the session: a change committed after this read moves
+        // the revision past it, so what is read next is not kept for long.
+        let revision = self.kept.and(self.store.credentials_revision());
+        let kept = match (self.kept, revision) {
+            (Some(kept), Some(revision)) => kept.session(digest, revision),
+            _ => None,
+        };
+        let mut open = match kept {
+            Some(open) if self.closed(&open.session, &open.account, now).is_none() => open,
+            // Nothing kept, or kept and closed by the clock: then it may
+            // only look idle (another process may have used it since), so
+            // the database decides.
+            _ => {
+                let Some((session, account)) = self.store.session(digest).await? else {
+                    return Ok(None);
+                };
+                if let Some(why) = self.closed(&session, &account, now) {
+                    if let Some(kept) = self.kept {
+                        kept.forget_session(digest);
+                    }
+                    if session.ended_at.is_none() {
+                        self.store.end_session(digest, why).await?;
+                    }
+                    return Ok(None);
+                }
+                Arc::new(OpenSession { session, account })
             }
-            return Ok(None);
-        }
+        };
         // Written at most once a minute per session: reads stay reads.
-        if now - session.seen_at >= 60_000 {
+        if now - open.session.seen_at >= 60_000 {
             self.store.touch_session(digest, now).await?;
+            let mut session = open.session.clone();
+            session.seen_at = now;
+            open = Arc::new(OpenSession {
+                session,
+                account: open.account.clone(),
+            });
+        }
+        if let (Some(kept), Some(revision)) = (self.kept, revision) {
+            kept.keep_session(digest, revision, open.clone());
         }
         Ok(Some(Session {
-            caller: Caller::of(&account),
-            display_name: account.display_name,
-            csrf: session.csrf,
+            caller: Caller::of(&open.account),
+            display_name: open.account.display_name.clone(),
+            csrf: open.session.csrf.clone(),
         }))
     }
 
@@ -510,10 +556,27 @@ impl<'a> SignIn<'a> {
         if !secret.starts_with("has_") || secret.len() > 100 {
             return Ok(None);
         }
-        match self.store.app_session(&sha256_hex(secret)).await? {
-            Some((console, d, a)) if d == district && a == app => {
-                self.session_by_digest(&console).await
+        let digest = sha256_hex(secret);
+        let revision = self.kept.and(self.store.credentials_revision());
+        let kept = match (self.kept, revision) {
+            (Some(kept), Some(revision)) => kept.app(&digest, revision),
+            _ => None,
+        };
+        let entered = match kept {
+            Some(entered) => entered,
+            None => {
+                let Some(entered) = self.store.app_session(&digest).await? else {
+                    return Ok(None);
+                };
+                let entered = Arc::new(entered);
+                if let (Some(kept), Some(revision)) = (self.kept, revision) {
+                    kept.keep_app(&digest, revision, entered.clone());
+                }
+                entered
             }
+        };
+        match &*entered {
+            (console, d, a) if d == district && a == app => self.session_by_digest(console).await,
             _ => Ok(None),
         }
     }

@@ -127,6 +127,7 @@ impl Store {
         set_password(&mut tx, account_id, password_hash, now).await?;
         end_sessions(&mut tx, account_id, "password set", now).await?;
         tx.commit().await?;
+        self.credentials_changed();
         Ok(true)
     }
 
@@ -142,6 +143,7 @@ impl Store {
         set_password(&mut tx, account_id, password_hash, now).await?;
         end_sessions(&mut tx, account_id, "password changed", now).await?;
         tx.commit().await?;
+        self.credentials_changed();
         Ok(())
     }
 
@@ -195,7 +197,10 @@ impl Store {
         Ok(())
     }
 
-    /// End one session (sign-out, or found expired).
+    /// End one session (sign-out, or found expired). Like every change
+    /// that ends sessions here, it moves the revision of the credentials
+    /// (through the database's triggers, and at once for this process), so
+    /// no process keeps the session open.
     pub(crate) async fn end_session(&self, id_sha256: &str, why: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE sessions SET ended_at = $1, ended_why = $2 WHERE id_sha256 = $3 AND ended_at IS NULL",
@@ -205,6 +210,7 @@ impl Store {
         .bind(id_sha256)
         .execute(self.pool())
         .await?;
+        self.credentials_changed();
         Ok(())
     }
 
@@ -217,6 +223,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let ended = end_sessions(&mut tx, account_id, why, self.clock().now_ms()).await?;
         tx.commit().await?;
+        self.credentials_changed();
         Ok(ended)
     }
 

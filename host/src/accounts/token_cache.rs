@@ -15,30 +15,21 @@
 //! up. See [`revision`](crate::kernel::store::revision) for how each back
 //! end knows.
 //!
-//! Only tokens the database knows are kept, at most [`MOST_KEPT`] of them
-//! (all are dropped when that many are); a wrong secret for a kept token is
-//! refused like any other, in constant time.
+//! Only tokens the database knows are kept, at most
+//! [`MOST_KEPT`](super::kept::MOST_KEPT) of them (all are dropped when that
+//! many are); a wrong secret for a kept token is refused like any other, in
+//! constant time.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::kept::UnderRevision;
 use super::{AuthError, Caller, Known, parse_token};
 use crate::kernel::store::Store;
-
-/// The most tokens kept at once.
-pub const MOST_KEPT: usize = 10_000;
 
 /// Tokens read from the database, under one revision of the credentials.
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    kept: Mutex<Kept>,
-}
-
-#[derive(Debug, Default)]
-struct Kept {
-    /// The revision what is kept was read under.
-    revision: Option<i64>,
-    tokens: HashMap<String, Arc<Known>>,
+    kept: Mutex<UnderRevision<Arc<Known>>>,
 }
 
 impl TokenCache {
@@ -55,13 +46,13 @@ impl TokenCache {
         // Read before the token: a change committed after this read moves
         // the revision past it, so what is read next is not kept for long.
         let revision = store.credentials_revision();
-        let kept = revision.and_then(|revision| self.kept(id, revision));
+        let kept = revision.and_then(|revision| self.lock().get(id, revision));
         let known = match kept {
             Some(known) => known,
             None => {
                 let known = Arc::new(Known::look_up(store, id).await?.ok_or(AuthError::Invalid)?);
                 if let Some(revision) = revision {
-                    self.keep(id, revision, known.clone());
+                    self.lock().keep(id, revision, known.clone());
                 }
                 known
             }
@@ -72,45 +63,16 @@ impl TokenCache {
     /// The revision of the credentials what is kept was read under, as
     /// last seen by a request.
     pub fn revision(&self) -> Option<i64> {
-        self.lock().revision
+        self.lock().revision()
     }
 
     /// Whether token `id` (the part of a token between `htk_` and the
     /// secret) is kept now.
     pub fn holds(&self, id: &str) -> bool {
-        self.lock().tokens.contains_key(id)
+        self.lock().holds(id)
     }
 
-    /// What is kept of token `id`, if read under `revision`. A later
-    /// revision (they only grow) drops all that was kept; an earlier one,
-    /// read by a request that was overtaken, finds nothing.
-    fn kept(&self, id: &str, revision: i64) -> Option<Arc<Known>> {
-        let mut kept = self.lock();
-        match kept.revision {
-            Some(current) if current == revision => kept.tokens.get(id).cloned(),
-            Some(current) if current > revision => None,
-            _ => {
-                kept.tokens.clear();
-                kept.revision = Some(revision);
-                None
-            }
-        }
-    }
-
-    /// Keep what was read of token `id` under `revision`, unless the
-    /// revision has moved on meanwhile.
-    fn keep(&self, id: &str, revision: i64, known: Arc<Known>) {
-        let mut kept = self.lock();
-        if kept.revision != Some(revision) {
-            return;
-        }
-        if kept.tokens.len() >= MOST_KEPT {
-            kept.tokens.clear();
-        }
-        kept.tokens.insert(id.to_owned(), known);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Kept> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, UnderRevision<Arc<Known>>> {
         self.kept.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -276,7 +276,7 @@ impl Store {
         }
     }
 
-    /// The revision of the credentials (accounts and API tokens): what a
+    /// The revision of the credentials (accounts, API tokens, sessions): what a
     /// cache of them compares, at each use, with the revision it was
     /// filled under; none when it cannot be known now, and then nothing
     /// kept may be used. See [`revision`].
@@ -284,7 +284,7 @@ impl Store {
         self.revision.current()
     }
 
-    /// This process changed an account or a token (its change has
+    /// This process changed an account, a token or a session (its change has
     /// committed): on PostgreSQL, drop what is kept without waiting for the
     /// notification to come back. Other processes hear of it from that.
     pub(crate) fn credentials_changed(&self) {

@@ -189,6 +189,7 @@ on_both_backends!(
     forms_need_their_token_and_the_hosts_origin,
     failed_sign_ins_are_throttled_per_account_and_per_address,
     sessions_end_idle_expired_changed_disabled_or_revoked,
+    a_kept_session_follows_changes_made_behind_the_hosts_back,
     administrators_suspend_and_resume_apps_auditors_only_look,
     installing_in_the_console_takes_an_administrator_the_token_and_valid_input,
     administrators_create_accounts_and_hand_out_codes_in_the_console,
@@ -535,6 +536,99 @@ async fn sessions_end_idle_expired_changed_disabled_or_revoked(host: TestHost) {
             .status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// Within this, PostgreSQL tells the process of a change (it takes
+/// milliseconds; the bound is for a busy machine); SQLite has no delay.
+const TOLD_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Load `/` in `browser` until the host keeps its session.
+async fn until_session_kept(host: &TestHost, browser: &mut Browser<'_>) -> String {
+    let secret = browser.cookies["hutong_session"].clone();
+    let started = std::time::Instant::now();
+    while !host.opened.platform.session_cache().holds(&secret) {
+        assert_eq!(browser.get("/").await.status, StatusCode::OK);
+        assert!(
+            started.elapsed() < TOLD_WITHIN,
+            "the session was never kept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    secret
+}
+
+/// Load `/` in `browser` until it is sent to sign in.
+async fn until_signed_out(browser: &mut Browser<'_>) {
+    let started = std::time::Instant::now();
+    loop {
+        let r = browser.get("/").await;
+        if r.status == StatusCode::SEE_OTHER {
+            assert_eq!(location(&r), "/sign-in");
+            return;
+        }
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert!(
+            started.elapsed() < TOLD_WITHIN,
+            "the ended session still works"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// The host keeps each open session between requests. A session ended,
+/// or its account disabled, on another connection (another host process,
+/// the command line) is refused at the first request after the change on
+/// SQLite, and once PostgreSQL has delivered its notification there. A
+/// session another process has used meanwhile is not ended as idle on the
+/// strength of what was kept.
+async fn a_kept_session_follows_changes_made_behind_the_hosts_back(host: TestHost) {
+    host.district("east").await;
+    with_password(&host, "chen-jie", Role::Auditor, "first password here").await;
+    let clock = host.clock().clone();
+    let kept = host.opened.platform.session_cache();
+
+    let mut browser = Browser::new(&host);
+    browser.sign_in("chen-jie", "first password here").await;
+    let secret = until_session_kept(&host, &mut browser).await;
+    // Another process serves the session 29 minutes on: only its `seen_at`
+    // moves, which nothing announces. Two minutes later this process last
+    // saw it used 31 minutes ago, past the idle limit, yet it is open.
+    clock.advance_ms(29 * 60_000);
+    host.execute_raw(&format!(
+        "UPDATE sessions SET seen_at = {} WHERE account_id = 'chen-jie'",
+        clock.now_ms()
+    ))
+    .await;
+    clock.advance_ms(2 * 60_000);
+    assert_eq!(
+        browser.get("/").await.status,
+        StatusCode::OK,
+        "used elsewhere, so not idle"
+    );
+    assert!(kept.holds(&secret), "kept again, as last used now");
+
+    // Ended on another connection: refused.
+    let ended = host
+        .execute_raw(&format!(
+            "UPDATE sessions SET ended_at = {}, ended_why = 'revoked by hand' \
+             WHERE account_id = 'chen-jie' AND ended_at IS NULL",
+            clock.now_ms()
+        ))
+        .await;
+    assert_eq!(ended, 1);
+    until_signed_out(&mut browser).await;
+    assert!(!kept.holds(&secret));
+
+    // The account disabled on another connection: a kept session of it is
+    // refused.
+    browser.sign_in("chen-jie", "first password here").await;
+    until_session_kept(&host, &mut browser).await;
+    host.execute_raw(&format!(
+        "UPDATE accounts SET disabled_at = {} WHERE id = 'chen-jie'",
+        clock.now_ms()
+    ))
+    .await;
+    until_signed_out(&mut browser).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,12 @@
 //! The revision of the credentials: how a host process that keeps in
-//! memory what each API token stands for learns, before it trusts what it
-//! kept, that an account or a token changed anywhere, in this process, in
-//! another one on the same database, or through the command line.
+//! memory what each API token and browser session stands for learns,
+//! before it trusts what it kept, that an account, a token or a session
+//! changed anywhere, in this process, in another one on the same database,
+//! or through the command line.
 //!
 //! - **SQLite (a file):** triggers move a counter (`credentials_revision`)
-//!   on every change to `accounts` or `api_tokens`, in the same
+//!   on every change to `accounts` or `api_tokens` (and on ending or
+//!   removing a session or an app session), in the same
 //!   transaction as the change. Each request reads it, inline, on a
 //!   connection of its own with the statement kept prepared: a read of a
 //!   page SQLite already holds, a microsecond or two, where looking the
