@@ -9,7 +9,7 @@
 
 pub mod api;
 pub mod cli;
-mod kept;
+pub mod kept;
 pub mod ops;
 pub mod session_cache;
 pub mod sign_in;

@@ -8,6 +8,9 @@
 //! - `native /healthz`: the host's own route, no app;
 //! - `app /ping with a bearer token`: `/ping` again, sent with a worker's
 //!   token, which the host checks (from memory once it has read it);
+//! - `console /password with a session`: a small page of the console, sent
+//!   with an auditor's session cookie, which the host checks (from memory
+//!   once it has read it);
 //! - `wasmtime serve /ping`: the reference host, `wasmtime serve` 48 with
 //!   Hutong's pool settings, serving a `wasi:http` component that answers
 //!   `pong` (`tests/components/ping-proxy`), when a `wasmtime` binary is at
@@ -35,22 +38,41 @@ fn quick() -> bool {
     std::env::var("HUTONG_BENCH_QUICK").is_ok_and(|v| v == "1")
 }
 
-/// The routes measured: how the figures name each, its path, and whether
-/// it is sent with a worker's bearer token.
-const ROUTES: [(&str, &str, bool); 4] = [
-    ("app /ping", "/d/bench/apps/hello/ping", false),
+/// What a request is sent with.
+#[derive(Clone, Copy)]
+enum Sent {
+    /// Nothing: anonymous.
+    Bare,
+    /// A worker's bearer token.
+    Token,
+    /// An auditor's browser session cookie.
+    Session,
+}
+
+/// The routes measured: how the figures name each, its path, and what it
+/// is sent with.
+const ROUTES: [(&str, &str, Sent); 5] = [
+    ("app /ping", "/d/bench/apps/hello/ping", Sent::Bare),
     (
         "app /greet (kv read-modify-write)",
         "/d/bench/apps/hello/greet/ana",
-        false,
+        Sent::Bare,
     ),
-    ("native /healthz", "/healthz", false),
+    ("native /healthz", "/healthz", Sent::Bare),
     (
         "app /ping with a bearer token",
         "/d/bench/apps/hello/ping",
-        true,
+        Sent::Token,
+    ),
+    (
+        "console /password with a session",
+        "/password",
+        Sent::Session,
     ),
 ];
+
+/// The auditor's password.
+const PASSWORD: &str = "a password for the benchmark";
 
 /// User plus system CPU time `pid` has used.
 fn cpu(pid: u32) -> Duration {
@@ -102,14 +124,15 @@ fn get(addr: SocketAddr, path: &str) -> String {
     answer
 }
 
-/// `wrk` on `path` for `secs`, with `token` as a bearer token if given:
-/// requests and requests per second.
-fn wrk(addr: SocketAddr, path: &str, token: Option<&str>, secs: u64) -> (u64, f64) {
+/// `wrk` on `path` for `secs`, with `header` if given: requests and
+/// requests per second. A redirect (an expired session's) counts as an
+/// error.
+fn wrk(addr: SocketAddr, path: &str, header: Option<&str>, secs: u64) -> (u64, f64) {
     let url = format!("http://{addr}{path}");
     let mut command = Command::new("wrk");
     command.args(["-t2", "-c8", &format!("-d{secs}s"), &url]);
-    if let Some(token) = token {
-        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    if let Some(header) = header {
+        command.args(["-H", header]);
     }
     let out = command.output().expect("run wrk");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -156,7 +179,30 @@ struct Target {
     addr: SocketAddr,
     pid: u32,
     path: &'static str,
-    token: Option<String>,
+    /// The header the credential is sent in.
+    header: Option<String>,
+}
+
+/// Set the auditor's password with `code` and sign in, on the data
+/// directory's database as another process would: the session's secret.
+fn signed_in(data: &Path, code: &str) -> String {
+    use hutong_host::accounts::sign_in::SignIn;
+    use hutong_host::kernel::store::Store;
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let store = Store::open_data_dir(data).await.expect("open the store");
+        let sign_in = SignIn::new(&store, Default::default());
+        sign_in
+            .redeem_code(code, PASSWORD)
+            .await
+            .expect("set the password");
+        let begun = sign_in
+            .sign_in("bench-auditor", PASSWORD, "127.0.0.1")
+            .await
+            .expect("sign in");
+        store.close().await;
+        begun.secret
+    })
 }
 
 /// A free port on the loopback.
@@ -268,6 +314,26 @@ fn main() {
         .find(|word| word.starts_with("htk_"))
         .expect("a token printed")
         .to_owned();
+    hutong(
+        data.path(),
+        &[
+            "account",
+            "create",
+            "bench-auditor",
+            "--role",
+            "auditor",
+            "--district",
+            "bench",
+        ],
+    );
+    let code = hutong(data.path(), &["account", "password-code", "bench-auditor"]);
+    let code = code
+        .lines()
+        .last()
+        .expect("a code printed")
+        .trim()
+        .to_owned();
+    let session = signed_in(data.path(), &code);
     let addr = free_addr();
     let server = Server(
         Command::new(&binary)
@@ -284,12 +350,16 @@ fn main() {
     let pid = server.0.id();
     let mut targets: Vec<Target> = ROUTES
         .iter()
-        .map(|&(name, path, with_token)| Target {
+        .map(|&(name, path, sent)| Target {
             name,
             addr,
             pid,
             path,
-            token: with_token.then(|| token.clone()),
+            header: match sent {
+                Sent::Bare => None,
+                Sent::Token => Some(format!("Authorization: Bearer {token}")),
+                Sent::Session => Some(format!("Cookie: hutong_session={session}")),
+            },
         })
         .collect();
 
@@ -303,7 +373,7 @@ fn main() {
                 addr,
                 pid: server.0.id(),
                 path: "/ping",
-                token: None,
+                header: None,
             });
             Some(server)
         }
@@ -319,13 +389,13 @@ fn main() {
     let (rounds, secs) = if quick() { (1, 2) } else { (3, 8) };
     // Warm up every route (components compiled, pools filled).
     for target in &targets {
-        wrk(target.addr, target.path, target.token.as_deref(), 1);
+        wrk(target.addr, target.path, target.header.as_deref(), 1);
     }
     let mut figures: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
     for _ in 0..rounds {
         for (i, target) in targets.iter().enumerate() {
             let before = cpu(target.pid);
-            let (requests, rate) = wrk(target.addr, target.path, target.token.as_deref(), secs);
+            let (requests, rate) = wrk(target.addr, target.path, target.header.as_deref(), secs);
             let used = cpu(target.pid) - before;
             let per_request = used.as_secs_f64() * 1e6 / requests.max(1) as f64;
             figures[i].push((rate, per_request));
@@ -347,16 +417,19 @@ fn main() {
         println!("  {:<36} {rate:>10.0} {cpu:>13.1} µs", target.name);
         medians.push((rate, cpu));
     }
-    let (ping, greet, native, signed) = (medians[0], medians[1], medians[2], medians[3]);
+    let (ping, greet, native, signed, page) =
+        (medians[0], medians[1], medians[2], medians[3], medians[4]);
     println!(
         "  app /ping: {:.0} % of the native route's rate, {:.1}× its CPU; /greet costs {:.1}× /ping; \
-         a bearer token adds {:.1} µs",
+         a bearer token adds {:.1} µs; a console page with a session costs {:.1}× /healthz",
         100.0 * ping.0 / native.0,
         ping.1 / native.1,
         greet.1 / ping.1,
-        signed.1 - ping.1
+        signed.1 - ping.1,
+        page.1 / native.1
     );
-    if let Some(&(rate, cpu)) = medians.get(4) {
+    // The reference, when there is one, comes after the routes.
+    if let Some(&(rate, cpu)) = medians.get(ROUTES.len()) {
         println!(
             "  app /ping beside wasmtime serve: {:.2}× its CPU per request, {:.0} % of its rate",
             ping.1 / cpu,

@@ -7,7 +7,7 @@
 //! under another one. Revisions only grow: a later one drops everything
 //! kept; an earlier one, read by a request another has overtaken, finds
 //! and keeps nothing. At most [`MOST_KEPT`] entries are kept; all are
-//! dropped when that many are.
+//! dropped when a new one comes with that many kept.
 
 use std::collections::HashMap;
 

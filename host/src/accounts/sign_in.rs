@@ -444,11 +444,13 @@ impl<'a> SignIn<'a> {
         let now = self.now();
         // Read before the session: a change committed after this read moves
         // the revision past it, so what is read next is not kept for long.
-        let revision = self.kept.and(self.store.credentials_revision());
+        let revision = self.kept.and_then(|_| self.store.credentials_revision());
         let kept = match (self.kept, revision) {
             (Some(kept), Some(revision)) => kept.session(digest, revision),
             _ => None,
         };
+        // Whether what is kept, if anything, is what the database holds now.
+        let mut fresh = false;
         let mut open = match kept {
             Some(open) if self.closed(&open.session, &open.account, now).is_none() => open,
             // Nothing kept, or kept and closed by the clock: then it may
@@ -467,6 +469,7 @@ impl<'a> SignIn<'a> {
                     }
                     return Ok(None);
                 }
+                fresh = true;
                 Arc::new(OpenSession { session, account })
             }
         };
@@ -479,8 +482,9 @@ impl<'a> SignIn<'a> {
                 session,
                 account: open.account.clone(),
             });
+            fresh = true;
         }
-        if let (Some(kept), Some(revision)) = (self.kept, revision) {
+        if fresh && let (Some(kept), Some(revision)) = (self.kept, revision) {
             kept.keep_session(digest, revision, open.clone());
         }
         Ok(Some(Session {
@@ -557,7 +561,7 @@ impl<'a> SignIn<'a> {
             return Ok(None);
         }
         let digest = sha256_hex(secret);
-        let revision = self.kept.and(self.store.credentials_revision());
+        let revision = self.kept.and_then(|_| self.store.credentials_revision());
         let kept = match (self.kept, revision) {
             (Some(kept), Some(revision)) => kept.app(&digest, revision),
             _ => None,

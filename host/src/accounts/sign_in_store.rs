@@ -202,15 +202,18 @@ impl Store {
     /// (through the database's triggers, and at once for this process), so
     /// no process keeps the session open.
     pub(crate) async fn end_session(&self, id_sha256: &str, why: &str) -> Result<(), StoreError> {
-        sqlx::query(
+        let ended = sqlx::query(
             "UPDATE sessions SET ended_at = $1, ended_why = $2 WHERE id_sha256 = $3 AND ended_at IS NULL",
         )
         .bind(self.clock().now_ms())
         .bind(why)
         .bind(id_sha256)
         .execute(self.pool())
-        .await?;
-        self.credentials_changed();
+        .await?
+        .rows_affected();
+        if ended > 0 {
+            self.credentials_changed();
+        }
         Ok(())
     }
 
@@ -223,7 +226,9 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let ended = end_sessions(&mut tx, account_id, why, self.clock().now_ms()).await?;
         tx.commit().await?;
-        self.credentials_changed();
+        if ended > 0 {
+            self.credentials_changed();
+        }
         Ok(ended)
     }
 

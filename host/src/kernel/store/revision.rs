@@ -18,7 +18,8 @@
 //!   once PostgreSQL has delivered its notification to the process,
 //!   milliseconds after the commit on one machine; a change this process
 //!   made, at once. While the process is not listening there is no
-//!   revision: nothing is taken from memory, every token is looked up.
+//!   revision: nothing is taken from memory, every token and session is
+//!   looked up.
 //!   A connection can die without a word (a firewall dropping an idle
 //!   connection): every [`HEARTBEAT`] the task announces a heartbeat of
 //!   the connection's own through the store's pool, and a heartbeat not
@@ -28,7 +29,7 @@
 //!   transaction mode (PgBouncer's), which delivers nothing, is never
 //!   trusted: listening needs a session of its own.
 //! - **SQLite in memory** (one process's private database): no revision;
-//!   every token is looked up.
+//!   every token and session is looked up.
 //!
 //! A revision is only ever compared for equality with one read earlier:
 //! what was kept under another revision is dropped.
@@ -181,7 +182,7 @@ fn warn_now_and_then(err: &rusqlite::Error) {
     {
         tracing::warn!(
             error = %err,
-            "could not read the credentials' revision; tokens are looked up meanwhile"
+            "could not read the credentials' revision; tokens and sessions are looked up meanwhile"
         );
     }
 }
@@ -297,7 +298,7 @@ async fn listen(url: String, pool: AnyPool, listening: Weak<Listening>) {
             if failures == 1 {
                 tracing::warn!(
                     why,
-                    "not listening for credential changes; every token is looked up until this works"
+                    "not listening for credential changes; every token and session is looked up until this works"
                 );
             }
         }
