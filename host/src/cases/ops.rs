@@ -302,6 +302,18 @@ fn random_token() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// When the running time limit of `state` ends for a case entering it at
+/// `now`, under `limits` (its category's and priority's), if any.
+fn deadline_under(limits: Option<&Deadline>, state: CaseState, now: i64) -> Option<i64> {
+    let limits = limits?;
+    let minutes = match state.phase()? {
+        crate::cases::Phase::Accept => limits.accept_minutes,
+        crate::cases::Phase::Handle => limits.handle_minutes,
+        crate::cases::Phase::Verify => limits.verify_minutes,
+    };
+    Some(now + minutes * 60_000)
+}
+
 /// The case operations, over the store alone.
 #[derive(Clone, Copy)]
 pub struct Cases<'a> {
@@ -391,20 +403,25 @@ impl<'a> Cases<'a> {
     /// The actor's authority, and case `id` if they may see it; otherwise
     /// not-found, exactly as for a case that does not exist. A worker's
     /// departments and the case are independent reads, so both are sent
-    /// to the database at once: one wait for the two.
+    /// to the database at once: one wait for the two. `with_limits` reads
+    /// the case's time limits along with it (for a change).
     async fn authority_and_case(
         &self,
         district: &str,
         id: i64,
         actor: &CaseActor,
-    ) -> Result<(Authority, CaseRow), PlatformError> {
+        with_limits: bool,
+    ) -> Result<(Authority, CaseRow, Option<Deadline>), PlatformError> {
         let (auth, worker) = Self::authority_before_departments(district, actor)?;
         let (auth, case) =
             tokio::try_join!(self.with_departments(district, auth, worker), async {
-                Ok(self.store.case(district, id).await?)
+                Ok(match with_limits {
+                    true => self.store.case_with_limits(district, id).await?,
+                    false => self.store.case(district, id).await?.map(|c| (c, None)),
+                })
             })?;
         match case {
-            Some(case) if auth.sees(&case) => Ok((auth, case)),
+            Some((case, limits)) if auth.sees(&case) => Ok((auth, case, limits)),
             _ => Err(PlatformError::NotFound(format!(
                 "case {id} in district `{district}`"
             ))),
@@ -421,22 +438,14 @@ impl<'a> Cases<'a> {
         state: CaseState,
         now: i64,
     ) -> Result<Option<i64>, PlatformError> {
-        let Some(phase) = state.phase() else {
+        if state.phase().is_none() {
             return Ok(None);
-        };
-        let Some(limits) = self
+        }
+        let limits = self
             .store
             .deadline_for(district, category, priority)
-            .await?
-        else {
-            return Ok(None);
-        };
-        let minutes = match phase {
-            crate::cases::Phase::Accept => limits.accept_minutes,
-            crate::cases::Phase::Handle => limits.handle_minutes,
-            crate::cases::Phase::Verify => limits.verify_minutes,
-        };
-        Ok(Some(now + minutes * 60_000))
+            .await?;
+        Ok(deadline_under(limits.as_ref(), state, now))
     }
 
     /// Resolve a report's location: a building implies its grid; a grid is
@@ -606,7 +615,7 @@ impl<'a> Cases<'a> {
         id: i64,
         actor: &CaseActor,
     ) -> Result<CaseRow, PlatformError> {
-        Ok(self.authority_and_case(district, id, actor).await?.1)
+        Ok(self.authority_and_case(district, id, actor, false).await?.1)
     }
 
     /// A case with its history, as the actor may see it.
@@ -616,7 +625,7 @@ impl<'a> Cases<'a> {
         id: i64,
         actor: &CaseActor,
     ) -> Result<CaseView, PlatformError> {
-        let (auth, case) = self.authority_and_case(district, id, actor).await?;
+        let (auth, case, _) = self.authority_and_case(district, id, actor, false).await?;
         let history = self.store.case_history(case.id).await?;
         let allowed_actions = Action::allowed_from(case.state);
         let my_actions = allowed_actions
@@ -729,7 +738,7 @@ impl<'a> Cases<'a> {
         actor: &CaseActor,
         command: CaseCommand,
     ) -> Result<(CaseRow, HistoryEntry), PlatformError> {
-        let (auth, case) = self.authority_and_case(district, id, actor).await?;
+        let (auth, case, limits) = self.authority_and_case(district, id, actor, true).await?;
         let action = command.action;
         let Some(next) = action.next(case.state) else {
             return Err(PlatformError::Conflict(format!(
@@ -825,9 +834,7 @@ impl<'a> Cases<'a> {
         }
         // A new phase (or a new tier) starts its own clock.
         if case.state.phase() != next.phase() || change.tier != case.tier {
-            change.deadline_at = self
-                .deadline(district, &case.category, case.priority, next, now)
-                .await?;
+            change.deadline_at = deadline_under(limits.as_ref(), next, now);
             change.overdue = false;
         }
         let (updated, entry) = self.store.apply_case_change(&case, &change).await?;

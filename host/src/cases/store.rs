@@ -925,6 +925,53 @@ impl Store {
         .transpose()
     }
 
+    /// One case of a district, with the time limits that apply to its
+    /// category and priority now (as [`Store::deadline_for`] finds them),
+    /// in one statement: a change that starts a new phase needs both.
+    pub async fn case_with_limits(
+        &self,
+        district: &str,
+        id: i64,
+    ) -> Result<Option<(CaseRow, Option<Deadline>)>, StoreError> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let limit = |column: &str| {
+                format!(
+                    "(SELECT d.{column} FROM case_deadlines d WHERE d.district = cases.district \
+                     AND d.priority = cases.priority \
+                     AND (d.category = cases.category OR d.category = '*') \
+                     ORDER BY d.category = '*' LIMIT 1) AS limit_{column}"
+                )
+            };
+            format!(
+                "SELECT {CASE_COLUMNS}, {}, {}, {}, {} FROM cases WHERE district = $1 AND id = $2",
+                limit("category"),
+                limit("accept_minutes"),
+                limit("handle_minutes"),
+                limit("verify_minutes"),
+            )
+        });
+        let Some(row) = sqlx::query(&SQL)
+            .bind(district)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let case = case_from_row(&row)?;
+        let limits = match row.try_get::<Option<String>, _>("limit_category")? {
+            None => None,
+            Some(category) => Some(Deadline {
+                category,
+                priority: case.priority,
+                accept_minutes: row.try_get("limit_accept_minutes")?,
+                handle_minutes: row.try_get("limit_handle_minutes")?,
+                verify_minutes: row.try_get("limit_verify_minutes")?,
+            }),
+        };
+        Ok(Some((case, limits)))
+    }
+
     /// The case an Open311 token names.
     pub async fn case_by_token(
         &self,
