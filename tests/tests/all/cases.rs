@@ -17,6 +17,7 @@ on_both_backends!(
     escalation_climbs_to_the_city_and_the_higher_tier_dispatches_under_it,
     an_overdue_case_is_flagged_and_escalates_by_itself_when_the_policy_says_so,
     an_overdue_case_is_only_flagged_without_auto_escalation,
+    a_new_phase_takes_its_categorys_own_time_limit_before_the_districts,
     each_role_sees_and_does_only_what_it_may,
     bad_reports_and_actions_are_refused_with_what_is_allowed,
     reopening_is_allowed_only_within_the_window,
@@ -670,6 +671,57 @@ async fn an_overdue_case_is_flagged_and_escalates_by_itself_when_the_policy_says
     let v = view_ok(&host, id).await;
     assert_eq!(v["overdue"], false);
     assert_eq!(v["deadline_at"], clock.now_ms() + 600 * 60_000);
+}
+
+/// Each phase's clock starts from the time limits of the case's own
+/// category where it has some, else from the district's (`*`): on
+/// reporting, and on each change that starts a new phase.
+async fn a_new_phase_takes_its_categorys_own_time_limit_before_the_districts(host: TestHost) {
+    let p = set_up(&host).await;
+    let r = call(
+        &host,
+        &p.admin,
+        Method::PUT,
+        &format!("/api/v1/districts/{D}/case-deadlines"),
+        json!([
+            {"category": "*", "priority": "normal", "accept_minutes": 30, "handle_minutes": 600, "verify_minutes": 60},
+            {"category": "road", "priority": "normal", "accept_minutes": 20, "handle_minutes": 120, "verify_minutes": 45}
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let clock = host.opened.platform.store().clock().clone();
+    clock.set_ms(1_800_000_000_000);
+    let road = report_in_g1(&host, &p.resident).await;
+    let noise = report(
+        &host,
+        &p.resident,
+        json!({"category": "noise", "grid_id": G1, "description": "drilling at night"}),
+    )
+    .await;
+    let now = clock.now_ms();
+    assert_eq!(view_ok(&host, road).await["deadline_at"], now + 20 * 60_000);
+    assert_eq!(
+        view_ok(&host, noise).await["deadline_at"],
+        now + 30 * 60_000
+    );
+    clock.advance_ms(5 * 60_000);
+    let now = clock.now_ms();
+    let accepted = act_ok(&host, &p.w1, road, "accept", json!({})).await;
+    assert_eq!(accepted["case"]["deadline_at"], now + 120 * 60_000);
+    let accepted = act_ok(&host, &p.w1, noise, "accept", json!({})).await;
+    assert_eq!(accepted["case"]["deadline_at"], now + 600 * 60_000);
+    // The same phase goes on: its clock does not start again.
+    clock.advance_ms(60_000);
+    let dispatched = act_ok(
+        &host,
+        &p.w1,
+        road,
+        "dispatch",
+        json!({"assignee": "worker:w1"}),
+    )
+    .await;
+    assert_eq!(dispatched["case"]["deadline_at"], now + 120 * 60_000);
 }
 
 async fn an_overdue_case_is_only_flagged_without_auto_escalation(host: TestHost) {
