@@ -449,7 +449,8 @@ impl<'a> SignIn<'a> {
             (Some(kept), Some(revision)) => kept.session(digest, revision),
             _ => None,
         };
-        // Whether what is kept, if anything, is what the database holds now.
+        // Whether `open` is newer than anything kept (read from the
+        // database, or touched just now), and so to be kept.
         let mut fresh = false;
         let mut open = match kept {
             Some(open) if self.closed(&open.session, &open.account, now).is_none() => open,
