@@ -309,6 +309,38 @@ const INSERT: &str = "INSERT INTO access_log (at, district, app, version, reques
 /// statement well within PostgreSQL's limit of 65,535.
 const GROUP: usize = 500;
 
+/// Most entries a group may hold to be written on the calling thread
+/// ([`Lite::try_here`](crate::kernel::store::lite::Lite::try_here)), if
+/// their record ids together are no longer than a small kv value: a few
+/// rows, each with its six index entries, take SQLite tens of
+/// microseconds; a larger group goes to a blocking thread.
+const HERE_MOST_ROWS: usize = 4;
+
+/// `rows` in one transaction, on SQLite's short path.
+fn insert_rows(conn: &mut rusqlite::Connection, rows: &[Row]) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    {
+        let mut insert = crate::kernel::store::lite::statement(&tx, INSERT)?;
+        for row in rows {
+            insert.execute(rusqlite::params![
+                row.at,
+                row.district,
+                row.app,
+                row.version,
+                row.request_id,
+                row.operation,
+                row.permission,
+                row.outcome,
+                row.record_count,
+                row.record_ids,
+                row.field_class,
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// An entry on its way to the database, with what it was given.
 #[derive(Debug)]
 struct Row {
@@ -503,32 +535,13 @@ impl Store {
     async fn insert_group(&self, rows: Vec<Row>) -> Result<(), StoreError> {
         if let Some(short) = self.lite() {
             let turn = self.write_turn().await?;
-            return short
-                .run(turn, move |conn| {
-                    let tx =
-                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                    {
-                        let mut insert = crate::kernel::store::lite::statement(&tx, INSERT)?;
-                        for row in &rows {
-                            insert.execute(rusqlite::params![
-                                row.at,
-                                row.district,
-                                row.app,
-                                row.version,
-                                row.request_id,
-                                row.operation,
-                                row.permission,
-                                row.outcome,
-                                row.record_count,
-                                row.record_ids,
-                                row.field_class,
-                            ])?;
-                        }
-                    }
-                    tx.commit()?;
-                    Ok(())
-                })
-                .await;
+            let small = rows.len() <= HERE_MOST_ROWS
+                && rows.iter().map(|row| row.record_ids.len()).sum::<usize>()
+                    <= crate::kernel::store::lite::HERE_MAX_VALUE;
+            if small && let Some(done) = short.try_here(true, |conn| insert_rows(conn, &rows)) {
+                return done;
+            }
+            return short.run(turn, move |conn| insert_rows(conn, &rows)).await;
         }
         // One statement of many rows: atomic on its own, one round trip.
         let mut q = Sql::new(

@@ -17,12 +17,27 @@
 //! holding SQLite's write lock. A writer's turn (see
 //! [`Store::write_turn`](super::Store::write_turn)) moves into the closure
 //! and ends with it.
+//!
+//! The smallest operations (one kv key, its value at most
+//! [`HERE_MAX_VALUE`] bytes; a group of at most four access-log entries)
+//! skip even that hop: [`Lite::try_here`] runs them on the calling thread
+//! when they need not wait there. Its connections
+//! never wait for a lock (a busy timeout of zero: an operation that finds
+//! SQLite busy, having written nothing, goes to a blocking thread and waits
+//! there) and never checkpoint the WAL at commit, which syncs the disk:
+//! after [`CHECKPOINT_EVERY`] writes made here, the next write goes to a
+//! blocking thread and checkpoints there, holding the write turn. So the
+//! calling thread, which also runs other districts' calls, is held for
+//! about as long as SQLite's own work on a few pages: microseconds to tens
+//! of them, well under the millisecond an app's own code may hold it
+//! between two epoch ticks, and less than the two thread switches saved.
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::{StoreError, WriteTurn};
 
@@ -36,11 +51,33 @@ const KEEP_IDLE: usize = 8;
 /// How many prepared statements each connection keeps.
 const STATEMENTS: usize = 32;
 
+/// How many connections are kept for operations on the calling thread:
+/// one is in use per thread running such an operation, and tokio runs one
+/// thread per core.
+const KEEP_HERE: usize = 4;
+
+/// The largest value an operation on the calling thread may read or
+/// write; a larger one runs on a blocking thread, so the calling thread is
+/// never held for long copying a value.
+pub(crate) const HERE_MAX_VALUE: usize = 16 << 10;
+
+/// Writes made on the calling thread between two checkpoints of the WAL,
+/// each run on a blocking thread. A kv write adds a few pages to the WAL,
+/// so this keeps it near SQLite's own 1,000 pages between checkpoints.
+const CHECKPOINT_EVERY: u32 = 256;
+
 /// The short path's connections to one SQLite file.
 #[derive(Debug)]
 pub(crate) struct Lite {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// Connections for [`Lite::try_here`]: no busy wait, no checkpoint at
+    /// commit, opened (and their schema read) on a blocking thread.
+    here: Mutex<Vec<Connection>>,
+    /// How many of those are open, idle or in use.
+    here_open: AtomicUsize,
+    /// Writes made on the calling thread since the last checkpoint.
+    written_here: AtomicU32,
 }
 
 impl Lite {
@@ -71,9 +108,13 @@ impl Lite {
     /// a file that cannot be opened fails here, not on the first request.
     fn open(path: PathBuf) -> Result<Arc<Self>, StoreError> {
         let first = connect(&path)?;
+        let here = connect_here(&path)?;
         Ok(Arc::new(Lite {
             path,
             idle: Mutex::new(vec![first]),
+            here: Mutex::new(vec![here]),
+            here_open: AtomicUsize::new(1),
+            written_here: AtomicU32::new(0),
         }))
     }
 
@@ -97,10 +138,14 @@ impl Lite {
         tokio::task::spawn_blocking(move || {
             let mut conn = lite.take()?;
             let done = work(&mut conn);
+            if turn.is_some() {
+                lite.checkpoint_if_due(&conn);
+            }
             // The connection first: one left inside a transaction is
             // closed, releasing SQLite's lock, before the next writer in.
             lite.give_back(conn);
             drop(turn);
+            lite.keep_one_here();
             done
         })
         .await
@@ -110,11 +155,87 @@ impl Lite {
         })?
     }
 
+    /// `work` on the calling thread, if it can run there without waiting:
+    /// a connection for it is idle and SQLite is not busy. None otherwise,
+    /// and nothing was written: the caller then runs it with [`Lite::run`].
+    /// `work` must be small (see [`HERE_MAX_VALUE`]); `writes` counts it
+    /// towards the next checkpoint.
+    pub(crate) fn try_here<T>(
+        self: &Arc<Self>,
+        writes: bool,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Option<Result<T, StoreError>> {
+        if writes && self.written_here.load(Ordering::Relaxed) >= CHECKPOINT_EVERY {
+            // This one checkpoints, on a blocking thread (see `run`).
+            return None;
+        }
+        let mut conn = self.here.lock().ok()?.pop()?;
+        let done = work(&mut conn);
+        self.give_back_here(conn);
+        if is_busy(&done) {
+            return None;
+        }
+        if writes && done.is_ok() {
+            self.written_here.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(done)
+    }
+
+    /// With the write turn, after a write on a blocking thread: checkpoint
+    /// the WAL when [`CHECKPOINT_EVERY`] writes were made on the calling
+    /// thread since the last time, whose connections never do. No other
+    /// write of this process runs meanwhile, so the checkpoint can copy
+    /// the whole WAL (unless a reader still needs part of it) and the next
+    /// writer starts it again from its beginning, as after SQLite's own
+    /// checkpoint at commit.
+    fn checkpoint_if_due(&self, conn: &Connection) {
+        if self.written_here.load(Ordering::Relaxed) < CHECKPOINT_EVERY {
+            return;
+        }
+        self.written_here.store(0, Ordering::Relaxed);
+        if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %err, file = %self.path.display(), "a checkpoint of the WAL failed; it is tried again after the next writes");
+        }
+    }
+
+    /// On a blocking thread, after an operation: open one more connection
+    /// for [`Lite::try_here`] while fewer than [`KEEP_HERE`] are open, so
+    /// that opening it, and reading the schema, never happen on the
+    /// calling thread.
+    fn keep_one_here(&self) {
+        if self.here_open.fetch_add(1, Ordering::AcqRel) >= KEEP_HERE {
+            self.here_open.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        match connect_here(&self.path) {
+            Ok(conn) => self.give_back_here(conn),
+            Err(err) => {
+                self.here_open.fetch_sub(1, Ordering::AcqRel);
+                tracing::warn!(error = %err, file = %self.path.display(), "could not open a connection for operations on the calling thread; they run on a blocking thread");
+            }
+        }
+    }
+
+    fn give_back_here(&self, conn: Connection) {
+        // Closed, as in `give_back`, when left inside a transaction.
+        let kept = conn.is_autocommit()
+            && self.here.lock().is_ok_and(|mut here| {
+                here.push(conn);
+                true
+            });
+        if !kept {
+            self.here_open.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
     /// Close the idle connections (the store is closing); an operation
     /// that runs after this opens its own.
     pub(crate) fn close(&self) {
         if let Ok(mut idle) = self.idle.lock() {
             idle.clear();
+        }
+        if let Ok(mut here) = self.here.lock() {
+            here.clear();
         }
     }
 
@@ -152,6 +273,27 @@ pub(super) fn connect(path: &std::path::Path) -> Result<Connection, StoreError> 
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
     conn.set_prepared_statement_cache_capacity(STATEMENTS);
     Ok(conn)
+}
+
+/// A connection for [`Lite::try_here`]: [`connect`]'s, but it never
+/// waits for a lock and never checkpoints at commit; its schema is read
+/// here, not by its first statement on the calling thread.
+fn connect_here(path: &std::path::Path) -> Result<Connection, StoreError> {
+    let conn = connect(path)?;
+    conn.busy_timeout(std::time::Duration::ZERO)?;
+    conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
+    Ok(conn)
+}
+
+/// Whether `done` failed because SQLite was busy (another connection
+/// holds a lock it needs): then it wrote nothing and may run again.
+fn is_busy<T>(done: &Result<T, StoreError>) -> bool {
+    matches!(
+        done,
+        Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)))
+            if matches!(failure.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
 }
 
 /// `sql`, written with `$n` placeholders as for sqlx, prepared on `conn`

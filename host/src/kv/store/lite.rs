@@ -8,7 +8,41 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use super::{DELETE, GET, INSERT_IF_ABSENT, KvOp, SWAP, UPSERT, USAGE_AFTER_WRITE, within_quota};
 use crate::kernel::limits::KvQuota;
 use crate::kernel::store::StoreError;
-use crate::kernel::store::lite::statement;
+use crate::kernel::store::lite::{HERE_MAX_VALUE, statement};
+
+/// The value under a key when it holds at most `$4` bytes, and its length.
+/// SQLite reads a stored value's length without reading the value, so a
+/// larger one is not copied.
+const GET_SMALL: &str = "SELECT CASE WHEN LENGTH(value) <= $4 THEN value END, LENGTH(value) \
+     FROM kv WHERE district = $1 AND app = $2 AND key = $3";
+
+/// What [`get_small`] found.
+pub(super) enum Small {
+    /// The value, or none under the key.
+    Read(Option<Vec<u8>>),
+    /// A value larger than [`HERE_MAX_VALUE`], left unread.
+    Large,
+}
+
+/// [`get`] for the calling thread: the value only if it is small.
+pub(super) fn get_small(
+    conn: &Connection,
+    district: &str,
+    app: &str,
+    key: &str,
+) -> Result<Small, StoreError> {
+    let limit = i64::try_from(HERE_MAX_VALUE).unwrap_or(i64::MAX);
+    let found: Option<(Option<Vec<u8>>, i64)> = statement(conn, GET_SMALL)?
+        .query_row(params![district, app, key, limit], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    Ok(match found {
+        None => Small::Read(None),
+        Some((Some(value), _)) => Small::Read(Some(value)),
+        Some((None, _)) => Small::Large,
+    })
+}
 
 /// The value under `key`.
 pub(super) fn get(
