@@ -538,7 +538,9 @@ impl Store {
             let small = rows.len() <= HERE_MOST_ROWS
                 && rows.iter().map(|row| row.record_ids.len()).sum::<usize>()
                     <= crate::kernel::store::lite::HERE_MAX_VALUE;
-            if small && let Some(done) = short.try_here(true, |conn| insert_rows(conn, &rows)) {
+            if small
+                && let Some(done) = short.try_here(true, |conn| insert_rows(conn, &rows).map(Some))
+            {
                 return done;
             }
             return short.run(turn, move |conn| insert_rows(conn, &rows)).await;

@@ -14,9 +14,9 @@
 //!
 //! The exception is SQLite's short path ([`lite`]): the few statements on
 //! an app's request path (kv, access-log entries) run there through
-//! connections of their own, one hop per operation, because through sqlx
-//! each statement is a round trip to a worker thread that costs more than
-//! the statement.
+//! connections of their own, one hop per operation (none for the
+//! smallest), because through sqlx each statement is a round trip to a
+//! worker thread that costs more than the statement.
 
 use std::path::Path;
 use std::str::FromStr;

@@ -237,9 +237,8 @@ impl Store {
         if let Some(short) = self.lite() {
             if let Some(read) =
                 short.try_here(false, |conn| lite::get_small(conn, district, app, key))
-                && let lite::Small::Read(value) = read?
             {
-                return Ok(value);
+                return read;
             }
             let (district, app, key) = owned(district, app, key);
             return short
@@ -324,7 +323,7 @@ impl Store {
             let now = self.clock().now_ms();
             if value.len() <= HERE_MAX_VALUE
                 && let Some(done) = short.try_here(true, |conn| {
-                    lite::write(conn, sql, (district, app, key), value, now, quota)
+                    lite::write_small(conn, sql, (district, app, key), value, now, quota)
                 })
             {
                 return done;
@@ -373,7 +372,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         if let Some(short) = self.lite() {
             let turn = self.write_turn().await?;
-            if let Some(done) = short.try_here(true, |conn| lite::delete(conn, district, app, key))
+            if let Some(done) =
+                short.try_here(true, |conn| lite::delete_small(conn, district, app, key))
             {
                 return done;
             }
@@ -606,14 +606,18 @@ mod tests {
     use crate::kv::store::prefix_upper_bound;
 
     /// Values at the calling thread's limit and past it, none and empty,
-    /// read back the same: a small one is read there, a larger one on a
-    /// blocking thread; writes and deletes answer as on either path.
+    /// read back as written. Operations on a small value run on the
+    /// calling thread; those that would read, replace or remove a larger
+    /// one run on a blocking thread, and answer the same.
     #[tokio::test]
     async fn values_of_every_size_read_back_as_written() {
         let (_dir, store) = crate::kernel::grant::tests::store().await;
-        assert!(store.lite().is_some(), "a file takes the short path");
+        let lite = store.lite().expect("a file takes the short path").clone();
+        let here = || lite.ran_here();
         let sizes = [0, 1, HERE_MAX_VALUE, HERE_MAX_VALUE + 1, 1 << 20];
         for size in sizes {
+            let small = size <= HERE_MAX_VALUE;
+            let before = here();
             let key = format!("v/{size}");
             let value: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
             assert_eq!(store.kv_get("east", "app", &key).await.expect("get"), None);
@@ -632,22 +636,39 @@ mod tests {
             );
             let read = store.kv_get("east", "app", &key).await.expect("get");
             assert_eq!(read.as_deref(), Some(value.as_slice()), "{size} bytes");
+            // Reading an absent key always runs here; the rest only when small.
+            let expected = if small { 4 } else { 1 };
+            assert_eq!(
+                here() - before,
+                expected,
+                "operations run here, {size} bytes"
+            );
         }
+        let before = here();
         store
-            .kv_set("east", "app", "v/1", b"changed")
+            .kv_set("east", "app", "v/1048576", b"small now")
             .await
-            .expect("set");
+            .expect("replace a large value");
+        assert_eq!(here() - before, 0, "replacing a large value runs elsewhere");
         assert_eq!(
             store
-                .kv_get("east", "app", "v/1")
+                .kv_get("east", "app", "v/1048576")
                 .await
                 .expect("get")
                 .as_deref(),
-            Some(&b"changed"[..])
+            Some(&b"small now"[..])
         );
+        let before = here();
+        assert!(
+            store
+                .kv_delete("east", "app", "v/16385")
+                .await
+                .expect("delete")
+        );
+        assert_eq!(here() - before, 0, "removing a large value runs elsewhere");
         for size in sizes {
             let key = format!("v/{size}");
-            assert!(store.kv_delete("east", "app", &key).await.expect("delete"));
+            store.kv_delete("east", "app", &key).await.expect("delete");
             assert!(
                 !store
                     .kv_delete("east", "app", &key)
@@ -710,6 +731,11 @@ mod tests {
         let mut wal = path.into_os_string();
         wal.push("-wal");
         let size = std::fs::metadata(&wal).expect("the WAL").len();
+        let here = store.lite().expect("the short path").ran_here();
+        assert!(
+            here > 2_900,
+            "only {here} of 3,000 writes ran on the calling thread"
+        );
         assert!(size < 12 << 20, "the WAL grew to {size} bytes");
     }
 

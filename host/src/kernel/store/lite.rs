@@ -18,8 +18,9 @@
 //! [`Store::write_turn`](super::Store::write_turn)) moves into the closure
 //! and ends with it.
 //!
-//! The smallest operations (one kv key, its value at most
-//! [`HERE_MAX_VALUE`] bytes; a group of at most four access-log entries)
+//! The smallest operations (one kv key whose value, read, written,
+//! replaced or removed, is at most [`HERE_MAX_VALUE`] bytes; a group of at
+//! most four access-log entries)
 //! skip even that hop: [`Lite::try_here`] runs them on the calling thread
 //! when they need not wait there. Its connections
 //! never wait for a lock (a busy timeout of zero: an operation that finds
@@ -34,7 +35,7 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -62,8 +63,10 @@ const KEEP_HERE: usize = 4;
 pub(crate) const HERE_MAX_VALUE: usize = 16 << 10;
 
 /// Writes made on the calling thread between two checkpoints of the WAL,
-/// each run on a blocking thread. A kv write adds a few pages to the WAL,
-/// so this keeps it near SQLite's own 1,000 pages between checkpoints.
+/// each run on a blocking thread. A kv write adds a few pages to the WAL
+/// and a group of access-log entries a few dozen at most, so this keeps
+/// it within a few thousand pages between checkpoints (SQLite's own
+/// checkpoint comes at 1,000).
 const CHECKPOINT_EVERY: u32 = 256;
 
 /// The short path's connections to one SQLite file.
@@ -78,6 +81,8 @@ pub(crate) struct Lite {
     here_open: AtomicUsize,
     /// Writes made on the calling thread since the last checkpoint.
     written_here: AtomicU32,
+    /// Operations run on the calling thread, for tests.
+    ran_here: AtomicU64,
 }
 
 impl Lite {
@@ -115,6 +120,7 @@ impl Lite {
             here: Mutex::new(vec![here]),
             here_open: AtomicUsize::new(1),
             written_here: AtomicU32::new(0),
+            ran_here: AtomicU64::new(0),
         }))
     }
 
@@ -158,26 +164,33 @@ impl Lite {
     /// `work` on the calling thread, if it can run there without waiting:
     /// a connection for it is idle and SQLite is not busy. None otherwise,
     /// and nothing was written: the caller then runs it with [`Lite::run`].
-    /// `work` must be small (see [`HERE_MAX_VALUE`]); `writes` counts it
+    /// `work` must be small (see [`HERE_MAX_VALUE`]), and answers
+    /// `Ok(None)`, having written nothing, when it finds it is not (a
+    /// large value stored): that is none here too. `writes` counts it
     /// towards the next checkpoint.
     pub(crate) fn try_here<T>(
         self: &Arc<Self>,
         writes: bool,
-        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        work: impl FnOnce(&mut Connection) -> Result<Option<T>, StoreError>,
     ) -> Option<Result<T, StoreError>> {
         if writes && self.written_here.load(Ordering::Relaxed) >= CHECKPOINT_EVERY {
             // This one checkpoints, on a blocking thread (see `run`).
             return None;
         }
-        let mut conn = self.here.lock().ok()?.pop()?;
-        let done = work(&mut conn);
-        self.give_back_here(conn);
+        let mut lent = Lent {
+            lite: self,
+            conn: Some(self.here.lock().ok()?.pop()?),
+        };
+        let done = work(lent.conn.as_mut()?);
+        drop(lent);
         if is_busy(&done) {
             return None;
         }
+        let done = done.transpose()?;
         if writes && done.is_ok() {
             self.written_here.fetch_add(1, Ordering::Relaxed);
         }
+        self.ran_here.fetch_add(1, Ordering::Relaxed);
         Some(done)
     }
 
@@ -235,8 +248,15 @@ impl Lite {
             idle.clear();
         }
         if let Ok(mut here) = self.here.lock() {
+            self.here_open.fetch_sub(here.len(), Ordering::AcqRel);
             here.clear();
         }
+    }
+
+    /// How many operations ran on the calling thread.
+    #[cfg(test)]
+    pub(crate) fn ran_here(&self) -> u64 {
+        self.ran_here.load(Ordering::Relaxed)
     }
 
     fn take(&self) -> Result<Connection, StoreError> {
@@ -273,6 +293,22 @@ pub(super) fn connect(path: &std::path::Path) -> Result<Connection, StoreError> 
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
     conn.set_prepared_statement_cache_capacity(STATEMENTS);
     Ok(conn)
+}
+
+/// A connection lent to one operation on the calling thread: given back
+/// when dropped, also when the operation panics, so the count of open
+/// ones stays true.
+struct Lent<'a> {
+    lite: &'a Lite,
+    conn: Option<Connection>,
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.lite.give_back_here(conn);
+        }
+    }
 }
 
 /// A connection for [`Lite::try_here`]: [`connect`]'s, but it never

@@ -16,21 +16,16 @@ use crate::kernel::store::lite::{HERE_MAX_VALUE, statement};
 const GET_SMALL: &str = "SELECT CASE WHEN LENGTH(value) <= $4 THEN value END, LENGTH(value) \
      FROM kv WHERE district = $1 AND app = $2 AND key = $3";
 
-/// What [`get_small`] found.
-pub(super) enum Small {
-    /// The value, or none under the key.
-    Read(Option<Vec<u8>>),
-    /// A value larger than [`HERE_MAX_VALUE`], left unread.
-    Large,
-}
-
-/// [`get`] for the calling thread: the value only if it is small.
+/// [`get`] for the calling thread: the value, or none under the key, if
+/// it is small; none at all, the value unread, if it is larger than
+/// [`HERE_MAX_VALUE`].
+#[allow(clippy::option_option)]
 pub(super) fn get_small(
     conn: &Connection,
     district: &str,
     app: &str,
     key: &str,
-) -> Result<Small, StoreError> {
+) -> Result<Option<Option<Vec<u8>>>, StoreError> {
     let limit = i64::try_from(HERE_MAX_VALUE).unwrap_or(i64::MAX);
     let found: Option<(Option<Vec<u8>>, i64)> = statement(conn, GET_SMALL)?
         .query_row(params![district, app, key, limit], |row| {
@@ -38,9 +33,9 @@ pub(super) fn get_small(
         })
         .optional()?;
     Ok(match found {
-        None => Small::Read(None),
-        Some((Some(value), _)) => Small::Read(Some(value)),
-        Some((None, _)) => Small::Large,
+        None => Some(None),
+        Some((Some(value), _)) => Some(Some(value)),
+        Some((None, _)) => None,
     })
 }
 
@@ -54,6 +49,58 @@ pub(super) fn get(
     Ok(statement(conn, GET)?
         .query_row(params![district, app, key], |row| row.get(0))
         .optional()?)
+}
+
+/// The length of the value under a key, read without the value.
+const LENGTH: &str = "SELECT LENGTH(value) FROM kv WHERE district = $1 AND app = $2 AND key = $3";
+
+/// Whether the value under a key is larger than [`HERE_MAX_VALUE`]: then
+/// replacing or removing it (the usage triggers read its length, and its
+/// pages are freed) is left to a blocking thread.
+fn holds_large(conn: &Connection, district: &str, app: &str, key: &str) -> rusqlite::Result<bool> {
+    let length: Option<i64> = statement(conn, LENGTH)?
+        .query_row(params![district, app, key], |row| row.get(0))
+        .optional()?;
+    Ok(length.is_some_and(|length| usize::try_from(length).unwrap_or(usize::MAX) > HERE_MAX_VALUE))
+}
+
+/// [`write`] for the calling thread: none, having written nothing, when
+/// the value it would replace is large.
+pub(super) fn write_small(
+    conn: &mut Connection,
+    sql: &str,
+    (district, app, key): (&str, &str, &str),
+    value: &[u8],
+    now: i64,
+    quota: Option<&KvQuota>,
+) -> Result<Option<bool>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if holds_large(&tx, district, app, key)? {
+        return Ok(None);
+    }
+    let written = statement(&tx, sql)?.execute(params![district, app, key, value, now])? == 1;
+    if written && let Some(quota) = quota {
+        check_quota(&tx, district, app, quota)?;
+    }
+    tx.commit()?;
+    Ok(Some(written))
+}
+
+/// [`delete`] for the calling thread: none, having removed nothing, when
+/// the value is large.
+pub(super) fn delete_small(
+    conn: &mut Connection,
+    district: &str,
+    app: &str,
+    key: &str,
+) -> Result<Option<bool>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if holds_large(&tx, district, app, key)? {
+        return Ok(None);
+    }
+    let deleted = statement(&tx, DELETE)?.execute(params![district, app, key])? == 1;
+    tx.commit()?;
+    Ok(Some(deleted))
 }
 
 /// One write (`UPSERT` or `INSERT_IF_ABSENT`); whether it stored the value.
