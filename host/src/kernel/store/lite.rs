@@ -35,7 +35,9 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+#[cfg(test)]
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
@@ -81,7 +83,8 @@ pub(crate) struct Lite {
     here_open: AtomicUsize,
     /// Writes made on the calling thread since the last checkpoint.
     written_here: AtomicU32,
-    /// Operations run on the calling thread, for tests.
+    /// Operations run on the calling thread.
+    #[cfg(test)]
     ran_here: AtomicU64,
 }
 
@@ -120,6 +123,7 @@ impl Lite {
             here: Mutex::new(vec![here]),
             here_open: AtomicUsize::new(1),
             written_here: AtomicU32::new(0),
+            #[cfg(test)]
             ran_here: AtomicU64::new(0),
         }))
     }
@@ -169,7 +173,7 @@ impl Lite {
     /// large value stored): that is none here too. `writes` counts it
     /// towards the next checkpoint.
     pub(crate) fn try_here<T>(
-        self: &Arc<Self>,
+        &self,
         writes: bool,
         work: impl FnOnce(&mut Connection) -> Result<Option<T>, StoreError>,
     ) -> Option<Result<T, StoreError>> {
@@ -190,6 +194,7 @@ impl Lite {
         if writes && done.is_ok() {
             self.written_here.fetch_add(1, Ordering::Relaxed);
         }
+        #[cfg(test)]
         self.ran_here.fetch_add(1, Ordering::Relaxed);
         Some(done)
     }

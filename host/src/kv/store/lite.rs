@@ -65,7 +65,8 @@ fn holds_large(conn: &Connection, district: &str, app: &str, key: &str) -> rusql
 }
 
 /// [`write`] for the calling thread: none, having written nothing, when
-/// the value it would replace is large.
+/// the value it would replace is large. The caller holds the write turn,
+/// so no write of this process changes the value between the two.
 pub(super) fn write_small(
     conn: &mut Connection,
     sql: &str,
@@ -74,33 +75,25 @@ pub(super) fn write_small(
     now: i64,
     quota: Option<&KvQuota>,
 ) -> Result<Option<bool>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if holds_large(&tx, district, app, key)? {
+    if holds_large(conn, district, app, key)? {
         return Ok(None);
     }
-    let written = statement(&tx, sql)?.execute(params![district, app, key, value, now])? == 1;
-    if written && let Some(quota) = quota {
-        check_quota(&tx, district, app, quota)?;
-    }
-    tx.commit()?;
-    Ok(Some(written))
+    write(conn, sql, (district, app, key), value, now, quota).map(Some)
 }
 
 /// [`delete`] for the calling thread: none, having removed nothing, when
-/// the value is large.
+/// the value is large. The caller holds the write turn, as for
+/// [`write_small`].
 pub(super) fn delete_small(
-    conn: &mut Connection,
+    conn: &Connection,
     district: &str,
     app: &str,
     key: &str,
 ) -> Result<Option<bool>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if holds_large(&tx, district, app, key)? {
+    if holds_large(conn, district, app, key)? {
         return Ok(None);
     }
-    let deleted = statement(&tx, DELETE)?.execute(params![district, app, key])? == 1;
-    tx.commit()?;
-    Ok(Some(deleted))
+    delete(conn, district, app, key).map(Some)
 }
 
 /// One write (`UPSERT` or `INSERT_IF_ABSENT`); whether it stored the value.
