@@ -1,0 +1,79 @@
+//! Download a poll's whole board over HTTP: its head, then every page of
+//! credentials and of ballots (the `fetch` command; with the `cli` feature).
+
+use anyhow::{Context, bail};
+
+use crate::{Ballot, Board, Point};
+
+/// GET `url` with the token; the JSON answer, or the server's error.
+fn get(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    token: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let response = client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    let text = response.text().with_context(|| format!("reading {url}"))?;
+    if !status.is_success() {
+        bail!("GET {url}: {status}: {text}");
+    }
+    serde_json::from_str(&text).with_context(|| format!("GET {url}: the answer is not JSON"))
+}
+
+/// The whole board of the poll at `poll_url`: its head, then every page of
+/// credentials and of ballots.
+pub fn board(poll_url: &str, token: &str) -> anyhow::Result<Board> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()?;
+    let head = get(&client, &format!("{poll_url}/board"), token)?;
+    let mut board = Board {
+        format: head["format"].as_str().unwrap_or_default().to_owned(),
+        election: serde_json::from_value(head["election"].clone())
+            .context("the board's election")?,
+        trustees: serde_json::from_value(head["trustees"].clone())
+            .context("the board's trustees")?,
+        credentials: Vec::new(),
+        ballots: Vec::new(),
+        tally: serde_json::from_value(head["tally"].clone()).context("the board's tally")?,
+        decryptions: serde_json::from_value(head["decryptions"].clone())
+            .context("the board's shares")?,
+        result: serde_json::from_value(head["result"].clone()).context("the board's result")?,
+    };
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{poll_url}/board/credentials?cursor={c}"),
+            None => format!("{poll_url}/board/credentials"),
+        };
+        let page = get(&client, &url, token)?;
+        let keys: Vec<Point> =
+            serde_json::from_value(page["credentials"].clone()).context("a page of credentials")?;
+        board.credentials.extend(keys);
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    if head["ballots_published"] == true {
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{poll_url}/board/ballots?cursor={c}"),
+                None => format!("{poll_url}/board/ballots"),
+            };
+            let page = get(&client, &url, token)?;
+            let ballots: Vec<Ballot> =
+                serde_json::from_value(page["ballots"].clone()).context("a page of ballots")?;
+            board.ballots.extend(ballots);
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    Ok(board)
+}

@@ -1,0 +1,300 @@
+//! `hutong-evote`: check a poll's published board, and hold and use a
+//! trustee's key. Runs anywhere, needs nothing of the platform but the
+//! files it is given.
+//!
+//! ```text
+//! hutong-evote fetch --poll-url https://…/apps/e-voting/polls/P --out board.json
+//! hutong-evote verify board.json [--tracker T]...
+//! hutong-evote ballot --election board.json --credential C --choose 0
+//! hutong-evote trustee new --poll P --key my-key.json      (prints the public part)
+//! hutong-evote trustee decrypt --key my-key.json --board board.json
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use hutong_evote::{Ballot, Board, Credential, Election, Status, TrusteeKey};
+use rand_core::OsRng;
+
+#[derive(Parser)]
+#[command(
+    name = "hutong-evote",
+    version,
+    about = "Verify a Hutong e-voting board; make and use a trustee's key."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check everything on a board (as exported by `GET /polls/{id}/board`):
+    /// the trustees' keys, every ballot's proofs and signature against the
+    /// roll, the tally, the trustees' shares and the result. Exits 0 when
+    /// all holds, 1 when something does not, 3 when the poll is not
+    /// finished (what exists so far holds).
+    Verify {
+        /// The board's JSON file (`-` for standard input).
+        board: PathBuf,
+        /// A ballot tracker from a voter's receipt that must be on the board.
+        #[arg(long = "tracker", value_name = "TRACKER")]
+        trackers: Vec<String>,
+        /// Threads to check ballots on (default: the machine's cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a poll's whole board (the paged credentials and ballots
+    /// too) into one file for `verify`.
+    Fetch {
+        /// The poll's address: `https://<host>/d/<district>/apps/e-voting/polls/<id>`.
+        #[arg(long)]
+        poll_url: String,
+        /// A bearer token to read it with (any signed-in account's).
+        #[arg(long, env = "HUTONG_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Where to write the board (must not exist yet).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make a ballot with your credential: encrypted, proved and signed,
+    /// ready to post to `POST …/polls/<id>/ballots`. Prints the ballot and,
+    /// with `--audit`, the randomness that opens it, to check that it
+    /// encrypts your choice (an audited ballot must not be cast).
+    Ballot {
+        /// The poll's election: a board file, or the answer of
+        /// `GET …/polls/<id>/board`.
+        #[arg(long)]
+        election: PathBuf,
+        /// Your credential, as you received it.
+        #[arg(long, env = "HUTONG_CREDENTIAL", hide_env_values = true)]
+        credential: String,
+        /// The options you choose, by index: `--choose 0` or `--choose 0,2`.
+        #[arg(long, value_delimiter = ',', required = true)]
+        choose: Vec<u32>,
+        /// Also print the ballot's opening (for an audit, not for casting).
+        #[arg(long)]
+        audit: bool,
+    },
+    /// A trustee's key: make one, or decrypt a tally with one.
+    #[command(subcommand)]
+    Trustee(Trustee),
+}
+
+#[derive(Subcommand)]
+enum Trustee {
+    /// Make a key pair for a poll. The secret goes to `--key` (keep it, and
+    /// a copy, offline); the public part, to upload to the poll, is printed.
+    New {
+        /// The poll's id.
+        #[arg(long)]
+        poll: String,
+        /// Where to write the secret key (must not exist yet).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Decrypt the tally of a closed poll's board with your key, after
+    /// checking every ballot and that the tally is their sum (so only the
+    /// sum of all ballots is ever decrypted). Prints your shares, to upload.
+    Decrypt {
+        /// Your secret key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The board's JSON file (`-` for standard input).
+        #[arg(long)]
+        board: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("hutong-evote: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    if path == Path::new("-") {
+        return std::io::read_to_string(std::io::stdin()).context("reading standard input");
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn read_board(path: &Path) -> anyhow::Result<Board> {
+    serde_json::from_str(&read(path)?).with_context(|| {
+        format!(
+            "{} is not a board in the {} format",
+            path.display(),
+            hutong_evote::BOARD_FORMAT
+        )
+    })
+}
+
+fn threads(asked: Option<usize>) -> usize {
+    asked.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Verify {
+            board,
+            trackers,
+            threads: asked,
+            json,
+        } => {
+            let board = read_board(&board)?;
+            let started = std::time::Instant::now();
+            let mut report = board.verify(threads(asked));
+            let on_board: std::collections::HashSet<String> =
+                board.ballots.iter().map(|b| b.tracker()).collect();
+            for tracker in &trackers {
+                let found = on_board.contains(tracker);
+                report.checks.push(hutong_evote::board::Check {
+                    name: "tracker",
+                    status: if found { Status::Pass } else { Status::Fail },
+                    detail: if found {
+                        format!("{tracker} is on the board")
+                    } else {
+                        format!(
+                            "{tracker} is NOT on the board: that ballot was dropped or replaced"
+                        )
+                    },
+                });
+                report.verified &= found;
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("poll {}", board.election.poll);
+                for check in &report.checks {
+                    let mark = match check.status {
+                        Status::Pass => "ok     ",
+                        Status::Fail => "FAILED ",
+                        Status::Pending => "pending",
+                    };
+                    println!("  {mark} {:<12} {}", check.name, check.detail);
+                }
+                println!("  roll digest    {}", report.roll_digest);
+                println!("  ballots digest {}", report.ballots_digest);
+                println!(
+                    "{} ({:.2} s)",
+                    if report.verified {
+                        "VERIFIED"
+                    } else {
+                        "NOT VERIFIED"
+                    },
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Ok(if report.verified {
+                ExitCode::SUCCESS
+            } else if report.first_failure().is_some() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(3)
+            })
+        }
+        Command::Fetch {
+            poll_url,
+            token,
+            out,
+        } => {
+            let board = hutong_evote::fetch::board(poll_url.trim_end_matches('/'), &token)?;
+            write_new(&out, &serde_json::to_string(&board)?)?;
+            eprintln!(
+                "{}: {} credentials, {} ballots",
+                out.display(),
+                board.credentials.len(),
+                board.ballots.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ballot {
+            election,
+            credential,
+            choose,
+            audit,
+        } => {
+            let text = read(&election)?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", election.display()))?;
+            let election: Election =
+                serde_json::from_value(value.get("election").cloned().unwrap_or(value))
+                    .with_context(|| format!("{} holds no election", election.display()))?;
+            let credential = Credential::from_text(&election.poll, &credential)?;
+            let (ballot, opening) = Ballot::create(&election, &credential, &choose, &mut OsRng)?;
+            let mut printed = serde_json::json!({ "tracker": ballot.tracker(), "ballot": ballot });
+            if audit {
+                printed["opening"] = serde_json::to_value(&opening)?;
+            }
+            println!("{}", serde_json::to_string_pretty(&printed)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Trustee(Trustee::New { poll, key }) => {
+            let made = TrusteeKey::generate(&poll, &mut OsRng);
+            let text = serde_json::to_string_pretty(&made)?;
+            write_new(&key, &text)?;
+            println!("{}", serde_json::to_string_pretty(&made.public)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Trustee(Trustee::Decrypt { key, board }) => {
+            let key: TrusteeKey = serde_json::from_str(&read(&key)?)
+                .with_context(|| format!("{} is not a trustee key file", key.display()))?;
+            let board = read_board(&board)?;
+            if board.election.poll != key.poll {
+                bail!(
+                    "this key is for poll {:?}, the board is of poll {:?}",
+                    key.poll,
+                    board.election.poll
+                );
+            }
+            if !board.trustees.iter().any(|t| t.key == key.public.key) {
+                bail!("your key is not among the board's trustees");
+            }
+            let report = board.verify(threads(None));
+            // Decrypt only a tally that is the sum of valid ballots.
+            let tally_holds = report
+                .checks
+                .iter()
+                .any(|c| c.name == "tally" && c.status == Status::Pass);
+            if let Some(failed) = report
+                .first_failure()
+                .filter(|c| c.name != "decryptions" && c.name != "result")
+            {
+                bail!(
+                    "the board does not verify ({}: {}); not decrypting",
+                    failed.name,
+                    failed.detail
+                );
+            }
+            let Some(tally) = board.tally.as_ref().filter(|_| tally_holds) else {
+                bail!("the board has no tally yet: decrypt after the poll has closed");
+            };
+            let decryption = key.decrypt(tally, &mut OsRng);
+            println!("{}", serde_json::to_string_pretty(&decryption)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Write `text` to a new file that only its owner can read.
+fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
