@@ -5,6 +5,7 @@
 
 pub mod components;
 pub mod console;
+pub mod gateway;
 pub mod tls;
 
 use std::collections::BTreeSet;

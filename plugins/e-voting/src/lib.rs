@@ -1,15 +1,17 @@
-//! 电子投票 · community polls for a Hutong district: a voter roll frozen and
-//! fingerprinted when the poll opens, exactly one counted vote per eligible
-//! voter (or household), secret ballots, receipts, a bulletin board and a
-//! tally anyone can recompute from it.
+//! 电子投票 · community polls for a Hutong district, to the Helios and
+//! Belenios standard: a voter roll frozen when the poll opens, one secret
+//! credential per voting unit, ballots encrypted and proved on the voter's
+//! device and signed with the credential, a homomorphic tally decrypted
+//! only by every trustee together, and a public board anyone can verify
+//! with `hutong-evote verify`.
 //!
-//! The design decision to know: a vote is one `kv::commit` of three records
-//! that hold or fail together, and nothing in them leads from the voter to
-//! the choice. The voter's mark (`voted/{poll}/{unit}`) says only that they
-//! voted; the ballot (`ballot/{poll}/{tracker}/{nonce}/{choices}`) is named
-//! by its tracker, a hash with a random nonce; a changeable ballot's slot is
-//! named by the hash of a secret only the voter holds. See the README for
-//! the threat model and the verification procedure.
+//! The design decision to know: the app never sees a choice. It stores
+//! ciphertexts with their proofs, keyed by credential (so a later ballot
+//! replaces an earlier one), checks every ballot when it arrives and again
+//! before adding them up, and holds no key that decrypts anything; nothing
+//! it stores says whose a credential is once the credential is sent. The
+//! cryptography is the `hutong-evote` crate's; see the README for the
+//! threat model and the board's format.
 
 mod ballot;
 mod lifecycle;
@@ -20,11 +22,11 @@ use std::time::Duration;
 use hutong_sdk::data::{self, ResidentQuery};
 use hutong_sdk::kv::{self, Commit, Op};
 use hutong_sdk::{App, Caller, Error, Params, Request, Response, Role, Router, Tick};
-use serde::Deserialize;
 use serde_json::json;
 
-use crate::ballot::Entry;
-use crate::lifecycle::{BUDGET, Budget, Tally};
+use hutong_evote::{BOARD_FORMAT, Ballot, Decryption, TrusteePublic};
+
+use crate::lifecycle::{BUDGET, Budget, Tally, decryptions, election, tally_of, trustee_keys};
 use crate::model::{Board, Keys, NewPoll, Phase, Poll, State, load_poll, load_state};
 
 /// The host's clock, in ms since the epoch.
@@ -104,10 +106,17 @@ impl App for EVoting {
             .get("/polls", route(list))
             .get("/polls/{id}", route(show))
             .post("/polls/{id}/advance", route(advance))
-            .post("/polls/{id}/vote", route(vote))
+            .post("/polls/{id}/trustees", route(upload_trustee_key))
+            .post("/polls/{id}/ballots", route(cast))
+            .post("/polls/{id}/decryptions", route(upload_decryption))
             .get("/polls/{id}/me", route(me))
             .get("/polls/{id}/board", route(board))
-            .get("/polls/{id}/board/{tracker}", route(board_entry))
+            .get("/polls/{id}/board/credentials", route(board_credentials))
+            .get("/polls/{id}/board/ballots", route(board_ballots))
+            .get(
+                "/polls/{id}/board/ballots/{credential}",
+                route(board_ballot),
+            )
             .get("/polls/{id}/result", route(result))
             .get("/polls/{id}/verify", route(verify))
             .get("/polls/{id}/roll", route(roll))
@@ -162,22 +171,36 @@ fn poll_id(params: &Params) -> &str {
 }
 
 /// The public view of a poll and its state.
-fn view(poll: &Poll, state: &State) -> serde_json::Value {
-    json!({
+fn view(poll: &Poll, state: &State) -> Result<serde_json::Value, Fail> {
+    let trustees = trustee_keys(poll)?;
+    let shares = if matches!(state.phase, Phase::Decrypting | Phase::Closed) {
+        decryptions(poll)?.iter().filter(|d| d.is_some()).count()
+    } else {
+        0
+    };
+    let opened = !matches!(state.phase, Phase::Scheduled | Phase::Freezing);
+    Ok(json!({
         "poll": poll,
         "phase": state.phase,
         "roll": {
             "complete": state.roll_complete,
             "residents": state.residents,
-            "units": if state.phase == Phase::Scheduled || state.phase == Phase::Freezing { None } else { Some(state.units) },
+            "units": opened.then_some(state.units),
             "fingerprint": state.fingerprint,
+            "credentials_digest": state.credentials_digest,
+        },
+        "credentials": {
+            "sent": state.credentials_sent,
+            "unreachable": state.credentials_unreachable,
+        },
+        "trustees": {
+            "expected": poll.trustees.len(),
+            "keys": trustees.iter().filter(|t| t.is_some()).count(),
+            "shares": shares,
         },
         "opened_at_ms": state.opened_at_ms,
         "closed_at_ms": state.closed_at_ms,
-        // Whether the voted marks have been moved after the tally (see the
-        // README's threat model).
-        "marks_moved": state.scrubbed,
-    })
+    }))
 }
 
 fn create(req: &Request, _: &Params) -> Result<Response, Fail> {
@@ -235,7 +258,7 @@ fn create(req: &Request, _: &Params) -> Result<Response, Fail> {
             )));
         }
     }
-    Ok(Response::json(201, &view(&poll, &state)))
+    Ok(Response::json(201, &view(&poll, &state)?))
 }
 
 impl Fail {
@@ -270,31 +293,102 @@ fn current(id: &str) -> Result<(Poll, State), Fail> {
     Ok((poll, state))
 }
 
+/// The poll, moved on only by its cheap steps (opening and closing on
+/// time): for the requests voters make.
+fn current_cheap(id: &str) -> Result<(Poll, State), Fail> {
+    let poll = load_poll(id)?;
+    let state = lifecycle::advance(&poll, &Budget::new(Duration::ZERO))?;
+    Ok((poll, state))
+}
+
 fn show(req: &Request, params: &Params) -> Result<Response, Fail> {
     caller(req)?;
     let (poll, state) = current(poll_id(params))?;
-    Ok(Response::json(200, &view(&poll, &state)))
+    Ok(Response::json(200, &view(&poll, &state)?))
 }
 
 fn advance(req: &Request, params: &Params) -> Result<Response, Fail> {
     staff(req)?;
     let (poll, state) = current(poll_id(params))?;
-    Ok(Response::json(200, &view(&poll, &state)))
+    Ok(Response::json(200, &view(&poll, &state)?))
 }
 
-/// The body of `POST /polls/{id}/vote`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Ballot {
-    /// Option indices.
-    choices: Vec<u32>,
-    /// To change an earlier vote: the secret its receipt gave.
-    #[serde(default)]
-    secret: Option<String>,
+/// Which trustee of `poll` the caller is, or a 403.
+fn trustee_index(req: &Request, poll: &Poll) -> Result<usize, Fail> {
+    let caller = caller(req)?;
+    poll.trustees
+        .iter()
+        .position(|t| *t == caller.account_id)
+        .ok_or_else(|| {
+            Fail::refused(
+                403,
+                "not_a_trustee",
+                format!("only the poll's trustees may do this: {:?}", poll.trustees),
+            )
+        })
 }
 
-/// Refuse unless the poll takes votes now.
-fn taking_votes(poll: &Poll, state: &State) -> Result<(), Fail> {
+fn body<T: serde::de::DeserializeOwned>(req: &Request, what: &str) -> Result<T, Fail> {
+    req.json().map_err(|e| {
+        Fail::refused(
+            400,
+            "malformed",
+            format!("{e}; send {what} as `hutong-evote` writes it"),
+        )
+    })
+}
+
+/// `POST /polls/{id}/trustees`: a trustee's public key with its proof,
+/// as `hutong-evote trustee new` prints it. Once each, before the opening.
+fn upload_trustee_key(req: &Request, params: &Params) -> Result<Response, Fail> {
+    let poll = load_poll(poll_id(params))?;
+    let index = trustee_index(req, &poll)?;
+    let key: TrusteePublic = body(req, "the public key")?;
+    let (state, _) = load_state(&poll.id)?;
+    if !matches!(state.phase, Phase::Scheduled | Phase::Freezing) {
+        return Err(Fail::refused(
+            409,
+            "already_open",
+            "the poll is open: its election key can no longer change",
+        ));
+    }
+    if !key.verify(&poll.id) {
+        return Err(Fail::refused(
+            422,
+            "invalid_key",
+            format!(
+                "the proof of knowledge does not hold for poll {:?}: make the key with `hutong-evote trustee new --poll {}`",
+                poll.id, poll.id
+            ),
+        ));
+    }
+    if trustee_keys(&poll)?
+        .iter()
+        .flatten()
+        .any(|t| t.key == key.key)
+    {
+        return Err(Fail::refused(
+            409,
+            "duplicate_key",
+            "another trustee uploaded this key; each trustee makes their own",
+        ));
+    }
+    let bytes = serde_json::to_vec(&key).unwrap_or_default();
+    match kv::commit(vec![Op::insert(Keys(&poll.id).trustee(index), bytes)])? {
+        Commit::Applied => Ok(Response::json(
+            201,
+            &json!({ "poll": poll.id, "trustee": index, "key": key.key }),
+        )),
+        Commit::Failed(_) => Err(Fail::refused(
+            409,
+            "already_uploaded",
+            "you uploaded your key for this poll already; it cannot be replaced",
+        )),
+    }
+}
+
+/// Refuse unless the poll takes ballots now.
+fn taking_ballots(poll: &Poll, state: &State) -> Result<(), Fail> {
     match state.phase {
         Phase::Open => Ok(()),
         Phase::Scheduled if now() < poll.opens_at_ms => Err(Fail::refused(
@@ -308,119 +402,9 @@ fn taking_votes(poll: &Poll, state: &State) -> Result<(), Fail> {
         Phase::Scheduled | Phase::Freezing => Err(Fail::refused(
             409,
             "not_open",
-            "the voter roll is being frozen; voting opens as soon as it is complete",
+            "the voter roll is being frozen, or a trustee's key is missing; voting opens as soon as both are done",
         )),
-        Phase::Closing | Phase::Closed => Err(Fail::refused(
-            409,
-            "closed",
-            format!(
-                "the poll closed at {} (ms since epoch); no more votes are taken",
-                poll.closes_at_ms
-            ),
-        )),
-    }
-}
-
-fn vote(req: &Request, params: &Params) -> Result<Response, Fail> {
-    let caller = caller(req)?;
-    let resident = match (caller.role, &caller.resident_id) {
-        (Role::Resident, Some(r)) => r.clone(),
-        _ => {
-            return Err(Fail::refused(
-                403,
-                "not_a_voter",
-                "only residents vote, as themselves (this account is not linked to a resident)",
-            ));
-        }
-    };
-    let poll = load_poll(poll_id(params))?;
-    let ballot: Ballot = req.json().map_err(|e| {
-        Fail::refused(
-            400,
-            "malformed_ballot",
-            format!(
-                "{e}; send {{\"choices\": [option index, …]}} and, to change a vote, \"secret\""
-            ),
-        )
-    })?;
-    // At most one step on a voter's request (opening or closing on time,
-    // or one roll page); the heavy lifting is for ticks and staff.
-    let state = lifecycle::advance(&poll, &Budget::new(Duration::ZERO))?;
-    taking_votes(&poll, &state)?;
-    let choices = ballot::check_choices(&poll, &ballot.choices)?;
-    let keys = Keys(&poll.id);
-    let unit = kv::get(&keys.roll(&resident))?.ok_or_else(|| {
-        Fail::refused(
-            403,
-            "not_on_roll",
-            "you are not on this poll's voter roll, frozen when it opened",
-        )
-    })?;
-    let unit = String::from_utf8_lossy(&unit).into_owned();
-    let nonce = ballot::random_hex(16)?;
-    let encoded = ballot::encode_choices(&choices);
-    let entry = Entry {
-        tracker: ballot::tracker(&poll.id, &nonce, &encoded),
-        nonce,
-        choices,
-    };
-    match ballot.secret {
-        None => cast(&poll, &keys, &unit, &entry),
-        Some(secret) => change(&poll, &keys, &unit, &entry, &secret),
-    }
-    .map(|(status, secret, replaced)| {
-        Response::json(
-            status,
-            &json!({
-                "poll": poll.id,
-                "tracker": entry.tracker,
-                "nonce": entry.nonce,
-                "choices": entry.choices,
-                "secret": secret,
-                "replaced": replaced,
-            }),
-        )
-    })
-}
-
-/// A first vote: the voted mark, the ballot and (for a changeable poll) its
-/// slot, all or nothing, while the poll is open.
-fn cast(
-    poll: &Poll,
-    keys: &Keys<'_>,
-    unit: &str,
-    entry: &Entry,
-) -> Result<(u16, Option<String>, bool), Fail> {
-    let mut ops = vec![
-        Op::require(keys.open()),
-        Op::insert(keys.voted(unit), Vec::new()),
-        Op::insert(keys.ballot(&entry.suffix()), Vec::new()),
-    ];
-    let secret = if poll.changeable {
-        let secret = ballot::random_hex(32)?;
-        ops.push(Op::insert(
-            keys.slot(&ballot::slot(&poll.id, &secret)),
-            entry.suffix().into_bytes(),
-        ));
-        Some(secret)
-    } else {
-        None
-    };
-    match kv::commit(ops)? {
-        Commit::Applied => Ok((201, secret, false)),
-        Commit::Failed(0) => Err(closed(poll)),
-        Commit::Failed(1) => Err(Fail::refused(
-            409,
-            "already_voted",
-            if poll.eligibility.per_household {
-                "your household has already voted in this poll"
-            } else {
-                "you have already voted in this poll"
-            },
-        )),
-        Commit::Failed(i) => Err(Fail::Host(Error::Internal(format!(
-            "vote failed at operation {i}"
-        )))),
+        Phase::Closing | Phase::Decrypting | Phase::Closed => Err(closed(poll)),
     }
 }
 
@@ -429,82 +413,127 @@ fn closed(poll: &Poll) -> Fail {
         409,
         "closed",
         format!(
-            "the poll closed at {} (ms since epoch); no more votes are taken",
+            "the poll closed at {} (ms since epoch); no more ballots are taken",
             poll.closes_at_ms
         ),
     )
 }
 
-/// A changed vote: the slot named by the secret's hash moves from the old
-/// ballot to the new one; the old ballot leaves the board.
-fn change(
-    poll: &Poll,
-    keys: &Keys<'_>,
-    unit: &str,
-    entry: &Entry,
-    secret: &str,
-) -> Result<(u16, Option<String>, bool), Fail> {
-    if !poll.changeable {
+/// `POST /polls/{id}/ballots`: an encrypted ballot signed with a roll
+/// credential. Who sends it does not matter, only the credential: the
+/// ballot is checked (credential on the roll, signature, every proof) and
+/// stored under its credential, replacing that credential's earlier
+/// ballot. The answer gives the tracker to find it on the board.
+fn cast(req: &Request, params: &Params) -> Result<Response, Fail> {
+    caller(req)?;
+    let poll = load_poll(poll_id(params))?;
+    let ballot: Ballot = req.json().map_err(|e| {
+        Fail::refused(
+            400,
+            "malformed_ballot",
+            format!("{e}; send the ballot your device made for this poll's election (GET /polls/{{id}}/board)"),
+        )
+    })?;
+    let state = lifecycle::advance(&poll, &Budget::new(Duration::ZERO))?;
+    taking_ballots(&poll, &state)?;
+    let keys = Keys(&poll.id);
+    let credential = ballot.credential.to_hex();
+    if kv::get(&keys.credential(&credential))?.is_none() {
         return Err(Fail::refused(
-            409,
-            "not_changeable",
-            "this poll does not allow changing a vote",
+            403,
+            "not_on_roll",
+            "the ballot's credential is not on this poll's roll: use the credential you were sent for this poll",
         ));
     }
-    let slot = keys.slot(&ballot::slot(&poll.id, secret));
-    let unknown = || {
-        Fail::refused(
-            403,
-            "unknown_secret",
-            "no ballot of this poll has that secret; it is the one your receipt gave",
-        )
+    let Some(election) = election(&poll)? else {
+        return Err(Fail::Host(Error::Internal(format!(
+            "poll {} is open without an election",
+            poll.id
+        ))));
     };
-    let old = kv::get(&slot)?.ok_or_else(unknown)?;
-    let old = String::from_utf8_lossy(&old).into_owned();
-    let ops = vec![
-        Op::require(keys.open()),
-        Op::require(keys.voted(unit)),
-        Op::swap(slot, old.as_bytes(), entry.suffix().into_bytes()),
-        Op::remove(keys.ballot(&old)),
-        Op::insert(keys.ballot(&entry.suffix()), Vec::new()),
-    ];
-    match kv::commit(ops)? {
-        Commit::Applied => Ok((200, Some(secret.to_owned()), true)),
-        Commit::Failed(0) => Err(closed(poll)),
-        Commit::Failed(1) => Err(unknown()),
+    ballot
+        .verify(&election)
+        .map_err(|e| Fail::unprocessable(format!("the ballot does not verify: {e}")))?;
+    let key = keys.ballot(&credential);
+    let replaced = kv::get(&key)?.is_some();
+    let bytes = serde_json::to_vec(&ballot)
+        .map_err(|e| Fail::Host(Error::Internal(format!("ballot does not serialize: {e}"))))?;
+    match kv::commit(vec![Op::require(keys.open()), Op::set(key, bytes)])? {
+        Commit::Applied => Ok(Response::json(
+            if replaced { 200 } else { 201 },
+            &json!({ "poll": poll.id, "tracker": ballot.tracker(), "replaced": replaced }),
+        )),
+        Commit::Failed(_) => Err(closed(&poll)),
+    }
+}
+
+/// `POST /polls/{id}/decryptions`: a trustee's shares of the tally, as
+/// `hutong-evote trustee decrypt` prints them; each share's proof is
+/// checked against the published tally.
+fn upload_decryption(req: &Request, params: &Params) -> Result<Response, Fail> {
+    let poll = load_poll(poll_id(params))?;
+    let index = trustee_index(req, &poll)?;
+    let decryption: Decryption = body(req, "your shares")?;
+    let (poll, state) = current_cheap(&poll.id)?;
+    let Some(tally) = tally_of(&poll)?.filter(|_| state.phase == Phase::Decrypting) else {
+        return Err(Fail::refused(
+            409,
+            "no_tally",
+            "the tally is not waiting for the trustees: shares are taken after the close, once the tally is published",
+        ));
+    };
+    let own = trustee_keys(&poll)?.get(index).cloned().flatten();
+    if own.as_ref().map(|t| t.key) != Some(decryption.trustee) {
+        return Err(Fail::refused(
+            422,
+            "wrong_key",
+            "these shares are not made with the key you uploaded for this poll",
+        ));
+    }
+    if let Some(option) = decryption.first_wrong(&poll.id, &tally) {
+        return Err(Fail::refused(
+            422,
+            "invalid_share",
+            format!(
+                "the share for option {option} does not hold: decrypt the published tally with `hutong-evote trustee decrypt`"
+            ),
+        ));
+    }
+    let bytes = serde_json::to_vec(&decryption).unwrap_or_default();
+    match kv::commit(vec![Op::insert(Keys(&poll.id).decryption(index), bytes)])? {
+        Commit::Applied => {
+            let (_, state) = current(&poll.id)?;
+            Ok(Response::json(
+                201,
+                &json!({ "poll": poll.id, "trustee": index, "phase": state.phase }),
+            ))
+        }
         Commit::Failed(_) => Err(Fail::refused(
             409,
-            "changed_meanwhile",
-            "this ballot was changed by another request at the same moment; look at the board and try again",
+            "already_uploaded",
+            "you uploaded your shares for this poll already",
         )),
     }
 }
 
 fn me(req: &Request, params: &Params) -> Result<Response, Fail> {
     let caller = caller(req)?;
-    let (poll, state) = current(poll_id(params))?;
+    let (poll, state) = current_cheap(poll_id(params))?;
     let keys = Keys(&poll.id);
-    let unit = match &caller.resident_id {
-        Some(r) => kv::get(&keys.roll(r))?,
-        None => None,
-    };
-    let voted = match &unit {
-        Some(unit) => {
-            let unit = String::from_utf8_lossy(unit);
-            kv::get(&keys.voted(&unit))?.is_some() || kv::get(&keys.turnout(&unit))?.is_some()
-        }
+    let on_roll = match &caller.resident_id {
+        Some(r) => kv::get(&keys.roll(r))?.is_some(),
         None => false,
     };
     Ok(Response::json(
         200,
-        &json!({ "poll": poll.id, "phase": state.phase, "on_roll": unit.is_some(), "voted": voted }),
+        &json!({ "poll": poll.id, "phase": state.phase, "on_roll": on_roll }),
     ))
 }
 
-fn board_visible(poll: &Poll, state: &State) -> Result<(), Fail> {
+fn ballots_visible(poll: &Poll, state: &State) -> Result<(), Fail> {
     let visible = match poll.board {
-        Board::Live => matches!(state.phase, Phase::Open | Phase::Closing | Phase::Closed),
-        Board::AfterClose => state.phase == Phase::Closed,
+        Board::Live => !matches!(state.phase, Phase::Scheduled | Phase::Freezing),
+        Board::AfterClose => matches!(state.phase, Phase::Decrypting | Phase::Closed),
     };
     if visible {
         Ok(())
@@ -513,7 +542,7 @@ fn board_visible(poll: &Poll, state: &State) -> Result<(), Fail> {
             409,
             "board_not_published",
             format!(
-                "the bulletin board of this poll is published {}",
+                "the ballots of this poll are published {}",
                 match poll.board {
                     Board::Live => "once the poll opens",
                     Board::AfterClose => "when the poll closes",
@@ -523,60 +552,144 @@ fn board_visible(poll: &Poll, state: &State) -> Result<(), Fail> {
     }
 }
 
+/// `GET /polls/{id}/board`: everything on the board but its two long
+/// lists (credentials and ballots, paged under it): the election and its
+/// key, the trustees' keys, the tally, the trustees' shares and the result.
+/// Ballot-making devices read the election from here.
 fn board(req: &Request, params: &Params) -> Result<Response, Fail> {
     caller(req)?;
     let (poll, state) = current(poll_id(params))?;
-    board_visible(&poll, &state)?;
-    let limit = match req.query_param("limit") {
-        None => 500,
+    let Some(election) = election(&poll)? else {
+        return Err(Fail::refused(
+            409,
+            "not_open",
+            "the board is published when the poll opens",
+        ));
+    };
+    let trustees: Vec<TrusteePublic> = trustee_keys(&poll)?.into_iter().flatten().collect();
+    let decryptions: Vec<Decryption> = decryptions(&poll)?.into_iter().flatten().collect();
+    let result = match state.phase {
+        Phase::Closed => kv::get_json::<Tally>(&Keys(&poll.id).result())?.map(|t| t.counts),
+        _ => None,
+    };
+    Ok(Response::json(
+        200,
+        &json!({
+            "format": BOARD_FORMAT,
+            "phase": state.phase,
+            "election": election,
+            "trustees": trustees,
+            "credentials_count": state.units,
+            "credentials_digest": state.credentials_digest,
+            "ballots_published": ballots_visible(&poll, &state).is_ok(),
+            "tally": tally_of(&poll)?,
+            "decryptions": decryptions,
+            "result": result,
+        }),
+    ))
+}
+
+fn page_limit(req: &Request, default: u32) -> Result<u32, Fail> {
+    match req.query_param("limit") {
+        None => Ok(default),
         Some(l) => l
             .parse::<u32>()
             .ok()
             .filter(|l| (1..=kv::MAX_PAGE).contains(l))
-            .ok_or_else(|| Fail::invalid(format!("limit must be 1..={}", kv::MAX_PAGE)))?,
-    };
-    let prefix = Keys(&poll.id).ballot_prefix();
+            .ok_or_else(|| Fail::invalid(format!("limit must be 1..={}", kv::MAX_PAGE))),
+    }
+}
+
+/// `GET /polls/{id}/board/credentials?cursor=`: the roll's credential
+/// keys, ascending, up to 1000 a page.
+fn board_credentials(req: &Request, params: &Params) -> Result<Response, Fail> {
+    caller(req)?;
+    let (poll, state) = current_cheap(poll_id(params))?;
+    if matches!(state.phase, Phase::Scheduled | Phase::Freezing) {
+        return Err(Fail::refused(
+            409,
+            "not_open",
+            "the roll's credentials are published when the poll opens",
+        ));
+    }
+    let prefix = Keys(&poll.id).credential_prefix();
     let cursor = req.query_param("cursor").map(|c| format!("{prefix}{c}"));
-    let page = kv::list_keys(&prefix, cursor.as_deref(), limit)?;
-    let entries: Vec<Entry> = page
+    let page = kv::list_keys(&prefix, cursor.as_deref(), page_limit(req, kv::MAX_PAGE)?)?;
+    let credentials: Vec<&str> = page
         .keys
         .iter()
-        .filter_map(|k| k.strip_prefix(&prefix).and_then(Entry::parse))
+        .map(|k| k.strip_prefix(&prefix).unwrap_or(k))
         .collect();
     let next = page
         .next_cursor
         .map(|c| c.strip_prefix(&prefix).unwrap_or(&c).to_owned());
     Ok(Response::json(
         200,
-        &json!({ "poll": poll.id, "entries": entries, "next_cursor": next }),
+        &json!({ "poll": poll.id, "credentials": credentials, "next_cursor": next }),
     ))
 }
 
-/// One tracker on the board: how a voter checks their receipt. Answered
-/// whenever asked, since only the holder of a receipt knows a tracker.
-fn board_entry(req: &Request, params: &Params) -> Result<Response, Fail> {
+/// The most bytes of ballots one page of the board holds, within the
+/// manifest's 1 MiB answer.
+const BALLOT_PAGE_BYTES: usize = 768 * 1024;
+
+/// `GET /polls/{id}/board/ballots?cursor=&limit=`: the ballots, in
+/// credential order, as many as fit in about 768 KiB (at most `limit`).
+fn board_ballots(req: &Request, params: &Params) -> Result<Response, Fail> {
     caller(req)?;
-    let (poll, _) = current(poll_id(params))?;
-    let tracker = params.get("tracker").unwrap_or_default();
+    let (poll, state) = current_cheap(poll_id(params))?;
+    ballots_visible(&poll, &state)?;
+    let prefix = Keys(&poll.id).ballot_prefix();
+    let cursor = req.query_param("cursor").map(|c| format!("{prefix}{c}"));
+    let page = kv::list_entries(&prefix, cursor.as_deref(), page_limit(req, 500)?)?;
+    let mut ballots = Vec::new();
+    let mut bytes = 0;
+    let mut last = None;
+    for (key, value) in &page.entries {
+        if bytes + value.len() > BALLOT_PAGE_BYTES && !ballots.is_empty() {
+            break;
+        }
+        bytes += value.len();
+        ballots.push(serde_json::from_slice::<serde_json::Value>(value).unwrap_or_default());
+        last = Some(key.strip_prefix(&prefix).unwrap_or(key).to_owned());
+    }
+    let next = if ballots.len() < page.entries.len() {
+        last
+    } else {
+        page.next_cursor
+            .map(|c| c.strip_prefix(&prefix).unwrap_or(&c).to_owned())
+    };
+    Ok(Response::json(
+        200,
+        &json!({ "poll": poll.id, "ballots": ballots, "next_cursor": next }),
+    ))
+}
+
+/// `GET /polls/{id}/board/ballots/{credential}`: the ballot counted for a
+/// credential and its tracker: how a voter checks theirs is the one their
+/// device made. Answered whenever asked: only the credential's holder knows
+/// which key is theirs.
+fn board_ballot(req: &Request, params: &Params) -> Result<Response, Fail> {
+    caller(req)?;
+    let (poll, _) = current_cheap(poll_id(params))?;
+    let credential = params.get("credential").unwrap_or_default();
     let missing = || {
         Fail::not_found(format!(
-            "tracker {tracker:?} is not on the board of this poll"
+            "no ballot of credential {credential:?} in this poll"
         ))
     };
-    if tracker.len() != 64 || !tracker.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if credential.len() != 64
+        || !credential
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return Err(missing());
     }
-    let prefix = format!("{}{tracker}/", Keys(&poll.id).ballot_prefix());
-    let page = kv::list_keys(&prefix, None, 1)?;
-    let entry = page
-        .keys
-        .first()
-        .and_then(|k| {
-            k.strip_prefix(&Keys(&poll.id).ballot_prefix())
-                .and_then(Entry::parse)
-        })
-        .ok_or_else(missing)?;
-    Ok(Response::json(200, &entry))
+    let ballot = kv::get_json::<Ballot>(&Keys(&poll.id).ballot(credential))?.ok_or_else(missing)?;
+    Ok(Response::json(
+        200,
+        &json!({ "poll": poll.id, "tracker": ballot.tracker(), "ballot": ballot }),
+    ))
 }
 
 fn published(poll: &Poll, state: &State) -> Result<Tally, Fail> {
@@ -584,10 +697,16 @@ fn published(poll: &Poll, state: &State) -> Result<Tally, Fail> {
         return Err(Fail::refused(
             409,
             "not_closed",
-            format!(
-                "results are published when the poll closes at {} (ms since epoch)",
-                poll.closes_at_ms
-            ),
+            match state.phase {
+                Phase::Decrypting => {
+                    "the tally is waiting for the trustees' shares; the result follows the last one"
+                        .to_owned()
+                }
+                _ => format!(
+                    "results are published after the poll closes at {} (ms since epoch) and the trustees decrypt the tally",
+                    poll.closes_at_ms
+                ),
+            },
         ));
     }
     kv::get_json::<Tally>(&Keys(&poll.id).result())?.ok_or_else(|| {
@@ -615,26 +734,47 @@ fn result(req: &Request, params: &Params) -> Result<Response, Fail> {
     ))
 }
 
-/// Recount the board and compare with what was published.
+/// `GET /polls/{id}/verify`: what the app checked. Every ballot was checked
+/// when cast and again, with its credential on the roll, before being
+/// added up; here the trustees' keys, the shares and the result are
+/// checked again against the stored tally. The full check of the board is
+/// `hutong-evote verify`, which needs nothing of this server.
 fn verify(req: &Request, params: &Params) -> Result<Response, Fail> {
     caller(req)?;
     let (poll, state) = current(poll_id(params))?;
-    let tally = published(&poll, &state)?;
-    let recount = lifecycle::recount(&poll)?;
+    let result = published(&poll, &state)?;
+    let trustees: Vec<TrusteePublic> = trustee_keys(&poll)?.into_iter().flatten().collect();
+    let shares: Vec<Decryption> = decryptions(&poll)?.into_iter().flatten().collect();
+    let tally = tally_of(&poll)?.unwrap_or_default();
+    let election = election(&poll)?;
+    let keys_hold = trustees.len() == poll.trustees.len()
+        && trustees.iter().all(|t| t.verify(&poll.id))
+        && election.as_ref().map(|e| e.key) == Some(hutong_evote::trustee::election_key(&trustees));
+    let shares_hold = shares.len() == trustees.len()
+        && shares
+            .iter()
+            .zip(&trustees)
+            .all(|(s, t)| s.trustee == t.key && s.first_wrong(&poll.id, &tally).is_none());
+    let result_holds = tally.len() == result.counts.len()
+        && tally
+            .iter()
+            .zip(&result.counts)
+            .enumerate()
+            .all(|(i, (ct, count))| hutong_evote::trustee::decrypts_to(ct, &shares, i, *count));
     let checks = json!({
-        "counts": recount.counts == tally.counts,
-        "ballots": recount.ballots == tally.ballots,
-        "board_digest": recount.board_digest == tally.board_digest,
-        "trackers": recount.invalid_entries == 0,
-        "one_ballot_per_voter": recount.ballots == tally.voted,
-        "roll_fingerprint": state.fingerprint.as_deref() == Some(tally.roll_fingerprint.as_str()),
+        "trustee_keys": keys_hold,
+        "shares": shares_hold,
+        "result": result_holds,
+        "every_ballot_verified": result.rejected == 0,
+        "roll_fingerprint": state.fingerprint.as_deref() == Some(result.roll_fingerprint.as_str()),
+        "credentials_digest": state.credentials_digest.as_deref() == Some(result.credentials_digest.as_str()),
     });
     let verified = checks
         .as_object()
         .is_some_and(|c| c.values().all(|v| v == true));
     Ok(Response::json(
         200,
-        &json!({ "poll": poll.id, "verified": verified, "checks": checks, "published": tally, "recount": recount }),
+        &json!({ "poll": poll.id, "verified": verified, "checks": checks, "published": result }),
     ))
 }
 
@@ -643,7 +783,7 @@ fn verify(req: &Request, params: &Params) -> Result<Response, Fail> {
 fn roll(req: &Request, params: &Params) -> Result<Response, Fail> {
     staff(req)?;
     let (poll, state) = current(poll_id(params))?;
-    if !matches!(state.phase, Phase::Open | Phase::Closing | Phase::Closed) {
+    if matches!(state.phase, Phase::Scheduled | Phase::Freezing) {
         return Err(Fail::refused(
             409,
             "not_open",
@@ -652,15 +792,17 @@ fn roll(req: &Request, params: &Params) -> Result<Response, Fail> {
     }
     let prefix = Keys(&poll.id).roll_prefix();
     let cursor = req.query_param("cursor").map(|c| format!("{prefix}{c}"));
-    let page = kv::list_keys(&prefix, cursor.as_deref(), kv::MAX_PAGE)?;
-    let mut entries = Vec::with_capacity(page.keys.len());
-    for key in &page.keys {
-        let unit = kv::get(key)?.unwrap_or_default();
-        entries.push(json!({
-            "resident": key.strip_prefix(&prefix).unwrap_or(key),
-            "unit": String::from_utf8_lossy(&unit),
-        }));
-    }
+    let page = kv::list_entries(&prefix, cursor.as_deref(), kv::MAX_PAGE)?;
+    let entries: Vec<_> = page
+        .entries
+        .iter()
+        .map(|(key, unit)| {
+            json!({
+                "resident": key.strip_prefix(&prefix).unwrap_or(key),
+                "unit": String::from_utf8_lossy(unit),
+            })
+        })
+        .collect();
     let next = page
         .next_cursor
         .map(|c| c.strip_prefix(&prefix).unwrap_or(&c).to_owned());

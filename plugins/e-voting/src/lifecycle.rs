@@ -1,33 +1,44 @@
-//! A poll's life: freeze the roll page by page once `opens_at_ms` has come,
-//! open when the roll is complete, close at `closes_at_ms`, tally, publish,
-//! tell the voters, and move the voted marks so no row keeps a vote's time.
+//! A poll's life: once `opens_at_ms` has come, freeze the roll page by
+//! page, making each voting unit's credential and queueing it for its
+//! residents; send the credentials; open when the roll is complete and
+//! every trustee's key is in; close at `closes_at_ms`; check every stored
+//! ballot again and add them up; publish the tally; combine the trustees'
+//! shares into the result; tell the voters.
 //!
 //! Every step is one `kv::commit` guarded by a compare-and-swap of the
 //! poll's state, so any number of ticks and requests, in any number of host
 //! processes, can drive the same poll: each step happens once, and a crash
 //! between steps leaves the poll at the last completed one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use hutong_evote::board::roll_digest;
+use hutong_evote::trustee::{combine, election_key};
+use hutong_evote::{Ballot, Ciphertext, Credential, Decryption, Election, TrusteePublic};
 use hutong_sdk::data::{self, ResidentQuery};
 use hutong_sdk::kv::{self, Commit, Op};
 use hutong_sdk::notify::{self, Channel, Message, Recipient};
 use hutong_sdk::{Error, log};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::ballot::{self, Entry};
-use crate::model::{Keys, Phase, Poll, State, load_state};
+use crate::ballot::{self, HostRng};
+use crate::model::{Delivery, Keys, Phase, Poll, Recount, State, load_state};
 use crate::{Fail, now};
 
 /// Residents read per roll page. A page becomes one commit of at most
-/// 1 + 2 × this many operations (roll entries and households), within the
-/// host's 1000.
-const ROLL_PAGE: u32 = 450;
+/// 1 + 3 × this many operations (roll entry, credential, credential to
+/// send) plus the households', within the host's 1000.
+const ROLL_PAGE: u32 = 200;
 
-/// Voted marks moved per commit: a remove and an insert each, plus the
-/// state's swap, within the host's 1000 operations.
-const SCRUB_PAGE: u32 = 450;
+/// Credentials sent per step: each is one `notify::send`.
+const DELIVERY_PAGE: u32 = 100;
+
+/// Ballots checked again per step of the recount.
+const RECOUNT_PAGE: u32 = 100;
+
+/// Households' credentials removed per commit after the opening.
+const REMOVE_PAGE: u32 = 900;
 
 /// How long one call may spend advancing polls before it answers: well
 /// inside the manifest's 10 s deadline, leaving room for the last page.
@@ -49,19 +60,20 @@ impl Budget {
 }
 
 /// The published result of a closed poll, under `result/{id}`.
-#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Tally {
-    /// Ballots per option, by option index.
+    /// Ballots per option, by option index, as the trustees decrypted them.
     pub counts: Vec<u64>,
-    /// Ballots on the board.
+    /// Ballots counted: one per credential that voted.
     pub ballots: u64,
-    /// Units (residents, or households) that voted.
-    pub voted: u64,
+    /// Stored ballots that no longer verified at the recount and were left
+    /// out (0 unless the database was tampered with).
+    pub rejected: u64,
     /// Units on the roll.
     pub roll_units: u64,
     /// Residents on the roll.
     pub roll_residents: u64,
-    /// `voted / roll_units` in percent, two decimals.
+    /// `ballots / roll_units` in percent, two decimals.
     pub turnout_percent: f64,
     /// The quorum asked for, percent of the roll.
     pub quorum_percent: u8,
@@ -69,71 +81,41 @@ pub struct Tally {
     pub quorum_met: bool,
     /// The roll's fingerprint, as published when the poll opened.
     pub roll_fingerprint: String,
-    /// The digest of the board the counts come from.
-    pub board_digest: String,
+    /// The digest of the roll's credential keys, as published when it opened.
+    pub credentials_digest: String,
     /// When the poll closed.
     pub closed_at_ms: i64,
 }
 
-/// What the board holds, counted: the recount a verifier makes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Recount {
-    pub counts: Vec<u64>,
-    pub ballots: u64,
-    pub board_digest: String,
-    /// Entries whose tracker is not the hash of their nonce and choices, or
-    /// whose choices the poll does not allow.
-    pub invalid_entries: u64,
-}
-
-/// Count every ballot on the poll's board.
-pub fn recount(poll: &Poll) -> Result<Recount, Fail> {
+/// The trustees' keys uploaded so far, by index.
+pub fn trustee_keys(poll: &Poll) -> Result<Vec<Option<TrusteePublic>>, Fail> {
     let keys = Keys(&poll.id);
-    let prefix = keys.ballot_prefix();
-    let mut counts = vec![0u64; poll.options.len()];
-    let mut ballots = 0;
-    let mut invalid = 0;
-    let mut digest = ballot::board_chain_start(&poll.id);
-    for key in kv::keys(&prefix) {
-        let key = key?;
-        let entry = key.strip_prefix(&prefix).and_then(Entry::parse);
-        let Some(entry) = entry else {
-            invalid += 1;
-            continue;
-        };
-        digest = ballot::board_chain_step(&digest, &entry);
-        let allowed = ballot::check_choices(poll, &entry.choices).is_ok();
-        if !entry.tracker_holds(&poll.id) || !allowed {
-            invalid += 1;
-            continue;
-        }
-        ballots += 1;
-        for choice in &entry.choices {
-            if let Some(count) = counts.get_mut(*choice as usize) {
-                *count += 1;
-            }
-        }
-    }
-    Ok(Recount {
-        counts,
-        ballots,
-        board_digest: digest,
-        invalid_entries: invalid,
-    })
+    (0..poll.trustees.len())
+        .map(|i| Ok(kv::get_json::<TrusteePublic>(&keys.trustee(i))?))
+        .collect()
 }
 
-fn count_keys(prefix: &str) -> Result<u64, Fail> {
-    let mut n = 0;
-    for key in kv::keys(prefix) {
-        key?;
-        n += 1;
-    }
-    Ok(n)
+/// The trustees' shares uploaded so far, by index.
+pub fn decryptions(poll: &Poll) -> Result<Vec<Option<Decryption>>, Fail> {
+    let keys = Keys(&poll.id);
+    (0..poll.trustees.len())
+        .map(|i| Ok(kv::get_json::<Decryption>(&keys.decryption(i))?))
+        .collect()
+}
+
+/// The election, from the opening on.
+pub fn election(poll: &Poll) -> Result<Option<Election>, Fail> {
+    Ok(kv::get_json::<Election>(&Keys(&poll.id).election())?)
+}
+
+/// The published tally, from the end of the recount on.
+pub fn tally_of(poll: &Poll) -> Result<Option<Vec<Ciphertext>>, Fail> {
+    Ok(kv::get_json::<Vec<Ciphertext>>(&Keys(&poll.id).tally())?)
 }
 
 /// Move `poll` on as far as its times allow and return its state. Opening
-/// a frozen roll and closing on time are cheap and always done; the heavy
-/// steps (a roll page, the tally, moving marks, notices) run only while
+/// and closing on time are always done; the heavy steps (a roll page,
+/// sending credentials, the recount, the result, notices) run only while
 /// `budget` lasts, so a call with a spent budget does just the cheap ones.
 /// Cheap when there is nothing to do: one kv read.
 pub fn advance(poll: &Poll, budget: &Budget) -> Result<State, Fail> {
@@ -147,8 +129,11 @@ pub fn advance(poll: &Poll, budget: &Budget) -> Result<State, Fail> {
         // Whether this call made a step or lost the compare-and-swap to
         // another call that made it, the next round reads the state again.
         if opening && state.roll_complete {
-            open(poll, &state, &raw)?;
-            continue;
+            let trustees = trustee_keys(poll)?;
+            if trustees.iter().all(Option::is_some) {
+                open(poll, &state, &raw, trustees.into_iter().flatten().collect())?;
+                continue;
+            }
         }
         if state.phase == Phase::Open && now >= poll.closes_at_ms {
             close(poll, &state, &raw)?;
@@ -157,19 +142,28 @@ pub fn advance(poll: &Poll, budget: &Budget) -> Result<State, Fail> {
         if budget.spent() {
             return Ok(state);
         }
-        match state.phase {
-            Phase::Scheduled | Phase::Freezing => {
+        let progressed = match state.phase {
+            Phase::Scheduled | Phase::Freezing if !state.roll_complete => {
                 freeze_page(poll, &state, &raw)?;
+                true
             }
-            // The tally reads the whole board: the call ends after it, so
-            // that nothing else runs into the deadline.
-            Phase::Closing => {
-                tally(poll, &state, &raw)?;
-                return Ok(load_state(&poll.id)?.0);
-            }
-            Phase::Closed if !state.scrubbed => {
-                scrub_page(poll, &state, &raw)?;
-            }
+            Phase::Closing => recount_page(poll, &state, &raw)?,
+            Phase::Decrypting => publish_result(poll, &state, &raw)?,
+            _ => false,
+        };
+        if progressed {
+            continue;
+        }
+        // Work that goes on whatever the phase.
+        if send_credentials(poll, &state, &raw)? {
+            continue;
+        }
+        let opened = !matches!(state.phase, Phase::Scheduled | Phase::Freezing);
+        if opened && poll.eligibility.per_household && !state.household_credentials_removed {
+            remove_household_credentials(poll, &state, &raw)?;
+            continue;
+        }
+        match state.phase {
             Phase::Open if !state.open_notice_sent => {
                 tell(poll, &state, &raw, Notice::Open)?;
                 return Ok(load_state(&poll.id)?.0);
@@ -178,7 +172,7 @@ pub fn advance(poll: &Poll, budget: &Budget) -> Result<State, Fail> {
                 tell(poll, &state, &raw, Notice::Result)?;
                 return Ok(load_state(&poll.id)?.0);
             }
-            Phase::Open | Phase::Closed => return Ok(state),
+            _ => return Ok(state),
         }
     }
 }
@@ -210,56 +204,185 @@ fn roll_query(poll: &Poll, cursor: Option<String>) -> ResidentQuery {
     }
 }
 
-/// Read one page of residents onto the roll.
+/// Read one page of residents onto the roll. Each new voting unit gets a
+/// credential: its public key goes on the roll (under a key that says
+/// nothing of whose it is), its text waits to be sent to each resident of
+/// the unit. A household's text is kept until the roll is complete, so
+/// members on later pages get the same one.
 fn freeze_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
     let keys = Keys(&poll.id);
     let page = data::query_residents(&roll_query(poll, state.cursor.clone()))?;
+    let mut rng = HostRng::new()?;
     let mut next = state.clone();
     next.phase = Phase::Freezing;
-    let mut ops = Vec::with_capacity(page.residents.len() * 2);
-    let mut households = BTreeSet::new();
+    let mut ops = Vec::with_capacity(page.residents.len() * 3);
+    let mut households: BTreeMap<String, String> = BTreeMap::new();
     for r in &page.residents {
         if let Some(building) = &poll.eligibility.building
             && r.building_id.as_deref() != Some(building.as_str())
         {
             continue;
         }
-        let unit = if poll.eligibility.per_household {
-            match &r.household_id {
-                Some(h) => format!("h-{h}"),
-                None => continue,
-            }
+        let (unit, text) = if poll.eligibility.per_household {
+            let Some(h) = &r.household_id else { continue };
+            let unit = format!("h-{h}");
+            let text = match households.get(&unit) {
+                Some(text) => text.clone(),
+                None => {
+                    let text = match kv::get(&keys.household(&unit))? {
+                        Some(text) => String::from_utf8_lossy(&text).into_owned(),
+                        None => {
+                            let credential = Credential::generate(&poll.id, &mut rng);
+                            ops.push(Op::insert(keys.household(&unit), credential.text()));
+                            ops.push(Op::insert(
+                                keys.credential(&credential.public().to_hex()),
+                                Vec::new(),
+                            ));
+                            next.units += 1;
+                            credential.text().to_owned()
+                        }
+                    };
+                    households.insert(unit.clone(), text.clone());
+                    text
+                }
+            };
+            (unit, text)
         } else {
-            format!("r-{}", r.id)
+            let credential = Credential::generate(&poll.id, &mut rng);
+            ops.push(Op::insert(
+                keys.credential(&credential.public().to_hex()),
+                Vec::new(),
+            ));
+            next.units += 1;
+            (format!("r-{}", r.id), credential.text().to_owned())
         };
         next.chain = ballot::roll_chain_step(&next.chain, &r.id, &unit);
         next.residents += 1;
         ops.push(Op::set(keys.roll(&r.id), unit.as_bytes()));
-        if poll.eligibility.per_household {
-            households.insert(unit);
-        }
-    }
-    for unit in households {
-        ops.push(Op::set(keys.unit(&unit), Vec::new()));
+        ops.push(Op::set(keys.outgoing(&r.id), text.into_bytes()));
     }
     next.roll_complete = page.next_cursor.is_none();
     next.cursor = page.next_cursor;
     step(poll, raw, &next, ops)
 }
 
-/// The roll is complete: publish its fingerprint and start taking votes.
-fn open(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
+/// Send one page of waiting credentials, each to its resident on the
+/// poll's channel, and forget each one sent. Returns whether it sent any.
+/// Each message has its own idempotency key, so a send repeated after a
+/// lost step delivers nothing twice. A refusal for the rate or an outage
+/// ends the page; the rest wait for the next call.
+fn send_credentials(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
     let keys = Keys(&poll.id);
-    let mut next = state.clone();
-    next.units = if poll.eligibility.per_household {
-        count_keys(&keys.unit_prefix())?
-    } else {
-        state.residents
+    let prefix = keys.outgoing_prefix();
+    let page = kv::list_entries(&prefix, None, DELIVERY_PAGE)?;
+    if page.entries.is_empty() {
+        return Ok(false);
+    }
+    let channel = match poll.credentials {
+        Delivery::Sms => Channel::Sms,
+        Delivery::Inbox => Channel::Inbox,
     };
+    let mut next = state.clone();
+    let mut ops = Vec::new();
+    for (key, text) in &page.entries {
+        let resident = key.strip_prefix(&prefix).unwrap_or(key);
+        let text = String::from_utf8_lossy(text);
+        let message = Message::new(
+            Recipient::Resident(resident.to_owned()),
+            channel,
+            truncate(
+                &format!("投票凭证 Voting credential: {}", poll.title),
+                notify::MAX_SUBJECT,
+            ),
+            truncate(&credential_notice(poll, &text), notify::MAX_BODY),
+            format!("cred-{}-{resident}", poll.id),
+        );
+        match notify::send(&message) {
+            Ok(receipt) => {
+                if receipt.recipients > 0 {
+                    next.credentials_sent += 1;
+                } else {
+                    next.credentials_unreachable += 1;
+                }
+                ops.push(Op::remove(key.clone()));
+            }
+            // A resident the host no longer knows: nobody to send to.
+            Err(Error::NotFound) => {
+                next.credentials_unreachable += 1;
+                ops.push(Op::remove(key.clone()));
+            }
+            Err(e) => {
+                log::warn(
+                    "credentials postponed",
+                    &[("poll", &poll.id), ("error", &e.to_string())],
+                );
+                break;
+            }
+        }
+    }
+    if ops.is_empty() {
+        return Ok(false);
+    }
+    step(poll, raw, &next, ops)?;
+    Ok(true)
+}
+
+fn credential_notice(poll: &Poll, text: &str) -> String {
+    let grouped: Vec<&str> = (0..text.len())
+        .step_by(5)
+        .filter_map(|i| text.get(i..(i + 5).min(text.len())))
+        .collect();
+    format!(
+        "您在投票“{title}”中的投票凭证：{credential}\n请妥善保管，勿告诉他人：持有凭证者可以代您投票。以最后一次投票为准。\n\
+         Your voting credential for the poll \"{title}\": {credential}\n\
+         Keep it to yourself: whoever holds it can vote in your place. Your last ballot counts. (poll {id})",
+        title = poll.title,
+        credential = grouped.join("-"),
+        id = poll.id,
+    )
+}
+
+/// Every credential key on the roll, ascending: the roll digest's input.
+fn credential_keys(poll: &Poll) -> Result<Vec<[u8; 32]>, Fail> {
+    let prefix = Keys(&poll.id).credential_prefix();
+    let mut out = Vec::new();
+    for key in kv::keys(&prefix) {
+        let key = key?;
+        let mut bytes = [0u8; 32];
+        if hex::decode_to_slice(key.strip_prefix(&prefix).unwrap_or(&key), &mut bytes).is_ok() {
+            out.push(bytes);
+        }
+    }
+    Ok(out)
+}
+
+/// The roll is complete and every trustee's key is in: publish the
+/// election key, the roll's fingerprints, and start taking ballots.
+fn open(
+    poll: &Poll,
+    state: &State,
+    raw: &[u8],
+    trustees: Vec<TrusteePublic>,
+) -> Result<bool, Fail> {
+    let keys = Keys(&poll.id);
+    let election = ballot::election(poll, election_key(&trustees));
+    let credentials = credential_keys(poll)?;
+    let mut next = state.clone();
+    next.units = credentials.len() as u64;
     next.phase = Phase::Open;
     next.fingerprint = Some(state.chain.clone());
+    next.credentials_digest = Some(roll_digest(&poll.id, credentials.iter()));
     next.opened_at_ms = Some(now());
-    let opened = step(poll, raw, &next, vec![Op::insert(keys.open(), Vec::new())])?;
+    let election_bytes = serde_json::to_vec(&election).unwrap_or_default();
+    let opened = step(
+        poll,
+        raw,
+        &next,
+        vec![
+            Op::insert(keys.open(), Vec::new()),
+            Op::insert(keys.election(), election_bytes),
+        ],
+    )?;
     if opened {
         log::info(
             "poll opened",
@@ -269,76 +392,151 @@ fn open(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
     Ok(opened)
 }
 
-/// Stop taking votes. Removing `open/{id}` waits for the votes in flight
-/// that require it, and every later vote fails on it.
+/// Once open, the households' credential texts are no longer needed.
+fn remove_household_credentials(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
+    let page = kv::list_keys(&Keys(&poll.id).household_prefix(), None, REMOVE_PAGE)?;
+    let mut next = state.clone();
+    next.household_credentials_removed = page.next_cursor.is_none();
+    let ops = page.keys.into_iter().map(Op::remove).collect();
+    step(poll, raw, &next, ops)
+}
+
+/// Stop taking ballots. Removing `open/{id}` waits for the ballots in
+/// flight that require it, and every later one fails on it.
 fn close(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
     let mut next = state.clone();
     next.phase = Phase::Closing;
     next.closed_at_ms = Some(now().max(poll.closes_at_ms));
+    next.recount = Some(Recount {
+        cursor: None,
+        sums: vec![Ciphertext::zero(); poll.options.len()],
+        ballots: 0,
+        invalid: 0,
+    });
     step(poll, raw, &next, vec![Op::remove(Keys(&poll.id).open())])
 }
 
-/// Count the board and publish the result beside the roll fingerprint.
-fn tally(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
+/// Check one page of stored ballots again (on the roll, signature and
+/// proofs) and add them to the sums; after the last page, publish the
+/// tally. A ballot that no longer verifies (the database was changed) is
+/// left out and logged. Returns whether it made a step.
+fn recount_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
     let keys = Keys(&poll.id);
-    let recount = recount(poll)?;
-    let voted = count_keys(&keys.voted_prefix())?;
+    let Some(election) = election(poll)? else {
+        return Err(Fail::Host(Error::Internal(format!(
+            "poll {} closed without an election",
+            poll.id
+        ))));
+    };
+    let mut recount = state.recount.clone().unwrap_or(Recount {
+        cursor: None,
+        sums: vec![Ciphertext::zero(); poll.options.len()],
+        ballots: 0,
+        invalid: 0,
+    });
+    let prefix = keys.ballot_prefix();
+    let page = kv::list_entries(&prefix, recount.cursor.as_deref(), RECOUNT_PAGE)?;
+    for (key, value) in &page.entries {
+        let credential = key.strip_prefix(&prefix).unwrap_or(key);
+        let ballot = serde_json::from_slice::<Ballot>(value).ok();
+        let valid = match &ballot {
+            Some(b) => {
+                b.credential.to_hex() == credential
+                    && kv::get(&keys.credential(credential))?.is_some()
+                    && b.verify(&election).is_ok()
+            }
+            None => false,
+        };
+        match ballot.filter(|_| valid) {
+            Some(b) => {
+                recount.ballots += 1;
+                for (sum, choice) in recount.sums.iter_mut().zip(&b.choices) {
+                    *sum = *sum + choice.ciphertext;
+                }
+            }
+            None => {
+                recount.invalid += 1;
+                log::error(
+                    "a stored ballot does not verify and is left out of the tally",
+                    &[("poll", &poll.id), ("credential", credential)],
+                );
+            }
+        }
+    }
+    let mut next = state.clone();
+    let mut ops = Vec::new();
+    match page.next_cursor {
+        Some(cursor) => recount.cursor = Some(cursor),
+        None => {
+            next.phase = Phase::Decrypting;
+            ops.push(Op::insert(
+                keys.tally(),
+                serde_json::to_vec(&recount.sums).unwrap_or_default(),
+            ));
+            log::info(
+                "tally published; waiting for the trustees",
+                &[
+                    ("poll", &poll.id),
+                    ("ballots", &recount.ballots.to_string()),
+                ],
+            );
+        }
+    }
+    next.recount = Some(recount);
+    step(poll, raw, &next, ops)
+}
+
+/// Once every trustee's share is in (each checked when uploaded), decrypt
+/// the tally and publish the result. Returns whether it made a step.
+fn publish_result(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
+    let keys = Keys(&poll.id);
+    let shares = decryptions(poll)?;
+    if !shares.iter().all(Option::is_some) {
+        return Ok(false);
+    }
+    let shares: Vec<Decryption> = shares.into_iter().flatten().collect();
+    let (Some(tally), Some(recount)) = (tally_of(poll)?, state.recount.as_ref()) else {
+        return Err(Fail::Host(Error::Internal(format!(
+            "poll {} has shares but no tally",
+            poll.id
+        ))));
+    };
+    let counts: Option<Vec<u64>> = combine(&tally, &shares, recount.ballots)
+        .into_iter()
+        .collect();
+    let Some(counts) = counts else {
+        return Err(Fail::Host(Error::Internal(format!(
+            "poll {}: the trustees' shares do not decrypt the tally",
+            poll.id
+        ))));
+    };
     let roll_units = state.units;
+    let ballots = recount.ballots;
     let turnout = if roll_units == 0 {
         0.0
     } else {
-        (voted as f64 * 10000.0 / roll_units as f64).round() / 100.0
+        (ballots as f64 * 10000.0 / roll_units as f64).round() / 100.0
     };
     // An empty roll meets only a zero quorum.
     let quorum_met = poll.quorum_percent == 0
-        || (roll_units > 0 && voted * 100 >= u64::from(poll.quorum_percent) * roll_units);
+        || (roll_units > 0 && ballots * 100 >= u64::from(poll.quorum_percent) * roll_units);
     let result = Tally {
-        counts: recount.counts,
-        ballots: recount.ballots,
-        voted,
+        counts,
+        ballots,
+        rejected: recount.invalid,
         roll_units,
         roll_residents: state.residents,
         turnout_percent: turnout,
         quorum_percent: poll.quorum_percent,
         quorum_met,
         roll_fingerprint: state.fingerprint.clone().unwrap_or_default(),
-        board_digest: recount.board_digest,
+        credentials_digest: state.credentials_digest.clone().unwrap_or_default(),
         closed_at_ms: state.closed_at_ms.unwrap_or(poll.closes_at_ms),
     };
-    if recount.ballots != voted || recount.invalid_entries > 0 {
-        log::error(
-            "the board does not match the voted marks",
-            &[
-                ("poll", &poll.id),
-                ("ballots", &recount.ballots.to_string()),
-                ("voted", &voted.to_string()),
-            ],
-        );
-    }
     let mut next = state.clone();
     next.phase = Phase::Closed;
     let bytes = serde_json::to_vec(&result).unwrap_or_default();
     step(poll, raw, &next, vec![Op::insert(keys.result(), bytes)])
-}
-
-/// Move one page of voted marks from `voted/` to `turnout/`. A mark written
-/// with its ballot shares the ballot's update time (and, in SQLite, sits
-/// next to it in insertion order); rewritten after the tally it carries
-/// neither.
-fn scrub_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
-    let keys = Keys(&poll.id);
-    let page = kv::list_keys(&keys.voted_prefix(), None, SCRUB_PAGE)?;
-    let mut next = state.clone();
-    next.scrubbed = page.next_cursor.is_none();
-    let prefix = keys.voted_prefix();
-    let mut ops = Vec::with_capacity(page.keys.len() * 2);
-    for key in &page.keys {
-        let unit = key.strip_prefix(&prefix).unwrap_or(key);
-        ops.push(Op::remove(key.clone()));
-        ops.push(Op::insert(keys.turnout(unit), Vec::new()));
-    }
-    next.scrub_cursor = page.keys.last().cloned();
-    step(poll, raw, &next, ops)
 }
 
 #[derive(Clone, Copy)]

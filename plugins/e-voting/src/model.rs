@@ -1,6 +1,7 @@
 //! A poll as its creator defines it, its lifecycle state, and where each
 //! record lives in the install's `kv`.
 
+use hutong_evote::Ciphertext;
 use hutong_sdk::kv;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,21 @@ pub enum Board {
     AfterClose,
     /// While the poll is open too.
     Live,
+}
+
+/// How each voter's credential reaches them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// A text message to the resident's phone from the community data (the
+    /// default): an account someone else makes for the resident does not
+    /// receive it. Needs `notify-sms`.
+    #[default]
+    Sms,
+    /// The resident's inbox: every account linked to the resident reads
+    /// it, so an administrator who links an account of their own to a
+    /// resident receives the credential too. Needs `notify-inbox`.
+    Inbox,
 }
 
 /// Who may vote: the residents of one place, optionally adults only, and
@@ -69,9 +85,11 @@ pub struct NewPoll {
     #[serde(default)]
     quorum_percent: u8,
     #[serde(default)]
-    changeable: bool,
-    #[serde(default)]
     board: Board,
+    /// The accounts of the trustees who hold the election key: 2..=10.
+    trustees: Vec<String>,
+    #[serde(default)]
+    credentials: Delivery,
 }
 
 /// A poll, as stored under `poll/{id}`; never changed once created.
@@ -92,16 +110,22 @@ pub struct Poll {
     pub opens_at_ms: i64,
     pub closes_at_ms: i64,
     pub quorum_percent: u8,
-    pub changeable: bool,
     pub board: Board,
+    /// The accounts that each upload one trustee key, in this order.
+    pub trustees: Vec<String>,
+    /// How credentials reach voters.
+    pub credentials: Delivery,
     pub created_by: String,
     pub created_at_ms: i64,
 }
 
 const MAX_TITLE: usize = 200;
 const MAX_DESCRIPTION: usize = 4000;
-const MAX_OPTIONS: usize = 50;
+const MAX_OPTIONS: u32 = hutong_evote::ballot::MAX_OPTIONS;
 const MAX_OPTION: usize = 200;
+/// Every trustee is needed to decrypt; at least two, so no one alone can.
+const MIN_TRUSTEES: usize = 2;
+const MAX_TRUSTEES: usize = 10;
 
 /// Whether `id` can name a place or poll inside a kv key: 1..=64 of
 /// `a-z A-Z 0-9 - _ .` (the host's ids are slugs).
@@ -131,7 +155,7 @@ impl NewPoll {
                 self.description.len()
             )));
         }
-        if self.options.len() < 2 || self.options.len() > MAX_OPTIONS {
+        if self.options.len() < 2 || self.options.len() > MAX_OPTIONS as usize {
             return Err(bad(format!(
                 "a poll has 2..={MAX_OPTIONS} options, got {}",
                 self.options.len()
@@ -189,6 +213,16 @@ impl NewPoll {
         if self.closes_at_ms <= now() {
             return Err(bad("closes_at_ms is already past".into()));
         }
+        let distinct: std::collections::BTreeSet<_> = self.trustees.iter().collect();
+        if !(MIN_TRUSTEES..=MAX_TRUSTEES).contains(&self.trustees.len())
+            || distinct.len() != self.trustees.len()
+            || !self.trustees.iter().all(|t| is_slug(t))
+        {
+            return Err(bad(format!(
+                "trustees names {MIN_TRUSTEES}..={MAX_TRUSTEES} different account ids, each of whom makes a key with `hutong-evote trustee new`; got {:?}",
+                self.trustees
+            )));
+        }
         if self.quorum_percent > 100 {
             return Err(bad(format!(
                 "quorum_percent is a share of the roll, 0..=100, got {}",
@@ -207,8 +241,9 @@ impl NewPoll {
             opens_at_ms: self.opens_at_ms,
             closes_at_ms: self.closes_at_ms,
             quorum_percent: self.quorum_percent,
-            changeable: self.changeable,
             board: self.board,
+            trustees: self.trustees,
+            credentials: self.credentials,
             created_by,
             created_at_ms: now(),
         })
@@ -226,9 +261,13 @@ pub enum Phase {
     Freezing,
     /// Accepting votes.
     Open,
-    /// Past `closes_at_ms`: no more votes, the tally being made.
+    /// Past `closes_at_ms`: no more ballots; every ballot is checked
+    /// again and added up, page by page.
     Closing,
-    /// Tally published.
+    /// The tally is published; waiting for each trustee's share of its
+    /// decryption.
+    Decrypting,
+    /// The result is published.
     Closed,
 }
 
@@ -244,19 +283,32 @@ pub struct State {
     /// Whether every page of the roll has been read.
     #[serde(default)]
     pub roll_complete: bool,
-    /// The running roll fingerprint.
+    /// The running roll fingerprint (residents and their units).
     pub chain: String,
     /// Residents on the roll so far.
     pub residents: u64,
-    /// Voting units (residents, or households) on the roll; known once open.
+    /// Voting units (residents, or households) on the roll: one credential
+    /// each.
     pub units: u64,
     /// The roll's fingerprint, published when the poll opens.
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// The digest of the roll's credential keys, published when it opens.
+    #[serde(default)]
+    pub credentials_digest: Option<String>,
     #[serde(default)]
     pub opened_at_ms: Option<i64>,
     #[serde(default)]
     pub closed_at_ms: Option<i64>,
+    /// Credentials sent, and residents the channel could not reach.
+    #[serde(default)]
+    pub credentials_sent: u64,
+    #[serde(default)]
+    pub credentials_unreachable: u64,
+    /// Whether the households' credentials, kept while the roll is read so
+    /// that every member gets the same one, have been removed.
+    #[serde(default)]
+    pub household_credentials_removed: bool,
     /// Whether the eligible voters were told the poll is open.
     #[serde(default)]
     pub open_notice_sent: bool,
@@ -267,12 +319,19 @@ pub struct State {
     /// one message, or for the district's rate in one minute).
     #[serde(default)]
     pub notices_by_grid: bool,
-    /// Where moving the voted marks continues after the tally.
+    /// The recount after the close: where it continues, the sums so far,
+    /// the ballots counted and those that no longer verify.
     #[serde(default)]
-    pub scrub_cursor: Option<String>,
-    /// Whether every voted mark has been moved.
-    #[serde(default)]
-    pub scrubbed: bool,
+    pub recount: Option<Recount>,
+}
+
+/// The recount of the stored ballots after the close, page by page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recount {
+    pub cursor: Option<String>,
+    pub sums: Vec<Ciphertext>,
+    pub ballots: u64,
+    pub invalid: u64,
 }
 
 impl State {
@@ -286,13 +345,16 @@ impl State {
             residents: 0,
             units: 0,
             fingerprint: None,
+            credentials_digest: None,
             opened_at_ms: None,
             closed_at_ms: None,
+            credentials_sent: 0,
+            credentials_unreachable: 0,
+            household_credentials_removed: false,
             open_notice_sent: false,
             result_notice_sent: false,
             notices_by_grid: false,
-            scrub_cursor: None,
-            scrubbed: false,
+            recount: None,
         }
     }
 
@@ -316,13 +378,17 @@ impl Keys<'_> {
     pub fn state(&self) -> String {
         format!("state/{}", self.0)
     }
-    /// Present exactly while votes are accepted; every vote requires it.
+    /// Present exactly while ballots are accepted; every ballot requires it.
     pub fn open(&self) -> String {
         format!("open/{}", self.0)
     }
-    /// The published result.
-    pub fn result(&self) -> String {
-        format!("result/{}", self.0)
+    /// Trustee `index`'s public key and proof, once uploaded.
+    pub fn trustee(&self, index: usize) -> String {
+        format!("trustee/{}/{index:02}", self.0)
+    }
+    /// The election parameters and key, from the opening.
+    pub fn election(&self) -> String {
+        format!("election/{}", self.0)
     }
     /// A resident on the roll; the value is their voting unit.
     pub fn roll(&self, resident: &str) -> String {
@@ -332,41 +398,51 @@ impl Keys<'_> {
     pub fn roll_prefix(&self) -> String {
         format!("roll/{}/", self.0)
     }
-    /// One household on the roll of a per-household poll.
-    pub fn unit(&self, unit: &str) -> String {
-        format!("unit/{}/{unit}", self.0)
+    /// A credential public key on the roll (hex); no value, and nothing
+    /// says whose it is.
+    pub fn credential(&self, public: &str) -> String {
+        format!("cred/{}/{public}", self.0)
     }
-    /// The prefix of the households on the roll.
-    pub fn unit_prefix(&self) -> String {
-        format!("unit/{}/", self.0)
+    /// The prefix of the credential keys.
+    pub fn credential_prefix(&self) -> String {
+        format!("cred/{}/", self.0)
     }
-    /// That a unit voted, while the poll is open: its key says who, its
-    /// value nothing.
-    pub fn voted(&self, unit: &str) -> String {
-        format!("voted/{}/{unit}", self.0)
+    /// A credential waiting to be sent to a resident; removed once sent.
+    pub fn outgoing(&self, resident: &str) -> String {
+        format!("deliver/{}/{resident}", self.0)
     }
-    /// The prefix of the voted marks.
-    pub fn voted_prefix(&self) -> String {
-        format!("voted/{}/", self.0)
+    /// The prefix of the credentials waiting to be sent.
+    pub fn outgoing_prefix(&self) -> String {
+        format!("deliver/{}/", self.0)
     }
-    /// That a unit voted, after the tally (moved there from `voted/`, so
-    /// the row no longer carries the time of the vote).
-    pub fn turnout(&self, unit: &str) -> String {
-        format!("turnout/{}/{unit}", self.0)
+    /// A household's credential while the roll is read.
+    pub fn household(&self, unit: &str) -> String {
+        format!("hcred/{}/{unit}", self.0)
     }
-    /// A changeable ballot's slot, named by the hash of the voter's secret;
-    /// the value is the ballot's key suffix.
-    pub fn slot(&self, slot: &str) -> String {
-        format!("slot/{}/{slot}", self.0)
+    /// The prefix of the households' credentials.
+    pub fn household_prefix(&self) -> String {
+        format!("hcred/{}/", self.0)
     }
-    /// A counted ballot: `ballot/{poll}/{tracker}/{nonce}/{choices}`, the
-    /// whole ballot in its key so the board and the tally only list keys.
-    pub fn ballot(&self, suffix: &str) -> String {
-        format!("ballot/{}/{suffix}", self.0)
+    /// The ballot cast with a credential (hex of its public key): a new
+    /// ballot with that credential replaces it.
+    pub fn ballot(&self, credential: &str) -> String {
+        format!("ballot/{}/{credential}", self.0)
     }
     /// The prefix of the ballots.
     pub fn ballot_prefix(&self) -> String {
         format!("ballot/{}/", self.0)
+    }
+    /// The tally: the sum of the ballots, per option.
+    pub fn tally(&self) -> String {
+        format!("tally/{}", self.0)
+    }
+    /// Trustee `index`'s share of the decryption of the tally.
+    pub fn decryption(&self, index: usize) -> String {
+        format!("decryption/{}/{index:02}", self.0)
+    }
+    /// The published result.
+    pub fn result(&self) -> String {
+        format!("result/{}", self.0)
     }
 }
 

@@ -1,30 +1,38 @@
 //! The community voting app (`plugins/e-voting`) on the real host, on both
-//! back ends: who is on the roll under each rule, one counted vote per voter
-//! under concurrent submissions, changing a vote with its secret, a tally
-//! that a recount of the board reproduces, quorum, secrecy in what is
-//! stored, refusals that store nothing, and polls that open, close and
-//! notify on schedule ticks.
+//! back ends: who is on the roll under each rule and gets a credential,
+//! trustees' keys and shares, encrypted ballots cast with credentials, the
+//! last ballot of a credential counting, a result that `hutong-evote`'s
+//! verifier checks from the board fetched over HTTP, each attack of an
+//! insider caught (an administrator's account for a voter, a forged,
+//! stuffed or dropped ballot, a rewritten result), nothing stored that
+//! links a voter to a choice, refusals that store nothing, and polls that
+//! open, close and notify on schedule ticks.
 
 use std::collections::BTreeMap;
 
 use axum::http::{Method, StatusCode};
+use hutong_evote::{Ballot, Board, Credential, Election, TrusteeKey};
 use hutong_host::AccountRequest;
 use hutong_host::accounts::Role;
 use hutong_host::community::import::Format;
 use hutong_host::kernel::manifest::Permission;
-use hutong_tests::{TestHost, TestResponse, account_request, components, on_both_backends};
+use hutong_tests::gateway::Gateway;
+use hutong_tests::{TestHost, TestResponse, account_request, components, listen, on_both_backends};
+use rand_core::OsRng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, Row};
 
 on_both_backends!(
-    the_roll_follows_each_eligibility_rule,
-    concurrent_double_votes_count_exactly_once,
-    a_changed_vote_keeps_only_the_last_and_needs_the_secret,
-    the_tally_equals_a_recount_of_the_board_and_the_roll_its_fingerprint,
-    quorum_is_met_or_not_by_turnout_against_the_roll,
+    the_roll_follows_each_eligibility_rule_with_a_credential_per_unit,
+    a_whole_poll_verifies_from_its_board_and_counts_each_credentials_last_ballot,
+    an_administrators_account_for_a_voter_cannot_cast_a_counted_ballot,
+    a_forged_stuffed_or_dropped_ballot_and_a_rewritten_result_are_detected,
     nothing_stored_links_a_voter_to_a_choice,
-    bad_votes_and_bad_polls_are_refused_and_store_nothing,
+    bad_ballots_are_refused_and_store_nothing,
+    trustees_upload_one_proved_key_and_one_proved_share_each,
+    bad_polls_are_refused_and_store_nothing,
+    quorum_is_met_or_not_by_turnout_against_the_roll,
     polls_open_close_and_notify_on_schedule_ticks,
     the_app_needs_its_grants,
     a_roll_of_many_pages_is_frozen_whole_and_fingerprinted_in_order,
@@ -47,9 +55,13 @@ const RESIDENTS: &[(&str, Option<&str>, &str, &str)] = &[
     ("r08", Some("h5"), "g3", "1985-12-12"),
 ];
 
+/// The trustees' accounts.
+const TRUSTEES: [&str; 3] = ["t1", "t2", "t3"];
+
 struct District {
     worker: String,
     voters: BTreeMap<&'static str, String>,
+    trustees: Vec<String>,
 }
 
 impl District {
@@ -68,6 +80,7 @@ fn all_grants() -> Vec<Permission> {
         Permission::ReadResidents,
         Permission::ReadBuildings,
         Permission::NotifyInbox,
+        Permission::NotifySms,
         Permission::Schedules,
     ]
 }
@@ -91,10 +104,10 @@ async fn district_with(host: &TestHost, grants: &[Permission]) -> District {
         json!({"kind": "household", "id": "h4", "building_id": "b3", "room": "101"}),
         json!({"kind": "household", "id": "h5", "building_id": "b4", "room": "101"}),
     ];
-    for (id, household, grid, born) in RESIDENTS {
+    for (i, (id, household, grid, born)) in RESIDENTS.iter().enumerate() {
         records.push(json!({
             "kind": "resident", "id": id, "household_id": household, "grid_id": grid,
-            "name": "张三", "birth_date": born,
+            "name": "张三", "birth_date": born, "phone": format!("1380000000{i}"),
         }));
     }
     let text: Vec<String> = records.iter().map(Value::to_string).collect();
@@ -118,7 +131,15 @@ async fn district_with(host: &TestHost, grants: &[Permission]) -> District {
         voters.insert(*id, token);
     }
     let worker = host.worker("w1", "east", &["g1"]).await;
-    District { worker, voters }
+    let mut trustees = Vec::new();
+    for t in TRUSTEES {
+        trustees.push(host.worker(t, "east", &[]).await);
+    }
+    District {
+        worker,
+        voters,
+        trustees,
+    }
 }
 
 /// Stop the host's clock now and return the time.
@@ -133,7 +154,9 @@ fn stop_clock(host: &TestHost) -> i64 {
 
 const HOUR: i64 = 3_600_000;
 
-/// A poll body: single choice of three options, open now for an hour.
+/// A poll body: single choice of three options, open now for an hour,
+/// three trustees, credentials to the voters' inboxes (so that tests can
+/// read them as the voters).
 fn poll_body(now: i64, eligibility: Value) -> Value {
     json!({
         "title": "Replace the courtyard gate?",
@@ -143,6 +166,8 @@ fn poll_body(now: i64, eligibility: Value) -> Value {
         "eligibility": eligibility,
         "opens_at_ms": now,
         "closes_at_ms": now + HOUR,
+        "trustees": TRUSTEES,
+        "credentials": "inbox",
     })
 }
 
@@ -162,16 +187,18 @@ async fn worker_get(host: &TestHost, d: &District, path: &str) -> TestResponse {
     call(host, &d.worker, Method::GET, path, Value::Null).await
 }
 
-/// The worker moves a poll on by one step.
-async fn advance(host: &TestHost, d: &District, id: &str) -> TestResponse {
-    call(
+/// The worker moves a poll on.
+async fn advance(host: &TestHost, d: &District, id: &str) -> Value {
+    let r = call(
         host,
         &d.worker,
         Method::POST,
         &format!("/polls/{id}/advance"),
         Value::Null,
     )
-    .await
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()
 }
 
 /// Create a poll as the district's worker; returns its id.
@@ -181,42 +208,162 @@ async fn create_poll(host: &TestHost, d: &District, body: Value) -> String {
     r.json()["poll"]["id"].as_str().expect("id").to_owned()
 }
 
-/// Create a poll and drive it open; returns its id.
-async fn open_poll(host: &TestHost, d: &District, body: Value) -> String {
-    let id = create_poll(host, d, body).await;
-    let r = advance(host, d, &id).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    assert_eq!(r.json()["phase"], "open", "{}", r.text());
-    id
+/// A poll with its trustees' secret keys, as each trustee keeps theirs.
+struct Poll {
+    id: String,
+    keys: Vec<TrusteeKey>,
 }
 
-async fn vote(host: &TestHost, token: &str, id: &str, body: Value) -> TestResponse {
+/// Each trustee makes a key for the poll and uploads its public part.
+async fn upload_keys(host: &TestHost, d: &District, id: &str) -> Vec<TrusteeKey> {
+    let mut keys = Vec::new();
+    for token in &d.trustees {
+        let key = TrusteeKey::generate(id, &mut OsRng);
+        let r = call(
+            host,
+            token,
+            Method::POST,
+            &format!("/polls/{id}/trustees"),
+            serde_json::to_value(&key.public).expect("json"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        keys.push(key);
+    }
+    keys
+}
+
+/// Create a poll, upload the trustees' keys and drive it open, its
+/// credentials sent.
+async fn open_poll(host: &TestHost, d: &District, body: Value) -> Poll {
+    let id = create_poll(host, d, body).await;
+    let keys = upload_keys(host, d, &id).await;
+    let view = advance(host, d, &id).await;
+    assert_eq!(view["phase"], "open", "{view}");
+    Poll { id, keys }
+}
+
+/// The credential a resident received for a poll, read from their inbox.
+async fn credential_of(host: &TestHost, token: &str, poll: &str) -> Option<Credential> {
+    let r = host.get_as(Some(token), "/api/v1/inbox").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.json()["notifications"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m["body"].as_str().and_then(|b| credential_in(b, poll)))
+        .next_back()
+}
+
+/// The credential in a credential message for `poll`.
+fn credential_in(body: &str, poll: &str) -> Option<Credential> {
+    if !body.contains(&format!("(poll {poll})")) {
+        return None;
+    }
+    let line = body
+        .lines()
+        .find(|l| l.starts_with("Your voting credential"))?;
+    let text = line.rsplit(": ").next()?;
+    Credential::from_text(poll, text).ok()
+}
+
+/// The election of an open poll, from its board.
+async fn election_of(host: &TestHost, token: &str, id: &str) -> Election {
+    let r = call(
+        host,
+        token,
+        Method::GET,
+        &format!("/polls/{id}/board"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    serde_json::from_value(r.json()["election"].clone()).expect("election")
+}
+
+/// Make a ballot on the voter's side and post it with `token`.
+async fn cast(
+    host: &TestHost,
+    token: &str,
+    id: &str,
+    credential: &Credential,
+    chosen: &[u32],
+) -> (TestResponse, Ballot) {
+    let election = election_of(host, token, id).await;
+    let (ballot, _) = Ballot::create(&election, credential, chosen, &mut OsRng).expect("ballot");
+    let r = post_ballot(host, token, id, &ballot).await;
+    (r, ballot)
+}
+
+async fn post_ballot(host: &TestHost, token: &str, id: &str, ballot: &Ballot) -> TestResponse {
     call(
         host,
         token,
         Method::POST,
-        &format!("/polls/{id}/vote"),
-        body,
+        &format!("/polls/{id}/ballots"),
+        serde_json::to_value(ballot).expect("json"),
     )
     .await
 }
 
-/// Drive a poll past its close: the tally, then the moving of the voted
-/// marks, each in its own call.
-async fn finish(host: &TestHost, d: &District, id: &str) {
-    let r = advance(host, d, id).await;
-    assert_eq!(r.json()["phase"], "closed", "{}", r.text());
-    let r = advance(host, d, id).await;
-    assert_eq!(r.json()["marks_moved"], true, "{}", r.text());
+/// The resident votes with the credential in their inbox.
+async fn vote(
+    host: &TestHost,
+    d: &District,
+    poll: &Poll,
+    resident: &str,
+    chosen: &[u32],
+) -> Ballot {
+    let token = d.voter(resident);
+    let credential = credential_of(host, token, &poll.id)
+        .await
+        .unwrap_or_else(|| panic!("{resident} has a credential"));
+    let (r, ballot) = cast(host, token, &poll.id, &credential, chosen).await;
+    assert!(r.status.is_success(), "{resident}: {}", r.text());
+    assert_eq!(r.json()["tracker"], ballot.tracker());
+    ballot
 }
 
-/// Move the clock past the close and drive the poll to its result.
-async fn close(host: &TestHost, d: &District, id: &str) -> Value {
+/// Move the clock past the close, drive the recount, have every trustee
+/// check the board and upload their shares, and return the result.
+async fn close(host: &TestHost, d: &District, poll: &Poll) -> Value {
     host.clock().advance_ms(2 * HOUR);
-    finish(host, d, id).await;
-    let r = worker_get(host, d, &format!("/polls/{id}/result")).await;
+    let view = advance(host, d, &poll.id).await;
+    assert_eq!(view["phase"], "decrypting", "{view}");
+    let board = board(host, &d.worker, &poll.id).await;
+    for (key, token) in poll.keys.iter().zip(&d.trustees) {
+        // What `hutong-evote trustee decrypt` does: decrypt only the sum
+        // of verified ballots.
+        let report = board.verify(1);
+        assert_eq!(report.first_failure(), None, "{report:#?}");
+        let tally = board.tally.as_ref().expect("a tally");
+        let shares = key.decrypt(tally, &mut OsRng);
+        let r = call(
+            host,
+            token,
+            Method::POST,
+            &format!("/polls/{}/decryptions", poll.id),
+            serde_json::to_value(&shares).expect("json"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+    let r = worker_get(host, d, &format!("/polls/{}/result", poll.id)).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     r.json()
+}
+
+/// The whole board, fetched as `hutong-evote fetch` fetches it: over
+/// HTTP from the host served on a socket.
+async fn board(host: &TestHost, token: &str, id: &str) -> Board {
+    let addr = listen(host.app()).await;
+    let url = format!("http://{addr}{BASE}/polls/{id}");
+    let token = token.to_owned();
+    tokio::task::spawn_blocking(move || hutong_evote::fetch::board(&url, &token))
+        .await
+        .expect("task")
+        .expect("the board")
 }
 
 async fn on_roll(host: &TestHost, d: &District, id: &str, resident: &str) -> bool {
@@ -232,7 +379,7 @@ async fn on_roll(host: &TestHost, d: &District, id: &str, resident: &str) -> boo
     r.json()["on_roll"] == true
 }
 
-async fn the_roll_follows_each_eligibility_rule(host: TestHost) {
+async fn the_roll_follows_each_eligibility_rule_with_a_credential_per_unit(host: TestHost) {
     let d = district(&host).await;
     let now = stop_clock(&host);
     let cases: &[(Value, &[&str], u64)] = &[
@@ -256,415 +403,88 @@ async fn the_roll_follows_each_eligibility_rule(host: TestHost) {
         ),
     ];
     for (eligibility, roll, units) in cases {
-        let id = open_poll(&host, &d, poll_body(now, eligibility.clone())).await;
-        let r = worker_get(&host, &d, &format!("/polls/{id}")).await;
-        let view = r.json();
+        let poll = open_poll(&host, &d, poll_body(now, eligibility.clone())).await;
+        let id = &poll.id;
+        let view = worker_get(&host, &d, &format!("/polls/{id}")).await.json();
         assert_eq!(
             view["roll"]["residents"],
             roll.len(),
             "{eligibility}: {view}"
         );
         assert_eq!(view["roll"]["units"], *units, "{eligibility}: {view}");
-        assert!(
-            view["roll"]["fingerprint"]
-                .as_str()
-                .is_some_and(|f| f.len() == 64)
+        assert_eq!(
+            view["credentials"]["sent"],
+            roll.len(),
+            "{eligibility}: {view}"
+        );
+        let board = board(&host, &d.worker, id).await;
+        assert_eq!(
+            board.credentials.len() as u64,
+            *units,
+            "one credential per unit"
         );
         for (resident, ..) in RESIDENTS {
             let expected = roll.contains(resident);
             assert_eq!(
-                on_roll(&host, &d, &id, resident).await,
+                on_roll(&host, &d, id, resident).await,
                 expected,
                 "{eligibility}: {resident}"
             );
-            if !expected {
-                let r = vote(&host, d.voter(resident), &id, json!({"choices": [0]})).await;
-                assert_eq!(
-                    r.status,
-                    StatusCode::FORBIDDEN,
-                    "{eligibility}: {resident}: {}",
-                    r.text()
+            let credential = credential_of(&host, d.voter(resident), id).await;
+            assert_eq!(credential.is_some(), expected, "{eligibility}: {resident}");
+            if let Some(c) = credential {
+                assert!(
+                    board.credentials.contains(c.public()),
+                    "{resident}'s credential is on the roll"
                 );
-                assert_eq!(r.json()["error"]["code"], "not_on_roll");
             }
         }
     }
 
-    // One vote per household: the first member's counts, the others are
-    // told their household voted; another household still votes.
-    let id = open_poll(
+    // One credential per household: every member gets the same one, and
+    // the last ballot cast with it counts.
+    let poll = open_poll(
         &host,
         &d,
         poll_body(now, json!({"community": "c1", "per_household": true})),
     )
     .await;
-    let r = vote(&host, d.voter("r01"), &id, json!({"choices": [0]})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    for member in ["r02", "r03"] {
-        let r = vote(&host, d.voter(member), &id, json!({"choices": [1]})).await;
-        assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-        assert!(r.text().contains("household"), "{}", r.text());
+    let mut h1 = Vec::new();
+    for member in ["r01", "r02", "r03"] {
+        h1.push(
+            credential_of(&host, d.voter(member), &poll.id)
+                .await
+                .expect("credential"),
+        );
     }
-    let r = vote(&host, d.voter("r04"), &id, json!({"choices": [1]})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let result = close(&host, &d, &id).await;
-    assert_eq!(result["tally"]["counts"], json!([1, 1, 0]));
-    assert_eq!(result["tally"]["voted"], 2);
+    assert!(h1.iter().all(|c| c.public() == h1[0].public()));
+    assert_ne!(
+        credential_of(&host, d.voter("r04"), &poll.id)
+            .await
+            .expect("credential")
+            .public(),
+        h1[0].public()
+    );
+    vote(&host, &d, &poll, "r01", &[0]).await;
+    vote(&host, &d, &poll, "r02", &[1]).await;
+    vote(&host, &d, &poll, "r04", &[1]).await;
+    let result = close(&host, &d, &poll).await;
+    assert_eq!(result["tally"]["counts"], json!([0, 2, 0]));
+    assert_eq!(result["tally"]["ballots"], 2);
     assert_eq!(result["tally"]["roll_units"], 4);
 }
 
-async fn concurrent_double_votes_count_exactly_once(host: TestHost) {
-    let d = district(&host).await;
-    let now = stop_clock(&host);
-    let id = open_poll(
-        &host,
-        &d,
-        poll_body(now, json!({"community": "c1", "per_household": true})),
-    )
-    .await;
-    let host = std::sync::Arc::new(host);
-    let mut tasks = Vec::new();
-    // Twelve submissions by r05 alone, and twelve by the three members of
-    // household h1 at once.
-    for i in 0..24usize {
-        let host = host.clone();
-        let token = if i % 2 == 0 {
-            d.voter("r05").to_owned()
-        } else {
-            d.voter(["r01", "r02", "r03"][i % 3]).to_owned()
-        };
-        let id = id.clone();
-        tasks.push(tokio::spawn(async move {
-            vote(&host, &token, &id, json!({"choices": [i % 3]})).await
-        }));
-    }
-    let mut accepted = Vec::new();
-    for t in tasks {
-        let r = t.await.expect("task");
-        match r.status {
-            StatusCode::CREATED => accepted.push(r.json()),
-            StatusCode::CONFLICT => {
-                assert_eq!(r.json()["error"]["code"], "already_voted", "{}", r.text())
-            }
-            other => panic!("unexpected {other}: {}", r.text()),
-        }
-    }
-    assert_eq!(
-        accepted.len(),
-        2,
-        "one for r05, one for household h1: {accepted:?}"
-    );
-    let host = &*host;
-    let result = close(host, &d, &id).await;
-    assert_eq!(result["tally"]["ballots"], 2);
-    assert_eq!(result["tally"]["voted"], 2);
-    assert_eq!(
-        result["tally"]["counts"]
-            .as_array()
-            .map(|c| c.iter().filter_map(Value::as_u64).sum::<u64>()),
-        Some(2)
-    );
-    for receipt in accepted {
-        let tracker = receipt["tracker"].as_str().unwrap_or_default();
-        let r = worker_get(host, &d, &format!("/polls/{id}/board/{tracker}")).await;
-        assert_eq!(
-            r.status,
-            StatusCode::OK,
-            "receipt on the board: {}",
-            r.text()
-        );
-    }
-}
-
-async fn a_changed_vote_keeps_only_the_last_and_needs_the_secret(host: TestHost) {
-    let d = district(&host).await;
-    let now = stop_clock(&host);
-    let mut body = poll_body(now, json!({"community": "c1"}));
-    body["changeable"] = json!(true);
-    body["board"] = json!("live");
-    let id = open_poll(&host, &d, body).await;
-    let r = vote(&host, d.voter("r01"), &id, json!({"choices": [0]})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let first = r.json();
-    let secret = first["secret"]
-        .as_str()
-        .expect("a changeable poll's receipt has a secret")
-        .to_owned();
-    let other = vote(&host, d.voter("r02"), &id, json!({"choices": [2]}))
-        .await
-        .json();
-
-    // Another vote without the secret is a second vote.
-    let r = vote(&host, d.voter("r01"), &id, json!({"choices": [1]})).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-    // A wrong secret changes nothing.
-    let wrong = "0".repeat(64);
-    let r = vote(
-        &host,
-        d.voter("r01"),
-        &id,
-        json!({"choices": [1], "secret": wrong}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
-    assert_eq!(r.json()["error"]["code"], "unknown_secret");
-
-    // The secret changes it, twice; only the last stays on the board.
-    let r = vote(
-        &host,
-        d.voter("r01"),
-        &id,
-        json!({"choices": [1], "secret": secret}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let second = r.json();
-    assert_eq!(second["replaced"], true);
-    let r = vote(
-        &host,
-        d.voter("r01"),
-        &id,
-        json!({"choices": [2], "secret": secret}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    let last = r.json();
-    for (receipt, present) in [
-        (&first, false),
-        (&second, false),
-        (&last, true),
-        (&other, true),
-    ] {
-        let tracker = receipt["tracker"].as_str().unwrap_or_default();
-        let r = worker_get(&host, &d, &format!("/polls/{id}/board/{tracker}")).await;
-        assert_eq!(
-            r.status == StatusCode::OK,
-            present,
-            "{receipt}: {}",
-            r.text()
-        );
-    }
-    let board = worker_get(&host, &d, &format!("/polls/{id}/board")).await;
-    assert_eq!(
-        board.json()["entries"].as_array().map(Vec::len),
-        Some(2),
-        "{}",
-        board.text()
-    );
-
-    // Eight changes with the same secret at once: each that succeeds
-    // replaces the one before, and one ballot stays.
-    let host = std::sync::Arc::new(host);
-    let mut tasks = Vec::new();
-    for i in 0..8u32 {
-        let (host, token, id, secret) = (
-            host.clone(),
-            d.voter("r01").to_owned(),
-            id.clone(),
-            secret.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            vote(
-                &host,
-                &token,
-                &id,
-                json!({"choices": [i % 2], "secret": secret}),
-            )
-            .await
-        }));
-    }
-    let mut changed = 0;
-    for t in tasks {
-        let r = t.await.expect("task");
-        match r.status {
-            StatusCode::OK => changed += 1,
-            StatusCode::CONFLICT => assert_eq!(
-                r.json()["error"]["code"],
-                "changed_meanwhile",
-                "{}",
-                r.text()
-            ),
-            other => panic!("unexpected {other}: {}", r.text()),
-        }
-    }
-    assert!(changed >= 1);
-    let host = std::sync::Arc::try_unwrap(host).unwrap_or_else(|_| panic!("the tasks are done"));
-    let board = worker_get(&host, &d, &format!("/polls/{id}/board")).await;
-    assert_eq!(
-        board.json()["entries"].as_array().map(Vec::len),
-        Some(2),
-        "{}",
-        board.text()
-    );
-    // The secret still names the ballot that stayed.
-    let r = vote(
-        &host,
-        d.voter("r01"),
-        &id,
-        json!({"choices": [2], "secret": secret}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-
-    let result = close(&host, &d, &id).await;
-    assert_eq!(result["tally"]["counts"], json!([0, 0, 2]));
-    assert_eq!(result["tally"]["ballots"], 2);
-    // After the close the secret changes nothing either.
-    let r = vote(
-        &host,
-        d.voter("r01"),
-        &id,
-        json!({"choices": [0], "secret": secret}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-    assert_eq!(r.json()["error"]["code"], "closed");
-
-    // A poll that does not allow changes refuses a secret.
-    host.clock().set_ms(now);
-    let id = open_poll(&host, &d, poll_body(now, json!({"community": "c1"}))).await;
-    let r = vote(&host, d.voter("r01"), &id, json!({"choices": [0]})).await;
-    assert_eq!(r.json()["secret"], Value::Null, "{}", r.text());
-    let r = vote(
-        &host,
-        d.voter("r01"),
-        &id,
-        json!({"choices": [1], "secret": secret}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-    assert_eq!(r.json()["error"]["code"], "not_changeable");
-}
-
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
-/// The verification procedure of `plugins/e-voting/README.md`, done here
-/// independently of the app: every board entry's tracker, the counts, the
-/// board digest, and the roll fingerprint.
-async fn recount_independently(
-    host: &TestHost,
-    d: &District,
-    id: &str,
-    options: usize,
-) -> (Vec<u64>, String, String) {
-    let mut counts = vec![0u64; options];
-    let mut digest = sha256_hex(&format!("hutong-e-voting/board/v1\n{id}"));
-    let mut cursor: Option<String> = None;
-    loop {
-        let q = cursor
-            .as_ref()
-            .map(|c| format!("?limit=2&cursor={c}"))
-            .unwrap_or_else(|| "?limit=2".into());
-        let page = worker_get(host, d, &format!("/polls/{id}/board{q}"))
-            .await
-            .json();
-        for e in page["entries"].as_array().cloned().unwrap_or_default() {
-            let choices: Vec<String> = e["choices"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(|c| c.to_string())
-                .collect();
-            let choices = choices.join(".");
-            let nonce = e["nonce"].as_str().unwrap_or_default();
-            let tracker = e["tracker"].as_str().unwrap_or_default();
-            assert_eq!(
-                tracker,
-                sha256_hex(&format!(
-                    "hutong-e-voting/tracker/v1\n{id}\n{nonce}\n{choices}"
-                ))
-            );
-            digest = sha256_hex(&format!("{digest}\n{tracker}\t{nonce}\t{choices}"));
-            for c in e["choices"].as_array().cloned().unwrap_or_default() {
-                counts[c.as_u64().unwrap_or(0) as usize] += 1;
-            }
-        }
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
-        if cursor.is_none() {
-            break;
-        }
-    }
-    (counts, digest, roll_fingerprint(host, d, id).await)
-}
-
-/// The roll fingerprint recomputed from the published roll, all pages.
-async fn roll_fingerprint(host: &TestHost, d: &District, id: &str) -> String {
-    let mut roll = sha256_hex(&format!("hutong-e-voting/roll/v1\n{id}"));
-    let mut cursor: Option<String> = None;
-    loop {
-        let q = cursor
-            .as_ref()
-            .map(|c| format!("?cursor={c}"))
-            .unwrap_or_default();
-        let page = worker_get(host, d, &format!("/polls/{id}/roll{q}"))
-            .await
-            .json();
-        for e in page["entries"].as_array().cloned().unwrap_or_default() {
-            roll = sha256_hex(&format!(
-                "{roll}\n{}\t{}",
-                e["resident"].as_str().unwrap_or_default(),
-                e["unit"].as_str().unwrap_or_default()
-            ));
-        }
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
-        if cursor.is_none() {
-            return roll;
-        }
-    }
-}
-
-/// 1,200 more residents in a third community, `c3`: three roll pages.
-async fn import_many(host: &TestHost) {
-    let mut lines = vec![
-        json!({"kind": "community", "id": "c3", "street_id": "s1", "name": "Three"}).to_string(),
-        json!({"kind": "grid", "id": "g4", "community_id": "c3", "name": "G4"}).to_string(),
-    ];
-    for i in 0..1200 {
-        lines.push(
-            json!({"kind": "resident", "id": format!("m{i:04}"), "grid_id": "g4", "name": "李四"})
-                .to_string(),
-        );
-    }
-    host.opened
-        .platform
-        .import_data("east", &lines.join("\n"), Format::JsonLines)
-        .await
-        .expect("import");
-}
-
-async fn a_roll_of_many_pages_is_frozen_whole_and_fingerprinted_in_order(host: TestHost) {
-    let d = district(&host).await;
-    import_many(&host).await;
-    let now = stop_clock(&host);
-    let id = open_poll(&host, &d, poll_body(now, json!({"community": "c3"}))).await;
-    let view = worker_get(&host, &d, &format!("/polls/{id}")).await.json();
-    assert_eq!(view["roll"]["residents"], 1200, "{view}");
-    assert_eq!(view["roll"]["units"], 1200, "{view}");
-    let fingerprint = roll_fingerprint(&host, &d, &id).await;
-    assert_eq!(
-        view["roll"]["fingerprint"].as_str(),
-        Some(fingerprint.as_str())
-    );
-    let rows = kv_rows(&host).await;
-    assert_eq!(
-        rows.iter()
-            .filter(|(k, ..)| k.starts_with(&format!("roll/{id}/")))
-            .count(),
-        1200
-    );
-}
-
-async fn the_tally_equals_a_recount_of_the_board_and_the_roll_its_fingerprint(host: TestHost) {
+async fn a_whole_poll_verifies_from_its_board_and_counts_each_credentials_last_ballot(
+    host: TestHost,
+) {
     let d = district(&host).await;
     let now = stop_clock(&host);
     let mut body = poll_body(now, json!({"community": "c1"}));
     body["kind"] = json!("multiple");
     body["max_choices"] = json!(2);
     body["options"] = json!(["gate", "lights", "benches", "bike shed"]);
-    let id = open_poll(&host, &d, body).await;
+    body["board"] = json!("live");
+    let poll = open_poll(&host, &d, body).await;
     let ballots: &[(&str, &[u32])] = &[
         ("r01", &[0, 1]),
         ("r02", &[1]),
@@ -674,82 +494,176 @@ async fn the_tally_equals_a_recount_of_the_board_and_the_roll_its_fingerprint(ho
     ];
     let mut trackers = Vec::new();
     for (voter, choices) in ballots {
-        let r = vote(&host, d.voter(voter), &id, json!({"choices": choices})).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-        trackers.push(r.json()["tracker"].as_str().unwrap_or_default().to_owned());
+        trackers.push(vote(&host, &d, &poll, voter, choices).await.tracker());
     }
-    // The board is published after the close only.
-    let r = worker_get(&host, &d, &format!("/polls/{id}/board")).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-    let result = close(&host, &d, &id).await;
+    // r01 changes their mind: the new ballot replaces the first.
+    let replaced = trackers[0].clone();
+    let token = d.voter("r01");
+    let credential = credential_of(&host, token, &poll.id)
+        .await
+        .expect("credential");
+    let (r, again) = cast(&host, token, &poll.id, &credential, &[2]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["replaced"], true);
+    trackers[0] = again.tracker();
+    // The voter finds their ballot by its credential, with their tracker.
+    let r = worker_get(
+        &host,
+        &d,
+        &format!(
+            "/polls/{}/board/ballots/{}",
+            poll.id,
+            credential.public().to_hex()
+        ),
+    )
+    .await;
+    assert_eq!(r.json()["tracker"], trackers[0], "{}", r.text());
+
+    // While open, a live board verifies its ballots and is pending.
+    let live = board(&host, &d.worker, &poll.id).await;
+    assert_eq!(live.ballots.len(), 5);
+    let report = live.verify(2);
+    assert_eq!(report.first_failure(), None, "{report:#?}");
+    assert!(!report.verified);
+
+    let result = close(&host, &d, &poll).await;
     let tally = &result["tally"];
-    assert_eq!(tally["counts"], json!([2, 3, 1, 2]));
+    assert_eq!(tally["counts"], json!([1, 2, 2, 2]));
+    assert_eq!(tally["ballots"], 5);
+    assert_eq!(tally["rejected"], 0);
     assert_eq!(
         result["options"][1],
-        json!({"option": 1, "name": "lights", "votes": 3})
+        json!({"option": 1, "name": "lights", "votes": 2})
     );
 
-    let (counts, digest, roll) = recount_independently(&host, &d, &id, 4).await;
-    assert_eq!(json!(counts), tally["counts"]);
-    assert_eq!(digest, tally["board_digest"].as_str().unwrap_or_default());
-    assert_eq!(roll, tally["roll_fingerprint"].as_str().unwrap_or_default());
-    let view = worker_get(&host, &d, &format!("/polls/{id}")).await.json();
+    // Anyone checks everything from the board alone.
+    let board = board(&host, d.voter("r07"), &poll.id).await;
+    let report = board.verify(2);
+    assert!(report.verified, "{report:#?}");
+    assert_eq!(board.result.as_deref(), Some(&[1, 2, 2, 2][..]));
+    let on_board: Vec<String> = board.ballots.iter().map(Ballot::tracker).collect();
+    for tracker in &trackers {
+        assert!(
+            on_board.contains(tracker),
+            "every voter's last ballot is on the board"
+        );
+    }
+    // The replaced ballot is gone, and nothing on the board marks that a
+    // credential voted twice: one ballot per credential, in credential order.
+    assert!(!on_board.contains(&replaced));
+    assert!(
+        board
+            .ballots
+            .windows(2)
+            .all(|w| w[0].credential < w[1].credential)
+    );
+    let text = serde_json::to_string(&board).expect("json");
+    assert!(
+        !text.contains("replaced") && !text.contains("_at"),
+        "no time or history on the board"
+    );
+    let view = worker_get(&host, &d, &format!("/polls/{}", poll.id))
+        .await
+        .json();
     assert_eq!(
-        view["roll"]["fingerprint"], tally["roll_fingerprint"],
-        "published when it opened"
+        view["roll"]["credentials_digest"].as_str(),
+        Some(report.roll_digest.as_str())
+    );
+    assert_eq!(
+        tally["credentials_digest"].as_str(),
+        Some(report.roll_digest.as_str())
     );
 
     let r = call(
         &host,
         d.voter("r05"),
         Method::GET,
-        &format!("/polls/{id}/verify"),
+        &format!("/polls/{}/verify", poll.id),
         Value::Null,
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     assert_eq!(r.json()["verified"], true, "{}", r.text());
-
-    // A ballot slipped into storage behind the app's back shows.
-    let forged = format!("ballot/{id}/{}/00/0", "f".repeat(64));
-    host.execute_raw(&format!(
-        "INSERT INTO kv (district, app, key, value, updated_at) VALUES ('east', 'e-voting', '{forged}', '', 0)"
-    ))
-    .await;
-    let r = call(
-        &host,
-        d.voter("r05"),
-        Method::GET,
-        &format!("/polls/{id}/verify"),
-        Value::Null,
-    )
-    .await;
-    let v = r.json();
-    assert_eq!(v["verified"], false, "{v}");
-    assert_eq!(v["checks"]["trackers"], false, "{v}");
-    assert_eq!(v["checks"]["board_digest"], false, "{v}");
 }
 
-async fn quorum_is_met_or_not_by_turnout_against_the_roll(host: TestHost) {
+async fn an_administrators_account_for_a_voter_cannot_cast_a_counted_ballot(host: TestHost) {
     let d = district(&host).await;
+    let gateway = Gateway::start().await;
+    let r = host
+        .put(
+            "/api/v1/districts/east/notify/settings",
+            json!({
+                "sms_url": gateway.url("/sms"),
+                "voice_url": gateway.url("/voice"),
+                "webhook_url": gateway.url("/hook"),
+                "secret": "a-district-secret-of-some-length",
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let now = stop_clock(&host);
-    // Building b1: r01..r04, quorum half the roll.
-    for (voters, met) in [(&["r01", "r02"][..], true), (&["r03"][..], false)] {
-        let mut body = poll_body(now, json!({"building": "b1"}));
-        body["quorum_percent"] = json!(50);
-        let id = open_poll(&host, &d, body).await;
-        for v in voters {
-            let r = vote(&host, d.voter(v), &id, json!({"choices": [1]})).await;
-            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-        }
-        let result = close(&host, &d, &id).await;
-        let tally = &result["tally"];
-        assert_eq!(tally["roll_units"], 4);
-        assert_eq!(tally["voted"], voters.len());
-        assert_eq!(tally["turnout_percent"], json!(voters.len() as f64 * 25.0));
-        assert_eq!(tally["quorum_met"], met, "{tally}");
-        host.clock().set_ms(now);
-    }
+    let mut body = poll_body(now, json!({"building": "b1"}));
+    body["credentials"] = json!("sms");
+    let poll = open_poll(&host, &d, body).await;
+
+    // The district's administrator makes a second account for r01 and a
+    // token for it.
+    let admin = host.district_admin("east").await;
+    let account =
+        json!({"id": "r01-again", "role": "resident", "district": "east", "resident_id": "r01"});
+    let r = host
+        .post_as(Some(&admin), "/api/v1/accounts", account.to_string())
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = host
+        .post_as(Some(&admin), "/api/v1/accounts/r01-again/tokens", "{}")
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let fake = r.json()["token"].as_str().expect("token").to_owned();
+
+    // The credentials went to the voters' phones only: neither account's
+    // inbox has one.
+    host.opened
+        .platform
+        .deliver_notifications()
+        .await
+        .expect("deliver");
+    assert!(credential_of(&host, &fake, &poll.id).await.is_none());
+    assert!(
+        credential_of(&host, d.voter("r01"), &poll.id)
+            .await
+            .is_none()
+    );
+    let texts: Vec<(String, String)> = gateway
+        .accepted()
+        .iter()
+        .map(|r| {
+            (
+                r.body["to"].as_str().unwrap_or_default().to_owned(),
+                r.body["body"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(texts.len(), 4, "one text per resident of b1: {texts:?}");
+    let phone_of_r01 = "13800000000";
+    let sent_to_r01 = texts
+        .iter()
+        .find(|(to, _)| to == phone_of_r01)
+        .and_then(|(_, body)| credential_in(body, &poll.id))
+        .expect("r01's credential came by text");
+
+    // The account votes as r01 as well as it can: with a credential of its
+    // own making, the ballot is refused.
+    let made_up = Credential::generate(&poll.id, &mut OsRng);
+    let (r, _) = cast(&host, &fake, &poll.id, &made_up, &[1]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "not_on_roll");
+    // r01 votes with the credential from their phone.
+    let (r, _) = cast(&host, d.voter("r01"), &poll.id, &sent_to_r01, &[0]).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let result = close(&host, &d, &poll).await;
+    assert_eq!(result["tally"]["counts"], json!([1, 0, 0]));
 }
 
 /// Every kv row of the voting app: key, value, update time.
@@ -772,28 +686,146 @@ async fn kv_rows(host: &TestHost) -> Vec<(String, Vec<u8>, i64)> {
         .collect()
 }
 
+/// Replace the value of one kv row behind the app's back.
+async fn overwrite(host: &TestHost, key: &str, value: &[u8]) {
+    let mut conn = host.raw_connection().await;
+    let done = sqlx::query("UPDATE kv SET value = $1 WHERE app = 'e-voting' AND key = $2")
+        .bind(value.to_vec())
+        .bind(key.to_owned())
+        .execute(&mut conn)
+        .await
+        .expect("update")
+        .rows_affected();
+    let _ = conn.close().await;
+    assert_eq!(done, 1, "{key}");
+}
+
+/// Add a kv row behind the app's back.
+async fn insert(host: &TestHost, key: &str, value: &[u8]) {
+    let mut conn = host.raw_connection().await;
+    sqlx::query(
+        "INSERT INTO kv (district, app, key, value, updated_at) VALUES ('east', 'e-voting', $1, $2, 0)",
+    )
+    .bind(key.to_owned())
+    .bind(value.to_vec())
+    .execute(&mut conn)
+    .await
+    .expect("insert");
+    let _ = conn.close().await;
+}
+
+async fn a_forged_stuffed_or_dropped_ballot_and_a_rewritten_result_are_detected(host: TestHost) {
+    let d = district(&host).await;
+    let now = stop_clock(&host);
+    let poll = open_poll(&host, &d, poll_body(now, json!({"community": "c1"}))).await;
+    for (voter, choice) in [("r01", 0), ("r02", 1), ("r04", 1), ("r06", 2)] {
+        vote(&host, &d, &poll, voter, &[choice]).await;
+    }
+    let result = close(&host, &d, &poll).await;
+    assert_eq!(result["tally"]["counts"], json!([1, 2, 1]));
+    let honest = board(&host, &d.worker, &poll.id).await;
+    assert!(honest.verify(1).verified);
+    let published_roll = honest.verify(1).roll_digest;
+    let rows = kv_rows(&host).await;
+    let ballot_rows: Vec<&(String, Vec<u8>, i64)> = rows
+        .iter()
+        .filter(|(k, ..)| k.starts_with(&format!("ballot/{}/", poll.id)))
+        .collect();
+    assert_eq!(ballot_rows.len(), 4);
+    let first = ballot_rows[0].clone();
+
+    let failure = |board: &Board| {
+        let report = board.verify(1);
+        assert!(!report.verified);
+        report
+            .first_failure()
+            .map(|c| (c.name, c.detail.clone()))
+            .expect("a failed check")
+    };
+
+    // A forged ballot: an encryption of 2 in place of one of 0 or 1.
+    let mut forged: Ballot = serde_json::from_slice(&first.1).expect("ballot");
+    let ct = forged.choices[1].ciphertext;
+    forged.choices[1].ciphertext = ct + ct;
+    overwrite(&host, &first.0, &serde_json::to_vec(&forged).expect("json")).await;
+    let (check, detail) = failure(&board(&host, &d.worker, &poll.id).await);
+    assert_eq!(check, "ballots", "{detail}");
+    overwrite(&host, &first.0, &first.1).await;
+
+    // A stuffed ballot, with a credential of the insider's own, and the
+    // credential slipped onto the roll too.
+    let intruder = Credential::generate(&poll.id, &mut OsRng);
+    let (stuffed, _) =
+        Ballot::create(&honest.election, &intruder, &[1], &mut OsRng).expect("ballot");
+    let key = format!("ballot/{}/{}", poll.id, intruder.public().to_hex());
+    insert(
+        &host,
+        &key,
+        serde_json::to_string(&stuffed).expect("json").as_bytes(),
+    )
+    .await;
+    let (check, detail) = failure(&board(&host, &d.worker, &poll.id).await);
+    assert_eq!(check, "ballots", "{detail}");
+    assert!(detail.contains("not on the roll"), "{detail}");
+    let cred = format!("cred/{}/{}", poll.id, intruder.public().to_hex());
+    insert(&host, &cred, b"").await;
+    let stuffed_board = board(&host, &d.worker, &poll.id).await;
+    let report = stuffed_board.verify(1);
+    assert_ne!(
+        report.roll_digest, published_roll,
+        "the roll is not the one published at the opening"
+    );
+    assert_eq!(
+        report.first_failure().map(|c| c.name),
+        Some("tally"),
+        "the tally was of the honest ballots"
+    );
+    host.execute_raw(&format!("DELETE FROM kv WHERE key IN ('{key}', '{cred}')"))
+        .await;
+
+    // A dropped ballot.
+    host.execute_raw(&format!("DELETE FROM kv WHERE key = '{}'", first.0))
+        .await;
+    let (check, _) = failure(&board(&host, &d.worker, &poll.id).await);
+    assert_eq!(check, "tally");
+    insert(&host, &first.0, &first.1).await;
+    assert!(board(&host, &d.worker, &poll.id).await.verify(1).verified);
+
+    // A rewritten result.
+    let result_key = format!("result/{}", poll.id);
+    let (_, stored, _) = rows
+        .iter()
+        .find(|(k, ..)| *k == result_key)
+        .expect("result row")
+        .clone();
+    let mut rewritten: Value = serde_json::from_slice(&stored).expect("json");
+    rewritten["counts"] = json!([3, 0, 1]);
+    overwrite(&host, &result_key, rewritten.to_string().as_bytes()).await;
+    let (check, detail) = failure(&board(&host, &d.worker, &poll.id).await);
+    assert_eq!(check, "result", "{detail}");
+    let r = worker_get(&host, &d, &format!("/polls/{}/verify", poll.id)).await;
+    assert_eq!(r.json()["verified"], false, "{}", r.text());
+    assert_eq!(r.json()["checks"]["result"], false, "{}", r.text());
+}
+
 async fn nothing_stored_links_a_voter_to_a_choice(host: TestHost) {
     let d = district(&host).await;
     let now = stop_clock(&host);
-    let mut body = poll_body(now, json!({"community": "c1"}));
-    body["changeable"] = json!(true);
-    let id = open_poll(&host, &d, body).await;
+    let poll = open_poll(&host, &d, poll_body(now, json!({"community": "c1"}))).await;
     let log_before = host
         .get("/api/v1/districts/east/audit/access?app=e-voting")
         .await
         .json();
-    let mut receipts = Vec::new();
-    for (i, voter) in ["r01", "r02", "r04", "r05"].iter().enumerate() {
-        let r = vote(&host, d.voter(voter), &id, json!({"choices": [i % 3]})).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-        receipts.push(r.json());
+    let mut ballots = Vec::new();
+    for (voter, choice) in [("r01", 0), ("r02", 1), ("r04", 2), ("r05", 0)] {
+        ballots.push((vote(&host, &d, &poll, voter, &[choice]).await, choice));
     }
-    // Voting reads no community data: the access log has nothing new.
+    // Casting reads no community data: the access log has nothing new.
     let log_after = host
         .get("/api/v1/districts/east/audit/access?app=e-voting")
         .await
         .json();
-    assert_eq!(log_before, log_after, "votes leave no access-log entries");
+    assert_eq!(log_before, log_after, "ballots leave no access-log entries");
 
     let identities: Vec<String> = RESIDENTS
         .iter()
@@ -803,353 +835,412 @@ async fn nothing_stored_links_a_voter_to_a_choice(host: TestHost) {
             ids
         })
         .collect();
-    let secrets: Vec<&str> = receipts
-        .iter()
-        .filter_map(|r| r["secret"].as_str())
-        .collect();
     let check = |rows: &[(String, Vec<u8>, i64)]| {
         for (key, value, _) in rows {
-            let value = String::from_utf8_lossy(value);
-            if key.starts_with("ballot/") || key.starts_with("slot/") || key.starts_with("result/")
+            let text = String::from_utf8_lossy(value);
+            // Once sent, no credential is kept; what remains of the roll
+            // (`roll/`) names residents and says nothing of ballots.
+            assert!(
+                !key.starts_with("deliver/") && !key.starts_with("hcred/"),
+                "{key} kept"
+            );
+            if ["ballot/", "cred/", "tally/", "result/", "decryption/"]
+                .iter()
+                .any(|p| key.starts_with(p))
             {
                 for ident in &identities {
                     let segments: Vec<&str> =
-                        key.split('/').chain(value.split(['/', '"'])).collect();
-                    assert!(
-                        !segments.contains(&ident.as_str()),
-                        "{key} = {value} names {ident}"
-                    );
+                        key.split('/').chain(text.split(['/', '"'])).collect();
+                    assert!(!segments.contains(&ident.as_str()), "{key} names {ident}");
                 }
             }
-            if key.starts_with("voted/") || key.starts_with("turnout/") {
-                assert!(
-                    value.is_empty(),
-                    "a voted mark holds nothing: {key} = {value}"
-                );
-            }
-            for secret in &secrets {
-                assert!(
-                    !key.contains(secret) && !value.contains(secret),
-                    "the secret is never stored: {key}"
-                );
-            }
+        }
+        // Every stored ballot is a ciphertext only: each decodes as an
+        // encrypted ballot, and nothing in the row holds a choice in the
+        // clear (a single ballot's plaintext needs every trustee).
+        for (key, value, _) in rows.iter().filter(|(k, ..)| k.starts_with("ballot/")) {
+            let stored: Ballot =
+                serde_json::from_slice(value).unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert_eq!(stored.choices.len(), 3);
         }
     };
     let rows = kv_rows(&host).await;
     check(&rows);
+    // Two trustees together cannot decrypt a ballot: the third's share is
+    // missing, and without it no count comes out.
+    let (ballot, choice) = &ballots[0];
+    let single: Vec<_> = ballot.choices.iter().map(|c| c.ciphertext).collect();
+    let two: Vec<_> = poll.keys[..2]
+        .iter()
+        .map(|k| k.decrypt(&single, &mut OsRng))
+        .collect();
+    let with_two = hutong_evote::trustee::combine(&single, &two, 1);
     assert_eq!(
-        rows.iter()
-            .filter(|(k, ..)| k.starts_with(&format!("voted/{id}/")))
-            .count(),
-        4
+        with_two.iter().filter(|c| c.is_some()).count(),
+        0,
+        "{with_two:?}"
+    );
+    let all: Vec<_> = poll
+        .keys
+        .iter()
+        .map(|k| k.decrypt(&single, &mut OsRng))
+        .collect();
+    let mut expected = vec![Some(0), Some(0), Some(0)];
+    expected[*choice as usize] = Some(1);
+    assert_eq!(
+        hutong_evote::trustee::combine(&single, &all, 1),
+        expected,
+        "all three could"
     );
 
-    host.clock().advance_ms(2 * HOUR);
-    finish(&host, &d, &id).await;
-    let rows = kv_rows(&host).await;
-    check(&rows);
-    // After the tally no row says when a voter voted: the marks moved, and
-    // no mark shares an update time with a ballot.
-    assert!(
-        !rows.iter().any(|(k, ..)| k.starts_with("voted/")),
-        "voted marks moved"
-    );
-    let ballot_times: Vec<i64> = rows
-        .iter()
-        .filter(|(k, ..)| k.starts_with("ballot/"))
-        .map(|r| r.2)
-        .collect();
-    let marks: Vec<&(String, Vec<u8>, i64)> = rows
-        .iter()
-        .filter(|(k, ..)| k.starts_with("turnout/"))
-        .collect();
-    assert_eq!(marks.len(), 4);
-    assert_eq!(ballot_times.len(), 4);
-    for (key, _, at) in marks {
-        assert!(
-            !ballot_times.contains(at),
-            "{key} shares its time with a ballot"
-        );
-    }
-    // Nor do the notices the app sent name anything of a ballot.
-    let inbox = host.get_as(Some(d.voter("r01")), "/api/v1/inbox").await;
-    for receipt in &receipts {
-        let tracker = receipt["tracker"].as_str().unwrap_or_default();
-        assert!(!inbox.text().contains(tracker));
-    }
+    close(&host, &d, &poll).await;
+    check(&kv_rows(&host).await);
 }
 
-async fn bad_votes_and_bad_polls_are_refused_and_store_nothing(host: TestHost) {
+async fn bad_ballots_are_refused_and_store_nothing(host: TestHost) {
     let d = district(&host).await;
     let now = stop_clock(&host);
-    let count = |rows: Vec<(String, Vec<u8>, i64)>| {
+    let ballots = |rows: Vec<(String, Vec<u8>, i64)>| {
         rows.iter()
-            .filter(|(k, ..)| {
-                ["ballot/", "voted/", "turnout/", "slot/"]
-                    .iter()
-                    .any(|p| k.starts_with(p))
-            })
+            .filter(|(k, ..)| k.starts_with("ballot/"))
             .count()
     };
 
-    // Before it opens.
+    // Before it opens: no election yet.
     let mut body = poll_body(now + HOUR, json!({"community": "c1"}));
     body["closes_at_ms"] = json!(now + 2 * HOUR);
     let later = create_poll(&host, &d, body).await;
-    let r = vote(&host, d.voter("r01"), &later, json!({"choices": [0]})).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-    assert_eq!(r.json()["error"]["code"], "not_open");
-    assert!(r.text().contains("opens at"), "{}", r.text());
-
-    // Past its opening time, but nobody has frozen the roll yet: a vote
-    // does not freeze it, and is refused until the roll is complete.
-    let unfrozen = create_poll(&host, &d, poll_body(now, json!({"community": "c1"}))).await;
-    let r = vote(&host, d.voter("r01"), &unfrozen, json!({"choices": [0]})).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-    assert_eq!(r.json()["error"]["code"], "not_open");
-    assert!(r.text().contains("roll is being frozen"), "{}", r.text());
-
-    let mut body = poll_body(now, json!({"community": "c1"}));
-    body["kind"] = json!("multiple");
-    body["max_choices"] = json!(2);
-    let multiple = open_poll(&host, &d, body).await;
-    let single = open_poll(&host, &d, poll_body(now, json!({"community": "c1"}))).await;
-    let mut body = poll_body(now, json!({"community": "c1"}));
-    body["kind"] = json!("approval");
-    let approval = open_poll(&host, &d, body).await;
-    let refusals: &[(&str, &str, Value, StatusCode, &str, &str)] = &[
-        (
-            &single,
-            "r01",
-            json!({"choices": [7]}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_ballot",
-            "does not exist",
-        ),
-        (
-            &single,
-            "r01",
-            json!({"choices": [0, 1]}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_ballot",
-            "single-choice",
-        ),
-        (
-            &multiple,
-            "r01",
-            json!({"choices": [0, 1, 2]}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_ballot",
-            "at most 2",
-        ),
-        (
-            &multiple,
-            "r01",
-            json!({"choices": [1, 1]}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_ballot",
-            "twice",
-        ),
-        (
-            &single,
-            "r01",
-            json!({"choices": []}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_ballot",
-            "at least one",
-        ),
-        (
-            &single,
-            "r01",
-            json!({"choices": ["yes"]}),
-            StatusCode::BAD_REQUEST,
-            "malformed_ballot",
-            "choices",
-        ),
-        (
-            &single,
-            "r01",
-            json!({"choice": 0}),
-            StatusCode::BAD_REQUEST,
-            "malformed_ballot",
-            "choice",
-        ),
-        (
-            &single,
-            "r01",
-            json!([0]),
-            StatusCode::BAD_REQUEST,
-            "malformed_ballot",
-            "choices",
-        ),
-        (
-            &single,
-            "r08",
-            json!({"choices": [0]}),
-            StatusCode::FORBIDDEN,
-            "not_on_roll",
-            "roll",
-        ),
-        (
-            &approval,
-            "r01",
-            json!({"choices": []}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_ballot",
-            "at least one",
-        ),
-        (
-            &approval,
-            "r01",
-            json!({"choices": [0, 3]}),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_ballot",
-            "does not exist",
-        ),
-    ];
-    for (id, voter, body, status, code, says) in refusals {
-        let r = vote(&host, d.voter(voter), id, body.clone()).await;
-        assert_eq!(r.status, *status, "{body}: {}", r.text());
-        assert_eq!(r.json()["error"]["code"], *code, "{body}: {}", r.text());
-        assert!(r.text().contains(says), "{body}: {}", r.text());
-    }
-    // Not a resident: a worker has no vote.
-    let r = vote(&host, &d.worker, &single, json!({"choices": [0]})).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
-    assert_eq!(r.json()["error"]["code"], "not_a_voter");
-    // Anonymous callers are stopped by the host.
-    let r = host
-        .post_as(
-            None,
-            &format!("{BASE}/polls/{single}/vote"),
-            json!({"choices": [0]}).to_string(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
-    assert_eq!(count(kv_rows(&host).await), 0, "no refusal stored anything");
-    // An approval ballot may approve every option.
-    let r = vote(
-        &host,
-        d.voter("r02"),
-        &approval,
-        json!({"choices": [2, 0, 1]}),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    assert_eq!(r.json()["choices"], json!([0, 1, 2]));
-    assert_eq!(
-        count(kv_rows(&host).await),
-        2,
-        "the approval's mark and ballot"
-    );
-
-    // A second vote; a vote after the close.
-    let r = vote(&host, d.voter("r01"), &single, json!({"choices": [0]})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    let stored = count(kv_rows(&host).await);
-    let r = vote(&host, d.voter("r01"), &single, json!({"choices": [1]})).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-    assert_eq!(r.json()["error"]["code"], "already_voted");
-    host.clock().advance_ms(2 * HOUR);
-    let r = vote(&host, d.voter("r02"), &single, json!({"choices": [1]})).await;
-    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
-    assert_eq!(r.json()["error"]["code"], "closed");
-    assert_eq!(
-        count(kv_rows(&host).await),
-        stored,
-        "neither refusal stored anything"
-    );
-
-    // Bad polls.
-    host.clock().set_ms(now);
-    let polls: &[(Value, StatusCode, &str)] = &[
-        (
-            json!({"title": "x"}),
-            StatusCode::BAD_REQUEST,
-            "missing field",
-        ),
-        (
-            poll_body(now, json!({})),
-            StatusCode::BAD_REQUEST,
-            "exactly one",
-        ),
-        (
-            poll_body(now, json!({"community": "c1", "grid": "g1"})),
-            StatusCode::BAD_REQUEST,
-            "exactly one",
-        ),
-        (
-            poll_body(now, json!({"building": "b9"})),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no building",
-        ),
-        (
-            poll_body(now, json!({"community": "c9"})),
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no residents",
-        ),
-        (
-            {
-                let mut b = poll_body(now, json!({"community": "c1"}));
-                b["options"] = json!(["only"]);
-                b
-            },
-            StatusCode::BAD_REQUEST,
-            "2..=50",
-        ),
-        (
-            {
-                let mut b = poll_body(now, json!({"community": "c1"}));
-                b["quorum_percent"] = json!(120);
-                b
-            },
-            StatusCode::BAD_REQUEST,
-            "0..=100",
-        ),
-        (
-            {
-                let mut b = poll_body(now, json!({"community": "c1"}));
-                b["kind"] = json!("multiple");
-                b
-            },
-            StatusCode::BAD_REQUEST,
-            "max_choices",
-        ),
-        (
-            {
-                let mut b = poll_body(now, json!({"community": "c1"}));
-                b["closes_at_ms"] = json!(now - 1);
-                b
-            },
-            StatusCode::BAD_REQUEST,
-            "after opens_at_ms",
-        ),
-    ];
-    let before = kv_rows(&host).await.len();
-    for (body, status, says) in polls {
-        let r = call(&host, &d.worker, Method::POST, "/polls", body.clone()).await;
-        assert_eq!(r.status, *status, "{body}: {}", r.text());
-        assert!(r.text().contains(says), "{body}: {}", r.text());
-    }
     let r = call(
         &host,
         d.voter("r01"),
         Method::POST,
-        "/polls",
-        poll_body(now, json!({"community": "c1"})),
+        &format!("/polls/{later}/ballots"),
+        json!({}),
     )
     .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text());
+
+    let poll = open_poll(&host, &d, poll_body(now, json!({"community": "c1"}))).await;
+    let id = &poll.id;
+    let token = d.voter("r01");
+    let credential = credential_of(&host, token, id).await.expect("credential");
+    let election = election_of(&host, token, id).await;
+    let refused = |r: &TestResponse, status: StatusCode, code: &str| {
+        assert_eq!(r.status, status, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], code, "{}", r.text());
+    };
+
+    let r = host
+        .post_as(
+            Some(token),
+            &format!("{BASE}/polls/{id}/ballots"),
+            "{not json",
+        )
+        .await;
+    refused(&r, StatusCode::BAD_REQUEST, "malformed_ballot");
+    assert!(r.text().contains("GET /polls/{id}/board"), "{}", r.text());
+
+    // A ciphertext changed after signing: the signature fails.
+    let (mut ballot, _) = Ballot::create(&election, &credential, &[0], &mut OsRng).expect("ballot");
+    ballot.choices.swap(0, 1);
+    let r = post_ballot(&host, token, id, &ballot).await;
+    refused(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_ballot");
+    assert!(r.text().contains("signature"), "{}", r.text());
+
+    // Two options chosen in a single-choice poll: made with the limits
+    // widened and signed properly, the total's proof does not hold.
+    let wide = Election {
+        max: 2,
+        ..election.clone()
+    };
+    let (two, _) = Ballot::create(&wide, &credential, &[0, 1], &mut OsRng).expect("ballot");
+    let r = post_ballot(&host, token, id, &two).await;
+    refused(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_ballot");
+    assert!(r.text().contains("chooses 1..=1"), "{}", r.text());
+
+    // A ballot made for another poll's election (its proofs name that poll).
+    let other = Election {
+        poll: later.clone(),
+        ..election.clone()
+    };
+    let moved = Credential::from_text(&later, credential.text()).expect("credential");
+    let (elsewhere, _) = Ballot::create(&other, &moved, &[0], &mut OsRng).expect("ballot");
+    let r = post_ballot(&host, token, id, &elsewhere).await;
+    refused(&r, StatusCode::FORBIDDEN, "not_on_roll");
+
+    // A credential that is not on the roll (r08 lives in c2).
+    assert!(credential_of(&host, d.voter("r08"), id).await.is_none());
+    let (r, _) = cast(
+        &host,
+        d.voter("r08"),
+        id,
+        &Credential::generate(id, &mut OsRng),
+        &[0],
+    )
+    .await;
+    refused(&r, StatusCode::FORBIDDEN, "not_on_roll");
     assert_eq!(
-        r.status,
-        StatusCode::FORBIDDEN,
-        "residents do not create polls: {}",
+        ballots(kv_rows(&host).await),
+        0,
+        "nothing refused was stored"
+    );
+
+    // After the close.
+    host.clock().advance_ms(2 * HOUR);
+    let (ballot, _) = Ballot::create(&election, &credential, &[0], &mut OsRng).expect("ballot");
+    let r = post_ballot(&host, token, id, &ballot).await;
+    refused(&r, StatusCode::CONFLICT, "closed");
+    assert_eq!(ballots(kv_rows(&host).await), 0);
+}
+
+async fn trustees_upload_one_proved_key_and_one_proved_share_each(host: TestHost) {
+    let d = district(&host).await;
+    let now = stop_clock(&host);
+    let id = create_poll(&host, &d, poll_body(now, json!({"grid": "g2"}))).await;
+    let upload = |token: &str, body: Value| {
+        let path = format!("/polls/{id}/trustees");
+        let token = token.to_owned();
+        let host = &host;
+        async move { call(host, &token, Method::POST, &path, body).await }
+    };
+    let key = TrusteeKey::generate(&id, &mut OsRng);
+    let public = serde_json::to_value(&key.public).expect("json");
+    // Not a trustee.
+    let r = upload(&d.worker, public.clone()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "not_a_trustee");
+    // A key made for another poll: its proof names that poll.
+    let elsewhere = TrusteeKey::generate("another-poll", &mut OsRng);
+    let r = upload(
+        &d.trustees[0],
+        serde_json::to_value(&elsewhere.public).expect("json"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(
+        r.text().contains("hutong-evote trustee new"),
+        "{}",
         r.text()
     );
+    let r = upload(&d.trustees[0], public.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // Once each, and one key per trustee.
+    let r = upload(
+        &d.trustees[0],
+        serde_json::to_value(&TrusteeKey::generate(&id, &mut OsRng).public).expect("json"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "already_uploaded");
+    let r = upload(&d.trustees[1], public.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "duplicate_key");
+
+    // Without every key the poll does not open, though its roll is frozen.
+    let view = advance(&host, &d, &id).await;
+    assert_eq!(view["phase"], "freezing", "{view}");
+    assert_eq!(view["roll"]["complete"], true, "{view}");
     assert_eq!(
-        kv_rows(&host).await.len(),
-        before,
+        view["trustees"],
+        json!({"expected": 3, "keys": 1, "shares": 0})
+    );
+    let credential = credential_of(&host, d.voter("r06"), &id)
+        .await
+        .expect("credentials go out meanwhile");
+    let r = worker_get(&host, &d, &format!("/polls/{id}/board")).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "no election yet: {}",
+        r.text()
+    );
+    let mut keys = vec![key];
+    for token in &d.trustees[1..] {
+        let k = TrusteeKey::generate(&id, &mut OsRng);
+        let r = upload(token, serde_json::to_value(&k.public).expect("json")).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        keys.push(k);
+    }
+    assert_eq!(advance(&host, &d, &id).await["phase"], "open");
+    let r = upload(
+        &d.trustees[2],
+        serde_json::to_value(&keys[2].public).expect("json"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "already_open");
+    let (r, _) = cast(&host, d.voter("r06"), &id, &credential, &[1]).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+
+    // Shares: not before the tally; each proved, each trustee's own.
+    let shares_path = format!("/polls/{id}/decryptions");
+    let early = keys[0].decrypt(&[], &mut OsRng);
+    let r = call(
+        &host,
+        &d.trustees[0],
+        Method::POST,
+        &shares_path,
+        serde_json::to_value(&early).expect("json"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    host.clock().advance_ms(2 * HOUR);
+    assert_eq!(advance(&host, &d, &id).await["phase"], "decrypting");
+    let board = board(&host, &d.worker, &id).await;
+    let tally = board.tally.clone().expect("tally");
+    let post = |token: String, shares: Value| {
+        let host = &host;
+        let path = shares_path.clone();
+        async move { call(host, &token, Method::POST, &path, shares).await }
+    };
+    // Trustee 0's shares sent by trustee 1.
+    let r = post(
+        d.trustees[1].clone(),
+        serde_json::to_value(keys[0].decrypt(&tally, &mut OsRng)).expect("json"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "wrong_key");
+    // A share that is not what the key makes.
+    let mut wrong = keys[0].decrypt(&tally, &mut OsRng);
+    wrong.shares.swap(0, 1);
+    let r = post(
+        d.trustees[0].clone(),
+        serde_json::to_value(&wrong).expect("json"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "invalid_share");
+    for (i, k) in keys.iter().enumerate() {
+        let r = post(
+            d.trustees[i].clone(),
+            serde_json::to_value(k.decrypt(&tally, &mut OsRng)).expect("json"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let phase = r.json()["phase"].clone();
+        assert_eq!(
+            phase,
+            if i < 2 { "decrypting" } else { "closed" },
+            "the result follows the last share"
+        );
+    }
+    let r = post(
+        d.trustees[0].clone(),
+        serde_json::to_value(keys[0].decrypt(&tally, &mut OsRng)).expect("json"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    let result = worker_get(&host, &d, &format!("/polls/{id}/result"))
+        .await
+        .json();
+    assert_eq!(result["tally"]["counts"], json!([0, 1, 0]));
+}
+
+async fn bad_polls_are_refused_and_store_nothing(host: TestHost) {
+    let d = district(&host).await;
+    let now = stop_clock(&host);
+    let good = poll_body(now, json!({"community": "c1"}));
+    let with = |field: &str, value: Value| {
+        let mut body = good.clone();
+        body[field] = value;
+        body
+    };
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (with("title", json!("")), StatusCode::BAD_REQUEST, "title"),
+        (
+            with("options", json!(["only"])),
+            StatusCode::BAD_REQUEST,
+            "2..=50 options",
+        ),
+        (
+            with("options", json!(["a", "a"])),
+            StatusCode::BAD_REQUEST,
+            "twice",
+        ),
+        (
+            with("max_choices", json!(2)),
+            StatusCode::BAD_REQUEST,
+            "max_choices",
+        ),
+        (
+            with("eligibility", json!({"community": "c1", "grid": "g1"})),
+            StatusCode::BAD_REQUEST,
+            "exactly one",
+        ),
+        (
+            with("closes_at_ms", json!(now - 1)),
+            StatusCode::BAD_REQUEST,
+            "closes_at_ms",
+        ),
+        (
+            with("quorum_percent", json!(101)),
+            StatusCode::BAD_REQUEST,
+            "quorum",
+        ),
+        (
+            with("trustees", json!(["t1"])),
+            StatusCode::BAD_REQUEST,
+            "trustees",
+        ),
+        (
+            with("trustees", json!(["t1", "t1"])),
+            StatusCode::BAD_REQUEST,
+            "trustees",
+        ),
+        (
+            with("credentials", json!("carrier-pigeon")),
+            StatusCode::BAD_REQUEST,
+            "carrier-pigeon",
+        ),
+        (
+            with("changeable", json!(true)),
+            StatusCode::BAD_REQUEST,
+            "changeable",
+        ),
+        (
+            with("eligibility", json!({"community": "nowhere"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "nowhere",
+        ),
+        (
+            with("eligibility", json!({"building": "b9"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "b9",
+        ),
+    ];
+    for (body, status, says) in cases {
+        let r = call(&host, &d.worker, Method::POST, "/polls", body.clone()).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert!(r.text().contains(says), "{body}: {}", r.text());
+    }
+    let r = call(&host, d.voter("r01"), Method::POST, "/polls", good).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert!(
+        kv_rows(&host).await.is_empty(),
         "no refused poll was stored"
     );
+}
+
+async fn quorum_is_met_or_not_by_turnout_against_the_roll(host: TestHost) {
+    let d = district(&host).await;
+    let now = stop_clock(&host);
+    // Building b1: r01..r04, quorum half the roll.
+    for (voters, met) in [(&["r01", "r02"][..], true), (&["r03"][..], false)] {
+        let mut body = poll_body(now, json!({"building": "b1"}));
+        body["quorum_percent"] = json!(50);
+        let poll = open_poll(&host, &d, body).await;
+        for v in voters {
+            vote(&host, &d, &poll, v, &[1]).await;
+        }
+        let result = close(&host, &d, &poll).await;
+        let tally = &result["tally"];
+        assert_eq!(tally["roll_units"], 4);
+        assert_eq!(tally["ballots"], voters.len());
+        assert_eq!(tally["turnout_percent"], json!(voters.len() as f64 * 25.0));
+        assert_eq!(tally["quorum_met"], met, "{tally}");
+        host.clock().set_ms(now);
+    }
 }
 
 async fn inbox(host: &TestHost, token: &str) -> Vec<Value> {
@@ -1159,6 +1250,20 @@ async fn inbox(host: &TestHost, token: &str) -> Vec<Value> {
         .as_array()
         .cloned()
         .unwrap_or_default()
+}
+
+/// The poll notices (not credentials) in an inbox.
+async fn notices(host: &TestHost, token: &str) -> Vec<Value> {
+    inbox(host, token)
+        .await
+        .into_iter()
+        .filter(|m| {
+            !m["subject"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("credential")
+        })
+        .collect()
 }
 
 /// A poll's phase read straight from kv, so that no request moves it on.
@@ -1181,13 +1286,20 @@ async fn polls_open_close_and_notify_on_schedule_ticks(host: TestHost) {
     let mut body = poll_body(now + 60_000, json!({"grid": "g2"}));
     body["closes_at_ms"] = json!(now + 120_000);
     let id = create_poll(&host, &d, body).await;
+    let keys = upload_keys(&host, &d, &id).await;
+    let poll = Poll {
+        id: id.clone(),
+        keys,
+    };
     let platform = &host.opened.platform;
     platform.run_due_ticks().await.expect("ticks");
     assert_eq!(phase_in_kv(&host, &id).await, "scheduled");
     host.clock().advance_ms(70_000);
     platform.run_due_ticks().await.expect("ticks");
     assert_eq!(phase_in_kv(&host, &id).await, "open", "a tick opened it");
-    let opened = inbox(&host, d.voter("r06")).await;
+    host.clock().advance_ms(10_000);
+    platform.run_due_ticks().await.expect("ticks");
+    let opened = notices(&host, d.voter("r06")).await;
     assert_eq!(opened.len(), 1, "{opened:?}");
     assert!(
         opened[0]["subject"]
@@ -1201,19 +1313,32 @@ async fn polls_open_close_and_notify_on_schedule_ticks(host: TestHost) {
         "r01 lives in g1"
     );
 
-    let r = vote(&host, d.voter("r06"), &id, json!({"choices": [2]})).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    vote(&host, &d, &poll, "r06", &[2]).await;
     host.clock().advance_ms(60_000);
     platform.run_due_ticks().await.expect("ticks");
     assert_eq!(
         phase_in_kv(&host, &id).await,
-        "closed",
-        "a tick closed it on time"
+        "decrypting",
+        "a tick closed it on time and tallied"
     );
-    // The tick that tallies stops there; the next one sends the notice.
+    // The trustees decrypt; the next tick sends the result notice.
+    let board = board(&host, &d.worker, &id).await;
+    let tally = board.tally.clone().expect("tally");
+    for (key, token) in poll.keys.iter().zip(&d.trustees) {
+        let shares = serde_json::to_value(key.decrypt(&tally, &mut OsRng)).expect("json");
+        let r = call(
+            &host,
+            token,
+            Method::POST,
+            &format!("/polls/{id}/decryptions"),
+            shares,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
     host.clock().advance_ms(10_000);
     platform.run_due_ticks().await.expect("ticks");
-    let told = inbox(&host, d.voter("r07")).await;
+    let told = notices(&host, d.voter("r07")).await;
     assert_eq!(told.len(), 2, "{told:?}");
     assert!(
         told.iter().any(|m| m["subject"]
@@ -1257,11 +1382,87 @@ async fn the_app_needs_its_grants(host: TestHost) {
     assert!(kv_rows(&host).await.is_empty());
 }
 
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+async fn roll_fingerprint(host: &TestHost, d: &District, id: &str) -> String {
+    let mut roll = sha256_hex(&format!("hutong-e-voting/roll/v1\n{id}"));
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = cursor
+            .as_ref()
+            .map(|c| format!("?cursor={c}"))
+            .unwrap_or_default();
+        let page = worker_get(host, d, &format!("/polls/{id}/roll{q}"))
+            .await
+            .json();
+        for e in page["entries"].as_array().cloned().unwrap_or_default() {
+            roll = sha256_hex(&format!(
+                "{roll}\n{}\t{}",
+                e["resident"].as_str().unwrap_or_default(),
+                e["unit"].as_str().unwrap_or_default()
+            ));
+        }
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        if cursor.is_none() {
+            return roll;
+        }
+    }
+}
+
+/// 1,200 more residents in a third community, `c3`: six roll pages.
+async fn import_many(host: &TestHost) {
+    let mut lines = vec![
+        json!({"kind": "community", "id": "c3", "street_id": "s1", "name": "Three"}).to_string(),
+        json!({"kind": "grid", "id": "g4", "community_id": "c3", "name": "G4"}).to_string(),
+    ];
+    for i in 0..1200 {
+        lines.push(
+            json!({"kind": "resident", "id": format!("m{i:04}"), "grid_id": "g4", "name": "李四"})
+                .to_string(),
+        );
+    }
+    host.opened
+        .platform
+        .import_data("east", &lines.join("\n"), Format::JsonLines)
+        .await
+        .expect("import");
+}
+
+async fn a_roll_of_many_pages_is_frozen_whole_and_fingerprinted_in_order(host: TestHost) {
+    let d = district(&host).await;
+    import_many(&host).await;
+    let now = stop_clock(&host);
+    let poll = open_poll(&host, &d, poll_body(now, json!({"community": "c3"}))).await;
+    let id = &poll.id;
+    let view = worker_get(&host, &d, &format!("/polls/{id}")).await.json();
+    assert_eq!(view["roll"]["residents"], 1200, "{view}");
+    assert_eq!(view["roll"]["units"], 1200, "{view}");
+    let fingerprint = roll_fingerprint(&host, &d, id).await;
+    assert_eq!(
+        view["roll"]["fingerprint"].as_str(),
+        Some(fingerprint.as_str())
+    );
+    let board = board(&host, &d.worker, id).await;
+    assert_eq!(
+        board.credentials.len(),
+        1200,
+        "1,200 credentials on the roll, over two pages"
+    );
+    let report = board.verify(1);
+    assert_eq!(
+        view["roll"]["credentials_digest"].as_str(),
+        Some(report.roll_digest.as_str())
+    );
+}
+
 async fn two_processes_advancing_one_poll_make_each_step_once(host: TestHost) {
     let d = district(&host).await;
     import_many(&host).await;
     let now = stop_clock(&host);
     let id = create_poll(&host, &d, poll_body(now, json!({"community": "c3"}))).await;
+    upload_keys(&host, &d, &id).await;
     let other = host.another_process().await;
     other.platform.store().clock().set_ms(now);
     let worker = hutong_host::accounts::Caller {
@@ -1306,6 +1507,10 @@ async fn two_processes_advancing_one_poll_make_each_step_once(host: TestHost) {
         view["roll"]["residents"], 1200,
         "each page counted once: {view}"
     );
+    assert_eq!(
+        view["roll"]["units"], 1200,
+        "one credential per resident: {view}"
+    );
     let fingerprint = roll_fingerprint(&host, &d, &id).await;
     assert_eq!(
         view["roll"]["fingerprint"].as_str(),
@@ -1326,17 +1531,29 @@ async fn notices_beyond_the_rate_go_grid_by_grid_minute_by_minute_once_each(host
     let now = stop_clock(&host);
     let now = now - now.rem_euclid(60_000);
     host.clock().set_ms(now);
-    let id = create_poll(&host, &d, poll_body(now, json!({"community": "c1"}))).await;
+    // Credentials by text message: they count against the same rate, and
+    // are sent before the notices.
+    let mut body = poll_body(now, json!({"community": "c1"}));
+    body["credentials"] = json!("sms");
+    let id = create_poll(&host, &d, body).await;
+    upload_keys(&host, &d, &id).await;
     let path = format!("/polls/{id}/advance");
     let advance = || call(&host, &d.worker, Method::POST, &path, Value::Null);
     let opened = |token: &str| {
         let token = token.to_owned();
         let host = &host;
-        async move { inbox(host, &token).await.len() }
+        async move { notices(host, &token).await.len() }
     };
+    // Five credentials go out in the first minute, two in the second.
+    assert_eq!(advance().await.json()["credentials"]["sent"], 5);
+    host.clock().advance_ms(60_000);
+    let view = advance().await.json();
+    assert_eq!(view["credentials"]["sent"], 7, "{view}");
+    assert_eq!(view["phase"], "open", "{view}");
     // The whole community at once is over the rate: nobody is told yet.
-    assert_eq!(advance().await.json()["phase"], "open");
     assert_eq!(opened(d.voter("r01")).await, 0);
+    host.clock().advance_ms(60_000);
+    advance().await;
     // Grid g1 (five) fits this minute; g2 waits for the next.
     advance().await;
     assert_eq!(opened(d.voter("r01")).await, 1);

@@ -4,13 +4,7 @@
 //! retry, a restart between accepting and delivering, signatures a receiver
 //! verifies, the per-install rate limit and the inbox.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use hmac::{Hmac, Mac};
 use hutong_host::AccountRequest;
 use hutong_host::accounts::Role;
@@ -18,7 +12,8 @@ use hutong_host::community::import::Format;
 use hutong_host::kernel::manifest::Permission;
 use hutong_host::kernel::outbox::retry_pause_ms;
 use hutong_host::notify::ops::{MAX_ATTEMPTS, NotifyReport};
-use hutong_tests::tls::{TestCa, serve_https, trusted_ca};
+use hutong_tests::gateway::Gateway;
+use hutong_tests::tls::{TestCa, trusted_ca};
 use hutong_tests::{TestHost, TestResponse, account_request, on_both_backends};
 use serde_json::{Value, json};
 
@@ -47,104 +42,6 @@ const CHANNELS: &[Permission] = &[
     Permission::NotifyVoice,
     Permission::NotifyWebhook,
 ];
-
-/// One request a gateway accepted.
-#[derive(Clone, Debug)]
-struct Received {
-    path: String,
-    headers: HeaderMap,
-    raw: Vec<u8>,
-    body: Value,
-}
-
-/// A local gateway: answers `status` (200 unless told otherwise) and keeps
-/// what it accepted.
-#[derive(Clone)]
-struct Gateway {
-    scheme: &'static str,
-    addr: SocketAddr,
-    status: Arc<AtomicU16>,
-    accepted: Arc<Mutex<Vec<Received>>>,
-    refused: Arc<Mutex<u64>>,
-}
-
-impl Gateway {
-    async fn start() -> Gateway {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let gateway = Gateway::new("http", listener.local_addr().expect("address"));
-        let app = gateway.app();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        gateway
-    }
-
-    /// A gateway served over https with a certificate signed by `ca`.
-    async fn start_https(ca: &TestCa) -> Gateway {
-        let mut gateway = Gateway::new("https", SocketAddr::from(([127, 0, 0, 1], 0)));
-        gateway.addr = serve_https(gateway.app(), ca).await;
-        gateway
-    }
-
-    fn new(scheme: &'static str, addr: SocketAddr) -> Gateway {
-        Gateway {
-            scheme,
-            addr,
-            status: Arc::new(AtomicU16::new(200)),
-            accepted: Arc::default(),
-            refused: Arc::default(),
-        }
-    }
-
-    fn app(&self) -> axum::Router {
-        axum::Router::new()
-            .fallback(receive)
-            .with_state(self.clone())
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}://{}{path}", self.scheme, self.addr)
-    }
-
-    fn set_status(&self, status: u16) {
-        self.status.store(status, Ordering::SeqCst);
-    }
-
-    fn accepted(&self) -> Vec<Received> {
-        self.accepted.lock().map(|a| a.clone()).unwrap_or_default()
-    }
-
-    fn refused(&self) -> u64 {
-        self.refused.lock().map(|r| *r).unwrap_or_default()
-    }
-}
-
-async fn receive(
-    State(gateway): State<Gateway>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let status = gateway.status.load(Ordering::SeqCst);
-    if status != 200 {
-        if let Ok(mut r) = gateway.refused.lock() {
-            *r += 1;
-        }
-        return StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    }
-    let received = Received {
-        path: uri.path().to_owned(),
-        headers,
-        raw: body.to_vec(),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    };
-    if let Ok(mut a) = gateway.accepted.lock() {
-        a.push(received);
-    }
-    StatusCode::OK
-}
 
 /// A district with two communities, three grids, four residents (one
 /// without a phone), an organisation whose members live in both
