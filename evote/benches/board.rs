@@ -34,6 +34,8 @@ fn main() {
     let publics: Vec<_> = trustees.iter().map(|t| t.public.clone()).collect();
     let election = Election {
         poll: poll.into(),
+        question: "Repaint the courtyard?".into(),
+        option_names: vec!["yes".into(), "no".into()],
         options: 2,
         min: 1,
         max: 1,

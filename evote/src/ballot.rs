@@ -14,8 +14,12 @@ use crate::proof::{Disjunctive, Schnorr};
 /// needed to make or check one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Election {
-    /// The poll's id; every proof is bound to it.
+    /// The poll's id.
     pub poll: String,
+    /// The question, as voters read it.
+    pub question: String,
+    /// The options' names, in order: what each count of the result is for.
+    pub option_names: Vec<String>,
     /// How many options the poll has.
     pub options: u32,
     /// The fewest options a ballot chooses.
@@ -30,9 +34,11 @@ pub struct Election {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BallotError {
     #[error(
-        "a poll has 1..=50 options and 0 < min <= max <= options; got {options} options, min {min}, max {max}"
+        "a poll has 1..=50 options, each named, and 0 < min <= max <= options; got {options} options, min {min}, max {max}"
     )]
     Parameters { options: u32, min: u32, max: u32 },
+    #[error("the election key is the neutral element, under which anyone can decrypt")]
+    IdentityKey,
     #[error("choose {min}..={max} of the options 0..{options}, each once; got {chosen:?}")]
     Choices {
         chosen: Vec<u32>,
@@ -50,15 +56,23 @@ pub enum BallotError {
     TotalProof { min: u32, max: u32 },
     #[error("the credential's signature on the ballot does not hold")]
     Signature,
+    #[error("the ballot could not be checked")]
+    Unchecked,
 }
 
 /// The most options a poll may have (the app's limit too).
 pub const MAX_OPTIONS: u32 = 50;
 
 impl Election {
-    /// Check the parameters: 1..=50 options, `0 < min <= max <= options`.
+    /// Check the parameters: 1..=50 options, each named,
+    /// `0 < min <= max <= options`, and a key that is not the neutral
+    /// element.
     pub fn check(&self) -> Result<(), BallotError> {
+        if self.key == Point::identity() {
+            return Err(BallotError::IdentityKey);
+        }
         let ok = (1..=MAX_OPTIONS).contains(&self.options)
+            && self.option_names.len() == self.options as usize
             && 0 < self.min
             && self.min <= self.max
             && self.max <= self.options;
@@ -73,19 +87,35 @@ impl Election {
         }
     }
 
+    /// The hash `election` over the poll id, the question, the number of
+    /// options and each option's name, min, max and the key. Every
+    /// ballot's proofs and signature are bound to it, so changing any of
+    /// them (swapping two options' names, say) invalidates every ballot.
+    pub fn digest(&self) -> [u8; 64] {
+        let t = Transcript::new("election")
+            .text(&self.poll)
+            .text(&self.question)
+            .number(u64::from(self.options));
+        self.option_names
+            .iter()
+            .fold(t, |t, name| t.text(name))
+            .number(u64::from(self.min))
+            .number(u64::from(self.max))
+            .point(&self.key)
+            .digest()
+    }
+
     fn choice_context(&self, credential: &Point, option: usize) -> Transcript {
         Transcript::new("choice")
-            .text(&self.poll)
+            .bytes(&self.digest())
             .point(credential)
             .number(option as u64)
     }
 
     fn total_context(&self, credential: &Point) -> Transcript {
         Transcript::new("total")
-            .text(&self.poll)
+            .bytes(&self.digest())
             .point(credential)
-            .number(u64::from(self.min))
-            .number(u64::from(self.max))
     }
 }
 
@@ -258,7 +288,7 @@ impl Ballot {
     }
 
     /// Sign the ballot with `credential` (which becomes its credential).
-    pub(crate) fn sign(
+    pub fn sign(
         &mut self,
         election: &Election,
         credential: &Credential,
@@ -273,11 +303,11 @@ impl Ballot {
         );
     }
 
-    /// What the signature covers: the poll, then every ciphertext and
-    /// every proof of the ballot.
+    /// What the signature covers: the election's digest, then every
+    /// ciphertext and every proof of the ballot.
     fn signed(&self, election: &Election) -> Transcript {
         Transcript::new("signature")
-            .text(&election.poll)
+            .bytes(&election.digest())
             .bytes(&self.content_digest())
     }
 

@@ -54,10 +54,25 @@ pub fn board(poll_url: &str, token: &str) -> anyhow::Result<Board> {
         let keys: Vec<Point> =
             serde_json::from_value(page["credentials"].clone()).context("a page of credentials")?;
         board.credentials.extend(keys);
-        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        cursor = next(&page, cursor)?;
         if cursor.is_none() {
             break;
         }
+    }
+    // The pages must add up to the roll the head describes.
+    let digest = crate::board::roll_digest(
+        &board.election.poll,
+        board.credentials.iter().map(Point::as_bytes),
+    );
+    if head["credentials_count"].as_u64() != Some(board.credentials.len() as u64)
+        || head["credentials_digest"].as_str() != Some(digest.as_str())
+    {
+        bail!(
+            "the pages hold {} credentials (digest {digest}), the board's head says {} ({})",
+            board.credentials.len(),
+            head["credentials_count"],
+            head["credentials_digest"]
+        );
     }
     if head["ballots_published"] == true {
         loop {
@@ -69,11 +84,23 @@ pub fn board(poll_url: &str, token: &str) -> anyhow::Result<Board> {
             let ballots: Vec<Ballot> =
                 serde_json::from_value(page["ballots"].clone()).context("a page of ballots")?;
             board.ballots.extend(ballots);
-            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            cursor = next(&page, cursor)?;
             if cursor.is_none() {
                 break;
             }
         }
     }
     Ok(board)
+}
+
+/// The page's next cursor; an error if it does not move past `previous`
+/// (a server that would keep a reader going round forever).
+fn next(page: &serde_json::Value, previous: Option<String>) -> anyhow::Result<Option<String>> {
+    let next = page["next_cursor"].as_str().map(str::to_owned);
+    if let (Some(n), Some(p)) = (&next, &previous)
+        && n <= p
+    {
+        bail!("the server's next page ({n}) does not come after the last ({p})");
+    }
+    Ok(next)
 }

@@ -17,17 +17,20 @@
 //!   last ballot under a credential replaces the earlier ones.
 //! - **Trustees** ([`trustee`]): each makes a key pair on their own
 //!   machine; the election key is the sum of their public keys, so every
-//!   trustee is needed to decrypt, and they decrypt only the sum of all
-//!   ballots, each publishing a proof that their share is right.
+//!   trustee is needed to decrypt. Each decrypts the sum of the ballots
+//!   (the command refuses a board that does not verify, a roll other than
+//!   the one published at the opening, and a second tally of one poll),
+//!   publishing a proof that their share is right.
 //! - **The board** ([`board`]) holds the roll's credential keys, every
 //!   counted ballot, the tally, the trustees' shares and the result, and
 //!   [`Board::verify`] checks all of it.
 //!
 //! The design decision to know: every proof's challenge hashes a context
-//! that names the poll and, for a ballot, its credential and option
+//! that names, for a ballot, the whole election (poll, question, options'
+//! names, limits, key: [`Election::digest`]), its credential and its option
 //! ([`group::Transcript`]), so no proof can be moved to another poll,
-//! ballot or option. The formats and hashes are specified in
-//! `plugins/e-voting/README.md`.
+//! ballot or option, and no option renamed. `plugins/e-voting/README.md`
+//! summarises the formats; this crate's code is their reference.
 
 pub mod ballot;
 pub mod board;

@@ -108,6 +108,21 @@ enum Trustee {
         /// The board's JSON file (`-` for standard input).
         #[arg(long)]
         board: PathBuf,
+        /// The roll's credential digest the poll showed when it opened
+        /// (`credentials_digest` of `GET …/polls/<id>`): the board's roll
+        /// must be that one.
+        #[arg(long)]
+        roll_digest: String,
+    },
+    /// Check that a board's election key includes your key, right after the
+    /// poll opens: a key someone else uploaded in your name shows here.
+    Check {
+        /// Your secret key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The board's JSON file (`-` for standard input).
+        #[arg(long)]
+        board: PathBuf,
     },
 }
 
@@ -245,26 +260,39 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&made.public)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Trustee(Trustee::Decrypt { key, board }) => {
-            let key: TrusteeKey = serde_json::from_str(&read(&key)?)
-                .with_context(|| format!("{} is not a trustee key file", key.display()))?;
+        Command::Trustee(Trustee::Check { key, board }) => {
+            let key = read_key(&key)?;
             let board = read_board(&board)?;
-            if board.election.poll != key.poll {
+            trustee_of(&key, &board)?;
+            println!(
+                "your key is trustee {} of {} in poll {}, and the election key is their sum",
+                board
+                    .trustees
+                    .iter()
+                    .position(|t| t.key == key.public.key)
+                    .unwrap_or_default(),
+                board.trustees.len(),
+                key.poll
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Trustee(Trustee::Decrypt {
+            key: key_path,
+            board,
+            roll_digest,
+        }) => {
+            let key = read_key(&key_path)?;
+            let board = read_board(&board)?;
+            trustee_of(&key, &board)?;
+            let report = board.verify(threads(None));
+            if report.roll_digest != roll_digest.trim() {
                 bail!(
-                    "this key is for poll {:?}, the board is of poll {:?}",
-                    key.poll,
-                    board.election.poll
+                    "the board's roll (digest {}) is not the one published when the poll opened ({}); not decrypting",
+                    report.roll_digest,
+                    roll_digest.trim()
                 );
             }
-            if !board.trustees.iter().any(|t| t.key == key.public.key) {
-                bail!("your key is not among the board's trustees");
-            }
-            let report = board.verify(threads(None));
             // Decrypt only a tally that is the sum of valid ballots.
-            let tally_holds = report
-                .checks
-                .iter()
-                .any(|c| c.name == "tally" && c.status == Status::Pass);
             if let Some(failed) = report
                 .first_failure()
                 .filter(|c| c.name != "decryptions" && c.name != "result")
@@ -275,14 +303,74 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     failed.detail
                 );
             }
+            let tally_holds = report
+                .checks
+                .iter()
+                .any(|c| c.name == "tally" && c.status == Status::Pass);
             let Some(tally) = board.tally.as_ref().filter(|_| tally_holds) else {
                 bail!("the board has no tally yet: decrypt after the poll has closed");
             };
+            // One tally per key: decrypting a second (the same ballots
+            // less one, say) would reveal the difference.
+            let digest = tally_digest(&key.poll, tally);
+            let record = key_path.with_extension("decrypted");
+            match std::fs::read_to_string(&record) {
+                Ok(done) if done.trim() != digest => bail!(
+                    "this key already decrypted another tally of poll {} (recorded in {}); decrypting a second would reveal the ballots between them",
+                    key.poll,
+                    record.display()
+                ),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::write(&record, &digest)
+                        .with_context(|| format!("recording the tally in {}", record.display()))?;
+                }
+                Err(e) => return Err(e).with_context(|| format!("reading {}", record.display())),
+            }
+            eprintln!(
+                "poll {}: {} ballots from a roll of {} credentials; decrypting their sum",
+                key.poll,
+                board.ballots.len(),
+                board.credentials.len()
+            );
             let decryption = key.decrypt(tally, &mut OsRng);
             println!("{}", serde_json::to_string_pretty(&decryption)?);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn read_key(path: &Path) -> anyhow::Result<TrusteeKey> {
+    serde_json::from_str(&read(path)?)
+        .with_context(|| format!("{} is not a trustee key file", path.display()))
+}
+
+/// Refuse unless `key` is a trustee of `board`'s poll and the election key
+/// is the sum of the trustees' keys.
+fn trustee_of(key: &TrusteeKey, board: &Board) -> anyhow::Result<()> {
+    if board.election.poll != key.poll {
+        bail!(
+            "this key is for poll {:?}, the board is of poll {:?}",
+            key.poll,
+            board.election.poll
+        );
+    }
+    if !board.trustees.iter().any(|t| t.key == key.public.key) {
+        bail!("your key is not among the board's trustees: someone uploaded another in your name");
+    }
+    if hutong_evote::trustee::election_key(&board.trustees) != board.election.key {
+        bail!("the board's election key is not the sum of its trustees' keys");
+    }
+    Ok(())
+}
+
+/// The hash `tally` over the poll and the tally's ciphertexts, in hex.
+fn tally_digest(poll: &str, tally: &[hutong_evote::Ciphertext]) -> String {
+    let t = tally.iter().fold(
+        hutong_evote::group::Transcript::new("tally").text(poll),
+        |t, ct| t.point(&ct.alpha).point(&ct.beta),
+    );
+    hex::encode(&t.digest()[..32])
 }
 
 /// Write `text` to a new file that only its owner can read.

@@ -25,6 +25,8 @@ fn closed_poll() -> (Poll, Vec<u64>) {
     let publics: Vec<_> = trustees.iter().map(|t| t.public.clone()).collect();
     let election = Election {
         poll: POLL.into(),
+        question: "Which improvement first?".into(),
+        option_names: vec!["gate".into(), "lights".into(), "benches".into()],
         options: 3,
         min: 1,
         max: 2,
@@ -144,7 +146,7 @@ fn a_ballot_choosing_too_many_options_is_refused() {
     let election = &poll.board.election;
     let too_many = Ballot::create(election, &poll.credentials[9], &[0, 1, 2], &mut OsRng);
     assert!(matches!(too_many, Err(BallotError::Choices { .. })));
-    // Made anyway, with the total proof claiming 2: it does not hold.
+    // Made for wider limits, its proofs are bound to another election.
     let wide = Election {
         max: 3,
         ..election.clone()
@@ -152,10 +154,24 @@ fn a_ballot_choosing_too_many_options_is_refused() {
     let (ballot, _) =
         Ballot::create(&wide, &poll.credentials[9], &[0, 1, 2], &mut OsRng).expect("valid");
     let bound = resign(election, &poll.credentials[9], ballot);
-    assert!(matches!(
-        bound.verify(election),
-        Err(BallotError::TotalProof { .. }) | Err(BallotError::Signature)
-    ));
+    assert_eq!(bound.verify(election), Err(BallotError::ChoiceProof(0)));
+    // Three choices each proved 0 or 1, taken from ballots of one option
+    // each: every choice's proof holds, the total's does not.
+    let credential = &poll.credentials[9];
+    let made: Vec<Ballot> = (0..3)
+        .map(|o| {
+            Ballot::create(election, credential, &[o], &mut OsRng)
+                .expect("valid")
+                .0
+        })
+        .collect();
+    let mut spliced = made[0].clone();
+    spliced.choices = (0..3).map(|o| made[o].choices[o].clone()).collect();
+    let spliced = resign(election, credential, spliced);
+    assert_eq!(
+        spliced.verify(election),
+        Err(BallotError::TotalProof { min: 1, max: 2 })
+    );
 }
 
 #[test]
@@ -306,4 +322,60 @@ fn credentials_are_read_back_from_their_text_and_bad_text_is_refused() {
     );
     assert!(Credential::from_text(POLL, "short").is_err());
     assert!(Credential::from_text(POLL, &format!("0{}", &text[1..])).is_err());
+}
+
+#[test]
+fn renaming_an_option_or_the_question_invalidates_every_ballot() {
+    let (mut poll, _) = closed_poll();
+    poll.board.election.option_names.swap(0, 1);
+    let (name, detail) = failure(&poll.board);
+    assert_eq!(name, "ballots", "{detail}");
+    assert!(detail.contains("8 ballots do not verify"), "{detail}");
+    let (mut poll, _) = closed_poll();
+    poll.board.election.question = "Keep the gate?".into();
+    assert_eq!(failure(&poll.board).0, "ballots");
+}
+
+#[test]
+fn shares_may_come_in_any_order_and_a_missing_one_leaves_the_result_pending() {
+    let (mut poll, _) = closed_poll();
+    poll.board.decryptions.reverse();
+    assert!(poll.board.verify(1).verified, "order does not matter");
+    poll.board.decryptions.remove(1);
+    let report = poll.board.verify(1);
+    assert_eq!(report.first_failure(), None);
+    let last = report.checks.last().expect("checks");
+    assert_eq!((last.name, last.status), ("decryptions", Status::Pending));
+    assert!(last.detail.contains("2 of 3"), "{}", last.detail);
+    let copy = poll.board.decryptions[0].clone();
+    poll.board.decryptions.push(copy);
+    assert_eq!(failure(&poll.board).0, "decryptions");
+}
+
+#[test]
+fn the_neutral_element_is_refused_as_a_key_or_a_credential() {
+    let (poll, _) = closed_poll();
+    let neutral = Point::identity();
+    let mut election = poll.board.election.clone();
+    election.key = neutral;
+    assert_eq!(election.check(), Err(BallotError::IdentityKey));
+    // A "trustee" with the neutral key and a proof for it.
+    let zero = curve25519_dalek::scalar::Scalar::ZERO;
+    let proof = crate::proof::Schnorr::prove(
+        crate::group::Transcript::new("trustee").text(POLL),
+        &zero,
+        &neutral,
+        &mut OsRng,
+    );
+    assert!(
+        !crate::TrusteePublic {
+            key: neutral,
+            proof
+        }
+        .verify(POLL)
+    );
+    let mut board = poll.board.clone();
+    board.credentials.insert(0, neutral);
+    let (name, detail) = failure(&board);
+    assert_eq!(name, "roll", "{detail}");
 }

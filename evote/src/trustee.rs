@@ -88,9 +88,10 @@ impl TrusteeKey {
 }
 
 impl TrusteePublic {
-    /// Whether the proof of knowledge holds for `poll`.
+    /// Whether the proof of knowledge holds for `poll` (never for the
+    /// neutral element, whose secret everyone knows).
     pub fn verify(&self, poll: &str) -> bool {
-        self.proof.verify(key_context(poll), &self.key)
+        self.key != Point::identity() && self.proof.verify(key_context(poll), &self.key)
     }
 }
 

@@ -7,7 +7,9 @@ use std::process::{Command, Output};
 
 use hutong_evote::board::tally;
 use hutong_evote::trustee::{combine, election_key};
-use hutong_evote::{BOARD_FORMAT, Ballot, Board, Credential, Decryption, Election, TrusteePublic};
+use hutong_evote::{
+    BOARD_FORMAT, Ballot, Board, Credential, Decryption, Election, TrusteeKey, TrusteePublic,
+};
 use rand_core::OsRng;
 use serde_json::Value;
 
@@ -77,6 +79,8 @@ fn a_poll_from_trustee_keys_to_a_verified_result_through_the_command() {
     }
     let election = Election {
         poll: poll.into(),
+        question: "Which improvement first?".into(),
+        option_names: vec!["gate".into(), "lights".into(), "benches".into()],
         options: 3,
         min: 1,
         max: 1,
@@ -168,31 +172,98 @@ fn a_poll_from_trustee_keys_to_a_verified_result_through_the_command() {
     }
     let bent_file = dir.join("bent.json");
     std::fs::write(&bent_file, serde_json::to_string(&bent).expect("json")).expect("write");
-    let out = run(&[
-        "trustee",
-        "decrypt",
-        "--key",
-        path(&keys[0]),
-        "--board",
-        path(&bent_file),
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("not decrypting"), "{}", text(&out));
-
-    // Each trustee decrypts the honest board's tally.
-    for key in &keys {
-        let out = run(&[
+    let roll = board.verify(1).roll_digest;
+    let decrypt = |key: &Path, board: &Path, roll: &str| {
+        run(&[
             "trustee",
             "decrypt",
             "--key",
             path(key),
             "--board",
-            path(&board_file),
-        ]);
+            path(board),
+            "--roll-digest",
+            roll,
+        ])
+    };
+    let out = decrypt(&keys[0], &bent_file, &roll);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("not decrypting"), "{}", text(&out));
+    // Nor a board whose roll is not the one published at the opening (a
+    // server that shows the trustees a roll of its own making).
+    let out = decrypt(&keys[0], &board_file, &"0".repeat(64));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("not the one published"),
+        "{}",
+        text(&out)
+    );
+    // A trustee checks, after the opening, that the election key is theirs too.
+    let out = run(&[
+        "trustee",
+        "check",
+        "--key",
+        path(&keys[1]),
+        "--board",
+        path(&board_file),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("trustee 1 of 2") || text(&out).contains("trustee 0 of 2"),
+        "{}",
+        text(&out)
+    );
+    let mut usurped = board.clone();
+    usurped.trustees[0] = TrusteeKey::generate(poll, &mut OsRng).public;
+    usurped.election.key = election_key(&usurped.trustees);
+    let usurped_file = dir.join("usurped.json");
+    std::fs::write(
+        &usurped_file,
+        serde_json::to_string(&usurped).expect("json"),
+    )
+    .expect("write");
+    let checks: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            run(&[
+                "trustee",
+                "check",
+                "--key",
+                path(k),
+                "--board",
+                path(&usurped_file),
+            ])
+            .status
+            .success()
+        })
+        .collect();
+    assert_eq!(
+        checks.iter().filter(|ok| !**ok).count(),
+        1,
+        "the replaced trustee finds out"
+    );
+
+    // Each trustee decrypts the honest board's tally.
+    for key in &keys {
+        let out = decrypt(key, &board_file, &roll);
         assert!(out.status.success(), "{}", text(&out));
         let shares: Decryption = serde_json::from_slice(&out.stdout).expect("shares");
         board.decryptions.push(shares);
     }
+    // A key decrypts one tally of a poll, not a second (the same ballots
+    // less one would reveal that one).
+    let mut fewer = board.clone();
+    fewer.ballots.remove(0);
+    fewer.tally = Some(tally(3, &fewer.ballots));
+    fewer.decryptions.clear();
+    let fewer_file = dir.join("fewer.json");
+    std::fs::write(&fewer_file, serde_json::to_string(&fewer).expect("json")).expect("write");
+    let out = decrypt(&keys[0], &fewer_file, &roll);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("already decrypted another tally"),
+        "{}",
+        text(&out)
+    );
     let sums = board.tally.clone().unwrap_or_default();
     board.result = combine(&sums, &board.decryptions, 3).into_iter().collect();
     assert_eq!(board.result.as_deref(), Some(&[1, 0, 2][..]));

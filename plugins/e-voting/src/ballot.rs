@@ -64,11 +64,14 @@ impl rand_core::RngCore for HostRng {
 
 impl rand_core::CryptoRng for HostRng {}
 
-/// The election of `poll` under `key`: every option may be chosen, at
-/// least one and at most the poll's `max_choices`.
+/// The election of `poll` under `key`: its title and options' names (which
+/// every ballot's proofs are bound to), at least one option chosen and at
+/// most the poll's `max_choices`.
 pub fn election(poll: &Poll, key: Point) -> Election {
     Election {
         poll: poll.id.clone(),
+        question: poll.title.clone(),
+        option_names: poll.options.clone(),
         options: u32::try_from(poll.options.len()).unwrap_or(u32::MAX),
         min: 1,
         max: poll.max_choices,

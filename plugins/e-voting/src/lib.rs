@@ -9,7 +9,8 @@
 //! ciphertexts with their proofs, keyed by credential (so a later ballot
 //! replaces an earlier one), checks every ballot when it arrives and again
 //! before adding them up, and holds no key that decrypts anything; nothing
-//! it stores says whose a credential is once the credential is sent. The
+//! it keeps says whose a credential is once the credential is sent (the
+//! host's notification store keeps the message that carried it). The
 //! cryptography is the `hutong-evote` crate's; see the README for the
 //! threat model and the board's format.
 
@@ -345,6 +346,9 @@ fn upload_trustee_key(req: &Request, params: &Params) -> Result<Response, Fail> 
     let index = trustee_index(req, &poll)?;
     let key: TrusteePublic = body(req, "the public key")?;
     let (state, _) = load_state(&poll.id)?;
+    if state.phase == Phase::Cancelled || now() >= poll.closes_at_ms {
+        return Err(cancelled());
+    }
     if !matches!(state.phase, Phase::Scheduled | Phase::Freezing) {
         return Err(Fail::refused(
             409,
@@ -362,27 +366,27 @@ fn upload_trustee_key(req: &Request, params: &Params) -> Result<Response, Fail> 
             ),
         ));
     }
-    if trustee_keys(&poll)?
-        .iter()
-        .flatten()
-        .any(|t| t.key == key.key)
-    {
-        return Err(Fail::refused(
-            409,
-            "duplicate_key",
-            "another trustee uploaded this key; each trustee makes their own",
-        ));
-    }
+    let keys = Keys(&poll.id);
     let bytes = serde_json::to_vec(&key).unwrap_or_default();
-    match kv::commit(vec![Op::insert(Keys(&poll.id).trustee(index), bytes)])? {
+    // The key's own marker in the same commit: of two trustees uploading
+    // one key at once, one gets it.
+    match kv::commit(vec![
+        Op::insert(keys.trustee(index), bytes),
+        Op::insert(keys.trustee_key(&key.key.to_hex()), Vec::new()),
+    ])? {
         Commit::Applied => Ok(Response::json(
             201,
             &json!({ "poll": poll.id, "trustee": index, "key": key.key }),
         )),
-        Commit::Failed(_) => Err(Fail::refused(
+        Commit::Failed(0) => Err(Fail::refused(
             409,
             "already_uploaded",
-            "you uploaded your key for this poll already; it cannot be replaced",
+            "you uploaded your key for this poll already; it cannot be replaced (if you did not, someone else did in your name: tell the poll's creator)",
+        )),
+        Commit::Failed(_) => Err(Fail::refused(
+            409,
+            "duplicate_key",
+            "another trustee uploaded this key; each trustee makes their own",
         )),
     }
 }
@@ -405,7 +409,16 @@ fn taking_ballots(poll: &Poll, state: &State) -> Result<(), Fail> {
             "the voter roll is being frozen, or a trustee's key is missing; voting opens as soon as both are done",
         )),
         Phase::Closing | Phase::Decrypting | Phase::Closed => Err(closed(poll)),
+        Phase::Cancelled => Err(cancelled()),
     }
+}
+
+fn cancelled() -> Fail {
+    Fail::refused(
+        409,
+        "cancelled",
+        "the poll was cancelled: its close came before every trustee's key",
+    )
 }
 
 fn closed(poll: &Poll) -> Fail {
@@ -645,15 +658,24 @@ fn board_ballots(req: &Request, params: &Params) -> Result<Response, Fail> {
     let mut ballots = Vec::new();
     let mut bytes = 0;
     let mut last = None;
+    let mut taken = 0;
     for (key, value) in &page.entries {
-        if bytes + value.len() > BALLOT_PAGE_BYTES && !ballots.is_empty() {
+        if bytes + value.len() > BALLOT_PAGE_BYTES && taken > 0 {
             break;
         }
+        taken += 1;
         bytes += value.len();
-        ballots.push(serde_json::from_slice::<serde_json::Value>(value).unwrap_or_default());
         last = Some(key.strip_prefix(&prefix).unwrap_or(key).to_owned());
+        match serde_json::from_slice::<serde_json::Value>(value) {
+            Ok(ballot) => ballots.push(ballot),
+            // Only a changed database holds one; the recount moves it off.
+            Err(e) => hutong_sdk::log::error(
+                "a stored ballot is not JSON; left off the page",
+                &[("poll", &poll.id), ("key", key), ("error", &e.to_string())],
+            ),
+        }
     }
-    let next = if ballots.len() < page.entries.len() {
+    let next = if taken < page.entries.len() {
         last
     } else {
         page.next_cursor
@@ -667,11 +689,12 @@ fn board_ballots(req: &Request, params: &Params) -> Result<Response, Fail> {
 
 /// `GET /polls/{id}/board/ballots/{credential}`: the ballot counted for a
 /// credential and its tracker: how a voter checks theirs is the one their
-/// device made. Answered whenever asked: only the credential's holder knows
-/// which key is theirs.
+/// device made. Published when the ballots are (the answer to a cast gives
+/// the tracker meanwhile).
 fn board_ballot(req: &Request, params: &Params) -> Result<Response, Fail> {
     caller(req)?;
-    let (poll, _) = current_cheap(poll_id(params))?;
+    let (poll, state) = current_cheap(poll_id(params))?;
+    ballots_visible(&poll, &state)?;
     let credential = params.get("credential").unwrap_or_default();
     let missing = || {
         Fail::not_found(format!(
@@ -721,8 +744,9 @@ fn result(req: &Request, params: &Params) -> Result<Response, Fail> {
     caller(req)?;
     let (poll, state) = current(poll_id(params))?;
     let tally = published(&poll, &state)?;
-    let options: Vec<_> = poll
-        .options
+    // The names the ballots were proved against, not the poll's record.
+    let names = election(&poll)?.map_or_else(|| poll.options.clone(), |e| e.option_names);
+    let options: Vec<_> = names
         .iter()
         .zip(&tally.counts)
         .enumerate()

@@ -128,6 +128,12 @@ pub fn advance(poll: &Poll, budget: &Budget) -> Result<State, Fail> {
         }
         // Whether this call made a step or lost the compare-and-swap to
         // another call that made it, the next round reads the state again.
+        // Trustees' keys that are not all in by the close: the poll is
+        // cancelled, never opened.
+        if opening && now >= poll.closes_at_ms {
+            cancel(poll, &state, &raw)?;
+            continue;
+        }
         if opening && state.roll_complete {
             let trustees = trustee_keys(poll)?;
             if trustees.iter().all(Option::is_some) {
@@ -147,7 +153,7 @@ pub fn advance(poll: &Poll, budget: &Budget) -> Result<State, Fail> {
                 freeze_page(poll, &state, &raw)?;
                 true
             }
-            Phase::Closing => recount_page(poll, &state, &raw)?,
+            Phase::Closing => recount_page(poll, &state, &raw, budget)?,
             Phase::Decrypting => publish_result(poll, &state, &raw)?,
             _ => false,
         };
@@ -401,6 +407,21 @@ fn remove_household_credentials(poll: &Poll, state: &State, raw: &[u8]) -> Resul
     step(poll, raw, &next, ops)
 }
 
+/// The close came before the poll could open: it never will.
+fn cancel(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
+    let mut next = state.clone();
+    next.phase = Phase::Cancelled;
+    next.closed_at_ms = Some(now().max(poll.closes_at_ms));
+    let cancelled = step(poll, raw, &next, Vec::new())?;
+    if cancelled {
+        log::warn(
+            "poll cancelled: the close came before every trustee's key",
+            &[("poll", &poll.id)],
+        );
+    }
+    Ok(cancelled)
+}
+
 /// Stop taking ballots. Removing `open/{id}` waits for the ballots in
 /// flight that require it, and every later one fails on it.
 fn close(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
@@ -416,11 +437,12 @@ fn close(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
     step(poll, raw, &next, vec![Op::remove(Keys(&poll.id).open())])
 }
 
-/// Check one page of stored ballots again (on the roll, signature and
-/// proofs) and add them to the sums; after the last page, publish the
-/// tally. A ballot that no longer verifies (the database was changed) is
-/// left out and logged. Returns whether it made a step.
-fn recount_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
+/// Check stored ballots again (on the roll, signature and proofs) and add
+/// them to the sums, a page at a time while `budget` lasts; after the last
+/// page, publish the tally. A ballot that no longer verifies (the database
+/// was changed) is moved off the board to `rejected/`, left out of the
+/// tally and logged. Returns whether it made a step.
+fn recount_page(poll: &Poll, state: &State, raw: &[u8], budget: &Budget) -> Result<bool, Fail> {
     let keys = Keys(&poll.id);
     let Some(election) = election(poll)? else {
         return Err(Fail::Host(Error::Internal(format!(
@@ -436,7 +458,16 @@ fn recount_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
     });
     let prefix = keys.ballot_prefix();
     let page = kv::list_entries(&prefix, recount.cursor.as_deref(), RECOUNT_PAGE)?;
+    let mut ops = Vec::new();
+    let mut done = 0;
     for (key, value) in &page.entries {
+        // Each ballot takes a few milliseconds (more with many options):
+        // stop where the budget ends, and carry on from there next time.
+        if done > 0 && budget.spent() {
+            break;
+        }
+        done += 1;
+        recount.cursor = Some(key.clone());
         let credential = key.strip_prefix(&prefix).unwrap_or(key);
         let ballot = serde_json::from_slice::<Ballot>(value).ok();
         let valid = match &ballot {
@@ -456,31 +487,29 @@ fn recount_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
             }
             None => {
                 recount.invalid += 1;
+                ops.push(Op::remove(key.clone()));
+                ops.push(Op::set(keys.rejected(credential), value.clone()));
                 log::error(
-                    "a stored ballot does not verify and is left out of the tally",
+                    "a stored ballot does not verify: moved off the board, left out of the tally",
                     &[("poll", &poll.id), ("credential", credential)],
                 );
             }
         }
     }
     let mut next = state.clone();
-    let mut ops = Vec::new();
-    match page.next_cursor {
-        Some(cursor) => recount.cursor = Some(cursor),
-        None => {
-            next.phase = Phase::Decrypting;
-            ops.push(Op::insert(
-                keys.tally(),
-                serde_json::to_vec(&recount.sums).unwrap_or_default(),
-            ));
-            log::info(
-                "tally published; waiting for the trustees",
-                &[
-                    ("poll", &poll.id),
-                    ("ballots", &recount.ballots.to_string()),
-                ],
-            );
-        }
+    if done == page.entries.len() && page.next_cursor.is_none() {
+        next.phase = Phase::Decrypting;
+        ops.push(Op::insert(
+            keys.tally(),
+            serde_json::to_vec(&recount.sums).unwrap_or_default(),
+        ));
+        log::info(
+            "tally published; waiting for the trustees",
+            &[
+                ("poll", &poll.id),
+                ("ballots", &recount.ballots.to_string()),
+            ],
+        );
     }
     next.recount = Some(recount);
     step(poll, raw, &next, ops)

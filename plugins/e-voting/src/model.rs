@@ -62,8 +62,8 @@ pub struct Eligibility {
     /// Only residents aged 18 or more when the roll is frozen.
     #[serde(default)]
     pub adults_only: bool,
-    /// One vote per household: the first member to vote casts it; residents
-    /// with no household are not on the roll.
+    /// One credential per household, sent to every member: the last ballot
+    /// cast with it counts; residents with no household are not on the roll.
     #[serde(default)]
     pub per_household: bool,
 }
@@ -269,6 +269,8 @@ pub enum Phase {
     Decrypting,
     /// The result is published.
     Closed,
+    /// The close came before every trustee's key: the poll never opened.
+    Cancelled,
 }
 
 /// A poll's lifecycle, under `state/{id}`. Every change is a
@@ -439,6 +441,15 @@ impl Keys<'_> {
     /// Trustee `index`'s share of the decryption of the tally.
     pub fn decryption(&self, index: usize) -> String {
         format!("decryption/{}/{index:02}", self.0)
+    }
+    /// That a trustee uploaded this key (hex), so no two trustees share one.
+    pub fn trustee_key(&self, key: &str) -> String {
+        format!("trustee-key/{}/{key}", self.0)
+    }
+    /// A stored ballot that no longer verified at the recount, moved off
+    /// the board.
+    pub fn rejected(&self, credential: &str) -> String {
+        format!("rejected/{}/{credential}", self.0)
     }
     /// The published result.
     pub fn result(&self) -> String {

@@ -29,6 +29,8 @@ on_both_backends!(
     an_administrators_account_for_a_voter_cannot_cast_a_counted_ballot,
     a_forged_stuffed_or_dropped_ballot_and_a_rewritten_result_are_detected,
     nothing_stored_links_a_voter_to_a_choice,
+    a_ballot_changed_in_storage_before_the_close_is_left_out_and_shown,
+    a_poll_whose_trustees_never_all_upload_is_cancelled_at_its_close,
     bad_ballots_are_refused_and_store_nothing,
     trustees_upload_one_proved_key_and_one_proved_share_each,
     bad_polls_are_refused_and_store_nothing,
@@ -357,13 +359,18 @@ async fn close(host: &TestHost, d: &District, poll: &Poll) -> Value {
 /// The whole board, fetched as `hutong-evote fetch` fetches it: over
 /// HTTP from the host served on a socket.
 async fn board(host: &TestHost, token: &str, id: &str) -> Board {
+    try_board(host, token, id).await.expect("the board")
+}
+
+/// The board, or why fetching it failed.
+async fn try_board(host: &TestHost, token: &str, id: &str) -> Result<Board, String> {
     let addr = listen(host.app()).await;
     let url = format!("http://{addr}{BASE}/polls/{id}");
     let token = token.to_owned();
     tokio::task::spawn_blocking(move || hutong_evote::fetch::board(&url, &token))
         .await
         .expect("task")
-        .expect("the board")
+        .map_err(|e| format!("{e:#}"))
 }
 
 async fn on_roll(host: &TestHost, d: &District, id: &str, resident: &str) -> bool {
@@ -743,13 +750,35 @@ async fn a_forged_stuffed_or_dropped_ballot_and_a_rewritten_result_are_detected(
             .expect("a failed check")
     };
 
-    // A forged ballot: an encryption of 2 in place of one of 0 or 1.
+    // A forged ballot: an encryption of 2 in place of one of 0 or 1,
+    // changed in storage (its signature no longer holds) ...
     let mut forged: Ballot = serde_json::from_slice(&first.1).expect("ballot");
     let ct = forged.choices[1].ciphertext;
     forged.choices[1].ciphertext = ct + ct;
     overwrite(&host, &first.0, &serde_json::to_vec(&forged).expect("json")).await;
     let (check, detail) = failure(&board(&host, &d.worker, &poll.id).await);
     assert_eq!(check, "ballots", "{detail}");
+    assert!(detail.contains("signature"), "{detail}");
+    // ... or signed anew by someone holding the credential: its proof
+    // that the choice is 0 or 1 does not hold.
+    let mut holder = None;
+    for voter in ["r01", "r02", "r04", "r06"] {
+        let c = credential_of(&host, d.voter(voter), &poll.id)
+            .await
+            .expect("credential");
+        if first.0.ends_with(&c.public().to_hex()) {
+            holder = Some(c);
+        }
+    }
+    forged.sign(
+        &honest.election,
+        &holder.expect("the ballot's voter"),
+        &mut OsRng,
+    );
+    overwrite(&host, &first.0, &serde_json::to_vec(&forged).expect("json")).await;
+    let (check, detail) = failure(&board(&host, &d.worker, &poll.id).await);
+    assert_eq!(check, "ballots", "{detail}");
+    assert!(detail.contains("choice 1 encrypts 0 or 1"), "{detail}");
     overwrite(&host, &first.0, &first.1).await;
 
     // A stuffed ballot, with a credential of the insider's own, and the
@@ -769,17 +798,13 @@ async fn a_forged_stuffed_or_dropped_ballot_and_a_rewritten_result_are_detected(
     assert!(detail.contains("not on the roll"), "{detail}");
     let cred = format!("cred/{}/{}", poll.id, intruder.public().to_hex());
     insert(&host, &cred, b"").await;
-    let stuffed_board = board(&host, &d.worker, &poll.id).await;
-    let report = stuffed_board.verify(1);
-    assert_ne!(
-        report.roll_digest, published_roll,
-        "the roll is not the one published at the opening"
-    );
-    assert_eq!(
-        report.first_failure().map(|c| c.name),
-        Some("tally"),
-        "the tally was of the honest ballots"
-    );
+    // The roll's pages no longer add up to the roll published at the
+    // opening: fetching the board says so.
+    let error = try_board(&host, &d.worker, &poll.id)
+        .await
+        .expect_err("a longer roll");
+    assert!(error.contains("the pages hold 8 credentials"), "{error}");
+    assert!(error.contains(&published_roll), "{error}");
     host.execute_raw(&format!("DELETE FROM kv WHERE key IN ('{key}', '{cred}')"))
         .await;
 
@@ -806,6 +831,69 @@ async fn a_forged_stuffed_or_dropped_ballot_and_a_rewritten_result_are_detected(
     let r = worker_get(&host, &d, &format!("/polls/{}/verify", poll.id)).await;
     assert_eq!(r.json()["verified"], false, "{}", r.text());
     assert_eq!(r.json()["checks"]["result"], false, "{}", r.text());
+}
+
+async fn a_ballot_changed_in_storage_before_the_close_is_left_out_and_shown(host: TestHost) {
+    let d = district(&host).await;
+    let now = stop_clock(&host);
+    let poll = open_poll(&host, &d, poll_body(now, json!({"community": "c1"}))).await;
+    for (voter, choice) in [("r01", 0), ("r02", 1), ("r04", 1)] {
+        vote(&host, &d, &poll, voter, &[choice]).await;
+    }
+    let rows = kv_rows(&host).await;
+    let (key, value, _) = rows
+        .iter()
+        .find(|(k, ..)| k.starts_with(&format!("ballot/{}/", poll.id)))
+        .expect("a ballot")
+        .clone();
+    let mut changed: Ballot = serde_json::from_slice(&value).expect("ballot");
+    changed.choices.swap(0, 1);
+    overwrite(&host, &key, &serde_json::to_vec(&changed).expect("json")).await;
+    let result = close(&host, &d, &poll).await;
+    let tally = &result["tally"];
+    assert_eq!(tally["ballots"], 2, "{tally}");
+    assert_eq!(tally["rejected"], 1, "{tally}");
+    // It is off the board, which verifies; the app's check says a ballot
+    // was rejected.
+    let board = board(&host, &d.worker, &poll.id).await;
+    assert!(board.verify(1).verified);
+    assert_eq!(board.ballots.len(), 2);
+    let r = worker_get(&host, &d, &format!("/polls/{}/verify", poll.id)).await;
+    assert_eq!(r.json()["verified"], false, "{}", r.text());
+    assert_eq!(
+        r.json()["checks"]["every_ballot_verified"],
+        false,
+        "{}",
+        r.text()
+    );
+    let moved = key.replace("ballot/", "rejected/");
+    assert!(kv_rows(&host).await.iter().any(|(k, ..)| *k == moved));
+}
+
+async fn a_poll_whose_trustees_never_all_upload_is_cancelled_at_its_close(host: TestHost) {
+    let d = district(&host).await;
+    let now = stop_clock(&host);
+    let id = create_poll(&host, &d, poll_body(now, json!({"grid": "g2"}))).await;
+    let upload = |token: &str| {
+        let key = TrusteeKey::generate(&id, &mut OsRng);
+        let path = format!("/polls/{id}/trustees");
+        let token = token.to_owned();
+        let host = &host;
+        async move {
+            let body = serde_json::to_value(&key.public).expect("json");
+            call(host, &token, Method::POST, &path, body).await
+        }
+    };
+    let r = upload(&d.trustees[0]).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(advance(&host, &d, &id).await["phase"], "freezing");
+    host.clock().advance_ms(2 * HOUR);
+    assert_eq!(advance(&host, &d, &id).await["phase"], "cancelled");
+    let r = upload(&d.trustees[1]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "cancelled");
+    let r = worker_get(&host, &d, &format!("/polls/{id}/result")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
 }
 
 async fn nothing_stored_links_a_voter_to_a_choice(host: TestHost) {
@@ -947,14 +1035,21 @@ async fn bad_ballots_are_refused_and_store_nothing(host: TestHost) {
     refused(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_ballot");
     assert!(r.text().contains("signature"), "{}", r.text());
 
-    // Two options chosen in a single-choice poll: made with the limits
-    // widened and signed properly, the total's proof does not hold.
-    let wide = Election {
-        max: 2,
-        ..election.clone()
-    };
-    let (two, _) = Ballot::create(&wide, &credential, &[0, 1], &mut OsRng).expect("ballot");
-    let r = post_ballot(&host, token, id, &two).await;
+    // Three options chosen in a single-choice poll: each choice taken from
+    // a ballot of its own (so each is proved 0 or 1), signed anew; the
+    // proof of the total does not hold.
+    let mut made = Vec::new();
+    for option in 0..3 {
+        made.push(
+            Ballot::create(&election, &credential, &[option], &mut OsRng)
+                .expect("ballot")
+                .0,
+        );
+    }
+    let mut three = made[0].clone();
+    three.choices = (0..3).map(|o| made[o].choices[o].clone()).collect();
+    three.sign(&election, &credential, &mut OsRng);
+    let r = post_ballot(&host, token, id, &three).await;
     refused(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_ballot");
     assert!(r.text().contains("chooses 1..=1"), "{}", r.text());
 
@@ -1054,6 +1149,21 @@ async fn trustees_upload_one_proved_key_and_one_proved_share_each(host: TestHost
         "no election yet: {}",
         r.text()
     );
+    // A well-formed ballot, under a key of someone's choosing, is refused
+    // until the poll opens.
+    let guess = Election {
+        poll: id.clone(),
+        question: "?".into(),
+        option_names: vec!["yes".into(), "no".into(), "abstain".into()],
+        options: 3,
+        min: 1,
+        max: 1,
+        key: key.public.key,
+    };
+    let (early, _) = Ballot::create(&guess, &credential, &[0], &mut OsRng).expect("ballot");
+    let r = post_ballot(&host, d.voter("r06"), &id, &early).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "not_open", "{}", r.text());
     let mut keys = vec![key];
     for token in &d.trustees[1..] {
         let k = TrusteeKey::generate(&id, &mut OsRng);
@@ -1071,6 +1181,16 @@ async fn trustees_upload_one_proved_key_and_one_proved_share_each(host: TestHost
     assert_eq!(r.json()["error"]["code"], "already_open");
     let (r, _) = cast(&host, d.voter("r06"), &id, &credential, &[1]).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // While open, an after-close board shows no ballot, not even by its
+    // credential: whether a credential voted is not given away.
+    let r = worker_get(
+        &host,
+        &d,
+        &format!("/polls/{id}/board/ballots/{}", credential.public().to_hex()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "board_not_published");
 
     // Shares: not before the tally; each proved, each trustee's own.
     let shares_path = format!("/polls/{id}/decryptions");
