@@ -241,9 +241,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let text = read(&election)?;
             let value: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not JSON", election.display()))?;
+            // A board (or its head) names the trustees: encrypt only under
+            // the sum of their proved keys.
+            if let Some(trustees) = value.get("trustees") {
+                let trustees: Vec<hutong_evote::TrusteePublic> =
+                    serde_json::from_value(trustees.clone()).context("the board's trustees")?;
+                let poll = value["election"]["poll"].as_str().unwrap_or_default();
+                let key: hutong_evote::Point =
+                    serde_json::from_value(value["election"]["key"].clone())
+                        .context("the election's key")?;
+                if trustees.len() < 2
+                    || !trustees.iter().all(|t| t.verify(poll))
+                    || hutong_evote::trustee::election_key(&trustees) != key
+                {
+                    bail!(
+                        "the election key is not the sum of two or more trustees' proved keys; not encrypting under it"
+                    );
+                }
+            }
             let election: Election =
                 serde_json::from_value(value.get("election").cloned().unwrap_or(value))
                     .with_context(|| format!("{} holds no election", election.display()))?;
+            election.check()?;
             let credential = Credential::from_text(&election.poll, &credential)?;
             let (ballot, opening) = Ballot::create(&election, &credential, &choose, &mut OsRng)?;
             let mut printed = serde_json::json!({ "tracker": ballot.tracker(), "ballot": ballot });
