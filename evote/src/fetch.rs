@@ -1,5 +1,7 @@
-//! Download a poll's whole board over HTTP: its head, then every page of
-//! credentials and of ballots (the `fetch` command; with the `cli` feature).
+//! Talking to a poll over HTTP (with the `cli` feature): download its whole
+//! board (head, then every page of credentials and of ballots: the `fetch`
+//! command), and, as a credential authority, read its frozen roll, make one
+//! credential per unit and upload their public keys (`credentials`).
 
 use anyhow::{Context, bail};
 
@@ -27,9 +29,7 @@ fn get(
 /// The whole board of the poll at `poll_url`: its head, then every page of
 /// credentials and of ballots.
 pub fn board(poll_url: &str, token: &str) -> anyhow::Result<Board> {
-    let client = reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()?;
+    let client = client()?;
     let head = get(&client, &format!("{poll_url}/board"), token)?;
     let mut board = Board {
         format: head["format"].as_str().unwrap_or_default().to_owned(),
@@ -103,4 +103,87 @@ fn next(page: &serde_json::Value, previous: Option<String>) -> anyhow::Result<Op
         bail!("the server's next page ({n}) does not come after the last ({p})");
     }
     Ok(next)
+}
+
+/// One voting unit's credential, as a credential authority prints it.
+#[derive(Debug)]
+pub struct Letter {
+    /// The unit (`r-<resident>` or `h-<household>`).
+    pub unit: String,
+    /// The residents of the unit on the roll.
+    pub residents: Vec<String>,
+    pub credential: crate::Credential,
+}
+
+/// As a credential authority: read the frozen roll of the poll at
+/// `poll_url` and make one credential per voting unit.
+pub fn make_credentials(poll_url: &str, token: &str) -> anyhow::Result<Vec<Letter>> {
+    let client = client()?;
+    let mut units: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut poll;
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{poll_url}/roll?cursor={c}"),
+            None => format!("{poll_url}/roll"),
+        };
+        let page = get(&client, &url, token)?;
+        poll = page["poll"].as_str().unwrap_or_default().to_owned();
+        for entry in page["entries"].as_array().into_iter().flatten() {
+            let (Some(resident), Some(unit)) = (entry["resident"].as_str(), entry["unit"].as_str())
+            else {
+                bail!("a roll entry without resident and unit: {entry}");
+            };
+            units
+                .entry(unit.to_owned())
+                .or_default()
+                .push(resident.to_owned());
+        }
+        cursor = next(&page, cursor)?;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    if poll.is_empty() {
+        bail!("{poll_url}/roll does not name its poll");
+    }
+    let mut rng = rand_core::OsRng;
+    Ok(units
+        .into_iter()
+        .map(|(unit, residents)| Letter {
+            unit,
+            residents,
+            credential: crate::Credential::generate(&poll, &mut rng),
+        })
+        .collect())
+}
+
+/// As a credential authority: upload the credentials' public keys, in
+/// ascending order (so nothing follows the roll's order), 999 a request.
+pub fn upload_credentials(poll_url: &str, token: &str, letters: &[Letter]) -> anyhow::Result<()> {
+    let client = client()?;
+    let mut keys: Vec<Point> = letters.iter().map(|l| *l.credential.public()).collect();
+    keys.sort();
+    for page in keys.chunks(999) {
+        let url = format!("{poll_url}/credentials");
+        let response = client
+            .post(&url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "credentials": page }).to_string())
+            .send()
+            .with_context(|| format!("POST {url}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().unwrap_or_default();
+            bail!("POST {url}: {status}: {text}");
+        }
+    }
+    Ok(())
+}
+
+fn client() -> anyhow::Result<reqwest::blocking::Client> {
+    Ok(reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()?)
 }

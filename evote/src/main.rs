@@ -6,6 +6,7 @@
 //! hutong-evote fetch --poll-url https://…/apps/e-voting/polls/P --out board.json
 //! hutong-evote verify board.json [--tracker T]...
 //! hutong-evote ballot --election board.json --credential C --choose 0
+//! hutong-evote credentials --poll-url https://…/polls/P --letters letters.csv
 //! hutong-evote trustee new --poll P --key my-key.json      (prints the public part)
 //! hutong-evote trustee decrypt --key my-key.json --board board.json
 //! ```
@@ -80,6 +81,22 @@ enum Command {
         /// Also print the ballot's opening (for an audit, not for casting).
         #[arg(long)]
         audit: bool,
+    },
+    /// As a poll's credential authority: read its frozen roll, make one
+    /// credential per voting unit, write them to `--letters` (to print and
+    /// hand to each unit: keep the file offline, then destroy it) and upload
+    /// only their public keys.
+    Credentials {
+        /// The poll's address: `https://<host>/d/<district>/apps/e-voting/polls/<id>`.
+        #[arg(long)]
+        poll_url: String,
+        /// The credential authority's bearer token.
+        #[arg(long, env = "HUTONG_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Where to write the letters, as CSV: unit, residents, credential
+        /// (must not exist yet; only its owner can read it).
+        #[arg(long)]
+        letters: PathBuf,
     },
     /// A trustee's key: make one, or decrypt a tally with one.
     #[command(subcommand)]
@@ -229,6 +246,31 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 out.display(),
                 board.credentials.len(),
                 board.ballots.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Credentials {
+            poll_url,
+            token,
+            letters,
+        } => {
+            let url = poll_url.trim_end_matches('/');
+            let made = hutong_evote::fetch::make_credentials(url, &token)?;
+            let mut csv = String::from("unit,residents,credential\n");
+            for letter in &made {
+                csv.push_str(&format!(
+                    "{},{},{}\n",
+                    letter.unit,
+                    letter.residents.join(" "),
+                    letter.credential.text()
+                ));
+            }
+            write_new(&letters, &csv)?;
+            hutong_evote::fetch::upload_credentials(url, &token, &made)?;
+            eprintln!(
+                "{} credentials made, written to {} and their public keys uploaded",
+                made.len(),
+                letters.display()
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -108,6 +108,7 @@ impl App for EVoting {
             .get("/polls/{id}", route(show))
             .post("/polls/{id}/advance", route(advance))
             .post("/polls/{id}/trustees", route(upload_trustee_key))
+            .post("/polls/{id}/credentials", route(upload_credentials))
             .post("/polls/{id}/ballots", route(cast))
             .post("/polls/{id}/decryptions", route(upload_decryption))
             .get("/polls/{id}/me", route(me))
@@ -192,6 +193,7 @@ fn view(poll: &Poll, state: &State) -> Result<serde_json::Value, Fail> {
         },
         "credentials": {
             "sent": state.credentials_sent,
+            "uploaded": state.credentials_uploaded,
             "unreachable": state.credentials_unreachable,
         },
         "trustees": {
@@ -387,6 +389,97 @@ fn upload_trustee_key(req: &Request, params: &Params) -> Result<Response, Fail> 
             409,
             "duplicate_key",
             "another trustee uploaded this key; each trustee makes their own",
+        )),
+    }
+}
+
+/// The body of `POST /polls/{id}/credentials`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialKeys {
+    /// Credential public keys (hex), at most 1000.
+    credentials: Vec<hutong_evote::Point>,
+}
+
+/// `POST /polls/{id}/credentials`: the credential authority uploads the
+/// public keys of the credentials it made, up to 1000 a request, once the
+/// roll is frozen and until there is one per voting unit.
+fn upload_credentials(req: &Request, params: &Params) -> Result<Response, Fail> {
+    let caller = caller(req)?;
+    let poll = load_poll(poll_id(params))?;
+    if poll.credentials != model::Delivery::Authority
+        || poll.credential_authority.as_deref() != Some(caller.account_id.as_str())
+    {
+        return Err(Fail::refused(
+            403,
+            "not_the_credential_authority",
+            "only the poll's credential authority uploads credentials",
+        ));
+    }
+    let upload: CredentialKeys = body(req, "{\"credentials\": [public keys]}")?;
+    let (state, raw) = load_state(&poll.id)?;
+    if !matches!(state.phase, Phase::Scheduled | Phase::Freezing) {
+        return Err(Fail::refused(
+            409,
+            "already_open",
+            "the roll's credentials are fixed once the poll opens",
+        ));
+    }
+    if !state.roll_complete {
+        return Err(Fail::refused(
+            409,
+            "not_frozen",
+            "upload the credentials once the roll is frozen: it says how many units need one",
+        ));
+    }
+    let count = upload.credentials.len() as u64;
+    let room = state.units.saturating_sub(state.credentials_uploaded);
+    if count == 0 || count > u64::from(kv::MAX_PAGE) - 1 || count > room {
+        return Err(Fail::refused(
+            422,
+            "wrong_count",
+            format!(
+                "send 1..={} keys a request, and no more than the {room} units still without one (the roll has {})",
+                kv::MAX_PAGE - 1,
+                state.units
+            ),
+        ));
+    }
+    if upload
+        .credentials
+        .contains(&hutong_evote::Point::identity())
+    {
+        return Err(Fail::refused(
+            422,
+            "invalid_credential",
+            "the neutral element is not a credential key",
+        ));
+    }
+    let keys = Keys(&poll.id);
+    let mut next = state.clone();
+    next.credentials_uploaded += count;
+    let mut ops = vec![Op::swap(keys.state(), raw, next.bytes())];
+    ops.extend(
+        upload
+            .credentials
+            .iter()
+            .map(|c| Op::insert(keys.credential(&c.to_hex()), Vec::new())),
+    );
+    match kv::commit(ops)? {
+        Commit::Applied => {
+            let (_, state) = current_cheap(&poll.id)?;
+            Ok(Response::json(
+                201,
+                &json!({ "poll": poll.id, "uploaded": next.credentials_uploaded, "units": next.units, "phase": state.phase }),
+            ))
+        }
+        Commit::Failed(0) => Err(Fail::Host(Error::Unavailable(
+            "the poll changed meanwhile; send the same keys again".into(),
+        ))),
+        Commit::Failed(_) => Err(Fail::refused(
+            409,
+            "duplicate_credential",
+            "a key in this request is already on the roll (sent twice?); nothing of it was stored",
         )),
     }
 }
@@ -807,11 +900,12 @@ fn verify(req: &Request, params: &Params) -> Result<Response, Fail> {
 fn roll(req: &Request, params: &Params) -> Result<Response, Fail> {
     staff(req)?;
     let (poll, state) = current(poll_id(params))?;
-    if matches!(state.phase, Phase::Scheduled | Phase::Freezing) {
+    // A credential authority reads it once complete, before the opening.
+    if matches!(state.phase, Phase::Scheduled | Phase::Freezing) && !state.roll_complete {
         return Err(Fail::refused(
             409,
-            "not_open",
-            "the roll is published when the poll opens",
+            "not_frozen",
+            "the roll is published once it is frozen",
         ));
     }
     let prefix = Keys(&poll.id).roll_prefix();

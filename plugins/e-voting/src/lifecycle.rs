@@ -134,7 +134,10 @@ pub fn advance(poll: &Poll, budget: &Budget) -> Result<State, Fail> {
             cancel(poll, &state, &raw)?;
             continue;
         }
-        if opening && state.roll_complete {
+        // With a credential authority, every unit's key must be in too.
+        let credentials_in =
+            poll.credentials != Delivery::Authority || state.credentials_uploaded == state.units;
+        if opening && state.roll_complete && credentials_in {
             let trustees = trustee_keys(poll)?;
             if trustees.iter().all(Option::is_some) {
                 open(poll, &state, &raw, trustees.into_iter().flatten().collect())?;
@@ -222,7 +225,10 @@ fn freeze_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
     let mut next = state.clone();
     next.phase = Phase::Freezing;
     let mut ops = Vec::with_capacity(page.residents.len() * 3);
-    let mut households: BTreeMap<String, String> = BTreeMap::new();
+    // Households seen on this page, with their credential's text (none
+    // when an authority makes the credentials).
+    let mut households: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let makes_credentials = poll.credentials != Delivery::Authority;
     for r in &page.residents {
         if let Some(building) = &poll.eligibility.building
             && r.building_id.as_deref() != Some(building.as_str())
@@ -236,16 +242,17 @@ fn freeze_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
                 Some(text) => text.clone(),
                 None => {
                     let text = match kv::get(&keys.household(&unit))? {
-                        Some(text) => String::from_utf8_lossy(&text).into_owned(),
+                        Some(text) => Some(String::from_utf8_lossy(&text).into_owned())
+                            .filter(|_| makes_credentials),
                         None => {
-                            let credential = Credential::generate(&poll.id, &mut rng);
-                            ops.push(Op::insert(keys.household(&unit), credential.text()));
-                            ops.push(Op::insert(
-                                keys.credential(&credential.public().to_hex()),
-                                Vec::new(),
-                            ));
                             next.units += 1;
-                            credential.text().to_owned()
+                            let made = makes_credentials
+                                .then(|| new_credential(poll, &keys, &mut rng, &mut ops));
+                            ops.push(Op::insert(
+                                keys.household(&unit),
+                                made.clone().unwrap_or_default(),
+                            ));
+                            made
                         }
                     };
                     households.insert(unit.clone(), text.clone());
@@ -254,22 +261,31 @@ fn freeze_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
             };
             (unit, text)
         } else {
-            let credential = Credential::generate(&poll.id, &mut rng);
-            ops.push(Op::insert(
-                keys.credential(&credential.public().to_hex()),
-                Vec::new(),
-            ));
             next.units += 1;
-            (format!("r-{}", r.id), credential.text().to_owned())
+            let made = makes_credentials.then(|| new_credential(poll, &keys, &mut rng, &mut ops));
+            (format!("r-{}", r.id), made)
         };
         next.chain = ballot::roll_chain_step(&next.chain, &r.id, &unit);
         next.residents += 1;
         ops.push(Op::set(keys.roll(&r.id), unit.as_bytes()));
-        ops.push(Op::set(keys.outgoing(&r.id), text.into_bytes()));
+        if let Some(text) = text {
+            ops.push(Op::set(keys.outgoing(&r.id), text.into_bytes()));
+        }
     }
     next.roll_complete = page.next_cursor.is_none();
     next.cursor = page.next_cursor;
     step(poll, raw, &next, ops)
+}
+
+/// A new credential for one voting unit: its public key goes on the roll;
+/// its text is returned, to be sent.
+fn new_credential(poll: &Poll, keys: &Keys<'_>, rng: &mut HostRng, ops: &mut Vec<Op>) -> String {
+    let credential = Credential::generate(&poll.id, rng);
+    ops.push(Op::insert(
+        keys.credential(&credential.public().to_hex()),
+        Vec::new(),
+    ));
+    credential.text().to_owned()
 }
 
 /// Send one page of waiting credentials, each to its resident on the
@@ -287,6 +303,7 @@ fn send_credentials(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail
     let channel = match poll.credentials {
         Delivery::Sms => Channel::Sms,
         Delivery::Inbox => Channel::Inbox,
+        Delivery::Authority => return Ok(false),
     };
     let mut next = state.clone();
     let mut ops = Vec::new();

@@ -43,6 +43,12 @@ pub enum Delivery {
     /// it, so an administrator who links an account of their own to a
     /// resident receives the credential too. Needs `notify-inbox`.
     Inbox,
+    /// Made outside the platform by a credential authority (the account in
+    /// `credential_authority`): it reads the frozen roll, makes one
+    /// credential per voting unit with `hutong-evote credentials`, hands
+    /// them out on paper and uploads only their public keys. Nothing of a
+    /// credential's text ever reaches the platform.
+    Authority,
 }
 
 /// Who may vote: the residents of one place, optionally adults only, and
@@ -90,6 +96,10 @@ pub struct NewPoll {
     trustees: Vec<String>,
     #[serde(default)]
     credentials: Delivery,
+    /// With `"credentials": "authority"`: the account that uploads the
+    /// credentials' public keys.
+    #[serde(default)]
+    credential_authority: Option<String>,
 }
 
 /// A poll, as stored under `poll/{id}`; never changed once created.
@@ -115,6 +125,9 @@ pub struct Poll {
     pub trustees: Vec<String>,
     /// How credentials reach voters.
     pub credentials: Delivery,
+    /// The credential authority's account, for [`Delivery::Authority`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_authority: Option<String>,
     pub created_by: String,
     pub created_at_ms: i64,
 }
@@ -223,6 +236,20 @@ impl NewPoll {
                 self.trustees
             )));
         }
+        match (self.credentials, &self.credential_authority) {
+            (Delivery::Authority, Some(a)) if is_slug(a) => {}
+            (Delivery::Authority, _) => {
+                return Err(bad(
+                    "\"credentials\": \"authority\" needs credential_authority, the account id that uploads the credentials' public keys".into(),
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(bad(
+                    "credential_authority goes with \"credentials\": \"authority\" only".into(),
+                ));
+            }
+            (_, None) => {}
+        }
         if self.quorum_percent > 100 {
             return Err(bad(format!(
                 "quorum_percent is a share of the roll, 0..=100, got {}",
@@ -244,6 +271,7 @@ impl NewPoll {
             board: self.board,
             trustees: self.trustees,
             credentials: self.credentials,
+            credential_authority: self.credential_authority,
             created_by,
             created_at_ms: now(),
         })
@@ -302,6 +330,9 @@ pub struct State {
     pub opened_at_ms: Option<i64>,
     #[serde(default)]
     pub closed_at_ms: Option<i64>,
+    /// Credentials' public keys the credential authority uploaded.
+    #[serde(default)]
+    pub credentials_uploaded: u64,
     /// Credentials sent, and residents the channel could not reach.
     #[serde(default)]
     pub credentials_sent: u64,
@@ -350,6 +381,7 @@ impl State {
             credentials_digest: None,
             opened_at_ms: None,
             closed_at_ms: None,
+            credentials_uploaded: 0,
             credentials_sent: 0,
             credentials_unreachable: 0,
             household_credentials_removed: false,

@@ -29,6 +29,7 @@ on_both_backends!(
     an_administrators_account_for_a_voter_cannot_cast_a_counted_ballot,
     a_forged_stuffed_or_dropped_ballot_and_a_rewritten_result_are_detected,
     nothing_stored_links_a_voter_to_a_choice,
+    a_credential_authority_outside_the_platform_hands_out_the_credentials,
     a_ballot_changed_in_storage_before_the_close_is_left_out_and_shown,
     a_poll_whose_trustees_never_all_upload_is_cancelled_at_its_close,
     bad_ballots_are_refused_and_store_nothing,
@@ -896,6 +897,121 @@ async fn a_poll_whose_trustees_never_all_upload_is_cancelled_at_its_close(host: 
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
 }
 
+async fn a_credential_authority_outside_the_platform_hands_out_the_credentials(host: TestHost) {
+    let d = district(&host).await;
+    let authority = host.worker("ca", "east", &[]).await;
+    let now = stop_clock(&host);
+    let mut body = poll_body(now, json!({"community": "c1", "per_household": true}));
+    body["credentials"] = json!("authority");
+    body["credential_authority"] = json!("ca");
+    let id = create_poll(&host, &d, body).await;
+    let poll = Poll {
+        keys: upload_keys(&host, &d, &id).await,
+        id: id.clone(),
+    };
+    // Frozen, but not open: the units have no credentials yet, and nothing
+    // was sent to anyone.
+    let view = advance(&host, &d, &id).await;
+    assert_eq!(view["phase"], "freezing", "{view}");
+    assert_eq!(view["roll"]["complete"], true, "{view}");
+    assert_eq!(view["credentials"]["sent"], 0, "{view}");
+    for resident in ["r01", "r04", "r06"] {
+        assert!(credential_of(&host, d.voter(resident), &id).await.is_none());
+    }
+    let addr = listen(host.app()).await;
+    let url = format!("http://{addr}{BASE}/polls/{id}");
+    let post = |token: &str, keys: Value| {
+        let path = format!("/polls/{id}/credentials");
+        let token = token.to_owned();
+        let host = &host;
+        async move {
+            call(
+                host,
+                &token,
+                Method::POST,
+                &path,
+                json!({ "credentials": keys }),
+            )
+            .await
+        }
+    };
+    // Only the authority uploads, only as many as there are units, once each.
+    let stray = Credential::generate(&id, &mut OsRng);
+    let r = post(&d.worker, json!([stray.public()])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "not_the_credential_authority");
+    let five: Vec<Credential> = (0..5)
+        .map(|_| Credential::generate(&id, &mut OsRng))
+        .collect();
+    let r = post(
+        &authority,
+        json!(five.iter().map(Credential::public).collect::<Vec<_>>()),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(r.text().contains("4 units"), "{}", r.text());
+    // The authority's own tool: it reads the roll, makes one credential per
+    // household and uploads their keys.
+    let (made, token) = (url.clone(), authority.clone());
+    let letters = tokio::task::spawn_blocking(move || {
+        let letters = hutong_evote::fetch::make_credentials(&made, &token)?;
+        hutong_evote::fetch::upload_credentials(&made, &token, &letters)?;
+        Ok::<_, anyhow::Error>(letters)
+    })
+    .await
+    .expect("task")
+    .expect("credentials made and uploaded");
+    assert_eq!(letters.len(), 4, "one per household: {letters:?}");
+    let h1 = letters
+        .iter()
+        .find(|l| l.unit == "h-h1")
+        .expect("h1's letter");
+    assert_eq!(h1.residents, ["r01", "r02", "r03"]);
+    let r = post(&authority, json!([letters[0].credential.public()])).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "already_open", "{}", r.text());
+    let view = worker_get(&host, &d, &format!("/polls/{id}")).await.json();
+    assert_eq!(view["phase"], "open", "{view}");
+    assert_eq!(view["credentials"]["uploaded"], 4, "{view}");
+
+    // Nothing of a credential's text reached the platform: no message, no
+    // stored row holds one.
+    let texts: Vec<&str> = letters.iter().map(|l| l.credential.text()).collect();
+    for (key, value, _) in kv_rows(&host).await {
+        let value = String::from_utf8_lossy(&value);
+        assert!(
+            !texts.iter().any(|t| value.contains(t) || key.contains(t)),
+            "{key}"
+        );
+    }
+    let admin = host.district_admin("east").await;
+    let sent = host
+        .get_as(Some(&admin), "/api/v1/districts/east/notifications")
+        .await;
+    assert!(
+        !texts.iter().any(|t| sent.text().contains(t)),
+        "{}",
+        sent.text()
+    );
+
+    // The households vote with their letters; the result counts them.
+    for (unit, choice) in [("h-h1", 0), ("h-h2", 1), ("h-h4", 1)] {
+        let letter = letters.iter().find(|l| l.unit == unit).expect("letter");
+        let (r, _) = cast(
+            &host,
+            d.voter(&letter.residents[0]),
+            &id,
+            &letter.credential,
+            &[choice],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+    let result = close(&host, &d, &poll).await;
+    assert_eq!(result["tally"]["counts"], json!([1, 2, 0]));
+    assert_eq!(result["tally"]["roll_units"], 4);
+}
+
 async fn nothing_stored_links_a_voter_to_a_choice(host: TestHost) {
     let d = district(&host).await;
     let now = stop_clock(&host);
@@ -1312,6 +1428,16 @@ async fn bad_polls_are_refused_and_store_nothing(host: TestHost) {
             with("credentials", json!("carrier-pigeon")),
             StatusCode::BAD_REQUEST,
             "carrier-pigeon",
+        ),
+        (
+            with("credentials", json!("authority")),
+            StatusCode::BAD_REQUEST,
+            "credential_authority",
+        ),
+        (
+            with("credential_authority", json!("ca")),
+            StatusCode::BAD_REQUEST,
+            "goes with",
         ),
         (
             with("changeable", json!(true)),
