@@ -139,29 +139,22 @@ fn a_poll_from_trustee_keys_to_a_verified_result_through_the_command() {
     swapped.key = TrusteeKey::generate(poll, &mut OsRng).public.key;
     let head = dir.join("head.json");
     let head_json = serde_json::json!({ "election": swapped, "trustees": publics });
-    std::fs::write(&head, head_json.to_string()).expect("write");
-    let out = run(&[
-        "ballot",
-        "--election",
-        path(&head),
-        "--credential",
-        credentials[0].text(),
-        "--choose",
-        "0",
-    ]);
+    let ballot_under = |head_json: Value| {
+        std::fs::write(&head, head_json.to_string()).expect("write");
+        run(&[
+            "ballot",
+            "--election",
+            path(&head),
+            "--credential",
+            credentials[0].text(),
+            "--choose",
+            "0",
+        ])
+    };
+    let out = ballot_under(head_json);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("not the sum"), "{}", text(&out));
-    let honest_head = serde_json::json!({ "election": election, "trustees": publics });
-    std::fs::write(&head, honest_head.to_string()).expect("write");
-    let out = run(&[
-        "ballot",
-        "--election",
-        path(&head),
-        "--credential",
-        credentials[0].text(),
-        "--choose",
-        "0",
-    ]);
+    let out = ballot_under(serde_json::json!({ "election": election, "trustees": publics }));
     assert!(out.status.success(), "{}", text(&out));
     // A choice the poll does not allow is refused, plainly.
     let out = run(&[

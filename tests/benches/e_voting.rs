@@ -174,6 +174,7 @@ async fn run(backend: Backend) {
     assert_eq!(status, 201, "{created}");
     let id = created["poll"]["id"].as_str().expect("id").to_owned();
     let advance = format!("/polls/{id}/advance");
+    let board_path = format!("/polls/{id}/board");
     let mut keys = Vec::new();
     for i in 0..3 {
         let key = TrusteeKey::generate(&id, &mut OsRng);
@@ -205,14 +206,7 @@ async fn run(backend: Backend) {
     let freezing = start.elapsed();
 
     // 2. Every voter's device makes a ballot; then they are cast.
-    let (_, head) = call(
-        &platform,
-        &worker,
-        "GET",
-        &format!("/polls/{id}/board"),
-        Value::Null,
-    )
-    .await;
+    let (_, head) = call(&platform, &worker, "GET", &board_path, Value::Null).await;
     let election: Election = serde_json::from_value(head["election"].clone()).expect("election");
     let credentials: Vec<Credential> = rows(&host, &format!("deliver/{id}/"))
         .await
@@ -293,14 +287,7 @@ async fn run(backend: Backend) {
         }
     }
     let recounting = start.elapsed();
-    let (_, head) = call(
-        &platform,
-        &worker,
-        "GET",
-        &format!("/polls/{id}/board"),
-        Value::Null,
-    )
-    .await;
+    let (_, head) = call(&platform, &worker, "GET", &board_path, Value::Null).await;
     let tally: Vec<Ciphertext> = serde_json::from_value(head["tally"].clone()).expect("tally");
     let start = Instant::now();
     for (i, key) in keys.iter().enumerate() {
@@ -328,14 +315,7 @@ async fn run(backend: Backend) {
     assert_eq!(result["tally"]["ballots"], n, "{result}");
 
     // 4. The whole board, verified.
-    let (_, head) = call(
-        &platform,
-        &worker,
-        "GET",
-        &format!("/polls/{id}/board"),
-        Value::Null,
-    )
-    .await;
+    let (_, head) = call(&platform, &worker, "GET", &board_path, Value::Null).await;
     let mut credential_keys: Vec<Point> = rows(&host, &format!("cred/{id}/"))
         .await
         .iter()

@@ -248,12 +248,8 @@ async fn open_poll(host: &TestHost, d: &District, body: Value) -> Poll {
 
 /// The credential a resident received for a poll, read from their inbox.
 async fn credential_of(host: &TestHost, token: &str, poll: &str) -> Option<Credential> {
-    let r = host.get_as(Some(token), "/api/v1/inbox").await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-    r.json()["notifications"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    inbox(host, token)
+        .await
         .iter()
         .filter_map(|m| m["body"].as_str().and_then(|b| credential_in(b, poll)))
         .next_back()
