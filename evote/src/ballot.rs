@@ -381,6 +381,8 @@ impl Ballot {
     pub fn audit(&self, election: &Election, opening: &Opening) -> bool {
         self.choices.len() == election.options as usize
             && opening.randomness.len() == self.choices.len()
+            && opening.chosen.windows(2).all(|w| w[0] < w[1])
+            && opening.chosen.iter().all(|o| *o < election.options)
             && self
                 .choices
                 .iter()

@@ -384,3 +384,41 @@ impl Board {
         report
     }
 }
+
+/// Why a device will not encrypt under a board's head.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    #[error("the board's head is not as `GET /polls/{{id}}/board` gives it: {0}")]
+    Malformed(String),
+    #[error(
+        "the election key is not the sum of two or more trustees' proved keys; not encrypting under it"
+    )]
+    Trustees,
+    #[error(transparent)]
+    Election(#[from] BallotError),
+}
+
+/// The part of a board's head (`GET /polls/{id}/board`) a ballot-making
+/// device reads.
+#[derive(Deserialize)]
+struct Head {
+    election: Election,
+    trustees: Vec<TrusteePublic>,
+}
+
+/// The election a board's head describes, once its trustees are checked:
+/// two or more, each key proved for this poll, and the election key their
+/// sum. A device encrypts only under such a key, so a server that swaps in
+/// a key of its own is caught before any choice is encrypted.
+pub fn election_of_head(head: &serde_json::Value) -> Result<Election, HeadError> {
+    let head = Head::deserialize(head).map_err(|e| HeadError::Malformed(e.to_string()))?;
+    let poll = &head.election.poll;
+    if head.trustees.len() < 2
+        || !head.trustees.iter().all(|t| t.verify(poll))
+        || election_key(&head.trustees) != head.election.key
+    {
+        return Err(HeadError::Trustees);
+    }
+    head.election.check()?;
+    Ok(head.election)
+}

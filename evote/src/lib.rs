@@ -42,7 +42,7 @@ pub mod proof;
 pub mod trustee;
 
 pub use ballot::{Ballot, BallotError, Credential, Election, Opening};
-pub use board::{BOARD_FORMAT, Board, Report, Status};
+pub use board::{BOARD_FORMAT, Board, HeadError, Report, Status, election_of_head};
 pub use elgamal::Ciphertext;
 pub use group::{Num, Point};
 pub use trustee::{Decryption, TrusteeKey, TrusteePublic};

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use hutong_evote::{Ballot, Board, Credential, Election, Status, TrusteeKey};
+use hutong_evote::{Ballot, Board, Credential, Status, TrusteeKey, election_of_head};
 use rand_core::OsRng;
 
 #[derive(Parser)]
@@ -82,6 +82,21 @@ enum Command {
         #[arg(long)]
         audit: bool,
     },
+    /// Check an audited ballot on a device other than the one that made it
+    /// (Benaloh's challenge): that the board's head is sound, that the
+    /// ballot verifies, and that its opening shows it encrypts the options
+    /// printed. A device that encrypted something other than what you chose
+    /// is caught here. Exits 0 when the audit holds, 1 when it does not.
+    Audit {
+        /// The poll's election: a board file, or the answer of
+        /// `GET …/polls/<id>/board`.
+        #[arg(long)]
+        election: PathBuf,
+        /// The audited ballot: what the ballot page shows after "audit"
+        /// (`tracker`, `ballot` and `opening`), or `ballot --audit` prints.
+        #[arg(long)]
+        ballot: PathBuf,
+    },
     /// As a poll's credential authority: read its frozen roll, make one
     /// credential per voting unit, write them to `--letters` (to print and
     /// hand to each unit: keep the file offline, then destroy it) and upload
@@ -101,6 +116,14 @@ enum Command {
     /// A trustee's key: make one, or decrypt a tally with one.
     #[command(subcommand)]
     Trustee(Trustee),
+}
+
+/// An audited ballot, as the ballot page shows it.
+#[derive(serde::Deserialize)]
+struct Audited {
+    tracker: Option<String>,
+    ballot: Ballot,
+    opening: hutong_evote::Opening,
 }
 
 #[derive(Subcommand)]
@@ -285,25 +308,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("{} is not JSON", election.display()))?;
             // A board (or its head) names the trustees: encrypt only under
             // the sum of their proved keys.
-            if let Some(trustees) = value.get("trustees") {
-                let trustees: Vec<hutong_evote::TrusteePublic> =
-                    serde_json::from_value(trustees.clone()).context("the board's trustees")?;
-                let poll = value["election"]["poll"].as_str().unwrap_or_default();
-                let key: hutong_evote::Point =
-                    serde_json::from_value(value["election"]["key"].clone())
-                        .context("the election's key")?;
-                if trustees.len() < 2
-                    || !trustees.iter().all(|t| t.verify(poll))
-                    || hutong_evote::trustee::election_key(&trustees) != key
-                {
-                    bail!(
-                        "the election key is not the sum of two or more trustees' proved keys; not encrypting under it"
-                    );
-                }
-            }
-            let election: Election =
+            let election = if value.get("trustees").is_some() {
+                election_of_head(&value)?
+            } else {
                 serde_json::from_value(value.get("election").cloned().unwrap_or(value))
-                    .with_context(|| format!("{} holds no election", election.display()))?;
+                    .with_context(|| format!("{} holds no election", election.display()))?
+            };
             election.check()?;
             let credential = Credential::from_text(&election.poll, &credential)?;
             let (ballot, opening) = Ballot::create(&election, &credential, &choose, &mut OsRng)?;
@@ -313,6 +323,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("{}", serde_json::to_string_pretty(&printed)?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { election, ballot } => {
+            let head: serde_json::Value = serde_json::from_str(&read(&election)?)
+                .with_context(|| format!("{} is not JSON", election.display()))?;
+            let election = election_of_head(&head)?;
+            let audited: Audited = serde_json::from_str(&read(&ballot)?).with_context(|| {
+                format!(
+                    "{} is not an audited ballot (`tracker`, `ballot`, `opening`)",
+                    ballot.display()
+                )
+            })?;
+            let tracker = audited.ballot.tracker();
+            let verdict = if audited.tracker.as_deref().is_some_and(|t| t != tracker) {
+                Err(format!(
+                    "the tracker shown ({}) is not this ballot's ({tracker})",
+                    audited.tracker.as_deref().unwrap_or_default()
+                ))
+            } else if let Err(e) = audited.ballot.verify(&election) {
+                Err(format!("the ballot does not verify: {e}"))
+            } else if !audited.ballot.audit(&election, &audited.opening) {
+                Err("the opening does not open this ballot to the options it names: the device that made it did not encrypt what it says".to_owned())
+            } else {
+                Ok(())
+            };
+            match verdict {
+                Ok(()) => {
+                    let names: Vec<&str> = audited
+                        .opening
+                        .chosen
+                        .iter()
+                        .map(|o| election.option_names[*o as usize].as_str())
+                        .collect();
+                    println!(
+                        "audit holds: ballot {tracker} of poll {} encrypts {}",
+                        election.poll,
+                        if names.is_empty() {
+                            "no option".to_owned()
+                        } else {
+                            names.join(", ")
+                        }
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(why) => {
+                    println!("audit FAILS: {why}");
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         Command::Trustee(Trustee::New { poll, key }) => {
             let made = TrusteeKey::generate(&poll, &mut OsRng);

@@ -156,6 +156,49 @@ fn a_poll_from_trustee_keys_to_a_verified_result_through_the_command() {
     assert!(text(&out).contains("not the sum"), "{}", text(&out));
     let out = ballot_under(serde_json::json!({ "election": election, "trustees": publics }));
     assert!(out.status.success(), "{}", text(&out));
+
+    // The audited ballot, checked on "another device" against the sound
+    // head: it opens to what was chosen; an opening that claims another
+    // choice, or a tracker that is not the ballot's, fails (exit 1); a head
+    // whose key is not the trustees' sum is refused (exit 2).
+    let audit_file = dir.join("audit.json");
+    let audit = |printed: &Value, head: &Path| {
+        std::fs::write(&audit_file, printed.to_string()).expect("write");
+        run(&[
+            "audit",
+            "--election",
+            path(head),
+            "--ballot",
+            path(&audit_file),
+        ])
+    };
+    let out = audit(&printed, &head);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("audit holds") && text(&out).contains("encrypts lights"),
+        "{}",
+        text(&out)
+    );
+    let mut lying = printed.clone();
+    lying["opening"]["chosen"] = serde_json::json!([0]);
+    let out = audit(&lying, &head);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("audit FAILS"), "{}", text(&out));
+    let mut other = printed.clone();
+    other["tracker"] = serde_json::json!("00".repeat(32));
+    let out = audit(&other, &head);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("not this ballot's"), "{}", text(&out));
+    let swapped_head = dir.join("swapped-head.json");
+    std::fs::write(
+        &swapped_head,
+        serde_json::json!({ "election": swapped, "trustees": publics }).to_string(),
+    )
+    .expect("write");
+    let out = audit(&printed, &swapped_head);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("not the sum"), "{}", text(&out));
+    assert!(!text(&out).contains("panicked"));
     // A choice the poll does not allow is refused, plainly.
     let out = run(&[
         "ballot",
