@@ -122,13 +122,30 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     println!("cargo:rustc-env=HUTONG_CARGO={cargo}");
 
-    for watched in ["sdk/Cargo.toml", "sdk/Cargo.lock", "sdk/src", "wit"] {
+    // The SDK every Rust guest uses, and the e-voting app's cryptography
+    // (which it also builds for browsers).
+    for watched in [
+        "sdk/Cargo.toml",
+        "sdk/Cargo.lock",
+        "sdk/src",
+        "wit",
+        "evote/Cargo.toml",
+        "evote/src",
+        "evote/web",
+    ] {
         rerun_if_changed(&repo.join(watched));
     }
 
     for component in COMPONENTS {
         let dir = repo.join(component.dir);
-        for watched in ["Cargo.toml", "Cargo.lock", "src", "wit", "hutong.toml"] {
+        for watched in [
+            "Cargo.toml",
+            "Cargo.lock",
+            "build.rs",
+            "src",
+            "wit",
+            "hutong.toml",
+        ] {
             let path = dir.join(watched);
             if path.exists() {
                 rerun_if_changed(&path);

@@ -17,6 +17,7 @@
 mod ballot;
 mod lifecycle;
 mod model;
+mod page;
 
 use std::time::Duration;
 
@@ -98,11 +99,84 @@ fn route(handler: Handler) -> impl Fn(&Request, &Params) -> Result<Response, Err
     move |req, params| Ok(respond(handler(req, params)))
 }
 
+/// A page's handler: a refusal or failure becomes a page too, in the
+/// reader's language.
+fn route_page(handler: Handler) -> impl Fn(&Request, &Params) -> Result<Response, Error> {
+    move |req, params| {
+        Ok(match handler(req, params) {
+            Ok(response) => response,
+            Err(Fail::Refused { status: 401, .. }) => page::error_page(
+                req,
+                401,
+                "请先登录平台，再打开投票页面。",
+                "Sign in to the platform first, then open the voting page.",
+            ),
+            Err(Fail::Refused { status: 404, .. }) => page::error_page(
+                req,
+                404,
+                "没有这个投票：请从投票列表打开。",
+                "There is no such poll: open it from the list of polls.",
+            ),
+            Err(Fail::Refused {
+                status, message, ..
+            }) => page::error_page(req, status, &message, &message),
+            Err(Fail::Host(error)) => {
+                hutong_sdk::log::error("a page failed", &[("error", &error.to_string())]);
+                page::error_page(
+                    req,
+                    503,
+                    "页面暂时无法打开，请稍后再试。",
+                    "The page cannot be shown just now; try again shortly.",
+                )
+            }
+        })
+    }
+}
+
+/// `GET /`: the polls, newest first, as a page.
+fn index_page(req: &Request, _: &Params) -> Result<Response, Fail> {
+    caller(req)?;
+    let mut polls = Vec::new();
+    for key in kv::keys("poll/") {
+        let key = key?;
+        let poll = load_poll(key.trim_start_matches("poll/"))?;
+        let (state, _) = load_state(&poll.id)?;
+        polls.push((poll, state));
+    }
+    polls.sort_by_key(|(poll, _)| std::cmp::Reverse(poll.created_at_ms));
+    Ok(page::index(req, &polls))
+}
+
+/// `GET /vote/{id}`: a poll's ballot page (its result once published).
+fn vote_page(req: &Request, params: &Params) -> Result<Response, Fail> {
+    caller(req)?;
+    let (poll, state) = current_cheap(poll_id(params))?;
+    let result = match state.phase {
+        Phase::Closed => {
+            let tally = published(&poll, &state)?;
+            let names = election(&poll)?.map_or_else(|| poll.options.clone(), |e| e.option_names);
+            Some((names, tally))
+        }
+        _ => None,
+    };
+    Ok(page::vote(
+        req,
+        &poll,
+        &state,
+        result.as_ref().map(|(n, t)| (n.as_slice(), t)),
+    ))
+}
+
 struct EVoting;
 
 impl App for EVoting {
     fn handle(req: Request) -> Response {
         Router::new()
+            .get("/", route_page(index_page))
+            .get("/vote/{id}", route_page(vote_page))
+            .get("/assets/{file}", |_, params: &Params| {
+                Ok(page::asset(params.get("file").unwrap_or_default()))
+            })
             .post("/polls", route(create))
             .get("/polls", route(list))
             .get("/polls/{id}", route(show))

@@ -1930,3 +1930,204 @@ async fn a_hotline_callers_contact_reaches_the_worker_and_is_masked_for_the_audi
         )]
     );
 }
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// The text of the element `css`, waiting (at most 10 s) until it has some.
+async fn text_of(client: &Client, css: &str) -> String {
+    for _ in 0..100 {
+        if let Ok(element) = client.find(Locator::Css(css)).await {
+            let text = element.text().await.unwrap_or_default();
+            if !text.is_empty() {
+                return text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} stayed empty:\n{}", page_text(client).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resident_votes_on_a_phone_in_chromium_after_auditing_a_ballot_and_finds_it_on_the_board()
+{
+    use super::e_voting::{self as ev, BASE};
+    use hutong_evote::{Ballot, Opening, election_of_head};
+    use serde_json::{Value, json};
+
+    let Some((_driver, client)) = chromium().await else {
+        return;
+    };
+    let host = TestHost::new(Backend::Sqlite).await;
+    let d = ev::district(&host).await;
+    let now = ev::stop_clock(&host);
+    let mut body = ev::poll_body(now, json!({"community": "c1"}));
+    body["title"] = json!("是否更换小区大门？");
+    body["options"] = json!(["更换", "不更换", "弃权"]);
+    body["board"] = json!("live");
+    let poll = ev::open_poll(&host, &d, body).await;
+    let credential = ev::credential_of(&host, d.voter("r01"), &poll.id)
+        .await
+        .expect("r01's credential in their inbox");
+    let addr = listen(host.app()).await;
+    let base = format!("http://{addr}");
+    sign_in_as(&client, &host, &base, "v-r01").await;
+
+    // The list of polls, on the app's own origin.
+    client
+        .goto(&format!("{base}{BASE}/"))
+        .await
+        .expect("open e-voting");
+    let list = shows(&client, "是否更换小区大门").await;
+    assert!(
+        list.contains("社区投票") && list.contains("投票中"),
+        "{list}"
+    );
+    let url = client.current_url().await.expect("url");
+    assert_eq!(url.host_str(), Some("e-voting.east.apps.localhost"));
+    screenshot(&client, "e-voting-polls-zh-desktop").await;
+    click(&client, "ul.polls a.button").await;
+
+    // The page checks the trustees' keys before showing any option.
+    client.set_window_size(375, 812).await.expect("phone width");
+    let page = shows(&client, "选举公钥已核对").await;
+    assert!(page.contains("不更换"), "{page}");
+    let head: Value = host
+        .get_as(
+            Some(d.voter("r01")),
+            &format!("{BASE}/polls/{}/board", poll.id),
+        )
+        .await
+        .json();
+    election_of_head(&head).expect("the head the page read holds");
+    screenshot(&client, "e-voting-ballot-zh-375").await;
+    let width: i64 = client
+        .execute("return document.documentElement.scrollWidth", vec![])
+        .await
+        .expect("width")
+        .as_i64()
+        .expect("a number");
+    assert!(width <= 375, "the page is {width} px wide at 375 px");
+
+    // A mistyped credential is refused on the device, with what a
+    // credential is.
+    click(&client, "input[name=option][value='1']").await;
+    fill(&client, "#credential", "not-a-credential").await;
+    click(&client, "#encrypt").await;
+    let error = text_of(&client, "#error").await;
+    assert!(error.contains("20 个字符"), "{error}");
+
+    // Encrypt, then audit instead of casting: the opening shows the
+    // ballot encrypts "不更换", and that ballot is never cast.
+    client
+        .find(Locator::Css("#credential"))
+        .await
+        .expect("credential")
+        .clear()
+        .await
+        .expect("clear");
+    fill(&client, "#credential", credential.text()).await;
+    click(&client, "#encrypt").await;
+    let audited_tracker = text_of(&client, "#tracker").await;
+    screenshot(&client, "e-voting-encrypted-zh-375").await;
+    click(&client, "#audit").await;
+    let audit_result = text_of(&client, "#audit-result").await;
+    assert!(audit_result.contains("不更换"), "{audit_result}");
+    let audit_text = client
+        .find(Locator::Css("#audit-data"))
+        .await
+        .expect("audit data")
+        .prop("value")
+        .await
+        .expect("value")
+        .expect("a value");
+    let audited: Value = serde_json::from_str(&audit_text).expect("audit JSON");
+    assert_eq!(audited["tracker"], audited_tracker);
+    // What `hutong-evote audit` checks, on another device.
+    let election = election_of_head(&head).expect("election");
+    let ballot: Ballot = serde_json::from_value(audited["ballot"].clone()).expect("ballot");
+    let opening: Opening = serde_json::from_value(audited["opening"].clone()).expect("opening");
+    assert_eq!(ballot.tracker(), audited_tracker);
+    ballot
+        .verify(&election)
+        .expect("the audited ballot verifies");
+    assert!(ballot.audit(&election, &opening), "the opening opens it");
+    assert_eq!(opening.chosen, vec![1], "it encrypts what was chosen");
+    assert_eq!(ballot.credential, *credential.public());
+    screenshot(&client, "e-voting-audited-zh-375").await;
+    // Anyone signed in may look a ballot up by its credential's key.
+    let on_board = format!(
+        "{BASE}/polls/{}/board/ballots/{}",
+        poll.id,
+        credential.public().to_hex()
+    );
+    assert_eq!(
+        host.get_as(Some(d.voter("r02")), &on_board).await.status,
+        axum::http::StatusCode::NOT_FOUND,
+        "an audited ballot is not cast"
+    );
+
+    // A new ballot for "更换", cast, and found on the board.
+    click(&client, "#again").await;
+    click(&client, "input[name=option][value='0']").await;
+    click(&client, "#encrypt").await;
+    let tracker = text_of(&client, "#tracker").await;
+    assert_ne!(tracker, audited_tracker, "a new encryption");
+    click(&client, "#cast").await;
+    let done = text_of(&client, "#done-tracker").await;
+    assert_eq!(done, tracker);
+    let check = text_of(&client, "#board-check").await;
+    assert!(check.contains("公告板上已有这张选票"), "{check}");
+    screenshot(&client, "e-voting-cast-zh-375").await;
+    let stored = host.get_as(Some(d.voter("r02")), &on_board).await;
+    assert_eq!(
+        stored.status,
+        axum::http::StatusCode::OK,
+        "{}",
+        stored.text()
+    );
+    assert_eq!(stored.json()["tracker"], tracker.as_str());
+    let credential_field = client
+        .find(Locator::Css("#credential"))
+        .await
+        .expect("credential")
+        .prop("value")
+        .await
+        .expect("value");
+    assert_eq!(
+        credential_field.as_deref(),
+        Some(""),
+        "the credential is cleared"
+    );
+
+    // Closed and decrypted: the page shows the result, in either language.
+    let result = ev::close(&host, &d, &poll).await;
+    assert_eq!(result["tally"]["counts"], json!([1, 0, 0]), "{result}");
+    // Two hours on, the resident signs in again and opens the poll's page.
+    sign_in_as(&client, &host, &base, "v-r01").await;
+    client
+        .goto(&format!("{base}{BASE}/vote/{}", poll.id))
+        .await
+        .expect("open the poll");
+    let page = shows(&client, "结果已公布").await;
+    assert!(
+        page.contains("更换") && page.contains("有效选票 1 张"),
+        "{page}"
+    );
+    screenshot(&client, "e-voting-result-zh-375").await;
+    click(&client, "header a.lang").await;
+    let page = shows(&client, "Results published").await;
+    assert!(
+        page.contains("Ballots counted: 1") && page.contains("中文"),
+        "{page}"
+    );
+    screenshot(&client, "e-voting-result-en-375").await;
+    client.close().await.expect("close the browser");
+}

@@ -41,9 +41,10 @@ on_both_backends!(
     a_roll_of_many_pages_is_frozen_whole_and_fingerprinted_in_order,
     two_processes_advancing_one_poll_make_each_step_once,
     notices_beyond_the_rate_go_grid_by_grid_minute_by_minute_once_each,
+    the_pages_escape_the_poll_speak_both_languages_and_serve_the_ballot_maker,
 );
 
-const BASE: &str = "/d/east/apps/e-voting";
+pub(super) const BASE: &str = "/d/east/apps/e-voting";
 
 /// Residents: (id, household, grid, birth date). Community c1 has grids g1
 /// (buildings b1, b2) and g2 (b3); community c2 has g3 (b4).
@@ -61,19 +62,19 @@ const RESIDENTS: &[(&str, Option<&str>, &str, &str)] = &[
 /// The trustees' accounts.
 const TRUSTEES: [&str; 3] = ["t1", "t2", "t3"];
 
-struct District {
-    worker: String,
-    voters: BTreeMap<&'static str, String>,
-    trustees: Vec<String>,
+pub(super) struct District {
+    pub(super) worker: String,
+    pub(super) voters: BTreeMap<&'static str, String>,
+    pub(super) trustees: Vec<String>,
 }
 
 impl District {
-    fn voter(&self, resident: &str) -> &str {
+    pub(super) fn voter(&self, resident: &str) -> &str {
         self.voters.get(resident).map_or("", String::as_str)
     }
 }
 
-async fn district(host: &TestHost) -> District {
+pub(super) async fn district(host: &TestHost) -> District {
     district_with(host, &all_grants()).await
 }
 
@@ -146,7 +147,7 @@ async fn district_with(host: &TestHost, grants: &[Permission]) -> District {
 }
 
 /// Stop the host's clock now and return the time.
-fn stop_clock(host: &TestHost) -> i64 {
+pub(super) fn stop_clock(host: &TestHost) -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
@@ -160,7 +161,7 @@ const HOUR: i64 = 3_600_000;
 /// A poll body: single choice of three options, open now for an hour,
 /// three trustees, credentials to the voters' inboxes (so that tests can
 /// read them as the voters).
-fn poll_body(now: i64, eligibility: Value) -> Value {
+pub(super) fn poll_body(now: i64, eligibility: Value) -> Value {
     json!({
         "title": "Replace the courtyard gate?",
         "description": "Vote by the end of the day.",
@@ -174,7 +175,7 @@ fn poll_body(now: i64, eligibility: Value) -> Value {
     })
 }
 
-async fn call(
+pub(super) async fn call(
     host: &TestHost,
     token: &str,
     method: Method,
@@ -212,9 +213,9 @@ async fn create_poll(host: &TestHost, d: &District, body: Value) -> String {
 }
 
 /// A poll with its trustees' secret keys, as each trustee keeps theirs.
-struct Poll {
-    id: String,
-    keys: Vec<TrusteeKey>,
+pub(super) struct Poll {
+    pub(super) id: String,
+    pub(super) keys: Vec<TrusteeKey>,
 }
 
 /// Each trustee makes a key for the poll and uploads its public part.
@@ -238,7 +239,7 @@ async fn upload_keys(host: &TestHost, d: &District, id: &str) -> Vec<TrusteeKey>
 
 /// Create a poll, upload the trustees' keys and drive it open, its
 /// credentials sent.
-async fn open_poll(host: &TestHost, d: &District, body: Value) -> Poll {
+pub(super) async fn open_poll(host: &TestHost, d: &District, body: Value) -> Poll {
     let id = create_poll(host, d, body).await;
     let keys = upload_keys(host, d, &id).await;
     let view = advance(host, d, &id).await;
@@ -247,7 +248,7 @@ async fn open_poll(host: &TestHost, d: &District, body: Value) -> Poll {
 }
 
 /// The credential a resident received for a poll, read from their inbox.
-async fn credential_of(host: &TestHost, token: &str, poll: &str) -> Option<Credential> {
+pub(super) async fn credential_of(host: &TestHost, token: &str, poll: &str) -> Option<Credential> {
     inbox(host, token)
         .await
         .iter()
@@ -326,7 +327,7 @@ async fn vote(
 
 /// Move the clock past the close, drive the recount, have every trustee
 /// check the board and upload their shares, and return the result.
-async fn close(host: &TestHost, d: &District, poll: &Poll) -> Value {
+pub(super) async fn close(host: &TestHost, d: &District, poll: &Poll) -> Value {
     host.clock().advance_ms(2 * HOUR);
     let view = advance(host, d, &poll.id).await;
     assert_eq!(view["phase"], "decrypting", "{view}");
@@ -1810,4 +1811,114 @@ async fn notices_beyond_the_rate_go_grid_by_grid_minute_by_minute_once_each(host
     host.clock().advance_ms(60_000);
     advance().await;
     assert_eq!(opened(d.voter("r06")).await, 1);
+}
+
+/// `GET` of the app's `path` as `token`, asking for `language`.
+async fn page_in(host: &TestHost, token: &str, path: &str, language: &str) -> TestResponse {
+    let request = axum::http::Request::builder()
+        .uri(format!("{BASE}{path}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept-language", language)
+        .body(axum::body::Body::empty())
+        .expect("request");
+    host.send(request).await
+}
+
+async fn the_pages_escape_the_poll_speak_both_languages_and_serve_the_ballot_maker(host: TestHost) {
+    let d = district(&host).await;
+    let now = stop_clock(&host);
+    let mut body = poll_body(now + HOUR, json!({"community": "c1"}));
+    body["closes_at_ms"] = json!(now + 2 * HOUR);
+    body["title"] = json!("<script>alert(1)</script> 大门");
+    body["description"] = json!("<img src=x onerror=alert(1)>");
+    let id = create_poll(&host, &d, body).await;
+    let token = d.voter("r01");
+
+    // The list, in Chinese unless the browser asks for English first.
+    let list = page_in(&host, token, "/", "zh-CN,zh;q=0.9,en;q=0.8").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text());
+    let html = list.text();
+    assert!(
+        html.contains("<html lang=\"zh-CN\">") && html.contains("社区投票"),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; 大门")
+            && !html.contains("<script>alert"),
+        "the title is escaped: {html}"
+    );
+    assert!(html.contains("未开始"), "{html}");
+    let policy = list
+        .headers
+        .get_all("content-security-policy")
+        .iter()
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(
+        policy.contains("script-src 'self' 'wasm-unsafe-eval'")
+            && policy.contains("connect-src 'self'"),
+        "{policy}"
+    );
+    let english = page_in(&host, token, "/", "en-GB,en;q=0.9").await;
+    assert!(
+        english.text().contains("Community voting") && english.text().contains("Not open yet"),
+        "{}",
+        english.text()
+    );
+
+    // A poll's page: escaped, and in English on `?lang=en` whatever the
+    // browser prefers.
+    let page = page_in(&host, token, &format!("/vote/{id}"), "zh-CN").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert!(
+        page.text().contains("&lt;img src=x onerror=alert(1)&gt;") && !page.text().contains("<img"),
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains("投票开始后"), "{}", page.text());
+    assert!(
+        !page.text().contains("id=\"ballot\""),
+        "no ballot form before the opening"
+    );
+    let page = page_in(&host, token, &format!("/vote/{id}?lang=en"), "zh-CN").await;
+    assert!(
+        page.text().contains("Once the poll opens"),
+        "{}",
+        page.text()
+    );
+    let missing = page_in(&host, token, "/vote/no-such-poll", "zh-CN").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.text().contains("没有这个投票"),
+        "{}",
+        missing.text()
+    );
+
+    // The ballot maker: a core WebAssembly module with no imports, well
+    // under the app's 1 MiB answer.
+    let wasm = page_in(&host, token, "/assets/evote.wasm", "zh-CN").await;
+    assert_eq!(wasm.status, StatusCode::OK);
+    assert_eq!(
+        wasm.headers.get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/wasm"[..])
+    );
+    assert!(
+        wasmparser::Parser::is_core_wasm(&wasm.body),
+        "a core module"
+    );
+    assert!(wasm.body.len() < 1 << 20, "{} bytes", wasm.body.len());
+    let imports: u32 = wasmparser::Parser::new(0)
+        .parse_all(&wasm.body)
+        .filter_map(|payload| match payload.expect("a valid module") {
+            wasmparser::Payload::ImportSection(imports) => Some(imports.count()),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(imports, 0, "the module reaches nothing of the page");
+    let script = page_in(&host, token, "/assets/vote.js", "zh-CN").await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert!(script.text().contains("evote_call"));
+    let other = page_in(&host, token, "/assets/other.js", "zh-CN").await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
 }
