@@ -211,16 +211,16 @@ async fn clone_branches(host: &TestHost) {
     let sql = match host.backend {
         Backend::Sqlite => format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {last}) \
-             INSERT INTO kv (district, app, key, value, updated_at) \
+             INSERT INTO kv (district, app, key, value) \
              SELECT k.district, k.app, replace(k.key, '{from}', 'br_' || printf('%03d', n.i)), \
-                    CAST(replace(CAST(k.value AS TEXT), '{from}', 'br_' || printf('%03d', n.i)) AS BLOB), k.updated_at \
+                    CAST(replace(CAST(k.value AS TEXT), '{from}', 'br_' || printf('%03d', n.i)) AS BLOB) \
              FROM kv AS k, n WHERE k.district = '{D}' AND k.app = 'party-building' AND k.key LIKE '%{from}%' \
              ON CONFLICT DO NOTHING"
         ),
         Backend::Postgres => format!(
-            "INSERT INTO kv (district, app, key, value, updated_at) \
+            "INSERT INTO kv (district, app, key, value) \
              SELECT k.district, k.app, replace(k.key, '{from}', 'br_' || lpad(n.i::text, 3, '0')), \
-                    convert_to(replace(convert_from(k.value, 'UTF8'), '{from}', 'br_' || lpad(n.i::text, 3, '0')), 'UTF8'), k.updated_at \
+                    convert_to(replace(convert_from(k.value, 'UTF8'), '{from}', 'br_' || lpad(n.i::text, 3, '0')), 'UTF8') \
              FROM kv AS k CROSS JOIN generate_series(1, {last}) AS n(i) \
              WHERE k.district = '{D}' AND k.app = 'party-building' AND k.key LIKE '%{from}%' \
              ON CONFLICT DO NOTHING"

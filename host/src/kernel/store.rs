@@ -738,7 +738,7 @@ mod tests {
             // A write outside a transaction, on a pooled connection.
             let key = format!("k{round}");
             let write = sqlx::query(
-                "INSERT INTO kv (district, app, key, value, updated_at) VALUES ('d0', 'a', $1, $2, 0)",
+                "INSERT INTO kv (district, app, key, value) VALUES ('d0', 'a', $1, $2)",
             )
             .bind(&key)
             .bind(&b"v"[..])

@@ -87,19 +87,19 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
 }
 
 /// Store a value only if its key is absent.
-const INSERT_IF_ABSENT: &str = "INSERT INTO kv (district, app, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
+const INSERT_IF_ABSENT: &str = "INSERT INTO kv (district, app, key, value) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (district, app, key) DO NOTHING";
 
 /// Store a value, replacing any before it.
-const UPSERT: &str = "INSERT INTO kv (district, app, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
-     ON CONFLICT (district, app, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at";
+const UPSERT: &str = "INSERT INTO kv (district, app, key, value) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (district, app, key) DO UPDATE SET value = excluded.value";
 
 /// Remove a key.
 const DELETE: &str = "DELETE FROM kv WHERE district = $1 AND app = $2 AND key = $3";
 
 /// Replace a value only if the key holds the expected one.
-const SWAP: &str = "UPDATE kv SET value = $4, updated_at = $5 \
-     WHERE district = $1 AND app = $2 AND key = $3 AND value = $6";
+const SWAP: &str = "UPDATE kv SET value = $4 \
+     WHERE district = $1 AND app = $2 AND key = $3 AND value = $5";
 
 /// The value under a key.
 const GET: &str = "SELECT value FROM kv WHERE district = $1 AND app = $2 AND key = $3";
@@ -112,14 +112,12 @@ fn write<'q>(
     app: &'q str,
     key: &'q str,
     value: &'q [u8],
-    now: i64,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     sqlx::query(sql)
         .bind(district)
         .bind(app)
         .bind(key)
         .bind(value)
-        .bind(now)
 }
 
 /// `DELETE` with its arguments bound.
@@ -320,10 +318,9 @@ impl Store {
     ) -> Result<bool, StoreError> {
         if let Some(short) = self.lite() {
             let turn = self.write_turn().await?;
-            let now = self.clock().now_ms();
             if value.len() <= HERE_MAX_VALUE
                 && let Some(done) = short.try_here(true, |conn| {
-                    lite::write_small(conn, sql, (district, app, key), value, now, quota)
+                    lite::write_small(conn, sql, (district, app, key), value, quota)
                 })
             {
                 return done;
@@ -332,26 +329,18 @@ impl Store {
             let (value, quota) = (value.to_vec(), quota.copied());
             return short
                 .run(turn, move |conn| {
-                    lite::write(
-                        conn,
-                        &sql,
-                        (&district, &app, &key),
-                        &value,
-                        now,
-                        quota.as_ref(),
-                    )
+                    lite::write(conn, &sql, (&district, &app, &key), &value, quota.as_ref())
                 })
                 .await;
         }
-        let now = self.clock().now_ms();
         let Some(quota) = quota else {
-            let written = write(sql, district, app, key, value, now)
+            let written = write(sql, district, app, key, value)
                 .execute(self.pool())
                 .await?;
             return Ok(written.rows_affected() == 1);
         };
         let mut tx = self.begin_write().await?;
-        let written = write(sql, district, app, key, value, now)
+        let written = write(sql, district, app, key, value)
             .execute(&mut *tx)
             .await?
             .rows_affected()
@@ -410,15 +399,13 @@ impl Store {
             let (district, app) = (district.to_owned(), app.to_owned());
             let (ops, quota) = (ops.to_vec(), *quota);
             let turn = self.write_turn().await?;
-            let now = self.clock().now_ms();
             return short
                 .run(turn, move |conn| {
-                    lite::commit(conn, (&district, &app), &ops, now, &quota)
+                    lite::commit(conn, (&district, &app), &ops, &quota)
                 })
                 .await;
         }
         let mut tx = self.begin_write().await?;
-        let now = self.clock().now_ms();
         let share = match self.backend() {
             Backend::Sqlite => "",
             Backend::Postgres => " FOR SHARE",
@@ -426,14 +413,14 @@ impl Store {
         for (index, op) in ops.iter().enumerate() {
             let held = match op {
                 KvOp::Insert { key, value } => {
-                    write(INSERT_IF_ABSENT, district, app, key, value, now)
+                    write(INSERT_IF_ABSENT, district, app, key, value)
                         .execute(&mut *tx)
                         .await?
                         .rows_affected()
                         == 1
                 }
                 KvOp::Set { key, value } => {
-                    write(UPSERT, district, app, key, value, now)
+                    write(UPSERT, district, app, key, value)
                         .execute(&mut *tx)
                         .await?;
                     true
@@ -448,7 +435,6 @@ impl Store {
                     .bind(app)
                     .bind(key.as_str())
                     .bind(value.as_slice())
-                    .bind(now)
                     .bind(expected.as_slice())
                     .execute(&mut *tx)
                     .await?

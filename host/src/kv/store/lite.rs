@@ -72,13 +72,12 @@ pub(super) fn write_small(
     sql: &str,
     (district, app, key): (&str, &str, &str),
     value: &[u8],
-    now: i64,
     quota: Option<&KvQuota>,
 ) -> Result<Option<bool>, StoreError> {
     if holds_large(conn, district, app, key)? {
         return Ok(None);
     }
-    write(conn, sql, (district, app, key), value, now, quota).map(Some)
+    write(conn, sql, (district, app, key), value, quota).map(Some)
 }
 
 /// [`delete`] for the calling thread: none, having removed nothing, when
@@ -103,11 +102,10 @@ pub(super) fn write(
     sql: &str,
     (district, app, key): (&str, &str, &str),
     value: &[u8],
-    now: i64,
     quota: Option<&KvQuota>,
 ) -> Result<bool, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let written = statement(&tx, sql)?.execute(params![district, app, key, value, now])? == 1;
+    let written = statement(&tx, sql)?.execute(params![district, app, key, value])? == 1;
     if written && let Some(quota) = quota {
         check_quota(&tx, district, app, quota)?;
     }
@@ -132,29 +130,23 @@ pub(super) fn commit(
     conn: &mut Connection,
     (district, app): (&str, &str),
     ops: &[KvOp],
-    now: i64,
     quota: &KvQuota,
 ) -> Result<Option<u32>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for (index, op) in ops.iter().enumerate() {
         let held = match op {
             KvOp::Insert { key, value } => {
-                statement(&tx, INSERT_IF_ABSENT)?
-                    .execute(params![district, app, key, value, now])?
-                    == 1
+                statement(&tx, INSERT_IF_ABSENT)?.execute(params![district, app, key, value])? == 1
             }
             KvOp::Set { key, value } => {
-                statement(&tx, UPSERT)?.execute(params![district, app, key, value, now])?;
+                statement(&tx, UPSERT)?.execute(params![district, app, key, value])?;
                 true
             }
             KvOp::Swap {
                 key,
                 expected,
                 value,
-            } => {
-                statement(&tx, SWAP)?.execute(params![district, app, key, value, now, expected])?
-                    == 1
-            }
+            } => statement(&tx, SWAP)?.execute(params![district, app, key, value, expected])? == 1,
             KvOp::Remove { key } => {
                 statement(&tx, DELETE)?.execute(params![district, app, key])? == 1
             }

@@ -1,0 +1,4 @@
+-- kv rows carry no write time. Nothing read it, and it told whoever reads
+-- the database when each key was last written: for the e-voting app, when
+-- each credential last voted. SQLite rewrites the table without it.
+ALTER TABLE kv DROP COLUMN updated_at;
