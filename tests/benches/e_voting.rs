@@ -16,6 +16,9 @@
 //!    calls as it takes; the trustees' shares; the result.
 //! 4. The whole board verified as `hutong-evote verify` does.
 //!
+//! Once, on SQLite: the ballot page's module, as the app serves it, making
+//! ballots on the poll's head in V8 (Node.js; `evote/web/bench.mjs`).
+//!
 //! Requests go to the runtime with the caller already established, as the
 //! HTTP layer hands them over. `HUTONG_BENCH_QUICK=1` uses 5,000 residents.
 
@@ -51,6 +54,18 @@ async fn call(
     path: &str,
     body: Value,
 ) -> (u16, Value) {
+    let (status, body) = call_raw(platform, caller, method, path, body).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+/// A request to the app; its status and the body's bytes.
+async fn call_raw(
+    platform: &Platform,
+    caller: &Caller,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> (u16, Vec<u8>) {
     let request = AppRequest {
         method: method.to_owned(),
         path: path.to_owned(),
@@ -69,8 +84,35 @@ async fn call(
         .handle_http(D, "e-voting", request)
         .await
         .expect("app call");
-    let value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
-    (response.status, value)
+    (response.status, response.body)
+}
+
+/// Time the ballot page's module, as the app serves it, on the poll's
+/// head in V8 (`node evote/web/bench.mjs`); says so when Node.js is
+/// missing.
+async fn the_page_module(platform: &Platform, caller: &Caller, head: &Value) {
+    let (status, module) =
+        call_raw(platform, caller, "GET", "/assets/evote.wasm", Value::Null).await;
+    assert_eq!(status, 200);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wasm = dir.path().join("evote.wasm");
+    let head_file = dir.path().join("head.json");
+    std::fs::write(&wasm, module).expect("write the module");
+    std::fs::write(&head_file, head.to_string()).expect("write the head");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../evote/web/bench.mjs");
+    match std::process::Command::new("node")
+        .arg(script)
+        .arg(&wasm)
+        .arg(&head_file)
+        .output()
+    {
+        Ok(out) if out.status.success() => print!("{}", String::from_utf8_lossy(&out.stdout)),
+        Ok(out) => println!(
+            "the ballot page's module: the script failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => println!("the ballot page's module: not timed, no Node.js ({e})"),
+    }
 }
 
 fn resident(i: usize) -> Caller {
@@ -208,6 +250,9 @@ async fn run(backend: Backend) {
     // 2. Every voter's device makes a ballot; then they are cast.
     let (_, head) = call(&platform, &worker, "GET", &board_path, Value::Null).await;
     let election: Election = serde_json::from_value(head["election"].clone()).expect("election");
+    if backend == Backend::Sqlite {
+        the_page_module(&platform, &worker, &head).await;
+    }
     let credentials: Vec<Credential> = rows(&host, &format!("deliver/{id}/"))
         .await
         .iter()
