@@ -168,3 +168,12 @@ pub fn send_to_family_contact(
 pub fn send(message: &Message) -> Result<SendReceipt, Error> {
     Ok(host::send(message)?)
 }
+
+/// Send a message only its recipients may read (a one-time code, a voting
+/// credential): as [`send`], but no staff view of the host shows its body,
+/// and on SMS, voice and webhook the host erases the body once every
+/// delivery has gone through. On the inbox the body stays, for its
+/// recipients alone.
+pub fn send_confidential(message: &Message) -> Result<SendReceipt, Error> {
+    Ok(host::send_confidential(message)?)
+}

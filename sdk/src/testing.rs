@@ -471,6 +471,12 @@ pub(crate) mod notify {
         }))
     }
 
+    /// Recorded as any send (see [`sent`](super::sent)); the real host
+    /// hides and erases its body as `send-confidential` says.
+    pub(crate) fn send_confidential(message: &Message) -> Result<SendReceipt, WitError> {
+        send(message)
+    }
+
     pub(crate) fn send_to_family_contact(
         resident_id: &str,
         channel: Channel,

@@ -11,7 +11,8 @@
 //! the answers into WIT.
 //!
 //! `send-to-family-contact` goes the same way, with the resident's family
-//! contact (from the community data) as the one recipient.
+//! contact (from the community data) as the one recipient, and so does
+//! `send-confidential`, marking the message as its recipients' alone.
 //!
 //! Every send is recorded in the access log with the records it reached
 //! (`resident:<id>`, `account:<id>`, `family:<resident-id>`; field class
@@ -91,6 +92,19 @@ impl Host for AppState {
             subject: message.subject,
             body: message.body,
             idempotency_key: message.idempotency_key,
+            confidential: false,
+        })
+        .await
+    }
+
+    async fn send_confidential(&mut self, message: WitMessage) -> Result<SendReceipt, WitError> {
+        self.send_message(Message {
+            recipient: message.recipient.into(),
+            channel: message.channel.into(),
+            subject: message.subject,
+            body: message.body,
+            idempotency_key: message.idempotency_key,
+            confidential: true,
         })
         .await
     }
@@ -109,6 +123,7 @@ impl Host for AppState {
             subject,
             body,
             idempotency_key,
+            confidential: false,
         })
         .await
     }
@@ -189,6 +204,7 @@ mod tests {
             subject: "停水通知".to_owned(),
             body: "明天 9 点到 12 点停水".to_owned(),
             idempotency_key: "water-1".to_owned(),
+            confidential: false,
         });
         tokio::pin!(send);
         let waited = tokio::time::timeout(std::time::Duration::from_millis(50), &mut send).await;

@@ -152,6 +152,10 @@ pub struct Message {
     pub body: String,
     /// The app's key for this message.
     pub idempotency_key: String,
+    /// Only its recipients may read it (`send-confidential`): no staff
+    /// view shows the body, and the host erases it once delivered outside
+    /// the inbox.
+    pub confidential: bool,
 }
 
 /// Who sends: an install.
@@ -289,6 +293,11 @@ fn fingerprint(message: &Message) -> String {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part.as_bytes());
     }
+    // Only when set, so that sends made before there were confidential
+    // ones keep their fingerprints.
+    if message.confidential {
+        hash.update(b"confidential");
+    }
     hex::encode(hash.finalize())
 }
 
@@ -391,6 +400,7 @@ impl<'a> Sends<'a> {
                     recipient: &recipient,
                     subject: &message.subject,
                     body: &message.body,
+                    confidential: message.confidential,
                     unreachable: i64::from(unreachable),
                     now,
                 },
@@ -462,6 +472,7 @@ impl<'a> Sends<'a> {
                     recipient: "role:district-admin",
                     subject,
                     body: &body,
+                    confidential: false,
                     unreachable: 0,
                     now: self.store.clock().now_ms(),
                 },
@@ -728,10 +739,14 @@ mod tests {
             subject: "s".into(),
             body: "b".into(),
             idempotency_key: "k".into(),
+            confidential: false,
         };
         let mut other = m.clone();
         other.body = "c".into();
         assert_ne!(fingerprint(&m), fingerprint(&other));
+        let mut confidential = m.clone();
+        confidential.confidential = true;
+        assert_ne!(fingerprint(&m), fingerprint(&confidential));
         let mut same = m.clone();
         same.idempotency_key = "k2".into();
         assert_eq!(fingerprint(&m), fingerprint(&same));

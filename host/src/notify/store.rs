@@ -63,6 +63,8 @@ pub struct NewSend<'a> {
     pub subject: &'a str,
     /// Body.
     pub body: &'a str,
+    /// Only its recipients may read it.
+    pub confidential: bool,
     /// Recipients the channel could not reach.
     pub unreachable: i64,
     /// Now, ms.
@@ -130,8 +132,11 @@ pub struct Notification {
     pub recipient_id: String,
     /// Subject.
     pub subject: String,
-    /// Body.
+    /// Body (empty for staff when confidential).
     pub body: String,
+    /// Sent with `send-confidential`: only its recipients read the body.
+    #[serde(serialize_with = "as_bool")]
+    pub confidential: i64,
     /// `pending`, `delivered` or `failed`.
     pub status: String,
     /// Failed attempts.
@@ -144,6 +149,11 @@ pub struct Notification {
     pub delivered_at: Option<i64>,
     /// Read by the recipient (inbox), ms.
     pub read_at: Option<i64>,
+}
+
+/// A 0/1 column as `false`/`true`.
+fn as_bool<S: serde::Serializer>(value: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bool(*value != 0)
 }
 
 /// A page of notifications, newest first: `{"notifications": [...],
@@ -174,9 +184,17 @@ pub enum Place<'a> {
     Community(&'a str),
 }
 
+/// A delivery as its recipient reads it (their inbox).
 const NOTIFICATION_COLUMNS: &str = "n.id, n.send_id, n.district, n.app, n.channel, \
-     n.recipient_kind, n.recipient_id, s.subject, s.body, n.status, n.attempts, n.last_error, \
-     n.created_at, n.delivered_at, n.read_at";
+     n.recipient_kind, n.recipient_id, s.subject, s.body, s.confidential, n.status, n.attempts, \
+     n.last_error, n.created_at, n.delivered_at, n.read_at";
+
+/// A delivery as staff see it: a confidential message's body is never
+/// shown (`send-confidential`).
+const STAFF_NOTIFICATION_COLUMNS: &str = "n.id, n.send_id, n.district, n.app, n.channel, \
+     n.recipient_kind, n.recipient_id, s.subject, \
+     CASE WHEN s.confidential = 1 THEN '' ELSE s.body END AS body, s.confidential, n.status, \
+     n.attempts, n.last_error, n.created_at, n.delivered_at, n.read_at";
 
 /// Deliveries inserted per statement: few enough statements for a large
 /// send, few enough parameters for either back end.
@@ -269,8 +287,8 @@ impl Store {
         let mut tx = self.begin().await?;
         let inserted = sqlx::query_scalar(
             "INSERT INTO notify_sends (district, app, idempotency_key, fingerprint, channel, \
-             recipient, subject, body, recipients, unreachable, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+             recipient, subject, body, recipients, unreachable, created_at, confidential) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(send.district)
         .bind(send.app)
@@ -283,6 +301,7 @@ impl Store {
         .bind(recipients)
         .bind(send.unreachable)
         .bind(send.now)
+        .bind(i64::from(send.confidential))
         .fetch_one(&mut *tx)
         .await;
         let id: i64 = match inserted {
@@ -485,7 +504,7 @@ impl Store {
         id: i64,
     ) -> Result<Option<Notification>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM notifications n JOIN notify_sends s \
+            "SELECT {STAFF_NOTIFICATION_COLUMNS} FROM notifications n JOIN notify_sends s \
              ON s.id = n.send_id WHERE n.district = $1 AND n.id = $2"
         ))
         .bind(district)
@@ -503,7 +522,7 @@ impl Store {
         limit: u32,
     ) -> Result<NotificationPage, StoreError> {
         let rows: Vec<Notification> = sqlx::query_as(&format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM notifications n JOIN notify_sends s \
+            "SELECT {STAFF_NOTIFICATION_COLUMNS} FROM notifications n JOIN notify_sends s \
              ON s.id = n.send_id WHERE n.district = $1 AND ($2 = '' OR n.status = $2) \
              AND n.id < $3 ORDER BY n.id DESC LIMIT {}",
             u64::from(limit) + 1

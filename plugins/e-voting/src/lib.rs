@@ -9,8 +9,9 @@
 //! ciphertexts with their proofs, keyed by credential (so a later ballot
 //! replaces an earlier one), checks every ballot when it arrives and again
 //! before adding them up, and holds no key that decrypts anything; nothing
-//! it keeps says whose a credential is once the credential is sent (the
-//! host's notification store keeps the message that carried it). The
+//! it keeps says whose a credential is once the credential is sent (it
+//! goes as a confidential message, which no staff view of the host shows
+//! and which the host erases once a text message is delivered). The
 //! cryptography is the `hutong-evote` crate's; see the README for the
 //! threat model and the board's format.
 

@@ -31,7 +31,7 @@ use crate::{Fail, now};
 /// send) plus the households', within the host's 1000.
 const ROLL_PAGE: u32 = 200;
 
-/// Credentials sent per step: each is one `notify::send`.
+/// Credentials sent per step: each is one `notify::send_confidential`.
 const DELIVERY_PAGE: u32 = 100;
 
 /// Ballots checked again per step of the recount.
@@ -318,9 +318,13 @@ fn send_credentials(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail
                 notify::MAX_SUBJECT,
             ),
             truncate(&credential_notice(poll, &text), notify::MAX_BODY),
-            format!("cred-{}-{resident}", poll.id),
+            // (Not `cred-…`, the key of credentials sent before they were
+            // sent confidentially: a key names one message.)
+            format!("credential-{}-{resident}", poll.id),
         );
-        match notify::send(&message) {
+        // Confidential: no staff view of the host shows the credential,
+        // and once a text message is delivered the host keeps no copy.
+        match notify::send_confidential(&message) {
             Ok(receipt) => {
                 if receipt.recipients > 0 {
                     next.credentials_sent += 1;

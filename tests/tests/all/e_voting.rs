@@ -490,6 +490,21 @@ async fn a_whole_poll_verifies_from_its_board_and_counts_each_credentials_last_b
     body["options"] = json!(["gate", "lights", "benches", "bike shed"]);
     body["board"] = json!("live");
     let poll = open_poll(&host, &d, body).await;
+    // Credentials sent to the inbox are read there by their recipients
+    // alone: staff see each message without its body.
+    let listed = host
+        .get("/api/v1/districts/east/notifications?limit=100")
+        .await
+        .json();
+    let bodies: Vec<&Value> = listed["notifications"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|n| n["confidential"] == true)
+        .map(|n| &n["body"])
+        .collect();
+    assert!(!bodies.is_empty(), "{listed}");
+    assert!(bodies.iter().all(|b| *b == ""), "{listed}");
     let ballots: &[(&str, &[u32])] = &[
         ("r01", &[0, 1]),
         ("r02", &[1]),
@@ -657,6 +672,50 @@ async fn an_administrators_account_for_a_voter_cannot_cast_a_counted_ballot(host
         .find(|(to, _)| to == phone_of_r01)
         .and_then(|(_, body)| credential_in(body, &poll.id))
         .expect("r01's credential came by text");
+
+    // Nor can the administrator read it on the way: the district's
+    // notification list (theirs and the auditor's) shows each credential
+    // message without its body, and once the texts are delivered the host
+    // keeps no copy of them.
+    let listed = host
+        .get_as(
+            Some(&admin),
+            "/api/v1/districts/east/notifications?limit=100",
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+    let listed = listed.json();
+    let credential_messages: Vec<&Value> = listed["notifications"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|n| {
+            n["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("Voting credential"))
+        })
+        .collect();
+    assert_eq!(credential_messages.len(), 4, "{listed}");
+    for message in &credential_messages {
+        assert_eq!(message["confidential"], true, "{message}");
+        assert_eq!(message["body"], "", "{message}");
+    }
+    assert!(
+        !listed.to_string().contains(sent_to_r01.text()),
+        "no credential in the list"
+    );
+    let mut conn = host.raw_connection().await;
+    let kept: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM notify_sends WHERE confidential = 1 ORDER BY id")
+            .fetch_all(&mut conn)
+            .await
+            .expect("sends");
+    let _ = conn.close().await;
+    assert_eq!(kept.len(), 4);
+    assert!(
+        kept.iter().all(String::is_empty),
+        "delivered texts are erased: {kept:?}"
+    );
 
     // The account votes as r01 as well as it can: with a credential of its
     // own making, the ballot is refused.

@@ -105,6 +105,24 @@ impl Store {
             }
             q.execute(&mut *self.writer().await?).await?;
         }
+        if outbox == OutboxTable::Notifications {
+            self.erase_confidential().await?;
+        }
+        Ok(())
+    }
+
+    /// Erase the body of every confidential message (`send-confidential`)
+    /// sent outside the inbox whose deliveries have all gone through. A
+    /// sweep rather than this call's own messages: a message whose last two
+    /// deliveries two processes finished at once is erased by the next.
+    async fn erase_confidential(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE notify_sends SET body = '' WHERE confidential = 1 AND body <> '' \
+             AND channel <> 'inbox' AND NOT EXISTS (SELECT 1 FROM notifications n \
+             WHERE n.send_id = notify_sends.id AND n.status <> 'delivered')",
+        )
+        .execute(&mut *self.writer().await?)
+        .await?;
         Ok(())
     }
 
