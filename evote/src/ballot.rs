@@ -229,6 +229,22 @@ impl Ballot {
         chosen: &[u32],
         rng: &mut impl CryptoRngCore,
     ) -> Result<(Ballot, Opening), BallotError> {
+        let (mut ballot, opening) = Ballot::encrypt(election, credential, chosen, rng)?;
+        ballot.sign(election, credential, rng);
+        Ok((ballot, opening))
+    }
+
+    /// Encrypt and prove the choice of `chosen` for `credential`, without
+    /// signing: Benaloh's commitment. Its [`tracker`](Self::tracker) is
+    /// already final. The voter then either audits it (it is shown with
+    /// its opening and never cast: an unsigned ballot is refused) or has it
+    /// [`sign`](Self::sign)ed and casts it.
+    pub fn encrypt(
+        election: &Election,
+        credential: &Credential,
+        chosen: &[u32],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(Ballot, Opening), BallotError> {
         election.check()?;
         let mut sorted = chosen.to_vec();
         sorted.sort_unstable();
@@ -268,16 +284,16 @@ impl Ballot {
             election.min..=election.max,
             rng,
         );
-        let mut ballot = Ballot {
+        let ballot = Ballot {
             credential: credential.public,
             choices,
             total,
+            // No signature: (0, 0) never verifies.
             signature: Schnorr {
                 challenge: Num(Scalar::ZERO),
                 response: Num(Scalar::ZERO),
             },
         };
-        ballot.sign(election, credential, rng);
         Ok((
             ballot,
             Opening {
@@ -329,30 +345,44 @@ impl Ballot {
     }
 
     /// The ballot's tracker, which the voter keeps to find it on the board:
-    /// the first 32 bytes of SHA-512 over the whole ballot, in hex.
+    /// the first 32 bytes of SHA-512 over its credential, ciphertexts and
+    /// proofs, in hex. It leaves the signature out, so that a device shows
+    /// it before the voter decides to audit or to cast (only the
+    /// credential's holder can sign the same content again).
     pub fn tracker(&self) -> String {
         let digest = Transcript::new("tracker")
             .bytes(&self.content_digest())
-            .scalar(&self.signature.challenge.0)
-            .scalar(&self.signature.response.0)
             .digest();
         hex::encode(&digest[..32])
     }
 
     /// Check every proof and the signature. Says which failed.
     pub fn verify(&self, election: &Election) -> Result<(), BallotError> {
-        if self.choices.len() != election.options as usize {
-            return Err(BallotError::Shape {
-                got: self.choices.len(),
-                options: election.options,
-            });
-        }
+        self.check_shape(election)?;
         if !self
             .signature
             .verify(self.signed(election), &self.credential)
         {
             return Err(BallotError::Signature);
         }
+        self.verify_proofs(election)
+    }
+
+    fn check_shape(&self, election: &Election) -> Result<(), BallotError> {
+        if self.choices.len() == election.options as usize {
+            Ok(())
+        } else {
+            Err(BallotError::Shape {
+                got: self.choices.len(),
+                options: election.options,
+            })
+        }
+    }
+
+    /// Check every proof, not the signature: what an audit checks of a
+    /// ballot that was never signed.
+    pub fn verify_proofs(&self, election: &Election) -> Result<(), BallotError> {
+        self.check_shape(election)?;
         let key = &election.key;
         let mut sum = crate::elgamal::Sum::new();
         for (option, choice) in self.choices.iter().enumerate() {

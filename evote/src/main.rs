@@ -1,4 +1,5 @@
-//! `hutong-evote`: check a poll's published board, and hold and use a
+//! `hutong-evote`: check a poll's published board, make and audit
+//! ballots, make a credential authority's letters, and hold and use a
 //! trustee's key. Runs anywhere, needs nothing of the platform but the
 //! files it is given.
 //!
@@ -6,6 +7,7 @@
 //! hutong-evote fetch --poll-url https://…/apps/e-voting/polls/P --out board.json
 //! hutong-evote verify board.json [--tracker T]...
 //! hutong-evote ballot --election board.json --credential C --choose 0
+//! hutong-evote audit --election board.json --ballot audit.json
 //! hutong-evote credentials --poll-url https://…/polls/P --letters letters.csv
 //! hutong-evote trustee new --poll P --key my-key.json      (prints the public part)
 //! hutong-evote trustee decrypt --key my-key.json --board board.json
@@ -23,7 +25,7 @@ use rand_core::OsRng;
 #[command(
     name = "hutong-evote",
     version,
-    about = "Verify a Hutong e-voting board; make and use a trustee's key."
+    about = "Verify a Hutong e-voting board; make and audit ballots; make credentials; make and use a trustee's key."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -64,9 +66,9 @@ enum Command {
         out: PathBuf,
     },
     /// Make a ballot with your credential: encrypted, proved and signed,
-    /// ready to post to `POST …/polls/<id>/ballots`. Prints the ballot and,
-    /// with `--audit`, the randomness that opens it, to check that it
-    /// encrypts your choice (an audited ballot must not be cast).
+    /// ready to post to `POST …/polls/<id>/ballots`. With `--audit`, an
+    /// unsigned ballot (it cannot be cast) and the randomness that opens
+    /// it, to check that this tool encrypts your choice.
     Ballot {
         /// The poll's election: a board file, or the answer of
         /// `GET …/polls/<id>/board`.
@@ -316,7 +318,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             election.check()?;
             let credential = Credential::from_text(&election.poll, &credential)?;
-            let (ballot, opening) = Ballot::create(&election, &credential, &choose, &mut OsRng)?;
+            // A ballot to audit is left unsigned: whoever sees its opening
+            // must not be able to cast it in the voter's place.
+            let (ballot, opening) = if audit {
+                Ballot::encrypt(&election, &credential, &choose, &mut OsRng)?
+            } else {
+                Ballot::create(&election, &credential, &choose, &mut OsRng)?
+            };
             let mut printed = serde_json::json!({ "tracker": ballot.tracker(), "ballot": ballot });
             if audit {
                 printed["opening"] = serde_json::to_value(&opening)?;
@@ -340,8 +348,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "the tracker shown ({}) is not this ballot's ({tracker})",
                     audited.tracker.as_deref().unwrap_or_default()
                 ))
-            } else if let Err(e) = audited.ballot.verify(&election) {
-                Err(format!("the ballot does not verify: {e}"))
+            } else if let Err(e) = audited.ballot.verify_proofs(&election) {
+                Err(format!("the ballot's proofs do not hold: {e}"))
             } else if !audited.ballot.audit(&election, &audited.opening) {
                 Err("the opening does not open this ballot to the options it names: the device that made it did not encrypt what it says".to_owned())
             } else {

@@ -303,6 +303,21 @@ fn an_audited_ballot_opens_to_its_choices_and_to_no_other() {
     let mut lie = opening.clone();
     lie.chosen = vec![1];
     assert!(!ballot.audit(election, &lie));
+
+    // A ballot made for an audit is never signed: its proofs hold and it
+    // opens, but no one who sees it can cast it. Signed, its tracker (shown
+    // before the voter chose) is unchanged.
+    let credential = &poll.credentials[9];
+    let (unsigned, opening) =
+        Ballot::encrypt(election, credential, &[1], &mut OsRng).expect("valid");
+    assert_eq!(unsigned.verify_proofs(election), Ok(()));
+    assert!(unsigned.audit(election, &opening));
+    assert_eq!(unsigned.verify(election), Err(BallotError::Signature));
+    let tracker = unsigned.tracker();
+    let mut signed = unsigned.clone();
+    signed.sign(election, credential, &mut OsRng);
+    assert_eq!(signed.verify(election), Ok(()));
+    assert_eq!(signed.tracker(), tracker);
 }
 
 #[test]

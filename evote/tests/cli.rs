@@ -133,6 +133,11 @@ fn a_poll_from_trustee_keys_to_a_verified_result_through_the_command() {
         audited.audit(&election, &opening),
         "the audit opens the ballot to the choice"
     );
+    assert_eq!(
+        audited.verify(&election),
+        Err(hutong_evote::BallotError::Signature),
+        "a ballot to audit is unsigned: nobody can cast it"
+    );
     // Given a board's head, the command encrypts only under the sum of its
     // trustees' proved keys: not under a key the server swapped in.
     let mut swapped = election.clone();

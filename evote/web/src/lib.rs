@@ -11,11 +11,15 @@
 //!   [`hutong_evote::election_of_head`] does (two or more trustees, each
 //!   key proved, the election key their sum); answers the election.
 //! - `{"op": "ballot", "head": …, "credential": "…", "chosen": [0, 2],
-//!   "seed": "<64 hex>"}`: a ballot for the options chosen, signed with
-//!   the credential; answers `tracker`, `ballot` and `opening` (the
-//!   randomness, shown only if the voter audits the ballot instead of
-//!   casting it). The seed is 32 bytes from the browser's
+//!   "seed": "<64 hex>"}`: a ballot for the options chosen, encrypted and
+//!   proved for the credential but not signed; answers `tracker`, `ballot`
+//!   and `opening` (the randomness, shown only if the voter audits the
+//!   ballot instead of casting it: unsigned, an audited ballot cannot be
+//!   cast by whoever sees it). The seed is 32 bytes from the browser's
 //!   `crypto.getRandomValues`, expanded with ChaCha20.
+//! - `{"op": "sign", "head": …, "credential": "…", "ballot": …, "seed": …}`:
+//!   the ballot signed with the credential, to cast; its tracker is the
+//!   one shown before.
 //! - `{"op": "tracker", "ballot": …}`: a ballot's tracker, to compare
 //!   the board's ballot with the receipt without trusting the server's
 //!   word for it.
@@ -45,6 +49,12 @@ enum Call {
         head: Value,
         credential: String,
         chosen: Vec<u32>,
+        seed: String,
+    },
+    Sign {
+        head: Value,
+        credential: String,
+        ballot: Ballot,
         seed: String,
     },
     Tracker {
@@ -88,12 +98,31 @@ fn answer(call: Call) -> Result<Value, Refusal> {
                 .map_err(|e| Refusal("credential", e.to_string()))?;
             let seed = seed_of(&seed)?;
             let mut rng = ChaCha20Rng::from_seed(seed);
-            let (ballot, opening) = Ballot::create(&election, &credential, &chosen, &mut rng)
+            let (ballot, opening) = Ballot::encrypt(&election, &credential, &chosen, &mut rng)
                 .map_err(|e| match e {
                     BallotError::Choices { .. } => Refusal("choices", e.to_string()),
                     e => Refusal("ballot", e.to_string()),
                 })?;
             Ok(json!({ "tracker": ballot.tracker(), "ballot": ballot, "opening": opening }))
+        }
+        Call::Sign {
+            head,
+            credential,
+            mut ballot,
+            seed,
+        } => {
+            let election = election_of_head(&head)?;
+            let credential = Credential::from_text(&election.poll, &credential)
+                .map_err(|e| Refusal("credential", e.to_string()))?;
+            if *credential.public() != ballot.credential {
+                return Err(Refusal(
+                    "credential",
+                    "the ballot was made for another credential".to_owned(),
+                ));
+            }
+            let mut rng = ChaCha20Rng::from_seed(seed_of(&seed)?);
+            ballot.sign(&election, &credential, &mut rng);
+            Ok(json!(ballot))
         }
         Call::Tracker { ballot } => Ok(json!(ballot.tracker())),
         Call::Audit {
@@ -111,8 +140,8 @@ fn answer(call: Call) -> Result<Value, Refusal> {
                 ));
             }
             ballot
-                .verify(&election)
-                .map_err(|e| Refusal("audit", format!("the ballot does not verify: {e}")))?;
+                .verify_proofs(&election)
+                .map_err(|e| Refusal("audit", format!("the ballot's proofs do not hold: {e}")))?;
             if !ballot.audit(&election, &opening) {
                 return Err(Refusal(
                     "audit",
@@ -161,13 +190,21 @@ pub fn call(request: &[u8]) -> Vec<u8> {
     value.to_string().into_bytes()
 }
 
-/// Room for `len` bytes, for the script to write a request into.
+/// Room for `len` bytes, for the script to write a request into. Every
+/// allocation handed out is a boxed slice of exactly its length.
 #[unsafe(no_mangle)]
 pub extern "C" fn evote_alloc(len: usize) -> *mut u8 {
-    let mut buffer = Vec::<u8>::with_capacity(len);
-    let ptr = buffer.as_mut_ptr();
-    std::mem::forget(buffer);
-    ptr
+    Box::into_raw(vec![0u8; len].into_boxed_slice()) as *mut u8
+}
+
+/// The boxed slice of `len` bytes at `ptr`, taken back.
+///
+/// # Safety
+/// `ptr` and `len` are one allocation of [`evote_alloc`] or
+/// [`evote_call`], taken back once.
+unsafe fn take(ptr: *mut u8, len: usize) -> Box<[u8]> {
+    // SAFETY: as the caller promises, a boxed slice of `len` bytes.
+    unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) }
 }
 
 /// Give back what [`evote_alloc`] or [`evote_call`] handed out.
@@ -176,8 +213,8 @@ pub extern "C" fn evote_alloc(len: usize) -> *mut u8 {
 /// `ptr` and `len` are one such allocation, given back once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn evote_free(ptr: *mut u8, len: usize) {
-    // SAFETY: the caller passes an allocation of `len` bytes made here.
-    drop(unsafe { Vec::from_raw_parts(ptr, 0, len) });
+    // SAFETY: passed on from the caller.
+    drop(unsafe { take(ptr, len) });
 }
 
 /// Answer the request of `len` bytes at `ptr` (which this frees): the
@@ -190,8 +227,7 @@ pub unsafe extern "C" fn evote_free(ptr: *mut u8, len: usize) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn evote_call(ptr: *mut u8, len: usize) -> u64 {
     // SAFETY: the script wrote `len` bytes into an allocation of `len`.
-    let request = unsafe { Vec::from_raw_parts(ptr, len, len) };
-    // A boxed slice's capacity is its length, as `evote_free` assumes.
+    let request = unsafe { take(ptr, len) };
     let out = call(&request).into_boxed_slice();
     let out_len = out.len();
     let out_ptr = Box::into_raw(out) as *mut u8;

@@ -2016,6 +2016,19 @@ async fn a_resident_votes_on_a_phone_in_chromium_after_auditing_a_ballot_and_fin
         .expect("a number");
     assert!(width <= 375, "the page is {width} px wide at 375 px");
 
+    // From here on, every request the page makes is kept, to show that
+    // the credential never leaves the device.
+    client
+        .execute(
+            "window.sentByPage = []; const send = window.fetch; \
+             window.fetch = (url, options) => { \
+               window.sentByPage.push(String(url) + ' ' + String((options && options.body) || '')); \
+               return send(url, options); };",
+            vec![],
+        )
+        .await
+        .expect("watch the page's requests");
+
     // A mistyped credential is refused on the device, with what a
     // credential is.
     click(&client, "input[name=option][value='1']").await;
@@ -2024,15 +2037,37 @@ async fn a_resident_votes_on_a_phone_in_chromium_after_auditing_a_ballot_and_fin
     let error = text_of(&client, "#error").await;
     assert!(error.contains("20 个字符"), "{error}");
 
+    // A well-formed credential that is not on the roll: the ballot is
+    // made, then refused when cast, and the page goes back to the form.
+    let clear_credential = || async {
+        client
+            .find(Locator::Css("#credential"))
+            .await
+            .expect("credential")
+            .clear()
+            .await
+            .expect("clear");
+    };
+    clear_credential().await;
+    let stranger = hutong_evote::Credential::generate(&poll.id, &mut rand_core::OsRng);
+    fill(&client, "#credential", stranger.text()).await;
+    click(&client, "#encrypt").await;
+    text_of(&client, "#tracker").await;
+    click(&client, "#cast").await;
+    let error = shows(&client, "不在本次投票的名册上").await;
+    assert!(error.contains("请使用为本次投票收到的凭证"), "{error}");
+    let encrypted = client
+        .find(Locator::Css("#encrypted"))
+        .await
+        .expect("the encrypted step");
+    assert!(
+        !encrypted.is_displayed().await.expect("shown?"),
+        "back to the form"
+    );
+
     // Encrypt, then audit instead of casting: the opening shows the
     // ballot encrypts "不更换", and that ballot is never cast.
-    client
-        .find(Locator::Css("#credential"))
-        .await
-        .expect("credential")
-        .clear()
-        .await
-        .expect("clear");
+    clear_credential().await;
     fill(&client, "#credential", credential.text()).await;
     click(&client, "#encrypt").await;
     let audited_tracker = text_of(&client, "#tracker").await;
@@ -2056,9 +2091,27 @@ async fn a_resident_votes_on_a_phone_in_chromium_after_auditing_a_ballot_and_fin
     let opening: Opening = serde_json::from_value(audited["opening"].clone()).expect("opening");
     assert_eq!(ballot.tracker(), audited_tracker);
     ballot
-        .verify(&election)
-        .expect("the audited ballot verifies");
+        .verify_proofs(&election)
+        .expect("the audited ballot's proofs hold");
     assert!(ballot.audit(&election, &opening), "the opening opens it");
+    // It was never signed: whoever sees the audit cannot cast it.
+    assert_eq!(
+        ballot.verify(&election),
+        Err(hutong_evote::BallotError::Signature)
+    );
+    let r = host
+        .post_as(
+            Some(d.voter("r02")),
+            &format!("{BASE}/polls/{}/ballots", poll.id),
+            audited["ballot"].to_string(),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        r.text()
+    );
     assert_eq!(opening.chosen, vec![1], "it encrypts what was chosen");
     assert_eq!(ballot.credential, *credential.public());
     screenshot(&client, "e-voting-audited-zh-375").await;
@@ -2106,6 +2159,19 @@ async fn a_resident_votes_on_a_phone_in_chromium_after_auditing_a_ballot_and_fin
         Some(""),
         "the credential is cleared"
     );
+    let sent = client
+        .execute("return window.sentByPage", vec![])
+        .await
+        .expect("the page's requests");
+    let sent: Vec<String> = serde_json::from_value(sent).expect("a list");
+    assert!(
+        sent.iter().any(|s| s.contains("/ballots ")),
+        "the page posted the ballot: {sent:?}"
+    );
+    assert!(
+        sent.iter().all(|s| !s.contains(credential.text())),
+        "the credential never leaves the page: {sent:?}"
+    );
 
     // Closed and decrypted: the page shows the result, in either language.
     let result = ev::close(&host, &d, &poll).await;
@@ -2117,9 +2183,11 @@ async fn a_resident_votes_on_a_phone_in_chromium_after_auditing_a_ballot_and_fin
         .await
         .expect("open the poll");
     let page = shows(&client, "结果已公布").await;
-    assert!(
-        page.contains("更换") && page.contains("有效选票 1 张"),
-        "{page}"
+    assert!(page.contains("有效选票 1 张"), "{page}");
+    let first_row = text_of(&client, "section.result tbody tr:first-child").await;
+    assert_eq!(
+        first_row.split_whitespace().collect::<Vec<_>>(),
+        ["更换", "1"]
     );
     screenshot(&client, "e-voting-result-zh-375").await;
     click(&client, "header a.lang").await;

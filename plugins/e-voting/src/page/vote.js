@@ -4,11 +4,12 @@
 // (assets/evote.wasm, the hutong-evote crate built for browsers), has it
 // check the board's head (two or more trustees, each key proved, the
 // election key their sum), shows the options of that checked election,
-// and encrypts, proves and signs the choice with the voter's credential.
-// Only the encrypted ballot is posted; the credential never leaves the
-// page. A ballot may be audited instead of cast (Benaloh's challenge):
-// its randomness is shown for a check on another device, and it is
-// discarded.
+// and encrypts and proves the choice for the voter's credential, showing
+// its tracker. Then the voter either casts it (the module signs it with the
+// credential, and only the signed, encrypted ballot is posted: the
+// credential never leaves the page) or audits it (Benaloh's challenge): its
+// randomness is shown for a check on another device, and it is discarded,
+// never signed, so that nobody who sees the audit can cast it.
 'use strict';
 
 (function () {
@@ -43,17 +44,22 @@
     $('error').textContent = '';
   }
 
-  // One JSON request to the module, one JSON answer.
+  // One JSON request to the module, one JSON answer; a module that
+  // failed answers as a refusal.
   function call(request) {
-    const bytes = new TextEncoder().encode(JSON.stringify(request));
-    const ptr = evote.evote_alloc(bytes.length);
-    new Uint8Array(evote.memory.buffer, ptr, bytes.length).set(bytes);
-    const packed = BigInt.asUintN(64, evote.evote_call(ptr, bytes.length));
-    const outPtr = Number(packed >> 32n);
-    const outLen = Number(packed & 0xffffffffn);
-    const text = new TextDecoder().decode(new Uint8Array(evote.memory.buffer, outPtr, outLen));
-    evote.evote_free(outPtr, outLen);
-    return JSON.parse(text);
+    try {
+      const bytes = new TextEncoder().encode(JSON.stringify(request));
+      const ptr = evote.evote_alloc(bytes.length);
+      new Uint8Array(evote.memory.buffer, ptr, bytes.length).set(bytes);
+      const packed = BigInt.asUintN(64, evote.evote_call(ptr, bytes.length));
+      const outPtr = Number(packed >> 32n);
+      const outLen = Number(packed & 0xffffffffn);
+      const text = new TextDecoder().decode(new Uint8Array(evote.memory.buffer, outPtr, outLen));
+      evote.evote_free(outPtr, outLen);
+      return JSON.parse(text);
+    } catch (error) {
+      return { error: { code: 'module', message: String(error) } };
+    }
   }
 
   // The message for a refusal of the module or of the server.
@@ -178,8 +184,26 @@
     $('encrypt').focus();
   });
 
+  // Back to the form, the ballot thrown away, saying why.
+  function refused(text) {
+    made = null;
+    $('tracker').textContent = '';
+    $('cast').disabled = false;
+    $('audit').disabled = false;
+    show('encrypted', false);
+    setEditable(true);
+    status(texts.ready);
+    fail(text);
+  }
+
   $('cast').addEventListener('click', async () => {
     clearError();
+    const credential = $('credential').value.replace(/\s+/g, '');
+    const signed = call({ op: 'sign', head, credential, ballot: made.ballot, seed: seed() });
+    if (signed.error) {
+      refused(message(signed.error));
+      return;
+    }
     $('cast').disabled = true;
     $('audit').disabled = true;
     status(texts.casting);
@@ -190,7 +214,7 @@
         method: 'POST',
         credentials: 'same-origin',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(made.ballot),
+        body: JSON.stringify(signed.ok),
       });
       answer = await response.json();
     } catch (_) {
@@ -203,11 +227,11 @@
     $('cast').disabled = false;
     $('audit').disabled = false;
     if (!response.ok) {
-      status('');
-      fail(message(answer.error || { code: 'other', message: String(response.status) }));
+      // Refused (not on the roll, closed, …): this ballot will not do.
+      refused(message(answer.error || { code: 'other', message: String(response.status) }));
       return;
     }
-    const cast = made;
+    const cast = { tracker: made.tracker, ballot: signed.ok };
     made = null;
     $('credential').value = '';
     show('encrypted', false);
