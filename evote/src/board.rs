@@ -10,7 +10,9 @@ use crate::group::{Point, Transcript};
 use crate::trustee::{Decryption, TrusteePublic, decrypts_to, election_key};
 
 /// The `format` of a board this crate reads.
-pub const BOARD_FORMAT: &str = "hutong-e-voting/board/v2";
+/// v3: a ballot's tracker leaves its signature out (so a device shows it
+/// before the voter decides to audit or cast); v2's covered it.
+pub const BOARD_FORMAT: &str = "hutong-e-voting/board/v3";
 
 /// Everything published about a poll. Ballots are in credential order and
 /// carry no time: nothing on the board says in which order they came, nor

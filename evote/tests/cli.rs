@@ -364,7 +364,7 @@ fn a_poll_from_trustee_keys_to_a_verified_result_through_the_command() {
     let out = run(&["verify", path(&junk)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("hutong-e-voting/board/v2"),
+        text(&out).contains("hutong-e-voting/board/v3"),
         "{}",
         text(&out)
     );

@@ -388,6 +388,12 @@ impl<'a> Sends<'a> {
             )));
         }
         let recipient = message.recipient.describe();
+        // A confidential message that no one outside the inbox will
+        // receive is kept without its body from the start: there is no
+        // delivery whose completion would erase it.
+        let erased = message.confidential
+            && !matches!(message.channel, Channel::Inbox)
+            && deliveries.is_empty();
         let written = self
             .store
             .create_send(
@@ -399,7 +405,7 @@ impl<'a> Sends<'a> {
                     channel: message.channel.name(),
                     recipient: &recipient,
                     subject: &message.subject,
-                    body: &message.body,
+                    body: if erased { "" } else { &message.body },
                     confidential: message.confidential,
                     unreachable: i64::from(unreachable),
                     now,

@@ -490,8 +490,9 @@ async fn a_whole_poll_verifies_from_its_board_and_counts_each_credentials_last_b
     body["options"] = json!(["gate", "lights", "benches", "bike shed"]);
     body["board"] = json!("live");
     let poll = open_poll(&host, &d, body).await;
-    // Credentials sent to the inbox are read there by their recipients
-    // alone: staff see each message without its body.
+    // Credentials sent to the inbox are read there, by the recipients'
+    // accounts; the district's notification list shows each message
+    // without its body.
     let listed = host
         .get("/api/v1/districts/east/notifications?limit=100")
         .await

@@ -47,6 +47,9 @@
   // One JSON request to the module, one JSON answer; a module that
   // failed answers as a refusal.
   function call(request) {
+    if (!evote) {
+      return { error: { code: 'request', message: 'the module stopped' } };
+    }
     try {
       const bytes = new TextEncoder().encode(JSON.stringify(request));
       const ptr = evote.evote_alloc(bytes.length);
@@ -58,7 +61,10 @@
       evote.evote_free(outPtr, outLen);
       return JSON.parse(text);
     } catch (error) {
-      return { error: { code: 'module', message: String(error) } };
+      // A module that trapped may be left in any state: use it no more.
+      evote = null;
+      setEditable(false);
+      return { error: { code: 'request', message: String(error) } };
     }
   }
 
@@ -164,6 +170,9 @@
   });
 
   $('audit').addEventListener('click', () => {
+    if (made.posted) {
+      return;
+    }
     const audited = { tracker: made.tracker, ballot: made.ballot, opening: made.opening };
     made = null;
     const check = call({ op: 'audit', head, tracker: audited.tracker, ballot: audited.ballot, opening: audited.opening });
@@ -205,7 +214,10 @@
       return;
     }
     $('cast').disabled = true;
+    // Once posted, this ballot may be on the board: it is never audited
+    // (its opening would show the vote), only cast again or replaced.
     $('audit').disabled = true;
+    made.posted = true;
     status(texts.casting);
     let response;
     let answer;
@@ -219,13 +231,11 @@
       answer = await response.json();
     } catch (_) {
       $('cast').disabled = false;
-      $('audit').disabled = false;
       status('');
       fail(texts.err_network);
       return;
     }
     $('cast').disabled = false;
-    $('audit').disabled = false;
     if (!response.ok) {
       // Refused (not on the roll, closed, …): this ballot will not do.
       refused(message(answer.error || { code: 'other', message: String(response.status) }));
