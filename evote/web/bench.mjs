@@ -10,6 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { webcrypto } from 'node:crypto';
 
+import { caller } from '../../plugins/e-voting/src/page/evote.mjs';
+
 const [wasmPath, headPath, count = '50'] = process.argv.slice(2);
 if (!wasmPath || !headPath) {
   console.error('usage: node bench.mjs <evote.wasm> <board-head.json> [ballots]');
@@ -18,19 +20,11 @@ if (!wasmPath || !headPath) {
 const started = performance.now();
 const { instance } = await WebAssembly.instantiate(readFileSync(wasmPath), {});
 const loaded = performance.now() - started;
-const evote = instance.exports;
+const evote = caller(instance.exports);
 const head = JSON.parse(readFileSync(headPath, 'utf8'));
 
 function call(request) {
-  const bytes = new TextEncoder().encode(JSON.stringify(request));
-  const ptr = evote.evote_alloc(bytes.length);
-  new Uint8Array(evote.memory.buffer, ptr, bytes.length).set(bytes);
-  const packed = BigInt.asUintN(64, evote.evote_call(ptr, bytes.length));
-  const outPtr = Number(packed >> 32n);
-  const outLen = Number(packed & 0xffffffffn);
-  const text = new TextDecoder().decode(new Uint8Array(evote.memory.buffer, outPtr, outLen));
-  evote.evote_free(outPtr, outLen);
-  const answer = JSON.parse(text);
+  const answer = evote(request);
   if (answer.error) {
     throw new Error(`${answer.error.code}: ${answer.error.message}`);
   }

@@ -78,6 +78,18 @@ impl AppState {
     }
 }
 
+/// The platform's message for an app's.
+fn message_of(message: WitMessage, confidential: bool) -> Message {
+    Message {
+        recipient: message.recipient.into(),
+        channel: message.channel.into(),
+        subject: message.subject,
+        body: message.body,
+        idempotency_key: message.idempotency_key,
+        confidential,
+    }
+}
+
 /// An allowed send that reached `ids`.
 fn sent(permission: Permission, ids: &[String]) -> Access<'_> {
     let field_class = if ids.is_empty() { "" } else { FIELD_CLASS };
@@ -86,27 +98,11 @@ fn sent(permission: Permission, ids: &[String]) -> Access<'_> {
 
 impl Host for AppState {
     async fn send(&mut self, message: WitMessage) -> Result<SendReceipt, WitError> {
-        self.send_message(Message {
-            recipient: message.recipient.into(),
-            channel: message.channel.into(),
-            subject: message.subject,
-            body: message.body,
-            idempotency_key: message.idempotency_key,
-            confidential: false,
-        })
-        .await
+        self.send_message(message_of(message, false)).await
     }
 
     async fn send_confidential(&mut self, message: WitMessage) -> Result<SendReceipt, WitError> {
-        self.send_message(Message {
-            recipient: message.recipient.into(),
-            channel: message.channel.into(),
-            subject: message.subject,
-            body: message.body,
-            idempotency_key: message.idempotency_key,
-            confidential: true,
-        })
-        .await
+        self.send_message(message_of(message, true)).await
     }
 
     async fn send_to_family_contact(

@@ -1,6 +1,6 @@
 //! The pages residents vote on in a browser, zh-CN first with English:
 //! `GET /` lists the polls, `GET /vote/{id}` is a poll's ballot page, and
-//! `assets/` serves its script, style sheet and the ballot maker.
+//! `assets/` serves its scripts, style sheet and the ballot maker.
 //!
 //! The ballot maker is `evote/web`: the `hutong-evote` crate compiled for
 //! browsers, which the build script embeds. The page's script reads the
@@ -24,6 +24,7 @@ use crate::model::{Kind, Phase, Poll, State};
 /// The ballot maker, built from `evote/web` by `build.rs`.
 const EVOTE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/evote.wasm"));
 const VOTE_JS: &str = include_str!("page/vote.js");
+const EVOTE_JS: &str = include_str!("page/evote.mjs");
 const VOTE_CSS: &str = include_str!("page/vote.css");
 
 /// What the pages may load: scripts and styles of the app's origin (and
@@ -398,7 +399,7 @@ fn ballot_form(lang: Lang, base: &str, poll: &Poll) -> String {
           <p>{tracker_label} <code id=\"done-tracker\"></code></p><p id=\"done-note\"></p><p id=\"board-check\"></p>\
           <p>{done_p}</p></section>\
          <script type=\"application/json\" id=\"texts\">{texts}</script>\
-         <script src=\"{base}assets/vote.js\" defer></script>",
+         <script type=\"module\" src=\"{base}assets/vote.js\"></script>",
         id = html_escape(&poll.id),
         base = html_escape(base),
         loading = lang.t("正在加载……", "Loading…"),
@@ -436,6 +437,7 @@ fn ballot_form(lang: Lang, base: &str, poll: &Poll) -> String {
 pub fn asset(name: &str) -> Response {
     let (body, kind): (&[u8], &str) = match name {
         "vote.js" => (VOTE_JS.as_bytes(), "text/javascript; charset=utf-8"),
+        "evote.mjs" => (EVOTE_JS.as_bytes(), "text/javascript; charset=utf-8"),
         "vote.css" => (VOTE_CSS.as_bytes(), "text/css; charset=utf-8"),
         "evote.wasm" => (EVOTE_WASM, "application/wasm"),
         _ => return Response::not_found(),

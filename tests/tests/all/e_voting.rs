@@ -1989,7 +1989,10 @@ async fn the_pages_escape_the_poll_speak_both_languages_and_serve_the_ballot_mak
     assert_eq!(imports, 0, "the module reaches nothing of the page");
     let script = page_in(&host, token, "/assets/vote.js", "zh-CN").await;
     assert_eq!(script.status, StatusCode::OK);
-    assert!(script.text().contains("evote_call"));
+    assert!(script.text().contains("from './evote.mjs'"));
+    let calling = page_in(&host, token, "/assets/evote.mjs", "zh-CN").await;
+    assert_eq!(calling.status, StatusCode::OK);
+    assert!(calling.text().contains("evote_call"));
     let other = page_in(&host, token, "/assets/other.js", "zh-CN").await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
 }

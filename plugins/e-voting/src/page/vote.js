@@ -10,7 +10,7 @@
 // credential never leaves the page) or audits it (Benaloh's challenge): its
 // randomness is shown for a check on another device, and it is discarded,
 // never signed, so that nobody who sees the audit can cast it.
-'use strict';
+import { caller } from './evote.mjs';
 
 (function () {
   const form = document.getElementById('ballot');
@@ -51,15 +51,7 @@
       return { error: { code: 'request', message: 'the module stopped' } };
     }
     try {
-      const bytes = new TextEncoder().encode(JSON.stringify(request));
-      const ptr = evote.evote_alloc(bytes.length);
-      new Uint8Array(evote.memory.buffer, ptr, bytes.length).set(bytes);
-      const packed = BigInt.asUintN(64, evote.evote_call(ptr, bytes.length));
-      const outPtr = Number(packed >> 32n);
-      const outLen = Number(packed & 0xffffffffn);
-      const text = new TextDecoder().decode(new Uint8Array(evote.memory.buffer, outPtr, outLen));
-      evote.evote_free(outPtr, outLen);
-      return JSON.parse(text);
+      return evote(request);
     } catch (error) {
       // A module that trapped may be left in any state: use it no more.
       evote = null;
@@ -103,7 +95,7 @@
         throw new Error('module');
       }
       const { instance } = await WebAssembly.instantiate(await response.arrayBuffer(), {});
-      evote = instance.exports;
+      evote = caller(instance.exports);
     } catch (_) {
       status('');
       fail(texts.err_module);
