@@ -215,6 +215,9 @@ impl Store {
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        for pragma in lite::FORGETTING {
+                            conn.execute(pragma).await?;
+                        }
                     }
                     Ok(())
                 })

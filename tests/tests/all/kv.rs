@@ -3,7 +3,8 @@
 //! check.
 
 use axum::http::StatusCode;
-use hutong_tests::{TestHost, on_both_backends};
+use hutong_tests::{Backend, TestHost, on_both_backends};
+use sqlx::{Connection, Row};
 
 on_both_backends!(
     works_when_kv_is_granted,
@@ -609,5 +610,66 @@ async fn uninstalling_returns_the_apps_space_to_the_file_system() {
     assert!(
         after < before + 100,
         "the pages stayed with the file: {before} before, {full} full, {after} after"
+    );
+}
+
+/// SQLite keeps no copy of what an app replaced or removed: freed content
+/// is overwritten with zeros, and the WAL is cut back when it starts over.
+/// (Values of 20 KB, so they live on overflow pages that are freed whole.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keeps_no_copy_of_what_was_replaced_or_removed() {
+    let host = TestHost::new(Backend::Sqlite).await;
+    host.district("east").await;
+    host.install_test_app("east", "test-app", true, "").await;
+    let base = "/d/east/apps/test-app";
+    let value = |tag: &str, size: usize| tag.repeat(size / tag.len());
+    for (key, tag, size) in [
+        ("letter", "FIRST-DRAFT;", 20_000),
+        ("letter", "FINAL-TEXT;", 30_000),
+        ("note", "SCRAPPED-NOTE;", 20_000),
+    ] {
+        let r = host
+            .put(&format!("{base}/kv/set?key={key}"), value(tag, size))
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    }
+    let r = host.delete(&format!("{base}/kv/delete?key=note")).await;
+    assert_eq!(r.json()["existed"], true, "{}", r.text());
+
+    // Write the WAL back into the file (the host does so every few
+    // thousand writes); the next commit starts the WAL over.
+    let mut conn = host.raw_connection().await;
+    for _ in 0..50 {
+        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut conn)
+            .await
+            .expect("checkpoint");
+        let (busy, log, done): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        if busy == 0 && log == done {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let _ = conn.close().await;
+    let r = host.put(&format!("{base}/kv/set?key=next"), "x").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+
+    let mut stored = Vec::new();
+    for file in ["hutong.db", "hutong.db-wal"] {
+        let path = host.settings.data_dir.join(file);
+        stored.extend(std::fs::read(&path).unwrap_or_else(|e| panic!("{file}: {e}")));
+    }
+    let holds = |tag: &str| {
+        let probe = tag.repeat(4);
+        stored.windows(probe.len()).any(|w| w == probe.as_bytes())
+    };
+    assert!(holds("FINAL-TEXT;"), "the value kept is in the file");
+    assert!(
+        !holds("FIRST-DRAFT;"),
+        "the value replaced is still in the file"
+    );
+    assert!(
+        !holds("SCRAPPED-NOTE;"),
+        "the value removed is still in the file"
     );
 }

@@ -286,6 +286,17 @@ impl Lite {
     }
 }
 
+/// What every connection sets so that what is removed or replaced leaves
+/// no copy behind: SQLite overwrites deleted content with zeros (in the
+/// database file, and so in the page images it writes to the WAL), and
+/// once the WAL has been checkpointed and starts over, the next commit
+/// cuts the file down to what that commit wrote instead of leaving older
+/// frames after it. Without them, a credential sent and then forgotten, or
+/// a ballot replaced by a later one, stays readable in freed pages and old
+/// frames until they happen to be reused.
+pub(super) const FORGETTING: [&str; 2] =
+    ["PRAGMA secure_delete = ON", "PRAGMA journal_size_limit = 0"];
+
 /// Open a connection with the same settings as the sqlx pool's. The file
 /// must exist (the pool made it): nothing here creates one, and the path
 /// is a path, not a URI.
@@ -296,6 +307,9 @@ pub(super) fn connect(path: &std::path::Path) -> Result<Connection, StoreError> 
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    for pragma in FORGETTING {
+        conn.execute_batch(pragma)?;
+    }
     conn.set_prepared_statement_cache_capacity(STATEMENTS);
     Ok(conn)
 }
