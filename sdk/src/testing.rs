@@ -361,6 +361,19 @@ pub(crate) mod kv {
                 ops.len()
             )));
         }
+        let mut touched = std::collections::HashSet::new();
+        for (index, op) in ops.iter().enumerate() {
+            let key = match op {
+                Op::Insert(e) | Op::Set(e) => &e.key,
+                Op::Swap(s) => &s.key,
+                Op::Remove(key) | Op::Require(key) => key,
+            };
+            if !touched.insert(key) {
+                return Err(WitError::InvalidArgument(format!(
+                    "operation {index} touches key {key:?} again; a commit may touch each key once"
+                )));
+            }
+        }
         with(|host| {
             let mut next = host.kv.clone();
             for (index, op) in ops.iter().enumerate() {
@@ -377,10 +390,7 @@ pub(crate) mod kv {
                         }
                         _ => false,
                     },
-                    Op::Remove(key) => {
-                        next.remove(key);
-                        true
-                    }
+                    Op::Remove(key) => next.remove(key).is_some(),
                     Op::Require(key) => next.contains_key(key),
                 };
                 if !holds {
@@ -877,6 +887,16 @@ mod tests {
         .expect("commit");
         assert_eq!(outcome, Commit::Applied);
         assert_eq!(testing::kv_entries().len(), 3);
+        // As on the host: removing an absent key is a condition that fails,
+        // and a commit touches each key once.
+        let outcome =
+            kv::commit(vec![Op::set("seat/9", "cy"), Op::remove("guest/cy")]).expect("commit");
+        assert_eq!(outcome, Commit::Failed(1));
+        assert!(matches!(
+            kv::commit(vec![Op::remove("seat/7"), Op::insert("seat/7", "ana")]),
+            Err(Error::InvalidArgument(_))
+        ));
+        assert_eq!(testing::kv_value("seat/7").as_deref(), Some(&b"ana"[..]));
     }
 
     #[test]
