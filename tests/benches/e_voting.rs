@@ -372,7 +372,7 @@ async fn run(backend: Backend) {
         election,
         trustees: serde_json::from_value(head["trustees"].clone()).expect("trustees"),
         credentials: credential_keys,
-        ballots: rows(&host, &format!("ballot/{id}/"))
+        ballots: rows(&host, &format!("counted/{id}/"))
             .await
             .iter()
             .map(|(_, v)| serde_json::from_slice(v).expect("ballot"))

@@ -538,11 +538,17 @@ fn upload_credentials(req: &Request, params: &Params) -> Result<Response, Fail> 
         upload
             .credentials
             .iter()
-            .map(|c| Op::insert(keys.credential(&c.to_hex()), Vec::new())),
+            .map(|c| Op::insert(keys.made(&c.to_hex()), Vec::new())),
     );
     match kv::commit(ops)? {
         Commit::Applied => {
-            let (_, state) = current_cheap(&poll.id)?;
+            // The last keys may open the poll (once the roll's credential
+            // rows are written again, a step that takes a budget).
+            let (_, state) = if next.credentials_uploaded == next.units {
+                current(&poll.id)?
+            } else {
+                current_cheap(&poll.id)?
+            };
             Ok(Response::json(
                 201,
                 &json!({ "poll": poll.id, "uploaded": next.credentials_uploaded, "units": next.units, "phase": state.phase }),
@@ -733,6 +739,19 @@ fn ballots_visible(poll: &Poll, state: &State) -> Result<(), Fail> {
     }
 }
 
+/// Where the board's ballots are now, or a refusal while the recount
+/// moves them (a live board only: one published after the close waits for
+/// the recount).
+fn board_prefix(poll: &Poll, state: &State) -> Result<String, Fail> {
+    Keys(&poll.id).board_prefix(state).ok_or_else(|| {
+        Fail::refused(
+            409,
+            "recounting",
+            "the ballots are being checked and counted since the close; the board is back within a minute",
+        )
+    })
+}
+
 /// `GET /polls/{id}/board`: everything on the board but its two long
 /// lists (credentials and ballots, paged under it): the election and its
 /// key, the trustees' keys, the tally, the trustees' shares and the result.
@@ -820,7 +839,7 @@ fn board_ballots(req: &Request, params: &Params) -> Result<Response, Fail> {
     caller(req)?;
     let (poll, state) = current_cheap(poll_id(params))?;
     ballots_visible(&poll, &state)?;
-    let prefix = Keys(&poll.id).ballot_prefix();
+    let prefix = board_prefix(&poll, &state)?;
     let cursor = req.query_param("cursor").map(|c| format!("{prefix}{c}"));
     let page = kv::list_entries(&prefix, cursor.as_deref(), page_limit(req, 500)?)?;
     let mut ballots = Vec::new();
@@ -876,7 +895,8 @@ fn board_ballot(req: &Request, params: &Params) -> Result<Response, Fail> {
     {
         return Err(missing());
     }
-    let ballot = kv::get_json::<Ballot>(&Keys(&poll.id).ballot(credential))?.ok_or_else(missing)?;
+    let key = format!("{}{credential}", board_prefix(&poll, &state)?);
+    let ballot = kv::get_json::<Ballot>(&key)?.ok_or_else(missing)?;
     Ok(Response::json(
         200,
         &json!({ "poll": poll.id, "tracker": ballot.tracker(), "ballot": ballot }),

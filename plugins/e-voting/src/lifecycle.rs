@@ -1,9 +1,12 @@
 //! A poll's life: once `opens_at_ms` has come, freeze the roll page by
 //! page, making each voting unit's credential and queueing it for its
-//! residents; send the credentials; open when the roll is complete and
-//! every trustee's key is in; close at `closes_at_ms`; check every stored
-//! ballot again and add them up; publish the tally; combine the trustees'
-//! shares into the result; tell the voters.
+//! residents; send the credentials; move the credential keys onto the
+//! roll in key order; open when that is done and every trustee's key is
+//! in; close at `closes_at_ms`; check every stored ballot again, add them
+//! up and move them to the counted ones in key order; publish the tally;
+//! combine the trustees' shares into the result; tell the voters. (Moved,
+//! so that no row says which resident a credential was made for, or when
+//! a ballot was cast: see the README, "What storage keeps".)
 //!
 //! Every step is one `kv::commit` guarded by a compare-and-swap of the
 //! poll's state, so any number of ticks and requests, in any number of host
@@ -39,6 +42,15 @@ const RECOUNT_PAGE: u32 = 100;
 
 /// Households' credentials removed per commit after the opening.
 const REMOVE_PAGE: u32 = 900;
+
+/// Credential keys moved onto the roll per commit before the opening: two
+/// operations each.
+const PLACE_PAGE: u32 = 450;
+
+/// The most bytes of ballots one step of the recount moves: half the
+/// host's 4 MiB a commit, so a page of ballots with the most options
+/// (about 35 KiB each) is cut short instead of refused.
+const MOVE_BYTES: usize = 2 << 20;
 
 /// How long one call may spend advancing polls before it answers: well
 /// inside the manifest's 10 s deadline, leaving room for the last page.
@@ -137,7 +149,7 @@ pub fn advance(poll: &Poll, budget: &Budget) -> Result<State, Fail> {
         // With a credential authority, every unit's key must be in too.
         let credentials_in =
             poll.credentials != Delivery::Authority || state.credentials_uploaded == state.units;
-        if opening && state.roll_complete && credentials_in {
+        if opening && state.roll_complete && credentials_in && state.credentials_placed {
             let trustees = trustee_keys(poll)?;
             if trustees.iter().all(Option::is_some) {
                 open(poll, &state, &raw, trustees.into_iter().flatten().collect())?;
@@ -154,6 +166,10 @@ pub fn advance(poll: &Poll, budget: &Budget) -> Result<State, Fail> {
         let progressed = match state.phase {
             Phase::Scheduled | Phase::Freezing if !state.roll_complete => {
                 freeze_page(poll, &state, &raw)?;
+                true
+            }
+            Phase::Scheduled | Phase::Freezing if credentials_in && !state.credentials_placed => {
+                place_credentials(poll, &state, &raw)?;
                 true
             }
             Phase::Closing => recount_page(poll, &state, &raw, budget)?,
@@ -225,6 +241,10 @@ fn freeze_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
     let mut next = state.clone();
     next.phase = Phase::Freezing;
     let mut ops = Vec::with_capacity(page.residents.len() * 3);
+    // The credentials' rows, written after the rest in the order of their
+    // keys: a database lays out a transaction's rows in the order given,
+    // and the roll's order would pair each credential with its resident.
+    let mut credentials = Vec::new();
     // Households seen on this page, with their credential's text (none
     // when an authority makes the credentials).
     let mut households: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -247,7 +267,7 @@ fn freeze_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
                         None => {
                             next.units += 1;
                             let made = makes_credentials
-                                .then(|| new_credential(poll, &keys, &mut rng, &mut ops));
+                                .then(|| new_credential(poll, &keys, &mut rng, &mut credentials));
                             ops.push(Op::insert(
                                 keys.household(&unit),
                                 made.clone().unwrap_or_default(),
@@ -262,7 +282,8 @@ fn freeze_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
             (unit, text)
         } else {
             next.units += 1;
-            let made = makes_credentials.then(|| new_credential(poll, &keys, &mut rng, &mut ops));
+            let made =
+                makes_credentials.then(|| new_credential(poll, &keys, &mut rng, &mut credentials));
             (format!("r-{}", r.id), made)
         };
         next.chain = ballot::roll_chain_step(&next.chain, &r.id, &unit);
@@ -272,20 +293,52 @@ fn freeze_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
             ops.push(Op::set(keys.outgoing(&r.id), text.into_bytes()));
         }
     }
+    credentials.sort();
+    ops.extend(
+        credentials
+            .into_iter()
+            .map(|key| Op::insert(key, Vec::new())),
+    );
     next.roll_complete = page.next_cursor.is_none();
     next.cursor = page.next_cursor;
     step(poll, raw, &next, ops)
 }
 
-/// A new credential for one voting unit: its public key goes on the roll;
-/// its text is returned, to be sent.
-fn new_credential(poll: &Poll, keys: &Keys<'_>, rng: &mut HostRng, ops: &mut Vec<Op>) -> String {
+/// A new credential for one voting unit: the key of its row (its public
+/// key, under `made/` until the opening) goes to `rows`; its text is
+/// returned, to be sent.
+fn new_credential(
+    poll: &Poll,
+    keys: &Keys<'_>,
+    rng: &mut HostRng,
+    rows: &mut Vec<String>,
+) -> String {
     let credential = Credential::generate(&poll.id, rng);
-    ops.push(Op::insert(
-        keys.credential(&credential.public().to_hex()),
-        Vec::new(),
-    ));
+    rows.push(keys.made(&credential.public().to_hex()));
     credential.text().to_owned()
+}
+
+/// Once every unit's credential key is made (or uploaded), move them
+/// from `made/` onto the roll (`cred/`), a page at a time in the order of
+/// the keys: new rows, where the database puts rows written now. The rows
+/// written while the roll was read say, in PostgreSQL, which transaction
+/// wrote them and where, so which page of residents each credential was
+/// made for; the roll's rows say only the order of the keys. Returns
+/// whether it made a step.
+fn place_credentials(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
+    let keys = Keys(&poll.id);
+    let made = keys.made_prefix();
+    let page = kv::list_keys(&made, None, PLACE_PAGE)?;
+    let mut next = state.clone();
+    next.credentials_placed = page.next_cursor.is_none();
+    next.credentials_moved += page.keys.len() as u64;
+    let mut ops = Vec::with_capacity(page.keys.len() * 2);
+    for key in page.keys {
+        let public = key.strip_prefix(&made).unwrap_or(&key).to_owned();
+        ops.push(Op::remove(key));
+        ops.push(Op::set(keys.credential(&public), Vec::new()));
+    }
+    step(poll, raw, &next, ops)
 }
 
 /// Send one page of waiting credentials, each to its resident on the
@@ -454,6 +507,7 @@ fn close(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
         sums: vec![Ciphertext::zero(); poll.options.len()],
         ballots: 0,
         invalid: 0,
+        moves: true,
     });
     step(poll, raw, &next, vec![Op::remove(Keys(&poll.id).open())])
 }
@@ -476,17 +530,20 @@ fn recount_page(poll: &Poll, state: &State, raw: &[u8], budget: &Budget) -> Resu
         sums: vec![Ciphertext::zero(); poll.options.len()],
         ballots: 0,
         invalid: 0,
+        moves: true,
     });
     let prefix = keys.ballot_prefix();
     let page = kv::list_entries(&prefix, recount.cursor.as_deref(), RECOUNT_PAGE)?;
     let mut ops = Vec::new();
     let mut done = 0;
+    let mut moved = 0;
     for (key, value) in &page.entries {
         // Each ballot takes a few milliseconds (more with many options):
         // stop where the budget ends, and carry on from there next time.
-        if done > 0 && budget.spent() {
+        if done > 0 && (budget.spent() || moved + value.len() > MOVE_BYTES) {
             break;
         }
+        moved += value.len();
         done += 1;
         recount.cursor = Some(key.clone());
         let credential = key.strip_prefix(&prefix).unwrap_or(key);
@@ -504,6 +561,14 @@ fn recount_page(poll: &Poll, state: &State, raw: &[u8], budget: &Budget) -> Resu
                 recount.ballots += 1;
                 for (sum, choice) in recount.sums.iter_mut().zip(&b.choices) {
                     *sum = *sum + choice.ciphertext;
+                }
+                // Moved as it is, in the order of the keys: the new row
+                // says this step wrote it, not the cast, and where (see
+                // `place_credentials`). A recount begun before ballots
+                // were moved leaves them where they are.
+                if recount.moves {
+                    ops.push(Op::remove(key.clone()));
+                    ops.push(Op::insert(keys.counted(credential), value.clone()));
                 }
             }
             None => {

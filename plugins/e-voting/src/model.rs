@@ -352,6 +352,14 @@ pub struct State {
     /// one message, or for the district's rate in one minute).
     #[serde(default)]
     pub notices_by_grid: bool,
+    /// Whether the credential keys were moved onto the roll in key order
+    /// (from `made/` to `cred/`), which the opening waits for, and how
+    /// many have been moved so far (so that each step changes the state,
+    /// and its compare-and-swap lets only one process make it).
+    #[serde(default)]
+    pub credentials_placed: bool,
+    #[serde(default)]
+    pub credentials_moved: u64,
     /// The recount after the close: where it continues, the sums so far,
     /// the ballots counted and those that no longer verify.
     #[serde(default)]
@@ -365,6 +373,10 @@ pub struct Recount {
     pub sums: Vec<Ciphertext>,
     pub ballots: u64,
     pub invalid: u64,
+    /// Whether it moves each ballot that verifies to `counted/` (every
+    /// recount begun since it does), where the board then reads them.
+    #[serde(default)]
+    pub moves: bool,
 }
 
 impl State {
@@ -388,6 +400,8 @@ impl State {
             open_notice_sent: false,
             result_notice_sent: false,
             notices_by_grid: false,
+            credentials_placed: false,
+            credentials_moved: 0,
             recount: None,
         }
     }
@@ -441,6 +455,15 @@ impl Keys<'_> {
     pub fn credential_prefix(&self) -> String {
         format!("cred/{}/", self.0)
     }
+    /// A credential public key made at the freeze (or uploaded by the
+    /// authority), until it is moved onto the roll before the opening.
+    pub fn made(&self, public: &str) -> String {
+        format!("made/{}/{public}", self.0)
+    }
+    /// The prefix of the credential keys not yet on the roll.
+    pub fn made_prefix(&self) -> String {
+        format!("made/{}/", self.0)
+    }
     /// A credential waiting to be sent to a resident; removed once sent.
     pub fn outgoing(&self, resident: &str) -> String {
         format!("deliver/{}/{resident}", self.0)
@@ -465,6 +488,20 @@ impl Keys<'_> {
     /// The prefix of the ballots.
     pub fn ballot_prefix(&self) -> String {
         format!("ballot/{}/", self.0)
+    }
+    /// A ballot that verified at the recount, moved here (in key order)
+    /// from where it was cast.
+    pub fn counted(&self, credential: &str) -> String {
+        format!("counted/{}/{credential}", self.0)
+    }
+    /// Where the board's ballots are: as cast until the close, then where
+    /// the recount moved them; `None` while it moves them.
+    pub fn board_prefix(&self, state: &State) -> Option<String> {
+        match &state.recount {
+            Some(r) if r.moves && state.phase == Phase::Closing => None,
+            Some(r) if r.moves => Some(format!("counted/{}/", self.0)),
+            _ => Some(self.ballot_prefix()),
+        }
     }
     /// The tally: the sum of the ballots, per option.
     pub fn tally(&self) -> String {

@@ -29,6 +29,7 @@ on_both_backends!(
     an_administrators_account_for_a_voter_cannot_cast_a_counted_ballot,
     a_forged_stuffed_or_dropped_ballot_and_a_rewritten_result_are_detected,
     nothing_stored_links_a_voter_to_a_choice,
+    storage_keeps_no_order_of_casting_and_no_replaced_ballot,
     a_credential_authority_outside_the_platform_hands_out_the_credentials,
     a_ballot_changed_in_storage_before_the_close_is_left_out_and_shown,
     a_poll_whose_trustees_never_all_upload_is_cancelled_at_its_close,
@@ -798,7 +799,7 @@ async fn a_forged_stuffed_or_dropped_ballot_and_a_rewritten_result_are_detected(
     let rows = kv_rows(&host).await;
     let ballot_rows: Vec<&(String, Vec<u8>)> = rows
         .iter()
-        .filter(|(k, ..)| k.starts_with(&format!("ballot/{}/", poll.id)))
+        .filter(|(k, ..)| k.starts_with(&format!("counted/{}/", poll.id)))
         .collect();
     assert_eq!(ballot_rows.len(), 4);
     let first = ballot_rows[0].clone();
@@ -848,7 +849,7 @@ async fn a_forged_stuffed_or_dropped_ballot_and_a_rewritten_result_are_detected(
     let intruder = Credential::generate(&poll.id, &mut OsRng);
     let (stuffed, _) =
         Ballot::create(&honest.election, &intruder, &[1], &mut OsRng).expect("ballot");
-    let key = format!("ballot/{}/{}", poll.id, intruder.public().to_hex());
+    let key = format!("counted/{}/{}", poll.id, intruder.public().to_hex());
     insert(
         &host,
         &key,
@@ -1109,9 +1110,17 @@ async fn nothing_stored_links_a_voter_to_a_choice(host: TestHost) {
                 !key.starts_with("deliver/") && !key.starts_with("hcred/"),
                 "{key} kept"
             );
-            if ["ballot/", "cred/", "tally/", "result/", "decryption/"]
-                .iter()
-                .any(|p| key.starts_with(p))
+            if [
+                "ballot/",
+                "counted/",
+                "made/",
+                "cred/",
+                "tally/",
+                "result/",
+                "decryption/",
+            ]
+            .iter()
+            .any(|p| key.starts_with(p))
             {
                 for ident in &identities {
                     let segments: Vec<&str> =
@@ -1123,7 +1132,10 @@ async fn nothing_stored_links_a_voter_to_a_choice(host: TestHost) {
         // Every stored ballot is a ciphertext only: each decodes as an
         // encrypted ballot, and nothing in the row holds a choice in the
         // clear (a single ballot's plaintext needs every trustee).
-        for (key, value) in rows.iter().filter(|(k, _)| k.starts_with("ballot/")) {
+        for (key, value) in rows
+            .iter()
+            .filter(|(k, _)| k.starts_with("ballot/") || k.starts_with("counted/"))
+        {
             let stored: Ballot =
                 serde_json::from_slice(value).unwrap_or_else(|e| panic!("{key}: {e}"));
             assert_eq!(stored.choices.len(), 3);
@@ -1167,6 +1179,143 @@ async fn nothing_stored_links_a_voter_to_a_choice(host: TestHost) {
 
     close(&host, &d, &poll).await;
     check(&kv_rows(&host).await);
+}
+
+async fn storage_keeps_no_order_of_casting_and_no_replaced_ballot(host: TestHost) {
+    let d = district(&host).await;
+    let gateway = Gateway::start().await;
+    let r = host
+        .put(
+            "/api/v1/districts/east/notify/settings",
+            json!({
+                "sms_url": gateway.url("/sms"),
+                "voice_url": gateway.url("/voice"),
+                "webhook_url": gateway.url("/hook"),
+                "secret": "a-district-secret-of-some-length",
+            })
+            .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let now = stop_clock(&host);
+    let mut body = poll_body(now, json!({"community": "c1"}));
+    body["credentials"] = json!("sms");
+    let poll = open_poll(&host, &d, body).await;
+    host.opened
+        .platform
+        .deliver_notifications()
+        .await
+        .expect("deliver");
+    let mut credentials: Vec<Credential> = gateway
+        .accepted()
+        .iter()
+        .filter_map(|r| credential_in(r.body["body"].as_str().unwrap_or_default(), &poll.id))
+        .collect();
+    assert!(credentials.len() >= 4, "{} texts", credentials.len());
+    // Four vote against the order of their credentials' keys, so rows kept
+    // in casting order would read backwards; the last votes twice.
+    credentials.sort_by_key(|c| std::cmp::Reverse(c.public().to_hex()));
+    let token = d.voter("r01");
+    let mut replaced = None;
+    for credential in &credentials[..4] {
+        let (r, ballot) = cast(&host, token, &poll.id, credential, &[0]).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        replaced = Some(ballot);
+    }
+    let (r, kept) = cast(&host, token, &poll.id, &credentials[3], &[1]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let replaced = replaced.expect("a ballot");
+    let result = close(&host, &d, &poll).await;
+    assert_eq!(result["tally"]["counts"], json!([3, 1, 0]), "{result}");
+
+    // The recount moved every ballot from where it was cast.
+    let rows = kv_rows(&host).await;
+    let under = |prefix: &str| {
+        rows.iter()
+            .filter(|(k, ..)| k.starts_with(&format!("{prefix}/{}/", poll.id)))
+            .count()
+    };
+    assert_eq!((under("ballot"), under("counted")), (0, 4));
+    assert_eq!(under("made"), 0);
+    assert_eq!(under("cred"), credentials.len());
+
+    let mut conn = host.raw_connection().await;
+    if host.postgres().is_some() {
+        // Each row version names the transaction that wrote it (xmin): in
+        // key order, those only go forward, for the credentials (made in
+        // the roll's order) and the ballots (cast against the key order)
+        // alike.
+        for prefix in ["cred", "counted"] {
+            let rows = sqlx::query(
+                "SELECT xmin::text AS xmin FROM kv \
+                 WHERE app = 'e-voting' AND key LIKE $1 ORDER BY key",
+            )
+            .bind(format!("{prefix}/{}/%", poll.id))
+            .fetch_all(&mut conn)
+            .await
+            .expect("rows");
+            let written: Vec<u64> = rows
+                .iter()
+                .map(|r| r.get::<String, _>("xmin").parse().expect("xmin"))
+                .collect();
+            assert!(written.len() >= 4, "{prefix}: {written:?}");
+            assert!(
+                written.windows(2).all(|w| w[0] <= w[1]),
+                "{prefix}: {written:?}"
+            );
+        }
+    } else {
+        // SQLite numbers the rows of a table that has a rowid as they are
+        // first inserted; the kv table has none.
+        let numbered = sqlx::query("SELECT rowid FROM kv LIMIT 1")
+            .fetch_all(&mut conn)
+            .await;
+        assert!(numbered.is_err(), "kv rows have a rowid");
+        // What was replaced or removed (the earlier ballot, the texts sent
+        // and forgotten) is gone from the file and its WAL, not only from
+        // the tables, once the WAL has been written back (the host does so
+        // every few thousand writes) and the next commit starts it over.
+        // The ballot that counts is there, so the search works.
+        for _ in 0..50 {
+            let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&mut conn)
+                .await
+                .expect("checkpoint");
+            let (busy, log, done): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+            if busy == 0 && log == done {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        create_poll(
+            &host,
+            &d,
+            poll_body(now + 3 * HOUR, json!({"community": "c2"})),
+        )
+        .await;
+        let mut stored = Vec::new();
+        for file in ["hutong.db", "hutong.db-wal"] {
+            let path = host.settings.data_dir.join(file);
+            stored.extend(std::fs::read(&path).unwrap_or_else(|e| panic!("{file}: {e}")));
+        }
+        let holds = |text: &str| stored.windows(text.len()).any(|w| w == text.as_bytes());
+        let ciphertext = |ballot: &Ballot| {
+            let json = serde_json::to_string(&ballot.choices[0].ciphertext).expect("json");
+            json.split('"')
+                .find(|part| part.len() >= 64)
+                .expect("a ciphertext in hex")
+                .to_owned()
+        };
+        assert!(holds(&ciphertext(&kept)), "the counted ballot is stored");
+        assert!(
+            !holds(&ciphertext(&replaced)),
+            "the replaced ballot is kept"
+        );
+        for credential in &credentials {
+            assert!(!holds(credential.text()), "a credential sent is kept");
+        }
+    }
+    let _ = conn.close().await;
 }
 
 async fn bad_ballots_are_refused_and_store_nothing(host: TestHost) {
