@@ -27,7 +27,7 @@ use hutong_host::kernel::manifest::{Manifest, Permission};
 use hutong_host::runtime::RuntimeConfig;
 use hutong_host::server::{self, Opened, Settings};
 use hutong_host::{AccountRequest, InstallRequest, PlatformError};
-use sqlx::Connection;
+use sqlx::{Connection, Row};
 use tower::ServiceExt;
 
 /// The database a test runs against.
@@ -431,6 +431,36 @@ impl TestHost {
         sqlx::AnyConnection::connect(&url)
             .await
             .expect("connect to the database")
+    }
+
+    /// Write SQLite's WAL back into the database file, as the host does
+    /// every few thousand writes: the next commit starts the WAL over.
+    /// Retried while readers hold frames back.
+    pub async fn checkpoint_sqlite(&self) {
+        let mut conn = self.raw_connection().await;
+        for _ in 0..50 {
+            let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&mut conn)
+                .await
+                .expect("checkpoint");
+            let (busy, log, done): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+            if busy == 0 && log == done {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let _ = conn.close().await;
+    }
+
+    /// The bytes of SQLite's database file and its WAL, one after the
+    /// other: what someone who copies the files reads.
+    pub fn sqlite_files(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for file in ["hutong.db", "hutong.db-wal"] {
+            let path = self.settings.data_dir.join(file);
+            bytes.extend(std::fs::read(&path).unwrap_or_else(|e| panic!("{file}: {e}")));
+        }
+        bytes
     }
 
     /// The host's whole HTTP application, as `hutong serve` serves it.

@@ -608,8 +608,8 @@ async fn a_whole_poll_verifies_from_its_board_and_counts_each_credentials_last_b
     assert_eq!(r.json()["verified"], true, "{}", r.text());
 }
 
-async fn an_administrators_account_for_a_voter_cannot_cast_a_counted_ballot(host: TestHost) {
-    let d = district(&host).await;
+/// A gateway the district's texts (and calls and webhooks) go to.
+async fn sms_gateway(host: &TestHost) -> Gateway {
     let gateway = Gateway::start().await;
     let r = host
         .put(
@@ -624,6 +624,12 @@ async fn an_administrators_account_for_a_voter_cannot_cast_a_counted_ballot(host
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    gateway
+}
+
+async fn an_administrators_account_for_a_voter_cannot_cast_a_counted_ballot(host: TestHost) {
+    let d = district(&host).await;
+    let gateway = sms_gateway(&host).await;
     let now = stop_clock(&host);
     let mut body = poll_body(now, json!({"building": "b1"}));
     body["credentials"] = json!("sms");
@@ -1183,20 +1189,7 @@ async fn nothing_stored_links_a_voter_to_a_choice(host: TestHost) {
 
 async fn storage_keeps_no_order_of_casting_and_no_replaced_ballot(host: TestHost) {
     let d = district(&host).await;
-    let gateway = Gateway::start().await;
-    let r = host
-        .put(
-            "/api/v1/districts/east/notify/settings",
-            json!({
-                "sms_url": gateway.url("/sms"),
-                "voice_url": gateway.url("/voice"),
-                "webhook_url": gateway.url("/hook"),
-                "secret": "a-district-secret-of-some-length",
-            })
-            .to_string(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let gateway = sms_gateway(&host).await;
     let now = stop_clock(&host);
     let mut body = poll_body(now, json!({"community": "c1"}));
     body["credentials"] = json!("sms");
@@ -1276,28 +1269,14 @@ async fn storage_keeps_no_order_of_casting_and_no_replaced_ballot(host: TestHost
         // the tables, once the WAL has been written back (the host does so
         // every few thousand writes) and the next commit starts it over.
         // The ballot that counts is there, so the search works.
-        for _ in 0..50 {
-            let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&mut conn)
-                .await
-                .expect("checkpoint");
-            let (busy, log, done): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-            if busy == 0 && log == done {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        host.checkpoint_sqlite().await;
         create_poll(
             &host,
             &d,
             poll_body(now + 3 * HOUR, json!({"community": "c2"})),
         )
         .await;
-        let mut stored = Vec::new();
-        for file in ["hutong.db", "hutong.db-wal"] {
-            let path = host.settings.data_dir.join(file);
-            stored.extend(std::fs::read(&path).unwrap_or_else(|e| panic!("{file}: {e}")));
-        }
+        let stored = host.sqlite_files();
         let holds = |text: &str| stored.windows(text.len()).any(|w| w == text.as_bytes());
         let ciphertext = |ballot: &Ballot| {
             let json = serde_json::to_string(&ballot.choices[0].ciphertext).expect("json");

@@ -4,7 +4,6 @@
 
 use axum::http::StatusCode;
 use hutong_tests::{Backend, TestHost, on_both_backends};
-use sqlx::{Connection, Row};
 
 on_both_backends!(
     works_when_kv_is_granted,
@@ -636,29 +635,11 @@ async fn sqlite_keeps_no_copy_of_what_was_replaced_or_removed() {
     let r = host.delete(&format!("{base}/kv/delete?key=note")).await;
     assert_eq!(r.json()["existed"], true, "{}", r.text());
 
-    // Write the WAL back into the file (the host does so every few
-    // thousand writes); the next commit starts the WAL over.
-    let mut conn = host.raw_connection().await;
-    for _ in 0..50 {
-        let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&mut conn)
-            .await
-            .expect("checkpoint");
-        let (busy, log, done): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-        if busy == 0 && log == done {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let _ = conn.close().await;
+    // Once the WAL is written back, the next commit starts it over.
+    host.checkpoint_sqlite().await;
     let r = host.put(&format!("{base}/kv/set?key=next"), "x").await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
-
-    let mut stored = Vec::new();
-    for file in ["hutong.db", "hutong.db-wal"] {
-        let path = host.settings.data_dir.join(file);
-        stored.extend(std::fs::read(&path).unwrap_or_else(|e| panic!("{file}: {e}")));
-    }
+    let stored = host.sqlite_files();
     let holds = |tag: &str| {
         let probe = tag.repeat(4);
         stored.windows(probe.len()).any(|w| w == probe.as_bytes())
