@@ -5,15 +5,17 @@
 //! trustees:
 //!
 //! 1. Roll freeze: the time to read every resident onto the roll, making a
-//!    credential for each, and open the poll, in as many `advance` calls as
+//!    credential for each, move the credential keys onto the roll in key
+//!    order and open the poll, in as many `advance` calls as
 //!    it takes (each stops after about 4 s of work, under the app's 10 s
 //!    deadline). The credentials are read from storage here, as if
 //!    delivered (their delivery is the notification benchmark's).
 //! 2. Ballots: each made as a voter's device makes it (encrypted, proved,
 //!    signed; natively, on every core), then cast from 8 concurrent
 //!    callers, each ballot checked in a fresh instance of the app.
-//! 3. Close: every stored ballot checked again and added up, in as many
-//!    calls as it takes; the trustees' shares; the result.
+//! 3. Close: every stored ballot checked again, added up and moved to the
+//!    counted ones in key order, in as many calls as it takes; the
+//!    trustees' shares; the result.
 //! 4. The whole board verified as `hutong-evote verify` does.
 //!
 //! Once, on SQLite: the ballot page's module, as the app serves it, making
