@@ -433,11 +433,12 @@ impl TestHost {
             .expect("connect to the database")
     }
 
-    /// Write SQLite's WAL back into the database file, as the host does
-    /// every few thousand writes: the next commit starts the WAL over.
-    /// Retried while readers hold frames back.
+    /// Write SQLite's WAL back into the database file, as SQLite does after
+    /// 1,000 pages: the next commit starts the WAL over. Retried while
+    /// readers hold frames back; panics if it never completes.
     pub async fn checkpoint_sqlite(&self) {
         let mut conn = self.raw_connection().await;
+        let mut complete = false;
         for _ in 0..50 {
             let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .fetch_one(&mut conn)
@@ -445,11 +446,13 @@ impl TestHost {
                 .expect("checkpoint");
             let (busy, log, done): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
             if busy == 0 && log == done {
+                complete = true;
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let _ = conn.close().await;
+        assert!(complete, "the WAL was never written back whole");
     }
 
     /// The bytes of SQLite's database file and its WAL, one after the

@@ -781,7 +781,8 @@ fn board(req: &Request, params: &Params) -> Result<Response, Fail> {
             "trustees": trustees,
             "credentials_count": state.units,
             "credentials_digest": state.credentials_digest,
-            "ballots_published": ballots_visible(&poll, &state).is_ok(),
+            "ballots_published": ballots_visible(&poll, &state).is_ok()
+                && Keys(&poll.id).board_prefix(&state).is_some(),
             "tally": tally_of(&poll)?,
             "decryptions": decryptions,
             "result": result,

@@ -230,8 +230,9 @@ fn roll_query(poll: &Poll, cursor: Option<String>) -> ResidentQuery {
 }
 
 /// Read one page of residents onto the roll. Each new voting unit gets a
-/// credential: its public key goes on the roll (under a key that says
-/// nothing of whose it is), its text waits to be sent to each resident of
+/// credential: its public key is kept under `made/` (a key that says
+/// nothing of whose it is) until it is moved onto the roll before the
+/// opening, and its text waits to be sent to each resident of
 /// the unit. A household's text is kept until the roll is complete, so
 /// members on later pages get the same one.
 fn freeze_page(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
@@ -477,6 +478,7 @@ fn remove_household_credentials(poll: &Poll, state: &State, raw: &[u8]) -> Resul
     let page = kv::list_keys(&Keys(&poll.id).household_prefix(), None, REMOVE_PAGE)?;
     let mut next = state.clone();
     next.household_credentials_removed = page.next_cursor.is_none();
+    next.household_credentials_dropped += page.keys.len() as u64;
     let ops = page.keys.into_iter().map(Op::remove).collect();
     step(poll, raw, &next, ops)
 }
@@ -514,9 +516,11 @@ fn close(poll: &Poll, state: &State, raw: &[u8]) -> Result<bool, Fail> {
 
 /// Check stored ballots again (on the roll, signature and proofs) and add
 /// them to the sums, a page at a time while `budget` lasts; after the last
-/// page, publish the tally. A ballot that no longer verifies (the database
-/// was changed) is moved off the board to `rejected/`, left out of the
-/// tally and logged. Returns whether it made a step.
+/// page, publish the tally. Each ballot that verifies is moved to
+/// `counted/`, where the board reads it after the close; one that no
+/// longer verifies (the database was changed) is moved off the board to
+/// `rejected/`, left out of the tally and logged. Returns whether it made
+/// a step.
 fn recount_page(poll: &Poll, state: &State, raw: &[u8], budget: &Budget) -> Result<bool, Fail> {
     let keys = Keys(&poll.id);
     let Some(election) = election(poll)? else {
@@ -535,6 +539,9 @@ fn recount_page(poll: &Poll, state: &State, raw: &[u8], budget: &Budget) -> Resu
     let prefix = keys.ballot_prefix();
     let page = kv::list_entries(&prefix, recount.cursor.as_deref(), RECOUNT_PAGE)?;
     let mut ops = Vec::new();
+    // The rows the counted ballots were cast in: removed after the step's
+    // new rows are written, in a random order (see below).
+    let mut cast_rows = Vec::new();
     let mut done = 0;
     let mut moved = 0;
     for (key, value) in &page.entries {
@@ -567,8 +574,8 @@ fn recount_page(poll: &Poll, state: &State, raw: &[u8], budget: &Budget) -> Resu
                 // `place_credentials`). A recount begun before ballots
                 // were moved leaves them where they are.
                 if recount.moves {
-                    ops.push(Op::remove(key.clone()));
-                    ops.push(Op::insert(keys.counted(credential), value.clone()));
+                    ops.push(Op::set(keys.counted(credential), value.clone()));
+                    cast_rows.push(key.clone());
                 }
             }
             None => {
@@ -582,6 +589,14 @@ fn recount_page(poll: &Poll, state: &State, raw: &[u8], budget: &Budget) -> Resu
             }
         }
     }
+    // A ballot's bytes beyond the first kilobyte go on in pages of their
+    // own, which SQLite numbered as the ballot was cast. Removed before the
+    // new rows were written, those pages would go to the new rows one for
+    // one, cast order and all; removed after, they are freed for the next
+    // step's rows, and freed in a random order, so that the list of free
+    // pages says nothing of which ballot had which.
+    shuffle(&mut cast_rows)?;
+    ops.extend(cast_rows.into_iter().map(Op::remove));
     let mut next = state.clone();
     if done == page.entries.len() && page.next_cursor.is_none() {
         next.phase = Phase::Decrypting;
@@ -599,6 +614,19 @@ fn recount_page(poll: &Poll, state: &State, raw: &[u8], budget: &Budget) -> Resu
     }
     next.recount = Some(recount);
     step(poll, raw, &next, ops)
+}
+
+/// Put `items` in a random order (Fisher and Yates).
+fn shuffle<T>(items: &mut [T]) -> Result<(), Fail> {
+    if items.len() < 2 {
+        return Ok(());
+    }
+    let mut rng = HostRng::new()?;
+    for i in (1..items.len()).rev() {
+        let j = (rand_core::RngCore::next_u64(&mut rng) % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+    Ok(())
 }
 
 /// Once every trustee's share is in (each checked when uploaded), decrypt

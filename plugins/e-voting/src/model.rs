@@ -342,6 +342,10 @@ pub struct State {
     /// that every member gets the same one, have been removed.
     #[serde(default)]
     pub household_credentials_removed: bool,
+    /// How many have been removed so far: each step changes the state, so
+    /// its compare-and-swap lets only one process make it.
+    #[serde(default)]
+    pub household_credentials_dropped: u64,
     /// Whether the eligible voters were told the poll is open.
     #[serde(default)]
     pub open_notice_sent: bool,
@@ -397,6 +401,7 @@ impl State {
             credentials_sent: 0,
             credentials_unreachable: 0,
             household_credentials_removed: false,
+            household_credentials_dropped: 0,
             open_notice_sent: false,
             result_notice_sent: false,
             notices_by_grid: false,

@@ -360,6 +360,7 @@ fn ballot_form(lang: Lang, base: &str, poll: &Poll) -> String {
         "on_board": lang.t("公告板上已有这张选票（跟踪码一致）。", "This ballot is on the board (its tracker matches)."),
         "not_on_board": lang.t("公告板上的选票与此跟踪码不一致！请联系监票人。", "The board's ballot for your credential does not match this tracker! Tell the trustees."),
         "board_later": lang.t("此投票在截止后公布选票；届时可用跟踪码核对。", "This poll publishes its ballots after the close; check your tracker then."),
+        "board_recounting": lang.t("投票已截止，选票正在清点；稍后可用跟踪码核对。", "The poll has closed and its ballots are being counted; check your tracker in a minute."),
         "audit_ok": lang.t("本设备核对：这张选票加密的是：", "This device's check: this ballot encrypts: "),
         "audit_none": lang.t("（未选择）", "(nothing)"),
         "err_credential": lang.t("凭证不正确：凭证是 20 个字符（数字和字母，不含 0、O、I、l），请按收到的原样输入。", "That is not a credential: a credential is 20 characters (digits and letters, no 0, O, I or l); type it as you received it."),

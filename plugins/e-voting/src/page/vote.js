@@ -256,6 +256,12 @@ import { caller } from './evote.mjs';
       const response = await fetch(pollUrl + '/board/ballots/' + cast.ballot.credential, {
         credentials: 'same-origin',
       });
+      if (response.status === 409) {
+        // The poll closed meanwhile: its ballots are being counted.
+        line.textContent = texts.board_recounting;
+        line.className = '';
+        return;
+      }
       const answer = await response.json();
       const tracker = response.ok ? call({ op: 'tracker', ballot: answer.ballot }) : null;
       line.textContent = tracker && tracker.ok === cast.tracker ? texts.on_board : texts.not_on_board;
