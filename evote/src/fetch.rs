@@ -74,6 +74,13 @@ pub fn board(poll_url: &str, token: &str) -> anyhow::Result<Board> {
             head["credentials_digest"]
         );
     }
+    // Between the close and the tally the server checks, counts and moves
+    // the ballots: a board fetched then would hold none of them.
+    if head["phase"] == "closing" {
+        bail!(
+            "the poll has closed and its ballots are being counted; fetch the board again in a minute"
+        );
+    }
     if head["ballots_published"] == true {
         loop {
             let url = match &cursor {

@@ -433,13 +433,14 @@ impl TestHost {
             .expect("connect to the database")
     }
 
-    /// Write SQLite's WAL back into the database file, as SQLite does after
-    /// 1,000 pages: the next commit starts the WAL over. Retried while
-    /// readers hold frames back; panics if it never completes.
+    /// Write SQLite's WAL back into the database file, as the host does
+    /// every few hundred writes: the next commit starts the WAL over.
+    /// Retried for up to 5 s while readers hold frames back; panics if it
+    /// never completes.
     pub async fn checkpoint_sqlite(&self) {
         let mut conn = self.raw_connection().await;
         let mut complete = false;
-        for _ in 0..50 {
+        for _ in 0..250 {
             let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .fetch_one(&mut conn)
                 .await

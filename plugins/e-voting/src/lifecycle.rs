@@ -580,8 +580,8 @@ fn recount_page(poll: &Poll, state: &State, raw: &[u8], budget: &Budget) -> Resu
             }
             None => {
                 recount.invalid += 1;
-                ops.push(Op::remove(key.clone()));
                 ops.push(Op::set(keys.rejected(credential), value.clone()));
+                cast_rows.push(key.clone());
                 log::error(
                     "a stored ballot does not verify: moved off the board, left out of the tally",
                     &[("poll", &poll.id), ("credential", credential)],

@@ -1266,8 +1266,8 @@ async fn storage_keeps_no_order_of_casting_and_no_replaced_ballot(host: TestHost
         assert!(numbered.is_err(), "kv rows have a rowid");
         // What was replaced or removed (the earlier ballot, the texts sent
         // and forgotten) is gone from the file and its WAL, not only from
-        // the tables, once the WAL has been written back (SQLite does so
-        // after 1,000 pages) and the next commit starts it over.
+        // the tables, once the WAL has been written back (the host does so
+        // every few hundred writes) and the next commit starts it over.
         // The ballot that counts is there, so the search works.
         host.checkpoint_sqlite().await;
         create_poll(
